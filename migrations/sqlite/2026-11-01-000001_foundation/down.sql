@@ -1,0 +1,10 @@
+DROP TABLE outbox;
+DROP TABLE audit_log;
+DROP TABLE api_tokens;
+DROP TABLE person_roles;
+DROP TABLE people;
+DROP TABLE providers;
+DROP TABLE priorities;
+DROP TABLE staff_groups;
+DROP TABLE schools;
+DROP TABLE clusters;

@@ -1,0 +1,55 @@
+//! The JSON API under `/api/v1` and the operations endpoints. Each handler parses and
+//! validates, asks `auth::policy`, calls one `store` function and shapes the response.
+
+pub mod extract;
+pub mod ops;
+pub mod people;
+pub mod reference;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// The OpenAPI document's frame; the paths are collected from the handlers as they are
+/// registered, so a route cannot be served without being documented.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cpd-hub",
+        description = "Continuing professional development for a schools' alliance: the CPD \
+                       calendar, bookings, registers, evaluation and reports.\n\nErrors are \
+                       `application/problem+json` (RFC 7807). Lists take `limit` and `offset` \
+                       and return `{\"items\": [...], \"total\": n}`. Times are RFC 3339."
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Health, readiness, metrics"),
+        (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
+        (name = "people", description = "Staff records and roles"),
+        (name = "me", description = "The signed-in person and their API tokens"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token from `cpd-hub admin create` or POST /api/v1/me/tokens"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Registers every `/api/v1` handler.
+pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    reference::configure(cfg);
+    people::configure(cfg);
+}

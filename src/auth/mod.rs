@@ -1,0 +1,94 @@
+//! Who is calling, and what they may do.
+//!
+//! [`Caller`] is read from the request (an API token now; sign-in sessions build on the same
+//! extractor). [`policy`] is the one place that decides what a caller may do: handlers ask it
+//! and never look at roles themselves.
+
+pub mod policy;
+pub mod tokens;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+
+use crate::domain::roles::Role;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A signed-in person, as the permission rules need them.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The person's id.
+    pub person_id: String,
+    /// Their school, if they belong to one.
+    pub school_id: Option<String>,
+    /// Their roles (everyone acts as `staff` for themselves).
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    /// Whether the caller holds a role.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.has(Role::Admin)
+    }
+}
+
+/// The caller if there is one: for endpoints that anyone may use but that show more to people
+/// who are signed in.
+pub struct MaybeCaller(pub Option<Caller>);
+
+/// Reads the bearer token, if any, and looks it up. `Ok(None)`: no credentials at all;
+/// `Err(Unauthenticated)`: credentials that are not valid.
+async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
+    if let Some(caller) = req.extensions().get::<Caller>() {
+        return Ok(Some(caller.clone()));
+    }
+    let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = header.to_str().map_err(|_| AppError::Unauthenticated)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AppError::Unauthenticated)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?
+        .clone();
+    let hash = tokens::hash(token);
+    let caller = state
+        .db(move |conn| crate::store::tokens::authenticate(conn, &hash))
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    req.extensions_mut().insert(caller.clone());
+    Ok(Some(caller))
+}
+
+impl FromRequest for Caller {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { identify(&req).await?.ok_or(AppError::Unauthenticated) })
+    }
+}
+
+impl FromRequest for MaybeCaller {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { identify(&req).await.map(MaybeCaller) })
+    }
+}

@@ -1,0 +1,179 @@
+//! The permission rules, in one place. Handlers describe what they are about to do as an
+//! [`Action`] and call [`require`]; nothing else in cpd-hub looks at roles.
+
+use crate::auth::Caller;
+use crate::domain::roles::Role;
+use crate::error::AppError;
+
+/// Something a caller wants to do.
+#[derive(Debug)]
+pub enum Action<'a> {
+    /// Read clusters, schools, staff groups, priorities, providers.
+    ReadReference,
+    /// Create or change reference data, import schools.
+    WriteReference,
+    /// List people (the list is then narrowed by [`person_scope`]).
+    ListPeople,
+    /// See one person's record.
+    ReadPerson {
+        /// The person.
+        person_id: &'a str,
+        /// Their school.
+        school_id: Option<&'a str>,
+    },
+    /// Create a person in a school (or in none).
+    CreatePerson {
+        /// The school the new person belongs to.
+        school_id: Option<&'a str>,
+    },
+    /// Change a person's record (name, email, school, staff group).
+    EditPerson {
+        /// The person.
+        person_id: &'a str,
+        /// Their school.
+        school_id: Option<&'a str>,
+    },
+    /// Give or take away roles.
+    AssignRoles,
+    /// Erase a person (UK GDPR).
+    ErasePerson,
+}
+
+/// Which people a caller may list.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PersonScope {
+    /// Everyone.
+    All,
+    /// The people of one school.
+    School(String),
+    /// Only themselves.
+    Own(String),
+}
+
+/// Whether `caller` may do `action`.
+pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
+    if caller.is_admin() {
+        return true;
+    }
+    let own_school_lead = |school_id: Option<&str>| {
+        caller.has(Role::SchoolLead)
+            && school_id.is_some()
+            && school_id == caller.school_id.as_deref()
+    };
+    match action {
+        Action::ReadReference | Action::ListPeople => true,
+        Action::WriteReference | Action::AssignRoles | Action::ErasePerson => false,
+        Action::ReadPerson {
+            person_id,
+            school_id,
+        } => *person_id == caller.person_id || own_school_lead(*school_id),
+        Action::CreatePerson { school_id } => own_school_lead(*school_id),
+        Action::EditPerson {
+            person_id,
+            school_id,
+        } => *person_id == caller.person_id || own_school_lead(*school_id),
+    }
+}
+
+/// Allows the action or answers 403 (the caller may know the thing exists).
+pub fn require(caller: &Caller, action: Action<'_>) -> Result<(), AppError> {
+    if allows(caller, &action) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(describe(&action)))
+    }
+}
+
+/// Allows the action or answers 404, for records whose existence the caller may not learn.
+pub fn require_visible(caller: &Caller, action: Action<'_>) -> Result<(), AppError> {
+    if allows(caller, &action) {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Which people a caller may list.
+pub fn person_scope(caller: &Caller) -> PersonScope {
+    if caller.is_admin() || caller.has(Role::CpdGroup) {
+        PersonScope::All
+    } else if caller.has(Role::SchoolLead) {
+        match &caller.school_id {
+            Some(s) => PersonScope::School(s.clone()),
+            None => PersonScope::Own(caller.person_id.clone()),
+        }
+    } else {
+        PersonScope::Own(caller.person_id.clone())
+    }
+}
+
+fn describe(action: &Action<'_>) -> String {
+    match action {
+        Action::WriteReference => "Only an admin may change reference data.".into(),
+        Action::AssignRoles => "Only an admin may give or take away roles.".into(),
+        Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::CreatePerson { .. } => {
+            "Only an admin, or a school lead for their own school, may add people.".into()
+        }
+        _ => "You may not do this.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(roles: &[Role], school: Option<&str>) -> Caller {
+        Caller {
+            person_id: "me".into(),
+            school_id: school.map(str::to_string),
+            roles: roles.to_vec(),
+        }
+    }
+
+    #[test]
+    fn reference_writes_need_admin() {
+        assert!(!allows(&caller(&[Role::Staff], None), &Action::WriteReference));
+        assert!(!allows(&caller(&[Role::CpdGroup], None), &Action::WriteReference));
+        assert!(allows(&caller(&[Role::Admin], None), &Action::WriteReference));
+        assert!(allows(&caller(&[Role::Staff], None), &Action::ReadReference));
+    }
+
+    #[test]
+    fn school_leads_reach_their_own_school_only() {
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        let other = Action::ReadPerson {
+            person_id: "x",
+            school_id: Some("s2"),
+        };
+        let own = Action::ReadPerson {
+            person_id: "x",
+            school_id: Some("s1"),
+        };
+        assert!(allows(&lead, &own));
+        assert!(!allows(&lead, &other));
+        assert!(allows(&lead, &Action::CreatePerson { school_id: Some("s1") }));
+        assert!(!allows(&lead, &Action::CreatePerson { school_id: None }));
+        assert_eq!(person_scope(&lead), PersonScope::School("s1".into()));
+    }
+
+    #[test]
+    fn staff_see_themselves() {
+        let me = caller(&[Role::Staff], Some("s1"));
+        assert!(allows(
+            &me,
+            &Action::ReadPerson {
+                person_id: "me",
+                school_id: Some("s1")
+            }
+        ));
+        assert!(!allows(
+            &me,
+            &Action::ReadPerson {
+                person_id: "you",
+                school_id: Some("s1")
+            }
+        ));
+        assert_eq!(person_scope(&me), PersonScope::Own("me".into()));
+    }
+}

@@ -1,0 +1,16 @@
+//! The command-line jobs other than `serve`: each works on the database directly.
+
+pub mod admin;
+
+use crate::config::Settings;
+use crate::db::{self, PooledConn};
+
+/// Opens the database and applies pending migrations, as every command does first.
+pub fn open_migrated(settings: &Settings) -> anyhow::Result<PooledConn> {
+    let pool = db::build_pool(&settings.database_url, Some(1), settings.pool_timeout())?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+    db::migrate(&mut conn)?;
+    Ok(conn)
+}

@@ -1,0 +1,233 @@
+//! The database: one connection type over SQLite and PostgreSQL, the pool, embedded migrations
+//! and the transaction helpers every store function uses.
+//!
+//! The backend is chosen from the `DATABASE_URL` scheme. Everything above `store/` sees only
+//! [`DbConn`]; SQL that must differ between the backends `match`es on it inside `store/` or here.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// A connection to either backend. diesel's `MultiConnection` runs the same query DSL on both.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL, for scale and for several service copies behind a load balancer.
+    Pg(PgConnection),
+    /// SQLite, the embedded default.
+    Sqlite(SqliteConnection),
+}
+
+/// The two supported backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL (`postgres://` or `postgresql://`).
+    Postgres,
+    /// SQLite (`sqlite://path`, `sqlite:path` or `sqlite::memory:`).
+    Sqlite,
+}
+
+impl Backend {
+    /// Picks the backend from a `DATABASE_URL`, or says why the URL is not usable.
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(format!(
+                "expected sqlite://FILE or postgres://USER@HOST/DATABASE, got a URL starting {:?}",
+                url.split(':').next().unwrap_or_default()
+            ))
+        }
+    }
+}
+
+impl DbConn {
+    /// Which backend this connection talks to.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConn::Pg(_) => Backend::Postgres,
+            DbConn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// The path diesel's SQLite driver opens for a `sqlite:` URL.
+fn sqlite_path(url: &str) -> String {
+    let rest = url.trim_start_matches("sqlite:");
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    if rest.is_empty() || rest == ":memory:" {
+        ":memory:".to_string()
+    } else {
+        rest.to_string()
+    }
+}
+
+/// Why a connection could not be made, with the driver's own message (diesel's derived manager
+/// hides it behind a generic "connection error").
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConnectError(String);
+
+/// An r2d2 connection manager that opens [`DbConn`]s and prepares SQLite connections.
+#[derive(Clone, Debug)]
+pub struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl Manager {
+    /// A manager for the given `DATABASE_URL`.
+    pub fn new(url: &str) -> Result<Self, ConnectError> {
+        let backend = Backend::from_url(url).map_err(ConnectError)?;
+        Ok(Manager {
+            url: url.to_string(),
+            backend,
+        })
+    }
+
+    /// Opens one connection, reporting the driver's error on failure.
+    pub fn open(&self) -> Result<DbConn, ConnectError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map(DbConn::Pg)
+                .map_err(|e| ConnectError(format!("PostgreSQL: {e}"))),
+            Backend::Sqlite => {
+                let path = sqlite_path(&self.url);
+                let mut conn = SqliteConnection::establish(&path)
+                    .map_err(|e| ConnectError(format!("SQLite {path}: {e}")))?;
+                // WAL lets readers go on while one writer commits; NORMAL sync is durable in WAL
+                // mode across process crashes; busy_timeout makes a writer wait for the lock
+                // instead of failing with "database is locked".
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL;\
+                     PRAGMA synchronous = NORMAL;\
+                     PRAGMA foreign_keys = ON;\
+                     PRAGMA busy_timeout = 10000;\
+                     PRAGMA cache_size = -16000;\
+                     PRAGMA temp_store = MEMORY;",
+                )
+                .map_err(|e| ConnectError(format!("SQLite {path}: {e}")))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ConnectError(e.to_string()))
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// The shared connection pool.
+pub type Pool = r2d2::Pool<Manager>;
+/// A connection checked out of the pool.
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Builds the pool without connecting: an unreachable database shows up as a clear error from
+/// the first use (migrations at start, `/readyz` later) rather than a panic here.
+pub fn build_pool(url: &str, size: Option<u32>, timeout: Duration) -> Result<Pool, ConnectError> {
+    let manager = Manager::new(url)?;
+    let memory = manager.backend == Backend::Sqlite && sqlite_path(url) == ":memory:";
+    let default_size = match manager.backend {
+        Backend::Postgres => 10,
+        Backend::Sqlite => 8,
+    };
+    // An in-memory SQLite database exists once per connection, so it must have exactly one.
+    let size = if memory {
+        1
+    } else {
+        size.unwrap_or(default_size)
+    };
+    Ok(r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(timeout)
+        .test_on_check_out(false)
+        .build_unchecked(manager))
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Applies pending migrations and then the idempotent reference-data defaults. Returns the
+/// names of the migrations applied. Safe to run from several processes at once on PostgreSQL
+/// (an advisory lock serialises them).
+pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    let applied = match conn {
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("migrating the SQLite database: {e}"))?
+            .iter()
+            .map(|v| v.to_string())
+            .collect(),
+        DbConn::Pg(c) => {
+            // Any constant works; it only has to be the same in every cpd-hub process.
+            c.batch_execute("SELECT pg_advisory_lock(7291604)")?;
+            let result = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|vs| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+                .map_err(|e| anyhow::anyhow!("migrating the PostgreSQL database: {e}"));
+            c.batch_execute("SELECT pg_advisory_unlock(7291604)")?;
+            result?
+        }
+    };
+    crate::store::reference::seed_defaults(conn)?;
+    Ok(applied)
+}
+
+/// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
+/// write lock up front: a deferred transaction that reads first and writes later can fail with
+/// "database is locked" when another writer got there in between, whatever the busy timeout.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` in a read transaction, so several reads see one consistent state.
+pub fn read_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(f)
+}
+
+/// Checks that the database answers; `/readyz` uses it.
+pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}

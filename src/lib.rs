@@ -1,0 +1,18 @@
+//! cpd-hub: continuing professional development for a schools' alliance.
+//!
+//! A request flows one way: [`api`] (parse, validate, authorise) -> [`store`] (one
+//! transaction) -> [`domain`] (decide) -> back to [`api`] (shape the response).
+//! [`startup::Application`] builds the whole service from [`config::Settings`].
+
+pub mod api;
+pub mod auth;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

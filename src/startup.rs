@@ -1,0 +1,105 @@
+//! Builds and runs the service from [`Settings`]: the pool, migrations, the HTTP server and
+//! the background workers. The binary and the integration tests both start it from here.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Settings;
+use crate::db;
+use crate::error::AppError;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// A service that is built (migrated, bound) and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the pool, applies migrations and binds the listener. Fails with a clear message
+    /// when the database cannot be reached or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let pool = db::build_pool(
+            &settings.database_url,
+            settings.database_pool_size,
+            settings.pool_timeout(),
+        )?;
+        let migrate_pool = pool.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut conn = migrate_pool
+                .get()
+                .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+            let applied = db::migrate(&mut conn)?;
+            if !applied.is_empty() {
+                tracing::info!(count = applied.len(), "migrations applied");
+            }
+            Ok(())
+        })
+        .await??;
+
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            settings: settings.clone(),
+            pool,
+            metrics: Arc::new(Metrics::new()),
+        };
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            let (app, openapi) = App::new()
+                .into_utoipa_app()
+                .openapi(crate::api::ApiDoc::openapi())
+                .app_data(data.clone())
+                .app_data(web::QueryConfig::default().error_handler(crate::api::extract::query_error))
+                .app_data(web::PathConfig::default().error_handler(crate::api::extract::path_error))
+                .configure(crate::api::ops::configure)
+                .service(utoipa_actix_web::scope("/api/v1").configure(crate::api::configure_v1))
+                .split_for_parts();
+            app.wrap(middleware::from_fn(crate::metrics::observe))
+                .wrap(middleware::Compress::default())
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi),
+                )
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(n) = settings.workers {
+            server = server.workers(n);
+        }
+        Ok(Application {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    /// The port the server listens on (useful when `BIND` asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (pool, settings, metrics).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}

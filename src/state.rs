@@ -1,0 +1,36 @@
+//! What every request handler shares: settings, the database pool and the metrics registry.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::{DbConn, Pool};
+use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
+
+/// Shared state, cheap to clone (everything inside is reference-counted).
+#[derive(Clone)]
+pub struct AppState {
+    /// The settings the service started with.
+    pub settings: Arc<Settings>,
+    /// The database connection pool.
+    pub pool: Pool,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Runs blocking database work on actix's blocking pool, so the async workers never wait
+    /// on a database round trip. A pool that stays exhausted answers 503, not a hang.
+    pub async fn db<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(AppError::from)?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}

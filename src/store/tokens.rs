@@ -1,0 +1,133 @@
+//! API tokens: created for a person, looked up by hash on every authenticated request.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::auth::Caller;
+use crate::db::schema::{api_tokens, people, person_roles};
+use crate::db::DbConn;
+use crate::domain::roles::Role;
+use crate::domain::time;
+use crate::error::AppResult;
+
+/// Finds the signed-in person for a token hash: the token must exist, be neither revoked nor
+/// expired, and belong to a person who has not been erased.
+pub fn authenticate(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Caller>> {
+    let now = time::now();
+    let found: Option<(String, Option<NaiveDateTime>, String, Option<String>)> = api_tokens::table
+        .inner_join(people::table)
+        .filter(api_tokens::token_hash.eq(token_hash))
+        .filter(api_tokens::revoked_at.is_null())
+        .filter(api_tokens::expires_at.is_null().or(api_tokens::expires_at.gt(now)))
+        .filter(people::erased_at.is_null())
+        .select((
+            api_tokens::id,
+            api_tokens::last_used_at,
+            people::id,
+            people::school_id,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((token_id, last_used, person_id, school_id)) = found else {
+        return Ok(None);
+    };
+    // Touch `last_used_at` at most hourly: a write on every request would serialise reads
+    // behind SQLite's single writer for a figure nobody needs to the second.
+    if last_used.map_or(true, |t| now - t > chrono::Duration::hours(1)) {
+        diesel::update(api_tokens::table.find(&token_id))
+            .set(api_tokens::last_used_at.eq(now))
+            .execute(conn)?;
+    }
+    let roles = roles_of(conn, &person_id)?;
+    Ok(Some(Caller {
+        person_id,
+        school_id,
+        roles,
+    }))
+}
+
+/// The roles a person holds, always including `staff`.
+pub fn roles_of(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<Role>> {
+    let names: Vec<String> = person_roles::table
+        .filter(person_roles::person_id.eq(person_id))
+        .select(person_roles::role)
+        .load(conn)?;
+    let mut roles: Vec<Role> = names.iter().filter_map(|n| Role::parse(n)).collect();
+    if !roles.contains(&Role::Staff) {
+        roles.push(Role::Staff);
+    }
+    roles.sort();
+    Ok(roles)
+}
+
+/// A token as listed (never with its secret).
+#[derive(Debug, Queryable, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// The token's id.
+    pub id: String,
+    /// A name to recognise it by.
+    pub name: String,
+    /// When it was made.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: NaiveDateTime,
+    /// When it stops working, if ever.
+    #[serde(with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<NaiveDateTime>,
+    /// When it was last used (to the hour).
+    #[serde(with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+/// Creates a token for a person and returns its id and the secret (shown once).
+pub fn create(
+    conn: &mut DbConn,
+    person_id: &str,
+    name: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> QueryResult<(String, String)> {
+    let secret = crate::auth::tokens::new_api_token();
+    let id = super::new_id();
+    diesel::insert_into(api_tokens::table)
+        .values((
+            api_tokens::id.eq(&id),
+            api_tokens::person_id.eq(person_id),
+            api_tokens::name.eq(name),
+            api_tokens::token_hash.eq(crate::auth::tokens::hash(&secret)),
+            api_tokens::created_at.eq(time::now()),
+            api_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok((id, secret))
+}
+
+/// The live tokens of a person, newest first.
+pub fn list(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<TokenInfo>> {
+    api_tokens::table
+        .filter(api_tokens::person_id.eq(person_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .order(api_tokens::created_at.desc())
+        .select((
+            api_tokens::id,
+            api_tokens::name,
+            api_tokens::created_at,
+            api_tokens::expires_at,
+            api_tokens::last_used_at,
+        ))
+        .load(conn)
+}
+
+/// Revokes one of a person's tokens; false when there is no such live token.
+pub fn revoke(conn: &mut DbConn, person_id: &str, token_id: &str) -> QueryResult<bool> {
+    let n = diesel::update(
+        api_tokens::table
+            .filter(api_tokens::id.eq(token_id))
+            .filter(api_tokens::person_id.eq(person_id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(time::now()))
+    .execute(conn)?;
+    Ok(n == 1)
+}
