@@ -1,0 +1,243 @@
+//! The test harness: the real service on a random port against a fresh database of its own,
+//! on SQLite always and on PostgreSQL when `TEST_POSTGRES_URL` is set.
+
+use std::sync::OnceLock;
+
+use cpd_hub::config::Settings;
+use cpd_hub::startup::Application;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database that is removed when the test ends.
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl TestDb {
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name, .. } = self {
+            if let Ok(mut c) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut c);
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server URL for tests, if any. CI sets `CPD_REQUIRE_POSTGRES=1` so a missing
+/// URL fails the run instead of silently testing one backend.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("CPD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        panic!("CPD_REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set");
+    }
+    url
+}
+
+/// Makes a fresh, empty database on the given backend (`None`: PostgreSQL is not configured).
+pub fn fresh_db(backend: Backend) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            Some(TestDb::Sqlite { _dir: dir, url })
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_url()?;
+            let name = format!("cpd_test_{}", uuid::Uuid::new_v4().simple());
+            let mut c = PgConnection::establish(&admin_url)
+                .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut c)
+                .expect("create test database");
+            let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
+            url.set_path(&name);
+            Some(TestDb::Postgres {
+                admin_url,
+                name,
+                url: url.to_string(),
+            })
+        }
+    }
+}
+
+/// The running service and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    /// An admin's API token.
+    pub admin_token: String,
+    pub settings: Settings,
+    pub db: TestDb,
+}
+
+static TRACING: OnceLock<()> = OnceLock::new();
+
+/// Starts the service on a fresh database, with an admin ready. `None` when the backend is
+/// PostgreSQL and no test server is configured.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// As [`spawn_app`], letting the test adjust the settings first.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    TRACING.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            cpd_hub::telemetry::init(cpd_hub::config::LogFormat::Text);
+        }
+    });
+    let db = tokio::task::spawn_blocking(move || fresh_db(backend))
+        .await
+        .expect("fresh database")?;
+    let mut settings = Settings::for_database(db.url());
+    settings.workers = Some(2);
+    adjust(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the service starts");
+    let port = app.port();
+    settings.bind = format!("127.0.0.1:{port}");
+    tokio::spawn(app.run_until_stopped());
+    let admin_settings = settings.clone();
+    let (_, admin_token) = tokio::task::spawn_blocking(move || {
+        cpd_hub::commands::admin::create(&admin_settings, "admin@alliance.test", "Ada Admin")
+    })
+    .await
+    .unwrap()
+    .expect("admin created");
+    Some(TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        backend,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        admin_token,
+        settings,
+        db,
+    })
+}
+
+impl TestApp {
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Response {
+        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    /// GET as the admin, expecting 200, returning the JSON body.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        let r = self.get(path, Some(&self.admin_token)).await;
+        expect_json(r, 200).await
+    }
+
+    /// POST as the admin, expecting 201, returning the JSON body.
+    pub async fn admin_create(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, Some(&self.admin_token), &body).await;
+        expect_json(r, 201).await
+    }
+}
+
+/// Asserts the status and returns the JSON body (with the body in the failure message).
+pub async fn expect_json(r: Response, status: u16) -> Value {
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+/// Asserts a problem response: status, content type, and (for 422) that `field` is named.
+pub async fn expect_problem(r: Response, status: u16, field: Option<&str>) -> Value {
+    let got = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert_eq!(ct, "application/problem+json", "problem content type; body: {text}");
+    let v: Value = serde_json::from_str(&text).expect("problem is JSON");
+    assert_eq!(v["status"], status);
+    assert!(v["title"].is_string() && v["detail"].is_string() && v["type"].is_string());
+    if let Some(f) = field {
+        assert!(
+            v["errors"][f].as_array().is_some_and(|m| !m.is_empty()),
+            "expected errors.{f}; body: {text}"
+        );
+    }
+    v
+}
+
+/// Runs a test body against SQLite and against PostgreSQL (when configured) as two tests:
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::helpers::*;
+
+            async fn run($app: TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(spawn_app(Backend::Sqlite).await.expect("sqlite")).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match spawn_app(Backend::Postgres).await {
+                    Some(app) => run(app).await,
+                    None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
+                }
+            }
+        }
+    };
+}
