@@ -2,6 +2,7 @@
 //! locking and return plain values; they never see HTTP types.
 
 pub mod audit;
+pub mod outbox;
 pub mod people;
 pub mod reference;
 pub mod tokens;
