@@ -1,0 +1,74 @@
+# Shared helpers for the cpd-hub benchmarks: build, start the service on a fresh database of
+# either backend, take a token, run wrk, read RSS. Sourced by the bench/*.sh scripts.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$ROOT/target/release/cpd-hub"
+PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+OUT="$ROOT/bench/out"
+mkdir -p "$OUT"
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    echo "installing $2" >&2
+    (apt-get update -q && apt-get install -y -q "$2") >/dev/null
+}
+
+build_release() {
+    (cd "$ROOT" && cargo build --release --quiet --bin cpd-hub)
+}
+
+# fresh_db BACKEND NAME -> prints a DATABASE_URL for an empty database
+fresh_db() {
+    case "$1" in
+        sqlite)
+            rm -f "$OUT/$2.db" "$OUT/$2.db-wal" "$OUT/$2.db-shm"
+            echo "sqlite://$OUT/$2.db" ;;
+        postgres)
+            psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS bench_$2 WITH (FORCE)" >/dev/null
+            psql "$PG_ADMIN_URL" -qc "CREATE DATABASE bench_$2" >/dev/null
+            echo "${PG_ADMIN_URL%/*}/bench_$2" ;;
+    esac
+}
+
+# start_server URL PORT [extra env...] -> sets SERVER_PID
+start_server() {
+    local url=$1 port=$2
+    shift 2
+    env DATABASE_URL="$url" BIND="127.0.0.1:$port" RUST_LOG=warn "$@" "$BIN" serve \
+        >"$OUT/server-$port.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "server did not start; see $OUT/server-$port.log" >&2
+    return 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# admin_token URL -> prints a new admin API token
+admin_token() {
+    DATABASE_URL="$1" "$BIN" admin create --email bench@alliance.test --name "Bench Admin" | tail -n 1
+}
+
+rss_mb() {
+    awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"
+}
+
+# wrk_run LABEL CONNECTIONS SECONDS URL TOKEN -> prints "LABEL: N req/s, p50 X, p99 Y, errors E"
+wrk_run() {
+    local label=$1 conns=$2 secs=$3 url=$4 token=$5
+    local out
+    out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $token" "$url")
+    local rps p50 p99 non2xx
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+    printf '%-44s %9s req/s   p50 %-8s p99 %-8s non-2xx %s\n' "$label" "$rps" "$p50" "$p99" "${non2xx:-0}"
+}
