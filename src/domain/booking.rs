@@ -1,0 +1,407 @@
+//! Booking rules: who may book, whether a request gets a place, waits, or waits for approval,
+//! and who is promoted when places free. Pure functions over plain facts; `store::bookings`
+//! gathers the facts inside one locked transaction and applies the decisions.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+
+/// A booking's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    /// Waiting for the school lead's approval; holds no place.
+    PendingApproval,
+    /// Holds a place.
+    Confirmed,
+    /// Waiting for a place, first come first served.
+    Waitlisted,
+    /// Cancelled by the person, their lead, an admin, or with the course.
+    Cancelled,
+    /// Declined by the school lead or an admin.
+    Declined,
+}
+
+impl BookingStatus {
+    /// Every status.
+    pub const ALL: [BookingStatus; 5] = [
+        BookingStatus::PendingApproval,
+        BookingStatus::Confirmed,
+        BookingStatus::Waitlisted,
+        BookingStatus::Cancelled,
+        BookingStatus::Declined,
+    ];
+
+    /// The stored and exchanged name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::PendingApproval => "pending_approval",
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Waitlisted => "waitlisted",
+            BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Declined => "declined",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<BookingStatus> {
+        BookingStatus::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+
+    /// Whether the booking still counts as the person's booking on the course (invariant 2:
+    /// at most one such booking per person and course).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            BookingStatus::PendingApproval | BookingStatus::Confirmed | BookingStatus::Waitlisted
+        )
+    }
+}
+
+/// The facts about a course that booking decisions need.
+#[derive(Clone, Debug)]
+pub struct CourseFacts {
+    /// `draft`, `published` or `cancelled`.
+    pub status: String,
+    /// Places in all.
+    pub capacity: i32,
+    /// Places confirmed now.
+    pub confirmed: i32,
+    /// The most confirmed places one school may hold while the cap applies.
+    pub per_school_cap: Option<i32>,
+    /// When the cap lifts (None: it applies until lifted by hand).
+    pub per_school_cap_until: Option<NaiveDateTime>,
+    /// Booking opens (None: on publication).
+    pub booking_opens: Option<NaiveDateTime>,
+    /// Booking closes (None: when the first session starts).
+    pub booking_closes: Option<NaiveDateTime>,
+    /// When the first session starts (None: no sessions yet).
+    pub first_session_start: Option<NaiveDateTime>,
+    /// Whether requests need the school lead's approval.
+    pub requires_approval: bool,
+    /// Staff group ids the course is for (empty: everyone).
+    pub staff_group_ids: Vec<String>,
+    /// Phases the course is for (empty: every phase).
+    pub phases: Vec<String>,
+}
+
+impl CourseFacts {
+    /// The per-school cap if it applies at `now`.
+    pub fn cap_at(&self, now: NaiveDateTime) -> Option<i32> {
+        match self.per_school_cap_until {
+            Some(until) if now >= until => None,
+            _ => self.per_school_cap,
+        }
+    }
+
+    /// Places left now.
+    pub fn places_left(&self) -> i32 {
+        (self.capacity - self.confirmed).max(0)
+    }
+}
+
+/// Why a booking request is refused (409 with this code and sentence).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Stable, machine-readable reason.
+    pub code: &'static str,
+    /// A plain sentence.
+    pub message: String,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Checks that a person may book the course now. `overriding`: an admin booking for the
+/// record (walk-ins, courses entered after the event) skips the window and target checks, but
+/// never books onto a draft or a cancelled course.
+pub fn check_eligible(
+    course: &CourseFacts,
+    staff_group_id: Option<&str>,
+    school_phase: Option<&str>,
+    now: NaiveDateTime,
+    overriding: bool,
+) -> Result<(), Refusal> {
+    match course.status.as_str() {
+        "published" => {}
+        "cancelled" => {
+            return Err(refuse(
+                "course_cancelled",
+                "This course has been cancelled.",
+            ))
+        }
+        _ => {
+            return Err(refuse(
+                "course_not_published",
+                "This course is not open for booking yet.",
+            ))
+        }
+    }
+    if overriding {
+        return Ok(());
+    }
+    if let Some(opens) = course.booking_opens {
+        if now < opens {
+            return Err(refuse(
+                "booking_not_open",
+                "Booking for this course has not opened yet.",
+            ));
+        }
+    }
+    let closes = course.booking_closes.or(course.first_session_start);
+    if let Some(closes) = closes {
+        if now >= closes {
+            return Err(refuse(
+                "booking_closed",
+                "Booking for this course has closed.",
+            ));
+        }
+    }
+    if !course.staff_group_ids.is_empty()
+        && !staff_group_id.is_some_and(|g| course.staff_group_ids.iter().any(|c| c == g))
+    {
+        return Err(refuse(
+            "staff_group_not_targeted",
+            "This course is for other staff groups.",
+        ));
+    }
+    if !course.phases.is_empty()
+        && !school_phase.is_some_and(|p| course.phases.iter().any(|c| c == p))
+    {
+        return Err(refuse(
+            "phase_not_targeted",
+            "This course is for schools of another phase.",
+        ));
+    }
+    Ok(())
+}
+
+/// Where a new (or newly approved) request goes.
+pub fn place_request(
+    course: &CourseFacts,
+    school_confirmed: i32,
+    needs_approval: bool,
+    now: NaiveDateTime,
+) -> BookingStatus {
+    if needs_approval {
+        return BookingStatus::PendingApproval;
+    }
+    let school_full = course
+        .cap_at(now)
+        .is_some_and(|cap| school_confirmed >= cap);
+    if course.places_left() > 0 && !school_full {
+        BookingStatus::Confirmed
+    } else {
+        BookingStatus::Waitlisted
+    }
+}
+
+/// A waiting booking, in queue order.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    /// The booking id.
+    pub booking_id: String,
+    /// The school it counts against (None: no school, never capped).
+    pub school_id: Option<String>,
+}
+
+/// Which waiting bookings to confirm, first come first served: the earliest ones whose
+/// school is under the cap, until the places run out. `school_confirmed` is updated.
+pub fn promotions(
+    course: &CourseFacts,
+    queue: &[Waiting],
+    school_confirmed: &mut HashMap<String, i32>,
+    now: NaiveDateTime,
+) -> Vec<String> {
+    let cap = course.cap_at(now);
+    let mut free = course.places_left();
+    let mut out = Vec::new();
+    for w in queue {
+        if free <= 0 {
+            break;
+        }
+        if let (Some(cap), Some(school)) = (cap, &w.school_id) {
+            let held = school_confirmed.get(school).copied().unwrap_or(0);
+            if held >= cap {
+                continue;
+            }
+        }
+        if let Some(school) = &w.school_id {
+            *school_confirmed.entry(school.clone()).or_insert(0) += 1;
+        }
+        free -= 1;
+        out.push(w.booking_id.clone());
+    }
+    out
+}
+
+/// Whether a cancellation at `now` is late (after the course's cancellation deadline).
+pub fn is_late_cancellation(deadline: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    deadline.is_some_and(|d| now > d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(day: u32, hour: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2027, 1, day)
+            .unwrap()
+            .and_hms_opt(hour, 0, 0)
+            .unwrap()
+    }
+
+    fn course() -> CourseFacts {
+        CourseFacts {
+            status: "published".into(),
+            capacity: 3,
+            confirmed: 0,
+            per_school_cap: None,
+            per_school_cap_until: None,
+            booking_opens: Some(at(1, 9)),
+            booking_closes: Some(at(10, 9)),
+            first_session_start: Some(at(14, 9)),
+            requires_approval: false,
+            staff_group_ids: vec![],
+            phases: vec![],
+        }
+    }
+
+    #[test]
+    fn eligibility_codes() {
+        let c = course();
+        assert_eq!(check_eligible(&c, None, None, at(5, 9), false), Ok(()));
+        assert_eq!(
+            check_eligible(&c, None, None, at(1, 8), false)
+                .unwrap_err()
+                .code,
+            "booking_not_open"
+        );
+        assert_eq!(
+            check_eligible(&c, None, None, at(10, 9), false)
+                .unwrap_err()
+                .code,
+            "booking_closed"
+        );
+        assert_eq!(check_eligible(&c, None, None, at(20, 9), true), Ok(()));
+        let mut d = course();
+        d.status = "draft".into();
+        assert_eq!(
+            check_eligible(&d, None, None, at(5, 9), true)
+                .unwrap_err()
+                .code,
+            "course_not_published"
+        );
+        d.status = "cancelled".into();
+        assert_eq!(
+            check_eligible(&d, None, None, at(5, 9), true)
+                .unwrap_err()
+                .code,
+            "course_cancelled"
+        );
+        let mut t = course();
+        t.staff_group_ids = vec!["senco".into()];
+        t.phases = vec!["primary".into()];
+        assert_eq!(
+            check_eligible(&t, Some("teacher"), Some("primary"), at(5, 9), false)
+                .unwrap_err()
+                .code,
+            "staff_group_not_targeted"
+        );
+        assert_eq!(
+            check_eligible(&t, Some("senco"), Some("secondary"), at(5, 9), false)
+                .unwrap_err()
+                .code,
+            "phase_not_targeted"
+        );
+        assert_eq!(
+            check_eligible(&t, Some("senco"), Some("primary"), at(5, 9), false),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn closing_defaults_to_the_first_session() {
+        let mut c = course();
+        c.booking_closes = None;
+        assert_eq!(check_eligible(&c, None, None, at(13, 9), false), Ok(()));
+        assert_eq!(
+            check_eligible(&c, None, None, at(14, 9), false)
+                .unwrap_err()
+                .code,
+            "booking_closed"
+        );
+    }
+
+    #[test]
+    fn places_caps_and_approval() {
+        let mut c = course();
+        assert_eq!(
+            place_request(&c, 0, false, at(5, 9)),
+            BookingStatus::Confirmed
+        );
+        assert_eq!(
+            place_request(&c, 0, true, at(5, 9)),
+            BookingStatus::PendingApproval
+        );
+        c.confirmed = 3;
+        assert_eq!(
+            place_request(&c, 0, false, at(5, 9)),
+            BookingStatus::Waitlisted
+        );
+        c.confirmed = 1;
+        c.per_school_cap = Some(1);
+        assert_eq!(
+            place_request(&c, 1, false, at(5, 9)),
+            BookingStatus::Waitlisted
+        );
+        assert_eq!(
+            place_request(&c, 0, false, at(5, 9)),
+            BookingStatus::Confirmed
+        );
+        c.per_school_cap_until = Some(at(6, 0));
+        assert_eq!(
+            place_request(&c, 1, false, at(6, 0)),
+            BookingStatus::Confirmed
+        );
+    }
+
+    #[test]
+    fn promotion_is_fifo_and_skips_capped_schools() {
+        let mut c = course();
+        c.capacity = 3;
+        c.confirmed = 1;
+        c.per_school_cap = Some(1);
+        let q = |id: &str, s: &str| Waiting {
+            booking_id: id.into(),
+            school_id: Some(s.into()),
+        };
+        let queue = vec![q("b1", "A"), q("b2", "B"), q("b3", "B"), q("b4", "C")];
+        let mut held = HashMap::from([("A".to_string(), 1)]);
+        assert_eq!(
+            promotions(&c, &queue, &mut held, at(5, 9)),
+            vec!["b2", "b4"]
+        );
+        assert_eq!(held["B"], 1);
+        // Once the cap lifts, the queue is served strictly in order.
+        c.per_school_cap_until = Some(at(5, 0));
+        let mut held = HashMap::from([("A".to_string(), 1)]);
+        assert_eq!(
+            promotions(&c, &queue, &mut held, at(5, 9)),
+            vec!["b1", "b2"]
+        );
+    }
+
+    #[test]
+    fn late_cancellation() {
+        assert!(!is_late_cancellation(None, at(5, 9)));
+        assert!(!is_late_cancellation(Some(at(5, 9)), at(5, 9)));
+        assert!(is_late_cancellation(Some(at(5, 9)), at(5, 10)));
+    }
+}
