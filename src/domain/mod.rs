@@ -2,6 +2,9 @@
 //! on its own, and `store/` and `api/` build on it.
 
 pub mod booking;
+pub mod course;
+pub mod ics;
+pub mod markdown;
 pub mod paging;
 pub mod roles;
 pub mod school;
