@@ -1,6 +1,8 @@
 //! The JSON API under `/api/v1` and the operations endpoints. Each handler parses and
 //! validates, asks `auth::policy`, calls one `store` function and shapes the response.
 
+pub mod calendar;
+pub mod courses;
 pub mod extract;
 pub mod ops;
 pub mod people;
@@ -27,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
+        (name = "courses", description = "The CPD calendar: courses and their sessions"),
+        (name = "calendar", description = "iCalendar (RFC 5545) feeds for calendar programs"),
     )
 )]
 pub struct ApiDoc;
@@ -54,4 +58,6 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    courses::configure(cfg);
+    calendar::configure(cfg);
 }

@@ -2,5 +2,8 @@
 
 mod helpers;
 
+mod calendar_ics;
+mod calendar_support;
+mod courses;
 mod ops;
 mod reference;
