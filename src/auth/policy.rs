@@ -86,8 +86,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             school_id,
         } => *person_id == caller.person_id || own_school_lead(*school_id),
         Action::ReadCourse { status, lead_ids } => {
-            *status == CourseStatus::Published.as_str()
-                || lead_ids.iter().any(|l| *l == caller.person_id)
+            *status == CourseStatus::Published.as_str() || lead_ids.contains(&caller.person_id)
         }
         Action::WriteCourse => false,
         Action::ManageOwnCalendarFeed => true,
@@ -260,18 +259,30 @@ mod tests {
         let mut lead = caller(&[Role::Staff], None);
         lead.person_id = "lead".into();
         assert!(allows(&lead, &draft));
-        assert!(!allows(&caller(&[Role::Staff, Role::CourseLead], None), &draft));
+        assert!(!allows(
+            &caller(&[Role::Staff, Role::CourseLead], None),
+            &draft
+        ));
         assert!(allows(&caller(&[Role::Admin], None), &draft));
         assert!(allows(&caller(&[Role::Staff], None), &published));
         assert!(allows_anonymous(&published));
         assert!(!allows_anonymous(&draft));
         assert!(!allows(&lead, &Action::WriteCourse));
         assert!(matches!(
-            require_visible_to(None, Action::ReadCourse { status: "cancelled", lead_ids: &leads }),
+            require_visible_to(
+                None,
+                Action::ReadCourse {
+                    status: "cancelled",
+                    lead_ids: &leads
+                }
+            ),
             Err(AppError::NotFound)
         ));
         assert_eq!(course_scope(None), CourseScope::Published);
-        assert_eq!(course_scope(Some(&caller(&[Role::Admin], None))), CourseScope::All);
+        assert_eq!(
+            course_scope(Some(&caller(&[Role::Admin], None))),
+            CourseScope::All
+        );
         assert_eq!(
             course_scope(Some(&lead)),
             CourseScope::PublishedOrLedBy("lead".into())

@@ -22,13 +22,12 @@ use serde_json::json;
 
 use super::{like_pattern, new_id};
 use crate::db::schema::{
-    clusters, course_leads, course_phases, course_priorities, course_sessions,
-    course_staff_groups, courses, people, priorities, providers, staff_groups,
+    clusters, course_leads, course_phases, course_priorities, course_sessions, course_staff_groups,
+    courses, people, priorities, providers, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
 use crate::domain::course::{
-    self as rules, add_problem, CoursePlan, CourseScope, CourseStatus, Problems, SessionPlan,
-    Venue,
+    self as rules, add_problem, CoursePlan, CourseScope, CourseStatus, Problems, SessionPlan, Venue,
 };
 use crate::domain::paging::{Page, Paging};
 use crate::domain::school::Phase;
@@ -631,10 +630,10 @@ fn notify_course_changed(conn: &mut DbConn, course_id: &str) -> AppResult<()> {
 
 fn sessions_payload(conn: &mut DbConn, course_id: &str) -> QueryResult<serde_json::Value> {
     let rows = load_sessions(conn, course_id)?;
-    Ok(serde_json::to_value(
-        rows.iter().map(SessionRow::to_session).collect::<Vec<_>>(),
+    Ok(
+        serde_json::to_value(rows.iter().map(SessionRow::to_session).collect::<Vec<_>>())
+            .unwrap_or_default(),
     )
-    .unwrap_or_default())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,11 +797,13 @@ macro_rules! filtered_courses {
             }
             CourseScope::PublishedOrLedBy(person_id) => {
                 q = q.filter(
-                    courses::status.eq(CourseStatus::Published.as_str()).or(courses::id.eq_any(
-                        course_leads::table
-                            .filter(course_leads::person_id.eq(person_id.clone()))
-                            .select(course_leads::course_id),
-                    )),
+                    courses::status
+                        .eq(CourseStatus::Published.as_str())
+                        .or(courses::id.eq_any(
+                            course_leads::table
+                                .filter(course_leads::person_id.eq(person_id.clone()))
+                                .select(course_leads::course_id),
+                        )),
                 );
             }
         }
@@ -869,11 +870,7 @@ macro_rules! filtered_courses {
             q = q.filter(courses::format.eq_any(filter.formats.clone()));
         }
         for word in &filter.words {
-            q = q.filter(
-                courses::search_text
-                    .like(like_pattern(word))
-                    .escape('\\'),
-            );
+            q = q.filter(courses::search_text.like(like_pattern(word)).escape('\\'));
         }
         match filter.has_places {
             Some(true) => q = q.filter(courses::confirmed_count.lt(courses::capacity)),
@@ -1197,7 +1194,11 @@ fn report_missing(
 ) {
     for (i, id) in ids.iter().enumerate() {
         if !found.contains(id) {
-            add_problem(problems, format!("{field}[{i}]"), format!("there is no {what} {id:?}"));
+            add_problem(
+                problems,
+                format!("{field}[{i}]"),
+                format!("there is no {what} {id:?}"),
+            );
         }
     }
 }
@@ -1211,7 +1212,11 @@ struct LinkCheck<'a> {
     staff_group_ids: Option<&'a [String]>,
 }
 
-fn check_links(conn: &mut DbConn, links: LinkCheck<'_>, problems: &mut Problems) -> QueryResult<()> {
+fn check_links(
+    conn: &mut DbConn,
+    links: LinkCheck<'_>,
+    problems: &mut Problems,
+) -> QueryResult<()> {
     if links.provider_id == Some("") {
         add_problem(problems, "provider_id", "is required");
     } else if let Some(pid) = links.provider_id {
@@ -1220,7 +1225,11 @@ fn check_links(conn: &mut DbConn, links: LinkCheck<'_>, problems: &mut Problems)
             .count()
             .get_result(conn)?;
         if n == 0 {
-            add_problem(problems, "provider_id", format!("there is no provider {pid:?}"));
+            add_problem(
+                problems,
+                "provider_id",
+                format!("there is no provider {pid:?}"),
+            );
         }
     }
     if let Some(cid) = links.cluster_id {
@@ -1229,7 +1238,11 @@ fn check_links(conn: &mut DbConn, links: LinkCheck<'_>, problems: &mut Problems)
             .count()
             .get_result(conn)?;
         if n == 0 {
-            add_problem(problems, "cluster_id", format!("there is no cluster {cid:?}"));
+            add_problem(
+                problems,
+                "cluster_id",
+                format!("there is no cluster {cid:?}"),
+            );
         }
     }
     if let Some(ids) = links.lead_ids.filter(|l| !l.is_empty()) {
@@ -1344,10 +1357,8 @@ fn replace_links(
         }
     }
     if let Some(ids) = priority_ids {
-        diesel::delete(
-            course_priorities::table.filter(course_priorities::course_id.eq(course_id)),
-        )
-        .execute(conn)?;
+        diesel::delete(course_priorities::table.filter(course_priorities::course_id.eq(course_id)))
+            .execute(conn)?;
         for id in ids {
             diesel::insert_into(course_priorities::table)
                 .values((
@@ -1663,7 +1674,14 @@ pub fn publish_course(conn: &mut DbConn, actor_id: Option<&str>, id: &str) -> Ap
                 courses::updated_at.eq(now),
             ))
             .execute(conn)?;
-        super::audit::record(conn, actor_id, "course.publish", "course", Some(id), json!({}))?;
+        super::audit::record(
+            conn,
+            actor_id,
+            "course.publish",
+            "course",
+            Some(id),
+            json!({}),
+        )?;
         get_course(conn, id)
     })
 }
@@ -1871,7 +1889,11 @@ pub fn update_session(
 
 /// Removes a session. A published course keeps at least one (409: cancel the course
 /// instead); the rest of the course must still hold (e.g. the completion rule).
-pub fn delete_session(conn: &mut DbConn, actor_id: Option<&str>, session_id: &str) -> AppResult<()> {
+pub fn delete_session(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    session_id: &str,
+) -> AppResult<()> {
     write_tx(conn, |conn| {
         let course_id = course_id_of_session(conn, session_id)?;
         lock_course(conn, &course_id)?;
