@@ -208,6 +208,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_generation (id) {
+        id -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     calendar_feeds (id) {
         id -> Text,
         person_id -> Text,
@@ -253,4 +260,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     course_staff_groups,
     course_phases,
     calendar_feeds,
+    calendar_generation,
 );

@@ -22,8 +22,8 @@ use serde_json::json;
 
 use super::{like_pattern, new_id};
 use crate::db::schema::{
-    clusters, course_leads, course_phases, course_priorities, course_sessions, course_staff_groups,
-    courses, people, priorities, providers, staff_groups,
+    calendar_generation, clusters, course_leads, course_phases, course_priorities, course_sessions,
+    course_staff_groups, courses, people, priorities, providers, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
 use crate::domain::course::{
@@ -790,7 +790,10 @@ macro_rules! filtered_courses {
         let filter: &CourseFilter = $filter;
         let scope: &CourseScope = $scope;
         let mut q = courses::table.into_boxed();
+        // Published courses are visible to everyone, so a published-only filter needs no scope.
+        let published_only = filter.statuses == [CourseStatus::Published];
         match scope {
+            _ if published_only => {}
             CourseScope::All => {}
             CourseScope::Published => {
                 q = q.filter(courses::status.eq(CourseStatus::Published.as_str()));
@@ -879,6 +882,16 @@ macro_rules! filtered_courses {
         }
         q
     }};
+}
+
+/// A number that rises with every change the calendar list can show (database triggers keep
+/// it, whoever writes). A list response made after reading generation `n` holds for as long as
+/// the generation is still `n`.
+pub fn calendar_generation(conn: &mut DbConn) -> QueryResult<i64> {
+    calendar_generation::table
+        .find(1)
+        .select(calendar_generation::n)
+        .first(conn)
 }
 
 /// Whether every course the filter and scope can return is published, so none lacks a first
