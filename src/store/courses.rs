@@ -1066,16 +1066,16 @@ pub struct CalendarCourse {
     pub sessions: Vec<Session>,
 }
 
-/// The courses for a calendar feed: as the list would show them (same filter, scope and
-/// order), at most `limit`, with their sessions. Three queries whatever the size.
+/// The courses for a calendar feed: as the list would show them (same filter, scope, order
+/// and paging), with their sessions. Three queries whatever the size.
 pub fn calendar_list(
     conn: &mut DbConn,
     filter: &CourseFilter,
     scope: &CourseScope,
-    limit: i64,
+    paging: Paging,
 ) -> AppResult<Vec<CalendarCourse>> {
     crate::db::read_tx(conn, |conn| {
-        let ids: Vec<String> = page_ids(conn, filter, scope, limit, 0)?
+        let ids: Vec<String> = page_ids(conn, filter, scope, paging.limit, paging.offset)?
             .into_iter()
             .map(|r| r.id)
             .collect();
