@@ -902,9 +902,9 @@ fn only_published(filter: &CourseFilter, scope: &CourseScope) -> bool {
             && (filter.statuses.is_empty() || filter.statuses.contains(&CourseStatus::Published)))
 }
 
-/// Loads the ids of the courses on one page, in calendar order: by first session, courses
+/// Loads the courses on one page, in calendar order: by first session, courses
 /// without sessions last (the same on both backends).
-fn page_ids(
+fn page_rows(
     conn: &mut DbConn,
     filter: &CourseFilter,
     scope: &CourseScope,
@@ -939,7 +939,7 @@ pub fn list_courses(
     crate::db::read_tx(conn, |conn| {
         let total: i64 = filtered_courses!(filter, scope).count().get_result(conn)?;
         let rows = if total > paging.offset {
-            page_ids(conn, filter, scope, paging.limit, paging.offset)?
+            page_rows(conn, filter, scope, paging.limit, paging.offset)?
         } else {
             Vec::new()
         };
@@ -1075,7 +1075,7 @@ pub fn calendar_list(
     paging: Paging,
 ) -> AppResult<Vec<CalendarCourse>> {
     crate::db::read_tx(conn, |conn| {
-        let ids: Vec<String> = page_ids(conn, filter, scope, paging.limit, paging.offset)?
+        let ids: Vec<String> = page_rows(conn, filter, scope, paging.limit, paging.offset)?
             .into_iter()
             .map(|r| r.id)
             .collect();
