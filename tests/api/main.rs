@@ -4,3 +4,5 @@ mod helpers;
 
 mod ops;
 mod reference;
+mod cli;
+mod people;
