@@ -102,7 +102,9 @@ impl Settings {
         if bind.parse::<SocketAddr>().is_err() {
             return Err(SettingsError {
                 variable: "BIND",
-                problem: format!("expected an address and port such as 127.0.0.1:8080, got {bind:?}"),
+                problem: format!(
+                    "expected an address and port such as 127.0.0.1:8080, got {bind:?}"
+                ),
             });
         }
 

@@ -60,16 +60,16 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(crate::api::ApiDoc::openapi())
                 .app_data(data.clone())
-                .app_data(web::QueryConfig::default().error_handler(crate::api::extract::query_error))
+                .app_data(
+                    web::QueryConfig::default().error_handler(crate::api::extract::query_error),
+                )
                 .app_data(web::PathConfig::default().error_handler(crate::api::extract::path_error))
                 .configure(crate::api::ops::configure)
                 .service(utoipa_actix_web::scope("/api/v1").configure(crate::api::configure_v1))
                 .split_for_parts();
             app.wrap(middleware::from_fn(crate::metrics::observe))
                 .wrap(middleware::Compress::default())
-                .service(
-                    SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi),
-                )
+                .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
                 .default_service(web::to(not_found))
         })
         .listen(listener)?

@@ -41,7 +41,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API token from `cpd-hub admin create` or POST /api/v1/me/tokens"))
+                    .description(Some(
+                        "An API token from `cpd-hub admin create` or POST /api/v1/me/tokens",
+                    ))
                     .build(),
             ),
         );

@@ -18,7 +18,9 @@ use crate::domain::text::is_email;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::store::people::{self as store, NewPerson, PeopleFilter, Person, PersonChanges, Ref, Scope};
+use crate::store::people::{
+    self as store, NewPerson, PeopleFilter, Person, PersonChanges, Ref, Scope,
+};
 use crate::store::tokens::{NewToken, TokenInfo};
 
 /// Filters and paging of the people list.
@@ -84,7 +86,9 @@ pub struct PersonPatch {
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -108,7 +112,12 @@ impl PeopleQuery {
     }
 
     fn filter(self) -> AppResult<PeopleFilter> {
-        let role = match self.role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        let role = match self
+            .role
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
             None => None,
             Some(r) => Some(Role::parse(r).ok_or_else(|| {
                 AppError::invalid(
@@ -117,7 +126,8 @@ impl PeopleQuery {
                 )
             })?),
         };
-        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let nonempty =
+            |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         Ok(PeopleFilter {
             school_id: nonempty(self.school_id),
             staff_group_id: nonempty(self.staff_group_id),
@@ -228,7 +238,9 @@ pub async fn get_person(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<Person>> {
-    Ok(web::Json(visible_person(&state, &caller, id.into_inner()).await?))
+    Ok(web::Json(
+        visible_person(&state, &caller, id.into_inner()).await?,
+    ))
 }
 
 /// Change a person (themselves, their school's lead, admins). Moving a person to another
@@ -279,7 +291,9 @@ pub async fn patch_person(
     let actor = caller.person_id.clone();
     let id = current.id;
     Ok(web::Json(
-        state.db(move |c| store::update(c, &actor, &id, changes)).await?,
+        state
+            .db(move |c| store::update(c, &actor, &id, changes))
+            .await?,
     ))
 }
 
@@ -395,7 +409,8 @@ pub async fn list_tokens(
     caller: Caller,
     query: web::Query<PageQuery>,
 ) -> AppResult<web::Json<Page<TokenInfo>>> {
-    let paging = Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let paging =
+        Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
     let person_id = caller.person_id.clone();
     Ok(web::Json(
         state

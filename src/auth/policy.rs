@@ -149,10 +149,22 @@ mod tests {
 
     #[test]
     fn reference_writes_need_admin() {
-        assert!(!allows(&caller(&[Role::Staff], None), &Action::WriteReference));
-        assert!(!allows(&caller(&[Role::CpdGroup], None), &Action::WriteReference));
-        assert!(allows(&caller(&[Role::Admin], None), &Action::WriteReference));
-        assert!(allows(&caller(&[Role::Staff], None), &Action::ReadReference));
+        assert!(!allows(
+            &caller(&[Role::Staff], None),
+            &Action::WriteReference
+        ));
+        assert!(!allows(
+            &caller(&[Role::CpdGroup], None),
+            &Action::WriteReference
+        ));
+        assert!(allows(
+            &caller(&[Role::Admin], None),
+            &Action::WriteReference
+        ));
+        assert!(allows(
+            &caller(&[Role::Staff], None),
+            &Action::ReadReference
+        ));
     }
 
     #[test]
@@ -168,7 +180,12 @@ mod tests {
         };
         assert!(allows(&lead, &own));
         assert!(!allows(&lead, &other));
-        assert!(allows(&lead, &Action::CreatePerson { school_id: Some("s1") }));
+        assert!(allows(
+            &lead,
+            &Action::CreatePerson {
+                school_id: Some("s1")
+            }
+        ));
         assert!(!allows(&lead, &Action::CreatePerson { school_id: None }));
         assert_eq!(person_scope(&lead), PersonScope::School("s1".into()));
     }

@@ -13,8 +13,9 @@ pub fn create(settings: &Settings, email: &str, name: &str) -> anyhow::Result<(b
     }
     let mut conn = super::open_migrated(settings)?;
     let email = normalise_email(email);
-    let (person_id, created) = crate::store::people::create_or_promote_admin(&mut conn, &email, name)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (person_id, created) =
+        crate::store::people::create_or_promote_admin(&mut conn, &email, name)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let token = crate::store::tokens::issue(&mut conn, None, &person_id, "admin create", None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((created, token.token))

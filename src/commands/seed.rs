@@ -79,7 +79,10 @@ const PRIMARY_KINDS: &[(&str, &str)] = &[
     ("{} Primary School", "Community school"),
     ("{} Primary Academy", "Academy converter"),
     ("{} Junior and Infant School", "Community school"),
-    ("{} Church of England Primary School", "Voluntary controlled school"),
+    (
+        "{} Church of England Primary School",
+        "Voluntary controlled school",
+    ),
     ("{} Primary Academy", "Academy sponsor led"),
     ("{} Community Primary School", "Community school"),
     ("{} Primary School", "Academy converter"),
@@ -97,20 +100,19 @@ const SPECIAL_KINDS: &[(&str, &str)] = &[
 const FIRST_NAMES: &[&str] = &[
     "Aisha", "Alex", "Amelia", "Amir", "Beth", "Callum", "Chloe", "Daniel", "Deepa", "Eleanor",
     "Ellis", "Fatima", "Finley", "Grace", "Hannah", "Harry", "Imran", "Isla", "Jack", "Jade",
-    "James", "Jasmine", "Joel", "Kate", "Kieran", "Laura", "Leah", "Liam", "Lucy", "Maya",
-    "Megan", "Michael", "Nadia", "Nathan", "Niamh", "Oliver", "Olivia", "Owen", "Priya",
-    "Rachel", "Rebecca", "Ryan", "Saima", "Samuel", "Sarah", "Sophie", "Tariq", "Thomas",
-    "Tom", "Yasmin", "Zoe", "Gareth", "Helen", "Joanne", "Karen", "Lee", "Mark", "Nicola",
-    "Paul", "Stuart",
+    "James", "Jasmine", "Joel", "Kate", "Kieran", "Laura", "Leah", "Liam", "Lucy", "Maya", "Megan",
+    "Michael", "Nadia", "Nathan", "Niamh", "Oliver", "Olivia", "Owen", "Priya", "Rachel",
+    "Rebecca", "Ryan", "Saima", "Samuel", "Sarah", "Sophie", "Tariq", "Thomas", "Tom", "Yasmin",
+    "Zoe", "Gareth", "Helen", "Joanne", "Karen", "Lee", "Mark", "Nicola", "Paul", "Stuart",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Ahmed", "Ainsworth", "Atkinson", "Bailey", "Barker", "Bell", "Brook", "Carter", "Chapman",
+    "Ahmed", "Ashby", "Atkinson", "Bailey", "Barker", "Bell", "Brook", "Carter", "Chapman",
     "Clarke", "Dawson", "Dixon", "Ellis", "Fletcher", "Foster", "Gibson", "Haigh", "Hall",
     "Hussain", "Jackson", "Kaur", "Kelly", "Lambert", "Lockwood", "Marsden", "Mellor", "Mills",
-    "Moss", "Nolan", "O'Brien", "Parkin", "Patel", "Pearson", "Quinn", "Radcliffe", "Rhodes",
-    "Riley", "Robinson", "Shaw", "Singh", "Stead", "Sykes", "Taylor", "Thorpe", "Turner",
-    "Walsh", "Ward", "Webster", "Whitaker", "Wilkinson", "Wood", "Wright", "Yates", "Young",
-    "Hirst", "Exley", "Booth", "Crowther", "Firth", "Senior",
+    "Moss", "Nolan", "O'Brien", "Parkin", "Patel", "Pearson", "Quinn", "Ramsden", "Rhodes",
+    "Riley", "Robinson", "Shaw", "Singh", "Stead", "Sykes", "Taylor", "Thorpe", "Turner", "Walsh",
+    "Ward", "Webster", "Whitaker", "Wilson", "Wood", "Wright", "Yates", "Young", "Hirst", "Exley",
+    "Booth", "Crowther", "Firth", "Senior",
 ];
 
 /// A small deterministic generator (SplitMix64). Written out here rather than taken from a
@@ -207,7 +209,9 @@ pub fn plan() -> Plan {
             .chain(std::iter::repeat_n(Phase::Secondary, *secondary))
             .chain(std::iter::repeat_n(Phase::Special, *special));
         for phase in phases {
-            let village = villages.next().expect("enough village names for 92 schools");
+            let village = villages
+                .next()
+                .expect("enough village names for 92 schools");
             let kinds = match phase {
                 Phase::Secondary => SECONDARY_KINDS,
                 Phase::Special => SPECIAL_KINDS,
@@ -233,7 +237,11 @@ pub fn plan() -> Plan {
 
     let mut people = Vec::new();
     let mut emails = HashSet::new();
-    let mut person = |rng: &mut Rng, domain: &str, urn: Option<i64>, group: Option<&'static str>, roles: Vec<Role>| {
+    let mut person = |rng: &mut Rng,
+                      domain: &str,
+                      urn: Option<i64>,
+                      group: Option<&'static str>,
+                      roles: Vec<Role>| {
         let first = *rng.pick(FIRST_NAMES);
         let last = *rng.pick(LAST_NAMES);
         let local = format!("{}.{}", first, last.replace('\'', "")).to_lowercase();
@@ -255,7 +263,12 @@ pub fn plan() -> Plan {
     // The CPD Working Group draws on headteachers across the clusters.
     let cpd_group_schools: Vec<i64> = [0usize, 3, 6]
         .iter()
-        .filter_map(|&c| schools.iter().find(|s| s.cluster == CLUSTERS[c].0).map(|s| s.urn))
+        .filter_map(|&c| {
+            schools
+                .iter()
+                .find(|s| s.cluster == CLUSTERS[c].0)
+                .map(|s| s.urn)
+        })
         .collect();
     for school in &schools {
         let urn = Some(school.urn);
@@ -266,25 +279,49 @@ pub fn plan() -> Plan {
             vec![]
         };
         person(&mut rng, domain, urn, Some("headteacher"), head_roles);
-        person(&mut rng, domain, urn, Some("senior_leader"), vec![Role::SchoolLead]);
+        person(
+            &mut rng,
+            domain,
+            urn,
+            Some("senior_leader"),
+            vec![Role::SchoolLead],
+        );
         person(&mut rng, domain, urn, Some("senco"), vec![]);
         let (extra, groups): (usize, &[&'static str]) = match school.phase {
             Phase::Secondary => (
                 rng.between(6, 9),
                 &[
-                    "teacher", "teacher", "teacher", "middle_leader", "middle_leader",
-                    "teaching_assistant", "early_career_teacher", "support_staff", "dsl",
+                    "teacher",
+                    "teacher",
+                    "teacher",
+                    "middle_leader",
+                    "middle_leader",
+                    "teaching_assistant",
+                    "early_career_teacher",
+                    "support_staff",
+                    "dsl",
                 ],
             ),
             Phase::Special => (
                 rng.between(3, 4),
-                &["teacher", "teaching_assistant", "teaching_assistant", "support_staff"],
+                &[
+                    "teacher",
+                    "teaching_assistant",
+                    "teaching_assistant",
+                    "support_staff",
+                ],
             ),
             _ => (
                 rng.between(1, 3),
                 &[
-                    "teacher", "teacher", "teacher", "teaching_assistant", "teaching_assistant",
-                    "early_years_practitioner", "early_career_teacher", "governor",
+                    "teacher",
+                    "teacher",
+                    "teacher",
+                    "teaching_assistant",
+                    "teaching_assistant",
+                    "early_years_practitioner",
+                    "early_career_teacher",
+                    "governor",
                 ],
             ),
         };
@@ -294,7 +331,13 @@ pub fn plan() -> Plan {
         }
     }
     for _ in 0..4 {
-        person(&mut rng, "alliance-hub.example", None, None, vec![Role::CourseLead]);
+        person(
+            &mut rng,
+            "alliance-hub.example",
+            None,
+            None,
+            vec![Role::CourseLead],
+        );
     }
     for _ in 0..2 {
         person(
@@ -360,7 +403,12 @@ impl fmt::Display for Summary {
         writeln!(f, "Demo alliance ready (fictional schools and people):")?;
         line(f, "clusters", self.clusters, String::new())?;
         let (p, s, sp) = self.phases;
-        line(f, "schools", self.schools, format!(": {p} primary, {s} secondary, {sp} special"))?;
+        line(
+            f,
+            "schools",
+            self.schools,
+            format!(": {p} primary, {s} secondary, {sp} special"),
+        )?;
         line(f, "providers", self.providers, String::new())?;
         let (sl, cl, cg) = self.leads;
         line(
@@ -385,7 +433,11 @@ pub fn run(conn: &mut DbConn) -> anyhow::Result<Summary> {
 }
 
 /// Clusters, schools and providers. Returns school ids by URN.
-pub fn seed_reference(conn: &mut DbConn, plan: &Plan, summary: &mut Summary) -> anyhow::Result<HashMap<i64, String>> {
+pub fn seed_reference(
+    conn: &mut DbConn,
+    plan: &Plan,
+    summary: &mut Summary,
+) -> anyhow::Result<HashMap<i64, String>> {
     db::write_tx(conn, |conn| {
         let mut cluster_ids = HashMap::new();
         for (name, primary, secondary, special, _) in CLUSTERS {
@@ -481,13 +533,41 @@ mod tests {
         let plan = plan();
         assert_eq!(plan.schools.len(), 92);
         let count = |ph: Phase| plan.schools.iter().filter(|s| s.phase == ph).count();
-        assert_eq!((count(Phase::Primary), count(Phase::Secondary), count(Phase::Special)), (79, 11, 2));
+        assert_eq!(
+            (
+                count(Phase::Primary),
+                count(Phase::Secondary),
+                count(Phase::Special)
+            ),
+            (79, 11, 2)
+        );
         for (name, primary, secondary, special, _) in CLUSTERS {
-            let of = |ph: Phase| plan.schools.iter().filter(|s| s.cluster == *name && s.phase == ph).count();
-            assert_eq!((of(Phase::Primary), of(Phase::Secondary), of(Phase::Special)), (*primary, *secondary, *special), "{name}");
+            let of = |ph: Phase| {
+                plan.schools
+                    .iter()
+                    .filter(|s| s.cluster == *name && s.phase == ph)
+                    .count()
+            };
+            assert_eq!(
+                (of(Phase::Primary), of(Phase::Secondary), of(Phase::Special)),
+                (*primary, *secondary, *special),
+                "{name}"
+            );
         }
-        let town = |ph| plan.schools.iter().filter(|s| s.cluster == "Town Centre" && s.phase == ph).count();
-        assert_eq!((town(Phase::Primary), town(Phase::Secondary), town(Phase::Special)), (13, 2, 1));
+        let town = |ph| {
+            plan.schools
+                .iter()
+                .filter(|s| s.cluster == "Town Centre" && s.phase == ph)
+                .count()
+        };
+        assert_eq!(
+            (
+                town(Phase::Primary),
+                town(Phase::Secondary),
+                town(Phase::Special)
+            ),
+            (13, 2, 1)
+        );
         assert_eq!(CLUSTERS.len(), 9);
     }
 
@@ -496,13 +576,24 @@ mod tests {
         let plan = plan();
         let urns: HashSet<i64> = plan.schools.iter().map(|s| s.urn).collect();
         let names: HashSet<&str> = plan.schools.iter().map(|s| s.name.as_str()).collect();
-        let domains: HashSet<&str> = plan.schools.iter().map(|s| s.email_domain.as_str()).collect();
+        let domains: HashSet<&str> = plan
+            .schools
+            .iter()
+            .map(|s| s.email_domain.as_str())
+            .collect();
         assert_eq!((urns.len(), names.len(), domains.len()), (92, 92, 92));
         for s in &plan.schools {
             assert!((100_000..=999_999).contains(&s.urn));
-            assert_eq!(normalise_postcode(&s.postcode).as_deref(), Some(s.postcode.as_str()));
+            assert_eq!(
+                normalise_postcode(&s.postcode).as_deref(),
+                Some(s.postcode.as_str())
+            );
             let district = s.postcode.split(' ').next().unwrap();
-            assert!(["S36", "S70", "S71", "S72", "S73", "S74", "S75"].contains(&district), "{}", s.postcode);
+            assert!(
+                ["S36", "S70", "S71", "S72", "S73", "S74", "S75"].contains(&district),
+                "{}",
+                s.postcode
+            );
             assert!(s.email_domain.ends_with(".sch.example") && !s.email_domain.contains('_'));
         }
     }
@@ -514,7 +605,10 @@ mod tests {
         assert!((400..=600).contains(&n), "{n} people");
         let emails: HashSet<&str> = plan.people.iter().map(|p| p.email.as_str()).collect();
         assert_eq!(emails.len(), n);
-        assert!(plan.people.iter().all(|p| is_email(&p.email) && p.email == p.email.to_lowercase()));
+        assert!(plan
+            .people
+            .iter()
+            .all(|p| is_email(&p.email) && p.email == p.email.to_lowercase()));
         for s in &plan.schools {
             let leads = plan
                 .people
@@ -523,7 +617,9 @@ mod tests {
                 .count();
             assert_eq!(leads, 1, "{}", s.name);
             let own = plan.people.iter().filter(|p| p.school_urn == Some(s.urn));
-            assert!(own.clone().all(|p| p.email.ends_with(&format!("@{}", s.email_domain))));
+            assert!(own
+                .clone()
+                .all(|p| p.email.ends_with(&format!("@{}", s.email_domain))));
         }
         let with = |r| plan.people.iter().filter(|p| p.roles.contains(&r)).count();
         assert!(with(Role::CourseLead) >= 3 && with(Role::CpdGroup) >= 3);
@@ -531,7 +627,12 @@ mod tests {
         let groups: HashSet<&str> = plan.people.iter().filter_map(|p| p.staff_group).collect();
         assert!(groups.len() >= 8, "{groups:?}");
         for g in groups {
-            assert!(crate::store::reference::DEFAULT_STAFF_GROUPS.iter().any(|(k, _)| *k == g), "{g}");
+            assert!(
+                crate::store::reference::DEFAULT_STAFF_GROUPS
+                    .iter()
+                    .any(|(k, _)| *k == g),
+                "{g}"
+            );
         }
     }
 }

@@ -29,7 +29,10 @@ pub struct Ref {
 
 impl Ref {
     fn from_parts(id: Option<String>, name: Option<String>) -> Option<Ref> {
-        Some(Ref { id: id?, name: name? })
+        Some(Ref {
+            id: id?,
+            name: name?,
+        })
     }
 }
 
@@ -79,7 +82,8 @@ type Row = (
 );
 
 fn into_person(row: Row, roles: Vec<Role>) -> Person {
-    let (id, name, email, school_id, school_name, group_id, group_name, created_at, updated_at) = row;
+    let (id, name, email, school_id, school_name, group_id, group_name, created_at, updated_at) =
+        row;
     Person {
         id,
         name,
@@ -134,7 +138,12 @@ macro_rules! person_columns {
 
 /// Lists live people by name, within `scope`. Three queries whatever the page size: the
 /// count, the page (joined with schools and staff groups), and the roles of the whole page.
-pub fn list(conn: &mut DbConn, scope: &Scope, filter: &PeopleFilter, paging: Paging) -> AppResult<Page<Person>> {
+pub fn list(
+    conn: &mut DbConn,
+    scope: &Scope,
+    filter: &PeopleFilter,
+    paging: Paging,
+) -> AppResult<Page<Person>> {
     let filtered = || {
         let mut query = people::table
             .left_join(schools::table)
@@ -249,7 +258,10 @@ pub struct NewPerson {
 }
 
 fn duplicate_email() -> AppError {
-    AppError::conflict("duplicate_email", "Someone with this email address is already on record.")
+    AppError::conflict(
+        "duplicate_email",
+        "Someone with this email address is already on record.",
+    )
 }
 
 /// Whether any row (erased or not) holds this normalised email, other than `except`.
@@ -263,11 +275,21 @@ fn email_taken(conn: &mut DbConn, email: &str, except: Option<&str>) -> QueryRes
 }
 
 /// 422 naming the field when a school or staff group id does not exist.
-fn check_refs(conn: &mut DbConn, school_id: Option<&str>, staff_group_id: Option<&str>) -> AppResult<()> {
+fn check_refs(
+    conn: &mut DbConn,
+    school_id: Option<&str>,
+    staff_group_id: Option<&str>,
+) -> AppResult<()> {
     if let Some(s) = school_id {
-        let n: i64 = schools::table.filter(schools::id.eq(s)).count().get_result(conn)?;
+        let n: i64 = schools::table
+            .filter(schools::id.eq(s))
+            .count()
+            .get_result(conn)?;
         if n == 0 {
-            return Err(AppError::invalid("school_id", "there is no school with this id"));
+            return Err(AppError::invalid(
+                "school_id",
+                "there is no school with this id",
+            ));
         }
     }
     if let Some(g) = staff_group_id {
@@ -276,7 +298,10 @@ fn check_refs(conn: &mut DbConn, school_id: Option<&str>, staff_group_id: Option
             .count()
             .get_result(conn)?;
         if n == 0 {
-            return Err(AppError::invalid("staff_group_id", "there is no staff group with this id"));
+            return Err(AppError::invalid(
+                "staff_group_id",
+                "there is no staff group with this id",
+            ));
         }
     }
     Ok(())
@@ -309,7 +334,11 @@ pub fn insert(conn: &mut DbConn, new: &NewPerson) -> QueryResult<String> {
 pub fn create(conn: &mut DbConn, actor_id: &str, new: NewPerson) -> AppResult<Person> {
     let email = normalise_email(&new.email);
     crate::db::write_tx(conn, |conn| {
-        check_refs(conn, new.school_id.as_deref(), new.staff_group_id.as_deref())?;
+        check_refs(
+            conn,
+            new.school_id.as_deref(),
+            new.staff_group_id.as_deref(),
+        )?;
         if email_taken(conn, &email, None)? {
             return Err(duplicate_email());
         }
@@ -358,7 +387,12 @@ pub struct PersonChanges {
 /// Applies changes to a live person: 404 when they are gone, 422 for unknown references,
 /// 409 `duplicate_email`, 409 `last_admin` when the change would leave no admin. A change of
 /// roles is audit-logged with the old and new sets.
-pub fn update(conn: &mut DbConn, actor_id: &str, id: &str, changes: PersonChanges) -> AppResult<Person> {
+pub fn update(
+    conn: &mut DbConn,
+    actor_id: &str,
+    id: &str,
+    changes: PersonChanges,
+) -> AppResult<Person> {
     crate::db::write_tx(conn, |conn| {
         let current = get(conn, id)?;
         let school_id = match changes.school_id {
@@ -437,7 +471,10 @@ fn set_roles(conn: &mut DbConn, id: &str, roles: &[Role]) -> QueryResult<()> {
     diesel::delete(person_roles::table.filter(person_roles::person_id.eq(id))).execute(conn)?;
     for role in roles {
         diesel::insert_into(person_roles::table)
-            .values((person_roles::person_id.eq(id), person_roles::role.eq(role.as_str())))
+            .values((
+                person_roles::person_id.eq(id),
+                person_roles::role.eq(role.as_str()),
+            ))
             .execute(conn)?;
     }
     Ok(())
@@ -536,7 +573,11 @@ pub fn grant_role(conn: &mut DbConn, person_id: &str, role: Role) -> QueryResult
 
 /// Creates an admin, or promotes the person with this email; returns their id and whether
 /// they were created.
-pub fn create_or_promote_admin(conn: &mut DbConn, email: &str, name: &str) -> AppResult<(String, bool)> {
+pub fn create_or_promote_admin(
+    conn: &mut DbConn,
+    email: &str,
+    name: &str,
+) -> AppResult<(String, bool)> {
     crate::db::write_tx(conn, |conn| {
         let (id, created) = match find_id_by_email(conn, email)? {
             Some(id) => (id, false),

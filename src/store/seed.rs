@@ -13,7 +13,11 @@ use crate::domain::time;
 
 /// Returns the id of the cluster with this name (case-insensitive), creating it if missing;
 /// `true` when it was created.
-pub fn ensure_cluster(conn: &mut DbConn, name: &str, description: &str) -> QueryResult<(String, bool)> {
+pub fn ensure_cluster(
+    conn: &mut DbConn,
+    name: &str,
+    description: &str,
+) -> QueryResult<(String, bool)> {
     let found: Option<String> = clusters::table
         .filter(lower(clusters::name).eq(name.to_lowercase()))
         .select(clusters::id)
@@ -120,7 +124,10 @@ pub fn ensure_provider(
 
 /// Returns the id of the person with this email (any case, erased or not), creating them with
 /// their roles if missing; `true` when created. An existing person is left exactly as they are.
-pub fn ensure_person(conn: &mut DbConn, new: &super::people::NewPerson) -> QueryResult<(String, bool)> {
+pub fn ensure_person(
+    conn: &mut DbConn,
+    new: &super::people::NewPerson,
+) -> QueryResult<(String, bool)> {
     let email = crate::domain::text::normalise_email(&new.email);
     let found: Option<String> = people::table
         .filter(people::email.eq(&email))

@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use crate::auth::Caller;
 use crate::db::schema::{api_tokens, people, person_roles};
 use crate::db::DbConn;
+use crate::domain::paging::{Page, Paging};
 use crate::domain::roles::Role;
 use crate::domain::time;
-use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
 
 /// Finds the signed-in person for a token hash: the token must exist, be neither revoked nor
@@ -19,7 +19,11 @@ pub fn authenticate(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Cal
         .inner_join(people::table)
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.is_null().or(api_tokens::expires_at.gt(now)))
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
         .filter(people::erased_at.is_null())
         .select((
             api_tokens::id,

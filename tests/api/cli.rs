@@ -65,7 +65,12 @@ fn stderr(out: &Output) -> String {
 }
 
 fn assert_ok(out: &Output) {
-    assert!(out.status.success(), "failed: {}\n{}", stdout(out), stderr(out));
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        stdout(out),
+        stderr(out)
+    );
 }
 
 fn migrate_from_empty(backend: Backend) {
@@ -84,12 +89,19 @@ fn migrate_from_empty(backend: Backend) {
     assert!(applied >= 1, "{}", stdout(&first));
     let again = run_cli(&["migrate"], &env);
     assert_ok(&again);
-    assert!(stdout(&again).contains("0 migrations applied"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("0 migrations applied"),
+        "{}",
+        stdout(&again)
+    );
     // The schema is there, with the default staff groups, and nothing else.
     let pool = cpd_hub::db::build_pool(db.url(), Some(1), Duration::from_secs(10)).unwrap();
     let mut c = pool.get().unwrap();
     let groups: i64 = staff_groups::table.count().get_result(&mut c).unwrap();
-    assert_eq!(groups as usize, cpd_hub::store::reference::DEFAULT_STAFF_GROUPS.len());
+    assert_eq!(
+        groups as usize,
+        cpd_hub::store::reference::DEFAULT_STAFF_GROUPS.len()
+    );
     assert_eq!(people::table.count().get_result::<i64>(&mut c).unwrap(), 0);
 }
 
@@ -157,7 +169,13 @@ both_backends! {
 }
 
 /// Everything the seed could have touched, to compare before and after a second run.
-type Fingerprint = (Vec<(String, String, i64)>, Vec<(String, String, Option<String>)>, i64, i64, i64);
+type Fingerprint = (
+    Vec<(String, String, i64)>,
+    Vec<(String, String, Option<String>)>,
+    i64,
+    i64,
+    i64,
+);
 
 async fn fingerprint(app: &TestApp) -> Fingerprint {
     app.with_db(|c| {
@@ -187,7 +205,12 @@ fn summary_count(text: &str, what: &str) -> (i64, i64) {
         .unwrap_or_else(|| panic!("no {what} line in {text}"));
     let mut words = line.split_whitespace().skip(1);
     let total = words.next().unwrap().parse().unwrap();
-    let added = words.next().unwrap().trim_start_matches('(').parse().unwrap();
+    let added = words
+        .next()
+        .unwrap()
+        .trim_start_matches('(')
+        .parse()
+        .unwrap();
     (total, added)
 }
 
@@ -264,7 +287,10 @@ fn refuses_to_start(args: &[&str], env: &[(&str, &str)], variable: &str) {
     let out = run_cli(args, env);
     assert!(!out.status.success(), "{args:?} with {env:?} should fail");
     let err = stderr(&out);
-    assert!(err.contains(variable), "{args:?} with {env:?}: the message should name {variable}: {err}");
+    assert!(
+        err.contains(variable),
+        "{args:?} with {env:?}: the message should name {variable}: {err}"
+    );
 }
 
 both_backends! {
@@ -285,16 +311,43 @@ both_backends! {
 fn bad_settings_stop_start_up_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("x.db").display());
-    refuses_to_start(&["serve"], &[("BIND", "localhost"), ("DATABASE_URL", &db)], "BIND");
-    refuses_to_start(&["serve"], &[("BIND", "127.0.0.1:99999"), ("DATABASE_URL", &db)], "BIND");
-    refuses_to_start(&["serve"], &[("DATABASE_URL", "mysql://localhost/cpd")], "DATABASE_URL");
-    refuses_to_start(&["migrate"], &[("DATABASE_URL", "cpd-hub.db")], "DATABASE_URL");
-    refuses_to_start(&["seed-demo"], &[("DATABASE_URL", "mysql://localhost/cpd")], "DATABASE_URL");
-    // A database that cannot be reached (nothing listens on port 1).
-    refuses_to_start(&["migrate"], &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/cpd")], "DATABASE_URL");
     refuses_to_start(
         &["serve"],
-        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/cpd"), ("BIND", "127.0.0.1:0")],
+        &[("BIND", "localhost"), ("DATABASE_URL", &db)],
+        "BIND",
+    );
+    refuses_to_start(
+        &["serve"],
+        &[("BIND", "127.0.0.1:99999"), ("DATABASE_URL", &db)],
+        "BIND",
+    );
+    refuses_to_start(
+        &["serve"],
+        &[("DATABASE_URL", "mysql://localhost/cpd")],
+        "DATABASE_URL",
+    );
+    refuses_to_start(
+        &["migrate"],
+        &[("DATABASE_URL", "cpd-hub.db")],
+        "DATABASE_URL",
+    );
+    refuses_to_start(
+        &["seed-demo"],
+        &[("DATABASE_URL", "mysql://localhost/cpd")],
+        "DATABASE_URL",
+    );
+    // A database that cannot be reached (nothing listens on port 1).
+    refuses_to_start(
+        &["migrate"],
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/cpd")],
+        "DATABASE_URL",
+    );
+    refuses_to_start(
+        &["serve"],
+        &[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/cpd"),
+            ("BIND", "127.0.0.1:0"),
+        ],
         "DATABASE_URL",
     );
 }
@@ -307,19 +360,42 @@ fn every_command_explains_itself() {
         stdout(&out)
     };
     let top = help(&["--help"]);
-    for cmd in ["serve", "migrate", "admin", "seed-demo", "DATABASE_URL", "BIND", "admin create --email"] {
+    for cmd in [
+        "serve",
+        "migrate",
+        "admin",
+        "seed-demo",
+        "DATABASE_URL",
+        "BIND",
+        "admin create --email",
+    ] {
         assert!(top.contains(cmd), "--help should mention {cmd}: {top}");
     }
     let serve = help(&["serve", "--help"]);
-    assert!(serve.contains("BIND") && serve.contains("/api/docs"), "{serve}");
+    assert!(
+        serve.contains("BIND") && serve.contains("/api/docs"),
+        "{serve}"
+    );
     assert!(help(&["migrate", "--help"]).contains("migrations"));
     assert!(help(&["admin", "--help"]).contains("create"));
     let create = help(&["admin", "create", "--help"]);
-    for word in ["--email <EMAIL>", "--name <NAME>", "token", "last line", "Authorization: Bearer"] {
-        assert!(create.contains(word), "admin create --help should mention {word}: {create}");
+    for word in [
+        "--email <EMAIL>",
+        "--name <NAME>",
+        "token",
+        "last line",
+        "Authorization: Bearer",
+    ] {
+        assert!(
+            create.contains(word),
+            "admin create --help should mention {word}: {create}"
+        );
     }
     let seed = help(&["seed-demo", "--help"]);
     for word in ["92", "9 clusters", "fictional", "again"] {
-        assert!(seed.contains(word), "seed-demo --help should mention {word}: {seed}");
+        assert!(
+            seed.contains(word),
+            "seed-demo --help should mention {word}: {seed}"
+        );
     }
 }

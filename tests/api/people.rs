@@ -21,7 +21,9 @@ pub async fn school(app: &TestApp, urn: i64, name: &str) -> String {
             local_authority: "Barnsley",
             postcode: "S70 2HZ",
         };
-        cpd_hub::store::seed::ensure_school(c, &seed).expect("school").0
+        cpd_hub::store::seed::ensure_school(c, &seed)
+            .expect("school")
+            .0
     })
     .await
 }
@@ -29,8 +31,12 @@ pub async fn school(app: &TestApp, urn: i64, name: &str) -> String {
 /// The id of a default staff group.
 pub async fn staff_group(app: &TestApp, key: &str) -> String {
     let key = key.to_string();
-    app.with_db(move |c| cpd_hub::store::seed::staff_group_id(c, &key).unwrap().expect("staff group"))
-        .await
+    app.with_db(move |c| {
+        cpd_hub::store::seed::staff_group_id(c, &key)
+            .unwrap()
+            .expect("staff group")
+    })
+    .await
 }
 
 /// How many audit entries of this action there are about this subject.
@@ -52,7 +58,12 @@ fn id_of(v: &Value) -> String {
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page["items"].as_array().unwrap().iter().map(id_of).collect()
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect()
 }
 
 both_backends! {
