@@ -4,3 +4,6 @@ mod helpers;
 
 mod ops;
 mod reference;
+
+mod cli;
+mod people;
