@@ -5,6 +5,7 @@ pub mod audit;
 pub mod outbox;
 pub mod people;
 pub mod reference;
+pub mod schools;
 pub mod tokens;
 
 /// A new opaque id: a UUIDv7, whose time-ordered prefix keeps index inserts local.
