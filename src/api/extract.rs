@@ -70,12 +70,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
-            if inner.classify() != serde_json::error::Category::Data {
+            let message = if inner.classify() == serde_json::error::Category::Data {
+                inner.to_string()
+            } else if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+                // serde_json calls a number or a list where an enum is expected a syntax
+                // error, although the document is valid JSON: it is the field's fault.
+                "has the wrong type".to_string()
+            } else {
                 return Err(AppError::Malformed(format!(
                     "the body is not valid JSON: {inner}"
                 )));
-            }
-            let message = inner.to_string();
+            };
             // serde puts the missing field's name in its message, not in the path.
             let (field, text) = match message.strip_prefix("missing field `") {
                 Some(rest) => {

@@ -268,3 +268,84 @@ macro_rules! both_backends {
         }
     };
 }
+
+impl TestApp {
+    /// A person holding `roles` (everyone is `staff` too) in `school_id`, made directly through
+    /// the library rather than the people endpoints, and a new API token for them.
+    pub async fn person_with_roles(
+        &self,
+        roles: &[cpd_hub::domain::roles::Role],
+        school_id: Option<&str>,
+    ) -> String {
+        use diesel::ExpressionMethods;
+        let url = self.db.url().to_string();
+        let roles = roles.to_vec();
+        let school_id = school_id.map(str::to_string);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = cpd_hub::db::Manager::new(&url)
+                .and_then(|m| m.open())
+                .expect("test database");
+            let id = cpd_hub::store::new_id();
+            let now = cpd_hub::domain::time::now();
+            use cpd_hub::db::schema::people;
+            diesel::insert_into(people::table)
+                .values((
+                    people::id.eq(&id),
+                    people::name.eq("Sam Staff"),
+                    people::email.eq(format!("{id}@school.test")),
+                    people::school_id.eq(&school_id),
+                    people::created_at.eq(now),
+                    people::updated_at.eq(now),
+                ))
+                .execute(&mut conn)
+                .expect("person inserted");
+            cpd_hub::store::people::grant_role(&mut conn, &id, cpd_hub::domain::roles::Role::Staff)
+                .expect("staff role");
+            for role in roles {
+                cpd_hub::store::people::grant_role(&mut conn, &id, role).expect("role granted");
+            }
+            let (_, token) = cpd_hub::store::tokens::create(&mut conn, &id, "test", None)
+                .expect("token created");
+            token
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Sends a raw body with the given content type.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Runs blocking work on a direct connection to the test database (to check what no
+    /// endpoint shows, such as the audit log).
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut cpd_hub::db::DbConn) -> T + Send + 'static,
+    ) -> T {
+        let url = self.db.url().to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = cpd_hub::db::Manager::new(&url)
+                .and_then(|m| m.open())
+                .expect("test database");
+            f(&mut conn)
+        })
+        .await
+        .unwrap()
+    }
+}
