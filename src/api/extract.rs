@@ -154,13 +154,20 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, AppError> {
     serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().to_string();
-        let (field, text) = match message.strip_prefix("missing field `") {
-            Some(rest) => (
-                rest.split('`').next().unwrap_or_default().to_string(),
-                "is required".to_string(),
-            ),
-            None if path == "." || path.is_empty() => ("query".to_string(), message),
-            None => (path, describe_query_error(&message)),
+        // serde names a missing or repeated parameter in its message, not in the path.
+        let named = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .map(|rest| rest.split('`').next().unwrap_or_default().to_string())
+        };
+        let (field, text) = if let Some(field) = named("missing field `") {
+            (field, "is required".to_string())
+        } else if let Some(field) = named("duplicate field `") {
+            (field, "is given more than once".to_string())
+        } else if path == "." || path.is_empty() {
+            ("query".to_string(), message)
+        } else {
+            (path, describe_query_error(&message))
         };
         let mut errors = FieldErrors::new();
         errors.insert(field, vec![text]);

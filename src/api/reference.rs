@@ -54,8 +54,13 @@ where
 impl ListQuery {
     /// The checked paging, or a 422 naming the field.
     pub fn paging(&self) -> AppResult<Paging> {
-        Paging::new(self.limit, self.offset).map_err(|(f, m)| AppError::invalid(f, m))
+        paging(self.limit, self.offset)
     }
+}
+
+/// Checks `limit` and `offset` from a query string; a 422 names the field.
+pub fn paging(limit: Option<i64>, offset: Option<i64>) -> AppResult<Paging> {
+    Paging::new(limit, offset).map_err(|(f, m)| AppError::invalid(f, m))
 }
 
 /// A new cluster.
@@ -496,8 +501,7 @@ pub async fn list_providers(
     query: ValidQuery<ProviderQuery>,
 ) -> AppResult<web::Json<Page<Provider>>> {
     require(&caller, Action::ReadReference)?;
-    let paging =
-        Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let paging = paging(query.limit, query.offset)?;
     let query = query.into_inner();
     Ok(web::Json(
         state

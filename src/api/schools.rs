@@ -6,10 +6,10 @@ use serde::Deserialize;
 use validator::Validate;
 
 use crate::api::extract::{CsvBody, ValidJson, ValidQuery};
-use crate::api::reference::{not_blank, nullable};
+use crate::api::reference::{not_blank, nullable, paging};
 use crate::auth::policy::{require, Action};
 use crate::auth::Caller;
-use crate::domain::paging::{Page, Paging};
+use crate::domain::paging::Page;
 use crate::domain::school::Phase;
 use crate::domain::text::normalise_postcode;
 use crate::error::{AppError, AppResult};
@@ -138,8 +138,7 @@ pub async fn list_schools(
     query: ValidQuery<SchoolQuery>,
 ) -> AppResult<web::Json<Page<School>>> {
     require(&caller, Action::ReadReference)?;
-    let paging =
-        Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let paging = paging(query.limit, query.offset)?;
     let query = query.into_inner();
     let filter = SchoolFilter {
         q: query.q,

@@ -75,6 +75,8 @@ both_backends! {
         let p = expect_problem(app.get("/api/v1/schools?phase=castle", t).await, 422, Some("phase")).await;
         assert!(p["errors"]["phase"][0].as_str().unwrap().contains("primary"), "{p}");
         expect_problem(app.get("/api/v1/providers?kind=agency", t).await, 422, Some("kind")).await;
+        let p = expect_problem(app.get("/api/v1/schools?limit=1&limit=2", t).await, 422, Some("limit")).await;
+        assert_eq!(p["errors"]["limit"][0], "is given more than once");
     }
 }
 
