@@ -5,6 +5,7 @@ pub mod audit;
 pub mod outbox;
 pub mod people;
 pub mod reference;
+pub mod schools;
 pub mod seed;
 pub mod tokens;
 
