@@ -26,7 +26,7 @@ impl ProviderKind {
     ];
 
     /// The stored and exchanged name.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ProviderKind::TeachingAlliance => "teaching_alliance",
             ProviderKind::LocalAuthority => "local_authority",
