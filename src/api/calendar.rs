@@ -8,8 +8,10 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
+use validator::Validate;
 
 use crate::api::courses::CourseQuery;
+use crate::api::extract::ValidQuery;
 use crate::auth::policy::{course_scope, require, require_visible_to, Action};
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::course::{add_problem, CourseStatus, Problems};
@@ -37,7 +39,7 @@ const DEFAULT_ALARM_MINUTES: u32 = 1440;
 const MAX_ALARM_MINUTES: u32 = 40_320;
 
 /// The reminder of each event.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, Validate, IntoParams)]
 pub struct AlarmQuery {
     /// Minutes before each session to remind (default 1440, a day; 0: no reminder; at most
     /// 40320, four weeks).
@@ -196,8 +198,8 @@ fn calendar_response(name: &str, filename: &str, events: Vec<Event>) -> HttpResp
 pub async fn calendar_ics(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    query: web::Query<CourseQuery>,
-    alarm: web::Query<AlarmQuery>,
+    query: ValidQuery<CourseQuery>,
+    alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let mut filter = query.filter()?;
     let paging = feed_paging(&query)?;
@@ -231,7 +233,7 @@ pub async fn course_ics(
     state: web::Data<AppState>,
     caller: MaybeCaller,
     id: web::Path<String>,
-    alarm: web::Query<AlarmQuery>,
+    alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let alarm = alarm.minutes()?;
     let id = id.into_inner();
@@ -271,7 +273,7 @@ pub async fn course_ics(
 pub async fn personal_ics(
     state: web::Data<AppState>,
     token: web::Path<String>,
-    alarm: web::Query<AlarmQuery>,
+    alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let alarm = alarm.minutes()?;
     let token = token.into_inner();

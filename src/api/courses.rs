@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use utoipa::IntoParams;
 use validator::Validate;
 
-use crate::api::extract::ValidJson;
+use crate::api::extract::{ValidJson, ValidQuery};
 use crate::auth::policy::{course_scope, require, require_visible_to, Action};
 use crate::auth::{Caller, MaybeCaller};
 use crate::db::DbConn;
@@ -308,7 +308,7 @@ pub struct CancelCourse {
 
 /// Filters of the calendar list and of `/calendar.ics`. Lists of values are comma-separated
 /// and match any of them.
-#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[derive(Debug, Default, Clone, Deserialize, Validate, IntoParams)]
 pub struct CourseQuery {
     /// Page size, 1 to 1000 (default 50).
     #[param(value_type = Option<i64>)]
@@ -584,7 +584,7 @@ pub async fn list_courses(
     cache: web::Data<ListCache>,
     req: HttpRequest,
     caller: MaybeCaller,
-    query: web::Query<CourseQuery>,
+    query: ValidQuery<CourseQuery>,
 ) -> AppResult<HttpResponse> {
     let (filter, paging) = query.filter_and_paging()?;
     // Published courses look the same to everyone, so only those lists are shared.

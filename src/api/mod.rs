@@ -7,6 +7,7 @@ pub mod extract;
 pub mod ops;
 pub mod people;
 pub mod reference;
+pub mod schools;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -58,6 +59,7 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    schools::configure(cfg);
     courses::configure(cfg);
     calendar::configure(cfg);
 }

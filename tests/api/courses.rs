@@ -666,6 +666,8 @@ both_backends! {
         }
         assert!(p["errors"]["to"][0].as_str().unwrap().contains("offset"));
         expect_problem(app.get("/api/v1/courses?limit=0", None).await, 422, Some("limit")).await;
+        // Several values go in one parameter, comma-separated; a repeated one is named.
+        expect_problem(app.get("/api/v1/courses?priority=send&priority=eal", None).await, 422, Some("priority")).await;
         expect_problem(app.get("/api/v1/courses?limit=1001", None).await, 422, Some("limit")).await;
         expect_problem(app.get("/api/v1/courses?from=2027-03-01&to=2027-02-01", None).await, 422, Some("to")).await;
     }

@@ -7,5 +7,9 @@ mod helpers;
 mod calendar_ics;
 mod calendar_support;
 mod courses;
+mod import;
 mod ops;
 mod reference;
+
+mod cli;
+mod people;
