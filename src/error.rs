@@ -153,11 +153,7 @@ impl ResponseError for AppError {
                 "Unsupported media type",
                 format!("This endpoint reads {expected}."),
             ),
-            AppError::Validation(errors) => (
-                "validation",
-                "Validation failed",
-                summarise(errors),
-            ),
+            AppError::Validation(errors) => ("validation", "Validation failed", summarise(errors)),
             AppError::TooManyRequests { retry_after } => (
                 "too-many-requests",
                 "Too many requests",
@@ -224,7 +220,10 @@ impl From<diesel::result::Error> for AppError {
                 // precise message; this is the backstop for a race between check and insert.
                 AppError::conflict(
                     "duplicate",
-                    format!("A record with the same unique value already exists ({}).", info.message()),
+                    format!(
+                        "A record with the same unique value already exists ({}).",
+                        info.message()
+                    ),
                 )
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => AppError::conflict(

@@ -79,7 +79,11 @@ fn main() -> ExitCode {
 fn serve(settings: Settings) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let app = cpd_hub::startup::Application::build(settings.clone()).await?;
-        let host = settings.bind.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+        let host = settings
+            .bind
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or("127.0.0.1");
         let base = if settings.bind.ends_with(":0") {
             format!("http://{host}:{}", app.port())
         } else {
@@ -97,6 +101,9 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
         .get()
         .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
     let applied = cpd_hub::db::migrate(&mut conn)?;
-    println!("{} migrations applied; the database is up to date.", applied.len());
+    println!(
+        "{} migrations applied; the database is up to date.",
+        applied.len()
+    );
     Ok(())
 }

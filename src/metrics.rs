@@ -40,15 +40,19 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("cpd_hub".into()), None).expect("valid prefix");
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ]),
+                ],
+            ),
             &["method", "route"],
         )
         .expect("valid metric");
@@ -57,12 +61,11 @@ impl Metrics {
             &["state"],
         )
         .expect("valid metric");
-        let pool_max = IntGauge::new("db_pool_max_connections", "Database pool size").expect("valid metric");
-        let emails = IntCounterVec::new(
-            Opts::new("emails_total", "Emails by outcome"),
-            &["outcome"],
-        )
-        .expect("valid metric");
+        let pool_max =
+            IntGauge::new("db_pool_max_connections", "Database pool size").expect("valid metric");
+        let emails =
+            IntCounterVec::new(Opts::new("emails_total", "Emails by outcome"), &["outcome"])
+                .expect("valid metric");
         let outbox_depth =
             IntGauge::new("outbox_pending", "Emails waiting to be sent").expect("valid metric");
         let outbox_oldest_age = IntGauge::new(

@@ -34,7 +34,12 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 essence == "application/json" || essence.ends_with("+json")
             })
             .unwrap_or(false);
@@ -66,7 +71,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             let path = err.path().to_string();
             let inner = err.into_inner();
             if inner.classify() != serde_json::error::Category::Data {
-                return Err(AppError::Malformed(format!("the body is not valid JSON: {inner}")));
+                return Err(AppError::Malformed(format!(
+                    "the body is not valid JSON: {inner}"
+                )));
             }
             let message = inner.to_string();
             // serde puts the missing field's name in its message, not in the path.
@@ -105,7 +112,10 @@ fn strip_position(message: &str) -> String {
 }
 
 /// Answers query-string errors with a problem document instead of actix's plain text.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
     let message = err.to_string();
     let field = message
         .split('`')

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod ops;
+pub mod outbox;
 pub mod people;
 pub mod reference;
 
@@ -27,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
+        (name = "admin", description = "Running the service: the email outbox"),
     )
 )]
 pub struct ApiDoc;
@@ -41,7 +43,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("An API token from `cpd-hub admin create` or POST /api/v1/me/tokens"))
+                    .description(Some(
+                        "An API token from `cpd-hub admin create` or POST /api/v1/me/tokens",
+                    ))
                     .build(),
             ),
         );
@@ -52,4 +56,5 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    outbox::configure(cfg);
 }

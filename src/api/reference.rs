@@ -112,7 +112,9 @@ pub async fn get_cluster(
 ) -> AppResult<web::Json<Cluster>> {
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
-    Ok(web::Json(state.db(move |c| store::get_cluster(c, &id)).await?))
+    Ok(web::Json(
+        state.db(move |c| store::get_cluster(c, &id)).await?,
+    ))
 }
 
 /// Change a cluster (admin).
@@ -138,7 +140,9 @@ pub async fn patch_cluster(
         description: patch.description,
     };
     Ok(web::Json(
-        state.db(move |c| store::update_cluster(c, &id, fields)).await?,
+        state
+            .db(move |c| store::update_cluster(c, &id, fields))
+            .await?,
     ))
 }
 

@@ -37,6 +37,8 @@ pub enum Action<'a> {
     AssignRoles,
     /// Erase a person (UK GDPR).
     ErasePerson,
+    /// See the email outbox and retry failed messages.
+    ManageOutbox,
 }
 
 /// Which people a caller may list.
@@ -63,6 +65,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
     match action {
         Action::ReadReference | Action::ListPeople => true,
         Action::WriteReference | Action::AssignRoles | Action::ErasePerson => false,
+        Action::ManageOutbox => false,
         Action::ReadPerson {
             person_id,
             school_id,
@@ -112,6 +115,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::WriteReference => "Only an admin may change reference data.".into(),
         Action::AssignRoles => "Only an admin may give or take away roles.".into(),
         Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::ManageOutbox => "Only an admin may see or retry queued email.".into(),
         Action::CreatePerson { .. } => {
             "Only an admin, or a school lead for their own school, may add people.".into()
         }
@@ -133,10 +137,22 @@ mod tests {
 
     #[test]
     fn reference_writes_need_admin() {
-        assert!(!allows(&caller(&[Role::Staff], None), &Action::WriteReference));
-        assert!(!allows(&caller(&[Role::CpdGroup], None), &Action::WriteReference));
-        assert!(allows(&caller(&[Role::Admin], None), &Action::WriteReference));
-        assert!(allows(&caller(&[Role::Staff], None), &Action::ReadReference));
+        assert!(!allows(
+            &caller(&[Role::Staff], None),
+            &Action::WriteReference
+        ));
+        assert!(!allows(
+            &caller(&[Role::CpdGroup], None),
+            &Action::WriteReference
+        ));
+        assert!(allows(
+            &caller(&[Role::Admin], None),
+            &Action::WriteReference
+        ));
+        assert!(allows(
+            &caller(&[Role::Staff], None),
+            &Action::ReadReference
+        ));
     }
 
     #[test]
@@ -152,7 +168,12 @@ mod tests {
         };
         assert!(allows(&lead, &own));
         assert!(!allows(&lead, &other));
-        assert!(allows(&lead, &Action::CreatePerson { school_id: Some("s1") }));
+        assert!(allows(
+            &lead,
+            &Action::CreatePerson {
+                school_id: Some("s1")
+            }
+        ));
         assert!(!allows(&lead, &Action::CreatePerson { school_id: None }));
         assert_eq!(person_scope(&lead), PersonScope::School("s1".into()));
     }

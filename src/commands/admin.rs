@@ -13,8 +13,9 @@ pub fn create(settings: &Settings, email: &str, name: &str) -> anyhow::Result<(b
     }
     let mut conn = super::open_migrated(settings)?;
     let email = normalise_email(email);
-    let (person_id, created) = crate::store::people::create_or_promote_admin(&mut conn, &email, name)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (person_id, created) =
+        crate::store::people::create_or_promote_admin(&mut conn, &email, name)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (_, token) = crate::store::tokens::create(&mut conn, &person_id, "admin create", None)?;
     Ok((created, token))
 }

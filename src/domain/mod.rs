@@ -1,6 +1,7 @@
 //! Pure rules and value types: no I/O, no database, no HTTP. Everything here can be unit-tested
 //! on its own, and `store/` and `api/` build on it.
 
+pub mod notification;
 pub mod paging;
 pub mod roles;
 pub mod school;

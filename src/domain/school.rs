@@ -97,14 +97,38 @@ mod tests {
 
     #[test]
     fn gias_phases() {
-        assert_eq!(Phase::from_gias("Primary", "Academy converter"), Phase::Primary);
-        assert_eq!(Phase::from_gias("Not applicable", "Community special school"), Phase::Special);
-        assert_eq!(Phase::from_gias("Secondary", "Academy special sponsor led"), Phase::Special);
-        assert_eq!(Phase::from_gias("Not applicable", "Pupil referral unit"), Phase::AlternativeProvision);
-        assert_eq!(Phase::from_gias("Middle deemed secondary", "Foundation school"), Phase::Middle);
-        assert_eq!(Phase::from_gias("16 plus", "Further education"), Phase::Post16);
-        assert_eq!(Phase::from_gias("All-through", "Free schools"), Phase::AllThrough);
-        assert_eq!(Phase::from_gias("Not applicable", "Other independent school"), Phase::Other);
+        assert_eq!(
+            Phase::from_gias("Primary", "Academy converter"),
+            Phase::Primary
+        );
+        assert_eq!(
+            Phase::from_gias("Not applicable", "Community special school"),
+            Phase::Special
+        );
+        assert_eq!(
+            Phase::from_gias("Secondary", "Academy special sponsor led"),
+            Phase::Special
+        );
+        assert_eq!(
+            Phase::from_gias("Not applicable", "Pupil referral unit"),
+            Phase::AlternativeProvision
+        );
+        assert_eq!(
+            Phase::from_gias("Middle deemed secondary", "Foundation school"),
+            Phase::Middle
+        );
+        assert_eq!(
+            Phase::from_gias("16 plus", "Further education"),
+            Phase::Post16
+        );
+        assert_eq!(
+            Phase::from_gias("All-through", "Free schools"),
+            Phase::AllThrough
+        );
+        assert_eq!(
+            Phase::from_gias("Not applicable", "Other independent school"),
+            Phase::Other
+        );
     }
 
     #[test]

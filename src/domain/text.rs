@@ -67,7 +67,10 @@ mod tests {
         assert!(!is_email("nobody"));
         assert!(!is_email("a@b"));
         assert!(!is_email("a b@c.uk"));
-        assert_eq!(normalise_email("  Jo.Smith@Example.ORG "), "jo.smith@example.org");
+        assert_eq!(
+            normalise_email("  Jo.Smith@Example.ORG "),
+            "jo.smith@example.org"
+        );
     }
 
     #[test]

@@ -56,7 +56,10 @@ pub mod rfc3339 {
         use super::*;
 
         /// Writes an optional time, or null.
-        pub fn serialize<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<NaiveDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(
                     &super::super::to_utc(*t).to_rfc3339_opts(SecondsFormat::AutoSi, true),
@@ -66,7 +69,9 @@ pub mod rfc3339 {
         }
 
         /// Reads an optional RFC 3339 time.
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<NaiveDateTime>, D::Error> {
             let s = Option::<String>::deserialize(d)?;
             match s {
                 None => Ok(None),

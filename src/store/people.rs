@@ -40,7 +40,11 @@ pub fn grant_role(conn: &mut DbConn, person_id: &str, role: Role) -> QueryResult
 
 /// Creates an admin, or promotes the person with this email; returns their id and whether
 /// they were created.
-pub fn create_or_promote_admin(conn: &mut DbConn, email: &str, name: &str) -> AppResult<(String, bool)> {
+pub fn create_or_promote_admin(
+    conn: &mut DbConn,
+    email: &str,
+    name: &str,
+) -> AppResult<(String, bool)> {
     crate::db::write_tx(conn, |conn| {
         let (id, created) = match find_id_by_email(conn, email)? {
             Some(id) => (id, false),

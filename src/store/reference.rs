@@ -30,15 +30,51 @@ pub const DEFAULT_STAFF_GROUPS: &[(&str, &str)] = &[
 
 /// The strategy priorities every alliance starts with (key, name, description).
 pub const DEFAULT_PRIORITIES: &[(&str, &str, &str)] = &[
-    ("send", "SEND", "Special educational needs and disabilities, inclusion"),
-    ("leadership", "Leadership", "Leadership at every level, succession and governance"),
-    ("curriculum", "Curriculum", "Curriculum design, subject knowledge, assessment"),
-    ("attendance_behaviour", "Attendance and behaviour", "Attendance, behaviour and exclusions"),
-    ("wellbeing", "Wellbeing", "Staff and pupil wellbeing and mental health"),
-    ("eal", "EAL", "Pupils with English as an additional language"),
-    ("early_years", "Early years", "Early years foundation stage, language and communication"),
-    ("disadvantage", "Disadvantage", "Closing gaps for disadvantaged pupils"),
-    ("reading", "Reading and oracy", "Early reading, phonics and oracy"),
+    (
+        "send",
+        "SEND",
+        "Special educational needs and disabilities, inclusion",
+    ),
+    (
+        "leadership",
+        "Leadership",
+        "Leadership at every level, succession and governance",
+    ),
+    (
+        "curriculum",
+        "Curriculum",
+        "Curriculum design, subject knowledge, assessment",
+    ),
+    (
+        "attendance_behaviour",
+        "Attendance and behaviour",
+        "Attendance, behaviour and exclusions",
+    ),
+    (
+        "wellbeing",
+        "Wellbeing",
+        "Staff and pupil wellbeing and mental health",
+    ),
+    (
+        "eal",
+        "EAL",
+        "Pupils with English as an additional language",
+    ),
+    (
+        "early_years",
+        "Early years",
+        "Early years foundation stage, language and communication",
+    ),
+    (
+        "disadvantage",
+        "Disadvantage",
+        "Closing gaps for disadvantaged pupils",
+    ),
+    (
+        "reading",
+        "Reading and oracy",
+        "Early reading, phonics and oracy",
+    ),
 ];
 
 /// Inserts the default staff groups and priorities that are missing (by key). Idempotent:
@@ -114,7 +150,11 @@ pub struct ClusterFields {
 }
 
 /// Lists clusters by name, optionally matching `q` in the name.
-pub fn list_clusters(conn: &mut DbConn, q: Option<&str>, paging: Paging) -> AppResult<Page<Cluster>> {
+pub fn list_clusters(
+    conn: &mut DbConn,
+    q: Option<&str>,
+    paging: Paging,
+) -> AppResult<Page<Cluster>> {
     let filtered = || {
         let mut query = clusters::table.into_boxed();
         if let Some(q) = q.filter(|q| !q.trim().is_empty()) {
@@ -150,8 +190,7 @@ pub fn find_cluster_by_name(conn: &mut DbConn, name: &str) -> QueryResult<Option
 }
 
 fn cluster_name_taken(conn: &mut DbConn, name: &str, except: Option<&str>) -> QueryResult<bool> {
-    Ok(find_cluster_by_name(conn, name)?
-        .is_some_and(|c| Some(c.id.as_str()) != except))
+    Ok(find_cluster_by_name(conn, name)?.is_some_and(|c| Some(c.id.as_str()) != except))
 }
 
 /// Creates a cluster; 409 when the name is taken.
@@ -182,7 +221,10 @@ pub fn create_cluster(conn: &mut DbConn, name: &str, description: &str) -> AppRe
 pub fn update_cluster(conn: &mut DbConn, id: &str, fields: ClusterFields) -> AppResult<Cluster> {
     crate::db::write_tx(conn, |conn| {
         let current = get_cluster(conn, id)?;
-        let name = fields.name.map(|n| n.trim().to_string()).unwrap_or(current.name);
+        let name = fields
+            .name
+            .map(|n| n.trim().to_string())
+            .unwrap_or(current.name);
         if cluster_name_taken(conn, &name, Some(id))? {
             return Err(AppError::conflict(
                 "duplicate_name",

@@ -18,7 +18,11 @@ pub fn authenticate(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Cal
         .inner_join(people::table)
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(api_tokens::revoked_at.is_null())
-        .filter(api_tokens::expires_at.is_null().or(api_tokens::expires_at.gt(now)))
+        .filter(
+            api_tokens::expires_at
+                .is_null()
+                .or(api_tokens::expires_at.gt(now)),
+        )
         .filter(people::erased_at.is_null())
         .select((
             api_tokens::id,

@@ -18,8 +18,15 @@ pub enum Backend {
 
 /// A fresh database that is removed when the test ends.
 pub enum TestDb {
-    Sqlite { _dir: tempfile::TempDir, url: String },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
 }
 
 impl TestDb {
@@ -32,10 +39,14 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let TestDb::Postgres { admin_url, name, .. } = self {
+        if let TestDb::Postgres {
+            admin_url, name, ..
+        } = self
+        {
             if let Ok(mut c) = PgConnection::establish(admin_url) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut c);
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut c);
             }
         }
     }
@@ -44,7 +55,9 @@ impl Drop for TestDb {
 /// The PostgreSQL server URL for tests, if any. CI sets `CPD_REQUIRE_POSTGRES=1` so a missing
 /// URL fails the run instead of silently testing one backend.
 pub fn postgres_url() -> Option<String> {
-    let url = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    let url = std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
     if url.is_none() && std::env::var("CPD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
         panic!("CPD_REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set");
     }
@@ -99,7 +112,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 /// As [`spawn_app`], letting the test adjust the settings first.
-pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+pub async fn spawn_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     TRACING.get_or_init(|| {
         if std::env::var("TEST_LOG").is_ok() {
             cpd_hub::telemetry::init(cpd_hub::config::LogFormat::Text);
@@ -140,8 +156,16 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
 
 impl TestApp {
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Response {
-        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -199,7 +223,10 @@ pub async fn expect_problem(r: Response, status: u16, field: Option<&str>) -> Va
         .to_string();
     let text = r.text().await.unwrap_or_default();
     assert_eq!(got, status, "unexpected status; body: {text}");
-    assert_eq!(ct, "application/problem+json", "problem content type; body: {text}");
+    assert_eq!(
+        ct, "application/problem+json",
+        "problem content type; body: {text}"
+    );
     let v: Value = serde_json::from_str(&text).expect("problem is JSON");
     assert_eq!(v["status"], status);
     assert!(v["title"].is_string() && v["detail"].is_string() && v["type"].is_string());
