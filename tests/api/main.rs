@@ -2,5 +2,7 @@
 
 mod helpers;
 
+mod email;
 mod ops;
 mod reference;
+mod smtp_sink;
