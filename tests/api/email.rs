@@ -1039,3 +1039,47 @@ on_both_backends!(
     without_smtp_emails_go_to_the_log_or_to_files,
     log_and_file_transports
 );
+
+async fn reminders_queue_once(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_with_sink(backend, &sink, |_| {}).await;
+    let url = app.db.url().to_string();
+    let mut payload = sample(Kind::CourseReminder);
+    payload["sessions"][0]["start"] = json!("2099-01-14T09:00:00Z");
+    payload["sessions"][0]["end"] = json!("2099-01-14T15:30:00Z");
+    let due = outbox::ReminderDue {
+        booking_id: "booking-7".into(),
+        person_id: "person-7".into(),
+        email: "reminded@school.test".into(),
+        payload,
+    };
+    let queued = tokio::task::spawn_blocking(move || {
+        let mut c = open(&url);
+        let first = outbox::enqueue_reminders(&mut c, &[due.clone(), due.clone()]).unwrap();
+        let again = outbox::enqueue_reminders(&mut c, &[due]).unwrap();
+        (first, again)
+    })
+    .await
+    .unwrap();
+    assert_eq!(queued, (1, 0), "one reminder per booking, however often the scheduler runs");
+    let got = sink.wait_for(1, WAIT).await;
+    let mail = parse(&got[0]);
+    assert_eq!(mail.subject(), Some("Reminder: Adaptive teaching for pupils with SEND starts in 2 days"));
+    sink.expect_no_more_than(1, Duration::from_millis(300)).await;
+
+    // A reminder held back until after the course started is skipped, not sent.
+    let late = enqueue(&app, Kind::CourseReminder, "too.late@school.test", Some("booking-8"), {
+        let mut p = sample(Kind::CourseReminder);
+        p["sessions"][0]["start"] = json!("2021-01-14T09:00:00Z");
+        p
+    })
+    .await;
+    let (_, _, _, why) = wait_status(&app, &late, "skipped").await;
+    assert!(why.unwrap().contains("already started"));
+
+    let doc = expect_json(app.get("/api/openapi.json", None).await, 200).await;
+    for p in ["/api/v1/admin/outbox", "/api/v1/admin/outbox/{id}/retry"] {
+        assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
+    }
+}
+on_both_backends!(course_reminders_are_queued_once_and_skipped_when_late, reminders_queue_once);
