@@ -26,13 +26,19 @@ fn main() -> anyhow::Result<()> {
     };
     let out = PathBuf::from(args.next().unwrap_or_else(|| ".".into()));
     let dir = std::env::var("EMAIL_TEMPLATES_DIR").ok();
-    let templates = Templates::load(dir.as_deref().map(Path::new)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let templates =
+        Templates::load(dir.as_deref().map(Path::new)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let organizer = Organizer {
         name: "CPD team".into(),
         email: "cpd@alliance.example".into(),
     };
     let r = templates
-        .render(kind.as_str(), &payload, "https://cpd.alliance.example", &organizer)
+        .render(
+            kind.as_str(),
+            &payload,
+            "https://cpd.alliance.example",
+            &organizer,
+        )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("Subject: {}\n\n{}", r.subject, r.text);
     std::fs::create_dir_all(&out)?;

@@ -145,6 +145,24 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// A mail server's message with any address in it masked (servers often quote the recipient:
+/// `550 <jane@school.org>: Recipient address rejected`), so it can go to the log.
+pub fn redact_addresses(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.contains('@') {
+            let trimmed = word.trim_matches(|c: char| !c.is_alphanumeric());
+            out.push_str(&word.replace(trimmed, &mask_email(trimmed)));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +198,9 @@ mod tests {
     fn masks_addresses() {
         assert_eq!(mask_email("jane.doe@school.org"), "j***@school.org");
         assert_eq!(mask_email("nonsense"), "***");
+        assert_eq!(
+            redact_addresses("SMTP: permanent error (550): <jane.doe@school.org>: rejected"),
+            "SMTP: permanent error (550): <j***@school.org>: rejected"
+        );
     }
 }

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::Mailer;
 use crate::config::OutboxSettings;
 use crate::db::{DbConn, Pool};
-use crate::domain::notification::{retry_delay_ms, DeliveryStatus, Kind};
+use crate::domain::notification::{redact_addresses, retry_delay_ms, DeliveryStatus, Kind};
 use crate::domain::time;
 use crate::metrics::Metrics;
 use crate::store::outbox::{self as store, Claimed, Holds};
@@ -221,7 +221,7 @@ impl Worker {
                 )
             }
             Outcome::Failed(why) => {
-                tracing::warn!(kind = %m.kind, id = %m.id, attempts = m.attempts, error = %why, "email failed");
+                tracing::warn!(kind = %m.kind, id = %m.id, attempts = m.attempts, error = %redact_addresses(&why), "email failed");
                 (
                     "failed",
                     self.db(move |c| {
@@ -239,7 +239,7 @@ impl Worker {
                     jitter,
                 );
                 let next = time::now() + chrono::Duration::milliseconds(delay as i64);
-                tracing::info!(kind = %m.kind, id = %m.id, attempts = m.attempts, retry_in_ms = delay, error = %why, "email will be retried");
+                tracing::info!(kind = %m.kind, id = %m.id, attempts = m.attempts, retry_in_ms = delay, error = %redact_addresses(&why), "email will be retried");
                 (
                     "retried",
                     self.db(move |c| store::mark_retry(c, &id, &token, next, &why))

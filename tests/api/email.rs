@@ -219,6 +219,8 @@ async fn wait_metric(app: &TestApp, name: &str, value: i64) {
 async fn one_message_is_one_email(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = spawn_with_sink(backend, &sink, |_| {}).await;
+    assert_eq!(app.backend, backend);
+    assert_eq!(app.address, format!("http://127.0.0.1:{}", app.port));
     let id = enqueue(
         &app,
         Kind::BookingConfirmed,
@@ -716,6 +718,15 @@ async fn failed_then_retried(backend: Backend) {
     wait_status(&app, &refused, "sent").await;
     let listed = app.admin_get("/api/v1/admin/outbox?status=failed").await;
     assert_eq!(listed["total"], 1);
+    // Messages are kept, never deleted through the API.
+    let r = app
+        .delete(
+            &format!("/api/v1/admin/outbox/{refused}"),
+            Some(&app.admin_token),
+        )
+        .await;
+    assert!(matches!(r.status().as_u16(), 404 | 405), "{}", r.status());
+    assert_eq!(row(&app, &refused).await.0, "sent");
     // A sent message cannot be retried.
     let r = app
         .post(
@@ -1061,18 +1072,32 @@ async fn reminders_queue_once(backend: Backend) {
     })
     .await
     .unwrap();
-    assert_eq!(queued, (1, 0), "one reminder per booking, however often the scheduler runs");
+    assert_eq!(
+        queued,
+        (1, 0),
+        "one reminder per booking, however often the scheduler runs"
+    );
     let got = sink.wait_for(1, WAIT).await;
     let mail = parse(&got[0]);
-    assert_eq!(mail.subject(), Some("Reminder: Adaptive teaching for pupils with SEND starts in 2 days"));
-    sink.expect_no_more_than(1, Duration::from_millis(300)).await;
+    assert_eq!(
+        mail.subject(),
+        Some("Reminder: Adaptive teaching for pupils with SEND starts in 2 days")
+    );
+    sink.expect_no_more_than(1, Duration::from_millis(300))
+        .await;
 
     // A reminder held back until after the course started is skipped, not sent.
-    let late = enqueue(&app, Kind::CourseReminder, "too.late@school.test", Some("booking-8"), {
-        let mut p = sample(Kind::CourseReminder);
-        p["sessions"][0]["start"] = json!("2021-01-14T09:00:00Z");
-        p
-    })
+    let late = enqueue(
+        &app,
+        Kind::CourseReminder,
+        "too.late@school.test",
+        Some("booking-8"),
+        {
+            let mut p = sample(Kind::CourseReminder);
+            p["sessions"][0]["start"] = json!("2021-01-14T09:00:00Z");
+            p
+        },
+    )
     .await;
     let (_, _, _, why) = wait_status(&app, &late, "skipped").await;
     assert!(why.unwrap().contains("already started"));
@@ -1082,4 +1107,7 @@ async fn reminders_queue_once(backend: Backend) {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
     }
 }
-on_both_backends!(course_reminders_are_queued_once_and_skipped_when_late, reminders_queue_once);
+on_both_backends!(
+    course_reminders_are_queued_once_and_skipped_when_late,
+    reminders_queue_once
+);
