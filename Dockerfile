@@ -6,6 +6,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY email-templates ./email-templates
+COPY benches ./benches
+COPY examples ./examples
 RUN cargo build --release --locked --bin cpd-hub
 
 FROM debian:bookworm-slim

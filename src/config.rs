@@ -34,6 +34,146 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `WORKERS`: HTTP worker threads. Default: one per core.
     pub workers: Option<usize>,
+    /// The email delivery worker's settings (`OUTBOX_*`, `SMTP_TIMEOUT_SECS`,
+    /// `EMAIL_REMINDER_DAYS`).
+    pub outbox: OutboxSettings,
+}
+
+/// How the email delivery worker runs. The defaults suit one or a few service copies sending a
+/// school alliance's notifications; the tests shorten the waits.
+#[derive(Clone, Debug)]
+pub struct OutboxSettings {
+    /// `OUTBOX_WORKER`: `on` (default) or `off`. With `off` this copy only queues messages and
+    /// another copy delivers them (or none does, for a read-only replica).
+    pub enabled: bool,
+    /// `OUTBOX_POLL_MS`: how often an idle worker looks for due messages, 10 to 60000
+    /// (default 1000). A change made through this copy's API wakes it at once anyway; polling
+    /// finds messages queued by other copies and retries that have come due.
+    pub poll: Duration,
+    /// `OUTBOX_MAX_ATTEMPTS`: tries before a message is marked failed, 1 to 1000 (default 30:
+    /// with the default backoff that is about a day of trying).
+    pub max_attempts: i32,
+    /// `OUTBOX_RETRY_BASE_MS`: the wait after the first failed try, doubled after each further
+    /// failure (with jitter), 1 to 86400000 (default 30000).
+    pub retry_base: Duration,
+    /// `OUTBOX_RETRY_MAX_MS`: the longest wait between tries, at least the base, at most
+    /// 86400000 (default 3600000, one hour).
+    pub retry_max: Duration,
+    /// `OUTBOX_CLAIM_SECS`: how long a worker holds a message it is sending, 1 to 86400
+    /// (default 300). A worker that dies mid-send leaves its claim; once it expires another
+    /// worker takes the message over.
+    pub claim: Duration,
+    /// `OUTBOX_BATCH`: messages claimed at once, 1 to 1000 (default 64).
+    pub batch: i64,
+    /// `OUTBOX_CONCURRENCY`: messages sent at the same time (and SMTP connections kept open),
+    /// 1 to 64 (default 16). One SMTP connection carries only about 25 messages a second:
+    /// lettre writes the end-of-data marker separately from the message, and that small write
+    /// waits for the server's delayed ACK (about 40 ms on Linux). Throughput grows with the
+    /// connections; lower this if the relay limits connections per client.
+    pub concurrency: usize,
+    /// `SMTP_TIMEOUT_SECS`: how long one SMTP exchange may take, 1 to 600 (default 15).
+    pub smtp_timeout: Duration,
+    /// `EMAIL_REMINDER_DAYS`: the course reminder goes this many days before the first
+    /// session, 1 to 60 (default 2).
+    pub reminder_days: u32,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        OutboxSettings {
+            enabled: true,
+            poll: Duration::from_millis(1000),
+            max_attempts: 30,
+            retry_base: Duration::from_millis(30_000),
+            retry_max: Duration::from_millis(3_600_000),
+            claim: Duration::from_secs(300),
+            batch: 64,
+            concurrency: 16,
+            smtp_timeout: Duration::from_secs(15),
+            reminder_days: 2,
+        }
+    }
+}
+
+impl OutboxSettings {
+    /// Reads the `OUTBOX_*`, `SMTP_TIMEOUT_SECS` and `EMAIL_REMINDER_DAYS` variables.
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let d = OutboxSettings::default();
+        let enabled = match get("OUTBOX_WORKER")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("on" | "true" | "1" | "yes") => true,
+            Some("off" | "false" | "0" | "no") => false,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "OUTBOX_WORKER",
+                    problem: format!("expected on or off, got {other:?}"),
+                })
+            }
+        };
+        let poll = number(get, "OUTBOX_POLL_MS", 10, 60_000, d.poll.as_millis() as u64)?;
+        let max_attempts = number(get, "OUTBOX_MAX_ATTEMPTS", 1, 1000, d.max_attempts as u64)?;
+        let retry_base = number(
+            get,
+            "OUTBOX_RETRY_BASE_MS",
+            1,
+            86_400_000,
+            d.retry_base.as_millis() as u64,
+        )?;
+        let retry_max = number(
+            get,
+            "OUTBOX_RETRY_MAX_MS",
+            1,
+            86_400_000,
+            d.retry_max.as_millis() as u64,
+        )?;
+        if retry_max < retry_base {
+            return Err(SettingsError {
+                variable: "OUTBOX_RETRY_MAX_MS",
+                problem: format!(
+                    "must be at least OUTBOX_RETRY_BASE_MS ({retry_base}), got {retry_max}"
+                ),
+            });
+        }
+        let claim = number(get, "OUTBOX_CLAIM_SECS", 1, 86_400, d.claim.as_secs())?;
+        let batch = number(get, "OUTBOX_BATCH", 1, 1000, d.batch as u64)?;
+        let concurrency = number(get, "OUTBOX_CONCURRENCY", 1, 64, d.concurrency as u64)?;
+        let smtp_timeout = number(get, "SMTP_TIMEOUT_SECS", 1, 600, d.smtp_timeout.as_secs())?;
+        let reminder_days = number(get, "EMAIL_REMINDER_DAYS", 1, 60, d.reminder_days as u64)?;
+        Ok(OutboxSettings {
+            enabled,
+            poll: Duration::from_millis(poll),
+            max_attempts: max_attempts as i32,
+            retry_base: Duration::from_millis(retry_base),
+            retry_max: Duration::from_millis(retry_max),
+            claim: Duration::from_secs(claim),
+            batch: batch as i64,
+            concurrency: concurrency as usize,
+            smtp_timeout: Duration::from_secs(smtp_timeout),
+            reminder_days: reminder_days as u32,
+        })
+    }
+}
+
+/// A whole number setting within `min..=max`, or its default when unset.
+fn number(
+    get: &dyn Fn(&str) -> Option<String>,
+    variable: &'static str,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> Result<u64, SettingsError> {
+    match get(variable) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(SettingsError {
+                variable,
+                problem: format!("expected a whole number from {min} to {max}, got {v:?}"),
+            }),
+        },
+    }
 }
 
 /// How log lines are written.
@@ -167,6 +307,8 @@ impl Settings {
             },
         };
 
+        let outbox = OutboxSettings::from_lookup(&get)?;
+
         Ok(Settings {
             database_url,
             database_pool_size,
@@ -177,6 +319,7 @@ impl Settings {
             email_templates_dir: get("EMAIL_TEMPLATES_DIR"),
             log_format,
             workers,
+            outbox,
         })
     }
 
@@ -204,9 +347,23 @@ fn check_smtp_url(u: &str) -> Result<(), String> {
             if parsed.host_str().is_none_or(str::is_empty) {
                 return Err("the URL names no host; expected smtp://host:port".into());
             }
+            // lettre reads the same URL (TLS mode from `?tls=required|opportunistic`,
+            // credentials, port); asking it now turns its complaints into a start-up error.
+            lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(u)
+                .map(|_| ())
+                .map_err(|e| {
+                    format!(
+                        "not usable ({e}); expected smtp://host:port, smtp://user:pass@host:587?tls=required \
+                         or smtps://user:pass@host"
+                    )
+                })
+        }
+        "file" => {
+            if parsed.path().is_empty() || parsed.path() == "/" {
+                return Err("the file URL names no folder; expected file:///path/to/folder".into());
+            }
             Ok(())
         }
-        "file" => Ok(()),
         other => Err(format!(
             "unknown scheme {other:?}; expected smtp, smtps or file"
         )),
@@ -232,6 +389,32 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:8080");
         assert_eq!(s.public_base_url, "http://127.0.0.1:8080");
         assert!(s.smtp_url.is_none());
+        assert!(s.outbox.enabled);
+        assert_eq!(s.outbox.max_attempts, 30);
+        assert_eq!(s.outbox.reminder_days, 2);
+    }
+
+    #[test]
+    fn smtp_urls_that_lettre_reads_are_accepted() {
+        for u in [
+            "smtp://127.0.0.1:2525",
+            "smtp://user:secret@relay.example:587?tls=required",
+            "smtps://user:secret@relay.example",
+            "file:///tmp/cpd-hub-mail",
+        ] {
+            let s = with(&[("SMTP_URL", u)]).unwrap_or_else(|e| panic!("{u}: {e}"));
+            assert_eq!(s.smtp_url.as_deref(), Some(u));
+        }
+    }
+
+    #[test]
+    fn retry_max_below_base_is_refused() {
+        let e = with(&[
+            ("OUTBOX_RETRY_BASE_MS", "5000"),
+            ("OUTBOX_RETRY_MAX_MS", "1000"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "OUTBOX_RETRY_MAX_MS");
     }
 
     #[test]
@@ -244,6 +427,17 @@ mod tests {
             ("DATABASE_POOL_SIZE", "0"),
             ("LOG_FORMAT", "xml"),
             ("MAIL_FROM", "nobody"),
+            ("SMTP_URL", "smtp://relay.example?tls=sometimes"),
+            ("SMTP_URL", "file:///"),
+            ("OUTBOX_WORKER", "maybe"),
+            ("OUTBOX_POLL_MS", "0"),
+            ("OUTBOX_MAX_ATTEMPTS", "many"),
+            ("OUTBOX_RETRY_BASE_MS", "-5"),
+            ("OUTBOX_CLAIM_SECS", "0"),
+            ("OUTBOX_BATCH", "5000"),
+            ("OUTBOX_CONCURRENCY", "0"),
+            ("SMTP_TIMEOUT_SECS", "x"),
+            ("EMAIL_REMINDER_DAYS", "0"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

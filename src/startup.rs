@@ -12,6 +12,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Settings;
 use crate::db;
+use crate::email::worker::{Worker, WorkerHandle};
+use crate::email::Mailer;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -21,6 +23,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    worker: Option<WorkerHandle>,
 }
 
 impl Application {
@@ -28,6 +31,9 @@ impl Application {
     /// when the database cannot be reached or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let settings = Arc::new(settings);
+        // Templates and the mail transport first: a bad SMTP_URL or template override stops
+        // start-up before anything else happens.
+        let mailer = Arc::new(Mailer::from_settings(&settings)?);
         let pool = db::build_pool(
             &settings.database_url,
             settings.database_pool_size,
@@ -53,6 +59,22 @@ impl Application {
             settings: settings.clone(),
             pool,
             metrics: Arc::new(Metrics::new()),
+            outbox_wake: Arc::new(tokio::sync::Notify::new()),
+        };
+        let worker = if settings.outbox.enabled {
+            Some(
+                Worker::new(
+                    state.pool.clone(),
+                    settings.outbox.clone(),
+                    state.metrics.clone(),
+                    mailer,
+                    state.outbox_wake.clone(),
+                )
+                .spawn(),
+            )
+        } else {
+            tracing::info!("OUTBOX_WORKER=off: this copy queues email but does not send it");
+            None
         };
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || {
@@ -82,6 +104,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            worker,
         })
     }
 
@@ -95,9 +118,14 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests and
+    /// lets the email worker finish the batch it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(worker) = self.worker {
+            worker.stop(std::time::Duration::from_secs(10)).await;
+        }
+        result
     }
 }
 

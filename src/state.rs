@@ -16,6 +16,9 @@ pub struct AppState {
     pub pool: Pool,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Wakes this copy's email worker. Call `notify_one()` after committing a change that
+    /// queued email, so it goes out at once rather than at the next poll.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

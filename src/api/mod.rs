@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod courses;
 pub mod extract;
 pub mod ops;
+pub mod outbox;
 pub mod people;
 pub mod reference;
 pub mod schools;
@@ -32,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "me", description = "The signed-in person and their API tokens"),
         (name = "courses", description = "The CPD calendar: courses and their sessions"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds for calendar programs"),
+        (name = "admin", description = "Running the service: the email outbox"),
     )
 )]
 pub struct ApiDoc;
@@ -62,4 +64,5 @@ pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     schools::configure(cfg);
     courses::configure(cfg);
     calendar::configure(cfg);
+    outbox::configure(cfg);
 }

@@ -54,6 +54,8 @@ pub enum Action<'a> {
     WriteCourse,
     /// Create, rotate or revoke one's own personal calendar feed.
     ManageOwnCalendarFeed,
+    /// See the email outbox and retry failed messages.
+    ManageOutbox,
 }
 
 /// Which people a caller may list.
@@ -82,7 +84,8 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         Action::WriteReference
         | Action::AssignRoles
         | Action::ChangeSchool
-        | Action::ErasePerson => false,
+        | Action::ErasePerson
+        | Action::ManageOutbox => false,
         // The CPD Working Group reads everyone's record, as it reads every report.
         Action::ReadPerson {
             person_id,
@@ -178,6 +181,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::EditPerson { .. } => {
             "Only the person, their school's lead or an admin may change this record.".into()
         }
+        Action::ManageOutbox => "Only an admin may see or retry queued email.".into(),
         Action::CreatePerson { .. } => {
             "Only an admin, or a school lead for their own school, may add people.".into()
         }

@@ -6,6 +6,7 @@ pub mod course;
 pub mod gias;
 pub mod ics;
 pub mod markdown;
+pub mod notification;
 pub mod paging;
 pub mod provider;
 pub mod roles;

@@ -48,3 +48,517 @@ pub fn enqueue(conn: &mut DbConn, msg: NewMessage<'_>) -> QueryResult<String> {
         .execute(conn)?;
     Ok(id)
 }
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use crate::domain::notification::{DeliveryStatus, Kind};
+use crate::domain::paging::{Page, Paging};
+use crate::error::{AppError, AppResult};
+
+/// A message a worker has claimed and must now send (or skip, or fail).
+#[derive(Debug, Clone, Queryable)]
+pub struct Claimed {
+    /// The outbox row.
+    pub id: String,
+    /// The template kind.
+    pub kind: String,
+    /// Where it goes.
+    pub recipient_email: String,
+    /// The record it is about.
+    pub subject_id: Option<String>,
+    /// The template payload (JSON text).
+    pub payload: String,
+    /// Tries so far, this one included.
+    pub attempts: i32,
+    /// The stable `Message-ID`.
+    pub message_id: String,
+    /// When it was queued.
+    pub created_at: NaiveDateTime,
+}
+
+/// Claims up to `limit` due messages for the worker holding `token`, until `claim_until`:
+/// those pending whose next try has come, and those whose earlier claim expired (a worker
+/// died mid-send). Each claim counts as a try. Safe with several workers on one database:
+/// PostgreSQL skips rows another worker has locked (`FOR UPDATE SKIP LOCKED`); SQLite has one
+/// writer at a time (`BEGIN IMMEDIATE`).
+pub fn claim(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    claim_until: NaiveDateTime,
+    token: &str,
+    limit: i64,
+) -> QueryResult<Vec<Claimed>> {
+    let pending = DeliveryStatus::Pending.as_str();
+    let sending = DeliveryStatus::Sending.as_str();
+    crate::db::write_tx(conn, |conn| {
+        let due = outbox::status
+            .eq(pending)
+            .and(outbox::next_attempt_at.le(now))
+            .or(outbox::status
+                .eq(sending)
+                .and(outbox::claimed_until.lt(now)));
+        let ids: Vec<String> = match conn {
+            DbConn::Pg(c) => outbox::table
+                .select(outbox::id)
+                .filter(due)
+                .order(outbox::next_attempt_at)
+                .limit(limit)
+                .for_update()
+                .skip_locked()
+                .load(c)?,
+            DbConn::Sqlite(c) => outbox::table
+                .select(outbox::id)
+                .filter(due)
+                .order(outbox::next_attempt_at)
+                .limit(limit)
+                .load(c)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        diesel::update(outbox::table.filter(outbox::id.eq_any(&ids)))
+            .set((
+                outbox::status.eq(sending),
+                outbox::claimed_until.eq(claim_until),
+                outbox::claim_token.eq(token),
+                outbox::attempts.eq(outbox::attempts + 1),
+            ))
+            .execute(conn)?;
+        outbox::table
+            .filter(outbox::id.eq_any(&ids))
+            .order(outbox::next_attempt_at)
+            .select((
+                outbox::id,
+                outbox::kind,
+                outbox::recipient_email,
+                outbox::subject_id,
+                outbox::payload,
+                outbox::attempts,
+                outbox::message_id,
+                outbox::created_at,
+            ))
+            .load(conn)
+    })
+}
+
+/// The row, if the worker holding `token` still holds its claim.
+macro_rules! held {
+    ($id:expr, $token:expr) => {
+        outbox::table.filter(
+            outbox::id
+                .eq($id)
+                .and(outbox::claim_token.eq($token))
+                .and(outbox::status.eq(DeliveryStatus::Sending.as_str())),
+        )
+    };
+}
+
+/// Records a successful send. `false` when the claim was lost (it expired and another worker
+/// took the message over), in which case that worker records the outcome.
+pub fn mark_sent(
+    conn: &mut DbConn,
+    id: &str,
+    token: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = diesel::update(held!(id, token))
+        .set((
+            outbox::status.eq(DeliveryStatus::Sent.as_str()),
+            outbox::sent_at.eq(Some(now)),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::claim_token.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Puts a message back in the queue for another try at `next_attempt_at`.
+pub fn mark_retry(
+    conn: &mut DbConn,
+    id: &str,
+    token: &str,
+    next_attempt_at: NaiveDateTime,
+    error: &str,
+) -> QueryResult<bool> {
+    let n = diesel::update(held!(id, token))
+        .set((
+            outbox::status.eq(DeliveryStatus::Pending.as_str()),
+            outbox::next_attempt_at.eq(next_attempt_at),
+            outbox::last_error.eq(Some(error)),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::claim_token.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives up on a message (`failed`) or records that it no longer holds (`skipped`).
+pub fn mark_done(
+    conn: &mut DbConn,
+    id: &str,
+    token: &str,
+    status: DeliveryStatus,
+    reason: &str,
+) -> QueryResult<bool> {
+    debug_assert!(matches!(
+        status,
+        DeliveryStatus::Failed | DeliveryStatus::Skipped
+    ));
+    let n = diesel::update(held!(id, token))
+        .set((
+            outbox::status.eq(status.as_str()),
+            outbox::last_error.eq(Some(reason)),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::claim_token.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Whether a message still says something true when it comes due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holds {
+    /// Send it.
+    Yes,
+    /// Skip it, for this reason (stored on the row for admins).
+    No(String),
+}
+
+/// A check that a due message still holds. One per kind, chosen by [`check_for`].
+pub type HoldsCheck =
+    fn(&mut DbConn, &Claimed, &serde_json::Value, NaiveDateTime) -> QueryResult<Holds>;
+
+/// The check for a kind. Booking kinds ask whether their booking (the message's `subject_id`)
+/// is still in the status the message reports; the course reminder also needs the course not
+/// to be cancelled; a sign-in link must not have expired.
+pub fn check_for(kind: Kind) -> HoldsCheck {
+    match kind {
+        Kind::SignInLink => link_not_expired,
+        Kind::BookingConfirmed
+        | Kind::BookingPromoted
+        | Kind::BookingApproved
+        | Kind::BookingWaitlisted
+        | Kind::ApprovalRequested
+        | Kind::BookingDeclined
+        | Kind::BookingCancelled
+        | Kind::CourseChanged => booking_in_reported_status,
+        Kind::CourseReminder => reminder_still_due,
+        // A course cancellation stays true once made: courses are not un-cancelled.
+        Kind::CourseCancelled => always_holds,
+    }
+}
+
+/// Whether a due message still holds (unknown kinds hold: rendering will fail them anyway).
+pub fn still_holds(conn: &mut DbConn, msg: &Claimed, now: NaiveDateTime) -> QueryResult<Holds> {
+    let Ok(kind) = msg.kind.parse::<Kind>() else {
+        return Ok(Holds::Yes);
+    };
+    let payload: serde_json::Value = serde_json::from_str(&msg.payload).unwrap_or_default();
+    check_for(kind)(conn, msg, &payload, now)
+}
+
+fn always_holds(
+    _: &mut DbConn,
+    _: &Claimed,
+    _: &serde_json::Value,
+    _: NaiveDateTime,
+) -> QueryResult<Holds> {
+    Ok(Holds::Yes)
+}
+
+fn link_not_expired(
+    _: &mut DbConn,
+    _: &Claimed,
+    payload: &serde_json::Value,
+    now: NaiveDateTime,
+) -> QueryResult<Holds> {
+    let expires = payload
+        .get("expires_at")
+        .and_then(|v| v.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.naive_utc());
+    Ok(match expires {
+        Some(t) if t <= now => Holds::No("the sign-in link expired before it could be sent".into()),
+        _ => Holds::Yes,
+    })
+}
+
+/// The booking statuses in which a message of `kind` about that booking is still true.
+pub fn reported_statuses(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::BookingConfirmed
+        | Kind::BookingPromoted
+        | Kind::BookingApproved
+        | Kind::CourseChanged
+        | Kind::CourseReminder => &["confirmed"],
+        Kind::BookingWaitlisted => &["waitlisted"],
+        Kind::ApprovalRequested => &["pending_approval"],
+        Kind::BookingDeclined => &["declined"],
+        Kind::BookingCancelled => &["cancelled"],
+        Kind::CourseCancelled | Kind::SignInLink => &[],
+    }
+}
+
+fn booking_in_reported_status(
+    conn: &mut DbConn,
+    msg: &Claimed,
+    _: &serde_json::Value,
+    _: NaiveDateTime,
+) -> QueryResult<Holds> {
+    let (Ok(kind), Some(booking_id)) = (msg.kind.parse::<Kind>(), msg.subject_id.as_deref()) else {
+        return Ok(Holds::Yes);
+    };
+    Ok(match booking_status(conn, booking_id)? {
+        Some(status) if !reported_statuses(kind).contains(&status.as_str()) => {
+            Holds::No(format!("the booking is now {status}"))
+        }
+        _ => Holds::Yes,
+    })
+}
+
+fn reminder_still_due(
+    conn: &mut DbConn,
+    msg: &Claimed,
+    payload: &serde_json::Value,
+    now: NaiveDateTime,
+) -> QueryResult<Holds> {
+    if let Some(booking_id) = msg.subject_id.as_deref() {
+        if booking_course_cancelled(conn, booking_id)? {
+            return Ok(Holds::No("the course is cancelled".into()));
+        }
+    }
+    // A reminder held back past the course's start (SMTP down for days) says nothing useful.
+    let first_start = payload
+        .get("sessions")
+        .and_then(|s| s.get(0))
+        .and_then(|s| s.get("start"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.naive_utc());
+    if first_start.is_some_and(|t| t <= now) {
+        return Ok(Holds::No("the course has already started".into()));
+    }
+    booking_in_reported_status(conn, msg, payload, now)
+}
+
+/// The current status of a booking, or `None` when it is not known. The extension point for
+/// the bookings store: until the bookings table exists every booking is unknown, and an
+/// unknown booking's messages hold (they are sent).
+pub fn booking_status(_conn: &mut DbConn, _booking_id: &str) -> QueryResult<Option<String>> {
+    Ok(None)
+}
+
+/// Whether the course of a booking is cancelled. The extension point for the calendar and
+/// bookings stores: until their tables exist no course counts as cancelled.
+pub fn booking_course_cancelled(_conn: &mut DbConn, _booking_id: &str) -> QueryResult<bool> {
+    Ok(false)
+}
+
+/// How many messages wait to be sent, and when the oldest of them was queued.
+pub fn backlog(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
+    let waiting = outbox::status.eq_any([
+        DeliveryStatus::Pending.as_str(),
+        DeliveryStatus::Sending.as_str(),
+    ]);
+    let count: i64 = outbox::table
+        .filter(waiting.clone())
+        .count()
+        .get_result(conn)?;
+    let oldest: Option<NaiveDateTime> = outbox::table
+        .filter(waiting)
+        .select(diesel::dsl::min(outbox::created_at))
+        .first(conn)?;
+    Ok((count, oldest))
+}
+
+/// A message as an admin sees it. The payload is left out: it may hold a sign-in link.
+#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+pub struct OutboxEntry {
+    /// The message's id.
+    pub id: String,
+    /// The notification kind, such as `booking_confirmed`.
+    pub kind: String,
+    /// Where it goes.
+    pub recipient_email: String,
+    /// The person it is for, if on record.
+    pub recipient_person_id: Option<String>,
+    /// The record it is about (a booking, a course).
+    pub subject_id: Option<String>,
+    /// `pending`, `sending`, `sent`, `failed` or `skipped`.
+    pub status: String,
+    /// Tries so far.
+    pub attempts: i32,
+    /// When the next try is due (for `pending`).
+    #[serde(with = "time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub next_attempt_at: NaiveDateTime,
+    /// Why the last try failed, or why the message was skipped.
+    pub last_error: Option<String>,
+    /// The `Message-ID` header, the same on every try.
+    pub message_id: String,
+    /// When it was queued.
+    #[serde(with = "time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: NaiveDateTime,
+    /// When it was handed to the mail server.
+    #[serde(with = "time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+type EntryColumns = (
+    outbox::id,
+    outbox::kind,
+    outbox::recipient_email,
+    outbox::recipient_person_id,
+    outbox::subject_id,
+    outbox::status,
+    outbox::attempts,
+    outbox::next_attempt_at,
+    outbox::last_error,
+    outbox::message_id,
+    outbox::created_at,
+    outbox::sent_at,
+);
+
+const ENTRY_COLUMNS: EntryColumns = (
+    outbox::id,
+    outbox::kind,
+    outbox::recipient_email,
+    outbox::recipient_person_id,
+    outbox::subject_id,
+    outbox::status,
+    outbox::attempts,
+    outbox::next_attempt_at,
+    outbox::last_error,
+    outbox::message_id,
+    outbox::created_at,
+    outbox::sent_at,
+);
+
+/// Messages, newest first, optionally of one status.
+pub fn list(
+    conn: &mut DbConn,
+    status: Option<DeliveryStatus>,
+    paging: Paging,
+) -> QueryResult<Page<OutboxEntry>> {
+    let mut count = outbox::table.into_boxed();
+    let mut items = outbox::table.select(ENTRY_COLUMNS).into_boxed();
+    if let Some(s) = status {
+        count = count.filter(outbox::status.eq(s.as_str()));
+        items = items.filter(outbox::status.eq(s.as_str()));
+    }
+    let total = count.count().get_result(conn)?;
+    let items = items
+        .order((outbox::created_at.desc(), outbox::id.desc()))
+        .limit(paging.limit)
+        .offset(paging.offset)
+        .load(conn)?;
+    Ok(Page { items, total })
+}
+
+/// One message.
+pub fn get(conn: &mut DbConn, id: &str) -> AppResult<OutboxEntry> {
+    outbox::table
+        .filter(outbox::id.eq(id))
+        .select(ENTRY_COLUMNS)
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)
+}
+
+/// Queues a failed message again for a fresh round of tries, recording who asked.
+pub fn retry(conn: &mut DbConn, id: &str, actor_id: &str) -> AppResult<OutboxEntry> {
+    crate::db::write_tx(conn, |conn| {
+        let entry = get(conn, id)?;
+        if entry.status != DeliveryStatus::Failed.as_str() {
+            return Err(AppError::conflict(
+                "not_failed",
+                format!(
+                    "Only a failed message can be retried; this one is {}.",
+                    entry.status
+                ),
+            ));
+        }
+        diesel::update(outbox::table.filter(outbox::id.eq(id)))
+            .set((
+                outbox::status.eq(DeliveryStatus::Pending.as_str()),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(time::now()),
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                outbox::claim_token.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        super::audit::record(
+            conn,
+            Some(actor_id),
+            "outbox.retry",
+            "outbox",
+            Some(id),
+            serde_json::json!({"kind": entry.kind, "attempts": entry.attempts}),
+        )?;
+        get(conn, id)
+    })
+}
+
+/// A course reminder that has come due for one confirmed booking.
+#[derive(Debug, Clone)]
+pub struct ReminderDue {
+    /// The booking (the reminder's subject).
+    pub booking_id: String,
+    /// The booked person.
+    pub person_id: String,
+    /// Their address.
+    pub email: String,
+    /// The `course_reminder` payload (see `email-templates/README.md`).
+    pub payload: serde_json::Value,
+}
+
+/// Confirmed bookings whose course's first session starts within `days` days of `now`, on a
+/// course that is not cancelled. The extension point for the bookings store: until the
+/// bookings and courses tables exist there are none.
+pub fn due_reminders(
+    _conn: &mut DbConn,
+    _now: NaiveDateTime,
+    _days: u32,
+) -> QueryResult<Vec<ReminderDue>> {
+    Ok(Vec::new())
+}
+
+/// Queues a `course_reminder` for each due booking that has not had one yet; returns how many
+/// were queued. One transaction, so a reminder is queued at most once even with several
+/// workers running the scheduler.
+pub fn enqueue_reminders(conn: &mut DbConn, due: &[ReminderDue]) -> QueryResult<usize> {
+    if due.is_empty() {
+        return Ok(0);
+    }
+    crate::db::write_tx(conn, |conn| {
+        // Two schedulers on one PostgreSQL would otherwise both see "not queued yet".
+        if let DbConn::Pg(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(7291605)").execute(c)?;
+        }
+        let mut queued = 0;
+        for r in due {
+            let already: i64 = outbox::table
+                .filter(outbox::kind.eq(Kind::CourseReminder.as_str()))
+                .filter(outbox::subject_id.eq(&r.booking_id))
+                .count()
+                .get_result(conn)?;
+            if already == 0 {
+                enqueue(
+                    conn,
+                    NewMessage {
+                        kind: Kind::CourseReminder.as_str(),
+                        recipient_email: &r.email,
+                        recipient_person_id: Some(&r.person_id),
+                        subject_id: Some(&r.booking_id),
+                        payload: r.payload.clone(),
+                    },
+                )?;
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    })
+}

@@ -12,4 +12,6 @@ mod ops;
 mod reference;
 
 mod cli;
+mod email;
 mod people;
+mod smtp_sink;

@@ -1,0 +1,82 @@
+//! The email outbox, for admins: what is queued, sent, skipped or failed, and a retry for
+//! failed messages.
+
+use actix_web::{get, post, web};
+use serde::Deserialize;
+
+use crate::auth::policy::{require, Action};
+use crate::auth::Caller;
+use crate::domain::notification::DeliveryStatus;
+use crate::domain::paging::{Page, Paging};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::outbox::{self as store, OutboxEntry};
+
+/// `status`, `limit`, `offset`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OutboxQuery {
+    /// Only messages in this status: `pending`, `sending`, `sent`, `failed` or `skipped`.
+    pub status: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
+}
+
+/// List queued and delivered email, newest first (admin). The payload is not shown.
+#[utoipa::path(tag = "admin", params(OutboxQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<OutboxEntry>),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/admin/outbox")]
+pub async fn list_outbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<OutboxQuery>,
+) -> AppResult<web::Json<Page<OutboxEntry>>> {
+    require(&caller, Action::ManageOutbox)?;
+    let paging =
+        Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            AppError::invalid(
+                "status",
+                "must be one of pending, sending, sent, failed, skipped",
+            )
+        })?),
+    };
+    let page = state
+        .db(move |c| Ok(store::list(c, status, paging)?))
+        .await?;
+    Ok(web::Json(page))
+}
+
+/// Queue a failed message again for a fresh round of tries (admin).
+#[utoipa::path(tag = "admin", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 200, description = "Queued again", body = OutboxEntry),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The message has not failed", body = crate::error::Problem,
+     content_type = "application/problem+json"),
+))]
+#[post("/admin/outbox/{id}/retry")]
+pub async fn retry_outbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<OutboxEntry>> {
+    require(&caller, Action::ManageOutbox)?;
+    let id = id.into_inner();
+    let actor = caller.person_id.clone();
+    let entry = state.db(move |c| store::retry(c, &id, &actor)).await?;
+    state.outbox_wake.notify_one();
+    Ok(web::Json(entry))
+}
+
+/// Registers the outbox endpoints.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_outbox).service(retry_outbox);
+}

@@ -1,0 +1,320 @@
+//! The delivery worker: claims due messages from the outbox, checks they still hold, renders
+//! and sends them outside any database transaction, then records the outcome. Failures are
+//! retried with exponential backoff and jitter; after the last try a message is `failed` and
+//! an admin can retry it. A claim left by a worker that died expires and another worker (or
+//! this one after a restart) takes the message over, so nothing is lost; the stable
+//! `Message-ID` lets a receiver recognise the rare email sent twice that way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use rand::Rng;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use super::Mailer;
+use crate::config::OutboxSettings;
+use crate::db::{DbConn, Pool};
+use crate::domain::notification::{redact_addresses, retry_delay_ms, DeliveryStatus, Kind};
+use crate::domain::time;
+use crate::metrics::Metrics;
+use crate::store::outbox::{self as store, Claimed, Holds};
+
+/// How often the course reminder scheduler looks for reminders that have come due.
+const REMINDER_EVERY: Duration = Duration::from_secs(600);
+/// How often an idle worker refreshes the queue depth and age on `/metrics`.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// A running worker.
+pub struct WorkerHandle {
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop after the batch it is sending, and waits for it (at most
+    /// `grace`; claims it leaves behind expire and are taken over later).
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        if tokio::time::timeout(grace, self.join).await.is_err() {
+            tracing::warn!("the email worker did not stop in time; its claims will expire");
+        }
+    }
+}
+
+/// Everything the worker needs.
+pub struct Worker {
+    pool: Pool,
+    settings: OutboxSettings,
+    metrics: Arc<Metrics>,
+    mailer: Arc<Mailer>,
+    wake: Arc<Notify>,
+    /// This worker's claim token: marks its claims apart from other workers'.
+    token: String,
+}
+
+impl Worker {
+    /// A worker over the given pool and mailer; `wake` is poked after a change queues email.
+    pub fn new(
+        pool: Pool,
+        settings: OutboxSettings,
+        metrics: Arc<Metrics>,
+        mailer: Arc<Mailer>,
+        wake: Arc<Notify>,
+    ) -> Worker {
+        Worker {
+            pool,
+            settings,
+            metrics,
+            mailer,
+            wake,
+            token: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Starts the worker on the current tokio runtime.
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = watch::channel(false);
+        let join = tokio::spawn(Arc::new(self).run(stopped));
+        WorkerHandle { stop, join }
+    }
+
+    async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        tracing::info!(transport = %self.mailer.transport.describe(), "email worker started");
+        let mut last_stats: Option<Instant> = None;
+        let mut last_reminders: Option<Instant> = None;
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            if last_reminders.is_none_or(|t| t.elapsed() >= REMINDER_EVERY) {
+                last_reminders = Some(Instant::now());
+                if let Err(e) = self.schedule_reminders().await {
+                    tracing::error!(error = %e, "course reminders could not be scheduled");
+                }
+            }
+            let outcome = self.deliver_batch().await;
+            if last_stats.is_none_or(|t| t.elapsed() >= STATS_EVERY)
+                || !matches!(outcome, Ok(n) if n > 0)
+            {
+                last_stats = Some(Instant::now());
+                if let Err(e) = self.refresh_stats().await {
+                    tracing::warn!(error = %e, "outbox figures could not be read");
+                }
+            }
+            match outcome {
+                // More may be due: go straight on.
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "the email worker could not reach the outbox")
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        tracing::info!("email worker stopped");
+    }
+
+    /// Runs blocking database work off the async threads.
+    async fn db<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            Ok(f(&mut conn)?)
+        })
+        .await?
+    }
+
+    /// Claims one batch and delivers it. Returns how many messages were claimed.
+    async fn deliver_batch(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let now = time::now();
+        let until = now
+            + chrono::Duration::from_std(self.settings.claim)
+                .unwrap_or(chrono::Duration::minutes(5));
+        let token = self.token.clone();
+        let limit = self.settings.batch;
+        let claimed = self
+            .db(move |c| store::claim(c, now, until, &token, limit))
+            .await?;
+        let count = claimed.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        // Give up on messages whose last try never finished, and skip those that no longer
+        // hold, in one trip to the database.
+        let token = self.token.clone();
+        let max = self.settings.max_attempts;
+        let (to_send, failed, skipped) = self
+            .db(move |c| {
+                let mut to_send = Vec::new();
+                let (mut failed, mut skipped) = (0, 0);
+                let now = time::now();
+                for m in claimed {
+                    if m.attempts > max {
+                        let why =
+                            format!("gave up after {max} tries (the last one did not finish)");
+                        store::mark_done(c, &m.id, &token, DeliveryStatus::Failed, &why)?;
+                        failed += 1;
+                        continue;
+                    }
+                    match store::still_holds(c, &m, now)? {
+                        Holds::Yes => to_send.push(m),
+                        Holds::No(why) => {
+                            store::mark_done(c, &m.id, &token, DeliveryStatus::Skipped, &why)?;
+                            skipped += 1;
+                        }
+                    }
+                }
+                Ok((to_send, failed, skipped))
+            })
+            .await?;
+        self.count("failed", failed);
+        self.count("skipped", skipped);
+        futures_util::stream::iter(to_send)
+            .map(|m| {
+                let me = self.clone();
+                async move { me.deliver(m).await }
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect::<Vec<()>>()
+            .await;
+        Ok(count)
+    }
+
+    /// Renders, sends and records one message. Errors recording the outcome are logged: the
+    /// claim then expires and the message is tried again, never lost.
+    async fn deliver(&self, m: Claimed) {
+        let outcome = match self.prepare(&m) {
+            Err(why) => Outcome::Failed(why),
+            Ok(message) => match self
+                .mailer
+                .transport
+                .send(&m.kind, &m.recipient_email, message)
+                .await
+            {
+                Ok(()) => Outcome::Sent,
+                Err(e) if e.permanent => Outcome::Failed(e.message),
+                Err(e) if m.attempts >= self.settings.max_attempts => {
+                    Outcome::Failed(format!("gave up after {} tries: {}", m.attempts, e.message))
+                }
+                Err(e) => Outcome::Retry(e.message),
+            },
+        };
+        let token = self.token.clone();
+        let id = m.id.clone();
+        let (label, recorded) = match outcome {
+            Outcome::Sent => {
+                let now = time::now();
+                (
+                    "sent",
+                    self.db(move |c| store::mark_sent(c, &id, &token, now))
+                        .await,
+                )
+            }
+            Outcome::Failed(why) => {
+                tracing::warn!(kind = %m.kind, id = %m.id, attempts = m.attempts, error = %redact_addresses(&why), "email failed");
+                (
+                    "failed",
+                    self.db(move |c| {
+                        store::mark_done(c, &id, &token, DeliveryStatus::Failed, &why)
+                    })
+                    .await,
+                )
+            }
+            Outcome::Retry(why) => {
+                let jitter = rand::thread_rng().gen_range(0.75..1.25);
+                let delay = retry_delay_ms(
+                    m.attempts,
+                    self.settings.retry_base.as_millis() as u64,
+                    self.settings.retry_max.as_millis() as u64,
+                    jitter,
+                );
+                let next = time::now() + chrono::Duration::milliseconds(delay as i64);
+                tracing::info!(kind = %m.kind, id = %m.id, attempts = m.attempts, retry_in_ms = delay, error = %redact_addresses(&why), "email will be retried");
+                (
+                    "retried",
+                    self.db(move |c| store::mark_retry(c, &id, &token, next, &why))
+                        .await,
+                )
+            }
+        };
+        match recorded {
+            Ok(true) => self.count(label, 1),
+            Ok(false) => {
+                tracing::warn!(id = %m.id, outcome = label, "the claim on this email had expired; another worker records it")
+            }
+            Err(e) => {
+                tracing::error!(id = %m.id, outcome = label, error = %e, "the outcome of an email could not be recorded")
+            }
+        }
+    }
+
+    /// The message to send, or why it can never be sent.
+    fn prepare(&self, m: &Claimed) -> Result<lettre::Message, String> {
+        let payload: serde_json::Value = serde_json::from_str(&m.payload)
+            .map_err(|e| format!("the payload is not JSON: {e}"))?;
+        let rendered = self
+            .mailer
+            .templates
+            .render(
+                &m.kind,
+                &payload,
+                &self.mailer.base_url,
+                &self.mailer.organizer,
+            )
+            .map_err(|e| e.to_string())?;
+        super::message::build(
+            &self.mailer.from,
+            &m.recipient_email,
+            &m.message_id,
+            &rendered,
+        )
+    }
+
+    fn count(&self, outcome: &str, n: usize) {
+        if n > 0 {
+            self.metrics
+                .emails
+                .with_label_values(&[outcome])
+                .inc_by(n as u64);
+        }
+    }
+
+    async fn refresh_stats(&self) -> anyhow::Result<()> {
+        let (depth, oldest) = self.db(store::backlog).await?;
+        self.metrics.outbox_depth.set(depth);
+        let age = oldest.map_or(0, |t| (time::now() - t).num_seconds().max(0));
+        self.metrics.outbox_oldest_age.set(age);
+        Ok(())
+    }
+
+    /// Queues the course reminders that have come due.
+    async fn schedule_reminders(&self) -> anyhow::Result<()> {
+        let days = self.settings.reminder_days;
+        let queued = self
+            .db(move |c| {
+                let due = store::due_reminders(c, time::now(), days)?;
+                store::enqueue_reminders(c, &due)
+            })
+            .await?;
+        if queued > 0 {
+            tracing::info!(count = queued, kind = %Kind::CourseReminder, "course reminders queued");
+        }
+        Ok(())
+    }
+}
+
+enum Outcome {
+    Sent,
+    Failed(String),
+    Retry(String),
+}
