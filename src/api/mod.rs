@@ -1,9 +1,12 @@
 //! The JSON API under `/api/v1` and the operations endpoints. Each handler parses and
 //! validates, asks `auth::policy`, calls one `store` function and shapes the response.
 
+pub mod admin;
+pub mod auth;
 pub mod extract;
 pub mod ops;
 pub mod people;
+pub mod privacy;
 pub mod reference;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +30,9 @@ use utoipa::{Modify, OpenApi};
         (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
+        (name = "auth", description = "Sign-in links and sign-out"),
+        (name = "admin", description = "The audit log"),
+        (name = "web", description = "HTML pages and their forms (for browsers)"),
     )
 )]
 pub struct ApiDoc;
@@ -54,4 +60,7 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    auth::configure(cfg);
+    admin::configure(cfg);
+    privacy::configure(cfg);
 }

@@ -37,6 +37,15 @@ pub enum Action<'a> {
     AssignRoles,
     /// Erase a person (UK GDPR).
     ErasePerson,
+    /// Read the audit log.
+    ReadAudit,
+    /// Export everything held about a person (UK GDPR subject access).
+    ExportPerson {
+        /// The person.
+        person_id: &'a str,
+        /// Their school.
+        school_id: Option<&'a str>,
+    },
 }
 
 /// Which people a caller may list.
@@ -62,13 +71,20 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
     };
     match action {
         Action::ReadReference | Action::ListPeople => true,
-        Action::WriteReference | Action::AssignRoles | Action::ErasePerson => false,
+        Action::WriteReference
+        | Action::AssignRoles
+        | Action::ErasePerson
+        | Action::ReadAudit => false,
         Action::ReadPerson {
             person_id,
             school_id,
         } => *person_id == caller.person_id || own_school_lead(*school_id),
         Action::CreatePerson { school_id } => own_school_lead(*school_id),
         Action::EditPerson {
+            person_id,
+            school_id,
+        }
+        | Action::ExportPerson {
             person_id,
             school_id,
         } => *person_id == caller.person_id || own_school_lead(*school_id),
@@ -112,6 +128,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::WriteReference => "Only an admin may change reference data.".into(),
         Action::AssignRoles => "Only an admin may give or take away roles.".into(),
         Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::ReadAudit => "Only an admin may read the audit log.".into(),
         Action::CreatePerson { .. } => {
             "Only an admin, or a school lead for their own school, may add people.".into()
         }
@@ -192,5 +209,30 @@ mod tests {
             }
         ));
         assert_eq!(person_scope(&me), PersonScope::Own("me".into()));
+    }
+
+    #[test]
+    fn exports_reach_self_own_school_lead_and_admin() {
+        let export = |person_id, school_id| Action::ExportPerson {
+            person_id,
+            school_id,
+        };
+        let me = caller(&[Role::Staff], Some("s1"));
+        assert!(allows(&me, &export("me", Some("s1"))));
+        assert!(!allows(&me, &export("you", Some("s1"))));
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        assert!(allows(&lead, &export("you", Some("s1"))));
+        assert!(!allows(&lead, &export("you", Some("s2"))));
+        assert!(!allows(&lead, &export("you", None)));
+        assert!(!allows(&caller(&[Role::CpdGroup], None), &export("you", None)));
+        assert!(allows(&caller(&[Role::Admin], None), &export("you", None)));
+    }
+
+    #[test]
+    fn only_admins_read_the_audit_log() {
+        for role in [Role::Staff, Role::SchoolLead, Role::CourseLead, Role::CpdGroup] {
+            assert!(!allows(&caller(&[role], Some("s1")), &Action::ReadAudit));
+        }
+        assert!(allows(&caller(&[Role::Admin], None), &Action::ReadAudit));
     }
 }

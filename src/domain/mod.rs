@@ -7,3 +7,4 @@ pub mod roles;
 pub mod school;
 pub mod text;
 pub mod time;
+pub mod signin;
