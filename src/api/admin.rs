@@ -83,8 +83,8 @@ pub async fn list_audit(
             .transpose()?,
     };
     if let (Some(from), Some(until)) = (filter.from, filter.until) {
-        if until < from {
-            return Err(AppError::invalid("to", "must not be before from"));
+        if until <= from {
+            return Err(AppError::invalid("to", "must be after from"));
         }
     }
     let page = state

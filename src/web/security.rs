@@ -24,11 +24,9 @@ pub async fn headers(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let docs = req.path().starts_with("/api/docs");
-    let request = req.request().clone();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_boxed_body(),
-        Err(e) => ServiceResponse::from_err(e, request),
-    };
+    // Errors are answered further out (they are rare here: handlers and the cross-site
+    // check turn theirs into responses, which get the headers).
+    let mut res = next.call(req).await?.map_into_boxed_body();
     let csp = if docs { DOCS_CSP } else { CSP };
     let h = res.headers_mut();
     for (name, value) in [

@@ -268,3 +268,81 @@ macro_rules! both_backends {
         }
     };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Direct database access and people, for tests that need records the API cannot make yet.
+
+impl TestApp {
+    /// A connection to the test's database, through the library.
+    pub fn db_conn(&self) -> cpd_hub::db::DbConn {
+        cpd_hub::db::Manager::new(self.db.url())
+            .and_then(|m| m.open())
+            .expect("test database opens")
+    }
+
+    /// Inserts a school and returns its id.
+    pub fn create_school(&self, urn: i64, name: &str) -> String {
+        use cpd_hub::db::schema::schools;
+        use diesel::ExpressionMethods;
+        let id = cpd_hub::store::new_id();
+        let now = cpd_hub::domain::time::now();
+        diesel::insert_into(schools::table)
+            .values((
+                schools::id.eq(&id),
+                schools::urn.eq(urn),
+                schools::name.eq(name),
+                schools::phase.eq("primary"),
+                schools::created_at.eq(now),
+                schools::updated_at.eq(now),
+            ))
+            .execute(&mut self.db_conn())
+            .expect("school inserted");
+        id
+    }
+
+    /// Inserts a person with the given roles (besides `staff`) and returns their id.
+    pub fn create_person(
+        &self,
+        email: &str,
+        name: &str,
+        school_id: Option<&str>,
+        roles: &[cpd_hub::domain::roles::Role],
+    ) -> String {
+        use cpd_hub::db::schema::people;
+        use diesel::ExpressionMethods;
+        let mut conn = self.db_conn();
+        let id = cpd_hub::store::new_id();
+        let now = cpd_hub::domain::time::now();
+        diesel::insert_into(people::table)
+            .values((
+                people::id.eq(&id),
+                people::name.eq(name),
+                people::email.eq(email.to_lowercase()),
+                people::school_id.eq(school_id),
+                people::created_at.eq(now),
+                people::updated_at.eq(now),
+            ))
+            .execute(&mut conn)
+            .expect("person inserted");
+        cpd_hub::store::people::grant_role(&mut conn, &id, cpd_hub::domain::roles::Role::Staff)
+            .unwrap();
+        for role in roles {
+            cpd_hub::store::people::grant_role(&mut conn, &id, *role).unwrap();
+        }
+        id
+    }
+
+    /// A new API token for a person.
+    pub fn token_for(&self, person_id: &str) -> String {
+        cpd_hub::store::tokens::create(&mut self.db_conn(), person_id, "test", None)
+            .expect("token created")
+            .1
+    }
+
+    /// The admin's person id.
+    pub fn admin_id(&self) -> String {
+        cpd_hub::store::people::find_id_by_email(&mut self.db_conn(), "admin@alliance.test")
+            .unwrap()
+            .expect("the admin exists")
+    }
+}
