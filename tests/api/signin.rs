@@ -319,6 +319,24 @@ mod rate_limit_per_client {
         expect_problem(r, 429, None).await;
     }
 
+    /// The log without its terminal colour codes (`ESC [ ... m`).
+    fn strip_colours(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
         run(Backend::Sqlite).await
@@ -351,6 +369,24 @@ mod secure_cookie_over_https {
         let (_, set_cookie) = session_cookie(&r);
         assert!(set_cookie.contains("; Secure"), "{set_cookie}");
         assert!(set_cookie.contains("HttpOnly"));
+    }
+
+    /// The log without its terminal colour codes (`ESC [ ... m`).
+    fn strip_colours(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -629,5 +665,171 @@ both_backends! {
         // Each export is audited, by whom.
         let audit = app.admin_get(&format!("/api/v1/admin/audit?action=person.export&subject_id={jo}")).await;
         assert_eq!(audit["total"], 3);
+    }
+}
+
+/// The service as a separate process with debug logging, and a sign-in round trip: the log
+/// must hold no email address, name, link, token or session cookie.
+mod no_personal_data_in_the_log {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::helpers::{fresh_db, Backend};
+
+    const EMAIL: &str = "wilhelmina.logcheck@school.test";
+    const NAME: &str = "Wilhelmina Logcheck";
+    const UNKNOWN: &str = "unknown.logcheck@school.test";
+
+    async fn run(backend: Backend) {
+        let Some(db) = tokio::task::spawn_blocking(move || fresh_db(backend)).await.unwrap() else {
+            eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+            return;
+        };
+        let mail_dir = tempfile::tempdir().unwrap();
+        let bin = env!("CARGO_BIN_EXE_cpd-hub");
+        let envs = [
+            ("DATABASE_URL", db.url().to_string()),
+            ("BIND", "127.0.0.1:0".to_string()),
+            ("RUST_LOG", "debug".to_string()),
+            ("LOG_FORMAT", "text".to_string()),
+            // Emails go to files, not to the log.
+            ("SMTP_URL", format!("file://{}", mail_dir.path().display())),
+        ];
+        let out = Command::new(bin)
+            .args(["admin", "create", "--email", EMAIL, "--name", NAME])
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("cpd-hub admin create runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let api_token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cpd-hub serve starts");
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let log = log.clone();
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("serving on ").nth(1) {
+                        let _ = address_tx.send(rest.split_whitespace().next().unwrap().to_string());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            })
+        };
+        let address = address_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("the service did not start: {:?}", log.lock().unwrap()));
+
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for email in [EMAIL, UNKNOWN] {
+            let r = client.post(format!("{address}/api/v1/auth/magic-link"))
+                .json(&json!({ "email": email })).send().await.unwrap();
+            assert_eq!(r.status(), 202);
+        }
+        let db_url = db.url().to_string();
+        let link = tokio::task::spawn_blocking(move || {
+            let mut conn = cpd_hub::db::Manager::new(&db_url).unwrap().open().unwrap();
+            let payload: String = outbox::table
+                .filter(outbox::kind.eq("sign_in_link"))
+                .select(outbox::payload)
+                .first(&mut conn)
+                .unwrap();
+            serde_json::from_str::<Value>(&payload).unwrap()["link"].as_str().unwrap().to_string()
+        })
+        .await
+        .unwrap();
+        assert!(link.starts_with(&format!("{address}/auth/magic?token=")), "{link}");
+        let token = token_of(&link);
+        assert_eq!(client.get(&link).send().await.unwrap().status(), 200);
+        let r = client.post(format!("{address}/auth/magic"))
+            .header("origin", &address).form(&[("token", token.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = session_cookie(&r).0;
+        let with_cookie = |method, path: &str| {
+            client.request(method, format!("{address}{path}"))
+                .header("cookie", format!("cpd_session={cookie}"))
+                .header("origin", &address)
+        };
+        assert_eq!(with_cookie(reqwest::Method::GET, "/api/v1/clusters").send().await.unwrap().status(), 200);
+        let home = with_cookie(reqwest::Method::GET, "/").send().await.unwrap().text().await.unwrap();
+        assert!(home.contains(NAME));
+        assert_eq!(with_cookie(reqwest::Method::POST, "/api/v1/auth/sign-out").send().await.unwrap().status(), 204);
+        let r = client.get(format!("{address}/api/v1/clusters")).bearer_auth(&api_token).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        // A used link, and a wrong one.
+        assert_eq!(client.get(&link).send().await.unwrap().status(), 410);
+        assert_eq!(client.get(format!("{address}/api/v1/clusters")).bearer_auth("cpd_wrong").send().await.unwrap().status(), 401);
+
+        // Let the last log lines out, then stop the process this test started.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        child.kill().expect("the service stops");
+        child.wait().unwrap();
+        reader.join().unwrap();
+
+        let log = strip_colours(&log.lock().unwrap().join("\n"));
+        // The log was captured (so the checks below can fail) ...
+        for route in ["route=/auth/magic}", "route=/api/v1/auth/magic-link}", "route=/}"] {
+            assert!(log.contains(route), "{route} expected in:\n{log}");
+        }
+        // ... and holds nothing personal or secret.
+        let lower = log.to_lowercase();
+        let local_part = |e: &str| e.split('@').next().unwrap().to_string();
+        for secret in [
+            EMAIL.to_string(),
+            UNKNOWN.to_string(),
+            local_part(EMAIL),
+            local_part(UNKNOWN),
+            "wilhelmina".to_string(),
+            "logcheck".to_string(),
+            token.clone(),
+            cpd_hub::auth::tokens::hash(&token),
+            cookie.clone(),
+            cpd_hub::auth::tokens::hash(&cookie),
+            api_token.to_lowercase(),
+        ] {
+            assert!(!lower.contains(&secret.to_lowercase()), "{secret:?} appears in the log:\n{log}");
+        }
+    }
+
+    /// The log without its terminal colour codes (`ESC [ ... m`).
+    fn strip_colours(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(Backend::Postgres).await
     }
 }
