@@ -5,3 +5,4 @@ mod helpers;
 mod ops;
 mod reference;
 mod signin;
+mod permissions;

@@ -1,0 +1,219 @@
+//! The permission matrix: every route in the OpenAPI document must have a rule here, and each
+//! rule is checked with a caller of each kind (none, staff, another staff member, their
+//! school's lead, another school's lead, a CPD group member, an admin).
+//!
+//! A new route without a rule fails `every_route_has_a_rule`; a route that lets someone in
+//! whom its rule keeps out (or the reverse) fails the matrix.
+
+use std::collections::BTreeSet;
+
+use cpd_hub::domain::roles::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+/// Who may use a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    /// Anyone, signed in or not (the route never answers 401 or 403).
+    Anyone,
+    /// Anyone signed in; 401 without credentials.
+    SignedIn,
+    /// Admins; 403 for everyone else signed in.
+    Admin,
+    /// The person in the path, their school's lead, and admins; 404 for everyone else
+    /// signed in (so ids cannot be probed).
+    SelfLeadAdmin,
+}
+
+/// A request body.
+#[derive(Clone, Copy)]
+enum Body {
+    None,
+    Json(fn(usize) -> Value),
+    Form(&'static [(&'static str, &'static str)]),
+}
+
+/// One row of the matrix: the route as documented, the request to send (with `{cluster}` and
+/// `{person}` standing for real records) and its rule.
+struct Row {
+    method: &'static str,
+    route: &'static str,
+    request: &'static str,
+    body: Body,
+    rule: Rule,
+}
+
+const fn row(method: &'static str, route: &'static str, rule: Rule) -> Row {
+    Row {
+        method,
+        route,
+        request: route,
+        body: Body::None,
+        rule,
+    }
+}
+
+/// Every route and its rule. Add a row with each new route.
+fn matrix() -> Vec<Row> {
+    use Rule::*;
+    vec![
+        row("GET", "/healthz", Anyone),
+        row("GET", "/readyz", Anyone),
+        row("GET", "/metrics", Anyone),
+        row("GET", "/api/docs", Anyone),
+        row("GET", "/", Anyone),
+        row("GET", "/static/app.css", Anyone),
+        row("GET", "/auth/magic", Anyone),
+        Row {
+            body: Body::Form(&[("token", "not-a-real-token")]),
+            ..row("POST", "/auth/magic", Anyone)
+        },
+        Row {
+            body: Body::Form(&[("email", "matrix@nowhere.test")]),
+            ..row("POST", "/auth/sign-in", Anyone)
+        },
+        row("POST", "/auth/sign-out", Anyone),
+        Row {
+            body: Body::Json(|_| json!({"email": "matrix@nowhere.test"})),
+            ..row("POST", "/api/v1/auth/magic-link", Anyone)
+        },
+        row("POST", "/api/v1/auth/sign-out", Anyone),
+        row("GET", "/api/v1/clusters", SignedIn),
+        Row {
+            body: Body::Json(|n| json!({"name": format!("Matrix cluster {n}")})),
+            ..row("POST", "/api/v1/clusters", Admin)
+        },
+        Row {
+            request: "/api/v1/clusters/{cluster}",
+            ..row("GET", "/api/v1/clusters/{id}", SignedIn)
+        },
+        Row {
+            request: "/api/v1/clusters/{cluster}",
+            body: Body::Json(|n| json!({"description": format!("Changed {n}")})),
+            ..row("PATCH", "/api/v1/clusters/{id}", Admin)
+        },
+        row("GET", "/api/v1/admin/audit", Admin),
+        Row {
+            request: "/api/v1/people/{person}/export",
+            ..row("GET", "/api/v1/people/{id}/export", SelfLeadAdmin)
+        },
+    ]
+}
+
+/// The kinds of caller, with how the rules see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Nobody,
+    Subject,
+    OtherStaff,
+    OwnLead,
+    OtherLead,
+    CpdGroup,
+    Admin,
+}
+
+fn expected(rule: Rule, who: Who) -> Expect {
+    use Expect::*;
+    match (rule, who) {
+        (Rule::Anyone, _) => NotRefused,
+        (_, Who::Nobody) => Status(401),
+        (Rule::SignedIn, _) => Allowed,
+        (Rule::Admin, Who::Admin) => Allowed,
+        (Rule::Admin, _) => Status(403),
+        (Rule::SelfLeadAdmin, Who::Subject | Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::SelfLeadAdmin, _) => Status(404),
+    }
+}
+
+#[derive(Debug)]
+enum Expect {
+    /// Neither 401 nor 403.
+    NotRefused,
+    /// Neither 401, 403 nor 404 (the route's records are real).
+    Allowed,
+    /// Exactly this status.
+    Status(u16),
+}
+
+async fn openapi_routes(app: &TestApp) -> BTreeSet<(String, String)> {
+    let doc = crate::helpers::expect_json(app.get("/api/openapi.json", None).await, 200).await;
+    let mut routes = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
+                routes.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    routes
+}
+
+both_backends! {
+    async fn every_route_has_a_rule(app: TestApp) {
+        let documented = openapi_routes(&app).await;
+        let ruled: BTreeSet<(String, String)> = matrix()
+            .iter()
+            .map(|r| (r.method.to_string(), r.route.to_string()))
+            .collect();
+        let missing: Vec<_> = documented.difference(&ruled).collect();
+        assert!(missing.is_empty(), "routes without a rule in tests/api/permissions.rs: {missing:?}");
+        let stale: Vec<_> = ruled.difference(&documented).collect();
+        assert!(stale.is_empty(), "rules for routes that do not exist: {stale:?}");
+    }
+}
+
+both_backends! {
+    async fn every_route_keeps_to_its_rule(app: TestApp) {
+        let school = app.create_school(200001, "Matrix Primary");
+        let other_school = app.create_school(200002, "Elsewhere Primary");
+        let subject = app.create_person("subject@matrix.test", "Sam Subject", Some(&school), &[]);
+        let mut tokens = vec![(Who::Nobody, None), (Who::Subject, Some(app.token_for(&subject)))];
+        for (who, email, school, roles) in [
+            (Who::OtherStaff, "other@matrix.test", &school, vec![]),
+            (Who::OwnLead, "lead@matrix.test", &school, vec![Role::SchoolLead]),
+            (Who::OtherLead, "far.lead@matrix.test", &other_school, vec![Role::SchoolLead]),
+            (Who::CpdGroup, "group@matrix.test", &other_school, vec![Role::CpdGroup]),
+        ] {
+            let id = app.create_person(email, "Matrix Person", Some(school), &roles);
+            tokens.push((who, Some(app.token_for(&id))));
+        }
+        tokens.push((Who::Admin, Some(app.admin_token.clone())));
+        let cluster = app.admin_create("/api/v1/clusters", json!({"name": "Matrix"})).await;
+        let cluster = cluster["id"].as_str().unwrap().to_string();
+
+        let mut failures = Vec::new();
+        let mut n = 0;
+        for row in matrix() {
+            let path = row.request.replace("{cluster}", &cluster).replace("{person}", &subject);
+            for (who, token) in &tokens {
+                n += 1;
+                let method = Method::from_bytes(row.method.as_bytes()).unwrap();
+                // Sent as cpd-hub's own pages would, so only the permission rules decide.
+                let mut req = app.client.request(method, format!("{}{}", app.address, path))
+                    .header("origin", &app.address);
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                req = match row.body {
+                    Body::None => req,
+                    Body::Json(f) => req.json(&f(n)),
+                    Body::Form(fields) => req.form(fields),
+                };
+                let status = req.send().await.unwrap().status().as_u16();
+                let expect = expected(row.rule, *who);
+                let ok = match expect {
+                    Expect::NotRefused => !matches!(status, 401 | 403),
+                    Expect::Allowed => !matches!(status, 401 | 403 | 404) && status < 500,
+                    Expect::Status(s) => status == s,
+                };
+                if !ok {
+                    failures.push(format!("{} {} as {who:?}: got {status}, expected {expect:?}", row.method, row.route));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "permission matrix failures:\n{}", failures.join("\n"));
+    }
+}
