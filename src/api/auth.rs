@@ -49,8 +49,7 @@ pub async fn magic_link(
     }
     session::request_link(&state, &req, email).await?;
     Ok(HttpResponse::Accepted().json(MagicLinkAccepted {
-        detail: "If the address belongs to someone on record, a sign-in link is on its way."
-            .into(),
+        detail: "If the address belongs to someone on record, a sign-in link is on its way.".into(),
     }))
 }
 

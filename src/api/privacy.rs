@@ -23,9 +23,7 @@ pub async fn export_person(
 ) -> AppResult<web::Json<PersonExport>> {
     let id = id.into_inner();
     let person_id = id.clone();
-    let school_id = state
-        .db(move |c| export::school_of(c, &person_id))
-        .await?;
+    let school_id = state.db(move |c| export::school_of(c, &person_id)).await?;
     require_visible(
         &caller,
         Action::ExportPerson {

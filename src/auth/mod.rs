@@ -58,8 +58,7 @@ async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?
         .clone();
-    let caller = if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION)
-    {
+    let caller = if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
         let value = header.to_str().map_err(|_| AppError::Unauthenticated)?;
         let token = value
             .strip_prefix("Bearer ")

@@ -71,10 +71,9 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
     };
     match action {
         Action::ReadReference | Action::ListPeople => true,
-        Action::WriteReference
-        | Action::AssignRoles
-        | Action::ErasePerson
-        | Action::ReadAudit => false,
+        Action::WriteReference | Action::AssignRoles | Action::ErasePerson | Action::ReadAudit => {
+            false
+        }
         Action::ReadPerson {
             person_id,
             school_id,
@@ -224,13 +223,21 @@ mod tests {
         assert!(allows(&lead, &export("you", Some("s1"))));
         assert!(!allows(&lead, &export("you", Some("s2"))));
         assert!(!allows(&lead, &export("you", None)));
-        assert!(!allows(&caller(&[Role::CpdGroup], None), &export("you", None)));
+        assert!(!allows(
+            &caller(&[Role::CpdGroup], None),
+            &export("you", None)
+        ));
         assert!(allows(&caller(&[Role::Admin], None), &export("you", None)));
     }
 
     #[test]
     fn only_admins_read_the_audit_log() {
-        for role in [Role::Staff, Role::SchoolLead, Role::CourseLead, Role::CpdGroup] {
+        for role in [
+            Role::Staff,
+            Role::SchoolLead,
+            Role::CourseLead,
+            Role::CpdGroup,
+        ] {
             assert!(!allows(&caller(&[role], Some("s1")), &Action::ReadAudit));
         }
         assert!(allows(&caller(&[Role::Admin], None), &Action::ReadAudit));

@@ -82,7 +82,10 @@ pub async fn peek_link(state: &AppState, token: &str) -> AppResult<LinkState> {
 
 /// Uses a sign-in link. On success returns the new session's cookie; otherwise why the link
 /// could not be used.
-pub async fn use_link(state: &AppState, token: &str) -> AppResult<Result<Cookie<'static>, LinkState>> {
+pub async fn use_link(
+    state: &AppState,
+    token: &str,
+) -> AppResult<Result<Cookie<'static>, LinkState>> {
     if token.is_empty() || token.len() > 256 {
         return Ok(Err(LinkState::Unknown));
     }

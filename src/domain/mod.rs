@@ -5,6 +5,6 @@ pub mod booking;
 pub mod paging;
 pub mod roles;
 pub mod school;
+pub mod signin;
 pub mod text;
 pub mod time;
-pub mod signin;

@@ -49,9 +49,7 @@ pub fn session_live(
     idle_minutes: u32,
     now: NaiveDateTime,
 ) -> bool {
-    !revoked
-        && now < expires_at
-        && now < last_seen_at + Duration::minutes(i64::from(idle_minutes))
+    !revoked && now < expires_at && now < last_seen_at + Duration::minutes(i64::from(idle_minutes))
 }
 
 /// Whether a live session's `last_seen_at` is old enough to be written again.
@@ -91,7 +89,13 @@ mod tests {
         assert!(!session_live(t(0), t(100), true, idle, t(1)));
         assert!(!session_live(t(0), t(100), false, idle, t(100)));
         assert!(!session_live(t(0), t(10_000), false, idle, t(idle as i64)));
-        assert!(session_live(t(0), t(10_000), false, idle, t(idle as i64 - 1)));
+        assert!(session_live(
+            t(0),
+            t(10_000),
+            false,
+            idle,
+            t(idle as i64 - 1)
+        ));
     }
 
     #[test]

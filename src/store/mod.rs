@@ -2,12 +2,12 @@
 //! locking and return plain values; they never see HTTP types.
 
 pub mod audit;
+pub mod export;
 pub mod outbox;
 pub mod people;
 pub mod reference;
-pub mod tokens;
 pub mod signin;
-pub mod export;
+pub mod tokens;
 
 /// A new opaque id: a UUIDv7, whose time-ordered prefix keeps index inserts local.
 pub fn new_id() -> String {

@@ -41,11 +41,9 @@ pub fn request_link(
     let token_hash = tokens::hash(&token);
     crate::db::write_tx(conn, |conn| {
         let now = time::now();
-        diesel::delete(
-            magic_links::table.filter(
-                magic_links::created_at.lt(now - Duration::hours(rules::LINK_RETENTION_HOURS)),
-            ),
-        )
+        diesel::delete(magic_links::table.filter(
+            magic_links::created_at.lt(now - Duration::hours(rules::LINK_RETENTION_HOURS)),
+        ))
         .execute(conn)?;
 
         let since = window_start(now);

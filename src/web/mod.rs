@@ -16,12 +16,27 @@ use crate::error::{AppError, AppResult};
 /// The page templates, compiled into the binary. Names ending `.html` are auto-escaped.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
-    ("_sign_in_form.html", include_str!("templates/_sign_in_form.html")),
+    (
+        "_sign_in_form.html",
+        include_str!("templates/_sign_in_form.html"),
+    ),
     ("home.html", include_str!("templates/home.html")),
-    ("check_email.html", include_str!("templates/check_email.html")),
-    ("magic_confirm.html", include_str!("templates/magic_confirm.html")),
-    ("link_invalid.html", include_str!("templates/link_invalid.html")),
-    ("rate_limited.html", include_str!("templates/rate_limited.html")),
+    (
+        "check_email.html",
+        include_str!("templates/check_email.html"),
+    ),
+    (
+        "magic_confirm.html",
+        include_str!("templates/magic_confirm.html"),
+    ),
+    (
+        "link_invalid.html",
+        include_str!("templates/link_invalid.html"),
+    ),
+    (
+        "rate_limited.html",
+        include_str!("templates/rate_limited.html"),
+    ),
 ];
 
 /// The shared stylesheet.
@@ -41,7 +56,11 @@ fn templates() -> &'static Environment<'static> {
 }
 
 /// Renders a page. Pages are never cached: they may carry a sign-in token or a name.
-pub fn page(status: StatusCode, template: &str, context: minijinja::Value) -> AppResult<HttpResponse> {
+pub fn page(
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+) -> AppResult<HttpResponse> {
     let html = templates()
         .get_template(template)
         .and_then(|t| t.render(context))
@@ -70,7 +89,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.
-fn form_error(err: actix_web::error::UrlencodedError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+fn form_error(
+    err: actix_web::error::UrlencodedError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     match err {
         actix_web::error::UrlencodedError::ContentType => {
             AppError::UnsupportedMedia("application/x-www-form-urlencoded").into()

@@ -104,10 +104,8 @@ pub async fn sign_in(
                 "rate_limited.html",
                 context! { minutes => retry_after.div_ceil(60) },
             )?;
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(retry_after),
-            );
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
             Ok(res)
         }
         Err(e) => Err(e),

@@ -3,6 +3,6 @@
 mod helpers;
 
 mod ops;
+mod permissions;
 mod reference;
 mod signin;
-mod permissions;

@@ -319,24 +319,6 @@ mod rate_limit_per_client {
         expect_problem(r, 429, None).await;
     }
 
-    /// The log without its terminal colour codes (`ESC [ ... m`).
-    fn strip_colours(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
         run(Backend::Sqlite).await
@@ -362,31 +344,16 @@ mod secure_cookie_over_https {
         assert_eq!(ask_for_link(&app, "jo@school.test").await.status(), 202);
         let (_, payload) = sign_in_emails(&app).pop().unwrap();
         let link = payload["link"].as_str().unwrap();
-        assert!(link.starts_with("https://cpd.example.test/auth/magic?token="), "{link}");
+        assert!(
+            link.starts_with("https://cpd.example.test/auth/magic?token="),
+            "{link}"
+        );
         // The public origin counts as cpd-hub's own, whatever host the request reached.
         let r = use_link(&app, &token_of(link), Some(public)).await;
         assert_eq!(r.status(), 303);
         let (_, set_cookie) = session_cookie(&r);
         assert!(set_cookie.contains("; Secure"), "{set_cookie}");
         assert!(set_cookie.contains("HttpOnly"));
-    }
-
-    /// The log without its terminal colour codes (`ESC [ ... m`).
-    fn strip_colours(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut chars = s.chars();
-        while let Some(c) = chars.next() {
-            if c == '\u{1b}' {
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -683,7 +650,10 @@ mod no_personal_data_in_the_log {
     const UNKNOWN: &str = "unknown.logcheck@school.test";
 
     async fn run(backend: Backend) {
-        let Some(db) = tokio::task::spawn_blocking(move || fresh_db(backend)).await.unwrap() else {
+        let Some(db) = tokio::task::spawn_blocking(move || fresh_db(backend))
+            .await
+            .unwrap()
+        else {
             eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
             return;
         };
@@ -702,8 +672,17 @@ mod no_personal_data_in_the_log {
             .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("cpd-hub admin create runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let api_token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let api_token = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap()
+            .to_string();
 
         let mut child = Command::new(bin)
             .arg("serve")
@@ -721,7 +700,8 @@ mod no_personal_data_in_the_log {
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Some(rest) = line.split("serving on ").nth(1) {
-                        let _ = address_tx.send(rest.split_whitespace().next().unwrap().to_string());
+                        let _ =
+                            address_tx.send(rest.split_whitespace().next().unwrap().to_string());
                     }
                     log.lock().unwrap().push(line);
                 }
@@ -736,8 +716,12 @@ mod no_personal_data_in_the_log {
             .build()
             .unwrap();
         for email in [EMAIL, UNKNOWN] {
-            let r = client.post(format!("{address}/api/v1/auth/magic-link"))
-                .json(&json!({ "email": email })).send().await.unwrap();
+            let r = client
+                .post(format!("{address}/api/v1/auth/magic-link"))
+                .json(&json!({ "email": email }))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 202);
         }
         let db_url = db.url().to_string();
@@ -748,31 +732,77 @@ mod no_personal_data_in_the_log {
                 .select(outbox::payload)
                 .first(&mut conn)
                 .unwrap();
-            serde_json::from_str::<Value>(&payload).unwrap()["link"].as_str().unwrap().to_string()
+            serde_json::from_str::<Value>(&payload).unwrap()["link"]
+                .as_str()
+                .unwrap()
+                .to_string()
         })
         .await
         .unwrap();
-        assert!(link.starts_with(&format!("{address}/auth/magic?token=")), "{link}");
+        assert!(
+            link.starts_with(&format!("{address}/auth/magic?token=")),
+            "{link}"
+        );
         let token = token_of(&link);
         assert_eq!(client.get(&link).send().await.unwrap().status(), 200);
-        let r = client.post(format!("{address}/auth/magic"))
-            .header("origin", &address).form(&[("token", token.as_str())]).send().await.unwrap();
+        let r = client
+            .post(format!("{address}/auth/magic"))
+            .header("origin", &address)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 303);
         let cookie = session_cookie(&r).0;
         let with_cookie = |method, path: &str| {
-            client.request(method, format!("{address}{path}"))
+            client
+                .request(method, format!("{address}{path}"))
                 .header("cookie", format!("cpd_session={cookie}"))
                 .header("origin", &address)
         };
-        assert_eq!(with_cookie(reqwest::Method::GET, "/api/v1/clusters").send().await.unwrap().status(), 200);
-        let home = with_cookie(reqwest::Method::GET, "/").send().await.unwrap().text().await.unwrap();
+        assert_eq!(
+            with_cookie(reqwest::Method::GET, "/api/v1/clusters")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let home = with_cookie(reqwest::Method::GET, "/")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(home.contains(NAME));
-        assert_eq!(with_cookie(reqwest::Method::POST, "/api/v1/auth/sign-out").send().await.unwrap().status(), 204);
-        let r = client.get(format!("{address}/api/v1/clusters")).bearer_auth(&api_token).send().await.unwrap();
+        assert_eq!(
+            with_cookie(reqwest::Method::POST, "/api/v1/auth/sign-out")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+        let r = client
+            .get(format!("{address}/api/v1/clusters"))
+            .bearer_auth(&api_token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         // A used link, and a wrong one.
         assert_eq!(client.get(&link).send().await.unwrap().status(), 410);
-        assert_eq!(client.get(format!("{address}/api/v1/clusters")).bearer_auth("cpd_wrong").send().await.unwrap().status(), 401);
+        assert_eq!(
+            client
+                .get(format!("{address}/api/v1/clusters"))
+                .bearer_auth("cpd_wrong")
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
 
         // Let the last log lines out, then stop the process this test started.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -782,7 +812,11 @@ mod no_personal_data_in_the_log {
 
         let log = strip_colours(&log.lock().unwrap().join("\n"));
         // The log was captured (so the checks below can fail) ...
-        for route in ["route=/auth/magic}", "route=/api/v1/auth/magic-link}", "route=/}"] {
+        for route in [
+            "route=/auth/magic}",
+            "route=/api/v1/auth/magic-link}",
+            "route=/}",
+        ] {
             assert!(log.contains(route), "{route} expected in:\n{log}");
         }
         // ... and holds nothing personal or secret.
@@ -801,7 +835,10 @@ mod no_personal_data_in_the_log {
             cpd_hub::auth::tokens::hash(&cookie),
             api_token.to_lowercase(),
         ] {
-            assert!(!lower.contains(&secret.to_lowercase()), "{secret:?} appears in the log:\n{log}");
+            assert!(
+                !lower.contains(&secret.to_lowercase()),
+                "{secret:?} appears in the log:\n{log}"
+            );
         }
     }
 
