@@ -61,6 +61,25 @@ type AuditRow = (
     String,
 );
 
+/// The columns an [`AuditRow`] is read from.
+const COLUMNS: (
+    audit_log::id,
+    audit_log::at,
+    audit_log::actor_id,
+    audit_log::action,
+    audit_log::subject_type,
+    audit_log::subject_id,
+    audit_log::detail,
+) = (
+    audit_log::id,
+    audit_log::at,
+    audit_log::actor_id,
+    audit_log::action,
+    audit_log::subject_type,
+    audit_log::subject_id,
+    audit_log::detail,
+);
+
 fn entry(row: AuditRow) -> AuditEntry {
     let (id, at, actor_id, action, subject_type, subject_id, detail) = row;
     AuditEntry {
@@ -121,15 +140,7 @@ pub fn list(
             .order((audit_log::at.desc(), audit_log::id.desc()))
             .limit(paging.limit)
             .offset(paging.offset)
-            .select((
-                audit_log::id,
-                audit_log::at,
-                audit_log::actor_id,
-                audit_log::action,
-                audit_log::subject_type,
-                audit_log::subject_id,
-                audit_log::detail,
-            ))
+            .select(COLUMNS)
             .load(conn)?;
         Ok(crate::domain::paging::Page {
             items: rows.into_iter().map(entry).collect(),
@@ -147,15 +158,7 @@ pub fn involving(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<AuditEnt
                 .or(audit_log::subject_id.eq(person_id)),
         )
         .order((audit_log::at.asc(), audit_log::id.asc()))
-        .select((
-            audit_log::id,
-            audit_log::at,
-            audit_log::actor_id,
-            audit_log::action,
-            audit_log::subject_type,
-            audit_log::subject_id,
-            audit_log::detail,
-        ))
+        .select(COLUMNS)
         .load(conn)?;
     Ok(rows.into_iter().map(entry).collect())
 }
