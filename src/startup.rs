@@ -37,7 +37,7 @@ impl Application {
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = migrate_pool
                 .get()
-                .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
             let applied = db::migrate(&mut conn)?;
             if !applied.is_empty() {
                 tracing::info!(count = applied.len(), "migrations applied");
@@ -47,7 +47,7 @@ impl Application {
         .await??;
 
         let listener = TcpListener::bind(&settings.bind)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (BIND): {e}", settings.bind))?;
         let port = listener.local_addr()?.port();
         // Port 0 means "any free port": the default PUBLIC_BASE_URL (http:// + BIND) then
         // names the port actually bound, so links in emails work.

@@ -271,38 +271,66 @@ macro_rules! both_backends {
     };
 }
 
+impl TestApp {
+    /// Creates a person holding `roles` (everyone holds `staff`) in the given school, and an
+    /// API token for them, through the library. Returns `(person_id, token)`.
+    pub async fn person_with_roles(
+        &self,
+        roles: &[cpd_hub::domain::roles::Role],
+        school_id: Option<&str>,
+    ) -> (String, String) {
+        let roles = roles.to_vec();
+        let school_id = school_id.map(str::to_string);
+        self.with_db(move |conn| {
+            // The random tail of a UUIDv7 (its head is the time, shared by quick calls).
+            let unique = uuid::Uuid::now_v7().simple().to_string();
+            let tail = &unique[unique.len() - 10..];
+            let new = cpd_hub::store::people::NewPerson {
+                name: format!("Person {tail}"),
+                email: format!("person-{tail}@alliance.test"),
+                school_id,
+                staff_group_id: None,
+                roles,
+            };
+            let id = cpd_hub::db::write_tx(conn, |c| cpd_hub::store::people::insert(c, &new))
+                .expect("person created");
+            let (_, token) =
+                cpd_hub::store::tokens::create(conn, &id, "test", None).expect("token created");
+            (id, token)
+        })
+        .await
+    }
+
+    /// Runs `f` on a connection to the test's database, off the async workers.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut cpd_hub::db::DbConn) -> T + Send + 'static,
+    ) -> T {
+        let url = self.db.url().to_string();
+        tokio::task::spawn_blocking(move || {
+            let pool = cpd_hub::db::build_pool(&url, Some(1), std::time::Duration::from_secs(10))
+                .expect("pool");
+            let mut conn = pool.get().expect("database connection");
+            f(&mut conn)
+        })
+        .await
+        .expect("database work finished")
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// Direct database access and people, for tests that need records the API cannot make yet.
+// Named people and quick database reads, for tests that follow one person through sign-in.
 
 impl TestApp {
-    /// A connection to the test's database, through the library.
+    /// A connection to the test's database, for quick set-up and inspection from a test.
     pub fn db_conn(&self) -> cpd_hub::db::DbConn {
         cpd_hub::db::Manager::new(self.db.url())
             .and_then(|m| m.open())
             .expect("test database opens")
     }
 
-    /// Inserts a school and returns its id.
-    pub fn create_school(&self, urn: i64, name: &str) -> String {
-        use cpd_hub::db::schema::schools;
-        use diesel::ExpressionMethods;
-        let id = cpd_hub::store::new_id();
-        let now = cpd_hub::domain::time::now();
-        diesel::insert_into(schools::table)
-            .values((
-                schools::id.eq(&id),
-                schools::urn.eq(urn),
-                schools::name.eq(name),
-                schools::phase.eq("primary"),
-                schools::created_at.eq(now),
-                schools::updated_at.eq(now),
-            ))
-            .execute(&mut self.db_conn())
-            .expect("school inserted");
-        id
-    }
-
-    /// Inserts a person with the given roles (besides `staff`) and returns their id.
+    /// Creates a person with this email and name, holding `roles` (and `staff`), through the
+    /// library. Returns their id.
     pub fn create_person(
         &self,
         email: &str,
@@ -310,28 +338,17 @@ impl TestApp {
         school_id: Option<&str>,
         roles: &[cpd_hub::domain::roles::Role],
     ) -> String {
-        use cpd_hub::db::schema::people;
-        use diesel::ExpressionMethods;
-        let mut conn = self.db_conn();
-        let id = cpd_hub::store::new_id();
-        let now = cpd_hub::domain::time::now();
-        diesel::insert_into(people::table)
-            .values((
-                people::id.eq(&id),
-                people::name.eq(name),
-                people::email.eq(email.to_lowercase()),
-                people::school_id.eq(school_id),
-                people::created_at.eq(now),
-                people::updated_at.eq(now),
-            ))
-            .execute(&mut conn)
-            .expect("person inserted");
-        cpd_hub::store::people::grant_role(&mut conn, &id, cpd_hub::domain::roles::Role::Staff)
-            .unwrap();
-        for role in roles {
-            cpd_hub::store::people::grant_role(&mut conn, &id, *role).unwrap();
-        }
-        id
+        let new = cpd_hub::store::people::NewPerson {
+            name: name.to_string(),
+            email: email.to_string(),
+            school_id: school_id.map(str::to_string),
+            staff_group_id: None,
+            roles: roles.to_vec(),
+        };
+        cpd_hub::db::write_tx(&mut self.db_conn(), |c| {
+            cpd_hub::store::people::insert(c, &new)
+        })
+        .expect("person created")
     }
 
     /// A new API token for a person.

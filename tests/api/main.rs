@@ -6,3 +6,6 @@ mod ops;
 mod permissions;
 mod reference;
 mod signin;
+
+mod cli;
+mod people;

@@ -26,18 +26,52 @@ enum Rule {
     /// The person in the path, their school's lead, and admins; 404 for everyone else
     /// signed in (so ids cannot be probed).
     SelfLeadAdmin,
+    /// Reading a person: as [`Rule::SelfLeadAdmin`], and the CPD group too.
+    ReadPerson,
+    /// Changing a person: as [`Rule::SelfLeadAdmin`]; the CPD group sees them, so 403.
+    EditPerson,
+    /// Adding a person to a school: its lead and admins; 403 for everyone else.
+    SchoolLeadAdmin,
+    /// Erasing a person: admins; 403 for those who may see them, 404 for the rest.
+    Erase,
+    /// The caller's own record (a token of the subject's): 404 for everyone else.
+    Own,
 }
 
 /// A request body.
 #[derive(Clone, Copy)]
 enum Body {
     None,
-    Json(fn(usize) -> Value),
+    /// Made from the records of the test and a number unique to the request.
+    Json(fn(&Records, usize) -> Value),
     Form(&'static [(&'static str, &'static str)]),
 }
 
-/// One row of the matrix: the route as documented, the request to send (with `{cluster}` and
-/// `{person}` standing for real records) and its rule.
+/// Real records the requests refer to.
+struct Records {
+    /// The school of the subject, their lead and the other staff member.
+    school: String,
+    /// A cluster.
+    cluster: String,
+    /// The person most routes are about.
+    subject: String,
+    /// Another person of the subject's school, to be erased.
+    victim: String,
+    /// One of the subject's API tokens (not the one they call with).
+    token: String,
+}
+
+impl Records {
+    fn fill(&self, path: &str) -> String {
+        path.replace("{cluster}", &self.cluster)
+            .replace("{person}", &self.subject)
+            .replace("{victim}", &self.victim)
+            .replace("{token}", &self.token)
+    }
+}
+
+/// One row of the matrix: the route as documented, the request to send (with `{cluster}`,
+/// `{person}`, `{victim}` and `{token}` standing for real records) and its rule.
 struct Row {
     method: &'static str,
     route: &'static str,
@@ -77,13 +111,13 @@ fn matrix() -> Vec<Row> {
         },
         row("POST", "/auth/sign-out", Anyone),
         Row {
-            body: Body::Json(|_| json!({"email": "matrix@nowhere.test"})),
+            body: Body::Json(|_, _| json!({"email": "matrix@nowhere.test"})),
             ..row("POST", "/api/v1/auth/magic-link", Anyone)
         },
         row("POST", "/api/v1/auth/sign-out", Anyone),
         row("GET", "/api/v1/clusters", SignedIn),
         Row {
-            body: Body::Json(|n| json!({"name": format!("Matrix cluster {n}")})),
+            body: Body::Json(|_, n| json!({"name": format!("Matrix cluster {n}")})),
             ..row("POST", "/api/v1/clusters", Admin)
         },
         Row {
@@ -92,13 +126,43 @@ fn matrix() -> Vec<Row> {
         },
         Row {
             request: "/api/v1/clusters/{cluster}",
-            body: Body::Json(|n| json!({"description": format!("Changed {n}")})),
+            body: Body::Json(|_, n| json!({"description": format!("Changed {n}")})),
             ..row("PATCH", "/api/v1/clusters/{id}", Admin)
         },
         row("GET", "/api/v1/admin/audit", Admin),
         Row {
             request: "/api/v1/people/{person}/export",
             ..row("GET", "/api/v1/people/{id}/export", SelfLeadAdmin)
+        },
+        row("GET", "/api/v1/people", SignedIn),
+        Row {
+            body: Body::Json(
+                |r, n| json!({"name": "New Person", "email": format!("new{n}@matrix.test"), "school_id": r.school}),
+            ),
+            ..row("POST", "/api/v1/people", SchoolLeadAdmin)
+        },
+        Row {
+            request: "/api/v1/people/{person}",
+            ..row("GET", "/api/v1/people/{id}", ReadPerson)
+        },
+        Row {
+            request: "/api/v1/people/{person}",
+            body: Body::Json(|_, _| json!({"name": "Sam Subject"})),
+            ..row("PATCH", "/api/v1/people/{id}", EditPerson)
+        },
+        Row {
+            request: "/api/v1/people/{victim}",
+            ..row("DELETE", "/api/v1/people/{id}", Erase)
+        },
+        row("GET", "/api/v1/me", SignedIn),
+        row("GET", "/api/v1/me/tokens", SignedIn),
+        Row {
+            body: Body::Json(|_, n| json!({"name": format!("matrix {n}")})),
+            ..row("POST", "/api/v1/me/tokens", SignedIn)
+        },
+        Row {
+            request: "/api/v1/me/tokens/{token}",
+            ..row("DELETE", "/api/v1/me/tokens/{id}", Own)
         },
     ]
 }
@@ -123,8 +187,21 @@ fn expected(rule: Rule, who: Who) -> Expect {
         (Rule::SignedIn, _) => Allowed,
         (Rule::Admin, Who::Admin) => Allowed,
         (Rule::Admin, _) => Status(403),
-        (Rule::SelfLeadAdmin, Who::Subject | Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::SelfLeadAdmin | Rule::EditPerson, Who::Subject | Who::OwnLead | Who::Admin) => {
+            Allowed
+        }
         (Rule::SelfLeadAdmin, _) => Status(404),
+        (Rule::ReadPerson, Who::Subject | Who::OwnLead | Who::CpdGroup | Who::Admin) => Allowed,
+        (Rule::ReadPerson, _) => Status(404),
+        (Rule::EditPerson, Who::CpdGroup) => Status(403),
+        (Rule::EditPerson, _) => Status(404),
+        (Rule::SchoolLeadAdmin, Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::SchoolLeadAdmin, _) => Status(403),
+        (Rule::Erase, Who::Admin) => Allowed,
+        (Rule::Erase, Who::OwnLead | Who::CpdGroup) => Status(403),
+        (Rule::Erase, _) => Status(404),
+        (Rule::Own, Who::Subject) => Allowed,
+        (Rule::Own, _) => Status(404),
     }
 }
 
@@ -167,10 +244,13 @@ both_backends! {
 
 both_backends! {
     async fn every_route_keeps_to_its_rule(app: TestApp) {
-        let school = app.create_school(200001, "Matrix Primary");
-        let other_school = app.create_school(200002, "Elsewhere Primary");
+        let school = crate::people::school(&app, 200001, "Matrix Primary").await;
+        let other_school = crate::people::school(&app, 200002, "Elsewhere Primary").await;
         let subject = app.create_person("subject@matrix.test", "Sam Subject", Some(&school), &[]);
-        let mut tokens = vec![(Who::Nobody, None), (Who::Subject, Some(app.token_for(&subject)))];
+        let victim = app.create_person("victim@matrix.test", "Vic Tim", Some(&school), &[]);
+        // Callers in this order: the subject comes after everyone else but the admin, so a
+        // route that changes the subject's records is tried by the others first.
+        let mut tokens = vec![(Who::Nobody, None)];
         for (who, email, school, roles) in [
             (Who::OtherStaff, "other@matrix.test", &school, vec![]),
             (Who::OwnLead, "lead@matrix.test", &school, vec![Role::SchoolLead]),
@@ -180,14 +260,24 @@ both_backends! {
             let id = app.create_person(email, "Matrix Person", Some(school), &roles);
             tokens.push((who, Some(app.token_for(&id))));
         }
+        tokens.push((Who::Subject, Some(app.token_for(&subject))));
         tokens.push((Who::Admin, Some(app.admin_token.clone())));
+        let (token, _) =
+            cpd_hub::store::tokens::create(&mut app.db_conn(), &subject, "revoke me", None)
+                .expect("token created");
         let cluster = app.admin_create("/api/v1/clusters", json!({"name": "Matrix"})).await;
-        let cluster = cluster["id"].as_str().unwrap().to_string();
+        let records = Records {
+            school,
+            cluster: cluster["id"].as_str().unwrap().to_string(),
+            subject,
+            victim,
+            token,
+        };
 
         let mut failures = Vec::new();
         let mut n = 0;
         for row in matrix() {
-            let path = row.request.replace("{cluster}", &cluster).replace("{person}", &subject);
+            let path = records.fill(row.request);
             for (who, token) in &tokens {
                 n += 1;
                 let method = Method::from_bytes(row.method.as_bytes()).unwrap();
@@ -199,7 +289,7 @@ both_backends! {
                 }
                 req = match row.body {
                     Body::None => req,
-                    Body::Json(f) => req.json(&f(n)),
+                    Body::Json(f) => req.json(&f(&records, n)),
                     Body::Form(fields) => req.form(fields),
                 };
                 let status = req.send().await.unwrap().status().as_u16();

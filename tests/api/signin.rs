@@ -547,13 +547,13 @@ both_backends! {
         sign_in(&app, "jo@school.test").await;
 
         let all = app.admin_get("/api/v1/admin/audit").await;
-        // The admin made at start-up, and the four above.
-        assert_eq!(all["total"], 5, "{all}");
+        // The admin made at start-up (role and token), and the four above.
+        assert_eq!(all["total"], 6, "{all}");
         let items = all["items"].as_array().unwrap();
         assert_eq!(items[0]["action"], "course.cancel", "newest first: {all}");
         assert_eq!(items[0]["detail"]["reason"], "snow");
-        assert_eq!(items[4]["action"], "schools.import");
-        assert_eq!(items[4]["at"], "2026-09-01T08:00:00Z");
+        assert_eq!(items[5]["action"], "schools.import");
+        assert_eq!(items[5]["at"], "2026-09-01T08:00:00Z");
 
         let got = app.admin_get("/api/v1/admin/audit?action=role.grant").await;
         assert_eq!(got["total"], 2);
@@ -566,9 +566,9 @@ both_backends! {
         assert_eq!(got["total"], 1);
         assert_eq!(got["items"][0]["action"], "schools.import");
         let got = app.admin_get("/api/v1/admin/audit?from=2026-09-01T08:00:01Z").await;
-        assert_eq!(got["total"], 4);
-        let got = app.admin_get("/api/v1/admin/audit?limit=2&offset=3").await;
         assert_eq!(got["total"], 5);
+        let got = app.admin_get("/api/v1/admin/audit?limit=2&offset=3").await;
+        assert_eq!(got["total"], 6);
         assert_eq!(got["items"].as_array().unwrap().len(), 2);
 
         let t = Some(app.admin_token.as_str());
@@ -583,8 +583,8 @@ both_backends! {
 
 both_backends! {
     async fn a_person_can_export_what_is_held_about_them(app: TestApp) {
-        let school = app.create_school(100001, "Hoyland Common Primary");
-        let other_school = app.create_school(100002, "Kexborough Primary");
+        let school = crate::people::school(&app, 100001, "Hoyland Common Primary").await;
+        let other_school = crate::people::school(&app, 100002, "Kexborough Primary").await;
         let jo = app.create_person("jo@school.test", "Jo Smith", Some(&school), &[]);
         let jo_token = app.token_for(&jo);
         let sam = app.create_person("sam@school.test", "Sam Jones", Some(&school), &[]);
@@ -868,5 +868,29 @@ mod no_personal_data_in_the_log {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
         run(Backend::Postgres).await
+    }
+}
+
+both_backends! {
+    async fn erasure_ends_sessions_and_forgets_sign_in_requests(app: TestApp) {
+        let jo = app.create_person("jo@school.test", "Jo Smith", None, &[]);
+        let cookie = sign_in(&app, "jo@school.test").await;
+        let pending = link_token(&app, "jo@school.test").await;
+        let r = app.delete(&format!("/api/v1/people/{jo}"), Some(&app.admin_token)).await;
+        assert_eq!(r.status(), 204);
+
+        let r = with_cookie(&app, reqwest::Method::GET, "/api/v1/clusters", &cookie, None)
+            .send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = app.get(&format!("/auth/magic?token={pending}"), None).await;
+        assert_eq!(r.status(), 404);
+        let mut c = app.db_conn();
+        let links: i64 = magic_links::table.filter(magic_links::person_id.eq(&jo)).count().get_result(&mut c).unwrap();
+        let sessions: i64 = web_sessions::table.filter(web_sessions::person_id.eq(&jo)).count().get_result(&mut c).unwrap();
+        assert_eq!((links, sessions), (0, 0));
+        // The old address is now unknown: the same answer, and no email.
+        let emails = sign_in_emails(&app).len();
+        assert_eq!(ask_for_link(&app, "jo@school.test").await.status(), 202);
+        assert_eq!(sign_in_emails(&app).len(), emails);
     }
 }
