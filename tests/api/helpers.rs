@@ -1,7 +1,5 @@
 //! The test harness: the real service on a random port against a fresh database of its own,
 //! on SQLite always and on PostgreSQL when `TEST_POSTGRES_URL` is set.
-// Shared by every test module: a helper may wait unused until the tests that need it exist.
-#![allow(dead_code)]
 
 use std::sync::OnceLock;
 
