@@ -49,6 +49,25 @@ enum Command {
     /// providers. Every name is fictional; emails end in .example, so nothing can be sent to
     /// a real address. Safe to run again: only missing records are added, nothing is changed.
     SeedDemo,
+    /// Import schools from a DfE "Get Information about Schools" (GIAS) establishment CSV,
+    /// creating or updating each school by URN.
+    ///
+    /// Download the file from GIAS (establishment fields: URN, EstablishmentName,
+    /// TypeOfEstablishment, EstablishmentStatus, PhaseOfEducation, LA, Postcode); UTF-8 and
+    /// Windows-1252 are both read. An optional "Cluster" column, or --clusters, puts each school
+    /// in a cluster (matched by name; missing clusters are created). Bad lines are listed with
+    /// their line number and reason; the rest are imported.
+    ImportSchools {
+        /// The GIAS CSV file.
+        file: std::path::PathBuf,
+        /// A CSV file of "URN,cluster" lines (a header line is allowed); it wins over a Cluster
+        /// column.
+        #[arg(long, value_name = "MAPFILE")]
+        clusters: Option<std::path::PathBuf>,
+        /// Reject lines naming a cluster that does not exist instead of creating it.
+        #[arg(long)]
+        no_create_clusters: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +114,20 @@ fn main() -> ExitCode {
             })
         }
         Command::SeedDemo => seed_demo(&settings),
+        Command::ImportSchools {
+            file,
+            clusters,
+            no_create_clusters,
+        } => cpd_hub::commands::import::import_schools(
+            &settings,
+            &file,
+            clusters.as_deref(),
+            !no_create_clusters,
+        )
+        .and_then(|report| {
+            cpd_hub::commands::import::print_report(&mut std::io::stdout().lock(), &file, &report)
+                .map_err(Into::into)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

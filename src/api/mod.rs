@@ -8,6 +8,7 @@ pub mod ops;
 pub mod people;
 pub mod privacy;
 pub mod reference;
+pub mod schools;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -60,6 +61,7 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    schools::configure(cfg);
     auth::configure(cfg);
     admin::configure(cfg);
     privacy::configure(cfg);

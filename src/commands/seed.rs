@@ -43,7 +43,7 @@ pub const CLUSTERS: &[(&str, usize, usize, usize, &[&str])] = &[
 pub const PROVIDERS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     (
         "Alliance Teaching School Hub",
-        "teaching_school_hub",
+        crate::domain::provider::ProviderKind::TeachingAlliance.as_str(),
         Some("cpd@alliance-hub.example"),
         Some("https://alliance-hub.example"),
     ),

@@ -2,7 +2,9 @@
 //! on its own, and `store/` and `api/` build on it.
 
 pub mod booking;
+pub mod gias;
 pub mod paging;
+pub mod provider;
 pub mod roles;
 pub mod school;
 pub mod signin;

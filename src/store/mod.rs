@@ -6,6 +6,7 @@ pub mod export;
 pub mod outbox;
 pub mod people;
 pub mod reference;
+pub mod schools;
 pub mod seed;
 pub mod signin;
 pub mod tokens;

@@ -260,6 +260,20 @@ both_backends! {
         assert_eq!(mix("CARM"), (10, 2, 1));
         assert_eq!(mix("Darton"), (4, 1, 0));
         assert_eq!(mix("Penistone"), (10, 1, 0));
+        // Through the API: GET /api/v1/schools?limit=100 shows the 92 schools in 9 clusters,
+        // and the providers read back with their kinds.
+        let schools_page = app.admin_get("/api/v1/schools?limit=100").await;
+        assert_eq!(schools_page["total"], 92);
+        let items = schools_page["items"].as_array().unwrap();
+        assert_eq!(items.len(), 92);
+        let mut cluster_names: Vec<&str> = items.iter().map(|s| s["cluster"]["name"].as_str().unwrap()).collect();
+        cluster_names.sort();
+        cluster_names.dedup();
+        assert_eq!(cluster_names.len(), 9);
+        let providers = app.admin_get("/api/v1/providers").await;
+        let mut kinds: Vec<&str> = providers["items"].as_array().unwrap().iter().map(|p| p["kind"].as_str().unwrap()).collect();
+        kinds.sort();
+        assert_eq!(kinds, ["local_authority", "teaching_alliance"]);
         // Every school has its lead, and staff emails use the school's demo domain.
         let sample = app.admin_get("/api/v1/people?role=school_lead&limit=5").await;
         for p in sample["items"].as_array().unwrap() {

@@ -299,6 +299,26 @@ impl TestApp {
         .await
     }
 
+    /// Sends a raw body with the given content type.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
     /// Runs `f` on a connection to the test's database, off the async workers.
     pub async fn with_db<T: Send + 'static>(
         &self,
