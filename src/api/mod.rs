@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod auth;
+pub mod calendar;
+pub mod courses;
 pub mod extract;
 pub mod ops;
 pub mod people;
@@ -31,6 +33,8 @@ use utoipa::{Modify, OpenApi};
         (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
+        (name = "courses", description = "The CPD calendar: courses and their sessions"),
+        (name = "calendar", description = "iCalendar (RFC 5545) feeds for calendar programs"),
         (name = "auth", description = "Sign-in links and sign-out"),
         (name = "admin", description = "The audit log"),
         (name = "web", description = "HTML pages and their forms (for browsers)"),
@@ -62,6 +66,8 @@ pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
     schools::configure(cfg);
+    courses::configure(cfg);
+    calendar::configure(cfg);
     auth::configure(cfg);
     admin::configure(cfg);
     privacy::configure(cfg);

@@ -127,11 +127,120 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    courses (id) {
+        id -> Text,
+        title -> Text,
+        summary -> Text,
+        summary_html -> Text,
+        search_text -> Text,
+        provider_id -> Text,
+        cluster_id -> Nullable<Text>,
+        format -> Text,
+        capacity -> Integer,
+        per_school_cap -> Nullable<Integer>,
+        per_school_cap_until -> Nullable<Timestamp>,
+        price_pence -> Integer,
+        booking_opens -> Nullable<Timestamp>,
+        booking_closes -> Nullable<Timestamp>,
+        cancellation_deadline -> Nullable<Timestamp>,
+        requires_approval -> Bool,
+        completion_min_sessions -> Nullable<Integer>,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        revision -> Integer,
+        version -> Integer,
+        confirmed_count -> Integer,
+        waitlist_count -> Integer,
+        sessions_count -> Integer,
+        first_session_start -> Nullable<Timestamp>,
+        last_session_end -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+        cancelled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    course_sessions (id) {
+        id -> Text,
+        course_id -> Text,
+        start_at -> Timestamp,
+        end_at -> Timestamp,
+        venue_name -> Nullable<Text>,
+        venue_address -> Nullable<Text>,
+        venue_postcode -> Nullable<Text>,
+        online_url -> Nullable<Text>,
+        note -> Nullable<Text>,
+        position -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    course_leads (course_id, person_id) {
+        course_id -> Text,
+        person_id -> Text,
+    }
+}
+
+diesel::table! {
+    course_priorities (course_id, priority_id) {
+        course_id -> Text,
+        priority_id -> Text,
+    }
+}
+
+diesel::table! {
+    course_staff_groups (course_id, staff_group_id) {
+        course_id -> Text,
+        staff_group_id -> Text,
+    }
+}
+
+diesel::table! {
+    course_phases (course_id, phase) {
+        course_id -> Text,
+        phase -> Text,
+    }
+}
+
+diesel::table! {
+    calendar_generation (id) {
+        id -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    calendar_feeds (id) {
+        id -> Text,
+        person_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(schools -> clusters (cluster_id));
 diesel::joinable!(people -> schools (school_id));
 diesel::joinable!(people -> staff_groups (staff_group_id));
 diesel::joinable!(person_roles -> people (person_id));
 diesel::joinable!(api_tokens -> people (person_id));
+
+diesel::joinable!(courses -> providers (provider_id));
+diesel::joinable!(courses -> clusters (cluster_id));
+diesel::joinable!(course_sessions -> courses (course_id));
+diesel::joinable!(course_leads -> courses (course_id));
+diesel::joinable!(course_leads -> people (person_id));
+diesel::joinable!(course_priorities -> courses (course_id));
+diesel::joinable!(course_priorities -> priorities (priority_id));
+diesel::joinable!(course_staff_groups -> courses (course_id));
+diesel::joinable!(course_staff_groups -> staff_groups (staff_group_id));
+diesel::joinable!(course_phases -> courses (course_id));
+diesel::joinable!(calendar_feeds -> people (person_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     clusters,
@@ -144,6 +253,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     audit_log,
     outbox,
+    courses,
+    course_sessions,
+    course_leads,
+    course_priorities,
+    course_staff_groups,
+    course_phases,
+    calendar_feeds,
+    calendar_generation,
     magic_links,
     web_sessions,
 );

@@ -2,7 +2,10 @@
 //! on its own, and `store/` and `api/` build on it.
 
 pub mod booking;
+pub mod course;
 pub mod gias;
+pub mod ics;
+pub mod markdown;
 pub mod paging;
 pub mod provider;
 pub mod roles;

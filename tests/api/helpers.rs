@@ -132,6 +132,8 @@ pub async fn spawn_app_with(
         .expect("the service starts");
     let port = app.port();
     settings.bind = format!("127.0.0.1:{port}");
+    // The service names the port it bound in its default public address; so does the copy.
+    settings.public_base_url = app.state().settings.public_base_url.clone();
     tokio::spawn(app.run_until_stopped());
     let admin_settings = settings.clone();
     let (_, admin_token) = tokio::task::spawn_blocking(move || {

@@ -4,6 +4,9 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod calendar_ics;
+mod calendar_support;
+mod courses;
 mod import;
 mod ops;
 mod permissions;

@@ -63,6 +63,37 @@ struct Records {
     victim: String,
     /// One of the subject's API tokens (not the one they call with).
     token: String,
+    /// A published course with two sessions, and those sessions.
+    course: String,
+    session: String,
+    spare_session: String,
+    /// A draft course (to publish) and a published one (to cancel).
+    draft: String,
+    doomed: String,
+}
+
+/// A valid course body with this title and one session.
+fn course_body(provider: &str, title: &str) -> Value {
+    let mut body = crate::calendar_support::cal_course(
+        &crate::calendar_support::CalFixture {
+            provider_id: provider.to_string(),
+            priorities: Default::default(),
+            staff_groups: Default::default(),
+        },
+        title,
+        vec![session_body(1)],
+    );
+    body["capacity"] = json!(20);
+    body
+}
+
+/// A valid session body on the given day of February 2027.
+fn session_body(day: usize) -> Value {
+    let day = 1 + day % 28;
+    crate::calendar_support::cal_session(
+        &format!("2027-02-{day:02}T09:00:00Z"),
+        &format!("2027-02-{day:02}T12:00:00Z"),
+    )
 }
 
 impl Records {
@@ -75,6 +106,11 @@ impl Records {
             .replace("{person}", &self.subject)
             .replace("{victim}", &self.victim)
             .replace("{token}", &self.token)
+            .replace("{course}", &self.course)
+            .replace("{spare_session}", &self.spare_session)
+            .replace("{session}", &self.session)
+            .replace("{draft}", &self.draft)
+            .replace("{doomed}", &self.doomed)
     }
 }
 
@@ -203,6 +239,55 @@ fn matrix() -> Vec<Row> {
             body: Body::Json(|_, _| json!({"kind": "teaching_alliance"})),
             ..row("PATCH", "/api/v1/providers/{id}", Admin)
         },
+        row("GET", "/api/v1/courses", Anyone),
+        Row {
+            body: Body::Json(|r, n| course_body(&r.provider, &format!("Course {n}"))),
+            ..row("POST", "/api/v1/courses", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{course}",
+            ..row("GET", "/api/v1/courses/{id}", Anyone)
+        },
+        Row {
+            request: "/api/v1/courses/{course}",
+            body: Body::Json(|_, n| json!({"capacity": 20 + n})),
+            ..row("PATCH", "/api/v1/courses/{id}", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{draft}/publish",
+            ..row("POST", "/api/v1/courses/{id}/publish", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{doomed}/cancel",
+            body: Body::Json(|_, _| json!({"reason": "The trainer is unwell."})),
+            ..row("POST", "/api/v1/courses/{id}/cancel", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{course}/sessions",
+            body: Body::Json(|_, n| session_body(n)),
+            ..row("POST", "/api/v1/courses/{id}/sessions", Admin)
+        },
+        Row {
+            request: "/api/v1/sessions/{session}",
+            body: Body::Json(|_, n| json!({"note": format!("Bring a laptop ({n})")})),
+            ..row("PATCH", "/api/v1/sessions/{id}", Admin)
+        },
+        Row {
+            request: "/api/v1/sessions/{spare_session}",
+            ..row("DELETE", "/api/v1/sessions/{id}", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{course}/calendar.ics",
+            ..row("GET", "/api/v1/courses/{id}/calendar.ics", Anyone)
+        },
+        row("GET", "/calendar.ics", Anyone),
+        // The feed's own token is the credential; an unknown one is simply not found.
+        Row {
+            request: "/calendar/not-a-feed.ics",
+            ..row("GET", "/calendar/{token}.ics", Anyone)
+        },
+        row("POST", "/api/v1/me/calendar-feed", SignedIn),
+        row("DELETE", "/api/v1/me/calendar-feed", SignedIn),
         row("GET", "/api/v1/admin/audit", Admin),
         Row {
             request: "/api/v1/people/{person}/export",
@@ -344,7 +429,23 @@ both_backends! {
         let provider = app
             .admin_create("/api/v1/providers", json!({"name": "Matrix provider", "kind": "school"}))
             .await;
+        let course_id = |c: &Value| c["id"].as_str().unwrap().to_string();
+        let provider_id = id(provider.clone());
+        let mut two = course_body(&provider_id, "Two sessions");
+        two["sessions"] = json!([session_body(1), session_body(2)]);
+        let course = app.admin_create("/api/v1/courses", two).await;
+        let draft = app.admin_create("/api/v1/courses", course_body(&provider_id, "Draft")).await;
+        let doomed = app.admin_create("/api/v1/courses", course_body(&provider_id, "Doomed")).await;
+        for c in [&course, &doomed] {
+            let path = format!("/api/v1/courses/{}/publish", course_id(c));
+            crate::helpers::expect_json(app.post(&path, Some(&app.admin_token), &json!({})).await, 200).await;
+        }
         let records = Records {
+            course: course_id(&course),
+            session: course["sessions"][0]["id"].as_str().unwrap().to_string(),
+            spare_session: course["sessions"][1]["id"].as_str().unwrap().to_string(),
+            draft: course_id(&draft),
+            doomed: course_id(&doomed),
             school,
             cluster: id(cluster),
             staff_group: id(app.admin_get("/api/v1/staff-groups").await["items"][0].clone()),
