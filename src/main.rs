@@ -38,6 +38,16 @@ enum Command {
     /// `serve` and the other commands migrate by themselves; use this to prepare a database
     /// ahead of time, e.g. before starting several copies of the service.
     Migrate,
+    /// Fill the database with many generated courses, for benchmarks (not for real use).
+    #[command(hide = true)]
+    BenchSeed {
+        /// How many courses.
+        #[arg(long, default_value_t = 10_000)]
+        courses: usize,
+        /// Sessions per course.
+        #[arg(long, default_value_t = 3)]
+        sessions_per_course: usize,
+    },
     /// Manage admins: the people who run the service.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -114,6 +124,18 @@ fn main() -> ExitCode {
             })
         }
         Command::SeedDemo => seed_demo(&settings),
+        Command::BenchSeed {
+            courses,
+            sessions_per_course,
+        } => cpd_hub::commands::open_migrated(&settings).and_then(|mut conn| {
+            let n = cpd_hub::commands::seed_courses::seed_bulk(
+                &mut conn,
+                courses,
+                sessions_per_course,
+            )?;
+            println!("{n} courses added");
+            Ok(())
+        }),
         Command::ImportSchools {
             file,
             clusters,

@@ -393,6 +393,8 @@ pub struct Summary {
     pub people: Count,
     /// School leads, course leads and CPD group members among them.
     pub leads: (usize, usize, usize),
+    /// Courses of the demo term.
+    pub courses: Count,
 }
 
 impl fmt::Display for Summary {
@@ -417,6 +419,7 @@ impl fmt::Display for Summary {
             self.people,
             format!(": {sl} school leads, {cl} course leads, {cg} in the CPD group"),
         )?;
+        line(f, "courses", self.courses, String::new())?;
         write!(f, "Running seed-demo again adds only what is missing.")
     }
 }
@@ -427,8 +430,14 @@ pub fn run(conn: &mut DbConn) -> anyhow::Result<Summary> {
     let mut summary = Summary::default();
     let school_ids = seed_reference(conn, &plan, &mut summary)?;
     seed_people(conn, &plan, &school_ids, &mut summary)?;
-    // Later steps (courses, bookings, registers, evaluations) go here, each in its own
-    // transaction and taking the ids the steps before it return.
+    let lead_ids = crate::store::people::ids_with_role(conn, Role::CourseLead)?;
+    let term = super::seed_courses::seed_term(conn, &lead_ids)?;
+    summary.courses = Count {
+        total: term.created + term.existing,
+        added: term.created,
+    };
+    // Later steps (bookings, registers, evaluations) go here, each in its own transaction
+    // and taking the ids the steps before it return.
     Ok(summary)
 }
 

@@ -607,3 +607,14 @@ pub fn create_or_promote_admin(
         Ok((id, created))
     })
 }
+
+/// The ids of live people holding a role, in a stable order (by email).
+pub fn ids_with_role(conn: &mut DbConn, role: Role) -> QueryResult<Vec<String>> {
+    people::table
+        .inner_join(person_roles::table)
+        .filter(person_roles::role.eq(role.as_str()))
+        .filter(people::erased_at.is_null())
+        .order(people::email.asc())
+        .select(people::id)
+        .load(conn)
+}

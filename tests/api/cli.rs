@@ -222,6 +222,12 @@ both_backends! {
         assert_eq!(summary_count(&text, "clusters"), (9, 9), "{:?}: {text}", app.backend);
         assert_eq!(summary_count(&text, "schools"), (92, 92), "{text}");
         assert_eq!(summary_count(&text, "providers"), (2, 2), "{text}");
+        let (courses_total, courses_added) = summary_count(&text, "courses");
+        assert_eq!(courses_total, courses_added, "{text}");
+        assert!(courses_total >= 30, "{text}");
+        // The term's published courses are in the public calendar, with their leads.
+        let calendar = expect_json(app.get("/api/v1/courses?limit=100", None).await, 200).await;
+        assert!(calendar["total"].as_i64().unwrap() >= 25, "{calendar}");
         let (people_total, added) = summary_count(&text, "people");
         assert_eq!(people_total, added);
         assert!((400..=600).contains(&people_total), "{people_total} people");
@@ -286,7 +292,7 @@ both_backends! {
         let out = cli(&app, &["seed-demo"]).await;
         assert_ok(&out);
         let text = stdout(&out);
-        for what in ["clusters", "schools", "providers", "people"] {
+        for what in ["clusters", "schools", "providers", "people", "courses"] {
             assert_eq!(summary_count(&text, what).1, 0, "{what}: {text}");
         }
         assert_eq!(summary_count(&text, "people").0, people_total);
