@@ -37,6 +37,8 @@ pub struct Settings {
     /// The email delivery worker's settings (`OUTBOX_*`, `SMTP_TIMEOUT_SECS`,
     /// `EMAIL_REMINDER_DAYS`).
     pub outbox: OutboxSettings,
+    /// Sign-in links, sessions and their rate limits.
+    pub sign_in: SignInSettings,
 }
 
 /// How the email delivery worker runs. The defaults suit one or a few service copies sending a
@@ -176,6 +178,41 @@ fn number(
     }
 }
 
+/// How sign-in behaves. Every value has a default that suits one alliance.
+#[derive(Clone, Debug)]
+pub struct SignInSettings {
+    /// `MAGIC_LINK_MINUTES`: how long an emailed sign-in link works. Default 15.
+    pub link_minutes: u32,
+    /// `SESSION_IDLE_MINUTES`: a browser session ends after this long without a request.
+    /// Default 480 (a working day).
+    pub session_idle_minutes: u32,
+    /// `SESSION_MAX_DAYS`: a browser session ends this long after sign-in, however active.
+    /// Default 30.
+    pub session_max_days: u32,
+    /// `SIGN_IN_LIMIT_PER_EMAIL`: link requests for one address per 15 minutes. Default 5.
+    pub limit_per_email: u32,
+    /// `SIGN_IN_LIMIT_PER_CLIENT`: link requests from one client address per 15 minutes.
+    /// Default 50: a school's staff often share one public address.
+    pub limit_per_client: u32,
+    /// `TRUST_FORWARDED_FOR`: `true` when a proxy in front sets `X-Forwarded-For`; the client
+    /// address is then its last entry (the one the proxy saw) rather than the TCP peer.
+    /// Default `false`, because a client can send any `X-Forwarded-For` it likes.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        SignInSettings {
+            link_minutes: 15,
+            session_idle_minutes: 8 * 60,
+            session_max_days: 30,
+            limit_per_email: 5,
+            limit_per_client: 50,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -308,6 +345,42 @@ impl Settings {
         };
 
         let outbox = OutboxSettings::from_lookup(&get)?;
+        let defaults = SignInSettings::default();
+        let number = |variable: &'static str, max: u32, default: u32| match get(variable) {
+            None => Ok(default),
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(SettingsError {
+                    variable,
+                    problem: format!("expected a whole number from 1 to {max}, got {v:?}"),
+                }),
+            },
+        };
+        let sign_in = SignInSettings {
+            link_minutes: number("MAGIC_LINK_MINUTES", 24 * 60, defaults.link_minutes)?,
+            session_idle_minutes: number(
+                "SESSION_IDLE_MINUTES",
+                30 * 24 * 60,
+                defaults.session_idle_minutes,
+            )?,
+            session_max_days: number("SESSION_MAX_DAYS", 365, defaults.session_max_days)?,
+            limit_per_email: number("SIGN_IN_LIMIT_PER_EMAIL", 1000, defaults.limit_per_email)?,
+            limit_per_client: number(
+                "SIGN_IN_LIMIT_PER_CLIENT",
+                100_000,
+                defaults.limit_per_client,
+            )?,
+            trust_forwarded_for: match get("TRUST_FORWARDED_FOR").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(SettingsError {
+                        variable: "TRUST_FORWARDED_FOR",
+                        problem: format!("expected true or false, got {other:?}"),
+                    })
+                }
+            },
+        };
 
         Ok(Settings {
             database_url,
@@ -320,6 +393,7 @@ impl Settings {
             log_format,
             workers,
             outbox,
+            sign_in,
         })
     }
 
@@ -438,6 +512,11 @@ mod tests {
             ("OUTBOX_CONCURRENCY", "0"),
             ("SMTP_TIMEOUT_SECS", "x"),
             ("EMAIL_REMINDER_DAYS", "0"),
+            ("MAGIC_LINK_MINUTES", "0"),
+            ("SESSION_IDLE_MINUTES", "soon"),
+            ("SESSION_MAX_DAYS", "1000"),
+            ("SIGN_IN_LIMIT_PER_EMAIL", "-1"),
+            ("TRUST_FORWARDED_FOR", "maybe"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

@@ -55,6 +55,16 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (BIND): {e}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        // Port 0 means "any free port": the default PUBLIC_BASE_URL (http:// + BIND) then
+        // names the port actually bound, so links in emails work.
+        let mut settings = settings;
+        if settings.bind.ends_with(":0")
+            && settings.public_base_url == format!("http://{}", settings.bind)
+        {
+            let mut s = (*settings).clone();
+            s.public_base_url = format!("http://{}", listener.local_addr()?);
+            settings = Arc::new(s);
+        }
         let state = AppState {
             settings: settings.clone(),
             pool,
@@ -89,8 +99,11 @@ impl Application {
                 .configure(crate::api::ops::configure)
                 .configure(crate::api::calendar::configure_root)
                 .service(utoipa_actix_web::scope("/api/v1").configure(crate::api::configure_v1))
+                .configure(crate::web::configure)
                 .split_for_parts();
-            app.wrap(middleware::from_fn(crate::metrics::observe))
+            app.wrap(middleware::from_fn(crate::auth::csrf::same_origin))
+                .wrap(middleware::from_fn(crate::web::security::headers))
+                .wrap(middleware::from_fn(crate::metrics::observe))
                 .wrap(middleware::Compress::default())
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
                 .default_service(web::to(not_found))

@@ -1,12 +1,15 @@
 //! The JSON API under `/api/v1` and the operations endpoints. Each handler parses and
 //! validates, asks `auth::policy`, calls one `store` function and shapes the response.
 
+pub mod admin;
+pub mod auth;
 pub mod calendar;
 pub mod courses;
 pub mod extract;
 pub mod ops;
 pub mod outbox;
 pub mod people;
+pub mod privacy;
 pub mod reference;
 pub mod schools;
 
@@ -33,7 +36,9 @@ use utoipa::{Modify, OpenApi};
         (name = "me", description = "The signed-in person and their API tokens"),
         (name = "courses", description = "The CPD calendar: courses and their sessions"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds for calendar programs"),
-        (name = "admin", description = "Running the service: the email outbox"),
+        (name = "admin", description = "Running the service: the email outbox and the audit log"),
+        (name = "auth", description = "Sign-in links and sign-out"),
+        (name = "web", description = "HTML pages and their forms (for browsers)"),
     )
 )]
 pub struct ApiDoc;
@@ -65,4 +70,7 @@ pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     courses::configure(cfg);
     calendar::configure(cfg);
     outbox::configure(cfg);
+    auth::configure(cfg);
+    admin::configure(cfg);
+    privacy::configure(cfg);
 }

@@ -1,10 +1,13 @@
 //! Who is calling, and what they may do.
 //!
-//! [`Caller`] is read from the request (an API token now; sign-in sessions build on the same
-//! extractor). [`policy`] is the one place that decides what a caller may do: handlers ask it
-//! and never look at roles themselves.
+//! [`Caller`] is read from the request: an API token (`Authorization: Bearer`) or the session
+//! cookie set by sign-in ([`session`]); the token wins when both are sent. [`csrf`] guards
+//! cookie-borne state changes. [`policy`] is the one place that decides what a caller may do:
+//! handlers ask it and never look at roles themselves.
 
+pub mod csrf;
 pub mod policy;
+pub mod session;
 pub mod tokens;
 
 use std::future::Future;
@@ -44,33 +47,43 @@ impl Caller {
 /// who are signed in.
 pub struct MaybeCaller(pub Option<Caller>);
 
-/// Reads the bearer token, if any, and looks it up. `Ok(None)`: no credentials at all;
-/// `Err(Unauthenticated)`: credentials that are not valid.
+/// Reads the bearer token or, without one, the session cookie, and looks it up.
+/// `Ok(None)`: no credentials, or a session cookie that has ended (a browser keeps those);
+/// `Err(Unauthenticated)`: a bearer token that is not valid.
 async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
     if let Some(caller) = req.extensions().get::<Caller>() {
         return Ok(Some(caller.clone()));
     }
-    let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = header.to_str().map_err(|_| AppError::Unauthenticated)?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(AppError::Unauthenticated)?;
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?
         .clone();
-    let hash = tokens::hash(token);
-    let caller = state
-        .db(move |conn| crate::store::tokens::authenticate(conn, &hash))
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    req.extensions_mut().insert(caller.clone());
-    Ok(Some(caller))
+    let caller = if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let value = header.to_str().map_err(|_| AppError::Unauthenticated)?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AppError::Unauthenticated)?;
+        let hash = tokens::hash(token);
+        let caller = state
+            .db(move |conn| crate::store::tokens::authenticate(conn, &hash))
+            .await?;
+        Some(caller.ok_or(AppError::Unauthenticated)?)
+    } else if let Some(cookie) = req.cookie(session::COOKIE) {
+        let hash = tokens::hash(cookie.value());
+        let idle = state.settings.sign_in.session_idle_minutes;
+        state
+            .db(move |conn| crate::store::signin::authenticate_session(conn, &hash, idle))
+            .await?
+    } else {
+        None
+    };
+    if let Some(c) = &caller {
+        req.extensions_mut().insert(c.clone());
+    }
+    Ok(caller)
 }
 
 impl FromRequest for Caller {

@@ -42,6 +42,15 @@ pub enum Action<'a> {
     ChangeSchool,
     /// Erase a person (UK GDPR).
     ErasePerson,
+    /// Read the audit log.
+    ReadAudit,
+    /// Export everything held about a person (UK GDPR subject access).
+    ExportPerson {
+        /// The person.
+        person_id: &'a str,
+        /// Their school.
+        school_id: Option<&'a str>,
+    },
     /// See one course: a published one is for anyone, signed in or not; a draft or cancelled
     /// one only for admins and the course's leads.
     ReadCourse {
@@ -85,7 +94,8 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         | Action::AssignRoles
         | Action::ChangeSchool
         | Action::ErasePerson
-        | Action::ManageOutbox => false,
+        | Action::ManageOutbox
+        | Action::ReadAudit => false,
         // The CPD Working Group reads everyone's record, as it reads every report.
         Action::ReadPerson {
             person_id,
@@ -97,6 +107,10 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         }
         Action::CreatePerson { school_id } => own_school_lead(*school_id),
         Action::EditPerson {
+            person_id,
+            school_id,
+        }
+        | Action::ExportPerson {
             person_id,
             school_id,
         } => *person_id == caller.person_id || own_school_lead(*school_id),
@@ -177,6 +191,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::WriteReference => "Only an admin may change reference data.".into(),
         Action::AssignRoles => "Only an admin may give or take away roles.".into(),
         Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::ReadAudit => "Only an admin may read the audit log.".into(),
         Action::ChangeSchool => "Only an admin may move a person to another school.".into(),
         Action::EditPerson { .. } => {
             "Only the person, their school's lead or an admin may change this record.".into()
@@ -291,6 +306,39 @@ mod tests {
         let lead = caller(&[Role::SchoolLead], Some("s1"));
         assert!(!allows(&lead, &Action::ChangeSchool));
         assert!(allows(&caller(&[Role::Admin], None), &Action::ChangeSchool));
+    }
+
+    #[test]
+    fn exports_reach_self_own_school_lead_and_admin() {
+        let export = |person_id, school_id| Action::ExportPerson {
+            person_id,
+            school_id,
+        };
+        let me = caller(&[Role::Staff], Some("s1"));
+        assert!(allows(&me, &export("me", Some("s1"))));
+        assert!(!allows(&me, &export("you", Some("s1"))));
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        assert!(allows(&lead, &export("you", Some("s1"))));
+        assert!(!allows(&lead, &export("you", Some("s2"))));
+        assert!(!allows(&lead, &export("you", None)));
+        assert!(!allows(
+            &caller(&[Role::CpdGroup], None),
+            &export("you", None)
+        ));
+        assert!(allows(&caller(&[Role::Admin], None), &export("you", None)));
+    }
+
+    #[test]
+    fn only_admins_read_the_audit_log() {
+        for role in [
+            Role::Staff,
+            Role::SchoolLead,
+            Role::CourseLead,
+            Role::CpdGroup,
+        ] {
+            assert!(!allows(&caller(&[role], Some("s1")), &Action::ReadAudit));
+        }
+        assert!(allows(&caller(&[Role::Admin], None), &Action::ReadAudit));
     }
 
     #[test]

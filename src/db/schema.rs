@@ -262,4 +262,34 @@ diesel::allow_tables_to_appear_in_same_query!(
     course_phases,
     calendar_feeds,
     calendar_generation,
+    magic_links,
+    web_sessions,
 );
+
+diesel::table! {
+    magic_links (id) {
+        id -> Text,
+        person_id -> Nullable<Text>,
+        email_hash -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        requested_ip -> Text,
+    }
+}
+
+diesel::table! {
+    web_sessions (id) {
+        id -> Text,
+        person_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(magic_links -> people (person_id));
+diesel::joinable!(web_sessions -> people (person_id));

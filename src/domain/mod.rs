@@ -11,5 +11,6 @@ pub mod paging;
 pub mod provider;
 pub mod roles;
 pub mod school;
+pub mod signin;
 pub mod text;
 pub mod time;

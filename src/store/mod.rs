@@ -4,11 +4,13 @@
 pub mod audit;
 pub mod calendar_feeds;
 pub mod courses;
+pub mod export;
 pub mod outbox;
 pub mod people;
 pub mod reference;
 pub mod schools;
 pub mod seed;
+pub mod signin;
 pub mod tokens;
 
 /// A new opaque id: a UUIDv7, whose time-ordered prefix keeps index inserts local.

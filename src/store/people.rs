@@ -480,10 +480,11 @@ fn set_roles(conn: &mut DbConn, id: &str, roles: &[Role]) -> QueryResult<()> {
     Ok(())
 }
 
-/// Erases a person (UK GDPR): their name and email are replaced, their tokens revoked and
-/// their roles dropped, and messages queued for them lose the address and content. The row
-/// stays, with its school and staff group, so anonymous counts in past reports do not
-/// change. 404 when there is no such live person; 409 `last_admin` for the only admin.
+/// Erases a person (UK GDPR): their name and email are replaced, their tokens revoked, their
+/// sign-in links and sessions deleted and their roles dropped, and messages queued for them
+/// lose the address and content. The row stays, with its school and staff group, so
+/// anonymous counts in past reports do not change. 404 when there is no such live person;
+/// 409 `last_admin` for the only admin.
 pub fn erase(conn: &mut DbConn, actor_id: &str, id: &str) -> AppResult<()> {
     crate::db::write_tx(conn, |conn| {
         let current = get(conn, id)?;
@@ -507,6 +508,8 @@ pub fn erase(conn: &mut DbConn, actor_id: &str, id: &str) -> AppResult<()> {
         )
         .set(api_tokens::revoked_at.eq(Some(now)))
         .execute(conn)?;
+        // Sign-in links and browser sessions go too, with the client addresses they record.
+        super::signin::forget_person(conn, id)?;
         diesel::delete(person_roles::table.filter(person_roles::person_id.eq(id))).execute(conn)?;
         // Queued and sent emails held the address and, in the payload, the name. Messages not
         // yet sent are cancelled: there is no one left to send them to.

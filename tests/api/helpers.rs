@@ -132,6 +132,8 @@ pub async fn spawn_app_with(
         .expect("the service starts");
     let port = app.port();
     settings.bind = format!("127.0.0.1:{port}");
+    // The service names the port it bound in its default public address; so does the copy.
+    settings.public_base_url = app.state().settings.public_base_url.clone();
     tokio::spawn(app.run_until_stopped());
     let admin_settings = settings.clone();
     let (_, admin_token) = tokio::task::spawn_blocking(move || {
@@ -333,5 +335,53 @@ impl TestApp {
         })
         .await
         .expect("database work finished")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Named people and quick database reads, for tests that follow one person through sign-in.
+
+impl TestApp {
+    /// A connection to the test's database, for quick set-up and inspection from a test.
+    pub fn db_conn(&self) -> cpd_hub::db::DbConn {
+        cpd_hub::db::Manager::new(self.db.url())
+            .and_then(|m| m.open())
+            .expect("test database opens")
+    }
+
+    /// Creates a person with this email and name, holding `roles` (and `staff`), through the
+    /// library. Returns their id.
+    pub fn create_person(
+        &self,
+        email: &str,
+        name: &str,
+        school_id: Option<&str>,
+        roles: &[cpd_hub::domain::roles::Role],
+    ) -> String {
+        let new = cpd_hub::store::people::NewPerson {
+            name: name.to_string(),
+            email: email.to_string(),
+            school_id: school_id.map(str::to_string),
+            staff_group_id: None,
+            roles: roles.to_vec(),
+        };
+        cpd_hub::db::write_tx(&mut self.db_conn(), |c| {
+            cpd_hub::store::people::insert(c, &new)
+        })
+        .expect("person created")
+    }
+
+    /// A new API token for a person.
+    pub fn token_for(&self, person_id: &str) -> String {
+        cpd_hub::store::tokens::create(&mut self.db_conn(), person_id, "test", None)
+            .expect("token created")
+            .1
+    }
+
+    /// The admin's person id.
+    pub fn admin_id(&self) -> String {
+        cpd_hub::store::people::find_id_by_email(&mut self.db_conn(), "admin@alliance.test")
+            .unwrap()
+            .expect("the admin exists")
     }
 }

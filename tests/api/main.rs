@@ -9,7 +9,9 @@ mod calendar_support;
 mod courses;
 mod import;
 mod ops;
+mod permissions;
 mod reference;
+mod signin;
 
 mod cli;
 mod email;

@@ -1,0 +1,371 @@
+//! Sign-in: emailed single-use links and the browser sessions they start.
+//!
+//! Secrets (link tokens, session tokens) never reach the database: only their SHA-256 does, so
+//! the functions here take and store hashes. Nothing here logs personal data.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::dsl::{count_star, min};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::new_id;
+use crate::auth::tokens;
+use crate::auth::Caller;
+use crate::config::SignInSettings;
+use crate::db::schema::{magic_links, people, web_sessions};
+use crate::db::DbConn;
+use crate::domain::signin::{self as rules, check_rate, window_start};
+use crate::domain::text::normalise_email;
+use crate::domain::time;
+use crate::error::AppResult;
+
+/// The outbox message kind of a sign-in email (a folder in `email-templates/`).
+pub const SIGN_IN_EMAIL: &str = "sign_in_link";
+
+/// Records a request for a sign-in link and, when `email` belongs to a live person, queues
+/// the email carrying the link, in one transaction.
+///
+/// Known and unknown addresses take the same path (a token is made, hashed and recorded
+/// either way) so neither the answer nor the rate limits tell whether an address is on
+/// record. `Ok(Err(seconds))`: a rate limit refused the request; nothing was recorded.
+pub fn request_link(
+    conn: &mut DbConn,
+    email: &str,
+    client: &str,
+    public_base_url: &str,
+    settings: &SignInSettings,
+) -> AppResult<Result<(), u64>> {
+    let email = normalise_email(email);
+    let email_hash = tokens::hash(&email);
+    let token = tokens::random_hex(32);
+    let token_hash = tokens::hash(&token);
+    crate::db::write_tx(conn, |conn| {
+        let now = time::now();
+        diesel::delete(magic_links::table.filter(
+            magic_links::created_at.lt(now - Duration::hours(rules::LINK_RETENTION_HOURS)),
+        ))
+        .execute(conn)?;
+
+        let since = window_start(now);
+        let (by_email, oldest_email): (i64, Option<NaiveDateTime>) = magic_links::table
+            .filter(magic_links::email_hash.eq(&email_hash))
+            .filter(magic_links::created_at.gt(since))
+            .select((count_star(), min(magic_links::created_at)))
+            .first(conn)?;
+        let (by_client, oldest_client): (i64, Option<NaiveDateTime>) = magic_links::table
+            .filter(magic_links::requested_ip.eq(client))
+            .filter(magic_links::created_at.gt(since))
+            .select((count_star(), min(magic_links::created_at)))
+            .first(conn)?;
+        let refusals = [
+            check_rate(by_email, settings.limit_per_email, oldest_email, now),
+            check_rate(by_client, settings.limit_per_client, oldest_client, now),
+        ];
+        if let Some(wait) = refusals.iter().filter_map(|r| r.err()).max() {
+            return Ok(Err(wait));
+        }
+
+        let person: Option<(String, String, String)> = people::table
+            .filter(people::email.eq(&email))
+            .filter(people::erased_at.is_null())
+            .select((people::id, people::name, people::email))
+            .first(conn)
+            .optional()?;
+        let id = new_id();
+        let minutes = i64::from(settings.link_minutes);
+        diesel::insert_into(magic_links::table)
+            .values((
+                magic_links::id.eq(&id),
+                magic_links::person_id.eq(person.as_ref().map(|p| p.0.as_str())),
+                magic_links::email_hash.eq(&email_hash),
+                magic_links::token_hash.eq(&token_hash),
+                magic_links::created_at.eq(now),
+                magic_links::expires_at.eq(now + Duration::minutes(minutes)),
+                magic_links::requested_ip.eq(client),
+            ))
+            .execute(conn)?;
+        if let Some((person_id, name, address)) = &person {
+            super::outbox::enqueue(
+                conn,
+                super::outbox::NewMessage {
+                    kind: SIGN_IN_EMAIL,
+                    recipient_email: address,
+                    recipient_person_id: Some(person_id),
+                    subject_id: Some(&id),
+                    payload: serde_json::json!({
+                        "person_name": name,
+                        "link": format!("{public_base_url}/auth/magic?token={token}"),
+                        "expires_minutes": minutes,
+                    }),
+                },
+            )?;
+        }
+        Ok(Ok(()))
+    })
+}
+
+/// What a sign-in link is good for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// It may be used to sign in.
+    Valid,
+    /// No such link, or it was not for a live person.
+    Unknown,
+    /// It was used already (links work once).
+    Used,
+    /// It is past its expiry.
+    Expired,
+}
+
+fn link_row(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> QueryResult<(LinkState, Option<(String, String)>)> {
+    let row: Option<(String, Option<String>, NaiveDateTime, Option<NaiveDateTime>)> =
+        magic_links::table
+            .filter(magic_links::token_hash.eq(token_hash))
+            .select((
+                magic_links::id,
+                magic_links::person_id,
+                magic_links::expires_at,
+                magic_links::used_at,
+            ))
+            .first(conn)
+            .optional()?;
+    let Some((id, Some(person_id), expires_at, used_at)) = row else {
+        return Ok((LinkState::Unknown, None));
+    };
+    let live: i64 = people::table
+        .filter(people::id.eq(&person_id))
+        .filter(people::erased_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let state = if live == 0 {
+        LinkState::Unknown
+    } else if used_at.is_some() {
+        LinkState::Used
+    } else if time::now() >= expires_at {
+        LinkState::Expired
+    } else {
+        LinkState::Valid
+    };
+    Ok((state, Some((id, person_id))))
+}
+
+/// Looks at a link without using it (the confirm page: mail scanners follow links, so merely
+/// opening one must not spend it).
+pub fn link_state(conn: &mut DbConn, token_hash: &str) -> AppResult<LinkState> {
+    Ok(link_row(conn, token_hash)?.0)
+}
+
+/// Uses a link: marks it used and starts a browser session whose cookie secret hashes to
+/// `session_hash`. Returns the link's state; a session exists only when it was `Valid`.
+/// Two requests racing with one link start one session: the update that marks it used only
+/// matches while it is unused.
+pub fn consume_link(
+    conn: &mut DbConn,
+    token_hash: &str,
+    session_hash: &str,
+    settings: &SignInSettings,
+) -> AppResult<LinkState> {
+    crate::db::write_tx(conn, |conn| {
+        let (state, row) = link_row(conn, token_hash)?;
+        let (LinkState::Valid, Some((link_id, person_id))) = (state, row) else {
+            return Ok(state);
+        };
+        let now = time::now();
+        let marked = diesel::update(
+            magic_links::table
+                .filter(magic_links::id.eq(&link_id))
+                .filter(magic_links::used_at.is_null()),
+        )
+        .set(magic_links::used_at.eq(now))
+        .execute(conn)?;
+        if marked != 1 {
+            return Ok(LinkState::Used);
+        }
+        let ended_before = now - Duration::days(rules::SESSION_RETENTION_DAYS);
+        diesel::delete(
+            web_sessions::table.filter(
+                web_sessions::expires_at
+                    .lt(ended_before)
+                    .or(web_sessions::revoked_at.lt(ended_before)),
+            ),
+        )
+        .execute(conn)?;
+        diesel::insert_into(web_sessions::table)
+            .values((
+                web_sessions::id.eq(new_id()),
+                web_sessions::person_id.eq(&person_id),
+                web_sessions::token_hash.eq(session_hash),
+                web_sessions::created_at.eq(now),
+                web_sessions::last_seen_at.eq(now),
+                web_sessions::expires_at
+                    .eq(now + Duration::days(i64::from(settings.session_max_days))),
+            ))
+            .execute(conn)?;
+        Ok(LinkState::Valid)
+    })
+}
+
+/// Finds the signed-in person behind a session cookie's hash: the session must be live (see
+/// [`rules::session_live`]) and the person not erased. Refreshes `last_seen_at` now and then.
+pub fn authenticate_session(
+    conn: &mut DbConn,
+    session_hash: &str,
+    idle_minutes: u32,
+) -> AppResult<Option<Caller>> {
+    type Row = (
+        String,
+        NaiveDateTime,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        String,
+        Option<String>,
+    );
+    let found: Option<Row> = web_sessions::table
+        .inner_join(people::table)
+        .filter(web_sessions::token_hash.eq(session_hash))
+        .filter(people::erased_at.is_null())
+        .select((
+            web_sessions::id,
+            web_sessions::last_seen_at,
+            web_sessions::expires_at,
+            web_sessions::revoked_at,
+            people::id,
+            people::school_id,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((session_id, last_seen, expires_at, revoked_at, person_id, school_id)) = found else {
+        return Ok(None);
+    };
+    let now = time::now();
+    if !rules::session_live(
+        last_seen,
+        expires_at,
+        revoked_at.is_some(),
+        idle_minutes,
+        now,
+    ) {
+        return Ok(None);
+    }
+    if rules::session_needs_touch(last_seen, now) {
+        diesel::update(web_sessions::table.find(&session_id))
+            .set(web_sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    let roles = super::tokens::roles_of(conn, &person_id)?;
+    Ok(Some(Caller {
+        person_id,
+        school_id,
+        roles,
+    }))
+}
+
+/// Ends the session whose cookie secret hashes to `session_hash`; false when there was no
+/// such live session.
+pub fn revoke_session(conn: &mut DbConn, session_hash: &str) -> QueryResult<bool> {
+    let n = diesel::update(
+        web_sessions::table
+            .filter(web_sessions::token_hash.eq(session_hash))
+            .filter(web_sessions::revoked_at.is_null()),
+    )
+    .set(web_sessions::revoked_at.eq(time::now()))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A person's display name, for the pages that greet them.
+pub fn person_name(conn: &mut DbConn, person_id: &str) -> QueryResult<Option<String>> {
+    people::table
+        .find(person_id)
+        .filter(people::erased_at.is_null())
+        .select(people::name)
+        .first(conn)
+        .optional()
+}
+
+/// Deletes a person's sign-in links and sessions (and with them the client addresses they
+/// were requested from). Erasure calls it inside its transaction.
+pub fn forget_person(conn: &mut DbConn, person_id: &str) -> QueryResult<()> {
+    diesel::delete(magic_links::table.filter(magic_links::person_id.eq(person_id)))
+        .execute(conn)?;
+    diesel::delete(web_sessions::table.filter(web_sessions::person_id.eq(person_id)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A browser session as a person's data export shows it (never its secret).
+#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+pub struct SessionRecord {
+    /// The session's id.
+    pub id: String,
+    /// When it began (the sign-in).
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: NaiveDateTime,
+    /// When it was last used (to a few minutes).
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: NaiveDateTime,
+    /// Its absolute end.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: NaiveDateTime,
+    /// When it was ended by signing out.
+    #[serde(with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// A person's recent browser sessions, newest first.
+pub fn sessions_of(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<SessionRecord>> {
+    web_sessions::table
+        .filter(web_sessions::person_id.eq(person_id))
+        .order(web_sessions::created_at.desc())
+        .select((
+            web_sessions::id,
+            web_sessions::created_at,
+            web_sessions::last_seen_at,
+            web_sessions::expires_at,
+            web_sessions::revoked_at,
+        ))
+        .load(conn)
+}
+
+/// A sign-in link request as a person's data export shows it (never its secret).
+#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+pub struct LinkRecord {
+    /// The request's id.
+    pub id: String,
+    /// When it was asked for.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: NaiveDateTime,
+    /// When the link stopped (or stops) working.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: NaiveDateTime,
+    /// When it was used to sign in.
+    #[serde(with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub used_at: Option<NaiveDateTime>,
+    /// The client address it was asked from.
+    pub requested_ip: String,
+}
+
+/// A person's sign-in link requests still kept (a day's worth), newest first.
+pub fn links_of(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<LinkRecord>> {
+    magic_links::table
+        .filter(magic_links::person_id.eq(person_id))
+        .order(magic_links::created_at.desc())
+        .select((
+            magic_links::id,
+            magic_links::created_at,
+            magic_links::expires_at,
+            magic_links::used_at,
+            magic_links::requested_ip,
+        ))
+        .load(conn)
+}

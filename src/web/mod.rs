@@ -1,0 +1,122 @@
+//! Server-rendered HTML pages: the sign-in pages now, and the shared frame later pages build
+//! on (registers, evaluation forms, dashboards): one base layout (`templates/base.html`), one
+//! stylesheet (`/static/app.css`) and the security headers, all compiled into the binary.
+
+pub mod security;
+pub mod signin;
+
+use std::sync::OnceLock;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, web, HttpResponse};
+use minijinja::Environment;
+
+use crate::error::{AppError, AppResult};
+
+/// The page templates, compiled into the binary. Names ending `.html` are auto-escaped.
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    (
+        "_sign_in_form.html",
+        include_str!("templates/_sign_in_form.html"),
+    ),
+    ("home.html", include_str!("templates/home.html")),
+    (
+        "check_email.html",
+        include_str!("templates/check_email.html"),
+    ),
+    (
+        "magic_confirm.html",
+        include_str!("templates/magic_confirm.html"),
+    ),
+    (
+        "link_invalid.html",
+        include_str!("templates/link_invalid.html"),
+    ),
+    (
+        "rate_limited.html",
+        include_str!("templates/rate_limited.html"),
+    ),
+];
+
+/// The shared stylesheet.
+const APP_CSS: &str = include_str!("static/app.css");
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name} does not compile: {e}"));
+        }
+        env
+    })
+}
+
+/// Renders a page. Pages are never cached: they may carry a sign-in token or a name.
+pub fn page(
+    status: StatusCode,
+    template: &str,
+    context: minijinja::Value,
+) -> AppResult<HttpResponse> {
+    let html = templates()
+        .get_template(template)
+        .and_then(|t| t.render(context))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {template}: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(html))
+}
+
+/// The shared stylesheet.
+#[utoipa::path(tag = "web", responses((status = 200, description = "CSS", content_type = "text/css", body = String)))]
+#[get("/static/app.css")]
+pub async fn app_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(APP_CSS)
+}
+
+/// Registers the HTML pages and static files.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.app_data(web::FormConfig::default().error_handler(form_error))
+        .service(app_css);
+    signin::configure(cfg);
+}
+
+/// Answers unreadable form posts with a problem document instead of actix's plain text.
+fn form_error(
+    err: actix_web::error::UrlencodedError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    match err {
+        actix_web::error::UrlencodedError::ContentType => {
+            AppError::UnsupportedMedia("application/x-www-form-urlencoded").into()
+        }
+        other => AppError::Malformed(format!("the form could not be read: {other}")).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_escapes() {
+        let env = templates();
+        for (name, _) in TEMPLATES {
+            env.get_template(name).expect("compiles");
+        }
+        let html = env
+            .get_template("check_email.html")
+            .unwrap()
+            .render(minijinja::context! { email => "<script>x</script>@example.org", link_minutes => 15 })
+            .unwrap();
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+    }
+}

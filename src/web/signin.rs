@@ -1,0 +1,198 @@
+//! The sign-in pages: the home page (with the email form), the emailed link's confirm page,
+//! using the link, and signing out.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use minijinja::context;
+use serde::Deserialize;
+
+use crate::auth::session;
+use crate::auth::MaybeCaller;
+use crate::domain::text::is_email;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::signin::LinkState;
+
+use super::page;
+
+/// The sign-in form.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EmailForm {
+    /// The address to send the link to.
+    #[serde(default)]
+    pub email: String,
+}
+
+/// The confirm page's form.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TokenForm {
+    /// The token from the emailed link.
+    #[serde(default)]
+    pub token: String,
+}
+
+/// `?token=` of the emailed link.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TokenQuery {
+    /// The token from the emailed link.
+    pub token: Option<String>,
+}
+
+fn link_minutes(state: &AppState) -> u32 {
+    state.settings.sign_in.link_minutes
+}
+
+/// The home page: a greeting when signed in, otherwise the sign-in form.
+#[utoipa::path(tag = "web", responses((status = 200, description = "HTML page", content_type = "text/html", body = String)))]
+#[get("/")]
+pub async fn home(state: web::Data<AppState>, caller: MaybeCaller) -> AppResult<HttpResponse> {
+    let name = match caller.0 {
+        Some(c) => {
+            state
+                .db(move |conn| {
+                    crate::store::signin::person_name(conn, &c.person_id).map_err(Into::into)
+                })
+                .await?
+        }
+        None => None,
+    };
+    page(
+        StatusCode::OK,
+        "home.html",
+        context! { signed_in => name.is_some(), name, link_minutes => link_minutes(&state) },
+    )
+}
+
+/// Ask for a sign-in link from the home page's form. The answer is the same whether or not
+/// the address is on record.
+#[utoipa::path(tag = "web",
+    request_body(content = EmailForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Check your email", content_type = "text/html", body = String),
+        (status = 422, description = "Not an email address", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests; see Retry-After", content_type = "text/html", body = String),
+))]
+#[post("/auth/sign-in")]
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<EmailForm>,
+) -> AppResult<HttpResponse> {
+    let email = form.into_inner().email.trim().to_string();
+    let minutes = link_minutes(&state);
+    if !is_email(&email) {
+        let error = if email.is_empty() {
+            "Enter your email address"
+        } else {
+            "Enter an email address in the right form, like name@school.sch.uk"
+        };
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "home.html",
+            context! { email, error, link_minutes => minutes },
+        );
+    }
+    match session::request_link(&state, &req, email.clone()).await {
+        Ok(()) => page(
+            StatusCode::OK,
+            "check_email.html",
+            context! { email, link_minutes => minutes },
+        ),
+        Err(AppError::TooManyRequests { retry_after }) => {
+            let mut res = page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited.html",
+                context! { minutes => retry_after.div_ceil(60) },
+            )?;
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+            Ok(res)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn invalid_link(state: &AppState, reason: LinkState) -> AppResult<HttpResponse> {
+    let (status, reason) = match reason {
+        LinkState::Used => (StatusCode::GONE, "used"),
+        LinkState::Expired => (StatusCode::GONE, "expired"),
+        LinkState::Unknown | LinkState::Valid => (StatusCode::NOT_FOUND, "unknown"),
+    };
+    page(
+        status,
+        "link_invalid.html",
+        context! { reason, link_minutes => link_minutes(state) },
+    )
+}
+
+/// The emailed link's page: one button that signs in. Opening it does not use the link
+/// (mail scanners open links); a link that cannot be used says why and offers a new one.
+#[utoipa::path(tag = "web", params(TokenQuery), responses(
+    (status = 200, description = "Confirm page", content_type = "text/html", body = String),
+    (status = 404, description = "Unknown link", content_type = "text/html", body = String),
+    (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
+))]
+#[get("/auth/magic")]
+pub async fn confirm(
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> AppResult<HttpResponse> {
+    let token = query.into_inner().token.unwrap_or_default();
+    match session::peek_link(&state, &token).await? {
+        LinkState::Valid => page(
+            StatusCode::OK,
+            "magic_confirm.html",
+            context! { token, link_minutes => link_minutes(&state) },
+        ),
+        other => invalid_link(&state, other),
+    }
+}
+
+/// Use the emailed link: starts a browser session (the `cpd_session` cookie) and goes to the
+/// home page.
+#[utoipa::path(tag = "web",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in; to the home page, with the session cookie"),
+        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown link", content_type = "text/html", body = String),
+        (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
+))]
+#[post("/auth/magic")]
+pub async fn use_link(
+    state: web::Data<AppState>,
+    form: web::Form<TokenForm>,
+) -> AppResult<HttpResponse> {
+    let token = form.into_inner().token;
+    match session::use_link(&state, token.trim()).await? {
+        Ok(cookie) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .cookie(cookie)
+            .finish()),
+        Err(reason) => invalid_link(&state, reason),
+    }
+}
+
+/// Sign out: ends the browser session and clears its cookie, then goes to the home page.
+#[utoipa::path(tag = "web", responses(
+    (status = 303, description = "Signed out; to the home page"),
+    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/auth/sign-out")]
+pub async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
+    let cookie = session::sign_out(&state, &req).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .cookie(cookie)
+        .finish())
+}
+
+/// Registers the sign-in pages.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(home)
+        .service(sign_in)
+        .service(confirm)
+        .service(use_link)
+        .service(sign_out);
+}
