@@ -2,8 +2,9 @@
 //! the list's filters), one course (`/api/v1/courses/{id}/calendar.ics`), and each person's
 //! own feed at a URL carrying a secret token they can rotate or revoke.
 //!
-//! Each session is one event whose UID (`<session id>@cpd-hub`) never changes and whose
-//! SEQUENCE is the course's revision, so calendar programs update the events they already have.
+//! Each session is one event whose UID ([`ics::session_uid`], the same in the emails' `.ics`
+//! attachments) never changes and whose SEQUENCE is the course's revision, so calendar
+//! programs update the events they already have.
 
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,7 @@ fn events(courses: &[CalendarCourse], base: &str, alarm: Option<u32>) -> Vec<Eve
             }
             description.push(format!("Details: {url}"));
             out.push(Event {
-                uid: format!("{}@cpd-hub", s.id),
+                uid: ics::session_uid(&s.id),
                 sequence: c.revision,
                 stamp,
                 created: Some(c.created_at),
@@ -170,8 +171,10 @@ fn events(courses: &[CalendarCourse], base: &str, alarm: Option<u32>) -> Vec<Eve
 
 fn calendar_response(name: &str, filename: &str, events: Vec<Event>) -> HttpResponse {
     let body = ics::render(&Calendar {
-        name: name.to_string(),
+        method: ics::Method::Publish,
+        name: Some(name.to_string()),
         refresh_minutes: Some(REFRESH_MINUTES),
+        organizer: None,
         events,
     });
     HttpResponse::Ok()

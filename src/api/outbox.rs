@@ -59,7 +59,7 @@ pub async fn list_outbox(
     (status = 200, description = "Queued again", body = OutboxEntry),
     (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
     (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The message has not failed", body = crate::error::Problem,
+    (status = 409, description = "The message has not failed (`not_failed`), or is a sign-in email whose link was removed (`link_removed`)", body = crate::error::Problem,
      content_type = "application/problem+json"),
 ))]
 #[post("/admin/outbox/{id}/retry")]

@@ -1,20 +1,75 @@
-//! iCalendar (RFC 5545) output: one VEVENT per course session, written by hand so every rule
-//! that calendar programs are strict about is visible here: CRLF line ends, lines folded at 75
-//! octets without splitting a UTF-8 character, TEXT values escaped, times in UTC (`...Z`, so
-//! no VTIMEZONE is needed and no client guesses the zone).
+//! iCalendar (RFC 5545) output, the one writer in cpd-hub: the calendar feeds and the `.ics`
+//! attachments of booking and course emails both write through it. One VEVENT per course
+//! session, written by hand so every rule that calendar programs are strict about is visible
+//! here: CRLF line ends, lines folded at 75 octets without splitting a UTF-8 character, TEXT
+//! values escaped, times in UTC (`...Z`, so no VTIMEZONE is needed and no client guesses the
+//! zone).
+//!
+//! A session's event has the same UID ([`session_uid`]) wherever it is written, so an updated
+//! or cancelled event in an email replaces the one a person's calendar took from a feed, and
+//! the other way round; SEQUENCE (the course's revision) says which copy is newer.
 
 use chrono::NaiveDateTime;
 
 /// The product identifier every calendar carries.
 pub const PRODID: &str = "-//cpd-hub//CPD calendar//EN";
 
+/// The UID of a course session's event, in every feed and every email attachment: stable for
+/// the life of the session, whatever else about it changes.
+pub fn session_uid(session_id: &str) -> String {
+    format!("{session_id}@cpd-hub")
+}
+
+/// What the calendar asks the reader's calendar program to do (the RFC 5546 iTIP method).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Add or update the events (feeds, confirmations, changes).
+    Publish,
+    /// Remove the events: every event is written `STATUS:CANCELLED`.
+    Cancel,
+}
+
+impl Method {
+    /// The name written after `METHOD:` (and in an email's `text/calendar; method=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Publish => "PUBLISH",
+            Method::Cancel => "CANCEL",
+        }
+    }
+
+    /// Reads `PUBLISH` or `CANCEL` (any case).
+    pub fn parse(s: &str) -> Option<Method> {
+        match s.to_ascii_uppercase().as_str() {
+            "PUBLISH" => Some(Method::Publish),
+            "CANCEL" => Some(Method::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// Who organises the events (written as `ORGANIZER;CN=name:mailto:email`); iTIP requires one
+/// in a PUBLISH or CANCEL sent by email.
+#[derive(Clone, Debug)]
+pub struct Organizer {
+    /// Display name.
+    pub name: String,
+    /// Address.
+    pub email: String,
+}
+
 /// A calendar to publish.
 #[derive(Clone, Debug)]
 pub struct Calendar {
-    /// Shown by clients as the calendar's name (`X-WR-CALNAME`).
-    pub name: String,
+    /// PUBLISH (feeds, most emails) or CANCEL.
+    pub method: Method,
+    /// Shown by clients as the calendar's name (`X-WR-CALNAME`); feeds have one, email
+    /// attachments do not.
+    pub name: Option<String>,
     /// How often subscribers should refresh, in minutes (None: no hint).
     pub refresh_minutes: Option<u32>,
+    /// Written into every event, when set.
+    pub organizer: Option<Organizer>,
     /// The events.
     pub events: Vec<Event>,
 }
@@ -22,7 +77,7 @@ pub struct Calendar {
 /// One event (a course session).
 #[derive(Clone, Debug)]
 pub struct Event {
-    /// Stable unique id, e.g. `<session id>@cpd-hub`.
+    /// Stable unique id: [`session_uid`] for a course session.
     pub uid: String,
     /// Rises with each change, so clients replace their copy.
     pub sequence: i32,
@@ -40,11 +95,11 @@ pub struct Event {
     pub cancelled: bool,
     /// The title.
     pub summary: String,
-    /// Where.
+    /// Where (left out when blank).
     pub location: Option<String>,
-    /// The course page.
+    /// The course page (left out when blank).
     pub url: Option<String>,
-    /// Plain text, may hold newlines.
+    /// Plain text, may hold newlines (left out when blank).
     pub description: Option<String>,
     /// A reminder this many minutes before the start (None: no reminder; never on a
     /// cancelled event).
@@ -58,24 +113,29 @@ pub fn render(cal: &Calendar) -> String {
     line(&mut out, "VERSION:2.0");
     line(&mut out, &format!("PRODID:{PRODID}"));
     line(&mut out, "CALSCALE:GREGORIAN");
-    line(&mut out, "METHOD:PUBLISH");
-    line(
-        &mut out,
-        &format!("X-WR-CALNAME:{}", escape_text(&cal.name)),
-    );
+    line(&mut out, &format!("METHOD:{}", cal.method.as_str()));
+    if let Some(name) = &cal.name {
+        line(&mut out, &format!("X-WR-CALNAME:{}", escape_text(name)));
+    }
     if let Some(m) = cal.refresh_minutes {
         let d = duration(m);
         line(&mut out, &format!("REFRESH-INTERVAL;VALUE=DURATION:{d}"));
         line(&mut out, &format!("X-PUBLISHED-TTL:{d}"));
     }
     for e in &cal.events {
-        event(&mut out, e);
+        event(&mut out, e, cal);
     }
     line(&mut out, "END:VCALENDAR");
     out
 }
 
-fn event(out: &mut String, e: &Event) {
+/// The value, unless it is missing or blank.
+fn present(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.trim().is_empty())
+}
+
+fn event(out: &mut String, e: &Event, cal: &Calendar) {
+    let cancelled = e.cancelled || cal.method == Method::Cancel;
     line(out, "BEGIN:VEVENT");
     line(out, &format!("UID:{}", escape_text(&e.uid)));
     line(out, &format!("SEQUENCE:{}", e.sequence.max(0)));
@@ -90,25 +150,35 @@ fn event(out: &mut String, e: &Event) {
     line(out, &format!("DTEND:{}", utc(e.end)));
     line(
         out,
-        if e.cancelled {
+        if cancelled {
             "STATUS:CANCELLED"
         } else {
             "STATUS:CONFIRMED"
         },
     );
     line(out, &format!("SUMMARY:{}", escape_text(&e.summary)));
-    if let Some(l) = &e.location {
+    if let Some(l) = present(&e.location) {
         line(out, &format!("LOCATION:{}", escape_text(l)));
     }
-    if let Some(u) = &e.url {
+    if let Some(u) = present(&e.url) {
         // A URI value, not TEXT: it is not escaped, only folded.
         line(out, &format!("URL:{}", strip_controls(u)));
     }
-    if let Some(d) = &e.description {
+    if let Some(d) = present(&e.description) {
         line(out, &format!("DESCRIPTION:{}", escape_text(d)));
     }
+    if let Some(o) = &cal.organizer {
+        line(
+            out,
+            &format!(
+                "ORGANIZER;CN={}:mailto:{}",
+                param_value(&o.name),
+                strip_controls(&o.email)
+            ),
+        );
+    }
     line(out, "TRANSP:OPAQUE");
-    if let (Some(minutes), false) = (e.alarm_minutes, e.cancelled) {
+    if let (Some(minutes), false) = (e.alarm_minutes, cancelled) {
         line(out, "BEGIN:VALARM");
         line(out, "ACTION:DISPLAY");
         line(
@@ -165,6 +235,17 @@ pub fn escape_text(s: &str) -> String {
     out
 }
 
+/// A parameter value (such as `CN=`): quoted when it holds `:`, `;` or `,`; double quotes
+/// cannot appear in one at all, so they are dropped.
+fn param_value(s: &str) -> String {
+    let clean: String = strip_controls(s).chars().filter(|c| *c != '"').collect();
+    if clean.contains([':', ';', ',']) {
+        format!("\"{clean}\"")
+    } else {
+        clean
+    }
+}
+
 fn strip_controls(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
@@ -196,7 +277,7 @@ mod tests {
 
     fn event() -> Event {
         Event {
-            uid: "s1@cpd-hub".into(),
+            uid: session_uid("s1"),
             sequence: 2,
             stamp: at("2026-11-02T08:00:00Z"),
             created: None,
@@ -209,6 +290,16 @@ mod tests {
             url: Some("https://cpd.example.org/courses/c1".into()),
             description: Some("é".repeat(100)),
             alarm_minutes: Some(1440),
+        }
+    }
+
+    fn calendar(events: Vec<Event>) -> Calendar {
+        Calendar {
+            method: Method::Publish,
+            name: None,
+            refresh_minutes: None,
+            organizer: None,
+            events,
         }
     }
 
@@ -230,9 +321,9 @@ mod tests {
     #[test]
     fn lines_are_crlf_and_folded_at_75_octets_on_character_boundaries() {
         let text = render(&Calendar {
-            name: "CPD".into(),
+            name: Some("CPD".into()),
             refresh_minutes: Some(60),
-            events: vec![event()],
+            ..calendar(vec![event()])
         });
         assert!(text.ends_with("END:VCALENDAR\r\n"));
         assert!(!text.replace("\r\n", "").contains('\n'));
@@ -253,12 +344,62 @@ mod tests {
     fn cancelled_events_have_no_alarm() {
         let mut e = event();
         e.cancelled = true;
-        let text = render(&Calendar {
-            name: "CPD".into(),
-            refresh_minutes: None,
-            events: vec![e],
-        });
+        let text = render(&calendar(vec![e]));
         assert!(text.contains("STATUS:CANCELLED\r\n"));
         assert!(!text.contains("VALARM"));
+    }
+
+    #[test]
+    fn cancel_marks_every_event_cancelled() {
+        let text = render(&Calendar {
+            method: Method::Cancel,
+            ..calendar(vec![event(), event()])
+        });
+        assert!(text.contains("METHOD:CANCEL\r\n"));
+        assert_eq!(text.matches("STATUS:CANCELLED\r\n").count(), 2);
+        assert!(!text.contains("STATUS:CONFIRMED"));
+        assert!(!text.contains("VALARM"), "no reminder of a cancelled event");
+    }
+
+    #[test]
+    fn an_organiser_is_written_into_each_event_quoted_when_needed() {
+        let plain = render(&calendar(vec![event()]));
+        assert!(!plain.contains("ORGANIZER"));
+        assert!(!plain.contains("X-WR-CALNAME"));
+        let text = render(&Calendar {
+            organizer: Some(Organizer {
+                name: "Alliance: CPD \"team\"".into(),
+                email: "cpd@alliance.test".into(),
+            }),
+            ..calendar(vec![event(), event()])
+        });
+        let unfolded = text.replace("\r\n ", "");
+        assert_eq!(
+            unfolded
+                .matches("ORGANIZER;CN=\"Alliance: CPD team\":mailto:cpd@alliance.test\r\n")
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn blank_optional_values_are_left_out() {
+        let mut e = event();
+        e.location = Some("  ".into());
+        e.url = Some(String::new());
+        e.description = None;
+        e.alarm_minutes = None;
+        let text = render(&calendar(vec![e]));
+        for name in ["LOCATION", "URL", "DESCRIPTION"] {
+            assert!(!text.contains(&format!("\r\n{name}")), "{name}: {text}");
+        }
+        assert!(text.contains("\r\nSUMMARY:"));
+    }
+
+    #[test]
+    fn a_session_has_one_uid_everywhere() {
+        assert_eq!(session_uid("0192f0c4-a1"), "0192f0c4-a1@cpd-hub");
+        assert_eq!(Method::parse("cancel"), Some(Method::Cancel));
+        assert_eq!(Method::parse("REQUEST"), None);
     }
 }

@@ -133,6 +133,36 @@ pub fn retry_delay_ms(attempt: i32, base_ms: u64, max_ms: u64, jitter: f64) -> u
     ((raw as f64) * jitter.clamp(0.5, 1.5)).round().max(1.0) as u64
 }
 
+/// The payload field of a `sign_in_link` message that is a credential: the link itself.
+pub const SIGN_IN_SECRET_FIELD: &str = "link";
+
+/// The payload to store once a message is settled (sent, skipped, or failed for good), or
+/// `None` to keep it as queued. A sign-in email's link signs its holder in until it is used or
+/// expires, so once the email has gone (or never will) the outbox keeps the payload without
+/// it; anyone who can read the database then cannot sign in as the recipient. A payload that
+/// is not a JSON object becomes `{}`.
+pub fn settled_payload(kind: &str, payload: &str) -> Option<String> {
+    if kind != Kind::SignInLink.as_str() {
+        return None;
+    }
+    let kept = match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            fields.remove(SIGN_IN_SECRET_FIELD);
+            serde_json::Value::Object(fields)
+        }
+        _ => serde_json::json!({}),
+    };
+    Some(kept.to_string())
+}
+
+/// Whether a settled message's payload had its secret removed (see [`settled_payload`]), so
+/// sending it again is impossible.
+pub fn secret_removed(kind: &str, payload: &str) -> bool {
+    kind == Kind::SignInLink.as_str()
+        && !serde_json::from_str::<serde_json::Value>(payload)
+            .is_ok_and(|v| v.get(SIGN_IN_SECRET_FIELD).is_some_and(|l| l.is_string()))
+}
+
 /// `j***@school.org`: enough for an operator to tell messages apart in the log, without
 /// writing a person's address there.
 pub fn mask_email(email: &str) -> String {
@@ -192,6 +222,25 @@ mod tests {
             .sum();
         let hours = total as f64 / 3_600_000.0;
         assert!((20.0..=26.0).contains(&hours), "{hours} hours");
+    }
+
+    #[test]
+    fn only_a_sign_in_link_loses_its_link_when_settled() {
+        let queued = r#"{"person_name":"Jo","link":"https://x/auth/magic?token=abc","expires_at":"2027-01-14T09:15:00Z"}"#;
+        let kept: serde_json::Value =
+            serde_json::from_str(&settled_payload("sign_in_link", queued).unwrap()).unwrap();
+        assert_eq!(
+            kept,
+            serde_json::json!({"person_name": "Jo", "expires_at": "2027-01-14T09:15:00Z"})
+        );
+        assert!(!secret_removed("sign_in_link", queued));
+        assert!(secret_removed("sign_in_link", &kept.to_string()));
+        assert_eq!(
+            settled_payload("sign_in_link", "not json").as_deref(),
+            Some("{}")
+        );
+        assert_eq!(settled_payload("booking_confirmed", queued), None);
+        assert!(!secret_removed("booking_confirmed", "{}"));
     }
 
     #[test]

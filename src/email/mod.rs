@@ -1,8 +1,7 @@
-//! Email: the templates (from `email-templates/`), the `.ics` attachments, the transports
-//! (SMTP, `.eml` files, the log) and the delivery worker that empties the transactional
-//! outbox (`store::outbox`).
+//! Email: the templates (from `email-templates/`, with `.ics` attachments written by
+//! `domain::ics`), the transports (SMTP, `.eml` files, the log) and the delivery worker that
+//! empties the transactional outbox (`store::outbox`).
 
-pub mod ics_attachment;
 pub mod message;
 pub mod templates;
 pub mod transport;

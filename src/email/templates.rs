@@ -12,7 +12,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::ics_attachment::{Calendar, Event, Method};
+use crate::domain::ics::{self, Calendar, Event, Method};
 use crate::domain::notification::Kind;
 use crate::domain::time::{self, LONDON};
 
@@ -121,13 +121,7 @@ pub struct IcsFile {
 }
 
 /// Who the calendar says organises the course: the sender of the emails.
-#[derive(Clone, Debug)]
-pub struct Organizer {
-    /// Display name.
-    pub name: String,
-    /// Address.
-    pub email: String,
-}
+pub use crate::domain::ics::Organizer;
 
 /// The loaded templates.
 pub struct Templates {
@@ -290,12 +284,12 @@ struct SessionIn {
     online_url: Option<String>,
 }
 
-/// The `ics` field of a payload.
+/// The `ics` field of a payload. (Older payloads also carry `uid_base`; it is ignored: an
+/// event's UID comes from its session, as in the feeds.)
 #[derive(Deserialize)]
 struct IcsSpec {
-    uid_base: String,
     #[serde(default)]
-    sequence: i64,
+    sequence: i32,
     method: String,
 }
 
@@ -402,7 +396,9 @@ fn tidy_text(text: &str) -> String {
     out
 }
 
-/// The `.ics` attachment described by a payload's `ics` field and its sessions.
+/// The `.ics` attachment described by a payload's `ics` field and its sessions, written by
+/// the calendar feeds' writer ([`ics::render`]) with the same UID per session, so an email's
+/// update or cancellation replaces the event a feed put in someone's calendar.
 fn calendar_file(
     spec: &Value,
     ctx: &Map<String, Value>,
@@ -411,9 +407,6 @@ fn calendar_file(
     let spec: IcsSpec = serde_json::from_value(spec.clone()).map_err(|e| e.to_string())?;
     let method = Method::parse(&spec.method)
         .ok_or_else(|| format!("method {:?} is not PUBLISH or CANCEL", spec.method))?;
-    if spec.uid_base.trim().is_empty() {
-        return Err("uid_base is empty".into());
-    }
     let title = ctx
         .get("course_title")
         .and_then(Value::as_str)
@@ -423,6 +416,7 @@ fn calendar_file(
         .get("course_url")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let stamp = time::now();
     let mut events = Vec::new();
     for (list, cancelled) in [("sessions", false), ("cancelled_sessions", true)] {
         let items = match ctx.get(list) {
@@ -433,23 +427,32 @@ fn calendar_file(
         for (i, item) in items.into_iter().enumerate() {
             let s: SessionIn =
                 serde_json::from_value(item).map_err(|e| format!("{list}[{i}]: {e}"))?;
-            let key = s.id.clone().unwrap_or_else(|| (i + 1).to_string());
+            let id = s
+                .id
+                .as_deref()
+                .filter(|id| !id.trim().is_empty())
+                .ok_or_else(|| format!("{list}[{i}]: the session's id is needed for its UID"))?;
             let mut description = url.clone().unwrap_or_default();
             if let Some(online) = &s.online_url {
                 description = format!("Join online: {online}\n{description}");
             }
             events.push(Event {
-                uid: format!("{}-{key}", spec.uid_base),
+                uid: ics::session_uid(id),
+                sequence: spec.sequence,
+                stamp,
+                created: None,
+                last_modified: None,
                 start: s.start,
                 end: s.end,
+                cancelled,
                 summary: title.clone(),
                 location: s
                     .venue
                     .clone()
                     .or_else(|| s.online_url.as_ref().map(|_| "Online".into())),
-                description: Some(description),
                 url: url.clone(),
-                cancelled,
+                description: Some(description),
+                alarm_minutes: None,
             });
         }
     }
@@ -458,10 +461,9 @@ fn calendar_file(
     }
     let calendar = Calendar {
         method,
-        sequence: spec.sequence,
-        stamp: time::now(),
-        organizer_name: organizer.name.clone(),
-        organizer_email: organizer.email.clone(),
+        name: None,
+        refresh_minutes: None,
+        organizer: Some(organizer.clone()),
         events,
     };
     Ok(IcsFile {
@@ -470,7 +472,7 @@ fn calendar_file(
             Method::Cancel => "cancel.ics".into(),
         },
         method,
-        content: calendar.to_ics(),
+        content: ics::render(&calendar),
     })
 }
 
@@ -656,6 +658,14 @@ mod tests {
         assert_eq!(ics.method, Method::Cancel);
         assert!(ics.content.contains("STATUS:CANCELLED"));
         assert!(ics.content.contains("SEQUENCE:2"));
+        // The events the feeds publish for these sessions, so the cancellation removes them.
+        assert!(ics
+            .content
+            .contains("UID:0192f0c4-0000-7000-8000-0000000000a1@cpd-hub\r\n"));
+        assert!(ics.content.contains(&format!("PRODID:{}\r\n", ics::PRODID)));
+        assert!(ics
+            .content
+            .contains("ORGANIZER;CN=CPD team:mailto:cpd@alliance.test\r\n"));
         let r = render(Kind::CourseChanged);
         assert!(
             r.text.contains("- The venue is now Barnsley Civic."),
@@ -724,6 +734,13 @@ mod tests {
         assert!(t
             .render("booking_confirmed", &p, "https://x.test", &organizer())
             .is_err());
+        // A calendar event needs its session's id, for a UID the feeds share.
+        let mut p = sample(Kind::BookingConfirmed);
+        p["sessions"][1].as_object_mut().unwrap().remove("id");
+        let e = t
+            .render("booking_confirmed", &p, "https://x.test", &organizer())
+            .unwrap_err();
+        assert!(e.to_string().contains("sessions[1]"), "{e}");
     }
 
     #[test]

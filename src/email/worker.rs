@@ -162,14 +162,14 @@ impl Worker {
                     if m.attempts > max {
                         let why =
                             format!("gave up after {max} tries (the last one did not finish)");
-                        store::mark_done(c, &m.id, &token, DeliveryStatus::Failed, &why)?;
+                        store::mark_done(c, &m, &token, DeliveryStatus::Failed, &why)?;
                         failed += 1;
                         continue;
                     }
                     match store::still_holds(c, &m, now)? {
                         Holds::Yes => to_send.push(m),
                         Holds::No(why) => {
-                            store::mark_done(c, &m.id, &token, DeliveryStatus::Skipped, &why)?;
+                            store::mark_done(c, &m, &token, DeliveryStatus::Skipped, &why)?;
                             skipped += 1;
                         }
                     }
@@ -211,12 +211,13 @@ impl Worker {
         };
         let token = self.token.clone();
         let id = m.id.clone();
+        let settled = m.clone();
         let (label, recorded) = match outcome {
             Outcome::Sent => {
                 let now = time::now();
                 (
                     "sent",
-                    self.db(move |c| store::mark_sent(c, &id, &token, now))
+                    self.db(move |c| store::mark_sent(c, &settled, &token, now))
                         .await,
                 )
             }
@@ -225,7 +226,7 @@ impl Worker {
                 (
                     "failed",
                     self.db(move |c| {
-                        store::mark_done(c, &id, &token, DeliveryStatus::Failed, &why)
+                        store::mark_done(c, &settled, &token, DeliveryStatus::Failed, &why)
                     })
                     .await,
                 )

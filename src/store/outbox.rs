@@ -52,7 +52,10 @@ pub fn enqueue(conn: &mut DbConn, msg: NewMessage<'_>) -> QueryResult<String> {
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use crate::domain::notification::{DeliveryStatus, Kind};
+use diesel::dsl::case_when;
+use diesel::sql_types::Text;
+
+use crate::domain::notification::{secret_removed, settled_payload, DeliveryStatus, Kind};
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
 
@@ -155,22 +158,43 @@ macro_rules! held {
 }
 
 /// Records a successful send. `false` when the claim was lost (it expired and another worker
-/// took the message over), in which case that worker records the outcome.
+/// took the message over), in which case that worker records the outcome. A sign-in email
+/// loses its link in the same update ([`settled_payload`]).
 pub fn mark_sent(
     conn: &mut DbConn,
-    id: &str,
+    msg: &Claimed,
     token: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let n = diesel::update(held!(id, token))
+    let n = diesel::update(held!(&msg.id, token))
         .set((
             outbox::status.eq(DeliveryStatus::Sent.as_str()),
             outbox::sent_at.eq(Some(now)),
             outbox::claimed_until.eq(None::<NaiveDateTime>),
             outbox::claim_token.eq(None::<String>),
+            settle_payload(msg),
         ))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// `CASE WHEN payload = <claimed> THEN <settled> ELSE payload END`.
+type SettledPayload = diesel::dsl::Otherwise<
+    diesel::dsl::case_when<diesel::dsl::Eq<outbox::payload, String>, String, Text>,
+    outbox::payload,
+>;
+
+/// The payload column's new value once `msg` is settled, if it has a secret to drop. The
+/// stored payload is only replaced while it is still the one claimed: an erasure that blanked
+/// it meanwhile must not be undone by writing the claimed copy back.
+fn settle_payload(msg: &Claimed) -> Option<diesel::dsl::Eq<outbox::payload, SettledPayload>> {
+    let kept = settled_payload(&msg.kind, &msg.payload)?;
+    Some(
+        outbox::payload.eq(
+            case_when::<_, _, Text>(outbox::payload.eq(msg.payload.clone()), kept)
+                .otherwise(outbox::payload),
+        ),
+    )
 }
 
 /// Puts a message back in the queue for another try at `next_attempt_at`.
@@ -193,10 +217,12 @@ pub fn mark_retry(
     Ok(n == 1)
 }
 
-/// Gives up on a message (`failed`) or records that it no longer holds (`skipped`).
+/// Gives up on a message (`failed`) or records that it no longer holds (`skipped`). Either
+/// way it will not be sent (unless an admin retries a failed one), so a sign-in email loses
+/// its link in the same update.
 pub fn mark_done(
     conn: &mut DbConn,
-    id: &str,
+    msg: &Claimed,
     token: &str,
     status: DeliveryStatus,
     reason: &str,
@@ -205,12 +231,13 @@ pub fn mark_done(
         status,
         DeliveryStatus::Failed | DeliveryStatus::Skipped
     ));
-    let n = diesel::update(held!(id, token))
+    let n = diesel::update(held!(&msg.id, token))
         .set((
             outbox::status.eq(status.as_str()),
             outbox::last_error.eq(Some(reason)),
             outbox::claimed_until.eq(None::<NaiveDateTime>),
             outbox::claim_token.eq(None::<String>),
+            settle_payload(msg),
         ))
         .execute(conn)?;
     Ok(n == 1)
@@ -468,7 +495,8 @@ pub fn get(conn: &mut DbConn, id: &str) -> AppResult<OutboxEntry> {
         .ok_or(AppError::NotFound)
 }
 
-/// Queues a failed message again for a fresh round of tries, recording who asked.
+/// Queues a failed message again for a fresh round of tries, recording who asked. 409 when it
+/// is not failed, or when it is a sign-in email whose link was removed as it failed.
 pub fn retry(conn: &mut DbConn, id: &str, actor_id: &str) -> AppResult<OutboxEntry> {
     crate::db::write_tx(conn, |conn| {
         let entry = get(conn, id)?;
@@ -479,6 +507,14 @@ pub fn retry(conn: &mut DbConn, id: &str, actor_id: &str) -> AppResult<OutboxEnt
                     "Only a failed message can be retried; this one is {}.",
                     entry.status
                 ),
+            ));
+        }
+        let payload: String = outbox::table.find(id).select(outbox::payload).first(conn)?;
+        if secret_removed(&entry.kind, &payload) {
+            return Err(AppError::conflict(
+                "link_removed",
+                "This sign-in email's link was removed when it failed, so it cannot be sent \
+                 again; the person can ask for a new link.",
             ));
         }
         diesel::update(outbox::table.filter(outbox::id.eq(id)))

@@ -73,6 +73,7 @@ pub fn request_link(
             .optional()?;
         let id = new_id();
         let minutes = i64::from(settings.link_minutes);
+        let expires_at = now + Duration::minutes(minutes);
         diesel::insert_into(magic_links::table)
             .values((
                 magic_links::id.eq(&id),
@@ -80,7 +81,7 @@ pub fn request_link(
                 magic_links::email_hash.eq(&email_hash),
                 magic_links::token_hash.eq(&token_hash),
                 magic_links::created_at.eq(now),
-                magic_links::expires_at.eq(now + Duration::minutes(minutes)),
+                magic_links::expires_at.eq(expires_at),
                 magic_links::requested_ip.eq(client),
             ))
             .execute(conn)?;
@@ -95,6 +96,10 @@ pub fn request_link(
                     payload: serde_json::json!({
                         "person_name": name,
                         "link": format!("{public_base_url}/auth/magic?token={token}"),
+                        // The email says when the link stops working, and the worker skips
+                        // an email that could only arrive with a dead link.
+                        "expires_at": time::to_utc(expires_at)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         "expires_minutes": minutes,
                     }),
                 },

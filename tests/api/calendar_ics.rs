@@ -327,3 +327,60 @@ both_backends! {
         expect_problem(app.delete("/api/v1/me/calendar-feed", None).await, 401, None).await;
     }
 }
+
+both_backends! {
+    async fn an_emailed_calendar_updates_the_events_of_the_feed(app: TestApp) {
+        let fx = cal_fixture(&app).await;
+        let c = cal_publish_new(&app, cal_course(&fx, "Phonics for early readers", vec![
+            cal_session("2027-02-04T09:00:00Z", "2027-02-04T12:00:00Z"),
+            cal_session("2027-02-11T09:00:00Z", "2027-02-11T12:00:00Z"),
+        ])).await;
+        let id = c["id"].as_str().unwrap();
+        let feed = parse_ics(&get_ics(&app, &format!("/api/v1/courses/{id}/calendar.ics"), None).await);
+
+        // The change email's attachment, as the worker renders it, for the same sessions.
+        let sessions: Vec<Value> = c["sessions"].as_array().unwrap().iter().map(|s| json!({
+            "id": s["id"], "start": s["start"], "end": s["end"], "venue": "Barnsley Teaching Hub",
+        })).collect();
+        let payload = json!({
+            "person_name": "Jo Smith",
+            "course_title": c["title"],
+            "course_url": format!("{}/courses/{id}", app.settings.public_base_url),
+            "sessions": sessions,
+            "changes": [],
+            "cancelled_sessions": [],
+            "ics": {"sequence": c["revision"], "method": "PUBLISH"},
+        });
+        let templates = cpd_hub::email::templates::Templates::load(None).unwrap();
+        let organizer = cpd_hub::email::templates::Organizer {
+            name: "CPD team".into(),
+            email: "cpd@alliance.test".into(),
+        };
+        let render = |kind: &str, payload: &Value| {
+            templates.render(kind, payload, &app.settings.public_base_url, &organizer)
+                .unwrap().ics.unwrap().content
+        };
+        let text = render("course_changed", &payload);
+        assert_framing(&text);
+        let emailed = parse_ics(&text);
+        assert_eq!(uids(&emailed), uids(&feed), "one UID per session in both");
+        assert_eq!(uids(&emailed), vec![uid_of(&c, 0), uid_of(&c, 1)]);
+        for (e, f) in emailed["events"].as_array().unwrap().iter().zip(feed["events"].as_array().unwrap()) {
+            assert_eq!(e["sequence"], f["sequence"]);
+            assert_eq!(e["start"], f["start"]);
+        }
+
+        // A cancellation by email names the same events.
+        let mut cancel = payload.clone();
+        cancel["reason"] = json!("Venue flooded");
+        cancel["ics"] = json!({"sequence": c["revision"].as_i64().unwrap() + 1, "method": "CANCEL"});
+        let text = render("course_cancelled", &cancel);
+        assert_framing(&text);
+        let unfolded = text.replace("\r\n ", "");
+        assert!(unfolded.contains("METHOD:CANCEL\r\n"));
+        for uid in uids(&feed) {
+            assert!(unfolded.contains(&format!("UID:{uid}\r\n")), "{uid}: {text}");
+        }
+        assert_eq!(unfolded.matches("STATUS:CANCELLED\r\n").count(), 2);
+    }
+}

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use crate::helpers::{self, expect_json, expect_problem, spawn_app_with, Backend, TestApp};
 use crate::smtp_sink::{Received, SmtpSink};
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs `$body(Backend)` as `$name::sqlite` and `$name::postgres`.
 macro_rules! on_both_backends {
@@ -43,7 +43,7 @@ macro_rules! on_both_backends {
 }
 
 /// The service with its worker sending to `sink`, polling and retrying quickly.
-async fn spawn_with_sink(
+pub(crate) async fn spawn_with_sink(
     backend: Backend,
     sink: &SmtpSink,
     adjust: impl FnOnce(&mut cpd_hub::config::Settings),
@@ -115,7 +115,7 @@ async fn row(app: &TestApp, id: &str) -> (String, i32, String, Option<String>) {
 }
 
 /// Waits until the outbox row reaches `status`.
-async fn wait_status(
+pub(crate) async fn wait_status(
     app: &TestApp,
     id: &str,
     status: &str,
@@ -136,7 +136,7 @@ async fn wait_status(
     }
 }
 
-fn parse(m: &Received) -> mail_parser::Message<'_> {
+pub(crate) fn parse(m: &Received) -> mail_parser::Message<'_> {
     MessageParser::default()
         .parse(&m.data)
         .expect("a readable MIME message")
@@ -303,9 +303,14 @@ async fn one_message_is_one_email(backend: Backend) {
     assert_eq!(events[0]["sequence"], 0);
     assert_eq!(events[0]["status"], "CONFIRMED");
     assert_eq!(events[0]["organizer"], "mailto:cpd@alliance.test");
+    // The UID the calendar feeds give this session, so the two update the same event.
     assert_eq!(
         events[0]["uid"],
-        "course-0192f0c4-0000-7000-8000-000000000001-0192f0c4-0000-7000-8000-0000000000a1"
+        "0192f0c4-0000-7000-8000-0000000000a1@cpd-hub"
+    );
+    assert_eq!(
+        events[1]["uid"],
+        cpd_hub::domain::ics::session_uid("0192f0c4-0000-7000-8000-0000000000a2")
     );
 
     // Exactly one, and the figures say so.
@@ -398,7 +403,10 @@ async fn every_kind_arrives(backend: Backend) {
                 assert_eq!(ics["method"], "PUBLISH");
                 assert_eq!(ics["events"][0]["sequence"], 1);
                 // The same events as the confirmation, so calendars update them in place.
-                assert_eq!(ics["events"][0]["uid"], "course-0192f0c4-0000-7000-8000-000000000001-0192f0c4-0000-7000-8000-0000000000a1");
+                assert_eq!(
+                    ics["events"][0]["uid"],
+                    "0192f0c4-0000-7000-8000-0000000000a1@cpd-hub"
+                );
                 assert!(text.contains("The first session now starts at 9:30am."));
             }
             Kind::CourseReminder => assert!(subject.ends_with("starts in 2 days"), "{subject}"),

@@ -16,4 +16,5 @@ mod signin;
 mod cli;
 mod email;
 mod people;
+mod sign_in_mail;
 mod smtp_sink;
