@@ -34,6 +34,12 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `WORKERS`: HTTP worker threads. Default: one per core.
     pub workers: Option<usize>,
+    /// `APPROVAL_REMINDER_DAYS`: a booking request waiting this many days for approval is
+    /// listed as overdue for its school lead. Default 5.
+    pub approval_reminder_days: u32,
+    /// `BOOKING_JOBS_SECONDS`: how often the booking jobs run (promotion where a per-school
+    /// cap has lifted by date, purging old idempotency keys). Default 60.
+    pub booking_jobs_interval: Duration,
 }
 
 /// How log lines are written.
@@ -167,6 +173,32 @@ impl Settings {
             },
         };
 
+        let approval_reminder_days = match get("APPROVAL_REMINDER_DAYS") {
+            None => 5,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n <= 365 => n,
+                _ => {
+                    return Err(SettingsError {
+                        variable: "APPROVAL_REMINDER_DAYS",
+                        problem: format!("expected a whole number from 0 to 365, got {v:?}"),
+                    })
+                }
+            },
+        };
+
+        let booking_jobs_interval = match get("BOOKING_JOBS_SECONDS") {
+            None => Duration::from_secs(60),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => Duration::from_secs(n),
+                _ => {
+                    return Err(SettingsError {
+                        variable: "BOOKING_JOBS_SECONDS",
+                        problem: format!("expected a whole number from 1 to 86400, got {v:?}"),
+                    })
+                }
+            },
+        };
+
         Ok(Settings {
             database_url,
             database_pool_size,
@@ -177,6 +209,8 @@ impl Settings {
             email_templates_dir: get("EMAIL_TEMPLATES_DIR"),
             log_format,
             workers,
+            approval_reminder_days,
+            booking_jobs_interval,
         })
     }
 
@@ -244,6 +278,8 @@ mod tests {
             ("DATABASE_POOL_SIZE", "0"),
             ("LOG_FORMAT", "xml"),
             ("MAIL_FROM", "nobody"),
+            ("APPROVAL_REMINDER_DAYS", "-1"),
+            ("BOOKING_JOBS_SECONDS", "0"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

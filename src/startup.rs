@@ -21,6 +21,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    booking_jobs: crate::jobs::BookingJobs,
 }
 
 impl Application {
@@ -77,10 +78,12 @@ impl Application {
         if let Some(n) = settings.workers {
             server = server.workers(n);
         }
+        let booking_jobs = crate::jobs::BookingJobs::spawn(state.clone());
         Ok(Application {
             port,
             server: server.run(),
             state,
+            booking_jobs,
         })
     }
 
@@ -92,6 +95,12 @@ impl Application {
     /// The shared state (pool, settings, metrics).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The booking jobs (promotion where a per-school cap lifted by date, key purging); `wake`
+    /// runs them now.
+    pub fn booking_jobs(&self) -> &crate::jobs::BookingJobs {
+        &self.booking_jobs
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.

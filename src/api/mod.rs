@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1` and the operations endpoints. Each handler parses and
 //! validates, asks `auth::policy`, calls one `store` function and shapes the response.
 
+pub mod bookings;
 pub mod extract;
+pub mod idempotency;
 pub mod ops;
 pub mod people;
 pub mod reference;
@@ -27,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
+        (name = "bookings", description = "Places on courses, waiting lists, approvals and cancellations"),
     )
 )]
 pub struct ApiDoc;
@@ -54,4 +57,5 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    bookings::configure(cfg);
 }

@@ -6,6 +6,8 @@ pub mod outbox;
 pub mod people;
 pub mod reference;
 pub mod tokens;
+pub mod bookings;
+pub mod idempotency;
 
 /// A new opaque id: a UUIDv7, whose time-ordered prefix keeps index inserts local.
 pub fn new_id() -> String {
