@@ -4,6 +4,9 @@
 //! transaction) -> [`domain`] (decide) -> back to [`api`] (shape the response).
 //! [`startup::Application`] builds the whole service from [`config::Settings`].
 
+// Large OpenAPI examples (`json!` inside utoipa derives) need deeper macro recursion.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 pub mod commands;

@@ -66,6 +66,7 @@ impl Application {
                 )
                 .app_data(web::PathConfig::default().error_handler(crate::api::extract::path_error))
                 .configure(crate::api::ops::configure)
+                .configure(crate::api::calendar::configure_root)
                 .service(utoipa_actix_web::scope("/api/v1").configure(crate::api::configure_v1))
                 .split_for_parts();
             app.wrap(middleware::from_fn(crate::metrics::observe))

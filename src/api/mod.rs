@@ -2,6 +2,8 @@
 //! validates, asks `auth::policy`, calls one `store` function and shapes the response.
 
 pub mod bookings;
+pub mod calendar;
+pub mod courses;
 pub mod extract;
 pub mod idempotency;
 pub mod ops;
@@ -30,6 +32,8 @@ use utoipa::{Modify, OpenApi};
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
         (name = "bookings", description = "Places on courses, waiting lists, approvals and cancellations"),
+        (name = "courses", description = "The CPD calendar: courses and their sessions"),
+        (name = "calendar", description = "iCalendar (RFC 5545) feeds for calendar programs"),
     )
 )]
 pub struct ApiDoc;
@@ -58,4 +62,6 @@ pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
     bookings::configure(cfg);
+    courses::configure(cfg);
+    calendar::configure(cfg);
 }

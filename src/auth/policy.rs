@@ -3,6 +3,7 @@
 
 use crate::auth::Caller;
 use crate::domain::booking::BookingScope;
+use crate::domain::course::{CourseScope, CourseStatus};
 use crate::domain::roles::Role;
 use crate::error::AppError;
 
@@ -70,6 +71,18 @@ pub enum Action<'a> {
     },
     /// List the requests waiting for one's approval.
     ListPendingApprovals,
+    /// See one course: a published one is for anyone, signed in or not; a draft or cancelled
+    /// one only for admins and the course's leads.
+    ReadCourse {
+        /// The course's status.
+        status: &'a str,
+        /// The course's leads.
+        lead_ids: &'a [String],
+    },
+    /// Create, change, publish or cancel courses and their sessions.
+    WriteCourse,
+    /// Create, rotate or revoke one's own personal calendar feed.
+    ManageOwnCalendarFeed,
 }
 
 /// Which people a caller may list.
@@ -126,6 +139,44 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         }
         Action::DecideBooking { school_id } => own_school_lead(*school_id),
         Action::ListPendingApprovals => caller.has(Role::SchoolLead) && caller.school_id.is_some(),
+        Action::ReadCourse { status, lead_ids } => {
+            *status == CourseStatus::Published.as_str()
+                || lead_ids.iter().any(|l| *l == caller.person_id)
+        }
+        Action::WriteCourse => false,
+        Action::ManageOwnCalendarFeed => true,
+    }
+}
+
+/// Whether someone who is not signed in may do `action`: only read what is public.
+pub fn allows_anonymous(action: &Action<'_>) -> bool {
+    match action {
+        Action::ReadCourse { status, .. } => *status == CourseStatus::Published.as_str(),
+        _ => false,
+    }
+}
+
+/// For endpoints anyone may use: allows the action for this caller (or for someone not signed
+/// in), or answers 404 so the existence of what they may not see is not revealed.
+pub fn require_visible_to(caller: Option<&Caller>, action: Action<'_>) -> Result<(), AppError> {
+    let allowed = match caller {
+        Some(c) => allows(c, &action),
+        None => allows_anonymous(&action),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Which courses a caller may see in the calendar list and feeds: admins all of them, others
+/// published courses and the ones they lead, people not signed in published courses only.
+pub fn course_scope(caller: Option<&Caller>) -> CourseScope {
+    match caller {
+        Some(c) if c.is_admin() => CourseScope::All,
+        Some(c) => CourseScope::PublishedOrLedBy(c.person_id.clone()),
+        None => CourseScope::Published,
     }
 }
 
@@ -212,6 +263,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::ListPendingApprovals => {
             "Only school leads and admins have requests to approve.".into()
         }
+        Action::WriteCourse => "Only an admin may create or change courses.".into(),
         _ => "You may not do this.".into(),
     }
 }
@@ -349,5 +401,37 @@ mod tests {
         assert_eq!(pending_scope(&lead).unwrap(), Some("s1".into()));
         assert_eq!(pending_scope(&admin).unwrap(), None);
         assert!(pending_scope(&me).is_err());
+    }
+
+    #[test]
+    fn courses_published_for_all_drafts_for_leads_and_admins() {
+        let leads = vec!["lead".to_string()];
+        let draft = Action::ReadCourse {
+            status: "draft",
+            lead_ids: &leads,
+        };
+        let published = Action::ReadCourse {
+            status: "published",
+            lead_ids: &leads,
+        };
+        let mut lead = caller(&[Role::Staff], None);
+        lead.person_id = "lead".into();
+        assert!(allows(&lead, &draft));
+        assert!(!allows(&caller(&[Role::Staff, Role::CourseLead], None), &draft));
+        assert!(allows(&caller(&[Role::Admin], None), &draft));
+        assert!(allows(&caller(&[Role::Staff], None), &published));
+        assert!(allows_anonymous(&published));
+        assert!(!allows_anonymous(&draft));
+        assert!(!allows(&lead, &Action::WriteCourse));
+        assert!(matches!(
+            require_visible_to(None, Action::ReadCourse { status: "cancelled", lead_ids: &leads }),
+            Err(AppError::NotFound)
+        ));
+        assert_eq!(course_scope(None), CourseScope::Published);
+        assert_eq!(course_scope(Some(&caller(&[Role::Admin], None))), CourseScope::All);
+        assert_eq!(
+            course_scope(Some(&lead)),
+            CourseScope::PublishedOrLedBy("lead".into())
+        );
     }
 }

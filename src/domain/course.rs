@@ -520,6 +520,14 @@ pub fn london_times(start: NaiveDateTime, end: NaiveDateTime) -> LocalTimes {
     }
 }
 
+/// A start time for people, in Europe/London: `Thu 14 Jan 2027, 09:00`.
+pub fn london_start_display(t: NaiveDateTime) -> String {
+    LONDON
+        .from_utc_datetime(&t)
+        .format("%a %-d %b %Y, %H:%M")
+        .to_string()
+}
+
 /// The UTC instant at which a Europe/London calendar day begins.
 pub fn london_day_start(day: NaiveDate) -> NaiveDateTime {
     let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");

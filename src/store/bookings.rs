@@ -569,40 +569,7 @@ impl<'a> Mailer<'a> {
         if let Some(s) = &self.sessions {
             return Ok(s.clone());
         }
-        let rows: Vec<(
-            String,
-            NaiveDateTime,
-            NaiveDateTime,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        )> = course_sessions::table
-            .filter(course_sessions::course_id.eq(&self.course_id))
-            .order((course_sessions::start_at.asc(), course_sessions::id.asc()))
-            .select((
-                course_sessions::id,
-                course_sessions::start_at,
-                course_sessions::end_at,
-                course_sessions::venue_name,
-                course_sessions::venue_address,
-                course_sessions::venue_postcode,
-                course_sessions::online_url,
-            ))
-            .load(conn)?;
-        let list: Vec<Value> = rows
-            .into_iter()
-            .map(|(id, start, end, name, address, postcode, online_url)| {
-                json!({
-                    "id": id,
-                    "start": rfc3339(start),
-                    "end": rfc3339(end),
-                    "venue": venue_line(name, address, postcode),
-                    "online_url": online_url,
-                })
-            })
-            .collect();
-        let value = Value::Array(list);
+        let value = sessions_json(conn, &self.course_id, None)?;
         self.sessions = Some(value.clone());
         Ok(value)
     }
@@ -629,14 +596,18 @@ impl<'a> Mailer<'a> {
             "course_id": self.course_id,
             "booking_id": booking_id,
         });
-        if matches!(
-            kind,
-            "booking_confirmed" | "booking_promoted" | "booking_approved"
-        ) {
+        let ics_method = match kind {
+            "booking_confirmed" | "booking_promoted" | "booking_approved" | "course_changed" => {
+                Some("PUBLISH")
+            }
+            "course_cancelled" => Some("CANCEL"),
+            _ => None,
+        };
+        if let Some(method) = ics_method {
             payload["ics"] = json!({
                 "uid_base": format!("course-{}", self.course_id),
                 "sequence": self.revision,
-                "method": "PUBLISH",
+                "method": method,
             });
         }
         if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
@@ -654,6 +625,54 @@ impl<'a> Mailer<'a> {
         )?;
         Ok(())
     }
+}
+
+/// A course's sessions (or just one of them) as the email templates read them: `id`,
+/// `start`, `end`, `venue` (one line) and `online_url`.
+pub fn sessions_json(
+    conn: &mut DbConn,
+    course_id: &str,
+    only: Option<&str>,
+) -> QueryResult<Value> {
+    let mut q = course_sessions::table
+        .filter(course_sessions::course_id.eq(course_id))
+        .order((course_sessions::start_at.asc(), course_sessions::id.asc()))
+        .select((
+            course_sessions::id,
+            course_sessions::start_at,
+            course_sessions::end_at,
+            course_sessions::venue_name,
+            course_sessions::venue_address,
+            course_sessions::venue_postcode,
+            course_sessions::online_url,
+        ))
+        .into_boxed();
+    if let Some(id) = only {
+        q = q.filter(course_sessions::id.eq(id.to_string()));
+    }
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        String,
+        NaiveDateTime,
+        NaiveDateTime,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = q.load(conn)?;
+    Ok(Value::Array(
+        rows.into_iter()
+            .map(|(id, start, end, name, address, postcode, online_url)| {
+                json!({
+                    "id": id,
+                    "start": rfc3339(start),
+                    "end": rfc3339(end),
+                    "venue": venue_line(name, address, postcode),
+                    "online_url": online_url,
+                })
+            })
+            .collect(),
+    ))
 }
 
 fn rfc3339(t: NaiveDateTime) -> String {
@@ -1297,6 +1316,73 @@ pub fn cancel_all_on_course(
         .set((courses::confirmed_count.eq(0), courses::waitlist_count.eq(0)))
         .execute(conn)?;
     Ok(out)
+}
+
+/// Tells the people holding a confirmed place on a published course that its sessions
+/// changed (times, venue, link, a session added or removed): one `course_changed` message
+/// each, with the updated `.ics`, in the transaction of the change. `cancelled_sessions`
+/// lists sessions that were removed (see [`sessions_json`]). Returns how many were told.
+pub fn notify_course_changed(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    course_id: &str,
+    cancelled_sessions: Value,
+) -> AppResult<usize> {
+    let confirmed = holders(conn, course_id, &[BookingStatus::Confirmed])?;
+    if confirmed.is_empty() {
+        return Ok(0);
+    }
+    let course = load_course(conn, course_id)?;
+    let mut mailer = Mailer::new(&course, ctx.base_url);
+    for h in &confirmed {
+        mailer.send(
+            conn,
+            "course_changed",
+            &h.booking_id,
+            &h.as_person(),
+            json!({ "changes": [], "cancelled_sessions": cancelled_sessions }),
+        )?;
+    }
+    Ok(confirmed.len())
+}
+
+/// Tells each person whose booking was cancelled with the course: one `course_cancelled`
+/// message each, with a cancelling `.ics`.
+pub fn notify_course_cancelled(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    course_id: &str,
+    reason: &str,
+    cancelled: &[Holder],
+) -> AppResult<()> {
+    if cancelled.is_empty() {
+        return Ok(());
+    }
+    let course = load_course(conn, course_id)?;
+    let mut mailer = Mailer::new(&course, ctx.base_url);
+    for h in cancelled {
+        mailer.send(
+            conn,
+            "course_cancelled",
+            &h.booking_id,
+            &h.as_person(),
+            json!({ "reason": reason }),
+        )?;
+    }
+    Ok(())
+}
+
+impl Holder {
+    fn as_person(&self) -> PersonRow {
+        PersonRow {
+            id: self.person_id.clone(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            school_id: None,
+            staff_group_id: None,
+            erased: false,
+        }
+    }
 }
 
 /// The people holding a booking in one of `statuses` on a course (erased people left out),

@@ -2,6 +2,8 @@
 //! locking and return plain values; they never see HTTP types.
 
 pub mod audit;
+pub mod calendar_feeds;
+pub mod courses;
 pub mod outbox;
 pub mod people;
 pub mod reference;

@@ -2,5 +2,10 @@
 
 mod helpers;
 
+mod calendar_ics;
+mod calendar_support;
+mod courses;
 mod ops;
 mod reference;
+mod booking_support;
+mod bookings;

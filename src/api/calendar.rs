@@ -1,0 +1,318 @@
+//! iCalendar (RFC 5545) feeds of the CPD calendar: the whole calendar (`/calendar.ics`, with
+//! the list's filters), one course (`/api/v1/courses/{id}/calendar.ics`), and each person's
+//! own feed at a URL carrying a secret token they can rotate or revoke.
+//!
+//! Each session is one event whose UID (`<session id>@cpd-hub`) never changes and whose
+//! SEQUENCE is the course's revision, so calendar programs update the events they already have.
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use crate::api::courses::CourseQuery;
+use crate::auth::policy::{course_scope, require, require_visible_to, Action};
+use crate::auth::{Caller, MaybeCaller};
+use crate::domain::course::{add_problem, CourseStatus, Problems};
+use crate::domain::ics::{self, Calendar, Event};
+use crate::domain::markdown::to_plain_text;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::calendar_feeds;
+use crate::store::courses::{self as store, CalendarCourse};
+
+type Problem = crate::error::Problem;
+
+/// The most courses one feed holds (the earliest first, from `from`).
+pub const FEED_MAX_COURSES: i64 = 2000;
+/// Without `from`, a feed starts this many days back, so subscribers see recent and coming
+/// courses rather than the oldest ones.
+pub const FEED_DEFAULT_DAYS_BACK: i64 = 90;
+/// How often subscribers are asked to refresh, in minutes.
+const REFRESH_MINUTES: u32 = 60;
+/// The default reminder: a day before.
+const DEFAULT_ALARM_MINUTES: u32 = 1440;
+/// The longest reminder: four weeks before.
+const MAX_ALARM_MINUTES: u32 = 40_320;
+
+/// The reminder of each event.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub struct AlarmQuery {
+    /// Minutes before each session to remind (default 1440, a day; 0: no reminder; at most
+    /// 40320, four weeks).
+    #[param(value_type = Option<u32>, example = 60)]
+    pub alarm_minutes: Option<String>,
+}
+
+impl AlarmQuery {
+    fn minutes(&self) -> AppResult<Option<u32>> {
+        let Some(raw) = self.alarm_minutes.as_deref().map(str::trim) else {
+            return Ok(Some(DEFAULT_ALARM_MINUTES));
+        };
+        match raw.parse::<u32>() {
+            Ok(0) => Ok(None),
+            Ok(n) if n <= MAX_ALARM_MINUTES => Ok(Some(n)),
+            _ => {
+                let mut p = Problems::new();
+                add_problem(
+                    &mut p,
+                    "alarm_minutes",
+                    format!("must be a whole number from 0 to {MAX_ALARM_MINUTES}"),
+                );
+                Err(AppError::Validation(p))
+            }
+        }
+    }
+}
+
+/// The address of a course's page.
+fn course_url(base: &str, id: &str) -> String {
+    format!("{base}/courses/{id}")
+}
+
+/// One event per session of each course.
+fn events(courses: &[CalendarCourse], base: &str, alarm: Option<u32>) -> Vec<Event> {
+    let stamp = time::now();
+    let mut out = Vec::new();
+    for c in courses {
+        let cancelled = c.status == CourseStatus::Cancelled.as_str();
+        let url = course_url(base, &c.id);
+        let summary_text = to_plain_text(&c.summary);
+        let n = c.sessions.len();
+        for (i, s) in c.sessions.iter().enumerate() {
+            let mut title = if n > 1 {
+                format!("{} (session {} of {n})", c.title, i + 1)
+            } else {
+                c.title.clone()
+            };
+            if cancelled {
+                title = format!("Cancelled: {title}");
+            }
+            let location = match &s.venue {
+                Some(v) => Some(
+                    [v.name.as_str(), v.address.as_str(), v.postcode.as_str()]
+                        .iter()
+                        .filter(|p| !p.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                None => s.online_url.clone(),
+            };
+            let mut description = Vec::new();
+            if cancelled {
+                description.push(match &c.cancel_reason {
+                    Some(r) => format!("This course has been cancelled: {r}"),
+                    None => "This course has been cancelled.".to_string(),
+                });
+            }
+            if !summary_text.is_empty() {
+                description.push(summary_text.clone());
+            }
+            if let Some(note) = &s.note {
+                description.push(note.clone());
+            }
+            if let Some(link) = &s.online_url {
+                description.push(format!("Join online: {link}"));
+            }
+            description.push(format!("Details: {url}"));
+            out.push(Event {
+                uid: format!("{}@cpd-hub", s.id),
+                sequence: c.revision,
+                stamp,
+                created: Some(c.created_at),
+                last_modified: Some(c.updated_at),
+                start: s.start,
+                end: s.end,
+                cancelled,
+                summary: title,
+                location,
+                url: Some(url.clone()),
+                description: Some(description.join("\n\n")),
+                alarm_minutes: alarm,
+            });
+        }
+    }
+    out
+}
+
+fn calendar_response(name: &str, filename: &str, events: Vec<Event>) -> HttpResponse {
+    let body = ics::render(&Calendar {
+        name: name.to_string(),
+        refresh_minutes: Some(REFRESH_MINUTES),
+        events,
+    });
+    HttpResponse::Ok()
+        .content_type("text/calendar; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("inline; filename=\"{filename}\""),
+        ))
+        // Personal and draft content must not sit in shared caches.
+        .insert_header(("Cache-Control", "private, max-age=300"))
+        .body(body)
+}
+
+/// The CPD calendar as iCalendar, with the same filters as `GET /api/v1/courses` (published
+/// courses unless an admin or lead asks for others). Without `from` it starts 90 days back;
+/// it holds at most 2,000 courses. Subscribe to it from Outlook or Google Calendar.
+#[utoipa::path(tag = "calendar", params(CourseQuery, AlarmQuery), security((), ("bearer" = [])),
+    responses(
+    (status = 200, description = "RFC 5545 calendar, one event per session", content_type = "text/calendar", body = String),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/calendar.ics")]
+pub async fn calendar_ics(
+    state: web::Data<AppState>,
+    caller: MaybeCaller,
+    query: web::Query<CourseQuery>,
+    alarm: web::Query<AlarmQuery>,
+) -> AppResult<HttpResponse> {
+    let mut filter = query.filter()?;
+    let alarm = alarm.minutes()?;
+    if filter.from.is_none() {
+        filter.from = Some(time::now() - chrono::Duration::days(FEED_DEFAULT_DAYS_BACK));
+    }
+    let scope = course_scope(caller.0.as_ref());
+    let courses = state
+        .db(move |c| store::calendar_list(c, &filter, &scope, FEED_MAX_COURSES))
+        .await?;
+    let base = state.settings.public_base_url.clone();
+    Ok(calendar_response(
+        "CPD calendar",
+        "cpd-calendar.ics",
+        events(&courses, &base, alarm),
+    ))
+}
+
+/// One course's sessions as iCalendar, to add to a calendar program. Visible as the course
+/// is: published ones to anyone; a cancelled course's events (to its leads and admins) carry
+/// `STATUS:CANCELLED`.
+#[utoipa::path(tag = "calendar", params(("id" = String, Path, description = "The course"), AlarmQuery),
+    security((), ("bearer" = [])), responses(
+    (status = 200, description = "RFC 5545 calendar", content_type = "text/calendar", body = String),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/courses/{id}/calendar.ics")]
+pub async fn course_ics(
+    state: web::Data<AppState>,
+    caller: MaybeCaller,
+    id: web::Path<String>,
+    alarm: web::Query<AlarmQuery>,
+) -> AppResult<HttpResponse> {
+    let alarm = alarm.minutes()?;
+    let id = id.into_inner();
+    let lookup = id.clone();
+    let (status, lead_ids) = state
+        .db(move |c| store::visibility_facts(c, &lookup))
+        .await?;
+    require_visible_to(
+        caller.0.as_ref(),
+        Action::ReadCourse {
+            status: &status,
+            lead_ids: &lead_ids,
+        },
+    )?;
+    let courses = state
+        .db(move |c| store::calendar_courses(c, std::slice::from_ref(&id)))
+        .await?;
+    let course = courses.first().ok_or(AppError::NotFound)?;
+    let base = state.settings.public_base_url.clone();
+    let name = course.title.clone();
+    Ok(calendar_response(
+        &name,
+        &format!("course-{}.ics", course.id),
+        events(&courses, &base, alarm),
+    ))
+}
+
+/// A person's own calendar: the sessions of the courses they lead (and, with bookings, the
+/// ones they are confirmed on). The token in the URL is the only credential: calendar
+/// programs cannot sign in.
+#[utoipa::path(tag = "calendar", params(("token" = String, Path, description = "The feed token from POST /api/v1/me/calendar-feed"), AlarmQuery),
+    security(()), responses(
+    (status = 200, description = "RFC 5545 calendar", content_type = "text/calendar", body = String),
+    (status = 404, description = "Unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/calendar/{token}.ics")]
+pub async fn personal_ics(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    alarm: web::Query<AlarmQuery>,
+) -> AppResult<HttpResponse> {
+    let alarm = alarm.minutes()?;
+    let token = token.into_inner();
+    let courses = state
+        .db(move |c| {
+            let person = calendar_feeds::person_for_token(c, &token)?.ok_or(AppError::NotFound)?;
+            store::feed_courses(c, &person)
+        })
+        .await?;
+    let base = state.settings.public_base_url.clone();
+    Ok(calendar_response(
+        "My CPD",
+        "my-cpd.ics",
+        events(&courses, &base, alarm),
+    ))
+}
+
+/// A personal calendar feed's address (shown once: it carries the secret token).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "url": "https://cpd.example.org/calendar/cal_3f1c0a9e5b7d4c2e8f6a1b3d5c7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e.ics",
+    "webcal_url": "webcal://cpd.example.org/calendar/cal_3f1c0a9e5b7d4c2e8f6a1b3d5c7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e.ics"
+}))]
+pub struct CalendarFeed {
+    /// Subscribe to this in a calendar program.
+    pub url: String,
+    /// The same as a `webcal://` link, which opens the calendar program directly.
+    pub webcal_url: String,
+}
+
+/// Create your personal calendar feed, or replace it (the old address stops working).
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+    (status = 201, body = CalendarFeed),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/me/calendar-feed")]
+pub async fn create_feed(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    require(&caller, Action::ManageOwnCalendarFeed)?;
+    let person = caller.person_id.clone();
+    let token = state
+        .db(move |c| Ok(calendar_feeds::rotate(c, &person)?))
+        .await?;
+    let url = format!("{}/calendar/{token}.ics", state.settings.public_base_url);
+    let webcal_url = match url.split_once("://") {
+        Some((_, rest)) => format!("webcal://{rest}"),
+        None => url.clone(),
+    };
+    Ok(HttpResponse::Created().json(CalendarFeed { url, webcal_url }))
+}
+
+/// Revoke your personal calendar feed: its address stops working.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+    (status = 204, description = "Revoked (or there was none)"),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/me/calendar-feed")]
+pub async fn revoke_feed(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
+    require(&caller, Action::ManageOwnCalendarFeed)?;
+    let person = caller.person_id.clone();
+    state
+        .db(move |c| Ok(calendar_feeds::revoke(c, &person)?))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers the handlers under `/api/v1`.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(course_ics)
+        .service(create_feed)
+        .service(revoke_feed);
+}
+
+/// Registers the feeds served outside `/api/v1` (calendar programs subscribe to them).
+pub fn configure_root(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(calendar_ics).service(personal_ics);
+}

@@ -1,0 +1,795 @@
+//! The CPD calendar: courses and their sessions. Anyone may read published courses (no
+//! sign-in needed); drafts and cancelled courses are for admins and the course's leads;
+//! writes are for admins.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Deserializer};
+use utoipa::IntoParams;
+use validator::Validate;
+
+use crate::api::extract::ValidJson;
+use crate::auth::policy::{course_scope, require, require_visible_to, Action};
+use crate::auth::{Caller, MaybeCaller};
+use crate::domain::course::{
+    add_problem, parse_bound, CoursePlan, CourseStatus, Format, Problems, SessionPlan, Venue,
+};
+use crate::domain::paging::{Page, Paging};
+use crate::domain::school::Phase;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::courses::{
+    self as store, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Session,
+    SessionPatch,
+};
+
+type Problem = crate::error::Problem;
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+
+/// Where an in-person or hybrid session happens.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VenueInput {
+    /// The venue's name.
+    #[schema(example = "Barnsley Teaching Hub")]
+    pub name: String,
+    /// Street address.
+    #[serde(default)]
+    #[schema(example = "Church Street, Barnsley")]
+    pub address: String,
+    /// UK postcode (normalised on save, e.g. `s702hz` -> `S70 2HZ`).
+    #[serde(default)]
+    #[schema(example = "S70 2HZ")]
+    pub postcode: String,
+}
+
+impl From<VenueInput> for Venue {
+    fn from(v: VenueInput) -> Venue {
+        Venue {
+            name: v.name,
+            address: v.address,
+            postcode: v.postcode,
+        }
+    }
+}
+
+/// A session: times are RFC 3339 with an offset (`Z` or `+01:00`); a time without one is
+/// refused, since it could mean two different instants around a clock change.
+#[derive(Debug, Clone, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "start": "2027-01-14T09:00:00Z",
+    "end": "2027-01-14T15:30:00Z",
+    "venue": {"name": "Barnsley Teaching Hub", "address": "Church Street, Barnsley", "postcode": "S70 2HZ"},
+    "online_url": null,
+    "note": "Lunch is provided"
+}))]
+pub struct NewSession {
+    /// Start, RFC 3339 with an offset.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start: NaiveDateTime,
+    /// End, RFC 3339 with an offset; after the start.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub end: NaiveDateTime,
+    /// The venue: needed for `in_person` and `hybrid` courses.
+    #[serde(default)]
+    pub venue: Option<VenueInput>,
+    /// The joining link (http or https): needed for `online` and `hybrid` courses.
+    #[serde(default)]
+    pub online_url: Option<String>,
+    /// A note for attendees.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl From<NewSession> for SessionPlan {
+    fn from(s: NewSession) -> SessionPlan {
+        SessionPlan {
+            start: s.start,
+            end: s.end,
+            venue: s.venue.map(Venue::from),
+            online_url: s.online_url,
+            note: s.note,
+        }
+    }
+}
+
+/// A new course. It is created as a draft; `POST /api/v1/courses/{id}/publish` puts it in the
+/// calendar. Every rule is checked at once and each problem named in a 422.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "title": "Adaptive teaching for pupils with SEND",
+    "summary": "Practical strategies for **adaptive teaching** in mainstream classrooms.",
+    "provider_id": "0193f6d2-7c1e-7b1a-9d55-3c1c2a9e0c01",
+    "lead_ids": ["0193f6d2-7c1e-7b1a-9d55-3c1c2a9e0d01"],
+    "priority_ids": ["0193f6d2-7c1e-7b1a-9d55-3c1c2a9e0e01"],
+    "staff_group_ids": [],
+    "phases": ["primary"],
+    "format": "in_person",
+    "capacity": 30,
+    "per_school_cap": null,
+    "price_pence": 0,
+    "booking_opens": null,
+    "booking_closes": null,
+    "cancellation_deadline": null,
+    "requires_approval": false,
+    "sessions": [{"start": "2027-01-14T09:00:00Z", "end": "2027-01-14T15:30:00Z",
+                  "venue": {"name": "Barnsley Teaching Hub", "address": "Church Street, Barnsley", "postcode": "S70 2HZ"},
+                  "online_url": null}]
+}))]
+pub struct NewCourse {
+    /// Title, 1 to 200 characters.
+    #[schema(required = true, value_type = String)]
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Summary in Markdown (up to 20,000 characters); shown as sanitised HTML.
+    #[serde(default)]
+    pub summary: String,
+    /// Who provides it.
+    #[schema(required = true, value_type = String)]
+    #[serde(default)]
+    pub provider_id: Option<String>,
+    /// The cluster it is run for (null: alliance-wide).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// Course leads (people): they take the registers and see the course while it is a draft.
+    #[serde(default)]
+    pub lead_ids: Vec<String>,
+    /// Strategy priorities it serves.
+    #[serde(default)]
+    pub priority_ids: Vec<String>,
+    /// Staff groups it is for (empty: everyone).
+    #[serde(default)]
+    pub staff_group_ids: Vec<String>,
+    /// Phases it is for (empty: every phase): `nursery`, `primary`, `middle`, `secondary`,
+    /// `all_through`, `post_16`, `special`, `alternative_provision`, `other`.
+    #[serde(default)]
+    pub phases: Vec<String>,
+    /// `in_person`, `online` or `hybrid`.
+    #[schema(required = true, value_type = Format)]
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Places, 1 to 10,000.
+    #[schema(required = true, value_type = i32, example = 30)]
+    #[serde(default)]
+    pub capacity: Option<i32>,
+    /// Most confirmed places one school may hold (1 to capacity; null: no cap).
+    #[serde(default)]
+    pub per_school_cap: Option<i32>,
+    /// When the per-school cap lifts (null: it holds until removed).
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub per_school_cap_until: Option<NaiveDateTime>,
+    /// Price of a place in pence (0: free).
+    #[serde(default)]
+    pub price_pence: i32,
+    /// Booking opens (null: on publication).
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub booking_opens: Option<NaiveDateTime>,
+    /// Booking closes (null: when the first session starts); no later than the first session.
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub booking_closes: Option<NaiveDateTime>,
+    /// Cancelling after this is a late cancellation; no later than the first session.
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub cancellation_deadline: Option<NaiveDateTime>,
+    /// Whether requests need the school lead's approval.
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// Completion rule for programmes: attend at least this many sessions (null: all).
+    #[serde(default)]
+    pub completion_min_sessions: Option<i32>,
+    /// The sessions (a draft may have none yet; publishing needs one).
+    #[serde(default)]
+    pub sessions: Vec<NewSession>,
+}
+
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn nullable_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<NaiveDateTime>>, D::Error> {
+    crate::domain::time::rfc3339::option::deserialize(d).map(Some)
+}
+
+/// Changes to a course: absent fields stay as they are; `null` clears a field that may be
+/// empty (e.g. `"per_school_cap": null` lifts the cap). Lists replace the old list.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"capacity": 40, "per_school_cap": null, "booking_closes": "2027-01-10T17:00:00Z"}))]
+pub struct CourseChanges {
+    /// New title.
+    pub title: Option<String>,
+    /// New summary (Markdown).
+    pub summary: Option<String>,
+    /// New provider.
+    pub provider_id: Option<String>,
+    /// New cluster (null: alliance-wide).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub cluster_id: Option<Option<String>>,
+    /// New leads.
+    pub lead_ids: Option<Vec<String>>,
+    /// New priorities.
+    pub priority_ids: Option<Vec<String>>,
+    /// New staff groups.
+    pub staff_group_ids: Option<Vec<String>>,
+    /// New phases.
+    pub phases: Option<Vec<String>>,
+    /// New format.
+    #[schema(value_type = Option<Format>)]
+    pub format: Option<String>,
+    /// New capacity: not below the places already confirmed (409).
+    pub capacity: Option<i32>,
+    /// New per-school cap (null: lift it).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, nullable)]
+    pub per_school_cap: Option<Option<i32>>,
+    /// When the per-school cap lifts (null: never by itself).
+    #[serde(default, deserialize_with = "nullable_time")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub per_school_cap_until: Option<Option<NaiveDateTime>>,
+    /// New price in pence.
+    pub price_pence: Option<i32>,
+    /// Booking opens (null: on publication).
+    #[serde(default, deserialize_with = "nullable_time")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub booking_opens: Option<Option<NaiveDateTime>>,
+    /// Booking closes (null: when the first session starts).
+    #[serde(default, deserialize_with = "nullable_time")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub booking_closes: Option<Option<NaiveDateTime>>,
+    /// Cancellation deadline (null: none).
+    #[serde(default, deserialize_with = "nullable_time")]
+    #[schema(value_type = Option<String>, format = DateTime, nullable)]
+    pub cancellation_deadline: Option<Option<NaiveDateTime>>,
+    /// Whether requests need approval.
+    pub requires_approval: Option<bool>,
+    /// Completion rule (null: all sessions).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, nullable)]
+    pub completion_min_sessions: Option<Option<i32>>,
+}
+
+/// Changes to a session: absent fields stay as they are; `null` clears venue, link or note.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"start": "2027-03-28T10:00:00+01:00", "end": "2027-03-28T12:00:00+01:00"}))]
+pub struct SessionChanges {
+    /// New start, RFC 3339 with an offset.
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub start: Option<NaiveDateTime>,
+    /// New end, RFC 3339 with an offset.
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub end: Option<NaiveDateTime>,
+    /// New venue (null: none).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<VenueInput>, nullable)]
+    pub venue: Option<Option<VenueInput>>,
+    /// New joining link (null: none).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub online_url: Option<Option<String>>,
+    /// New note (null: none).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub note: Option<Option<String>>,
+}
+
+/// Why a course is cancelled; sent to everyone booked.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "The trainer is ill; we will run it again in the summer term."}))]
+pub struct CancelCourse {
+    /// The reason, 1 to 2,000 characters.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub reason: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list's query string
+
+/// Filters of the calendar list and of `/calendar.ics`. Lists of values are comma-separated
+/// and match any of them.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+pub struct CourseQuery {
+    /// Page size, 1 to 1000 (default 50).
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>)]
+    pub offset: Option<String>,
+    /// First session starts at or after: a date (`2027-01-01`, the start of that day in
+    /// Europe/London) or an RFC 3339 time with an offset.
+    #[param(example = "2027-01-01")]
+    pub from: Option<String>,
+    /// First session starts at or before: a date (the end of that day in Europe/London) or an
+    /// RFC 3339 time with an offset.
+    #[param(example = "2027-04-30")]
+    pub to: Option<String>,
+    /// Strategy priorities, by id or key (`send,leadership`).
+    #[param(example = "send")]
+    pub priority: Option<String>,
+    /// Staff groups, by id or key: courses for any of them and courses open to everyone.
+    #[param(example = "teaching_assistant")]
+    pub staff_group: Option<String>,
+    /// Phases: courses for any of them and courses open to every phase.
+    #[param(example = "primary")]
+    pub phase: Option<String>,
+    /// A cluster's id: courses run for that cluster.
+    pub cluster: Option<String>,
+    /// Formats: `in_person`, `online`, `hybrid`.
+    #[param(example = "online")]
+    pub format: Option<String>,
+    /// Words that must all appear in the title or summary (case-insensitive).
+    #[param(example = "phonics")]
+    pub q: Option<String>,
+    /// `published` (the default), `draft`, `cancelled` or `all`. Others than admins see
+    /// drafts and cancelled courses only when they lead them.
+    #[param(example = "published")]
+    pub status: Option<String>,
+    /// `true`: only courses with places left; `false`: only full ones.
+    #[param(value_type = Option<bool>)]
+    pub has_places: Option<String>,
+}
+
+fn split_list(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_int(field: &str, v: &Option<String>, problems: &mut Problems) -> Option<i64> {
+    let s = v.as_deref()?.trim();
+    match s.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            add_problem(problems, field, format!("{s:?} is not a whole number"));
+            None
+        }
+    }
+}
+
+impl CourseQuery {
+    /// The checked filter, or a 422 naming every bad parameter.
+    pub fn filter(&self) -> AppResult<CourseFilter> {
+        let mut problems = Problems::new();
+        let filter = self.filter_into(&mut problems);
+        if problems.is_empty() {
+            Ok(filter)
+        } else {
+            Err(AppError::Validation(problems))
+        }
+    }
+
+    /// The checked filter and paging.
+    pub fn filter_and_paging(&self) -> AppResult<(CourseFilter, Paging)> {
+        let mut problems = Problems::new();
+        let filter = self.filter_into(&mut problems);
+        let limit = parse_int("limit", &self.limit, &mut problems);
+        let offset = parse_int("offset", &self.offset, &mut problems);
+        let paging = match Paging::new(limit, offset) {
+            Ok(p) => Some(p),
+            Err((field, message)) => {
+                add_problem(&mut problems, field, message);
+                None
+            }
+        };
+        match paging {
+            Some(paging) if problems.is_empty() => Ok((filter, paging)),
+            _ => Err(AppError::Validation(problems)),
+        }
+    }
+
+    fn filter_into(&self, problems: &mut Problems) -> CourseFilter {
+        let mut filter = CourseFilter::default();
+        for (field, value, end) in [("from", &self.from, false), ("to", &self.to, true)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                match parse_bound(v, end) {
+                    Ok(t) => {
+                        if end {
+                            filter.to = Some(t);
+                        } else {
+                            filter.from = Some(t);
+                        }
+                    }
+                    Err(m) => add_problem(problems, field, m),
+                }
+            }
+        }
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                add_problem(problems, "to", "must not be before from");
+            }
+        }
+        filter.priorities = split_list(&self.priority);
+        filter.staff_groups = split_list(&self.staff_group);
+        filter.phases = split_list(&self.phase);
+        for p in &filter.phases {
+            if Phase::parse(p).is_none() {
+                let all: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+                add_problem(
+                    problems,
+                    "phase",
+                    format!("{p:?} is not a phase; use one of {}", all.join(", ")),
+                );
+            }
+        }
+        filter.cluster_id = self
+            .cluster
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        filter.formats = split_list(&self.format);
+        for f in &filter.formats {
+            if Format::parse(f).is_none() {
+                add_problem(
+                    problems,
+                    "format",
+                    format!("{f:?} is not a format; use in_person, online or hybrid"),
+                );
+            }
+        }
+        filter.words = self
+            .q
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let statuses = split_list(&self.status);
+        if statuses.is_empty() {
+            filter.statuses = vec![CourseStatus::Published];
+        } else if statuses.iter().any(|s| s == "all") {
+            filter.statuses = Vec::new();
+        } else {
+            for s in &statuses {
+                match CourseStatus::parse(s) {
+                    Some(st) => filter.statuses.push(st),
+                    None => add_problem(
+                        problems,
+                        "status",
+                        format!("{s:?} is not a status; use published, draft, cancelled or all"),
+                    ),
+                }
+            }
+        }
+        filter.has_places = match self.has_places.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("true" | "1" | "yes") => Some(true),
+            Some("false" | "0" | "no") => Some(false),
+            Some(other) => {
+                add_problem(
+                    problems,
+                    "has_places",
+                    format!("{other:?} is not true or false"),
+                );
+                None
+            }
+        };
+        filter
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+fn actor(caller: &Caller) -> Option<String> {
+    Some(caller.person_id.clone())
+}
+
+/// The CPD calendar: courses ordered by first session, with places left and waiting-list
+/// length. Anyone may list published courses, signed in or not.
+#[utoipa::path(tag = "courses", params(CourseQuery), security((), ("bearer" = [])), responses(
+    (status = 200, body = Page<CourseSummary>),
+    (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "A filter could not be read; each is named", body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/courses")]
+pub async fn list_courses(
+    state: web::Data<AppState>,
+    caller: MaybeCaller,
+    query: web::Query<CourseQuery>,
+) -> AppResult<web::Json<Page<CourseSummary>>> {
+    let (filter, paging) = query.filter_and_paging()?;
+    let scope = course_scope(caller.0.as_ref());
+    let page = state
+        .db(move |c| store::list_courses(c, &filter, &scope, paging))
+        .await?;
+    Ok(web::Json(page))
+}
+
+/// Create a course as a draft (admin).
+#[utoipa::path(tag = "courses", request_body = NewCourse, security(("bearer" = [])), responses(
+    (status = 201, description = "Created, as a draft", body = Course),
+    (status = 401, body = Problem, content_type = "application/problem+json"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Every problem, each field named", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/courses")]
+pub async fn create_course(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ValidJson<NewCourse>,
+) -> AppResult<HttpResponse> {
+    require(&caller, Action::WriteCourse)?;
+    let b = body.into_inner();
+    let plan = CoursePlan {
+        title: b.title.unwrap_or_default(),
+        summary: b.summary,
+        format: b.format.unwrap_or_default(),
+        capacity: b.capacity.unwrap_or(0),
+        per_school_cap: b.per_school_cap,
+        per_school_cap_until: b.per_school_cap_until,
+        price_pence: b.price_pence,
+        booking_opens: b.booking_opens,
+        booking_closes: b.booking_closes,
+        cancellation_deadline: b.cancellation_deadline,
+        requires_approval: b.requires_approval,
+        completion_min_sessions: b.completion_min_sessions,
+        phases: b.phases,
+        sessions: b.sessions.into_iter().map(SessionPlan::from).collect(),
+    };
+    let links = CourseLinks {
+        provider_id: b.provider_id.unwrap_or_default(),
+        cluster_id: b.cluster_id,
+        lead_ids: b.lead_ids,
+        priority_ids: b.priority_ids,
+        staff_group_ids: b.staff_group_ids,
+    };
+    let actor = actor(&caller);
+    let course = state
+        .db(move |c| store::create_course(c, actor.as_deref(), plan, links))
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/courses/{}", course.id)))
+        .json(course))
+}
+
+/// One course with its sessions. Published courses are public; drafts and cancelled courses
+/// are 404 except to admins and the course's leads.
+#[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course")),
+    security((), ("bearer" = [])), responses(
+    (status = 200, body = Course),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+))]
+#[get("/courses/{id}")]
+pub async fn get_course(
+    state: web::Data<AppState>,
+    caller: MaybeCaller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<Course>> {
+    let id = id.into_inner();
+    let course = state.db(move |c| store::get_course(c, &id)).await?;
+    let lead_ids: Vec<String> = course.leads.iter().map(|l| l.id.clone()).collect();
+    require_visible_to(
+        caller.0.as_ref(),
+        Action::ReadCourse {
+            status: &course.status,
+            lead_ids: &lead_ids,
+        },
+    )?;
+    Ok(web::Json(course))
+}
+
+/// Change a course (admin). A changed title or summary raises the revision; a capacity
+/// below the places already confirmed is a 409.
+#[utoipa::path(tag = "courses", params(("id" = String, Path)), request_body = CourseChanges,
+    security(("bearer" = [])), responses(
+    (status = 200, body = Course),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Cancelled course, or capacity below the confirmed places", body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/courses/{id}")]
+pub async fn patch_course(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<CourseChanges>,
+) -> AppResult<web::Json<Course>> {
+    require(&caller, Action::WriteCourse)?;
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let patch = CoursePatch {
+        title: b.title,
+        summary: b.summary,
+        provider_id: b.provider_id,
+        cluster_id: b.cluster_id,
+        lead_ids: b.lead_ids,
+        priority_ids: b.priority_ids,
+        staff_group_ids: b.staff_group_ids,
+        phases: b.phases,
+        format: b.format,
+        capacity: b.capacity,
+        per_school_cap: b.per_school_cap,
+        per_school_cap_until: b.per_school_cap_until,
+        price_pence: b.price_pence,
+        booking_opens: b.booking_opens,
+        booking_closes: b.booking_closes,
+        cancellation_deadline: b.cancellation_deadline,
+        requires_approval: b.requires_approval,
+        completion_min_sessions: b.completion_min_sessions,
+    };
+    let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
+    Ok(web::Json(
+        state
+            .db(move |c| store::update_course(c, actor.as_deref(), &base, &id, patch))
+            .await?,
+    ))
+}
+
+/// Publish a draft (admin): it needs at least one session and every rule must hold (422
+/// naming what to fix); 409 when already published or cancelled.
+#[utoipa::path(tag = "courses", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 200, description = "Published", body = Course),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, description = "Not ready: e.g. no session yet", body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/courses/{id}/publish")]
+pub async fn publish_course(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<Course>> {
+    require(&caller, Action::WriteCourse)?;
+    let id = id.into_inner();
+    let actor = actor(&caller);
+    Ok(web::Json(
+        state
+            .db(move |c| store::publish_course(c, actor.as_deref(), &id))
+            .await?,
+    ))
+}
+
+/// Cancel a course with a reason (admin): every active booking is cancelled and each person
+/// booked is emailed; calendars show its events cancelled.
+#[utoipa::path(tag = "courses", params(("id" = String, Path)), request_body = CancelCourse,
+    security(("bearer" = [])), responses(
+    (status = 200, description = "Cancelled", body = Course),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Already cancelled", body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/courses/{id}/cancel")]
+pub async fn cancel_course(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<CancelCourse>,
+) -> AppResult<web::Json<Course>> {
+    require(&caller, Action::WriteCourse)?;
+    let id = id.into_inner();
+    let reason = body.into_inner().reason;
+    let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
+    Ok(web::Json(
+        state
+            .db(move |c| store::cancel_course(c, actor.as_deref(), &base, &id, &reason))
+            .await?,
+    ))
+}
+
+/// Add a session to a course (admin). Its own problems are named by field (`start`, `venue`);
+/// rules of the whole course by the course's fields (`booking_closes`).
+#[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course")),
+    request_body = NewSession, security(("bearer" = [])), responses(
+    (status = 201, body = Session),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "The course is cancelled", body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[post("/courses/{id}/sessions")]
+pub async fn add_session(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<NewSession>,
+) -> AppResult<HttpResponse> {
+    require(&caller, Action::WriteCourse)?;
+    let id = id.into_inner();
+    let plan = SessionPlan::from(body.into_inner());
+    let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
+    let session = state
+        .db(move |c| store::add_session(c, actor.as_deref(), &base, &id, plan))
+        .await?;
+    Ok(HttpResponse::Created().json(session))
+}
+
+/// Change a session (admin). Moving a published course's session raises its revision and
+/// tells the people booked.
+#[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The session")),
+    request_body = SessionChanges, security(("bearer" = [])), responses(
+    (status = 200, body = Session),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[patch("/sessions/{id}")]
+pub async fn patch_session(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<SessionChanges>,
+) -> AppResult<web::Json<Session>> {
+    require(&caller, Action::WriteCourse)?;
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let patch = SessionPatch {
+        start: b.start,
+        end: b.end,
+        venue: b.venue.map(|v| v.map(Venue::from)),
+        online_url: b.online_url,
+        note: b.note,
+    };
+    let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
+    Ok(web::Json(
+        state
+            .db(move |c| store::update_session(c, actor.as_deref(), &base, &id, patch))
+            .await?,
+    ))
+}
+
+/// Remove a session (admin). A published course keeps at least one (409: cancel it instead).
+#[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The session")),
+    security(("bearer" = [])), responses(
+    (status = 204, description = "Removed"),
+    (status = 403, body = Problem, content_type = "application/problem+json"),
+    (status = 404, body = Problem, content_type = "application/problem+json"),
+    (status = 409, body = Problem, content_type = "application/problem+json"),
+    (status = 422, body = Problem, content_type = "application/problem+json"),
+))]
+#[delete("/sessions/{id}")]
+pub async fn delete_session(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    require(&caller, Action::WriteCourse)?;
+    let id = id.into_inner();
+    let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
+    state
+        .db(move |c| store::delete_session(c, actor.as_deref(), &base, &id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Registers the course handlers under `/api/v1`.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_courses)
+        .service(create_course)
+        .service(get_course)
+        .service(patch_course)
+        .service(publish_course)
+        .service(cancel_course)
+        .service(add_session)
+        .service(patch_session)
+        .service(delete_session);
+}
