@@ -235,7 +235,7 @@ fn check_smtp_url(u: &str) -> Result<(), String> {
     })?;
     match parsed.scheme() {
         "smtp" | "smtps" => {
-            if parsed.host_str().map_or(true, str::is_empty) {
+            if parsed.host_str().is_none_or(str::is_empty) {
                 return Err("the URL names no host; expected smtp://host:port".into());
             }
             Ok(())

@@ -197,7 +197,9 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-fn nullable_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<NaiveDateTime>>, D::Error> {
+fn nullable_time<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<NaiveDateTime>>, D::Error> {
     crate::domain::time::rfc3339::option::deserialize(d).map(Some)
 }
 

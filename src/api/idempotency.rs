@@ -43,7 +43,9 @@ pub fn key_of(req: &HttpRequest) -> AppResult<Option<String>> {
         )
     };
     let bytes = value.as_bytes();
-    if bytes.is_empty() || bytes.len() > MAX_KEY_LEN || !bytes.iter().all(|b| (0x20..0x7f).contains(b))
+    if bytes.is_empty()
+        || bytes.len() > MAX_KEY_LEN
+        || !bytes.iter().all(|b| (0x20..0x7f).contains(b))
     {
         return Err(bad());
     }

@@ -134,14 +134,13 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         } => {
             *person_id == caller.person_id
                 || own_school_lead(*school_id)
-                || course_lead_ids.iter().any(|l| *l == caller.person_id)
+                || course_lead_ids.contains(&caller.person_id)
                 || caller.has(Role::CpdGroup)
         }
         Action::DecideBooking { school_id } => own_school_lead(*school_id),
         Action::ListPendingApprovals => caller.has(Role::SchoolLead) && caller.school_id.is_some(),
         Action::ReadCourse { status, lead_ids } => {
-            *status == CourseStatus::Published.as_str()
-                || lead_ids.iter().any(|l| *l == caller.person_id)
+            *status == CourseStatus::Published.as_str() || lead_ids.contains(&caller.person_id)
         }
         Action::WriteCourse => false,
         Action::ManageOwnCalendarFeed => true,
@@ -258,7 +257,8 @@ fn describe(action: &Action<'_>) -> String {
             "Only the person, their school lead or an admin may cancel this booking.".into()
         }
         Action::DecideBooking { .. } => {
-            "Only the school lead of the person's school, or an admin, may approve or decline.".into()
+            "Only the school lead of the person's school, or an admin, may approve or decline."
+                .into()
         }
         Action::ListPendingApprovals => {
             "Only school leads and admins have requests to approve.".into()
@@ -367,9 +367,24 @@ mod tests {
         assert!(allows(&admin, &elsewhere));
         assert!(!allows(&lead, &Action::OverrideBooking));
         assert!(allows(&admin, &Action::OverrideBooking));
-        assert!(allows(&lead, &Action::DecideBooking { school_id: Some("s1") }));
-        assert!(!allows(&lead, &Action::DecideBooking { school_id: Some("s2") }));
-        assert!(!allows(&me, &Action::DecideBooking { school_id: Some("s1") }));
+        assert!(allows(
+            &lead,
+            &Action::DecideBooking {
+                school_id: Some("s1")
+            }
+        ));
+        assert!(!allows(
+            &lead,
+            &Action::DecideBooking {
+                school_id: Some("s2")
+            }
+        ));
+        assert!(!allows(
+            &me,
+            &Action::DecideBooking {
+                school_id: Some("s1")
+            }
+        ));
         let leads = vec!["cl".to_string()];
         let read = Action::ReadBooking {
             person_id: "you",
@@ -417,18 +432,30 @@ mod tests {
         let mut lead = caller(&[Role::Staff], None);
         lead.person_id = "lead".into();
         assert!(allows(&lead, &draft));
-        assert!(!allows(&caller(&[Role::Staff, Role::CourseLead], None), &draft));
+        assert!(!allows(
+            &caller(&[Role::Staff, Role::CourseLead], None),
+            &draft
+        ));
         assert!(allows(&caller(&[Role::Admin], None), &draft));
         assert!(allows(&caller(&[Role::Staff], None), &published));
         assert!(allows_anonymous(&published));
         assert!(!allows_anonymous(&draft));
         assert!(!allows(&lead, &Action::WriteCourse));
         assert!(matches!(
-            require_visible_to(None, Action::ReadCourse { status: "cancelled", lead_ids: &leads }),
+            require_visible_to(
+                None,
+                Action::ReadCourse {
+                    status: "cancelled",
+                    lead_ids: &leads
+                }
+            ),
             Err(AppError::NotFound)
         ));
         assert_eq!(course_scope(None), CourseScope::Published);
-        assert_eq!(course_scope(Some(&caller(&[Role::Admin], None))), CourseScope::All);
+        assert_eq!(
+            course_scope(Some(&caller(&[Role::Admin], None))),
+            CourseScope::All
+        );
         assert_eq!(
             course_scope(Some(&lead)),
             CourseScope::PublishedOrLedBy("lead".into())

@@ -24,11 +24,27 @@ pub struct SeedReport {
 const DEMO_PROVIDER: &str = "Barnsley Teaching Alliance";
 
 const VENUES: &[(&str, &str, &str)] = &[
-    ("Barnsley Teaching Hub", "Church Street, Barnsley", "S70 2HZ"),
-    ("Dearne Valley Learning Centre", "Barnsley Road, Goldthorpe", "S63 9AB"),
-    ("Penistone Community Hall", "Market Street, Penistone", "S36 6BZ"),
+    (
+        "Barnsley Teaching Hub",
+        "Church Street, Barnsley",
+        "S70 2HZ",
+    ),
+    (
+        "Dearne Valley Learning Centre",
+        "Barnsley Road, Goldthorpe",
+        "S63 9AB",
+    ),
+    (
+        "Penistone Community Hall",
+        "Market Street, Penistone",
+        "S36 6BZ",
+    ),
     ("Hoyland Civic Centre", "Hawshaw Lane, Hoyland", "S74 0HA"),
-    ("Cudworth Learning Hub", "Barnsley Road, Cudworth", "S72 8SU"),
+    (
+        "Cudworth Learning Hub",
+        "Barnsley Road, Cudworth",
+        "S72 8SU",
+    ),
 ];
 
 /// When the demo's course runs, in Europe/London: (date, start, end).
@@ -322,6 +338,7 @@ fn provider_id(conn: &mut DbConn) -> anyhow::Result<String> {
     Ok(id)
 }
 
+#[allow(clippy::type_complexity)]
 fn ids_by_key(conn: &mut DbConn) -> anyhow::Result<(Vec<(String, String)>, Vec<(String, String)>)> {
     let prios = priorities::table
         .order(priorities::position.asc())
@@ -336,7 +353,12 @@ fn ids_by_key(conn: &mut DbConn) -> anyhow::Result<(Vec<(String, String)>, Vec<(
 
 fn pick(keys: &[&str], known: &[(String, String)]) -> Vec<String> {
     keys.iter()
-        .filter_map(|k| known.iter().find(|(key, _)| key == k).map(|(_, id)| id.clone()))
+        .filter_map(|k| {
+            known
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, id)| id.clone())
+        })
         .collect()
 }
 
@@ -373,7 +395,10 @@ pub fn seed_term(conn: &mut DbConn, lead_ids: &[String]) -> anyhow::Result<SeedR
                     address: venue.1.into(),
                     postcode: venue.2.into(),
                 }),
-                online_url: demo.format.needs_online_url().then(|| online_url(demo.title)),
+                online_url: demo
+                    .format
+                    .needs_online_url()
+                    .then(|| online_url(demo.title)),
                 note: None,
             });
         }

@@ -260,17 +260,29 @@ pub fn check_course_named(plan: &CoursePlan, prefix: &dyn Fn(usize) -> String) -
     if title.is_empty() {
         add_problem(&mut p, "title", "must not be empty");
     } else if chars(title) > TITLE_MAX {
-        add_problem(&mut p, "title", format!("must be at most {TITLE_MAX} characters long"));
+        add_problem(
+            &mut p,
+            "title",
+            format!("must be at most {TITLE_MAX} characters long"),
+        );
     }
     if chars(&plan.summary) > SUMMARY_MAX {
-        add_problem(&mut p, "summary", format!("must be at most {SUMMARY_MAX} characters long"));
+        add_problem(
+            &mut p,
+            "summary",
+            format!("must be at most {SUMMARY_MAX} characters long"),
+        );
     }
     let format = Format::parse(&plan.format);
     if format.is_none() {
         add_problem(&mut p, "format", "must be one of in_person, online, hybrid");
     }
     if !(1..=CAPACITY_MAX).contains(&plan.capacity) {
-        add_problem(&mut p, "capacity", format!("must be from 1 to {CAPACITY_MAX}"));
+        add_problem(
+            &mut p,
+            "capacity",
+            format!("must be from 1 to {CAPACITY_MAX}"),
+        );
     }
     if let Some(cap) = plan.per_school_cap {
         if cap < 1 || cap > plan.capacity.max(1) {
@@ -288,7 +300,11 @@ pub fn check_course_named(plan: &CoursePlan, prefix: &dyn Fn(usize) -> String) -
         );
     }
     if !(0..=PRICE_MAX).contains(&plan.price_pence) {
-        add_problem(&mut p, "price_pence", format!("must be from 0 to {PRICE_MAX}"));
+        add_problem(
+            &mut p,
+            "price_pence",
+            format!("must be from 0 to {PRICE_MAX}"),
+        );
     }
     if let Some(n) = plan.completion_min_sessions {
         if n < 1 {
@@ -417,7 +433,11 @@ fn check_session_into(format: Option<Format>, s: &SessionPlan, prefix: &str, p: 
             );
         }
         if !v.postcode.trim().is_empty() && normalise_postcode(&v.postcode).is_none() {
-            add_problem(p, f("venue.postcode"), "must be a UK postcode such as S70 2HZ");
+            add_problem(
+                p,
+                f("venue.postcode"),
+                "must be a UK postcode such as S70 2HZ",
+            );
         }
     }
     if let Some(url) = &s.online_url {
@@ -455,7 +475,10 @@ fn check_session_into(format: Option<Format>, s: &SessionPlan, prefix: &str, p: 
             add_problem(
                 p,
                 f("online_url"),
-                format!("a session of an {} course needs an online link", fmt.as_str()),
+                format!(
+                    "a session of an {} course needs an online link",
+                    fmt.as_str()
+                ),
             );
         }
         _ => {}
@@ -465,7 +488,9 @@ fn check_session_into(format: Option<Format>, s: &SessionPlan, prefix: &str, p: 
 /// Whether a link is an absolute http(s) URL with a host.
 fn is_web_link(s: &str) -> bool {
     match url::Url::parse(s.trim()) {
-        Ok(u) => matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty()),
+        Ok(u) => {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        }
         Err(_) => false,
     }
 }
@@ -474,9 +499,17 @@ fn is_web_link(s: &str) -> bool {
 pub fn check_reason(reason: &str) -> Problems {
     let mut p = Problems::new();
     if reason.trim().is_empty() {
-        add_problem(&mut p, "reason", "must not be empty: it is sent to everyone booked");
+        add_problem(
+            &mut p,
+            "reason",
+            "must not be empty: it is sent to everyone booked",
+        );
     } else if chars(reason) > REASON_MAX {
-        add_problem(&mut p, "reason", format!("must be at most {REASON_MAX} characters long"));
+        add_problem(
+            &mut p,
+            "reason",
+            format!("must be at most {REASON_MAX} characters long"),
+        );
     }
     p
 }
@@ -505,7 +538,12 @@ pub fn london_times(start: NaiveDateTime, end: NaiveDateTime) -> LocalTimes {
     let s = LONDON.from_utc_datetime(&start);
     let e = LONDON.from_utc_datetime(&end);
     let display = if s.date_naive() == e.date_naive() {
-        format!("{}, {}-{}", s.format("%a %-d %b %Y"), s.format("%H:%M"), e.format("%H:%M"))
+        format!(
+            "{}, {}-{}",
+            s.format("%a %-d %b %Y"),
+            s.format("%H:%M"),
+            e.format("%H:%M")
+        )
     } else {
         format!(
             "{} to {}",
@@ -761,7 +799,10 @@ mod tests {
         assert_eq!(t.end, "2027-10-31T12:00:00+00:00");
         assert_eq!(t.display, "Sun 31 Oct 2027, 10:00-12:00");
         let t = london_times(at("2027-01-14T20:00:00Z"), at("2027-01-15T09:00:00Z"));
-        assert_eq!(t.display, "Thu 14 Jan 2027, 20:00 to Fri 15 Jan 2027, 09:00");
+        assert_eq!(
+            t.display,
+            "Thu 14 Jan 2027, 20:00 to Fri 15 Jan 2027, 09:00"
+        );
     }
 
     #[test]

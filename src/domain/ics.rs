@@ -59,7 +59,10 @@ pub fn render(cal: &Calendar) -> String {
     line(&mut out, &format!("PRODID:{PRODID}"));
     line(&mut out, "CALSCALE:GREGORIAN");
     line(&mut out, "METHOD:PUBLISH");
-    line(&mut out, &format!("X-WR-CALNAME:{}", escape_text(&cal.name)));
+    line(
+        &mut out,
+        &format!("X-WR-CALNAME:{}", escape_text(&cal.name)),
+    );
     if let Some(m) = cal.refresh_minutes {
         let d = duration(m);
         line(&mut out, &format!("REFRESH-INTERVAL;VALUE=DURATION:{d}"));
@@ -110,7 +113,10 @@ fn event(out: &mut String, e: &Event) {
         line(out, "ACTION:DISPLAY");
         line(
             out,
-            &format!("DESCRIPTION:{}", escape_text(&format!("Reminder: {}", e.summary))),
+            &format!(
+                "DESCRIPTION:{}",
+                escape_text(&format!("Reminder: {}", e.summary))
+            ),
         );
         line(out, &format!("TRIGGER:-{}", duration(minutes)));
         line(out, "END:VALARM");
@@ -125,9 +131,9 @@ fn utc(t: NaiveDateTime) -> String {
 
 /// A duration in its shortest RFC 5545 form: `P1D`, `PT2H`, `PT90M`, `PT0M`.
 pub fn duration(minutes: u32) -> String {
-    if minutes > 0 && minutes % 1440 == 0 {
+    if minutes > 0 && minutes.is_multiple_of(1440) {
         format!("P{}D", minutes / 1440)
-    } else if minutes > 0 && minutes % 60 == 0 {
+    } else if minutes > 0 && minutes.is_multiple_of(60) {
         format!("PT{}H", minutes / 60)
     } else {
         format!("PT{minutes}M")

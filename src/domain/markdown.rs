@@ -70,7 +70,11 @@ mod tests {
 
     #[test]
     fn plain_text() {
-        let text = to_plain_text("# Aims\n\nLearn **well**, see [the site](https://x.org).\n\n- a\n- b");
-        assert_eq!(text, "Aims\n\nLearn well, see the site (https://x.org).\n\n- a\n- b");
+        let text =
+            to_plain_text("# Aims\n\nLearn **well**, see [the site](https://x.org).\n\n- a\n- b");
+        assert_eq!(
+            text,
+            "Aims\n\nLearn well, see the site (https://x.org).\n\n- a\n- b"
+        );
     }
 }

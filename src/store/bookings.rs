@@ -44,10 +44,24 @@ use crate::error::{AppError, AppResult};
 pub struct Ctx<'a> {
     /// The person making the change (None: the system, e.g. the background job).
     pub actor_id: Option<&'a str>,
-    /// The time of the change (stored as naive UTC).
+    /// The time of the change (stored as naive UTC). Operations read the clock again once
+    /// they hold the course lock ([`Ctx::stamped`]), so request times follow the order in
+    /// which the lock was granted: that order is the waiting list's.
     pub now: NaiveDateTime,
     /// `PUBLIC_BASE_URL`, for the links in emails.
     pub base_url: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The same context at the current time (never earlier than the time it had). Call it
+    /// right after taking the course lock: a time taken before the lock may be earlier than
+    /// that of a request that got the lock first, which would put the queue out of order.
+    pub fn stamped(self) -> Self {
+        Ctx {
+            now: crate::domain::time::now().max(self.now),
+            ..self
+        }
+    }
 }
 
 /// A booking request, checked by the caller's permissions already.
@@ -421,9 +435,11 @@ fn waitlist_position(
         .filter(bookings::course_id.eq(course_id))
         .filter(bookings::status.eq(BookingStatus::Waitlisted.as_str()))
         .filter(
-            bookings::requested_at.lt(requested_at).or(bookings::requested_at
-                .eq(requested_at)
-                .and(bookings::id.lt(id))),
+            bookings::requested_at
+                .lt(requested_at)
+                .or(bookings::requested_at
+                    .eq(requested_at)
+                    .and(bookings::id.lt(id))),
         )
         .count()
         .get_result(conn)?;
@@ -438,6 +454,7 @@ fn load_row(conn: &mut DbConn, id: &str) -> AppResult<Row> {
 }
 
 fn load_person(conn: &mut DbConn, id: &str) -> QueryResult<Option<PersonRow>> {
+    #[allow(clippy::type_complexity)]
     let row: Option<(
         String,
         String,
@@ -629,11 +646,7 @@ impl<'a> Mailer<'a> {
 
 /// A course's sessions (or just one of them) as the email templates read them: `id`,
 /// `start`, `end`, `venue` (one line) and `online_url`.
-pub fn sessions_json(
-    conn: &mut DbConn,
-    course_id: &str,
-    only: Option<&str>,
-) -> QueryResult<Value> {
+pub fn sessions_json(conn: &mut DbConn, course_id: &str, only: Option<&str>) -> QueryResult<Value> {
     let mut q = course_sessions::table
         .filter(course_sessions::course_id.eq(course_id))
         .order((course_sessions::start_at.asc(), course_sessions::id.asc()))
@@ -786,6 +799,7 @@ pub fn target_school(conn: &mut DbConn, person_id: &str) -> AppResult<Option<Str
 pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<Booking> {
     write_tx(conn, |conn| {
         lock_course(conn, req.course_id)?;
+        let ctx = ctx.stamped();
         let course = load_course(conn, req.course_id)?;
         let person = match load_person(conn, req.person_id)? {
             Some(p) if !p.erased => p,
@@ -793,10 +807,7 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
         };
         let staff_group_id = match req.staff_group_id {
             Some(g) => {
-                let known: i64 = staff_groups::table
-                    .find(g)
-                    .count()
-                    .get_result(conn)?;
+                let known: i64 = staff_groups::table.find(g).count().get_result(conn)?;
                 if known == 0 {
                     return Err(AppError::invalid("staff_group_id", "no such staff group"));
                 }
@@ -938,7 +949,14 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
                 )?;
             }
         } else {
-            notify_status(conn, &mut mailer, &row, &person, status, "booking_confirmed")?;
+            notify_status(
+                conn,
+                &mut mailer,
+                &row,
+                &person,
+                status,
+                "booking_confirmed",
+            )?;
         }
         view(conn, row, Some(person.name), Some(course.title))
     })
@@ -1042,6 +1060,7 @@ pub fn promote_where_caps_lifted(
     for id in due {
         promoted += write_tx(conn, |conn| {
             lock_course(conn, &id)?;
+            let ctx = ctx.stamped();
             promote(conn, ctx, &id, "per-school cap lifted").map(|v| v.len())
         })?;
     }
@@ -1072,6 +1091,7 @@ pub fn cancel(
     let course_id = course_of(conn, booking_id)?;
     write_tx(conn, |conn| {
         lock_course(conn, &course_id)?;
+        let ctx = ctx.stamped();
         let course = load_course(conn, &course_id)?;
         let row = load_row(conn, booking_id)?;
         let from = row.status()?;
@@ -1140,6 +1160,7 @@ pub fn approve(conn: &mut DbConn, ctx: Ctx<'_>, ids: &[String]) -> AppResult<Vec
         for (course_id, _) in &groups {
             lock_course(conn, course_id)?;
         }
+        let ctx = ctx.stamped();
         for (course_id, booking_ids) in &groups {
             let course = load_course(conn, course_id)?;
             let mut facts = course.facts(Vec::new(), Vec::new());
@@ -1193,7 +1214,14 @@ pub fn approve(conn: &mut DbConn, ctx: Ctx<'_>, ids: &[String]) -> AppResult<Vec
                 let person = person_of(conn, &row.person_id)?;
                 let mut moved = row.clone();
                 moved.status = status.as_str().to_string();
-                notify_status(conn, &mut mailer, &moved, &person, status, "booking_approved")?;
+                notify_status(
+                    conn,
+                    &mut mailer,
+                    &moved,
+                    &person,
+                    status,
+                    "booking_approved",
+                )?;
             }
         }
         load_many(conn, ids)
@@ -1215,6 +1243,7 @@ pub fn decline(
         for (course_id, _) in &groups {
             lock_course(conn, course_id)?;
         }
+        let ctx = ctx.stamped();
         for (course_id, booking_ids) in &groups {
             let course = load_course(conn, course_id)?;
             let rows: Vec<Row> = bookings::table
@@ -1313,7 +1342,10 @@ pub fn cancel_all_on_course(
         }
     }
     diesel::update(courses::table.find(course_id))
-        .set((courses::confirmed_count.eq(0), courses::waitlist_count.eq(0)))
+        .set((
+            courses::confirmed_count.eq(0),
+            courses::waitlist_count.eq(0),
+        ))
         .execute(conn)?;
     Ok(out)
 }
@@ -1530,6 +1562,7 @@ pub fn get(conn: &mut DbConn, id: &str) -> AppResult<Booking> {
 
 /// A booking's history, oldest first.
 pub fn history(conn: &mut DbConn, id: &str) -> AppResult<Vec<HistoryEntry>> {
+    #[allow(clippy::type_complexity)]
     let rows: Vec<(
         NaiveDateTime,
         Option<String>,
@@ -1572,7 +1605,11 @@ pub fn history(conn: &mut DbConn, id: &str) -> AppResult<Vec<HistoryEntry>> {
 pub fn access(conn: &mut DbConn, id: &str) -> AppResult<Access> {
     let (person_id, school_id, course_id): (String, Option<String>, String) = bookings::table
         .find(id)
-        .select((bookings::person_id, bookings::school_id, bookings::course_id))
+        .select((
+            bookings::person_id,
+            bookings::school_id,
+            bookings::course_id,
+        ))
         .first(conn)?;
     let course_lead_ids = course_leads::table
         .filter(course_leads::course_id.eq(&course_id))

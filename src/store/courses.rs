@@ -24,15 +24,14 @@ use serde_json::json;
 
 use super::{like_pattern, new_id};
 use crate::db::schema::{
-    clusters, course_leads, course_phases, course_priorities, course_sessions,
-    course_staff_groups, courses, people, priorities, providers, staff_groups,
+    clusters, course_leads, course_phases, course_priorities, course_sessions, course_staff_groups,
+    courses, people, priorities, providers, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
-use crate::domain::course::{
-    self as rules, add_problem, CoursePlan, CourseScope, CourseStatus, Problems, SessionPlan,
-    Venue,
-};
 use crate::domain::booking::BookingStatus;
+use crate::domain::course::{
+    self as rules, add_problem, CoursePlan, CourseScope, CourseStatus, Problems, SessionPlan, Venue,
+};
 use crate::domain::paging::{Page, Paging};
 use crate::domain::school::Phase;
 use crate::domain::time;
@@ -784,11 +783,13 @@ macro_rules! filtered_courses {
             }
             CourseScope::PublishedOrLedBy(person_id) => {
                 q = q.filter(
-                    courses::status.eq(CourseStatus::Published.as_str()).or(courses::id.eq_any(
-                        course_leads::table
-                            .filter(course_leads::person_id.eq(person_id.clone()))
-                            .select(course_leads::course_id),
-                    )),
+                    courses::status
+                        .eq(CourseStatus::Published.as_str())
+                        .or(courses::id.eq_any(
+                            course_leads::table
+                                .filter(course_leads::person_id.eq(person_id.clone()))
+                                .select(course_leads::course_id),
+                        )),
                 );
             }
         }
@@ -855,11 +856,7 @@ macro_rules! filtered_courses {
             q = q.filter(courses::format.eq_any(filter.formats.clone()));
         }
         for word in &filter.words {
-            q = q.filter(
-                courses::search_text
-                    .like(like_pattern(word))
-                    .escape('\\'),
-            );
+            q = q.filter(courses::search_text.like(like_pattern(word)).escape('\\'));
         }
         match filter.has_places {
             Some(true) => q = q.filter(courses::confirmed_count.lt(courses::capacity)),
@@ -1183,7 +1180,11 @@ fn report_missing(
 ) {
     for (i, id) in ids.iter().enumerate() {
         if !found.contains(id) {
-            add_problem(problems, format!("{field}[{i}]"), format!("there is no {what} {id:?}"));
+            add_problem(
+                problems,
+                format!("{field}[{i}]"),
+                format!("there is no {what} {id:?}"),
+            );
         }
     }
 }
@@ -1197,7 +1198,11 @@ struct LinkCheck<'a> {
     staff_group_ids: Option<&'a [String]>,
 }
 
-fn check_links(conn: &mut DbConn, links: LinkCheck<'_>, problems: &mut Problems) -> QueryResult<()> {
+fn check_links(
+    conn: &mut DbConn,
+    links: LinkCheck<'_>,
+    problems: &mut Problems,
+) -> QueryResult<()> {
     if links.provider_id == Some("") {
         add_problem(problems, "provider_id", "is required");
     } else if let Some(pid) = links.provider_id {
@@ -1206,7 +1211,11 @@ fn check_links(conn: &mut DbConn, links: LinkCheck<'_>, problems: &mut Problems)
             .count()
             .get_result(conn)?;
         if n == 0 {
-            add_problem(problems, "provider_id", format!("there is no provider {pid:?}"));
+            add_problem(
+                problems,
+                "provider_id",
+                format!("there is no provider {pid:?}"),
+            );
         }
     }
     if let Some(cid) = links.cluster_id {
@@ -1215,7 +1224,11 @@ fn check_links(conn: &mut DbConn, links: LinkCheck<'_>, problems: &mut Problems)
             .count()
             .get_result(conn)?;
         if n == 0 {
-            add_problem(problems, "cluster_id", format!("there is no cluster {cid:?}"));
+            add_problem(
+                problems,
+                "cluster_id",
+                format!("there is no cluster {cid:?}"),
+            );
         }
     }
     if let Some(ids) = links.lead_ids.filter(|l| !l.is_empty()) {
@@ -1330,10 +1343,8 @@ fn replace_links(
         }
     }
     if let Some(ids) = priority_ids {
-        diesel::delete(
-            course_priorities::table.filter(course_priorities::course_id.eq(course_id)),
-        )
-        .execute(conn)?;
+        diesel::delete(course_priorities::table.filter(course_priorities::course_id.eq(course_id)))
+            .execute(conn)?;
         for id in ids {
             diesel::insert_into(course_priorities::table)
                 .values((
@@ -1570,7 +1581,9 @@ pub fn update_course(
         }
 
         if let Some(cap) = plan.per_school_cap {
-            let applies = plan.per_school_cap_until.map_or(true, |until| until > time::now());
+            let applies = plan
+                .per_school_cap_until
+                .is_none_or(|until| until > time::now());
             let held = super::bookings::max_school_confirmed(conn, id)?;
             if applies && cap < held {
                 return Err(AppError::conflict(
@@ -1663,7 +1676,14 @@ pub fn publish_course(conn: &mut DbConn, actor_id: Option<&str>, id: &str) -> Ap
                 courses::updated_at.eq(now),
             ))
             .execute(conn)?;
-        super::audit::record(conn, actor_id, "course.publish", "course", Some(id), json!({}))?;
+        super::audit::record(
+            conn,
+            actor_id,
+            "course.publish",
+            "course",
+            Some(id),
+            json!({}),
+        )?;
         get_course(conn, id)
     })
 }

@@ -95,7 +95,11 @@ pub fn begin(
                 )
                 .set(idempotency_keys::created_at.eq(now))
                 .execute(conn)?;
-                Ok(if n == 1 { Begin::Run } else { Begin::InProgress })
+                Ok(if n == 1 {
+                    Begin::Run
+                } else {
+                    Begin::InProgress
+                })
             }
             _ => Ok(Begin::InProgress),
         }

@@ -2,14 +2,14 @@
 //! locking and return plain values; they never see HTTP types.
 
 pub mod audit;
+pub mod bookings;
 pub mod calendar_feeds;
 pub mod courses;
+pub mod idempotency;
 pub mod outbox;
 pub mod people;
 pub mod reference;
 pub mod tokens;
-pub mod bookings;
-pub mod idempotency;
 
 /// A new opaque id: a UUIDv7, whose time-ordered prefix keeps index inserts local.
 pub fn new_id() -> String {

@@ -37,7 +37,7 @@ pub fn authenticate(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Cal
     };
     // Touch `last_used_at` at most hourly: a write on every request would serialise reads
     // behind SQLite's single writer for a figure nobody needs to the second.
-    if last_used.map_or(true, |t| now - t > chrono::Duration::hours(1)) {
+    if last_used.is_none_or(|t| now - t > chrono::Duration::hours(1)) {
         diesel::update(api_tokens::table.find(&token_id))
             .set(api_tokens::last_used_at.eq(now))
             .execute(conn)?;

@@ -89,7 +89,11 @@ fn insert_person(
 ) -> Who {
     let id = uuid::Uuid::now_v7().to_string();
     let now = Utc::now().naive_utc();
-    let email = format!("{}.{}@school.test", name.to_lowercase().replace(' ', "."), &id[24..]);
+    let email = format!(
+        "{}.{}@school.test",
+        name.to_lowercase().replace(' ', "."),
+        &id[24..]
+    );
     diesel::insert_into(people::table)
         .values((
             people::id.eq(&id),
@@ -128,9 +132,9 @@ pub async fn bk_person(
 }
 
 /// `n` staff with tokens in one transaction, spread round-robin over `schools`.
-pub async fn bk_people(app: &TestApp, n: usize, prefix: &str, schools: &[String]) -> Vec<Who> {
+pub async fn bk_people(app: &TestApp, n: usize, prefix: &str, schools: &[&String]) -> Vec<Who> {
     let prefix = prefix.to_string();
-    let schools = schools.to_vec();
+    let schools: Vec<String> = schools.iter().map(|s| s.to_string()).collect();
     cal_db(app, move |conn| {
         conn.transaction::<_, diesel::result::Error, _>(|conn| {
             Ok((0..n)
@@ -181,8 +185,12 @@ pub async fn bk_course(
 
 /// Books as `who` (`body` may name someone else); the response.
 pub async fn bk_book(app: &TestApp, course_id: &str, who: &Who, body: Value) -> reqwest::Response {
-    app.post(&format!("/api/v1/courses/{course_id}/bookings"), who.t(), &body)
-        .await
+    app.post(
+        &format!("/api/v1/courses/{course_id}/bookings"),
+        who.t(),
+        &body,
+    )
+    .await
 }
 
 /// Books oneself, expecting 201: the booking.
@@ -192,7 +200,8 @@ pub async fn bk_book_ok(app: &TestApp, course_id: &str, who: &Who) -> Value {
 
 /// A booking as the admin sees it (with history).
 pub async fn bk_get(app: &TestApp, booking_id: &str) -> Value {
-    app.admin_get(&format!("/api/v1/bookings/{booking_id}")).await
+    app.admin_get(&format!("/api/v1/bookings/{booking_id}"))
+        .await
 }
 
 /// A course as the admin sees it.
@@ -253,6 +262,7 @@ fn count(conn: &mut DbConn, sql: &str) -> i64 {
 /// chains from its first status to its current one.
 pub async fn bk_check_invariants(app: &TestApp, fifo_courses: &[String]) {
     let fifo = fifo_courses.to_vec();
+    let sqlite = app.backend == crate::helpers::Backend::Sqlite;
     cal_db(app, move |conn| {
         let now = "CURRENT_TIMESTAMP";
         let cap_applies =
@@ -320,7 +330,7 @@ pub async fn bk_check_invariants(app: &TestApp, fifo_courses: &[String]) {
             ),
         ];
         for (what, sql) in checks {
-            let sql = if conn.backend() == cpd_hub::db::Backend::Sqlite {
+            let sql = if sqlite {
                 sql.replace("IS DISTINCT FROM", "IS NOT")
                     .replace("= FALSE", "= 0")
                     .replace("CURRENT_TIMESTAMP", "strftime('%Y-%m-%d %H:%M:%f', 'now')")
@@ -352,7 +362,10 @@ pub async fn bk_text(app: &TestApp, sql: &str) -> String {
         t: String,
     }
     let sql = sql.to_string();
-    cal_db(app, move |conn| diesel::sql_query(&sql).get_result::<T>(conn).unwrap().t).await
+    cal_db(app, move |conn| {
+        diesel::sql_query(&sql).get_result::<T>(conn).unwrap().t
+    })
+    .await
 }
 
 /// Runs `n` as a count query (one `n` column).

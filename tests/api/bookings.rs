@@ -28,7 +28,7 @@ both_backends! {
     async fn places_then_waiting_list(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Adaptive teaching", 2, |b| b["price_pence"] = json!(4500)).await;
-        let people = bk_people(&app, 4, "Staff", &[w.school_a.clone(), w.school_b.clone()]).await;
+        let people = bk_people(&app, 4, "Staff", &[&w.school_a, &w.school_b]).await;
 
         let b0 = bk_book_ok(&app, &course, &people[0]).await;
         assert_eq!(b0["status"], "confirmed");
@@ -235,7 +235,7 @@ both_backends! {
     async fn declines_and_bulk_is_all_or_none(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Wellbeing", 5, |b| b["requires_approval"] = json!(true)).await;
-        let people = bk_people(&app, 3, "Staff", &[w.school_a.clone()]).await;
+        let people = bk_people(&app, 3, "Staff", &[&w.school_a]).await;
         let mut ids = Vec::new();
         for p in &people {
             ids.push(id(&bk_book_ok(&app, &course, p).await));
@@ -274,8 +274,8 @@ both_backends! {
     async fn overdue_approvals_for_the_lead(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Curriculum", 5, |b| b["requires_approval"] = json!(true)).await;
-        let a = bk_people(&app, 2, "Staff A", &[w.school_a.clone()]).await;
-        let b = bk_people(&app, 1, "Staff B", &[w.school_b.clone()]).await;
+        let a = bk_people(&app, 2, "Staff A", &[&w.school_a]).await;
+        let b = bk_people(&app, 1, "Staff B", &[&w.school_b]).await;
         let old = id(&bk_book_ok(&app, &course, &a[0]).await);
         let new = id(&bk_book_ok(&app, &course, &a[1]).await);
         bk_book_ok(&app, &course, &b[0]).await;
@@ -305,9 +305,9 @@ both_backends! {
     async fn per_school_cap_and_lifting_it(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Fair share", 4, |b| b["per_school_cap"] = json!(1)).await;
-        let a = bk_people(&app, 3, "Staff A", &[w.school_a.clone()]).await;
-        let b = bk_people(&app, 1, "Staff B", &[w.school_b.clone()]).await;
-        let c = bk_people(&app, 1, "Staff C", &[w.school_c.clone()]).await;
+        let a = bk_people(&app, 3, "Staff A", &[&w.school_a]).await;
+        let b = bk_people(&app, 1, "Staff B", &[&w.school_b]).await;
+        let c = bk_people(&app, 1, "Staff C", &[&w.school_c]).await;
         let a0 = bk_book_ok(&app, &course, &a[0]).await;
         assert_eq!(a0["status"], "confirmed");
         // School A holds its cap: waitlisted although places are left.
@@ -353,8 +353,9 @@ mod cap_lifts_by_date {
         let course = bk_course(&app, &w, "Cap until soon", 3, |b| {
             b["per_school_cap"] = json!(1);
             b["per_school_cap_until"] = json!(days_from_now(10));
-        }).await;
-        let a = bk_people(&app, 3, "Staff A", &[w.school_a.clone()]).await;
+        })
+        .await;
+        let a = bk_people(&app, 3, "Staff A", &[&w.school_a]).await;
         bk_book_ok(&app, &course, &a[0]).await;
         let a1 = id(&bk_book_ok(&app, &course, &a[1]).await);
         let a2 = id(&bk_book_ok(&app, &course, &a[2]).await);
@@ -365,8 +366,12 @@ mod cap_lifts_by_date {
             use cpd_hub::db::schema::courses;
             use diesel::prelude::*;
             let past = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
-            diesel::update(courses::table.find(c)).set(courses::per_school_cap_until.eq(Some(past))).execute(conn).unwrap();
-        }).await;
+            diesel::update(courses::table.find(c))
+                .set(courses::per_school_cap_until.eq(Some(past)))
+                .execute(conn)
+                .unwrap();
+        })
+        .await;
         let mut waited = 0;
         while bk_get(&app, &a2).await["status"] != "confirmed" {
             waited += 1;
@@ -381,7 +386,10 @@ mod cap_lifts_by_date {
     }
 
     async fn app(backend: Backend) -> Option<TestApp> {
-        spawn_app_with(backend, |s| s.booking_jobs_interval = Duration::from_secs(1)).await
+        spawn_app_with(backend, |s| {
+            s.booking_jobs_interval = Duration::from_secs(1)
+        })
+        .await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,8 +415,8 @@ both_backends! {
             b["lead_ids"] = json!([course_lead.id]);
         }).await;
         let early = bk_course(&app, &w, "Deadline ahead", 5, |b| b["cancellation_deadline"] = json!(days_from_now(10))).await;
-        let a = bk_people(&app, 3, "Staff A", &[w.school_a.clone()]).await;
-        let b = bk_people(&app, 1, "Staff B", &[w.school_b.clone()]).await;
+        let a = bk_people(&app, 3, "Staff A", &[&w.school_a]).await;
+        let b = bk_people(&app, 1, "Staff B", &[&w.school_b]).await;
         let placed = id(&bk_book_ok(&app, &late, &a[0]).await);
         let waiting = id(&bk_book_ok(&app, &late, &a[1]).await);
         let in_time = id(&bk_book_ok(&app, &early, &a[2]).await);
@@ -454,7 +462,7 @@ both_backends! {
     async fn promotion_on_cancel_decline_and_capacity(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "One place", 1, |_| {}).await;
-        let p = bk_people(&app, 4, "Staff", &[w.school_a.clone()]).await;
+        let p = bk_people(&app, 4, "Staff", &[&w.school_a]).await;
         let ids: Vec<String> = {
             let mut v = Vec::new();
             for who in &p {
@@ -490,14 +498,18 @@ both_backends! {
 }
 
 async fn cpd_hub_admin_id(app: &TestApp) -> String {
-    bk_text(app, "SELECT id AS t FROM people WHERE email = 'admin@alliance.test'").await
+    bk_text(
+        app,
+        "SELECT id AS t FROM people WHERE email = 'admin@alliance.test'",
+    )
+    .await
 }
 
 both_backends! {
     async fn admin_override_and_walk_in(app: TestApp) {
         let w = bk_world(&app).await;
         let admin = Who { id: cpd_hub_admin_id(&app).await, token: app.admin_token.clone() };
-        let p = bk_people(&app, 4, "Staff", &[w.school_a.clone()]).await;
+        let p = bk_people(&app, 4, "Staff", &[&w.school_a]).await;
         // A full course: the override confirms and raises the capacity by one.
         let full = bk_course(&app, &w, "Full", 1, |b| b["requires_approval"] = json!(true)).await;
         let first = bk_book_ok(&app, &full, &p[0]).await;
@@ -528,7 +540,13 @@ both_backends! {
     }
 }
 
-fn with_key(app: &TestApp, path: &str, token: &str, key: &str, body: &Value) -> reqwest::RequestBuilder {
+fn with_key(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
     app.client
         .post(format!("{}{}", app.address, path))
         .bearer_auth(token)
@@ -540,7 +558,7 @@ both_backends! {
     async fn idempotency_keys(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Retries", 1, |_| {}).await;
-        let p = bk_people(&app, 3, "Staff", &[w.school_a.clone()]).await;
+        let p = bk_people(&app, 3, "Staff", &[&w.school_a]).await;
         let path = format!("/api/v1/courses/{course}/bookings");
 
         // A retry returns the first answer again and creates nothing.
@@ -600,7 +618,7 @@ both_backends! {
     async fn a_running_request_is_not_run_twice(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "In flight", 5, |_| {}).await;
-        let p = bk_people(&app, 1, "Staff", &[w.school_a.clone()]).await;
+        let p = bk_people(&app, 1, "Staff", &[&w.school_a]).await;
         let path = format!("/api/v1/courses/{course}/bookings");
         // A first attempt that is still running (claimed, no answer yet).
         let who = p[0].id.clone();
@@ -645,15 +663,15 @@ both_backends! {
         let cpd = bk_person(&app, "Gita Group", None, None, &[Role::CpdGroup]).await;
         let led = bk_course(&app, &w, "Led by Cora", 10, |b| b["lead_ids"] = json!([course_lead.id])).await;
         let other = bk_course(&app, &w, "Someone else's", 10, |_| {}).await;
-        let a = bk_people(&app, 2, "Staff A", &[w.school_a.clone()]).await;
-        let b = bk_people(&app, 1, "Staff B", &[w.school_b.clone()]).await;
+        let a = bk_people(&app, 2, "Staff A", &[&w.school_a]).await;
+        let b = bk_people(&app, 1, "Staff B", &[&w.school_b]).await;
         let a0_led = id(&bk_book_ok(&app, &led, &a[0]).await);
         let a1_other = id(&bk_book_ok(&app, &other, &a[1]).await);
         let b0_other = id(&bk_book_ok(&app, &other, &b[0]).await);
         let b0_led = id(&bk_book_ok(&app, &led, &b[0]).await);
 
         let ids_for = |v: Value| -> Vec<String> {
-            let mut ids: Vec<String> = v["items"].as_array().unwrap().iter().map(|i| id(i)).collect();
+            let mut ids: Vec<String> = v["items"].as_array().unwrap().iter().map(id).collect();
             ids.sort();
             ids
         };
@@ -707,7 +725,7 @@ both_backends! {
     async fn course_cancelled_or_changed_tells_the_booked(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Will change", 1, |_| {}).await;
-        let p = bk_people(&app, 2, "Staff", &[w.school_a.clone()]).await;
+        let p = bk_people(&app, 2, "Staff", &[&w.school_a]).await;
         let placed = id(&bk_book_ok(&app, &course, &p[0]).await);
         let waiting = id(&bk_book_ok(&app, &course, &p[1]).await);
         let t = Some(app.admin_token.as_str());
@@ -747,7 +765,7 @@ both_backends! {
     async fn history_cannot_be_rewritten(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "History", 5, |_| {}).await;
-        let p = bk_people(&app, 1, "Staff", &[w.school_a.clone()]).await;
+        let p = bk_people(&app, 1, "Staff", &[&w.school_a]).await;
         bk_book_ok(&app, &course, &p[0]).await;
         let (update, delete) = cal_db(&app, |conn| {
             use diesel::RunQueryDsl;

@@ -32,7 +32,10 @@ impl CalFixture {
 }
 
 /// Runs database work for a test off the async runtime.
-pub async fn cal_db<T: Send + 'static>(app: &TestApp, f: impl FnOnce(&mut DbConn) -> T + Send + 'static) -> T {
+pub async fn cal_db<T: Send + 'static>(
+    app: &TestApp,
+    f: impl FnOnce(&mut DbConn) -> T + Send + 'static,
+) -> T {
     let url = app.db.url().to_string();
     tokio::task::spawn_blocking(move || {
         let mut conn = Manager::new(&url).unwrap().open().unwrap();

@@ -520,7 +520,10 @@ both_backends! {
 }
 
 /// Creates the courses the filter test uses; returns (cluster id, ids by title).
-async fn filter_fixture(app: &TestApp, fx: &CalFixture) -> (String, std::collections::HashMap<String, String>) {
+async fn filter_fixture(
+    app: &TestApp,
+    fx: &CalFixture,
+) -> (String, std::collections::HashMap<String, String>) {
     let cluster = cal_cluster(app, "Dearne").await;
     let mut ids = std::collections::HashMap::new();
     let make = |title: &str, start: &str| {
@@ -528,7 +531,10 @@ async fn filter_fixture(app: &TestApp, fx: &CalFixture) -> (String, std::collect
         cal_course(fx, title, vec![cal_session(start, &end)])
     };
     // Spring: SEND for TAs in primary, in person, in the Dearne cluster.
-    let mut a = make("Autism awareness for teaching assistants", "2027-01-14T09:00:00Z");
+    let mut a = make(
+        "Autism awareness for teaching assistants",
+        "2027-01-14T09:00:00Z",
+    );
     a["priority_ids"] = json!([fx.priority("send")]);
     a["staff_group_ids"] = json!([fx.group("teaching_assistant")]);
     a["phases"] = json!(["primary"]);
@@ -558,14 +564,20 @@ async fn filter_fixture(app: &TestApp, fx: &CalFixture) -> (String, std::collect
         ("Early reading and phonics", d),
     ] {
         let course = cal_publish_new(app, body).await;
-        ids.insert(title.to_string(), course["id"].as_str().unwrap().to_string());
+        ids.insert(
+            title.to_string(),
+            course["id"].as_str().unwrap().to_string(),
+        );
     }
     cal_set_counts(app, &ids["Early reading and phonics"], 10, 4).await;
     // A draft that matches everything but is not published.
     let mut e = make("Draft autism course", "2027-01-20T09:00:00Z");
     e["priority_ids"] = json!([fx.priority("send")]);
     let draft = cal_create(app, e).await;
-    ids.insert("Draft autism course".into(), draft["id"].as_str().unwrap().to_string());
+    ids.insert(
+        "Draft autism course".into(),
+        draft["id"].as_str().unwrap().to_string(),
+    );
     (cluster, ids)
 }
 

@@ -2,10 +2,11 @@
 
 mod helpers;
 
+mod booking_load;
+mod booking_support;
+mod bookings;
 mod calendar_ics;
 mod calendar_support;
 mod courses;
 mod ops;
 mod reference;
-mod booking_support;
-mod bookings;
