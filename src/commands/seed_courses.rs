@@ -338,8 +338,11 @@ fn provider_id(conn: &mut DbConn) -> anyhow::Result<String> {
     Ok(id)
 }
 
-#[allow(clippy::type_complexity)]
-fn ids_by_key(conn: &mut DbConn) -> anyhow::Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+/// (key, id) pairs, in the alliance's order.
+type KeyedIds = Vec<(String, String)>;
+
+/// The priorities and staff groups by key.
+fn ids_by_key(conn: &mut DbConn) -> anyhow::Result<(KeyedIds, KeyedIds)> {
     let prios = priorities::table
         .order(priorities::position.asc())
         .select((priorities::key, priorities::id))

@@ -1,5 +1,7 @@
 //! Integration tests: the real service, a real database per test, real HTTP.
 
+// The harness is a toolbox: not every helper or field is used by the tests of the moment.
+#[allow(dead_code)]
 mod helpers;
 
 mod booking_load;
