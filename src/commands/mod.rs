@@ -1,6 +1,7 @@
 //! The command-line jobs other than `serve`: each works on the database directly.
 
 pub mod admin;
+pub mod seed_bookings;
 pub mod seed_courses;
 
 use crate::config::Settings;

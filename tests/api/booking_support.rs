@@ -60,10 +60,24 @@ pub async fn bk_school(app: &TestApp, name: &str, phase: &str) -> String {
     cal_db(app, move |conn| insert_school(conn, &name, &phase)).await
 }
 
+/// `n` primary schools with URNs 200000, 200001, ... (so their order is known): their ids.
+pub async fn bk_schools(app: &TestApp, n: usize) -> Vec<String> {
+    cal_db(app, move |conn| {
+        (0..n)
+            .map(|i| insert_school_urn(conn, &format!("School {i}"), "primary", 200_000 + i as i64))
+            .collect()
+    })
+    .await
+}
+
 fn insert_school(conn: &mut DbConn, name: &str, phase: &str) -> String {
+    let urn = 100_000 + (uuid::Uuid::new_v4().as_u128() % 100_000) as i64;
+    insert_school_urn(conn, name, phase, urn)
+}
+
+fn insert_school_urn(conn: &mut DbConn, name: &str, phase: &str, urn: i64) -> String {
     let id = uuid::Uuid::now_v7().to_string();
     let now = Utc::now().naive_utc();
-    let urn = 100_000 + (uuid::Uuid::new_v4().as_u128() % 800_000) as i64;
     diesel::insert_into(schools::table)
         .values((
             schools::id.eq(&id),

@@ -778,3 +778,57 @@ both_backends! {
         assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM booking_history").await, 1);
     }
 }
+
+both_backends! {
+    async fn demo_bookings_keep_the_rules(app: TestApp) {
+        let w = bk_world(&app).await;
+        let schools = bk_schools(&app, 46).await;
+        let refs: Vec<&String> = schools.iter().collect();
+        bk_people(&app, 46 * 5, "Demo staff", &refs).await;
+        let mut fifo = Vec::new();
+        for (i, days) in [-40i64, -20, -10, 3, 12, 25].into_iter().enumerate() {
+            let id = bk_course(&app, &w, &format!("Demo {i}"), 30, |b| {
+                b["sessions"] = json!([session_in(days)]);
+                b["cancellation_deadline"] = json!(days_from_now(days - 7));
+            }).await;
+            fifo.push(id);
+        }
+        bk_course(&app, &w, "Demo capped", 20, |b| b["per_school_cap"] = json!(1)).await;
+        bk_course(&app, &w, "Demo approval", 12, |b| b["requires_approval"] = json!(true)).await;
+        bk_course(&app, &w, "Demo large", 200, |_| {}).await;
+
+        let now = chrono::Utc::now().naive_utc();
+        let report = cal_db(&app, move |conn| cpd_hub::commands::seed_bookings::seed_bookings(conn, now, 7).unwrap()).await;
+        assert_eq!(report.courses, 9);
+        assert_eq!(report.schools_without_bookings, 2, "{report:?}");
+        assert!(report.full_with_waiting_list >= 3, "{report:?}");
+        assert!(report.late_cancellations > 0, "{report:?}");
+        assert!(report.promoted > 0, "{report:?}");
+        assert!(report.declined + report.pending > 0, "{report:?}");
+        assert_eq!(
+            report.bookings,
+            report.confirmed + report.waitlisted + report.pending + report.cancelled + report.declined
+        );
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await, report.bookings as i64);
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings WHERE late_cancellation = TRUE").await, report.late_cancellations as i64);
+        // The left-out schools (every 23rd by URN) have none: cold spots.
+        let by_urn: Vec<String> = cal_db(&app, |conn| {
+            use cpd_hub::db::schema::schools;
+            use diesel::prelude::*;
+            schools::table.order(schools::urn.asc()).select(schools::id).load(conn).unwrap()
+        }).await;
+        assert_eq!(by_urn.len(), 49);
+        let cold = format!("SELECT COUNT(*) AS n FROM bookings WHERE school_id IN ('{}', '{}')", by_urn[22], by_urn[45]);
+        assert_eq!(bk_count(&app, &cold).await, 0);
+        // No emails for made-up history.
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM outbox").await, 0);
+        bk_check_invariants(&app, &fifo).await;
+        // The calendar shows the seeded places.
+        let c = bk_course_get(&app, &fifo[5]).await;
+        assert_eq!(c["places_left"].as_i64().unwrap(), 30 - bk_count(&app, &format!("SELECT COUNT(*) AS n FROM bookings WHERE course_id = '{}' AND status = 'confirmed'", fifo[5])).await);
+        // A second run adds nothing.
+        let again = cal_db(&app, move |conn| cpd_hub::commands::seed_bookings::seed_bookings(conn, now, 7).unwrap()).await;
+        assert_eq!((again.courses, again.existing, again.bookings), (0, 9, 0));
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await, report.bookings as i64);
+    }
+}
