@@ -202,19 +202,19 @@ pub async fn book(
         if input.override_rules || input.walk_in {
             require(&who, Action::OverrideBooking)?;
         }
-        let target = person_id.clone();
-        let school_id = st.db(move |c| store::target_school(c, &target)).await?;
-        require_visible(
-            &who,
-            Action::Book {
-                person_id: &person_id,
-                school_id: school_id.as_deref(),
-            },
-        )?;
         let actor = who.person_id.clone();
         let st2 = st.clone();
+        // One trip to the blocking pool: who the person is, may the caller book for them, book.
         let booking = st
             .db(move |c| {
+                let school_id = store::target_school(c, &person_id)?;
+                require_visible(
+                    &who,
+                    Action::Book {
+                        person_id: &person_id,
+                        school_id: school_id.as_deref(),
+                    },
+                )?;
                 store::book(
                     c,
                     ctx(&st2, &actor),

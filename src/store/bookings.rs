@@ -308,6 +308,8 @@ struct PersonRow {
     email: String,
     school_id: Option<String>,
     staff_group_id: Option<String>,
+    /// Their school's phase.
+    phase: Option<String>,
     erased: bool,
 }
 
@@ -461,26 +463,30 @@ fn load_person(conn: &mut DbConn, id: &str) -> QueryResult<Option<PersonRow>> {
         String,
         Option<String>,
         Option<String>,
+        Option<String>,
         Option<NaiveDateTime>,
     )> = people::table
-        .find(id)
+        .left_join(schools::table)
+        .filter(people::id.eq(id))
         .select((
             people::id,
             people::name,
             people::email,
             people::school_id,
             people::staff_group_id,
+            schools::phase.nullable(),
             people::erased_at,
         ))
         .first(conn)
         .optional()?;
     Ok(row.map(
-        |(id, name, email, school_id, staff_group_id, erased_at)| PersonRow {
+        |(id, name, email, school_id, staff_group_id, phase, erased_at)| PersonRow {
             id,
             name,
             email,
             school_id,
             staff_group_id,
+            phase,
             erased: erased_at.is_some(),
         },
     ))
@@ -742,6 +748,7 @@ fn approvers(conn: &mut DbConn, school_id: Option<&str>) -> QueryResult<Vec<Pers
             email,
             school_id: None,
             staff_group_id: None,
+            phase: None,
             erased: false,
         })
         .collect())
@@ -815,33 +822,13 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
             }
             None => person.staff_group_id.clone(),
         };
-        let held: i64 = bookings::table
-            .filter(bookings::course_id.eq(req.course_id))
-            .filter(bookings::person_id.eq(req.person_id))
-            .filter(bookings::status.eq_any(ACTIVE))
-            .count()
-            .get_result(conn)?;
-        if held > 0 {
-            return Err(AppError::conflict(
-                "already_booked",
-                "This person already has a booking on this course.",
-            ));
-        }
-        let phase: Option<String> = match &person.school_id {
-            Some(s) => schools::table
-                .find(s)
-                .select(schools::phase)
-                .first(conn)
-                .optional()?,
-            None => None,
-        };
         let (groups, phases) = load_targets(conn, req.course_id)?;
         let facts = course.facts(groups, phases);
         let overriding = req.override_rules || req.walk_in;
         rules::check_eligible(
             &facts,
             staff_group_id.as_deref(),
-            phase.as_deref(),
+            person.phase.as_deref(),
             ctx.now,
             overriding,
         )
@@ -863,26 +850,57 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
             )
         };
 
-        let id = new_id();
+        // The unique partial index `bookings_one_active` enforces invariant 2; a person who
+        // already holds an active booking on the course is refused by it here.
+        let row = Row {
+            id: new_id(),
+            course_id: req.course_id.to_string(),
+            person_id: req.person_id.to_string(),
+            school_id: person.school_id.clone(),
+            staff_group_id,
+            status: status.as_str().to_string(),
+            requested_at: ctx.now,
+            confirmed_at: (status == BookingStatus::Confirmed).then_some(ctx.now),
+            cancelled_at: None,
+            late_cancellation: false,
+            cancel_reason: None,
+            decline_reason: None,
+            admin_override: overriding,
+            walk_in: req.walk_in,
+            price_pence: course.price_pence,
+            created_by: ctx.actor_id.map(str::to_string),
+            updated_at: ctx.now,
+        };
         diesel::insert_into(bookings::table)
             .values((
-                bookings::id.eq(&id),
-                bookings::course_id.eq(req.course_id),
-                bookings::person_id.eq(req.person_id),
-                bookings::school_id.eq(&person.school_id),
-                bookings::staff_group_id.eq(&staff_group_id),
-                bookings::status.eq(status.as_str()),
-                bookings::requested_at.eq(ctx.now),
-                bookings::confirmed_at.eq((status == BookingStatus::Confirmed).then_some(ctx.now)),
+                bookings::id.eq(&row.id),
+                bookings::course_id.eq(&row.course_id),
+                bookings::person_id.eq(&row.person_id),
+                bookings::school_id.eq(&row.school_id),
+                bookings::staff_group_id.eq(&row.staff_group_id),
+                bookings::status.eq(&row.status),
+                bookings::requested_at.eq(row.requested_at),
+                bookings::confirmed_at.eq(row.confirmed_at),
                 bookings::late_cancellation.eq(false),
                 bookings::admin_override.eq(overriding),
                 bookings::walk_in.eq(req.walk_in),
-                bookings::price_pence.eq(course.price_pence),
-                bookings::created_by.eq(ctx.actor_id),
+                bookings::price_pence.eq(row.price_pence),
+                bookings::created_by.eq(&row.created_by),
                 bookings::created_at.eq(ctx.now),
                 bookings::updated_at.eq(ctx.now),
             ))
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => AppError::conflict(
+                    "already_booked",
+                    "This person already has a booking on this course.",
+                ),
+                other => AppError::from(other),
+            })?;
+        let id = row.id.clone();
         let (dc, dw) = entering(status);
         adjust_counts(conn, req.course_id, dc, dw, i32::from(raise))?;
 
@@ -907,7 +925,6 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
                 _ => "booked",
             }
         };
-        let row = load_row(conn, &id)?;
         append_history(conn, &ctx, &id, None, status, reason, note.as_deref())?;
         if overriding {
             super::audit::record(
@@ -1412,6 +1429,7 @@ impl Holder {
             email: self.email.clone(),
             school_id: None,
             staff_group_id: None,
+            phase: None,
             erased: false,
         }
     }
