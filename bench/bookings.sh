@@ -27,7 +27,7 @@ for backend in sqlite postgres; do
 
     # Throughput: 3000 people, 100 courses with room for everyone.
     url=$(fresh_db "$backend" book_throughput)
-    "$LOAD" setup "$url" 3000 100 100000 "$OUT/throughput"
+    "$LOAD" setup "$url" 3000 100 10000 "$OUT/throughput"
     start_server "$url" "$PORT" "${SERVER_ENV[@]}"
     echo "[$backend] idle RSS: $(rss_mb "$SERVER_PID") MB"
     first=0
@@ -43,7 +43,7 @@ for backend in sqlite postgres; do
 
     # One course taking every booking (each waits for the course lock in turn).
     url=$(fresh_db "$backend" book_one)
-    "$LOAD" setup "$url" 5000 1 100000 "$OUT/one"
+    "$LOAD" setup "$url" 5000 1 10000 "$OUT/one"
     start_server "$url" "$PORT" "${SERVER_ENV[@]}"
     printf '[%s] one course, 64 at once:          ' "$backend"
     "$LOAD" run "$BASE" "$OUT/one" 64 5000 one

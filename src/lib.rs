@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod booking_queue;
 pub mod commands;
 pub mod config;
 pub mod db;

@@ -52,6 +52,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = AppState {
             settings: settings.clone(),
+            bookings: crate::booking_queue::BookingQueue::new(
+                pool.clone(),
+                &settings.public_base_url,
+            ),
             pool,
             metrics: Arc::new(Metrics::new()),
         };

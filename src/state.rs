@@ -16,6 +16,8 @@ pub struct AppState {
     pub pool: Pool,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Booking requests, batched per course.
+    pub bookings: crate::booking_queue::BookingQueue,
 }
 
 impl AppState {

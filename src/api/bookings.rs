@@ -202,32 +202,22 @@ pub async fn book(
         if input.override_rules || input.walk_in {
             require(&who, Action::OverrideBooking)?;
         }
-        let actor = who.person_id.clone();
-        let st2 = st.clone();
-        // One trip to the blocking pool: who the person is, may the caller book for them, book.
-        let booking = st
-            .db(move |c| {
-                let school_id = store::target_school(c, &person_id)?;
-                require_visible(
-                    &who,
-                    Action::Book {
-                        person_id: &person_id,
-                        school_id: school_id.as_deref(),
-                    },
-                )?;
-                store::book(
-                    c,
-                    ctx(&st2, &actor),
-                    store::NewBooking {
-                        course_id: &course_id,
-                        person_id: &person_id,
-                        staff_group_id: input.staff_group_id.as_deref(),
-                        override_rules: input.override_rules,
-                        walk_in: input.walk_in,
-                    },
-                )
-            })
-            .await?;
+        let target = st.db(move |c| store::target(c, &person_id)).await?;
+        require_visible(
+            &who,
+            Action::Book {
+                person_id: &target.person_id,
+                school_id: target.school_id.as_deref(),
+            },
+        )?;
+        let request = store::Request {
+            target,
+            actor_id: Some(who.person_id.clone()),
+            staff_group_id: input.staff_group_id,
+            override_rules: input.override_rules,
+            walk_in: input.walk_in,
+        };
+        let booking = st.bookings.book(&course_id, request).await?;
         Ok(HttpResponse::Created().json(booking))
     })
     .await
