@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::db::Pool;
 use crate::error::{AppError, AppResult};
-use crate::store::bookings::{self as store, Booking, Request};
+use crate::store::bookings::{self as store, Booking, Request, SessionsCache};
 
 /// The most requests one transaction takes.
 pub const MAX_BATCH: usize = 64;
@@ -30,8 +30,12 @@ type Reply = oneshot::Sender<AppResult<Booking>>;
 pub struct BookingQueue {
     pool: Pool,
     base_url: Arc<str>,
-    waiting: Arc<Mutex<HashMap<String, VecDeque<(Request, Reply)>>>>,
+    waiting: Arc<Mutex<HashMap<String, Waiting>>>,
+    sessions: Arc<SessionsCache>,
 }
+
+/// The requests waiting for one course.
+type Waiting = VecDeque<(Request, Reply)>;
 
 impl BookingQueue {
     /// A queue that books through connections of `pool`.
@@ -40,6 +44,7 @@ impl BookingQueue {
             pool,
             base_url: base_url.into(),
             waiting: Arc::default(),
+            sessions: Arc::default(),
         }
     }
 
@@ -111,22 +116,35 @@ impl BookingQueue {
         };
         let (requests, replies): (Vec<Request>, Vec<Reply>) = batch.into_iter().unzip();
         let single = requests.len() == 1;
-        match store::book_batch(&mut conn, &self.base_url, course_id, requests.clone()) {
+        match store::book_batch(
+            &mut conn,
+            &self.base_url,
+            Some(&self.sessions),
+            course_id,
+            requests.clone(),
+        ) {
             Ok(answers) => {
                 for (answer, reply) in answers.into_iter().zip(replies) {
                     let _ = reply.send(answer);
                 }
             }
             Err(e) if single => {
-                let _ = replies.into_iter().next().map(|r| r.send(Err(e)));
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
             }
             // A batch failed as a whole: each request tries again on its own, so one bad
             // request cannot fail the others.
             Err(_) => {
                 for (request, reply) in requests.into_iter().zip(replies) {
-                    let answer =
-                        store::book_batch(&mut conn, &self.base_url, course_id, vec![request])
-                            .and_then(|mut v| v.pop().expect("one answer per request"));
+                    let answer = store::book_batch(
+                        &mut conn,
+                        &self.base_url,
+                        Some(&self.sessions),
+                        course_id,
+                        vec![request],
+                    )
+                    .and_then(|mut v| v.pop().expect("one answer per request"));
                     let _ = reply.send(answer);
                 }
             }

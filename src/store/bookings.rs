@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use super::new_id;
 use super::outbox::{self, NewMessage};
 use crate::db::schema::{
-    booking_history, bookings, course_leads, course_phases, course_sessions, course_staff_groups,
-    courses, people, person_roles, schools, staff_groups,
+    booking_history, bookings, course_leads, course_sessions, courses, people, person_roles,
+    schools, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{
@@ -339,15 +339,39 @@ fn load_course(conn: &mut DbConn, course_id: &str) -> AppResult<CourseRow> {
         .first(conn)?)
 }
 
+/// The staff groups and phases a course is for, in one query.
 fn load_targets(conn: &mut DbConn, course_id: &str) -> QueryResult<(Vec<String>, Vec<String>)> {
-    let groups = course_staff_groups::table
-        .filter(course_staff_groups::course_id.eq(course_id))
-        .select(course_staff_groups::staff_group_id)
+    use diesel::sql_types::Text;
+    #[derive(QueryableByName)]
+    struct Target {
+        #[diesel(sql_type = Text)]
+        k: String,
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+    let sql = |a: &str, b: &str| {
+        format!(
+            "SELECT 'g' AS k, staff_group_id AS v FROM course_staff_groups WHERE course_id = {a} \
+             UNION ALL SELECT 'p' AS k, phase AS v FROM course_phases WHERE course_id = {b}"
+        )
+    };
+    let query = match conn {
+        DbConn::Pg(_) => sql("$1", "$2"),
+        DbConn::Sqlite(_) => sql("?", "?"),
+    };
+    let rows: Vec<Target> = diesel::sql_query(query)
+        .bind::<Text, _>(course_id)
+        .bind::<Text, _>(course_id)
         .load(conn)?;
-    let phases = course_phases::table
-        .filter(course_phases::course_id.eq(course_id))
-        .select(course_phases::phase)
-        .load(conn)?;
+    let mut groups = Vec::new();
+    let mut phases = Vec::new();
+    for r in rows {
+        if r.k == "g" {
+            groups.push(r.v);
+        } else {
+            phases.push(r.v);
+        }
+    }
     Ok((groups, phases))
 }
 
@@ -562,6 +586,34 @@ struct Mailer<'a> {
     revision: i32,
     base_url: &'a str,
     sessions: Option<Value>,
+    cache: Option<&'a SessionsCache>,
+}
+
+/// The sessions of recently booked courses as the emails show them, by course, valid for one
+/// revision of the course (every change to its sessions raises the revision), so a busy
+/// course's sessions are not read again for every booking.
+#[derive(Default)]
+pub struct SessionsCache(std::sync::Mutex<HashMap<String, (i32, Value)>>);
+
+impl SessionsCache {
+    /// At most this many courses are kept; past it the cache starts again.
+    const MAX: usize = 1000;
+
+    fn get(&self, course_id: &str, revision: i32) -> Option<Value> {
+        let map = self.0.lock().ok()?;
+        map.get(course_id)
+            .filter(|(r, _)| *r == revision)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn put(&self, course_id: &str, revision: i32, value: &Value) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+            map.insert(course_id.to_string(), (revision, value.clone()));
+        }
+    }
 }
 
 impl<'a> Mailer<'a> {
@@ -572,6 +624,7 @@ impl<'a> Mailer<'a> {
             revision: course.revision,
             base_url,
             sessions: None,
+            cache: None,
         }
     }
 
@@ -579,7 +632,17 @@ impl<'a> Mailer<'a> {
         if let Some(s) = &self.sessions {
             return Ok(s.clone());
         }
+        if let Some(v) = self
+            .cache
+            .and_then(|c| c.get(&self.course_id, self.revision))
+        {
+            self.sessions = Some(v.clone());
+            return Ok(v);
+        }
         let value = sessions_json(conn, &self.course_id, None)?;
+        if let Some(c) = self.cache {
+            c.put(&self.course_id, self.revision, &value);
+        }
         self.sessions = Some(value.clone());
         Ok(value)
     }
@@ -827,7 +890,7 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
         override_rules: req.override_rules,
         walk_in: req.walk_in,
     };
-    book_batch(conn, ctx.base_url, req.course_id, vec![request])?
+    book_batch(conn, ctx.base_url, None, req.course_id, vec![request])?
         .pop()
         .expect("one answer per request")
 }
@@ -863,10 +926,12 @@ struct Batch<'a> {
 /// the course's facts and sessions, the counter update and the commit (on PostgreSQL, its
 /// flush to disk) are shared. A request refused by the rules gets its own 409/422/404
 /// without affecting the others; a database failure fails the whole batch (`Err`), and no
-/// booking of it exists. `NotFound` when there is no such course.
+/// booking of it exists. `NotFound` when there is no such course. `cache` (optional) keeps
+/// the course's sessions between batches.
 pub fn book_batch(
     conn: &mut DbConn,
     base_url: &str,
+    cache: Option<&SessionsCache>,
     course_id: &str,
     requests: Vec<Request>,
 ) -> AppResult<Vec<AppResult<Booking>>> {
@@ -875,8 +940,10 @@ pub fn book_batch(
         let (groups, phases) = load_targets(conn, course_id)?;
         let facts = course.facts(groups, phases);
         let now = crate::domain::time::now();
+        let mut mailer = Mailer::new(&course, base_url);
+        mailer.cache = cache;
         let mut batch = Batch {
-            mailer: Mailer::new(&course, base_url),
+            mailer,
             facts,
             held: None,
             base_url,

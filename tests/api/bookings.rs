@@ -740,9 +740,15 @@ both_backends! {
         assert_eq!(changed[0].0.as_deref(), Some(placed.as_str()));
         assert_eq!(changed[0].1["person_name"], "Staff 0");
         assert_eq!(changed[0].1["ics"]["sequence"], 1);
+        // Later emails show the new times too.
+        let late = bk_people(&app, 1, "Late", &[&w.school_a]).await;
+        let third = id(&bk_book_ok(&app, &course, &late[0]).await);
+        let told: Vec<Value> = bk_outbox(&app).await.into_iter()
+            .filter(|(_, _, s, _)| s.as_deref() == Some(third.as_str())).map(|(_, _, _, p)| p).collect();
+        assert_eq!(told[0]["sessions"][0]["start"], moved["start"]);
         // Cancelled: every active booking is cancelled, with history, and each person told.
         expect_json(app.post(&format!("/api/v1/courses/{course}/cancel"), t, &json!({"reason": "The trainer is unwell."})).await, 200).await;
-        for b in [&placed, &waiting] {
+        for b in [&placed, &waiting, &third] {
             let got = bk_get(&app, b).await;
             assert_eq!(got["status"], "cancelled");
             assert_eq!(got["late_cancellation"], false);
@@ -752,7 +758,7 @@ both_backends! {
         }
         let cancelled: Vec<(Option<String>, Value)> = bk_outbox(&app).await.into_iter()
             .filter(|(k, _, _, _)| k == "course_cancelled").map(|(_, to, _, p)| (to, p)).collect();
-        assert_eq!(cancelled.len(), 2);
+        assert_eq!(cancelled.len(), 3);
         assert_eq!(cancelled[0].1["reason"], "The trainer is unwell.");
         assert_eq!(cancelled[0].1["ics"]["method"], "CANCEL");
         let c = bk_course_get(&app, &course).await;
