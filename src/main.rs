@@ -7,11 +7,18 @@ use cpd_hub::config::Settings;
 
 /// cpd-hub: the CPD calendar, bookings, registers, evaluation and reports of a schools' alliance.
 ///
-/// Settings come from environment variables (or a .env file): DATABASE_URL (default
-/// sqlite://cpd-hub.db), BIND (default 127.0.0.1:8080), PUBLIC_BASE_URL, SMTP_URL, MAIL_FROM,
-/// RUST_LOG. See README.md.
+/// Settings come from environment variables (or a .env file in the working directory), all
+/// optional: DATABASE_URL (default sqlite://cpd-hub.db), BIND (default 127.0.0.1:8080),
+/// PUBLIC_BASE_URL, SMTP_URL, MAIL_FROM, RUST_LOG. See README.md.
 #[derive(Parser)]
-#[command(name = "cpd-hub", version)]
+#[command(
+    name = "cpd-hub",
+    version,
+    after_help = "First steps on a new machine:\n  \
+        cpd-hub admin create --email you@school.example --name \"Your Name\"\n  \
+        cpd-hub seed-demo      (optional: a demo alliance to explore)\n  \
+        cpd-hub serve          (then open http://127.0.0.1:8080/api/docs/)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -20,24 +27,64 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Apply pending migrations, then serve HTTP and run the email worker (the default).
+    ///
+    /// Listens on BIND (default 127.0.0.1:8080) and uses the database at DATABASE_URL
+    /// (default: the SQLite file cpd-hub.db in the working directory, created if missing).
+    /// The API documentation is served at /api/docs/. Stop it with Ctrl-C; requests in
+    /// progress are finished first.
     Serve,
-    /// Apply pending migrations and exit.
+    /// Apply pending migrations to the database at DATABASE_URL and exit.
+    ///
+    /// `serve` and the other commands migrate by themselves; use this to prepare a database
+    /// ahead of time, e.g. before starting several copies of the service.
     Migrate,
-    /// Manage admins.
+    /// Manage admins: the people who run the service.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Fill the database with a demo alliance: 9 clusters, 92 fictional schools, staff.
+    ///
+    /// The demo follows the alliance cpd-hub was first built for: its 9 clusters with 79
+    /// primary, 11 secondary and 2 special schools, a few hundred staff across the staff
+    /// groups (each school with a school lead), course leads, CPD group members and two
+    /// providers. Every name is fictional; emails end in .example, so nothing can be sent to
+    /// a real address. Safe to run again: only missing records are added, nothing is changed.
+    SeedDemo,
+    /// Import schools from a DfE "Get Information about Schools" (GIAS) establishment CSV,
+    /// creating or updating each school by URN.
+    ///
+    /// Download the file from GIAS (establishment fields: URN, EstablishmentName,
+    /// TypeOfEstablishment, EstablishmentStatus, PhaseOfEducation, LA, Postcode); UTF-8 and
+    /// Windows-1252 are both read. An optional "Cluster" column, or --clusters, puts each school
+    /// in a cluster (matched by name; missing clusters are created). Bad lines are listed with
+    /// their line number and reason; the rest are imported.
+    ImportSchools {
+        /// The GIAS CSV file.
+        file: std::path::PathBuf,
+        /// A CSV file of "URN,cluster" lines (a header line is allowed); it wins over a Cluster
+        /// column.
+        #[arg(long, value_name = "MAPFILE")]
+        clusters: Option<std::path::PathBuf>,
+        /// Reject lines naming a cluster that does not exist instead of creating it.
+        #[arg(long)]
+        no_create_clusters: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create an admin (or promote the person with this email) and print a new API token as
-    /// the last line of output.
+    /// Create an admin, or make an existing person an admin, and print a new API token.
+    ///
+    /// Run this once on a new installation to get in. The token is printed as the last line
+    /// of output and is not stored, so copy it then: send it as
+    /// `Authorization: Bearer <token>`, or paste it into "Authorize" at /api/docs/. Running
+    /// it again for the same email (in any case) promotes that person and prints another
+    /// token; it never makes a second person.
     Create {
-        /// Their email address; they sign in with it.
-        #[arg(long)]
+        /// Their email address, e.g. jo.bloggs@school.example (stored in lower case).
+        #[arg(long, value_name = "EMAIL")]
         email: String,
-        /// Their name.
-        #[arg(long)]
+        /// Their full name, used only when a new person is created, e.g. "Jo Bloggs".
+        #[arg(long, value_name = "NAME")]
         name: String,
     },
 }
@@ -66,6 +113,21 @@ fn main() -> ExitCode {
                 println!("{token}");
             })
         }
+        Command::SeedDemo => seed_demo(&settings),
+        Command::ImportSchools {
+            file,
+            clusters,
+            no_create_clusters,
+        } => cpd_hub::commands::import::import_schools(
+            &settings,
+            &file,
+            clusters.as_deref(),
+            !no_create_clusters,
+        )
+        .and_then(|report| {
+            cpd_hub::commands::import::print_report(&mut std::io::stdout().lock(), &file, &report)
+                .map_err(Into::into)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,11 +161,18 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let pool = cpd_hub::db::build_pool(&settings.database_url, Some(1), settings.pool_timeout())?;
     let mut conn = pool
         .get()
-        .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
     let applied = cpd_hub::db::migrate(&mut conn)?;
     println!(
         "{} migrations applied; the database is up to date.",
         applied.len()
     );
+    Ok(())
+}
+
+fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
+    let mut conn = cpd_hub::commands::open_migrated(settings)?;
+    let summary = cpd_hub::commands::seed::run(&mut conn)?;
+    println!("{summary}");
     Ok(())
 }

@@ -38,7 +38,7 @@ impl Application {
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = migrate_pool
                 .get()
-                .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
             let applied = db::migrate(&mut conn)?;
             if !applied.is_empty() {
                 tracing::info!(count = applied.len(), "migrations applied");
@@ -48,7 +48,7 @@ impl Application {
         .await??;
 
         let listener = TcpListener::bind(&settings.bind)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (BIND): {e}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let state = AppState {
             settings: settings.clone(),

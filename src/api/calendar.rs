@@ -8,13 +8,16 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
+use validator::Validate;
 
 use crate::api::courses::CourseQuery;
+use crate::api::extract::ValidQuery;
 use crate::auth::policy::{course_scope, require, require_visible_to, Action};
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::course::{add_problem, CourseStatus, Problems};
 use crate::domain::ics::{self, Calendar, Event};
 use crate::domain::markdown::to_plain_text;
+use crate::domain::paging::Paging;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -36,7 +39,7 @@ const DEFAULT_ALARM_MINUTES: u32 = 1440;
 const MAX_ALARM_MINUTES: u32 = 40_320;
 
 /// The reminder of each event.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, Validate, IntoParams)]
 pub struct AlarmQuery {
     /// Minutes before each session to remind (default 1440, a day; 0: no reminder; at most
     /// 40320, four weeks).
@@ -62,6 +65,35 @@ impl AlarmQuery {
                 Err(AppError::Validation(p))
             }
         }
+    }
+}
+
+/// A feed's `limit` (default and most: [`FEED_MAX_COURSES`]) and `offset`, in courses.
+fn feed_paging(query: &CourseQuery) -> AppResult<Paging> {
+    let mut problems = Problems::new();
+    let mut read = |field: &str, raw: &Option<String>, min: i64, max: i64, default: i64| match raw
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") => default,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                add_problem(
+                    &mut problems,
+                    field,
+                    format!("must be a whole number from {min} to {max}"),
+                );
+                default
+            }
+        },
+    };
+    let limit = read("limit", &query.limit, 1, FEED_MAX_COURSES, FEED_MAX_COURSES);
+    let offset = read("offset", &query.offset, 0, i64::MAX, 0);
+    if problems.is_empty() {
+        Ok(Paging { limit, offset })
+    } else {
+        Err(AppError::Validation(problems))
     }
 }
 
@@ -155,7 +187,8 @@ fn calendar_response(name: &str, filename: &str, events: Vec<Event>) -> HttpResp
 
 /// The CPD calendar as iCalendar, with the same filters as `GET /api/v1/courses` (published
 /// courses unless an admin or lead asks for others). Without `from` it starts 90 days back;
-/// it holds at most 2,000 courses. Subscribe to it from Outlook or Google Calendar.
+/// `limit` counts courses (default and most 2,000). Subscribe to it from Outlook or Google
+/// Calendar.
 #[utoipa::path(tag = "calendar", params(CourseQuery, AlarmQuery), security((), ("bearer" = [])),
     responses(
     (status = 200, description = "RFC 5545 calendar, one event per session", content_type = "text/calendar", body = String),
@@ -165,17 +198,18 @@ fn calendar_response(name: &str, filename: &str, events: Vec<Event>) -> HttpResp
 pub async fn calendar_ics(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    query: web::Query<CourseQuery>,
-    alarm: web::Query<AlarmQuery>,
+    query: ValidQuery<CourseQuery>,
+    alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let mut filter = query.filter()?;
+    let paging = feed_paging(&query)?;
     let alarm = alarm.minutes()?;
     if filter.from.is_none() {
         filter.from = Some(time::now() - chrono::Duration::days(FEED_DEFAULT_DAYS_BACK));
     }
     let scope = course_scope(caller.0.as_ref());
     let courses = state
-        .db(move |c| store::calendar_list(c, &filter, &scope, FEED_MAX_COURSES))
+        .db(move |c| store::calendar_list(c, &filter, &scope, paging))
         .await?;
     let base = state.settings.public_base_url.clone();
     Ok(calendar_response(
@@ -199,7 +233,7 @@ pub async fn course_ics(
     state: web::Data<AppState>,
     caller: MaybeCaller,
     id: web::Path<String>,
-    alarm: web::Query<AlarmQuery>,
+    alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let alarm = alarm.minutes()?;
     let id = id.into_inner();
@@ -239,7 +273,7 @@ pub async fn course_ics(
 pub async fn personal_ics(
     state: web::Data<AppState>,
     token: web::Path<String>,
-    alarm: web::Query<AlarmQuery>,
+    alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let alarm = alarm.minutes()?;
     let token = token.into_inner();

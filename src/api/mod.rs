@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod ops;
 pub mod people;
 pub mod reference;
+pub mod schools;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -62,6 +63,7 @@ pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
     bookings::configure(cfg);
+    schools::configure(cfg);
     courses::configure(cfg);
     calendar::configure(cfg);
 }

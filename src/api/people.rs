@@ -1,4 +1,453 @@
-//! People: staff records, roles, and the signed-in caller's own view.
+//! People: staff records, roles, and the signed-in caller's own view and API tokens.
+//!
+//! Who may do what is decided in `auth::policy`: the person themselves, their school's lead
+//! and admins reach a record (the CPD group reads every record); records the caller may not
+//! see answer 404, so ids cannot be probed.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Deserializer, Serialize};
+use validator::{Validate, ValidationError};
+
+use crate::api::extract::ValidJson;
+use crate::auth::policy::{person_scope, require, require_visible, Action, PersonScope};
+use crate::auth::Caller;
+use crate::domain::paging::{Page, Paging};
+use crate::domain::roles::Role;
+use crate::domain::text::is_email;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::people::{
+    self as store, NewPerson, PeopleFilter, Person, PersonChanges, Ref, Scope,
+};
+use crate::store::tokens::{NewToken, TokenInfo};
+
+/// Filters and paging of the people list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PeopleQuery {
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
+    /// Only this school's people.
+    pub school_id: Option<String>,
+    /// Only this staff group.
+    pub staff_group_id: Option<String>,
+    /// Only holders of this role: `staff`, `school_lead`, `course_lead`, `cpd_group` or `admin`.
+    pub role: Option<String>,
+    /// Words to find in the name or email (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// A new person.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPersonBody {
+    /// Full name.
+    #[validate(length(max = 200), custom(function = "not_blank"))]
+    #[schema(example = "Sam Taylor")]
+    pub name: String,
+    /// Email address, unique whatever its case.
+    #[validate(custom(function = "email_address"))]
+    #[schema(example = "sam.taylor@school.example")]
+    pub email: String,
+    /// Their school. A school lead may only add people to their own school.
+    #[serde(default)]
+    pub school_id: Option<String>,
+    /// Their staff group.
+    #[serde(default)]
+    pub staff_group_id: Option<String>,
+    /// Roles; everyone holds `staff`. Only an admin may give other roles.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+}
+
+/// Changes to a person; absent fields stay as they are, `null` clears a school or staff group.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonPatch {
+    /// New name.
+    #[validate(length(max = 200), custom(function = "not_blank"))]
+    pub name: Option<String>,
+    /// New email address.
+    #[validate(custom(function = "email_address"))]
+    pub email: Option<String>,
+    /// New school, or `null` for none (admin only).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub school_id: Option<Option<String>>,
+    /// New staff group, or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub staff_group_id: Option<Option<String>>,
+    /// The full new set of roles (admin only; `staff` is always kept).
+    pub roles: Option<Vec<Role>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn not_blank(value: &str) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new("required").with_message("must not be empty".into()));
+    }
+    Ok(())
+}
+
+fn email_address(value: &str) -> Result<(), ValidationError> {
+    if !is_email(value) {
+        return Err(ValidationError::new("email").with_message("must be an email address".into()));
+    }
+    Ok(())
+}
+
+impl PeopleQuery {
+    fn paging(&self) -> AppResult<Paging> {
+        Paging::new(self.limit, self.offset).map_err(|(f, m)| AppError::invalid(f, m))
+    }
+
+    fn filter(self) -> AppResult<PeopleFilter> {
+        let role = match self
+            .role
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            None => None,
+            Some(r) => Some(Role::parse(r).ok_or_else(|| {
+                AppError::invalid(
+                    "role",
+                    "must be one of staff, school_lead, course_lead, cpd_group, admin",
+                )
+            })?),
+        };
+        let nonempty =
+            |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(PeopleFilter {
+            school_id: nonempty(self.school_id),
+            staff_group_id: nonempty(self.staff_group_id),
+            role,
+            q: nonempty(self.q),
+        })
+    }
+}
+
+fn store_scope(scope: PersonScope) -> Scope {
+    match scope {
+        PersonScope::All => Scope::All,
+        PersonScope::School(s) => Scope::School(s),
+        PersonScope::Own(p) => Scope::Only(p),
+    }
+}
+
+/// Whether a set of roles goes beyond `staff`, which anyone may be given.
+fn beyond_staff(roles: &[Role]) -> bool {
+    roles.iter().any(|r| *r != Role::Staff)
+}
+
+/// List people. Admins and the CPD group see everyone, a school lead their own school's
+/// people, anyone else only themselves. Erased people are never listed.
+#[utoipa::path(tag = "people", params(PeopleQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<Person>),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/people")]
+pub async fn list_people(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PeopleQuery>,
+) -> AppResult<web::Json<Page<Person>>> {
+    require(&caller, Action::ListPeople)?;
+    let query = query.into_inner();
+    let paging = query.paging()?;
+    let filter = query.filter()?;
+    let scope = store_scope(person_scope(&caller));
+    let page = state
+        .db(move |c| store::list(c, &scope, &filter, paging))
+        .await?;
+    Ok(web::Json(page))
+}
+
+/// Add a person (admin, or a school lead for their own school).
+#[utoipa::path(tag = "people", request_body = NewPersonBody, security(("bearer" = [])), responses(
+    (status = 201, body = Person),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not allowed for this school, or roles beyond staff by a non-admin",
+     body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`duplicate_email`: the email is on record",
+     body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, description = "A missing or invalid field, or an unknown school or staff group",
+     body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/people")]
+pub async fn create_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ValidJson<NewPersonBody>,
+) -> AppResult<HttpResponse> {
+    let body = body.into_inner();
+    require(
+        &caller,
+        Action::CreatePerson {
+            school_id: body.school_id.as_deref(),
+        },
+    )?;
+    if beyond_staff(&body.roles) {
+        require(&caller, Action::AssignRoles)?;
+    }
+    let new = NewPerson {
+        name: body.name,
+        email: body.email,
+        school_id: body.school_id,
+        staff_group_id: body.staff_group_id,
+        roles: body.roles,
+    };
+    let actor = caller.person_id.clone();
+    let person = state.db(move |c| store::create(c, &actor, new)).await?;
+    Ok(HttpResponse::Created().json(person))
+}
+
+/// Loads a person the caller may see, or answers 404 as if there were none.
+async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppResult<Person> {
+    let person = state.db(move |c| store::get(c, &id)).await?;
+    require_visible(
+        caller,
+        Action::ReadPerson {
+            person_id: &person.id,
+            school_id: person.school_id(),
+        },
+    )?;
+    Ok(person)
+}
+
+/// One person (themselves, their school's lead, the CPD group, admins; 404 for anyone else).
+#[utoipa::path(tag = "people", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 200, body = Person),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/people/{id}")]
+pub async fn get_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<Person>> {
+    Ok(web::Json(
+        visible_person(&state, &caller, id.into_inner()).await?,
+    ))
+}
+
+/// Change a person (themselves, their school's lead, admins). Moving a person to another
+/// school and changing roles are for admins; role changes are audit-logged.
+#[utoipa::path(tag = "people", params(("id" = String, Path)), request_body = PersonPatch,
+    security(("bearer" = [])), responses(
+    (status = 200, body = Person),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`duplicate_email`, or `last_admin` when the only admin would lose the role",
+     body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[patch("/people/{id}")]
+pub async fn patch_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<PersonPatch>,
+) -> AppResult<web::Json<Person>> {
+    let current = visible_person(&state, &caller, id.into_inner()).await?;
+    require(
+        &caller,
+        Action::EditPerson {
+            person_id: &current.id,
+            school_id: current.school_id(),
+        },
+    )?;
+    let patch = body.into_inner();
+    if let Some(school_id) = &patch.school_id {
+        if school_id.as_deref() != current.school_id() {
+            require(&caller, Action::ChangeSchool)?;
+        }
+    }
+    if let Some(roles) = &patch.roles {
+        if store::with_staff(roles.clone()) != current.roles {
+            require(&caller, Action::AssignRoles)?;
+        }
+    }
+    let changes = PersonChanges {
+        name: patch.name,
+        email: patch.email,
+        school_id: patch.school_id,
+        staff_group_id: patch.staff_group_id,
+        roles: patch.roles,
+    };
+    let actor = caller.person_id.clone();
+    let id = current.id;
+    Ok(web::Json(
+        state
+            .db(move |c| store::update(c, &actor, &id, changes))
+            .await?,
+    ))
+}
+
+/// Erase a person (UK GDPR; admin). Their name and email are removed, their tokens revoked
+/// and roles dropped; the record stays, anonymous, so past counts do not change.
+#[utoipa::path(tag = "people", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 204, description = "Erased"),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`last_admin`: the only admin cannot be erased",
+     body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[delete("/people/{id}")]
+pub async fn erase_person(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let person = visible_person(&state, &caller, id.into_inner()).await?;
+    require(&caller, Action::ErasePerson)?;
+    let actor = caller.person_id.clone();
+    state
+        .db(move |c| store::erase(c, &actor, &person.id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The signed-in person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// Their record.
+    pub person: Person,
+    /// Their school, if any.
+    pub school: Option<Ref>,
+    /// Their roles; always includes `staff`.
+    pub roles: Vec<Role>,
+}
+
+/// Who am I: the signed-in person, their school and roles.
+#[utoipa::path(tag = "me", security(("bearer" = [])), responses(
+    (status = 200, body = Me),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, caller: Caller) -> AppResult<web::Json<Me>> {
+    let id = caller.person_id.clone();
+    let person = state.db(move |c| store::get(c, &id)).await?;
+    Ok(web::Json(Me {
+        school: person.school.clone(),
+        roles: person.roles.clone(),
+        person,
+    }))
+}
+
+/// A new API token.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    /// A name to recognise it by, e.g. where it is used.
+    #[validate(length(max = 100), custom(function = "not_blank"))]
+    #[schema(example = "timetable sync")]
+    pub name: String,
+    /// When it stops working (RFC 3339, in the future); `null` or absent: never.
+    #[serde(default, with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime, example = "2027-08-31T23:59:59Z")]
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// Make a new API token for yourself. The secret is in this response only.
+#[utoipa::path(tag = "me", request_body = NewTokenBody, security(("bearer" = [])), responses(
+    (status = 201, body = NewToken),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/me/tokens")]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ValidJson<NewTokenBody>,
+) -> AppResult<HttpResponse> {
+    let body = body.into_inner();
+    if body.expires_at.is_some_and(|t| t <= time::now()) {
+        return Err(AppError::invalid("expires_at", "must be in the future"));
+    }
+    let person_id = caller.person_id.clone();
+    let name = body.name.trim().to_string();
+    let token = state
+        .db(move |c| {
+            crate::store::tokens::issue(c, Some(&person_id), &person_id, &name, body.expires_at)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(token))
+}
+
+/// `limit` and `offset`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
+}
+
+/// Your API tokens that have not been revoked, newest first (never with their secrets).
+#[utoipa::path(tag = "me", params(PageQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<TokenInfo>),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/me/tokens")]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PageQuery>,
+) -> AppResult<web::Json<Page<TokenInfo>>> {
+    let paging =
+        Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let person_id = caller.person_id.clone();
+    Ok(web::Json(
+        state
+            .db(move |c| crate::store::tokens::list(c, &person_id, paging))
+            .await?,
+    ))
+}
+
+/// Revoke one of your API tokens.
+#[utoipa::path(tag = "me", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 204, description = "Revoked"),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[delete("/me/tokens/{id}")]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let person_id = caller.person_id.clone();
+    let id = id.into_inner();
+    state
+        .db(move |c| crate::store::tokens::revoke(c, &person_id, &id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
 
 /// Registers the people handlers.
-pub fn configure(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_people)
+        .service(create_person)
+        .service(get_person)
+        .service(patch_person)
+        .service(erase_person)
+        .service(me)
+        .service(create_token)
+        .service(list_tokens)
+        .service(revoke_token);
+}

@@ -37,6 +37,10 @@ pub enum Action<'a> {
     },
     /// Give or take away roles.
     AssignRoles,
+    /// Move a person from one school to another (or into or out of a school). Admin only:
+    /// a school lead who could move people, themselves included, into another school would
+    /// gain that school's records.
+    ChangeSchool,
     /// Erase a person (UK GDPR).
     ErasePerson,
     /// Book a place for a person (oneself, or a member of one's own school as its lead).
@@ -108,11 +112,19 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
     };
     match action {
         Action::ReadReference | Action::ListPeople => true,
-        Action::WriteReference | Action::AssignRoles | Action::ErasePerson => false,
+        Action::WriteReference
+        | Action::AssignRoles
+        | Action::ChangeSchool
+        | Action::ErasePerson => false,
+        // The CPD Working Group reads everyone's record, as it reads every report.
         Action::ReadPerson {
             person_id,
             school_id,
-        } => *person_id == caller.person_id || own_school_lead(*school_id),
+        } => {
+            *person_id == caller.person_id
+                || own_school_lead(*school_id)
+                || caller.has(Role::CpdGroup)
+        }
         Action::CreatePerson { school_id } => own_school_lead(*school_id),
         Action::EditPerson {
             person_id,
@@ -244,6 +256,10 @@ fn describe(action: &Action<'_>) -> String {
         Action::WriteReference => "Only an admin may change reference data.".into(),
         Action::AssignRoles => "Only an admin may give or take away roles.".into(),
         Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::ChangeSchool => "Only an admin may move a person to another school.".into(),
+        Action::EditPerson { .. } => {
+            "Only the person, their school's lead or an admin may change this record.".into()
+        }
         Action::CreatePerson { .. } => {
             "Only an admin, or a school lead for their own school, may add people.".into()
         }
@@ -341,6 +357,34 @@ mod tests {
             }
         ));
         assert_eq!(person_scope(&me), PersonScope::Own("me".into()));
+        assert!(!allows(&me, &Action::ChangeSchool));
+        assert!(!allows(&me, &Action::AssignRoles));
+    }
+
+    #[test]
+    fn cpd_group_reads_everyone_but_edits_no_one() {
+        let group = caller(&[Role::Staff, Role::CpdGroup], Some("s1"));
+        let someone = |school| Action::ReadPerson {
+            person_id: "x",
+            school_id: school,
+        };
+        assert!(allows(&group, &someone(Some("s2"))));
+        assert!(allows(&group, &someone(None)));
+        assert!(!allows(
+            &group,
+            &Action::EditPerson {
+                person_id: "x",
+                school_id: Some("s2")
+            }
+        ));
+        assert_eq!(person_scope(&group), PersonScope::All);
+    }
+
+    #[test]
+    fn only_admins_move_people_between_schools() {
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        assert!(!allows(&lead, &Action::ChangeSchool));
+        assert!(allows(&caller(&[Role::Admin], None), &Action::ChangeSchool));
     }
 
     #[test]

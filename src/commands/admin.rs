@@ -16,6 +16,7 @@ pub fn create(settings: &Settings, email: &str, name: &str) -> anyhow::Result<(b
     let (person_id, created) =
         crate::store::people::create_or_promote_admin(&mut conn, &email, name)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (_, token) = crate::store::tokens::create(&mut conn, &person_id, "admin create", None)?;
-    Ok((created, token))
+    let token = crate::store::tokens::issue(&mut conn, None, &person_id, "admin create", None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((created, token.token))
 }

@@ -1,6 +1,8 @@
 //! The command-line jobs other than `serve`: each works on the database directly.
 
 pub mod admin;
+pub mod import;
+pub mod seed;
 pub mod seed_bookings;
 pub mod seed_courses;
 
@@ -12,7 +14,7 @@ pub fn open_migrated(settings: &Settings) -> anyhow::Result<PooledConn> {
     let pool = db::build_pool(&settings.database_url, Some(1), settings.pool_timeout())?;
     let mut conn = pool
         .get()
-        .map_err(|e| anyhow::anyhow!("cannot reach the database: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
     db::migrate(&mut conn)?;
     Ok(conn)
 }

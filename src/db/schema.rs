@@ -208,6 +208,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_generation (id) {
+        id -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     calendar_feeds (id) {
         id -> Text,
         person_id -> Text,
@@ -310,4 +317,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     bookings,
     booking_history,
     idempotency_keys,
+    calendar_generation,
 );

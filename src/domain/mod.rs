@@ -3,9 +3,11 @@
 
 pub mod booking;
 pub mod course;
+pub mod gias;
 pub mod ics;
 pub mod markdown;
 pub mod paging;
+pub mod provider;
 pub mod roles;
 pub mod school;
 pub mod text;

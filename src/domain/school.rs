@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest DfE unique reference number cpd-hub accepts. URNs have six digits today; the
+/// headroom lets a longer series through without accepting obvious nonsense.
+pub const URN_MAX: i64 = 99_999_999;
+
 /// A school's phase, as courses target it. GIAS's phases, with special schools and alternative
 /// provision told apart because the alliance plans CPD for them separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

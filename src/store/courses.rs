@@ -24,8 +24,8 @@ use serde_json::json;
 
 use super::{like_pattern, new_id};
 use crate::db::schema::{
-    clusters, course_leads, course_phases, course_priorities, course_sessions, course_staff_groups,
-    courses, people, priorities, providers, staff_groups,
+    calendar_generation, clusters, course_leads, course_phases, course_priorities, course_sessions,
+    course_staff_groups, courses, people, priorities, providers, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
 use crate::domain::booking::BookingStatus;
@@ -776,7 +776,10 @@ macro_rules! filtered_courses {
         let filter: &CourseFilter = $filter;
         let scope: &CourseScope = $scope;
         let mut q = courses::table.into_boxed();
+        // Published courses are visible to everyone, so a published-only filter needs no scope.
+        let published_only = filter.statuses == [CourseStatus::Published];
         match scope {
+            _ if published_only => {}
             CourseScope::All => {}
             CourseScope::Published => {
                 q = q.filter(courses::status.eq(CourseStatus::Published.as_str()));
@@ -867,6 +870,16 @@ macro_rules! filtered_courses {
     }};
 }
 
+/// A number that rises with every change the calendar list can show (database triggers keep
+/// it, whoever writes). A list response made after reading generation `n` holds for as long as
+/// the generation is still `n`.
+pub fn calendar_generation(conn: &mut DbConn) -> QueryResult<i64> {
+    calendar_generation::table
+        .find(1)
+        .select(calendar_generation::n)
+        .first(conn)
+}
+
 /// Whether every course the filter and scope can return is published, so none lacks a first
 /// session and the list can be ordered straight off the `(status, first_session_start)` index.
 fn only_published(filter: &CourseFilter, scope: &CourseScope) -> bool {
@@ -875,9 +888,9 @@ fn only_published(filter: &CourseFilter, scope: &CourseScope) -> bool {
             && (filter.statuses.is_empty() || filter.statuses.contains(&CourseStatus::Published)))
 }
 
-/// Loads the ids of the courses on one page, in calendar order: by first session, courses
+/// Loads the courses on one page, in calendar order: by first session, courses
 /// without sessions last (the same on both backends).
-fn page_ids(
+fn page_rows(
     conn: &mut DbConn,
     filter: &CourseFilter,
     scope: &CourseScope,
@@ -912,7 +925,7 @@ pub fn list_courses(
     crate::db::read_tx(conn, |conn| {
         let total: i64 = filtered_courses!(filter, scope).count().get_result(conn)?;
         let rows = if total > paging.offset {
-            page_ids(conn, filter, scope, paging.limit, paging.offset)?
+            page_rows(conn, filter, scope, paging.limit, paging.offset)?
         } else {
             Vec::new()
         };
@@ -1039,16 +1052,16 @@ pub struct CalendarCourse {
     pub sessions: Vec<Session>,
 }
 
-/// The courses for a calendar feed: as the list would show them (same filter, scope and
-/// order), at most `limit`, with their sessions. Three queries whatever the size.
+/// The courses for a calendar feed: as the list would show them (same filter, scope, order
+/// and paging), with their sessions. Three queries whatever the size.
 pub fn calendar_list(
     conn: &mut DbConn,
     filter: &CourseFilter,
     scope: &CourseScope,
-    limit: i64,
+    paging: Paging,
 ) -> AppResult<Vec<CalendarCourse>> {
     crate::db::read_tx(conn, |conn| {
-        let ids: Vec<String> = page_ids(conn, filter, scope, limit, 0)?
+        let ids: Vec<String> = page_rows(conn, filter, scope, paging.limit, paging.offset)?
             .into_iter()
             .map(|r| r.id)
             .collect();

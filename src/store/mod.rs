@@ -9,6 +9,8 @@ pub mod idempotency;
 pub mod outbox;
 pub mod people;
 pub mod reference;
+pub mod schools;
+pub mod seed;
 pub mod tokens;
 
 /// A new opaque id: a UUIDv7, whose time-ordered prefix keeps index inserts local.

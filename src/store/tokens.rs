@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use crate::auth::Caller;
 use crate::db::schema::{api_tokens, people, person_roles};
 use crate::db::DbConn;
+use crate::domain::paging::{Page, Paging};
 use crate::domain::roles::Role;
 use crate::domain::time;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// Finds the signed-in person for a token hash: the token must exist, be neither revoked nor
 /// expired, and belong to a person who has not been erased.
@@ -85,7 +86,8 @@ pub struct TokenInfo {
     pub last_used_at: Option<NaiveDateTime>,
 }
 
-/// Creates a token for a person and returns its id and the secret (shown once).
+/// Creates a token for a person and returns its id and the secret (shown once). Runs inside
+/// the caller's transaction; [`issue`] is the audited whole.
 pub fn create(
     conn: &mut DbConn,
     person_id: &str,
@@ -107,12 +109,73 @@ pub fn create(
     Ok((id, secret))
 }
 
-/// The live tokens of a person, newest first.
-pub fn list(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<TokenInfo>> {
-    api_tokens::table
-        .filter(api_tokens::person_id.eq(person_id))
-        .filter(api_tokens::revoked_at.is_null())
-        .order(api_tokens::created_at.desc())
+/// A token just made, with its secret: the only time the secret is shown.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NewToken {
+    /// The token's id (for listing and revoking).
+    pub id: String,
+    /// A name to recognise it by.
+    pub name: String,
+    /// The secret, to send as `Authorization: Bearer <token>`. It is not stored and cannot
+    /// be shown again.
+    pub token: String,
+    /// When it was made.
+    #[serde(with = "crate::domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: NaiveDateTime,
+    /// When it stops working, if ever.
+    #[serde(with = "crate::domain::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+/// Issues a token for a person and records it in the audit log (`actor_id` `None`: the
+/// command line).
+pub fn issue(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    person_id: &str,
+    name: &str,
+    expires_at: Option<NaiveDateTime>,
+) -> AppResult<NewToken> {
+    crate::db::write_tx(conn, |conn| {
+        let (id, token) = create(conn, person_id, name, expires_at)?;
+        let created_at: NaiveDateTime = api_tokens::table
+            .find(&id)
+            .select(api_tokens::created_at)
+            .first(conn)?;
+        super::audit::record(
+            conn,
+            actor_id,
+            "token.create",
+            "api_token",
+            Some(&id),
+            serde_json::json!({"person_id": person_id, "name": name, "expires_at": expires_at.map(time::to_utc)}),
+        )?;
+        Ok(NewToken {
+            id,
+            name: name.to_string(),
+            token,
+            created_at,
+            expires_at,
+        })
+    })
+}
+
+/// A person's tokens that have not been revoked (expired ones included, so their owner sees
+/// why they stopped working), newest first.
+pub fn list(conn: &mut DbConn, person_id: &str, paging: Paging) -> AppResult<Page<TokenInfo>> {
+    let filtered = || {
+        api_tokens::table
+            .filter(api_tokens::person_id.eq(person_id.to_string()))
+            .filter(api_tokens::revoked_at.is_null())
+            .into_boxed()
+    };
+    let total = filtered().count().get_result(conn)?;
+    let items = filtered()
+        .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+        .limit(paging.limit)
+        .offset(paging.offset)
         .select((
             api_tokens::id,
             api_tokens::name,
@@ -120,18 +183,32 @@ pub fn list(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<TokenInfo>> {
             api_tokens::expires_at,
             api_tokens::last_used_at,
         ))
-        .load(conn)
+        .load(conn)?;
+    Ok(Page { items, total })
 }
 
-/// Revokes one of a person's tokens; false when there is no such live token.
-pub fn revoke(conn: &mut DbConn, person_id: &str, token_id: &str) -> QueryResult<bool> {
-    let n = diesel::update(
-        api_tokens::table
-            .filter(api_tokens::id.eq(token_id))
-            .filter(api_tokens::person_id.eq(person_id))
-            .filter(api_tokens::revoked_at.is_null()),
-    )
-    .set(api_tokens::revoked_at.eq(time::now()))
-    .execute(conn)?;
-    Ok(n == 1)
+/// Revokes one of a person's tokens and records it; 404 when they have no such live token.
+pub fn revoke(conn: &mut DbConn, person_id: &str, token_id: &str) -> AppResult<()> {
+    crate::db::write_tx(conn, |conn| {
+        let n = diesel::update(
+            api_tokens::table
+                .filter(api_tokens::id.eq(token_id))
+                .filter(api_tokens::person_id.eq(person_id))
+                .filter(api_tokens::revoked_at.is_null()),
+        )
+        .set(api_tokens::revoked_at.eq(time::now()))
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound);
+        }
+        super::audit::record(
+            conn,
+            Some(person_id),
+            "token.revoke",
+            "api_token",
+            Some(token_id),
+            serde_json::json!({"person_id": person_id}),
+        )?;
+        Ok(())
+    })
 }

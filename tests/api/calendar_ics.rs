@@ -263,6 +263,10 @@ both_backends! {
         let cal = parse_ics(&get_ics(&app, "/calendar.ics?from=2024-01-01&to=2024-12-31", None).await);
         assert_eq!(uids(&cal), vec![uid_of(&old, 0)]);
         expect_problem(app.get("/calendar.ics?phase=college", None).await, 422, Some("phase")).await;
+        // Paging counts courses.
+        let cal = parse_ics(&get_ics(&app, "/calendar.ics?limit=1&offset=1", None).await);
+        assert_eq!(uids(&cal), vec![uid_of(&online, 0)]);
+        expect_problem(app.get("/calendar.ics?limit=2001", None).await, 422, Some("limit")).await;
     }
 }
 

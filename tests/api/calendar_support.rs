@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use cpd_hub::db::schema::{courses, people, priorities, providers, staff_groups};
-use cpd_hub::db::{DbConn, Manager};
+use cpd_hub::db::schema::{courses, priorities, staff_groups};
+use cpd_hub::db::DbConn;
 use cpd_hub::domain::roles::Role;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -36,30 +36,19 @@ pub async fn cal_db<T: Send + 'static>(
     app: &TestApp,
     f: impl FnOnce(&mut DbConn) -> T + Send + 'static,
 ) -> T {
-    let url = app.db.url().to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = Manager::new(&url).unwrap().open().unwrap();
-        f(&mut conn)
-    })
-    .await
-    .unwrap()
+    app.with_db(f).await
 }
 
-/// Inserts a provider and reads the default priorities and staff groups.
+/// Creates a provider (through the API) and reads the default priorities and staff groups.
 pub async fn cal_fixture(app: &TestApp) -> CalFixture {
-    cal_db(app, |conn| {
-        let provider_id = uuid::Uuid::now_v7().to_string();
-        let now = chrono::Utc::now().naive_utc();
-        diesel::insert_into(providers::table)
-            .values((
-                providers::id.eq(&provider_id),
-                providers::name.eq("Barnsley Teaching Alliance"),
-                providers::kind.eq("teaching_alliance"),
-                providers::created_at.eq(now),
-                providers::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .unwrap();
+    let provider = app
+        .admin_create(
+            "/api/v1/providers",
+            json!({"name": "Barnsley Teaching Alliance", "kind": "teaching_alliance"}),
+        )
+        .await;
+    let provider_id = provider["id"].as_str().unwrap().to_string();
+    cal_db(app, move |conn| {
         let priorities: HashMap<String, String> = priorities::table
             .select((priorities::key, priorities::id))
             .load::<(String, String)>(conn)
@@ -81,27 +70,17 @@ pub async fn cal_fixture(app: &TestApp) -> CalFixture {
     .await
 }
 
-/// A person with the given roles and an API token: (id, token).
+/// A person with this name, the given roles and an API token: (id, token).
 pub async fn cal_person(app: &TestApp, name: &str, roles: &[Role]) -> (String, String) {
-    let name = name.to_string();
-    let roles = roles.to_vec();
+    let new = cpd_hub::store::people::NewPerson {
+        name: name.to_string(),
+        email: format!("{}@school.test", name.to_lowercase().replace(' ', ".")),
+        school_id: None,
+        staff_group_id: None,
+        roles: roles.to_vec(),
+    };
     cal_db(app, move |conn| {
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = chrono::Utc::now().naive_utc();
-        let email = format!("{}@school.test", name.to_lowercase().replace(' ', "."));
-        diesel::insert_into(people::table)
-            .values((
-                people::id.eq(&id),
-                people::name.eq(&name),
-                people::email.eq(&email),
-                people::created_at.eq(now),
-                people::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .unwrap();
-        for role in roles {
-            cpd_hub::store::people::grant_role(conn, &id, role).unwrap();
-        }
+        let id = cpd_hub::db::write_tx(conn, |c| cpd_hub::store::people::insert(c, &new)).unwrap();
         let (_, token) = cpd_hub::store::tokens::create(conn, &id, "test", None).unwrap();
         (id, token)
     })

@@ -666,6 +666,8 @@ both_backends! {
         }
         assert!(p["errors"]["to"][0].as_str().unwrap().contains("offset"));
         expect_problem(app.get("/api/v1/courses?limit=0", None).await, 422, Some("limit")).await;
+        // Several values go in one parameter, comma-separated; a repeated one is named.
+        expect_problem(app.get("/api/v1/courses?priority=send&priority=eal", None).await, 422, Some("priority")).await;
         expect_problem(app.get("/api/v1/courses?limit=1001", None).await, 422, Some("limit")).await;
         expect_problem(app.get("/api/v1/courses?from=2027-03-01&to=2027-02-01", None).await, 422, Some("to")).await;
     }
@@ -738,5 +740,46 @@ both_backends! {
         for q in ["from", "to", "priority", "staff_group", "phase", "cluster", "format", "q", "status", "has_places", "limit", "offset"] {
             assert!(params.contains(&q), "{q} not documented");
         }
+    }
+}
+
+both_backends! {
+    async fn a_kept_list_follows_every_change(app: TestApp) {
+        let fx = cal_fixture(&app).await;
+        let t = Some(app.admin_token.as_str());
+        let mut body = cal_course(&fx, "Kept", vec![cal_session("2027-02-01T09:00:00Z", "2027-02-01T12:00:00Z")]);
+        body["priority_ids"] = json!([fx.priority("send")]);
+        let c = cal_publish_new(&app, body).await;
+        let id = c["id"].as_str().unwrap().to_string();
+        let list = || async { expect_json(app.get("/api/v1/courses?priority=send", None).await, 200).await };
+        assert_eq!(list().await["items"][0]["places_left"], 30);
+        assert_eq!(list().await["items"][0]["places_left"], 30);
+        // Place counters written straight to the database, as the bookings code will.
+        cal_set_counts(&app, &id, 30, 2).await;
+        let got = list().await;
+        assert_eq!((got["items"][0]["places_left"].as_i64(), got["items"][0]["waitlist_length"].as_i64()), (Some(0), Some(2)));
+        // A renamed priority.
+        let pid = fx.priority("send");
+        cal_db(&app, move |conn| {
+            use cpd_hub::db::schema::priorities;
+            use diesel::prelude::*;
+            diesel::update(priorities::table.find(&pid)).set(priorities::name.eq("Inclusion and SEND")).execute(conn).unwrap();
+        }).await;
+        assert_eq!(list().await["items"][0]["priorities"][0]["name"], "Inclusion and SEND");
+        // Changes through the API: a new title, a new course, a cancellation.
+        expect_json(app.patch(&format!("/api/v1/courses/{id}"), t, &json!({"title": "Kept, renamed"})).await, 200).await;
+        assert_eq!(cal_titles(&list().await), vec!["Kept, renamed"]);
+        let mut other = cal_course(&fx, "Another", vec![cal_session("2027-01-01T09:00:00Z", "2027-01-01T12:00:00Z")]);
+        other["priority_ids"] = json!([fx.priority("send")]);
+        cal_publish_new(&app, other).await;
+        assert_eq!(cal_titles(&list().await), vec!["Another", "Kept, renamed"]);
+        expect_json(app.post(&format!("/api/v1/courses/{id}/cancel"), t, &json!({"reason": "No"})).await, 200).await;
+        assert_eq!(cal_titles(&list().await), vec!["Another"]);
+        // A session moved.
+        let another = list().await["items"][0]["id"].as_str().unwrap().to_string();
+        let course = app.admin_get(&format!("/api/v1/courses/{another}")).await;
+        expect_json(app.patch(&format!("/api/v1/sessions/{}", course["sessions"][0]["id"].as_str().unwrap()), t,
+            &json!({"start": "2027-01-02T09:00:00Z", "end": "2027-01-02T12:00:00Z"})).await, 200).await;
+        assert_eq!(list().await["items"][0]["first_session_start"], "2027-01-02T09:00:00Z");
     }
 }

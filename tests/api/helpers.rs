@@ -268,3 +268,70 @@ macro_rules! both_backends {
         }
     };
 }
+
+impl TestApp {
+    /// Creates a person holding `roles` (everyone holds `staff`) in the given school, and an
+    /// API token for them, through the library. Returns `(person_id, token)`.
+    pub async fn person_with_roles(
+        &self,
+        roles: &[cpd_hub::domain::roles::Role],
+        school_id: Option<&str>,
+    ) -> (String, String) {
+        let roles = roles.to_vec();
+        let school_id = school_id.map(str::to_string);
+        self.with_db(move |conn| {
+            // The random tail of a UUIDv7 (its head is the time, shared by quick calls).
+            let unique = uuid::Uuid::now_v7().simple().to_string();
+            let tail = &unique[unique.len() - 10..];
+            let new = cpd_hub::store::people::NewPerson {
+                name: format!("Person {tail}"),
+                email: format!("person-{tail}@alliance.test"),
+                school_id,
+                staff_group_id: None,
+                roles,
+            };
+            let id = cpd_hub::db::write_tx(conn, |c| cpd_hub::store::people::insert(c, &new))
+                .expect("person created");
+            let (_, token) =
+                cpd_hub::store::tokens::create(conn, &id, "test", None).expect("token created");
+            (id, token)
+        })
+        .await
+    }
+
+    /// Sends a raw body with the given content type.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Runs `f` on a connection to the test's database, off the async workers.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut cpd_hub::db::DbConn) -> T + Send + 'static,
+    ) -> T {
+        let url = self.db.url().to_string();
+        tokio::task::spawn_blocking(move || {
+            let pool = cpd_hub::db::build_pool(&url, Some(1), std::time::Duration::from_secs(10))
+                .expect("pool");
+            let mut conn = pool.get().expect("database connection");
+            f(&mut conn)
+        })
+        .await
+        .expect("database work finished")
+    }
+}

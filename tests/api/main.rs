@@ -10,5 +10,9 @@ mod bookings;
 mod calendar_ics;
 mod calendar_support;
 mod courses;
+mod import;
 mod ops;
 mod reference;
+
+mod cli;
+mod people;

@@ -1,3 +1,6 @@
+DROP TRIGGER IF EXISTS providers_generation ON providers;
+DROP TRIGGER IF EXISTS priorities_generation ON priorities;
+DROP TRIGGER IF EXISTS staff_groups_generation ON staff_groups;
 DROP TABLE calendar_feeds;
 DROP TABLE course_phases;
 DROP TABLE course_staff_groups;
@@ -5,3 +8,5 @@ DROP TABLE course_priorities;
 DROP TABLE course_leads;
 DROP TABLE course_sessions;
 DROP TABLE courses;
+DROP TABLE calendar_generation;
+DROP FUNCTION bump_calendar_generation();

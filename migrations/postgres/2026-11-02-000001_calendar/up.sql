@@ -104,3 +104,41 @@ CREATE TABLE calendar_feeds (
     revoked_at TIMESTAMP
 );
 CREATE INDEX calendar_feeds_person ON calendar_feeds(person_id);
+
+-- A number that rises whenever anything the calendar list shows changes, so a copy of the
+-- service can keep list responses and know, with one read, whether they still hold. The
+-- triggers keep it, so writers (bookings' place counters too) cannot forget to.
+CREATE TABLE calendar_generation (
+    id INTEGER PRIMARY KEY NOT NULL,
+    n  BIGINT NOT NULL
+);
+INSERT INTO calendar_generation (id, n) VALUES (1, 0);
+
+CREATE FUNCTION bump_calendar_generation() RETURNS trigger AS $$
+BEGIN
+    UPDATE calendar_generation SET n = n + 1 WHERE id = 1;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER courses_generation AFTER INSERT OR DELETE ON courses
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+-- Not on `version` alone: taking the row lock changes nothing that is shown.
+CREATE TRIGGER courses_generation_update AFTER UPDATE OF
+    title, status, format, provider_id, cluster_id, capacity, per_school_cap, price_pence,
+    requires_approval, booking_opens, booking_closes, confirmed_count, waitlist_count,
+    sessions_count, first_session_start, last_session_end, revision, search_text
+    ON courses
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+CREATE TRIGGER course_priorities_generation AFTER INSERT OR DELETE ON course_priorities
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+CREATE TRIGGER course_staff_groups_generation AFTER INSERT OR DELETE ON course_staff_groups
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+CREATE TRIGGER course_phases_generation AFTER INSERT OR DELETE ON course_phases
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+CREATE TRIGGER providers_generation AFTER UPDATE ON providers
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+CREATE TRIGGER priorities_generation AFTER UPDATE ON priorities
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();
+CREATE TRIGGER staff_groups_generation AFTER UPDATE ON staff_groups
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_calendar_generation();

@@ -1,3 +1,6 @@
+DROP TRIGGER IF EXISTS providers_generation_update;
+DROP TRIGGER IF EXISTS priorities_generation_update;
+DROP TRIGGER IF EXISTS staff_groups_generation_update;
 DROP TABLE calendar_feeds;
 DROP TABLE course_phases;
 DROP TABLE course_staff_groups;
@@ -5,3 +8,4 @@ DROP TABLE course_priorities;
 DROP TABLE course_leads;
 DROP TABLE course_sessions;
 DROP TABLE courses;
+DROP TABLE calendar_generation;

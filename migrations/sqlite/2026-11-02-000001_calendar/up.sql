@@ -104,3 +104,42 @@ CREATE TABLE calendar_feeds (
     revoked_at TIMESTAMP
 );
 CREATE INDEX calendar_feeds_person ON calendar_feeds(person_id);
+
+-- A number that rises whenever anything the calendar list shows changes, so a copy of the
+-- service can keep list responses and know, with one read, whether they still hold. The
+-- triggers keep it, so writers (bookings' place counters too) cannot forget to.
+CREATE TABLE calendar_generation (
+    id INTEGER PRIMARY KEY NOT NULL,
+    n  BIGINT NOT NULL
+);
+INSERT INTO calendar_generation (id, n) VALUES (1, 0);
+
+CREATE TRIGGER courses_generation_insert AFTER INSERT ON courses
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER courses_generation_delete AFTER DELETE ON courses
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+-- Not on `version` alone: taking the row lock changes nothing that is shown.
+CREATE TRIGGER courses_generation_update AFTER UPDATE OF
+    title, status, format, provider_id, cluster_id, capacity, per_school_cap, price_pence,
+    requires_approval, booking_opens, booking_closes, confirmed_count, waitlist_count,
+    sessions_count, first_session_start, last_session_end, revision, search_text
+    ON courses
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER course_priorities_generation_insert AFTER INSERT ON course_priorities
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER course_priorities_generation_delete AFTER DELETE ON course_priorities
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER course_staff_groups_generation_insert AFTER INSERT ON course_staff_groups
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER course_staff_groups_generation_delete AFTER DELETE ON course_staff_groups
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER course_phases_generation_insert AFTER INSERT ON course_phases
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER course_phases_generation_delete AFTER DELETE ON course_phases
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER providers_generation_update AFTER UPDATE ON providers
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER priorities_generation_update AFTER UPDATE ON priorities
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER staff_groups_generation_update AFTER UPDATE ON staff_groups
+BEGIN UPDATE calendar_generation SET n = n + 1 WHERE id = 1; END;
