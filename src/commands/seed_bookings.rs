@@ -28,7 +28,7 @@ use crate::store::{bookings::lock_course, new_id};
 /// What [`seed_bookings`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeedBookingsReport {
-    /// Published courses given bookings now.
+    /// Published courses given bookings now (a course no one could book is not counted).
     pub courses: usize,
     /// Courses that had bookings already, left alone.
     pub existing: usize,
@@ -216,6 +216,10 @@ pub fn seed_bookings(
             report.existing += 1;
             continue;
         };
+        if sims.is_empty() {
+            // No one could book it (no staff it is for, or its booking window is ahead).
+            continue;
+        }
         report.courses += 1;
         report.bookings += sims.len();
         let count = |st: BookingStatus| sims.iter().filter(|s| s.status == st).count();
