@@ -1725,6 +1725,17 @@ pub fn confirmed_course_ids(conn: &mut DbConn, person_id: &str) -> QueryResult<V
         .load(conn)
 }
 
+/// Whether the course of a booking is cancelled (the email worker skips reminders then).
+pub fn course_cancelled_for(conn: &mut DbConn, booking_id: &str) -> QueryResult<bool> {
+    let status: Option<String> = bookings::table
+        .inner_join(courses::table)
+        .filter(bookings::id.eq(booking_id))
+        .select(courses::status)
+        .first(conn)
+        .optional()?;
+    Ok(status.as_deref() == Some("cancelled"))
+}
+
 /// A booking's current status, if it exists (the email worker re-checks it before sending).
 pub fn status_of(conn: &mut DbConn, booking_id: &str) -> QueryResult<Option<String>> {
     bookings::table
