@@ -39,6 +39,12 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Sign-in links, sessions and their rate limits.
     pub sign_in: SignInSettings,
+    /// `APPROVAL_REMINDER_DAYS`: a booking request waiting this many days for approval is
+    /// listed as overdue for its school lead. Default 5.
+    pub approval_reminder_days: u32,
+    /// `BOOKING_JOBS_SECONDS`: how often the booking jobs run (promotion where a per-school
+    /// cap has lifted by date, purging old idempotency keys). Default 60.
+    pub booking_jobs_interval: Duration,
 }
 
 /// How the email delivery worker runs. The defaults suit one or a few service copies sending a
@@ -382,6 +388,32 @@ impl Settings {
             },
         };
 
+        let approval_reminder_days = match get("APPROVAL_REMINDER_DAYS") {
+            None => 5,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if n <= 365 => n,
+                _ => {
+                    return Err(SettingsError {
+                        variable: "APPROVAL_REMINDER_DAYS",
+                        problem: format!("expected a whole number from 0 to 365, got {v:?}"),
+                    })
+                }
+            },
+        };
+
+        let booking_jobs_interval = match get("BOOKING_JOBS_SECONDS") {
+            None => Duration::from_secs(60),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => Duration::from_secs(n),
+                _ => {
+                    return Err(SettingsError {
+                        variable: "BOOKING_JOBS_SECONDS",
+                        problem: format!("expected a whole number from 1 to 86400, got {v:?}"),
+                    })
+                }
+            },
+        };
+
         Ok(Settings {
             database_url,
             database_pool_size,
@@ -394,6 +426,8 @@ impl Settings {
             workers,
             outbox,
             sign_in,
+            approval_reminder_days,
+            booking_jobs_interval,
         })
     }
 
@@ -517,6 +551,8 @@ mod tests {
             ("SESSION_MAX_DAYS", "1000"),
             ("SIGN_IN_LIMIT_PER_EMAIL", "-1"),
             ("TRUST_FORWARDED_FOR", "maybe"),
+            ("APPROVAL_REMINDER_DAYS", "-1"),
+            ("BOOKING_JOBS_SECONDS", "0"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

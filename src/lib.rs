@@ -9,12 +9,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod booking_queue;
 pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod jobs;
 pub mod metrics;
 pub mod startup;
 pub mod state;

@@ -24,6 +24,7 @@ pub struct Application {
     server: Server,
     state: AppState,
     worker: Option<WorkerHandle>,
+    booking_jobs: crate::jobs::BookingJobs,
 }
 
 impl Application {
@@ -67,6 +68,10 @@ impl Application {
         }
         let state = AppState {
             settings: settings.clone(),
+            bookings: crate::booking_queue::BookingQueue::new(
+                pool.clone(),
+                &settings.public_base_url,
+            ),
             pool,
             metrics: Arc::new(Metrics::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
@@ -113,11 +118,13 @@ impl Application {
         if let Some(n) = settings.workers {
             server = server.workers(n);
         }
+        let booking_jobs = crate::jobs::BookingJobs::spawn(state.clone());
         Ok(Application {
             port,
             server: server.run(),
             state,
             worker,
+            booking_jobs,
         })
     }
 
@@ -133,6 +140,13 @@ impl Application {
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests and
     /// lets the email worker finish the batch it is sending.
+    /// The booking jobs (promotion where a per-school cap lifted by date, key purging); `wake`
+    /// runs them now.
+    pub fn booking_jobs(&self) -> &crate::jobs::BookingJobs {
+        &self.booking_jobs
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         if let Some(worker) = self.worker {

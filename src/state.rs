@@ -19,6 +19,8 @@ pub struct AppState {
     /// Wakes this copy's email worker. Call `notify_one()` after committing a change that
     /// queued email, so it goes out at once rather than at the next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
+    /// Booking requests, batched per course.
+    pub bookings: crate::booking_queue::BookingQueue,
 }
 
 impl AppState {

@@ -728,9 +728,10 @@ pub async fn patch_course(
         completion_min_sessions: b.completion_min_sessions,
     };
     let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
     Ok(web::Json(
         state
-            .db(move |c| store::update_course(c, actor.as_deref(), &id, patch))
+            .db(move |c| store::update_course(c, actor.as_deref(), &base, &id, patch))
             .await?,
     ))
 }
@@ -781,9 +782,10 @@ pub async fn cancel_course(
     let id = id.into_inner();
     let reason = body.into_inner().reason;
     let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
     Ok(web::Json(
         state
-            .db(move |c| store::cancel_course(c, actor.as_deref(), &id, &reason))
+            .db(move |c| store::cancel_course(c, actor.as_deref(), &base, &id, &reason))
             .await?,
     ))
 }
@@ -809,8 +811,9 @@ pub async fn add_session(
     let id = id.into_inner();
     let plan = SessionPlan::from(body.into_inner());
     let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
     let session = state
-        .db(move |c| store::add_session(c, actor.as_deref(), &id, plan))
+        .db(move |c| store::add_session(c, actor.as_deref(), &base, &id, plan))
         .await?;
     Ok(HttpResponse::Created().json(session))
 }
@@ -843,9 +846,10 @@ pub async fn patch_session(
         note: b.note,
     };
     let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
     Ok(web::Json(
         state
-            .db(move |c| store::update_session(c, actor.as_deref(), &id, patch))
+            .db(move |c| store::update_session(c, actor.as_deref(), &base, &id, patch))
             .await?,
     ))
 }
@@ -868,8 +872,9 @@ pub async fn delete_session(
     require(&caller, Action::WriteCourse)?;
     let id = id.into_inner();
     let actor = actor(&caller);
+    let base = state.settings.public_base_url.clone();
     state
-        .db(move |c| store::delete_session(c, actor.as_deref(), &id))
+        .db(move |c| store::delete_session(c, actor.as_deref(), &base, &id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,9 +3,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bookings;
 pub mod calendar;
 pub mod courses;
 pub mod extract;
+pub mod idempotency;
 pub mod ops;
 pub mod outbox;
 pub mod people;
@@ -34,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         (name = "reference", description = "Clusters, schools, staff groups, priorities, providers"),
         (name = "people", description = "Staff records and roles"),
         (name = "me", description = "The signed-in person and their API tokens"),
+        (name = "bookings", description = "Places on courses, waiting lists, approvals and cancellations"),
         (name = "courses", description = "The CPD calendar: courses and their sessions"),
         (name = "calendar", description = "iCalendar (RFC 5545) feeds for calendar programs"),
         (name = "admin", description = "Running the service: the email outbox and the audit log"),
@@ -66,6 +69,7 @@ impl Modify for BearerAuth {
 pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     reference::configure(cfg);
     people::configure(cfg);
+    bookings::configure(cfg);
     schools::configure(cfg);
     courses::configure(cfg);
     calendar::configure(cfg);

@@ -2,6 +2,7 @@
 //! [`Action`] and call [`require`]; nothing else in cpd-hub looks at roles.
 
 use crate::auth::Caller;
+use crate::domain::booking::BookingScope;
 use crate::domain::course::{CourseScope, CourseStatus};
 use crate::domain::roles::Role;
 use crate::error::AppError;
@@ -51,6 +52,38 @@ pub enum Action<'a> {
         /// Their school.
         school_id: Option<&'a str>,
     },
+    /// Book a place for a person (oneself, or a member of one's own school as its lead).
+    Book {
+        /// Who gets the place.
+        person_id: &'a str,
+        /// Their school.
+        school_id: Option<&'a str>,
+    },
+    /// Book past the rules (a closed, full or past course; walk-ins): invariant 11.
+    OverrideBooking,
+    /// See one booking.
+    ReadBooking {
+        /// The person booked.
+        person_id: &'a str,
+        /// Their school when they booked.
+        school_id: Option<&'a str>,
+        /// The course's leads.
+        course_lead_ids: &'a [String],
+    },
+    /// Cancel a booking.
+    CancelBooking {
+        /// The person booked.
+        person_id: &'a str,
+        /// Their school when they booked.
+        school_id: Option<&'a str>,
+    },
+    /// Approve or decline a booking.
+    DecideBooking {
+        /// The school of the person booked.
+        school_id: Option<&'a str>,
+    },
+    /// List the requests waiting for one's approval.
+    ListPendingApprovals,
     /// See one course: a published one is for anyone, signed in or not; a draft or cancelled
     /// one only for admins and the course's leads.
     ReadCourse {
@@ -114,6 +147,27 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
             person_id,
             school_id,
         } => *person_id == caller.person_id || own_school_lead(*school_id),
+        Action::Book {
+            person_id,
+            school_id,
+        }
+        | Action::CancelBooking {
+            person_id,
+            school_id,
+        } => *person_id == caller.person_id || own_school_lead(*school_id),
+        Action::OverrideBooking => false,
+        Action::ReadBooking {
+            person_id,
+            school_id,
+            course_lead_ids,
+        } => {
+            *person_id == caller.person_id
+                || own_school_lead(*school_id)
+                || course_lead_ids.contains(&caller.person_id)
+                || caller.has(Role::CpdGroup)
+        }
+        Action::DecideBooking { school_id } => own_school_lead(*school_id),
+        Action::ListPendingApprovals => caller.has(Role::SchoolLead) && caller.school_id.is_some(),
         Action::ReadCourse { status, lead_ids } => {
             *status == CourseStatus::Published.as_str() || lead_ids.contains(&caller.person_id)
         }
@@ -186,6 +240,34 @@ pub fn person_scope(caller: &Caller) -> PersonScope {
     }
 }
 
+/// Which bookings a caller may list: everything for cpd_group and admins; otherwise their
+/// own, their school's (school lead) and those on the courses they lead.
+pub fn booking_scope(caller: &Caller) -> BookingScope {
+    if caller.is_admin() || caller.has(Role::CpdGroup) {
+        BookingScope::All
+    } else {
+        BookingScope::Limited {
+            person_id: caller.person_id.clone(),
+            school_id: if caller.has(Role::SchoolLead) {
+                caller.school_id.clone()
+            } else {
+                None
+            },
+            course_lead_id: Some(caller.person_id.clone()),
+        }
+    }
+}
+
+/// Whose pending requests a caller sees in their approvals list: every school's for an
+/// admin (`None`), their own school's for a school lead; 403 for anyone else.
+pub fn pending_scope(caller: &Caller) -> Result<Option<String>, AppError> {
+    if caller.is_admin() {
+        return Ok(None);
+    }
+    require(caller, Action::ListPendingApprovals)?;
+    Ok(caller.school_id.clone())
+}
+
 fn describe(action: &Action<'_>) -> String {
     match action {
         Action::WriteReference => "Only an admin may change reference data.".into(),
@@ -199,6 +281,22 @@ fn describe(action: &Action<'_>) -> String {
         Action::ManageOutbox => "Only an admin may see or retry queued email.".into(),
         Action::CreatePerson { .. } => {
             "Only an admin, or a school lead for their own school, may add people.".into()
+        }
+        Action::Book { .. } => {
+            "Only the person, their school lead or an admin may book a place for them.".into()
+        }
+        Action::OverrideBooking => {
+            "Only an admin may book past the rules (override or walk-in).".into()
+        }
+        Action::CancelBooking { .. } => {
+            "Only the person, their school lead or an admin may cancel this booking.".into()
+        }
+        Action::DecideBooking { .. } => {
+            "Only the school lead of the person's school, or an admin, may approve or decline."
+                .into()
+        }
+        Action::ListPendingApprovals => {
+            "Only school leads and admins have requests to approve.".into()
         }
         Action::WriteCourse => "Only an admin may create or change courses.".into(),
         _ => "You may not do this.".into(),
@@ -339,6 +437,81 @@ mod tests {
             assert!(!allows(&caller(&[role], Some("s1")), &Action::ReadAudit));
         }
         assert!(allows(&caller(&[Role::Admin], None), &Action::ReadAudit));
+    }
+
+    #[test]
+    fn bookings_by_self_lead_and_admin() {
+        let me = caller(&[Role::Staff], Some("s1"));
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        let admin = caller(&[Role::Admin], None);
+        let mine = Action::Book {
+            person_id: "me",
+            school_id: Some("s1"),
+        };
+        let colleague = Action::Book {
+            person_id: "you",
+            school_id: Some("s1"),
+        };
+        let elsewhere = Action::Book {
+            person_id: "you",
+            school_id: Some("s2"),
+        };
+        assert!(allows(&me, &mine));
+        assert!(!allows(&me, &colleague));
+        assert!(allows(&lead, &colleague));
+        assert!(!allows(&lead, &elsewhere));
+        assert!(allows(&admin, &elsewhere));
+        assert!(!allows(&lead, &Action::OverrideBooking));
+        assert!(allows(&admin, &Action::OverrideBooking));
+        assert!(allows(
+            &lead,
+            &Action::DecideBooking {
+                school_id: Some("s1")
+            }
+        ));
+        assert!(!allows(
+            &lead,
+            &Action::DecideBooking {
+                school_id: Some("s2")
+            }
+        ));
+        assert!(!allows(
+            &me,
+            &Action::DecideBooking {
+                school_id: Some("s1")
+            }
+        ));
+        let leads = vec!["cl".to_string()];
+        let read = Action::ReadBooking {
+            person_id: "you",
+            school_id: Some("s2"),
+            course_lead_ids: &leads,
+        };
+        let mut course_lead = caller(&[Role::CourseLead], None);
+        course_lead.person_id = "cl".into();
+        assert!(allows(&course_lead, &read));
+        assert!(!allows(&me, &read));
+        assert!(allows(&caller(&[Role::CpdGroup], None), &read));
+        assert_eq!(booking_scope(&admin), BookingScope::All);
+        assert_eq!(
+            booking_scope(&lead),
+            BookingScope::Limited {
+                person_id: "me".into(),
+                school_id: Some("s1".into()),
+                course_lead_id: Some("me".into()),
+            }
+        );
+        assert_eq!(
+            booking_scope(&me),
+            BookingScope::Limited {
+                person_id: "me".into(),
+                school_id: None,
+                course_lead_id: Some("me".into()),
+            }
+        );
+        assert_eq!(pending_scope(&lead).unwrap(), Some("s1".into()));
+        assert_eq!(pending_scope(&admin).unwrap(), None);
+        assert!(pending_scope(&me).is_err());
     }
 
     #[test]

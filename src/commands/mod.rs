@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod import;
 pub mod seed;
+pub mod seed_bookings;
 pub mod seed_courses;
 
 use crate::config::Settings;

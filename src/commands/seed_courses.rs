@@ -453,7 +453,7 @@ pub fn seed_term(conn: &mut DbConn, lead_ids: &[String]) -> anyhow::Result<SeedR
             Fate::Cancel(reason) => {
                 store::publish_course(conn, None, &course.id)
                     .map_err(|e| anyhow::anyhow!("publishing {:?}: {e:?}", demo.title))?;
-                store::cancel_course(conn, None, &course.id, reason)
+                store::cancel_course(conn, None, "", &course.id, reason)
                     .map_err(|e| anyhow::anyhow!("cancelling {:?}: {e:?}", demo.title))?;
             }
         }

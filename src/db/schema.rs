@@ -225,6 +225,54 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bookings (id) {
+        id -> Text,
+        course_id -> Text,
+        person_id -> Text,
+        school_id -> Nullable<Text>,
+        staff_group_id -> Nullable<Text>,
+        status -> Text,
+        requested_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        cancelled_at -> Nullable<Timestamp>,
+        late_cancellation -> Bool,
+        cancel_reason -> Nullable<Text>,
+        decline_reason -> Nullable<Text>,
+        admin_override -> Bool,
+        walk_in -> Bool,
+        price_pence -> Integer,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    booking_history (id) {
+        id -> Text,
+        booking_id -> Text,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (caller_id, key) {
+        caller_id -> Text,
+        key -> Text,
+        request_hash -> Text,
+        state -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(schools -> clusters (cluster_id));
 diesel::joinable!(people -> schools (school_id));
 diesel::joinable!(people -> staff_groups (staff_group_id));
@@ -242,6 +290,12 @@ diesel::joinable!(course_staff_groups -> courses (course_id));
 diesel::joinable!(course_staff_groups -> staff_groups (staff_group_id));
 diesel::joinable!(course_phases -> courses (course_id));
 diesel::joinable!(calendar_feeds -> people (person_id));
+
+diesel::joinable!(bookings -> courses (course_id));
+diesel::joinable!(bookings -> people (person_id));
+diesel::joinable!(bookings -> schools (school_id));
+diesel::joinable!(bookings -> staff_groups (staff_group_id));
+diesel::joinable!(booking_history -> bookings (booking_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     clusters,
@@ -261,6 +315,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     course_staff_groups,
     course_phases,
     calendar_feeds,
+    bookings,
+    booking_history,
+    idempotency_keys,
     calendar_generation,
     magic_links,
     web_sessions,

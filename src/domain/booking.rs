@@ -245,6 +245,83 @@ pub fn is_late_cancellation(deadline: Option<NaiveDateTime>, now: NaiveDateTime)
     deadline.is_some_and(|d| now > d)
 }
 
+/// Which bookings a caller may list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BookingScope {
+    /// All of them (cpd_group, admin).
+    All,
+    /// Their own, plus those of their school and of the courses they lead where those apply.
+    Limited {
+        /// Their own bookings.
+        person_id: String,
+        /// Every booking of this school (a school lead's own school).
+        school_id: Option<String>,
+        /// Every booking on a course this person leads.
+        course_lead_id: Option<String>,
+    },
+}
+
+/// What a lifecycle request does to a booking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// Cancel (by the person, their school lead or an admin).
+    Cancel,
+    /// Approve a request that waits for approval.
+    Approve,
+    /// Decline (a request, or a place or wait the school lead withdraws).
+    Decline,
+}
+
+/// Checks that a booking in `status` may go through `transition`: cancel and decline need
+/// an active booking (`not_active` otherwise), approve a pending one (`not_pending`).
+pub fn check_transition(status: BookingStatus, transition: Transition) -> Result<(), Refusal> {
+    match transition {
+        Transition::Cancel | Transition::Decline if !status.is_active() => Err(refuse(
+            "not_active",
+            format!(
+                "This booking is already {}, so it cannot be {}.",
+                status.as_str(),
+                match transition {
+                    Transition::Cancel => "cancelled",
+                    _ => "declined",
+                }
+            ),
+        )),
+        Transition::Approve if status != BookingStatus::PendingApproval => Err(refuse(
+            "not_pending",
+            format!(
+                "This booking is {}, not waiting for approval.",
+                status.as_str().replace('_', " ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Where an admin override (invariant 11) puts a booking: always a confirmed place, and
+/// when the course is full, one more place so confirmed bookings never exceed capacity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverridePlacement {
+    /// Raise the capacity by one first (the course is full).
+    pub raise_capacity: bool,
+}
+
+/// Places an admin override: confirmed, raising capacity by one when no place is left.
+/// Overrides ignore approval and the per-school cap (they are for the record: walk-ins,
+/// courses entered after the event), and do not count towards the school's cap.
+pub fn place_override(course: &CourseFacts) -> OverridePlacement {
+    OverridePlacement {
+        raise_capacity: course.places_left() == 0,
+    }
+}
+
+/// Whether a cancellation is recorded as late: only a booking that held a place (confirmed)
+/// can be cancelled late, and only after the course's cancellation deadline. Leaving a
+/// waiting list or withdrawing a request wastes no place.
+pub fn is_late(status: BookingStatus, deadline: Option<NaiveDateTime>, now: NaiveDateTime) -> bool {
+    status == BookingStatus::Confirmed && is_late_cancellation(deadline, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +480,52 @@ mod tests {
         assert!(!is_late_cancellation(None, at(5, 9)));
         assert!(!is_late_cancellation(Some(at(5, 9)), at(5, 9)));
         assert!(is_late_cancellation(Some(at(5, 9)), at(5, 10)));
+    }
+
+    #[test]
+    fn transitions() {
+        use BookingStatus::*;
+        for s in [PendingApproval, Confirmed, Waitlisted] {
+            assert_eq!(check_transition(s, Transition::Cancel), Ok(()));
+            assert_eq!(check_transition(s, Transition::Decline), Ok(()));
+        }
+        for s in [Cancelled, Declined] {
+            assert_eq!(
+                check_transition(s, Transition::Cancel).unwrap_err().code,
+                "not_active"
+            );
+            assert_eq!(
+                check_transition(s, Transition::Decline).unwrap_err().code,
+                "not_active"
+            );
+        }
+        assert_eq!(
+            check_transition(PendingApproval, Transition::Approve),
+            Ok(())
+        );
+        for s in [Confirmed, Waitlisted, Cancelled, Declined] {
+            assert_eq!(
+                check_transition(s, Transition::Approve).unwrap_err().code,
+                "not_pending"
+            );
+        }
+    }
+
+    #[test]
+    fn override_raises_capacity_only_when_full() {
+        let mut c = course();
+        c.confirmed = 2;
+        assert!(!place_override(&c).raise_capacity);
+        c.confirmed = 3;
+        assert!(place_override(&c).raise_capacity);
+    }
+
+    #[test]
+    fn only_places_are_cancelled_late() {
+        let deadline = Some(at(5, 9));
+        assert!(is_late(BookingStatus::Confirmed, deadline, at(6, 9)));
+        assert!(!is_late(BookingStatus::Confirmed, deadline, at(4, 9)));
+        assert!(!is_late(BookingStatus::Waitlisted, deadline, at(6, 9)));
+        assert!(!is_late(BookingStatus::PendingApproval, deadline, at(6, 9)));
     }
 }

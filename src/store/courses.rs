@@ -10,8 +10,10 @@
 //! waiting list without counting bookings (a fixed number of queries per page).
 //!
 //! Hooks for bookings: [`active_booked_people`], [`cancel_active_bookings`],
-//! [`places_may_have_freed`] and [`feed_course_ids`] are where bookings join in; until
-//! bookings exist they find no one.
+//! [`places_may_have_freed`] and [`feed_course_ids`] are where `store::bookings` joins in.
+//! Notifications about a course go through `store::bookings` too, so their payloads follow
+//! the email templates' contract; the functions that send them take `base_url`
+//! (`PUBLIC_BASE_URL`) for the links.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -26,6 +28,7 @@ use crate::db::schema::{
     course_staff_groups, courses, people, priorities, providers, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
+use crate::domain::booking::BookingStatus;
 use crate::domain::course::{
     self as rules, add_problem, CoursePlan, CourseScope, CourseStatus, Problems, SessionPlan, Venue,
 };
@@ -552,39 +555,58 @@ pub struct BookedPerson {
 // ---------------------------------------------------------------------------------------------
 // Hooks for bookings
 
-/// The people holding an active (confirmed, waitlisted or pending) booking on the course,
-/// to tell them about a change. Bookings do not exist yet, so there is no one; the bookings
-/// code replaces the body with its query.
-pub fn active_booked_people(
-    _conn: &mut DbConn,
-    _course_id: &str,
-) -> QueryResult<Vec<BookedPerson>> {
-    Ok(Vec::new())
+/// The people holding a confirmed place on the course, who are told about changes to it.
+pub fn active_booked_people(conn: &mut DbConn, course_id: &str) -> QueryResult<Vec<BookedPerson>> {
+    Ok(
+        super::bookings::holders(conn, course_id, &[BookingStatus::Confirmed])?
+            .into_iter()
+            .map(|h| BookedPerson {
+                booking_id: h.booking_id,
+                person_id: h.person_id,
+                email: h.email,
+            })
+            .collect(),
+    )
 }
 
 /// Cancels every active booking of a course being cancelled, inside the course's
 /// cancellation transaction (which already holds the course row's lock), recording each in
-/// the booking history, and returns whose bookings were cancelled so the caller can tell
-/// them. Bookings do not exist yet; the bookings code fills this in (and resets the course's
-/// `confirmed_count` and `waitlist_count`).
+/// the booking history and resetting the course's counters; returns whose bookings were
+/// cancelled so the caller can tell them.
 pub fn cancel_active_bookings(
-    _conn: &mut DbConn,
-    _course_id: &str,
-    _actor_id: Option<&str>,
-    _reason: &str,
-) -> QueryResult<Vec<BookedPerson>> {
-    Ok(Vec::new())
+    conn: &mut DbConn,
+    course_id: &str,
+    actor_id: Option<&str>,
+    reason: &str,
+) -> AppResult<Vec<super::bookings::Holder>> {
+    let ctx = super::bookings::Ctx {
+        actor_id,
+        now: time::now(),
+        base_url: "",
+    };
+    super::bookings::cancel_all_on_course(conn, ctx, course_id, reason)
 }
 
 /// Called, with the course row locked, after a change that may free places: capacity
-/// raised, per-school cap raised or lifted. The bookings code promotes waiting bookings here
-/// (invariant 3); until then there is no one waiting.
-pub fn places_may_have_freed(_conn: &mut DbConn, _course_id: &str) -> AppResult<()> {
+/// raised, per-school cap raised or lifted. Waiting bookings are promoted here, in the same
+/// transaction (invariant 3).
+pub fn places_may_have_freed(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    course_id: &str,
+) -> AppResult<()> {
+    let ctx = super::bookings::Ctx {
+        actor_id,
+        now: time::now(),
+        base_url,
+    };
+    super::bookings::promote(conn, ctx, course_id, "places freed on the course")?;
     Ok(())
 }
 
 /// The courses whose sessions appear in a person's personal calendar feed: the courses they
-/// lead now; the bookings code adds the courses they hold a confirmed booking on.
+/// lead and those they hold a confirmed place on.
 pub fn feed_course_ids(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<String>> {
     course_leads::table
         .inner_join(courses::table)
@@ -592,48 +614,12 @@ pub fn feed_course_ids(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<St
         .filter(courses::status.ne(CourseStatus::Draft.as_str()))
         .select(course_leads::course_id)
         .load(conn)
-}
-
-/// Tells everyone booked on a published course that its sessions changed (times, venue,
-/// link, sessions added or removed): one `course_changed` message per person, in the
-/// transaction of the change.
-fn notify_course_changed(conn: &mut DbConn, course_id: &str) -> AppResult<()> {
-    let booked = active_booked_people(conn, course_id)?;
-    if booked.is_empty() {
-        return Ok(());
-    }
-    let (title, revision): (String, i32) = courses::table
-        .find(course_id)
-        .select((courses::title, courses::revision))
-        .first(conn)?;
-    let sessions = sessions_payload(conn, course_id)?;
-    for person in &booked {
-        super::outbox::enqueue(
-            conn,
-            super::outbox::NewMessage {
-                kind: "course_changed",
-                recipient_email: &person.email,
-                recipient_person_id: Some(&person.person_id),
-                subject_id: Some(course_id),
-                payload: json!({
-                    "course_id": course_id,
-                    "booking_id": person.booking_id,
-                    "title": title,
-                    "revision": revision,
-                    "sessions": sessions,
-                }),
-            },
-        )?;
-    }
-    Ok(())
-}
-
-fn sessions_payload(conn: &mut DbConn, course_id: &str) -> QueryResult<serde_json::Value> {
-    let rows = load_sessions(conn, course_id)?;
-    Ok(
-        serde_json::to_value(rows.iter().map(SessionRow::to_session).collect::<Vec<_>>())
-            .unwrap_or_default(),
-    )
+        .and_then(|mut ids: Vec<String>| {
+            ids.extend(super::bookings::confirmed_course_ids(conn, person_id)?);
+            ids.sort();
+            ids.dedup();
+            Ok(ids)
+        })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1528,6 +1514,7 @@ pub fn create_course(
 pub fn update_course(
     conn: &mut DbConn,
     actor_id: Option<&str>,
+    base_url: &str,
     id: &str,
     patch: CoursePatch,
 ) -> AppResult<Course> {
@@ -1606,6 +1593,21 @@ pub fn update_course(
             ));
         }
 
+        if let Some(cap) = plan.per_school_cap {
+            let applies = plan
+                .per_school_cap_until
+                .is_none_or(|until| until > time::now());
+            let held = super::bookings::max_school_confirmed(conn, id)?;
+            if applies && cap < held {
+                return Err(AppError::conflict(
+                    "cap_below_school_confirmed",
+                    format!(
+                        "A school already holds {held} confirmed places on this course, so the per-school cap cannot go below {held}."
+                    ),
+                ));
+            }
+        }
+
         let calendar_changed = plan.title != before.title || plan.summary != before.summary;
         let now = time::now();
         diesel::update(courses::table.find(id))
@@ -1641,7 +1643,7 @@ pub fn update_course(
         let cap_eased = plan.per_school_cap != before.per_school_cap
             || plan.per_school_cap_until != before.per_school_cap_until;
         if plan.capacity > before.capacity || cap_eased {
-            places_may_have_freed(conn, id)?;
+            places_may_have_freed(conn, actor_id, base_url, id)?;
         }
         super::audit::record(
             conn,
@@ -1706,6 +1708,7 @@ pub fn publish_course(conn: &mut DbConn, actor_id: Option<&str>, id: &str) -> Ap
 pub fn cancel_course(
     conn: &mut DbConn,
     actor_id: Option<&str>,
+    base_url: &str,
     id: &str,
     reason: &str,
 ) -> AppResult<Course> {
@@ -1731,25 +1734,17 @@ pub fn cancel_course(
             ))
             .execute(conn)?;
         let cancelled = cancel_active_bookings(conn, id, actor_id, reason)?;
-        let sessions = sessions_payload(conn, id)?;
-        for person in &cancelled {
-            super::outbox::enqueue(
-                conn,
-                super::outbox::NewMessage {
-                    kind: "course_cancelled",
-                    recipient_email: &person.email,
-                    recipient_person_id: Some(&person.person_id),
-                    subject_id: Some(id),
-                    payload: json!({
-                        "course_id": id,
-                        "booking_id": person.booking_id,
-                        "title": row.title,
-                        "reason": reason,
-                        "sessions": sessions,
-                    }),
-                },
-            )?;
-        }
+        super::bookings::notify_course_cancelled(
+            conn,
+            super::bookings::Ctx {
+                actor_id,
+                now,
+                base_url,
+            },
+            id,
+            reason,
+            &cancelled,
+        )?;
         super::audit::record(
             conn,
             actor_id,
@@ -1768,7 +1763,13 @@ pub fn cancel_course(
 
 /// After a change to a course's sessions: renumber, refresh the course's session columns,
 /// raise the revision, and tell booked people when the course is published.
-fn sessions_changed(conn: &mut DbConn, row: &CourseRow) -> AppResult<()> {
+fn sessions_changed(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    row: &CourseRow,
+    cancelled_sessions: serde_json::Value,
+) -> AppResult<()> {
     refresh_sessions(conn, &row.id)?;
     diesel::update(courses::table.find(&row.id))
         .set((
@@ -1777,7 +1778,12 @@ fn sessions_changed(conn: &mut DbConn, row: &CourseRow) -> AppResult<()> {
         ))
         .execute(conn)?;
     if row.status == CourseStatus::Published.as_str() {
-        notify_course_changed(conn, &row.id)?;
+        let ctx = super::bookings::Ctx {
+            actor_id,
+            now: time::now(),
+            base_url,
+        };
+        super::bookings::notify_course_changed(conn, ctx, &row.id, cancelled_sessions)?;
     }
     Ok(())
 }
@@ -1806,6 +1812,7 @@ fn load_session(conn: &mut DbConn, id: &str) -> AppResult<Session> {
 pub fn add_session(
     conn: &mut DbConn,
     actor_id: Option<&str>,
+    base_url: &str,
     course_id: &str,
     mut session: SessionPlan,
 ) -> AppResult<Session> {
@@ -1820,7 +1827,7 @@ pub fn add_session(
         plan.sessions.push(session.clone());
         fail_if(rules::check_course_named(&plan, &session_prefix(edited)))?;
         let sid = insert_session(conn, course_id, &session, 0, time::now())?;
-        sessions_changed(conn, &row)?;
+        sessions_changed(conn, actor_id, base_url, &row, serde_json::json!([]))?;
         super::audit::record(
             conn,
             actor_id,
@@ -1837,6 +1844,7 @@ pub fn add_session(
 pub fn update_session(
     conn: &mut DbConn,
     actor_id: Option<&str>,
+    base_url: &str,
     session_id: &str,
     patch: SessionPatch,
 ) -> AppResult<Session> {
@@ -1887,7 +1895,7 @@ pub fn update_session(
                 course_sessions::updated_at.eq(time::now()),
             ))
             .execute(conn)?;
-        sessions_changed(conn, &row)?;
+        sessions_changed(conn, actor_id, base_url, &row, serde_json::json!([]))?;
         super::audit::record(
             conn,
             actor_id,
@@ -1905,6 +1913,7 @@ pub fn update_session(
 pub fn delete_session(
     conn: &mut DbConn,
     actor_id: Option<&str>,
+    base_url: &str,
     session_id: &str,
 ) -> AppResult<()> {
     write_tx(conn, |conn| {
@@ -1928,8 +1937,9 @@ pub fn delete_session(
             &remaining,
             load_phases(conn, &course_id)?,
         )))?;
+        let removed = super::bookings::sessions_json(conn, &course_id, Some(session_id))?;
         diesel::delete(course_sessions::table.find(session_id)).execute(conn)?;
-        sessions_changed(conn, &row)?;
+        sessions_changed(conn, actor_id, base_url, &row, removed)?;
         super::audit::record(
             conn,
             actor_id,

@@ -2,9 +2,11 @@
 //! locking and return plain values; they never see HTTP types.
 
 pub mod audit;
+pub mod bookings;
 pub mod calendar_feeds;
 pub mod courses;
 pub mod export;
+pub mod idempotency;
 pub mod outbox;
 pub mod people;
 pub mod reference;

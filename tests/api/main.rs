@@ -4,6 +4,9 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod booking_load;
+mod booking_support;
+mod bookings;
 mod calendar_ics;
 mod calendar_support;
 mod courses;

@@ -1,0 +1,562 @@
+//! Bookings: book a place, see bookings, cancel, approve and decline (one or many at once).
+//!
+//! The state-changing endpoints honour `Idempotency-Key` through [`idempotent`]; they read the
+//! body themselves (instead of through `ValidJson`) so a refusal of a bad body is stored and
+//! replayed like any other answer.
+
+use std::collections::BTreeSet;
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::api::extract::parse_json;
+use crate::api::idempotency::idempotent;
+use crate::auth::policy::{self, require, require_visible, Action};
+use crate::auth::Caller;
+use crate::domain::booking::BookingStatus;
+use crate::domain::paging::{Page, Paging};
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::bookings::{self as store, Access, Booking, Ctx, Filter, HistoryEntry};
+
+/// A booking request.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookRequest {
+    /// Who gets the place (absent: the caller).
+    #[validate(length(min = 1, max = 64))]
+    pub person_id: Option<String>,
+    /// The staff group to book as (absent: the person's own).
+    #[validate(length(min = 1, max = 64))]
+    pub staff_group_id: Option<String>,
+    /// Admins only: book past the rules onto a closed, full or past course; a full course
+    /// gets one more place.
+    #[serde(default, rename = "override")]
+    pub override_rules: bool,
+    /// Admins only: record someone who came without a booking (implies `override`).
+    #[serde(default)]
+    pub walk_in: bool,
+}
+
+/// A cancellation.
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why (optional; the person is told).
+    #[validate(length(min = 1, max = 1000))]
+    pub reason: Option<String>,
+}
+
+/// An approval of one booking (no fields).
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveRequest {}
+
+/// A decline of one booking.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclineRequest {
+    /// Why (the person is told).
+    #[validate(length(min = 1, max = 1000))]
+    pub reason: String,
+}
+
+/// Approving or declining several bookings at once: all or none.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// The bookings, 1 to 500.
+    #[validate(length(min = 1, max = 500))]
+    pub booking_ids: Vec<String>,
+    /// Why (for a decline; the people are told).
+    #[validate(length(min = 1, max = 1000))]
+    pub reason: Option<String>,
+}
+
+/// A booking with its history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BookingDetail {
+    /// The booking.
+    #[serde(flatten)]
+    pub booking: Booking,
+    /// Every status change, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// Filters of the booking list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// On this course.
+    pub course_id: Option<String>,
+    /// Of this school (as when booked).
+    pub school_id: Option<String>,
+    /// Of this person.
+    pub person_id: Option<String>,
+    /// In this status: `pending_approval`, `confirmed`, `waitlisted`, `cancelled`, `declined`.
+    pub status: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
+}
+
+/// The overdue-approvals list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PendingQuery {
+    /// Waiting at least this many days (default: the `APPROVAL_REMINDER_DAYS` setting, 5).
+    pub older_than_days: Option<i64>,
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
+}
+
+/// Reads a JSON body that may be empty (then it is `{}`): 415 for another content type,
+/// 400 for malformed JSON, 422 naming the field.
+fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppResult<T> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        let is_json = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(AppError::UnsupportedMedia("application/json"));
+        }
+        bytes
+    };
+    let value: T = parse_json(bytes)?;
+    value.validate()?;
+    Ok(value)
+}
+
+fn ctx<'a>(state: &'a AppState, actor: &'a str) -> Ctx<'a> {
+    Ctx {
+        actor_id: Some(actor),
+        now: time::now(),
+        base_url: &state.settings.public_base_url,
+    }
+}
+
+/// 404 when the caller may not see the booking, 403 when they may see it but not do this.
+fn check(caller: &Caller, access: &Access, action: Action<'_>) -> AppResult<()> {
+    require_visible(
+        caller,
+        Action::ReadBooking {
+            person_id: &access.person_id,
+            school_id: access.school_id.as_deref(),
+            course_lead_ids: &access.course_lead_ids,
+        },
+    )?;
+    require(caller, action)
+}
+
+/// Book a place on a course.
+///
+/// For oneself (no `person_id`), for a member of one's own school (school lead) or for
+/// anyone (admin). Confirmed while places are left and the school is under the course's
+/// per-school cap, otherwise waitlisted; `pending_approval` when the course needs the school
+/// lead's approval. Refusals are 409 with a `code`: `course_not_published`,
+/// `course_cancelled`, `booking_not_open`, `booking_closed`, `staff_group_not_targeted`,
+/// `phase_not_targeted`, `already_booked`. Honours `Idempotency-Key`.
+#[utoipa::path(tag = "bookings", params(("id" = String, Path, description = "The course"),
+    ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters; a retry with the same key returns the first answer")),
+    request_body = BookRequest, security(("bearer" = [])), responses(
+    (status = 201, body = Booking),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Refused, with a code", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/courses/{id}/bookings")]
+pub async fn book(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let course_id = id.into_inner();
+    let st = state.clone();
+    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
+    idempotent(&state, &req, &caller, &bytes, move || async move {
+        let input: BookRequest = body(&r, &b)?;
+        let person_id = input
+            .person_id
+            .clone()
+            .unwrap_or_else(|| who.person_id.clone());
+        if input.override_rules || input.walk_in {
+            require(&who, Action::OverrideBooking)?;
+        }
+        let target = st.db(move |c| store::target(c, &person_id)).await?;
+        require_visible(
+            &who,
+            Action::Book {
+                person_id: &target.person_id,
+                school_id: target.school_id.as_deref(),
+            },
+        )?;
+        let request = store::Request {
+            target,
+            actor_id: Some(who.person_id.clone()),
+            staff_group_id: input.staff_group_id,
+            override_rules: input.override_rules,
+            walk_in: input.walk_in,
+        };
+        let booking = st.bookings.book(&course_id, request).await?;
+        Ok(HttpResponse::Created().json(booking))
+    })
+    .await
+}
+
+/// List bookings.
+///
+/// Each caller sees only what they may: their own; their school's (school lead); those on
+/// the courses they lead; all (cpd_group, admin). In queue order (request time).
+#[utoipa::path(tag = "bookings", params(ListQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<Booking>),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/bookings")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListQuery>,
+) -> AppResult<web::Json<Page<Booking>>> {
+    let q = query.into_inner();
+    let paging = Paging::new(q.limit, q.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(BookingStatus::parse(s).ok_or_else(|| {
+            AppError::invalid(
+                "status",
+                "must be pending_approval, confirmed, waitlisted, cancelled or declined",
+            )
+        })?),
+    };
+    let filter = Filter {
+        course_id: q.course_id,
+        school_id: q.school_id,
+        person_id: q.person_id,
+        status,
+    };
+    let scope = policy::booking_scope(&caller);
+    let page = state
+        .db(move |c| store::list(c, &scope, &filter, paging))
+        .await?;
+    Ok(web::Json(page))
+}
+
+/// Requests waiting too long for approval.
+///
+/// A school lead's requests from their own school (an admin's: every school's) that have
+/// waited at least `older_than_days` days, oldest first.
+#[utoipa::path(tag = "bookings", params(PendingQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<Booking>),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/bookings/pending")]
+pub async fn pending(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PendingQuery>,
+) -> AppResult<web::Json<Page<Booking>>> {
+    let q = query.into_inner();
+    let paging = Paging::new(q.limit, q.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let days = q
+        .older_than_days
+        .unwrap_or(i64::from(state.settings.approval_reminder_days));
+    if !(0..=3650).contains(&days) {
+        return Err(AppError::invalid(
+            "older_than_days",
+            "must be from 0 to 3650",
+        ));
+    }
+    let school = policy::pending_scope(&caller)?;
+    let older_than = time::now() - chrono::Duration::days(days);
+    let page = state
+        .db(move |c| store::pending(c, school.as_deref(), older_than, paging))
+        .await?;
+    Ok(web::Json(page))
+}
+
+/// One booking, with its history.
+#[utoipa::path(tag = "bookings", params(("id" = String, Path)), security(("bearer" = [])), responses(
+    (status = 200, body = BookingDetail),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/bookings/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<BookingDetail>> {
+    let id = id.into_inner();
+    let detail = state
+        .db(move |c| {
+            let access = store::access(c, &id)?;
+            require_visible(
+                &caller,
+                Action::ReadBooking {
+                    person_id: &access.person_id,
+                    school_id: access.school_id.as_deref(),
+                    course_lead_ids: &access.course_lead_ids,
+                },
+            )?;
+            Ok(BookingDetail {
+                booking: store::get(c, &id)?,
+                history: store::history(c, &id)?,
+            })
+        })
+        .await?;
+    Ok(web::Json(detail))
+}
+
+/// Cancel a booking.
+///
+/// By the person, their school lead or an admin. Flagged late when a place is given up
+/// after the course's cancellation deadline; the freed place goes to the first eligible
+/// person waiting, in the same transaction. 409 `not_active` when it is already cancelled or
+/// declined. Honours `Idempotency-Key`.
+#[utoipa::path(tag = "bookings", params(("id" = String, Path),
+    ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
+    request_body = CancelRequest, security(("bearer" = [])), responses(
+    (status = 200, body = Booking),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/bookings/{id}/cancel")]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let id = id.into_inner();
+    let st = state.clone();
+    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
+    idempotent(&state, &req, &caller, &bytes, move || async move {
+        let input: CancelRequest = body(&r, &b)?;
+        let st2 = st.clone();
+        let booking = st
+            .db(move |c| {
+                let access = store::access(c, &id)?;
+                check(
+                    &who,
+                    &access,
+                    Action::CancelBooking {
+                        person_id: &access.person_id,
+                        school_id: access.school_id.as_deref(),
+                    },
+                )?;
+                store::cancel(c, ctx(&st2, &who.person_id), &id, input.reason.as_deref())
+            })
+            .await?;
+        Ok(HttpResponse::Ok().json(booking))
+    })
+    .await
+}
+
+/// Checks that the caller may approve or decline every booking (404 for one they may not
+/// see, 403 for one they may see but not decide).
+fn check_decide(c: &mut crate::db::DbConn, caller: &Caller, ids: &[String]) -> AppResult<()> {
+    for (_, access) in store::access_many(c, ids)? {
+        check(
+            caller,
+            &access,
+            Action::DecideBooking {
+                school_id: access.school_id.as_deref(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn unique(ids: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    ids.into_iter().filter(|i| seen.insert(i.clone())).collect()
+}
+
+/// Approve a booking request.
+///
+/// By the person's school lead or an admin. The request is placed as of when it was made:
+/// confirmed when a place is free and the school is under its cap, otherwise waitlisted at
+/// its place in the queue. 409 `not_pending` when it is not waiting for approval. Honours
+/// `Idempotency-Key`.
+#[utoipa::path(tag = "bookings", params(("id" = String, Path),
+    ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
+    request_body = ApproveRequest, security(("bearer" = [])), responses(
+    (status = 200, body = Booking),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/bookings/{id}/approve")]
+pub async fn approve_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let ids = vec![id.into_inner()];
+    let st = state.clone();
+    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
+    idempotent(&state, &req, &caller, &bytes, move || async move {
+        let _: ApproveRequest = body(&r, &b)?;
+        let mut done = decide(&st, who, ids, Decision::Approve).await?;
+        Ok(HttpResponse::Ok().json(done.remove(0)))
+    })
+    .await
+}
+
+/// Decline a booking.
+///
+/// By the person's school lead or an admin, with a reason the person is told. A request
+/// waiting for approval, or a place or a wait the lead withdraws (a freed place goes to the
+/// first eligible person waiting). 409 `not_active` when it is already cancelled or declined.
+/// Honours `Idempotency-Key`.
+#[utoipa::path(tag = "bookings", params(("id" = String, Path),
+    ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
+    request_body = DeclineRequest, security(("bearer" = [])), responses(
+    (status = 200, body = Booking),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/bookings/{id}/decline")]
+pub async fn decline_one(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let ids = vec![id.into_inner()];
+    let st = state.clone();
+    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
+    idempotent(&state, &req, &caller, &bytes, move || async move {
+        let input: DeclineRequest = body(&r, &b)?;
+        let mut done = decide(&st, who, ids, Decision::Decline(Some(input.reason))).await?;
+        Ok(HttpResponse::Ok().json(done.remove(0)))
+    })
+    .await
+}
+
+/// Approve several booking requests at once (all or none).
+#[utoipa::path(tag = "bookings", params(
+    ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
+    request_body = BulkRequest, security(("bearer" = [])), responses(
+    (status = 200, body = Page<Booking>),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/bookings/approve")]
+pub async fn approve_many(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let st = state.clone();
+    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
+    idempotent(&state, &req, &caller, &bytes, move || async move {
+        let input: BulkRequest = body(&r, &b)?;
+        let items = decide(&st, who, unique(input.booking_ids), Decision::Approve).await?;
+        let total = items.len() as i64;
+        Ok(HttpResponse::Ok().json(Page { items, total }))
+    })
+    .await
+}
+
+/// Decline several bookings at once (all or none).
+#[utoipa::path(tag = "bookings", params(
+    ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
+    request_body = BulkRequest, security(("bearer" = [])), responses(
+    (status = 200, body = Page<Booking>),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/bookings/decline")]
+pub async fn decline_many(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    bytes: web::Bytes,
+) -> AppResult<HttpResponse> {
+    let st = state.clone();
+    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
+    idempotent(&state, &req, &caller, &bytes, move || async move {
+        let input: BulkRequest = body(&r, &b)?;
+        let items = decide(
+            &st,
+            who,
+            unique(input.booking_ids),
+            Decision::Decline(input.reason),
+        )
+        .await?;
+        let total = items.len() as i64;
+        Ok(HttpResponse::Ok().json(Page { items, total }))
+    })
+    .await
+}
+
+enum Decision {
+    Approve,
+    Decline(Option<String>),
+}
+
+async fn decide(
+    state: &web::Data<AppState>,
+    caller: Caller,
+    ids: Vec<String>,
+    decision: Decision,
+) -> AppResult<Vec<Booking>> {
+    let st = state.clone();
+    state
+        .db(move |c| {
+            check_decide(c, &caller, &ids)?;
+            let ctx = ctx(&st, &caller.person_id);
+            match decision {
+                Decision::Approve => store::approve(c, ctx, &ids),
+                Decision::Decline(reason) => store::decline(c, ctx, &ids, reason.as_deref()),
+            }
+        })
+        .await
+}
+
+/// Registers the booking handlers (the fixed paths before `/bookings/{id}`).
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(book)
+        .service(list)
+        .service(pending)
+        .service(approve_many)
+        .service(decline_many)
+        .service(get_one)
+        .service(cancel)
+        .service(approve_one)
+        .service(decline_one);
+}

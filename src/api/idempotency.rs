@@ -1,0 +1,175 @@
+//! `Idempotency-Key` for state-changing requests (invariants 4 and 10), implemented once and
+//! wrapped around the handlers that need it (book, cancel, approve, decline).
+//!
+//! The key is scoped to the caller and kept at least 24 hours. The request is identified by a
+//! hash of its method, path (with query) and body bytes. The first request claims the key in
+//! a small transaction of its own, then runs, then stores its status and body; a retry with
+//! the same key and request gets exactly that response again (errors included) with
+//! `Idempotency-Replayed: true` and changes nothing. The same key with a different request is
+//! 422; a retry while the first request still runs is 409 `idempotency_in_progress`, unless
+//! the first has been running for over 60 seconds (it died), in which case the retry takes
+//! the key over and runs. A failure on our side (5xx) gives the key up, so a retry runs again.
+
+use std::future::Future;
+
+use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::idempotency::{self as store, Begin};
+
+/// The request header.
+pub const HEADER: &str = "Idempotency-Key";
+/// The header on a replayed response.
+pub const REPLAYED: &str = "Idempotency-Replayed";
+/// The longest key accepted.
+pub const MAX_KEY_LEN: usize = 200;
+
+/// The request's key: `None` when there is none; 422 naming the header when it is empty,
+/// longer than 200 characters, or not printable ASCII.
+pub fn key_of(req: &HttpRequest) -> AppResult<Option<String>> {
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let bad = || {
+        AppError::invalid(
+            HEADER,
+            format!("must be 1 to {MAX_KEY_LEN} printable characters"),
+        )
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty()
+        || bytes.len() > MAX_KEY_LEN
+        || !bytes.iter().all(|b| (0x20..0x7f).contains(b))
+    {
+        return Err(bad());
+    }
+    let key = std::str::from_utf8(bytes).map_err(|_| bad())?;
+    if key.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// SHA-256 of method, path with query, and body.
+pub fn request_hash(req: &HttpRequest, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(req.method().as_str().as_bytes());
+    h.update(b"\n");
+    h.update(
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("")
+            .as_bytes(),
+    );
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// Runs `op` under the request's `Idempotency-Key`, if it has one (see the module docs).
+/// `op` parses the body itself, so a validation error is stored and replayed like any other
+/// answer. Without a key `op` simply runs.
+pub async fn idempotent<F, Fut>(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+    body: &[u8],
+    op: F,
+) -> AppResult<HttpResponse>
+where
+    F: FnOnce() -> Fut + 'static,
+    Fut: Future<Output = AppResult<HttpResponse>> + 'static,
+{
+    let Some(key) = key_of(req)? else {
+        return op().await;
+    };
+    let hash = request_hash(req, body);
+    let caller_id = caller.person_id.clone();
+    let begin = {
+        let (caller_id, key, hash) = (caller_id.clone(), key.clone(), hash.clone());
+        state
+            .db(move |c| {
+                let now = time::now();
+                match store::begin(c, &caller_id, &key, &hash, now) {
+                    // Two first attempts at once on PostgreSQL: the loser reads the winner's
+                    // claim.
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => Ok(store::begin(c, &caller_id, &key, &hash, now)?),
+                    other => Ok(other?),
+                }
+            })
+            .await?
+    };
+    match begin {
+        Begin::Replay { status, body } => Ok(replay(status, body)),
+        Begin::Mismatch => Err(AppError::invalid(
+            HEADER,
+            "was already used for a different request; use a new key for a new request",
+        )),
+        Begin::InProgress => Err(AppError::conflict(
+            "idempotency_in_progress",
+            "A request with this Idempotency-Key is still being processed; try again shortly.",
+        )),
+        Begin::Run => {
+            // Run to the end in a task of its own, so the answer is stored even when the
+            // client goes away before it comes.
+            let state = state.clone();
+            let task = actix_web::rt::spawn(async move {
+                let response = match op().await {
+                    Ok(r) => r,
+                    Err(e) => e.error_response(),
+                };
+                let status = response.status();
+                let headers = response.headers().clone();
+                let bytes = actix_web::body::to_bytes(response.into_body())
+                    .await
+                    .map_err(|e| AppError::Internal(anyhow::anyhow!("reading a response: {e}")))?;
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let stored = text.clone();
+                state
+                    .db(move |c| {
+                        if status.is_server_error() {
+                            store::release(c, &caller_id, &key)?;
+                        } else {
+                            store::finish(c, &caller_id, &key, status.as_u16(), &stored)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                let mut out = HttpResponse::build(status);
+                for (name, value) in headers.iter() {
+                    out.insert_header((name.clone(), value.clone()));
+                }
+                Ok::<_, AppError>(out.body(text))
+            });
+            task.await
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("the request task failed: {e}")))?
+        }
+    }
+}
+
+/// The stored answer again, marked as a replay.
+fn replay(status: u16, body: String) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let content_type = if status.is_client_error() || status.is_server_error() {
+        "application/problem+json"
+    } else {
+        "application/json"
+    };
+    HttpResponse::build(status)
+        .insert_header((CONTENT_TYPE, HeaderValue::from_static(content_type)))
+        .insert_header((
+            HeaderName::from_static("idempotency-replayed"),
+            HeaderValue::from_static("true"),
+        ))
+        .body(body)
+}
