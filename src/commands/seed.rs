@@ -395,6 +395,8 @@ pub struct Summary {
     pub leads: (usize, usize, usize),
     /// Courses of the demo term.
     pub courses: Count,
+    /// Bookings made by this run (0 when every course had its bookings already).
+    pub bookings: usize,
 }
 
 impl fmt::Display for Summary {
@@ -420,6 +422,7 @@ impl fmt::Display for Summary {
             format!(": {sl} school leads, {cl} course leads, {cg} in the CPD group"),
         )?;
         line(f, "courses", self.courses, String::new())?;
+        writeln!(f, "  {:<10} {:>4} added", "bookings", self.bookings)?;
         write!(f, "Running seed-demo again adds only what is missing.")
     }
 }
@@ -436,8 +439,12 @@ pub fn run(conn: &mut DbConn) -> anyhow::Result<Summary> {
         total: term.created + term.existing,
         added: term.created,
     };
-    // Later steps (bookings, registers, evaluations) go here, each in its own transaction
-    // and taking the ids the steps before it return.
+    // Bookings as of now, through the booking rules; a fixed seed keeps the demo the same
+    // from run to run.
+    let bookings = super::seed_bookings::seed_bookings(conn, crate::domain::time::now(), 2027)?;
+    summary.bookings = bookings.bookings;
+    // Later steps (registers, evaluations) go here, each in its own transaction and taking
+    // the ids the steps before it return.
     Ok(summary)
 }
 

@@ -369,17 +369,15 @@ fn reminder_still_due(
     booking_in_reported_status(conn, msg, payload, now)
 }
 
-/// The current status of a booking, or `None` when it is not known. The extension point for
-/// the bookings store: until the bookings table exists every booking is unknown, and an
-/// unknown booking's messages hold (they are sent).
-pub fn booking_status(_conn: &mut DbConn, _booking_id: &str) -> QueryResult<Option<String>> {
-    Ok(None)
+/// The current status of a booking, or `None` when there is no such booking (an unknown
+/// booking's messages hold: they are sent).
+pub fn booking_status(conn: &mut DbConn, booking_id: &str) -> QueryResult<Option<String>> {
+    super::bookings::status_of(conn, booking_id)
 }
 
-/// Whether the course of a booking is cancelled. The extension point for the calendar and
-/// bookings stores: until their tables exist no course counts as cancelled.
-pub fn booking_course_cancelled(_conn: &mut DbConn, _booking_id: &str) -> QueryResult<bool> {
-    Ok(false)
+/// Whether the course of a booking is cancelled.
+pub fn booking_course_cancelled(conn: &mut DbConn, booking_id: &str) -> QueryResult<bool> {
+    super::bookings::course_cancelled_for(conn, booking_id)
 }
 
 /// How many messages wait to be sent, and when the oldest of them was queued.

@@ -228,6 +228,23 @@ both_backends! {
         // The term's published courses are in the public calendar, with their leads.
         let calendar = expect_json(app.get("/api/v1/courses?limit=100", None).await, 200).await;
         assert!(calendar["total"].as_i64().unwrap() >= 25, "{calendar}");
+        // Bookings across the schools, with full courses, waiting lists and late cancellations,
+        // and a few schools with none at all.
+        let bookings_line = |text: &str| -> i64 {
+            let line = text.lines().find(|l| l.trim_start().starts_with("bookings")).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        assert!(bookings_line(&text) >= 500, "{text}");
+        for status in ["confirmed", "waitlisted", "cancelled"] {
+            let page = app.admin_get(&format!("/api/v1/bookings?status={status}&limit=1")).await;
+            assert!(page["total"].as_i64().unwrap() > 0, "no {status} bookings");
+        }
+        let booked_schools = app.with_db(|c| {
+            use cpd_hub::db::schema::bookings;
+            let ids: Vec<Option<String>> = bookings::table.select(bookings::school_id).distinct().load(c).unwrap();
+            ids.into_iter().flatten().count()
+        }).await;
+        assert!((80..92).contains(&booked_schools), "{booked_schools} schools booked");
         let (people_total, added) = summary_count(&text, "people");
         assert_eq!(people_total, added);
         assert!((400..=600).contains(&people_total), "{people_total} people");
@@ -296,6 +313,7 @@ both_backends! {
             assert_eq!(summary_count(&text, what).1, 0, "{what}: {text}");
         }
         assert_eq!(summary_count(&text, "people").0, people_total);
+        assert_eq!(bookings_line(&text), 0, "{text}");
         assert_eq!(fingerprint(&app).await, before);
         assert_eq!(app.admin_get("/api/v1/people?limit=1").await["total"].as_i64(), Some(people_total + 1));
     }
