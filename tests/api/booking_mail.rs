@@ -10,14 +10,16 @@ use diesel::prelude::*;
 use mail_parser::MimeHeaders;
 use serde_json::json;
 
-use crate::booking_support::{bk_book_ok, bk_course, bk_person, bk_text, bk_world, Who};
+use crate::booking_support::{
+    bk_book_ok, bk_course, bk_person, bk_text, bk_world, session_in, Who,
+};
 use crate::calendar_support::cal_session;
 use crate::email::{parse, read_ics, spawn_with_sink, WAIT};
 use crate::helpers::{expect_json, Backend, TestApp};
 use crate::smtp_sink::{Received, SmtpSink};
 
 /// Runs `$body(Backend)` as `$name::sqlite` and `$name::postgres`.
-macro_rules! with_sink_on_both_backends {
+macro_rules! run_on_both_backends {
     ($name:ident, $body:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +190,7 @@ async fn booking_is_one_email_with_the_sessions(backend: Backend) {
     .await;
     assert_eq!(events[0]["uid"], format!("{session_id}@cpd-hub"));
 }
-with_sink_on_both_backends!(
+run_on_both_backends!(
     booking_sends_one_confirmation,
     booking_is_one_email_with_the_sessions
 );
@@ -250,7 +252,7 @@ async fn promotion_is_told_once(backend: Backend) {
         1
     );
 }
-with_sink_on_both_backends!(promoted_person_is_told_once, promotion_is_told_once);
+run_on_both_backends!(promoted_person_is_told_once, promotion_is_told_once);
 
 async fn superseded_confirmation_is_skipped(backend: Backend) {
     let sink = SmtpSink::start().await;
@@ -298,7 +300,97 @@ async fn superseded_confirmation_is_skipped(backend: Backend) {
     let cancelled = rows_of(&app, "booking_cancelled", &booking_id).await;
     assert_eq!(cancelled, vec![("sent".to_string(), None)]);
 }
-with_sink_on_both_backends!(
+run_on_both_backends!(
     superseded_confirmation_is_not_sent,
     superseded_confirmation_is_skipped
 );
+
+async fn reminders_are_due_once(backend: Backend) {
+    // No worker: its scheduler would queue the reminders itself.
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| s.outbox.enabled = false).await
+    else {
+        eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+        return;
+    };
+    let w = bk_world(&app).await;
+    let soon = bk_course(&app, &w, TITLE, 2, |b| {
+        b["sessions"] = json!([session_in(1)]);
+    })
+    .await;
+    let later = bk_course(&app, &w, "Later course", 2, |b| {
+        b["sessions"] = json!([session_in(5)]);
+    })
+    .await;
+    let (ann, ann_email) = staff(&app, &w, "Ann First").await;
+    let (ben, ben_email) = staff(&app, &w, "Ben Second").await;
+    let (cat, _) = staff(&app, &w, "Cat Third").await;
+    let a = bk_book_ok(&app, &soon, &ann).await;
+    let b = bk_book_ok(&app, &soon, &ben).await;
+    let c = bk_book_ok(&app, &soon, &cat).await;
+    assert_eq!(c["status"], "waitlisted");
+    // Confirmed, but its course starts after the reminder window.
+    assert_eq!(bk_book_ok(&app, &later, &ann).await["status"], "confirmed");
+
+    let base = app.settings.public_base_url.clone();
+    let (due, queued) = app
+        .with_db(move |conn| {
+            let due = store::due_reminders(conn, cpd_hub::domain::time::now(), 2, &base).unwrap();
+            let queued = store::enqueue_reminders(conn, &due).unwrap();
+            (due, queued)
+        })
+        .await;
+    assert_eq!(queued, 2);
+    let mut got: Vec<(String, String)> = due
+        .iter()
+        .map(|r| (r.booking_id.clone(), r.email.clone()))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (a["id"].as_str().unwrap().to_string(), ann_email),
+        (b["id"].as_str().unwrap().to_string(), ben_email),
+    ];
+    want.sort();
+    assert_eq!(got, want, "the two confirmed bookings, not the waiting one");
+    let first = due.iter().find(|r| r.person_id == ann.id).unwrap();
+    assert_eq!(first.payload["person_name"], "Ann First");
+    assert_eq!(first.payload["course_title"], TITLE);
+    assert_eq!(first.payload["days_before"], 2);
+    assert_eq!(
+        first.payload["course_url"],
+        format!("{}/courses/{soon}", app.settings.public_base_url)
+    );
+    let session_id = bk_text(
+        &app,
+        &format!("SELECT id AS t FROM course_sessions WHERE course_id = '{soon}'"),
+    )
+    .await;
+    assert_eq!(first.payload["sessions"][0]["id"], session_id);
+    assert!(first.payload.get("ics").is_none(), "a reminder has no .ics");
+    // The payload renders with the real templates.
+    cpd_hub::email::templates::Templates::load(None)
+        .unwrap()
+        .render(
+            "course_reminder",
+            &first.payload,
+            &app.settings.public_base_url,
+            &cpd_hub::email::templates::Organizer {
+                name: "CPD team".into(),
+                email: "cpd@alliance.test".into(),
+            },
+        )
+        .expect("the reminder renders");
+
+    let queued_rows = rows_of(&app, "course_reminder", a["id"].as_str().unwrap()).await;
+    assert_eq!(queued_rows.len(), 1);
+
+    let base = app.settings.public_base_url.clone();
+    let (again, queued) = app
+        .with_db(move |conn| {
+            let due = store::due_reminders(conn, cpd_hub::domain::time::now(), 2, &base).unwrap();
+            let queued = store::enqueue_reminders(conn, &due).unwrap();
+            (due.len(), queued)
+        })
+        .await;
+    assert_eq!((again, queued), (0, 0), "no second reminder");
+}
+run_on_both_backends!(reminders_queued_once, reminders_are_due_once);
