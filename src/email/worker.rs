@@ -301,9 +301,10 @@ impl Worker {
     /// Queues the course reminders that have come due.
     async fn schedule_reminders(&self) -> anyhow::Result<()> {
         let days = self.settings.reminder_days;
+        let base_url = self.mailer.base_url.clone();
         let queued = self
             .db(move |c| {
-                let due = store::due_reminders(c, time::now(), days)?;
+                let due = store::due_reminders(c, time::now(), days, &base_url)?;
                 store::enqueue_reminders(c, &due)
             })
             .await?;

@@ -661,6 +661,31 @@ impl<'a> Mailer<'a> {
         if to.erased {
             return Ok(());
         }
+        let payload = self.payload(conn, kind, booking_id, to, extra)?;
+        outbox::enqueue(
+            conn,
+            NewMessage {
+                kind,
+                recipient_email: &to.email,
+                recipient_person_id: Some(&to.id),
+                subject_id: Some(booking_id),
+                payload,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// The payload of a message of `kind` about `booking_id` to `to`: the fields every
+    /// booking template shares, plus `extra`, plus the `ics` block where the kind attaches
+    /// one (see `email-templates/README.md`).
+    fn payload(
+        &mut self,
+        conn: &mut DbConn,
+        kind: &str,
+        booking_id: &str,
+        to: &PersonRow,
+        extra: Value,
+    ) -> QueryResult<Value> {
         let mut payload = json!({
             "person_name": to.name,
             "course_title": self.title,
@@ -686,17 +711,7 @@ impl<'a> Mailer<'a> {
         if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
             p.extend(e);
         }
-        outbox::enqueue(
-            conn,
-            NewMessage {
-                kind,
-                recipient_email: &to.email,
-                recipient_person_id: Some(&to.id),
-                subject_id: Some(booking_id),
-                payload,
-            },
-        )?;
-        Ok(())
+        Ok(payload)
     }
 }
 
@@ -1723,6 +1738,70 @@ pub fn confirmed_course_ids(conn: &mut DbConn, person_id: &str) -> QueryResult<V
         .filter(bookings::status.eq(BookingStatus::Confirmed.as_str()))
         .select(bookings::course_id)
         .load(conn)
+}
+
+/// The confirmed bookings due a course reminder at `now`, each with its `course_reminder`
+/// payload: on published courses whose first session starts after `now` and within `days`
+/// days of it, for people not erased, and not reminded already (a reminder queued once is
+/// never queued again, whatever became of it). `base_url` makes the course links.
+pub fn due_reminders(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    days: u32,
+    base_url: &str,
+) -> QueryResult<Vec<outbox::ReminderDue>> {
+    use crate::db::schema::outbox as queued;
+    use crate::domain::notification::Kind;
+    let until = now + chrono::Duration::days(i64::from(days));
+    let reminded = queued::table
+        .filter(queued::kind.eq(Kind::CourseReminder.as_str()))
+        .filter(queued::subject_id.eq(bookings::id.nullable()));
+    let rows: Vec<(String, String, String)> = bookings::table
+        .inner_join(courses::table)
+        .inner_join(people::table)
+        .filter(bookings::status.eq(BookingStatus::Confirmed.as_str()))
+        .filter(courses::status.eq("published"))
+        .filter(courses::first_session_start.gt(now))
+        .filter(courses::first_session_start.le(until))
+        .filter(people::erased_at.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(reminded)))
+        .order((
+            bookings::course_id.asc(),
+            bookings::requested_at.asc(),
+            bookings::id.asc(),
+        ))
+        .select((bookings::id, bookings::course_id, bookings::person_id))
+        .load(conn)?;
+    // One mailer per course, so each course's sessions are read once.
+    let mut mailers: HashMap<String, Mailer<'_>> = HashMap::new();
+    let mut due = Vec::with_capacity(rows.len());
+    for (booking_id, course_id, person_id) in rows {
+        let Some(person) = load_person(conn, &person_id)? else {
+            continue;
+        };
+        if !mailers.contains_key(&course_id) {
+            let course: CourseRow = courses::table
+                .find(&course_id)
+                .select(CourseRow::as_select())
+                .first(conn)?;
+            mailers.insert(course_id.clone(), Mailer::new(&course, base_url));
+        }
+        let mailer = mailers.get_mut(&course_id).expect("inserted above");
+        let payload = mailer.payload(
+            conn,
+            Kind::CourseReminder.as_str(),
+            &booking_id,
+            &person,
+            json!({ "days_before": days }),
+        )?;
+        due.push(outbox::ReminderDue {
+            booking_id,
+            person_id: person.id,
+            email: person.email,
+            payload,
+        });
+    }
+    Ok(due)
 }
 
 /// Whether the course of a booking is cancelled (the email worker skips reminders then).

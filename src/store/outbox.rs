@@ -549,15 +549,17 @@ pub struct ReminderDue {
     pub payload: serde_json::Value,
 }
 
-/// Confirmed bookings whose course's first session starts within `days` days of `now`, on a
-/// course that is not cancelled. The extension point for the bookings store: until the
-/// bookings and courses tables exist there are none.
+/// Confirmed bookings whose course's first session starts after `now` and within `days` days
+/// of it, on a published course, for people not erased, that have not had a reminder queued
+/// yet; each with its `course_reminder` payload (links made from `base_url`). The bookings
+/// store owns the query and the payload, as it does for every other booking email.
 pub fn due_reminders(
-    _conn: &mut DbConn,
-    _now: NaiveDateTime,
-    _days: u32,
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    days: u32,
+    base_url: &str,
 ) -> QueryResult<Vec<ReminderDue>> {
-    Ok(Vec::new())
+    super::bookings::due_reminders(conn, now, days, base_url)
 }
 
 /// Queues a `course_reminder` for each due booking that has not had one yet; returns how many

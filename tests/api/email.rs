@@ -147,7 +147,7 @@ fn message_id(m: &Received) -> String {
 }
 
 /// The `.ics` read by Python's `icalendar`, an independent parser.
-fn read_ics(ics: &str) -> Value {
+pub(crate) fn read_ics(ics: &str) -> Value {
     const SCRIPT: &str = r#"
 import json, sys
 from icalendar import Calendar

@@ -16,6 +16,7 @@ mod permissions;
 mod reference;
 mod signin;
 
+mod booking_mail;
 mod cli;
 mod email;
 mod people;
