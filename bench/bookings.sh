@@ -3,7 +3,8 @@
 # course: wall time and p99), throughput at 16 and 64 concurrent requests spread over many
 # courses (bookings/s, p50/p99, errors), throughput on a single course, and the server's RSS.
 #   bench/bookings.sh [requests per throughput run]   (default 20000)
-# Extra server settings can be passed in the environment, e.g. DATABASE_POOL_SIZE=16.
+# Extra server settings can be passed in the environment, e.g. DATABASE_POOL_SIZE=16, or
+# OUTBOX_WORKER=off to measure bookings without the email worker running.
 source "$(dirname "$0")/lib.sh"
 REQUESTS=${1:-20000}
 PORT=18282
@@ -11,7 +12,7 @@ build_release
 (cd "$ROOT" && cargo build --release --quiet --example book_load)
 LOAD="$ROOT/target/release/examples/book_load"
 BASE="http://127.0.0.1:$PORT"
-SERVER_ENV=(${DATABASE_POOL_SIZE:+DATABASE_POOL_SIZE=$DATABASE_POOL_SIZE} ${WORKERS:+WORKERS=$WORKERS})
+SERVER_ENV=(${DATABASE_POOL_SIZE:+DATABASE_POOL_SIZE=$DATABASE_POOL_SIZE} ${WORKERS:+WORKERS=$WORKERS} ${OUTBOX_WORKER:+OUTBOX_WORKER=$OUTBOX_WORKER})
 
 for backend in sqlite postgres; do
     echo "== $backend"
