@@ -1343,56 +1343,24 @@ fn replace_links(
     staff_group_ids: Option<&[String]>,
     phases: Option<&[String]>,
 ) -> QueryResult<()> {
-    if let Some(ids) = lead_ids {
-        diesel::delete(course_leads::table.filter(course_leads::course_id.eq(course_id)))
-            .execute(conn)?;
-        for id in ids {
-            diesel::insert_into(course_leads::table)
-                .values((
-                    course_leads::course_id.eq(course_id),
-                    course_leads::person_id.eq(id),
-                ))
-                .execute(conn)?;
-        }
+    // Each link table is replaced whole when its list is given, and left alone otherwise.
+    macro_rules! replace {
+        ($list:expr, $table:ident, $column:ident) => {
+            if let Some(values) = $list {
+                diesel::delete($table::table.filter($table::course_id.eq(course_id)))
+                    .execute(conn)?;
+                for value in values {
+                    diesel::insert_into($table::table)
+                        .values(($table::course_id.eq(course_id), $table::$column.eq(value)))
+                        .execute(conn)?;
+                }
+            }
+        };
     }
-    if let Some(ids) = priority_ids {
-        diesel::delete(course_priorities::table.filter(course_priorities::course_id.eq(course_id)))
-            .execute(conn)?;
-        for id in ids {
-            diesel::insert_into(course_priorities::table)
-                .values((
-                    course_priorities::course_id.eq(course_id),
-                    course_priorities::priority_id.eq(id),
-                ))
-                .execute(conn)?;
-        }
-    }
-    if let Some(ids) = staff_group_ids {
-        diesel::delete(
-            course_staff_groups::table.filter(course_staff_groups::course_id.eq(course_id)),
-        )
-        .execute(conn)?;
-        for id in ids {
-            diesel::insert_into(course_staff_groups::table)
-                .values((
-                    course_staff_groups::course_id.eq(course_id),
-                    course_staff_groups::staff_group_id.eq(id),
-                ))
-                .execute(conn)?;
-        }
-    }
-    if let Some(phases) = phases {
-        diesel::delete(course_phases::table.filter(course_phases::course_id.eq(course_id)))
-            .execute(conn)?;
-        for phase in phases {
-            diesel::insert_into(course_phases::table)
-                .values((
-                    course_phases::course_id.eq(course_id),
-                    course_phases::phase.eq(phase),
-                ))
-                .execute(conn)?;
-        }
-    }
+    replace!(lead_ids, course_leads, person_id);
+    replace!(priority_ids, course_priorities, priority_id);
+    replace!(staff_group_ids, course_staff_groups, staff_group_id);
+    replace!(phases, course_phases, phase);
     Ok(())
 }
 
