@@ -951,40 +951,34 @@ fn summarise(conn: &mut DbConn, rows: Vec<SummaryRow>) -> AppResult<Vec<CourseSu
         .load::<(String, String)>(conn)?
         .into_iter()
         .collect();
-    let mut prios: HashMap<String, Vec<Tag>> = HashMap::new();
-    for (course_id, tag) in course_priorities::table
-        .inner_join(priorities::table)
-        .filter(course_priorities::course_id.eq_any(&ids))
-        .order((priorities::position.asc(), priorities::name.asc()))
-        .select((
-            course_priorities::course_id,
-            (priorities::id, priorities::key, priorities::name),
-        ))
-        .load::<(String, Tag)>(conn)?
-    {
-        prios.entry(course_id).or_default().push(tag);
-    }
-    let mut groups: HashMap<String, Vec<Tag>> = HashMap::new();
-    for (course_id, tag) in course_staff_groups::table
-        .inner_join(staff_groups::table)
-        .filter(course_staff_groups::course_id.eq_any(&ids))
-        .order((staff_groups::position.asc(), staff_groups::name.asc()))
-        .select((
-            course_staff_groups::course_id,
-            (staff_groups::id, staff_groups::key, staff_groups::name),
-        ))
-        .load::<(String, Tag)>(conn)?
-    {
-        groups.entry(course_id).or_default().push(tag);
-    }
-    let mut phases: HashMap<String, Vec<String>> = HashMap::new();
-    for (course_id, phase) in course_phases::table
-        .filter(course_phases::course_id.eq_any(&ids))
-        .select((course_phases::course_id, course_phases::phase))
-        .load::<(String, String)>(conn)?
-    {
-        phases.entry(course_id).or_default().push(phase);
-    }
+    let mut prios = by_course(
+        course_priorities::table
+            .inner_join(priorities::table)
+            .filter(course_priorities::course_id.eq_any(&ids))
+            .order((priorities::position.asc(), priorities::name.asc()))
+            .select((
+                course_priorities::course_id,
+                (priorities::id, priorities::key, priorities::name),
+            ))
+            .load::<(String, Tag)>(conn)?,
+    );
+    let mut groups = by_course(
+        course_staff_groups::table
+            .inner_join(staff_groups::table)
+            .filter(course_staff_groups::course_id.eq_any(&ids))
+            .order((staff_groups::position.asc(), staff_groups::name.asc()))
+            .select((
+                course_staff_groups::course_id,
+                (staff_groups::id, staff_groups::key, staff_groups::name),
+            ))
+            .load::<(String, Tag)>(conn)?,
+    );
+    let mut phases = by_course(
+        course_phases::table
+            .filter(course_phases::course_id.eq_any(&ids))
+            .select((course_phases::course_id, course_phases::phase))
+            .load::<(String, String)>(conn)?,
+    );
     Ok(rows
         .into_iter()
         .map(|r| {
@@ -1994,4 +1988,13 @@ pub fn bulk_insert(conn: &mut DbConn, batch: &[BulkCourse]) -> AppResult<usize> 
         }
         Ok(batch.len())
     })
+}
+
+/// Groups `(course id, value)` rows by course, keeping the rows' order within each course.
+fn by_course<T>(rows: Vec<(String, T)>) -> HashMap<String, Vec<T>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for (course_id, value) in rows {
+        out.entry(course_id).or_default().push(value);
+    }
+    out
 }
