@@ -45,6 +45,192 @@ pub struct Settings {
     /// `BOOKING_JOBS_SECONDS`: how often the booking jobs run (promotion where a per-school
     /// cap has lifted by date, purging old idempotency keys). Default 60.
     pub booking_jobs_interval: Duration,
+    /// `METRICS_TOKEN`: a bearer token that lets a Prometheus scraper read `/metrics`
+    /// without an account (at least 16 characters). Unset: only admins may read it.
+    pub metrics_token: Option<String>,
+    /// Registers, self check-in and their lock.
+    pub attendance: AttendanceSettings,
+    /// Evaluation invitations, reminders, follow-ups and small-n suppression.
+    pub evaluation: EvaluationSettings,
+    /// The termly digest of the reports.
+    pub reports: ReportSettings,
+}
+
+/// How registers and self check-in behave.
+#[derive(Clone, Debug)]
+pub struct AttendanceSettings {
+    /// `REGISTER_LOCK_DAYS`: a session's register can be changed by its course leads until this
+    /// many days after the session ends; after that only admins may change it. Default 14.
+    pub lock_days: u32,
+    /// `CHECK_IN_OPENS_MINUTES`: self check-in opens this many minutes before a session starts
+    /// (and closes when it ends). Default 30.
+    pub check_in_opens_minutes: u32,
+    /// `CHECK_IN_LATE_MINUTES`: an attendee who checks in more than this many minutes after the
+    /// start is marked `late`. Default 10.
+    pub check_in_late_minutes: u32,
+}
+
+impl Default for AttendanceSettings {
+    fn default() -> Self {
+        AttendanceSettings {
+            lock_days: 14,
+            check_in_opens_minutes: 30,
+            check_in_late_minutes: 10,
+        }
+    }
+}
+
+impl AttendanceSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let d = AttendanceSettings::default();
+        Ok(AttendanceSettings {
+            lock_days: number(get, "REGISTER_LOCK_DAYS", 0, 3650, d.lock_days as u64)? as u32,
+            check_in_opens_minutes: number(
+                get,
+                "CHECK_IN_OPENS_MINUTES",
+                0,
+                24 * 60,
+                d.check_in_opens_minutes as u64,
+            )? as u32,
+            check_in_late_minutes: number(
+                get,
+                "CHECK_IN_LATE_MINUTES",
+                0,
+                24 * 60,
+                d.check_in_late_minutes as u64,
+            )? as u32,
+        })
+    }
+}
+
+/// How evaluation invitations, reminders and results behave.
+#[derive(Clone, Debug)]
+pub struct EvaluationSettings {
+    /// `EVALUATION_TOKEN_DAYS`: an invitation's link works for this many days. Default 28.
+    pub token_days: u32,
+    /// `EVALUATION_REMINDER_DAYS`: days after the invitation on which a reminder goes to those
+    /// who have not answered, comma-separated; empty for none. Default `5`.
+    pub reminder_days: Vec<u32>,
+    /// `IMPACT_FOLLOW_UP_WEEKS`: the impact follow-up goes this many weeks after the course's
+    /// last session. Default 6.
+    pub follow_up_weeks: u32,
+    /// `EVALUATION_MIN_RESPONSES`: breakdowns with fewer respondents show no figures. Default 5;
+    /// values below 5 are refused, so no setting can identify an individual.
+    pub min_responses: u32,
+    /// `EVALUATION_JOBS_SECONDS`: how often due follow-ups and reminders are looked for.
+    /// Default 60.
+    pub jobs_interval: Duration,
+}
+
+impl Default for EvaluationSettings {
+    fn default() -> Self {
+        EvaluationSettings {
+            token_days: 28,
+            reminder_days: vec![5],
+            follow_up_weeks: 6,
+            min_responses: 5,
+            jobs_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl EvaluationSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let d = EvaluationSettings::default();
+        let reminder_days = match get("EVALUATION_REMINDER_DAYS") {
+            None => d.reminder_days.clone(),
+            Some(v) if v.eq_ignore_ascii_case("none") => Vec::new(),
+            Some(v) => {
+                let mut days = Vec::new();
+                for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    match part.parse::<u32>() {
+                        Ok(n) if (1..=365).contains(&n) => days.push(n),
+                        _ => {
+                            return Err(SettingsError {
+                                variable: "EVALUATION_REMINDER_DAYS",
+                                problem: format!(
+                                    "expected days from 1 to 365 separated by commas, got {v:?}"
+                                ),
+                            })
+                        }
+                    }
+                }
+                days.sort_unstable();
+                days.dedup();
+                days
+            }
+        };
+        Ok(EvaluationSettings {
+            token_days: number(get, "EVALUATION_TOKEN_DAYS", 1, 365, d.token_days as u64)? as u32,
+            reminder_days,
+            follow_up_weeks: number(
+                get,
+                "IMPACT_FOLLOW_UP_WEEKS",
+                1,
+                104,
+                d.follow_up_weeks as u64,
+            )? as u32,
+            min_responses: number(
+                get,
+                "EVALUATION_MIN_RESPONSES",
+                5,
+                1000,
+                d.min_responses as u64,
+            )? as u32,
+            jobs_interval: Duration::from_secs(number(
+                get,
+                "EVALUATION_JOBS_SECONDS",
+                1,
+                86_400,
+                d.jobs_interval.as_secs(),
+            )?),
+        })
+    }
+}
+
+/// When the termly digest goes and to whom.
+#[derive(Clone, Debug, Default)]
+pub struct ReportSettings {
+    /// `DIGEST_SCHEDULE`: `off` (default), or `termly` to email the digest once, the first
+    /// time the service runs after each term ends.
+    pub digest_termly: bool,
+    /// `DIGEST_RECIPIENTS`: comma-separated addresses; unset, the digest goes to everyone with
+    /// the `cpd_group` role.
+    pub digest_recipients: Vec<String>,
+}
+
+impl ReportSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let digest_termly = match get("DIGEST_SCHEDULE")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("off") => false,
+            Some("termly") => true,
+            Some(other) => {
+                return Err(SettingsError {
+                    variable: "DIGEST_SCHEDULE",
+                    problem: format!("expected off or termly, got {other:?}"),
+                })
+            }
+        };
+        let mut digest_recipients = Vec::new();
+        if let Some(v) = get("DIGEST_RECIPIENTS") {
+            for addr in v.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                if addr.parse::<lettre::Address>().is_err() {
+                    return Err(SettingsError {
+                        variable: "DIGEST_RECIPIENTS",
+                        problem: format!("{addr:?} is not an email address"),
+                    });
+                }
+                digest_recipients.push(addr.to_string());
+            }
+        }
+        Ok(ReportSettings {
+            digest_termly,
+            digest_recipients,
+        })
+    }
 }
 
 /// How the email delivery worker runs. The defaults suit one or a few service copies sending a
@@ -414,6 +600,18 @@ impl Settings {
             },
         };
 
+        let metrics_token = get("METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(SettingsError {
+                variable: "METRICS_TOKEN",
+                problem: "must be at least 16 characters long".into(),
+            });
+        }
+        let lookup = |k: &str| get(k);
+        let attendance = AttendanceSettings::from_lookup(&lookup)?;
+        let evaluation = EvaluationSettings::from_lookup(&lookup)?;
+        let reports = ReportSettings::from_lookup(&lookup)?;
+
         Ok(Settings {
             database_url,
             database_pool_size,
@@ -428,6 +626,10 @@ impl Settings {
             sign_in,
             approval_reminder_days,
             booking_jobs_interval,
+            metrics_token,
+            attendance,
+            evaluation,
+            reports,
         })
     }
 
@@ -553,6 +755,11 @@ mod tests {
             ("TRUST_FORWARDED_FOR", "maybe"),
             ("APPROVAL_REMINDER_DAYS", "-1"),
             ("BOOKING_JOBS_SECONDS", "0"),
+            ("EVALUATION_TOKEN_DAYS", "0"),
+            ("EVALUATION_REMINDER_DAYS", "5,zero"),
+            ("IMPACT_FOLLOW_UP_WEEKS", "0"),
+            ("EVALUATION_MIN_RESPONSES", "4"),
+            ("EVALUATION_JOBS_SECONDS", "0"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

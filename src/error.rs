@@ -7,6 +7,7 @@
 //! | `Forbidden`        | 403    | what is not allowed                                    |
 //! | `NotFound`         | 404    | also for records the caller may not see                |
 //! | `Conflict`         | 409    | a machine-readable `code` and a plain sentence         |
+//! | `Gone`             | 410    | a machine-readable `code` and a plain sentence         |
 //! | `UnsupportedMedia` | 415    | the content type expected                              |
 //! | `Validation`       | 422    | `errors: {field: [message, ...]}`                      |
 //! | `TooManyRequests`  | 429    | with `Retry-After`                                     |
@@ -64,6 +65,14 @@ pub enum AppError {
     /// Anything else: a bug or an unexpected fault.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// The thing existed but is no longer usable (an expired link).
+    #[error("gone ({code}): {detail}")]
+    Gone {
+        /// A stable, machine-readable reason such as `expired`.
+        code: &'static str,
+        /// A plain sentence for people.
+        detail: String,
+    },
 }
 
 impl fmt::Debug for AppError {
@@ -129,6 +138,7 @@ impl ResponseError for AppError {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Gone { .. } => StatusCode::GONE,
         }
     }
 
@@ -170,6 +180,7 @@ impl ResponseError for AppError {
                 "Internal error",
                 "Something went wrong on our side. It has been logged.".to_string(),
             ),
+            AppError::Gone { detail, .. } => ("gone", "Gone", detail.clone()),
         };
         match self {
             AppError::Internal(_) => tracing::error!(error = ?self, "internal error"),
@@ -182,7 +193,9 @@ impl ResponseError for AppError {
             status: status.as_u16(),
             detail,
             code: match self {
-                AppError::Conflict { code, .. } => Some(code.to_string()),
+                AppError::Conflict { code, .. } | AppError::Gone { code, .. } => {
+                    Some(code.to_string())
+                }
                 _ => None,
             },
             errors: match self {

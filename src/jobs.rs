@@ -1,7 +1,9 @@
-//! Background jobs of `serve` that keep bookings moving without a request to trigger them:
-//! promoting waiting bookings on courses whose per-school cap has lifted by date, and purging
-//! idempotency keys past their 24 hours. They run at start, then every
-//! `BOOKING_JOBS_SECONDS` (default 60), and whenever [`BookingJobs::wake`] is called.
+//! Background jobs of `serve` that need no request to trigger them. The booking jobs promote
+//! waiting bookings on courses whose per-school cap has lifted by date and purge idempotency
+//! keys past their 24 hours (at start, then every `BOOKING_JOBS_SECONDS`, default 60, and
+//! whenever [`BookingJobs::wake`] is called). The evaluation job ([`EvaluationJobs`]) sends
+//! evaluation invitations, follow-ups and reminders. With `DIGEST_SCHEDULE=termly`, the
+//! termly digest of the reports goes once per term ([`DigestSchedule`]).
 
 use std::sync::Arc;
 
@@ -59,4 +61,115 @@ pub async fn run_once(state: &AppState) -> AppResult<usize> {
             Ok(promoted)
         })
         .await
+}
+
+/// A handle on the running evaluation job: invitations for courses whose last register is
+/// recorded (behind the attendance hook, as a safety net), impact follow-ups that have come
+/// due, and reminders. It runs at start, then every `EVALUATION_JOBS_SECONDS` (default 60),
+/// and whenever [`EvaluationJobs::wake`] is called.
+#[derive(Clone)]
+pub struct EvaluationJobs {
+    wake: Arc<Notify>,
+}
+
+impl EvaluationJobs {
+    /// Starts the job on the current runtime.
+    pub fn spawn(state: AppState) -> EvaluationJobs {
+        // The attendance API wakes it through the state when a course's last register is
+        // saved, so invitations go at once rather than at the next tick.
+        let wake = state.evaluation_wake.clone();
+        let handle = EvaluationJobs { wake: wake.clone() };
+        let every = state.settings.evaluation.jobs_interval;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wake.notified() => {}
+                }
+                if let Err(e) = run_evaluation_once(&state).await {
+                    tracing::warn!(error = ?e, "evaluation job failed; it runs again at the next tick");
+                }
+            }
+        });
+        handle
+    }
+
+    /// Runs the job now (without waiting for the next tick).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// One run of the evaluation job as of now; wakes the email worker when it queued email.
+pub async fn run_evaluation_once(
+    state: &AppState,
+) -> AppResult<crate::store::evaluation::JobReport> {
+    let settings = state.settings.clone();
+    let report = state
+        .db(move |c| {
+            crate::store::evaluation::run_jobs(c, time::now(), &settings).map_err(Into::into)
+        })
+        .await?;
+    if report.queued_email() {
+        tracing::info!(
+            invitations = report.invitations_sent,
+            follow_ups = report.follow_ups_sent,
+            reminders = report.reminders,
+            "evaluation emails queued"
+        );
+        state.outbox_wake.notify_one();
+    }
+    Ok(report)
+}
+/// The termly digest's schedule (`DIGEST_SCHEDULE=termly`): at start and then every hour,
+/// sends the digest of the term that ended last unless it has gone already. Several service
+/// copies may run it: the `digests_sent` row makes the digest go once.
+pub struct DigestSchedule;
+
+impl DigestSchedule {
+    /// How often the schedule looks whether a term has ended.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    /// Starts the schedule on the current runtime.
+    pub fn spawn(state: AppState) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Self::EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = Self::run_once(&state).await {
+                    tracing::warn!(error = ?e, "termly digest failed; it is tried again within the hour");
+                }
+            }
+        });
+    }
+
+    /// Sends the last ended term's digest if it has not gone; returns what happened.
+    pub async fn run_once(state: &AppState) -> AppResult<crate::store::digests::Sent> {
+        let settings = state.settings.clone();
+        let sent = state
+            .db(move |c| {
+                let now = time::now();
+                let term = crate::domain::term::Term::of(now).previous();
+                let sent = crate::commands::digest::send_term(c, &settings, &term, false, now)?;
+                match &sent {
+                    crate::store::digests::Sent::Queued(n) => {
+                        tracing::info!(term = %term.key(), recipients = n, "termly digest queued")
+                    }
+                    crate::store::digests::Sent::NoRecipients => tracing::warn!(
+                        term = %term.key(),
+                        "termly digest not sent: nobody has the cpd_group role and DIGEST_RECIPIENTS is not set"
+                    ),
+                    crate::store::digests::Sent::AlreadySent(_) => {}
+                }
+                Ok(sent)
+            })
+            .await?;
+        if matches!(sent, crate::store::digests::Sent::Queued(_)) {
+            state.outbox_wake.notify_one();
+        }
+        Ok(sent)
+    }
 }

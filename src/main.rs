@@ -39,6 +39,10 @@ enum Command {
     /// ahead of time, e.g. before starting several copies of the service.
     Migrate,
     /// Fill the database with many generated courses, for benchmarks (not for real use).
+    ///
+    /// With --national: a whole national-scale alliance for the report benchmarks (24,000
+    /// schools, 500,000 staff, 20,000 courses, 5,000,000 bookings with registers and
+    /// evaluations at --scale 1), into a new, empty database.
     #[command(hide = true)]
     BenchSeed {
         /// How many courses.
@@ -47,6 +51,32 @@ enum Command {
         /// Sessions per course.
         #[arg(long, default_value_t = 3)]
         sessions_per_course: usize,
+        /// Seed a national-scale alliance instead of calendar courses.
+        #[arg(long)]
+        national: bool,
+        /// National size multiplier (1: full size; 0.01 for a quick run).
+        #[arg(long, default_value_t = 1.0, requires = "national")]
+        scale: f64,
+        /// Random seed of the national data.
+        #[arg(long, default_value_t = 2026, requires = "national")]
+        seed: u64,
+        /// "Now" for the national data, YYYY-MM-DD (default 2026-11-20): sessions before it
+        /// were held.
+        #[arg(long, value_name = "DATE", requires = "national")]
+        as_of: Option<chrono::NaiveDate>,
+        /// Keep the secondary indexes during the load (slower; for comparison).
+        #[arg(long, requires = "national")]
+        keep_indexes: bool,
+        /// On PostgreSQL, load with multi-row INSERTs instead of COPY (for comparison).
+        #[arg(long, requires = "national")]
+        no_copy: bool,
+    },
+    /// Print a new API token for a benchmark person holding ROLE (made when missing).
+    #[command(hide = true)]
+    BenchToken {
+        /// The role: staff, school_lead, course_lead, cpd_group or admin.
+        #[arg(long, default_value = "cpd_group")]
+        role: String,
     },
     /// Manage admins: the people who run the service.
     #[command(subcommand)]
@@ -77,6 +107,30 @@ enum Command {
         /// Reject lines naming a cluster that does not exist instead of creating it.
         #[arg(long)]
         no_create_clusters: bool,
+    },
+    /// Email the termly digest of the reports to the CPD Working Group and Networking Group.
+    ///
+    /// The digest (headline figures, schools that booked nothing by cluster, the best-rated
+    /// courses, the largest impact and a link to the dashboard) goes to everyone with the
+    /// cpd_group role, or to DIGEST_RECIPIENTS when set. It is queued in the outbox and
+    /// delivered by the email worker of `cpd-hub serve`. Each term's digest goes once: running
+    /// it again sends nothing unless --force. With DIGEST_SCHEDULE=termly, `serve` sends it
+    /// by itself after each term ends.
+    Digest {
+        /// The termly digest (the only kind there is): required, so that later kinds can be
+        /// added without changing what this command does.
+        #[arg(long, required = true)]
+        term: bool,
+        /// Which term, e.g. 2026-27-autumn (terms run September to December, January to
+        /// March, April to August). Default: the term that ended last.
+        #[arg(long, value_name = "KEY")]
+        term_key: Option<String>,
+        /// Print the email and how many it would go to; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send even if this term's digest went already, or the term has not ended yet.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -125,8 +179,43 @@ fn main() -> ExitCode {
         }
         Command::SeedDemo => seed_demo(&settings),
         Command::BenchSeed {
+            national: true,
+            scale,
+            seed,
+            as_of,
+            keep_indexes,
+            no_copy,
+            ..
+        } => cpd_hub::commands::open_migrated(&settings).and_then(|mut conn| {
+            use cpd_hub::commands::seed_national::{self, NationalOptions};
+            let opts = NationalOptions {
+                scale,
+                seed,
+                as_of: as_of
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .unwrap_or_else(seed_national::default_as_of),
+                drop_indexes: !keep_indexes,
+                copy: !no_copy,
+                progress: true,
+            };
+            let report = seed_national::seed_national(&mut conn, &opts)?;
+            println!("{report}");
+            Ok(())
+        }),
+        Command::BenchToken { role } => match cpd_hub::domain::roles::Role::parse(&role) {
+            None => Err(anyhow::anyhow!(
+                "--role: {role:?} is not one of staff, school_lead, course_lead, cpd_group, admin"
+            )),
+            Some(role) => cpd_hub::commands::open_migrated(&settings).and_then(|mut conn| {
+                let token = cpd_hub::commands::seed_national::bench_token(&mut conn, role)?;
+                println!("{token}");
+                Ok(())
+            }),
+        },
+        Command::BenchSeed {
             courses,
             sessions_per_course,
+            ..
         } => cpd_hub::commands::open_migrated(&settings).and_then(|mut conn| {
             let n = cpd_hub::commands::seed_courses::seed_bulk(
                 &mut conn,
@@ -150,6 +239,20 @@ fn main() -> ExitCode {
             cpd_hub::commands::import::print_report(&mut std::io::stdout().lock(), &file, &report)
                 .map_err(Into::into)
         }),
+        Command::Digest {
+            term: _,
+            term_key,
+            dry_run,
+            force,
+        } => cpd_hub::commands::digest::run(
+            &settings,
+            &cpd_hub::commands::digest::Options {
+                term_key,
+                dry_run,
+                force,
+            },
+            &mut std::io::stdout().lock(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

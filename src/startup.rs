@@ -25,6 +25,7 @@ pub struct Application {
     state: AppState,
     worker: Option<WorkerHandle>,
     booking_jobs: crate::jobs::BookingJobs,
+    evaluation_jobs: crate::jobs::EvaluationJobs,
 }
 
 impl Application {
@@ -75,6 +76,7 @@ impl Application {
             pool,
             metrics: Arc::new(Metrics::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
+            evaluation_wake: Arc::new(tokio::sync::Notify::new()),
         };
         let worker = if settings.outbox.enabled {
             Some(
@@ -119,12 +121,17 @@ impl Application {
             server = server.workers(n);
         }
         let booking_jobs = crate::jobs::BookingJobs::spawn(state.clone());
+        let evaluation_jobs = crate::jobs::EvaluationJobs::spawn(state.clone());
+        if settings.reports.digest_termly {
+            crate::jobs::DigestSchedule::spawn(state.clone());
+        }
         Ok(Application {
             port,
             server: server.run(),
             state,
             worker,
             booking_jobs,
+            evaluation_jobs,
         })
     }
 
@@ -144,6 +151,12 @@ impl Application {
     /// runs them now.
     pub fn booking_jobs(&self) -> &crate::jobs::BookingJobs {
         &self.booking_jobs
+    }
+
+    /// The evaluation job (invitations behind the attendance hook, follow-ups, reminders);
+    /// `wake` runs it now.
+    pub fn evaluation_jobs(&self) -> &crate::jobs::EvaluationJobs {
+        &self.evaluation_jobs
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.

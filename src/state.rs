@@ -21,6 +21,9 @@ pub struct AppState {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Booking requests, batched per course.
     pub bookings: crate::booking_queue::BookingQueue,
+    /// Wakes this copy's evaluation job. Call `notify_one()` after committing a register
+    /// that may have created evaluation invitations, so they are emailed at once.
+    pub evaluation_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

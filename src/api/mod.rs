@@ -2,10 +2,12 @@
 //! validates, asks `auth::policy`, calls one `store` function and shapes the response.
 
 pub mod admin;
+pub mod attendance;
 pub mod auth;
 pub mod bookings;
 pub mod calendar;
 pub mod courses;
+pub mod evaluation;
 pub mod extract;
 pub mod idempotency;
 pub mod ops;
@@ -13,6 +15,7 @@ pub mod outbox;
 pub mod people;
 pub mod privacy;
 pub mod reference;
+pub mod reports;
 pub mod schools;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -42,6 +45,9 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Running the service: the email outbox and the audit log"),
         (name = "auth", description = "Sign-in links and sign-out"),
         (name = "web", description = "HTML pages and their forms (for browsers)"),
+        (name = "reports", description = "Engagement and impact reports"),
+        (name = "attendance", description = "Registers, walk-ins, self check-in and CPD records"),
+        (name = "evaluation", description = "Evaluation forms on Guskey's five levels, answering them, and course results"),
     )
 )]
 pub struct ApiDoc;
@@ -77,4 +83,7 @@ pub fn configure_v1(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     auth::configure(cfg);
     admin::configure(cfg);
     privacy::configure(cfg);
+    reports::configure(cfg);
+    attendance::configure(cfg);
+    evaluation::configure(cfg);
 }

@@ -31,9 +31,24 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, crate::e
 }
 
 /// Prometheus metrics: requests by route and status, latency, pool and email figures.
-#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text format", body = String)))]
+///
+/// For operators: a scraper sends `Authorization: Bearer` with the `METRICS_TOKEN` setting;
+/// an admin may also read it with their own token or session.
+#[utoipa::path(tag = "operations", security(("bearer" = [])), responses(
+    (status = 200, description = "Prometheus text format", body = String),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, crate::error::AppError> {
+    if !is_scraper(&state, &req) {
+        use actix_web::FromRequest;
+        let caller = crate::auth::Caller::extract(&req).await?;
+        crate::auth::policy::require(&caller, crate::auth::policy::Action::ReadMetrics)?;
+    }
     let pool = state.pool.state();
     let m = &state.metrics;
     m.pool
@@ -43,9 +58,24 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .with_label_values(&["idle"])
         .set(i64::from(pool.idle_connections));
     m.pool_max.set(i64::from(state.pool.max_size()));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(m.render())
+        .body(m.render()))
+}
+
+/// Whether the request carries the configured scraper token. Hashes are compared, so the
+/// time taken says nothing about how much of a guess was right.
+fn is_scraper(state: &AppState, req: &actix_web::HttpRequest) -> bool {
+    let Some(expected) = state.settings.metrics_token.as_deref() else {
+        return false;
+    };
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    given.is_some_and(|g| crate::auth::tokens::hash(g) == crate::auth::tokens::hash(expected))
 }
 
 /// `/api/docs` without the trailing slash leads to the browsable documentation.

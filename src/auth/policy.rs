@@ -4,6 +4,7 @@
 use crate::auth::Caller;
 use crate::domain::booking::BookingScope;
 use crate::domain::course::{CourseScope, CourseStatus};
+use crate::domain::report::ReportScope;
 use crate::domain::roles::Role;
 use crate::error::AppError;
 
@@ -98,6 +99,42 @@ pub enum Action<'a> {
     ManageOwnCalendarFeed,
     /// See the email outbox and retry failed messages.
     ManageOutbox,
+    /// Read the operational metrics (`/metrics`) without the scraper token.
+    ReadMetrics,
+    /// Read the engagement and impact reports of the whole alliance (CPD Working Group,
+    /// Networking Group).
+    ReadAllianceReports,
+    /// Read one school's own engagement report, next to the alliance average.
+    ReadSchoolReport {
+        /// The school.
+        school_id: Option<&'a str>,
+    },
+    /// See or take a session's register, read its history, add walk-ins: the course's leads
+    /// and admins (everyone else gets 404, the CPD group included).
+    TakeRegister {
+        /// The course's leads.
+        lead_ids: &'a [String],
+    },
+    /// Check oneself in to a session with its code (the booking is checked by the store).
+    CheckIn,
+    /// See a person's CPD record (courses, attendance, hours, completion): themselves, their
+    /// school's lead, admins.
+    ReadCpdRecord {
+        /// The person.
+        person_id: &'a str,
+        /// Their school.
+        school_id: Option<&'a str>,
+    },
+    /// Create and change evaluation forms, and choose a course's forms.
+    ManageEvaluationForms,
+    /// Read a course's evaluation summary (its leads, the CPD group, admins).
+    ReadEvaluationSummary {
+        /// The course's leads.
+        lead_ids: &'a [String],
+    },
+    /// Read the free-text answers in evaluation summaries (the CPD group and admins; not
+    /// course leads, who might recognise a colleague's words).
+    ReadEvaluationText,
 }
 
 /// Which people a caller may list.
@@ -128,6 +165,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         | Action::ChangeSchool
         | Action::ErasePerson
         | Action::ManageOutbox
+        | Action::ReadMetrics
         | Action::ReadAudit => false,
         // The CPD Working Group reads everyone's record, as it reads every report.
         Action::ReadPerson {
@@ -173,6 +211,19 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         }
         Action::WriteCourse => false,
         Action::ManageOwnCalendarFeed => true,
+        Action::ReadAllianceReports => caller.has(Role::CpdGroup),
+        Action::ReadSchoolReport { school_id } => own_school_lead(*school_id),
+        Action::TakeRegister { lead_ids } => lead_ids.contains(&caller.person_id),
+        Action::CheckIn => true,
+        Action::ReadCpdRecord {
+            person_id,
+            school_id,
+        } => *person_id == caller.person_id || own_school_lead(*school_id),
+        Action::ManageEvaluationForms => false,
+        Action::ReadEvaluationSummary { lead_ids } => {
+            lead_ids.contains(&caller.person_id) || caller.has(Role::CpdGroup)
+        }
+        Action::ReadEvaluationText => caller.has(Role::CpdGroup),
     }
 }
 
@@ -258,6 +309,23 @@ pub fn booking_scope(caller: &Caller) -> BookingScope {
     }
 }
 
+/// Whose engagement figures a caller may read: the alliance's (cpd_group, admin) or their
+/// own school's (a school lead); 403 for anyone else.
+pub fn engagement_scope(caller: &Caller) -> Result<ReportScope, AppError> {
+    if allows(caller, &Action::ReadAllianceReports) {
+        return Ok(ReportScope::All);
+    }
+    require(
+        caller,
+        Action::ReadSchoolReport {
+            school_id: caller.school_id.as_deref(),
+        },
+    )?;
+    Ok(ReportScope::School(
+        caller.school_id.clone().unwrap_or_default(),
+    ))
+}
+
 /// Whose pending requests a caller sees in their approvals list: every school's for an
 /// admin (`None`), their own school's for a school lead; 403 for anyone else.
 pub fn pending_scope(caller: &Caller) -> Result<Option<String>, AppError> {
@@ -279,6 +347,9 @@ fn describe(action: &Action<'_>) -> String {
             "Only the person, their school's lead or an admin may change this record.".into()
         }
         Action::ManageOutbox => "Only an admin may see or retry queued email.".into(),
+        Action::ReadMetrics => {
+            "Only an admin, or a scraper with the metrics token, may read the metrics.".into()
+        }
         Action::CreatePerson { .. } => {
             "Only an admin, or a school lead for their own school, may add people.".into()
         }
@@ -299,6 +370,20 @@ fn describe(action: &Action<'_>) -> String {
             "Only school leads and admins have requests to approve.".into()
         }
         Action::WriteCourse => "Only an admin may create or change courses.".into(),
+        Action::ReadAllianceReports => {
+            "Only the CPD group and admins may read the alliance's reports.".into()
+        }
+        Action::ReadSchoolReport { .. } => {
+            "Only the CPD group, admins and school leads (for their own school) may read \
+             engagement reports."
+                .into()
+        }
+        Action::TakeRegister { .. } => {
+            "Only the course's leads and admins may see or take its registers.".into()
+        }
+        Action::ManageEvaluationForms => {
+            "Only an admin may create or change evaluation forms.".into()
+        }
         _ => "You may not do this.".into(),
     }
 }
@@ -515,6 +600,23 @@ mod tests {
     }
 
     #[test]
+    fn evaluation_summaries_for_leads_cpd_group_and_admins_text_not_for_leads() {
+        let leads = vec!["lead".to_string()];
+        let read = Action::ReadEvaluationSummary { lead_ids: &leads };
+        let mut lead = caller(&[Role::CourseLead], None);
+        lead.person_id = "lead".into();
+        assert!(allows(&lead, &read));
+        assert!(!allows(&lead, &Action::ReadEvaluationText));
+        assert!(!allows(&caller(&[Role::CourseLead], None), &read));
+        assert!(!allows(&caller(&[Role::SchoolLead], Some("s1")), &read));
+        let group = caller(&[Role::CpdGroup], None);
+        assert!(allows(&group, &read) && allows(&group, &Action::ReadEvaluationText));
+        let admin = caller(&[Role::Admin], None);
+        assert!(allows(&admin, &read) && allows(&admin, &Action::ManageEvaluationForms));
+        assert!(!allows(&group, &Action::ManageEvaluationForms));
+    }
+
+    #[test]
     fn courses_published_for_all_drafts_for_leads_and_admins() {
         let leads = vec!["lead".to_string()];
         let draft = Action::ReadCourse {
@@ -556,5 +658,68 @@ mod tests {
             course_scope(Some(&lead)),
             CourseScope::PublishedOrLedBy("lead".into())
         );
+    }
+
+    #[test]
+    fn reports_for_the_cpd_group_admins_and_own_school_leads() {
+        let group = caller(&[Role::CpdGroup], Some("s1"));
+        let admin = caller(&[Role::Admin], None);
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        let homeless_lead = caller(&[Role::SchoolLead], None);
+        let staff = caller(&[Role::Staff], Some("s1"));
+        let course_lead = caller(&[Role::CourseLead], Some("s1"));
+        assert_eq!(engagement_scope(&group).unwrap(), ReportScope::All);
+        assert_eq!(engagement_scope(&admin).unwrap(), ReportScope::All);
+        assert_eq!(
+            engagement_scope(&lead).unwrap(),
+            ReportScope::School("s1".into())
+        );
+        for c in [&homeless_lead, &staff, &course_lead] {
+            assert!(matches!(engagement_scope(c), Err(AppError::Forbidden(_))));
+        }
+        assert!(allows(&group, &Action::ReadAllianceReports));
+        assert!(allows(&admin, &Action::ReadAllianceReports));
+        assert!(!allows(&lead, &Action::ReadAllianceReports));
+        assert!(!allows(&course_lead, &Action::ReadAllianceReports));
+    }
+
+    #[test]
+    fn registers_for_the_course_leads_and_admins_only() {
+        let leads = vec!["lead".to_string()];
+        let take = Action::TakeRegister { lead_ids: &leads };
+        let mut lead = caller(&[Role::Staff], None);
+        lead.person_id = "lead".into();
+        assert!(allows(&lead, &take));
+        for roles in [
+            vec![Role::Staff],
+            vec![Role::CourseLead],
+            vec![Role::SchoolLead],
+            vec![Role::CpdGroup],
+        ] {
+            assert!(!allows(&caller(&roles, Some("s1")), &take));
+        }
+        assert!(allows(&caller(&[Role::Admin], None), &take));
+        assert!(allows(&caller(&[Role::Staff], None), &Action::CheckIn));
+    }
+
+    #[test]
+    fn cpd_records_for_self_own_school_lead_and_admin() {
+        let record = |person_id, school_id| Action::ReadCpdRecord {
+            person_id,
+            school_id,
+        };
+        assert!(allows(&caller(&[Role::Staff], None), &record("me", None)));
+        assert!(!allows(
+            &caller(&[Role::Staff], Some("s1")),
+            &record("you", Some("s1"))
+        ));
+        let lead = caller(&[Role::SchoolLead], Some("s1"));
+        assert!(allows(&lead, &record("you", Some("s1"))));
+        assert!(!allows(&lead, &record("you", Some("s2"))));
+        assert!(!allows(
+            &caller(&[Role::CpdGroup], None),
+            &record("you", Some("s1"))
+        ));
+        assert!(allows(&caller(&[Role::Admin], None), &record("you", None)));
     }
 }

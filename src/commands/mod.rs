@@ -1,10 +1,14 @@
 //! The command-line jobs other than `serve`: each works on the database directly.
 
 pub mod admin;
+pub mod digest;
 pub mod import;
 pub mod seed;
 pub mod seed_bookings;
 pub mod seed_courses;
+pub mod seed_evaluations;
+pub mod seed_national;
+pub mod seed_registers;
 
 use crate::config::Settings;
 use crate::db::{self, PooledConn};

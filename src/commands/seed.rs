@@ -397,6 +397,10 @@ pub struct Summary {
     pub courses: Count,
     /// Bookings made by this run (0 when every course had its bookings already).
     pub bookings: usize,
+    /// Session registers taken by this run (0 when every held session had its register).
+    pub registers: usize,
+    /// Evaluation responses made by this run, and the past courses they came from.
+    pub evaluations: (usize, usize),
 }
 
 impl fmt::Display for Summary {
@@ -423,6 +427,12 @@ impl fmt::Display for Summary {
         )?;
         line(f, "courses", self.courses, String::new())?;
         writeln!(f, "  {:<10} {:>4} added", "bookings", self.bookings)?;
+        writeln!(f, "  {:<10} {:>4} added", "registers", self.registers)?;
+        writeln!(
+            f,
+            "  {:<10} {:>4} added (answers to {} past courses)",
+            "evaluated", self.evaluations.0, self.evaluations.1
+        )?;
         write!(f, "Running seed-demo again adds only what is missing.")
     }
 }
@@ -443,8 +453,19 @@ pub fn run(conn: &mut DbConn) -> anyhow::Result<Summary> {
     // from run to run.
     let bookings = super::seed_bookings::seed_bookings(conn, crate::domain::time::now(), 2027)?;
     summary.bookings = bookings.bookings;
-    // Later steps (registers, evaluations) go here, each in its own transaction and taking
-    // the ids the steps before it return.
+    // Registers of the sessions already held, with a fixed seed too.
+    let registers = super::seed_registers::seed_registers(conn, crate::domain::time::now(), 2027)?;
+    summary.registers = registers.sessions;
+    // Evaluations of the courses already over (and their registers, where none were taken).
+    let evaluations = super::seed_evaluations::seed_evaluations(
+        conn,
+        crate::domain::time::now(),
+        2027,
+        crate::config::EvaluationSettings::default().follow_up_weeks,
+    )?;
+    summary.evaluations = (evaluations.responses, evaluations.courses);
+    // Later steps go here, each in its own transaction and taking the ids the steps before
+    // it return.
     Ok(summary)
 }
 

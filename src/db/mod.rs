@@ -191,6 +191,7 @@ pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
         }
     };
     crate::store::reference::seed_defaults(conn)?;
+    crate::store::evaluation::seed_default_forms(conn)?;
     Ok(applied)
 }
 

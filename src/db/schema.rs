@@ -160,6 +160,7 @@ diesel::table! {
         updated_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
         cancelled_at -> Nullable<Timestamp>,
+        last_register_recorded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -177,6 +178,8 @@ diesel::table! {
         position -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        check_in_code -> Nullable<Text>,
+        register_recorded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -321,6 +324,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_generation,
     magic_links,
     web_sessions,
+    attendance,
+    attendance_history,
+    evaluation_forms,
+    evaluation_questions,
+    course_evaluation_forms,
+    evaluation_invitations,
+    evaluation_tokens,
+    evaluation_responses,
+    evaluation_answers,
 );
 
 diesel::table! {
@@ -350,3 +362,150 @@ diesel::table! {
 
 diesel::joinable!(magic_links -> people (person_id));
 diesel::joinable!(web_sessions -> people (person_id));
+
+diesel::table! {
+    attendance (booking_id, session_id) {
+        booking_id -> Text,
+        session_id -> Text,
+        course_id -> Text,
+        status -> Text,
+        note -> Nullable<Text>,
+        source -> Text,
+        recorded_by -> Nullable<Text>,
+        recorded_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attendance_history (id) {
+        id -> Text,
+        booking_id -> Text,
+        session_id -> Text,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        note -> Nullable<Text>,
+        source -> Text,
+        admin_override -> Bool,
+    }
+}
+
+diesel::table! {
+    evaluation_forms (id) {
+        id -> Text,
+        family_id -> Text,
+        kind -> Text,
+        name -> Text,
+        description -> Text,
+        version -> Integer,
+        is_default -> Bool,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    evaluation_questions (id) {
+        id -> Text,
+        form_id -> Text,
+        position -> Integer,
+        key -> Text,
+        kind -> Text,
+        prompt -> Text,
+        help -> Nullable<Text>,
+        required -> Bool,
+        guskey_level -> Integer,
+        low_label -> Nullable<Text>,
+        high_label -> Nullable<Text>,
+        options -> Nullable<Text>,
+        metric -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    course_evaluation_forms (course_id, kind) {
+        course_id -> Text,
+        kind -> Text,
+        family_id -> Text,
+    }
+}
+
+diesel::table! {
+    evaluation_invitations (id) {
+        id -> Text,
+        course_id -> Text,
+        booking_id -> Text,
+        form_id -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+        send_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+        reminders_sent -> Integer,
+        last_reminded_at -> Nullable<Timestamp>,
+        answered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    evaluation_tokens (token_hash) {
+        token_hash -> Text,
+        invitation_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    evaluation_responses (id) {
+        id -> Text,
+        invitation_id -> Text,
+        course_id -> Text,
+        booking_id -> Text,
+        form_id -> Text,
+        kind -> Text,
+        school_id -> Nullable<Text>,
+        cluster_id -> Nullable<Text>,
+        staff_group_id -> Nullable<Text>,
+        submitted_at -> Timestamp,
+        satisfaction -> Nullable<Integer>,
+        impact -> Nullable<Integer>,
+        confidence_before -> Nullable<Double>,
+        confidence_after -> Nullable<Double>,
+        consent_follow_up -> Nullable<Bool>,
+    }
+}
+
+diesel::table! {
+    evaluation_answers (response_id, question_id) {
+        response_id -> Text,
+        question_id -> Text,
+        guskey_level -> Integer,
+        rating -> Nullable<Integer>,
+        before_rating -> Nullable<Integer>,
+        after_rating -> Nullable<Integer>,
+        choices -> Nullable<Text>,
+        text -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(attendance -> bookings (booking_id));
+diesel::joinable!(attendance -> course_sessions (session_id));
+diesel::joinable!(attendance -> courses (course_id));
+diesel::joinable!(attendance_history -> bookings (booking_id));
+diesel::joinable!(evaluation_questions -> evaluation_forms (form_id));
+diesel::joinable!(evaluation_invitations -> bookings (booking_id));
+diesel::joinable!(evaluation_invitations -> evaluation_forms (form_id));
+diesel::joinable!(evaluation_tokens -> evaluation_invitations (invitation_id));
+diesel::joinable!(evaluation_responses -> evaluation_invitations (invitation_id));
+diesel::joinable!(evaluation_responses -> bookings (booking_id));
+diesel::joinable!(evaluation_answers -> evaluation_responses (response_id));
+diesel::joinable!(evaluation_answers -> evaluation_questions (question_id));
+
+diesel::table! {
+    digests_sent (term_key) {
+        term_key -> Text,
+        sent_at -> Timestamp,
+        recipients -> Integer,
+    }
+}

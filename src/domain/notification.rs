@@ -29,11 +29,17 @@ pub enum Kind {
     CourseReminder,
     /// A sign-in link.
     SignInLink,
+    /// An invitation to evaluate a course (post-course or impact follow-up), with its link.
+    EvaluationInvitation,
+    /// A reminder to evaluate a course, with a fresh link.
+    EvaluationReminder,
+    /// The termly digest of the reports, to the CPD Working Group and the Networking Group.
+    TermlyDigest,
 }
 
 impl Kind {
     /// Every kind, in the order the README lists them.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 14] = [
         Kind::BookingConfirmed,
         Kind::BookingWaitlisted,
         Kind::BookingPromoted,
@@ -45,6 +51,9 @@ impl Kind {
         Kind::CourseChanged,
         Kind::CourseReminder,
         Kind::SignInLink,
+        Kind::EvaluationInvitation,
+        Kind::EvaluationReminder,
+        Kind::TermlyDigest,
     ];
 
     /// The stored name, which is also the template folder's name.
@@ -61,6 +70,9 @@ impl Kind {
             Kind::CourseChanged => "course_changed",
             Kind::CourseReminder => "course_reminder",
             Kind::SignInLink => "sign_in_link",
+            Kind::EvaluationInvitation => "evaluation_invitation",
+            Kind::EvaluationReminder => "evaluation_reminder",
+            Kind::TermlyDigest => "termly_digest",
         }
     }
 }
@@ -136,13 +148,21 @@ pub fn retry_delay_ms(attempt: i32, base_ms: u64, max_ms: u64, jitter: f64) -> u
 /// The payload field of a `sign_in_link` message that is a credential: the link itself.
 pub const SIGN_IN_SECRET_FIELD: &str = "link";
 
+/// Whether a kind's payload carries a credential in its `link` field: a sign-in link, or an
+/// evaluation link (which answers the evaluation as its recipient).
+pub fn carries_secret_link(kind: &str) -> bool {
+    kind == Kind::SignInLink.as_str()
+        || kind == Kind::EvaluationInvitation.as_str()
+        || kind == Kind::EvaluationReminder.as_str()
+}
+
 /// The payload to store once a message is settled (sent, skipped, or failed for good), or
 /// `None` to keep it as queued. A sign-in email's link signs its holder in until it is used or
-/// expires, so once the email has gone (or never will) the outbox keeps the payload without
-/// it; anyone who can read the database then cannot sign in as the recipient. A payload that
-/// is not a JSON object becomes `{}`.
+/// expires (and an evaluation email's link answers as its recipient), so once the email has
+/// gone (or never will) the outbox keeps the payload without it; anyone who can read the
+/// database then cannot use it. A payload that is not a JSON object becomes `{}`.
 pub fn settled_payload(kind: &str, payload: &str) -> Option<String> {
-    if kind != Kind::SignInLink.as_str() {
+    if !carries_secret_link(kind) {
         return None;
     }
     let kept = match serde_json::from_str::<serde_json::Value>(payload) {
@@ -158,7 +178,7 @@ pub fn settled_payload(kind: &str, payload: &str) -> Option<String> {
 /// Whether a settled message's payload had its secret removed (see [`settled_payload`]), so
 /// sending it again is impossible.
 pub fn secret_removed(kind: &str, payload: &str) -> bool {
-    kind == Kind::SignInLink.as_str()
+    carries_secret_link(kind)
         && !serde_json::from_str::<serde_json::Value>(payload)
             .is_ok_and(|v| v.get(SIGN_IN_SECRET_FIELD).is_some_and(|l| l.is_string()))
 }

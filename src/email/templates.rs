@@ -67,6 +67,15 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     embed!("sign_in_link/body.html.j2"),
     embed!("sign_in_link/body.txt.j2"),
     embed!("sign_in_link/subject.txt.j2"),
+    embed!("evaluation_invitation/body.html.j2"),
+    embed!("evaluation_invitation/body.txt.j2"),
+    embed!("evaluation_invitation/subject.txt.j2"),
+    embed!("evaluation_reminder/body.html.j2"),
+    embed!("evaluation_reminder/body.txt.j2"),
+    embed!("evaluation_reminder/subject.txt.j2"),
+    embed!("termly_digest/body.html.j2"),
+    embed!("termly_digest/body.txt.j2"),
+    embed!("termly_digest/subject.txt.j2"),
 ];
 
 /// A sample payload for each kind (`<kind>/sample.json`): the README's examples, rendered by
@@ -83,6 +92,9 @@ pub const SAMPLES: &[(&str, &str)] = &[
     embed!("course_changed/sample.json"),
     embed!("course_reminder/sample.json"),
     embed!("sign_in_link/sample.json"),
+    embed!("evaluation_invitation/sample.json"),
+    embed!("evaluation_reminder/sample.json"),
+    embed!("termly_digest/sample.json"),
 ];
 
 /// A template set that could not be loaded, naming the file.
@@ -673,6 +685,56 @@ mod tests {
             r.text
         );
         assert!(r.ics.unwrap().content.contains("SEQUENCE:1"));
+    }
+
+    #[test]
+    fn evaluation_emails_carry_the_link_and_say_how_long_it_works() {
+        let t = templates();
+        let r = t
+            .render(
+                "evaluation_invitation",
+                &sample(Kind::EvaluationInvitation),
+                "https://cpd.example.org",
+                &organizer(),
+            )
+            .unwrap();
+        assert_eq!(
+            r.subject,
+            "How was Adaptive teaching for pupils with SEND? Please tell us"
+        );
+        assert!(r.text.contains("https://cpd.example.org/evaluate/3f9c2a7d"));
+        assert!(
+            r.text.contains("until 3:30pm on Thursday 11 February 2027"),
+            "{}",
+            r.text
+        );
+        assert!(r
+            .html
+            .contains("href=\"https://cpd.example.org/evaluate/3f9c2a7d"));
+        let mut p = sample(Kind::EvaluationInvitation);
+        p["form_kind"] = json!("follow_up");
+        let r = t
+            .render("evaluation_invitation", &p, "https://x.test", &organizer())
+            .unwrap();
+        assert!(
+            r.subject.starts_with("Has Adaptive teaching"),
+            "{}",
+            r.subject
+        );
+        assert!(r.text.contains("you said we could ask you"));
+        let r = t
+            .render(
+                "evaluation_reminder",
+                &sample(Kind::EvaluationReminder),
+                "https://x.test",
+                &organizer(),
+            )
+            .unwrap();
+        assert_eq!(
+            r.subject,
+            "Reminder: your views on Adaptive teaching for pupils with SEND"
+        );
+        assert!(r.text.contains("the one we sent before still works too"));
     }
 
     #[test]

@@ -951,6 +951,34 @@ pub fn book_batch(
     requests: Vec<Request>,
 ) -> AppResult<Vec<AppResult<Booking>>> {
     write_tx(conn, |conn| {
+        book_batch_in_tx(conn, base_url, cache, course_id, requests)
+    })
+}
+
+/// Books one request inside a write transaction the caller already holds (e.g. a walk-in
+/// that is marked present at a session in the same transaction); otherwise as [`book`]. The
+/// course lock is taken here if the caller has not taken it yet (taking it twice is
+/// harmless). A refusal is an `Err`: the caller's transaction should then roll back.
+pub fn book_in_tx(
+    conn: &mut DbConn,
+    base_url: &str,
+    course_id: &str,
+    request: Request,
+) -> AppResult<Booking> {
+    book_batch_in_tx(conn, base_url, None, course_id, vec![request])?
+        .pop()
+        .expect("one answer per request")
+}
+
+/// The body of [`book_batch`], inside an open write transaction.
+fn book_batch_in_tx(
+    conn: &mut DbConn,
+    base_url: &str,
+    cache: Option<&SessionsCache>,
+    course_id: &str,
+    requests: Vec<Request>,
+) -> AppResult<Vec<AppResult<Booking>>> {
+    {
         let course = lock_and_load(conn, course_id)?;
         let (groups, phases) = load_targets(conn, course_id)?;
         let facts = course.facts(groups, phases);
@@ -983,7 +1011,7 @@ pub fn book_batch(
             ))
             .execute(conn)?;
         Ok(out)
-    })
+    }
 }
 
 /// Takes the course lock (the transaction's first statement) and reads the course in the
@@ -1176,7 +1204,9 @@ fn book_in_batch(
         (true, None) => Some("walk-in".to_string()),
         (false, n) => n,
     };
-    let reason = if overriding {
+    let reason = if req.walk_in {
+        "walk-in"
+    } else if overriding {
         "admin override"
     } else {
         match status {

@@ -1871,7 +1871,8 @@ pub fn update_session(
 }
 
 /// Removes a session. A published course keeps at least one (409: cancel the course
-/// instead); the rest of the course must still hold (e.g. the completion rule).
+/// instead); the rest of the course must still hold (e.g. the completion rule); a session
+/// with attendance recorded stays (409 `session_has_attendance`).
 pub fn delete_session(
     conn: &mut DbConn,
     actor_id: Option<&str>,
@@ -1883,6 +1884,13 @@ pub fn delete_session(
         lock_course(conn, &course_id)?;
         let row = load_row(conn, &course_id)?;
         ensure_changeable(&row)?;
+        if super::attendance::session_has_attendance(conn, session_id)? {
+            return Err(AppError::conflict(
+                "session_has_attendance",
+                "Attendance has been recorded for this session, so it cannot be deleted: its \
+                 register is part of people's CPD records. Change its times instead.",
+            ));
+        }
         let sessions = load_sessions(conn, &course_id)?;
         if row.status == CourseStatus::Published.as_str() && sessions.len() <= 1 {
             return Err(AppError::conflict(

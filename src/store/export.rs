@@ -106,8 +106,12 @@ pub struct PersonExport {
     pub sign_in_links: Vec<LinkRecord>,
     /// Emails sent or queued to them.
     pub emails: Vec<EmailRecord>,
+    /// Their evaluation invitations, with their own answers.
+    pub evaluations: Vec<super::evaluation::EvaluationRecord>,
     /// Audit log entries about them or by them.
     pub audit: Vec<AuditEntry>,
+    /// Their attendance at sessions, as the registers recorded it.
+    pub attendance: Vec<super::attendance::AttendanceExport>,
 }
 
 /// Gathers everything held about a person, in one consistent read; 404 when there is no such
@@ -162,7 +166,9 @@ pub fn person_export(conn: &mut DbConn, person_id: &str) -> AppResult<PersonExpo
             sessions: super::signin::sessions_of(conn, person_id)?,
             sign_in_links: super::signin::links_of(conn, person_id)?,
             emails,
+            evaluations: super::evaluation::export_for(conn, person_id)?,
             audit: super::audit::involving(conn, person_id)?,
+            attendance: super::attendance::person_marks(conn, person_id)?,
         })
     })
 }

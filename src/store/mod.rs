@@ -1,15 +1,20 @@
 //! Database queries, one module per aggregate. Store functions own their transactions and
 //! locking and return plain values; they never see HTTP types.
 
+pub mod attendance;
 pub mod audit;
 pub mod bookings;
 pub mod calendar_feeds;
 pub mod courses;
+pub mod digests;
+pub mod evaluation;
 pub mod export;
 pub mod idempotency;
+pub mod led_courses;
 pub mod outbox;
 pub mod people;
 pub mod reference;
+pub mod reports;
 pub mod schools;
 pub mod seed;
 pub mod signin;

@@ -273,6 +273,9 @@ pub fn check_for(kind: Kind) -> HoldsCheck {
         Kind::CourseReminder => reminder_still_due,
         // A course cancellation stays true once made: courses are not un-cancelled.
         Kind::CourseCancelled => always_holds,
+        Kind::EvaluationInvitation | Kind::EvaluationReminder => evaluation_still_open,
+        // A digest reports a term that has ended: its figures stay worth sending.
+        Kind::TermlyDigest => always_holds,
     }
 }
 
@@ -323,7 +326,32 @@ pub fn reported_statuses(kind: Kind) -> &'static [&'static str] {
         Kind::ApprovalRequested => &["pending_approval"],
         Kind::BookingDeclined => &["declined"],
         Kind::BookingCancelled => &["cancelled"],
-        Kind::CourseCancelled | Kind::SignInLink => &[],
+        Kind::CourseCancelled
+        | Kind::SignInLink
+        | Kind::EvaluationInvitation
+        | Kind::EvaluationReminder
+        | Kind::TermlyDigest => &[],
+    }
+}
+
+/// An evaluation invitation or reminder (subject: the invitation) holds while the invitation
+/// is unanswered and its link has not expired.
+fn evaluation_still_open(
+    conn: &mut DbConn,
+    msg: &Claimed,
+    payload: &serde_json::Value,
+    now: NaiveDateTime,
+) -> QueryResult<Holds> {
+    if let Some(id) = msg.subject_id.as_deref() {
+        if !super::evaluation::invitation_open(conn, id)? {
+            return Ok(Holds::No("the evaluation has been answered".into()));
+        }
+    }
+    match link_not_expired(conn, msg, payload, now)? {
+        Holds::Yes => Ok(Holds::Yes),
+        Holds::No(_) => Ok(Holds::No(
+            "the evaluation link expired before it could be sent".into(),
+        )),
     }
 }
 
@@ -511,8 +539,13 @@ pub fn retry(conn: &mut DbConn, id: &str, actor_id: &str) -> AppResult<OutboxEnt
         if secret_removed(&entry.kind, &payload) {
             return Err(AppError::conflict(
                 "link_removed",
-                "This sign-in email's link was removed when it failed, so it cannot be sent \
-                 again; the person can ask for a new link.",
+                if entry.kind == Kind::SignInLink.as_str() {
+                    "This sign-in email's link was removed when it failed, so it cannot be sent \
+                     again; the person can ask for a new link."
+                } else {
+                    "This email's link was removed when it failed, so it cannot be sent again; \
+                     the next reminder carries a new link."
+                },
             ));
         }
         diesel::update(outbox::table.filter(outbox::id.eq(id)))

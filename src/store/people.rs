@@ -275,7 +275,7 @@ fn email_taken(conn: &mut DbConn, email: &str, except: Option<&str>) -> QueryRes
 }
 
 /// 422 naming the field when a school or staff group id does not exist.
-fn check_refs(
+pub(crate) fn check_refs(
     conn: &mut DbConn,
     school_id: Option<&str>,
     staff_group_id: Option<&str>,
@@ -510,6 +510,9 @@ pub fn erase(conn: &mut DbConn, actor_id: &str, id: &str) -> AppResult<()> {
         .execute(conn)?;
         // Sign-in links and browser sessions go too, with the client addresses they record.
         super::signin::forget_person(conn, id)?;
+        // Their evaluation free text goes (ratings stay, so reports do not change), and so do
+        // their evaluation links.
+        super::evaluation::forget_person(conn, id)?;
         diesel::delete(person_roles::table.filter(person_roles::person_id.eq(id))).execute(conn)?;
         // Queued and sent emails held the address and, in the payload, the name. Messages not
         // yet sent are cancelled: there is no one left to send them to.

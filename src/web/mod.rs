@@ -2,6 +2,12 @@
 //! on (registers, evaluation forms, dashboards): one base layout (`templates/base.html`), one
 //! stylesheet (`/static/app.css`) and the security headers, all compiled into the binary.
 
+pub mod certificate;
+pub mod charts;
+pub mod check_in;
+pub mod evaluate;
+pub mod register;
+pub mod reports;
 pub mod security;
 pub mod signin;
 
@@ -37,12 +43,49 @@ const TEMPLATES: &[(&str, &str)] = &[
         "rate_limited.html",
         include_str!("templates/rate_limited.html"),
     ),
+    (
+        "_report_macros.html",
+        include_str!("templates/_report_macros.html"),
+    ),
+    ("reports.html", include_str!("templates/reports.html")),
+    (
+        "reports_school.html",
+        include_str!("templates/reports_school.html"),
+    ),
+    (
+        "report_refused.html",
+        include_str!("templates/report_refused.html"),
+    ),
+    ("register.html", include_str!("templates/register.html")),
+    (
+        "sign_in_sheet.html",
+        include_str!("templates/sign_in_sheet.html"),
+    ),
+    ("check_in.html", include_str!("templates/check_in.html")),
+    (
+        "certificate.html",
+        include_str!("templates/certificate.html"),
+    ),
+    ("my_courses.html", include_str!("templates/my_courses.html")),
+    ("not_found.html", include_str!("templates/not_found.html")),
+    (
+        "evaluate_form.html",
+        include_str!("templates/evaluate_form.html"),
+    ),
+    (
+        "evaluate_done.html",
+        include_str!("templates/evaluate_done.html"),
+    ),
+    (
+        "evaluate_closed.html",
+        include_str!("templates/evaluate_closed.html"),
+    ),
 ];
 
 /// The shared stylesheet.
 const APP_CSS: &str = include_str!("static/app.css");
 
-fn templates() -> &'static Environment<'static> {
+pub(crate) fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
@@ -71,6 +114,38 @@ pub fn page(
         .body(html))
 }
 
+/// Where a page that needs a signed-in person sends someone who is not: the home page, which
+/// offers the sign-in form. (The emailed link brings them back to the home page, which links
+/// on to their courses.)
+pub fn sign_in_first() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// A 303 to another page of cpd-hub, after a form post (post/redirect/get: reloading the page
+/// does not post again).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Turns a "not found" into the HTML not-found page (pages answer people, not programs);
+/// any other outcome passes through.
+pub fn html_not_found(result: AppResult<HttpResponse>) -> AppResult<HttpResponse> {
+    match result {
+        Err(AppError::NotFound) => page(
+            StatusCode::NOT_FOUND,
+            "not_found.html",
+            minijinja::context! { signed_in => true },
+        ),
+        other => other,
+    }
+}
+
 /// The shared stylesheet.
 #[utoipa::path(tag = "web", responses((status = 200, description = "CSS", content_type = "text/css", body = String)))]
 #[get("/static/app.css")]
@@ -86,6 +161,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().error_handler(form_error))
         .service(app_css);
     signin::configure(cfg);
+    reports::configure(cfg);
+    register::configure(cfg);
+    check_in::configure(cfg);
+    certificate::configure(cfg);
+    evaluate::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

@@ -191,7 +191,12 @@ print(json.dumps({"method": str(cal.get("METHOD")), "version": str(cal.get("VERS
 
 /// The metric line's value, or 0.
 async fn metric(app: &TestApp, line_start: &str) -> i64 {
-    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let text = app
+        .get("/metrics", Some(&app.admin_token))
+        .await
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())
@@ -413,6 +418,25 @@ async fn every_kind_arrives(backend: Backend) {
             Kind::SignInLink => {
                 assert!(text.contains("https://cpd.example.org/auth/magic?token=abc123"));
                 assert!(html.contains("href=\"https://cpd.example.org/auth/magic?token=abc123\""));
+            }
+            Kind::EvaluationInvitation => {
+                assert!(
+                    subject.starts_with("How was Adaptive teaching"),
+                    "{subject}"
+                );
+                assert!(text.contains("https://cpd.example.org/evaluate/3f9c2a7d"));
+            }
+            Kind::EvaluationReminder => {
+                assert!(subject.starts_with("Reminder: your views on"), "{subject}");
+                assert!(text.contains("https://cpd.example.org/evaluate/8b1e4d7a"));
+            }
+            Kind::TermlyDigest => {
+                assert_eq!(subject, "CPD engagement and impact: Autumn 2026/27 digest");
+                assert!(text.contains("- Fill rate: 78.4%"));
+                assert!(text.contains("- Wombwell Park Street Primary: never booked"));
+                assert!(html.contains(
+                    "href=\"https://cpd.example.org/reports?from=2026-09-01&amp;to=2026-12-31\""
+                ));
             }
         }
         let wants_ics = matches!(

@@ -16,9 +16,23 @@ mod permissions;
 mod reference;
 mod signin;
 
+mod attendance;
 mod booking_mail;
 mod cli;
 mod email;
 mod people;
+mod reports;
 mod sign_in_mail;
 mod smtp_sink;
+// The WebDriver client is a toolbox too: each browser test uses part of it.
+#[allow(dead_code)]
+mod browser;
+mod digest;
+mod register_page;
+
+mod evaluate_page;
+mod evaluation;
+mod national_seed;
+#[allow(dead_code)]
+mod report_support;
+mod reports_page;

@@ -5,7 +5,8 @@
 //! A new route without a rule fails `every_route_has_a_rule`; a route that lets someone in
 //! whom its rule keeps out (or the reverse) fails the matrix.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 
 use cpd_hub::domain::roles::Role;
 use reqwest::Method;
@@ -36,8 +37,24 @@ enum Rule {
     Erase,
     /// The caller's own record (a token of the subject's): 404 for everyone else.
     Own,
+    /// Booking a place for the subject: themselves, their school's lead and admins; 404 for
+    /// everyone else signed in (they may not learn the person exists).
+    BookFor,
+    /// Seeing the subject's booking: as [`Rule::BookFor`], plus the course's leads and the CPD
+    /// group; 404 for everyone else.
+    ReadBooking,
+    /// Cancelling the subject's booking: themselves, their school's lead, admins; 403 for the
+    /// course's leads and the CPD group (who see it), 404 for the rest.
+    CancelBooking,
+    /// Approving or declining a request from the subject's school: its lead and admins; 403
+    /// for the course's leads and the CPD group (who see it), 404 for the rest.
+    DecideBooking,
+    /// The approvals list: school leads (of any school: each sees their own) and admins; 403
+    /// for everyone else.
+    Approver,
     /// Rules that depend on records this matrix does not build (a booking's person, school
     /// and course leads): checked role by role in the named test module instead.
+    #[allow(dead_code)] // For routes whose records the matrix cannot build yet.
     CheckedIn(&'static str),
 }
 
@@ -75,6 +92,11 @@ struct Records {
     doomed: String,
     /// An email that failed for good, to retry.
     failed_message: String,
+    /// The subject's confirmed booking on `course`.
+    booking: String,
+    /// Records a request uses up (a course to book, a booking to cancel, a request to decide),
+    /// one per request, named as in `{next:name}`.
+    pools: RefCell<HashMap<&'static str, Vec<String>>>,
 }
 
 /// A valid course body with this title and one session.
@@ -102,8 +124,25 @@ fn session_body(day: usize) -> Value {
 }
 
 impl Records {
+    /// Takes the next unused record of a pool.
+    fn next(&self, pool: &str) -> String {
+        self.pools
+            .borrow_mut()
+            .get_mut(pool)
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| panic!("the {pool} pool ran dry: build more records"))
+    }
+
     fn fill(&self, path: &str) -> String {
-        path.replace("{cluster}", &self.cluster)
+        let mut path = path.to_string();
+        for pool in ["fresh_course", "own_booking", "pending"] {
+            let placeholder = format!("{{next:{pool}}}");
+            if path.contains(&placeholder) {
+                path = path.replace(&placeholder, &self.next(pool));
+            }
+        }
+        path.replace("{booking}", &self.booking)
+            .replace("{cluster}", &self.cluster)
             .replace("{school}", &self.school)
             .replace("{staff_group}", &self.staff_group)
             .replace("{priority}", &self.priority)
@@ -146,7 +185,7 @@ fn matrix() -> Vec<Row> {
     vec![
         row("GET", "/healthz", Anyone),
         row("GET", "/readyz", Anyone),
-        row("GET", "/metrics", Anyone),
+        row("GET", "/metrics", Admin),
         row("GET", "/api/docs", Anyone),
         row("GET", "/", Anyone),
         row("GET", "/static/app.css", Anyone),
@@ -296,31 +335,42 @@ fn matrix() -> Vec<Row> {
         row("DELETE", "/api/v1/me/calendar-feed", SignedIn),
         row("GET", "/api/v1/admin/audit", Admin),
         row("GET", "/api/v1/admin/outbox", Admin),
-        row(
-            "POST",
-            "/api/v1/courses/{id}/bookings",
-            CheckedIn("bookings"),
-        ),
-        row("GET", "/api/v1/bookings", CheckedIn("bookings")),
-        row("GET", "/api/v1/bookings/pending", CheckedIn("bookings")),
-        row("GET", "/api/v1/bookings/{id}", CheckedIn("bookings")),
-        row(
-            "POST",
-            "/api/v1/bookings/{id}/cancel",
-            CheckedIn("bookings"),
-        ),
-        row(
-            "POST",
-            "/api/v1/bookings/{id}/approve",
-            CheckedIn("bookings"),
-        ),
-        row(
-            "POST",
-            "/api/v1/bookings/{id}/decline",
-            CheckedIn("bookings"),
-        ),
-        row("POST", "/api/v1/bookings/approve", CheckedIn("bookings")),
-        row("POST", "/api/v1/bookings/decline", CheckedIn("bookings")),
+        Row {
+            request: "/api/v1/courses/{next:fresh_course}/bookings",
+            body: Body::Json(|r, _| json!({"person_id": r.subject})),
+            ..row("POST", "/api/v1/courses/{id}/bookings", BookFor)
+        },
+        row("GET", "/api/v1/bookings", SignedIn),
+        row("GET", "/api/v1/bookings/pending", Approver),
+        Row {
+            request: "/api/v1/bookings/{booking}",
+            ..row("GET", "/api/v1/bookings/{id}", ReadBooking)
+        },
+        Row {
+            request: "/api/v1/bookings/{next:own_booking}/cancel",
+            body: Body::Json(|_, _| json!({"reason": "Cannot make it."})),
+            ..row("POST", "/api/v1/bookings/{id}/cancel", CancelBooking)
+        },
+        Row {
+            request: "/api/v1/bookings/{next:pending}/approve",
+            body: Body::Json(|_, _| json!({})),
+            ..row("POST", "/api/v1/bookings/{id}/approve", DecideBooking)
+        },
+        Row {
+            request: "/api/v1/bookings/{next:pending}/decline",
+            body: Body::Json(|_, _| json!({"reason": "Not this term."})),
+            ..row("POST", "/api/v1/bookings/{id}/decline", DecideBooking)
+        },
+        Row {
+            body: Body::Json(|r, _| json!({"booking_ids": [r.next("pending")]})),
+            ..row("POST", "/api/v1/bookings/approve", DecideBooking)
+        },
+        Row {
+            body: Body::Json(
+                |r, _| json!({"booking_ids": [r.next("pending")], "reason": "Not this term."}),
+            ),
+            ..row("POST", "/api/v1/bookings/decline", DecideBooking)
+        },
         Row {
             request: "/api/v1/admin/outbox/{failed_message}/retry",
             ..row("POST", "/api/v1/admin/outbox/{id}/retry", Admin)
@@ -359,6 +409,116 @@ fn matrix() -> Vec<Row> {
             request: "/api/v1/me/tokens/{token}",
             ..row("DELETE", "/api/v1/me/tokens/{id}", Own)
         },
+        row("GET", "/api/v1/reports/engagement", CheckedIn("reports")),
+        row("GET", "/api/v1/reports/impact", CheckedIn("reports")),
+        row("GET", "/reports", CheckedIn("reports_page")),
+        row("GET", "/reports/school", CheckedIn("reports_page")),
+        row(
+            "GET",
+            "/api/v1/sessions/{id}/register",
+            CheckedIn("attendance"),
+        ),
+        row(
+            "GET",
+            "/api/v1/sessions/{id}/register.csv",
+            CheckedIn("attendance"),
+        ),
+        row(
+            "PUT",
+            "/api/v1/sessions/{id}/attendance",
+            CheckedIn("attendance"),
+        ),
+        row(
+            "GET",
+            "/api/v1/sessions/{id}/attendance-history",
+            CheckedIn("attendance"),
+        ),
+        row(
+            "POST",
+            "/api/v1/sessions/{id}/walk-ins",
+            CheckedIn("attendance"),
+        ),
+        row(
+            "POST",
+            "/api/v1/sessions/{id}/check-in",
+            CheckedIn("attendance"),
+        ),
+        row("POST", "/api/v1/check-in", CheckedIn("attendance")),
+        row(
+            "GET",
+            "/api/v1/people/{id}/cpd-record",
+            CheckedIn("attendance"),
+        ),
+        row("GET", "/sessions/{id}/register", CheckedIn("register_page")),
+        row(
+            "POST",
+            "/sessions/{id}/register",
+            CheckedIn("register_page"),
+        ),
+        row(
+            "POST",
+            "/sessions/{id}/register/everyone-present",
+            CheckedIn("register_page"),
+        ),
+        row(
+            "POST",
+            "/sessions/{id}/register/walk-ins",
+            CheckedIn("register_page"),
+        ),
+        row(
+            "GET",
+            "/sessions/{id}/sign-in-sheet",
+            CheckedIn("register_page"),
+        ),
+        row("GET", "/my/courses", CheckedIn("register_page")),
+        row("GET", "/check-in", Anyone),
+        row("POST", "/check-in", CheckedIn("register_page")),
+        row(
+            "GET",
+            "/certificates/{booking_id}",
+            CheckedIn("register_page"),
+        ),
+        row("GET", "/api/v1/evaluation-forms", CheckedIn("evaluation")),
+        row("POST", "/api/v1/evaluation-forms", CheckedIn("evaluation")),
+        row(
+            "GET",
+            "/api/v1/evaluation-forms/{id}",
+            CheckedIn("evaluation"),
+        ),
+        row(
+            "PUT",
+            "/api/v1/evaluation-forms/{id}",
+            CheckedIn("evaluation"),
+        ),
+        row(
+            "PUT",
+            "/api/v1/courses/{id}/evaluation-forms",
+            CheckedIn("evaluation"),
+        ),
+        row(
+            "GET",
+            "/api/v1/courses/{id}/evaluation-summary",
+            CheckedIn("evaluation"),
+        ),
+        // The token in the path is the credential; an unknown one is simply not found.
+        Row {
+            request: "/api/v1/evaluations/not-a-token",
+            ..row("GET", "/api/v1/evaluations/{token}", Anyone)
+        },
+        Row {
+            request: "/api/v1/evaluations/not-a-token",
+            body: Body::Json(|_, _| json!({"answers": {}})),
+            ..row("POST", "/api/v1/evaluations/{token}", Anyone)
+        },
+        Row {
+            request: "/evaluate/not-a-token",
+            ..row("GET", "/evaluate/{token}", Anyone)
+        },
+        Row {
+            request: "/evaluate/not-a-token",
+            body: Body::Form(&[("q-overall", "5")]),
+            ..row("POST", "/evaluate/{token}", Anyone)
+        },
     ]
 }
 
@@ -371,6 +531,8 @@ enum Who {
     OwnLead,
     OtherLead,
     CpdGroup,
+    /// Leads the test's courses; on another school's staff, with no other role.
+    CourseLead,
     Admin,
 }
 
@@ -397,6 +559,21 @@ fn expected(rule: Rule, who: Who) -> Expect {
         (Rule::Erase, _) => Status(404),
         (Rule::Own, Who::Subject) => Allowed,
         (Rule::Own, _) => Status(404),
+        (Rule::BookFor, Who::Subject | Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::BookFor, _) => Status(404),
+        (
+            Rule::ReadBooking,
+            Who::Subject | Who::OwnLead | Who::CourseLead | Who::CpdGroup | Who::Admin,
+        ) => Allowed,
+        (Rule::ReadBooking, _) => Status(404),
+        (Rule::CancelBooking, Who::Subject | Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::CancelBooking, Who::CourseLead | Who::CpdGroup) => Status(403),
+        (Rule::CancelBooking, _) => Status(404),
+        (Rule::DecideBooking, Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::DecideBooking, Who::CourseLead | Who::CpdGroup) => Status(403),
+        (Rule::DecideBooking, _) => Status(404),
+        (Rule::Approver, Who::OwnLead | Who::OtherLead | Who::Admin) => Allowed,
+        (Rule::Approver, _) => Status(403),
         (Rule::CheckedIn(module), _) => unreachable!("checked in tests/api/{module}.rs"),
     }
 }
@@ -447,13 +624,18 @@ both_backends! {
         // Callers in this order: the subject comes after everyone else but the admin, so a
         // route that changes the subject's records is tried by the others first.
         let mut tokens = vec![(Who::Nobody, None)];
+        let mut course_lead = String::new();
         for (who, email, school, roles) in [
             (Who::OtherStaff, "other@matrix.test", &school, vec![]),
             (Who::OwnLead, "lead@matrix.test", &school, vec![Role::SchoolLead]),
             (Who::OtherLead, "far.lead@matrix.test", &other_school, vec![Role::SchoolLead]),
             (Who::CpdGroup, "group@matrix.test", &other_school, vec![Role::CpdGroup]),
+            (Who::CourseLead, "trainer@matrix.test", &other_school, vec![Role::CourseLead]),
         ] {
             let id = app.create_person(email, "Matrix Person", Some(school), &roles);
+            if who == Who::CourseLead {
+                course_lead = id.clone();
+            }
             tokens.push((who, Some(app.token_for(&id))));
         }
         tokens.push((Who::Subject, Some(app.token_for(&subject))));
@@ -470,7 +652,48 @@ both_backends! {
         let provider_id = id(provider.clone());
         let mut two = course_body(&provider_id, "Two sessions");
         two["sessions"] = json!([session_body(1), session_body(2)]);
+        two["lead_ids"] = json!([course_lead]);
         let course = app.admin_create("/api/v1/courses", two).await;
+        // Published courses led by the course lead, each used up by one request.
+        let callers = tokens.len();
+        let mut published = Vec::new();
+        for (n, approval) in std::iter::repeat_n(false, 2 * callers)
+            .chain(std::iter::once(true))
+            .enumerate()
+        {
+            let mut body = course_body(&provider_id, &format!("Pool course {n}"));
+            body["lead_ids"] = json!([course_lead]);
+            body["requires_approval"] = json!(approval);
+            let c = app.admin_create("/api/v1/courses", body).await;
+            let path = format!("/api/v1/courses/{}/publish", course_id(&c));
+            crate::helpers::expect_json(app.post(&path, Some(&app.admin_token), &json!({})).await, 200).await;
+            published.push(course_id(&c));
+        }
+        let approval_course = published.pop().unwrap();
+        let subject_token = app.token_for(&subject);
+        let book = |course: String, token: String| {
+            let app = &app;
+            async move {
+                let path = format!("/api/v1/courses/{course}/bookings");
+                crate::helpers::expect_json(app.post(&path, Some(&token), &json!({})).await, 201)
+                    .await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let fresh_courses = published.split_off(callers);
+        let mut own_bookings = Vec::new();
+        for c in published {
+            own_bookings.push(book(c, subject_token.clone()).await);
+        }
+        // Requests waiting for approval from others of the subject's school: four rows use them.
+        let mut pending = Vec::new();
+        for n in 0..4 * callers {
+            let id = app.create_person(&format!("asker{n}@matrix.test"), "Asker", Some(&school), &[]);
+            let b = book(approval_course.clone(), app.token_for(&id)).await;
+            pending.push(b);
+        }
         let draft = app.admin_create("/api/v1/courses", course_body(&provider_id, "Draft")).await;
         let doomed = app.admin_create("/api/v1/courses", course_body(&provider_id, "Doomed")).await;
         for c in [&course, &doomed] {
@@ -498,7 +721,14 @@ both_backends! {
                 Ok(id)
             }).unwrap())
             .await;
+        let booking = book(course_id(&course), subject_token.clone()).await;
         let records = Records {
+            booking,
+            pools: RefCell::new(HashMap::from([
+                ("fresh_course", fresh_courses),
+                ("own_booking", own_bookings),
+                ("pending", pending),
+            ])),
             failed_message,
             course: course_id(&course),
             session: course["sessions"][0]["id"].as_str().unwrap().to_string(),
@@ -516,13 +746,17 @@ both_backends! {
         };
 
         let mut failures = Vec::new();
+        // What each caller got, for the printed matrix (`CPD_MATRIX_OUT=file`).
+        let mut seen: Vec<(String, Vec<u16>)> = Vec::new();
         let mut n = 0;
         for row in matrix() {
             if matches!(row.rule, Rule::CheckedIn(_)) {
                 continue;
             }
-            let path = records.fill(row.request);
+            seen.push((format!("{} {}", row.method, row.route), Vec::new()));
             for (who, token) in &tokens {
+                // Filled per caller: a `{next:..}` placeholder takes a fresh record each time.
+                let path = records.fill(row.request);
                 n += 1;
                 let method = Method::from_bytes(row.method.as_bytes()).unwrap();
                 // Sent as cpd-hub's own pages would, so only the permission rules decide.
@@ -537,7 +771,10 @@ both_backends! {
                     Body::Form(fields) => req.form(fields),
                     Body::Csv(text) => req.header("content-type", "text/csv").body(text),
                 };
-                let status = req.send().await.unwrap().status().as_u16();
+                let response = req.send().await.unwrap();
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                seen.last_mut().unwrap().1.push(status);
                 let expect = expected(row.rule, *who);
                 let ok = match expect {
                     Expect::NotRefused => !matches!(status, 401 | 403),
@@ -545,10 +782,37 @@ both_backends! {
                     Expect::Status(s) => status == s,
                 };
                 if !ok {
-                    failures.push(format!("{} {} as {who:?}: got {status}, expected {expect:?}", row.method, row.route));
+                    failures.push(format!("{} {} as {who:?}: got {status}, expected {expect:?}: {text:.200}", row.method, row.route));
                 }
             }
         }
+        if let Ok(path) = std::env::var("CPD_MATRIX_OUT") {
+            write_matrix(&path, &tokens.iter().map(|(w, _)| *w).collect::<Vec<_>>(), &seen);
+        }
         assert!(failures.is_empty(), "permission matrix failures:\n{}", failures.join("\n"));
     }
+}
+
+/// Writes the observed matrix as a Markdown table: "yes" where the caller got through, the
+/// refusal's status otherwise.
+fn write_matrix(path: &str, callers: &[Who], seen: &[(String, Vec<u16>)]) {
+    let mut out = String::from("| route |");
+    for who in callers {
+        out.push_str(&format!(" {who:?} |"));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(callers.len()));
+    out.push('\n');
+    for (route, statuses) in seen {
+        out.push_str(&format!("| `{route}` |"));
+        for s in statuses {
+            let cell = match s {
+                401 | 403 | 404 => s.to_string(),
+                _ => "yes".to_string(),
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    std::fs::write(path, out).expect("matrix written");
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Reports at national scale: seeds (once) a national alliance with `cpd-hub bench-seed
+# --national` (24,000 schools, 500,000 staff, 20,000 courses, 5,000,000 bookings with
+# registers and evaluations at SCALE=1), then times every engagement and impact grouping over
+# one academic year as a cpd_group member: first (cold) run, then min/median/max of RUNS more,
+# on SQLite and PostgreSQL. Also the server's peak RSS (VmHWM) over the CSV runs.
+#   bench/reports.sh [runs]                         (default 5)
+# Environment:
+#   SCALE=1                 national size multiplier (0.01 for a quick look)
+#   BACKENDS="sqlite postgres"
+#   NATIONAL_DIR=/work/bench-data   where the SQLite file is kept between runs
+#   NATIONAL_PG_DB=cpd_national     the PostgreSQL database kept between runs (SCALE=1)
+#   RESEED=1                 seed again even when the database is there
+#   FROM=2025-09-01 TO=2026-08-31   the report window
+# A seeded database is reused: seeding the full size takes minutes and gigabytes.
+source "$(dirname "$0")/lib.sh"
+RUNS=${1:-5}
+SCALE=${SCALE:-1}
+BACKENDS=${BACKENDS:-sqlite postgres}
+NATIONAL_DIR=${NATIONAL_DIR:-/work/bench-data}
+FROM=${FROM:-2025-09-01}
+TO=${TO:-2026-08-31}
+PORT=18382
+BASE="http://127.0.0.1:$PORT"
+suffix=$([ "$SCALE" = 1 ] && echo "" || echo "_${SCALE//./_}")
+PG_DB=${NATIONAL_PG_DB:-cpd_national$suffix}
+# No background work while timing: no email worker, jobs once a day.
+SERVER_ENV=(OUTBOX_WORKER=off EVALUATION_JOBS_SECONDS=86400 BOOKING_JOBS_SECONDS=86400)
+
+mkdir -p "$NATIONAL_DIR"
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
+echo "== disk: $(df -h "$NATIONAL_DIR" | awk 'NR == 2 {print $4 " free on " $6}')"
+build_release
+
+db_url() {
+    case "$1" in
+        sqlite) echo "sqlite://$NATIONAL_DIR/national$suffix.db" ;;
+        postgres) echo "${PG_ADMIN_URL%/*}/$PG_DB" ;;
+    esac
+}
+
+is_seeded() {
+    case "$1" in
+        sqlite) [ -s "$NATIONAL_DIR/national$suffix.db" ] && [ -s "$NATIONAL_DIR/national$suffix.seed.txt" ] ;;
+        postgres)
+            [ "$(psql "$PG_ADMIN_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'")" = 1 ] \
+                && [ -s "$OUT/national-postgres$suffix.seed.txt" ] ;;
+    esac
+}
+
+seed_log() {
+    case "$1" in
+        sqlite) echo "$NATIONAL_DIR/national$suffix.seed.txt" ;;
+        postgres) echo "$OUT/national-postgres$suffix.seed.txt" ;;
+    esac
+}
+
+db_size() {
+    case "$1" in
+        sqlite) du -h "$NATIONAL_DIR/national$suffix.db" | cut -f1 ;;
+        postgres) psql "$PG_ADMIN_URL" -Atc "SELECT pg_size_pretty(pg_database_size('$PG_DB'))" ;;
+    esac
+}
+
+seed() {
+    local backend=$1 url
+    case "$backend" in
+        sqlite) rm -f "$NATIONAL_DIR/national$suffix.db"{,-wal,-shm} ;;
+        postgres)
+            psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null
+            psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null ;;
+    esac
+    url=$(db_url "$backend")
+    DATABASE_URL="$url" "$BIN" migrate >/dev/null
+    local start end
+    start=$(date +%s.%N)
+    DATABASE_URL="$url" "$BIN" bench-seed --national --scale "$SCALE" | tee "$(seed_log "$backend").tmp"
+    end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN {printf "wall time %.1f s\n", b - a}' >>"$(seed_log "$backend").tmp"
+    mv "$(seed_log "$backend").tmp" "$(seed_log "$backend")"
+}
+
+# time_report LABEL PATH -> "LABEL  first  min  median  max  bytes"
+time_report() {
+    local label=$1 path=$2 times=() out code t size first
+    out=$(curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}' -H "Authorization: Bearer $TOKEN" "$BASE$path")
+    read -r code first size <<<"$out"
+    if [ "$code" != 200 ]; then
+        printf '%-44s HTTP %s\n' "$label" "$code"
+        curl -s -H "Authorization: Bearer $TOKEN" "$BASE$path" | head -c 300
+        echo
+        return
+    fi
+    for _ in $(seq 1 "$RUNS"); do
+        t=$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $TOKEN" "$BASE$path")
+        times+=("$t")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | awk -v label="$label" -v first="$first" -v size="$size" '
+        {v[NR] = $1}
+        END {
+            med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%-44s %7.3f %7.3f %7.3f %7.3f %10d\n", label, first, v[1], med, v[NR], size
+        }'
+}
+
+vm() { awk -v k="$2:" '$1 == k {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
+
+W="from=$FROM&to=$TO"
+for backend in $BACKENDS; do
+    echo "== $backend (scale $SCALE)"
+    if [ "${RESEED:-0}" = 1 ] || ! is_seeded "$backend"; then
+        seed "$backend"
+    else
+        echo "reusing the seeded database; seeded as follows:"
+        cat "$(seed_log "$backend")"
+    fi
+    url=$(db_url "$backend")
+    echo "database size: $(db_size "$backend")"
+    TOKEN=$(DATABASE_URL="$url" "$BIN" bench-token --role cpd_group | tail -n 1)
+    start_server "$url" "$PORT" "${SERVER_ENV[@]}"
+    echo "idle RSS: $(vm "$SERVER_PID" VmRSS) MB"
+    printf '%-44s %7s %7s %7s %7s %10s\n' "report ($FROM to $TO)" first min median max bytes
+    time_report "engagement CSV by school" "/api/v1/reports/engagement?$W&group_by=school&format=csv"
+    echo "peak RSS after the CSV runs (VmHWM): $(vm "$SERVER_PID" VmHWM) MB"
+    for g in school cluster staff_group priority course term cluster,staff_group; do
+        time_report "engagement by $g" "/api/v1/reports/engagement?$W&group_by=$g"
+    done
+    for g in school cluster staff_group priority course term; do
+        time_report "impact by $g" "/api/v1/reports/impact?$W&group_by=$g"
+    done
+    echo "peak RSS over all runs (VmHWM): $(vm "$SERVER_PID" VmHWM) MB"
+    stop_server
+done

@@ -1,0 +1,6 @@
+DROP TABLE attendance_history;
+DROP TABLE attendance;
+ALTER TABLE courses DROP COLUMN last_register_recorded_at;
+DROP INDEX course_sessions_check_in_code;
+ALTER TABLE course_sessions DROP COLUMN register_recorded_at;
+ALTER TABLE course_sessions DROP COLUMN check_in_code;

@@ -1,0 +1,571 @@
+//! Registers and attendance: a session's register (JSON or CSV), saving many marks at once,
+//! the register's history, walk-ins, self check-in with a session's code, and each person's
+//! CPD record.
+//!
+//! Registers are for the course's leads and admins; anyone else gets 404, as for a record
+//! they may not see. Check-in is for anyone signed in (their booking is what counts). A CPD
+//! record is for the person, their school's lead and admins.
+
+use actix_web::http::header;
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use crate::api::extract::{parse_json, ValidJson};
+use crate::auth::policy::{require_visible, Action};
+use crate::auth::Caller;
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::attendance::{
+    self as store, Actor, CheckedIn, CpdRecord, HistoryItem, Mark, Register, WalkIn, WalkInPerson,
+};
+
+/// One mark on a register.
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkInput {
+    /// A confirmed booking of the session's course.
+    pub booking_id: String,
+    /// `present`, `late`, `left_early`, `absent` or `apologies`.
+    #[schema(example = "present")]
+    pub status: String,
+    /// A note (at most 1000 characters). Absent or null keeps the note as it is; an empty
+    /// string clears it.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The marks of a register save, read from a bare JSON array or from `{"items": [...]}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Marks {
+    items: Vec<MarkInput>,
+}
+
+/// A walk-in: someone on record (`person_id`), or someone found by email or created
+/// (`name`, `email`, and optionally `school_id`, `staff_group_id`).
+#[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalkInRequest {
+    /// Someone on record.
+    #[validate(length(min = 1, max = 64))]
+    pub person_id: Option<String>,
+    /// A new person's name.
+    #[validate(length(min = 1, max = 200))]
+    pub name: Option<String>,
+    /// Their email address (an existing person with it is used as they are).
+    #[validate(length(min = 3, max = 254))]
+    pub email: Option<String>,
+    /// A new person's school.
+    #[validate(length(min = 1, max = 64))]
+    pub school_id: Option<String>,
+    /// A new person's staff group.
+    #[validate(length(min = 1, max = 64))]
+    pub staff_group_id: Option<String>,
+}
+
+/// A check-in.
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInRequest {
+    /// The session's check-in code, as shown by the course lead (case, spaces and hyphens
+    /// do not matter).
+    #[validate(length(min = 1, max = 40))]
+    #[schema(example = "K7M9QX")]
+    pub code: String,
+}
+
+fn now() -> chrono::NaiveDateTime {
+    time::now()
+}
+
+/// Checks that the caller may see and take the session's register (404 otherwise, also for
+/// a session that does not exist).
+fn allow_register(c: &mut crate::db::DbConn, caller: &Caller, session_id: &str) -> AppResult<()> {
+    let access = store::session_access(c, session_id)?;
+    require_visible(
+        caller,
+        Action::TakeRegister {
+            lead_ids: &access.lead_ids,
+        },
+    )
+}
+
+fn actor(caller: &Caller) -> Actor<'_> {
+    Actor {
+        person_id: &caller.person_id,
+        is_admin: caller.is_admin(),
+    }
+}
+
+/// Whether the client asked for CSV rather than JSON (`Accept: text/csv` before any JSON).
+fn wants_csv(req: &HttpRequest) -> bool {
+    let Some(accept) = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    for part in accept.split(',') {
+        let essence = part
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence == "text/csv" {
+            return true;
+        }
+        if essence == "application/json" || essence.ends_with("+json") {
+            return false;
+        }
+    }
+    false
+}
+
+async fn load_register(
+    state: &web::Data<AppState>,
+    caller: Caller,
+    session_id: String,
+) -> AppResult<Register> {
+    let settings = state.settings.attendance.clone();
+    state
+        .db(move |c| {
+            allow_register(c, &caller, &session_id)?;
+            store::register(c, &settings, &session_id, now())
+        })
+        .await
+}
+
+/// A session's register.
+///
+/// The course's confirmed bookings, ordered by name, each with person, school, staff group
+/// and the status recorded at this session (null: none yet), its note, how it was recorded
+/// and when. The session carries its check-in code (made on first read), the check-in
+/// window, and whether the register is locked. For the course's leads and admins (404 for
+/// anyone else). With `Accept: text/csv`, the same as `register.csv`.
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
+    security(("bearer" = [])), responses(
+    (status = 200, body = Register),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/sessions/{id}/register")]
+pub async fn get_register(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let register = load_register(&state, caller, id.into_inner()).await?;
+    if wants_csv(&req) {
+        return Ok(csv_response(&register));
+    }
+    Ok(HttpResponse::Ok().json(register))
+}
+
+/// A session's register as CSV, for Excel.
+///
+/// UTF-8 with a byte-order mark and CRLF line ends, so Excel opens it with the right
+/// characters; a header row and the columns `Name`, `School`, `Staff group`, `Status`,
+/// `Note`, `Session start` (ISO 8601, `2027-01-14 09:00`, Europe/London) and `Course`.
+/// For the course's leads and admins (404 for anyone else).
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
+    security(("bearer" = [])), responses(
+    (status = 200, description = "The register", content_type = "text/csv", body = String),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/sessions/{id}/register.csv")]
+pub async fn get_register_csv(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let register = load_register(&state, caller, id.into_inner()).await?;
+    Ok(csv_response(&register))
+}
+
+fn csv_response(register: &Register) -> HttpResponse {
+    let date = time::to_utc(register.session.start)
+        .with_timezone(&time::LONDON)
+        .format("%Y-%m-%d");
+    let slug: String = register
+        .session
+        .course_title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .take(8)
+        .collect::<Vec<_>>()
+        .join("-");
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"register-{slug}-{date}.csv\""),
+        ))
+        .body(register_csv(register))
+}
+
+/// A cell as Excel will not run it: text starting with `=`, `+`, `-`, `@` (or a tab or
+/// carriage return) would be read as a formula, so it gets a leading apostrophe, which
+/// Excel hides (OWASP's advice on CSV injection).
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The register as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row.
+pub fn register_csv(register: &Register) -> Vec<u8> {
+    let mut out = Vec::from(*b"\xEF\xBB\xBF");
+    {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(&mut out);
+        let start = time::to_utc(register.session.start)
+            .with_timezone(&time::LONDON)
+            .format("%Y-%m-%d %H:%M")
+            .to_string();
+        let _ = w.write_record([
+            "Name",
+            "School",
+            "Staff group",
+            "Status",
+            "Note",
+            "Session start",
+            "Course",
+        ]);
+        for i in &register.items {
+            let _ = w.write_record([
+                cell(&i.person.name),
+                cell(i.school.as_ref().map(|s| s.name.as_str()).unwrap_or("")),
+                cell(
+                    i.staff_group
+                        .as_ref()
+                        .map(|g| g.name.as_str())
+                        .unwrap_or(""),
+                ),
+                i.status.map(|s| s.label()).unwrap_or("").to_string(),
+                cell(i.note.as_deref().unwrap_or("")),
+                start.clone(),
+                cell(&register.session.course_title),
+            ]);
+        }
+        let _ = w.flush();
+    }
+    out
+}
+
+/// Reads a register save: a JSON array of marks, or `{"items": [...]}`; problems in an
+/// entry are named `items[3].status` either way.
+fn read_marks(req: &HttpRequest, bytes: &[u8]) -> AppResult<Vec<Mark>> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(AppError::UnsupportedMedia("application/json"));
+    }
+    let value: serde_json::Value = parse_json(bytes)?;
+    let wrapped = match value {
+        serde_json::Value::Array(items) => serde_json::json!({ "items": items }),
+        other => other,
+    };
+    let text = serde_json::to_vec(&wrapped).map_err(anyhow::Error::from)?;
+    let marks: Marks = parse_json(&text)?;
+    Ok(marks
+        .items
+        .into_iter()
+        .map(|m| Mark {
+            booking_id: m.booking_id,
+            status: m.status,
+            note: m.note,
+        })
+        .collect())
+}
+
+/// Take the register: save many marks at once.
+///
+/// The body is `[{booking_id, status, note?}]` (or `{"items": [...]}`). All or nothing: 422
+/// names each bad entry (`items[3].booking_id` for a booking that is not a confirmed booking
+/// of this course or is listed twice, `items[3].status` for an unknown status) and nothing is
+/// written. Idempotent: sending the same marks again changes nothing and adds no history.
+/// After `REGISTER_LOCK_DAYS` past the session, 409 `register_locked` for course leads;
+/// admins may still change it (recorded as an override). Answers with the register as it
+/// is now.
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
+    request_body = Vec<MarkInput>, security(("bearer" = [])), responses(
+    (status = 200, body = Register),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, description = "`register_locked`", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[put("/sessions/{id}/attendance")]
+pub async fn put_attendance(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    bytes: web::Bytes,
+) -> AppResult<web::Json<Register>> {
+    let session_id = id.into_inner();
+    let settings = state.settings.attendance.clone();
+    let st = state.clone();
+    // The permission check comes before the body is judged, so a caller who may not see
+    // the register learns nothing from the answer.
+    let (who, sid) = (caller.clone(), session_id.clone());
+    st.db(move |c| allow_register(c, &who, &sid)).await?;
+    let marks = read_marks(&req, &bytes)?;
+    let register = state
+        .db(move |c| store::record(c, &settings, &session_id, actor(&caller), &marks, now()))
+        .await?;
+    state.evaluation_wake.notify_one();
+    Ok(web::Json(register))
+}
+
+/// A register's history.
+///
+/// Every change to the session's register, oldest first: who, when, from and to, the note,
+/// how (`register`, `check_in`, `walk_in`) and whether an admin changed a locked register.
+/// For the course's leads and admins (404 for anyone else).
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
+    security(("bearer" = [])), responses(
+    (status = 200, body = crate::domain::paging::Page<HistoryItem>),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/sessions/{id}/attendance-history")]
+pub async fn get_history(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<crate::domain::paging::Page<HistoryItem>>> {
+    let session_id = id.into_inner();
+    let items = state
+        .db(move |c| {
+            allow_register(c, &caller, &session_id)?;
+            store::history(c, &session_id)
+        })
+        .await?;
+    let total = items.len() as i64;
+    Ok(web::Json(crate::domain::paging::Page { items, total }))
+}
+
+/// Add a walk-in.
+///
+/// Someone who came without a place gets an admin-override booking recorded as a walk-in
+/// (even on a full, closed or past course; a full course gets one more place) and is marked
+/// present at this session. Give `person_id`, or `name` and `email` (and optionally
+/// `school_id`, `staff_group_id`): a person with that email is used, otherwise one is
+/// created. Someone who already holds a place is just marked present (200). By the course's
+/// leads and admins (404 for anyone else). 409 `already_booked` when the person's booking is
+/// waiting for a place or approval; `register_locked` after the lock for course leads.
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
+    request_body = WalkInRequest, security(("bearer" = [])), responses(
+    (status = 201, description = "Booked and marked present", body = WalkIn),
+    (status = 200, description = "Already booked: marked present", body = WalkIn),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/sessions/{id}/walk-ins")]
+pub async fn post_walk_in(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<WalkInRequest>,
+) -> AppResult<HttpResponse> {
+    let session_id = id.into_inner();
+    let b = body.into_inner();
+    let who = match (b.person_id, b.name, b.email) {
+        (Some(id), None, None) if b.school_id.is_none() && b.staff_group_id.is_none() => {
+            WalkInPerson::Existing(id)
+        }
+        (Some(_), _, _) => {
+            return Err(AppError::invalid(
+                "person_id",
+                "give either person_id, or name and email, not both",
+            ))
+        }
+        (None, Some(name), Some(email)) => {
+            let name = name.trim().to_string();
+            if name.is_empty() {
+                return Err(AppError::invalid("name", "must not be blank"));
+            }
+            if !crate::domain::text::is_email(&email) {
+                return Err(AppError::invalid("email", "must be an email address"));
+            }
+            WalkInPerson::New {
+                name,
+                email,
+                school_id: b.school_id,
+                staff_group_id: b.staff_group_id,
+            }
+        }
+        (None, None, _) => {
+            return Err(AppError::invalid(
+                "person_id",
+                "is required, unless name and email are given",
+            ))
+        }
+        (None, Some(_), None) => return Err(AppError::invalid("email", "is required")),
+    };
+    let settings = state.settings.attendance.clone();
+    let base = state.settings.public_base_url.clone();
+    let walk_in = state
+        .db(move |c| {
+            allow_register(c, &caller, &session_id)?;
+            store::add_walk_in(c, &settings, &base, &session_id, actor(&caller), who, now())
+        })
+        .await?;
+    if walk_in.booked {
+        // The booking confirmation was queued with the booking.
+        state.outbox_wake.notify_one();
+        Ok(HttpResponse::Created().json(walk_in))
+    } else {
+        Ok(HttpResponse::Ok().json(walk_in))
+    }
+}
+
+async fn check_in(
+    state: web::Data<AppState>,
+    caller: Caller,
+    session_id: Option<String>,
+    code: String,
+) -> AppResult<web::Json<CheckedIn>> {
+    crate::auth::policy::require(&caller, Action::CheckIn)?;
+    let settings = state.settings.attendance.clone();
+    let done = state
+        .db(move |c| {
+            store::check_in(
+                c,
+                &settings,
+                &caller.person_id,
+                session_id.as_deref(),
+                &code,
+                now(),
+            )
+        })
+        .await?;
+    Ok(web::Json(done))
+}
+
+/// Check in to a session with its code.
+///
+/// For anyone signed in who holds a confirmed place on the session's course, from
+/// `CHECK_IN_OPENS_MINUTES` before the start until the end: marked present, or late after
+/// `CHECK_IN_LATE_MINUTES`. A mark already on the register is kept (`recorded` false).
+/// 422 on `code` when it is not the session's code; 409 `check_in_closed` outside the
+/// window (the detail says when it opens), `not_booked` or `not_confirmed` without a place.
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
+    request_body = CheckInRequest, security(("bearer" = [])), responses(
+    (status = 200, body = CheckedIn),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/sessions/{id}/check-in")]
+pub async fn post_session_check_in(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: ValidJson<CheckInRequest>,
+) -> AppResult<web::Json<CheckedIn>> {
+    check_in(state, caller, Some(id.into_inner()), body.into_inner().code).await
+}
+
+/// Check in with a code alone.
+///
+/// As checking in to a session, the code finding the session: 422 on `code` when no session
+/// has it.
+#[utoipa::path(tag = "attendance", request_body = CheckInRequest, security(("bearer" = [])),
+    responses(
+    (status = 200, body = CheckedIn),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[post("/check-in")]
+pub async fn post_check_in(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: ValidJson<CheckInRequest>,
+) -> AppResult<web::Json<CheckedIn>> {
+    check_in(state, caller, None, body.into_inner().code).await
+}
+
+/// A person's CPD record.
+///
+/// The courses they hold a confirmed place on, newest first, each with its sessions, the
+/// sessions held and attended, hours attended (from the times of the held sessions marked
+/// present, late or left early; also in minutes) and completion under the course's rule
+/// (`completion_min_sessions`, or every held session); totals per term and academic year,
+/// and overall. For the person, their school's lead and admins (404 for anyone else).
+#[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The person")),
+    security(("bearer" = [])), responses(
+    (status = 200, body = CpdRecord),
+    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+))]
+#[get("/people/{id}/cpd-record")]
+pub async fn get_cpd_record(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> AppResult<web::Json<CpdRecord>> {
+    let person_id = id.into_inner();
+    let record = state
+        .db(move |c| {
+            let school = crate::store::export::school_of(c, &person_id)?;
+            require_visible(
+                &caller,
+                Action::ReadCpdRecord {
+                    person_id: &person_id,
+                    school_id: school.as_deref(),
+                },
+            )?;
+            store::cpd_record(c, &person_id, now())
+        })
+        .await?;
+    Ok(web::Json(record))
+}
+
+/// Registers the attendance handlers.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get_register_csv)
+        .service(get_register)
+        .service(put_attendance)
+        .service(get_history)
+        .service(post_walk_in)
+        .service(post_session_check_in)
+        .service(post_check_in)
+        .service(get_cpd_record);
+}

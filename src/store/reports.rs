@@ -1,0 +1,1287 @@
+//! The engagement and impact reports.
+//!
+//! Each report is one aggregate query over the bookings of the courses in the window (and,
+//! for the trend, of the same window a year earlier, in the same pass): attendance and
+//! evaluations are first reduced to one row per booking in subqueries, joined to the bookings,
+//! and summed with `GROUP BY` on the grouping columns. Groupings that belong to the course
+//! (course, term, priority) are summed per course in SQL and rolled up here, which keeps the
+//! result to one row per course. No booking is ever loaded one by one. The sums are additive
+//! ([`EngagementCounts`], [`ImpactCounts`]), so rolling up and totalling never count a booking
+//! twice; `domain::report` turns them into the contract's rates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::QueryResult;
+
+use crate::db::schema::{bookings, clusters, priorities, schools, staff_groups};
+use crate::db::DbConn;
+use crate::domain::report::{
+    visibility, visibility_alone, AllianceAverage, ColdSpot, EngagementCounts, EngagementGroup,
+    EngagementReport, EngagementShown, EngagementTrend, GroupBy, ImpactCounts, ImpactGroup,
+    ImpactReport, ImpactShown, NamedRef, ReportQuery, ReportScope, Shown, NONE_KEY,
+};
+use crate::domain::suppression::Threshold;
+use crate::domain::term::Term;
+
+type Backend = <DbConn as diesel::Connection>::Backend;
+
+/// A bound parameter of a report query.
+enum Param {
+    Ts(NaiveDateTime),
+    Text(String),
+}
+
+/// Runs `sql`, written with PostgreSQL's `$1`-style placeholders, on either backend (SQLite
+/// reads the same numbers as `?1`).
+fn load<R>(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResult<Vec<R>>
+where
+    R: diesel::QueryableByName<Backend> + 'static,
+{
+    let sql = match conn {
+        DbConn::Pg(_) => sql.to_string(),
+        DbConn::Sqlite(_) => sql.replace('$', "?"),
+    };
+    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
+    for p in params {
+        query = match p {
+            Param::Ts(t) => query.bind::<Timestamp, _>(*t),
+            Param::Text(s) => query.bind::<Text, _>(s.clone()),
+        };
+    }
+    query.load(conn)
+}
+
+/// The windows as parameters `$1..$4` (current start and end, earlier start and end) and the
+/// moment before which sessions count as held (`$5`).
+fn window_params(q: &ReportQuery) -> Vec<Param> {
+    let (lo, hi) = q.window_utc();
+    let (plo, phi) = q.year_earlier().window_utc();
+    vec![
+        Param::Ts(lo),
+        Param::Ts(hi),
+        Param::Ts(plo),
+        Param::Ts(phi),
+        Param::Ts(q.now),
+    ]
+}
+
+/// The courses of both windows, with the window they are in (0 the current one, 1 the year
+/// before; a course in both is listed twice). Only published courses count: a draft was never
+/// offered and a cancelled course's bookings were not the bookers' doing.
+const WINDOWS_CTE: &str = "\
+w AS (
+    SELECT c.id, 0 AS period FROM courses c
+     WHERE c.status = 'published' AND c.first_session_start >= $1 AND c.first_session_start < $2
+    UNION ALL
+    SELECT c.id, 1 AS period FROM courses c
+     WHERE c.status = 'published' AND c.first_session_start >= $3 AND c.first_session_start < $4
+),
+wc AS (SELECT DISTINCT id FROM w)";
+
+/// Where the person-level grouping columns come from (the booking's snapshot, or the
+/// current cluster of the snapshotted school).
+fn person_column(level: GroupBy) -> &'static str {
+    match level {
+        GroupBy::School => "b.school_id",
+        GroupBy::Cluster => "sc.cluster_id",
+        GroupBy::StaffGroup => "b.staff_group_id",
+        // Course-level groupings are rolled up from the course id.
+        GroupBy::Priority | GroupBy::Course | GroupBy::Term => "b.course_id",
+    }
+}
+
+/// The grouping columns of the aggregate: `course_id` when a level belongs to the course,
+/// and up to two person-level keys `p1`, `p2`, each a SQL expression or NULL.
+struct GroupColumns {
+    course: bool,
+    person: Vec<GroupBy>,
+}
+
+impl GroupColumns {
+    fn of(levels: &[GroupBy]) -> GroupColumns {
+        GroupColumns {
+            course: levels.iter().any(GroupBy::is_course_level),
+            person: levels
+                .iter()
+                .copied()
+                .filter(|l| !l.is_course_level())
+                .collect(),
+        }
+    }
+
+    /// `select` list items and `GROUP BY` items.
+    fn sql(&self) -> (String, String) {
+        let mut select = Vec::new();
+        let mut group = vec!["w.period".to_string()];
+        if self.course {
+            select.push("b.course_id AS course_id".to_string());
+            group.push("b.course_id".to_string());
+        } else {
+            select.push("CAST(NULL AS TEXT) AS course_id".to_string());
+        }
+        for i in 0..2 {
+            match self.person.get(i) {
+                Some(level) => {
+                    let col = person_column(*level);
+                    select.push(format!("{col} AS p{}", i + 1));
+                    group.push(col.to_string());
+                }
+                None => select.push(format!("CAST(NULL AS TEXT) AS p{}", i + 1)),
+            }
+        }
+        (select.join(", "), group.join(", "))
+    }
+}
+
+/// The filter on the bookings for a school's own view, with its parameter number.
+fn scope_filter(scope: &ReportScope, alias: &str, n: usize) -> String {
+    match scope {
+        ReportScope::All => String::new(),
+        ReportScope::School(_) => format!(" AND {alias}.school_id = ${n}"),
+    }
+}
+
+fn scope_param(scope: &ReportScope) -> Option<Param> {
+    match scope {
+        ReportScope::All => None,
+        ReportScope::School(id) => Some(Param::Text(id.clone())),
+    }
+}
+
+#[derive(QueryableByName)]
+struct EngagementRow {
+    #[diesel(sql_type = Integer)]
+    period: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    course_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    p1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    p2: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    bookings: i64,
+    #[diesel(sql_type = BigInt)]
+    confirmed: i64,
+    #[diesel(sql_type = BigInt)]
+    waitlisted: i64,
+    #[diesel(sql_type = BigInt)]
+    cancelled: i64,
+    #[diesel(sql_type = BigInt)]
+    late_cancellations: i64,
+    #[diesel(sql_type = BigInt)]
+    expected_attendances: i64,
+    #[diesel(sql_type = BigInt)]
+    attendances: i64,
+    #[diesel(sql_type = BigInt)]
+    completed: i64,
+    #[diesel(sql_type = BigInt)]
+    no_shows: i64,
+    #[diesel(sql_type = BigInt)]
+    evaluations_sent: i64,
+    #[diesel(sql_type = BigInt)]
+    evaluations_completed: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_n: i64,
+    #[diesel(sql_type = BigInt)]
+    impact_positive: i64,
+    #[diesel(sql_type = BigInt)]
+    impact_n: i64,
+    #[diesel(sql_type = BigInt)]
+    no_show_cost_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    late_cancellation_cost_pence: i64,
+}
+
+impl EngagementRow {
+    fn counts(&self) -> EngagementCounts {
+        EngagementCounts {
+            bookings: self.bookings,
+            confirmed: self.confirmed,
+            waitlisted: self.waitlisted,
+            cancelled: self.cancelled,
+            late_cancellations: self.late_cancellations,
+            expected_attendances: self.expected_attendances,
+            attendances: self.attendances,
+            completed: self.completed,
+            no_shows: self.no_shows,
+            evaluations_sent: self.evaluations_sent,
+            evaluations_completed: self.evaluations_completed,
+            satisfaction_sum: self.satisfaction_sum,
+            satisfaction_n: self.satisfaction_n,
+            impact_positive: self.impact_positive,
+            impact_n: self.impact_n,
+            no_show_cost_pence: self.no_show_cost_pence,
+            late_cancellation_cost_pence: self.late_cancellation_cost_pence,
+        }
+    }
+}
+
+/// `CAST(COALESCE(SUM(expr), 0) AS BIGINT)`: PostgreSQL sums bigints into numerics and both
+/// backends sum no rows into NULL.
+fn sum(expr: &str) -> String {
+    format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
+}
+
+/// The engagement aggregate: one row per window x grouping columns.
+fn engagement_sql(cols: &GroupColumns, scope: &ReportScope) -> String {
+    let (select, group) = cols.sql();
+    // Per-booking subqueries are narrowed to the school too in a school's own view, so they
+    // do not aggregate the whole alliance's attendance for a handful of bookings.
+    let narrow = |alias: &str, on: &str| match scope {
+        ReportScope::All => String::new(),
+        ReportScope::School(_) => format!(
+            " JOIN bookings {alias} ON {alias}.id = {on}{}",
+            scope_filter(scope, alias, 6)
+        ),
+    };
+    let confirmed = "b.status = 'confirmed'";
+    let held = "COALESCE(h.n, 0)";
+    let no_show = format!("{confirmed} AND {held} > 0 AND COALESCE(a.absent, 0) = {held}");
+    let late = "b.status = 'cancelled' AND b.late_cancellation";
+    format!(
+        "WITH {WINDOWS_CTE},
+held AS (
+    SELECT s.course_id, COUNT(*) AS n FROM course_sessions s
+     WHERE s.course_id IN (SELECT id FROM wc) AND s.start_at < $5
+     GROUP BY s.course_id
+),
+att AS (
+    SELECT x.booking_id,
+           SUM(CASE WHEN x.status IN ('present', 'late', 'left_early') THEN 1 ELSE 0 END) AS attended,
+           SUM(CASE WHEN x.status = 'absent' THEN 1 ELSE 0 END) AS absent
+      FROM attendance x
+      JOIN course_sessions s ON s.id = x.session_id AND s.start_at < $5{att_narrow}
+     WHERE x.course_id IN (SELECT id FROM wc)
+     GROUP BY x.booking_id
+),
+inv AS (
+    SELECT i.booking_id,
+           SUM(CASE WHEN i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
+           SUM(CASE WHEN i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS answered
+      FROM evaluation_invitations i{inv_narrow}
+     WHERE i.course_id IN (SELECT id FROM wc)
+     GROUP BY i.booking_id
+),
+resp AS (
+    SELECT r.booking_id,
+           SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
+           SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
+           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
+           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n
+      FROM evaluation_responses r{resp_narrow}
+     WHERE r.course_id IN (SELECT id FROM wc)
+     GROUP BY r.booking_id
+)
+SELECT w.period AS period, {select},
+       COUNT(*) AS bookings,
+       {confirmed_n} AS confirmed,
+       {waitlisted} AS waitlisted,
+       {cancelled} AS cancelled,
+       {late_n} AS late_cancellations,
+       {expected} AS expected_attendances,
+       {attendances} AS attendances,
+       {completed} AS completed,
+       {no_shows} AS no_shows,
+       {sent} AS evaluations_sent,
+       {answered} AS evaluations_completed,
+       {sat_sum} AS satisfaction_sum,
+       {sat_n} AS satisfaction_n,
+       {imp_pos} AS impact_positive,
+       {imp_n} AS impact_n,
+       {no_show_cost} AS no_show_cost_pence,
+       {late_cost} AS late_cancellation_cost_pence
+  FROM bookings b
+  JOIN w ON w.id = b.course_id
+  LEFT JOIN schools sc ON sc.id = b.school_id
+  LEFT JOIN held h ON h.course_id = b.course_id
+  LEFT JOIN att a ON a.booking_id = b.id
+  LEFT JOIN inv i ON i.booking_id = b.id
+  LEFT JOIN resp r ON r.booking_id = b.id
+ WHERE b.status <> 'declined'{filter}
+ GROUP BY {group}",
+        att_narrow = narrow("bx", "x.booking_id"),
+        inv_narrow = narrow("bx", "i.booking_id"),
+        resp_narrow = narrow("bx", "r.booking_id"),
+        confirmed_n = sum(&format!("CASE WHEN {confirmed} THEN 1 ELSE 0 END")),
+        waitlisted = sum("CASE WHEN b.status = 'waitlisted' THEN 1 ELSE 0 END"),
+        cancelled = sum("CASE WHEN b.status = 'cancelled' THEN 1 ELSE 0 END"),
+        late_n = sum(&format!("CASE WHEN {late} THEN 1 ELSE 0 END")),
+        expected = sum(&format!("CASE WHEN {confirmed} THEN {held} ELSE 0 END")),
+        attendances = sum(&format!(
+            "CASE WHEN {confirmed} THEN COALESCE(a.attended, 0) ELSE 0 END"
+        )),
+        completed = sum(&format!(
+            "CASE WHEN {confirmed} AND {held} > 0 AND COALESCE(a.attended, 0) = {held} \
+             THEN 1 ELSE 0 END"
+        )),
+        no_shows = sum(&format!("CASE WHEN {no_show} THEN 1 ELSE 0 END")),
+        sent = sum("i.sent"),
+        answered = sum("i.answered"),
+        sat_sum = sum("r.sat_sum"),
+        sat_n = sum("r.sat_n"),
+        imp_pos = sum("r.imp_pos"),
+        imp_n = sum("r.imp_n"),
+        no_show_cost = sum(&format!("CASE WHEN {no_show} THEN b.price_pence ELSE 0 END")),
+        late_cost = sum(&format!("CASE WHEN {late} THEN b.price_pence ELSE 0 END")),
+        filter = scope_filter(scope, "b", 6),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference data: labels, courses of the windows
+
+/// A course of one of the windows.
+struct CourseInfo {
+    title: String,
+    capacity: i64,
+    first_start: NaiveDateTime,
+    priorities: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct CourseRow {
+    #[diesel(sql_type = Integer)]
+    period: i32,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    title: String,
+    #[diesel(sql_type = Integer)]
+    capacity: i32,
+    #[diesel(sql_type = Timestamp)]
+    first_session_start: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct PriorityLink {
+    #[diesel(sql_type = Text)]
+    course_id: String,
+    #[diesel(sql_type = Text)]
+    priority_id: String,
+}
+
+/// The courses of both windows: their details, and which are in which window.
+struct Courses {
+    info: HashMap<String, CourseInfo>,
+    by_period: [Vec<String>; 2],
+}
+
+fn load_courses(conn: &mut DbConn, q: &ReportQuery, with_priorities: bool) -> QueryResult<Courses> {
+    let params = window_params(q);
+    let rows: Vec<CourseRow> = load(
+        conn,
+        &format!(
+            "WITH {WINDOWS_CTE}
+             SELECT w.period AS period, c.id AS id, c.title AS title, c.capacity AS capacity,
+                    c.first_session_start AS first_session_start
+               FROM w JOIN courses c ON c.id = w.id"
+        ),
+        &params[..4],
+    )?;
+    let mut info = HashMap::new();
+    let mut by_period: [Vec<String>; 2] = [Vec::new(), Vec::new()];
+    for r in rows {
+        by_period[r.period as usize].push(r.id.clone());
+        info.entry(r.id).or_insert(CourseInfo {
+            title: r.title,
+            capacity: i64::from(r.capacity),
+            first_start: r.first_session_start,
+            priorities: Vec::new(),
+        });
+    }
+    if with_priorities {
+        let links: Vec<PriorityLink> = load(
+            conn,
+            &format!(
+                "WITH {WINDOWS_CTE}
+                 SELECT cp.course_id AS course_id, cp.priority_id AS priority_id
+                   FROM course_priorities cp WHERE cp.course_id IN (SELECT id FROM wc)"
+            ),
+            &params[..4],
+        )?;
+        for l in links {
+            if let Some(c) = info.get_mut(&l.course_id) {
+                c.priorities.push(l.priority_id);
+            }
+        }
+    }
+    Ok(Courses { info, by_period })
+}
+
+/// Names and sort positions of the groups' keys.
+#[derive(Default)]
+struct Labels {
+    schools: HashMap<String, (String, Option<String>)>,
+    clusters: HashMap<String, String>,
+    staff_groups: HashMap<String, (i32, String)>,
+    priorities: HashMap<String, (i32, String)>,
+}
+
+fn load_labels(conn: &mut DbConn, levels: &[GroupBy], need_schools: bool) -> QueryResult<Labels> {
+    let mut labels = Labels::default();
+    if need_schools || levels.contains(&GroupBy::School) {
+        labels.schools = schools::table
+            .select((schools::id, schools::name, schools::cluster_id))
+            .load::<(String, String, Option<String>)>(conn)?
+            .into_iter()
+            .map(|(id, name, cluster)| (id, (name, cluster)))
+            .collect();
+    }
+    labels.clusters = clusters::table
+        .select((clusters::id, clusters::name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect();
+    if levels.contains(&GroupBy::StaffGroup) {
+        labels.staff_groups = staff_groups::table
+            .select((staff_groups::id, staff_groups::position, staff_groups::name))
+            .load::<(String, i32, String)>(conn)?
+            .into_iter()
+            .map(|(id, p, n)| (id, (p, n)))
+            .collect();
+    }
+    if levels.contains(&GroupBy::Priority) {
+        labels.priorities = priorities::table
+            .select((priorities::id, priorities::position, priorities::name))
+            .load::<(String, i32, String)>(conn)?
+            .into_iter()
+            .map(|(id, p, n)| (id, (p, n)))
+            .collect();
+    }
+    Ok(labels)
+}
+
+/// Sort position (unknowns last) and label of a key.
+fn describe(
+    level: GroupBy,
+    key: &str,
+    labels: &Labels,
+    courses: &Courses,
+) -> ((u8, String), String) {
+    if key == NONE_KEY {
+        return ((1, String::new()), level.none_label().to_string());
+    }
+    let named = |name: Option<&String>| {
+        let label = name.cloned().unwrap_or_else(|| key.to_string());
+        ((0, format!("{}\u{0}{key}", label.to_lowercase())), label)
+    };
+    match level {
+        GroupBy::School => named(labels.schools.get(key).map(|(n, _)| n)),
+        GroupBy::Cluster => named(labels.clusters.get(key)),
+        GroupBy::StaffGroup | GroupBy::Priority => {
+            let map = if level == GroupBy::StaffGroup {
+                &labels.staff_groups
+            } else {
+                &labels.priorities
+            };
+            match map.get(key) {
+                Some((pos, name)) => ((0, format!("{pos:010}\u{0}{key}")), name.clone()),
+                None => named(None),
+            }
+        }
+        GroupBy::Course => match courses.info.get(key) {
+            Some(c) => {
+                let date = crate::domain::report::london_date(c.first_start);
+                (
+                    (0, format!("{}\u{0}{key}", c.first_start)),
+                    format!("{} ({})", c.title, date.format("%-d %B %Y")),
+                )
+            }
+            None => named(None),
+        },
+        GroupBy::Term => {
+            let label = term_from_key(key).map(|t| t.label()).unwrap_or_default();
+            ((0, key.to_string()), label)
+        }
+    }
+}
+
+fn term_from_key(key: &str) -> Option<Term> {
+    let year: i32 = key.get(..4)?.parse().ok()?;
+    let season = key.rsplit('-').next()?;
+    let first = match season {
+        "autumn" => chrono::NaiveDate::from_ymd_opt(year, 9, 1),
+        "spring" => chrono::NaiveDate::from_ymd_opt(year + 1, 1, 1),
+        "summer" => chrono::NaiveDate::from_ymd_opt(year + 1, 4, 1),
+        _ => None,
+    }?;
+    Some(Term::of_date(first))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rolling up
+
+/// The keys a booking row (or a course) has at one level. A course with several priorities has
+/// several keys; rows of the earlier window are keyed by the matching term a year later, so
+/// the trend lines up with the current term.
+fn level_keys(
+    level: GroupBy,
+    period: usize,
+    course_id: Option<&str>,
+    person: Option<&Option<String>>,
+    courses: &Courses,
+) -> Vec<String> {
+    let course = course_id.and_then(|id| courses.info.get(id));
+    match level {
+        GroupBy::Course => vec![course_id.unwrap_or(NONE_KEY).to_string()],
+        GroupBy::Term => match course {
+            Some(c) => {
+                let mut t = Term::of(c.first_start);
+                t.year_start += period as i32;
+                vec![t.key()]
+            }
+            None => vec![NONE_KEY.to_string()],
+        },
+        GroupBy::Priority => match course {
+            Some(c) if !c.priorities.is_empty() => c.priorities.clone(),
+            _ => vec![NONE_KEY.to_string()],
+        },
+        GroupBy::School | GroupBy::Cluster | GroupBy::StaffGroup => {
+            vec![person
+                .and_then(|p| p.clone())
+                .unwrap_or_else(|| NONE_KEY.to_string())]
+        }
+    }
+}
+
+/// Sums per period (0 now, 1 a year earlier): totals, first-level groups, second-level groups.
+struct Rollup<C> {
+    totals: [C; 2],
+    first: [BTreeMap<String, C>; 2],
+    second: [BTreeMap<(String, String), C>; 2],
+}
+
+impl<C: Default + Copy + std::ops::AddAssign> Rollup<C> {
+    fn new() -> Self {
+        Rollup {
+            totals: [C::default(), C::default()],
+            first: [BTreeMap::new(), BTreeMap::new()],
+            second: [BTreeMap::new(), BTreeMap::new()],
+        }
+    }
+
+    /// Adds one aggregate row: once to the totals, once to each distinct first-level key and
+    /// once to each distinct pair of keys.
+    fn add(
+        &mut self,
+        levels: &[GroupBy],
+        courses: &Courses,
+        period: usize,
+        course_id: Option<&str>,
+        persons: [&Option<String>; 2],
+        counts: C,
+    ) {
+        self.totals[period] += counts;
+        let mut person = persons.into_iter();
+        let mut keys: Vec<Vec<String>> = Vec::new();
+        for level in levels {
+            let p = if level.is_course_level() {
+                None
+            } else {
+                person.next()
+            };
+            let mut k = level_keys(*level, period, course_id, p, courses);
+            k.sort();
+            k.dedup();
+            keys.push(k);
+        }
+        for k1 in &keys[0] {
+            *self.first[period].entry(k1.clone()).or_default() += counts;
+            if let Some(k2s) = keys.get(1) {
+                for k2 in k2s {
+                    *self.second[period]
+                        .entry((k1.clone(), k2.clone()))
+                        .or_default() += counts;
+                }
+            }
+        }
+    }
+}
+
+/// Counts with figures drawn from evaluation answers, each from its own respondents.
+trait Figures: Copy {
+    /// Respondents behind each suppressible figure, in a fixed order.
+    fn respondents(&self) -> Vec<i64>;
+}
+
+impl Figures for EngagementCounts {
+    fn respondents(&self) -> Vec<i64> {
+        vec![self.satisfaction_n, self.impact_n]
+    }
+}
+
+impl Figures for ImpactCounts {
+    fn respondents(&self) -> Vec<i64> {
+        self.respondents().to_vec()
+    }
+}
+
+/// Which figures show, per period, for the totals, each first-level group and each
+/// second-level group: small-n suppression with complementary cells among siblings
+/// (`suppression::suppress_group`), each level under the one above it.
+struct Visibility {
+    totals: [Vec<Shown>; 2],
+    first: [BTreeMap<String, Vec<Shown>>; 2],
+    second: [BTreeMap<(String, String), Vec<Shown>>; 2],
+}
+
+impl Visibility {
+    /// `totals_shown` says what the totals show (they have no siblings, except in a
+    /// school's own view, where the rest of the alliance is their sibling).
+    fn of<C: Figures + Default + std::ops::AddAssign>(
+        t: Threshold,
+        rollup: &Rollup<C>,
+        totals_shown: [Vec<Shown>; 2],
+    ) -> Visibility {
+        let mut first: [BTreeMap<String, Vec<Shown>>; 2] = Default::default();
+        let mut second: [BTreeMap<(String, String), Vec<Shown>>; 2] = Default::default();
+        for period in 0..2 {
+            first[period] = siblings(t, &totals_shown[period], rollup.first[period].iter());
+            for (k1, shown) in &first[period] {
+                let children = rollup.second[period]
+                    .range((k1.clone(), String::new())..)
+                    .take_while(|((a, _), _)| a == k1);
+                second[period].extend(siblings(t, shown, children));
+            }
+        }
+        Visibility {
+            totals: totals_shown,
+            first,
+            second,
+        }
+    }
+
+    fn first(&self, period: usize, k: &str) -> Option<&Vec<Shown>> {
+        self.first[period].get(k)
+    }
+
+    fn second(&self, period: usize, k1: &str, k2: &str) -> Option<&Vec<Shown>> {
+        self.second[period].get(&(k1.to_string(), k2.to_string()))
+    }
+}
+
+/// What each of a set of siblings shows, given what their parent shows.
+fn siblings<'a, K: Ord + Clone + 'a, C: Figures + 'a>(
+    t: Threshold,
+    parent: &[Shown],
+    entries: impl Iterator<Item = (&'a K, &'a C)>,
+) -> BTreeMap<K, Vec<Shown>> {
+    let entries: Vec<(&K, &C)> = entries.collect();
+    let mut out: BTreeMap<K, Vec<Shown>> = entries
+        .iter()
+        .map(|(k, _)| ((*k).clone(), Vec::new()))
+        .collect();
+    for (j, parent_shown) in parent.iter().enumerate() {
+        let counts: Vec<i64> = entries.iter().map(|(_, c)| c.respondents()[j]).collect();
+        for ((k, _), shown) in entries
+            .iter()
+            .zip(visibility(t, parent_shown.is_shown(), &counts))
+        {
+            out.get_mut(*k).expect("every key listed").push(shown);
+        }
+    }
+    out
+}
+
+/// What the totals of `c` show on their own.
+fn alone<C: Figures>(t: Threshold, c: &C) -> Vec<Shown> {
+    c.respondents()
+        .into_iter()
+        .map(|n| visibility_alone(t, n))
+        .collect()
+}
+
+fn engagement_shown(v: Option<&Vec<Shown>>) -> EngagementShown {
+    match v {
+        Some(v) => EngagementShown {
+            satisfaction: v[0],
+            impact_rate: v[1],
+        },
+        None => EngagementShown::ALL,
+    }
+}
+
+fn impact_shown(v: Option<&Vec<Shown>>) -> ImpactShown {
+    let mut a = [Shown::Yes; 8];
+    if let Some(v) = v {
+        a.copy_from_slice(&v[..8]);
+    }
+    ImpactShown::from(a)
+}
+
+/// Capacity of the courses per period, for the totals and for each group whose levels all
+/// belong to the course.
+struct Places {
+    totals: [i64; 2],
+    first: [BTreeMap<String, i64>; 2],
+    second: [BTreeMap<(String, String), i64>; 2],
+}
+
+fn places(levels: &[GroupBy], courses: &Courses) -> Places {
+    let mut p = Places {
+        totals: [0, 0],
+        first: [BTreeMap::new(), BTreeMap::new()],
+        second: [BTreeMap::new(), BTreeMap::new()],
+    };
+    for period in 0..2 {
+        for id in &courses.by_period[period] {
+            let c = &courses.info[id];
+            p.totals[period] += c.capacity;
+            if !levels[0].is_course_level() {
+                continue;
+            }
+            let k1s = level_keys(levels[0], period, Some(id), None, courses);
+            for k1 in &k1s {
+                *p.first[period].entry(k1.clone()).or_default() += c.capacity;
+                if let Some(l2) = levels.get(1).filter(|l| l.is_course_level()) {
+                    for k2 in level_keys(*l2, period, Some(id), None, courses) {
+                        *p.second[period].entry((k1.clone(), k2)).or_default() += c.capacity;
+                    }
+                }
+            }
+        }
+    }
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engagement
+
+/// The engagement report for the window and grouping of `q`: for the whole alliance, or, for
+/// a school lead, their own school's bookings next to the alliance average.
+#[tracing::instrument(skip_all, fields(group_by = %q.group_by_label()))]
+pub fn engagement(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    scope: ReportScope,
+) -> QueryResult<EngagementReport> {
+    crate::db::read_tx(conn, |conn| engagement_in(conn, q, &scope))
+}
+
+fn engagement_in(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    scope: &ReportScope,
+) -> QueryResult<EngagementReport> {
+    let t = Threshold::new(q.min_responses);
+    let levels = q.levels();
+    let all = *scope == ReportScope::All;
+    let cold = all && q.group_by == GroupBy::School;
+    let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
+    let labels = load_labels(conn, &levels, cold || !all)?;
+    let rows = engagement_rows(conn, q, &levels, scope)?;
+    let mut rollup = Rollup::<EngagementCounts>::new();
+    for r in &rows {
+        rollup.add(
+            &levels,
+            &courses,
+            r.period as usize,
+            r.course_id.as_deref(),
+            [&r.p1, &r.p2],
+            r.counts(),
+        );
+    }
+    let places = places(&levels, &courses);
+
+    // In a school's own view the alliance is the parent and the rest of the alliance the
+    // school's one sibling: a figure of the school is hidden when the alliance's minus the
+    // school's would give away fewer than the threshold.
+    let alliance = match scope {
+        ReportScope::All => None,
+        ReportScope::School(_) => Some(alliance_totals(conn, q)?),
+    };
+    let totals_shown: [Vec<Shown>; 2] = std::array::from_fn(|p| match &alliance {
+        None => alone(t, &rollup.totals[p]),
+        Some(a) => {
+            let own = rollup.totals[p].respondents();
+            let whole = a[p].respondents();
+            own.iter()
+                .zip(&whole)
+                .map(|(&own, &whole)| {
+                    let parent = visibility_alone(t, whole).is_shown();
+                    visibility(t, parent, &[own, whole - own])[0]
+                })
+                .collect()
+        }
+    });
+    let vis = Visibility::of(t, &rollup, totals_shown);
+
+    // Places are the alliance's; a school's own view has no share of them.
+    let total_places = |period: usize| all.then_some(places.totals[period]);
+    let first_places = |period: usize, k: &str| {
+        (all && levels[0].is_course_level())
+            .then(|| places.first[period].get(k).copied().unwrap_or(0))
+    };
+    let second_places = |period: usize, k1: &str, k2: &str| {
+        (all && levels.iter().all(GroupBy::is_course_level)).then(|| {
+            places.second[period]
+                .get(&(k1.to_string(), k2.to_string()))
+                .copied()
+                .unwrap_or(0)
+        })
+    };
+
+    // Course-level groups list every course of the window, booked or not.
+    let mut first_keys: BTreeSet<String> = rollup.first[0].keys().cloned().collect();
+    if first_places(0, "").is_some() {
+        first_keys.extend(places.first[0].keys().cloned());
+    }
+    let mut groups = Vec::new();
+    for k1 in &first_keys {
+        let counts = rollup.first[0].get(k1).copied().unwrap_or_default();
+        let previous = rollup.first[1].get(k1).map(|c| {
+            Box::new(c.metrics(first_places(1, k1), t, engagement_shown(vis.first(1, k1))))
+        });
+        let subgroups = levels.get(1).map(|l2| {
+            let mut k2s: BTreeSet<String> = rollup.second[0]
+                .range((k1.clone(), String::new())..)
+                .take_while(|((a, _), _)| a == k1)
+                .map(|((_, b), _)| b.clone())
+                .collect();
+            if second_places(0, "", "").is_some() {
+                k2s.extend(
+                    places.second[0]
+                        .range((k1.clone(), String::new())..)
+                        .take_while(|((a, _), _)| a == k1)
+                        .map(|((_, b), _)| b.clone()),
+                );
+            }
+            let mut subs: Vec<(_, EngagementGroup)> = k2s
+                .into_iter()
+                .map(|k2| {
+                    let pair = (k1.clone(), k2.clone());
+                    let c = rollup.second[0].get(&pair).copied().unwrap_or_default();
+                    let (order, label) = describe(*l2, &k2, &labels, &courses);
+                    let group = EngagementGroup {
+                        metrics: c.metrics(
+                            second_places(0, k1, &k2),
+                            t,
+                            engagement_shown(vis.second(0, k1, &k2)),
+                        ),
+                        previous: rollup.second[1].get(&pair).map(|p| {
+                            Box::new(p.metrics(
+                                second_places(1, k1, &k2),
+                                t,
+                                engagement_shown(vis.second(1, k1, &k2)),
+                            ))
+                        }),
+                        key: k2,
+                        label,
+                        subgroups: None,
+                    };
+                    (order, group)
+                })
+                .collect();
+            subs.sort_by(|a, b| a.0.cmp(&b.0));
+            subs.into_iter().map(|(_, g)| g).collect()
+        });
+        let (order, label) = describe(levels[0], k1, &labels, &courses);
+        groups.push((
+            order,
+            EngagementGroup {
+                key: k1.clone(),
+                label,
+                metrics: counts.metrics(first_places(0, k1), t, engagement_shown(vis.first(0, k1))),
+                previous,
+                subgroups,
+            },
+        ));
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let groups: Vec<EngagementGroup> = groups.into_iter().map(|(_, g)| g).collect();
+
+    let totals =
+        rollup.totals[0].metrics(total_places(0), t, engagement_shown(Some(&vis.totals[0])));
+    let earlier = q.year_earlier();
+    let previous = EngagementTrend {
+        from: earlier.from,
+        to: earlier.to,
+        totals: rollup.totals[1].metrics(
+            total_places(1),
+            t,
+            engagement_shown(Some(&vis.totals[1])),
+        ),
+    };
+
+    let cold_spots = if cold {
+        Some(cold_spots(conn, &labels, &rollup.first[0])?)
+    } else {
+        None
+    };
+    let (school, alliance_average) = match (scope, alliance) {
+        (ReportScope::School(id), Some(alliance)) => {
+            let name = labels
+                .schools
+                .get(id)
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default();
+            let open = schools::table
+                .filter(schools::is_open.eq(true))
+                .count()
+                .get_result::<i64>(conn)?;
+            let whole = &alliance[0];
+            let metrics = whole.metrics(
+                Some(places.totals[0]),
+                t,
+                engagement_shown(Some(&alone(t, whole))),
+            );
+            (
+                Some(NamedRef {
+                    id: id.clone(),
+                    name,
+                }),
+                Some(AllianceAverage::of(&metrics, open)),
+            )
+        }
+        _ => (None, None),
+    };
+    Ok(EngagementReport {
+        from: q.from,
+        to: q.to,
+        group_by: q.group_by_label(),
+        scope: if all { "alliance" } else { "school" }.to_string(),
+        school,
+        min_responses: t.get(),
+        groups,
+        totals,
+        previous,
+        cold_spots,
+        alliance_average,
+    })
+}
+
+fn engagement_rows(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    levels: &[GroupBy],
+    scope: &ReportScope,
+) -> QueryResult<Vec<EngagementRow>> {
+    let cols = GroupColumns::of(levels);
+    let mut params = window_params(q);
+    params.extend(scope_param(scope));
+    load(conn, &engagement_sql(&cols, scope), &params)
+}
+
+/// The alliance's engagement totals for both windows (for a school's own view).
+fn alliance_totals(conn: &mut DbConn, q: &ReportQuery) -> QueryResult<[EngagementCounts; 2]> {
+    let cols = GroupColumns {
+        course: false,
+        person: Vec::new(),
+    };
+    let rows: Vec<EngagementRow> = load(
+        conn,
+        &engagement_sql(&cols, &ReportScope::All),
+        &window_params(q),
+    )?;
+    let mut totals = [EngagementCounts::default(); 2];
+    for r in &rows {
+        totals[r.period as usize] += r.counts();
+    }
+    Ok(totals)
+}
+
+/// Open schools with no booking in the window, by name, with when they last booked anything.
+fn cold_spots(
+    conn: &mut DbConn,
+    labels: &Labels,
+    booked: &BTreeMap<String, EngagementCounts>,
+) -> QueryResult<Vec<ColdSpot>> {
+    let open: Vec<String> = schools::table
+        .filter(schools::is_open.eq(true))
+        .select(schools::id)
+        .load(conn)?;
+    let cold: Vec<String> = open
+        .into_iter()
+        .filter(|id| !booked.contains_key(id))
+        .collect();
+    let mut last = HashMap::new();
+    // A handful of schools at a time keeps within SQLite's limit on bound parameters.
+    for chunk in cold.chunks(500) {
+        let rows: Vec<(String, Option<NaiveDateTime>)> = bookings::table
+            .filter(bookings::school_id.eq_any(chunk))
+            .filter(bookings::status.ne("declined"))
+            .group_by(bookings::school_id)
+            .select((
+                bookings::school_id.assume_not_null(),
+                diesel::dsl::max(bookings::requested_at),
+            ))
+            .load(conn)?;
+        last.extend(rows);
+    }
+    let mut spots: Vec<ColdSpot> = cold
+        .into_iter()
+        .map(|id| {
+            let (name, cluster) = labels.schools.get(&id).cloned().unwrap_or_default();
+            ColdSpot {
+                cluster: cluster.map(|c| NamedRef {
+                    name: labels.clusters.get(&c).cloned().unwrap_or_default(),
+                    id: c,
+                }),
+                last_booked_at: last.get(&id).copied().flatten(),
+                school: NamedRef { id, name },
+            }
+        })
+        .collect();
+    spots.sort_by(|a, b| {
+        (a.school.name.to_lowercase(), &a.school.id)
+            .cmp(&(b.school.name.to_lowercase(), &b.school.id))
+    });
+    Ok(spots)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Impact
+
+#[derive(QueryableByName)]
+struct ImpactRow {
+    #[diesel(sql_type = Integer)]
+    period: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    course_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    p1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    p2: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    post_sent: i64,
+    #[diesel(sql_type = BigInt)]
+    post_completed: i64,
+    #[diesel(sql_type = BigInt)]
+    follow_sent: i64,
+    #[diesel(sql_type = BigInt)]
+    follow_completed: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_n: i64,
+    #[diesel(sql_type = BigInt)]
+    confidence_shift_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    confidence_pairs: i64,
+    #[diesel(sql_type = BigInt)]
+    confidence_n: i64,
+    #[diesel(sql_type = BigInt)]
+    impact_positive: i64,
+    #[diesel(sql_type = BigInt)]
+    impact_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g1: i64,
+    #[diesel(sql_type = BigInt)]
+    g2: i64,
+    #[diesel(sql_type = BigInt)]
+    g3: i64,
+    #[diesel(sql_type = BigInt)]
+    g4: i64,
+    #[diesel(sql_type = BigInt)]
+    g5: i64,
+    #[diesel(sql_type = BigInt)]
+    g1_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g2_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g3_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g4_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g5_n: i64,
+}
+
+impl ImpactRow {
+    fn counts(&self) -> ImpactCounts {
+        ImpactCounts {
+            post_sent: self.post_sent,
+            post_completed: self.post_completed,
+            follow_sent: self.follow_sent,
+            follow_completed: self.follow_completed,
+            satisfaction_sum: self.satisfaction_sum,
+            satisfaction_n: self.satisfaction_n,
+            confidence_shift_sum: self.confidence_shift_sum,
+            confidence_pairs: self.confidence_pairs,
+            confidence_n: self.confidence_n,
+            impact_positive: self.impact_positive,
+            impact_n: self.impact_n,
+            guskey_answers: [self.g1, self.g2, self.g3, self.g4, self.g5],
+            guskey_respondents: [self.g1_n, self.g2_n, self.g3_n, self.g4_n, self.g5_n],
+        }
+    }
+}
+
+fn impact_sql(cols: &GroupColumns, scope: &ReportScope) -> String {
+    let (select, group) = cols.sql();
+    let level = |n: u8| format!("SUM(CASE WHEN an.guskey_level = {n} THEN 1 ELSE 0 END) AS g{n}");
+    let levels: Vec<String> = (1..=5).map(level).collect();
+    let per_booking: Vec<String> = (1..=5)
+        .map(|n| {
+            format!(
+                "SUM(COALESCE(ra.g{n}, 0)) AS g{n}, \
+                 SUM(CASE WHEN ra.g{n} > 0 THEN 1 ELSE 0 END) AS g{n}_n"
+            )
+        })
+        .collect();
+    let group_sums: Vec<String> = (1..=5)
+        .flat_map(|n| {
+            [
+                format!("{} AS g{n}", sum(&format!("r.g{n}"))),
+                format!("{} AS g{n}_n", sum(&format!("r.g{n}_n"))),
+            ]
+        })
+        .collect();
+    let pair = "an.before_rating IS NOT NULL AND an.after_rating IS NOT NULL";
+    format!(
+        "WITH {WINDOWS_CTE},
+inv AS (
+    SELECT i.booking_id,
+           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS post_sent,
+           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS post_done,
+           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_sent,
+           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_done
+      FROM evaluation_invitations i
+     WHERE i.course_id IN (SELECT id FROM wc)
+     GROUP BY i.booking_id
+),
+ra AS (
+    SELECT an.response_id,
+           SUM(CASE WHEN {pair} THEN an.after_rating - an.before_rating ELSE 0 END) AS shift,
+           SUM(CASE WHEN {pair} THEN 1 ELSE 0 END) AS pairs,
+           {levels}
+      FROM evaluation_answers an
+      JOIN evaluation_responses r0 ON r0.id = an.response_id
+     WHERE r0.course_id IN (SELECT id FROM wc)
+     GROUP BY an.response_id
+),
+resp AS (
+    SELECT r.booking_id,
+           SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
+           SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
+           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
+           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n,
+           SUM(COALESCE(ra.shift, 0)) AS shift,
+           SUM(COALESCE(ra.pairs, 0)) AS pairs,
+           SUM(CASE WHEN ra.pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
+           {per_booking}
+      FROM evaluation_responses r
+      LEFT JOIN ra ON ra.response_id = r.id
+     WHERE r.course_id IN (SELECT id FROM wc)
+     GROUP BY r.booking_id
+)
+SELECT w.period AS period, {select},
+       {post_sent} AS post_sent,
+       {post_done} AS post_completed,
+       {follow_sent} AS follow_sent,
+       {follow_done} AS follow_completed,
+       {sat_sum} AS satisfaction_sum,
+       {sat_n} AS satisfaction_n,
+       {shift} AS confidence_shift_sum,
+       {pairs} AS confidence_pairs,
+       {conf_n} AS confidence_n,
+       {imp_pos} AS impact_positive,
+       {imp_n} AS impact_n,
+       {group_sums}
+  FROM bookings b
+  JOIN w ON w.id = b.course_id
+  LEFT JOIN schools sc ON sc.id = b.school_id
+  LEFT JOIN inv i ON i.booking_id = b.id
+  LEFT JOIN resp r ON r.booking_id = b.id
+ WHERE b.status <> 'declined' AND w.period = 0
+   AND (i.booking_id IS NOT NULL OR r.booking_id IS NOT NULL){filter}
+ GROUP BY {group}",
+        levels = levels.join(",\n           "),
+        per_booking = per_booking.join(",\n           "),
+        group_sums = group_sums.join(",\n       "),
+        post_sent = sum("i.post_sent"),
+        post_done = sum("i.post_done"),
+        follow_sent = sum("i.follow_sent"),
+        follow_done = sum("i.follow_done"),
+        sat_sum = sum("r.sat_sum"),
+        sat_n = sum("r.sat_n"),
+        shift = sum("r.shift"),
+        pairs = sum("r.pairs"),
+        conf_n = sum("r.conf_n"),
+        imp_pos = sum("r.imp_pos"),
+        imp_n = sum("r.imp_n"),
+        filter = scope_filter(scope, "b", 5),
+    )
+}
+
+/// The impact report for the window and grouping of `q`. Only the alliance view exists
+/// today; `scope` narrows it to one school's bookings if ever asked.
+#[tracing::instrument(skip_all, fields(group_by = %q.group_by_label()))]
+pub fn impact(conn: &mut DbConn, q: &ReportQuery, scope: ReportScope) -> QueryResult<ImpactReport> {
+    crate::db::read_tx(conn, |conn| impact_in(conn, q, &scope))
+}
+
+fn impact_in(conn: &mut DbConn, q: &ReportQuery, scope: &ReportScope) -> QueryResult<ImpactReport> {
+    let levels = q.levels();
+    let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
+    let labels = load_labels(conn, &levels, false)?;
+    let cols = GroupColumns::of(&levels);
+    // The impact query has no use for "now" ($5): the school, if any, takes its place.
+    let mut params = window_params(q);
+    params.truncate(4);
+    params.extend(scope_param(scope));
+    let rows: Vec<ImpactRow> = load(conn, &impact_sql(&cols, scope), &params)?;
+    let mut rollup = Rollup::<ImpactCounts>::new();
+    for r in &rows {
+        rollup.add(
+            &levels,
+            &courses,
+            r.period as usize,
+            r.course_id.as_deref(),
+            [&r.p1, &r.p2],
+            r.counts(),
+        );
+    }
+    let t = Threshold::new(q.min_responses);
+    let vis = Visibility::of(
+        t,
+        &rollup,
+        [alone(t, &rollup.totals[0]), alone(t, &rollup.totals[1])],
+    );
+    let mut groups = Vec::new();
+    for (k1, counts) in &rollup.first[0] {
+        let subgroups = levels.get(1).map(|l2| {
+            let mut subs: Vec<(_, ImpactGroup)> = rollup.second[0]
+                .range((k1.clone(), String::new())..)
+                .take_while(|((a, _), _)| a == k1)
+                .map(|((_, k2), c)| {
+                    let (order, label) = describe(*l2, k2, &labels, &courses);
+                    (
+                        order,
+                        ImpactGroup {
+                            key: k2.clone(),
+                            label,
+                            metrics: c.metrics(t, impact_shown(vis.second(0, k1, k2))),
+                            subgroups: None,
+                        },
+                    )
+                })
+                .collect();
+            subs.sort_by(|a, b| a.0.cmp(&b.0));
+            subs.into_iter().map(|(_, g)| g).collect()
+        });
+        let (order, label) = describe(levels[0], k1, &labels, &courses);
+        groups.push((
+            order,
+            ImpactGroup {
+                key: k1.clone(),
+                label,
+                metrics: counts.metrics(t, impact_shown(vis.first(0, k1))),
+                subgroups,
+            },
+        ));
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(ImpactReport {
+        from: q.from,
+        to: q.to,
+        group_by: q.group_by_label(),
+        min_responses: t.get(),
+        groups: groups.into_iter().map(|(_, g)| g).collect(),
+        totals: rollup.totals[0].metrics(t, impact_shown(Some(&vis.totals[0]))),
+    })
+}

@@ -1,0 +1,819 @@
+//! A small WebDriver client for tests that drive cpd-hub's pages in headless Chromium.
+//!
+//! [`Browser::start`] launches `chromedriver` on a free port and opens a W3C WebDriver
+//! session in headless Chromium with a phone-sized window (412×915, see
+//! [`Browser::start_sized`] for others). Everything else is plain HTTP to the driver with
+//! `reqwest`. Browsers are heavy on a small machine, so only `CPD_BROWSERS` (default 1) run
+//! at once across the whole test binary; the others wait their turn.
+//!
+//! `CPD_SKIP_BROWSER=1` makes [`Browser::start`] return `None` (the test then skips itself);
+//! otherwise a missing Chromium or chromedriver fails the test with a message saying what to
+//! install. `CPD_CHROMIUM` and `CPD_CHROMEDRIVER` point at other binaries.
+//!
+//! ```ignore
+//! let Some(browser) = Browser::start().await else { return };
+//! sign_in_browser(&app, &browser, &person_id).await;
+//! browser.goto(&format!("{}/", app.address)).await;
+//! browser.find("button[type=submit]").await.click().await;
+//! let h1 = browser.wait_for("h1", Duration::from_secs(5)).await.text().await;
+//! ```
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::helpers::TestApp;
+
+/// The key WebDriver uses for element references in JSON.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Phone-sized window (a common large Android phone), CSS pixels.
+pub const PHONE: (u32, u32) = (412, 915);
+
+/// Keys for [`Browser::press`] (WebDriver's private-use code points).
+pub mod keys {
+    pub const TAB: &str = "\u{E004}";
+    pub const ENTER: &str = "\u{E007}";
+    pub const SPACE: &str = "\u{E00D}";
+    pub const SHIFT: &str = "\u{E008}";
+}
+
+fn permits() -> Arc<Semaphore> {
+    static POOL: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::env::var("CPD_BROWSERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
+        Arc::new(Semaphore::new(n))
+    })
+    .clone()
+}
+
+/// Whether browser tests are switched off (`CPD_SKIP_BROWSER=1`).
+pub fn skipped() -> bool {
+    std::env::var("CPD_SKIP_BROWSER").is_ok_and(|v| v == "1")
+}
+
+fn binary(var: &str, default: &str) -> String {
+    let path = std::env::var(var)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: browser tests need Chromium and chromedriver \
+         (Debian: apt-get install chromium chromium-driver; or set {var}), \
+         or set CPD_SKIP_BROWSER=1 to skip them"
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A headless Chromium under a chromedriver of its own. Dropping it ends the session and
+/// stops the driver (and so the browser).
+pub struct Browser {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:<port>/session/<id>`
+    session_url: String,
+    driver_port: u16,
+    session_id: String,
+    driver: Child,
+    // Last: released only once the browser is gone.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// An element on the current page.
+pub struct Element<'b> {
+    browser: &'b Browser,
+    /// WebDriver's reference to the element.
+    pub id: String,
+}
+
+impl Browser {
+    /// A phone-sized headless browser; `None` only when `CPD_SKIP_BROWSER=1`.
+    pub async fn start() -> Option<Browser> {
+        Self::start_sized(PHONE.0, PHONE.1).await
+    }
+
+    /// A headless browser with a window of `width`×`height` CSS pixels.
+    pub async fn start_sized(width: u32, height: u32) -> Option<Browser> {
+        if skipped() {
+            eprintln!("CPD_SKIP_BROWSER=1: browser test skipped");
+            return None;
+        }
+        let chromium = binary("CPD_CHROMIUM", "/usr/bin/chromium");
+        let chromedriver = binary("CPD_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let permit = permits().acquire_owned().await.expect("browser pool open");
+
+        let port = free_port();
+        let mut cmd = Command::new(&chromedriver);
+        cmd.arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group, so the browsers it starts can be stopped with it.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let driver = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{chromedriver} does not start: {e}"));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut browser = Browser {
+            http,
+            session_url: String::new(),
+            driver_port: port,
+            session_id: String::new(),
+            driver,
+            _permit: permit,
+        };
+
+        // Wait for the driver to listen.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = browser
+                .http
+                .get(format!("{base}/status"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success());
+            if ready.is_some() {
+                break;
+            }
+            if let Ok(Some(status)) = browser.driver.try_wait() {
+                panic!("{chromedriver} exited at start: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{chromedriver} did not answer within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let caps = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "pageLoadStrategy": "normal",
+                    // Keeps the console, so tests can see CSP violations and script errors.
+                    "goog:loggingPrefs": { "browser": "ALL" },
+                    "goog:chromeOptions": {
+                        "binary": chromium,
+                        "args": [
+                            "--headless=new",
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--disable-dev-shm-usage",
+                            "--disable-extensions",
+                            "--no-first-run",
+                            "--lang=en-GB",
+                            format!("--window-size={},{}", width.max(500), height),
+                        ],
+                        // Desktop Chrome will not make a window narrower than 500 pixels;
+                        // a phone's viewport is emulated instead, as its developer tools do.
+                        "mobileEmulation": {
+                            "deviceMetrics": {
+                                "width": width,
+                                "height": height,
+                                "pixelRatio": 1.0,
+                                "touch": false,
+                                "mobile": true,
+                            },
+                        },
+                    },
+                },
+            },
+        });
+        let r = browser
+            .http
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .expect("new WebDriver session");
+        let status = r.status();
+        let body: Value = r.json().await.expect("driver answers JSON");
+        assert!(
+            status.is_success(),
+            "Chromium did not start ({chromium}): {}",
+            body["value"]["message"]
+        );
+        browser.session_id = body["value"]["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        browser.session_url = format!("{base}/session/{}", browser.session_id);
+        Some(browser)
+    }
+
+    /// Sends a command; panics with the driver's message when it fails.
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// Sends a command; `Err` carries WebDriver's error code and message.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.session_url));
+        // POST commands always carry a JSON object, even an empty one.
+        if method == reqwest::Method::POST {
+            req = req.json(&body.unwrap_or_else(|| json!({})));
+        }
+        let r = req.send().await.map_err(|e| e.to_string())?;
+        let ok = r.status().is_success();
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        if ok {
+            Ok(v["value"].clone())
+        } else {
+            Err(format!(
+                "{}: {}",
+                v["value"]["error"].as_str().unwrap_or("error"),
+                v["value"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+            ))
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.command(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.command(reqwest::Method::GET, path, None).await
+    }
+
+    fn element(&self, v: &Value) -> Element<'_> {
+        Element {
+            browser: self,
+            id: v[ELEMENT_KEY]
+                .as_str()
+                .unwrap_or_else(|| panic!("not an element reference: {v}"))
+                .to_string(),
+        }
+    }
+
+    /// Opens a URL and waits for the page to load.
+    pub async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// The address of the current page.
+    pub async fn current_url(&self) -> String {
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The current page's title.
+    pub async fn title(&self) -> String {
+        self.get("/title")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The current page's HTML (as the browser now has it).
+    pub async fn source(&self) -> String {
+        self.get("/source")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The first element matching a CSS selector; panics when there is none.
+    pub async fn find(&self, css: &str) -> Element<'_> {
+        let v = self
+            .try_find(css)
+            .await
+            .unwrap_or_else(|| panic!("no element matches {css:?} on {}", self.session_url));
+        v
+    }
+
+    /// The first element matching a CSS selector, if any.
+    pub async fn try_find(&self, css: &str) -> Option<Element<'_>> {
+        self.try_command(
+            reqwest::Method::POST,
+            "/element",
+            Some(json!({ "using": "css selector", "value": css })),
+        )
+        .await
+        .ok()
+        .map(|v| self.element(&v))
+    }
+
+    /// Every element matching a CSS selector, in document order.
+    pub async fn find_all(&self, css: &str) -> Vec<Element<'_>> {
+        let v = self
+            .post(
+                "/elements",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        v.as_array()
+            .map(|a| a.iter().map(|e| self.element(e)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Waits until an element matches `css`, polling; panics after `timeout`.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> Element<'_> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.try_find(css).await {
+                return e;
+            }
+            if Instant::now() >= deadline {
+                let url = self.current_url().await;
+                let source = self.source().await;
+                panic!("no element matched {css:?} within {timeout:?} on {url}; page:\n{source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks something that loads a new page (a link, a form's button) and waits until the
+    /// new page has loaded, so that later look-ups cannot find the old page's elements.
+    pub async fn click_and_wait(&self, element: &Element<'_>) {
+        let old = self.find("html").await;
+        element.click().await;
+        self.wait_until_stale(&old, Duration::from_secs(15)).await;
+    }
+
+    /// Waits until `old` (typically the old page's `html` element) has gone and the new page
+    /// has finished loading.
+    pub async fn wait_until_stale(&self, old: &Element<'_>, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self
+                .try_command(reqwest::Method::GET, &old.path("/name"), None)
+                .await;
+            match r {
+                Err(e)
+                    if e.starts_with("stale element reference")
+                        || e.starts_with("no such element") =>
+                {
+                    break
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new page loaded within {timeout:?} (still on {})",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        loop {
+            let state = self.execute("return document.readyState;", vec![]).await;
+            if state == "complete" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the page did not finish loading");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The element that has the keyboard focus.
+    pub async fn active_element(&self) -> Element<'_> {
+        let v = self.get("/element/active").await;
+        self.element(&v)
+    }
+
+    /// Runs a script in the page (`arguments[0]`… are `args`; elements may be passed with
+    /// [`Element::to_arg`]) and returns what it returns.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": args }))
+            .await
+    }
+
+    /// Presses and releases keys in turn on whatever has the focus (see [`keys`]).
+    pub async fn press(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions.push(json!({ "type": "keyDown", "value": k.to_string() }));
+            actions.push(json!({ "type": "keyUp", "value": k.to_string() }));
+        }
+        self.post(
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] }),
+        )
+        .await;
+        self.command(reqwest::Method::DELETE, "/actions", None)
+            .await;
+    }
+
+    /// The browser console's errors since the last call (CSP violations, failed loads,
+    /// script errors), as text.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let v = self.post("/se/log", json!({ "type": "browser" })).await;
+        v.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A PNG screenshot of the window.
+    pub async fn screenshot(&self) -> Vec<u8> {
+        let v = self.get("/screenshot").await;
+        base64_decode(v.as_str().expect("screenshot is base64"))
+    }
+
+    /// Takes a screenshot and, when `CPD_SCREENSHOT_DIR` is set, saves it there as
+    /// `<name>.png` (to look at a page after a test run). Returns the PNG.
+    pub async fn keep_screenshot(&self, name: &str) -> Vec<u8> {
+        let png = self.screenshot().await;
+        if let Some(dir) = std::env::var_os("CPD_SCREENSHOT_DIR") {
+            let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+            std::fs::write(&path, &png)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        }
+        png
+    }
+
+    /// The WCAG contrast ratio of an element's text colour against the background it is
+    /// drawn on (the nearest ancestor with an opaque background; white if none).
+    pub async fn contrast(&self, element: &Element<'_>) -> f64 {
+        const SCRIPT: &str = r#"
+            const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+            const lum = ([r, g, b]) => {
+                const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+            };
+            let el = arguments[0];
+            const fg = rgb(getComputedStyle(el).color);
+            let bg = [255, 255, 255];
+            for (let e = el; e; e = e.parentElement) {
+                const c = rgb(getComputedStyle(e).backgroundColor);
+                if (c.length === 3 || (c.length === 4 && c[3] === 1)) { bg = c.slice(0, 3); break; }
+            }
+            const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+            return (a + 0.05) / (b + 0.05);
+        "#;
+        self.execute(SCRIPT, vec![element.to_arg()])
+            .await
+            .as_f64()
+            .expect("a contrast ratio")
+    }
+
+    /// Makes the page use another CSS media type (`"print"`, or `""` for the screen again),
+    /// through Chromium's DevTools protocol, to check print styles.
+    pub async fn emulate_media(&self, media: &str) {
+        self.post(
+            "/goog/cdp/execute",
+            json!({ "cmd": "Emulation.setEmulatedMedia", "params": { "media": media } }),
+        )
+        .await;
+    }
+
+    /// The current page printed to PDF (as the browser's Print command would).
+    pub async fn print_pdf(&self) -> Vec<u8> {
+        let v = self.post("/print", json!({})).await;
+        base64_decode(v.as_str().expect("PDF is base64"))
+    }
+
+    /// Sets a cookie for the current page's site (open a page of the site first).
+    pub async fn set_cookie(&self, name: &str, value: &str) {
+        self.post(
+            "/cookie",
+            json!({ "cookie": { "name": name, "value": value, "path": "/", "httpOnly": true } }),
+        )
+        .await;
+    }
+
+    /// Forgets every cookie.
+    pub async fn delete_cookies(&self) {
+        self.command(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+
+    /// Resizes the window (CSS pixels). The viewport keeps the size the browser started with
+    /// (see [`Browser::start_sized`]); this is for window-level checks only.
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }))
+            .await;
+    }
+
+    /// Ends the WebDriver session with a plain blocking request (this runs in `Drop`).
+    fn end_session(&self) {
+        if self.session_id.is_empty() {
+            return;
+        }
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.driver_port)) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = write!(
+            s,
+            "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.session_id, self.driver_port
+        );
+        // The driver answers once the browser has quit; the answer itself does not matter
+        // (and the driver may keep the connection open, so read only its start).
+        let mut answer = [0u8; 512];
+        let _ = s.read(&mut answer);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.end_session();
+        // Stop the driver's process group (the driver and any browser left behind).
+        let pid = self.driver.id();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl<'b> Element<'b> {
+    fn path(&self, tail: &str) -> String {
+        format!("/element/{}{tail}", self.id)
+    }
+
+    /// This element as a script argument for [`Browser::execute`].
+    pub fn to_arg(&self) -> Value {
+        json!({ ELEMENT_KEY: self.id })
+    }
+
+    /// Clicks the element (scrolling it into view first, as a person would).
+    pub async fn click(&self) {
+        self.browser.post(&self.path("/click"), json!({})).await;
+    }
+
+    /// Types text into the element.
+    pub async fn send_keys(&self, text: &str) {
+        self.browser
+            .post(&self.path("/value"), json!({ "text": text }))
+            .await;
+    }
+
+    /// Types text into the element (a synonym of [`Element::send_keys`]).
+    pub async fn type_text(&self, text: &str) {
+        self.send_keys(text).await
+    }
+
+    /// Empties an input.
+    pub async fn clear(&self) {
+        self.browser.post(&self.path("/clear"), json!({})).await;
+    }
+
+    /// The element's rendered text.
+    pub async fn text(&self) -> String {
+        self.browser
+            .get(&self.path("/text"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// An HTML attribute, if present.
+    pub async fn attribute(&self, name: &str) -> Option<String> {
+        self.browser
+            .get(&self.path(&format!("/attribute/{name}")))
+            .await
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// A DOM property (`value`, `checked`, …).
+    pub async fn property(&self, name: &str) -> Value {
+        self.browser
+            .get(&self.path(&format!("/property/{name}")))
+            .await
+    }
+
+    /// A computed CSS value.
+    pub async fn css(&self, property: &str) -> String {
+        self.browser
+            .get(&self.path(&format!("/css/{property}")))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The element's tag name, lower case.
+    pub async fn tag_name(&self) -> String {
+        self.browser
+            .get(&self.path("/name"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+    }
+
+    /// The element's box in CSS pixels: (x, y, width, height).
+    pub async fn rect(&self) -> (f64, f64, f64, f64) {
+        let v = self.browser.get(&self.path("/rect")).await;
+        let n = |k: &str| v[k].as_f64().unwrap_or_default();
+        (n("x"), n("y"), n("width"), n("height"))
+    }
+
+    /// The first descendant matching a CSS selector; panics when there is none.
+    pub async fn find(&self, css: &str) -> Element<'b> {
+        let v = self
+            .browser
+            .post(
+                &self.path("/element"),
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        self.browser.element(&v)
+    }
+
+    /// Every descendant matching a CSS selector.
+    pub async fn find_all(&self, css: &str) -> Vec<Element<'b>> {
+        let v = self
+            .browser
+            .post(
+                &self.path("/elements"),
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        v.as_array()
+            .map(|a| a.iter().map(|e| self.browser.element(e)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether this is the element with the keyboard focus.
+    pub async fn is_focused(&self) -> bool {
+        self.browser
+            .execute(
+                "return document.activeElement === arguments[0];",
+                vec![self.to_arg()],
+            )
+            .await
+            .as_bool()
+            .unwrap_or(false)
+    }
+}
+
+/// Standard base64 (with padding), as WebDriver sends screenshots.
+fn base64_decode(text: &str) -> Vec<u8> {
+    fn value(c: u8) -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        }
+    }
+    let clean: Vec<u8> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= value(*c) << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+/// Whether bytes are a PNG image: the signature, then an `IHDR` chunk; returns its width and
+/// height.
+pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if bytes.len() < 24 || &bytes[..8] != SIGNATURE || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let n = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    Some((n(16), n(20)))
+}
+
+/// Starts a browser session (a `web_sessions` row, as following an emailed sign-in link
+/// makes) for a person and returns the `cpd_session` cookie value. Use it with reqwest
+/// (`cookie: cpd_session=<value>`) or [`sign_in_browser`].
+pub async fn web_session_cookie(app: &TestApp, person_id: &str) -> String {
+    use cpd_hub::db::schema::web_sessions;
+    use diesel::prelude::*;
+
+    let secret = cpd_hub::auth::tokens::random_hex(32);
+    let hash = cpd_hub::auth::tokens::hash(&secret);
+    let person_id = person_id.to_string();
+    app.with_db(move |conn| {
+        let now = cpd_hub::domain::time::now();
+        diesel::insert_into(web_sessions::table)
+            .values((
+                web_sessions::id.eq(cpd_hub::store::new_id()),
+                web_sessions::person_id.eq(&person_id),
+                web_sessions::token_hash.eq(&hash),
+                web_sessions::created_at.eq(now),
+                web_sessions::last_seen_at.eq(now),
+                web_sessions::expires_at.eq(now + chrono::Duration::days(1)),
+            ))
+            .execute(conn)
+            .expect("web session created");
+    })
+    .await;
+    secret
+}
+
+/// Signs the browser in as a person: starts a web session for them and puts its cookie in
+/// the browser (opening the app's stylesheet first, since a cookie belongs to a site).
+/// Returns the cookie value.
+pub async fn sign_in_browser(app: &TestApp, browser: &Browser, person_id: &str) -> String {
+    let secret = web_session_cookie(app, person_id).await;
+    browser
+        .goto(&format!("{}/static/app.css", app.address))
+        .await;
+    browser
+        .set_cookie(cpd_hub::auth::session::COOKIE, &secret)
+        .await;
+    secret
+}
+
+#[test]
+fn base64_decodes_padded_and_unpadded_text() {
+    assert_eq!(base64_decode("aGVsbG8="), b"hello");
+    assert_eq!(base64_decode("aGVsbG8h"), b"hello!");
+    assert_eq!(base64_decode("aGk="), b"hi");
+    assert_eq!(base64_decode(""), b"");
+}
+
+crate::both_backends! {
+    /// The harness itself: a real page in a real browser, a form post that passes the
+    /// cross-site check, a signed-in page through the cookie helper, a screenshot.
+    async fn harness_renders_the_sign_in_page(app: TestApp) {
+        use crate::browser::*;
+        let Some(browser) = Browser::start().await else { return };
+        browser.goto(&format!("{}/", app.address)).await;
+        assert_eq!(browser.title().await, "Sign in – cpd-hub");
+        let label = browser.find("label[for=email]").await;
+        assert_eq!(label.text().await, "Your work email address");
+
+        // The window is phone-sized.
+        let width = browser.execute("return window.innerWidth;", vec![]).await;
+        assert_eq!(width.as_u64(), Some(u64::from(PHONE.0)));
+
+        // Typing and submitting a form works, and the browser's post passes the CSRF check.
+        let email = browser.find("#email").await;
+        email.send_keys("nobody@school.test").await;
+        assert_eq!(email.property("value").await, "nobody@school.test");
+        let submit = browser.find("form[action='/auth/sign-in'] button").await;
+        browser.click_and_wait(&submit).await;
+        let h1 = browser.wait_for("h1", Duration::from_secs(10)).await;
+        assert_eq!(h1.text().await, "Check your email");
+        assert!(browser.source().await.contains("nobody@school.test"));
+
+        // Signed in through the cookie helper, the home page greets the person.
+        let person = app.create_person("jo@school.test", "Jo Browser", None, &[]);
+        sign_in_browser(&app, &browser, &person).await;
+        browser.goto(&format!("{}/", app.address)).await;
+        assert_eq!(browser.find("h1").await.text().await, "Welcome, Jo Browser");
+
+        // Keyboard: Tab moves the focus to the skip link first.
+        browser.press(keys::TAB).await;
+        let focused = browser.active_element().await;
+        assert_eq!(focused.text().await, "Skip to main content");
+        assert!(focused.is_focused().await);
+
+        let png = browser.screenshot().await;
+        let (w, h) = png_size(&png).expect("a PNG screenshot");
+        assert!(w > 0 && h > 0 && png.len() > 2_000, "{w}×{h}, {} bytes", png.len());
+    }
+}
