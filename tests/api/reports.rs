@@ -587,7 +587,7 @@ fn write_evaluations(conn: &mut cpd_hub::db::DbConn, rows: Vec<EvaluationRow>) {
             ))
             .execute(conn)
             .unwrap();
-        let mut answers: Vec<(i32, &str, Option<i32>, Option<(i32, i32)>)> = Vec::new();
+        let mut answers: Vec<AnswerRow> = Vec::new();
         if let Some(s) = ans.satisfaction {
             answers.push((1, "overall", Some(s), None));
         }
@@ -616,6 +616,9 @@ fn write_evaluations(conn: &mut cpd_hub::db::DbConn, rows: Vec<EvaluationRow>) {
         }
     }
 }
+
+/// One answer to insert: Guskey level, question key, rating and before/after pair.
+type AnswerRow = (i32, &'static str, Option<i32>, Option<(i32, i32)>);
 
 // ---------------------------------------------------------------------------------------------
 // The expected figures
