@@ -163,7 +163,7 @@ both_backends! {
         );
         assert_eq!(
             (report.attendance, report.invitations, report.responses, report.answers),
-            (556, 676, 321, 1203),
+            (556, 663, 324, 1669),
             "{report}"
         );
 
