@@ -771,6 +771,55 @@ pub fn record(
             format!("at most {MARKS_MAX} entries at once"),
         ));
     }
+    record_marks(conn, settings, session_id, actor, Some(marks), now)
+}
+
+/// "Everyone present": marks present every confirmed booking that has no mark at this session
+/// yet, under the same rules as [`record`]. Who is unmarked is read inside the transaction,
+/// after the course's lock, so a check-in or another tap landing at the same moment is never
+/// overwritten: marks already made stay as they are.
+pub fn record_everyone_present(
+    conn: &mut DbConn,
+    settings: &AttendanceSettings,
+    session_id: &str,
+    actor: Actor<'_>,
+    now: NaiveDateTime,
+) -> AppResult<Register> {
+    record_marks(conn, settings, session_id, actor, None, now)
+}
+
+/// Confirmed bookings of the course with no mark at the session, as "present" marks.
+fn unmarked_as_present(conn: &mut DbConn, s: &SessionRow) -> QueryResult<Vec<Mark>> {
+    let marked: HashSet<String> = session_marks(conn, &s.id)?
+        .into_iter()
+        .map(|m| m.booking_id)
+        .collect();
+    let confirmed: Vec<String> = bookings::table
+        .filter(bookings::course_id.eq(&s.course_id))
+        .filter(bookings::status.eq(BookingStatus::Confirmed.as_str()))
+        .select(bookings::id)
+        .order(bookings::id)
+        .load(conn)?;
+    Ok(confirmed
+        .into_iter()
+        .filter(|id| !marked.contains(id))
+        .map(|booking_id| Mark {
+            booking_id,
+            status: AttendanceStatus::Present.as_str().to_string(),
+            note: None,
+        })
+        .collect())
+}
+
+/// Saves the given marks, or (with `None`) everyone unmarked as present; see [`record`].
+fn record_marks(
+    conn: &mut DbConn,
+    settings: &AttendanceSettings,
+    session_id: &str,
+    actor: Actor<'_>,
+    marks: Option<&[Mark]>,
+    now: NaiveDateTime,
+) -> AppResult<Register> {
     write_tx(conn, |conn| {
         let s = load_session(conn, session_id)?;
         bookings_store::lock_course(conn, &s.course_id)?;
@@ -779,6 +828,14 @@ pub fn record(
         if locked && !actor.is_admin {
             return Err(register_locked(&s, settings));
         }
+        let unmarked;
+        let marks = match marks {
+            Some(m) => m,
+            None => {
+                unmarked = unmarked_as_present(conn, &s)?;
+                &unmarked[..]
+            }
+        };
         let statuses = check_marks(conn, &s.course_id, marks)?;
         if marks.is_empty() {
             return load_register(conn, settings, session_id, now);

@@ -311,25 +311,15 @@ async fn save(
                 },
             )?;
             let now = time::now();
-            // Everyone-present: the people not marked when the tap arrives.
-            let marks = match marks {
-                Some(m) => m,
-                None => store::register(conn, &settings, &id, now)?
-                    .items
-                    .into_iter()
-                    .filter(|i| i.status.is_none())
-                    .map(|i| Mark {
-                        booking_id: i.booking_id,
-                        status: AttendanceStatus::Present.as_str().to_string(),
-                        note: None,
-                    })
-                    .collect(),
-            };
             let actor = Actor {
                 person_id: &caller.person_id,
                 is_admin: caller.is_admin(),
             };
-            store::record(conn, &settings, &id, actor, &marks, now)
+            match marks {
+                Some(marks) => store::record(conn, &settings, &id, actor, &marks, now),
+                // Everyone-present: who is unmarked is decided inside the save's transaction.
+                None => store::record_everyone_present(conn, &settings, &id, actor, now),
+            }
         })
         .await;
     let page = register_path(session_id);

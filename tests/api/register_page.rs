@@ -705,3 +705,73 @@ crate::both_backends! {
         assert_eq!((r.status().as_u16(), location(&r)), (303, "/".to_string()));
     }
 }
+
+crate::both_backends! {
+    async fn everyone_present_never_overwrites_a_check_in_made_at_the_same_moment(app: TestApp) {
+        // Twenty people check themselves in late while the lead taps "everyone present": a
+        // check-in that lands first must stay late, whatever the order the two arrive in.
+        let s = setup(&app).await;
+        let session = s.sessions[0].clone();
+        set_session_time(&app, &session, -20, 120).await;
+        let course = api_register(&app, &session).await["session"]["course_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let teacher = s.w.fx.group("teacher");
+        let mut people = Vec::new();
+        for n in 0..20 {
+            let who = bk_person(&app, &format!("Racer {n}"), Some(&s.w.school_a), Some(&teacher), &[]).await;
+            bk_book_ok(&app, &course, &who).await;
+            people.push(who);
+        }
+        let code = api_register(&app, &session).await["session"]["check_in_code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let lead_cookie = web_session_cookie(&app, &s.lead.id).await;
+        for round in 0..2 {
+            // Round 0 races the first ten check-ins, round 1 the other ten (the first tap
+            // marked them present already, so their check-ins change nothing).
+            let batch = &people[round * 10..round * 10 + 10];
+            let check_ins = batch.iter().map(|who| {
+                app.client
+                    .post(url(&app, "/api/v1/check-in"))
+                    .bearer_auth(&who.token)
+                    .json(&json!({"code": code}))
+                    .send()
+            });
+            let tap = as_browser(
+                &app,
+                Method::POST,
+                &format!("/sessions/{session}/register/everyone-present"),
+                Some(&lead_cookie),
+            )
+            .send();
+            let (tapped, checked) =
+                tokio::join!(tap, futures_util::future::join_all(check_ins));
+            assert_eq!(tapped.unwrap().status(), 303);
+            for r in checked {
+                let r = r.unwrap();
+                let status = r.status().as_u16();
+                assert!(status == 200 || status == 409, "check-in answered {status}");
+            }
+        }
+        let history = app
+            .admin_get(&format!("/api/v1/sessions/{session}/attendance-history"))
+            .await;
+        let items = history["items"].as_array().expect("history items");
+        assert!(!items.is_empty());
+        let overwritten: Vec<&Value> = items
+            .iter()
+            .filter(|h| h["from"] == "late" && h["to"] == "present")
+            .collect();
+        assert!(overwritten.is_empty(), "check-ins overwritten by everyone-present: {overwritten:?}");
+        // Everyone on the register now has a mark: present or late, nobody left out.
+        let register = api_register(&app, &session).await;
+        let marks = statuses(&register);
+        assert_eq!(marks.len(), 25);
+        for (name, status) in &marks {
+            assert!(status == "present" || status == "late", "{name}: {status}");
+        }
+    }
+}
