@@ -1,6 +1,7 @@
 //! The permission matrix: every route in the OpenAPI document must have a rule here, and each
 //! rule is checked with a caller of each kind (none, staff, another staff member, their
-//! school's lead, another school's lead, a CPD group member, an admin).
+//! school's lead, another school's lead, a CPD group member, the courses' lead, an admin).
+//! Pages send someone not signed in to sign in where the API answers 401.
 //!
 //! A new route without a rule fails `every_route_has_a_rule`; a route that lets someone in
 //! whom its rule keeps out (or the reverse) fails the matrix.
@@ -24,8 +25,8 @@ enum Rule {
     SignedIn,
     /// Admins; 403 for everyone else signed in.
     Admin,
-    /// The person in the path, their school's lead, and admins; 404 for everyone else
-    /// signed in (so ids cannot be probed).
+    /// The person in the path (or whose booking it is), their school's lead, and admins; 404
+    /// for everyone else signed in (so ids cannot be probed).
     SelfLeadAdmin,
     /// Reading a person: as [`Rule::SelfLeadAdmin`], and the CPD group too.
     ReadPerson,
@@ -52,10 +53,30 @@ enum Rule {
     /// The approvals list: school leads (of any school: each sees their own) and admins; 403
     /// for everyone else.
     Approver,
-    /// Rules that depend on records this matrix does not build (a booking's person, school
-    /// and course leads): checked role by role in the named test module instead.
-    #[allow(dead_code)] // For routes whose records the matrix cannot build yet.
-    CheckedIn(&'static str),
+    /// A session's register (reading, taking it, its history, walk-ins): the course's leads
+    /// and admins; 404 for everyone else signed in, school leads and the CPD group included.
+    CourseLeadAdmin,
+    /// Checking in with a session's code: anyone signed in may try; the subject, who holds a
+    /// place on the session's course, is checked in; everyone else holds none: 409.
+    CheckIn,
+    /// The engagement report: the CPD group and admins (the whole alliance) and school leads
+    /// (their own school's figures); 403 for everyone else.
+    Reports,
+    /// The alliance's reports (impact): the CPD group and admins; 403 for everyone else,
+    /// school leads included.
+    AllianceReports,
+    /// The reports dashboard: the CPD group and admins; school leads are sent on to their
+    /// school's view; 403 for everyone else.
+    ReportsDashboard,
+    /// One school's report (the subject's school, named in the request): its lead, the CPD
+    /// group and admins; 404 for everyone else (another school's lead may not see it).
+    SchoolReport,
+    /// A course's evaluation summary: the course's leads, the CPD group and admins; 404 for
+    /// everyone else.
+    EvaluationSummary,
+    /// An HTML page: someone not signed in is sent to sign in (303 to `/`); everyone else as
+    /// the inner rule.
+    Page(&'static Rule),
 }
 
 /// A request body.
@@ -64,7 +85,8 @@ enum Body {
     None,
     /// Made from the records of the test and a number unique to the request.
     Json(fn(&Records, usize) -> Value),
-    Form(&'static [(&'static str, &'static str)]),
+    /// A form post, made as [`Body::Json`] is.
+    Form(fn(&Records, usize) -> Vec<(&'static str, String)>),
     Csv(&'static str),
 }
 
@@ -94,6 +116,15 @@ struct Records {
     failed_message: String,
     /// The subject's confirmed booking on `course`.
     booking: String,
+    /// The subject's booking on a course whose one session is over and attended: complete.
+    completed_booking: String,
+    /// A session starting in a few minutes, so check-in is open, with the subject booked on
+    /// its course; and its check-in code.
+    check_in_session: String,
+    check_in_code: String,
+    /// An evaluation form of the test's own (edited, then chosen for `course`), and its family.
+    form: String,
+    form_family: String,
     /// Records a request uses up (a course to book, a booking to cancel, a request to decide),
     /// one per request, named as in `{next:name}`.
     pools: RefCell<HashMap<&'static str, Vec<String>>>,
@@ -112,6 +143,21 @@ fn course_body(provider: &str, title: &str) -> Value {
     );
     body["capacity"] = json!(20);
     body
+}
+
+/// A valid post-course evaluation form with this name.
+fn evaluation_form(name: &str) -> Value {
+    json!({
+        "kind": "post_course",
+        "name": name,
+        "questions": [
+            {"key": "overall", "kind": "rating", "prompt": "How useful was it?", "required": true,
+             "guskey_level": 1, "low_label": "Poor", "high_label": "Excellent",
+             "metric": "satisfaction"},
+            {"key": "takeaway", "kind": "free_text", "prompt": "One thing you will try",
+             "guskey_level": 2}
+        ]
+    })
 }
 
 /// A valid session body on the given day of February 2027.
@@ -142,6 +188,9 @@ impl Records {
             }
         }
         path.replace("{booking}", &self.booking)
+            .replace("{completed_booking}", &self.completed_booking)
+            .replace("{check_in_session}", &self.check_in_session)
+            .replace("{form}", &self.form)
             .replace("{cluster}", &self.cluster)
             .replace("{school}", &self.school)
             .replace("{staff_group}", &self.staff_group)
@@ -191,11 +240,11 @@ fn matrix() -> Vec<Row> {
         row("GET", "/static/app.css", Anyone),
         row("GET", "/auth/magic", Anyone),
         Row {
-            body: Body::Form(&[("token", "not-a-real-token")]),
+            body: Body::Form(|_, _| vec![("token", "not-a-real-token".into())]),
             ..row("POST", "/auth/magic", Anyone)
         },
         Row {
-            body: Body::Form(&[("email", "matrix@nowhere.test")]),
+            body: Body::Form(|_, _| vec![("email", "matrix@nowhere.test".into())]),
             ..row("POST", "/auth/sign-in", Anyone)
         },
         row("POST", "/auth/sign-out", Anyone),
@@ -409,97 +458,132 @@ fn matrix() -> Vec<Row> {
             request: "/api/v1/me/tokens/{token}",
             ..row("DELETE", "/api/v1/me/tokens/{id}", Own)
         },
-        row("GET", "/api/v1/reports/engagement", CheckedIn("reports")),
-        row("GET", "/api/v1/reports/impact", CheckedIn("reports")),
-        row("GET", "/reports", CheckedIn("reports_page")),
-        row("GET", "/reports/school", CheckedIn("reports_page")),
-        row(
-            "GET",
-            "/api/v1/sessions/{id}/register",
-            CheckedIn("attendance"),
-        ),
-        row(
-            "GET",
-            "/api/v1/sessions/{id}/register.csv",
-            CheckedIn("attendance"),
-        ),
-        row(
-            "PUT",
-            "/api/v1/sessions/{id}/attendance",
-            CheckedIn("attendance"),
-        ),
-        row(
-            "GET",
-            "/api/v1/sessions/{id}/attendance-history",
-            CheckedIn("attendance"),
-        ),
-        row(
-            "POST",
-            "/api/v1/sessions/{id}/walk-ins",
-            CheckedIn("attendance"),
-        ),
-        row(
-            "POST",
-            "/api/v1/sessions/{id}/check-in",
-            CheckedIn("attendance"),
-        ),
-        row("POST", "/api/v1/check-in", CheckedIn("attendance")),
-        row(
-            "GET",
-            "/api/v1/people/{id}/cpd-record",
-            CheckedIn("attendance"),
-        ),
-        row("GET", "/sessions/{id}/register", CheckedIn("register_page")),
-        row(
-            "POST",
-            "/sessions/{id}/register",
-            CheckedIn("register_page"),
-        ),
-        row(
-            "POST",
-            "/sessions/{id}/register/everyone-present",
-            CheckedIn("register_page"),
-        ),
-        row(
-            "POST",
-            "/sessions/{id}/register/walk-ins",
-            CheckedIn("register_page"),
-        ),
-        row(
-            "GET",
-            "/sessions/{id}/sign-in-sheet",
-            CheckedIn("register_page"),
-        ),
-        row("GET", "/my/courses", CheckedIn("register_page")),
+        row("GET", "/api/v1/reports/engagement", Reports),
+        row("GET", "/api/v1/reports/impact", AllianceReports),
+        row("GET", "/reports", Page(&ReportsDashboard)),
+        Row {
+            request: "/reports/school?school={school}",
+            ..row("GET", "/reports/school", Page(&SchoolReport))
+        },
+        Row {
+            request: "/api/v1/sessions/{session}/register",
+            ..row("GET", "/api/v1/sessions/{id}/register", CourseLeadAdmin)
+        },
+        Row {
+            request: "/api/v1/sessions/{session}/register.csv",
+            ..row("GET", "/api/v1/sessions/{id}/register.csv", CourseLeadAdmin)
+        },
+        Row {
+            request: "/api/v1/sessions/{session}/attendance",
+            body: Body::Json(|r, _| json!([{"booking_id": r.booking, "status": "present"}])),
+            ..row("PUT", "/api/v1/sessions/{id}/attendance", CourseLeadAdmin)
+        },
+        Row {
+            request: "/api/v1/sessions/{session}/attendance-history",
+            ..row(
+                "GET",
+                "/api/v1/sessions/{id}/attendance-history",
+                CourseLeadAdmin,
+            )
+        },
+        Row {
+            request: "/api/v1/sessions/{session}/walk-ins",
+            body: Body::Json(
+                |_, n| json!({"name": format!("Walk In {n}"), "email": format!("walk.in{n}@matrix.test")}),
+            ),
+            ..row("POST", "/api/v1/sessions/{id}/walk-ins", CourseLeadAdmin)
+        },
+        Row {
+            request: "/api/v1/sessions/{check_in_session}/check-in",
+            body: Body::Json(|r, _| json!({"code": r.check_in_code})),
+            ..row("POST", "/api/v1/sessions/{id}/check-in", CheckIn)
+        },
+        Row {
+            body: Body::Json(|r, _| json!({"code": r.check_in_code})),
+            ..row("POST", "/api/v1/check-in", CheckIn)
+        },
+        Row {
+            request: "/api/v1/people/{person}/cpd-record",
+            ..row("GET", "/api/v1/people/{id}/cpd-record", SelfLeadAdmin)
+        },
+        Row {
+            request: "/sessions/{session}/register",
+            ..row("GET", "/sessions/{id}/register", Page(&CourseLeadAdmin))
+        },
+        Row {
+            request: "/sessions/{session}/register",
+            body: Body::Form(|r, _| {
+                vec![("booking_id", r.booking.clone()), ("status", "late".into())]
+            }),
+            ..row("POST", "/sessions/{id}/register", Page(&CourseLeadAdmin))
+        },
+        Row {
+            request: "/sessions/{session}/register/everyone-present",
+            ..row(
+                "POST",
+                "/sessions/{id}/register/everyone-present",
+                Page(&CourseLeadAdmin),
+            )
+        },
+        Row {
+            request: "/sessions/{session}/register/walk-ins",
+            body: Body::Form(|_, n| {
+                vec![
+                    ("name", format!("Page Walk In {n}")),
+                    ("email", format!("page.walk.in{n}@matrix.test")),
+                ]
+            }),
+            ..row(
+                "POST",
+                "/sessions/{id}/register/walk-ins",
+                Page(&CourseLeadAdmin),
+            )
+        },
+        Row {
+            request: "/sessions/{session}/sign-in-sheet",
+            ..row(
+                "GET",
+                "/sessions/{id}/sign-in-sheet",
+                Page(&CourseLeadAdmin),
+            )
+        },
+        row("GET", "/my/courses", Page(&SignedIn)),
         row("GET", "/check-in", Anyone),
-        row("POST", "/check-in", CheckedIn("register_page")),
-        row(
-            "GET",
-            "/certificates/{booking_id}",
-            CheckedIn("register_page"),
-        ),
-        row("GET", "/api/v1/evaluation-forms", CheckedIn("evaluation")),
-        row("POST", "/api/v1/evaluation-forms", CheckedIn("evaluation")),
-        row(
-            "GET",
-            "/api/v1/evaluation-forms/{id}",
-            CheckedIn("evaluation"),
-        ),
-        row(
-            "PUT",
-            "/api/v1/evaluation-forms/{id}",
-            CheckedIn("evaluation"),
-        ),
-        row(
-            "PUT",
-            "/api/v1/courses/{id}/evaluation-forms",
-            CheckedIn("evaluation"),
-        ),
-        row(
-            "GET",
-            "/api/v1/courses/{id}/evaluation-summary",
-            CheckedIn("evaluation"),
-        ),
+        Row {
+            body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
+            ..row("POST", "/check-in", Page(&CheckIn))
+        },
+        Row {
+            request: "/certificates/{completed_booking}",
+            ..row("GET", "/certificates/{booking_id}", Page(&SelfLeadAdmin))
+        },
+        row("GET", "/api/v1/evaluation-forms", Admin),
+        Row {
+            body: Body::Json(|_, n| evaluation_form(&format!("Matrix form {n}"))),
+            ..row("POST", "/api/v1/evaluation-forms", Admin)
+        },
+        Row {
+            request: "/api/v1/evaluation-forms/{form}",
+            ..row("GET", "/api/v1/evaluation-forms/{id}", Admin)
+        },
+        Row {
+            request: "/api/v1/evaluation-forms/{form}",
+            body: Body::Json(|_, n| evaluation_form(&format!("Matrix form, changed {n}"))),
+            ..row("PUT", "/api/v1/evaluation-forms/{id}", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{course}/evaluation-forms",
+            body: Body::Json(|r, _| json!({"post_course": r.form_family})),
+            ..row("PUT", "/api/v1/courses/{id}/evaluation-forms", Admin)
+        },
+        Row {
+            request: "/api/v1/courses/{course}/evaluation-summary",
+            ..row(
+                "GET",
+                "/api/v1/courses/{id}/evaluation-summary",
+                EvaluationSummary,
+            )
+        },
         // The token in the path is the credential; an unknown one is simply not found.
         Row {
             request: "/api/v1/evaluations/not-a-token",
@@ -516,7 +600,7 @@ fn matrix() -> Vec<Row> {
         },
         Row {
             request: "/evaluate/not-a-token",
-            body: Body::Form(&[("q-overall", "5")]),
+            body: Body::Form(|_, _| vec![("q-overall", "5".into())]),
             ..row("POST", "/evaluate/{token}", Anyone)
         },
     ]
@@ -540,6 +624,8 @@ fn expected(rule: Rule, who: Who) -> Expect {
     use Expect::*;
     match (rule, who) {
         (Rule::Anyone, _) => NotRefused,
+        (Rule::Page(_), Who::Nobody) => SignInRedirect,
+        (Rule::Page(inner), _) => expected(*inner, who),
         (_, Who::Nobody) => Status(401),
         (Rule::SignedIn, _) => Allowed,
         (Rule::Admin, Who::Admin) => Allowed,
@@ -574,7 +660,21 @@ fn expected(rule: Rule, who: Who) -> Expect {
         (Rule::DecideBooking, _) => Status(404),
         (Rule::Approver, Who::OwnLead | Who::OtherLead | Who::Admin) => Allowed,
         (Rule::Approver, _) => Status(403),
-        (Rule::CheckedIn(module), _) => unreachable!("checked in tests/api/{module}.rs"),
+        (Rule::CourseLeadAdmin, Who::CourseLead | Who::Admin) => Allowed,
+        (Rule::CourseLeadAdmin, _) => Status(404),
+        (Rule::CheckIn, Who::Subject) => Allowed,
+        (Rule::CheckIn, _) => Status(409),
+        (Rule::Reports, Who::OwnLead | Who::OtherLead | Who::CpdGroup | Who::Admin) => Allowed,
+        (Rule::Reports, _) => Status(403),
+        (Rule::AllianceReports, Who::CpdGroup | Who::Admin) => Allowed,
+        (Rule::AllianceReports, _) => Status(403),
+        (Rule::ReportsDashboard, Who::CpdGroup | Who::Admin) => Allowed,
+        (Rule::ReportsDashboard, Who::OwnLead | Who::OtherLead) => Redirect("/reports/school"),
+        (Rule::ReportsDashboard, _) => Status(403),
+        (Rule::SchoolReport, Who::OwnLead | Who::CpdGroup | Who::Admin) => Allowed,
+        (Rule::SchoolReport, _) => Status(404),
+        (Rule::EvaluationSummary, Who::CourseLead | Who::CpdGroup | Who::Admin) => Allowed,
+        (Rule::EvaluationSummary, _) => Status(404),
     }
 }
 
@@ -582,10 +682,42 @@ fn expected(rule: Rule, who: Who) -> Expect {
 enum Expect {
     /// Neither 401 nor 403.
     NotRefused,
-    /// Success (the route's records and request bodies are real and valid).
+    /// Success (the route's records and request bodies are real and valid): below 400, and
+    /// not sent to sign in.
     Allowed,
     /// Exactly this status.
     Status(u16),
+    /// A 303 to the sign-in page (`/`): a page asked for by someone not signed in.
+    SignInRedirect,
+    /// A 303 to this address.
+    Redirect(&'static str),
+}
+
+impl Expect {
+    fn met(&self, status: u16, location: Option<&str>) -> bool {
+        match self {
+            Expect::NotRefused => !matches!(status, 401 | 403),
+            Expect::Allowed => status < 400 && !is_sign_in_redirect(status, location),
+            Expect::Status(s) => status == *s,
+            Expect::SignInRedirect => is_sign_in_redirect(status, location),
+            Expect::Redirect(to) => status == 303 && location == Some(to),
+        }
+    }
+}
+
+fn is_sign_in_redirect(status: u16, location: Option<&str>) -> bool {
+    status == 303 && location == Some("/")
+}
+
+/// A cell of the printed matrix: "yes" where the caller got through ("yes (303)" when sent on
+/// to another page), "sign-in" where they were sent to sign in, the status otherwise.
+fn cell(status: u16, location: Option<&str>) -> String {
+    match status {
+        _ if is_sign_in_redirect(status, location) => "sign-in".to_string(),
+        300..=399 => format!("yes ({status})"),
+        0..=299 => "yes".to_string(),
+        _ => status.to_string(),
+    }
 }
 
 async fn openapi_routes(app: &TestApp) -> BTreeSet<(String, String)> {
@@ -722,8 +854,46 @@ both_backends! {
             }).unwrap())
             .await;
         let booking = book(course_id(&course), subject_token.clone()).await;
+        // Two more courses led by the course lead with one session each, the subject booked on
+        // both: one whose session ended two days ago and was attended (so the booking is
+        // complete), and one whose session starts in ten minutes (so check-in is open).
+        let mut one_session = Vec::new();
+        for (title, start_minutes) in [("Attended", -2 * 24 * 60), ("Today", 10)] {
+            let mut body = course_body(&provider_id, title);
+            body["lead_ids"] = json!([course_lead]);
+            let c = app.admin_create("/api/v1/courses", body).await;
+            let path = format!("/api/v1/courses/{}/publish", course_id(&c));
+            crate::helpers::expect_json(app.post(&path, Some(&app.admin_token), &json!({})).await, 200).await;
+            let booking = book(course_id(&c), subject_token.clone()).await;
+            let session = c["sessions"][0]["id"].as_str().unwrap().to_string();
+            move_session(&app, &session, start_minutes, 180).await;
+            one_session.push((session, booking));
+        }
+        let (check_in_session, _) = one_session.pop().unwrap();
+        let (attended_session, completed_booking) = one_session.pop().unwrap();
+        let attended = app
+            .request(
+                Method::PUT,
+                &format!("/api/v1/sessions/{attended_session}/attendance"),
+                Some(&app.admin_token),
+                Some(&json!([{"booking_id": completed_booking, "status": "present"}])),
+            )
+            .await;
+        crate::helpers::expect_json(attended, 200).await;
+        let check_in_code = app
+            .admin_get(&format!("/api/v1/sessions/{check_in_session}/register"))
+            .await["session"]["check_in_code"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let form = app.admin_create("/api/v1/evaluation-forms", evaluation_form("Matrix form")).await;
         let records = Records {
             booking,
+            completed_booking,
+            check_in_session,
+            check_in_code,
+            form: id(form.clone()),
+            form_family: form["family_id"].as_str().unwrap().to_string(),
             pools: RefCell::new(HashMap::from([
                 ("fresh_course", fresh_courses),
                 ("own_booking", own_bookings),
@@ -747,12 +917,9 @@ both_backends! {
 
         let mut failures = Vec::new();
         // What each caller got, for the printed matrix (`CPD_MATRIX_OUT=file`).
-        let mut seen: Vec<(String, Vec<u16>)> = Vec::new();
+        let mut seen: Vec<(String, Vec<String>)> = Vec::new();
         let mut n = 0;
         for row in matrix() {
-            if matches!(row.rule, Rule::CheckedIn(_)) {
-                continue;
-            }
             seen.push((format!("{} {}", row.method, row.route), Vec::new()));
             for (who, token) in &tokens {
                 // Filled per caller: a `{next:..}` placeholder takes a fresh record each time.
@@ -768,21 +935,22 @@ both_backends! {
                 req = match row.body {
                     Body::None => req,
                     Body::Json(f) => req.json(&f(&records, n)),
-                    Body::Form(fields) => req.form(fields),
+                    Body::Form(f) => req.form(&f(&records, n)),
                     Body::Csv(text) => req.header("content-type", "text/csv").body(text),
                 };
                 let response = req.send().await.unwrap();
                 let status = response.status().as_u16();
+                let location = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
                 let text = response.text().await.unwrap_or_default();
-                seen.last_mut().unwrap().1.push(status);
+                seen.last_mut().unwrap().1.push(cell(status, location.as_deref()));
                 let expect = expected(row.rule, *who);
-                let ok = match expect {
-                    Expect::NotRefused => !matches!(status, 401 | 403),
-                    Expect::Allowed => status < 400,
-                    Expect::Status(s) => status == s,
-                };
-                if !ok {
-                    failures.push(format!("{} {} as {who:?}: got {status}, expected {expect:?}: {text:.200}", row.method, row.route));
+                if !expect.met(status, location.as_deref()) {
+                    let to = location.map(|l| format!(" (to {l})")).unwrap_or_default();
+                    failures.push(format!("{} {} as {who:?}: got {status}{to}, expected {expect:?}: {text:.200}", row.method, row.route));
                 }
             }
         }
@@ -793,9 +961,41 @@ both_backends! {
     }
 }
 
-/// Writes the observed matrix as a Markdown table: "yes" where the caller got through, the
-/// refusal's status otherwise.
-fn write_matrix(path: &str, callers: &[Who], seen: &[(String, Vec<u16>)]) {
+/// Moves the only session of a course to start `start_minutes` from now and last `minutes`
+/// (straight in the database, as time passing would), with the course's first start and last
+/// end.
+async fn move_session(app: &TestApp, session_id: &str, start_minutes: i64, minutes: i64) {
+    use cpd_hub::db::schema::{course_sessions, courses};
+    use diesel::prelude::*;
+    let id = session_id.to_string();
+    app.with_db(move |conn| {
+        let start = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(start_minutes);
+        let end = start + chrono::Duration::minutes(minutes);
+        let course: String = course_sessions::table
+            .find(&id)
+            .select(course_sessions::course_id)
+            .first(conn)
+            .expect("the session exists");
+        diesel::update(course_sessions::table.find(&id))
+            .set((
+                course_sessions::start_at.eq(start),
+                course_sessions::end_at.eq(end),
+            ))
+            .execute(conn)
+            .expect("session moved");
+        diesel::update(courses::table.find(&course))
+            .set((
+                courses::first_session_start.eq(start),
+                courses::last_session_end.eq(end),
+            ))
+            .execute(conn)
+            .expect("course times kept true");
+    })
+    .await
+}
+
+/// Writes the observed matrix as a Markdown table, a [`cell`] per route and caller.
+fn write_matrix(path: &str, callers: &[Who], seen: &[(String, Vec<String>)]) {
     let mut out = String::from("| route |");
     for who in callers {
         out.push_str(&format!(" {who:?} |"));
@@ -803,13 +1003,9 @@ fn write_matrix(path: &str, callers: &[Who], seen: &[(String, Vec<u16>)]) {
     out.push_str("\n|---|");
     out.push_str(&"---|".repeat(callers.len()));
     out.push('\n');
-    for (route, statuses) in seen {
+    for (route, cells) in seen {
         out.push_str(&format!("| `{route}` |"));
-        for s in statuses {
-            let cell = match s {
-                401 | 403 | 404 => s.to_string(),
-                _ => "yes".to_string(),
-            };
+        for cell in cells {
             out.push_str(&format!(" {cell} |"));
         }
         out.push('\n');
