@@ -357,7 +357,7 @@ fn describe(action: &Action<'_>) -> String {
             "Only the person, their school lead or an admin may book a place for them.".into()
         }
         Action::OverrideBooking => {
-            "Only an admin may book past the rules (override or walk-in).".into()
+            "Only an admin may book past the rules; a course's lead adds walk-ins from its register.".into()
         }
         Action::CancelBooking { .. } => {
             "Only the person, their school lead or an admin may cancel this booking.".into()

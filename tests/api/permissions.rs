@@ -160,13 +160,11 @@ fn evaluation_form(name: &str) -> Value {
     })
 }
 
-/// A valid session body on the given day of February 2027.
+/// A valid session body, 9:00 to 12:00 on one of the 28 days starting 60 days from now (so
+/// the registers are never locked, whenever the test runs).
 fn session_body(day: usize) -> Value {
-    let day = 1 + day % 28;
-    crate::calendar_support::cal_session(
-        &format!("2027-02-{day:02}T09:00:00Z"),
-        &format!("2027-02-{day:02}T12:00:00Z"),
-    )
+    let date = chrono::Utc::now().date_naive() + chrono::Days::new(60 + (day % 28) as u64);
+    crate::calendar_support::cal_session(&format!("{date}T09:00:00Z"), &format!("{date}T12:00:00Z"))
 }
 
 impl Records {
