@@ -12,6 +12,8 @@
 #   NATIONAL_PG_DB=cpd_national     the PostgreSQL database kept between runs (SCALE=1)
 #   RESEED=1                 seed again even when the database is there
 #   FROM=2025-09-01 TO=2026-08-31   the report window
+#   ENGAGEMENT_GROUPS="school cluster staff_group priority course term cluster,staff_group"
+#   IMPACT_GROUPS="school cluster staff_group priority course term"   the groupings timed
 # A seeded database is reused: seeding the full size takes minutes and gigabytes.
 source "$(dirname "$0")/lib.sh"
 RUNS=${1:-5}
@@ -122,10 +124,10 @@ for backend in $BACKENDS; do
     printf '%-44s %7s %7s %7s %7s %10s\n' "report ($FROM to $TO)" first min median max bytes
     time_report "engagement CSV by school" "/api/v1/reports/engagement?$W&group_by=school&format=csv"
     echo "peak RSS after the CSV runs (VmHWM): $(vm "$SERVER_PID" VmHWM) MB"
-    for g in school cluster staff_group priority course term cluster,staff_group; do
+    for g in ${ENGAGEMENT_GROUPS:-school cluster staff_group priority course term cluster,staff_group}; do
         time_report "engagement by $g" "/api/v1/reports/engagement?$W&group_by=$g"
     done
-    for g in school cluster staff_group priority course term; do
+    for g in ${IMPACT_GROUPS:-school cluster staff_group priority course term}; do
         time_report "impact by $g" "/api/v1/reports/impact?$W&group_by=$g"
     done
     echo "peak RSS over all runs (VmHWM): $(vm "$SERVER_PID" VmHWM) MB"

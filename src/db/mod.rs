@@ -103,14 +103,16 @@ impl Manager {
                     .map_err(|e| ConnectError(format!("SQLite {path}: {e}")))?;
                 // WAL lets readers go on while one writer commits; NORMAL sync is durable in WAL
                 // mode across process crashes; busy_timeout makes a writer wait for the lock
-                // instead of failing with "database is locked".
+                // instead of failing with "database is locked". Temporary tables and sorts stay
+                // in the page cache while small and spill to a file when large, so a report
+                // over millions of bookings cannot take gigabytes of memory.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL;\
                      PRAGMA synchronous = NORMAL;\
                      PRAGMA foreign_keys = ON;\
                      PRAGMA busy_timeout = 10000;\
                      PRAGMA cache_size = -16000;\
-                     PRAGMA temp_store = MEMORY;",
+                     PRAGMA temp_store = FILE;",
                 )
                 .map_err(|e| ConnectError(format!("SQLite {path}: {e}")))?;
                 Ok(DbConn::Sqlite(conn))
