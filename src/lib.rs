@@ -18,6 +18,7 @@ pub mod email;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
+pub mod reports;
 pub mod startup;
 pub mod state;
 pub mod store;

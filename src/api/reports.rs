@@ -13,12 +13,12 @@ use validator::Validate;
 use crate::api::extract::ValidQuery;
 use crate::auth::policy::{self, require, Action};
 use crate::auth::Caller;
-use crate::domain::report::{
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::reports::metrics::{
     engagement_csv_header, impact_csv_header, CsvCursor, EngagementReport, ImpactReport,
     ReportQuery, ReportScope,
 };
-use crate::domain::time;
-use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::store::reports as store;
 

@@ -4,9 +4,9 @@
 use crate::auth::Caller;
 use crate::domain::booking::BookingScope;
 use crate::domain::course::{CourseScope, CourseStatus};
-use crate::domain::report::ReportScope;
 use crate::domain::roles::Role;
 use crate::error::AppError;
+use crate::reports::metrics::ReportScope;
 
 /// Something a caller wants to do.
 #[derive(Debug)]

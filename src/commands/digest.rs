@@ -12,10 +12,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::config::Settings;
 use crate::db::DbConn;
-use crate::domain::digest;
-use crate::domain::report::{london_date, GroupBy, ReportQuery, ReportScope};
 use crate::domain::term::Term;
 use crate::email::templates::{Organizer, Templates};
+use crate::reports::digest;
+use crate::reports::metrics::{london_date, GroupBy, ReportQuery, ReportScope};
 use crate::store::digests::{self, Sent};
 
 /// What the command was asked.
@@ -127,7 +127,7 @@ pub fn run(settings: &Settings, options: &Options, out: &mut dyn Write) -> anyho
                 out,
                 "The digest for {} was sent on {}; nothing sent. Add --force to send it again.",
                 term.label(),
-                crate::domain::report_summary::long_date_of(at)
+                crate::reports::summary::long_date_of(at)
             )?;
             Ok(())
         }
@@ -172,7 +172,7 @@ fn dry_run(
         Some(at) => writeln!(
             out,
             "Already sent on {}: a real run would send nothing without --force.",
-            crate::domain::report_summary::long_date_of(at)
+            crate::reports::summary::long_date_of(at)
         )?,
         None => writeln!(out, "Not sent yet.")?,
     }

@@ -4,7 +4,6 @@
 pub mod attendance;
 pub mod booking;
 pub mod course;
-pub mod digest;
 pub mod evaluation;
 pub mod gias;
 pub mod ics;
@@ -12,8 +11,6 @@ pub mod markdown;
 pub mod notification;
 pub mod paging;
 pub mod provider;
-pub mod report;
-pub mod report_summary;
 pub mod roles;
 pub mod school;
 pub mod signin;

@@ -7,7 +7,7 @@
 //! (course, term, priority) are summed per course in SQL and rolled up here, which keeps the
 //! result to one row per course. No booking is ever loaded one by one. The sums are additive
 //! ([`EngagementCounts`], [`ImpactCounts`]), so rolling up and totalling never count a booking
-//! twice; `domain::report` turns them into the contract's rates.
+//! twice; `reports::metrics` turns them into the contract's rates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -18,13 +18,13 @@ use diesel::QueryResult;
 
 use crate::db::schema::{bookings, clusters, priorities, schools, staff_groups};
 use crate::db::DbConn;
-use crate::domain::report::{
+use crate::domain::suppression::Threshold;
+use crate::domain::term::Term;
+use crate::reports::metrics::{
     visibility, visibility_alone, AllianceAverage, ColdSpot, EngagementCounts, EngagementGroup,
     EngagementReport, EngagementShown, EngagementTrend, GroupBy, ImpactCounts, ImpactGroup,
     ImpactReport, ImpactShown, NamedRef, ReportQuery, ReportScope, Shown, NONE_KEY,
 };
-use crate::domain::suppression::Threshold;
-use crate::domain::term::Term;
 
 type Backend = <DbConn as diesel::Connection>::Backend;
 
@@ -486,7 +486,7 @@ fn describe(
         }
         GroupBy::Course => match courses.info.get(key) {
             Some(c) => {
-                let date = crate::domain::report::london_date(c.first_start);
+                let date = crate::reports::metrics::london_date(c.first_start);
                 (
                     (0, format!("{}\u{0}{key}", c.first_start)),
                     format!("{} ({})", c.title, date.format("%-d %B %Y")),

@@ -43,7 +43,7 @@ impl Scale {
 }
 
 /// Rates and counts print as in the tables and emails (`75%`, `1,234`).
-pub use crate::domain::report_summary::{count, percent};
+pub use crate::reports::summary::{count, percent};
 
 /// One labelled value; `None` draws "no data" instead of a bar or point.
 #[derive(Clone, Debug, PartialEq)]

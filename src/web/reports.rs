@@ -3,7 +3,7 @@
 //! (`GET /reports/school`) for its school lead.
 //!
 //! Every figure comes from `store::reports` (the same functions as the JSON API) and is
-//! written by `domain::report_summary`, so the page, the CSV and the digest agree. Charts are
+//! written by `reports::summary`, so the page, the CSV and the digest agree. Charts are
 //! SVG drawn here on the server ([`super::charts`]); each has a table of the same figures next
 //! to it. The pages print on A4 for a meeting (the print styles in `app.css` drop the header,
 //! the filters and the links).
@@ -15,16 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::policy::{self, Action};
 use crate::auth::{Caller, MaybeCaller};
-use crate::domain::report::{
-    EngagementGroup, EngagementMetrics, EngagementReport, GroupBy, ImpactGroup, ImpactMetrics,
-    ImpactReport, ReportQuery, ReportScope,
-};
-use crate::domain::report_summary::{
-    self as summary, cell_text, count, percent, rating, shift, Figure, NO_DATA,
-};
 use crate::domain::suppression::Cell;
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
+use crate::reports::metrics::{
+    EngagementGroup, EngagementMetrics, EngagementReport, GroupBy, ImpactGroup, ImpactMetrics,
+    ImpactReport, ReportQuery, ReportScope,
+};
+use crate::reports::summary::{
+    self as summary, cell_text, count, percent, rating, shift, Figure, NO_DATA,
+};
 use crate::state::AppState;
 use crate::store::reports as store;
 
@@ -945,7 +945,7 @@ async fn dashboard_for(
 
     let window = window_label(&q);
     let school_href = |g: &EngagementGroup| {
-        (q.group_by == GroupBy::School && g.key != crate::domain::report::NONE_KEY).then(|| {
+        (q.group_by == GroupBy::School && g.key != crate::reports::metrics::NONE_KEY).then(|| {
             format!(
                 "/reports/school?{}",
                 query_string(&[
@@ -1142,7 +1142,7 @@ struct Comparison {
 
 fn comparison(
     m: &EngagementMetrics,
-    a: &crate::domain::report::AllianceAverage,
+    a: &crate::reports::metrics::AllianceAverage,
 ) -> Vec<Comparison> {
     let row = |key, label, school: String, alliance: String| Comparison {
         key,
@@ -1216,7 +1216,7 @@ fn comparison(
             "Cost of no-shows and late cancellations",
             m.cost.total.formatted.clone(),
             a.cost_pence
-                .map(crate::domain::report::format_pence)
+                .map(crate::reports::metrics::format_pence)
                 .unwrap_or_else(|| NO_DATA.into()),
         ),
     ]

@@ -97,7 +97,7 @@ fn ok(o: &Output) -> String {
 
 /// The term that ended last, and the alliance built with its courses inside it (K3 too).
 async fn alliance_in_last_term(app: &TestApp) -> (Term, RwAlliance) {
-    let today = cpd_hub::domain::report::london_date(Utc::now().naive_utc());
+    let today = cpd_hub::reports::metrics::london_date(Utc::now().naive_utc());
     let term = Term::of_date(today).previous();
     let w = build(app, days_until(term.first_day()) + 10).await;
     (term, w)
@@ -317,7 +317,7 @@ async fn the_digest_goes_once_to_the_cpd_group(backend: Backend) {
                 let at =
                     chrono::DateTime::parse_from_rfc3339(s["last_booked_at"].as_str().unwrap())
                         .unwrap();
-                let day = cpd_hub::domain::report::london_date(at.naive_utc());
+                let day = cpd_hub::reports::metrics::london_date(at.naive_utc());
                 format!("- {school}: last booked {}", day.format("%-d %B %Y"))
             };
             let under = &text[text
@@ -399,7 +399,7 @@ async fn the_digest_goes_to_the_configured_list(backend: Backend) {
     let env = [("DIGEST_RECIPIENTS", list.as_str())];
 
     // A term that has not ended, or a key that is not a term: refused, nothing queued.
-    let today = cpd_hub::domain::report::london_date(Utc::now().naive_utc());
+    let today = cpd_hub::reports::metrics::london_date(Utc::now().naive_utc());
     let current = Term::of_date(today).key();
     let out = cli(&app, &["digest", "--term", "--term-key", &current], &env).await;
     assert!(!out.status.success());

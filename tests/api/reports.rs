@@ -26,10 +26,10 @@ use std::io::Write;
 use std::ops::Add;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use cpd_hub::domain::report::{london_date, year_before};
 use cpd_hub::domain::roles::Role;
 use cpd_hub::domain::suppression::{suppress_group, Threshold};
 use cpd_hub::domain::term::Term;
+use cpd_hub::reports::metrics::{london_date, year_before};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 

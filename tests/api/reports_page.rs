@@ -16,7 +16,7 @@ use crate::report_support::{build, cell_text, pct, rate_text, rating_text, whole
 
 /// The window the tests look at: 120 days either side of today (London dates).
 fn window() -> (String, String) {
-    let today = cpd_hub::domain::report::london_date(chrono::Utc::now().naive_utc());
+    let today = cpd_hub::reports::metrics::london_date(chrono::Utc::now().naive_utc());
     (
         (today - chrono::Duration::days(120)).to_string(),
         (today + chrono::Duration::days(120)).to_string(),

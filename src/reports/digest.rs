@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::domain::report::{EngagementReport, ImpactReport};
-use crate::domain::report_summary::{self as summary};
 use crate::domain::term::Term;
+use crate::reports::metrics::{EngagementReport, ImpactReport};
+use crate::reports::summary::{self as summary};
 
 /// How many courses the best-rated and largest-impact lists name.
 pub const TOP: usize = 3;

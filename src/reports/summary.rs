@@ -3,7 +3,7 @@
 //! written out (`75%`, `4.3 out of 5`, "fewer than 5 responses"). The dashboard and the termly
 //! digest both show these, so the meeting and the email say the same thing.
 //!
-//! Nothing here computes a metric: every figure comes from [`crate::domain::report`] as the
+//! Nothing here computes a metric: every figure comes from [`crate::reports::metrics`] as the
 //! store returned it; this module only chooses, orders and formats.
 
 use std::collections::BTreeMap;
@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::Serialize;
 
-use crate::domain::report::{ColdSpot, EngagementGroup, EngagementMetrics, ImpactGroup};
 use crate::domain::suppression::Cell;
+use crate::reports::metrics::{ColdSpot, EngagementGroup, EngagementMetrics, ImpactGroup};
 
 /// A rate as a percentage to at most one decimal place: `0.75` -> `75%`, `2/3` -> `66.7%`.
 /// Tables, charts and emails print rates with this one function, so they agree.
@@ -73,7 +73,7 @@ pub fn long_date(d: NaiveDate) -> String {
 
 /// The London date of a naive UTC moment, written as [`long_date`].
 pub fn long_date_of(t: NaiveDateTime) -> String {
-    long_date(crate::domain::report::london_date(t))
+    long_date(crate::reports::metrics::london_date(t))
 }
 
 /// What a rate with nothing to divide by shows.
@@ -323,7 +323,7 @@ pub fn cold_spots_by_cluster(spots: &[ColdSpot]) -> Vec<ClusterColdSpots> {
             id: s.school.id.clone(),
             name: s.school.name.clone(),
             last_booked: s.last_booked_at.map(long_date_of),
-            last_booked_on: s.last_booked_at.map(crate::domain::report::london_date),
+            last_booked_on: s.last_booked_at.map(crate::reports::metrics::london_date),
         });
     }
     by.into_iter()
@@ -383,10 +383,10 @@ pub fn costs_by_school(groups: &[EngagementGroup]) -> Vec<SchoolCost> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::report::{
+    use crate::domain::suppression::Threshold;
+    use crate::reports::metrics::{
         visibility_alone, EngagementCounts, EngagementShown, ImpactCounts, ImpactShown, NamedRef,
     };
-    use crate::domain::suppression::Threshold;
 
     #[test]
     fn figures_read_as_people_write_them() {
