@@ -40,6 +40,15 @@ impl Threshold {
         n >= u64::from(self.0)
     }
 
+    /// How many of `n` answers, taken in the order they arrived, a figure that grows over
+    /// time may use: the largest whole multiple of the threshold (0 below it). A course's
+    /// figures then move only in steps of at least the threshold, so comparing the figures
+    /// before and after one more answer never reveals that answer.
+    pub fn released(self, n: u64) -> u64 {
+        let k = u64::from(self.0);
+        n / k * k
+    }
+
     /// Why a figure is not shown: `fewer than 5 responses`.
     pub fn reason(self) -> String {
         format!("fewer than {} responses", self.0)
@@ -160,6 +169,14 @@ pub fn suppress_group(threshold: Threshold, parent_shown: bool, counts: &[u64]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_grow_in_whole_steps_of_the_threshold() {
+        let five = Threshold::new(5);
+        let released: Vec<u64> = (0..=12).map(|n| five.released(n)).collect();
+        assert_eq!(released, [0, 0, 0, 0, 0, 5, 5, 5, 5, 5, 10, 10, 10]);
+        assert_eq!(Threshold::new(8).released(17), 16);
+    }
 
     #[test]
     fn the_threshold_is_never_below_five() {

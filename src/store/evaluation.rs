@@ -1458,6 +1458,10 @@ pub struct QuestionSummary {
     pub metric: Option<String>,
     /// How many answered it.
     pub answered: u64,
+    /// How many of those answers the figures use: the earliest, in the largest whole multiple
+    /// of the threshold (so 10 of 13 at a threshold of 5). Figures change only when another
+    /// whole step of answers has arrived, so no single answer can be read off a change.
+    pub counted: u64,
     /// The figures, or the suppression marker.
     #[serde(flatten)]
     pub figures: Cell<Figures>,
@@ -1559,6 +1563,9 @@ struct AnswerRow {
     after: Option<i32>,
     choices: Option<String>,
     text: Option<String>,
+    /// When the response arrived, and its id: the order answers are released in.
+    submitted_at: NaiveDateTime,
+    response_id: String,
 }
 
 /// The evaluation summary of a course; 404 when there is no such course. Free-text answers
@@ -1664,6 +1671,8 @@ fn question_summaries(
             evaluation_answers::after_rating,
             evaluation_answers::choices,
             evaluation_answers::text,
+            evaluation_responses::submitted_at,
+            evaluation_responses::id,
         ))
         .load(conn)?;
     // Group by (key, kind): a key keeps its meaning across a family's versions unless its
@@ -1694,23 +1703,23 @@ fn question_summaries(
     for ((key, qkind), rows) in groups {
         let top = newest(&rows);
         let qk = QuestionKind::parse(&qkind).unwrap_or(QuestionKind::FreeText);
-        let texts: Vec<String> = rows
-            .iter()
-            .filter_map(|r| r.text.as_ref())
-            .filter(|t| !t.trim().is_empty())
-            .cloned()
-            .collect();
-        let answered = match qk {
-            QuestionKind::Rating => rows.iter().filter(|r| r.rating.is_some()).count(),
-            QuestionKind::Retrospective => rows
-                .iter()
-                .filter(|r| r.before.is_some() && r.after.is_some())
-                .count(),
-            QuestionKind::SingleChoice | QuestionKind::MultipleChoice => {
-                rows.iter().filter(|r| r.choices.is_some()).count()
-            }
-            QuestionKind::FreeText => texts.len(),
-        } as u64;
+        let has_answer = |r: &AnswerRow| match qk {
+            QuestionKind::Rating => r.rating.is_some(),
+            QuestionKind::Retrospective => r.before.is_some() && r.after.is_some(),
+            QuestionKind::SingleChoice | QuestionKind::MultipleChoice => r.choices.is_some(),
+            QuestionKind::FreeText => r.text.as_ref().is_some_and(|t| !t.trim().is_empty()),
+        };
+        let mut answers: Vec<AnswerRow> = rows.iter().filter(|r| has_answer(r)).cloned().collect();
+        let answered = answers.len() as u64;
+        // The figures use the earliest answers in whole steps of the threshold, so a summary
+        // read before and after one more answer cannot be differenced to reveal it.
+        answers.sort_by(|a, b| {
+            (a.submitted_at, &a.response_id).cmp(&(b.submitted_at, &b.response_id))
+        });
+        let counted = threshold.released(answered);
+        answers.truncate(counted as usize);
+        let rows = answers;
+        let texts: Vec<String> = rows.iter().filter_map(|r| r.text.clone()).collect();
         let figures = cell(threshold, answered, || match qk {
             QuestionKind::Rating => {
                 let values: Vec<i32> = rows.iter().filter_map(|r| r.rating).collect();
@@ -1793,6 +1802,7 @@ fn question_summaries(
             guskey_level: top.guskey_level,
             metric: top.metric.clone(),
             answered,
+            counted,
             figures,
         });
     }
