@@ -71,7 +71,9 @@ pub async fn bk_schools(app: &TestApp, n: usize) -> Vec<String> {
 }
 
 fn insert_school(conn: &mut DbConn, name: &str, phase: &str) -> String {
-    let urn = 100_000 + (uuid::Uuid::new_v4().as_u128() % 100_000) as i64;
+    // A counter, not a random number: two schools of one test must never share a URN.
+    static NEXT_URN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(500_000);
+    let urn = NEXT_URN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     insert_school_urn(conn, name, phase, urn)
 }
 
