@@ -11,7 +11,7 @@ use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
-use crate::api::extract::{parse_json, ValidJson};
+use crate::api::extract::{has_json_body, is_json_media, media_essence, parse_json, ValidJson};
 use crate::auth::policy::{require_visible, Action};
 use crate::auth::Caller;
 use crate::domain::time;
@@ -109,16 +109,11 @@ fn wants_csv(req: &HttpRequest) -> bool {
         return false;
     };
     for part in accept.split(',') {
-        let essence = part
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = media_essence(part);
         if essence == "text/csv" {
             return true;
         }
-        if essence == "application/json" || essence.ends_with("+json") {
+        if is_json_media(&essence) {
             return false;
         }
     }
@@ -273,21 +268,7 @@ pub fn register_csv(register: &Register) -> Vec<u8> {
 /// Reads a register save: a JSON array of marks, or `{"items": [...]}`; problems in an
 /// entry are named `items[3].status` either way.
 fn read_marks(req: &HttpRequest, bytes: &[u8]) -> AppResult<Vec<Mark>> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json" || essence.ends_with("+json")
-        })
-        .unwrap_or(false);
-    if !is_json {
+    if !has_json_body(req) {
         return Err(AppError::UnsupportedMedia("application/json"));
     }
     let value: serde_json::Value = parse_json(bytes)?;

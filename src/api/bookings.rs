@@ -120,21 +120,7 @@ fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppR
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
-        let is_json = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let essence = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !is_json {
+        if !super::extract::has_json_body(req) {
             return Err(AppError::UnsupportedMedia("application/json"));
         }
         bytes

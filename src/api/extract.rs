@@ -29,20 +29,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let essence = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            })
-            .unwrap_or(false);
+        let is_json = has_json_body(req);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
@@ -59,6 +46,34 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             Ok(ValidJson(value))
         })
     }
+}
+
+/// The media type of one entry of a `Content-Type` or `Accept` header, without its
+/// parameters, in lower case: `Application/JSON; charset=utf-8` gives `application/json`.
+pub fn media_essence(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether a media type (as [`media_essence`] gives it) is JSON: `application/json` or a
+/// `+json` type such as `application/problem+json`.
+pub fn is_json_media(essence: &str) -> bool {
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+fn content_type(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// Whether the request says its body is JSON.
+pub fn has_json_body(req: &HttpRequest) -> bool {
+    content_type(req).is_some_and(|ct| is_json_media(&media_essence(ct)))
 }
 
 /// Parses JSON, telling syntax errors (400) from data errors such as a missing or mistyped
@@ -203,18 +218,7 @@ impl FromRequest for CsvBody {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_csv = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                ct.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .eq_ignore_ascii_case("text/csv")
-            })
-            .unwrap_or(false);
+        let is_csv = content_type(req).is_some_and(|ct| media_essence(ct) == "text/csv");
         let mut payload = payload.take();
         Box::pin(async move {
             use futures_util::StreamExt;

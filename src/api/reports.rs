@@ -64,13 +64,9 @@ impl ReportParams {
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|accept| {
-                    accept.split(',').any(|part| {
-                        part.split(';')
-                            .next()
-                            .unwrap_or("")
-                            .trim()
-                            .eq_ignore_ascii_case("text/csv")
-                    })
+                    accept
+                        .split(',')
+                        .any(|part| super::extract::media_essence(part) == "text/csv")
                 })),
             Some(_) => Err(AppError::invalid("format", "must be json or csv")),
         }
