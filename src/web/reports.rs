@@ -104,6 +104,20 @@ struct Row {
     cells: Vec<String>,
 }
 
+impl Row {
+    /// A row of its own: no link, not a subgroup.
+    fn plain(key: String, label: String, cells: Vec<String>) -> Row {
+        Row {
+            key,
+            label,
+            href: None,
+            sub: false,
+            parent: None,
+            cells,
+        }
+    }
+}
+
 fn col(key: &str, label: &str, numeric: bool) -> Column {
     Column {
         key: key.into(),
@@ -337,14 +351,11 @@ fn engagement_table(
         row_heading,
         columns: engagement_columns(),
         rows: engagement_rows(&report.groups, href),
-        totals: Some(Row {
-            key: "total".into(),
-            label: "All".into(),
-            href: None,
-            sub: false,
-            parent: None,
-            cells: engagement_cells(&report.totals),
-        }),
+        totals: Some(Row::plain(
+            "total".into(),
+            "All".into(),
+            engagement_cells(&report.totals),
+        )),
     }
 }
 
@@ -419,14 +430,11 @@ fn impact_table(id: &str, caption: String, report: &ImpactReport, q: &ReportQuer
         row_heading: grouping_label(q.group_by).to_string(),
         columns,
         rows,
-        totals: Some(Row {
-            key: "total".into(),
-            label: "All".into(),
-            href: None,
-            sub: false,
-            parent: None,
-            cells: impact_cells(&report.totals),
-        }),
+        totals: Some(Row::plain(
+            "total".into(),
+            "All".into(),
+            impact_cells(&report.totals),
+        )),
     }
 }
 
@@ -466,19 +474,18 @@ fn attendance_by_cluster(report: &EngagementReport) -> ChartView {
             rows: report
                 .groups
                 .iter()
-                .map(|g| Row {
-                    key: g.key.clone(),
-                    label: g.label.clone(),
-                    href: None,
-                    sub: false,
-                    parent: None,
-                    cells: vec![
-                        num(g.metrics.bookings),
-                        num(g.metrics.confirmed),
-                        rate(g.metrics.attendance_rate),
-                        num(g.metrics.completed),
-                        num(g.metrics.no_shows),
-                    ],
+                .map(|g| {
+                    Row::plain(
+                        g.key.clone(),
+                        g.label.clone(),
+                        vec![
+                            num(g.metrics.bookings),
+                            num(g.metrics.confirmed),
+                            rate(g.metrics.attendance_rate),
+                            num(g.metrics.completed),
+                            num(g.metrics.no_shows),
+                        ],
+                    )
                 })
                 .collect(),
             totals: None,
@@ -522,18 +529,17 @@ fn fill_and_attendance_by_term(report: &EngagementReport) -> ChartView {
             rows: report
                 .groups
                 .iter()
-                .map(|g| Row {
-                    key: g.key.clone(),
-                    label: g.label.clone(),
-                    href: None,
-                    sub: false,
-                    parent: None,
-                    cells: vec![
-                        g.metrics.places.map(num).unwrap_or_else(|| "n/a".into()),
-                        num(g.metrics.confirmed),
-                        rate(g.metrics.fill_rate),
-                        rate(g.metrics.attendance_rate),
-                    ],
+                .map(|g| {
+                    Row::plain(
+                        g.key.clone(),
+                        g.label.clone(),
+                        vec![
+                            g.metrics.places.map(num).unwrap_or_else(|| "n/a".into()),
+                            num(g.metrics.confirmed),
+                            rate(g.metrics.fill_rate),
+                            rate(g.metrics.attendance_rate),
+                        ],
+                    )
                 })
                 .collect(),
             totals: None,
@@ -618,19 +624,18 @@ fn term_trend(groups: &[EngagementGroup], trend: Trend, whose: &str) -> ChartVie
             ],
             rows: groups
                 .iter()
-                .map(|g| Row {
-                    key: g.key.clone(),
-                    label: g.label.clone(),
-                    href: None,
-                    sub: false,
-                    parent: None,
-                    cells: vec![
-                        write(value(&g.metrics)),
-                        g.previous
-                            .as_deref()
-                            .map(|p| write(value(p)))
-                            .unwrap_or_else(|| NO_DATA.into()),
-                    ],
+                .map(|g| {
+                    Row::plain(
+                        g.key.clone(),
+                        g.label.clone(),
+                        vec![
+                            write(value(&g.metrics)),
+                            g.previous
+                                .as_deref()
+                                .map(|p| write(value(p)))
+                                .unwrap_or_else(|| NO_DATA.into()),
+                        ],
+                    )
                 })
                 .collect(),
             totals: None,
@@ -996,16 +1001,15 @@ async fn dashboard_for(
         rows: cold
             .iter()
             .flat_map(|c| {
-                c.schools.iter().map(|s| Row {
-                    key: s.id.clone(),
-                    label: s.name.clone(),
-                    href: None,
-                    sub: false,
-                    parent: None,
-                    cells: vec![
-                        c.cluster.clone(),
-                        s.last_booked.clone().unwrap_or_else(|| "Never".into()),
-                    ],
+                c.schools.iter().map(|s| {
+                    Row::plain(
+                        s.id.clone(),
+                        s.name.clone(),
+                        vec![
+                            c.cluster.clone(),
+                            s.last_booked.clone().unwrap_or_else(|| "Never".into()),
+                        ],
+                    )
                 })
             })
             .collect(),
@@ -1025,35 +1029,31 @@ async fn dashboard_for(
         ],
         rows: costs
             .iter()
-            .map(|c| Row {
-                key: c.school.clone(),
-                label: c.school.clone(),
-                href: None,
-                sub: false,
-                parent: None,
-                cells: vec![
-                    num(c.no_shows),
-                    c.no_show_cost.clone(),
-                    num(c.late_cancellations),
-                    c.late_cancellation_cost.clone(),
-                    c.total.clone(),
-                ],
+            .map(|c| {
+                Row::plain(
+                    c.school.clone(),
+                    c.school.clone(),
+                    vec![
+                        num(c.no_shows),
+                        c.no_show_cost.clone(),
+                        num(c.late_cancellations),
+                        c.late_cancellation_cost.clone(),
+                        c.total.clone(),
+                    ],
+                )
             })
             .collect(),
-        totals: Some(Row {
-            key: "total".into(),
-            label: "All schools".into(),
-            href: None,
-            sub: false,
-            parent: None,
-            cells: vec![
+        totals: Some(Row::plain(
+            "total".into(),
+            "All schools".into(),
+            vec![
                 num(d.by_school.totals.no_shows),
                 d.by_school.totals.cost.no_shows.formatted.clone(),
                 num(d.by_school.totals.late_cancellations),
                 d.by_school.totals.cost.late_cancellations.formatted.clone(),
                 d.by_school.totals.cost.total.formatted.clone(),
             ],
-        }),
+        )),
     };
     let best = summary::best_rated(&d.by_course.groups, TOP_COURSES);
     let best_table = Table {
@@ -1066,13 +1066,12 @@ async fn dashboard_for(
         ],
         rows: best
             .iter()
-            .map(|c| Row {
-                key: c.key.clone(),
-                label: c.title.clone(),
-                href: None,
-                sub: false,
-                parent: None,
-                cells: vec![c.satisfaction_text.clone(), num(c.respondents)],
+            .map(|c| {
+                Row::plain(
+                    c.key.clone(),
+                    c.title.clone(),
+                    vec![c.satisfaction_text.clone(), num(c.respondents)],
+                )
             })
             .collect(),
         totals: None,
@@ -1090,18 +1089,17 @@ async fn dashboard_for(
         ],
         rows: largest
             .iter()
-            .map(|c| Row {
-                key: c.key.clone(),
-                label: c.title.clone(),
-                href: None,
-                sub: false,
-                parent: None,
-                cells: vec![
-                    c.impact_rate_text.clone(),
-                    num(c.impact_respondents),
-                    c.confidence_shift_text.clone(),
-                    num(c.confidence_respondents),
-                ],
+            .map(|c| {
+                Row::plain(
+                    c.key.clone(),
+                    c.title.clone(),
+                    vec![
+                        c.impact_rate_text.clone(),
+                        num(c.impact_respondents),
+                        c.confidence_shift_text.clone(),
+                        num(c.confidence_respondents),
+                    ],
+                )
             })
             .collect(),
         totals: None,
