@@ -1049,31 +1049,17 @@ fn register_first_recorded(conn: &mut DbConn, s: &SessionRow, now: NaiveDateTime
     .set(course_sessions::register_recorded_at.eq(now))
     .execute(conn)?;
     if is_last_session(conn, s)? && course_register_complete(conn, &s.course_id, now)? {
-        on_course_register_complete(conn, &s.course_id, now)?;
+        // Evaluation invitations go from this moment, in this transaction, to everyone marked
+        // present, late or left early at any session of the course.
+        super::evaluation::on_course_register_complete(conn, &s.course_id, now)?;
     }
-    Ok(())
-}
-
-/// THE HOOK for post-course evaluation (issue 9), called once per course, inside the
-/// transaction that first saves the register of the course's last session, right after
-/// `courses.last_register_recorded_at` was set. Evaluation invitations go from this moment
-/// to every booking marked present, late or left early at any session of the course; the
-/// evaluation code belongs here as
-/// `super::evaluation::on_course_register_complete(conn, course_id, now)`. Until then there is
-/// nothing more to do: the moment itself is kept in the column.
-fn on_course_register_complete(
-    conn: &mut DbConn,
-    course_id: &str,
-    now: NaiveDateTime,
-) -> AppResult<()> {
-    super::evaluation::on_course_register_complete(conn, course_id, now)?;
     Ok(())
 }
 
 /// The register of the course's last session has been saved for the first time: the course
 /// is over and its attendance known. Sets `courses.last_register_recorded_at` once (never
 /// moved afterwards), inside the register's transaction.
-/// Returns true the first time only, when [`on_course_register_complete`] runs.
+/// Returns true the first time only, when the evaluation invitations are made.
 fn course_register_complete(
     conn: &mut DbConn,
     course_id: &str,
