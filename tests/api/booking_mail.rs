@@ -18,27 +18,6 @@ use crate::email::{parse, read_ics, spawn_with_sink, WAIT};
 use crate::helpers::{expect_json, Backend, TestApp};
 use crate::smtp_sink::{Received, SmtpSink};
 
-/// Runs `$body(Backend)` as `$name::sqlite` and `$name::postgres`.
-macro_rules! run_on_both_backends {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::helpers::postgres_url().is_some() {
-                    super::$body(crate::helpers::Backend::Postgres).await
-                } else {
-                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-                }
-            }
-        }
-    };
-}
-
 const TITLE: &str = "Phonics for early readers";
 const START: &str = "2027-03-11T09:00:00Z";
 const END: &str = "2027-03-11T15:30:00Z";
@@ -190,7 +169,7 @@ async fn booking_is_one_email_with_the_sessions(backend: Backend) {
     .await;
     assert_eq!(events[0]["uid"], format!("{session_id}@cpd-hub"));
 }
-run_on_both_backends!(
+crate::each_backend!(
     booking_sends_one_confirmation,
     booking_is_one_email_with_the_sessions
 );
@@ -252,7 +231,7 @@ async fn promotion_is_told_once(backend: Backend) {
         1
     );
 }
-run_on_both_backends!(promoted_person_is_told_once, promotion_is_told_once);
+crate::each_backend!(promoted_person_is_told_once, promotion_is_told_once);
 
 async fn superseded_confirmation_is_skipped(backend: Backend) {
     let sink = SmtpSink::start().await;
@@ -300,7 +279,7 @@ async fn superseded_confirmation_is_skipped(backend: Backend) {
     let cancelled = rows_of(&app, "booking_cancelled", &booking_id).await;
     assert_eq!(cancelled, vec![("sent".to_string(), None)]);
 }
-run_on_both_backends!(
+crate::each_backend!(
     superseded_confirmation_is_not_sent,
     superseded_confirmation_is_skipped
 );
@@ -393,4 +372,4 @@ async fn reminders_are_due_once(backend: Backend) {
         .await;
     assert_eq!((again, queued), (0, 0), "no second reminder");
 }
-run_on_both_backends!(reminders_queued_once, reminders_are_due_once);
+crate::each_backend!(reminders_queued_once, reminders_are_due_once);

@@ -23,27 +23,6 @@ use crate::smtp_sink::{Received, SmtpSink};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Runs `$body(Backend)` as `$name::sqlite` and `$name::postgres`.
-macro_rules! digest_on_both_backends {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::helpers::postgres_url().is_some() {
-                    super::$body(crate::helpers::Backend::Postgres).await
-                } else {
-                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-                }
-            }
-        }
-    };
-}
-
 /// `cpd-hub` with these arguments against the app's database, in an empty directory (no
 /// `.env`), with `PUBLIC_BASE_URL` as the service has it and `extra` variables.
 async fn cli(app: &TestApp, args: &[&str], extra: &[(&str, &str)]) -> Output {
@@ -384,7 +363,7 @@ async fn the_digest_goes_once_to_the_cpd_group(backend: Backend) {
     no_more_digests(&sink, 4, Duration::from_millis(500)).await;
 }
 
-digest_on_both_backends!(
+crate::each_backend!(
     digest_goes_once_to_the_cpd_group,
     the_digest_goes_once_to_the_cpd_group
 );
@@ -492,7 +471,7 @@ async fn the_digest_goes_to_the_configured_list(backend: Backend) {
     assert_eq!(keys, BTreeSet::from([term.key(), earlier.key()]));
 }
 
-digest_on_both_backends!(
+crate::each_backend!(
     digest_goes_to_the_configured_list,
     the_digest_goes_to_the_configured_list
 );
@@ -524,7 +503,7 @@ async fn serve_sends_the_digest_after_the_term_ends(backend: Backend) {
     assert_eq!(digest_rows(&app).await, (2, vec![(term.key(), 2)]));
 }
 
-digest_on_both_backends!(
+crate::each_backend!(
     serve_sends_the_digest_once,
     serve_sends_the_digest_after_the_term_ends
 );

@@ -21,27 +21,6 @@ use crate::smtp_sink::{Received, SmtpSink};
 
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-/// Runs `$body(Backend)` as `$name::sqlite` and `$name::postgres`.
-macro_rules! on_both_backends {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::helpers::postgres_url().is_some() {
-                    super::$body(crate::helpers::Backend::Postgres).await
-                } else {
-                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-                }
-            }
-        }
-    };
-}
-
 /// The service with its worker sending to `sink`, polling and retrying quickly.
 pub(crate) async fn spawn_with_sink(
     backend: Backend,
@@ -326,7 +305,7 @@ async fn one_message_is_one_email(backend: Backend) {
         1
     );
 }
-on_both_backends!(
+crate::each_backend!(
     one_message_is_one_email_with_both_parts_and_the_ics,
     one_message_is_one_email
 );
@@ -451,7 +430,7 @@ async fn every_kind_arrives(backend: Backend) {
     }
     assert_eq!(seen.len(), Kind::ALL.len());
 }
-on_both_backends!(every_kind_of_notification_arrives, every_kind_arrives);
+crate::each_backend!(every_kind_of_notification_arrives, every_kind_arrives);
 
 async fn smtp_down_loses_nothing(backend: Backend) {
     let sink = SmtpSink::start().await;
@@ -522,7 +501,7 @@ async fn smtp_down_loses_nothing(backend: Backend) {
     wait_metric(&app, "cpd_hub_outbox_pending", 0).await;
     wait_metric(&app, "cpd_hub_outbox_oldest_pending_age_seconds", 0).await;
 }
-on_both_backends!(
+crate::each_backend!(
     smtp_down_while_messages_are_queued_loses_nothing,
     smtp_down_loses_nothing
 );
@@ -568,7 +547,7 @@ async fn rolled_back_sends_nothing(backend: Backend) {
     let listed = app.admin_get("/api/v1/admin/outbox").await;
     assert_eq!(listed["total"], 1, "{listed}");
 }
-on_both_backends!(
+crate::each_backend!(
     a_rolled_back_change_sends_nothing,
     rolled_back_sends_nothing
 );
@@ -640,7 +619,7 @@ async fn expired_claims_are_reclaimed(backend: Backend) {
         "a live claim is left alone"
     );
 }
-on_both_backends!(expired_claims_are_taken_over, expired_claims_are_reclaimed);
+crate::each_backend!(expired_claims_are_taken_over, expired_claims_are_reclaimed);
 
 async fn failed_then_retried(backend: Backend) {
     let sink = SmtpSink::start().await;
@@ -781,7 +760,7 @@ async fn failed_then_retried(backend: Backend) {
     sink.expect_no_more_than(2, Duration::from_millis(300))
         .await;
 }
-on_both_backends!(
+crate::each_backend!(
     failed_messages_are_listed_and_can_be_retried,
     failed_then_retried
 );
@@ -808,7 +787,7 @@ async fn no_longer_holds(backend: Backend) {
         1
     );
 }
-on_both_backends!(a_message_that_no_longer_holds_is_skipped, no_longer_holds);
+crate::each_backend!(a_message_that_no_longer_holds_is_skipped, no_longer_holds);
 
 async fn two_services_share_the_queue(backend: Backend) {
     let sink = SmtpSink::start().await;
@@ -854,7 +833,7 @@ async fn two_services_share_the_queue(backend: Backend) {
         assert_eq!(attempts, 1);
     }
 }
-on_both_backends!(
+crate::each_backend!(
     two_services_share_one_queue_without_sending_twice,
     two_services_share_the_queue
 );
@@ -997,7 +976,7 @@ async fn killed_service_loses_nothing(backend: Backend) {
     assert!(received - total <= 4, "{} duplicates", received - total);
     drop(test_db);
 }
-on_both_backends!(a_killed_service_loses_nothing, killed_service_loses_nothing);
+crate::each_backend!(a_killed_service_loses_nothing, killed_service_loses_nothing);
 
 #[tokio::test]
 async fn a_bad_smtp_url_stops_start_up_naming_it() {
@@ -1087,7 +1066,7 @@ async fn log_and_file_transports(backend: Backend) {
     assert_eq!(format!("<{}>", mail.message_id().unwrap()), message_id);
     assert_eq!(mail.attachment_count(), 1);
 }
-on_both_backends!(
+crate::each_backend!(
     without_smtp_emails_go_to_the_log_or_to_files,
     log_and_file_transports
 );
@@ -1148,7 +1127,7 @@ async fn reminders_queue_once(backend: Backend) {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
     }
 }
-on_both_backends!(
+crate::each_backend!(
     course_reminders_are_queued_once_and_skipped_when_late,
     reminders_queue_once
 );

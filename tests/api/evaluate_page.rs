@@ -16,26 +16,6 @@ use crate::evaluation::{
 };
 use crate::helpers::{expect_json, Backend};
 
-macro_rules! on_both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::helpers::postgres_url().is_some() {
-                    super::$body(crate::helpers::Backend::Postgres).await
-                } else {
-                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-                }
-            }
-        }
-    };
-}
-
 fn question<'a>(kind: &'a Value, key: &str) -> &'a Value {
     kind["questions"]
         .as_array()
@@ -191,7 +171,7 @@ async fn answered_in_a_browser_from_the_emailed_link(backend: Backend) {
         .await;
     assert_eq!(h1, "You've already answered, thank you");
 }
-on_both!(
+crate::each_backend!(
     answered_in_a_browser_from_the_emailed_link,
     answered_in_a_browser_from_the_emailed_link
 );
@@ -292,7 +272,7 @@ async fn used_expired_and_cross_site_posts_get_clear_pages(backend: Backend) {
     let r = app.get(&format!("/evaluate/{t1}"), None).await;
     assert_eq!(r.status().as_u16(), 410);
 }
-on_both!(
+crate::each_backend!(
     used_expired_and_cross_site_posts_get_clear_pages,
     used_expired_and_cross_site_posts_get_clear_pages
 );

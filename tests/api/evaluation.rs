@@ -17,27 +17,6 @@ use serde_json::{json, Value};
 use crate::booking_support::{bk_book_ok, bk_course, bk_person, bk_text, bk_world, Who, World};
 use crate::helpers::{expect_json, expect_problem, spawn_app_with, Backend, TestApp};
 
-/// Runs `$body(Backend)` as `$name::sqlite` and `$name::postgres`.
-macro_rules! on_both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$body(crate::helpers::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if crate::helpers::postgres_url().is_some() {
-                    super::$body(crate::helpers::Backend::Postgres).await
-                } else {
-                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-                }
-            }
-        }
-    };
-}
-
 /// The service with its email worker off, so queued messages (and their links) stay in the
 /// outbox to be read.
 pub async fn spawn_quiet(backend: Backend) -> TestApp {
@@ -320,7 +299,7 @@ async fn attendees_are_invited_once_with_their_own_links(backend: Backend) {
     assert_eq!(form["form"]["questions"][0]["metric"], "satisfaction");
     assert_eq!(form["form"]["questions"][3]["kind"], "retrospective");
 }
-on_both!(
+crate::each_backend!(
     attendees_are_invited_once_with_their_own_links,
     attendees_are_invited_once_with_their_own_links
 );
@@ -362,7 +341,7 @@ async fn the_job_invites_when_the_hook_did_not(backend: Backend) {
     assert_eq!((report.created, report.invitations_sent), (0, 0));
     assert_eq!(messages(&app, "evaluation_invitation").await.len(), 2);
 }
-on_both!(
+crate::each_backend!(
     the_job_invites_when_the_hook_did_not,
     the_job_invites_when_the_hook_did_not
 );
@@ -455,7 +434,7 @@ async fn answers_are_checked_then_saved_once(backend: Backend) {
     let choices = bk_text(&app, "SELECT choices AS t FROM evaluation_answers WHERE choices IS NOT NULL AND choices LIKE '%send%'").await;
     assert_eq!(choices, r#"["ks2","send"]"#, "in the form's order");
 }
-on_both!(
+crate::each_backend!(
     answers_are_checked_then_saved_once,
     answers_are_checked_then_saved_once
 );
@@ -507,7 +486,7 @@ async fn ten_answers_at_once_save_one(backend: Backend) {
         .await;
     assert_eq!((responses, answered), (1, 5));
 }
-on_both!(ten_answers_at_once_save_one, ten_answers_at_once_save_one);
+crate::each_backend!(ten_answers_at_once_save_one, ten_answers_at_once_save_one);
 
 async fn expired_and_unknown_links_say_so(backend: Backend) {
     let app = spawn_quiet(backend).await;
@@ -560,7 +539,7 @@ async fn expired_and_unknown_links_say_so(backend: Backend) {
         .unwrap()
         .contains("We do not recognise this link"));
 }
-on_both!(
+crate::each_backend!(
     expired_and_unknown_links_say_so,
     expired_and_unknown_links_say_so
 );
@@ -655,7 +634,7 @@ async fn reminders_go_once_to_those_who_have_not_answered(backend: Backend) {
         cpd_hub::store::outbox::Holds::No("the evaluation has been answered".into())
     );
 }
-on_both!(
+crate::each_backend!(
     reminders_go_once_to_those_who_have_not_answered,
     reminders_go_once_to_those_who_have_not_answered
 );
@@ -756,7 +735,7 @@ async fn follow_ups_go_to_those_who_agreed_when_due(backend: Backend) {
         .await;
     assert_eq!(impact, Some(4));
 }
-on_both!(
+crate::each_backend!(
     follow_ups_go_to_those_who_agreed_when_due,
     follow_ups_go_to_those_who_agreed_when_due
 );
@@ -863,7 +842,7 @@ async fn four_answers_are_suppressed_and_five_are_shown(backend: Backend) {
     );
     assert_eq!(question(post_after, "confidence")["shift"], 2.0);
 }
-on_both!(
+crate::each_backend!(
     four_answers_are_suppressed_and_five_are_shown,
     four_answers_are_suppressed_and_five_are_shown
 );
@@ -908,7 +887,7 @@ async fn free_text_is_for_the_cpd_group_and_admins_only(backend: Backend) {
     assert!(!s.to_string().contains("Anchor charts"));
     assert_eq!(question(&s["post_course"], "overall")["mean"], 4.0);
 }
-on_both!(
+crate::each_backend!(
     free_text_is_for_the_cpd_group_and_admins_only,
     free_text_is_for_the_cpd_group_and_admins_only
 );
@@ -1002,7 +981,7 @@ async fn the_summary_is_for_leads_the_cpd_group_and_admins(backend: Backend) {
     )
     .await;
 }
-on_both!(
+crate::each_backend!(
     the_summary_is_for_leads_the_cpd_group_and_admins,
     the_summary_is_for_leads_the_cpd_group_and_admins
 );
@@ -1037,7 +1016,7 @@ async fn the_default_forms_are_seeded_once(backend: Backend) {
         .await;
     assert_eq!(total, 2);
 }
-on_both!(
+crate::each_backend!(
     the_default_forms_are_seeded_once,
     the_default_forms_are_seeded_once
 );
@@ -1231,7 +1210,7 @@ async fn editing_a_form_in_use_makes_a_new_version(backend: Backend) {
         .await;
     assert_eq!(answered_form, v1);
 }
-on_both!(
+crate::each_backend!(
     editing_a_form_in_use_makes_a_new_version,
     editing_a_form_in_use_makes_a_new_version
 );
@@ -1306,7 +1285,7 @@ async fn erasure_clears_free_text_and_the_export_lists_own_answers(backend: Back
     )
     .await;
 }
-on_both!(
+crate::each_backend!(
     erasure_clears_free_text_and_the_export_lists_own_answers,
     erasure_clears_free_text_and_the_export_lists_own_answers
 );
@@ -1392,7 +1371,7 @@ async fn the_invitation_email_arrives_with_a_working_link(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
-on_both!(
+crate::each_backend!(
     the_invitation_email_arrives_with_a_working_link,
     the_invitation_email_arrives_with_a_working_link
 );
@@ -1457,7 +1436,7 @@ async fn the_demo_has_evaluations_some_suppressed(backend: Backend) {
         (0, 0, 0)
     );
 }
-on_both!(
+crate::each_backend!(
     the_demo_has_evaluations_some_suppressed,
     the_demo_has_evaluations_some_suppressed
 );

@@ -271,6 +271,31 @@ macro_rules! both_backends {
     };
 }
 
+/// Runs `$body(Backend)`, an async function that starts its own service, as two tests:
+/// `$name::sqlite` and `$name::postgres` (skipped, saying so, when PostgreSQL is not
+/// configured). For tests that need the service built in their own way; the others use
+/// [`both_backends!`].
+#[macro_export]
+macro_rules! each_backend {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$body($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_some() {
+                    super::$body($crate::helpers::Backend::Postgres).await
+                } else {
+                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+                }
+            }
+        }
+    };
+}
+
 impl TestApp {
     /// Creates a person holding `roles` (everyone holds `staff`) in the given school, and an
     /// API token for them, through the library. Returns `(person_id, token)`.
