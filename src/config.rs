@@ -197,6 +197,11 @@ pub struct ReportSettings {
     /// `DIGEST_RECIPIENTS`: comma-separated addresses; unset, the digest goes to everyone with
     /// the `cpd_group` role.
     pub digest_recipients: Vec<String>,
+    /// `REPORT_REFRESH_SECONDS`: how often the report cells are brought up to date with the
+    /// courses changed since, 1 to 86400 (default 5), or 0 for never in this copy (another
+    /// copy, or `cpd-hub reports-refresh`, does it). Reports are exact either way; the cells
+    /// only make them fast.
+    pub refresh_every: Option<Duration>,
 }
 
 impl ReportSettings {
@@ -226,9 +231,23 @@ impl ReportSettings {
                 digest_recipients.push(addr.to_string());
             }
         }
+        let refresh_every = match get("REPORT_REFRESH_SECONDS") {
+            None => Some(Duration::from_secs(5)),
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) if n <= 86_400 => Some(Duration::from_secs(n)),
+                _ => {
+                    return Err(SettingsError {
+                        variable: "REPORT_REFRESH_SECONDS",
+                        problem: format!("expected a whole number from 0 to 86400, got {v:?}"),
+                    })
+                }
+            },
+        };
         Ok(ReportSettings {
             digest_termly,
             digest_recipients,
+            refresh_every,
         })
     }
 }
@@ -760,6 +779,8 @@ mod tests {
             ("IMPACT_FOLLOW_UP_WEEKS", "0"),
             ("EVALUATION_MIN_RESPONSES", "4"),
             ("EVALUATION_JOBS_SECONDS", "0"),
+            ("REPORT_REFRESH_SECONDS", "-1"),
+            ("REPORT_REFRESH_SECONDS", "86401"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

@@ -3,7 +3,8 @@
 //! keys past their 24 hours (at start, then every `BOOKING_JOBS_SECONDS`, default 60, and
 //! whenever [`BookingJobs::wake`] is called). The evaluation job ([`EvaluationJobs`]) sends
 //! evaluation invitations, follow-ups and reminders. With `DIGEST_SCHEDULE=termly`, the
-//! termly digest of the reports goes once per term ([`DigestSchedule`]).
+//! termly digest of the reports goes once per term ([`DigestSchedule`]). The report refresher
+//! ([`ReportRefresher`]) keeps the report cells up to date.
 
 use std::sync::Arc;
 
@@ -171,5 +172,51 @@ impl DigestSchedule {
             state.outbox_wake.notify_one();
         }
         Ok(sent)
+    }
+}
+
+/// Brings the report cells up to date with the courses changed since (every
+/// `REPORT_REFRESH_SECONDS`), a batch of courses per transaction so bookings never wait long
+/// behind it.
+pub struct ReportRefresher;
+
+impl ReportRefresher {
+    /// Courses summed per transaction.
+    pub const BATCH: usize = 100;
+
+    /// Starts the refresher on the current runtime.
+    pub fn spawn(state: AppState, every: std::time::Duration) {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = Self::run_once(&state).await {
+                    tracing::warn!(error = ?e, "report refresh failed; it runs again at the next tick");
+                }
+            }
+        });
+    }
+
+    /// Sums every course marked now, a batch at a time. Returns how many it summed.
+    pub async fn run_once(state: &AppState) -> AppResult<usize> {
+        let mut done = 0;
+        loop {
+            let n = state
+                .db(|c| {
+                    Ok(crate::store::report_cells::refresh(
+                        c,
+                        time::now(),
+                        Self::BATCH,
+                    )?)
+                })
+                .await?;
+            match n {
+                Some(n) if n == Self::BATCH => done += n,
+                Some(n) => return Ok(done + n),
+                // Another copy of the service is at it.
+                None => return Ok(done),
+            }
+        }
     }
 }

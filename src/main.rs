@@ -132,6 +132,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Bring the report cells up to date now and exit.
+    ///
+    /// The reports add up cells of sums kept ahead of time; `serve` keeps them up to date
+    /// every REPORT_REFRESH_SECONDS. After a migration that adds them, or with the refresher
+    /// off, this sums every course changed since, with progress on standard error. Reports
+    /// are exact without it, only slower while many courses wait.
+    ReportsRefresh,
 }
 
 #[derive(Subcommand)]
@@ -253,6 +260,21 @@ fn main() -> ExitCode {
             },
             &mut std::io::stdout().lock(),
         ),
+        Command::ReportsRefresh => cpd_hub::commands::open_migrated(&settings).and_then(|mut c| {
+            let started = std::time::Instant::now();
+            let waiting = cpd_hub::store::report_cells::marked(&mut c)?;
+            let done = cpd_hub::store::report_cells::refresh_all(
+                &mut c,
+                cpd_hub::domain::time::now(),
+                500,
+                |n| eprintln!("{n} of {waiting} courses summed"),
+            )?;
+            println!(
+                "{done} courses summed in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -122,6 +122,9 @@ impl Application {
         }
         let booking_jobs = crate::jobs::BookingJobs::spawn(state.clone());
         let evaluation_jobs = crate::jobs::EvaluationJobs::spawn(state.clone());
+        if let Some(every) = settings.reports.refresh_every {
+            crate::jobs::ReportRefresher::spawn(state.clone(), every);
+        }
         if settings.reports.digest_termly {
             crate::jobs::DigestSchedule::spawn(state.clone());
         }

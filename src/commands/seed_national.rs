@@ -164,6 +164,8 @@ pub struct NationalReport {
     pub index_seconds: f64,
     /// Seconds spent refreshing planner statistics (and, on PostgreSQL, vacuuming).
     pub analyze_seconds: f64,
+    /// Seconds spent summing the report cells.
+    pub report_seconds: f64,
     /// Seconds in all.
     pub total_seconds: f64,
 }
@@ -194,8 +196,12 @@ impl fmt::Display for NationalReport {
         )?;
         write!(
             f,
-            "seeded in {:.1} s (rows {:.1} s, indexes {:.1} s, statistics {:.1} s)",
-            self.total_seconds, self.load_seconds, self.index_seconds, self.analyze_seconds
+            "seeded in {:.1} s (rows {:.1} s, indexes {:.1} s, statistics {:.1} s, report cells {:.1} s)",
+            self.total_seconds,
+            self.load_seconds,
+            self.index_seconds,
+            self.analyze_seconds,
+            self.report_seconds
         )
     }
 }
@@ -2638,6 +2644,22 @@ fn drop_indexes(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(defs.into_iter().map(|d| d.sql).collect())
 }
 
+/// On SQLite, drops the triggers that mark courses for the report cells and returns the
+/// statements that make them again (PostgreSQL's run once per statement, so they stay).
+fn drop_report_triggers(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    if let DbConn::Pg(_) = conn {
+        return Ok(Vec::new());
+    }
+    let defs: Vec<IndexDef> = diesel::sql_query(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'report_%'",
+    )
+    .load(conn)?;
+    for d in &defs {
+        conn.batch_execute(&format!("DROP TRIGGER \"{}\"", d.name))?;
+    }
+    Ok(defs.into_iter().map(|d| d.sql).collect())
+}
+
 /// Makes a PostgreSQL-only or SQLite-only setting, reporting whether it took.
 fn try_execute(conn: &mut DbConn, sql: &str) -> bool {
     conn.batch_execute(sql).is_ok()
@@ -2704,6 +2726,9 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     } else {
         Vec::new()
     };
+    // The report triggers would mark a course once per row on SQLite; every course is summed
+    // after the load anyway.
+    let trigger_sql = drop_report_triggers(conn)?;
 
     let pb = if opts.progress {
         let total = plan.courses.iter().map(|c| c.bookings as u64).sum();
@@ -2752,6 +2777,9 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     if !index_sql.is_empty() {
         note(format!("indexes built in {index_seconds:.1} s"));
     }
+    for sql in &trigger_sql {
+        conn.batch_execute(sql)?;
+    }
     conn.batch_execute("UPDATE calendar_generation SET n = n + 1 WHERE id = 1")?;
 
     let analyze_started = Instant::now();
@@ -2771,6 +2799,27 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     }
     let analyze_seconds = analyze_started.elapsed().as_secs_f64();
     note(format!("statistics refreshed in {analyze_seconds:.1} s"));
+
+    // Sum every course into the report cells, as the service's refresher would.
+    let report_started = Instant::now();
+    conn.batch_execute(
+        "DELETE FROM report_dirty; INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses",
+    )?;
+    let n_courses = plan.courses.len();
+    crate::store::report_cells::refresh_all(conn, crate::domain::time::now(), 1000, |done| {
+        note(format!(
+            "  report cells: {done} of {n_courses} courses summed"
+        ));
+    })?;
+    if backend == crate::db::Backend::Postgres {
+        conn.batch_execute(
+            "ANALYZE report_courses; ANALYZE report_facts; ANALYZE report_school_cells; ANALYZE report_group_cells",
+        )?;
+    } else {
+        conn.batch_execute("PRAGMA analysis_limit = 1000; ANALYZE;")?;
+    }
+    let report_seconds = report_started.elapsed().as_secs_f64();
+    note(format!("report cells summed in {report_seconds:.1} s"));
 
     let mut report = NationalReport {
         clusters: counts[Tbl::Clusters as usize],
@@ -2796,6 +2845,7 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
         load_seconds,
         index_seconds,
         analyze_seconds,
+        report_seconds,
         ..Default::default()
     };
     let by_status: Vec<(String, i64)> = bookings::table

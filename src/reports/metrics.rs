@@ -705,6 +705,9 @@ pub struct EngagementReport {
 /// Additive sums over evaluations for one group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ImpactCounts {
+    /// Bookings with any evaluation invitation or response: a group is listed only when it
+    /// has one.
+    pub evaluated: i64,
     /// Post-course invitations sent.
     pub post_sent: i64,
     /// Post-course invitations answered.
@@ -735,6 +738,7 @@ pub struct ImpactCounts {
 
 impl std::ops::AddAssign for ImpactCounts {
     fn add_assign(&mut self, o: Self) {
+        self.evaluated += o.evaluated;
         self.post_sent += o.post_sent;
         self.post_completed += o.post_completed;
         self.follow_sent += o.follow_sent;

@@ -14,6 +14,7 @@ pub mod led_courses;
 pub mod outbox;
 pub mod people;
 pub mod reference;
+pub mod report_cells;
 pub mod reports;
 pub mod schools;
 pub mod seed;

@@ -26,33 +26,7 @@ use crate::reports::metrics::{
     ImpactReport, ImpactShown, NamedRef, ReportQuery, ReportScope, Shown, NONE_KEY,
 };
 
-type Backend = <DbConn as diesel::Connection>::Backend;
-
-/// A bound parameter of a report query.
-enum Param {
-    Ts(NaiveDateTime),
-    Text(String),
-}
-
-/// Runs `sql`, written with PostgreSQL's `$1`-style placeholders, on either backend (SQLite
-/// reads the same numbers as `?1`).
-fn load<R>(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResult<Vec<R>>
-where
-    R: diesel::QueryableByName<Backend> + 'static,
-{
-    let sql = match conn {
-        DbConn::Pg(_) => sql.to_string(),
-        DbConn::Sqlite(_) => sql.replace('$', "?"),
-    };
-    let mut query = diesel::sql_query(sql).into_boxed::<Backend>();
-    for p in params {
-        query = match p {
-            Param::Ts(t) => query.bind::<Timestamp, _>(*t),
-            Param::Text(s) => query.bind::<Text, _>(s.clone()),
-        };
-    }
-    query.load(conn)
-}
+use super::report_cells::{load, sum, Param};
 
 /// The windows as parameters `$1..$4` (current start and end, earlier start and end) and the
 /// moment before which sessions count as held (`$5`).
@@ -219,12 +193,6 @@ impl EngagementRow {
             late_cancellation_cost_pence: self.late_cancellation_cost_pence,
         }
     }
-}
-
-/// `CAST(COALESCE(SUM(expr), 0) AS BIGINT)`: PostgreSQL sums bigints into numerics and both
-/// backends sum no rows into NULL.
-fn sum(expr: &str) -> String {
-    format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
 }
 
 /// The engagement aggregate: one row per window x grouping columns.
@@ -516,27 +484,36 @@ fn term_from_key(key: &str) -> Option<Term> {
 // ---------------------------------------------------------------------------------------------
 // Rolling up
 
-/// The keys a booking row (or a course) has at one level. A course with several priorities has
-/// several keys; rows of the earlier window are keyed by the matching term a year later, so
-/// the trend lines up with the current term.
+/// The keys a row of sums (of a course, or of a month's cells) has at one level. A course
+/// with several priorities has several keys; rows of the earlier window are keyed by the
+/// matching term a year later, so the trend lines up with the current term.
 fn level_keys(
     level: GroupBy,
     period: usize,
     course_id: Option<&str>,
+    month: Option<i32>,
     person: Option<&Option<String>>,
     courses: &Courses,
 ) -> Vec<String> {
     let course = course_id.and_then(|id| courses.info.get(id));
     match level {
         GroupBy::Course => vec![course_id.unwrap_or(NONE_KEY).to_string()],
-        GroupBy::Term => match course {
-            Some(c) => {
-                let mut t = Term::of(c.first_start);
-                t.year_start += period as i32;
-                vec![t.key()]
+        GroupBy::Term => {
+            let term = match (course, month) {
+                (Some(c), _) => Some(Term::of(c.first_start)),
+                (None, Some(m)) => {
+                    chrono::NaiveDate::from_ymd_opt(m / 100, (m % 100) as u32, 1).map(Term::of_date)
+                }
+                (None, None) => None,
+            };
+            match term {
+                Some(mut t) => {
+                    t.year_start += period as i32;
+                    vec![t.key()]
+                }
+                None => vec![NONE_KEY.to_string()],
             }
-            None => vec![NONE_KEY.to_string()],
-        },
+        }
         GroupBy::Priority => match course {
             Some(c) if !c.priorities.is_empty() => c.priorities.clone(),
             _ => vec![NONE_KEY.to_string()],
@@ -565,6 +542,14 @@ impl<C: Default + Copy + std::ops::AddAssign> Rollup<C> {
         }
     }
 
+    /// Drops the groups whose sums `keep` refuses.
+    fn prune(&mut self, keep: impl Fn(&C) -> bool) {
+        for period in 0..2 {
+            self.first[period].retain(|_, c| keep(c));
+            self.second[period].retain(|_, c| keep(c));
+        }
+    }
+
     /// Adds one aggregate row: once to the totals, once to each distinct first-level key and
     /// once to each distinct pair of keys.
     fn add(
@@ -572,7 +557,7 @@ impl<C: Default + Copy + std::ops::AddAssign> Rollup<C> {
         levels: &[GroupBy],
         courses: &Courses,
         period: usize,
-        course_id: Option<&str>,
+        (course_id, month): (Option<&str>, Option<i32>),
         persons: [&Option<String>; 2],
         counts: C,
     ) {
@@ -585,7 +570,7 @@ impl<C: Default + Copy + std::ops::AddAssign> Rollup<C> {
             } else {
                 person.next()
             };
-            let mut k = level_keys(*level, period, course_id, p, courses);
+            let mut k = level_keys(*level, period, course_id, month, p, courses);
             k.sort();
             k.dedup();
             keys.push(k);
@@ -735,11 +720,11 @@ fn places(levels: &[GroupBy], courses: &Courses) -> Places {
             if !levels[0].is_course_level() {
                 continue;
             }
-            let k1s = level_keys(levels[0], period, Some(id), None, courses);
+            let k1s = level_keys(levels[0], period, Some(id), None, None, courses);
             for k1 in &k1s {
                 *p.first[period].entry(k1.clone()).or_default() += c.capacity;
                 if let Some(l2) = levels.get(1).filter(|l| l.is_course_level()) {
-                    for k2 in level_keys(*l2, period, Some(id), None, courses) {
+                    for k2 in level_keys(*l2, period, Some(id), None, None, courses) {
                         *p.second[period].entry((k1.clone(), k2)).or_default() += c.capacity;
                     }
                 }
@@ -760,13 +745,30 @@ pub fn engagement(
     q: &ReportQuery,
     scope: ReportScope,
 ) -> QueryResult<EngagementReport> {
-    crate::db::read_tx(conn, |conn| engagement_in(conn, q, &scope))
+    engagement_by(conn, q, scope, Method::Cells)
+}
+
+/// The engagement report worked out by `method` (a school's own view is always worked out
+/// from its bookings).
+pub fn engagement_by(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    scope: ReportScope,
+    method: Method,
+) -> QueryResult<EngagementReport> {
+    let method = if scope == ReportScope::All {
+        method
+    } else {
+        Method::Bookings
+    };
+    crate::db::snapshot_tx(conn, |conn| engagement_in(conn, q, &scope, method))
 }
 
 fn engagement_in(
     conn: &mut DbConn,
     q: &ReportQuery,
     scope: &ReportScope,
+    method: Method,
 ) -> QueryResult<EngagementReport> {
     let t = Threshold::new(q.min_responses);
     let levels = q.levels();
@@ -774,17 +776,36 @@ fn engagement_in(
     let cold = all && q.group_by == GroupBy::School;
     let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
     let labels = load_labels(conn, &levels, cold || !all)?;
-    let rows = engagement_rows(conn, q, &levels, scope)?;
     let mut rollup = Rollup::<EngagementCounts>::new();
-    for r in &rows {
-        rollup.add(
-            &levels,
-            &courses,
-            r.period as usize,
-            r.course_id.as_deref(),
-            [&r.p1, &r.p2],
-            r.counts(),
-        );
+    match method {
+        Method::Cells => {
+            for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
+                for r in cell_rows(conn, window, &levels)? {
+                    rollup.add(
+                        &levels,
+                        &courses,
+                        period,
+                        (r.course_id.as_deref(), r.month),
+                        [&r.p1, &r.p2],
+                        r.engagement(),
+                    );
+                }
+            }
+            // Kept sums less a course's old figures can leave a group with nothing in it.
+            rollup.prune(|c| c.bookings != 0);
+        }
+        Method::Bookings => {
+            for r in &engagement_rows(conn, q, &levels, scope)? {
+                rollup.add(
+                    &levels,
+                    &courses,
+                    r.period as usize,
+                    (r.course_id.as_deref(), None),
+                    [&r.p1, &r.p2],
+                    r.counts(),
+                );
+            }
+        }
     }
     let places = places(&levels, &courses);
 
@@ -969,18 +990,11 @@ fn engagement_rows(
 
 /// The alliance's engagement totals for both windows (for a school's own view).
 fn alliance_totals(conn: &mut DbConn, q: &ReportQuery) -> QueryResult<[EngagementCounts; 2]> {
-    let cols = GroupColumns {
-        course: false,
-        person: Vec::new(),
-    };
-    let rows: Vec<EngagementRow> = load(
-        conn,
-        &engagement_sql(&cols, &ReportScope::All),
-        &window_params(q),
-    )?;
     let mut totals = [EngagementCounts::default(); 2];
-    for r in &rows {
-        totals[r.period as usize] += r.counts();
+    for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
+        for r in cell_rows(conn, window, &[])? {
+            totals[period] += r.engagement();
+        }
     }
     Ok(totals)
 }
@@ -1048,6 +1062,8 @@ struct ImpactRow {
     #[diesel(sql_type = Nullable<Text>)]
     p2: Option<String>,
     #[diesel(sql_type = BigInt)]
+    evaluated: i64,
+    #[diesel(sql_type = BigInt)]
     post_sent: i64,
     #[diesel(sql_type = BigInt)]
     post_completed: i64,
@@ -1094,6 +1110,7 @@ struct ImpactRow {
 impl ImpactRow {
     fn counts(&self) -> ImpactCounts {
         ImpactCounts {
+            evaluated: self.evaluated,
             post_sent: self.post_sent,
             post_completed: self.post_completed,
             follow_sent: self.follow_sent,
@@ -1170,6 +1187,7 @@ resp AS (
      GROUP BY r.booking_id
 )
 SELECT w.period AS period, {select},
+       COUNT(*) AS evaluated,
        {post_sent} AS post_sent,
        {post_done} AS post_completed,
        {follow_sent} AS follow_sent,
@@ -1212,29 +1230,67 @@ SELECT w.period AS period, {select},
 /// today; `scope` narrows it to one school's bookings if ever asked.
 #[tracing::instrument(skip_all, fields(group_by = %q.group_by_label()))]
 pub fn impact(conn: &mut DbConn, q: &ReportQuery, scope: ReportScope) -> QueryResult<ImpactReport> {
-    crate::db::read_tx(conn, |conn| impact_in(conn, q, &scope))
+    impact_by(conn, q, scope, Method::Cells)
 }
 
-fn impact_in(conn: &mut DbConn, q: &ReportQuery, scope: &ReportScope) -> QueryResult<ImpactReport> {
+/// The impact report worked out by `method` (a school's view always from its bookings).
+pub fn impact_by(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    scope: ReportScope,
+    method: Method,
+) -> QueryResult<ImpactReport> {
+    let method = if scope == ReportScope::All {
+        method
+    } else {
+        Method::Bookings
+    };
+    crate::db::snapshot_tx(conn, |conn| impact_in(conn, q, &scope, method))
+}
+
+fn impact_in(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    scope: &ReportScope,
+    method: Method,
+) -> QueryResult<ImpactReport> {
     let levels = q.levels();
     let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
     let labels = load_labels(conn, &levels, false)?;
-    let cols = GroupColumns::of(&levels);
-    // The impact query has no use for "now" ($5): the school, if any, takes its place.
-    let mut params = window_params(q);
-    params.truncate(4);
-    params.extend(scope_param(scope));
-    let rows: Vec<ImpactRow> = load(conn, &impact_sql(&cols, scope), &params)?;
     let mut rollup = Rollup::<ImpactCounts>::new();
-    for r in &rows {
-        rollup.add(
-            &levels,
-            &courses,
-            r.period as usize,
-            r.course_id.as_deref(),
-            [&r.p1, &r.p2],
-            r.counts(),
-        );
+    match method {
+        Method::Cells => {
+            for r in cell_rows(conn, q, &levels)? {
+                rollup.add(
+                    &levels,
+                    &courses,
+                    0,
+                    (r.course_id.as_deref(), r.month),
+                    [&r.p1, &r.p2],
+                    r.impact(),
+                );
+            }
+            // Only groups with an evaluation are listed, as from the bookings.
+            rollup.prune(|c| c.evaluated != 0);
+        }
+        Method::Bookings => {
+            let cols = GroupColumns::of(&levels);
+            // The impact query has no use for "now" ($5): the school, if any, takes its place.
+            let mut params = window_params(q);
+            params.truncate(4);
+            params.extend(scope_param(scope));
+            let rows: Vec<ImpactRow> = load(conn, &impact_sql(&cols, scope), &params)?;
+            for r in &rows {
+                rollup.add(
+                    &levels,
+                    &courses,
+                    r.period as usize,
+                    (r.course_id.as_deref(), None),
+                    [&r.p1, &r.p2],
+                    r.counts(),
+                );
+            }
+        }
     }
     let t = Threshold::new(q.min_responses);
     let vis = Visibility::of(
@@ -1284,4 +1340,432 @@ fn impact_in(conn: &mut DbConn, q: &ReportQuery, scope: &ReportScope) -> QueryRe
         groups: groups.into_iter().map(|(_, g)| g).collect(),
         totals: rollup.totals[0].metrics(t, impact_shown(Some(&vis.totals[0]))),
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the report cells
+
+/// How a report is worked out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// From the report cells (`store::report_cells`), with the courses marked since they were
+    /// last summed (or whose held sessions have changed with time) worked out live. The
+    /// alliance's reports use it.
+    Cells,
+    /// Straight from the bookings and their marks, invitations and answers: a school's own
+    /// view (a few hundred bookings, found by the school's index), and the reference the cells
+    /// are checked against.
+    Bookings,
+}
+
+/// One row of sums read through the cells, with every column of
+/// [`report_cells::COLUMNS`](super::report_cells::COLUMNS).
+#[derive(QueryableByName)]
+struct CellRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    course_id: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    month: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    p1: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    p2: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    bookings: i64,
+    #[diesel(sql_type = BigInt)]
+    confirmed: i64,
+    #[diesel(sql_type = BigInt)]
+    waitlisted: i64,
+    #[diesel(sql_type = BigInt)]
+    cancelled: i64,
+    #[diesel(sql_type = BigInt)]
+    late_cancellations: i64,
+    #[diesel(sql_type = BigInt)]
+    expected_attendances: i64,
+    #[diesel(sql_type = BigInt)]
+    attendances: i64,
+    #[diesel(sql_type = BigInt)]
+    completed: i64,
+    #[diesel(sql_type = BigInt)]
+    no_shows: i64,
+    #[diesel(sql_type = BigInt)]
+    evaluations_sent: i64,
+    #[diesel(sql_type = BigInt)]
+    evaluations_completed: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    satisfaction_n: i64,
+    #[diesel(sql_type = BigInt)]
+    impact_positive: i64,
+    #[diesel(sql_type = BigInt)]
+    impact_n: i64,
+    #[diesel(sql_type = BigInt)]
+    no_show_cost_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    late_cancellation_cost_pence: i64,
+    #[diesel(sql_type = BigInt)]
+    evaluated: i64,
+    #[diesel(sql_type = BigInt)]
+    post_sent: i64,
+    #[diesel(sql_type = BigInt)]
+    post_completed: i64,
+    #[diesel(sql_type = BigInt)]
+    follow_sent: i64,
+    #[diesel(sql_type = BigInt)]
+    follow_completed: i64,
+    #[diesel(sql_type = BigInt)]
+    confidence_shift_sum: i64,
+    #[diesel(sql_type = BigInt)]
+    confidence_pairs: i64,
+    #[diesel(sql_type = BigInt)]
+    confidence_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g1: i64,
+    #[diesel(sql_type = BigInt)]
+    g2: i64,
+    #[diesel(sql_type = BigInt)]
+    g3: i64,
+    #[diesel(sql_type = BigInt)]
+    g4: i64,
+    #[diesel(sql_type = BigInt)]
+    g5: i64,
+    #[diesel(sql_type = BigInt)]
+    g1_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g2_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g3_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g4_n: i64,
+    #[diesel(sql_type = BigInt)]
+    g5_n: i64,
+}
+
+impl CellRow {
+    fn engagement(&self) -> EngagementCounts {
+        EngagementCounts {
+            bookings: self.bookings,
+            confirmed: self.confirmed,
+            waitlisted: self.waitlisted,
+            cancelled: self.cancelled,
+            late_cancellations: self.late_cancellations,
+            expected_attendances: self.expected_attendances,
+            attendances: self.attendances,
+            completed: self.completed,
+            no_shows: self.no_shows,
+            evaluations_sent: self.evaluations_sent,
+            evaluations_completed: self.evaluations_completed,
+            satisfaction_sum: self.satisfaction_sum,
+            satisfaction_n: self.satisfaction_n,
+            impact_positive: self.impact_positive,
+            impact_n: self.impact_n,
+            no_show_cost_pence: self.no_show_cost_pence,
+            late_cancellation_cost_pence: self.late_cancellation_cost_pence,
+        }
+    }
+
+    fn impact(&self) -> ImpactCounts {
+        ImpactCounts {
+            evaluated: self.evaluated,
+            post_sent: self.post_sent,
+            post_completed: self.post_completed,
+            follow_sent: self.follow_sent,
+            follow_completed: self.follow_completed,
+            satisfaction_sum: self.satisfaction_sum,
+            satisfaction_n: self.satisfaction_n,
+            confidence_shift_sum: self.confidence_shift_sum,
+            confidence_pairs: self.confidence_pairs,
+            confidence_n: self.confidence_n,
+            impact_positive: self.impact_positive,
+            impact_n: self.impact_n,
+            guskey_answers: [self.g1, self.g2, self.g3, self.g4, self.g5],
+            guskey_respondents: [self.g1_n, self.g2_n, self.g3_n, self.g4_n, self.g5_n],
+        }
+    }
+}
+
+/// Which kept sums a grouping reads: the smallest that has its keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// `report_courses`: course, priority and term (and the totals alone).
+    Courses,
+    /// `report_school_cells`: school and cluster, alone or with each other or the term.
+    SchoolCells,
+    /// `report_group_cells`: staff group, alone or with the cluster or the term.
+    GroupCells,
+    /// `report_facts`: every other pair (a course-level grouping with a person-level one).
+    Facts,
+}
+
+impl Source {
+    fn of(levels: &[GroupBy]) -> Source {
+        let person: Vec<GroupBy> = levels
+            .iter()
+            .copied()
+            .filter(|l| !l.is_course_level())
+            .collect();
+        let term_only = levels
+            .iter()
+            .filter(|l| l.is_course_level())
+            .all(|l| *l == GroupBy::Term);
+        if person.is_empty() {
+            Source::Courses
+        } else if term_only
+            && person
+                .iter()
+                .all(|l| matches!(l, GroupBy::School | GroupBy::Cluster))
+        {
+            Source::SchoolCells
+        } else if term_only
+            && person
+                .iter()
+                .all(|l| matches!(l, GroupBy::StaffGroup | GroupBy::Cluster))
+        {
+            Source::GroupCells
+        } else {
+            Source::Facts
+        }
+    }
+}
+
+/// Bound parameters numbered as they are added.
+#[derive(Default)]
+struct Binder {
+    params: Vec<Param>,
+}
+
+impl Binder {
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        format!("${}", self.params.len())
+    }
+}
+
+fn month_key(d: chrono::NaiveDate) -> i64 {
+    use chrono::Datelike;
+    i64::from(d.year()) * 100 + i64::from(d.month())
+}
+
+/// The window's whole London months (first and last, `yyyymm`), if any, and the instants
+/// `[start, end)` of what is left at its edges.
+#[allow(clippy::type_complexity)]
+fn split_window(q: &ReportQuery) -> (Option<(i64, i64)>, Vec<(NaiveDateTime, NaiveDateTime)>) {
+    use crate::reports::metrics::london_midnight_utc;
+    use chrono::Datelike;
+    let (lo, hi) = q.window_utc();
+    let first_of = |d: chrono::NaiveDate| d.with_day(1).expect("every month has a first day");
+    let next_month = |d: chrono::NaiveDate| {
+        first_of(d)
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(d)
+    };
+    // The first day of the first whole month, and the first day after the last one.
+    let start = if q.from.day() == 1 {
+        q.from
+    } else {
+        next_month(q.from)
+    };
+    let after = q.to.succ_opt().unwrap_or(q.to);
+    let end = if after.day() == 1 {
+        after
+    } else {
+        first_of(q.to)
+    };
+    if start >= end {
+        return (None, vec![(lo, hi)]);
+    }
+    let mut edges = Vec::new();
+    let a = london_midnight_utc(start);
+    if lo < a {
+        edges.push((lo, a));
+    }
+    let b = london_midnight_utc(end);
+    if b < hi {
+        edges.push((b, hi));
+    }
+    let last = end.pred_opt().unwrap_or(end);
+    (Some((month_key(start), month_key(last))), edges)
+}
+
+/// The sums of the window of `q` by the levels' keys, read through the cells: one row per
+/// key (and per course or month where a level needs it). Exact at the moment of the
+/// snapshot whatever the refresher has done: courses marked since they were summed, and those
+/// whose held sessions differ between when they were summed and `q.now`, are taken out of
+/// the kept sums and worked out live.
+fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryResult<Vec<CellRow>> {
+    use super::report_cells::{column_list, facts_sql, COLUMNS};
+    let (lo, hi) = q.window_utc();
+    let mut b = Binder::default();
+    let lo_p = b.bind(Param::Ts(lo));
+    let hi_p = b.bind(Param::Ts(hi));
+    let now_p = b.bind(Param::Ts(q.now));
+    // The same sessions have started at `now` as when the course was summed.
+    let valid = format!(
+        "((rc.last_start < rc.refreshed_at AND rc.last_start < {now_p}) \
+          OR (rc.first_start >= rc.refreshed_at AND rc.first_start >= {now_p}))"
+    );
+    let xs = format!(
+        "xs AS (
+    SELECT rc.course_id FROM report_courses rc
+     WHERE rc.first_start >= {lo_p} AND rc.first_start < {hi_p}
+       AND (rc.course_id IN (SELECT course_id FROM report_dirty) OR NOT {valid})
+)"
+    );
+    let (live_ctes, live_select) = facts_sql(
+        &format!(
+            "c.first_session_start >= {lo_p} AND c.first_session_start < {hi_p}
+             AND (c.id IN (SELECT course_id FROM report_dirty)
+                  OR NOT EXISTS (SELECT 1 FROM report_courses rc WHERE rc.course_id = c.id AND {valid}))"
+        ),
+        &now_p,
+    );
+    let negated = COLUMNS
+        .iter()
+        .map(|c| format!("-f.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let facts_part = |cond: &str| {
+        format!(
+            "SELECT f.course_id AS course_id, rc.month AS month, f.school_key AS school_key,
+                    f.cluster_key AS cluster_key, f.staff_group_key AS staff_group_key, {cols}
+               FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+              WHERE ({cond}) AND rc.course_id NOT IN (SELECT course_id FROM xs)",
+            cols = column_list("f."),
+        )
+    };
+    let range = |b: &mut Binder, from: NaiveDateTime, to: NaiveDateTime| {
+        let f = b.bind(Param::Ts(from));
+        let t = b.bind(Param::Ts(to));
+        format!("rc.first_start >= {f} AND rc.first_start < {t}")
+    };
+
+    let mut parts = Vec::new();
+    let source = Source::of(levels);
+    match source {
+        Source::Courses => parts.push(format!(
+            "SELECT rc.course_id AS course_id, rc.month AS month, '' AS school_key,
+                    '' AS cluster_key, '' AS staff_group_key, {cols}
+               FROM report_courses rc
+              WHERE rc.first_start >= {lo_p} AND rc.first_start < {hi_p}
+                AND rc.course_id NOT IN (SELECT course_id FROM xs)",
+            cols = column_list("rc."),
+        )),
+        Source::Facts => parts.push(facts_part(&format!(
+            "rc.first_start >= {lo_p} AND rc.first_start < {hi_p}"
+        ))),
+        Source::SchoolCells | Source::GroupCells => {
+            let (months, edges) = split_window(q);
+            if let Some((first, last)) = months {
+                let a = b.bind(Param::Int(first));
+                let z = b.bind(Param::Int(last));
+                let (table, keys, outer_keys, join) = if source == Source::SchoolCells {
+                    (
+                        "report_school_cells",
+                        "school_key",
+                        "y.school_key AS school_key, COALESCE(sc.cluster_id, '') AS cluster_key, \
+                         '' AS staff_group_key",
+                        // The school cells take the school's cluster as it is now.
+                        "LEFT JOIN schools sc ON sc.id = y.school_key",
+                    )
+                } else {
+                    (
+                        "report_group_cells",
+                        "cluster_key, staff_group_key",
+                        "'' AS school_key, y.cluster_key AS cluster_key, \
+                         y.staff_group_key AS staff_group_key",
+                        "",
+                    )
+                };
+                let fkeys = keys
+                    .split(", ")
+                    .map(|k| format!("f.{k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                parts.push(format!(
+                    "SELECT CAST(NULL AS TEXT) AS course_id, y.month AS month, {outer_keys}, {ycols}
+                       FROM (SELECT month, {keys}, {cols} FROM {table}
+                              WHERE month >= {a} AND month <= {z}
+                             UNION ALL
+                             SELECT rc.month, {fkeys}, {negated}
+                               FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+                              WHERE rc.month >= {a} AND rc.month <= {z}
+                                AND rc.course_id IN (SELECT course_id FROM xs)) y
+                       {join}",
+                    ycols = column_list("y."),
+                    cols = column_list(""),
+                ));
+            }
+            for (from, to) in edges {
+                let cond = range(&mut b, from, to);
+                parts.push(facts_part(&cond));
+            }
+        }
+    }
+    parts.push(format!(
+        "SELECT l.course_id, CAST(NULL AS INTEGER), l.school_key, l.cluster_key,
+                l.staff_group_key, {cols}
+           FROM ({live_select}) l",
+        cols = column_list("l."),
+    ));
+
+    let person = |level: GroupBy| match level {
+        GroupBy::School => "x.school_key",
+        GroupBy::Cluster => "x.cluster_key",
+        _ => "x.staff_group_key",
+    };
+    let mut select = Vec::new();
+    let mut group = Vec::new();
+    if levels.iter().any(GroupBy::is_course_level) {
+        select.push("x.course_id AS course_id".to_string());
+        group.push("x.course_id".to_string());
+    } else {
+        select.push("CAST(NULL AS TEXT) AS course_id".to_string());
+    }
+    if levels.contains(&GroupBy::Term) {
+        select.push("x.month AS month".to_string());
+        group.push("x.month".to_string());
+    } else {
+        select.push("CAST(NULL AS INTEGER) AS month".to_string());
+    }
+    let persons: Vec<GroupBy> = levels
+        .iter()
+        .copied()
+        .filter(|l| !l.is_course_level())
+        .collect();
+    for i in 0..2 {
+        match persons.get(i) {
+            Some(level) => {
+                select.push(format!("{} AS p{}", person(*level), i + 1));
+                group.push(person(*level).to_string());
+            }
+            None => select.push(format!("CAST(NULL AS TEXT) AS p{}", i + 1)),
+        }
+    }
+    let sums = COLUMNS
+        .iter()
+        .map(|c| format!("{} AS {c}", sum(&format!("x.{c}"))))
+        .collect::<Vec<_>>()
+        .join(",\n       ");
+    let group_by = if group.is_empty() {
+        String::new()
+    } else {
+        format!(" GROUP BY {}", group.join(", "))
+    };
+    let sql = format!(
+        "WITH {xs},
+{live_ctes}
+SELECT {select},
+       {sums}
+  FROM ({parts}) x{group_by}",
+        select = select.join(", "),
+        parts = parts.join("\n UNION ALL\n"),
+    );
+    let mut rows: Vec<CellRow> = load(conn, &sql, &b.params)?;
+    // '' is the cells' key for "none".
+    for r in &mut rows {
+        r.p1 = r.p1.take().filter(|k| !k.is_empty());
+        r.p2 = r.p2.take().filter(|k| !k.is_empty());
+    }
+    Ok(rows)
 }

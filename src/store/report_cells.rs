@@ -1,0 +1,529 @@
+//! The report cells: sums of the engagement and impact reports kept ahead of time.
+//!
+//! A report over a national alliance would otherwise read millions of bookings with their
+//! marks, invitations and answers. Instead:
+//!
+//! - `report_facts` holds each course's sums by (school, staff group, cluster) and
+//!   `report_courses` its totals, with the London month of its first session;
+//! - `report_school_cells` and `report_group_cells` hold `report_facts` summed by (month,
+//!   school) and by (month, cluster, staff group).
+//!
+//! Triggers (see the migration) mark a course in `report_dirty` in the very transaction that
+//! changes anything it is summed from. [`refresh`] sums marked courses again and moves the
+//! cells by the difference, in one transaction, and unmarks a course only if no change came
+//! after it read the course. Reports (`store::reports`) read the cells, take out the courses
+//! that are marked (or whose held sessions have changed with time since they were summed) and
+//! add those courses' figures worked out live, so a report is exact whenever it is read,
+//! however far behind the refresher is.
+
+use chrono::{Datelike, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
+use diesel::QueryResult;
+
+use crate::db::DbConn;
+
+type Backend = <DbConn as diesel::Connection>::Backend;
+
+/// The additive sums every cell holds, in the migration's column order.
+///
+/// Engagement: `bookings` (not declined), `confirmed`, `waitlisted`, `cancelled`,
+/// `late_cancellations`, `expected_attendances` (confirmed x sessions held),
+/// `attendances`, `completed`, `no_shows`, `evaluations_sent`/`_completed` (both kinds),
+/// `satisfaction_sum`/`_n`, `impact_positive`/`_n`, and the cost of no-shows and late
+/// cancellations in pence. Impact: `evaluated` (bookings with any invitation or response: the
+/// impact report lists a group only when it has one), invitations sent and answered per kind,
+/// the retrospective confidence shift (sum, pairs, respondents), and per Guskey level the
+/// answers and respondents.
+pub const COLUMNS: [&str; 35] = [
+    "bookings",
+    "confirmed",
+    "waitlisted",
+    "cancelled",
+    "late_cancellations",
+    "expected_attendances",
+    "attendances",
+    "completed",
+    "no_shows",
+    "evaluations_sent",
+    "evaluations_completed",
+    "satisfaction_sum",
+    "satisfaction_n",
+    "impact_positive",
+    "impact_n",
+    "no_show_cost_pence",
+    "late_cancellation_cost_pence",
+    "evaluated",
+    "post_sent",
+    "post_completed",
+    "follow_sent",
+    "follow_completed",
+    "confidence_shift_sum",
+    "confidence_pairs",
+    "confidence_n",
+    "g1",
+    "g2",
+    "g3",
+    "g4",
+    "g5",
+    "g1_n",
+    "g2_n",
+    "g3_n",
+    "g4_n",
+    "g5_n",
+];
+
+/// A bound parameter of a hand-written query.
+#[derive(Clone, Debug)]
+pub(crate) enum Param {
+    Ts(NaiveDateTime),
+    Text(String),
+    Int(i64),
+}
+
+/// `sql` with PostgreSQL's `$1`-style placeholders, as the backend reads it (SQLite reads the
+/// same numbers as `?1`).
+fn for_backend(conn: &DbConn, sql: &str) -> String {
+    match conn {
+        DbConn::Pg(_) => sql.to_string(),
+        DbConn::Sqlite(_) => sql.replace('$', "?"),
+    }
+}
+
+fn bound<'a>(
+    conn: &DbConn,
+    sql: &str,
+    params: &[Param],
+) -> diesel::query_builder::BoxedSqlQuery<'a, Backend, diesel::query_builder::SqlQuery> {
+    let mut query = diesel::sql_query(for_backend(conn, sql)).into_boxed::<Backend>();
+    for p in params {
+        query = match p {
+            Param::Ts(t) => query.bind::<Timestamp, _>(*t),
+            Param::Text(s) => query.bind::<Text, _>(s.clone()),
+            Param::Int(n) => query.bind::<BigInt, _>(*n),
+        };
+    }
+    query
+}
+
+/// Runs a query written with `$n` placeholders and loads its rows.
+pub(crate) fn load<R>(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResult<Vec<R>>
+where
+    R: diesel::QueryableByName<Backend> + 'static,
+{
+    bound(conn, sql, params).load(conn)
+}
+
+/// Runs a statement written with `$n` placeholders; returns the rows it changed.
+pub(crate) fn exec(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResult<usize> {
+    bound(conn, sql, params).execute(conn)
+}
+
+/// `$from, $from+1, ...` for `n` parameters.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `CAST(COALESCE(SUM(expr), 0) AS BIGINT)`: PostgreSQL sums bigints into numerics and both
+/// backends sum no rows into NULL.
+pub(crate) fn sum(expr: &str) -> String {
+    format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
+}
+
+/// The London month (`yyyymm`) of a moment in naive UTC.
+pub fn month_of(t: NaiveDateTime) -> i64 {
+    let d = crate::reports::metrics::london_date(t);
+    i64::from(d.year()) * 100 + i64::from(d.month())
+}
+
+/// The common table expressions and the final `SELECT` that sum the bookings of the
+/// published courses matching `courses` (a condition on `courses c`) by course, school, staff
+/// group and the school's current cluster, with every column of [`COLUMNS`]. Sessions count
+/// as held when they started before the placeholder `now`. The CTE names start with `f_`, so
+/// the caller can put its own next to them.
+pub(crate) fn facts_sql(courses: &str, now: &str) -> (String, String) {
+    let confirmed = "b.status = 'confirmed'";
+    let held = "COALESCE(h.n, 0)";
+    let no_show = format!("{confirmed} AND {held} > 0 AND COALESCE(a.absent, 0) = {held}");
+    let late = "b.status = 'cancelled' AND b.late_cancellation";
+    let pair = "an.before_rating IS NOT NULL AND an.after_rating IS NOT NULL";
+    let levels: Vec<String> = (1..=5)
+        .map(|n| format!("SUM(CASE WHEN an.guskey_level = {n} THEN 1 ELSE 0 END) AS g{n}"))
+        .collect();
+    let per_booking: Vec<String> = (1..=5)
+        .map(|n| {
+            format!(
+                "SUM(COALESCE(ra.g{n}, 0)) AS g{n}, \
+                 SUM(CASE WHEN ra.g{n} > 0 THEN 1 ELSE 0 END) AS g{n}_n"
+            )
+        })
+        .collect();
+    let ctes = format!(
+        "f_courses AS (
+    SELECT c.id FROM courses c
+     WHERE c.status = 'published' AND c.first_session_start IS NOT NULL AND ({courses})
+),
+f_held AS (
+    SELECT s.course_id, COUNT(*) AS n FROM course_sessions s
+     WHERE s.course_id IN (SELECT id FROM f_courses) AND s.start_at < {now}
+     GROUP BY s.course_id
+),
+f_att AS (
+    SELECT x.booking_id,
+           SUM(CASE WHEN x.status IN ('present', 'late', 'left_early') THEN 1 ELSE 0 END) AS attended,
+           SUM(CASE WHEN x.status = 'absent' THEN 1 ELSE 0 END) AS absent
+      FROM attendance x
+      JOIN course_sessions s ON s.id = x.session_id AND s.start_at < {now}
+     WHERE x.course_id IN (SELECT id FROM f_courses)
+     GROUP BY x.booking_id
+),
+f_inv AS (
+    SELECT i.booking_id,
+           SUM(CASE WHEN i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
+           SUM(CASE WHEN i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS answered,
+           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS post_sent,
+           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS post_done,
+           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_sent,
+           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_done
+      FROM evaluation_invitations i
+     WHERE i.course_id IN (SELECT id FROM f_courses)
+     GROUP BY i.booking_id
+),
+f_ra AS (
+    SELECT an.response_id,
+           SUM(CASE WHEN {pair} THEN an.after_rating - an.before_rating ELSE 0 END) AS shift,
+           SUM(CASE WHEN {pair} THEN 1 ELSE 0 END) AS pairs,
+           {levels}
+      FROM evaluation_answers an
+      JOIN evaluation_responses r0 ON r0.id = an.response_id
+     WHERE r0.course_id IN (SELECT id FROM f_courses)
+     GROUP BY an.response_id
+),
+f_resp AS (
+    SELECT r.booking_id,
+           SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
+           SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
+           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
+           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n,
+           SUM(COALESCE(ra.shift, 0)) AS shift,
+           SUM(COALESCE(ra.pairs, 0)) AS pairs,
+           SUM(CASE WHEN ra.pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
+           {per_booking}
+      FROM evaluation_responses r
+      LEFT JOIN f_ra ra ON ra.response_id = r.id
+     WHERE r.course_id IN (SELECT id FROM f_courses)
+     GROUP BY r.booking_id
+)",
+        levels = levels.join(",\n           "),
+        per_booking = per_booking.join(",\n           "),
+    );
+    let mut sums = vec![
+        "COUNT(*)".to_string(),
+        sum(&format!("CASE WHEN {confirmed} THEN 1 ELSE 0 END")),
+        sum("CASE WHEN b.status = 'waitlisted' THEN 1 ELSE 0 END"),
+        sum("CASE WHEN b.status = 'cancelled' THEN 1 ELSE 0 END"),
+        sum(&format!("CASE WHEN {late} THEN 1 ELSE 0 END")),
+        sum(&format!("CASE WHEN {confirmed} THEN {held} ELSE 0 END")),
+        sum(&format!(
+            "CASE WHEN {confirmed} THEN COALESCE(a.attended, 0) ELSE 0 END"
+        )),
+        sum(&format!(
+            "CASE WHEN {confirmed} AND {held} > 0 AND COALESCE(a.attended, 0) = {held} \
+             THEN 1 ELSE 0 END"
+        )),
+        sum(&format!("CASE WHEN {no_show} THEN 1 ELSE 0 END")),
+        sum("i.sent"),
+        sum("i.answered"),
+        sum("r.sat_sum"),
+        sum("r.sat_n"),
+        sum("r.imp_pos"),
+        sum("r.imp_n"),
+        sum(&format!(
+            "CASE WHEN {no_show} THEN b.price_pence ELSE 0 END"
+        )),
+        sum(&format!("CASE WHEN {late} THEN b.price_pence ELSE 0 END")),
+        sum("CASE WHEN i.booking_id IS NOT NULL OR r.booking_id IS NOT NULL THEN 1 ELSE 0 END"),
+        sum("i.post_sent"),
+        sum("i.post_done"),
+        sum("i.follow_sent"),
+        sum("i.follow_done"),
+        sum("r.shift"),
+        sum("r.pairs"),
+        sum("r.conf_n"),
+    ];
+    sums.extend((1..=5).map(|n| sum(&format!("r.g{n}"))));
+    sums.extend((1..=5).map(|n| sum(&format!("r.g{n}_n"))));
+    let select_sums = sums
+        .iter()
+        .zip(COLUMNS)
+        .map(|(s, c)| format!("{s} AS {c}"))
+        .collect::<Vec<_>>()
+        .join(",\n       ");
+    let select = format!(
+        "SELECT b.course_id AS course_id, COALESCE(b.school_id, '') AS school_key,
+       COALESCE(b.staff_group_id, '') AS staff_group_key, COALESCE(sc.cluster_id, '') AS cluster_key,
+       {select_sums}
+  FROM bookings b
+  JOIN f_courses fc ON fc.id = b.course_id
+  LEFT JOIN schools sc ON sc.id = b.school_id
+  LEFT JOIN f_held h ON h.course_id = b.course_id
+  LEFT JOIN f_att a ON a.booking_id = b.id
+  LEFT JOIN f_inv i ON i.booking_id = b.id
+  LEFT JOIN f_resp r ON r.booking_id = b.id
+ WHERE b.status <> 'declined'
+ GROUP BY b.course_id, COALESCE(b.school_id, ''), COALESCE(b.staff_group_id, ''), COALESCE(sc.cluster_id, '')"
+    );
+    (ctes, select)
+}
+
+/// The columns joined with `, `, each prefixed by `prefix`.
+pub(crate) fn column_list(prefix: &str) -> String {
+    COLUMNS
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(QueryableByName)]
+struct Marked {
+    #[diesel(sql_type = Text)]
+    course_id: String,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+}
+
+#[derive(QueryableByName)]
+struct Span {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Timestamp)]
+    first_start: NaiveDateTime,
+    #[diesel(sql_type = Timestamp)]
+    last_start: NaiveDateTime,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+#[derive(QueryableByName)]
+struct Month {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    month: i32,
+}
+
+/// Adds (`sign` "") or takes out (`sign` "-") the facts of the courses in `list` to or from
+/// both kinds of cells, by the month their course row holds.
+fn move_cells(conn: &mut DbConn, list: &str, ids: &[Param], sign: &str) -> QueryResult<()> {
+    for (table, keys, key_exprs) in [
+        (
+            "report_school_cells",
+            "month, school_key",
+            "rc.month, f.school_key",
+        ),
+        (
+            "report_group_cells",
+            "month, cluster_key, staff_group_key",
+            "rc.month, f.cluster_key, f.staff_group_key",
+        ),
+    ] {
+        let sums = COLUMNS
+            .iter()
+            .map(|c| format!("{sign}{}", sum(&format!("f.{c}"))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let updates = COLUMNS
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The WHERE clause is what lets SQLite tell the upsert's ON from a join's.
+        exec(
+            conn,
+            &format!(
+                "INSERT INTO {table} ({keys}, {cols})
+                 SELECT {key_exprs}, {sums}
+                   FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+                  WHERE f.course_id IN ({list})
+                  GROUP BY {key_exprs}
+                 ON CONFLICT ({keys}) DO UPDATE SET {updates}",
+                cols = column_list(""),
+            ),
+            ids,
+        )?;
+    }
+    Ok(())
+}
+
+/// Sums again up to `limit` marked courses, in one transaction. Returns how many it summed
+/// (0: none marked), or `None` when another refresher holds PostgreSQL's refresh lock.
+pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResult<Option<usize>> {
+    crate::db::write_tx(conn, |c| {
+        if let DbConn::Pg(_) = c {
+            // One refresher at a time: two would both read a course's old facts and move the
+            // cells by the same difference twice.
+            let got: Vec<Locked> = load(
+                c,
+                "SELECT pg_try_advisory_xact_lock(7291605) AS locked",
+                &[],
+            )?;
+            if !got.first().is_some_and(|l| l.locked) {
+                return Ok(None);
+            }
+        }
+        let marked: Vec<Marked> = load(
+            c,
+            &format!(
+                "SELECT course_id, version FROM report_dirty ORDER BY course_id LIMIT {limit}"
+            ),
+            &[],
+        )?;
+        if marked.is_empty() {
+            return Ok(Some(0));
+        }
+        let ids: Vec<Param> = marked
+            .iter()
+            .map(|m| Param::Text(m.course_id.clone()))
+            .collect();
+        let list = placeholders(1, ids.len());
+
+        // Months whose cells may be left empty, for tidying up at the end.
+        let mut months: Vec<Month> = load(
+            c,
+            &format!("SELECT DISTINCT month FROM report_courses WHERE course_id IN ({list})"),
+            &ids,
+        )?;
+
+        move_cells(c, &list, &ids, "-")?;
+        exec(
+            c,
+            &format!("DELETE FROM report_facts WHERE course_id IN ({list})"),
+            &ids,
+        )?;
+        exec(
+            c,
+            &format!("DELETE FROM report_courses WHERE course_id IN ({list})"),
+            &ids,
+        )?;
+
+        let now_p = format!("${}", ids.len() + 1);
+        let (ctes, select) = facts_sql(&format!("c.id IN ({list})"), &now_p);
+        let mut params = ids.clone();
+        params.push(Param::Ts(now));
+        exec(
+            c,
+            &format!(
+                "WITH {ctes}
+                 INSERT INTO report_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
+                 {select}",
+                cols = column_list(""),
+            ),
+            &params,
+        )?;
+
+        let spans: Vec<Span> = load(
+            c,
+            &format!(
+                "SELECT c.id AS id, c.first_session_start AS first_start, MAX(s.start_at) AS last_start
+                   FROM courses c JOIN course_sessions s ON s.course_id = c.id
+                  WHERE c.id IN ({list}) AND c.status = 'published'
+                    AND c.first_session_start IS NOT NULL
+                  GROUP BY c.id, c.first_session_start"
+            ),
+            &ids,
+        )?;
+        let course_sql = format!(
+            "INSERT INTO report_courses (course_id, month, first_start, last_start, refreshed_at, {cols})
+             SELECT $1, $2, $3, $4, $5, {sums} FROM report_facts f WHERE f.course_id = $1",
+            cols = column_list(""),
+            sums = COLUMNS
+                .iter()
+                .map(|c| sum(&format!("f.{c}")))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        for s in &spans {
+            let month = month_of(s.first_start);
+            months.push(Month {
+                month: month as i32,
+            });
+            exec(
+                c,
+                &course_sql,
+                &[
+                    Param::Text(s.id.clone()),
+                    Param::Int(month),
+                    Param::Ts(s.first_start),
+                    Param::Ts(s.last_start),
+                    Param::Ts(now),
+                ],
+            )?;
+        }
+        move_cells(c, &list, &ids, "")?;
+
+        // A cell with no bookings holds nothing at all (every sum counts bookings).
+        let mut months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
+        months.sort_unstable();
+        months.dedup();
+        if !months.is_empty() {
+            let mlist = placeholders(1, months.len());
+            let mparams: Vec<Param> = months.into_iter().map(Param::Int).collect();
+            for table in ["report_school_cells", "report_group_cells"] {
+                exec(
+                    c,
+                    &format!("DELETE FROM {table} WHERE bookings = 0 AND month IN ({mlist})"),
+                    &mparams,
+                )?;
+            }
+        }
+
+        // A course changed after it was read keeps its mark (with a higher version), and is
+        // summed again next time.
+        for m in &marked {
+            exec(
+                c,
+                "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
+                &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
+            )?;
+        }
+        Ok(Some(marked.len()))
+    })
+}
+
+/// Courses marked for summing again.
+pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let rows: Vec<N> = load(conn, "SELECT COUNT(*) AS n FROM report_dirty", &[])?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
+/// Sums every marked course, `batch` at a time, calling `progress` with the number done so
+/// far after each batch. Waits its turn when another refresher is at work.
+pub fn refresh_all(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> QueryResult<usize> {
+    let mut done = 0;
+    loop {
+        match refresh(conn, now, batch)? {
+            Some(0) => return Ok(done),
+            Some(n) => {
+                done += n;
+                progress(done);
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+}
