@@ -1596,30 +1596,45 @@ fn split_window(q: &ReportQuery) -> (Option<(i64, i64)>, Vec<(NaiveDateTime, Nai
 fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryResult<Vec<CellRow>> {
     use super::report_cells::{column_list, facts_sql, COLUMNS};
     let (lo, hi) = q.window_utc();
+    // Parameters are bound where they are written, so the query binds only what it uses.
+    let valid = |b: &mut Binder| {
+        let now = b.bind(Param::Ts(q.now));
+        format!(
+            "((rc.last_start < rc.refreshed_at AND rc.last_start < {now}) \
+              OR (rc.first_start >= rc.refreshed_at AND rc.first_start >= {now}))"
+        )
+    };
+    let window = |b: &mut Binder, column: &str| {
+        let (from, to) = (b.bind(Param::Ts(lo)), b.bind(Param::Ts(hi)));
+        format!("{column} >= {from} AND {column} < {to}")
+    };
+    // Courses whose kept sums are out of date (marked, or summed when other sessions had
+    // started): taken out of the cells...
+    let stale_sql = |b: &mut Binder| {
+        format!(
+            "SELECT rc.course_id AS id FROM report_courses rc
+              WHERE {} AND (rc.course_id IN (SELECT course_id FROM report_dirty) OR NOT {})",
+            window(b, "rc.first_start"),
+            valid(b),
+        )
+    };
+    // ...and the window's courses worked out live: those, and any not summed at all.
+    let live_sql = |b: &mut Binder| {
+        format!(
+            "SELECT c.id AS id FROM courses c
+              WHERE c.status = 'published' AND {}
+                AND (c.id IN (SELECT course_id FROM report_dirty)
+                     OR NOT EXISTS (SELECT 1 FROM report_courses rc WHERE rc.course_id = c.id AND {}))",
+            window(b, "c.first_session_start"),
+            valid(b),
+        )
+    };
+    // Both are usually a handful, and are listed in the query: PostgreSQL plans a query
+    // with a subquery it cannot see into for the worst case, reading every mark and answer.
+    let stale = CourseSet::load(conn, &stale_sql)?;
+    let live = CourseSet::load(conn, &live_sql)?;
     let mut b = Binder::default();
-    let lo_p = b.bind(Param::Ts(lo));
-    let hi_p = b.bind(Param::Ts(hi));
-    let now_p = b.bind(Param::Ts(q.now));
-    // The same sessions have started at `now` as when the course was summed.
-    let valid = format!(
-        "((rc.last_start < rc.refreshed_at AND rc.last_start < {now_p}) \
-          OR (rc.first_start >= rc.refreshed_at AND rc.first_start >= {now_p}))"
-    );
-    let xs = format!(
-        "xs AS (
-    SELECT rc.course_id FROM report_courses rc
-     WHERE rc.first_start >= {lo_p} AND rc.first_start < {hi_p}
-       AND (rc.course_id IN (SELECT course_id FROM report_dirty) OR NOT {valid})
-)"
-    );
-    let (live_ctes, live_select) = facts_sql(
-        &format!(
-            "c.first_session_start >= {lo_p} AND c.first_session_start < {hi_p}
-             AND (c.id IN (SELECT course_id FROM report_dirty)
-                  OR NOT EXISTS (SELECT 1 FROM report_courses rc WHERE rc.course_id = c.id AND {valid}))"
-        ),
-        &now_p,
-    );
+    let in_stale = stale.condition("rc.course_id", &mut b);
     let negated = COLUMNS
         .iter()
         .map(|c| format!("-f.{c}"))
@@ -1630,7 +1645,7 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
             "SELECT f.course_id AS course_id, rc.month AS month, f.school_key AS school_key,
                     f.cluster_key AS cluster_key, f.staff_group_key AS staff_group_key, {cols}
                FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
-              WHERE ({cond}) AND rc.course_id NOT IN (SELECT course_id FROM xs)",
+              WHERE ({cond}) AND NOT {in_stale}",
             cols = column_list("f."),
         )
     };
@@ -1647,13 +1662,14 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
             "SELECT rc.course_id AS course_id, rc.month AS month, '' AS school_key,
                     '' AS cluster_key, '' AS staff_group_key, {cols}
                FROM report_courses rc
-              WHERE rc.first_start >= {lo_p} AND rc.first_start < {hi_p}
-                AND rc.course_id NOT IN (SELECT course_id FROM xs)",
+              WHERE {span} AND NOT {in_stale}",
+            span = window(&mut b, "rc.first_start"),
             cols = column_list("rc."),
         )),
-        Source::Facts => parts.push(facts_part(&format!(
-            "rc.first_start >= {lo_p} AND rc.first_start < {hi_p}"
-        ))),
+        Source::Facts => {
+            let span = window(&mut b, "rc.first_start");
+            parts.push(facts_part(&span));
+        }
         Source::SchoolCells | Source::GroupCells => {
             let (months, edges) = split_window(q);
             if let Some((first, last)) = months {
@@ -1690,7 +1706,7 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
                              SELECT rc.month, {fkeys}, {negated}
                                FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
                               WHERE rc.month >= {a} AND rc.month <= {z}
-                                AND rc.course_id IN (SELECT course_id FROM xs)) y
+                                AND {in_stale}) y
                        {join}",
                     ycols = column_list("y."),
                     cols = column_list(""),
@@ -1702,12 +1718,22 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
             }
         }
     }
-    parts.push(format!(
-        "SELECT l.course_id, CAST(NULL AS INTEGER), l.school_key, l.cluster_key,
-                l.staff_group_key, {cols}
-           FROM ({live_select}) l",
-        cols = column_list("l."),
-    ));
+    let mut ctes = String::new();
+    if !live.is_empty() {
+        let courses = live.condition("c.id", &mut b);
+        let now = b.bind(Param::Ts(q.now));
+        let (live_ctes, live_select) = facts_sql(&courses, &now);
+        ctes = format!("WITH {live_ctes}\n");
+        parts.push(format!(
+            "SELECT l.course_id, CAST(NULL AS INTEGER), l.school_key, l.cluster_key,
+                    l.staff_group_key, {cols}
+               FROM ({live_select}) l",
+            cols = column_list("l."),
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
 
     let person = |level: GroupBy| match level {
         GroupBy::School => "x.school_key",
@@ -1753,9 +1779,7 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
         format!(" GROUP BY {}", group.join(", "))
     };
     let sql = format!(
-        "WITH {xs},
-{live_ctes}
-SELECT {select},
+        "{ctes}SELECT {select},
        {sums}
   FROM ({parts}) x{group_by}",
         select = select.join(", "),
@@ -1768,4 +1792,53 @@ SELECT {select},
         r.p2 = r.p2.take().filter(|k| !k.is_empty());
     }
     Ok(rows)
+}
+
+/// A set of course ids for a report query: listed when small, or as the query that finds
+/// them when there are too many to bind (after a migration, before the first refresh).
+enum CourseSet<F> {
+    Ids(Vec<String>),
+    Query(F),
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+impl<F: Fn(&mut Binder) -> String> CourseSet<F> {
+    /// Beyond this many ids the set stays a subquery.
+    const MAX_LISTED: usize = 5_000;
+
+    /// Runs `sql` (written with its parameters bound by the function) for the ids.
+    fn load(conn: &mut DbConn, sql: F) -> QueryResult<CourseSet<F>> {
+        let mut b = Binder::default();
+        let text = sql(&mut b);
+        let ids: Vec<Id> = load(conn, &text, &b.params)?;
+        Ok(if ids.len() > Self::MAX_LISTED {
+            CourseSet::Query(sql)
+        } else {
+            CourseSet::Ids(ids.into_iter().map(|i| i.id).collect())
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, CourseSet::Ids(ids) if ids.is_empty())
+    }
+
+    /// `column IN (the set)`, as SQL.
+    fn condition(&self, column: &str, b: &mut Binder) -> String {
+        match self {
+            CourseSet::Ids(ids) if ids.is_empty() => "(1 = 0)".to_string(),
+            CourseSet::Ids(ids) => {
+                let list: Vec<String> = ids
+                    .iter()
+                    .map(|id| b.bind(Param::Text(id.clone())))
+                    .collect();
+                format!("({column} IN ({}))", list.join(", "))
+            }
+            CourseSet::Query(sql) => format!("({column} IN ({}))", sql(b)),
+        }
+    }
 }

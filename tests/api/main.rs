@@ -34,5 +34,6 @@ mod evaluate_page;
 mod evaluation;
 mod national_seed;
 #[allow(dead_code)]
+mod report_cells;
 mod report_support;
 mod reports_page;

@@ -1,0 +1,405 @@
+//! The report cells (`store::report_cells`) against the bookings they sum. Every report is
+//! worked out both ways, from the cells and straight from the bookings, and the two must be
+//! the same: right after everything is summed, after changes the refresher has not seen yet,
+//! part-way through a refresh, for windows that do and do not fall on whole months, and at
+//! moments when courses are in progress. Then under concurrent bookings and cancellations
+//! through the running service while refreshes run, on both backends.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use cpd_hub::commands::seed_national::{seed_national, NationalOptions};
+use cpd_hub::db::schema::{course_sessions, courses};
+use cpd_hub::db::DbConn;
+use cpd_hub::reports::metrics::{GroupBy, ReportQuery, ReportScope};
+use cpd_hub::store::report_cells;
+use cpd_hub::store::reports::{engagement_by, impact_by, Method};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use crate::booking_support::{bk_book, bk_course, bk_people, bk_world};
+use crate::helpers::{spawn_app_with, Backend};
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a date")
+}
+
+fn at(y: i32, m: u32, d: u32) -> NaiveDateTime {
+    date(y, m, d).and_hms_opt(12, 0, 0).expect("noon")
+}
+
+/// Every grouping alone, and pairs that read each kind of kept sums.
+const GROUPINGS: &[(GroupBy, Option<GroupBy>)] = &[
+    (GroupBy::School, None),
+    (GroupBy::Cluster, None),
+    (GroupBy::StaffGroup, None),
+    (GroupBy::Priority, None),
+    (GroupBy::Course, None),
+    (GroupBy::Term, None),
+    (GroupBy::Cluster, Some(GroupBy::StaffGroup)),
+    (GroupBy::Cluster, Some(GroupBy::School)),
+    (GroupBy::School, Some(GroupBy::Term)),
+    (GroupBy::Term, Some(GroupBy::StaffGroup)),
+    (GroupBy::Course, Some(GroupBy::School)),
+    (GroupBy::Priority, Some(GroupBy::Cluster)),
+    (GroupBy::School, Some(GroupBy::StaffGroup)),
+    (GroupBy::Priority, Some(GroupBy::Term)),
+];
+
+/// Windows on whole months, with part-months at either edge, inside one month, and over the
+/// current year (courses to come); each at a moment after everything and in the middle.
+fn windows() -> Vec<(NaiveDate, NaiveDate, NaiveDateTime)> {
+    let now = cpd_hub::domain::time::now();
+    vec![
+        (date(2025, 9, 1), date(2026, 8, 31), now),
+        (date(2025, 10, 15), date(2026, 11, 30), now),
+        (date(2026, 1, 7), date(2026, 1, 27), now),
+        (date(2026, 9, 1), date(2027, 8, 31), now),
+        (date(2025, 9, 1), date(2026, 8, 31), at(2026, 2, 4)),
+        (date(2025, 11, 3), date(2026, 7, 20), at(2026, 3, 11)),
+    ]
+}
+
+/// Works out every report both ways and asserts they agree. Returns how many it compared.
+fn compare(conn: &mut DbConn, state: &str, groupings: &[(GroupBy, Option<GroupBy>)]) -> usize {
+    let mut n = 0;
+    for (from, to, now) in windows() {
+        for (group_by, then_by) in groupings {
+            let q = ReportQuery {
+                from,
+                to,
+                group_by: *group_by,
+                then_by: *then_by,
+                now,
+                min_responses: 5,
+            };
+            let label = format!("{state}: {from}..{to} at {now} by {}", q.group_by_label());
+            let by_cells = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+            let by_bookings = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+            same(
+                &serde_json::to_value(&by_cells).unwrap(),
+                &serde_json::to_value(&by_bookings).unwrap(),
+                &format!("engagement {label}"),
+            );
+            let by_cells = impact_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+            let by_bookings = impact_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+            same(
+                &serde_json::to_value(&by_cells).unwrap(),
+                &serde_json::to_value(&by_bookings).unwrap(),
+                &format!("impact {label}"),
+            );
+            n += 2;
+        }
+    }
+    n
+}
+
+/// Asserts two reports are the same, naming the first place they differ.
+fn same(cells: &Value, bookings: &Value, label: &str) {
+    fn first_difference(a: &Value, b: &Value, path: String) -> Option<String> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for k in x.keys().chain(y.keys()) {
+                    let (l, r) = (
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                    );
+                    if let Some(d) = first_difference(l, r, format!("{path}.{k}")) {
+                        return Some(d);
+                    }
+                }
+                None
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (l, r))| first_difference(l, r, format!("{path}[{i}]"))),
+            _ if a == b => None,
+            _ => Some(format!("{path}: cells {a} but bookings {b}")),
+        }
+    }
+    if let Some(d) = first_difference(cells, bookings, String::new()) {
+        panic!("{label}: {d}");
+    }
+}
+
+fn count(conn: &mut DbConn, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+}
+
+/// Changes of every kind the cells are summed from, made the way any writer would (the
+/// triggers must notice them).
+fn change_everything(conn: &mut DbConn) {
+    for sql in [
+        // Late cancellations.
+        "UPDATE bookings SET status = 'cancelled', late_cancellation = TRUE
+          WHERE id IN (SELECT id FROM bookings WHERE status = 'confirmed' ORDER BY id LIMIT 7)",
+        // Marks changed.
+        "UPDATE attendance SET status = 'absent'
+          WHERE booking_id IN (SELECT booking_id FROM attendance WHERE status = 'present'
+                                ORDER BY booking_id LIMIT 9)",
+        // Bookings that lost their school and staff group.
+        "UPDATE bookings SET school_id = NULL, staff_group_id = NULL
+          WHERE id IN (SELECT id FROM bookings WHERE status = 'waitlisted' ORDER BY id LIMIT 2)",
+        // A school moved to another cluster.
+        "UPDATE schools SET cluster_id = (SELECT MAX(c.id) FROM clusters c WHERE c.id <> schools.cluster_id)
+          WHERE id = (SELECT MIN(school_id) FROM bookings WHERE status = 'confirmed')",
+        // A course cancelled.
+        "UPDATE courses SET status = 'cancelled'
+          WHERE id = (SELECT MIN(id) FROM courses WHERE status = 'published')",
+        // Invitations answered, answers taken away.
+        "UPDATE evaluation_invitations SET answered_at = sent_at
+          WHERE id IN (SELECT id FROM evaluation_invitations
+                        WHERE sent_at IS NOT NULL AND answered_at IS NULL ORDER BY id LIMIT 5)",
+        "DELETE FROM evaluation_answers
+          WHERE response_id IN (SELECT id FROM evaluation_responses ORDER BY id LIMIT 3)",
+    ] {
+        diesel::sql_query(sql)
+            .execute(conn)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // A course moved 40 days later (into another month, and perhaps another term).
+    let course: String = courses::table
+        .filter(courses::status.eq("published"))
+        .filter(courses::first_session_start.is_not_null())
+        .order(courses::id.desc())
+        .select(courses::id)
+        .first(conn)
+        .unwrap();
+    let sessions: Vec<(String, NaiveDateTime, NaiveDateTime)> = course_sessions::table
+        .filter(course_sessions::course_id.eq(&course))
+        .select((
+            course_sessions::id,
+            course_sessions::start_at,
+            course_sessions::end_at,
+        ))
+        .load(conn)
+        .unwrap();
+    let later = chrono::Duration::days(40);
+    for (id, start, end) in &sessions {
+        diesel::update(course_sessions::table.find(id))
+            .set((
+                course_sessions::start_at.eq(*start + later),
+                course_sessions::end_at.eq(*end + later),
+            ))
+            .execute(conn)
+            .unwrap();
+    }
+    let first = sessions.iter().map(|s| s.1).min().unwrap() + later;
+    diesel::update(courses::table.find(&course))
+        .set(courses::first_session_start.eq(Some(first)))
+        .execute(conn)
+        .unwrap();
+}
+
+crate::each_backend!(
+    reports_from_the_cells_match_the_bookings_in_every_state,
+    every_state
+);
+
+async fn every_state(backend: Backend) {
+    // No refresher in the service: the test decides when the cells move.
+    let Some(app) = spawn_app_with(backend, |s| s.reports.refresh_every = None).await else {
+        return;
+    };
+    {
+        app.with_db(|conn| {
+            seed_national(
+                conn,
+                &NationalOptions {
+                    scale: 0.004,
+                    ..NationalOptions::default()
+                },
+            )
+            .expect("the national seed runs");
+            // The seed sums every course; from here on the test decides when the cells move.
+            assert_eq!(report_cells::marked(conn).unwrap(), 0);
+            assert!(count(conn, "SELECT COUNT(*) AS n FROM report_courses") > 50);
+            let n = compare(conn, "all summed", GROUPINGS);
+            assert_eq!(n, 6 * GROUPINGS.len() * 2);
+
+            // The cells are what the reports read: spoil them and the reports go wrong.
+            diesel::sql_query("UPDATE report_school_cells SET bookings = bookings + 1000")
+                .execute(conn)
+                .unwrap();
+            let q = ReportQuery {
+                from: date(2025, 9, 1),
+                to: date(2026, 8, 31),
+                group_by: GroupBy::Cluster,
+                then_by: None,
+                now: cpd_hub::domain::time::now(),
+                min_responses: 5,
+            };
+            let spoiled = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+            let right = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+            assert_ne!(
+                spoiled.totals, right.totals,
+                "the cluster report reads the school cells"
+            );
+            diesel::sql_query("UPDATE report_school_cells SET bookings = bookings - 1000")
+                .execute(conn)
+                .unwrap();
+
+            change_everything(conn);
+            let marked = report_cells::marked(conn).unwrap();
+            assert!(
+                marked >= 5,
+                "the triggers marked the changed courses ({marked})"
+            );
+            compare(conn, "changed, not summed", GROUPINGS);
+
+            // Part-way: a few courses summed again, the rest still marked.
+            assert_eq!(
+                report_cells::refresh(conn, cpd_hub::domain::time::now(), 3).unwrap(),
+                Some(3)
+            );
+            assert_eq!(report_cells::marked(conn).unwrap(), marked - 3);
+            compare(conn, "part summed", GROUPINGS);
+
+            report_cells::refresh_all(conn, cpd_hub::domain::time::now(), 7, |_| {}).unwrap();
+            assert_eq!(report_cells::marked(conn).unwrap(), 0);
+            compare(conn, "summed again", GROUPINGS);
+
+            // Summed as of a moment when courses were still running: the held sessions have
+            // changed since, and the reports must notice.
+            diesel::sql_query(
+                "INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses",
+            )
+            .execute(conn)
+            .unwrap();
+            report_cells::refresh_all(conn, at(2026, 2, 4), 50, |_| {}).unwrap();
+            compare(conn, "summed in February", GROUPINGS);
+        })
+        .await;
+    }
+}
+
+crate::each_backend!(
+    concurrent_bookings_and_refreshes_keep_the_cells_exact,
+    concurrent_bookings_and_refreshes
+);
+
+/// Bookings and cancellations from many clients at once while the service's refresher runs
+/// every second and another refresher sums one course at a time in a loop: once everyone
+/// stops and the last changes are summed, the cells agree with the bookings and no change was
+/// lost.
+async fn concurrent_bookings_and_refreshes(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.reports.refresh_every = Some(std::time::Duration::from_secs(1));
+    })
+    .await
+    else {
+        return;
+    };
+    let w = bk_world(&app).await;
+    let mut course_ids = Vec::new();
+    for i in 0..3 {
+        course_ids.push(bk_course(&app, &w, &format!("Phonics {i}"), 8, |_| {}).await);
+    }
+    let schools = [&w.school_a, &w.school_b, &w.school_c];
+    let staff = bk_people(&app, 36, "Busy", &schools).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = app.db.url().to_string();
+    let looping = {
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
+            let mut rounds = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // Busy database errors are part of the game on SQLite; the next round retries.
+                let _ = report_cells::refresh(&mut conn, cpd_hub::domain::time::now(), 1);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for (i, who) in staff.iter().enumerate() {
+        let (app, who, course) = (app.clone(), who.clone(), course_ids[i % 3].clone());
+        tasks.push(tokio::spawn(async move {
+            let r = bk_book(&app, &course, &who, json!({})).await;
+            assert_eq!(r.status(), 201, "booking");
+            let b: Value = r.json().await.unwrap();
+            // Every other booker changes their mind.
+            if i % 2 == 0 {
+                let id = b["id"].as_str().unwrap().to_string();
+                let r = app
+                    .post(
+                        &format!("/api/v1/bookings/{id}/cancel"),
+                        who.t(),
+                        &json!({}),
+                    )
+                    .await;
+                assert_eq!(r.status(), 200, "cancelling");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let rounds = looping.await.unwrap();
+    assert!(rounds > 0);
+
+    let first_start = cpd_hub::domain::time::now().date() + chrono::Duration::days(30);
+    app.with_db(move |conn| {
+        report_cells::refresh_all(conn, cpd_hub::domain::time::now(), 10, |_| {}).unwrap();
+        assert_eq!(report_cells::marked(conn).unwrap(), 0);
+        let q = ReportQuery {
+            from: first_start - chrono::Duration::days(3),
+            to: first_start + chrono::Duration::days(3),
+            group_by: GroupBy::Course,
+            then_by: None,
+            now: cpd_hub::domain::time::now(),
+            min_responses: 5,
+        };
+        let cells = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+        let bookings = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+        same(
+            &serde_json::to_value(&cells).unwrap(),
+            &serde_json::to_value(&bookings).unwrap(),
+            "after the rush",
+        );
+        // 12 bookings on each course, 6 of them cancelled: the other 6 all have one of the
+        // 8 places, whoever was waiting at first.
+        assert_eq!(
+            (
+                cells.totals.bookings,
+                cells.totals.cancelled,
+                cells.totals.confirmed,
+                cells.totals.waitlisted
+            ),
+            (36, 18, 18, 0)
+        );
+        // Nothing was worked out live: every course's figures came from its kept row.
+        let kept = count(
+            conn,
+            "SELECT CAST(SUM(bookings) AS BIGINT) AS n FROM report_courses",
+        );
+        assert_eq!(kept, 36);
+        for grouping in [GroupBy::School, GroupBy::Cluster, GroupBy::StaffGroup] {
+            let q = ReportQuery {
+                group_by: grouping,
+                ..q.clone()
+            };
+            let cells = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+            let bookings = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+            same(
+                &serde_json::to_value(&cells).unwrap(),
+                &serde_json::to_value(&bookings).unwrap(),
+                &format!("after the rush, by {}", q.group_by_label()),
+            );
+        }
+    })
+    .await;
+}
