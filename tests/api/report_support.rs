@@ -32,8 +32,6 @@ use crate::helpers::{expect_json, TestApp};
 pub struct RwAlliance {
     /// School ids by letter.
     pub schools: BTreeMap<&'static str, String>,
-    /// School names by letter.
-    pub school_names: BTreeMap<&'static str, &'static str>,
     /// People by short name (staff).
     pub people: BTreeMap<&'static str, Who>,
     /// The school lead of Ash Primary (A).
@@ -90,7 +88,6 @@ pub async fn build(app: &TestApp, anchor: i64) -> RwAlliance {
         clusters.insert(name, c["id"].as_str().unwrap().to_string());
     }
     let mut schools = BTreeMap::new();
-    let mut school_names = BTreeMap::new();
     for (i, (letter, name, cluster)) in SCHOOLS.iter().enumerate() {
         let s = app
             .admin_create(
@@ -99,7 +96,6 @@ pub async fn build(app: &TestApp, anchor: i64) -> RwAlliance {
             )
             .await;
         schools.insert(*letter, s["id"].as_str().unwrap().to_string());
-        school_names.insert(*letter, *name);
     }
     let teacher = fx.group("teacher");
     let mut people = BTreeMap::new();
@@ -304,7 +300,6 @@ pub async fn build(app: &TestApp, anchor: i64) -> RwAlliance {
 
     RwAlliance {
         schools,
-        school_names,
         people,
         lead_a,
         lead_c,
