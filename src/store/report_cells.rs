@@ -77,6 +77,7 @@ pub const COLUMNS: [&str; 35] = [
 #[derive(Clone, Debug)]
 pub(crate) enum Param {
     Ts(NaiveDateTime),
+    OptTs(Option<NaiveDateTime>),
     Text(String),
     Int(i64),
 }
@@ -99,6 +100,7 @@ fn bound<'a>(
     for p in params {
         query = match p {
             Param::Ts(t) => query.bind::<Timestamp, _>(*t),
+            Param::OptTs(t) => query.bind::<diesel::sql_types::Nullable<Timestamp>, _>(*t),
             Param::Text(s) => query.bind::<Text, _>(s.clone()),
             Param::Int(n) => query.bind::<BigInt, _>(*n),
         };
@@ -302,8 +304,19 @@ struct Span {
     id: String,
     #[diesel(sql_type = Timestamp)]
     first_start: NaiveDateTime,
-    #[diesel(sql_type = Timestamp)]
-    last_start: NaiveDateTime,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamp>)]
+    prev_start: Option<NaiveDateTime>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamp>)]
+    next_start: Option<NaiveDateTime>,
+}
+
+/// SQL that is true when the kept sums of `report_courses rc` hold at the moment `now` (a
+/// placeholder): the same sessions have started by then as when the course was summed.
+pub(crate) fn holds_at(now: &str) -> String {
+    format!(
+        "((rc.refreshed_at <= {now} AND (rc.next_start IS NULL OR rc.next_start >= {now})) \
+          OR (rc.refreshed_at > {now} AND (rc.prev_start IS NULL OR rc.prev_start < {now})))"
+    )
 }
 
 #[derive(QueryableByName)]
@@ -377,6 +390,15 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
                 return Ok(None);
             }
         }
+        // Courses whose next session has started since they were summed: their held
+        // sessions have changed.
+        exec(
+            c,
+            "INSERT INTO report_dirty (course_id, version)
+             SELECT course_id, 1 FROM report_courses WHERE next_start < $1 ORDER BY course_id
+             ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1",
+            &[Param::Ts(now)],
+        )?;
         let marked: Vec<Marked> = load(
             c,
             &format!(
@@ -430,17 +452,19 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
         let spans: Vec<Span> = load(
             c,
             &format!(
-                "SELECT c.id AS id, c.first_session_start AS first_start, MAX(s.start_at) AS last_start
+                "SELECT c.id AS id, c.first_session_start AS first_start,
+                        MAX(CASE WHEN s.start_at < {now_p} THEN s.start_at END) AS prev_start,
+                        MIN(CASE WHEN s.start_at >= {now_p} THEN s.start_at END) AS next_start
                    FROM courses c JOIN course_sessions s ON s.course_id = c.id
                   WHERE c.id IN ({list}) AND c.status = 'published'
                     AND c.first_session_start IS NOT NULL
                   GROUP BY c.id, c.first_session_start"
             ),
-            &ids,
+            &params,
         )?;
         let course_sql = format!(
-            "INSERT INTO report_courses (course_id, month, first_start, last_start, refreshed_at, {cols})
-             SELECT $1, $2, $3, $4, $5, {sums} FROM report_facts f WHERE f.course_id = $1",
+            "INSERT INTO report_courses (course_id, month, first_start, refreshed_at, prev_start, next_start, {cols})
+             SELECT $1, $2, $3, $4, $5, $6, {sums} FROM report_facts f WHERE f.course_id = $1",
             cols = column_list(""),
             sums = COLUMNS
                 .iter()
@@ -460,8 +484,9 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
                     Param::Text(s.id.clone()),
                     Param::Int(month),
                     Param::Ts(s.first_start),
-                    Param::Ts(s.last_start),
                     Param::Ts(now),
+                    Param::OptTs(s.prev_start),
+                    Param::OptTs(s.next_start),
                 ],
             )?;
         }

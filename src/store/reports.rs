@@ -1597,13 +1597,7 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
     use super::report_cells::{column_list, facts_sql, COLUMNS};
     let (lo, hi) = q.window_utc();
     // Parameters are bound where they are written, so the query binds only what it uses.
-    let valid = |b: &mut Binder| {
-        let now = b.bind(Param::Ts(q.now));
-        format!(
-            "((rc.last_start < rc.refreshed_at AND rc.last_start < {now}) \
-              OR (rc.first_start >= rc.refreshed_at AND rc.first_start >= {now}))"
-        )
-    };
+    let valid = |b: &mut Binder| super::report_cells::holds_at(&b.bind(Param::Ts(q.now)));
     let window = |b: &mut Binder, column: &str| {
         let (from, to) = (b.bind(Param::Ts(lo)), b.bind(Param::Ts(hi)));
         format!("{column} >= {from} AND {column} < {to}")

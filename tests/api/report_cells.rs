@@ -276,6 +276,16 @@ async fn every_state(backend: Backend) {
             .unwrap();
             report_cells::refresh_all(conn, at(2026, 2, 4), 50, |_| {}).unwrap();
             compare(conn, "summed in February", GROUPINGS);
+
+            // The refresher sums again the courses whose next session has started since.
+            let started =
+                "SELECT COUNT(*) AS n FROM report_courses WHERE next_start < CURRENT_TIMESTAMP";
+            assert!(count(conn, started) > 0);
+            let summed =
+                report_cells::refresh_all(conn, cpd_hub::domain::time::now(), 50, |_| {}).unwrap();
+            assert!(summed > 0);
+            assert_eq!(count(conn, started), 0);
+            compare(conn, "summed again now", GROUPINGS);
         })
         .await;
     }

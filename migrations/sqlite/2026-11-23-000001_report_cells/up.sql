@@ -13,15 +13,18 @@ CREATE TABLE report_dirty (
 );
 
 -- One row per published course with sessions, as last summed: its sums, the London month of
--- its first session (yyyymm) and when it was summed. Figures that depend on the sessions
--- already held are right for any moment at which the same sessions have started as at
--- refreshed_at; reports work the rest out live.
+-- its first session (yyyymm), when it was summed, and the starts of its sessions either side
+-- of that moment. Figures that depend on the sessions already held are right for any moment
+-- at which the same sessions have started as at refreshed_at (no session starts in between);
+-- reports work the rest out live, and the refresher sums a course again once its next
+-- session has started.
 CREATE TABLE report_courses (
     course_id                     TEXT PRIMARY KEY NOT NULL,
     month                         INTEGER NOT NULL,
     first_start                   TIMESTAMP NOT NULL,
-    last_start                    TIMESTAMP NOT NULL,
     refreshed_at                  TIMESTAMP NOT NULL,
+    prev_start                    TIMESTAMP,
+    next_start                    TIMESTAMP,
     bookings                      BIGINT NOT NULL DEFAULT 0,
     confirmed                     BIGINT NOT NULL DEFAULT 0,
     waitlisted                    BIGINT NOT NULL DEFAULT 0,
@@ -60,6 +63,7 @@ CREATE TABLE report_courses (
 );
 CREATE INDEX report_courses_start ON report_courses(first_start);
 CREATE INDEX report_courses_month ON report_courses(month);
+CREATE INDEX report_courses_next ON report_courses(next_start);
 
 -- A course's sums by the booking's school, staff group and the school's cluster when summed.
 CREATE TABLE report_facts (
