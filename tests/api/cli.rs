@@ -437,3 +437,37 @@ fn every_command_explains_itself() {
         );
     }
 }
+
+both_backends! {
+    async fn reports_refresh_sums_every_marked_course(app: TestApp) {
+        assert_ok(&cli(&app, &["seed-demo"]).await);
+        let out = cli(&app, &["reports-refresh"]).await;
+        assert_ok(&out);
+        assert!(stdout(&out).contains(" courses summed in "), "{}", stdout(&out));
+        let (marked, kept, published) = app
+            .with_db(|c| {
+                #[derive(diesel::QueryableByName)]
+                struct N {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let mut count = |sql: &str| {
+                    diesel::RunQueryDsl::get_result::<N>(diesel::sql_query(sql), c).unwrap().n
+                };
+                let kept = count("SELECT COUNT(*) AS n FROM report_courses");
+                let published = count(
+                    "SELECT COUNT(*) AS n FROM courses WHERE status = 'published' \
+                     AND first_session_start IS NOT NULL",
+                );
+                (cpd_hub::store::report_cells::marked(c).unwrap(), kept, published)
+            })
+            .await;
+        // Every published course of the demo is summed, and nothing waits.
+        assert_eq!(marked, 0);
+        assert_eq!(kept, published);
+        assert!(kept >= 25, "{kept}");
+        let again = cli(&app, &["reports-refresh"]).await;
+        assert_ok(&again);
+        assert!(stdout(&again).starts_with("0 courses summed"), "{}", stdout(&again));
+    }
+}
