@@ -331,14 +331,25 @@ struct Month {
     month: i32,
 }
 
+/// `{month}`'s academic year (the year of its September), then `{rest}`, as SQL.
+fn academic_year_of_month(month: &str, rest: &str) -> String {
+    format!("CASE WHEN {month} % 100 >= 9 THEN {month} / 100 ELSE {month} / 100 - 1 END, {rest}")
+}
+
 /// Adds (`sign` "") or takes out (`sign` "-") the facts of the courses in `list` to or from
 /// both kinds of cells, by the month their course row holds.
 fn move_cells(conn: &mut DbConn, list: &str, ids: &[Param], sign: &str) -> QueryResult<()> {
+    let year_keys = academic_year_of_month("rc.month", "f.school_key");
     for (table, keys, key_exprs) in [
         (
             "report_school_cells",
             "month, school_key",
             "rc.month, f.school_key",
+        ),
+        (
+            "report_school_years",
+            "year, school_key",
+            year_keys.as_str(),
         ),
         (
             "report_group_cells",
@@ -377,6 +388,18 @@ fn move_cells(conn: &mut DbConn, list: &str, ids: &[Param], sign: &str) -> Query
 /// Sums again up to `limit` marked courses, in one transaction. Returns how many it summed
 /// (0: none marked), or `None` when another refresher holds PostgreSQL's refresh lock.
 pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResult<Option<usize>> {
+    // Courses whose next session has started since they were summed: their held sessions
+    // have changed. Marked in a transaction of its own, so bookings on those courses do not
+    // wait for the whole refresh behind the marks' row locks.
+    crate::db::write_tx(conn, |c| {
+        exec(
+            c,
+            "INSERT INTO report_dirty (course_id, version)
+             SELECT course_id, 1 FROM report_courses WHERE next_start < $1 ORDER BY course_id
+             ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1",
+            &[Param::Ts(now)],
+        )
+    })?;
     crate::db::write_tx(conn, |c| {
         if let DbConn::Pg(_) = c {
             // One refresher at a time: two would both read a course's old facts and move the
@@ -390,15 +413,6 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
                 return Ok(None);
             }
         }
-        // Courses whose next session has started since they were summed: their held
-        // sessions have changed.
-        exec(
-            c,
-            "INSERT INTO report_dirty (course_id, version)
-             SELECT course_id, 1 FROM report_courses WHERE next_start < $1 ORDER BY course_id
-             ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1",
-            &[Param::Ts(now)],
-        )?;
         let marked: Vec<Marked> = load(
             c,
             &format!(
@@ -498,7 +512,7 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
         months.dedup();
         if !months.is_empty() {
             let mlist = placeholders(1, months.len());
-            let mparams: Vec<Param> = months.into_iter().map(Param::Int).collect();
+            let mparams: Vec<Param> = months.iter().copied().map(Param::Int).collect();
             for table in ["report_school_cells", "report_group_cells"] {
                 exec(
                     c,
@@ -506,6 +520,20 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
                     &mparams,
                 )?;
             }
+            let mut years: Vec<i64> = months
+                .iter()
+                .map(|m| if m % 100 >= 9 { m / 100 } else { m / 100 - 1 })
+                .collect();
+            years.dedup();
+            let ylist = placeholders(1, years.len());
+            let yparams: Vec<Param> = years.into_iter().map(Param::Int).collect();
+            exec(
+                c,
+                &format!(
+                    "DELETE FROM report_school_years WHERE bookings = 0 AND year IN ({ylist})"
+                ),
+                &yparams,
+            )?;
         }
 
         // A course changed after it was read keeps its mark (with a higher version), and is

@@ -1490,9 +1490,10 @@ impl CellRow {
 enum Source {
     /// `report_courses`: course, priority and term (and the totals alone).
     Courses,
-    /// `report_school_cells`: school and cluster, alone or with each other or the term.
+    /// `report_school_years` and `report_school_cells`: the school, alone or with the cluster
+    /// or the term.
     SchoolCells,
-    /// `report_group_cells`: staff group, alone or with the cluster or the term.
+    /// `report_group_cells`: cluster and staff group, alone or with each other or the term.
     GroupCells,
     /// `report_facts`: every other pair (a course-level grouping with a person-level one).
     Facts,
@@ -1514,15 +1515,15 @@ impl Source {
         } else if term_only
             && person
                 .iter()
-                .all(|l| matches!(l, GroupBy::School | GroupBy::Cluster))
-        {
-            Source::SchoolCells
-        } else if term_only
-            && person
-                .iter()
                 .all(|l| matches!(l, GroupBy::StaffGroup | GroupBy::Cluster))
         {
             Source::GroupCells
+        } else if term_only
+            && person
+                .iter()
+                .all(|l| matches!(l, GroupBy::School | GroupBy::Cluster))
+        {
+            Source::SchoolCells
         } else {
             Source::Facts
         }
@@ -1547,15 +1548,26 @@ fn month_key(d: chrono::NaiveDate) -> i64 {
     i64::from(d.year()) * 100 + i64::from(d.month())
 }
 
-/// The window's whole London months (first and last, `yyyymm`), if any, and the instants
-/// `[start, end)` of what is left at its edges.
-#[allow(clippy::type_complexity)]
-fn split_window(q: &ReportQuery) -> (Option<(i64, i64)>, Vec<(NaiveDateTime, NaiveDateTime)>) {
+/// How a window is read from kept sums: whole academic years, whole months, and the instants
+/// left at its edges.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Split {
+    /// The first and last academic year (by the year of its September), if any.
+    years: Option<(i64, i64)>,
+    /// Ranges of whole months (`yyyymm`, both included) outside those years.
+    months: Vec<(i64, i64)>,
+    /// `[start, end)` instants in no whole month.
+    edges: Vec<(NaiveDateTime, NaiveDateTime)>,
+}
+
+/// Splits the window of `q` into whole academic years (when `years`), whole London months
+/// and the part-months at its edges.
+fn split_window(q: &ReportQuery, years: bool) -> Split {
     use crate::reports::metrics::london_midnight_utc;
-    use chrono::Datelike;
+    use chrono::{Datelike, NaiveDate};
     let (lo, hi) = q.window_utc();
-    let first_of = |d: chrono::NaiveDate| d.with_day(1).expect("every month has a first day");
-    let next_month = |d: chrono::NaiveDate| {
+    let first_of = |d: NaiveDate| d.with_day(1).expect("every month has a first day");
+    let next_month = |d: NaiveDate| {
         first_of(d)
             .checked_add_months(chrono::Months::new(1))
             .unwrap_or(d)
@@ -1572,20 +1584,45 @@ fn split_window(q: &ReportQuery) -> (Option<(i64, i64)>, Vec<(NaiveDateTime, Nai
     } else {
         first_of(q.to)
     };
+    let mut split = Split::default();
     if start >= end {
-        return (None, vec![(lo, hi)]);
+        split.edges.push((lo, hi));
+        return split;
     }
-    let mut edges = Vec::new();
     let a = london_midnight_utc(start);
     if lo < a {
-        edges.push((lo, a));
+        split.edges.push((lo, a));
     }
     let b = london_midnight_utc(end);
     if b < hi {
-        edges.push((b, hi));
+        split.edges.push((b, hi));
     }
-    let last = end.pred_opt().unwrap_or(end);
-    (Some((month_key(start), month_key(last))), edges)
+    let mut month_range = |from: NaiveDate, until: NaiveDate| {
+        if from < until {
+            let last = until.pred_opt().unwrap_or(until);
+            split.months.push((month_key(from), month_key(last)));
+        }
+    };
+    // The first 1 September on or after the start, and the last on or before the end.
+    let september = |y: i32| NaiveDate::from_ymd_opt(y, 9, 1).expect("1 September");
+    let year_start = if start.month() <= 9 {
+        september(start.year())
+    } else {
+        september(start.year() + 1)
+    };
+    let year_end = if end.month() >= 9 {
+        september(end.year())
+    } else {
+        september(end.year() - 1)
+    };
+    if years && year_start < year_end {
+        month_range(start, year_start);
+        month_range(year_end, end);
+        split.years = Some((i64::from(year_start.year()), i64::from(year_end.year()) - 1));
+    } else {
+        month_range(start, end);
+    }
+    split
 }
 
 /// The sums of the window of `q` by the levels' keys, read through the cells: one row per
@@ -1665,48 +1702,72 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
             parts.push(facts_part(&span));
         }
         Source::SchoolCells | Source::GroupCells => {
-            let (months, edges) = split_window(q);
-            if let Some((first, last)) = months {
-                let a = b.bind(Param::Int(first));
-                let z = b.bind(Param::Int(last));
-                let (table, keys, outer_keys, join) = if source == Source::SchoolCells {
-                    (
-                        "report_school_cells",
-                        "school_key",
-                        "y.school_key AS school_key, COALESCE(sc.cluster_id, '') AS cluster_key, \
-                         '' AS staff_group_key",
-                        // The school cells take the school's cluster as it is now.
-                        "LEFT JOIN schools sc ON sc.id = y.school_key",
-                    )
+            let school = source == Source::SchoolCells;
+            // Academic-year cells cannot say which term a booking was in.
+            let split = split_window(q, school && !levels.contains(&GroupBy::Term));
+            let (keys, outer_keys, join) = if school {
+                (
+                    "school_key",
+                    "y.school_key AS school_key, COALESCE(sc.cluster_id, '') AS cluster_key, \
+                     '' AS staff_group_key",
+                    // The school cells take the school's cluster as it is now.
+                    "LEFT JOIN schools sc ON sc.id = y.school_key",
+                )
+            } else {
+                (
+                    "cluster_key, staff_group_key",
+                    "'' AS school_key, y.cluster_key AS cluster_key, \
+                     y.staff_group_key AS staff_group_key",
+                    "",
+                )
+            };
+            let fkeys = keys
+                .split(", ")
+                .map(|k| format!("f.{k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // The kept sums of one span of a cells table, less the courses out of date in it
+            // (found by the months of the span).
+            let mut cells = |b: &mut Binder,
+                             table: &str,
+                             span: &str,
+                             lo: i64,
+                             hi: i64,
+                             m: (i64, i64)| {
+                let (lo, hi) = (b.bind(Param::Int(lo)), b.bind(Param::Int(hi)));
+                let (m_lo, m_hi) = (b.bind(Param::Int(m.0)), b.bind(Param::Int(m.1)));
+                let month = if span == "month" {
+                    "y.month"
                 } else {
-                    (
-                        "report_group_cells",
-                        "cluster_key, staff_group_key",
-                        "'' AS school_key, y.cluster_key AS cluster_key, \
-                         y.staff_group_key AS staff_group_key",
-                        "",
-                    )
+                    "CAST(NULL AS INTEGER)"
                 };
-                let fkeys = keys
-                    .split(", ")
-                    .map(|k| format!("f.{k}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 parts.push(format!(
-                    "SELECT CAST(NULL AS TEXT) AS course_id, y.month AS month, {outer_keys}, {ycols}
-                       FROM (SELECT month, {keys}, {cols} FROM {table}
-                              WHERE month >= {a} AND month <= {z}
+                    "SELECT CAST(NULL AS TEXT) AS course_id, {month} AS month, {outer_keys}, {ycols}
+                       FROM (SELECT {span} AS month, {keys}, {cols} FROM {table}
+                              WHERE {span} >= {lo} AND {span} <= {hi}
                              UNION ALL
                              SELECT rc.month, {fkeys}, {negated}
                                FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
-                              WHERE rc.month >= {a} AND rc.month <= {z}
+                              WHERE rc.month >= {m_lo} AND rc.month <= {m_hi}
                                 AND {in_stale}) y
                        {join}",
                     ycols = column_list("y."),
                     cols = column_list(""),
                 ));
+            };
+            let month_table = if school {
+                "report_school_cells"
+            } else {
+                "report_group_cells"
+            };
+            if let Some((first, last)) = split.years {
+                let months = (first * 100 + 9, (last + 1) * 100 + 8);
+                cells(&mut b, "report_school_years", "year", first, last, months);
             }
-            for (from, to) in edges {
+            for (first, last) in split.months {
+                cells(&mut b, month_table, "month", first, last, (first, last));
+            }
+            for (from, to) in split.edges {
                 let cond = range(&mut b, from, to);
                 parts.push(facts_part(&cond));
             }
@@ -1834,5 +1895,72 @@ impl<F: Fn(&mut Binder) -> String> CourseSet<F> {
             }
             CourseSet::Query(sql) => format!("({column} IN ({}))", sql(b)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::metrics::london_midnight_utc;
+    use chrono::NaiveDate;
+
+    fn window(from: (i32, u32, u32), to: (i32, u32, u32)) -> ReportQuery {
+        let d = |(y, m, day): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        ReportQuery {
+            from: d(from),
+            to: d(to),
+            group_by: GroupBy::School,
+            then_by: None,
+            now: d((2026, 11, 23)).and_hms_opt(0, 0, 0).unwrap(),
+            min_responses: 5,
+        }
+    }
+
+    fn midnight(y: i32, m: u32, d: u32) -> NaiveDateTime {
+        london_midnight_utc(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    #[test]
+    fn an_academic_year_is_read_as_one() {
+        let q = window((2025, 9, 1), (2026, 8, 31));
+        let split = split_window(&q, true);
+        assert_eq!(split.years, Some((2025, 2025)));
+        assert!(
+            split.months.is_empty() && split.edges.is_empty(),
+            "{split:?}"
+        );
+        // Without years (a term grouping): the twelve months.
+        let split = split_window(&q, false);
+        assert_eq!((split.years, split.months), (None, vec![(202509, 202608)]));
+    }
+
+    #[test]
+    fn years_then_months_then_days() {
+        let split = split_window(&window((2024, 8, 20), (2026, 11, 10)), true);
+        assert_eq!(split.years, Some((2024, 2025)));
+        assert_eq!(split.months, vec![(202609, 202610)]);
+        assert_eq!(
+            split.edges,
+            vec![
+                (midnight(2024, 8, 20), midnight(2024, 9, 1)),
+                (midnight(2026, 11, 1), midnight(2026, 11, 11)),
+            ]
+        );
+    }
+
+    #[test]
+    fn months_either_side_of_no_whole_year() {
+        let split = split_window(&window((2025, 10, 15), (2026, 11, 30)), true);
+        assert_eq!(split.years, None);
+        assert_eq!(split.months, vec![(202511, 202611)]);
+        assert_eq!(
+            split.edges,
+            vec![(midnight(2025, 10, 15), midnight(2025, 11, 1))]
+        );
+        // Inside one month: days only.
+        let q = window((2026, 1, 7), (2026, 1, 27));
+        let split = split_window(&q, true);
+        assert_eq!(split.edges, vec![q.window_utc()]);
+        assert!(split.years.is_none() && split.months.is_empty());
     }
 }

@@ -54,6 +54,7 @@ fn windows() -> Vec<(NaiveDate, NaiveDate, NaiveDateTime)> {
     vec![
         (date(2025, 9, 1), date(2026, 8, 31), now),
         (date(2025, 10, 15), date(2026, 11, 30), now),
+        (date(2024, 8, 20), date(2026, 11, 10), now),
         (date(2026, 1, 7), date(2026, 1, 27), now),
         (date(2026, 9, 1), date(2027, 8, 31), now),
         (date(2025, 9, 1), date(2026, 8, 31), at(2026, 2, 4)),
@@ -223,29 +224,72 @@ async fn every_state(backend: Backend) {
             assert_eq!(report_cells::marked(conn).unwrap(), 0);
             assert!(count(conn, "SELECT COUNT(*) AS n FROM report_courses") > 50);
             let n = compare(conn, "all summed", GROUPINGS);
-            assert_eq!(n, 6 * GROUPINGS.len() * 2);
+            assert_eq!(n, 7 * GROUPINGS.len() * 2);
 
-            // The cells are what the reports read: spoil them and the reports go wrong.
-            diesel::sql_query("UPDATE report_school_cells SET bookings = bookings + 1000")
-                .execute(conn)
-                .unwrap();
-            let q = ReportQuery {
-                from: date(2025, 9, 1),
-                to: date(2026, 8, 31),
-                group_by: GroupBy::Cluster,
-                then_by: None,
-                now: cpd_hub::domain::time::now(),
-                min_responses: 5,
-            };
-            let spoiled = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
-            let right = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
-            assert_ne!(
-                spoiled.totals, right.totals,
-                "the cluster report reads the school cells"
-            );
-            diesel::sql_query("UPDATE report_school_cells SET bookings = bookings - 1000")
-                .execute(conn)
-                .unwrap();
+            // The kept sums are what the reports read: spoil each kind and the reports that
+            // read it go wrong.
+            for (table, group_by, then_by, from, to) in [
+                (
+                    "report_school_years",
+                    GroupBy::School,
+                    None,
+                    date(2025, 9, 1),
+                    date(2026, 8, 31),
+                ),
+                (
+                    "report_school_cells",
+                    GroupBy::School,
+                    None,
+                    date(2025, 10, 1),
+                    date(2026, 3, 31),
+                ),
+                (
+                    "report_group_cells",
+                    GroupBy::Cluster,
+                    None,
+                    date(2025, 9, 1),
+                    date(2026, 8, 31),
+                ),
+                (
+                    "report_courses",
+                    GroupBy::Priority,
+                    None,
+                    date(2025, 9, 1),
+                    date(2026, 8, 31),
+                ),
+                (
+                    "report_facts",
+                    GroupBy::Course,
+                    Some(GroupBy::School),
+                    date(2025, 9, 1),
+                    date(2026, 8, 31),
+                ),
+            ] {
+                let q = ReportQuery {
+                    from,
+                    to,
+                    group_by,
+                    then_by,
+                    now: cpd_hub::domain::time::now(),
+                    min_responses: 5,
+                };
+                let spoil = |conn: &mut DbConn, by: i64| {
+                    diesel::sql_query(format!("UPDATE {table} SET bookings = bookings + {by}"))
+                        .execute(conn)
+                        .unwrap();
+                };
+                spoil(conn, 1000);
+                let spoiled = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+                let right = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+                assert_ne!(
+                    spoiled.totals.bookings,
+                    right.totals.bookings,
+                    "by {} reads {table}",
+                    q.group_by_label()
+                );
+                spoil(conn, -1000);
+            }
+            compare(conn, "all summed, after the spoiling", &GROUPINGS[..2]);
 
             change_everything(conn);
             let marked = report_cells::marked(conn).unwrap();

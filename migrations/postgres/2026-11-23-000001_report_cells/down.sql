@@ -23,6 +23,7 @@ DROP FUNCTION report_mark_answer_courses();
 DROP FUNCTION report_mark_course();
 DROP FUNCTION report_mark_school_courses();
 DROP TABLE report_group_cells;
+DROP TABLE report_school_years;
 DROP TABLE report_school_cells;
 DROP TABLE report_facts;
 DROP TABLE report_courses;

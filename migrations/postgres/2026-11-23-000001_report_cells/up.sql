@@ -110,7 +110,7 @@ CREATE TABLE report_facts (
 );
 CREATE INDEX report_facts_school ON report_facts(school_key);
 
--- report_facts summed by (month, school): the school, cluster and term groupings.
+-- report_facts summed by (month, school): the school groupings.
 CREATE TABLE report_school_cells (
     month                         INTEGER NOT NULL,
     school_key                    TEXT NOT NULL,
@@ -152,7 +152,51 @@ CREATE TABLE report_school_cells (
     PRIMARY KEY (month, school_key)
 );
 
--- report_facts summed by (month, cluster, staff group): the staff group groupings.
+-- report_facts summed by (academic year, school): whole academic years of the school groupings
+-- (the dashboard's default window, and its trend a year earlier). `year` is the year the
+-- academic year starts in (September).
+CREATE TABLE report_school_years (
+    year                          INTEGER NOT NULL,
+    school_key                    TEXT NOT NULL,
+    bookings                      BIGINT NOT NULL DEFAULT 0,
+    confirmed                     BIGINT NOT NULL DEFAULT 0,
+    waitlisted                    BIGINT NOT NULL DEFAULT 0,
+    cancelled                     BIGINT NOT NULL DEFAULT 0,
+    late_cancellations            BIGINT NOT NULL DEFAULT 0,
+    expected_attendances          BIGINT NOT NULL DEFAULT 0,
+    attendances                   BIGINT NOT NULL DEFAULT 0,
+    completed                     BIGINT NOT NULL DEFAULT 0,
+    no_shows                      BIGINT NOT NULL DEFAULT 0,
+    evaluations_sent              BIGINT NOT NULL DEFAULT 0,
+    evaluations_completed         BIGINT NOT NULL DEFAULT 0,
+    satisfaction_sum              BIGINT NOT NULL DEFAULT 0,
+    satisfaction_n                BIGINT NOT NULL DEFAULT 0,
+    impact_positive               BIGINT NOT NULL DEFAULT 0,
+    impact_n                      BIGINT NOT NULL DEFAULT 0,
+    no_show_cost_pence            BIGINT NOT NULL DEFAULT 0,
+    late_cancellation_cost_pence  BIGINT NOT NULL DEFAULT 0,
+    evaluated                     BIGINT NOT NULL DEFAULT 0,
+    post_sent                     BIGINT NOT NULL DEFAULT 0,
+    post_completed                BIGINT NOT NULL DEFAULT 0,
+    follow_sent                   BIGINT NOT NULL DEFAULT 0,
+    follow_completed              BIGINT NOT NULL DEFAULT 0,
+    confidence_shift_sum          BIGINT NOT NULL DEFAULT 0,
+    confidence_pairs              BIGINT NOT NULL DEFAULT 0,
+    confidence_n                  BIGINT NOT NULL DEFAULT 0,
+    g1                            BIGINT NOT NULL DEFAULT 0,
+    g2                            BIGINT NOT NULL DEFAULT 0,
+    g3                            BIGINT NOT NULL DEFAULT 0,
+    g4                            BIGINT NOT NULL DEFAULT 0,
+    g5                            BIGINT NOT NULL DEFAULT 0,
+    g1_n                          BIGINT NOT NULL DEFAULT 0,
+    g2_n                          BIGINT NOT NULL DEFAULT 0,
+    g3_n                          BIGINT NOT NULL DEFAULT 0,
+    g4_n                          BIGINT NOT NULL DEFAULT 0,
+    g5_n                          BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (year, school_key)
+);
+
+-- report_facts summed by (month, cluster, staff group): the cluster and staff group groupings.
 CREATE TABLE report_group_cells (
     month                         INTEGER NOT NULL,
     cluster_key                   TEXT NOT NULL,

@@ -19,6 +19,7 @@ DROP TRIGGER report_evaluation_answers_delete;
 DROP TRIGGER report_courses_update;
 DROP TRIGGER report_schools_cluster;
 DROP TABLE report_group_cells;
+DROP TABLE report_school_years;
 DROP TABLE report_school_cells;
 DROP TABLE report_facts;
 DROP TABLE report_courses;
