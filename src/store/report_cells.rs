@@ -25,7 +25,8 @@ use crate::db::DbConn;
 
 type Backend = <DbConn as diesel::Connection>::Backend;
 
-/// The additive sums every cell holds, in the migration's column order.
+/// The additive sums every cell holds, in the migration's column order: the engagement
+/// report's first (the first 17), then the impact report's.
 ///
 /// Engagement: `bookings` (not declined), `confirmed`, `waitlisted`, `cancelled`,
 /// `late_cancellations`, `expected_attendances` (confirmed x sessions held),

@@ -799,7 +799,7 @@ fn engagement_in(
     match method {
         Method::Cells => {
             for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
-                for r in cell_rows(conn, window, &levels)? {
+                for r in cell_rows(conn, window, &levels, Wanted::Engagement)? {
                     rollup.add(
                         &levels,
                         &courses,
@@ -1011,7 +1011,7 @@ fn engagement_rows(
 fn alliance_totals(conn: &mut DbConn, q: &ReportQuery) -> QueryResult<[EngagementCounts; 2]> {
     let mut totals = [EngagementCounts::default(); 2];
     for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
-        for r in cell_rows(conn, window, &[])? {
+        for r in cell_rows(conn, window, &[], Wanted::Engagement)? {
             totals[period] += r.engagement();
         }
     }
@@ -1282,7 +1282,7 @@ fn impact_in(
     let mut rollup = Rollup::<ImpactCounts>::new();
     match method {
         Method::Cells => {
-            for r in cell_rows(conn, q, &levels)? {
+            for r in cell_rows(conn, q, &levels, Wanted::Impact)? {
                 rollup.add(
                     &levels,
                     &courses,
@@ -1507,6 +1507,30 @@ impl CellRow {
     }
 }
 
+/// Which report the sums are for: each needs about half of the columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    Engagement,
+    Impact,
+}
+
+impl Wanted {
+    fn needs(self, column: &str) -> bool {
+        let shared = matches!(
+            column,
+            "satisfaction_sum" | "satisfaction_n" | "impact_positive" | "impact_n"
+        );
+        let engagement = super::report_cells::COLUMNS
+            .iter()
+            .position(|c| *c == column)
+            .is_some_and(|i| i < 17);
+        match self {
+            Wanted::Engagement => engagement,
+            Wanted::Impact => shared || !engagement,
+        }
+    }
+}
+
 /// Which kept sums a grouping reads: the smallest that has its keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
@@ -1652,7 +1676,12 @@ fn split_window(q: &ReportQuery, years: bool) -> Split {
 /// snapshot whatever the refresher has done: courses marked since they were summed, and those
 /// whose held sessions differ between when they were summed and `q.now`, are taken out of
 /// the kept sums and worked out live.
-fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryResult<Vec<CellRow>> {
+fn cell_rows(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    levels: &[GroupBy],
+    wanted: Wanted,
+) -> QueryResult<Vec<CellRow>> {
     use super::report_cells::{column_list, facts_sql, COLUMNS};
     let (lo, hi) = q.window_utc();
     // Parameters are bound where they are written, so the query binds only what it uses.
@@ -1845,9 +1874,16 @@ fn cell_rows(conn: &mut DbConn, q: &ReportQuery, levels: &[GroupBy]) -> QueryRes
             None => select.push(format!("CAST(NULL AS TEXT) AS p{}", i + 1)),
         }
     }
+    // Only the report's own columns are summed; the others read 0.
     let sums = COLUMNS
         .iter()
-        .map(|c| format!("{} AS {c}", sum(&format!("x.{c}"))))
+        .map(|c| {
+            if wanted.needs(c) {
+                format!("{} AS {c}", sum(&format!("x.{c}")))
+            } else {
+                format!("CAST(0 AS BIGINT) AS {c}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",\n       ");
     let group_by = if group.is_empty() {
