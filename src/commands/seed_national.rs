@@ -2813,7 +2813,8 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     })?;
     if backend == crate::db::Backend::Postgres {
         conn.batch_execute(
-            "ANALYZE report_courses; ANALYZE report_facts; ANALYZE report_school_cells; ANALYZE report_group_cells",
+            "ANALYZE report_courses; ANALYZE report_facts; ANALYZE report_school_cells; \
+             ANALYZE report_school_years; ANALYZE report_group_cells",
         )?;
     } else {
         conn.batch_execute("PRAGMA analysis_limit = 1000; ANALYZE;")?;
