@@ -145,9 +145,16 @@ pub fn month_of(t: NaiveDateTime) -> i64 {
 /// The common table expressions and the final `SELECT` that sum the bookings of the
 /// published courses matching `courses` (a condition on `courses c`) by course, school, staff
 /// group and the school's current cluster, with every column of [`COLUMNS`]. Sessions count
-/// as held when they started before the placeholder `now`. The CTE names start with `f_`, so
-/// the caller can put its own next to them.
-pub(crate) fn facts_sql(courses: &str, now: &str) -> (String, String) {
+/// as held when they started before the placeholder `now`. With `school` (a placeholder),
+/// only that school's bookings, and the marks, invitations and answers are read through the
+/// school's bookings rather than the whole alliance's. The CTE names start with `f_`, so the
+/// caller can put its own next to them.
+pub(crate) fn facts_sql(courses: &str, now: &str, school: Option<&str>) -> (String, String) {
+    let narrow = |on: &str| match school {
+        Some(s) => format!(" JOIN bookings bx ON bx.id = {on} AND bx.school_id = {s}"),
+        None => String::new(),
+    };
+    let only_school = school.map_or(String::new(), |s| format!(" AND b.school_id = {s}"));
     let confirmed = "b.status = 'confirmed'";
     let held = "COALESCE(h.n, 0)";
     let no_show = format!("{confirmed} AND {held} > 0 AND COALESCE(a.absent, 0) = {held}");
@@ -179,7 +186,7 @@ f_att AS (
            SUM(CASE WHEN x.status IN ('present', 'late', 'left_early') THEN 1 ELSE 0 END) AS attended,
            SUM(CASE WHEN x.status = 'absent' THEN 1 ELSE 0 END) AS absent
       FROM attendance x
-      JOIN course_sessions s ON s.id = x.session_id AND s.start_at < {now}
+      JOIN course_sessions s ON s.id = x.session_id AND s.start_at < {now}{att_narrow}
      WHERE x.course_id IN (SELECT id FROM f_courses)
      GROUP BY x.booking_id
 ),
@@ -191,7 +198,7 @@ f_inv AS (
            SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS post_done,
            SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_sent,
            SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_done
-      FROM evaluation_invitations i
+      FROM evaluation_invitations i{inv_narrow}
      WHERE i.course_id IN (SELECT id FROM f_courses)
      GROUP BY i.booking_id
 ),
@@ -201,7 +208,7 @@ f_ra AS (
            SUM(CASE WHEN {pair} THEN 1 ELSE 0 END) AS pairs,
            {levels}
       FROM evaluation_answers an
-      JOIN evaluation_responses r0 ON r0.id = an.response_id
+      JOIN evaluation_responses r0 ON r0.id = an.response_id{ra_narrow}
      WHERE r0.course_id IN (SELECT id FROM f_courses)
      GROUP BY an.response_id
 ),
@@ -215,13 +222,17 @@ f_resp AS (
            SUM(COALESCE(ra.pairs, 0)) AS pairs,
            SUM(CASE WHEN ra.pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
            {per_booking}
-      FROM evaluation_responses r
+      FROM evaluation_responses r{resp_narrow}
       LEFT JOIN f_ra ra ON ra.response_id = r.id
      WHERE r.course_id IN (SELECT id FROM f_courses)
      GROUP BY r.booking_id
 )",
         levels = levels.join(",\n           "),
         per_booking = per_booking.join(",\n           "),
+        att_narrow = narrow("x.booking_id"),
+        inv_narrow = narrow("i.booking_id"),
+        ra_narrow = narrow("r0.booking_id"),
+        resp_narrow = narrow("r.booking_id"),
     );
     let mut sums = vec![
         "COUNT(*)".to_string(),
@@ -276,7 +287,7 @@ f_resp AS (
   LEFT JOIN f_att a ON a.booking_id = b.id
   LEFT JOIN f_inv i ON i.booking_id = b.id
   LEFT JOIN f_resp r ON r.booking_id = b.id
- WHERE b.status <> 'declined'
+ WHERE b.status <> 'declined'{only_school}
  GROUP BY b.course_id, COALESCE(b.school_id, ''), COALESCE(b.staff_group_id, ''), COALESCE(sc.cluster_id, '')"
     );
     (ctes, select)
@@ -450,7 +461,7 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
         )?;
 
         let now_p = format!("${}", ids.len() + 1);
-        let (ctes, select) = facts_sql(&format!("c.id IN ({list})"), &now_p);
+        let (ctes, select) = facts_sql(&format!("c.id IN ({list})"), &now_p, None);
         let mut params = ids.clone();
         params.push(Param::Ts(now));
         exec(

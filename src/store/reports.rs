@@ -1,13 +1,13 @@
 //! The engagement and impact reports.
 //!
-//! Each report is one aggregate query over the bookings of the courses in the window (and,
-//! for the trend, of the same window a year earlier, in the same pass): attendance and
-//! evaluations are first reduced to one row per booking in subqueries, joined to the bookings,
-//! and summed with `GROUP BY` on the grouping columns. Groupings that belong to the course
-//! (course, term, priority) are summed per course in SQL and rolled up here, which keeps the
-//! result to one row per course. No booking is ever loaded one by one. The sums are additive
-//! ([`EngagementCounts`], [`ImpactCounts`]), so rolling up and totalling never count a booking
-//! twice; `reports::metrics` turns them into the contract's rates.
+//! The sums come from the report cells (`store::report_cells`), or straight from the bookings
+//! for a school's own view: either way through the same per-booking sums
+//! (`report_cells::facts_sql`), grouped in SQL by the grouping's keys. Groupings that belong to
+//! the course (course, term, priority) are summed per course (or month) in SQL and rolled up
+//! here, so a course under two priorities is added to both without counting a booking twice
+//! in the totals. No booking is ever loaded one by one. The sums are additive
+//! ([`EngagementCounts`], [`ImpactCounts`]); `reports::metrics` turns them into the contract's
+//! rates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -29,18 +29,11 @@ use crate::reports::metrics::{
 
 use super::report_cells::{load, sum, Param};
 
-/// The windows as parameters `$1..$4` (current start and end, earlier start and end) and the
-/// moment before which sessions count as held (`$5`).
+/// The windows as parameters `$1..$4`: current start and end, earlier start and end.
 fn window_params(q: &ReportQuery) -> Vec<Param> {
     let (lo, hi) = q.window_utc();
     let (plo, phi) = q.year_earlier().window_utc();
-    vec![
-        Param::Ts(lo),
-        Param::Ts(hi),
-        Param::Ts(plo),
-        Param::Ts(phi),
-        Param::Ts(q.now),
-    ]
+    vec![Param::Ts(lo), Param::Ts(hi), Param::Ts(plo), Param::Ts(phi)]
 }
 
 /// The courses of both windows, with the window they are in (0 the current one, 1 the year
@@ -55,251 +48,6 @@ w AS (
      WHERE c.status = 'published' AND c.first_session_start >= $3 AND c.first_session_start < $4
 ),
 wc AS (SELECT DISTINCT id FROM w)";
-
-/// Where the person-level grouping columns come from (the booking's snapshot, or the
-/// current cluster of the snapshotted school).
-fn person_column(level: GroupBy) -> &'static str {
-    match level {
-        GroupBy::School => "b.school_id",
-        GroupBy::Cluster => "sc.cluster_id",
-        GroupBy::StaffGroup => "b.staff_group_id",
-        // Course-level groupings are rolled up from the course id.
-        GroupBy::Priority | GroupBy::Course | GroupBy::Term => "b.course_id",
-    }
-}
-
-/// The grouping columns of the aggregate: `course_id` when a level belongs to the course,
-/// and up to two person-level keys `p1`, `p2`, each a SQL expression or NULL.
-struct GroupColumns {
-    course: bool,
-    person: Vec<GroupBy>,
-}
-
-impl GroupColumns {
-    fn of(levels: &[GroupBy]) -> GroupColumns {
-        GroupColumns {
-            course: levels.iter().any(GroupBy::is_course_level),
-            person: levels
-                .iter()
-                .copied()
-                .filter(|l| !l.is_course_level())
-                .collect(),
-        }
-    }
-
-    /// `select` list items and `GROUP BY` items.
-    fn sql(&self) -> (String, String) {
-        let mut select = Vec::new();
-        let mut group = vec!["w.period".to_string()];
-        if self.course {
-            select.push("b.course_id AS course_id".to_string());
-            group.push("b.course_id".to_string());
-        } else {
-            select.push("CAST(NULL AS TEXT) AS course_id".to_string());
-        }
-        for i in 0..2 {
-            match self.person.get(i) {
-                Some(level) => {
-                    let col = person_column(*level);
-                    select.push(format!("{col} AS p{}", i + 1));
-                    group.push(col.to_string());
-                }
-                None => select.push(format!("CAST(NULL AS TEXT) AS p{}", i + 1)),
-            }
-        }
-        (select.join(", "), group.join(", "))
-    }
-}
-
-/// The filter on the bookings for a school's own view, with its parameter number.
-fn scope_filter(scope: &ReportScope, alias: &str, n: usize) -> String {
-    match scope {
-        ReportScope::All => String::new(),
-        ReportScope::School(_) => format!(" AND {alias}.school_id = ${n}"),
-    }
-}
-
-fn scope_param(scope: &ReportScope) -> Option<Param> {
-    match scope {
-        ReportScope::All => None,
-        ReportScope::School(id) => Some(Param::Text(id.clone())),
-    }
-}
-
-#[derive(QueryableByName)]
-struct EngagementRow {
-    #[diesel(sql_type = Integer)]
-    period: i32,
-    #[diesel(sql_type = Nullable<Text>)]
-    course_id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    p1: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    p2: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    bookings: i64,
-    #[diesel(sql_type = BigInt)]
-    confirmed: i64,
-    #[diesel(sql_type = BigInt)]
-    waitlisted: i64,
-    #[diesel(sql_type = BigInt)]
-    cancelled: i64,
-    #[diesel(sql_type = BigInt)]
-    late_cancellations: i64,
-    #[diesel(sql_type = BigInt)]
-    expected_attendances: i64,
-    #[diesel(sql_type = BigInt)]
-    attendances: i64,
-    #[diesel(sql_type = BigInt)]
-    completed: i64,
-    #[diesel(sql_type = BigInt)]
-    no_shows: i64,
-    #[diesel(sql_type = BigInt)]
-    evaluations_sent: i64,
-    #[diesel(sql_type = BigInt)]
-    evaluations_completed: i64,
-    #[diesel(sql_type = BigInt)]
-    satisfaction_sum: i64,
-    #[diesel(sql_type = BigInt)]
-    satisfaction_n: i64,
-    #[diesel(sql_type = BigInt)]
-    impact_positive: i64,
-    #[diesel(sql_type = BigInt)]
-    impact_n: i64,
-    #[diesel(sql_type = BigInt)]
-    no_show_cost_pence: i64,
-    #[diesel(sql_type = BigInt)]
-    late_cancellation_cost_pence: i64,
-}
-
-impl EngagementRow {
-    fn counts(&self) -> EngagementCounts {
-        EngagementCounts {
-            bookings: self.bookings,
-            confirmed: self.confirmed,
-            waitlisted: self.waitlisted,
-            cancelled: self.cancelled,
-            late_cancellations: self.late_cancellations,
-            expected_attendances: self.expected_attendances,
-            attendances: self.attendances,
-            completed: self.completed,
-            no_shows: self.no_shows,
-            evaluations_sent: self.evaluations_sent,
-            evaluations_completed: self.evaluations_completed,
-            satisfaction_sum: self.satisfaction_sum,
-            satisfaction_n: self.satisfaction_n,
-            impact_positive: self.impact_positive,
-            impact_n: self.impact_n,
-            no_show_cost_pence: self.no_show_cost_pence,
-            late_cancellation_cost_pence: self.late_cancellation_cost_pence,
-        }
-    }
-}
-
-/// The engagement aggregate: one row per window x grouping columns.
-fn engagement_sql(cols: &GroupColumns, scope: &ReportScope) -> String {
-    let (select, group) = cols.sql();
-    // Per-booking subqueries are narrowed to the school too in a school's own view, so they
-    // do not aggregate the whole alliance's attendance for a handful of bookings.
-    let narrow = |alias: &str, on: &str| match scope {
-        ReportScope::All => String::new(),
-        ReportScope::School(_) => format!(
-            " JOIN bookings {alias} ON {alias}.id = {on}{}",
-            scope_filter(scope, alias, 6)
-        ),
-    };
-    let confirmed = "b.status = 'confirmed'";
-    let held = "COALESCE(h.n, 0)";
-    let no_show = format!("{confirmed} AND {held} > 0 AND COALESCE(a.absent, 0) = {held}");
-    let late = "b.status = 'cancelled' AND b.late_cancellation";
-    format!(
-        "WITH {WINDOWS_CTE},
-held AS (
-    SELECT s.course_id, COUNT(*) AS n FROM course_sessions s
-     WHERE s.course_id IN (SELECT id FROM wc) AND s.start_at < $5
-     GROUP BY s.course_id
-),
-att AS (
-    SELECT x.booking_id,
-           SUM(CASE WHEN x.status IN ('present', 'late', 'left_early') THEN 1 ELSE 0 END) AS attended,
-           SUM(CASE WHEN x.status = 'absent' THEN 1 ELSE 0 END) AS absent
-      FROM attendance x
-      JOIN course_sessions s ON s.id = x.session_id AND s.start_at < $5{att_narrow}
-     WHERE x.course_id IN (SELECT id FROM wc)
-     GROUP BY x.booking_id
-),
-inv AS (
-    SELECT i.booking_id,
-           SUM(CASE WHEN i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
-           SUM(CASE WHEN i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS answered
-      FROM evaluation_invitations i{inv_narrow}
-     WHERE i.course_id IN (SELECT id FROM wc)
-     GROUP BY i.booking_id
-),
-resp AS (
-    SELECT r.booking_id,
-           SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
-           SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
-           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
-           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n
-      FROM evaluation_responses r{resp_narrow}
-     WHERE r.course_id IN (SELECT id FROM wc)
-     GROUP BY r.booking_id
-)
-SELECT w.period AS period, {select},
-       COUNT(*) AS bookings,
-       {confirmed_n} AS confirmed,
-       {waitlisted} AS waitlisted,
-       {cancelled} AS cancelled,
-       {late_n} AS late_cancellations,
-       {expected} AS expected_attendances,
-       {attendances} AS attendances,
-       {completed} AS completed,
-       {no_shows} AS no_shows,
-       {sent} AS evaluations_sent,
-       {answered} AS evaluations_completed,
-       {sat_sum} AS satisfaction_sum,
-       {sat_n} AS satisfaction_n,
-       {imp_pos} AS impact_positive,
-       {imp_n} AS impact_n,
-       {no_show_cost} AS no_show_cost_pence,
-       {late_cost} AS late_cancellation_cost_pence
-  FROM bookings b
-  JOIN w ON w.id = b.course_id
-  LEFT JOIN schools sc ON sc.id = b.school_id
-  LEFT JOIN held h ON h.course_id = b.course_id
-  LEFT JOIN att a ON a.booking_id = b.id
-  LEFT JOIN inv i ON i.booking_id = b.id
-  LEFT JOIN resp r ON r.booking_id = b.id
- WHERE b.status <> 'declined'{filter}
- GROUP BY {group}",
-        att_narrow = narrow("bx", "x.booking_id"),
-        inv_narrow = narrow("bx", "i.booking_id"),
-        resp_narrow = narrow("bx", "r.booking_id"),
-        confirmed_n = sum(&format!("CASE WHEN {confirmed} THEN 1 ELSE 0 END")),
-        waitlisted = sum("CASE WHEN b.status = 'waitlisted' THEN 1 ELSE 0 END"),
-        cancelled = sum("CASE WHEN b.status = 'cancelled' THEN 1 ELSE 0 END"),
-        late_n = sum(&format!("CASE WHEN {late} THEN 1 ELSE 0 END")),
-        expected = sum(&format!("CASE WHEN {confirmed} THEN {held} ELSE 0 END")),
-        attendances = sum(&format!(
-            "CASE WHEN {confirmed} THEN COALESCE(a.attended, 0) ELSE 0 END"
-        )),
-        completed = sum(&format!(
-            "CASE WHEN {confirmed} AND {held} > 0 AND COALESCE(a.attended, 0) = {held} \
-             THEN 1 ELSE 0 END"
-        )),
-        no_shows = sum(&format!("CASE WHEN {no_show} THEN 1 ELSE 0 END")),
-        sent = sum("i.sent"),
-        answered = sum("i.answered"),
-        sat_sum = sum("r.sat_sum"),
-        sat_n = sum("r.sat_n"),
-        imp_pos = sum("r.imp_pos"),
-        imp_n = sum("r.imp_n"),
-        no_show_cost = sum(&format!("CASE WHEN {no_show} THEN b.price_pence ELSE 0 END")),
-        late_cost = sum(&format!("CASE WHEN {late} THEN b.price_pence ELSE 0 END")),
-        filter = scope_filter(scope, "b", 6),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reference data: labels, courses of the windows
@@ -350,7 +98,7 @@ fn load_courses(conn: &mut DbConn, q: &ReportQuery, with_priorities: bool) -> Qu
                     c.first_session_start AS first_session_start
                FROM w JOIN courses c ON c.id = w.id"
         ),
-        &params[..4],
+        &params,
     )?;
     let mut info = HashMap::new();
     let mut by_period: [Vec<String>; 2] = [Vec::new(), Vec::new()];
@@ -371,7 +119,7 @@ fn load_courses(conn: &mut DbConn, q: &ReportQuery, with_priorities: bool) -> Qu
                  SELECT cp.course_id AS course_id, cp.priority_id AS priority_id
                    FROM course_priorities cp WHERE cp.course_id IN (SELECT id FROM wc)"
             ),
-            &params[..4],
+            &params,
         )?;
         for l in links {
             if let Some(c) = info.get_mut(&l.course_id) {
@@ -796,36 +544,24 @@ fn engagement_in(
     let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
     let labels = load_labels(conn, &levels, cold || !all)?;
     let mut rollup = Rollup::<EngagementCounts>::new();
-    match method {
-        Method::Cells => {
-            for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
-                for r in cell_rows(conn, window, &levels, Wanted::Engagement)? {
-                    rollup.add(
-                        &levels,
-                        &courses,
-                        period,
-                        (r.course_id.as_deref(), r.month),
-                        [&r.p1, &r.p2],
-                        r.engagement(),
-                    );
-                }
-            }
-            // Kept sums less a course's old figures can leave a group with nothing in it.
-            rollup.prune(|c| c.bookings != 0);
-        }
-        Method::Bookings => {
-            for r in &engagement_rows(conn, q, &levels, scope)? {
-                rollup.add(
-                    &levels,
-                    &courses,
-                    r.period as usize,
-                    (r.course_id.as_deref(), None),
-                    [&r.p1, &r.p2],
-                    r.counts(),
-                );
-            }
+    for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
+        let rows = match method {
+            Method::Cells => cell_rows(conn, window, &levels, Wanted::Engagement)?,
+            Method::Bookings => booking_rows(conn, window, &levels, Wanted::Engagement, scope)?,
+        };
+        for r in rows {
+            rollup.add(
+                &levels,
+                &courses,
+                period,
+                (r.course_id.as_deref(), r.month),
+                [&r.p1, &r.p2],
+                r.engagement(),
+            );
         }
     }
+    // Kept sums less a course's old figures can leave a group with nothing in it.
+    rollup.prune(|c| c.bookings != 0);
     let places = places(&levels, &courses);
 
     // In a school's own view the alliance is the parent and the rest of the alliance the
@@ -995,18 +731,6 @@ fn engagement_in(
     })
 }
 
-fn engagement_rows(
-    conn: &mut DbConn,
-    q: &ReportQuery,
-    levels: &[GroupBy],
-    scope: &ReportScope,
-) -> QueryResult<Vec<EngagementRow>> {
-    let cols = GroupColumns::of(levels);
-    let mut params = window_params(q);
-    params.extend(scope_param(scope));
-    load(conn, &engagement_sql(&cols, scope), &params)
-}
-
 /// The alliance's engagement totals for both windows (for a school's own view).
 fn alliance_totals(conn: &mut DbConn, q: &ReportQuery) -> QueryResult<[EngagementCounts; 2]> {
     let mut totals = [EngagementCounts::default(); 2];
@@ -1070,181 +794,6 @@ fn cold_spots(
 // ---------------------------------------------------------------------------------------------
 // Impact
 
-#[derive(QueryableByName)]
-struct ImpactRow {
-    #[diesel(sql_type = Integer)]
-    period: i32,
-    #[diesel(sql_type = Nullable<Text>)]
-    course_id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    p1: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    p2: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    evaluated: i64,
-    #[diesel(sql_type = BigInt)]
-    post_sent: i64,
-    #[diesel(sql_type = BigInt)]
-    post_completed: i64,
-    #[diesel(sql_type = BigInt)]
-    follow_sent: i64,
-    #[diesel(sql_type = BigInt)]
-    follow_completed: i64,
-    #[diesel(sql_type = BigInt)]
-    satisfaction_sum: i64,
-    #[diesel(sql_type = BigInt)]
-    satisfaction_n: i64,
-    #[diesel(sql_type = BigInt)]
-    confidence_shift_sum: i64,
-    #[diesel(sql_type = BigInt)]
-    confidence_pairs: i64,
-    #[diesel(sql_type = BigInt)]
-    confidence_n: i64,
-    #[diesel(sql_type = BigInt)]
-    impact_positive: i64,
-    #[diesel(sql_type = BigInt)]
-    impact_n: i64,
-    #[diesel(sql_type = BigInt)]
-    g1: i64,
-    #[diesel(sql_type = BigInt)]
-    g2: i64,
-    #[diesel(sql_type = BigInt)]
-    g3: i64,
-    #[diesel(sql_type = BigInt)]
-    g4: i64,
-    #[diesel(sql_type = BigInt)]
-    g5: i64,
-    #[diesel(sql_type = BigInt)]
-    g1_n: i64,
-    #[diesel(sql_type = BigInt)]
-    g2_n: i64,
-    #[diesel(sql_type = BigInt)]
-    g3_n: i64,
-    #[diesel(sql_type = BigInt)]
-    g4_n: i64,
-    #[diesel(sql_type = BigInt)]
-    g5_n: i64,
-}
-
-impl ImpactRow {
-    fn counts(&self) -> ImpactCounts {
-        ImpactCounts {
-            evaluated: self.evaluated,
-            post_sent: self.post_sent,
-            post_completed: self.post_completed,
-            follow_sent: self.follow_sent,
-            follow_completed: self.follow_completed,
-            satisfaction_sum: self.satisfaction_sum,
-            satisfaction_n: self.satisfaction_n,
-            confidence_shift_sum: self.confidence_shift_sum,
-            confidence_pairs: self.confidence_pairs,
-            confidence_n: self.confidence_n,
-            impact_positive: self.impact_positive,
-            impact_n: self.impact_n,
-            guskey_answers: [self.g1, self.g2, self.g3, self.g4, self.g5],
-            guskey_respondents: [self.g1_n, self.g2_n, self.g3_n, self.g4_n, self.g5_n],
-        }
-    }
-}
-
-fn impact_sql(cols: &GroupColumns, scope: &ReportScope) -> String {
-    let (select, group) = cols.sql();
-    let level = |n: u8| format!("SUM(CASE WHEN an.guskey_level = {n} THEN 1 ELSE 0 END) AS g{n}");
-    let levels: Vec<String> = (1..=5).map(level).collect();
-    let per_booking: Vec<String> = (1..=5)
-        .map(|n| {
-            format!(
-                "SUM(COALESCE(ra.g{n}, 0)) AS g{n}, \
-                 SUM(CASE WHEN ra.g{n} > 0 THEN 1 ELSE 0 END) AS g{n}_n"
-            )
-        })
-        .collect();
-    let group_sums: Vec<String> = (1..=5)
-        .flat_map(|n| {
-            [
-                format!("{} AS g{n}", sum(&format!("r.g{n}"))),
-                format!("{} AS g{n}_n", sum(&format!("r.g{n}_n"))),
-            ]
-        })
-        .collect();
-    let pair = "an.before_rating IS NOT NULL AND an.after_rating IS NOT NULL";
-    format!(
-        "WITH {WINDOWS_CTE},
-inv AS (
-    SELECT i.booking_id,
-           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS post_sent,
-           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS post_done,
-           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_sent,
-           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_done
-      FROM evaluation_invitations i
-     WHERE i.course_id IN (SELECT id FROM wc)
-     GROUP BY i.booking_id
-),
-ra AS (
-    SELECT an.response_id,
-           SUM(CASE WHEN {pair} THEN an.after_rating - an.before_rating ELSE 0 END) AS shift,
-           SUM(CASE WHEN {pair} THEN 1 ELSE 0 END) AS pairs,
-           {levels}
-      FROM evaluation_answers an
-      JOIN evaluation_responses r0 ON r0.id = an.response_id
-     WHERE r0.course_id IN (SELECT id FROM wc)
-     GROUP BY an.response_id
-),
-resp AS (
-    SELECT r.booking_id,
-           SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
-           SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
-           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
-           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n,
-           SUM(COALESCE(ra.shift, 0)) AS shift,
-           SUM(COALESCE(ra.pairs, 0)) AS pairs,
-           SUM(CASE WHEN ra.pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
-           {per_booking}
-      FROM evaluation_responses r
-      LEFT JOIN ra ON ra.response_id = r.id
-     WHERE r.course_id IN (SELECT id FROM wc)
-     GROUP BY r.booking_id
-)
-SELECT w.period AS period, {select},
-       COUNT(*) AS evaluated,
-       {post_sent} AS post_sent,
-       {post_done} AS post_completed,
-       {follow_sent} AS follow_sent,
-       {follow_done} AS follow_completed,
-       {sat_sum} AS satisfaction_sum,
-       {sat_n} AS satisfaction_n,
-       {shift} AS confidence_shift_sum,
-       {pairs} AS confidence_pairs,
-       {conf_n} AS confidence_n,
-       {imp_pos} AS impact_positive,
-       {imp_n} AS impact_n,
-       {group_sums}
-  FROM bookings b
-  JOIN w ON w.id = b.course_id
-  LEFT JOIN schools sc ON sc.id = b.school_id
-  LEFT JOIN inv i ON i.booking_id = b.id
-  LEFT JOIN resp r ON r.booking_id = b.id
- WHERE b.status <> 'declined' AND w.period = 0
-   AND (i.booking_id IS NOT NULL OR r.booking_id IS NOT NULL){filter}
- GROUP BY {group}",
-        levels = levels.join(",\n           "),
-        per_booking = per_booking.join(",\n           "),
-        group_sums = group_sums.join(",\n       "),
-        post_sent = sum("i.post_sent"),
-        post_done = sum("i.post_done"),
-        follow_sent = sum("i.follow_sent"),
-        follow_done = sum("i.follow_done"),
-        sat_sum = sum("r.sat_sum"),
-        sat_n = sum("r.sat_n"),
-        shift = sum("r.shift"),
-        pairs = sum("r.pairs"),
-        conf_n = sum("r.conf_n"),
-        imp_pos = sum("r.imp_pos"),
-        imp_n = sum("r.imp_n"),
-        filter = scope_filter(scope, "b", 5),
-    )
-}
-
 /// The impact report for the window and grouping of `q`. Only the alliance view exists
 /// today; `scope` narrows it to one school's bookings if ever asked.
 #[tracing::instrument(skip_all, fields(group_by = %q.group_by_label()))]
@@ -1279,41 +828,23 @@ fn impact_in(
     let levels = q.levels();
     let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
     let labels = load_labels(conn, &levels, false)?;
+    let rows = match method {
+        Method::Cells => cell_rows(conn, q, &levels, Wanted::Impact)?,
+        Method::Bookings => booking_rows(conn, q, &levels, Wanted::Impact, scope)?,
+    };
     let mut rollup = Rollup::<ImpactCounts>::new();
-    match method {
-        Method::Cells => {
-            for r in cell_rows(conn, q, &levels, Wanted::Impact)? {
-                rollup.add(
-                    &levels,
-                    &courses,
-                    0,
-                    (r.course_id.as_deref(), r.month),
-                    [&r.p1, &r.p2],
-                    r.impact(),
-                );
-            }
-            // Only groups with an evaluation are listed, as from the bookings.
-            rollup.prune(|c| c.evaluated != 0);
-        }
-        Method::Bookings => {
-            let cols = GroupColumns::of(&levels);
-            // The impact query has no use for "now" ($5): the school, if any, takes its place.
-            let mut params = window_params(q);
-            params.truncate(4);
-            params.extend(scope_param(scope));
-            let rows: Vec<ImpactRow> = load(conn, &impact_sql(&cols, scope), &params)?;
-            for r in &rows {
-                rollup.add(
-                    &levels,
-                    &courses,
-                    r.period as usize,
-                    (r.course_id.as_deref(), None),
-                    [&r.p1, &r.p2],
-                    r.counts(),
-                );
-            }
-        }
+    for r in rows {
+        rollup.add(
+            &levels,
+            &courses,
+            0,
+            (r.course_id.as_deref(), r.month),
+            [&r.p1, &r.p2],
+            r.impact(),
+        );
     }
+    // Only groups with an evaluation are listed.
+    rollup.prune(|c| c.evaluated != 0);
     let t = Threshold::new(q.min_responses);
     let vis = Visibility::of(
         t,
@@ -1374,9 +905,9 @@ pub enum Method {
     /// last summed (or whose held sessions have changed with time) worked out live. The
     /// alliance's reports use it.
     Cells,
-    /// Straight from the bookings and their marks, invitations and answers: a school's own
-    /// view (a few hundred bookings, found by the school's index), and the reference the cells
-    /// are checked against.
+    /// Straight from the bookings and their marks, invitations and answers, with the same
+    /// per-booking sums the cells are made of: a school's own view (a few hundred bookings,
+    /// found by the school's index), and the reference the kept sums are checked against.
     Bookings,
 }
 
@@ -1682,7 +1213,7 @@ fn cell_rows(
     levels: &[GroupBy],
     wanted: Wanted,
 ) -> QueryResult<Vec<CellRow>> {
-    use super::report_cells::{column_list, facts_sql, COLUMNS};
+    use super::report_cells::{column_list, COLUMNS};
     let (lo, hi) = q.window_utc();
     // Parameters are bound where they are written, so the query binds only what it uses.
     let valid = |b: &mut Binder| super::report_cells::holds_at(&b.bind(Param::Ts(q.now)));
@@ -1827,20 +1358,49 @@ fn cell_rows(
     let mut ctes = String::new();
     if !live.is_empty() {
         let courses = live.condition("c.id", &mut b);
-        let now = b.bind(Param::Ts(q.now));
-        let (live_ctes, live_select) = facts_sql(&courses, &now);
-        ctes = format!("WITH {live_ctes}\n");
-        parts.push(format!(
-            "SELECT l.course_id, CAST(NULL AS INTEGER), l.school_key, l.cluster_key,
-                    l.staff_group_key, {cols}
-               FROM ({live_select}) l",
-            cols = column_list("l."),
-        ));
+        ctes = live_part(&mut b, &mut parts, &courses, q.now, None);
     }
+    grouped(conn, b, &ctes, &parts, levels, wanted)
+}
+
+/// Adds to `parts` the sums of the bookings of the published courses matching `courses`,
+/// worked out live as of `now` (only `school`'s bookings, if given); returns the `WITH`
+/// clause they need.
+fn live_part(
+    b: &mut Binder,
+    parts: &mut Vec<String>,
+    courses: &str,
+    now: NaiveDateTime,
+    school: Option<&str>,
+) -> String {
+    use super::report_cells::{column_list, facts_sql};
+    let now = b.bind(Param::Ts(now));
+    let school = school.map(|id| b.bind(Param::Text(id.to_string())));
+    let (ctes, select) = facts_sql(courses, &now, school.as_deref());
+    parts.push(format!(
+        "SELECT l.course_id AS course_id, CAST(NULL AS INTEGER) AS month,
+                l.school_key AS school_key, l.cluster_key AS cluster_key,
+                l.staff_group_key AS staff_group_key, {cols}
+           FROM ({select}) l",
+        cols = column_list("l."),
+    ));
+    format!("WITH {ctes}\n")
+}
+
+/// Sums the rows of `parts` (each with a course, a month, the person-level keys and every
+/// column) by the levels' keys.
+fn grouped(
+    conn: &mut DbConn,
+    b: Binder,
+    ctes: &str,
+    parts: &[String],
+    levels: &[GroupBy],
+    wanted: Wanted,
+) -> QueryResult<Vec<CellRow>> {
+    use super::report_cells::COLUMNS;
     if parts.is_empty() {
         return Ok(Vec::new());
     }
-
     let person = |level: GroupBy| match level {
         GroupBy::School => "x.school_key",
         GroupBy::Cluster => "x.cluster_key",
@@ -1905,6 +1465,31 @@ fn cell_rows(
         r.p2 = r.p2.take().filter(|k| !k.is_empty());
     }
     Ok(rows)
+}
+
+/// The sums of the window of `q` by the levels' keys, straight from the bookings (only the
+/// school's, for a school's own view).
+fn booking_rows(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    levels: &[GroupBy],
+    wanted: Wanted,
+    scope: &ReportScope,
+) -> QueryResult<Vec<CellRow>> {
+    let (lo, hi) = q.window_utc();
+    let mut b = Binder::default();
+    let courses = format!(
+        "c.first_session_start >= {} AND c.first_session_start < {}",
+        b.bind(Param::Ts(lo)),
+        b.bind(Param::Ts(hi))
+    );
+    let school = match scope {
+        ReportScope::All => None,
+        ReportScope::School(id) => Some(id.as_str()),
+    };
+    let mut parts = Vec::new();
+    let ctes = live_part(&mut b, &mut parts, &courses, q.now, school);
+    grouped(conn, b, &ctes, &parts, levels, wanted)
 }
 
 /// A set of course ids for a report query: listed when small, or as the query that finds
