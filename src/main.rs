@@ -201,6 +201,8 @@ fn main() -> ExitCode {
                 as_of: as_of
                     .and_then(|d| d.and_hms_opt(0, 0, 0))
                     .unwrap_or_else(seed_national::default_as_of),
+                // The service reads this database at the real time.
+                summed_at: cpd_hub::domain::time::now(),
                 drop_indexes: !keep_indexes,
                 copy: !no_copy,
                 progress: true,

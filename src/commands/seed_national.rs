@@ -56,6 +56,10 @@ pub struct NationalOptions {
     pub seed: u64,
     /// "Now" for the data: sessions before it were held, invitations due before it were sent.
     pub as_of: NaiveDateTime,
+    /// The moment the report cells are summed as of, at the end of the load: the clock's
+    /// reading for a bench database that the service then reads at the real time, or a fixed
+    /// moment in a test.
+    pub summed_at: NaiveDateTime,
     /// Drop the big tables' secondary indexes for the load and build them afterwards.
     pub drop_indexes: bool,
     /// On PostgreSQL, load the big tables with `COPY` rather than multi-row `INSERT`s.
@@ -70,6 +74,7 @@ impl Default for NationalOptions {
             scale: 1.0,
             seed: 2026,
             as_of: default_as_of(),
+            summed_at: default_as_of(),
             drop_indexes: true,
             copy: true,
             progress: false,
@@ -2806,7 +2811,7 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
         "DELETE FROM report_dirty; INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses",
     )?;
     let n_courses = plan.courses.len();
-    crate::store::report_cells::refresh_all(conn, crate::domain::time::now(), 1000, |done| {
+    crate::store::report_cells::refresh_all(conn, opts.summed_at, 1000, |done| {
         note(format!(
             "  report cells: {done} of {n_courses} courses summed"
         ));

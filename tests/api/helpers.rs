@@ -91,6 +91,19 @@ pub fn fresh_db(backend: Backend) -> Option<TestDb> {
     }
 }
 
+/// A fresh database, migrated, with an open connection and no service running: for tests of
+/// the store that decide themselves when anything happens (no background job runs at the
+/// real time beside them).
+pub fn migrated_db(backend: Backend) -> Option<(TestDb, cpd_hub::db::DbConn)> {
+    let db = fresh_db(backend)?;
+    let mut conn = cpd_hub::db::Manager::new(db.url())
+        .expect("a database URL")
+        .open()
+        .expect("the database opens");
+    cpd_hub::db::migrate(&mut conn).expect("migrations run");
+    Some((db, conn))
+}
+
 /// The running service and a client for it.
 pub struct TestApp {
     pub address: String,

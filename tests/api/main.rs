@@ -15,6 +15,7 @@ mod ops;
 mod permissions;
 mod reference;
 mod signin;
+mod tools;
 
 mod attendance;
 mod booking_mail;

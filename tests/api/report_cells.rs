@@ -47,25 +47,92 @@ const GROUPINGS: &[(GroupBy, Option<GroupBy>)] = &[
     (GroupBy::Priority, Some(GroupBy::Term)),
 ];
 
-/// Windows on whole months, with part-months at either edge, inside one month, and over the
-/// current year (courses to come); each at a moment after everything and in the middle.
-fn windows() -> Vec<(NaiveDate, NaiveDate, NaiveDateTime)> {
-    let now = cpd_hub::domain::time::now();
+/// The moment the "changed, not summed" failure was first seen: a Wednesday afternoon in
+/// the autumn term, twelve days after the seeded data's own "now".
+fn reading_time() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 12, 2)
+        .and_then(|d| d.and_hms_opt(14, 40, 0))
+        .expect("a moment")
+}
+
+/// Moments the reports are also read at, each written in UTC: the first instant of the London
+/// academic year (midnight BST is 23:00 UTC), the autumn clock change (BST ends 01:00 UTC on
+/// 25 October 2026), a month end, the calendar-year end, the spring term's first morning and
+/// the spring clock change. Some fall before the moment the cells were last summed and some
+/// after, so the kept sums are read both earlier and later than they were summed.
+fn swept_moments() -> Vec<NaiveDateTime> {
+    [
+        (2026, 8, 31, 23, 0, 0),
+        (2026, 10, 25, 1, 30, 0),
+        (2026, 11, 30, 23, 59, 59),
+        (2026, 12, 31, 23, 59, 59),
+        (2027, 1, 4, 8, 0, 0),
+        (2026, 3, 29, 0, 30, 0),
+    ]
+    .into_iter()
+    .map(|(y, m, d, h, min, sec)| {
+        date(y, m, d)
+            .and_hms_opt(h, min, sec)
+            .expect("a valid moment")
+    })
+    .collect()
+}
+
+/// Windows on whole months, with part-months at either edge, inside one month and over the
+/// academic year of `now` (courses to come), each read at `now`; and two read in the middle
+/// of the data.
+fn windows(now: NaiveDateTime) -> Vec<(NaiveDate, NaiveDate, NaiveDateTime)> {
+    let today = now.date();
+    let year = cpd_hub::domain::term::academic_year_of(today);
     vec![
         (date(2025, 9, 1), date(2026, 8, 31), now),
         (date(2025, 10, 15), date(2026, 11, 30), now),
         (date(2024, 8, 20), date(2026, 11, 10), now),
         (date(2026, 1, 7), date(2026, 1, 27), now),
-        (date(2026, 9, 1), date(2027, 8, 31), now),
+        (date(year, 9, 1), date(year + 1, 8, 31), now),
         (date(2025, 9, 1), date(2026, 8, 31), at(2026, 2, 4)),
         (date(2025, 11, 3), date(2026, 7, 20), at(2026, 3, 11)),
     ]
 }
 
-/// Works out every report both ways and asserts they agree. Returns how many it compared.
-fn compare(conn: &mut DbConn, state: &str, groupings: &[(GroupBy, Option<GroupBy>)]) -> usize {
+/// The windows read at a swept moment: the academic year and the month of its UTC date, and the weeks
+/// either side of it.
+fn around(now: NaiveDateTime) -> Vec<(NaiveDate, NaiveDate, NaiveDateTime)> {
+    use chrono::Datelike;
+    let today = now.date();
+    let year = cpd_hub::domain::term::academic_year_of(today);
+    let first = today.with_day(1).expect("a first day");
+    let last = first + chrono::Months::new(1) - chrono::Duration::days(1);
+    vec![
+        (date(year, 9, 1), date(year + 1, 8, 31), now),
+        (first, last, now),
+        (
+            today - chrono::Duration::days(17),
+            today + chrono::Duration::days(23),
+            now,
+        ),
+    ]
+}
+
+/// Works out every report both ways, read at `now`, over `windows(now)` (or the swept
+/// windows), and asserts they agree. Returns how many it compared.
+fn compare(
+    conn: &mut DbConn,
+    state: &str,
+    groupings: &[(GroupBy, Option<GroupBy>)],
+    now: NaiveDateTime,
+) -> usize {
+    compare_over(conn, state, groupings, windows(now))
+}
+
+fn compare_over(
+    conn: &mut DbConn,
+    state: &str,
+    groupings: &[(GroupBy, Option<GroupBy>)],
+    windows: Vec<(NaiveDate, NaiveDate, NaiveDateTime)>,
+) -> usize {
     let mut n = 0;
-    for (from, to, now) in windows() {
+    for (from, to, now) in windows {
         for (group_by, then_by) in groupings {
             let q = ReportQuery {
                 from,
@@ -205,133 +272,192 @@ crate::each_backend!(
     every_state
 );
 
-async fn every_state(backend: Backend) {
-    // No refresher in the service: the test decides when the cells move.
-    let Some(app) = spawn_app_with(backend, |s| s.reports.refresh_every = None).await else {
-        return;
+/// Groupings read at every swept moment: one of each kind of kept sums, and the term.
+const SWEPT: &[(GroupBy, Option<GroupBy>)] = &[
+    (GroupBy::School, None),
+    (GroupBy::Cluster, Some(GroupBy::StaffGroup)),
+    (GroupBy::Term, None),
+    (GroupBy::Course, Some(GroupBy::School)),
+];
+
+/// Courses whose next session, as kept when they were summed, has started by `now`.
+fn courses_started_by(conn: &mut DbConn, now: NaiveDateTime) -> i64 {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = match conn {
+        DbConn::Pg(_) => "SELECT COUNT(*) AS n FROM report_courses WHERE next_start < $1",
+        DbConn::Sqlite(_) => "SELECT COUNT(*) AS n FROM report_courses WHERE next_start < ?",
     };
-    {
-        app.with_db(|conn| {
-            seed_national(
-                conn,
-                &NationalOptions {
-                    scale: 0.004,
-                    ..NationalOptions::default()
-                },
-            )
-            .expect("the national seed runs");
-            // The seed sums every course; from here on the test decides when the cells move.
-            assert_eq!(report_cells::marked(conn).unwrap(), 0);
-            assert!(count(conn, "SELECT COUNT(*) AS n FROM report_courses") > 50);
-            let n = compare(conn, "all summed", GROUPINGS);
-            assert_eq!(n, 7 * GROUPINGS.len() * 2);
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Timestamp, _>(now)
+        .get_result::<N>(conn)
+        .unwrap()
+        .n
+}
 
-            // The kept sums are what the reports read: spoil each kind and the reports that
-            // read it go wrong.
-            for (table, group_by, then_by, from, to) in [
-                (
-                    "report_school_years",
-                    GroupBy::School,
-                    None,
-                    date(2025, 9, 1),
-                    date(2026, 8, 31),
-                ),
-                (
-                    "report_school_cells",
-                    GroupBy::School,
-                    None,
-                    date(2025, 10, 1),
-                    date(2026, 3, 31),
-                ),
-                (
-                    "report_group_cells",
-                    GroupBy::Cluster,
-                    None,
-                    date(2025, 9, 1),
-                    date(2026, 8, 31),
-                ),
-                (
-                    "report_courses",
-                    GroupBy::Priority,
-                    None,
-                    date(2025, 9, 1),
-                    date(2026, 8, 31),
-                ),
-                (
-                    "report_facts",
-                    GroupBy::Course,
-                    Some(GroupBy::School),
-                    date(2025, 9, 1),
-                    date(2026, 8, 31),
-                ),
-            ] {
-                let q = ReportQuery {
-                    from,
-                    to,
-                    group_by,
-                    then_by,
-                    now: cpd_hub::domain::time::now(),
-                    min_responses: 5,
-                };
-                let spoil = |conn: &mut DbConn, by: i64| {
-                    diesel::sql_query(format!("UPDATE {table} SET bookings = bookings + {by}"))
-                        .execute(conn)
-                        .unwrap();
-                };
-                spoil(conn, 1000);
-                let spoiled = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
-                let right = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
-                assert_ne!(
-                    spoiled.totals.bookings,
-                    right.totals.bookings,
-                    "by {} reads {table}",
-                    q.group_by_label()
-                );
-                spoil(conn, -1000);
-            }
-            compare(conn, "all summed, after the spoiling", &GROUPINGS[..2]);
+/// Marks every course for summing again.
+fn mark_all(conn: &mut DbConn) {
+    diesel::sql_query(
+        "INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses
+          WHERE id NOT IN (SELECT course_id FROM report_dirty)",
+    )
+    .execute(conn)
+    .unwrap();
+}
 
-            change_everything(conn);
-            let marked = report_cells::marked(conn).unwrap();
-            assert!(
-                marked >= 5,
-                "the triggers marked the changed courses ({marked})"
-            );
-            compare(conn, "changed, not summed", GROUPINGS);
+/// Everything happens at moments the test names: the data is seeded as of its own fixed
+/// "now", the reports are read at fixed moments, and no service runs beside the test (a
+/// background job at the real time would send due invitations between the two readings).
+async fn every_state(backend: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let Some((_db, mut conn)) = crate::helpers::migrated_db(backend) else {
+            return;
+        };
+        every_state_on(&mut conn);
+    })
+    .await
+    .expect("the comparison finished");
+}
 
-            // Part-way: a few courses summed again, the rest still marked.
-            assert_eq!(
-                report_cells::refresh(conn, cpd_hub::domain::time::now(), 3).unwrap(),
-                Some(3)
-            );
-            assert_eq!(report_cells::marked(conn).unwrap(), marked - 3);
-            compare(conn, "part summed", GROUPINGS);
+fn every_state_on(conn: &mut DbConn) {
+    let now = reading_time();
+    let seeded = cpd_hub::commands::seed_national::default_as_of();
+    seed_national(
+        conn,
+        &NationalOptions {
+            scale: 0.004,
+            as_of: seeded,
+            summed_at: seeded,
+            ..NationalOptions::default()
+        },
+    )
+    .expect("the national seed runs");
+    // The seed sums every course; from here on the test decides when the cells move.
+    assert_eq!(report_cells::marked(conn).unwrap(), 0);
+    assert!(count(conn, "SELECT COUNT(*) AS n FROM report_courses") > 50);
+    // Summed as of the seed's "now" and read twelve days later.
+    let n = compare(conn, "all summed", GROUPINGS, now);
+    assert_eq!(n, windows(now).len() * GROUPINGS.len() * 2);
 
-            report_cells::refresh_all(conn, cpd_hub::domain::time::now(), 7, |_| {}).unwrap();
-            assert_eq!(report_cells::marked(conn).unwrap(), 0);
-            compare(conn, "summed again", GROUPINGS);
+    // The kept sums are what the reports read: spoil each kind and the reports that read it
+    // go wrong.
+    for (table, group_by, then_by, from, to) in [
+        (
+            "report_school_years",
+            GroupBy::School,
+            None,
+            date(2025, 9, 1),
+            date(2026, 8, 31),
+        ),
+        (
+            "report_school_cells",
+            GroupBy::School,
+            None,
+            date(2025, 10, 1),
+            date(2026, 3, 31),
+        ),
+        (
+            "report_group_cells",
+            GroupBy::Cluster,
+            None,
+            date(2025, 9, 1),
+            date(2026, 8, 31),
+        ),
+        (
+            "report_courses",
+            GroupBy::Priority,
+            None,
+            date(2025, 9, 1),
+            date(2026, 8, 31),
+        ),
+        (
+            "report_facts",
+            GroupBy::Course,
+            Some(GroupBy::School),
+            date(2025, 9, 1),
+            date(2026, 8, 31),
+        ),
+    ] {
+        let q = ReportQuery {
+            from,
+            to,
+            group_by,
+            then_by,
+            now,
+            min_responses: 5,
+        };
+        let spoil = |conn: &mut DbConn, by: i64| {
+            diesel::sql_query(format!("UPDATE {table} SET bookings = bookings + {by}"))
+                .execute(conn)
+                .unwrap();
+        };
+        spoil(conn, 1000);
+        let spoiled = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+        let right = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+        assert_ne!(
+            spoiled.totals.bookings,
+            right.totals.bookings,
+            "by {} reads {table}",
+            q.group_by_label()
+        );
+        spoil(conn, -1000);
+    }
+    compare(conn, "all summed, after the spoiling", &GROUPINGS[..2], now);
 
-            // Summed as of a moment when courses were still running: the held sessions have
-            // changed since, and the reports must notice.
-            diesel::sql_query(
-                "INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses",
-            )
-            .execute(conn)
-            .unwrap();
-            report_cells::refresh_all(conn, at(2026, 2, 4), 50, |_| {}).unwrap();
-            compare(conn, "summed in February", GROUPINGS);
+    change_everything(conn);
+    let marked = report_cells::marked(conn).unwrap();
+    assert!(
+        marked >= 5,
+        "the triggers marked the changed courses ({marked})"
+    );
+    compare(conn, "changed, not summed", GROUPINGS, now);
 
-            // The refresher sums again the courses whose next session has started since.
-            let started =
-                "SELECT COUNT(*) AS n FROM report_courses WHERE next_start < CURRENT_TIMESTAMP";
-            assert!(count(conn, started) > 0);
-            let summed =
-                report_cells::refresh_all(conn, cpd_hub::domain::time::now(), 50, |_| {}).unwrap();
-            assert!(summed > 0);
-            assert_eq!(count(conn, started), 0);
-            compare(conn, "summed again now", GROUPINGS);
-        })
-        .await;
+    // Part-way: a few courses summed again, the rest still marked. (The refresh first marks
+    // the courses whose next session has started since the seed summed them.)
+    let before = report_cells::marked(conn).unwrap() + courses_started_by(conn, now);
+    assert_eq!(report_cells::refresh(conn, now, 3).unwrap(), Some(3));
+    let after = report_cells::marked(conn).unwrap();
+    assert!(
+        after >= marked - 3 && after <= before - 3,
+        "three courses unmarked ({marked} marked, {before} with those started, {after} after)"
+    );
+    compare(conn, "part summed", GROUPINGS, now);
+
+    report_cells::refresh_all(conn, now, 7, |_| {}).unwrap();
+    assert_eq!(report_cells::marked(conn).unwrap(), 0);
+    compare(conn, "summed again", GROUPINGS, now);
+
+    // Summed as of a moment when courses were still running: the held sessions have changed
+    // since, and the reports must notice.
+    mark_all(conn);
+    report_cells::refresh_all(conn, at(2026, 2, 4), 50, |_| {}).unwrap();
+    compare(conn, "summed in February", GROUPINGS, now);
+
+    // The refresher sums again the courses whose next session has started since.
+    assert!(courses_started_by(conn, now) > 0);
+    let summed = report_cells::refresh_all(conn, now, 50, |_| {}).unwrap();
+    assert!(summed > 0);
+    assert_eq!(courses_started_by(conn, now), 0);
+    compare(conn, "summed again now", GROUPINGS, now);
+
+    // Across terms, month ends, year ends and clock changes: the cells as they stand (summed
+    // later or earlier than the moment read), then everything summed at that moment.
+    let mut summed_at = now;
+    for moment in swept_moments() {
+        compare_over(
+            conn,
+            &format!("summed at {summed_at}, read at {moment}"),
+            &SWEPT[..2],
+            around(moment),
+        );
+        mark_all(conn);
+        report_cells::refresh_all(conn, moment, 50, |_| {}).unwrap();
+        assert_eq!(report_cells::marked(conn).unwrap(), 0);
+        compare(conn, &format!("summed and read at {moment}"), SWEPT, moment);
+        summed_at = moment;
     }
 }
 
@@ -366,13 +492,19 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
-            let mut rounds = 0;
+            // Rounds that summed (or found nothing marked), and rounds that found another
+            // refresher at work (PostgreSQL's lock) or the database busy (SQLite's write lock,
+            // held by a booking): the only ways a round may end without summing.
+            let (mut summed, mut waited) = (0, 0);
             while !stop.load(Ordering::Relaxed) {
-                // Busy database errors are part of the game on SQLite; the next round retries.
-                let _ = report_cells::refresh(&mut conn, cpd_hub::domain::time::now(), 1);
-                rounds += 1;
+                match report_cells::refresh(&mut conn, cpd_hub::domain::time::now(), 1) {
+                    Ok(Some(_)) => summed += 1,
+                    Ok(None) => waited += 1,
+                    Err(e) if e.to_string().contains("database is locked") => waited += 1,
+                    Err(e) => panic!("a refresh failed: {e}"),
+                }
             }
-            rounds
+            (summed, waited)
         })
     };
 
@@ -402,8 +534,11 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
         t.await.unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    let rounds = looping.await.unwrap();
-    assert!(rounds > 0);
+    let (summed, waited) = looping.await.unwrap();
+    assert!(
+        summed > 0,
+        "the looping refresher summed in none of its rounds ({waited} waited)"
+    );
 
     let first_start = cpd_hub::domain::time::now().date() + chrono::Duration::days(30);
     app.with_db(move |conn| {

@@ -1,0 +1,99 @@
+//! Programs beside the service that some checks read its output with, as independent readers:
+//! Python (its csv module), Python's `icalendar` package, LibreOffice and headless Chromium.
+//!
+//! On a machine without one of them, the checks that need it are skipped, each saying so on
+//! standard error and in the file named by `CPD_SKIP_LOG` (which `scripts/test` prints at the
+//! end, with how to run everything). With `CPD_REQUIRE_TOOLS=1`, as CI sets, a missing program
+//! fails the test instead, so nothing is skipped unnoticed there.
+//!
+//! `CPD_PYTHON` names the Python to use (`scripts/test` points it at a virtual environment
+//! with `icalendar`); otherwise `python3` on the path.
+
+use std::io::Write as _;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Whether a missing program fails the test (`CPD_REQUIRE_TOOLS=1`) rather than skipping.
+pub fn required() -> bool {
+    std::env::var("CPD_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// Records that `what` was not checked because `needs` is missing; fails instead when every
+/// program is required.
+pub fn skip(what: &str, needs: &str) {
+    let line = format!("SKIPPED {what}: needs {needs}");
+    if required() {
+        panic!("CPD_REQUIRE_TOOLS=1 and {line}");
+    }
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("CPD_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+/// The Python interpreter to run (`CPD_PYTHON`, else `python3`).
+fn interpreter() -> String {
+    std::env::var("CPD_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".to_string())
+}
+
+/// Whether `python -c code` runs and exits 0.
+fn python_runs(code: &str) -> bool {
+    Command::new(interpreter())
+        .args(["-c", code])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The Python interpreter, if there is one; `None` (the skip recorded for `what`) if not.
+pub fn python(what: &str) -> Option<String> {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    if *HAS.get_or_init(|| python_runs("import csv, json")) {
+        Some(interpreter())
+    } else {
+        skip(what, "python3 (Debian: apt-get install python3)");
+        None
+    }
+}
+
+/// A Python interpreter that has the `icalendar` package, if there is one; `None` (the skip
+/// recorded for `what`) if not.
+pub fn python_icalendar(what: &str) -> Option<String> {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    if *HAS.get_or_init(|| python_runs("import icalendar")) {
+        Some(interpreter())
+    } else {
+        skip(
+            what,
+            "Python's icalendar package (scripts/test installs it in a virtual environment; \
+             or pip install icalendar, or Debian's python3-icalendar)",
+        );
+        None
+    }
+}
+
+/// Whether LibreOffice (`soffice`) is installed; records the skip for `what` if not.
+pub fn libreoffice(what: &str) -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    let has = *HAS.get_or_init(|| {
+        Command::new("soffice")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !has {
+        skip(
+            what,
+            "LibreOffice (Debian: apt-get install libreoffice-calc-nogui)",
+        );
+    }
+    has
+}
