@@ -69,7 +69,7 @@ impl Application {
         }
         let state = AppState {
             settings: settings.clone(),
-            bookings: crate::booking_queue::BookingQueue::new(
+            bookings: crate::app::bookings::queue::BookingQueue::new(
                 pool.clone(),
                 &settings.public_base_url,
             ),

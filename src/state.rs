@@ -20,7 +20,7 @@ pub struct AppState {
     /// queued email, so it goes out at once rather than at the next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Booking requests, batched per course.
-    pub bookings: crate::booking_queue::BookingQueue,
+    pub bookings: crate::app::bookings::queue::BookingQueue,
     /// Wakes this copy's evaluation job. Call `notify_one()` after committing a register
     /// that may have created evaluation invitations, so they are emailed at once.
     pub evaluation_wake: Arc<tokio::sync::Notify>,

@@ -4,8 +4,6 @@
 //! body themselves (instead of through `ValidJson`) so a refusal of a bad body is stored and
 //! replayed like any other answer.
 
-use std::collections::BTreeSet;
-
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,14 +11,15 @@ use validator::Validate;
 
 use crate::api::extract::parse_json;
 use crate::api::idempotency::idempotent;
-use crate::auth::policy::{self, require, require_visible, Action};
+use crate::app::bookings::{self as app, BookInput, Decision};
+use crate::auth::policy;
 use crate::auth::Caller;
 use crate::domain::booking::BookingStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::store::bookings::{self as store, Access, Booking, Ctx, Filter, HistoryEntry};
+use crate::store::bookings::{self as store, Booking, Filter, HistoryEntry};
 
 /// A booking request.
 #[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -130,27 +129,6 @@ fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppR
     Ok(value)
 }
 
-fn ctx<'a>(state: &'a AppState, actor: &'a str) -> Ctx<'a> {
-    Ctx {
-        actor_id: Some(actor),
-        now: time::now(),
-        base_url: &state.settings.public_base_url,
-    }
-}
-
-/// 404 when the caller may not see the booking, 403 when they may see it but not do this.
-fn check(caller: &Caller, access: &Access, action: Action<'_>) -> AppResult<()> {
-    require_visible(
-        caller,
-        Action::ReadBooking {
-            person_id: &access.person_id,
-            school_id: access.school_id.as_deref(),
-            course_lead_ids: &access.course_lead_ids,
-        },
-    )?;
-    require(caller, action)
-}
-
 /// Book a place on a course.
 ///
 /// For oneself (no `person_id`), for a member of one's own school (school lead) or for
@@ -181,29 +159,13 @@ pub async fn book(
     let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let input: BookRequest = body(&r, &b)?;
-        let person_id = input
-            .person_id
-            .clone()
-            .unwrap_or_else(|| who.person_id.clone());
-        if input.override_rules || input.walk_in {
-            require(&who, Action::OverrideBooking)?;
-        }
-        let target = st.db(move |c| store::target(c, &person_id)).await?;
-        require_visible(
-            &who,
-            Action::Book {
-                person_id: &target.person_id,
-                school_id: target.school_id.as_deref(),
-            },
-        )?;
-        let request = store::Request {
-            target,
-            actor_id: Some(who.person_id.clone()),
+        let input = BookInput {
+            person_id: input.person_id,
             staff_group_id: input.staff_group_id,
             override_rules: input.override_rules,
             walk_in: input.walk_in,
         };
-        let booking = st.bookings.book(&course_id, request).await?;
+        let booking = app::book(&st, &who, &course_id, input).await?;
         Ok(HttpResponse::Created().json(booking))
     })
     .await
@@ -293,24 +255,8 @@ pub async fn get_one(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<BookingDetail>> {
-    let id = id.into_inner();
-    let detail = state
-        .db(move |c| {
-            let access = store::access(c, &id)?;
-            require_visible(
-                &caller,
-                Action::ReadBooking {
-                    person_id: &access.person_id,
-                    school_id: access.school_id.as_deref(),
-                    course_lead_ids: &access.course_lead_ids,
-                },
-            )?;
-            Ok(BookingDetail {
-                booking: store::get(c, &id)?,
-                history: store::history(c, &id)?,
-            })
-        })
-        .await?;
+    let (booking, history) = app::detail(&state, &caller, &id).await?;
+    let detail = BookingDetail { booking, history };
     Ok(web::Json(detail))
 }
 
@@ -341,44 +287,10 @@ pub async fn cancel(
     let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let input: CancelRequest = body(&r, &b)?;
-        let st2 = st.clone();
-        let booking = st
-            .db(move |c| {
-                let access = store::access(c, &id)?;
-                check(
-                    &who,
-                    &access,
-                    Action::CancelBooking {
-                        person_id: &access.person_id,
-                        school_id: access.school_id.as_deref(),
-                    },
-                )?;
-                store::cancel(c, ctx(&st2, &who.person_id), &id, input.reason.as_deref())
-            })
-            .await?;
+        let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
         Ok(HttpResponse::Ok().json(booking))
     })
     .await
-}
-
-/// Checks that the caller may approve or decline every booking (404 for one they may not
-/// see, 403 for one they may see but not decide).
-fn check_decide(c: &mut crate::db::DbConn, caller: &Caller, ids: &[String]) -> AppResult<()> {
-    for (_, access) in store::access_many(c, ids)? {
-        check(
-            caller,
-            &access,
-            Action::DecideBooking {
-                school_id: access.school_id.as_deref(),
-            },
-        )?;
-    }
-    Ok(())
-}
-
-fn unique(ids: Vec<String>) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    ids.into_iter().filter(|i| seen.insert(i.clone())).collect()
 }
 
 /// Approve a booking request.
@@ -408,7 +320,7 @@ pub async fn approve_one(
     let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let _: ApproveRequest = body(&r, &b)?;
-        let mut done = decide(&st, who, ids, Decision::Approve).await?;
+        let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
         Ok(HttpResponse::Ok().json(done.remove(0)))
     })
     .await
@@ -442,7 +354,14 @@ pub async fn decline_one(
     let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let input: DeclineRequest = body(&r, &b)?;
-        let mut done = decide(&st, who, ids, Decision::Decline(Some(input.reason))).await?;
+        let mut done = app::decide(
+            &st,
+            &who,
+            ids,
+            Decision::Decline(Some(input.reason)),
+            time::now(),
+        )
+        .await?;
         Ok(HttpResponse::Ok().json(done.remove(0)))
     })
     .await
@@ -469,7 +388,8 @@ pub async fn approve_many(
     let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let input: BulkRequest = body(&r, &b)?;
-        let items = decide(&st, who, unique(input.booking_ids), Decision::Approve).await?;
+        let items =
+            app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
         let total = items.len() as i64;
         Ok(HttpResponse::Ok().json(Page { items, total }))
     })
@@ -497,41 +417,18 @@ pub async fn decline_many(
     let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let input: BulkRequest = body(&r, &b)?;
-        let items = decide(
+        let items = app::decide(
             &st,
-            who,
-            unique(input.booking_ids),
+            &who,
+            input.booking_ids,
             Decision::Decline(input.reason),
+            time::now(),
         )
         .await?;
         let total = items.len() as i64;
         Ok(HttpResponse::Ok().json(Page { items, total }))
     })
     .await
-}
-
-enum Decision {
-    Approve,
-    Decline(Option<String>),
-}
-
-async fn decide(
-    state: &web::Data<AppState>,
-    caller: Caller,
-    ids: Vec<String>,
-    decision: Decision,
-) -> AppResult<Vec<Booking>> {
-    let st = state.clone();
-    state
-        .db(move |c| {
-            check_decide(c, &caller, &ids)?;
-            let ctx = ctx(&st, &caller.person_id);
-            match decision {
-                Decision::Approve => store::approve(c, ctx, &ids),
-                Decision::Decline(reason) => store::decline(c, ctx, &ids, reason.as_deref()),
-            }
-        })
-        .await
 }
 
 /// Registers the booking handlers (the fixed paths before `/bookings/{id}`).

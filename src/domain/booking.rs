@@ -322,8 +322,142 @@ pub fn is_late(status: BookingStatus, deadline: Option<NaiveDateTime>, now: Naiv
     status == BookingStatus::Confirmed && is_late_cancellation(deadline, now)
 }
 
+/// What a course's page offers the person reading it: the one next step, said plainly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallToAction {
+    /// Not signed in: sign in to book.
+    SignIn,
+    /// The course was cancelled.
+    Cancelled,
+    /// The reader already holds a booking in this (active) status; `position` on the
+    /// waiting list when waitlisted.
+    Booked {
+        /// The booking's status.
+        status: BookingStatus,
+        /// 1 = next in line.
+        position: Option<i64>,
+    },
+    /// Booking has not opened yet.
+    OpensOn(NaiveDateTime),
+    /// Booking has closed (or the course has begun).
+    Closed,
+    /// The school lead approves requests for this course.
+    Request,
+    /// A place is free.
+    Book,
+    /// Full: joining the waiting list, at this position.
+    Waitlist(i64),
+}
+
+/// What the reader of a course page may do next, at `now`. `mine` is the reader's active
+/// booking on the course (status and waiting-list position), if any. The booking itself
+/// decides what really happens (the per-school cap can still put a request on the waiting
+/// list); this only chooses the words on the button.
+pub fn call_to_action(
+    course: &CourseFacts,
+    waitlist_length: i64,
+    signed_in: bool,
+    mine: Option<(BookingStatus, Option<i64>)>,
+    now: NaiveDateTime,
+) -> CallToAction {
+    if course.status == "cancelled" {
+        return CallToAction::Cancelled;
+    }
+    if let Some((status, position)) = mine.filter(|(s, _)| s.is_active()) {
+        return CallToAction::Booked { status, position };
+    }
+    if let Err(refusal) = check_eligible(course, None, None, now, false) {
+        return match (refusal.code, course.booking_opens) {
+            ("booking_not_open", Some(opens)) => CallToAction::OpensOn(opens),
+            _ => CallToAction::Closed,
+        };
+    }
+    if !signed_in {
+        CallToAction::SignIn
+    } else if course.requires_approval {
+        CallToAction::Request
+    } else if course.places_left() > 0 {
+        CallToAction::Book
+    } else {
+        CallToAction::Waitlist(waitlist_length + 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    fn facts_for_page() -> CourseFacts {
+        let t = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2027, 1, d)
+                .unwrap()
+                .and_hms_opt(9, 0, 0)
+                .unwrap()
+        };
+        CourseFacts {
+            status: "published".into(),
+            capacity: 2,
+            confirmed: 1,
+            per_school_cap: None,
+            per_school_cap_until: None,
+            booking_opens: Some(t(4)),
+            booking_closes: None,
+            first_session_start: Some(t(20)),
+            requires_approval: false,
+            staff_group_ids: vec![],
+            phases: vec![],
+        }
+    }
+
+    #[test]
+    fn a_course_page_offers_one_next_step() {
+        let at = |d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2027, 1, d)
+                .unwrap()
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+        };
+        let mut c = facts_for_page();
+        assert_eq!(
+            call_to_action(&c, 0, true, None, at(2)),
+            CallToAction::OpensOn(c.booking_opens.unwrap())
+        );
+        assert_eq!(call_to_action(&c, 0, true, None, at(5)), CallToAction::Book);
+        assert_eq!(
+            call_to_action(&c, 0, false, None, at(5)),
+            CallToAction::SignIn
+        );
+        // Booking closes when the first session starts.
+        assert_eq!(
+            call_to_action(&c, 0, true, None, at(20)),
+            CallToAction::Closed
+        );
+        let waiting = Some((BookingStatus::Waitlisted, Some(3)));
+        assert_eq!(
+            call_to_action(&c, 3, true, waiting, at(5)),
+            CallToAction::Booked {
+                status: BookingStatus::Waitlisted,
+                position: Some(3)
+            }
+        );
+        // A cancelled booking is no booking: the reader may book again.
+        let gone = Some((BookingStatus::Cancelled, None));
+        assert_eq!(call_to_action(&c, 0, true, gone, at(5)), CallToAction::Book);
+        c.confirmed = 2;
+        assert_eq!(
+            call_to_action(&c, 4, true, None, at(5)),
+            CallToAction::Waitlist(5)
+        );
+        c.requires_approval = true;
+        assert_eq!(
+            call_to_action(&c, 4, true, None, at(5)),
+            CallToAction::Request
+        );
+        c.status = "cancelled".into();
+        assert_eq!(
+            call_to_action(&c, 4, true, waiting, at(5)),
+            CallToAction::Cancelled
+        );
+    }
+
     use super::*;
     use chrono::NaiveDate;
 

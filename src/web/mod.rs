@@ -1,10 +1,12 @@
-//! Server-rendered HTML pages: the sign-in pages now, and the shared frame later pages build
-//! on (registers, evaluation forms, dashboards): one base layout (`templates/base.html`), one
-//! stylesheet (`/static/app.css`) and the security headers, all compiled into the binary.
+//! Server-rendered HTML pages: sign-in, the CPD calendar, courses and one's bookings,
+//! registers and check-in, evaluation forms, certificates and reports. One base layout
+//! (`templates/base.html`), one stylesheet (`/static/app.css`) and the security headers, all
+//! compiled into the binary. Page handlers call the same use cases (`app`) as the API.
 
 pub mod certificate;
 pub mod charts;
 pub mod check_in;
+pub mod courses;
 pub mod evaluate;
 pub mod register;
 pub mod reports;
@@ -67,6 +69,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/certificate.html"),
     ),
     ("my_courses.html", include_str!("templates/my_courses.html")),
+    ("courses.html", include_str!("templates/courses.html")),
+    ("course.html", include_str!("templates/course.html")),
+    (
+        "my_bookings.html",
+        include_str!("templates/my_bookings.html"),
+    ),
     ("not_found.html", include_str!("templates/not_found.html")),
     (
         "evaluate_form.html",
@@ -166,6 +174,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     check_in::configure(cfg);
     certificate::configure(cfg);
     evaluate::configure(cfg);
+    courses::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

@@ -1,0 +1,187 @@
+//! Bookings: book a place, cancel it, and a school lead's or admin's approve and decline.
+//!
+//! Every booking for a course goes through the per-course [`queue`], which batches requests
+//! that arrive while one transaction for the course is running; the rules themselves are
+//! `store::bookings` (under the course's lock) and `domain::booking`.
+
+pub mod queue;
+
+use std::collections::BTreeSet;
+
+use crate::auth::policy::{require, require_visible, Action};
+use crate::auth::Caller;
+use crate::db::DbConn;
+use crate::error::AppResult;
+use crate::state::AppState;
+use crate::store::bookings::{self as store, Access, Booking, Ctx, HistoryEntry};
+
+/// What a booking asks for.
+#[derive(Clone, Debug, Default)]
+pub struct BookInput {
+    /// Who gets the place (`None`: the caller).
+    pub person_id: Option<String>,
+    /// The staff group to book as (`None`: the person's own).
+    pub staff_group_id: Option<String>,
+    /// Admins only: book past the rules onto a closed, full or past course.
+    pub override_rules: bool,
+    /// Admins only: record someone who came without a booking.
+    pub walk_in: bool,
+}
+
+/// A school lead's or admin's decision on booking requests.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Place the requests as of when they were made.
+    Approve,
+    /// Withdraw them, with the reason the people are told.
+    Decline(Option<String>),
+}
+
+fn ctx<'a>(state: &'a AppState, actor: &'a str, now: chrono::NaiveDateTime) -> Ctx<'a> {
+    Ctx {
+        actor_id: Some(actor),
+        now,
+        base_url: &state.settings.public_base_url,
+    }
+}
+
+/// 404 when the caller may not see the booking, 403 when they may see it but not do this.
+fn check(caller: &Caller, access: &Access, action: Action<'_>) -> AppResult<()> {
+    require_visible(
+        caller,
+        Action::ReadBooking {
+            person_id: &access.person_id,
+            school_id: access.school_id.as_deref(),
+            course_lead_ids: &access.course_lead_ids,
+        },
+    )?;
+    require(caller, action)
+}
+
+/// Books a place on `course_id` for `input.person_id` (or the caller): the caller must be the
+/// person, their school's lead or an admin (404 for a person they may not see), and only an
+/// admin may override the rules. Confirmed, waitlisted or pending approval as the course's
+/// rules decide, through the course's queue.
+pub async fn book(
+    state: &AppState,
+    caller: &Caller,
+    course_id: &str,
+    input: BookInput,
+) -> AppResult<Booking> {
+    let person_id = input
+        .person_id
+        .clone()
+        .unwrap_or_else(|| caller.person_id.clone());
+    if input.override_rules || input.walk_in {
+        require(caller, Action::OverrideBooking)?;
+    }
+    let target = state.db(move |c| store::target(c, &person_id)).await?;
+    require_visible(
+        caller,
+        Action::Book {
+            person_id: &target.person_id,
+            school_id: target.school_id.as_deref(),
+        },
+    )?;
+    let request = store::Request {
+        target,
+        actor_id: Some(caller.person_id.clone()),
+        staff_group_id: input.staff_group_id,
+        override_rules: input.override_rules,
+        walk_in: input.walk_in,
+    };
+    let booking = state.bookings.book(course_id, request).await?;
+    state.outbox_wake.notify_one();
+    Ok(booking)
+}
+
+/// Cancels a booking, as the person, their school's lead or an admin, at `now`; the freed
+/// place goes to the first eligible person waiting, in the same transaction.
+pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    booking_id: &str,
+    reason: Option<String>,
+    now: chrono::NaiveDateTime,
+) -> AppResult<Booking> {
+    let (st, who, id) = (state.clone(), caller.clone(), booking_id.to_string());
+    let booking = state
+        .db(move |c| {
+            let access = store::access(c, &id)?;
+            check(
+                &who,
+                &access,
+                Action::CancelBooking {
+                    person_id: &access.person_id,
+                    school_id: access.school_id.as_deref(),
+                },
+            )?;
+            store::cancel(c, ctx(&st, &who.person_id, now), &id, reason.as_deref())
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(booking)
+}
+
+/// Checks that the caller may approve or decline every booking (404 for one they may not
+/// see, 403 for one they may see but not decide).
+fn check_decide(c: &mut DbConn, caller: &Caller, ids: &[String]) -> AppResult<()> {
+    for (_, access) in store::access_many(c, ids)? {
+        check(
+            caller,
+            &access,
+            Action::DecideBooking {
+                school_id: access.school_id.as_deref(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Approves or declines the bookings `ids` (repeats dropped), all or none, at `now`.
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    ids: Vec<String>,
+    decision: Decision,
+    now: chrono::NaiveDateTime,
+) -> AppResult<Vec<Booking>> {
+    let mut seen = BTreeSet::new();
+    let ids: Vec<String> = ids.into_iter().filter(|i| seen.insert(i.clone())).collect();
+    let (st, who) = (state.clone(), caller.clone());
+    let done = state
+        .db(move |c| {
+            check_decide(c, &who, &ids)?;
+            let ctx = ctx(&st, &who.person_id, now);
+            match decision {
+                Decision::Approve => store::approve(c, ctx, &ids),
+                Decision::Decline(reason) => store::decline(c, ctx, &ids, reason.as_deref()),
+            }
+        })
+        .await?;
+    state.outbox_wake.notify_one();
+    Ok(done)
+}
+
+/// One booking and its history, if the caller may see it (404 otherwise).
+pub async fn detail(
+    state: &AppState,
+    caller: &Caller,
+    booking_id: &str,
+) -> AppResult<(Booking, Vec<HistoryEntry>)> {
+    let (who, id) = (caller.clone(), booking_id.to_string());
+    state
+        .db(move |c| {
+            let access = store::access(c, &id)?;
+            require_visible(
+                &who,
+                Action::ReadBooking {
+                    person_id: &access.person_id,
+                    school_id: access.school_id.as_deref(),
+                    course_lead_ids: &access.course_lead_ids,
+                },
+            )?;
+            Ok((store::get(c, &id)?, store::history(c, &id)?))
+        })
+        .await
+}

@@ -1,0 +1,321 @@
+//! Courses as people see them: the CPD calendar with its filters, and one course with the
+//! caller's own booking on it. The JSON handlers and the pages share these.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+use validator::Validate;
+
+use crate::auth::policy::{course_scope, require_visible_to, Action};
+use crate::auth::Caller;
+use crate::domain::booking::{call_to_action, CallToAction, CourseFacts};
+use crate::domain::course::{add_problem, parse_bound, CourseStatus, Format, Problems};
+use crate::domain::paging::{Page, Paging};
+use crate::domain::school::Phase;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::store::bookings::{Booking, Filter};
+use crate::store::courses::{self as store, Course, CourseFilter, CourseSummary};
+
+/// Filters of the calendar list and of `/calendar.ics`. Lists of values are comma-separated
+/// and match any of them.
+#[derive(Debug, Default, Clone, Deserialize, Validate, IntoParams)]
+pub struct CourseQuery {
+    /// Page size, 1 to 1000 (default 50).
+    #[param(value_type = Option<i64>)]
+    pub limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>)]
+    pub offset: Option<String>,
+    /// First session starts at or after: a date (`2027-01-01`, the start of that day in
+    /// Europe/London) or an RFC 3339 time with an offset.
+    #[param(example = "2027-01-01")]
+    pub from: Option<String>,
+    /// First session starts at or before: a date (the end of that day in Europe/London) or an
+    /// RFC 3339 time with an offset.
+    #[param(example = "2027-04-30")]
+    pub to: Option<String>,
+    /// Strategy priorities, by id or key (`send,leadership`).
+    #[param(example = "send")]
+    pub priority: Option<String>,
+    /// Staff groups, by id or key: courses for any of them and courses open to everyone.
+    #[param(example = "teaching_assistant")]
+    pub staff_group: Option<String>,
+    /// Phases: courses for any of them and courses open to every phase.
+    #[param(example = "primary")]
+    pub phase: Option<String>,
+    /// A cluster's id: courses run for that cluster.
+    pub cluster: Option<String>,
+    /// Formats: `in_person`, `online`, `hybrid`.
+    #[param(example = "online")]
+    pub format: Option<String>,
+    /// Words that must all appear in the title or summary (case-insensitive).
+    #[param(example = "phonics")]
+    pub q: Option<String>,
+    /// `published` (the default), `draft`, `cancelled` or `all`. Others than admins see
+    /// drafts and cancelled courses only when they lead them.
+    #[param(example = "published")]
+    pub status: Option<String>,
+    /// `true`: only courses with places left; `false`: only full ones.
+    #[param(value_type = Option<bool>)]
+    pub has_places: Option<String>,
+}
+
+fn split_list(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_int(field: &str, v: &Option<String>, problems: &mut Problems) -> Option<i64> {
+    let s = v.as_deref()?.trim();
+    match s.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            add_problem(problems, field, format!("{s:?} is not a whole number"));
+            None
+        }
+    }
+}
+
+impl CourseQuery {
+    /// The checked filter, or a 422 naming every bad parameter.
+    pub fn filter(&self) -> AppResult<CourseFilter> {
+        let mut problems = Problems::new();
+        let filter = self.filter_into(&mut problems);
+        if problems.is_empty() {
+            Ok(filter)
+        } else {
+            Err(AppError::Validation(problems))
+        }
+    }
+
+    /// The checked filter and paging.
+    pub fn filter_and_paging(&self) -> AppResult<(CourseFilter, Paging)> {
+        let mut problems = Problems::new();
+        let filter = self.filter_into(&mut problems);
+        let limit = parse_int("limit", &self.limit, &mut problems);
+        let offset = parse_int("offset", &self.offset, &mut problems);
+        let paging = match Paging::new(limit, offset) {
+            Ok(p) => Some(p),
+            Err((field, message)) => {
+                add_problem(&mut problems, field, message);
+                None
+            }
+        };
+        match paging {
+            Some(paging) if problems.is_empty() => Ok((filter, paging)),
+            _ => Err(AppError::Validation(problems)),
+        }
+    }
+
+    fn filter_into(&self, problems: &mut Problems) -> CourseFilter {
+        let mut filter = CourseFilter::default();
+        for (field, value, end) in [("from", &self.from, false), ("to", &self.to, true)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+                match parse_bound(v, end) {
+                    Ok(t) => {
+                        if end {
+                            filter.to = Some(t);
+                        } else {
+                            filter.from = Some(t);
+                        }
+                    }
+                    Err(m) => add_problem(problems, field, m),
+                }
+            }
+        }
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                add_problem(problems, "to", "must not be before from");
+            }
+        }
+        filter.priorities = split_list(&self.priority);
+        filter.staff_groups = split_list(&self.staff_group);
+        filter.phases = split_list(&self.phase);
+        for p in &filter.phases {
+            if Phase::parse(p).is_none() {
+                let all: Vec<&str> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+                add_problem(
+                    problems,
+                    "phase",
+                    format!("{p:?} is not a phase; use one of {}", all.join(", ")),
+                );
+            }
+        }
+        filter.cluster_id = self
+            .cluster
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        filter.formats = split_list(&self.format);
+        for f in &filter.formats {
+            if Format::parse(f).is_none() {
+                add_problem(
+                    problems,
+                    "format",
+                    format!("{f:?} is not a format; use in_person, online or hybrid"),
+                );
+            }
+        }
+        filter.words = self
+            .q
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let statuses = split_list(&self.status);
+        if statuses.is_empty() {
+            filter.statuses = vec![CourseStatus::Published];
+        } else if statuses.iter().any(|s| s == "all") {
+            filter.statuses = Vec::new();
+        } else {
+            for s in &statuses {
+                match CourseStatus::parse(s) {
+                    Some(st) => filter.statuses.push(st),
+                    None => add_problem(
+                        problems,
+                        "status",
+                        format!("{s:?} is not a status; use published, draft, cancelled or all"),
+                    ),
+                }
+            }
+        }
+        filter.has_places = match self.has_places.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("true" | "1" | "yes") => Some(true),
+            Some("false" | "0" | "no") => Some(false),
+            Some(other) => {
+                add_problem(
+                    problems,
+                    "has_places",
+                    format!("{other:?} is not true or false"),
+                );
+                None
+            }
+        };
+        filter
+    }
+}
+
+/// The published courses (and, for admins and leads, the others the filter asks for)
+/// matching `query`, ordered by first session; a 422 names every bad filter.
+pub async fn calendar(
+    state: &AppState,
+    caller: Option<&Caller>,
+    query: &CourseQuery,
+) -> AppResult<Page<CourseSummary>> {
+    let (filter, paging) = query.filter_and_paging()?;
+    let scope = course_scope(caller);
+    state
+        .db(move |c| store::list_courses(c, &filter, &scope, paging))
+        .await
+}
+
+/// One course with its sessions: published courses for anyone, drafts and cancelled courses
+/// for admins and the course's leads (404 for the others).
+pub async fn course(state: &AppState, caller: Option<&Caller>, id: &str) -> AppResult<Course> {
+    let id = id.to_string();
+    let course = state.db(move |c| store::get_course(c, &id)).await?;
+    let lead_ids: Vec<String> = course.leads.iter().map(|l| l.id.clone()).collect();
+    require_visible_to(
+        caller,
+        Action::ReadCourse {
+            status: &course.status,
+            lead_ids: &lead_ids,
+        },
+    )?;
+    Ok(course)
+}
+
+/// A course as its page shows it to the reader: the course, the reader's active booking on it
+/// (if any) and the one next step the page offers.
+pub struct CoursePage {
+    /// The course and its sessions.
+    pub course: Course,
+    /// The reader's pending, confirmed or waitlisted booking on it.
+    pub mine: Option<Booking>,
+    /// What the page offers next.
+    pub action: CallToAction,
+}
+
+/// The booking facts of a course as its page has them.
+pub fn facts_of(course: &Course) -> CourseFacts {
+    CourseFacts {
+        status: course.status.clone(),
+        capacity: course.capacity,
+        confirmed: course.confirmed_count,
+        per_school_cap: course.per_school_cap,
+        per_school_cap_until: course.per_school_cap_until,
+        booking_opens: course.booking_opens,
+        booking_closes: course.booking_closes,
+        first_session_start: course.first_session_start,
+        requires_approval: course.requires_approval,
+        staff_group_ids: course.staff_groups.iter().map(|g| g.id.clone()).collect(),
+        phases: course.phases.clone(),
+    }
+}
+
+/// The reader's active booking on a course, if any.
+pub async fn active_booking(
+    state: &AppState,
+    caller: &Caller,
+    course_id: &str,
+) -> AppResult<Option<Booking>> {
+    let scope = crate::auth::policy::booking_scope(caller);
+    let filter = Filter {
+        course_id: Some(course_id.to_string()),
+        person_id: Some(caller.person_id.clone()),
+        ..Filter::default()
+    };
+    let paging = Paging::new(Some(20), None).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let page = state
+        .db(move |c| crate::store::bookings::list(c, &scope, &filter, paging))
+        .await?;
+    Ok(page.items.into_iter().find(|b| b.status.is_active()))
+}
+
+/// The course's page for `caller` (or someone signed out) at `now`.
+pub async fn course_page(
+    state: &AppState,
+    caller: Option<&Caller>,
+    id: &str,
+    now: chrono::NaiveDateTime,
+) -> AppResult<CoursePage> {
+    let course = course(state, caller, id).await?;
+    let mine = match caller {
+        Some(c) => active_booking(state, c, &course.id).await?,
+        None => None,
+    };
+    let action = call_to_action(
+        &facts_of(&course),
+        i64::from(course.waitlist_length),
+        caller.is_some(),
+        mine.as_ref().map(|b| (b.status, b.waitlist_position)),
+        now,
+    );
+    Ok(CoursePage {
+        course,
+        mine,
+        action,
+    })
+}
+
+/// The caller's own bookings, newest course first: every status, up to 200.
+pub async fn my_bookings(state: &AppState, caller: &Caller) -> AppResult<Vec<Booking>> {
+    let scope = crate::auth::policy::booking_scope(caller);
+    let filter = Filter {
+        person_id: Some(caller.person_id.clone()),
+        ..Filter::default()
+    };
+    let paging = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let page = state
+        .db(move |c| crate::store::bookings::list(c, &scope, &filter, paging))
+        .await?;
+    Ok(page.items)
+}
