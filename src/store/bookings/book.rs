@@ -1,0 +1,447 @@
+//! Booking a place, alone or in a batch: each request is decided by the booking rules under
+//! the course lock, and one refused request does not undo the others of a batch.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::db::schema::{bookings, courses, schools, staff_groups};
+use crate::db::{write_tx, DbConn};
+use crate::domain::booking::{self as rules, BookingStatus, CourseFacts};
+use crate::error::{AppError, AppResult};
+use crate::store::new_id;
+
+use super::locking::{append_history, confirmed_by_school, load_person, load_targets};
+use super::notify::{approvers, Mailer, SessionsCache};
+use super::rows::{refusal, CourseRow, PersonRow, Row};
+use super::types::{Booking, Ctx, NewBooking};
+
+// ---------------------------------------------------------------------------------------------
+// Book
+
+/// A person about to be booked, looked up before the course is locked (so the lock is held
+/// for as short a time as possible) and used for the permission check.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The person.
+    pub person_id: String,
+    /// Their school now (snapshotted on the booking).
+    pub school_id: Option<String>,
+    row: PersonRow,
+}
+
+/// Looks up the person to be booked; `NotFound` for an unknown or erased person.
+pub fn target(conn: &mut DbConn, person_id: &str) -> AppResult<Target> {
+    match load_person(conn, person_id)? {
+        Some(p) if !p.erased => Ok(Target {
+            person_id: p.id.clone(),
+            school_id: p.school_id.clone(),
+            row: p,
+        }),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// One booking request, its person looked up and the caller's permission checked already.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Who gets the place.
+    pub target: Target,
+    /// Who asks (the person, their school lead or an admin).
+    pub actor_id: Option<String>,
+    /// The staff group to book as (None: the person's own).
+    pub staff_group_id: Option<String>,
+    /// An admin booking for the record, past the rules (invariant 11).
+    pub override_rules: bool,
+    /// Someone who turned up without a booking (implies `override_rules`).
+    pub walk_in: bool,
+}
+
+/// Books a person onto a course: confirmed while places are left (and their school is under
+/// its cap), waitlisted otherwise, or pending approval when the course needs it; an admin
+/// override is always confirmed, raising the capacity by one on a full course. 409 with the
+/// rule's code when the request is refused.
+pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<Booking> {
+    let request = Request {
+        target: target(conn, req.person_id)?,
+        actor_id: ctx.actor_id.map(str::to_string),
+        staff_group_id: req.staff_group_id.map(str::to_string),
+        override_rules: req.override_rules,
+        walk_in: req.walk_in,
+    };
+    book_batch(conn, ctx.base_url, None, req.course_id, vec![request])?
+        .pop()
+        .expect("one answer per request")
+}
+
+/// Why one request of a batch did not go through.
+enum Failed {
+    /// Refused by the rules before anything was written: the rest of the batch goes on.
+    Refused(AppError),
+    /// The database failed: the whole batch is rolled back.
+    Broken(AppError),
+}
+
+impl From<diesel::result::Error> for Failed {
+    fn from(e: diesel::result::Error) -> Self {
+        Failed::Broken(e.into())
+    }
+}
+
+/// What one batch's transaction knows about the course as it books.
+struct Batch<'a> {
+    course: CourseRow,
+    facts: CourseFacts,
+    held: Option<HashMap<String, i32>>,
+    mailer: Mailer<'a>,
+    base_url: &'a str,
+    last_now: NaiveDateTime,
+    single: bool,
+}
+
+/// Books several requests for ONE course in one transaction that takes the course lock once:
+/// the decisions are made one after another, in the order given, exactly as if each were
+/// its own transaction (each gets a later request time than the one before), but the lock,
+/// the course's facts and sessions, the counter update and the commit (on PostgreSQL, its
+/// flush to disk) are shared. A request refused by the rules gets its own 409/422/404
+/// without affecting the others; a database failure fails the whole batch (`Err`), and no
+/// booking of it exists. `NotFound` when there is no such course. `cache` (optional) keeps
+/// the course's sessions between batches.
+pub fn book_batch(
+    conn: &mut DbConn,
+    base_url: &str,
+    cache: Option<&SessionsCache>,
+    course_id: &str,
+    requests: Vec<Request>,
+) -> AppResult<Vec<AppResult<Booking>>> {
+    write_tx(conn, |conn| {
+        book_batch_in_tx(conn, base_url, cache, course_id, requests)
+    })
+}
+
+/// Books one request inside a write transaction the caller already holds (e.g. a walk-in
+/// that is marked present at a session in the same transaction); otherwise as [`book`]. The
+/// course lock is taken here if the caller has not taken it yet (taking it twice is
+/// harmless). A refusal is an `Err`: the caller's transaction should then roll back.
+pub fn book_in_tx(
+    conn: &mut DbConn,
+    base_url: &str,
+    course_id: &str,
+    request: Request,
+) -> AppResult<Booking> {
+    book_batch_in_tx(conn, base_url, None, course_id, vec![request])?
+        .pop()
+        .expect("one answer per request")
+}
+
+/// The body of [`book_batch`], inside an open write transaction.
+fn book_batch_in_tx(
+    conn: &mut DbConn,
+    base_url: &str,
+    cache: Option<&SessionsCache>,
+    course_id: &str,
+    requests: Vec<Request>,
+) -> AppResult<Vec<AppResult<Booking>>> {
+    {
+        let course = lock_and_load(conn, course_id)?;
+        let (groups, phases) = load_targets(conn, course_id)?;
+        let facts = course.facts(groups, phases);
+        let now = crate::domain::time::now();
+        let mut mailer = Mailer::new(&course, base_url);
+        mailer.cache = cache;
+        let mut batch = Batch {
+            mailer,
+            facts,
+            held: None,
+            base_url,
+            last_now: now - chrono::Duration::microseconds(1),
+            single: requests.len() == 1,
+            course,
+        };
+        let mut out = Vec::with_capacity(requests.len());
+        for req in &requests {
+            match book_in_batch(conn, &mut batch, req) {
+                Ok(b) => out.push(Ok(b)),
+                Err(Failed::Refused(e)) => out.push(Err(e)),
+                Err(Failed::Broken(e)) => return Err(e),
+            }
+        }
+        // The counters move once for the whole batch.
+        diesel::update(courses::table.find(course_id))
+            .set((
+                courses::confirmed_count.eq(batch.facts.confirmed),
+                courses::waitlist_count.eq(batch.course.waitlist_count),
+                courses::capacity.eq(batch.facts.capacity),
+            ))
+            .execute(conn)?;
+        Ok(out)
+    }
+}
+
+/// Takes the course lock (the transaction's first statement) and reads the course in the
+/// same statement where the backend allows (`UPDATE ... RETURNING`).
+fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<CourseRow> {
+    let bump = diesel::update(courses::table.find(course_id))
+        .set(courses::version.eq(courses::version + 1));
+    let cols = (
+        courses::id,
+        courses::title,
+        courses::status,
+        courses::capacity,
+        courses::confirmed_count,
+        courses::waitlist_count,
+        courses::per_school_cap,
+        courses::per_school_cap_until,
+        courses::booking_opens,
+        courses::booking_closes,
+        courses::cancellation_deadline,
+        courses::requires_approval,
+        courses::first_session_start,
+        courses::price_pence,
+        courses::revision,
+    );
+    let row = match conn {
+        DbConn::Pg(c) => bump.returning(cols).get_result::<CourseRow>(c).optional()?,
+        DbConn::Sqlite(c) => bump.returning(cols).get_result::<CourseRow>(c).optional()?,
+    };
+    row.ok_or(AppError::NotFound)
+}
+
+fn book_in_batch(
+    conn: &mut DbConn,
+    batch: &mut Batch<'_>,
+    req: &Request,
+) -> Result<Booking, Failed> {
+    // Each decision gets its own, later time: the waiting list is served in this order.
+    let now = crate::domain::time::now().max(batch.last_now + chrono::Duration::microseconds(1));
+    batch.last_now = now;
+    let ctx = Ctx {
+        actor_id: req.actor_id.as_deref(),
+        now,
+        base_url: batch.base_url,
+    };
+    let person = &req.target.row;
+    let course_id = batch.course.id.clone();
+    let staff_group_id = match &req.staff_group_id {
+        Some(g) => {
+            let known: i64 = staff_groups::table.find(g).count().get_result(conn)?;
+            if known == 0 {
+                return Err(Failed::Refused(AppError::invalid(
+                    "staff_group_id",
+                    "no such staff group",
+                )));
+            }
+            Some(g.clone())
+        }
+        None => person.staff_group_id.clone(),
+    };
+    let overriding = req.override_rules || req.walk_in;
+    rules::check_eligible(
+        &batch.facts,
+        staff_group_id.as_deref(),
+        person.phase.as_deref(),
+        now,
+        overriding,
+    )
+    .map_err(|r| Failed::Refused(refusal(r)))?;
+    // Invariant 2. A lone request leaves this to the unique index (one statement fewer); in
+    // a batch a failed insert would abort the others, so it is checked first.
+    if !batch.single {
+        let held: i64 = bookings::table
+            .filter(bookings::course_id.eq(&course_id))
+            .filter(bookings::person_id.eq(&person.id))
+            .filter(bookings::status.eq_any(ACTIVE))
+            .count()
+            .get_result(conn)?;
+        if held > 0 {
+            return Err(Failed::Refused(already_booked()));
+        }
+    }
+
+    let (status, raise) = if overriding {
+        (
+            BookingStatus::Confirmed,
+            rules::place_override(&batch.facts).raise_capacity,
+        )
+    } else {
+        let school_held = match (&person.school_id, batch.facts.cap_at(now)) {
+            (Some(s), Some(_)) => {
+                if batch.held.is_none() {
+                    batch.held = Some(confirmed_by_school(conn, &course_id)?);
+                }
+                batch
+                    .held
+                    .as_ref()
+                    .and_then(|h| h.get(s).copied())
+                    .unwrap_or(0)
+            }
+            _ => 0,
+        };
+        (
+            rules::place_request(
+                &batch.facts,
+                school_held,
+                batch.facts.requires_approval,
+                now,
+            ),
+            false,
+        )
+    };
+
+    let row = Row {
+        id: new_id(),
+        course_id: course_id.clone(),
+        person_id: person.id.clone(),
+        school_id: person.school_id.clone(),
+        staff_group_id,
+        status: status.as_str().to_string(),
+        requested_at: now,
+        confirmed_at: (status == BookingStatus::Confirmed).then_some(now),
+        cancelled_at: None,
+        late_cancellation: false,
+        cancel_reason: None,
+        decline_reason: None,
+        admin_override: overriding,
+        walk_in: req.walk_in,
+        price_pence: batch.course.price_pence,
+        created_by: req.actor_id.clone(),
+        updated_at: now,
+    };
+    diesel::insert_into(bookings::table)
+        .values((
+            bookings::id.eq(&row.id),
+            bookings::course_id.eq(&row.course_id),
+            bookings::person_id.eq(&row.person_id),
+            bookings::school_id.eq(&row.school_id),
+            bookings::staff_group_id.eq(&row.staff_group_id),
+            bookings::status.eq(&row.status),
+            bookings::requested_at.eq(row.requested_at),
+            bookings::confirmed_at.eq(row.confirmed_at),
+            bookings::late_cancellation.eq(false),
+            bookings::admin_override.eq(overriding),
+            bookings::walk_in.eq(req.walk_in),
+            bookings::price_pence.eq(row.price_pence),
+            bookings::created_by.eq(&row.created_by),
+            bookings::created_at.eq(now),
+            bookings::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|e| match e {
+            // Only a lone request gets here (see above): its transaction is over anyway.
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => Failed::Broken(already_booked()),
+            other => Failed::from(other),
+        })?;
+    let id = row.id.clone();
+
+    // The course's facts move with the decision (the counters are written once per batch).
+    let capacity_before = batch.facts.capacity;
+    if raise {
+        batch.facts.capacity += 1;
+    }
+    let mut position = None;
+    match status {
+        BookingStatus::Confirmed => {
+            batch.facts.confirmed += 1;
+            if let (Some(held), Some(s), false) = (&mut batch.held, &person.school_id, overriding) {
+                *held.entry(s.clone()).or_insert(0) += 1;
+            }
+        }
+        BookingStatus::Waitlisted => {
+            // The newest request: the end of the queue.
+            batch.course.waitlist_count += 1;
+            position = Some(i64::from(batch.course.waitlist_count));
+        }
+        _ => {}
+    }
+
+    let raised_note = raise.then(|| {
+        format!(
+            "capacity raised from {capacity_before} to {} so the place could be confirmed",
+            capacity_before + 1
+        )
+    });
+    let note = match (req.walk_in, raised_note) {
+        (true, Some(n)) => Some(format!("walk-in; {n}")),
+        (true, None) => Some("walk-in".to_string()),
+        (false, n) => n,
+    };
+    let reason = if req.walk_in {
+        "walk-in"
+    } else if overriding {
+        "admin override"
+    } else {
+        match status {
+            BookingStatus::PendingApproval => "requested; waits for approval",
+            BookingStatus::Waitlisted => "booked; no place free, so waitlisted",
+            _ => "booked",
+        }
+    };
+    append_history(conn, &ctx, &id, None, status, reason, note.as_deref())?;
+    if overriding {
+        crate::store::audit::record(
+            conn,
+            ctx.actor_id,
+            "booking.override",
+            "booking",
+            Some(&id),
+            json!({
+                "course_id": course_id,
+                "person_id": person.id,
+                "walk_in": req.walk_in,
+                "capacity_raised": raise,
+            }),
+        )?;
+    }
+
+    match status {
+        BookingStatus::PendingApproval => {
+            let school_name: Option<String> = match &person.school_id {
+                Some(s) => schools::table
+                    .find(s)
+                    .select(schools::name)
+                    .first(conn)
+                    .optional()?,
+                None => None,
+            };
+            for lead in approvers(conn, person.school_id.as_deref())? {
+                batch.mailer.send(
+                    conn,
+                    "approval_requested",
+                    &id,
+                    &lead,
+                    json!({
+                        "requester_name": person.name,
+                        "school_name": school_name,
+                        "link": format!("{}/bookings/{}/approve", batch.base_url, id),
+                    }),
+                )?;
+            }
+        }
+        BookingStatus::Waitlisted => batch.mailer.send(
+            conn,
+            "booking_waitlisted",
+            &id,
+            person,
+            json!({ "position": position }),
+        )?,
+        _ => batch
+            .mailer
+            .send(conn, "booking_confirmed", &id, person, json!({}))?,
+    }
+    row.into_booking(person.name.clone(), batch.course.title.clone(), position)
+        .map_err(Failed::Broken)
+}
+
+fn already_booked() -> AppError {
+    AppError::conflict(
+        "already_booked",
+        "This person already has a booking on this course.",
+    )
+}
+
+pub(super) const ACTIVE: [&str; 3] = ["pending_approval", "confirmed", "waitlisted"];

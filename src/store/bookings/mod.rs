@@ -1,0 +1,38 @@
+//! Bookings: booking, cancelling, approving, declining and promoting from the waiting list.
+//!
+//! Every operation is ONE write transaction whose first statement takes the course row's write
+//! lock (`UPDATE courses SET version = version + 1 WHERE id = ?`). With `BEGIN IMMEDIATE` on
+//! SQLite and the row lock on PostgreSQL this serialises all booking decisions for a course on
+//! both backends, so the facts read next (places left, the school's confirmed places, the
+//! queue) cannot change before the decision is written: confirmed bookings never exceed the
+//! capacity, however many requests arrive at once (invariant 1). A plain transaction
+//! overbooks on PostgreSQL (two readers see the same free place) and fails with "database is
+//! locked" on SQLite (a reader that later writes loses the lock race).
+//!
+//! Inside the lock the store reads the facts, lets `domain::booking` decide, writes the
+//! booking, keeps the course's `confirmed_count` and `waitlist_count` exact, appends to the
+//! booking history (invariant 9), and queues the notifications in the outbox, all in the same
+//! transaction. A freed place is given to the first eligible waiting booking before the
+//! transaction commits (invariant 3).
+
+mod book;
+mod hooks;
+mod lifecycle;
+mod locking;
+mod notify;
+mod promote;
+mod read;
+mod rows;
+mod types;
+
+pub use book::{book, book_batch, book_in_tx, target, Request, Target};
+pub use hooks::{
+    cancel_all_on_course, confirmed_course_ids, course_cancelled_for, due_reminders, holders,
+    notify_course_cancelled, notify_course_changed, status_of,
+};
+pub use lifecycle::{approve, cancel, decline};
+pub use locking::{lock_course, max_school_confirmed};
+pub use notify::{sessions_json, SessionsCache};
+pub use promote::{promote, promote_where_caps_lifted};
+pub use read::{access, access_many, get, history, list, pending};
+pub use types::{Access, Booking, Ctx, Filter, HistoryEntry, Holder, NewBooking};

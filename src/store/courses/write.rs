@@ -1,0 +1,812 @@
+//! Creating and changing courses and their sessions under the course lock, with the
+//! checks, the audit entries and the bookings' consequences in the same transaction.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::db::schema::{
+    clusters, course_leads, course_phases, course_priorities, course_sessions, course_staff_groups,
+    courses, people, priorities, providers, staff_groups,
+};
+use crate::db::{write_tx, DbConn};
+use crate::domain::course::{
+    self as rules, add_problem, CoursePlan, CourseStatus, Problems, SessionPlan,
+};
+use crate::domain::time;
+use crate::error::{AppError, AppResult};
+use crate::store::new_id;
+
+use super::hooks::{cancel_active_bookings, places_may_have_freed};
+use super::read::{course_id_of_session, get_course, load_phases, load_row, load_sessions};
+use super::types::{
+    Course, CourseLinks, CoursePatch, CourseRow, Session, SessionPatch, SessionRow,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+/// Takes the course row's write lock (the same one bookings take) and bumps its version;
+/// `NotFound` when there is no such course.
+fn lock_course(conn: &mut DbConn, id: &str) -> AppResult<()> {
+    let n = diesel::update(courses::table.find(id))
+        .set(courses::version.eq(courses::version + 1))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+fn ensure_changeable(row: &CourseRow) -> AppResult<()> {
+    if row.status == CourseStatus::Cancelled.as_str() {
+        return Err(AppError::conflict(
+            "course_cancelled",
+            "This course has been cancelled; it can no longer be changed.",
+        ));
+    }
+    Ok(())
+}
+
+/// Title and summary, lower-cased here (not by the database) so `q` matches the same on both
+/// backends, whatever the alphabet.
+pub(super) fn search_text(title: &str, summary: &str) -> String {
+    format!("{title}\n{summary}").to_lowercase()
+}
+
+fn dedupe(ids: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = id.trim().to_string();
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+fn report_missing(
+    found: &BTreeSet<String>,
+    ids: &[String],
+    field: &str,
+    what: &str,
+    problems: &mut Problems,
+) {
+    for (i, id) in ids.iter().enumerate() {
+        if !found.contains(id) {
+            add_problem(
+                problems,
+                format!("{field}[{i}]"),
+                format!("there is no {what} {id:?}"),
+            );
+        }
+    }
+}
+
+/// Which of the referenced records exist; a `None` list is not being changed.
+struct LinkCheck<'a> {
+    provider_id: Option<&'a str>,
+    cluster_id: Option<&'a str>,
+    lead_ids: Option<&'a [String]>,
+    priority_ids: Option<&'a [String]>,
+    staff_group_ids: Option<&'a [String]>,
+}
+
+fn check_links(
+    conn: &mut DbConn,
+    links: LinkCheck<'_>,
+    problems: &mut Problems,
+) -> QueryResult<()> {
+    if links.provider_id == Some("") {
+        add_problem(problems, "provider_id", "is required");
+    } else if let Some(pid) = links.provider_id {
+        let n: i64 = providers::table
+            .filter(providers::id.eq(pid))
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            add_problem(
+                problems,
+                "provider_id",
+                format!("there is no provider {pid:?}"),
+            );
+        }
+    }
+    if let Some(cid) = links.cluster_id {
+        let n: i64 = clusters::table
+            .filter(clusters::id.eq(cid))
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            add_problem(
+                problems,
+                "cluster_id",
+                format!("there is no cluster {cid:?}"),
+            );
+        }
+    }
+    if let Some(ids) = links.lead_ids.filter(|l| !l.is_empty()) {
+        let found: BTreeSet<String> = people::table
+            .filter(people::id.eq_any(ids))
+            .filter(people::erased_at.is_null())
+            .select(people::id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        report_missing(&found, ids, "lead_ids", "person", problems);
+    }
+    if let Some(ids) = links.priority_ids.filter(|l| !l.is_empty()) {
+        let found: BTreeSet<String> = priorities::table
+            .filter(priorities::id.eq_any(ids))
+            .select(priorities::id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        report_missing(&found, ids, "priority_ids", "priority", problems);
+    }
+    if let Some(ids) = links.staff_group_ids.filter(|l| !l.is_empty()) {
+        let found: BTreeSet<String> = staff_groups::table
+            .filter(staff_groups::id.eq_any(ids))
+            .select(staff_groups::id)
+            .load::<String>(conn)?
+            .into_iter()
+            .collect();
+        report_missing(&found, ids, "staff_group_ids", "staff group", problems);
+    }
+    Ok(())
+}
+
+pub(super) fn insert_session(
+    conn: &mut DbConn,
+    course_id: &str,
+    s: &SessionPlan,
+    position: i32,
+    now: NaiveDateTime,
+) -> QueryResult<String> {
+    let id = new_id();
+    diesel::insert_into(course_sessions::table)
+        .values((
+            course_sessions::id.eq(&id),
+            course_sessions::course_id.eq(course_id),
+            course_sessions::start_at.eq(s.start),
+            course_sessions::end_at.eq(s.end),
+            course_sessions::venue_name.eq(s.venue.as_ref().map(|v| v.name.clone())),
+            course_sessions::venue_address.eq(s.venue.as_ref().map(|v| v.address.clone())),
+            course_sessions::venue_postcode.eq(s.venue.as_ref().map(|v| v.postcode.clone())),
+            course_sessions::online_url.eq(&s.online_url),
+            course_sessions::note.eq(&s.note),
+            course_sessions::position.eq(position),
+            course_sessions::created_at.eq(now),
+            course_sessions::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+/// Renumbers a course's sessions by start time and brings the course's session columns
+/// (first start, last end, count) up to date.
+fn refresh_sessions(conn: &mut DbConn, course_id: &str) -> QueryResult<()> {
+    let rows: Vec<(String, i32, NaiveDateTime, NaiveDateTime)> = course_sessions::table
+        .filter(course_sessions::course_id.eq(course_id))
+        .order((course_sessions::start_at.asc(), course_sessions::id.asc()))
+        .select((
+            course_sessions::id,
+            course_sessions::position,
+            course_sessions::start_at,
+            course_sessions::end_at,
+        ))
+        .load(conn)?;
+    for (i, (id, position, _, _)) in rows.iter().enumerate() {
+        let want = i as i32 + 1;
+        if *position != want {
+            diesel::update(course_sessions::table.find(id))
+                .set(course_sessions::position.eq(want))
+                .execute(conn)?;
+        }
+    }
+    let first = rows.iter().map(|r| r.2).min();
+    let last = rows.iter().map(|r| r.3).max();
+    diesel::update(courses::table.find(course_id))
+        .set((
+            courses::first_session_start.eq(first),
+            courses::last_session_end.eq(last),
+            courses::sessions_count.eq(rows.len() as i32),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub(super) fn replace_links(
+    conn: &mut DbConn,
+    course_id: &str,
+    lead_ids: Option<&[String]>,
+    priority_ids: Option<&[String]>,
+    staff_group_ids: Option<&[String]>,
+    phases: Option<&[String]>,
+) -> QueryResult<()> {
+    // Each link table is replaced whole when its list is given, and left alone otherwise.
+    macro_rules! replace {
+        ($list:expr, $table:ident, $column:ident) => {
+            if let Some(values) = $list {
+                diesel::delete($table::table.filter($table::course_id.eq(course_id)))
+                    .execute(conn)?;
+                for value in values {
+                    diesel::insert_into($table::table)
+                        .values(($table::course_id.eq(course_id), $table::$column.eq(value)))
+                        .execute(conn)?;
+                }
+            }
+        };
+    }
+    replace!(lead_ids, course_leads, person_id);
+    replace!(priority_ids, course_priorities, priority_id);
+    replace!(staff_group_ids, course_staff_groups, staff_group_id);
+    replace!(phases, course_phases, phase);
+    Ok(())
+}
+
+fn plan_of(row: &CourseRow, sessions: &[SessionRow], phases: Vec<String>) -> CoursePlan {
+    CoursePlan {
+        title: row.title.clone(),
+        summary: row.summary.clone(),
+        format: row.format.clone(),
+        capacity: row.capacity,
+        per_school_cap: row.per_school_cap,
+        per_school_cap_until: row.per_school_cap_until,
+        price_pence: row.price_pence,
+        booking_opens: row.booking_opens,
+        booking_closes: row.booking_closes,
+        cancellation_deadline: row.cancellation_deadline,
+        requires_approval: row.requires_approval,
+        completion_min_sessions: row.completion_min_sessions,
+        phases,
+        sessions: sessions.iter().map(SessionRow::plan).collect(),
+    }
+}
+
+fn fail_if(problems: Problems) -> AppResult<()> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Validation(problems))
+    }
+}
+
+/// Creates a draft course with its sessions. Every rule is checked at once (422 naming each
+/// field), including that the provider, cluster, leads, priorities and staff groups exist.
+pub fn create_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    mut plan: CoursePlan,
+    links: CourseLinks,
+) -> AppResult<Course> {
+    plan.normalise();
+    let links = CourseLinks {
+        provider_id: links.provider_id.trim().to_string(),
+        cluster_id: links.cluster_id.map(|c| c.trim().to_string()),
+        lead_ids: dedupe(links.lead_ids),
+        priority_ids: dedupe(links.priority_ids),
+        staff_group_ids: dedupe(links.staff_group_ids),
+    };
+    write_tx(conn, |conn| {
+        let mut problems = rules::check_course(&plan);
+        check_links(
+            conn,
+            LinkCheck {
+                provider_id: Some(&links.provider_id),
+                cluster_id: links.cluster_id.as_deref(),
+                lead_ids: Some(&links.lead_ids),
+                priority_ids: Some(&links.priority_ids),
+                staff_group_ids: Some(&links.staff_group_ids),
+            },
+            &mut problems,
+        )?;
+        fail_if(problems)?;
+        let id = new_id();
+        let now = time::now();
+        diesel::insert_into(courses::table)
+            .values((
+                courses::id.eq(&id),
+                courses::title.eq(&plan.title),
+                courses::summary.eq(&plan.summary),
+                courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
+                courses::search_text.eq(search_text(&plan.title, &plan.summary)),
+                courses::provider_id.eq(&links.provider_id),
+                courses::cluster_id.eq(&links.cluster_id),
+                courses::format.eq(&plan.format),
+                courses::capacity.eq(plan.capacity),
+                courses::per_school_cap.eq(plan.per_school_cap),
+                courses::per_school_cap_until.eq(plan.per_school_cap_until),
+                courses::price_pence.eq(plan.price_pence),
+                courses::booking_opens.eq(plan.booking_opens),
+                courses::booking_closes.eq(plan.booking_closes),
+                courses::cancellation_deadline.eq(plan.cancellation_deadline),
+                courses::requires_approval.eq(plan.requires_approval),
+                courses::completion_min_sessions.eq(plan.completion_min_sessions),
+                courses::status.eq(CourseStatus::Draft.as_str()),
+                courses::revision.eq(0),
+                courses::version.eq(0),
+                courses::confirmed_count.eq(0),
+                courses::waitlist_count.eq(0),
+                courses::sessions_count.eq(0),
+                courses::created_at.eq(now),
+                courses::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        for s in &plan.sessions {
+            insert_session(conn, &id, s, 0, now)?;
+        }
+        refresh_sessions(conn, &id)?;
+        replace_links(
+            conn,
+            &id,
+            Some(&links.lead_ids),
+            Some(&links.priority_ids),
+            Some(&links.staff_group_ids),
+            Some(&plan.phases),
+        )?;
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "course.create",
+            "course",
+            Some(&id),
+            json!({"sessions": plan.sessions.len()}),
+        )?;
+        get_course(conn, &id)
+    })
+}
+
+/// Changes a course. The merged result is checked as a whole (422 naming each field); a
+/// capacity below the places already confirmed is a 409 that says how many are confirmed.
+/// A changed title or summary raises the revision, so calendars replace their copy.
+pub fn update_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    id: &str,
+    patch: CoursePatch,
+) -> AppResult<Course> {
+    write_tx(conn, |conn| {
+        lock_course(conn, id)?;
+        let row = load_row(conn, id)?;
+        ensure_changeable(&row)?;
+        let sessions = load_sessions(conn, id)?;
+        let phases = load_phases(conn, id)?;
+        let before = plan_of(&row, &sessions, phases);
+        let mut plan = before.clone();
+        let mut changed: Vec<&str> = Vec::new();
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = patch.$field.clone() {
+                    plan.$field = v;
+                    changed.push(stringify!($field));
+                }
+            };
+        }
+        set!(title);
+        set!(summary);
+        set!(format);
+        set!(capacity);
+        set!(per_school_cap);
+        set!(per_school_cap_until);
+        set!(price_pence);
+        set!(booking_opens);
+        set!(booking_closes);
+        set!(cancellation_deadline);
+        set!(requires_approval);
+        set!(completion_min_sessions);
+        set!(phases);
+        plan.normalise();
+        let provider_id = patch.provider_id.as_ref().map(|p| p.trim().to_string());
+        let cluster_id = patch
+            .cluster_id
+            .clone()
+            .map(|c| c.map(|c| c.trim().to_string()));
+        let lead_ids = patch.lead_ids.clone().map(dedupe);
+        let priority_ids = patch.priority_ids.clone().map(dedupe);
+        let staff_group_ids = patch.staff_group_ids.clone().map(dedupe);
+        for (name, given) in [
+            ("provider_id", provider_id.is_some()),
+            ("cluster_id", cluster_id.is_some()),
+            ("lead_ids", lead_ids.is_some()),
+            ("priority_ids", priority_ids.is_some()),
+            ("staff_group_ids", staff_group_ids.is_some()),
+        ] {
+            if given {
+                changed.push(name);
+            }
+        }
+
+        let mut problems = rules::check_course(&plan);
+        check_links(
+            conn,
+            LinkCheck {
+                provider_id: provider_id.as_deref(),
+                cluster_id: cluster_id.as_ref().and_then(|c| c.as_deref()),
+                lead_ids: lead_ids.as_deref(),
+                priority_ids: priority_ids.as_deref(),
+                staff_group_ids: staff_group_ids.as_deref(),
+            },
+            &mut problems,
+        )?;
+        fail_if(problems)?;
+        if plan.capacity < row.confirmed_count {
+            return Err(AppError::conflict(
+                "capacity_below_confirmed",
+                format!(
+                    "{n} place{s} already confirmed on this course, so the capacity cannot go below {n}.",
+                    n = row.confirmed_count,
+                    s = if row.confirmed_count == 1 { " is" } else { "s are" },
+                ),
+            ));
+        }
+
+        if let Some(cap) = plan.per_school_cap {
+            let applies = plan
+                .per_school_cap_until
+                .is_none_or(|until| until > time::now());
+            let held = crate::store::bookings::max_school_confirmed(conn, id)?;
+            if applies && cap < held {
+                return Err(AppError::conflict(
+                    "cap_below_school_confirmed",
+                    format!(
+                        "A school already holds {held} confirmed places on this course, so the per-school cap cannot go below {held}."
+                    ),
+                ));
+            }
+        }
+
+        let calendar_changed = plan.title != before.title || plan.summary != before.summary;
+        let now = time::now();
+        diesel::update(courses::table.find(id))
+            .set((
+                courses::title.eq(&plan.title),
+                courses::summary.eq(&plan.summary),
+                courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
+                courses::search_text.eq(search_text(&plan.title, &plan.summary)),
+                courses::provider_id.eq(provider_id.as_ref().unwrap_or(&row.provider_id)),
+                courses::cluster_id.eq(cluster_id.clone().unwrap_or(row.cluster_id.clone())),
+                courses::format.eq(&plan.format),
+                courses::capacity.eq(plan.capacity),
+                courses::per_school_cap.eq(plan.per_school_cap),
+                courses::per_school_cap_until.eq(plan.per_school_cap_until),
+                courses::price_pence.eq(plan.price_pence),
+                courses::booking_opens.eq(plan.booking_opens),
+                courses::booking_closes.eq(plan.booking_closes),
+                courses::cancellation_deadline.eq(plan.cancellation_deadline),
+                courses::requires_approval.eq(plan.requires_approval),
+                courses::completion_min_sessions.eq(plan.completion_min_sessions),
+                courses::revision.eq(row.revision + i32::from(calendar_changed)),
+                courses::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        replace_links(
+            conn,
+            id,
+            lead_ids.as_deref(),
+            priority_ids.as_deref(),
+            staff_group_ids.as_deref(),
+            patch.phases.as_ref().map(|_| plan.phases.as_slice()),
+        )?;
+        let cap_eased = plan.per_school_cap != before.per_school_cap
+            || plan.per_school_cap_until != before.per_school_cap_until;
+        if plan.capacity > before.capacity || cap_eased {
+            places_may_have_freed(conn, actor_id, base_url, id)?;
+        }
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "course.update",
+            "course",
+            Some(id),
+            json!({"fields": changed}),
+        )?;
+        get_course(conn, id)
+    })
+}
+
+/// Publishes a draft: every rule must hold and it needs at least one session (422 saying
+/// so); 409 when it is already published or was cancelled.
+pub fn publish_course(conn: &mut DbConn, actor_id: Option<&str>, id: &str) -> AppResult<Course> {
+    write_tx(conn, |conn| {
+        lock_course(conn, id)?;
+        let row = load_row(conn, id)?;
+        match CourseStatus::parse(&row.status) {
+            Some(CourseStatus::Published) => {
+                return Err(AppError::conflict(
+                    "already_published",
+                    "This course is already published.",
+                ))
+            }
+            Some(CourseStatus::Cancelled) => {
+                return Err(AppError::conflict(
+                    "course_cancelled",
+                    "This course has been cancelled; it cannot be published.",
+                ))
+            }
+            _ => {}
+        }
+        let sessions = load_sessions(conn, id)?;
+        let phases = load_phases(conn, id)?;
+        fail_if(rules::check_publishable(&plan_of(&row, &sessions, phases)))?;
+        let now = time::now();
+        diesel::update(courses::table.find(id))
+            .set((
+                courses::status.eq(CourseStatus::Published.as_str()),
+                courses::published_at.eq(now),
+                courses::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "course.publish",
+            "course",
+            Some(id),
+            json!({}),
+        )?;
+        get_course(conn, id)
+    })
+}
+
+/// Cancels a course with a reason, in one transaction: the course becomes `cancelled` (its
+/// revision rises, so calendars show the events cancelled), every active booking is
+/// cancelled ([`cancel_active_bookings`]) and each person whose booking was cancelled gets
+/// one `course_cancelled` message in the outbox. 409 when it is already cancelled.
+pub fn cancel_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    id: &str,
+    reason: &str,
+) -> AppResult<Course> {
+    fail_if(rules::check_reason(reason))?;
+    let reason = reason.trim();
+    write_tx(conn, |conn| {
+        lock_course(conn, id)?;
+        let row = load_row(conn, id)?;
+        if row.status == CourseStatus::Cancelled.as_str() {
+            return Err(AppError::conflict(
+                "already_cancelled",
+                "This course is already cancelled.",
+            ));
+        }
+        let now = time::now();
+        diesel::update(courses::table.find(id))
+            .set((
+                courses::status.eq(CourseStatus::Cancelled.as_str()),
+                courses::cancel_reason.eq(reason),
+                courses::cancelled_at.eq(now),
+                courses::revision.eq(courses::revision + 1),
+                courses::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let cancelled = cancel_active_bookings(conn, id, actor_id, reason)?;
+        crate::store::bookings::notify_course_cancelled(
+            conn,
+            crate::store::bookings::Ctx {
+                actor_id,
+                now,
+                base_url,
+            },
+            id,
+            reason,
+            &cancelled,
+        )?;
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "course.cancel",
+            "course",
+            Some(id),
+            json!({
+                "reason": reason,
+                "previous_status": row.status,
+                "bookings_cancelled": cancelled.len(),
+            }),
+        )?;
+        get_course(conn, id)
+    })
+}
+
+/// After a change to a course's sessions: renumber, refresh the course's session columns,
+/// raise the revision, and tell booked people when the course is published.
+fn sessions_changed(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    row: &CourseRow,
+    cancelled_sessions: serde_json::Value,
+) -> AppResult<()> {
+    refresh_sessions(conn, &row.id)?;
+    diesel::update(courses::table.find(&row.id))
+        .set((
+            courses::revision.eq(courses::revision + 1),
+            courses::updated_at.eq(time::now()),
+        ))
+        .execute(conn)?;
+    if row.status == CourseStatus::Published.as_str() {
+        let ctx = crate::store::bookings::Ctx {
+            actor_id,
+            now: time::now(),
+            base_url,
+        };
+        crate::store::bookings::notify_course_changed(conn, ctx, &row.id, cancelled_sessions)?;
+    }
+    Ok(())
+}
+
+fn session_prefix(edited: usize) -> impl Fn(usize) -> String {
+    move |i| {
+        if i == edited {
+            String::new()
+        } else {
+            format!("sessions[{i}].")
+        }
+    }
+}
+
+fn load_session(conn: &mut DbConn, id: &str) -> AppResult<Session> {
+    Ok(course_sessions::table
+        .find(id)
+        .select(SessionRow::as_select())
+        .first(conn)?
+        .to_session())
+}
+
+/// Adds a session to a course (not a cancelled one). The session's own fields are named
+/// without a prefix in a 422; rules about the whole course (the booking window must close
+/// before the first session) name the course's fields.
+pub fn add_session(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    course_id: &str,
+    mut session: SessionPlan,
+) -> AppResult<Session> {
+    session.normalise();
+    write_tx(conn, |conn| {
+        lock_course(conn, course_id)?;
+        let row = load_row(conn, course_id)?;
+        ensure_changeable(&row)?;
+        let sessions = load_sessions(conn, course_id)?;
+        let mut plan = plan_of(&row, &sessions, load_phases(conn, course_id)?);
+        let edited = plan.sessions.len();
+        plan.sessions.push(session.clone());
+        fail_if(rules::check_course_named(&plan, &session_prefix(edited)))?;
+        let sid = insert_session(conn, course_id, &session, 0, time::now())?;
+        sessions_changed(conn, actor_id, base_url, &row, serde_json::json!([]))?;
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "session.create",
+            "course",
+            Some(course_id),
+            json!({"session_id": sid}),
+        )?;
+        load_session(conn, &sid)
+    })
+}
+
+/// Changes a session; checked with its course as for [`add_session`].
+pub fn update_session(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    session_id: &str,
+    patch: SessionPatch,
+) -> AppResult<Session> {
+    write_tx(conn, |conn| {
+        let course_id = course_id_of_session(conn, session_id)?;
+        lock_course(conn, &course_id)?;
+        let row = load_row(conn, &course_id)?;
+        ensure_changeable(&row)?;
+        let sessions = load_sessions(conn, &course_id)?;
+        let edited = sessions
+            .iter()
+            .position(|s| s.id == session_id)
+            .ok_or(AppError::NotFound)?;
+        let mut plan = plan_of(&row, &sessions, load_phases(conn, &course_id)?);
+        let before = plan.sessions[edited].clone();
+        let s = &mut plan.sessions[edited];
+        if let Some(v) = patch.start {
+            s.start = v;
+        }
+        if let Some(v) = patch.end {
+            s.end = v;
+        }
+        if let Some(v) = patch.venue {
+            s.venue = v;
+        }
+        if let Some(v) = patch.online_url {
+            s.online_url = v;
+        }
+        if let Some(v) = patch.note {
+            s.note = v;
+        }
+        s.normalise();
+        let after = s.clone();
+        fail_if(rules::check_course_named(&plan, &session_prefix(edited)))?;
+        if after == before {
+            return load_session(conn, session_id);
+        }
+        diesel::update(course_sessions::table.find(session_id))
+            .set((
+                course_sessions::start_at.eq(after.start),
+                course_sessions::end_at.eq(after.end),
+                course_sessions::venue_name.eq(after.venue.as_ref().map(|v| v.name.clone())),
+                course_sessions::venue_address.eq(after.venue.as_ref().map(|v| v.address.clone())),
+                course_sessions::venue_postcode
+                    .eq(after.venue.as_ref().map(|v| v.postcode.clone())),
+                course_sessions::online_url.eq(&after.online_url),
+                course_sessions::note.eq(&after.note),
+                course_sessions::updated_at.eq(time::now()),
+            ))
+            .execute(conn)?;
+        sessions_changed(conn, actor_id, base_url, &row, serde_json::json!([]))?;
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "session.update",
+            "course",
+            Some(&course_id),
+            json!({"session_id": session_id}),
+        )?;
+        load_session(conn, session_id)
+    })
+}
+
+/// Removes a session. A published course keeps at least one (409: cancel the course
+/// instead); the rest of the course must still hold (e.g. the completion rule); a session
+/// with attendance recorded stays (409 `session_has_attendance`).
+pub fn delete_session(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    session_id: &str,
+) -> AppResult<()> {
+    write_tx(conn, |conn| {
+        let course_id = course_id_of_session(conn, session_id)?;
+        lock_course(conn, &course_id)?;
+        let row = load_row(conn, &course_id)?;
+        ensure_changeable(&row)?;
+        if crate::store::attendance::session_has_attendance(conn, session_id)? {
+            return Err(AppError::conflict(
+                "session_has_attendance",
+                "Attendance has been recorded for this session, so it cannot be deleted: its \
+                 register is part of people's CPD records. Change its times instead.",
+            ));
+        }
+        let sessions = load_sessions(conn, &course_id)?;
+        if row.status == CourseStatus::Published.as_str() && sessions.len() <= 1 {
+            return Err(AppError::conflict(
+                "last_session",
+                "A published course needs at least one session; cancel the course instead.",
+            ));
+        }
+        let remaining: Vec<SessionRow> = sessions
+            .into_iter()
+            .filter(|s| s.id != session_id)
+            .collect();
+        fail_if(rules::check_course(&plan_of(
+            &row,
+            &remaining,
+            load_phases(conn, &course_id)?,
+        )))?;
+        let removed = crate::store::bookings::sessions_json(conn, &course_id, Some(session_id))?;
+        diesel::delete(course_sessions::table.find(session_id)).execute(conn)?;
+        sessions_changed(conn, actor_id, base_url, &row, removed)?;
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "session.delete",
+            "course",
+            Some(&course_id),
+            json!({"session_id": session_id}),
+        )?;
+        Ok(())
+    })
+}

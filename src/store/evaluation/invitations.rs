@@ -1,0 +1,498 @@
+//! Inviting attendees to evaluate a course: the invitation when a register is complete, the
+//! follow-up later, and the job that sends what is due.
+
+use chrono::{Datelike, Duration, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::auth::tokens;
+use crate::config::Settings;
+use crate::db::schema::{
+    attendance, bookings, courses, evaluation_invitations, evaluation_responses, evaluation_tokens,
+    people,
+};
+use crate::db::DbConn;
+use crate::domain::evaluation::FormKind;
+use crate::domain::notification::Kind;
+use crate::domain::time::{self, LONDON};
+use crate::store::new_id;
+use crate::store::outbox::{self, NewMessage};
+
+use super::forms::current_form_id;
+
+/// The attendance statuses that earn an evaluation invitation.
+pub const ATTENDED: [&str; 3] = ["present", "late", "left_early"];
+
+// ---------------------------------------------------------------------------------------------
+// Invitations
+
+#[derive(Debug, Clone, Queryable)]
+pub(super) struct CourseFacts {
+    pub(super) id: String,
+    pub(super) title: String,
+    status: String,
+    pub(super) first_session_start: Option<NaiveDateTime>,
+    pub(super) last_session_end: Option<NaiveDateTime>,
+}
+
+pub(super) fn course_facts(conn: &mut DbConn, course_id: &str) -> QueryResult<Option<CourseFacts>> {
+    courses::table
+        .find(course_id)
+        .select((
+            courses::id,
+            courses::title,
+            courses::status,
+            courses::first_session_start,
+            courses::last_session_end,
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// `Thursday 14 January 2027`, or `14 January to 23 March 2027` for a course over several
+/// days, in Europe/London.
+pub fn course_dates(first: Option<NaiveDateTime>, last: Option<NaiveDateTime>) -> String {
+    let local = |t: NaiveDateTime| time::to_utc(t).with_timezone(&LONDON).date_naive();
+    match (first.map(local), last.map(local)) {
+        (Some(a), Some(b)) if a != b => {
+            if a.year() == b.year() {
+                format!("{} to {}", a.format("%-d %B"), b.format("%-d %B %Y"))
+            } else {
+                format!("{} to {}", a.format("%-d %B %Y"), b.format("%-d %B %Y"))
+            }
+        }
+        (Some(a), _) | (None, Some(a)) => a.format("%A %-d %B %Y").to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+/// A new token for an invitation, valid until `expires_at`; returns the token itself (only
+/// its SHA-256 is stored).
+fn issue_token(
+    conn: &mut DbConn,
+    invitation_id: &str,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<String> {
+    // 192 bits from the operating system's random source.
+    let token = tokens::random_hex(24);
+    diesel::insert_into(evaluation_tokens::table)
+        .values((
+            evaluation_tokens::token_hash.eq(tokens::hash(&token)),
+            evaluation_tokens::invitation_id.eq(invitation_id),
+            evaluation_tokens::created_at.eq(now),
+            evaluation_tokens::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+fn token_lifetime(settings: &Settings) -> Duration {
+    Duration::days(i64::from(settings.evaluation.token_days))
+}
+
+/// Who an invitation goes to: `(person id, name, email)`, or `None` when they were erased.
+fn recipient(conn: &mut DbConn, booking_id: &str) -> QueryResult<Option<(String, String, String)>> {
+    bookings::table
+        .inner_join(people::table)
+        .filter(bookings::id.eq(booking_id))
+        .filter(people::erased_at.is_null())
+        .select((people::id, people::name, people::email))
+        .first(conn)
+        .optional()
+}
+
+/// Queues the invitation or reminder email for an invitation, with a fresh token.
+#[allow(clippy::too_many_arguments)]
+fn send_email(
+    conn: &mut DbConn,
+    kind: Kind,
+    invitation_id: &str,
+    booking_id: &str,
+    form_kind: FormKind,
+    course: &CourseFacts,
+    now: NaiveDateTime,
+    settings: &Settings,
+) -> QueryResult<bool> {
+    let Some((person_id, name, email)) = recipient(conn, booking_id)? else {
+        return Ok(false);
+    };
+    let expires_at = now + token_lifetime(settings);
+    let token = issue_token(conn, invitation_id, now, expires_at)?;
+    let payload = json!({
+        "person_name": name,
+        "course_title": course.title,
+        "course_dates": course_dates(course.first_session_start, course.last_session_end),
+        "form_kind": form_kind.as_str(),
+        "link": format!("{}/evaluate/{token}", settings.public_base_url),
+        "expires_at": rfc3339(expires_at),
+    });
+    outbox::enqueue(
+        conn,
+        NewMessage {
+            kind: kind.as_str(),
+            recipient_email: &email,
+            recipient_person_id: Some(&person_id),
+            subject_id: Some(invitation_id),
+            payload,
+        },
+    )?;
+    Ok(true)
+}
+
+pub(super) fn rfc3339(t: NaiveDateTime) -> String {
+    time::to_utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Inserts an invitation unless the booking has one of this kind already (on either
+/// backend, without an error that would abort the caller's transaction). Returns whether it
+/// was inserted.
+#[allow(clippy::too_many_arguments)]
+fn insert_invitation(
+    conn: &mut DbConn,
+    id: &str,
+    course_id: &str,
+    booking_id: &str,
+    form_id: &str,
+    kind: FormKind,
+    now: NaiveDateTime,
+    send_at: NaiveDateTime,
+    sent_at: Option<NaiveDateTime>,
+) -> QueryResult<bool> {
+    let values = (
+        evaluation_invitations::id.eq(id),
+        evaluation_invitations::course_id.eq(course_id),
+        evaluation_invitations::booking_id.eq(booking_id),
+        evaluation_invitations::form_id.eq(form_id),
+        evaluation_invitations::kind.eq(kind.as_str()),
+        evaluation_invitations::created_at.eq(now),
+        evaluation_invitations::send_at.eq(send_at),
+        evaluation_invitations::sent_at.eq(sent_at),
+        evaluation_invitations::reminders_sent.eq(0),
+    );
+    let n = match conn {
+        DbConn::Pg(c) => diesel::insert_into(evaluation_invitations::table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(evaluation_invitations::table)
+            .values(values)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(n == 1)
+}
+
+/// Creates, in the caller's transaction, a post-course invitation for every booking of the
+/// course marked present, late or left early at any session (people not erased), due at
+/// once. The attendance store calls it in the transaction that first records the register of
+/// the course's last session, so the register and the invitations commit together; the
+/// evaluation job ([`run_jobs`], woken by that save) then emails each invitation with its own
+/// token. (The register's transaction knows nothing of links and mail settings, and an email
+/// queued there would wait for the same job tick anyway.) Bookings invited already are left
+/// alone, so calling it again, or from the job as well, invites nobody twice. Does nothing
+/// for a cancelled course or when there is no post-course form. Returns how many invitations
+/// it created.
+pub fn on_course_register_complete(
+    conn: &mut DbConn,
+    course_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let Some(course) = course_facts(conn, course_id)? else {
+        return Ok(0);
+    };
+    if course.status == "cancelled" {
+        return Ok(0);
+    }
+    let Some(form_id) = current_form_id(conn, course_id, FormKind::PostCourse)? else {
+        tracing::warn!(course_id, "no post-course evaluation form: no invitations");
+        return Ok(0);
+    };
+    let invited = evaluation_invitations::table
+        .filter(evaluation_invitations::booking_id.eq(attendance::booking_id))
+        .filter(evaluation_invitations::kind.eq(FormKind::PostCourse.as_str()));
+    let booking_ids: Vec<String> = attendance::table
+        .inner_join(bookings::table.inner_join(people::table))
+        .filter(attendance::course_id.eq(course_id))
+        .filter(attendance::status.eq_any(ATTENDED))
+        .filter(people::erased_at.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(invited)))
+        .select(attendance::booking_id)
+        .distinct()
+        .order(attendance::booking_id.asc())
+        .load(conn)?;
+    let mut count = 0;
+    for booking_id in booking_ids {
+        let kind = FormKind::PostCourse;
+        if insert_invitation(
+            conn,
+            &new_id(),
+            course_id,
+            &booking_id,
+            &form_id,
+            kind,
+            now,
+            now,
+            None,
+        )? {
+            count += 1;
+        }
+    }
+    if count > 0 {
+        tracing::info!(
+            course_id,
+            invited = count,
+            "post-course evaluation invitations"
+        );
+    }
+    Ok(count)
+}
+
+/// Schedules the impact follow-up of one booking, due `follow_up_weeks` after the course's
+/// last session (at once if that has passed). Returns whether it was scheduled (false when
+/// it was already, or there is no follow-up form).
+pub(super) fn schedule_follow_up(
+    conn: &mut DbConn,
+    course_id: &str,
+    booking_id: &str,
+    now: NaiveDateTime,
+    settings: &Settings,
+) -> QueryResult<bool> {
+    let Some(course) = course_facts(conn, course_id)? else {
+        return Ok(false);
+    };
+    let Some(form_id) = current_form_id(conn, course_id, FormKind::FollowUp)? else {
+        return Ok(false);
+    };
+    let weeks = Duration::weeks(i64::from(settings.evaluation.follow_up_weeks));
+    let send_at = course.last_session_end.unwrap_or(now) + weeks;
+    insert_invitation(
+        conn,
+        &new_id(),
+        course_id,
+        booking_id,
+        &form_id,
+        FormKind::FollowUp,
+        now,
+        send_at,
+        None,
+    )
+}
+
+/// What one run of the evaluation job did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobReport {
+    /// Post-course invitations created by the job (for courses the hook missed).
+    pub created: usize,
+    /// Follow-ups scheduled for consenting answers that had none.
+    pub follow_ups_scheduled: usize,
+    /// Post-course invitations emailed.
+    pub invitations_sent: usize,
+    /// Follow-up invitations emailed because they came due.
+    pub follow_ups_sent: usize,
+    /// Reminders queued.
+    pub reminders: usize,
+}
+
+impl JobReport {
+    /// Whether anything was queued (so the email worker should be woken).
+    pub fn queued_email(&self) -> bool {
+        self.invitations_sent + self.follow_ups_sent + self.reminders > 0
+    }
+}
+
+/// One run of the evaluation job, as of `now`: invitations for courses whose last register
+/// is recorded but who have attendees not yet invited (a safety net behind the attendance
+/// hook); follow-ups for consenting answers without one; every invitation that has come due
+/// (post-course ones at once, follow-ups `follow_up_weeks` after the last session) emailed
+/// with its own token; reminders on each of `settings.evaluation.reminder_days` to
+/// invitations still unanswered and unexpired, each once and with a fresh token. Each item is
+/// its own short transaction, claimed with a conditional update, so several copies of the
+/// service can run the job at once.
+pub fn run_jobs(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    settings: &Settings,
+) -> QueryResult<JobReport> {
+    let mut report = JobReport::default();
+
+    // 1. Courses with attendees not yet invited.
+    let invited = evaluation_invitations::table
+        .filter(evaluation_invitations::booking_id.eq(attendance::booking_id))
+        .filter(evaluation_invitations::kind.eq(FormKind::PostCourse.as_str()));
+    let course_ids: Vec<String> = attendance::table
+        .inner_join(courses::table)
+        .inner_join(bookings::table.inner_join(people::table))
+        .filter(courses::last_register_recorded_at.is_not_null())
+        .filter(courses::status.ne("cancelled"))
+        .filter(attendance::status.eq_any(ATTENDED))
+        .filter(people::erased_at.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(invited)))
+        .select(attendance::course_id)
+        .distinct()
+        .load(conn)?;
+    for course_id in course_ids {
+        report.created +=
+            crate::db::write_tx(conn, |c| on_course_register_complete(c, &course_id, now))?;
+    }
+
+    // 2. Consenting post-course answers without a follow-up.
+    let followed = evaluation_invitations::table
+        .filter(evaluation_invitations::booking_id.eq(evaluation_responses::booking_id))
+        .filter(evaluation_invitations::kind.eq(FormKind::FollowUp.as_str()));
+    let consenting: Vec<(String, String)> = evaluation_responses::table
+        .filter(evaluation_responses::kind.eq(FormKind::PostCourse.as_str()))
+        .filter(evaluation_responses::consent_follow_up.eq(true))
+        .filter(diesel::dsl::not(diesel::dsl::exists(followed)))
+        .select((
+            evaluation_responses::course_id,
+            evaluation_responses::booking_id,
+        ))
+        .load(conn)?;
+    for (course_id, booking_id) in consenting {
+        if crate::db::write_tx(conn, |c| {
+            schedule_follow_up(c, &course_id, &booking_id, now, settings)
+        })? {
+            report.follow_ups_scheduled += 1;
+        }
+    }
+
+    // 3. Invitations that have come due.
+    let due: Vec<(String, String, String, String)> = evaluation_invitations::table
+        .inner_join(courses::table.on(courses::id.eq(evaluation_invitations::course_id)))
+        .filter(evaluation_invitations::sent_at.is_null())
+        .filter(evaluation_invitations::answered_at.is_null())
+        .filter(evaluation_invitations::send_at.le(now))
+        .filter(courses::status.ne("cancelled"))
+        .order(evaluation_invitations::send_at.asc())
+        .select((
+            evaluation_invitations::id,
+            evaluation_invitations::course_id,
+            evaluation_invitations::booking_id,
+            evaluation_invitations::kind,
+        ))
+        .load(conn)?;
+    for (id, course_id, booking_id, kind) in due {
+        let kind = FormKind::parse(&kind).unwrap_or(FormKind::PostCourse);
+        let sent = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
+            // Claim it: another copy of the service may be sending it too.
+            let claimed = diesel::update(
+                evaluation_invitations::table
+                    .find(&id)
+                    .filter(evaluation_invitations::sent_at.is_null()),
+            )
+            .set(evaluation_invitations::sent_at.eq(Some(now)))
+            .execute(c)?;
+            if claimed == 0 {
+                return Ok(false);
+            }
+            let Some(course) = course_facts(c, &course_id)? else {
+                return Ok(false);
+            };
+            send_email(
+                c,
+                Kind::EvaluationInvitation,
+                &id,
+                &booking_id,
+                kind,
+                &course,
+                now,
+                settings,
+            )
+        })?;
+        match (sent, kind) {
+            (false, _) => {}
+            (true, FormKind::PostCourse) => report.invitations_sent += 1,
+            (true, FormKind::FollowUp) => report.follow_ups_sent += 1,
+        }
+    }
+
+    // 4. Reminders.
+    let days = &settings.evaluation.reminder_days;
+    if !days.is_empty() {
+        let open: Vec<(String, String, String, String, NaiveDateTime, i32)> =
+            evaluation_invitations::table
+                .filter(evaluation_invitations::sent_at.is_not_null())
+                .filter(evaluation_invitations::answered_at.is_null())
+                .filter(evaluation_invitations::reminders_sent.lt(days.len() as i32))
+                .select((
+                    evaluation_invitations::id,
+                    evaluation_invitations::course_id,
+                    evaluation_invitations::booking_id,
+                    evaluation_invitations::kind,
+                    evaluation_invitations::sent_at.assume_not_null(),
+                    evaluation_invitations::reminders_sent,
+                ))
+                .load(conn)?;
+        for (id, course_id, booking_id, kind, sent_at, reminders_sent) in open {
+            // The latest reminder day that has come; earlier ones missed (the service was
+            // down) are not sent late on top of it.
+            let Some(due) = days
+                .iter()
+                .rposition(|d| sent_at + Duration::days(i64::from(*d)) <= now)
+            else {
+                continue;
+            };
+            if (due as i32) < reminders_sent {
+                continue;
+            }
+            let kind = FormKind::parse(&kind).unwrap_or(FormKind::PostCourse);
+            let sent = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
+                let live: i64 = evaluation_tokens::table
+                    .filter(evaluation_tokens::invitation_id.eq(&id))
+                    .filter(evaluation_tokens::expires_at.gt(now))
+                    .count()
+                    .get_result(c)?;
+                if live == 0 {
+                    return Ok(false);
+                }
+                let claimed = diesel::update(
+                    evaluation_invitations::table
+                        .find(&id)
+                        .filter(evaluation_invitations::reminders_sent.eq(reminders_sent))
+                        .filter(evaluation_invitations::answered_at.is_null()),
+                )
+                .set((
+                    evaluation_invitations::reminders_sent.eq(due as i32 + 1),
+                    evaluation_invitations::last_reminded_at.eq(Some(now)),
+                ))
+                .execute(c)?;
+                if claimed == 0 {
+                    return Ok(false);
+                }
+                let Some(course) = course_facts(c, &course_id)? else {
+                    return Ok(false);
+                };
+                if course.status == "cancelled" {
+                    return Ok(false);
+                }
+                send_email(
+                    c,
+                    Kind::EvaluationReminder,
+                    &id,
+                    &booking_id,
+                    kind,
+                    &course,
+                    now,
+                    settings,
+                )
+            })?;
+            if sent {
+                report.reminders += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Whether an evaluation email about an invitation still holds: not once the invitation has
+/// been answered. (Invitations are never deleted; an unknown one's messages hold, as an
+/// unknown booking's do.)
+pub fn invitation_open(conn: &mut DbConn, invitation_id: &str) -> QueryResult<bool> {
+    let answered: Option<Option<NaiveDateTime>> = evaluation_invitations::table
+        .find(invitation_id)
+        .select(evaluation_invitations::answered_at)
+        .first(conn)
+        .optional()?;
+    Ok(!matches!(answered, Some(Some(_))))
+}
