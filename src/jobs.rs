@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::app::state::AppState;
 use crate::domain::time;
 use crate::error::AppResult;
-use crate::state::AppState;
 
 /// A handle on the running booking jobs.
 #[derive(Clone)]

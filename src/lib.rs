@@ -21,7 +21,6 @@ pub mod jobs;
 pub mod metrics;
 pub mod reports;
 pub mod startup;
-pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -311,7 +311,7 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let mut conn = pool
         .get()
         .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
-    let applied = cpd_hub::db::migrate(&mut conn)?;
+    let applied = cpd_hub::store::prepare(&mut conn)?;
     println!(
         "{} migrations applied; the database is up to date.",
         applied.len()

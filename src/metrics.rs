@@ -14,8 +14,6 @@ use prometheus::{
 };
 use tracing::Instrument;
 
-use crate::state::AppState;
-
 /// The service's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -131,9 +129,7 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", %request_id, %method, %route);
     let started = Instant::now();
     let result = next.call(req).instrument(span.clone()).await;

@@ -10,13 +10,13 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::app::state::AppState;
 use crate::config::Settings;
 use crate::db;
 use crate::email::worker::{Worker, WorkerHandle};
 use crate::email::Mailer;
 use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::state::AppState;
 
 /// A service that is built (migrated, bound) and ready to run.
 pub struct Application {
@@ -46,7 +46,7 @@ impl Application {
             let mut conn = migrate_pool
                 .get()
                 .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
-            let applied = db::migrate(&mut conn)?;
+            let applied = crate::store::prepare(&mut conn)?;
             if !applied.is_empty() {
                 tracing::info!(count = applied.len(), "migrations applied");
             }
@@ -94,11 +94,14 @@ impl Application {
             None
         };
         let data = web::Data::new(state.clone());
+        // The request middleware records into the metrics without knowing the whole state.
+        let metrics = web::Data::from(state.metrics.clone());
         let mut server = HttpServer::new(move || {
             let (app, openapi) = App::new()
                 .into_utoipa_app()
                 .openapi(crate::api::ApiDoc::openapi())
                 .app_data(data.clone())
+                .app_data(metrics.clone())
                 .app_data(
                     web::QueryConfig::default().error_handler(crate::api::extract::query_error),
                 )

@@ -4,11 +4,11 @@ use actix_web::{get, web};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
-use crate::auth::policy::{require, Action};
+use crate::app::policy::{require, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::audit::{self, AuditEntry, AuditFilter};
 
 /// Filters of the audit log.

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::api::extract::{has_json_body, is_json_media, media_essence, parse_json, ValidJson};
-use crate::auth::policy::{require_visible, Action};
+use crate::app::policy::{require_visible, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::attendance::{
     self as store, Actor, CheckedIn, CpdRecord, HistoryItem, Mark, Register, WalkIn, WalkInPerson,
 };
@@ -441,7 +441,7 @@ async fn check_in(
     session_id: Option<String>,
     code: String,
 ) -> AppResult<web::Json<CheckedIn>> {
-    crate::auth::policy::require(&caller, Action::CheckIn)?;
+    crate::app::policy::require(&caller, Action::CheckIn)?;
     let settings = state.settings.attendance.clone();
     let done = state
         .db(move |c| {

@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::api::extract::ValidJson;
+use crate::app::state::AppState;
 use crate::auth::session;
 use crate::domain::text::is_email;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 
 /// A request for a sign-in link.
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]

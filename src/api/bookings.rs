@@ -12,13 +12,13 @@ use validator::Validate;
 use crate::api::extract::parse_json;
 use crate::api::idempotency::idempotent;
 use crate::app::bookings::{self as app, BookInput, Decision};
-use crate::auth::policy;
+use crate::app::policy;
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::booking::BookingStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::bookings::{self as store, Booking, Filter, HistoryEntry};
 
 /// A booking request.

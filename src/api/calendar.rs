@@ -13,7 +13,8 @@ use validator::Validate;
 
 use crate::api::courses::CourseQuery;
 use crate::api::extract::ValidQuery;
-use crate::auth::policy::{course_scope, require, require_visible_to, Action};
+use crate::app::policy::{course_scope, require, require_visible_to, Action};
+use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::course::{add_problem, CourseStatus, Problems};
 use crate::domain::ics::{self, Calendar, Event};
@@ -21,7 +22,6 @@ use crate::domain::markdown::to_plain_text;
 use crate::domain::paging::Paging;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::calendar_feeds;
 use crate::store::courses::{self as store, CalendarCourse};
 

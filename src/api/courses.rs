@@ -10,13 +10,13 @@ use serde::{Deserialize, Deserializer};
 use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
-use crate::auth::policy::{course_scope, require, Action};
+use crate::app::policy::{course_scope, require, Action};
+use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::db::DbConn;
 use crate::domain::course::{CoursePlan, CourseStatus, Format, SessionPlan, Venue};
 use crate::domain::paging::Page;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::courses::{
     self as store, Course, CourseLinks, CoursePatch, CourseSummary, Session, SessionPatch,
 };

@@ -8,7 +8,8 @@ use serde_json::Value;
 use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
-use crate::auth::policy::{self, require, require_visible, Action};
+use crate::app::policy::{self, require, require_visible, Action};
+use crate::app::state::AppState;
 use crate::auth::{tokens, Caller};
 use crate::domain::evaluation::{
     validate_form, AnswerErrors, ChoiceOption, FormKind, Metric, Question, QuestionKind,
@@ -17,7 +18,6 @@ use crate::domain::paging::Page;
 use crate::domain::suppression::Threshold;
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::state::AppState;
 use crate::store::evaluation::{
     self as store, CourseForms, EvaluationSummary, FormInput, FormView, Invitation, Opened,
     Submitted,

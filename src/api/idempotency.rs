@@ -17,10 +17,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::idempotency::{self as store, Begin};
 
 /// The request header.

@@ -2,7 +2,7 @@
 
 use actix_web::{get, web, HttpResponse};
 
-use crate::state::AppState;
+use crate::app::state::AppState;
 
 /// Liveness: the process is up and answering.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = String, example = "ok")))]
@@ -47,7 +47,7 @@ pub async fn metrics(
     if !is_scraper(&state, &req) {
         use actix_web::FromRequest;
         let caller = crate::auth::Caller::extract(&req).await?;
-        crate::auth::policy::require(&caller, crate::auth::policy::Action::ReadMetrics)?;
+        crate::app::policy::require(&caller, crate::app::policy::Action::ReadMetrics)?;
     }
     let pool = state.pool.state();
     let m = &state.metrics;
@@ -75,7 +75,7 @@ fn is_scraper(state: &AppState, req: &actix_web::HttpRequest) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    given.is_some_and(|g| crate::auth::tokens::hash(g) == crate::auth::tokens::hash(expected))
+    given.is_some_and(|g| crate::domain::tokens::hash(g) == crate::domain::tokens::hash(expected))
 }
 
 /// `/api/docs` without the trailing slash leads to the browsable documentation.

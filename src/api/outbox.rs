@@ -4,12 +4,12 @@
 use actix_web::{get, post, web};
 use serde::Deserialize;
 
-use crate::auth::policy::{require, Action};
+use crate::app::policy::{require, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::notification::DeliveryStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::outbox::{self as store, OutboxEntry};
 
 /// `status`, `limit`, `offset`.

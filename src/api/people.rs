@@ -10,14 +10,14 @@ use serde::{Deserialize, Deserializer, Serialize};
 use validator::{Validate, ValidationError};
 
 use crate::api::extract::ValidJson;
-use crate::auth::policy::{person_scope, require, require_visible, Action, PersonScope};
+use crate::app::policy::{person_scope, require, require_visible, Action, PersonScope};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::roles::Role;
 use crate::domain::text::is_email;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::people::{
     self as store, NewPerson, PeopleFilter, Person, PersonChanges, Ref, Scope,
 };

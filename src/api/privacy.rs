@@ -2,10 +2,10 @@
 
 use actix_web::{get, web};
 
-use crate::auth::policy::{require_visible, Action};
+use crate::app::policy::{require_visible, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::error::AppResult;
-use crate::state::AppState;
 use crate::store::export::{self, PersonExport};
 
 /// Everything cpd-hub holds about a person, as JSON (self, their school's lead, admin).

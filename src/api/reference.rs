@@ -6,13 +6,13 @@ use serde::{Deserialize, Deserializer};
 use validator::{Validate, ValidationError};
 
 use crate::api::extract::{ValidJson, ValidQuery};
-use crate::auth::policy::{require, Action};
+use crate::app::policy::{require, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::provider::{is_web_address, ProviderKind};
 use crate::domain::text::{is_email, normalise_email};
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::reference::{
     self as store, Cluster, ClusterFields, KeyedFields, Priority, Provider, ProviderChanges,
     StaffGroup,

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use validator::Validate;
 
 use crate::api::extract::ValidQuery;
-use crate::auth::policy::{self, require, Action};
+use crate::app::policy::{self, require, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
@@ -19,7 +20,6 @@ use crate::reports::metrics::{
     engagement_csv_header, impact_csv_header, CsvCursor, EngagementReport, ImpactReport,
     ReportQuery, ReportScope,
 };
-use crate::state::AppState;
 use crate::store::reports as store;
 
 /// The window, grouping and format of a report.

@@ -7,13 +7,13 @@ use validator::Validate;
 
 use crate::api::extract::{CsvBody, ValidJson, ValidQuery};
 use crate::api::reference::{not_blank, nullable, paging};
-use crate::auth::policy::{require, Action};
+use crate::app::policy::{require, Action};
+use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::Page;
 use crate::domain::school::Phase;
 use crate::domain::text::normalise_postcode;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::schools::{
     self as store, ImportOptions, ImportReport, School, SchoolChanges, SchoolData, SchoolFilter,
 };

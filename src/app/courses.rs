@@ -5,14 +5,14 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
-use crate::auth::policy::{course_scope, require_visible_to, Action};
-use crate::auth::Caller;
+use crate::app::policy::{course_scope, require_visible_to, Action};
+use crate::app::state::AppState;
 use crate::domain::booking::{call_to_action, CallToAction, CourseFacts};
+use crate::domain::caller::Caller;
 use crate::domain::course::{add_problem, parse_bound, CourseStatus, Format, Problems};
 use crate::domain::paging::{Page, Paging};
 use crate::domain::school::Phase;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::bookings::{Booking, Filter};
 use crate::store::courses::{self as store, Course, CourseFilter, CourseSummary};
 
@@ -267,7 +267,7 @@ pub async fn active_booking(
     caller: &Caller,
     course_id: &str,
 ) -> AppResult<Option<Booking>> {
-    let scope = crate::auth::policy::booking_scope(caller);
+    let scope = crate::app::policy::booking_scope(caller);
     let filter = Filter {
         course_id: Some(course_id.to_string()),
         person_id: Some(caller.person_id.clone()),
@@ -308,7 +308,7 @@ pub async fn course_page(
 
 /// The caller's own bookings, newest course first: every status, up to 200.
 pub async fn my_bookings(state: &AppState, caller: &Caller) -> AppResult<Vec<Booking>> {
-    let scope = crate::auth::policy::booking_scope(caller);
+    let scope = crate::app::policy::booking_scope(caller);
     let filter = Filter {
         person_id: Some(caller.person_id.clone()),
         ..Filter::default()

@@ -6,3 +6,7 @@
 
 pub mod bookings;
 pub mod courses;
+pub mod policy;
+pub mod state;
+
+pub use state::AppState;

@@ -13,8 +13,8 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpRequest};
 
+use crate::app::state::AppState;
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Middleware: refuses cross-site state changes with a 403 problem.
 pub async fn same_origin(

@@ -6,9 +6,11 @@
 //! handlers ask it and never look at roles themselves.
 
 pub mod csrf;
-pub mod policy;
 pub mod session;
-pub mod tokens;
+
+pub use crate::app::policy;
+pub use crate::domain::caller::Caller;
+pub use crate::domain::tokens;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,32 +18,8 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
-use crate::domain::roles::Role;
+use crate::app::state::AppState;
 use crate::error::AppError;
-use crate::state::AppState;
-
-/// A signed-in person, as the permission rules need them.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// The person's id.
-    pub person_id: String,
-    /// Their school, if they belong to one.
-    pub school_id: Option<String>,
-    /// Their roles (everyone acts as `staff` for themselves).
-    pub roles: Vec<Role>,
-}
-
-impl Caller {
-    /// Whether the caller holds a role.
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role)
-    }
-
-    /// Whether the caller is an admin.
-    pub fn is_admin(&self) -> bool {
-        self.has(Role::Admin)
-    }
-}
 
 /// The caller if there is one: for endpoints that anyone may use but that show more to people
 /// who are signed in.

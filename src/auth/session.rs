@@ -5,8 +5,8 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::HttpRequest;
 
 use super::tokens;
+use crate::app::state::AppState;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::signin::{self as store, LinkState};
 
 /// The name of the session cookie.

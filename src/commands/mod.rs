@@ -19,6 +19,6 @@ pub fn open_migrated(settings: &Settings) -> anyhow::Result<PooledConn> {
     let mut conn = pool
         .get()
         .map_err(|e| anyhow::anyhow!("cannot reach the database (DATABASE_URL): {e}"))?;
-    db::migrate(&mut conn)?;
+    crate::store::prepare(&mut conn)?;
     Ok(conn)
 }

@@ -139,6 +139,44 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Runs the same code on whichever backend `conn` is, with `$c` bound to the backend's own
+/// connection: for diesel features that `MultiConnection` lacks (multi-row inserts, upserts,
+/// `RETURNING`) where the code is the same on both. Where the SQL must differ, `match` on
+/// the backend instead.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Pg($c) => $body,
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// PostgreSQL advisory lock ids, one per job that must not run twice at once across the
+/// service's copies. Each must differ from the others: two jobs sharing an id would wait for
+/// each other for no reason.
+pub mod locks {
+    /// Applying migrations.
+    pub const MIGRATIONS: i64 = 7_291_604;
+    /// Queueing course reminders (two schedulers would both see "not queued yet").
+    pub const REMINDERS: i64 = 7_291_605;
+    /// Seeding the default evaluation forms.
+    pub const DEFAULT_FORMS: i64 = 7_291_606;
+    /// Refreshing the report cells (two refreshers would move a cell twice).
+    pub const REPORT_REFRESH: i64 = 7_291_607;
+}
+
+/// SQL written with PostgreSQL's numbered placeholders (`$1`, `$2`...), as `conn`'s backend
+/// reads it: SQLite reads the same numbers as `?1`, `?2`. For hand-written SQL used on both
+/// backends; a number may appear more than once and is bound once.
+pub fn numbered(conn: &DbConn, sql: &str) -> String {
+    match conn {
+        DbConn::Pg(_) => sql.to_string(),
+        DbConn::Sqlite(_) => sql.replace('$', "?"),
+    }
+}
+
 /// The shared connection pool.
 pub type Pool = r2d2::Pool<Manager>;
 /// A connection checked out of the pool.
@@ -170,8 +208,8 @@ pub fn build_pool(url: &str, size: Option<u32>, timeout: Duration) -> Result<Poo
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// Applies pending migrations and then the idempotent reference-data defaults. Returns the
-/// names of the migrations applied. Safe to run from several processes at once on PostgreSQL
+/// Applies pending migrations. Returns the names of the migrations applied (the default
+/// reference data comes after, from `store::prepare`). Safe to run from several processes at once on PostgreSQL
 /// (an advisory lock serialises them).
 pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     let applied = match conn {
@@ -182,18 +220,15 @@ pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
             .map(|v| v.to_string())
             .collect(),
         DbConn::Pg(c) => {
-            // Any constant works; it only has to be the same in every cpd-hub process.
-            c.batch_execute("SELECT pg_advisory_lock(7291604)")?;
+            c.batch_execute(&format!("SELECT pg_advisory_lock({})", locks::MIGRATIONS))?;
             let result = c
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|vs| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>())
                 .map_err(|e| anyhow::anyhow!("migrating the PostgreSQL database: {e}"));
-            c.batch_execute("SELECT pg_advisory_unlock(7291604)")?;
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({})", locks::MIGRATIONS))?;
             result?
         }
     };
-    crate::store::reference::seed_defaults(conn)?;
-    crate::store::evaluation::seed_default_forms(conn)?;
     Ok(applied)
 }
 

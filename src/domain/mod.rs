@@ -3,6 +3,7 @@
 
 pub mod attendance;
 pub mod booking;
+pub mod caller;
 pub mod course;
 pub mod evaluation;
 pub mod gias;
@@ -18,3 +19,4 @@ pub mod suppression;
 pub mod term;
 pub mod text;
 pub mod time;
+pub mod tokens;

@@ -4,10 +4,10 @@
 use diesel::prelude::*;
 
 use super::new_id;
-use crate::auth::tokens::{hash, random_hex};
 use crate::db::schema::{calendar_feeds, people};
 use crate::db::{write_tx, DbConn};
 use crate::domain::time;
+use crate::domain::tokens::{hash, random_hex};
 
 /// A new feed token: `cal_` and 64 hex digits (256 bits), safe in a URL path.
 fn new_feed_token() -> String {

@@ -1,5 +1,8 @@
-//! Database queries, one module per aggregate. Store functions own their transactions and
-//! locking and return plain values; they never see HTTP types.
+//! Database queries, one module (or folder) per aggregate. Store functions own their
+//! transactions and locking and return rows and domain values; they never see requests or
+//! responses. Some of the values they return are still the shapes the API sends (they derive
+//! `ToSchema`), and some build their email content here: both are to move to `api/` and
+//! `email/`.
 
 pub mod attendance;
 pub mod audit;
@@ -42,4 +45,14 @@ pub fn like_pattern(q: &str) -> String {
 diesel::define_sql_function! {
     /// SQL `lower(text)`, the same on both backends for the text cpd-hub matches.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Makes a database ready for the service: applies pending migrations, then the idempotent
+/// defaults (staff groups, priorities, the default evaluation forms). Returns the names of
+/// the migrations applied. Safe to run from several copies at once on PostgreSQL.
+pub fn prepare(conn: &mut crate::db::DbConn) -> anyhow::Result<Vec<String>> {
+    let applied = crate::db::migrate(conn)?;
+    reference::seed_defaults(conn)?;
+    evaluation::seed_default_forms(conn)?;
+    Ok(applied)
 }

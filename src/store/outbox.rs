@@ -605,7 +605,11 @@ pub fn enqueue_reminders(conn: &mut DbConn, due: &[ReminderDue]) -> QueryResult<
     crate::db::write_tx(conn, |conn| {
         // Two schedulers on one PostgreSQL would otherwise both see "not queued yet".
         if let DbConn::Pg(c) = conn {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(7291605)").execute(c)?;
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({})",
+                crate::db::locks::REMINDERS
+            ))
+            .execute(c)?;
         }
         let mut queued = 0;
         for r in due {

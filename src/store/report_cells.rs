@@ -83,21 +83,12 @@ pub(crate) enum Param {
     Int(i64),
 }
 
-/// `sql` with PostgreSQL's `$1`-style placeholders, as the backend reads it (SQLite reads the
-/// same numbers as `?1`).
-fn for_backend(conn: &DbConn, sql: &str) -> String {
-    match conn {
-        DbConn::Pg(_) => sql.to_string(),
-        DbConn::Sqlite(_) => sql.replace('$', "?"),
-    }
-}
-
 fn bound<'a>(
     conn: &DbConn,
     sql: &str,
     params: &[Param],
 ) -> diesel::query_builder::BoxedSqlQuery<'a, Backend, diesel::query_builder::SqlQuery> {
-    let mut query = diesel::sql_query(for_backend(conn, sql)).into_boxed::<Backend>();
+    let mut query = diesel::sql_query(crate::db::numbered(conn, sql)).into_boxed::<Backend>();
     for p in params {
         query = match p {
             Param::Ts(t) => query.bind::<Timestamp, _>(*t),
@@ -418,7 +409,10 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
             // cells by the same difference twice.
             let got: Vec<Locked> = load(
                 c,
-                "SELECT pg_try_advisory_xact_lock(7291605) AS locked",
+                &format!(
+                    "SELECT pg_try_advisory_xact_lock({}) AS locked",
+                    crate::db::locks::REPORT_REFRESH
+                ),
                 &[],
             )?;
             if !got.first().is_some_and(|l| l.locked) {

@@ -9,14 +9,14 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::new_id;
-use crate::auth::tokens;
-use crate::auth::Caller;
 use crate::config::SignInSettings;
 use crate::db::schema::{magic_links, people, web_sessions};
 use crate::db::DbConn;
+use crate::domain::caller::Caller;
 use crate::domain::signin::{self as rules, check_rate, window_start};
 use crate::domain::text::normalise_email;
 use crate::domain::time;
+use crate::domain::tokens;
 use crate::error::AppResult;
 
 /// The outbox message kind of a sign-in email (a folder in `email-templates/`).

@@ -3,9 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::auth::Caller;
 use crate::db::schema::{api_tokens, people, person_roles};
 use crate::db::DbConn;
+use crate::domain::caller::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::roles::Role;
 use crate::domain::time;
@@ -94,14 +94,14 @@ pub fn create(
     name: &str,
     expires_at: Option<NaiveDateTime>,
 ) -> QueryResult<(String, String)> {
-    let secret = crate::auth::tokens::new_api_token();
+    let secret = crate::domain::tokens::new_api_token();
     let id = super::new_id();
     diesel::insert_into(api_tokens::table)
         .values((
             api_tokens::id.eq(&id),
             api_tokens::person_id.eq(person_id),
             api_tokens::name.eq(name),
-            api_tokens::token_hash.eq(crate::auth::tokens::hash(&secret)),
+            api_tokens::token_hash.eq(crate::domain::tokens::hash(&secret)),
             api_tokens::created_at.eq(time::now()),
             api_tokens::expires_at.eq(expires_at),
         ))

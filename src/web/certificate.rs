@@ -8,12 +8,12 @@ use actix_web::{get, web, HttpResponse};
 use chrono::TimeZone as _;
 use minijinja::context;
 
-use crate::auth::policy::{self, Action};
+use crate::app::policy::{self, Action};
+use crate::app::state::AppState;
 use crate::auth::MaybeCaller;
 use crate::domain::attendance::AttendanceStatus;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::attendance as store;
 
 use super::{html_not_found, page, sign_in_first};

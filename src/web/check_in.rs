@@ -7,12 +7,12 @@ use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
 use serde::Deserialize;
 
-use crate::auth::policy::{self, Action};
+use crate::app::policy::{self, Action};
+use crate::app::state::AppState;
 use crate::auth::MaybeCaller;
 use crate::domain::attendance::normalise_code;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::attendance as store;
 
 use super::{page, sign_in_first};

@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::bookings::{self as bookings, BookInput};
 use crate::app::courses::{self as courses, CourseQuery};
+use crate::app::state::AppState;
 use crate::auth::MaybeCaller;
 use crate::domain::booking::{is_late_cancellation, BookingStatus, CallToAction};
 use crate::domain::course::london_start_display;
 use crate::domain::paging::Paging;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::bookings::Booking;
 
 use super::{html_not_found, page, see_other, sign_in_first};
@@ -446,9 +446,10 @@ pub async fn book(
     let back = format!("/courses/{id}");
     match bookings::book(&state, &caller, &id, BookInput::default()).await {
         Ok(_) => Ok(see_other(&format!("{back}?done=booked"))),
-        Err(AppError::Conflict { code, .. }) if code == "already_booked" => {
-            Ok(see_other(&format!("{back}?done=already")))
-        }
+        Err(AppError::Conflict {
+            code: "already_booked",
+            ..
+        }) => Ok(see_other(&format!("{back}?done=already"))),
         Err(AppError::Conflict { code, .. }) => Ok(see_other(&format!("{back}?refused={code}"))),
         Err(e) => html_not_found(Err(e)),
     }
@@ -569,9 +570,9 @@ pub async fn cancel(
         ))),
         Ok(_) => Ok(see_other("/my/bookings?done=cancelled")),
         // Already cancelled (a second post of the same form): nothing more to do.
-        Err(AppError::Conflict { code, .. }) if code == "not_active" => {
-            Ok(see_other("/my/bookings?done=cancelled"))
-        }
+        Err(AppError::Conflict {
+            code: "not_active", ..
+        }) => Ok(see_other("/my/bookings?done=cancelled")),
         Err(e) => html_not_found(Err(e)),
     }
 }

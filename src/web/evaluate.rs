@@ -14,11 +14,11 @@ use minijinja::context;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::auth::tokens;
+use crate::app::state::AppState;
 use crate::domain::evaluation::{FormKind, QuestionKind, RATING_MAX, RATING_MIN};
 use crate::domain::time;
+use crate::domain::tokens;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::evaluation::{self as store, Invitation, Opened, QuestionView, Submitted};
 
 use super::page;

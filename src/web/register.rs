@@ -12,7 +12,8 @@ use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::policy::{self, Action};
+use crate::app::policy::{self, Action};
+use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::attendance::AttendanceStatus;
 use crate::domain::course::london_start_display;
@@ -20,7 +21,6 @@ use crate::domain::paging::{Paging, MAX_LIMIT};
 use crate::domain::text::is_email;
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::state::AppState;
 use crate::store::attendance::{self as store, Actor, Mark, Register, WalkInPerson};
 
 use super::{html_not_found, page, see_other, sign_in_first};

@@ -6,11 +6,11 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use minijinja::context;
 use serde::Deserialize;
 
+use crate::app::state::AppState;
 use crate::auth::session;
 use crate::auth::MaybeCaller;
 use crate::domain::text::is_email;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 use crate::store::signin::LinkState;
 
 use super::page;

@@ -855,7 +855,7 @@ async fn killed_service_loses_nothing(backend: Backend) {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {
             let mut c = open(&url);
-            db::migrate(&mut c).unwrap();
+            cpd_hub::store::prepare(&mut c).unwrap();
             (0..total)
                 .map(|i| {
                     db::write_tx(&mut c, |c| {

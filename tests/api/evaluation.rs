@@ -991,8 +991,8 @@ async fn the_default_forms_are_seeded_once(backend: Backend) {
     let url = app.db.url().to_string();
     tokio::task::spawn_blocking(move || {
         let mut conn = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
-        cpd_hub::db::migrate(&mut conn).unwrap();
-        cpd_hub::db::migrate(&mut conn).unwrap();
+        cpd_hub::store::prepare(&mut conn).unwrap();
+        cpd_hub::store::prepare(&mut conn).unwrap();
     })
     .await
     .unwrap();

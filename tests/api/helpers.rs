@@ -100,7 +100,7 @@ pub fn migrated_db(backend: Backend) -> Option<(TestDb, cpd_hub::db::DbConn)> {
         .expect("a database URL")
         .open()
         .expect("the database opens");
-    cpd_hub::db::migrate(&mut conn).expect("migrations run");
+    cpd_hub::store::prepare(&mut conn).expect("migrations run");
     Some((db, conn))
 }
 

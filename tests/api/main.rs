@@ -5,6 +5,7 @@
 mod helpers;
 
 mod booking_load;
+mod booking_pages;
 mod booking_support;
 mod bookings;
 mod calendar_ics;

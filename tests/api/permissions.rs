@@ -546,6 +546,21 @@ fn matrix() -> Vec<Row> {
             )
         },
         row("GET", "/my/courses", Page(&SignedIn)),
+        row("GET", "/courses", Anyone),
+        Row {
+            request: "/courses/{course}",
+            ..row("GET", "/courses/{id}", Anyone)
+        },
+        Row {
+            request: "/courses/{next:fresh_course}/book",
+            ..row("POST", "/courses/{id}/book", Page(&SignedIn))
+        },
+        row("GET", "/my/bookings", Page(&SignedIn)),
+        Row {
+            request: "/my/bookings/{next:own_booking}/cancel",
+            body: Body::Form(|_, _| vec![("reason", "Cannot make it.".into())]),
+            ..row("POST", "/my/bookings/{id}/cancel", Page(&CancelBooking))
+        },
         row("GET", "/check-in", Anyone),
         Row {
             body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
@@ -787,7 +802,7 @@ both_backends! {
         // Published courses led by the course lead, each used up by one request.
         let callers = tokens.len();
         let mut published = Vec::new();
-        for (n, approval) in std::iter::repeat_n(false, 2 * callers)
+        for (n, approval) in std::iter::repeat_n(false, 4 * callers)
             .chain(std::iter::once(true))
             .enumerate()
         {
@@ -812,7 +827,8 @@ both_backends! {
                     .to_string()
             }
         };
-        let fresh_courses = published.split_off(callers);
+        // Two rows book (the API and the course page), two cancel (the API and one's bookings).
+        let fresh_courses = published.split_off(2 * callers);
         let mut own_bookings = Vec::new();
         for c in published {
             own_bookings.push(book(c, subject_token.clone()).await);

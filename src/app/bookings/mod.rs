@@ -8,11 +8,11 @@ pub mod queue;
 
 use std::collections::BTreeSet;
 
-use crate::auth::policy::{require, require_visible, Action};
-use crate::auth::Caller;
+use crate::app::policy::{require, require_visible, Action};
+use crate::app::state::AppState;
 use crate::db::DbConn;
+use crate::domain::caller::Caller;
 use crate::error::AppResult;
-use crate::state::AppState;
 use crate::store::bookings::{self as store, Access, Booking, Ctx, HistoryEntry};
 
 /// What a booking asks for.

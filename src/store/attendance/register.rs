@@ -531,10 +531,7 @@ pub(super) fn write_changes(
         // One multi-row INSERT per table (diesel's MultiConnection has no batch insert, so
         // each backend runs its own): a 30-person register is three statements, not sixty.
         let insert = diesel::insert_into(attendance::table).values(new_rows);
-        match conn {
-            DbConn::Pg(c) => insert.execute(c)?,
-            DbConn::Sqlite(c) => insert.execute(c)?,
-        };
+        crate::on_backend!(conn, |c| insert.execute(c)?);
     }
     let history: Vec<_> = changes
         .iter()
@@ -554,10 +551,7 @@ pub(super) fn write_changes(
         })
         .collect();
     let insert = diesel::insert_into(attendance_history::table).values(history);
-    match conn {
-        DbConn::Pg(c) => insert.execute(c)?,
-        DbConn::Sqlite(c) => insert.execute(c)?,
-    };
+    crate::on_backend!(conn, |c| insert.execute(c)?);
     Ok(())
 }
 

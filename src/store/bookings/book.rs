@@ -202,10 +202,10 @@ fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<CourseRow> {
         courses::price_pence,
         courses::revision,
     );
-    let row = match conn {
-        DbConn::Pg(c) => bump.returning(cols).get_result::<CourseRow>(c).optional()?,
-        DbConn::Sqlite(c) => bump.returning(cols).get_result::<CourseRow>(c).optional()?,
-    };
+    let row = crate::on_backend!(conn, |c| bump
+        .returning(cols)
+        .get_result::<CourseRow>(c)
+        .optional()?);
     row.ok_or(AppError::NotFound)
 }
 

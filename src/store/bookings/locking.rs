@@ -50,18 +50,12 @@ pub(super) fn load_targets(
         #[diesel(sql_type = Text)]
         v: String,
     }
-    let sql = |a: &str, b: &str| {
-        format!(
-            "SELECT 'g' AS k, staff_group_id AS v FROM course_staff_groups WHERE course_id = {a} \
-             UNION ALL SELECT 'p' AS k, phase AS v FROM course_phases WHERE course_id = {b}"
-        )
-    };
-    let query = match conn {
-        DbConn::Pg(_) => sql("$1", "$2"),
-        DbConn::Sqlite(_) => sql("?", "?"),
-    };
+    let query = crate::db::numbered(
+        conn,
+        "SELECT 'g' AS k, staff_group_id AS v FROM course_staff_groups WHERE course_id = $1 \
+         UNION ALL SELECT 'p' AS k, phase AS v FROM course_phases WHERE course_id = $1",
+    );
     let rows: Vec<Target> = diesel::sql_query(query)
-        .bind::<Text, _>(course_id)
         .bind::<Text, _>(course_id)
         .load(conn)?;
     let mut groups = Vec::new();

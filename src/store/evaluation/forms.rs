@@ -463,7 +463,11 @@ pub fn seed_default_forms(conn: &mut DbConn) -> QueryResult<()> {
     crate::db::write_tx(conn, |conn| {
         if let DbConn::Pg(c) = conn {
             // Two copies migrating at once would both see the families missing.
-            diesel::sql_query("SELECT pg_advisory_xact_lock(7291606)").execute(c)?;
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({})",
+                crate::db::locks::DEFAULT_FORMS
+            ))
+            .execute(c)?;
         }
         for form in default_forms() {
             let have: i64 = evaluation_forms::table

@@ -5,7 +5,6 @@ use chrono::{Datelike, Duration, NaiveDateTime};
 use diesel::prelude::*;
 use serde_json::json;
 
-use crate::auth::tokens;
 use crate::config::Settings;
 use crate::db::schema::{
     attendance, bookings, courses, evaluation_invitations, evaluation_responses, evaluation_tokens,
@@ -15,6 +14,7 @@ use crate::db::DbConn;
 use crate::domain::evaluation::FormKind;
 use crate::domain::notification::Kind;
 use crate::domain::time::{self, LONDON};
+use crate::domain::tokens;
 use crate::store::new_id;
 use crate::store::outbox::{self, NewMessage};
 
@@ -170,16 +170,10 @@ fn insert_invitation(
         evaluation_invitations::sent_at.eq(sent_at),
         evaluation_invitations::reminders_sent.eq(0),
     );
-    let n = match conn {
-        DbConn::Pg(c) => diesel::insert_into(evaluation_invitations::table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(evaluation_invitations::table)
-            .values(values)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    let n = crate::on_backend!(conn, |c| diesel::insert_into(evaluation_invitations::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c)?);
     Ok(n == 1)
 }
 

@@ -6,7 +6,8 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use minijinja::{context, Value};
 use serde::Serialize;
 
-use crate::auth::policy::{self, Action};
+use crate::app::policy::{self, Action};
+use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
@@ -15,7 +16,6 @@ use crate::reports::metrics::{
     ReportScope,
 };
 use crate::reports::summary::{self as summary, cell_text, percent, rating, NO_DATA};
-use crate::state::AppState;
 use crate::store::reports as store;
 
 use crate::web::charts::{self, Group, GroupedBarChart};

@@ -1,8 +1,8 @@
 //! The permission rules, in one place. Handlers describe what they are about to do as an
 //! [`Action`] and call [`require`]; nothing else in cpd-hub looks at roles.
 
-use crate::auth::Caller;
 use crate::domain::booking::BookingScope;
+use crate::domain::caller::Caller;
 use crate::domain::course::{CourseScope, CourseStatus};
 use crate::domain::roles::Role;
 use crate::error::AppError;

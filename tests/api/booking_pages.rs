@@ -1,0 +1,196 @@
+//! Booking through the pages, over plain HTTP as a browser sends it (session cookie, a form
+//! post from cpd-hub's own origin): the calendar finds the course, the course page books it,
+//! one's bookings page cancels it, and every step takes the same path as the JSON API: the
+//! same history, the same outbox messages, the same waiting list and promotion.
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+use crate::booking_support::{
+    bk_book_ok, bk_check_invariants, bk_course, bk_get, bk_messages_about, bk_person, bk_world, Who,
+};
+use crate::browser::web_session_cookie;
+use crate::helpers::{Backend, TestApp};
+
+/// A request as a browser signed in with `cookie` sends it from cpd-hub's own pages.
+fn as_browser(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    cookie: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.address))
+        .header("origin", &app.address);
+    if let Some(c) = cookie {
+        req = req.header("cookie", format!("cpd_session={c}"));
+    }
+    req
+}
+
+fn location(r: &Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn page_text(app: &TestApp, path: &str, cookie: Option<&str>) -> String {
+    let r = as_browser(app, Method::GET, path, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    r.text().await.unwrap()
+}
+
+/// The bookings of `who` on the course, as the API lists them.
+async fn api_bookings(app: &TestApp, course: &str, who: &Who) -> Vec<Value> {
+    let r = app
+        .get(
+            &format!("/api/v1/bookings?course_id={course}&person_id={}", who.id),
+            Some(&app.admin_token),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+crate::each_backend!(
+    a_page_booking_takes_the_api_path,
+    page_booking_takes_the_api_path
+);
+
+async fn page_booking_takes_the_api_path(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let w = bk_world(&app).await;
+    let course = bk_course(&app, &w, "Phonics for early readers", 1, |_| {}).await;
+    let ann = bk_person(&app, "Ann Api", Some(&w.school_a), None, &[]).await;
+    let pat = bk_person(&app, "Pat Page", Some(&w.school_b), None, &[]).await;
+    let pat_cookie = web_session_cookie(&app, &pat.id).await;
+    let ann_cookie = web_session_cookie(&app, &ann.id).await;
+
+    // The calendar, signed out, finds the course by its words and not by others.
+    let found = page_text(&app, "/courses?q=phonics+readers", None).await;
+    assert!(found.contains("Phonics for early readers"), "{found}");
+    assert!(found.contains(&format!("href=\"/courses/{course}\"")));
+    assert!(found.contains("1 place left"));
+    let none = page_text(&app, "/courses?q=trigonometry", None).await;
+    assert!(none.contains("No courses match these filters"), "{none}");
+    // A filter that cannot be read is named on the page, not answered with JSON.
+    let bad = page_text(&app, "/courses?from=next+tuesday", None).await;
+    assert!(bad.contains("There is a problem"), "{bad}");
+    assert!(bad.contains("href=\"#filter-from\""), "{bad}");
+    // Signed out, the course page offers sign-in.
+    let anon = page_text(&app, &format!("/courses/{course}"), None).await;
+    assert!(anon.contains("Sign in to book a place."), "{anon}");
+
+    // Ann books through the API and takes the only place.
+    let first = bk_book_ok(&app, &course, &ann).await;
+    assert_eq!(first["status"], "confirmed");
+
+    // Pat's page now offers the waiting list, and the form books through the same path.
+    let before = page_text(&app, &format!("/courses/{course}"), Some(&pat_cookie)).await;
+    assert!(
+        before.contains("Join the waiting list (position 1)"),
+        "{before}"
+    );
+    let book = format!("/courses/{course}/book");
+    let r = as_browser(&app, Method::POST, &book, Some(&pat_cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("/courses/{course}?done=booked"));
+    let after = page_text(&app, &location(&r), Some(&pat_cookie)).await;
+    assert!(
+        after.contains("The course is full: you are number 1 on the waiting list."),
+        "{after}"
+    );
+    // The form posted again (a double click) books nothing more.
+    let again = as_browser(&app, Method::POST, &book, Some(&pat_cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(location(&again), format!("/courses/{course}?done=already"));
+    let pats = api_bookings(&app, &course, &pat).await;
+    assert_eq!(pats.len(), 1, "one booking for Pat: {pats:?}");
+    assert_eq!(pats[0]["status"], "waitlisted");
+    assert_eq!(pats[0]["waitlist_position"], 1);
+    let pat_booking = pats[0]["id"].as_str().unwrap().to_string();
+
+    // The same history and messages as a booking through the API: made by the person
+    // themselves, one status change, one email queued.
+    let ann_booking = first["id"].as_str().unwrap().to_string();
+    for (id, who, status, message) in [
+        (&ann_booking, &ann, "confirmed", "booking_confirmed"),
+        (&pat_booking, &pat, "waitlisted", "booking_waitlisted"),
+    ] {
+        let detail = bk_get(&app, id).await;
+        let history = detail["history"].as_array().unwrap();
+        assert_eq!(history.len(), 1, "{detail}");
+        assert_eq!(history[0]["to"], status, "{detail}");
+        assert_eq!(history[0]["actor_id"], who.id.as_str(), "{detail}");
+        assert_eq!(bk_messages_about(&app, id).await, [message]);
+    }
+
+    // Ann cancels from her bookings page: the place goes to Pat, who is told.
+    let mine = page_text(&app, "/my/bookings", Some(&ann_cookie)).await;
+    assert!(mine.contains("Place confirmed"), "{mine}");
+    let cancel = format!("/my/bookings/{ann_booking}/cancel");
+    let r = as_browser(&app, Method::POST, &cancel, Some(&ann_cookie))
+        .form(&[("reason", "Parents' evening moved")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/my/bookings?done=cancelled");
+    let ann_after = bk_get(&app, &ann_booking).await;
+    assert_eq!(ann_after["status"], "cancelled");
+    assert_eq!(ann_after["cancel_reason"], "Parents' evening moved");
+    assert_eq!(
+        bk_messages_about(&app, &ann_booking).await,
+        ["booking_confirmed", "booking_cancelled"]
+    );
+    assert_eq!(bk_get(&app, &pat_booking).await["status"], "confirmed");
+    assert_eq!(
+        bk_messages_about(&app, &pat_booking).await,
+        ["booking_waitlisted", "booking_promoted"]
+    );
+    let pat_page = page_text(&app, &format!("/courses/{course}"), Some(&pat_cookie)).await;
+    assert!(pat_page.contains("You have a place."), "{pat_page}");
+    let pat_list = page_text(&app, "/my/bookings", Some(&pat_cookie)).await;
+    assert!(pat_list.contains("Place confirmed"), "{pat_list}");
+
+    // Someone else's booking cannot be cancelled from the page (not even seen).
+    let theirs = format!("/my/bookings/{pat_booking}/cancel");
+    let r = as_browser(&app, Method::POST, &theirs, Some(&ann_cookie))
+        .form(&[("reason", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(bk_get(&app, &pat_booking).await["status"], "confirmed");
+
+    // Signed out, the pages send people to sign in; a post from another site is refused.
+    let r = as_browser(&app, Method::POST, &book, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/".to_string()));
+    let r = app
+        .client
+        .post(format!("{}{book}", app.address))
+        .header("origin", "https://elsewhere.example")
+        .header("cookie", format!("cpd_session={ann_cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    bk_check_invariants(&app, std::slice::from_ref(&course)).await;
+}
