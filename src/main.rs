@@ -158,6 +158,16 @@ enum AdminCommand {
         #[arg(long, value_name = "NAME")]
         name: String,
     },
+    /// Print a one-time sign-in link for a person on record, without emailing it.
+    ///
+    /// The same single-use link as the emailed one, working for MAGIC_LINK_MINUTES (15 by
+    /// default), recorded in the audit log. For a first local run (email goes to the log
+    /// then) and for operators when email is down. Open it in a browser and press "Sign in".
+    SignInLink {
+        /// The person's email address, e.g. jo.bloggs@school.example.
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -182,6 +192,15 @@ fn main() -> ExitCode {
                 }
                 println!("API token (shown once; send it as 'Authorization: Bearer <token>'):");
                 println!("{token}");
+            })
+        }
+        Command::Admin(AdminCommand::SignInLink { email }) => {
+            cpd_hub::commands::admin::sign_in_link(&settings, &email).map(|link| {
+                println!(
+                    "Sign-in link for {email} (works once, for {} minutes):",
+                    settings.sign_in.link_minutes
+                );
+                println!("{link}");
             })
         }
         Command::SeedDemo => seed_demo(&settings),

@@ -112,9 +112,11 @@ impl Application {
                 .configure(crate::web::configure)
                 .split_for_parts();
             app.wrap(middleware::from_fn(crate::auth::csrf::same_origin))
+                .wrap(middleware::from_fn(crate::web::errors::html_errors))
                 .wrap(middleware::from_fn(crate::web::security::headers))
                 .wrap(middleware::from_fn(crate::metrics::observe))
                 .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(crate::web::errors::head_as_get))
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
                 .default_service(web::to(not_found))
         })

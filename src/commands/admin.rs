@@ -1,4 +1,5 @@
-//! `cpd-hub admin create`: the first admin of a new installation.
+//! `cpd-hub admin create`: the first admin of a new installation; `cpd-hub admin
+//! sign-in-link`: a one-time sign-in link for a person on record.
 
 use crate::config::Settings;
 use crate::domain::text::{is_email, normalise_email};
@@ -19,4 +20,26 @@ pub fn create(settings: &Settings, email: &str, name: &str) -> anyhow::Result<(b
     let token = crate::store::tokens::issue(&mut conn, None, &person_id, "admin create", None)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((created, token.token))
+}
+
+/// A one-time sign-in link for the person with `email` (see `store::signin::issue_link`).
+pub fn sign_in_link(settings: &Settings, email: &str) -> anyhow::Result<String> {
+    if !is_email(email) {
+        anyhow::bail!("--email: {email:?} is not an email address");
+    }
+    let mut conn = super::open_migrated(settings)?;
+    let issued = crate::store::signin::issue_link(
+        &mut conn,
+        email,
+        crate::domain::time::now(),
+        settings.sign_in.link_minutes,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match issued {
+        Some((_, token)) => Ok(format!(
+            "{}/auth/magic?token={token}",
+            settings.public_base_url.trim_end_matches('/')
+        )),
+        None => anyhow::bail!("--email: nobody on record has the address {email:?}"),
+    }
 }

@@ -401,6 +401,8 @@ pub struct Summary {
     pub registers: usize,
     /// Evaluation responses made by this run, and the past courses they came from.
     pub evaluations: (usize, usize),
+    /// One demo person per role, to sign in as: (role, name, email).
+    pub examples: Vec<(&'static str, String, String)>,
 }
 
 impl fmt::Display for Summary {
@@ -433,14 +435,52 @@ impl fmt::Display for Summary {
             "  {:<10} {:>4} added (answers to {} past courses)",
             "evaluated", self.evaluations.0, self.evaluations.1
         )?;
-        write!(f, "Running seed-demo again adds only what is missing.")
+        writeln!(f, "Running seed-demo again adds only what is missing.")?;
+        writeln!(f)?;
+        writeln!(f, "Demo people to sign in as, one per role:")?;
+        for (role, name, email) in &self.examples {
+            writeln!(f, "  {role:<18} {name} <{email}>")?;
+        }
+        writeln!(
+            f,
+            "For a sign-in link (no email needed), run: cpd-hub admin sign-in-link --email ADDRESS"
+        )?;
+        write!(
+            f,
+            "An admin is made with: cpd-hub admin create --email ADDRESS --name \"NAME\""
+        )
     }
+}
+
+/// The first planned person of each role, for the summary (someone holding no other role
+/// stands for staff).
+fn examples(plan: &Plan) -> Vec<(&'static str, String, String)> {
+    let first = |label: &'static str, wanted: &dyn Fn(&PlannedPerson) -> bool| {
+        plan.people
+            .iter()
+            .find(|p| wanted(p))
+            .map(|p| (label, p.name.clone(), p.email.clone()))
+    };
+    [
+        first("member of staff", &|p| {
+            p.roles.is_empty() && p.school_urn.is_some()
+        }),
+        first("school CPD lead", &|p| p.roles.contains(&Role::SchoolLead)),
+        first("course lead", &|p| p.roles == [Role::CourseLead]),
+        first("CPD Working Group", &|p| p.roles.contains(&Role::CpdGroup)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Seeds the demo alliance into a migrated database, adding only what is missing.
 pub fn run(conn: &mut DbConn) -> anyhow::Result<Summary> {
     let plan = plan();
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        examples: examples(&plan),
+        ..Summary::default()
+    };
     let school_ids = seed_reference(conn, &plan, &mut summary)?;
     seed_people(conn, &plan, &school_ids, &mut summary)?;
     let lead_ids = crate::store::people::ids_with_role(conn, Role::CourseLead)?;

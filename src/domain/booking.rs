@@ -366,7 +366,14 @@ pub fn call_to_action(
     if let Some((status, position)) = mine.filter(|(s, _)| s.is_active()) {
         return CallToAction::Booked { status, position };
     }
-    if let Err(refusal) = check_eligible(course, None, None, now, false) {
+    // Only the booking window here: whether the course is for the reader's staff group and
+    // phase is the booking's to decide (and a school lead may book a colleague it suits).
+    let window_only = CourseFacts {
+        staff_group_ids: Vec::new(),
+        phases: Vec::new(),
+        ..course.clone()
+    };
+    if let Err(refusal) = check_eligible(&window_only, None, None, now, false) {
         return match (refusal.code, course.booking_opens) {
             ("booking_not_open", Some(opens)) => CallToAction::OpensOn(opens),
             _ => CallToAction::Closed,

@@ -109,6 +109,53 @@ pub fn request_link(
     })
 }
 
+/// Makes a sign-in link for the live person with `email`, as an operator does from the
+/// command line (when email is down, or on a first local run): the same single-use, expiring
+/// token as an emailed link, recorded in the audit log, with no email sent. Returns the
+/// person's id and the token, or `None` when no live person has that address.
+pub fn issue_link(
+    conn: &mut DbConn,
+    email: &str,
+    now: NaiveDateTime,
+    link_minutes: u32,
+) -> AppResult<Option<(String, String)>> {
+    let email = normalise_email(email);
+    let token = tokens::random_hex(32);
+    let token_hash = tokens::hash(&token);
+    crate::db::write_tx(conn, |conn| {
+        let person: Option<String> = people::table
+            .filter(people::email.eq(&email))
+            .filter(people::erased_at.is_null())
+            .select(people::id)
+            .first(conn)
+            .optional()?;
+        let Some(person_id) = person else {
+            return Ok(None);
+        };
+        let id = new_id();
+        diesel::insert_into(magic_links::table)
+            .values((
+                magic_links::id.eq(&id),
+                magic_links::person_id.eq(&person_id),
+                magic_links::email_hash.eq(tokens::hash(&email)),
+                magic_links::token_hash.eq(&token_hash),
+                magic_links::created_at.eq(now),
+                magic_links::expires_at.eq(now + Duration::minutes(i64::from(link_minutes))),
+                magic_links::requested_ip.eq("command line"),
+            ))
+            .execute(conn)?;
+        super::audit::record(
+            conn,
+            None,
+            "sign_in_link.issued",
+            "person",
+            Some(&person_id),
+            serde_json::json!({ "by": "command line", "link_id": id }),
+        )?;
+        Ok(Some((person_id, token)))
+    })
+}
+
 /// What a sign-in link is good for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkState {

@@ -116,10 +116,13 @@ pub async fn calendar(
         .filter(|n| *n >= 1)
         .unwrap_or(1);
     let has_places = blank_to_none(&p.has_places).is_some_and(|v| v == "true");
+    // A booking calendar starts at today unless the reader asks for another start.
+    let today = crate::reports::metrics::london_date(time::now());
+    let from = blank_to_none(&p.from).unwrap_or_else(|| today.to_string());
     let query = CourseQuery {
         limit: Some(PAGE_SIZE.to_string()),
         offset: Some(((page_no - 1) * PAGE_SIZE).to_string()),
-        from: blank_to_none(&p.from),
+        from: Some(from.clone()),
         to: blank_to_none(&p.to),
         priority: blank_to_none(&p.priority),
         staff_group: blank_to_none(&p.staff_group),
@@ -130,7 +133,11 @@ pub async fn calendar(
     };
     let filters = Filters {
         q: p.q.clone().unwrap_or_default(),
-        from: p.from.clone().unwrap_or_default(),
+        from: p
+            .from
+            .clone()
+            .filter(|f| !f.trim().is_empty())
+            .unwrap_or(from),
         to: p.to.clone().unwrap_or_default(),
         priority: p.priority.clone().unwrap_or_default(),
         staff_group: p.staff_group.clone().unwrap_or_default(),
@@ -184,9 +191,11 @@ pub async fn calendar(
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     // The same filters, for the paging links and the calendar subscriptions.
     let mut kept: Vec<(&str, String)> = Vec::new();
+    // The start the reader chose, if any: the feed keeps following "from today".
+    let chosen_from = p.from.clone().unwrap_or_default();
     for (k, v) in [
         ("q", &filters.q),
-        ("from", &filters.from),
+        ("from", &chosen_from),
         ("to", &filters.to),
         ("priority", &filters.priority),
         ("staff_group", &filters.staff_group),

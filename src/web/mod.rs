@@ -3,10 +3,12 @@
 //! (`templates/base.html`), one stylesheet (`/static/app.css`) and the security headers, all
 //! compiled into the binary. Page handlers call the same use cases (`app`) as the API.
 
+pub mod approvals;
 pub mod certificate;
 pub mod charts;
 pub mod check_in;
 pub mod courses;
+pub mod errors;
 pub mod evaluate;
 pub mod register;
 pub mod reports;
@@ -70,12 +72,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("my_courses.html", include_str!("templates/my_courses.html")),
     ("courses.html", include_str!("templates/courses.html")),
+    ("approve.html", include_str!("templates/approve.html")),
     ("course.html", include_str!("templates/course.html")),
     (
         "my_bookings.html",
         include_str!("templates/my_bookings.html"),
     ),
     ("not_found.html", include_str!("templates/not_found.html")),
+    ("error.html", include_str!("templates/error.html")),
     (
         "evaluate_form.html",
         include_str!("templates/evaluate_form.html"),
@@ -175,6 +179,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     certificate::configure(cfg);
     evaluate::configure(cfg);
     courses::configure(cfg);
+    approvals::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

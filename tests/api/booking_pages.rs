@@ -10,6 +10,8 @@ use crate::booking_support::{
     bk_book_ok, bk_check_invariants, bk_course, bk_get, bk_messages_about, bk_person, bk_world, Who,
 };
 use crate::browser::web_session_cookie;
+#[allow(unused_imports)]
+use crate::helpers::*;
 use crate::helpers::{Backend, TestApp};
 
 /// A request as a browser signed in with `cookie` sends it from cpd-hub's own pages.
@@ -193,4 +195,173 @@ async fn page_booking_takes_the_api_path(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 403);
     bk_check_invariants(&app, std::slice::from_ref(&course)).await;
+}
+
+crate::each_backend!(
+    a_school_lead_decides_from_the_emailed_link,
+    lead_decides_from_the_emailed_link
+);
+
+/// A request for a course that needs approval, made on the course page; the school lead
+/// opens the link in the approval email, declines one request without a reason (told to give
+/// one), then approves it; the person is told.
+async fn lead_decides_from_the_emailed_link(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let w = bk_world(&app).await;
+    let course = bk_course(&app, &w, "Leading SEND provision", 10, |b| {
+        b["requires_approval"] = serde_json::json!(true);
+    })
+    .await;
+    let pat = bk_person(&app, "Pat Page", Some(&w.school_a), None, &[]).await;
+    let pat_cookie = web_session_cookie(&app, &pat.id).await;
+    let lead_cookie = web_session_cookie(&app, &w.lead_a.id).await;
+    let other_lead_cookie = web_session_cookie(&app, &w.lead_b.id).await;
+
+    let page = page_text(&app, &format!("/courses/{course}"), Some(&pat_cookie)).await;
+    assert!(page.contains(">Request a place<"), "{page}");
+    let r = as_browser(
+        &app,
+        Method::POST,
+        &format!("/courses/{course}/book"),
+        Some(&pat_cookie),
+    )
+    .send()
+    .await
+    .unwrap();
+    let page = page_text(&app, &location(&r), Some(&pat_cookie)).await;
+    assert!(
+        page.contains("Your request is with your school lead for approval."),
+        "{page}"
+    );
+    let booking = api_bookings(&app, &course, &pat).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The approval email's link is the page the lead decides on.
+    let outbox = crate::booking_support::bk_outbox(&app).await;
+    let (_, to, _, payload) = outbox
+        .iter()
+        .find(|(k, _, s, _)| k == "approval_requested" && s.as_deref() == Some(&booking))
+        .expect("an approval request email");
+    assert_eq!(to.as_deref(), Some(w.lead_a.id.as_str()));
+    let link = payload["link"].as_str().unwrap();
+    let path = &link[link.find("/bookings/").unwrap()..];
+    assert_eq!(path, format!("/bookings/{booking}/approve"));
+    let page = page_text(&app, path, Some(&lead_cookie)).await;
+    assert!(
+        page.contains("Pat Page asked to book Leading SEND provision"),
+        "{page}"
+    );
+    assert!(page.contains("Waiting for your decision"), "{page}");
+    // Another school's lead may not see it; signed out, the link leads to sign-in.
+    let r = as_browser(&app, Method::GET, path, Some(&other_lead_cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("<html"));
+    let r = as_browser(&app, Method::GET, path, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/".to_string()));
+
+    // A decline needs a reason: the form comes back naming the field, and nothing changes.
+    let decline = format!("/bookings/{booking}/decline");
+    let r = as_browser(&app, Method::POST, &decline, Some(&lead_cookie))
+        .form(&[("reason", "  ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("There is a problem"), "{page}");
+    assert!(page.contains("href=\"#reason\""), "{page}");
+    assert_eq!(bk_get(&app, &booking).await["status"], "pending_approval");
+
+    // Approving places the request and tells the person.
+    let r = as_browser(&app, Method::POST, path, Some(&lead_cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("{path}?done=approved"));
+    let page = page_text(&app, &location(&r), Some(&lead_cookie)).await;
+    assert!(page.contains("You approved the request."), "{page}");
+    let detail = bk_get(&app, &booking).await;
+    assert_eq!(detail["status"], "confirmed");
+    let last = detail["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["actor_id"], w.lead_a.id.as_str(), "{detail}");
+    assert_eq!(
+        bk_messages_about(&app, &booking).await,
+        ["approval_requested", "booking_approved"]
+    );
+    // Posting again (a second click) changes nothing more.
+    let r = as_browser(&app, Method::POST, path, Some(&lead_cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r)), (303, path.to_string()));
+    assert_eq!(bk_messages_about(&app, &booking).await.len(), 2);
+}
+
+crate::both_backends! {
+    /// A browser that asks for a page and meets an error gets a page, with a way on; API
+    /// clients keep problem+json. HEAD is answered wherever GET is, without a body.
+    async fn errors_are_pages_for_browsers_and_head_works(app: TestApp) {
+        let html = "text/html,application/xhtml+xml,application/xhtml+xml;q=0.9,*/*;q=0.8";
+        let get = |path: &str, accept: Option<&str>| {
+            let mut r = app.client.get(format!("{}{path}", app.address));
+            if let Some(a) = accept {
+                r = r.header("accept", a);
+            }
+            r.send()
+        };
+        let r = get("/no/such/page", Some(html)).await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+        assert!(r.headers().contains_key("content-security-policy"));
+        let body = r.text().await.unwrap();
+        assert!(body.contains("<html lang=\"en-GB\">"), "{body}");
+        assert!(body.contains("<title>Page not found – cpd-hub</title>"), "{body}");
+        assert!(body.contains("href=\"/courses\""), "{body}");
+        for (path, accept) in [("/no/such/page", None), ("/api/v1/no/such/thing", Some(html))] {
+            let r = get(path, accept).await.unwrap();
+            assert_eq!(r.status(), 404);
+            assert_eq!(r.headers()["content-type"], "application/problem+json", "{path}");
+        }
+        // A form posted from another site: refused, and a browser is told in a page.
+        let r = app
+            .client
+            .post(format!("{}/courses/anything/book", app.address))
+            .header("origin", "https://elsewhere.example")
+            .header("accept", html)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert!(r.text().await.unwrap().contains("<h1>You cannot do this</h1>"));
+
+        for (path, kind) in [
+            ("/healthz", "text/plain"),
+            ("/", "text/html; charset=utf-8"),
+            ("/courses", "text/html; charset=utf-8"),
+            ("/calendar.ics", "text/calendar; charset=utf-8"),
+        ] {
+            let r = app.client.head(format!("{}{path}", app.address)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "HEAD {path}");
+            assert_eq!(r.headers()["content-type"], kind, "HEAD {path}");
+            assert!(r.bytes().await.unwrap().is_empty(), "HEAD {path} has no body");
+        }
+        let r = app.client.head(format!("{}/no/such/page", app.address)).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    }
 }

@@ -421,6 +421,37 @@ impl Browser {
             .await
     }
 
+    /// Checks the page with axe-core against WCAG 2.2 A and AA: each violation as
+    /// `rule (impact): help [the elements]`. An empty list when axe-core is missing (the
+    /// skip is recorded; CI requires it).
+    pub async fn axe(&self, what: &str) -> Vec<String> {
+        let Some(source) = crate::tools::axe(what) else {
+            return Vec::new();
+        };
+        self.execute(&format!("{source}\nreturn true;"), vec![])
+            .await;
+        let result = self
+            .post(
+                "/execute/async",
+                json!({
+                    "script": "const done = arguments[arguments.length - 1];
+                        axe.run(document, { runOnly: { type: 'tag', values:
+                            ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } })
+                          .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): '
+                              + v.help + ' ' + JSON.stringify(v.nodes.map(n => n.target)))))
+                          .catch(e => done(['axe failed: ' + e]));",
+                    "args": [],
+                }),
+            )
+            .await;
+        result
+            .as_array()
+            .expect("axe answers a list")
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// Presses and releases keys in turn on whatever has the focus (see [`keys`]).
     pub async fn press(&self, keys: &str) {
         let mut actions = Vec::new();

@@ -471,3 +471,93 @@ both_backends! {
         assert!(stdout(&again).starts_with("0 courses summed"), "{}", stdout(&again));
     }
 }
+
+both_backends! {
+    /// A newcomer's first run: seed-demo names a demo person per role, and
+    /// `admin sign-in-link` gives a link that signs that person in (once), with no email.
+    async fn a_newcomer_signs_in_as_a_demo_person(app: TestApp) {
+        let out = cli(&app, &["seed-demo"]).await;
+        assert_ok(&out);
+        let text = stdout(&out);
+        let demo: Vec<(String, String)> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Demo people to sign in as"))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| {
+                let role = l[2..20].trim().to_string();
+                let email = l[l.rfind('<').unwrap() + 1..l.rfind('>').unwrap()].to_string();
+                (role, email)
+            })
+            .collect();
+        let roles: Vec<&str> = demo.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(
+            roles,
+            ["member of staff", "school CPD lead", "course lead", "CPD Working Group"],
+            "{text}"
+        );
+        assert!(text.contains("cpd-hub admin sign-in-link --email ADDRESS"), "{text}");
+
+        let (_, staff) = &demo[0];
+        let out = cli(&app, &["admin", "sign-in-link", "--email", &staff.to_uppercase()]).await;
+        assert_ok(&out);
+        let link = stdout(&out).lines().last().unwrap().to_string();
+        let token = link
+            .split("/auth/magic?token=")
+            .nth(1)
+            .unwrap_or_else(|| panic!("a sign-in link: {link}"))
+            .to_string();
+        // The link's page confirms, and its button signs in as that person.
+        let r = app.client.get(format!("{}/auth/magic?token={token}", app.address)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = app
+            .client
+            .post(format!("{}/auth/magic", app.address))
+            .header("origin", &app.address)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("cpd_session="))
+            .expect("a session cookie");
+        let session = cookie.split(';').next().unwrap().to_string();
+        let me = app
+            .client
+            .get(format!("{}/api/v1/me", app.address))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        let me: serde_json::Value = me.json().await.unwrap();
+        assert_eq!(me["email"], staff.as_str(), "{me}");
+        // Once only.
+        let again = app
+            .client
+            .post(format!("{}/auth/magic", app.address))
+            .header("origin", &app.address)
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(again.status(), 303);
+        // Recorded in the audit log; nothing emailed.
+        let audit = app.admin_get("/api/v1/admin/audit?action=sign_in_link.issued").await;
+        assert_eq!(audit["total"], 1, "{audit}");
+        let queued = crate::booking_support::bk_count(
+            &app,
+            "SELECT COUNT(*) AS n FROM outbox WHERE kind = 'sign_in_link'",
+        )
+        .await;
+        assert_eq!(queued, 0);
+        // Nobody on record: a clear refusal naming the option.
+        let out = cli(&app, &["admin", "sign-in-link", "--email", "nobody@nowhere.test"]).await;
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("--email"), "{}", stderr(&out));
+    }
+}

@@ -557,6 +557,19 @@ fn matrix() -> Vec<Row> {
         },
         row("GET", "/my/bookings", Page(&SignedIn)),
         Row {
+            request: "/bookings/{booking}/approve",
+            ..row("GET", "/bookings/{id}/approve", Page(&ReadBooking))
+        },
+        Row {
+            request: "/bookings/{next:pending}/approve",
+            ..row("POST", "/bookings/{id}/approve", Page(&DecideBooking))
+        },
+        Row {
+            request: "/bookings/{next:pending}/decline",
+            body: Body::Form(|_, _| vec![("reason", "Not this term.".into())]),
+            ..row("POST", "/bookings/{id}/decline", Page(&DecideBooking))
+        },
+        Row {
             request: "/my/bookings/{next:own_booking}/cancel",
             body: Body::Form(|_, _| vec![("reason", "Cannot make it.".into())]),
             ..row("POST", "/my/bookings/{id}/cancel", Page(&CancelBooking))
@@ -833,9 +846,9 @@ both_backends! {
         for c in published {
             own_bookings.push(book(c, subject_token.clone()).await);
         }
-        // Requests waiting for approval from others of the subject's school: four rows use them.
+        // Requests waiting for approval from others of the subject's school: six rows use them.
         let mut pending = Vec::new();
-        for n in 0..4 * callers {
+        for n in 0..6 * callers {
             let id = app.create_person(&format!("asker{n}@matrix.test"), "Asker", Some(&school), &[]);
             let b = book(approval_course.clone(), app.token_for(&id)).await;
             pending.push(b);

@@ -97,3 +97,27 @@ pub fn libreoffice(what: &str) -> bool {
     }
     has
 }
+
+/// axe-core's script (`CPD_AXE`, else the copy `scripts/test` installs under
+/// `target/test-node`), if there is one; `None` (the skip recorded for `what`) if not.
+pub fn axe(what: &str) -> Option<String> {
+    static SOURCE: OnceLock<Option<String>> = OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        let path = std::env::var("CPD_AXE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/test-node/node_modules/axe-core/axe.min.js")
+            });
+        std::fs::read_to_string(path).ok()
+    });
+    if source.is_none() {
+        skip(
+            what,
+            "axe-core (scripts/test installs it with npm; Debian: apt-get install npm)",
+        );
+    }
+    source.clone()
+}

@@ -1,0 +1,207 @@
+//! A member of staff books through the pages in headless Chromium, as they would on a phone
+//! between lessons: signs in through the link emailed to them, finds the course in the
+//! calendar by its words, joins the waiting list from the course page with the keyboard
+//! alone, sees it in their bookings, gets the place when someone cancels (and the email
+//! saying so, whose link opens the course page), then cancels. axe-core checks every page on
+//! the way, at phone width and at desktop width.
+
+use std::time::Duration;
+
+use crate::booking_support::{bk_book_ok, bk_course, bk_person, bk_world};
+use crate::browser::{keys, Browser};
+use crate::email::{parse, spawn_with_sink};
+use crate::helpers::Backend;
+use crate::smtp_sink::SmtpSink;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The text part of the newest message to `to` whose subject starts with `subject`.
+async fn mail_to(sink: &SmtpSink, to: &str, subject: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        for m in sink.messages().iter().rev() {
+            let mail = parse(m);
+            if m.rcpt_to.iter().any(|r| r == to)
+                && mail.subject().is_some_and(|s| s.starts_with(subject))
+            {
+                return mail
+                    .text_part(0)
+                    .unwrap()
+                    .text_contents()
+                    .unwrap()
+                    .to_string();
+            }
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no email to {to} starting {subject:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The first line of `text` that starts with `prefix`, trimmed.
+fn link_in(text: &str, prefix: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| l.find(prefix).map(|i| l[i..].to_string()))
+        .unwrap_or_else(|| panic!("no {prefix} link in: {text}"))
+}
+
+/// Checks the page in the browser with axe-core: no violations.
+async fn accessible(browser: &Browser, page: &str) {
+    let violations = browser.axe(page).await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+}
+
+/// The page is no wider than the window (WCAG 1.4.10: no sideways scrolling at 320 px).
+async fn fits(browser: &Browser, page: &str) {
+    let (scroll, client) = (
+        browser
+            .execute("return document.documentElement.scrollWidth;", vec![])
+            .await,
+        browser
+            .execute("return document.documentElement.clientWidth;", vec![])
+            .await,
+    );
+    assert!(
+        scroll.as_f64() <= client.as_f64(),
+        "{page} scrolls sideways: {scroll} > {client}"
+    );
+}
+
+crate::each_backend!(
+    staff_find_book_and_cancel_in_a_browser,
+    find_book_and_cancel
+);
+
+async fn find_book_and_cancel(backend: Backend) {
+    let Some(browser) = Browser::start_sized(320, 900).await else {
+        return;
+    };
+    let sink = SmtpSink::start().await;
+    // Links in emails point at this service, so the browser can follow them.
+    let app = spawn_with_sink(backend, &sink, |s| {
+        s.public_base_url = format!("http://{}", s.bind)
+    })
+    .await;
+    let w = bk_world(&app).await;
+    let course = bk_course(&app, &w, "Phonics for early readers", 1, |_| {}).await;
+    bk_course(&app, &w, "Leading a team through change", 20, |_| {}).await;
+    let ann = bk_person(&app, "Ann Api", Some(&w.school_a), None, &[]).await;
+    let pat = bk_person(&app, "Pat Page", Some(&w.school_b), None, &[]).await;
+    let pat_email = crate::booking_support::bk_text(
+        &app,
+        &format!("SELECT email AS t FROM people WHERE id = '{}'", pat.id),
+    )
+    .await;
+    let ann_booking = bk_book_ok(&app, &course, &ann).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Signed out, the home page offers the calendar and the sign-in form.
+    browser.goto(&format!("{}/", app.address)).await;
+    accessible(&browser, "home, signed out").await;
+    browser.find("#email").await.type_text(&pat_email).await;
+    browser.press(keys::ENTER).await;
+    browser.wait_for("h1", WAIT).await;
+    let text = mail_to(&sink, &pat_email, "Your sign-in link").await;
+    let link = link_in(&text, &format!("{}/auth/magic?token=", app.address));
+    browser.goto(&link).await;
+    accessible(&browser, "sign-in confirmation").await;
+    let sign_in = browser.find("main button[type=submit]").await;
+    browser.click_and_wait(&sign_in).await;
+
+    // The calendar, filtered by words from its form.
+    browser.goto(&format!("{}/courses", app.address)).await;
+    accessible(&browser, "calendar").await;
+    fits(&browser, "calendar").await;
+    browser.find("#filter-q").await.type_text("phonics").await;
+    let show = browser.find("form.filters button[type=submit]").await;
+    browser.click_and_wait(&show).await;
+    assert!(browser.current_url().await.contains("q=phonics"));
+    let titles: Vec<String> = {
+        let mut t = Vec::new();
+        for e in browser.find_all(".course-card__title").await {
+            t.push(e.text().await);
+        }
+        t
+    };
+    assert_eq!(titles, ["Phonics for early readers"]);
+    accessible(&browser, "calendar, filtered").await;
+
+    // The course page offers the waiting list; the keyboard alone takes it.
+    let open = browser.find(".course-card__title a").await;
+    browser.click_and_wait(&open).await;
+    accessible(&browser, "course page").await;
+    fits(&browser, "course page").await;
+    let cta = browser.find("#cta-button").await;
+    assert_eq!(cta.text().await, "Join the waiting list (position 1)");
+    let mut tabs = 0;
+    while !browser.find("#cta-button").await.is_focused().await {
+        browser.press(keys::TAB).await;
+        tabs += 1;
+        assert!(tabs < 40, "the button is never reached with the Tab key");
+    }
+    browser.press(keys::ENTER).await;
+    let result = browser.wait_for("#booking-result", WAIT).await;
+    assert!(
+        result
+            .text()
+            .await
+            .contains("you are number 1 on the waiting list"),
+        "{}",
+        result.text().await
+    );
+    accessible(&browser, "course page, waitlisted").await;
+
+    // One's bookings say so.
+    browser.goto(&format!("{}/my/bookings", app.address)).await;
+    let mine = browser.find("main").await.text().await;
+    assert!(mine.contains("Waiting list, number 1"), "{mine}");
+    accessible(&browser, "your bookings").await;
+    fits(&browser, "your bookings").await;
+
+    // Ann gives up her place: Pat gets it and is emailed; the email's link opens the page.
+    let r = app
+        .post(
+            &format!("/api/v1/bookings/{ann_booking}/cancel"),
+            ann.t(),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let text = mail_to(&sink, &pat_email, "You now have a place").await;
+    let details = link_in(&text, &format!("{}/courses/", app.address));
+    browser.goto(&details).await;
+    let cta = browser.find("#cta-text").await.text().await;
+    assert!(cta.starts_with("You have a place."), "{cta}");
+
+    // At desktop width too, then Pat cancels with a reason.
+    browser.set_window_size(1280, 900).await;
+    accessible(&browser, "course page, booked, desktop").await;
+    browser.goto(&format!("{}/my/bookings", app.address)).await;
+    browser.find(".cancel-details summary").await.click().await;
+    browser
+        .find(".cancel-details textarea")
+        .await
+        .type_text("Covering a colleague's class")
+        .await;
+    let cancel = browser.find(".cancel-details button[type=submit]").await;
+    browser.click_and_wait(&cancel).await;
+    let done = browser.wait_for("#booking-result", WAIT).await;
+    assert_eq!(done.text().await, "Your booking is cancelled.");
+    accessible(&browser, "your bookings, after cancelling").await;
+    let mine = browser.find("main").await.text().await;
+    assert!(mine.contains("Cancelled"), "{mine}");
+    let b = crate::booking_support::bk_text(
+        &app,
+        &format!(
+            "SELECT cancel_reason AS t FROM bookings WHERE person_id = '{}'",
+            pat.id
+        ),
+    )
+    .await;
+    assert_eq!(b, "Covering a colleague's class");
+}
