@@ -112,6 +112,7 @@ impl Application {
                 .configure(crate::web::configure)
                 .split_for_parts();
             app.wrap(middleware::from_fn(crate::auth::csrf::same_origin))
+                .wrap(middleware::from_fn(crate::web::errors::return_to))
                 .wrap(middleware::from_fn(crate::web::errors::html_errors))
                 .wrap(middleware::from_fn(crate::web::security::headers))
                 .wrap(middleware::from_fn(crate::metrics::observe))

@@ -115,3 +115,28 @@ pub async fn html_errors(
     }
     Ok(ServiceResponse::new(req, page))
 }
+
+/// Middleware: a page that sent the reader to sign in ([`super::sign_in_first`]) puts itself
+/// in the sign-in address, `/?next=<the page>`, for a `GET`; the sign-in form carries it on.
+pub async fn return_to(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let asked = (req.method() == Method::GET)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_string()))
+        .flatten();
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    if h.remove(super::SIGN_IN_FIRST).next().is_some() {
+        if let Some(page) = asked.as_deref().and_then(super::signin::safe_next) {
+            let to = format!(
+                "/?{}",
+                serde_urlencoded::to_string([("next", page)]).unwrap_or_default()
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&to) {
+                h.insert(header::LOCATION, v);
+            }
+        }
+    }
+    Ok(res)
+}

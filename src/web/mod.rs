@@ -126,13 +126,18 @@ pub fn page(
         .body(html))
 }
 
+/// The header by which [`sign_in_first`] asks [`errors::return_to`] to add the page asked
+/// for to the sign-in address (handlers do not all have the request at hand).
+pub const SIGN_IN_FIRST: &str = "x-cpd-sign-in-first";
+
 /// Where a page that needs a signed-in person sends someone who is not: the home page, which
-/// offers the sign-in form. (The emailed link brings them back to the home page, which links
-/// on to their courses.)
+/// offers the sign-in form, carrying the page asked for (`/?next=...`, added by
+/// [`errors::return_to`]) so that signing in comes back to it.
 pub fn sign_in_first() -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((SIGN_IN_FIRST, "1"))
         .finish()
 }
 

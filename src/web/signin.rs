@@ -21,6 +21,42 @@ pub struct EmailForm {
     /// The address to send the link to.
     #[serde(default)]
     pub email: String,
+    /// The page to return to once signed in (a path of cpd-hub's own).
+    #[serde(default)]
+    pub next: String,
+}
+
+/// `?next=`: the page that sent the reader to sign in.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct NextQuery {
+    /// A path of cpd-hub's own, such as `/courses/{id}`.
+    pub next: Option<String>,
+}
+
+/// The cookie that carries the page to return to from the sign-in form to the emailed link
+/// (opened in the same browser).
+const NEXT_COOKIE: &str = "cpd_next";
+
+/// `next` if it is a page of cpd-hub's own to return to: a path (not another site's address,
+/// not `//host`), not a sign-in page, of a sensible length.
+pub fn safe_next(next: &str) -> Option<String> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.starts_with("/auth/")
+        && next.len() <= 500
+        && next != "/"
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| next.to_string())
+}
+
+fn next_cookie(value: &str, max_age_minutes: i64) -> actix_web::cookie::Cookie<'static> {
+    actix_web::cookie::Cookie::build(NEXT_COOKIE, value.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::minutes(max_age_minutes))
+        .finish()
 }
 
 /// The confirm page's form.
@@ -43,9 +79,14 @@ fn link_minutes(state: &AppState) -> u32 {
 }
 
 /// The home page: a greeting when signed in, otherwise the sign-in form.
-#[utoipa::path(tag = "web", responses((status = 200, description = "HTML page", content_type = "text/html", body = String)))]
+#[utoipa::path(tag = "web", params(NextQuery), responses((status = 200, description = "HTML page", content_type = "text/html", body = String)))]
 #[get("/")]
-pub async fn home(state: web::Data<AppState>, caller: MaybeCaller) -> AppResult<HttpResponse> {
+pub async fn home(
+    state: web::Data<AppState>,
+    caller: MaybeCaller,
+    query: web::Query<NextQuery>,
+) -> AppResult<HttpResponse> {
+    let next = query.into_inner().next.as_deref().and_then(safe_next);
     let name = match caller.0 {
         Some(c) => {
             state
@@ -59,7 +100,7 @@ pub async fn home(state: web::Data<AppState>, caller: MaybeCaller) -> AppResult<
     page(
         StatusCode::OK,
         "home.html",
-        context! { signed_in => name.is_some(), name, link_minutes => link_minutes(&state) },
+        context! { signed_in => name.is_some(), name, next, link_minutes => link_minutes(&state) },
     )
 }
 
@@ -78,7 +119,9 @@ pub async fn sign_in(
     req: HttpRequest,
     form: web::Form<EmailForm>,
 ) -> AppResult<HttpResponse> {
-    let email = form.into_inner().email.trim().to_string();
+    let form = form.into_inner();
+    let next = safe_next(&form.next);
+    let email = form.email.trim().to_string();
     let minutes = link_minutes(&state);
     if !is_email(&email) {
         let error = if email.is_empty() {
@@ -89,15 +132,23 @@ pub async fn sign_in(
         return page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "home.html",
-            context! { email, error, link_minutes => minutes },
+            context! { email, error, next, link_minutes => minutes },
         );
     }
     match session::request_link(&state, &req, email.clone()).await {
-        Ok(()) => page(
-            StatusCode::OK,
-            "check_email.html",
-            context! { email, link_minutes => minutes },
-        ),
+        Ok(()) => {
+            let mut res = page(
+                StatusCode::OK,
+                "check_email.html",
+                context! { email, link_minutes => minutes },
+            )?;
+            // Kept as long as the link works, for the link to bring the reader back.
+            if let Some(next) = next {
+                res.add_cookie(&next_cookie(&next, i64::from(minutes)))
+                    .map_err(|e| AppError::Internal(e.into()))?;
+            }
+            Ok(res)
+        }
         Err(AppError::TooManyRequests { retry_after }) => {
             let mut res = page(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -148,12 +199,12 @@ pub async fn confirm(
     }
 }
 
-/// Use the emailed link: starts a browser session (the `cpd_session` cookie) and goes to the
-/// home page.
+/// Use the emailed link: starts a browser session (the `cpd_session` cookie) and goes back to
+/// the page that sent the reader to sign in (in this browser), or to the home page.
 #[utoipa::path(tag = "web",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 303, description = "Signed in; to the home page, with the session cookie"),
+        (status = 303, description = "Signed in; back to the page that asked for it, or home, with the session cookie"),
         (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown link", content_type = "text/html", body = String),
         (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
@@ -161,14 +212,20 @@ pub async fn confirm(
 #[post("/auth/magic")]
 pub async fn use_link(
     state: web::Data<AppState>,
+    req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> AppResult<HttpResponse> {
     let token = form.into_inner().token;
+    let next = req
+        .cookie(NEXT_COOKIE)
+        .and_then(|c| safe_next(c.value()))
+        .unwrap_or_else(|| "/".to_string());
     match session::use_link(&state, token.trim()).await? {
         Ok(cookie) => Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/"))
+            .insert_header((header::LOCATION, next))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .cookie(cookie)
+            .cookie(next_cookie("", 0))
             .finish()),
         Err(reason) => invalid_link(&state, reason),
     }
@@ -195,4 +252,31 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(confirm)
         .service(use_link)
         .service(sign_out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_pages_of_cpd_hub_are_returned_to() {
+        assert_eq!(safe_next("/courses/abc"), Some("/courses/abc".into()));
+        assert_eq!(
+            safe_next("/courses?q=phonics&page=2"),
+            Some("/courses?q=phonics&page=2".into())
+        );
+        for bad in [
+            "",
+            "/",
+            "https://elsewhere.example/",
+            "//elsewhere.example/",
+            "/\\elsewhere.example",
+            "/auth/magic?token=x",
+            "courses",
+            "/courses\nSet-Cookie: x",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(&format!("/{}", "a".repeat(600))), None);
+    }
 }

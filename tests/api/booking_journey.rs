@@ -100,8 +100,13 @@ async fn find_book_and_cancel(backend: Backend) {
         .unwrap()
         .to_string();
 
-    // Signed out, the home page offers the calendar and the sign-in form.
-    browser.goto(&format!("{}/", app.address)).await;
+    // Signed out, the course page offers sign-in, which comes back to it.
+    browser
+        .goto(&format!("{}/courses/{course}", app.address))
+        .await;
+    accessible(&browser, "course page, signed out").await;
+    let sign_in = browser.find("#cta-button").await;
+    browser.click_and_wait(&sign_in).await;
     accessible(&browser, "home, signed out").await;
     browser.find("#email").await.type_text(&pat_email).await;
     browser.press(keys::ENTER).await;
@@ -112,6 +117,11 @@ async fn find_book_and_cancel(backend: Backend) {
     accessible(&browser, "sign-in confirmation").await;
     let sign_in = browser.find("main button[type=submit]").await;
     browser.click_and_wait(&sign_in).await;
+    assert_eq!(
+        browser.current_url().await,
+        format!("{}/courses/{course}", app.address),
+        "signing in returns to the page that asked for it"
+    );
 
     // The calendar, filtered by words from its form.
     browser.goto(&format!("{}/courses", app.address)).await;

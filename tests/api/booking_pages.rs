@@ -267,7 +267,10 @@ async fn lead_decides_from_the_emailed_link(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!((r.status().as_u16(), location(&r)), (303, "/".to_string()));
+    assert_eq!(
+        (r.status().as_u16(), location(&r)),
+        (303, crate::helpers::sign_in_location(path))
+    );
 
     // A decline needs a reason: the form comes back naming the field, and nothing changes.
     let decline = format!("/bookings/{booking}/decline");

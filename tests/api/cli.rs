@@ -535,7 +535,7 @@ both_backends! {
             .await
             .unwrap();
         let me: serde_json::Value = me.json().await.unwrap();
-        assert_eq!(me["email"], staff.as_str(), "{me}");
+        assert_eq!(me["person"]["email"], staff.as_str(), "{me}");
         // Once only.
         let again = app
             .client

@@ -423,3 +423,12 @@ impl TestApp {
             .expect("the admin exists")
     }
 }
+
+/// Where a page sends someone who is not signed in, after a GET of `path`: the home page's
+/// sign-in form, carrying the page to come back to.
+pub fn sign_in_location(path: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", path)
+        .finish();
+    format!("/?{query}")
+}

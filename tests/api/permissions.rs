@@ -732,7 +732,8 @@ impl Expect {
 }
 
 fn is_sign_in_redirect(status: u16, location: Option<&str>) -> bool {
-    status == 303 && location == Some("/")
+    // To the home page's sign-in form, carrying the page asked for when it was a GET.
+    status == 303 && location.is_some_and(|l| l == "/" || l.starts_with("/?next=%2F"))
 }
 
 /// A cell of the printed matrix: "yes" where the caller got through ("yes (303)" when sent on

@@ -272,6 +272,13 @@ crate::each_backend!(
     every_state
 );
 
+/// Half the groupings, still reading each kind of kept sums (the school and group cells,
+/// the course rows and the facts, alone and in pairs): for the states whose difference from
+/// the one before is a matter of which courses are summed, not of how a grouping reads.
+fn every_other() -> Vec<(GroupBy, Option<GroupBy>)> {
+    GROUPINGS.iter().copied().step_by(2).collect()
+}
+
 /// Groupings read at every swept moment: one of each kind of kept sums, and the term.
 const SWEPT: &[(GroupBy, Option<GroupBy>)] = &[
     (GroupBy::School, None),
@@ -424,11 +431,11 @@ fn every_state_on(conn: &mut DbConn) {
         after >= marked - 3 && after <= before - 3,
         "three courses unmarked ({marked} marked, {before} with those started, {after} after)"
     );
-    compare(conn, "part summed", GROUPINGS, now);
+    compare(conn, "part summed", &every_other(), now);
 
     report_cells::refresh_all(conn, now, 7, |_| {}).unwrap();
     assert_eq!(report_cells::marked(conn).unwrap(), 0);
-    compare(conn, "summed again", GROUPINGS, now);
+    compare(conn, "summed again", &every_other(), now);
 
     // Summed as of a moment when courses were still running: the held sessions have changed
     // since, and the reports must notice.
@@ -441,7 +448,7 @@ fn every_state_on(conn: &mut DbConn) {
     let summed = report_cells::refresh_all(conn, now, 50, |_| {}).unwrap();
     assert!(summed > 0);
     assert_eq!(courses_started_by(conn, now), 0);
-    compare(conn, "summed again now", GROUPINGS, now);
+    compare(conn, "summed again now", &every_other(), now);
 
     // Across terms, month ends, year ends and clock changes: the cells as they stand (summed
     // later or earlier than the moment read), then everything summed at that moment.
