@@ -213,54 +213,36 @@ fn csv_response(register: &Register) -> HttpResponse {
         .body(register_csv(register))
 }
 
-/// A cell as Excel will not run it: text starting with `=`, `+`, `-`, `@` (or a tab or
-/// carriage return) would be read as a formula, so it gets a leading apostrophe, which
-/// Excel hides (OWASP's advice on CSV injection).
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    }
-}
-
 /// The register as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row.
 pub fn register_csv(register: &Register) -> Vec<u8> {
-    let mut out = Vec::from(*b"\xEF\xBB\xBF");
-    {
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(&mut out);
-        let start = time::to_utc(register.session.start)
-            .with_timezone(&time::LONDON)
-            .format("%Y-%m-%d %H:%M")
-            .to_string();
-        let _ = w.write_record([
-            "Name",
-            "School",
-            "Staff group",
-            "Status",
-            "Note",
-            "Session start",
-            "Course",
-        ]);
-        for i in &register.items {
-            let _ = w.write_record([
-                cell(&i.person.name),
-                cell(i.school.as_ref().map(|s| s.name.as_str()).unwrap_or("")),
-                cell(
-                    i.staff_group
-                        .as_ref()
-                        .map(|g| g.name.as_str())
-                        .unwrap_or(""),
-                ),
-                i.status.map(|s| s.label()).unwrap_or("").to_string(),
-                cell(i.note.as_deref().unwrap_or("")),
-                start.clone(),
-                cell(&register.session.course_title),
-            ]);
-        }
-        let _ = w.flush();
+    use super::csv::{record, BOM};
+    let start = time::to_utc(register.session.start)
+        .with_timezone(&time::LONDON)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let mut out = BOM.to_vec();
+    out.extend(record([
+        "Name",
+        "School",
+        "Staff group",
+        "Status",
+        "Note",
+        "Session start",
+        "Course",
+    ]));
+    for i in &register.items {
+        out.extend(record([
+            i.person.name.as_str(),
+            i.school.as_ref().map(|s| s.name.as_str()).unwrap_or(""),
+            i.staff_group
+                .as_ref()
+                .map(|g| g.name.as_str())
+                .unwrap_or(""),
+            i.status.map(|s| s.label()).unwrap_or(""),
+            i.note.as_deref().unwrap_or(""),
+            start.as_str(),
+            register.session.course_title.as_str(),
+        ]));
     }
     out
 }

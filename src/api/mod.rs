@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bookings;
 pub mod calendar;
 pub mod courses;
+pub mod csv;
 pub mod evaluation;
 pub mod extract;
 pub mod idempotency;

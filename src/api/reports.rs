@@ -78,15 +78,10 @@ fn csv_response<I>(filename: &str, header_row: Vec<&'static str>, records: I) ->
 where
     I: Iterator<Item = Vec<String>> + 'static,
 {
-    fn encode<T: AsRef<[u8]>>(fields: impl IntoIterator<Item = T>) -> web::Bytes {
-        let mut w = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::with_capacity(256));
-        // Writing to a Vec cannot fail.
-        let _ = w.write_record(fields);
-        web::Bytes::from(w.into_inner().unwrap_or_default())
+    fn encode<T: AsRef<str>>(fields: impl IntoIterator<Item = T>) -> web::Bytes {
+        web::Bytes::from(super::csv::record(fields))
     }
-    let mut first = b"\xEF\xBB\xBF".to_vec();
+    let mut first = super::csv::BOM.to_vec();
     first.extend_from_slice(&encode(header_row));
     let head = std::iter::once(web::Bytes::from(first));
     let body = head.chain(records.map(encode));

@@ -9,6 +9,8 @@ use serde::Deserialize;
 use crate::app::state::AppState;
 use crate::auth::session;
 use crate::auth::MaybeCaller;
+use crate::domain::booking::BookingStatus;
+use crate::domain::roles::Role;
 use crate::domain::text::is_email;
 use crate::error::{AppError, AppResult};
 use crate::store::signin::LinkState;
@@ -87,20 +89,68 @@ pub async fn home(
     query: web::Query<NextQuery>,
 ) -> AppResult<HttpResponse> {
     let next = query.into_inner().next.as_deref().and_then(safe_next);
-    let name = match caller.0 {
-        Some(c) => {
-            state
-                .db(move |conn| {
-                    crate::store::signin::person_name(conn, &c.person_id).map_err(Into::into)
-                })
-                .await?
-        }
-        None => None,
+    let Some(caller) = caller.0 else {
+        return page(
+            StatusCode::OK,
+            "home.html",
+            context! { signed_in => false, next, link_minutes => link_minutes(&state) },
+        );
     };
+    let id = caller.person_id.clone();
+    let name = state
+        .db(move |conn| crate::store::signin::person_name(conn, &id).map_err(Into::into))
+        .await?;
+    // What the person holds now, soonest course first: the places with their next session,
+    // and the requests and waits with where they stand.
+    let now = crate::domain::time::now();
+    let mut held = Vec::new();
+    for b in crate::app::courses::my_bookings(&state, &caller)
+        .await?
+        .into_iter()
+        .filter(|b| b.status.is_active())
+    {
+        let course = match crate::app::courses::course(&state, Some(&caller), &b.course_id).await {
+            Ok(c) => c,
+            // A course the person may no longer see (cancelled since): nothing to come.
+            Err(AppError::NotFound) => continue,
+            Err(e) => return Err(e),
+        };
+        let next_session = course.sessions.iter().find(|s| s.end > now);
+        let Some(session) = next_session else {
+            continue;
+        };
+        let status = match b.status {
+            BookingStatus::Confirmed => "You have a place".to_string(),
+            BookingStatus::Waitlisted => format!(
+                "Number {} on the waiting list",
+                b.waitlist_position.unwrap_or(1)
+            ),
+            _ => "Waiting for your school lead's approval".to_string(),
+        };
+        held.push((
+            session.start,
+            b.course_id,
+            b.course_title,
+            session.display.clone(),
+            status,
+        ));
+    }
+    held.sort();
+    let held: Vec<_> = held
+        .into_iter()
+        .map(|(_, id, title, when, status)| context! { id, title, when, status })
+        .collect();
     page(
         StatusCode::OK,
         "home.html",
-        context! { signed_in => name.is_some(), name, next, link_minutes => link_minutes(&state) },
+        context! {
+            signed_in => true,
+            name,
+            held,
+            leads_courses => caller.has(Role::CourseLead) || caller.is_admin(),
+            reads_reports => caller.has(Role::CpdGroup) || caller.has(Role::SchoolLead) || caller.is_admin(),
+            link_minutes => link_minutes(&state),
+        },
     )
 }
 

@@ -173,6 +173,15 @@ async fn find_book_and_cancel(backend: Backend) {
     accessible(&browser, "your bookings").await;
     fits(&browser, "your bookings").await;
 
+    // So does the start page, with the course's date.
+    browser.goto(&format!("{}/", app.address)).await;
+    let home = browser.find("#held").await.text().await;
+    assert!(
+        home.contains("Phonics for early readers") && home.contains("Number 1 on the waiting list"),
+        "{home}"
+    );
+    accessible(&browser, "home, signed in").await;
+
     // Ann gives up her place: Pat gets it and is emailed; the email's link opens the page.
     let r = app
         .post(

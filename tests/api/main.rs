@@ -12,6 +12,7 @@ mod bookings;
 mod calendar_ics;
 mod calendar_support;
 mod courses;
+mod csv_safety;
 mod import;
 mod ops;
 mod permissions;
