@@ -49,26 +49,38 @@ pub async fn request_page(
                 school_id: b.school_id.as_deref(),
             },
         );
-        page(
-            StatusCode::OK,
-            "approve.html",
-            context! {
-                signed_in => true,
-                booking_id => b.id,
-                person => b.person_name,
-                course_id => b.course_id,
-                course_title => b.course_title,
-                requested => london_start_display(b.requested_at),
-                pending => b.status == BookingStatus::PendingApproval,
-                status => b.status.as_str().replace('_', " "),
-                may_decide,
-                done => done.done.clone(),
-                error => None::<String>,
-            },
-        )
+        request_page_for(StatusCode::OK, b, may_decide, done.done.as_deref(), None)
     }
     .await;
     html_not_found(result)
+}
+
+/// The request's page: who asked for which course and where it stands, with the decisions
+/// when the reader may make them, the decision just made, or the decline form's error.
+fn request_page_for(
+    status: StatusCode,
+    b: crate::store::bookings::Booking,
+    may_decide: bool,
+    done: Option<&str>,
+    error: Option<&str>,
+) -> AppResult<HttpResponse> {
+    page(
+        status,
+        "approve.html",
+        context! {
+            signed_in => true,
+            booking_id => b.id,
+            person => b.person_name,
+            course_id => b.course_id,
+            course_title => b.course_title,
+            requested => london_start_display(b.requested_at),
+            pending => b.status == BookingStatus::PendingApproval,
+            status => b.status.as_str().replace('_', " "),
+            may_decide,
+            done,
+            error,
+        },
+    )
 }
 
 /// The decline form: the reason the person is told.
@@ -119,26 +131,12 @@ pub async fn decline(
             Ok((b, _)) => b,
             Err(e) => return html_not_found(Err(e)),
         };
-        return page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "approve.html",
-            context! {
-                signed_in => true,
-                booking_id => b.id,
-                person => b.person_name,
-                course_id => b.course_id,
-                course_title => b.course_title,
-                requested => london_start_display(b.requested_at),
-                pending => b.status == BookingStatus::PendingApproval,
-                status => b.status.as_str().replace('_', " "),
-                may_decide => true,
-                error => Some(if reason.is_empty() {
-                    "Enter the reason for declining: the person is told it"
-                } else {
-                    "The reason must be 1,000 characters or fewer"
-                }),
-            },
-        );
+        let error = if reason.is_empty() {
+            "Enter the reason for declining: the person is told it"
+        } else {
+            "The reason must be 1,000 characters or fewer"
+        };
+        return request_page_for(StatusCode::UNPROCESSABLE_ENTITY, b, true, None, Some(error));
     }
     decide(
         &state,

@@ -101,7 +101,8 @@ pub async fn html_errors(
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["detail"].as_str().map(str::to_string))
-        .filter(|d| !d.is_empty() && !status.is_server_error());
+        // A 404's sentence says no more than the page does; a fault's is not for people.
+        .filter(|d| !d.is_empty() && status != StatusCode::NOT_FOUND && !status.is_server_error());
     let (title, advice) = wording(status);
     let page = super::page(
         status,
