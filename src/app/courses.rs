@@ -261,23 +261,34 @@ pub fn facts_of(course: &Course) -> CourseFacts {
     }
 }
 
+/// The caller's own bookings, every status (on one course, if given), up to `limit`.
+async fn own_bookings(
+    state: &AppState,
+    caller: &Caller,
+    course_id: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Booking>> {
+    let scope = crate::app::policy::booking_scope(caller);
+    let filter = Filter {
+        course_id: course_id.map(str::to_string),
+        person_id: Some(caller.person_id.clone()),
+        ..Filter::default()
+    };
+    let paging = Paging::new(Some(limit), None).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let page = state
+        .db(move |c| crate::store::bookings::list(c, &scope, &filter, paging))
+        .await?;
+    Ok(page.items)
+}
+
 /// The reader's active booking on a course, if any.
 pub async fn active_booking(
     state: &AppState,
     caller: &Caller,
     course_id: &str,
 ) -> AppResult<Option<Booking>> {
-    let scope = crate::app::policy::booking_scope(caller);
-    let filter = Filter {
-        course_id: Some(course_id.to_string()),
-        person_id: Some(caller.person_id.clone()),
-        ..Filter::default()
-    };
-    let paging = Paging::new(Some(20), None).map_err(|(f, m)| AppError::invalid(f, m))?;
-    let page = state
-        .db(move |c| crate::store::bookings::list(c, &scope, &filter, paging))
-        .await?;
-    Ok(page.items.into_iter().find(|b| b.status.is_active()))
+    let mine = own_bookings(state, caller, Some(course_id), 20).await?;
+    Ok(mine.into_iter().find(|b| b.status.is_active()))
 }
 
 /// The course's page for `caller` (or someone signed out) at `now`.
@@ -308,14 +319,5 @@ pub async fn course_page(
 
 /// The caller's own bookings, newest course first: every status, up to 200.
 pub async fn my_bookings(state: &AppState, caller: &Caller) -> AppResult<Vec<Booking>> {
-    let scope = crate::app::policy::booking_scope(caller);
-    let filter = Filter {
-        person_id: Some(caller.person_id.clone()),
-        ..Filter::default()
-    };
-    let paging = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;
-    let page = state
-        .db(move |c| crate::store::bookings::list(c, &scope, &filter, paging))
-        .await?;
-    Ok(page.items)
+    own_bookings(state, caller, None, 200).await
 }
