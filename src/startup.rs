@@ -111,7 +111,8 @@ impl Application {
                 .service(utoipa_actix_web::scope("/api/v1").configure(crate::api::configure_v1))
                 .configure(crate::web::configure)
                 .split_for_parts();
-            app.wrap(middleware::from_fn(crate::auth::csrf::same_origin))
+            app.wrap(middleware::from_fn(crate::web::nav::remember_caller))
+                .wrap(middleware::from_fn(crate::auth::csrf::same_origin))
                 .wrap(middleware::from_fn(crate::web::errors::return_to))
                 .wrap(middleware::from_fn(crate::web::errors::html_errors))
                 .wrap(middleware::from_fn(crate::web::security::headers))

@@ -504,20 +504,7 @@ pub async fn get_cpd_record(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<CpdRecord>> {
-    let person_id = id.into_inner();
-    let record = state
-        .db(move |c| {
-            let school = crate::store::export::school_of(c, &person_id)?;
-            require_visible(
-                &caller,
-                Action::ReadCpdRecord {
-                    person_id: &person_id,
-                    school_id: school.as_deref(),
-                },
-            )?;
-            store::cpd_record(c, &person_id, now())
-        })
-        .await?;
+    let record = crate::app::record::cpd_record(&state, &caller, &id, now()).await?;
     Ok(web::Json(record))
 }
 

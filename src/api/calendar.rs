@@ -13,7 +13,7 @@ use validator::Validate;
 
 use crate::api::courses::CourseQuery;
 use crate::api::extract::ValidQuery;
-use crate::app::policy::{course_scope, require, require_visible_to, Action};
+use crate::app::policy::{course_scope, require_visible_to, Action};
 use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::course::{add_problem, CourseStatus, Problems};
@@ -314,17 +314,11 @@ pub struct CalendarFeed {
 ))]
 #[post("/me/calendar-feed")]
 pub async fn create_feed(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
-    require(&caller, Action::ManageOwnCalendarFeed)?;
-    let person = caller.person_id.clone();
-    let token = state
-        .db(move |c| Ok(calendar_feeds::rotate(c, &person)?))
-        .await?;
-    let url = format!("{}/calendar/{token}.ics", state.settings.public_base_url);
-    let webcal_url = match url.split_once("://") {
-        Some((_, rest)) => format!("webcal://{rest}"),
-        None => url.clone(),
-    };
-    Ok(HttpResponse::Created().json(CalendarFeed { url, webcal_url }))
+    let made = crate::app::record::create_calendar_feed(&state, &caller).await?;
+    Ok(HttpResponse::Created().json(CalendarFeed {
+        url: made.url,
+        webcal_url: made.webcal_url,
+    }))
 }
 
 /// Revoke your personal calendar feed: its address stops working.
@@ -334,11 +328,7 @@ pub async fn create_feed(state: web::Data<AppState>, caller: Caller) -> AppResul
 ))]
 #[delete("/me/calendar-feed")]
 pub async fn revoke_feed(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
-    require(&caller, Action::ManageOwnCalendarFeed)?;
-    let person = caller.person_id.clone();
-    state
-        .db(move |c| Ok(calendar_feeds::revoke(c, &person)?))
-        .await?;
+    crate::app::record::revoke_calendar_feed(&state, &caller).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

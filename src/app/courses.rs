@@ -261,17 +261,19 @@ pub fn facts_of(course: &Course) -> CourseFacts {
     }
 }
 
-/// The caller's own bookings, every status (on one course, if given), up to `limit`.
-async fn own_bookings(
+/// The bookings of `person_id` the caller may see, every status (on one course, if given),
+/// up to `limit`.
+async fn bookings_of(
     state: &AppState,
     caller: &Caller,
+    person_id: &str,
     course_id: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<Booking>> {
     let scope = crate::app::policy::booking_scope(caller);
     let filter = Filter {
         course_id: course_id.map(str::to_string),
-        person_id: Some(caller.person_id.clone()),
+        person_id: Some(person_id.to_string()),
         ..Filter::default()
     };
     let paging = Paging::new(Some(limit), None).map_err(|(f, m)| AppError::invalid(f, m))?;
@@ -281,26 +283,33 @@ async fn own_bookings(
     Ok(page.items)
 }
 
-/// The reader's active booking on a course, if any.
+/// The active booking of `person_id` (as the caller may see it) on a course, if any.
 pub async fn active_booking(
     state: &AppState,
     caller: &Caller,
+    person_id: &str,
     course_id: &str,
 ) -> AppResult<Option<Booking>> {
-    let mine = own_bookings(state, caller, Some(course_id), 20).await?;
+    let mine = bookings_of(state, caller, person_id, Some(course_id), 20).await?;
     Ok(mine.into_iter().find(|b| b.status.is_active()))
 }
 
-/// The course's page for `caller` (or someone signed out) at `now`.
+/// The course's page for `caller` (or someone signed out) at `now`. With `person_id`, a
+/// school lead sees the page as that colleague would (their booking, their next step); the
+/// caller must be allowed to book for them (`app::school::colleague`).
 pub async fn course_page(
     state: &AppState,
     caller: Option<&Caller>,
     id: &str,
+    person_id: Option<&str>,
     now: chrono::NaiveDateTime,
 ) -> AppResult<CoursePage> {
     let course = course(state, caller, id).await?;
     let mine = match caller {
-        Some(c) => active_booking(state, c, &course.id).await?,
+        Some(c) => {
+            let person = person_id.unwrap_or(&c.person_id);
+            active_booking(state, c, person, &course.id).await?
+        }
         None => None,
     };
     let action = call_to_action(
@@ -319,5 +328,5 @@ pub async fn course_page(
 
 /// The caller's own bookings, newest course first: every status, up to 200.
 pub async fn my_bookings(state: &AppState, caller: &Caller) -> AppResult<Vec<Booking>> {
-    own_bookings(state, caller, None, 200).await
+    bookings_of(state, caller, &caller.person_id, None, 200).await
 }

@@ -7,6 +7,8 @@
 pub mod bookings;
 pub mod courses;
 pub mod policy;
+pub mod record;
+pub mod school;
 pub mod state;
 
 pub use state::AppState;

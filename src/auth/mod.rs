@@ -21,6 +21,22 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use crate::app::state::AppState;
 use crate::error::AppError;
 
+tokio::task_local! {
+    /// The caller the current request was identified as, for the page layout's menu.
+    static SEEN: std::cell::RefCell<Option<Caller>>;
+}
+
+/// Runs a request's handling with room to remember its caller ([`seen_caller`]), so the page
+/// layout can show the menu for the reader's roles without each page passing them.
+pub async fn remembering_caller<F: Future>(fut: F) -> F::Output {
+    SEEN.scope(std::cell::RefCell::new(None), fut).await
+}
+
+/// The caller identified for the request being handled, if any (see [`remembering_caller`]).
+pub fn seen_caller() -> Option<Caller> {
+    SEEN.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
 /// The caller if there is one: for endpoints that anyone may use but that show more to people
 /// who are signed in.
 pub struct MaybeCaller(pub Option<Caller>);
@@ -60,6 +76,8 @@ async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
     };
     if let Some(c) = &caller {
         req.extensions_mut().insert(c.clone());
+        // Outside a request's scope (a test calling this directly) there is nothing to note.
+        let _ = SEEN.try_with(|seen| *seen.borrow_mut() = Some(c.clone()));
     }
     Ok(caller)
 }

@@ -1,6 +1,7 @@
 //! Personal calendar feed tokens: a person asks for a feed URL carrying a secret token, adds
 //! it to their calendar program, and can rotate or revoke it. Only the token's hash is kept.
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::new_id;
@@ -60,6 +61,17 @@ pub fn person_for_token(conn: &mut DbConn, token: &str) -> QueryResult<Option<St
         .filter(calendar_feeds::revoked_at.is_null())
         .filter(people::erased_at.is_null())
         .select(people::id)
+        .first(conn)
+        .optional()
+}
+
+/// When the person's live feed token was made (None: they have none).
+pub fn live_since(conn: &mut DbConn, person_id: &str) -> QueryResult<Option<NaiveDateTime>> {
+    calendar_feeds::table
+        .filter(calendar_feeds::person_id.eq(person_id))
+        .filter(calendar_feeds::revoked_at.is_null())
+        .select(calendar_feeds::created_at)
+        .order(calendar_feeds::created_at.desc())
         .first(conn)
         .optional()
 }

@@ -88,6 +88,37 @@ pub struct CalendarParams {
     pub has_places: Option<String>,
     /// The page, from 1.
     pub page: Option<String>,
+    /// A school lead choosing a course for a colleague: the colleague's id.
+    #[serde(rename = "for")]
+    #[param(rename = "for")]
+    pub for_person: Option<String>,
+}
+
+/// The colleague a school lead is choosing or booking a course for, as pages name them.
+#[derive(Serialize)]
+struct ForPerson {
+    id: String,
+    name: String,
+}
+
+/// `?for=`: the colleague the page is for, when it is someone other than the reader (404 when
+/// the reader may not book for them).
+async fn for_person(
+    state: &AppState,
+    caller: Option<&crate::domain::caller::Caller>,
+    for_id: Option<&str>,
+) -> AppResult<Option<ForPerson>> {
+    let (Some(caller), Some(id)) = (caller, for_id.map(str::trim).filter(|i| !i.is_empty())) else {
+        return Ok(None);
+    };
+    if id == caller.person_id {
+        return Ok(None);
+    }
+    let person = crate::app::school::colleague(state, caller, id).await?;
+    Ok(Some(ForPerson {
+        id: person.id,
+        name: person.name,
+    }))
 }
 
 fn blank_to_none(v: &Option<String>) -> Option<String> {
@@ -109,6 +140,7 @@ pub async fn calendar(
     params: web::Query<CalendarParams>,
 ) -> AppResult<HttpResponse> {
     let p = params.into_inner();
+    let for_person = for_person(&state, caller.0.as_ref(), p.for_person.as_deref()).await?;
     let page_no = p
         .page
         .as_deref()
@@ -208,13 +240,18 @@ pub async fn calendar(
     if has_places {
         kept.push(("has_places", "true".to_string()));
     }
-    let filter_query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    let feed_query = serde_urlencoded::to_string(&kept).unwrap_or_default();
     let base = state.settings.public_base_url.trim_end_matches('/');
-    let feed = if filter_query.is_empty() {
+    let feed = if feed_query.is_empty() {
         format!("{base}/calendar.ics")
     } else {
-        format!("{base}/calendar.ics?{filter_query}")
+        format!("{base}/calendar.ics?{feed_query}")
     };
+    // Paging keeps the colleague being booked for; the feed is the calendar's alone.
+    if let Some(f) = &for_person {
+        kept.push(("for", f.id.clone()));
+    }
+    let filter_query = serde_urlencoded::to_string(&kept).unwrap_or_default();
     let webcal = feed
         .replacen("https://", "webcal://", 1)
         .replacen("http://", "webcal://", 1);
@@ -234,6 +271,7 @@ pub async fn calendar(
             staff_groups,
             feed,
             webcal,
+            for_person,
         },
     )
 }
@@ -317,6 +355,10 @@ pub struct DoneQuery {
     pub done: Option<String>,
     /// Why a booking was refused: the API's refusal code.
     pub refused: Option<String>,
+    /// A school lead booking for a colleague: the colleague's id.
+    #[serde(rename = "for")]
+    #[param(rename = "for")]
+    pub for_person: Option<String>,
 }
 
 /// A course and its one call to action.
@@ -334,12 +376,18 @@ pub async fn course(
     let now = time::now();
     let signed_in = caller.0.is_some();
     let result = async {
-        let view = courses::course_page(&state, caller.0.as_ref(), &id, now).await?;
+        let for_person = for_person(&state, caller.0.as_ref(), done.for_person.as_deref()).await?;
+        let person = for_person.as_ref().map(|f| f.id.as_str());
+        let view = courses::course_page(&state, caller.0.as_ref(), &id, person, now).await?;
         let late = is_late_cancellation(view.course.cancellation_deadline, now);
         let action = action_view(&view.action, late);
+        let whose = for_person.as_ref().map(|f| f.name.as_str());
         let notice = match (done.done.as_deref(), view.mine.as_ref()) {
-            (Some("booked" | "already"), Some(b)) => Some(booking_notice(b)),
-            (Some("cancelled"), _) => Some("Your booking is cancelled.".to_string()),
+            (Some("booked" | "already"), Some(b)) => Some(booking_notice(b, whose)),
+            (Some("cancelled"), _) => Some(match whose {
+                Some(name) => format!("{name}'s booking is cancelled."),
+                None => "Your booking is cancelled.".to_string(),
+            }),
             _ => None,
         };
         let c = &view.course;
@@ -394,6 +442,7 @@ pub async fn course(
                 booking_id => view.mine.as_ref().map(|b| b.id.clone()),
                 notice,
                 refused => done.refused.as_deref().map(refusal_text),
+                for_person,
                 ics => format!("/api/v1/courses/{}/calendar.ics", c.id),
             },
         )
@@ -418,27 +467,48 @@ fn refusal_text(code: &str) -> &'static str {
     }
 }
 
-fn booking_notice(b: &Booking) -> String {
-    match b.status {
-        BookingStatus::Confirmed => "Your place is booked. We have emailed you the details and \
-                                     a calendar entry."
+/// What a booking came to, for the notice at the top of the course page; `whose` names the
+/// colleague a school lead booked for.
+fn booking_notice(b: &Booking, whose: Option<&str>) -> String {
+    let position = b.waitlist_position.unwrap_or(1);
+    match (b.status, whose) {
+        (BookingStatus::Confirmed, None) => "Your place is booked. We have emailed you the \
+                                             details and a calendar entry."
             .to_string(),
-        BookingStatus::Waitlisted => format!(
-            "The course is full: you are number {} on the waiting list.",
-            b.waitlist_position.unwrap_or(1)
-        ),
-        BookingStatus::PendingApproval => {
+        (BookingStatus::Confirmed, Some(name)) => {
+            format!("{name} has a place. We have emailed them the details and a calendar entry.")
+        }
+        (BookingStatus::Waitlisted, None) => {
+            format!("The course is full: you are number {position} on the waiting list.")
+        }
+        (BookingStatus::Waitlisted, Some(name)) => {
+            format!("The course is full: {name} is number {position} on the waiting list.")
+        }
+        (BookingStatus::PendingApproval, None) => {
             "Your request is with your school lead for approval.".to_string()
+        }
+        (BookingStatus::PendingApproval, Some(name)) => {
+            format!("{name}'s request is waiting for approval.")
         }
         _ => String::new(),
     }
 }
 
-/// Books the signed-in person a place, through the same use case as
-/// `POST /api/v1/courses/{id}/bookings`, then shows the course page saying what happened
-/// (post/redirect/get). Posting the form twice never books twice: the second post finds the
-/// booking the first made.
-#[utoipa::path(tag = "web", params(("id" = String, Path, description = "The course")), responses(
+/// The booking form: empty when booking for oneself.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct BookForm {
+    /// A school lead booking for a colleague: the colleague's id.
+    #[serde(default)]
+    pub person_id: String,
+}
+
+/// Books the signed-in person (or, for a school lead, the colleague named in the form) a place,
+/// through the same use case as `POST /api/v1/courses/{id}/bookings`, then shows the course
+/// page saying what happened (post/redirect/get). Posting the form twice never books twice:
+/// the second post finds the booking the first made.
+#[utoipa::path(tag = "web", params(("id" = String, Path, description = "The course")),
+    request_body(content = BookForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
     (status = 303, description = "To the course page, which says what happened (or to sign-in)"),
     (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
@@ -447,19 +517,34 @@ pub async fn book(
     state: web::Data<AppState>,
     caller: MaybeCaller,
     id: web::Path<String>,
+    form: Option<web::Form<BookForm>>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
     };
     let id = id.into_inner();
-    let back = format!("/courses/{id}");
-    match bookings::book(&state, &caller, &id, BookInput::default()).await {
-        Ok(_) => Ok(see_other(&format!("{back}?done=booked"))),
+    let person_id = form
+        .map(|f| f.into_inner().person_id.trim().to_string())
+        .filter(|p| !p.is_empty() && *p != caller.person_id);
+    // The course page again, for the colleague when booking for one.
+    let back = match &person_id {
+        Some(p) => format!(
+            "/courses/{id}?{}&",
+            serde_urlencoded::to_string([("for", p)]).unwrap_or_default()
+        ),
+        None => format!("/courses/{id}?"),
+    };
+    let input = BookInput {
+        person_id,
+        ..BookInput::default()
+    };
+    match bookings::book(&state, &caller, &id, input).await {
+        Ok(_) => Ok(see_other(&format!("{back}done=booked"))),
         Err(AppError::Conflict {
             code: "already_booked",
             ..
-        }) => Ok(see_other(&format!("{back}?done=already"))),
-        Err(AppError::Conflict { code, .. }) => Ok(see_other(&format!("{back}?refused={code}"))),
+        }) => Ok(see_other(&format!("{back}done=already"))),
+        Err(AppError::Conflict { code, .. }) => Ok(see_other(&format!("{back}refused={code}"))),
         Err(e) => html_not_found(Err(e)),
     }
 }
@@ -542,6 +627,9 @@ pub struct CancelForm {
     /// Where to go afterwards: `course` for the course's page, otherwise one's bookings.
     #[serde(default)]
     pub back: String,
+    /// Back to the course page as this colleague sees it (a school lead cancelling for them).
+    #[serde(default, rename = "for")]
+    pub for_person: String,
 }
 
 /// Cancels one of one's bookings through the same use case as
@@ -573,6 +661,13 @@ pub async fn cancel(
     }
     let result = bookings::cancel(&state, &caller, &id, reason, time::now()).await;
     match result {
+        Ok(b) if form.back == "course" && !form.for_person.trim().is_empty() => {
+            Ok(see_other(&format!(
+                "/courses/{}?{}&done=cancelled",
+                b.course_id,
+                serde_urlencoded::to_string([("for", form.for_person.trim())]).unwrap_or_default()
+            )))
+        }
         Ok(b) if form.back == "course" => Ok(see_other(&format!(
             "/courses/{}?done=cancelled",
             b.course_id

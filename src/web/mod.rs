@@ -10,8 +10,11 @@ pub mod check_in;
 pub mod courses;
 pub mod errors;
 pub mod evaluate;
+pub mod nav;
+pub mod record;
 pub mod register;
 pub mod reports;
+pub mod school;
 pub mod security;
 pub mod signin;
 
@@ -73,6 +76,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("my_courses.html", include_str!("templates/my_courses.html")),
     ("courses.html", include_str!("templates/courses.html")),
     ("approve.html", include_str!("templates/approve.html")),
+    (
+        "_record_body.html",
+        include_str!("templates/_record_body.html"),
+    ),
+    ("record.html", include_str!("templates/record.html")),
+    (
+        "record_print.html",
+        include_str!("templates/record_print.html"),
+    ),
+    ("school.html", include_str!("templates/school.html")),
+    (
+        "school_choose.html",
+        include_str!("templates/school_choose.html"),
+    ),
     ("course.html", include_str!("templates/course.html")),
     (
         "my_bookings.html",
@@ -116,6 +133,11 @@ pub fn page(
     template: &str,
     context: minijinja::Value,
 ) -> AppResult<HttpResponse> {
+    // Every page's menu follows the reader's roles (signed out: no menu but the calendar).
+    let context = match crate::auth::seen_caller() {
+        Some(caller) => minijinja::context! { nav => nav::menu(&caller), ..context },
+        None => context,
+    };
     let html = templates()
         .get_template(template)
         .and_then(|t| t.render(context))
@@ -185,6 +207,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     evaluate::configure(cfg);
     courses::configure(cfg);
     approvals::configure(cfg);
+    record::configure(cfg);
+    school::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

@@ -50,6 +50,9 @@ enum Rule {
     /// Approving or declining a request from the subject's school: its lead and admins; 403
     /// for the course's leads and the CPD group (who see it), 404 for the rest.
     DecideBooking,
+    /// The school view and its decisions, for the subject's school: its lead and admins; 404
+    /// for another school's lead (who may not learn of it), 403 for everyone else.
+    SchoolView,
     /// The approvals list: school leads (of any school: each sees their own) and admins; 403
     /// for everyone else.
     Approver,
@@ -574,6 +577,23 @@ fn matrix() -> Vec<Row> {
             body: Body::Form(|_, _| vec![("reason", "Cannot make it.".into())]),
             ..row("POST", "/my/bookings/{id}/cancel", Page(&CancelBooking))
         },
+        row("GET", "/my/record", Page(&SignedIn)),
+        row("POST", "/my/calendar-feed", Page(&SignedIn)),
+        row("POST", "/my/calendar-feed/stop", Page(&SignedIn)),
+        Row {
+            request: "/school?school={school}",
+            ..row("GET", "/school", Page(&SchoolView))
+        },
+        Row {
+            body: Body::Form(|r, _| {
+                vec![
+                    ("booking_id", r.next("pending")),
+                    ("decision", "approve".into()),
+                    ("school", r.school.clone()),
+                ]
+            }),
+            ..row("POST", "/school/decisions", Page(&SchoolView))
+        },
         row("GET", "/check-in", Anyone),
         Row {
             body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
@@ -684,6 +704,9 @@ fn expected(rule: Rule, who: Who) -> Expect {
         (Rule::DecideBooking, Who::OwnLead | Who::Admin) => Allowed,
         (Rule::DecideBooking, Who::CourseLead | Who::CpdGroup) => Status(403),
         (Rule::DecideBooking, _) => Status(404),
+        (Rule::SchoolView, Who::OwnLead | Who::Admin) => Allowed,
+        (Rule::SchoolView, Who::OtherLead) => Status(404),
+        (Rule::SchoolView, _) => Status(403),
         (Rule::Approver, Who::OwnLead | Who::OtherLead | Who::Admin) => Allowed,
         (Rule::Approver, _) => Status(403),
         (Rule::CourseLeadAdmin, Who::CourseLead | Who::Admin) => Allowed,
@@ -849,7 +872,7 @@ both_backends! {
         }
         // Requests waiting for approval from others of the subject's school: six rows use them.
         let mut pending = Vec::new();
-        for n in 0..6 * callers {
+        for n in 0..8 * callers {
             let id = app.create_person(&format!("asker{n}@matrix.test"), "Asker", Some(&school), &[]);
             let b = book(approval_course.clone(), app.token_for(&id)).await;
             pending.push(b);

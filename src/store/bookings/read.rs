@@ -291,3 +291,45 @@ pub fn pending(
         })
     })
 }
+
+/// The active bookings (pending approval, confirmed, waitlisted) of a school's people on
+/// courses not yet over at `now`, soonest first, each with its course's first session start.
+/// For the school lead's view of their staff; at most `limit`.
+pub fn upcoming_for_school(
+    conn: &mut DbConn,
+    school_id: &str,
+    now: NaiveDateTime,
+    limit: i64,
+) -> AppResult<Vec<(Booking, Option<NaiveDateTime>)>> {
+    crate::db::read_tx(conn, |conn| {
+        let rows: Vec<(Row, String, String, Option<NaiveDateTime>)> = bookings::table
+            .inner_join(people::table)
+            .inner_join(courses::table)
+            .filter(people::school_id.eq(school_id))
+            .filter(people::erased_at.is_null())
+            .filter(bookings::status.eq_any(super::book::ACTIVE))
+            .filter(courses::last_session_end.ge(now))
+            .order((courses::first_session_start.asc(), bookings::id.asc()))
+            .limit(limit)
+            .select((
+                Row::as_select(),
+                people::name,
+                courses::title,
+                courses::first_session_start,
+            ))
+            .load(conn)?;
+        let starts: HashMap<String, Option<NaiveDateTime>> =
+            rows.iter().map(|r| (r.0.id.clone(), r.3)).collect();
+        let shaped = with_positions(
+            conn,
+            rows.into_iter().map(|(r, n, t, _)| (r, n, t)).collect(),
+        )?;
+        Ok(shaped
+            .into_iter()
+            .map(|b| {
+                let start = starts.get(&b.id).copied().flatten();
+                (b, start)
+            })
+            .collect())
+    })
+}

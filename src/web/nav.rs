@@ -1,0 +1,65 @@
+//! The layout's menu: the links a reader has by role, on every page.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use serde::Serialize;
+
+use crate::domain::caller::Caller;
+use crate::domain::roles::Role;
+
+/// One link of the menu.
+#[derive(Serialize)]
+pub struct Link {
+    /// Where it goes.
+    pub href: &'static str,
+    /// Its words.
+    pub label: &'static str,
+}
+
+/// The menu for `caller`: what everyone signed in has, then what their roles add.
+pub fn menu(caller: &Caller) -> Vec<Link> {
+    let admin = caller.is_admin();
+    let mut links = vec![
+        Link {
+            href: "/courses",
+            label: "Courses",
+        },
+        Link {
+            href: "/my/bookings",
+            label: "Your bookings",
+        },
+        Link {
+            href: "/my/record",
+            label: "Your CPD record",
+        },
+    ];
+    if admin || caller.has(Role::SchoolLead) {
+        links.push(Link {
+            href: "/school",
+            label: "Your school",
+        });
+    }
+    if admin || caller.has(Role::CourseLead) {
+        links.push(Link {
+            href: "/my/courses",
+            label: "Courses you lead",
+        });
+    }
+    if admin || caller.has(Role::CpdGroup) || caller.has(Role::SchoolLead) {
+        links.push(Link {
+            href: "/reports",
+            label: "Reports",
+        });
+    }
+    links
+}
+
+/// Middleware: lets the page layout know the request's caller once an extractor has
+/// identified them (see `auth::remembering_caller`).
+pub async fn remember_caller(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    crate::auth::remembering_caller(next.call(req)).await
+}
