@@ -45,8 +45,10 @@ pub struct MaybeCaller(pub Option<Caller>);
 /// `Ok(None)`: no credentials, or a session cookie that has ended (a browser keeps those);
 /// `Err(Unauthenticated)`: a bearer token that is not valid.
 async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
-    if let Some(caller) = req.extensions().get::<Caller>() {
-        return Ok(Some(caller.clone()));
+    let known = req.extensions().get::<Caller>().cloned();
+    if let Some(caller) = known {
+        let _ = SEEN.try_with(|seen| *seen.borrow_mut() = Some(caller.clone()));
+        return Ok(Some(caller));
     }
     let state = req
         .app_data::<web::Data<AppState>>()

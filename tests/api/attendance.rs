@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::booking_support::*;
 use crate::both_backends;
 use crate::calendar_support::{cal_course, cal_db, cal_publish_new};
-use crate::helpers::{expect_json, expect_problem, TestApp};
+use crate::helpers::{as_browser, expect_json, expect_problem, location, page_text, TestApp};
 
 /// A published course led by `leads`, with one 3-hour session per day from 30 days ahead:
 /// (course id, session ids in order).
@@ -677,6 +677,31 @@ both_backends! {
         }
         expect_problem(app.get(&path, None).await, 401, None).await;
         expect_problem(app.get("/api/v1/people/nobody/cpd-record", a_dmin.t()).await, 404, None).await;
+
+        // The same record on Tia's page: the totals, each course's hours and where it stands,
+        // the term and year rows newest first, and the certificate of a completed course.
+        let cookie = crate::browser::web_session_cookie(&app, &me.id).await;
+        let html = page_text(&app, "/my/record", Some(&cookie)).await;
+        assert!(html.contains("href=\"/my/record?view=print\""), "{html}");
+        let text = crate::helpers::visible_text(&html);
+        for words in [
+            "6.75 hours attended", "3 sessions attended", "3 courses", "2 completed",
+            "Summer 2024/25 1 of 1 held 3 hours Complete",
+            "0 of 0 held (1 in all) 0 hours In progress",
+            "Autumn 2025/26 1 0 1 2 hours", "2025/26 1 1 2 3.75 hours",
+        ] {
+            assert!(text.contains(words), "{words:?} in {text}");
+        }
+        // The term rows come after the courses (whose terms are named too), newest first.
+        assert!(text.find("Spring 2025/26").unwrap() < text.rfind("Autumn 2025/26").unwrap(), "{text}");
+        assert!(html.contains(&format!("href=\"/certificates/{}\"", bookings[1])), "{html}");
+        assert!(!html.contains(&format!("href=\"/certificates/{}\"", bookings[2])), "{html}");
+        let print = crate::helpers::visible_text(&page_text(&app, "/my/record?view=print", Some(&cookie)).await);
+        assert!(print.contains("CPD record: Tia Teacher"), "{print}");
+        assert!(print.contains("6.75 hours attended"), "{print}");
+        // Signed out, the page sends people to sign in and back.
+        let r = as_browser(&app, reqwest::Method::GET, "/my/record", None).send().await.unwrap();
+        assert_eq!((r.status().as_u16(), location(&r)), (303, "/?next=%2Fmy%2Frecord".to_string()));
     }
 }
 

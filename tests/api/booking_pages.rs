@@ -3,50 +3,15 @@
 //! one's bookings page cancels it, and every step takes the same path as the JSON API: the
 //! same history, the same outbox messages, the same waiting list and promotion.
 
-use reqwest::{Method, Response};
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::booking_support::{
     bk_book_ok, bk_check_invariants, bk_course, bk_get, bk_messages_about, bk_person, bk_world, Who,
 };
 use crate::browser::web_session_cookie;
-#[allow(unused_imports)]
-use crate::helpers::*;
+use crate::helpers::{as_browser, location, page_text};
 use crate::helpers::{Backend, TestApp};
-
-/// A request as a browser signed in with `cookie` sends it from cpd-hub's own pages.
-fn as_browser(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    cookie: Option<&str>,
-) -> reqwest::RequestBuilder {
-    let mut req = app
-        .client
-        .request(method, format!("{}{path}", app.address))
-        .header("origin", &app.address);
-    if let Some(c) = cookie {
-        req = req.header("cookie", format!("cpd_session={c}"));
-    }
-    req
-}
-
-fn location(r: &Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-async fn page_text(app: &TestApp, path: &str, cookie: Option<&str>) -> String {
-    let r = as_browser(app, Method::GET, path, cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "GET {path}");
-    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
-    r.text().await.unwrap()
-}
 
 /// The bookings of `who` on the course, as the API lists them.
 async fn api_bookings(app: &TestApp, course: &str, who: &Who) -> Vec<Value> {

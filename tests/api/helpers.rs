@@ -432,3 +432,68 @@ pub fn sign_in_location(path: &str) -> String {
         .finish();
     format!("/?{query}")
 }
+
+/// A request as a browser signed in with the session `cookie` sends it from cpd-hub's own
+/// pages (its own origin, so the cross-site check lets it through).
+pub fn as_browser(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    cookie: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut req = app
+        .client
+        .request(method, format!("{}{path}", app.address))
+        .header("origin", &app.address);
+    if let Some(c) = cookie {
+        req = req.header("cookie", format!("cpd_session={c}"));
+    }
+    req
+}
+
+/// A response's `Location`, or "" without one.
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// A page's HTML, asserting it answered 200 with an HTML page. The `/` the templates escape
+/// in values (`&#x2f;`) is given back, so links read as a browser follows them.
+pub async fn page_text(app: &TestApp, path: &str, cookie: Option<&str>) -> String {
+    let r = as_browser(app, reqwest::Method::GET, path, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    r.text().await.unwrap().replace("&#x2f;", "/")
+}
+
+/// A page's words as a reader sees them, roughly: tags dropped, the common entities decoded
+/// and runs of white space made one space.
+pub fn visible_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for ch in html.chars() {
+        match ch {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let decoded = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/");
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -41,3 +41,4 @@ mod national_seed;
 mod report_cells;
 mod report_support;
 mod reports_page;
+mod school_pages;

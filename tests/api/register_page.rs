@@ -8,12 +8,12 @@ use chrono::{Duration as Span, Utc};
 use cpd_hub::db::schema::course_sessions;
 use cpd_hub::domain::roles::Role;
 use diesel::prelude::*;
-use reqwest::{Method, Response};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::booking_support::{bk_book_ok, bk_course, bk_person, bk_world, session_in, Who, World};
 use crate::browser::{keys, png_size, sign_in_browser, web_session_cookie, Browser};
-use crate::helpers::{expect_problem, TestApp};
+use crate::helpers::{as_browser, expect_problem, location, TestApp};
 
 /// A form body: (field, value) pairs.
 type Form = Vec<(&'static str, String)>;
@@ -134,30 +134,6 @@ fn statuses(register: &Value) -> Vec<(String, Value)> {
 
 fn url(app: &TestApp, path: &str) -> String {
     format!("{}{path}", app.address)
-}
-
-/// A request as a browser signed in with `cookie` would send it from cpd-hub's own page.
-fn as_browser(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    cookie: Option<&str>,
-) -> reqwest::RequestBuilder {
-    let mut req = app
-        .client
-        .request(method, url(app, path))
-        .header("origin", &app.address);
-    if let Some(c) = cookie {
-        req = req.header("cookie", format!("cpd_session={c}"));
-    }
-    req
-}
-
-fn location(r: &Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
 }
 
 /// The text of the row of a booking on the register page.
