@@ -6,6 +6,7 @@
 
 pub mod bookings;
 pub mod courses;
+pub mod evaluation;
 pub mod policy;
 pub mod record;
 pub mod school;

@@ -320,7 +320,29 @@ pub async fn evaluate_submit(
 
 /// Registers the evaluation pages.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(evaluate_page).service(evaluate_submit);
+    cfg.service(evaluate_page)
+        .service(evaluate_submit)
+        .service(answer_waiting);
+}
+
+/// Opens one of the signed-in person's waiting evaluations (from their start page): a new
+/// link to the form, open no longer than the emailed one.
+#[utoipa::path(tag = "web", params(("id" = String, Path, description = "The invitation")), responses(
+    (status = 303, description = "To the evaluation form (or to sign-in)"),
+    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Not the reader's, answered, or closed", content_type = "text/html", body = String),
+))]
+#[post("/my/evaluations/{id}")]
+pub async fn answer_waiting(
+    state: web::Data<AppState>,
+    caller: crate::auth::MaybeCaller,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let Some(caller) = caller.0 else {
+        return Ok(super::sign_in_first());
+    };
+    let path = crate::app::evaluation::answer_path(&state, &caller, &id, time::now()).await?;
+    Ok(super::see_other(&path))
 }
 
 #[cfg(test)]

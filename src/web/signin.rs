@@ -136,6 +136,18 @@ pub async fn home(
         ));
     }
     held.sort();
+    let evaluations: Vec<_> = crate::app::evaluation::waiting(&state, &caller, now)
+        .await?
+        .into_iter()
+        .map(|e| {
+            context! {
+                id => e.invitation_id,
+                course_title => e.course_title,
+                follow_up => e.form_kind == crate::domain::evaluation::FormKind::FollowUp,
+                closes => crate::domain::course::london_start_display(e.closes_at),
+            }
+        })
+        .collect();
     let held: Vec<_> = held
         .into_iter()
         .map(|(_, id, title, when, status)| context! { id, title, when, status })
@@ -147,7 +159,9 @@ pub async fn home(
             signed_in => true,
             name,
             held,
+            evaluations,
             leads_courses => caller.has(Role::CourseLead) || caller.is_admin(),
+            leads_school => caller.has(Role::SchoolLead) || caller.is_admin(),
             reads_reports => caller.has(Role::CpdGroup) || caller.has(Role::SchoolLead) || caller.is_admin(),
             link_minutes => link_minutes(&state),
         },

@@ -86,6 +86,9 @@ pub struct Browser {
     driver_port: u16,
     session_id: String,
     driver: Child,
+    /// The viewport set by [`Browser::set_window_size`], which Chromium forgets on each new
+    /// page: set again after every navigation the tests make.
+    viewport: std::sync::Mutex<Option<(u32, u32)>>,
     // Last: released only once the browser is gone.
     _permit: OwnedSemaphorePermit,
 }
@@ -144,6 +147,7 @@ impl Browser {
             driver_port: port,
             session_id: String::new(),
             driver,
+            viewport: std::sync::Mutex::new(None),
             _permit: permit,
         };
 
@@ -287,6 +291,15 @@ impl Browser {
     /// Opens a URL and waits for the page to load.
     pub async fn goto(&self, url: &str) {
         self.post("/url", json!({ "url": url })).await;
+        self.keep_viewport().await;
+    }
+
+    /// Sets the chosen viewport again on a new page (see [`Browser::set_window_size`]).
+    async fn keep_viewport(&self) {
+        let chosen = *self.viewport.lock().unwrap();
+        if let Some((width, height)) = chosen {
+            self.set_window_size(width, height).await;
+        }
     }
 
     /// The address of the current page.
@@ -372,6 +385,7 @@ impl Browser {
         let old = self.find("html").await;
         element.click().await;
         self.wait_until_stale(&old, Duration::from_secs(15)).await;
+        self.keep_viewport().await;
     }
 
     /// Waits until `old` (typically the old page's `html` element) has gone and the new page
@@ -556,11 +570,29 @@ impl Browser {
         self.command(reqwest::Method::DELETE, "/cookie", None).await;
     }
 
-    /// Resizes the window (CSS pixels). The viewport keeps the size the browser started with
-    /// (see [`Browser::start_sized`]); this is for window-level checks only.
+    /// Resizes the window and the page's viewport (CSS pixels): the viewport is emulated
+    /// (see [`Browser::start_sized`]), so it is set through the DevTools protocol too; a
+    /// width under 500 is a phone's.
     pub async fn set_window_size(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({ "width": width, "height": height }))
-            .await;
+        *self.viewport.lock().unwrap() = Some((width, height));
+        self.post(
+            "/window/rect",
+            json!({ "width": width.max(500), "height": height }),
+        )
+        .await;
+        self.post(
+            "/goog/cdp/execute",
+            json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500,
+            } }),
+        )
+        .await;
+        let inner = self.execute("return window.innerWidth;", vec![]).await;
+        assert_eq!(
+            inner.as_u64(),
+            Some(u64::from(width)),
+            "the viewport is resized"
+        );
     }
 
     /// Ends the WebDriver session with a plain blocking request (this runs in `Drop`).

@@ -53,6 +53,8 @@ enum Rule {
     /// The school view and its decisions, for the subject's school: its lead and admins; 404
     /// for another school's lead (who may not learn of it), 403 for everyone else.
     SchoolView,
+    /// A record of the caller's own that does not exist: 404 for everyone signed in.
+    NoSuch,
     /// The approvals list: school leads (of any school: each sees their own) and admins; 403
     /// for everyone else.
     Approver,
@@ -578,6 +580,11 @@ fn matrix() -> Vec<Row> {
             ..row("POST", "/my/bookings/{id}/cancel", Page(&CancelBooking))
         },
         row("GET", "/my/record", Page(&SignedIn)),
+        // Only one's own waiting evaluations open: an unknown one is not found for anyone.
+        Row {
+            request: "/my/evaluations/not-an-invitation",
+            ..row("POST", "/my/evaluations/{id}", Page(&NoSuch))
+        },
         row("POST", "/my/calendar-feed", Page(&SignedIn)),
         row("POST", "/my/calendar-feed/stop", Page(&SignedIn)),
         Row {
@@ -704,6 +711,7 @@ fn expected(rule: Rule, who: Who) -> Expect {
         (Rule::DecideBooking, Who::OwnLead | Who::Admin) => Allowed,
         (Rule::DecideBooking, Who::CourseLead | Who::CpdGroup) => Status(403),
         (Rule::DecideBooking, _) => Status(404),
+        (Rule::NoSuch, _) => Status(404),
         (Rule::SchoolView, Who::OwnLead | Who::Admin) => Allowed,
         (Rule::SchoolView, Who::OtherLead) => Status(404),
         (Rule::SchoolView, _) => Status(403),

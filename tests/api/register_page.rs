@@ -657,7 +657,7 @@ crate::both_backends! {
         let Some(browser) = Browser::start().await else { return };
         sign_in_browser(&app, &browser, &s.lead.id).await;
         browser.goto(&url(&app, "/")).await;
-        let link = browser.find("a[href='/my/courses']").await;
+        let link = browser.find("main a[href='/my/courses']").await;
         browser.click_and_wait(&link).await;
         assert_eq!(browser.find("h1").await.text().await, "Courses you lead");
         assert!(browser.find("main").await.text().await.contains(&s.title));

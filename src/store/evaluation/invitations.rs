@@ -490,3 +490,84 @@ pub fn invitation_open(conn: &mut DbConn, invitation_id: &str) -> QueryResult<bo
         .optional()?;
     Ok(!matches!(answered, Some(Some(_))))
 }
+
+/// An evaluation waiting for its person: sent, not answered, its link still live.
+#[derive(Clone, Debug)]
+pub struct WaitingEvaluation {
+    /// The invitation.
+    pub invitation_id: String,
+    /// The course.
+    pub course_id: String,
+    /// Its title.
+    pub course_title: String,
+    /// After the course, or the follow-up on impact.
+    pub form_kind: FormKind,
+    /// When the latest live link stops working.
+    pub closes_at: NaiveDateTime,
+}
+
+/// The evaluations waiting for `person_id` at `now`, the soonest to close first.
+pub fn waiting_for(
+    conn: &mut DbConn,
+    person_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<WaitingEvaluation>> {
+    // One row per live link; the latest link of each invitation says when it closes.
+    let rows: Vec<(String, String, String, String, NaiveDateTime)> = evaluation_invitations::table
+        .inner_join(bookings::table.on(bookings::id.eq(evaluation_invitations::booking_id)))
+        .inner_join(courses::table.on(courses::id.eq(evaluation_invitations::course_id)))
+        .inner_join(
+            evaluation_tokens::table
+                .on(evaluation_tokens::invitation_id.eq(evaluation_invitations::id)),
+        )
+        .filter(bookings::person_id.eq(person_id))
+        .filter(evaluation_invitations::sent_at.is_not_null())
+        .filter(evaluation_invitations::answered_at.is_null())
+        .filter(evaluation_tokens::expires_at.gt(now))
+        .filter(courses::status.ne("cancelled"))
+        .select((
+            evaluation_invitations::id,
+            courses::id,
+            courses::title,
+            evaluation_invitations::kind,
+            evaluation_tokens::expires_at,
+        ))
+        .load(conn)?;
+    let mut by_invitation: std::collections::BTreeMap<String, WaitingEvaluation> =
+        std::collections::BTreeMap::new();
+    for (invitation_id, course_id, course_title, kind, closes_at) in rows {
+        let entry = by_invitation
+            .entry(invitation_id.clone())
+            .or_insert_with(|| WaitingEvaluation {
+                invitation_id,
+                course_id,
+                course_title,
+                form_kind: FormKind::parse(&kind).unwrap_or(FormKind::PostCourse),
+                closes_at,
+            });
+        entry.closes_at = entry.closes_at.max(closes_at);
+    }
+    let mut waiting: Vec<WaitingEvaluation> = by_invitation.into_values().collect();
+    waiting.sort_by(|a, b| (a.closes_at, &a.invitation_id).cmp(&(b.closes_at, &b.invitation_id)));
+    Ok(waiting)
+}
+
+/// A fresh link token for `person_id`'s own waiting invitation, open until the latest live
+/// link closes (a new link never lengthens the time to answer). `None` when the invitation
+/// is not theirs, is answered, or has no live link.
+pub fn reopen_link(
+    conn: &mut DbConn,
+    person_id: &str,
+    invitation_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<String>> {
+    crate::db::write_tx(conn, |conn| {
+        let found = waiting_for(conn, person_id, now)?
+            .into_iter()
+            .find(|w| w.invitation_id == invitation_id);
+        match found {
+            Some(w) => issue_token(conn, invitation_id, now, w.closes_at).map(Some),
+            None => Ok(None),
+        }
+    })
+}

@@ -23,7 +23,8 @@ pub use forms::{
     CourseForm, CourseForms, FormInput, FormView, QuestionView,
 };
 pub use invitations::{
-    course_dates, invitation_open, on_course_register_complete, run_jobs, JobReport, ATTENDED,
+    course_dates, invitation_open, on_course_register_complete, reopen_link, run_jobs, waiting_for,
+    JobReport, WaitingEvaluation, ATTENDED,
 };
 pub use summary::{
     course_summary, ChoiceCount, EvaluationCourse, EvaluationSummary, Figures, KindResults,
