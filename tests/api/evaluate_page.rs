@@ -276,3 +276,80 @@ crate::each_backend!(
     used_expired_and_cross_site_posts_get_clear_pages,
     used_expired_and_cross_site_posts_get_clear_pages
 );
+
+crate::each_backend!(
+    the_start_page_lists_evaluations_waiting_and_opens_them,
+    start_page_lists_waiting_evaluations
+);
+
+/// Someone who lost the email still finds their evaluation: the start page lists it, and its
+/// button opens the form with a new link; nobody else can open it, and once answered it goes.
+async fn start_page_lists_waiting_evaluations(backend: Backend) {
+    use crate::helpers::{as_browser, location, page_text, visible_text};
+    let app = spawn_quiet(backend).await;
+    let fx = fixture(&app, "Questioning and feedback", 2, 1).await;
+    all_present(&app, &fx).await;
+    let emailed = invitation_tokens(&app).await;
+    assert_eq!(emailed.len(), 2);
+    let (me, other) = (&fx.people[0], &fx.people[1]);
+    let cookie = crate::browser::web_session_cookie(&app, &me.id).await;
+    let other_cookie = crate::browser::web_session_cookie(&app, &other.id).await;
+
+    let home = page_text(&app, "/", Some(&cookie)).await;
+    let text = visible_text(&home);
+    assert!(text.contains("Evaluations waiting for you"), "{text}");
+    assert!(
+        text.contains("Questioning and feedback How the course went."),
+        "{text}"
+    );
+    let start = home
+        .find("action=\"/my/evaluations/")
+        .expect("an answer button")
+        + 8;
+    let action = home[start..start + home[start..].find('"').unwrap()].to_string();
+
+    // Not someone else's to open.
+    let r = as_browser(&app, reqwest::Method::POST, &action, Some(&other_cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The button opens the form with a link of its own, closing when the emailed one does.
+    let r = as_browser(&app, reqwest::Method::POST, &action, Some(&cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let form = location(&r);
+    let token = form
+        .strip_prefix("/evaluate/")
+        .expect("to the form")
+        .to_string();
+    assert_ne!(Some(&token), emailed.get(&me.id));
+    let expiries: Vec<chrono::NaiveDateTime> = app
+        .with_db(|c| {
+            evaluation_tokens::table
+                .select(evaluation_tokens::expires_at)
+                .order(evaluation_tokens::expires_at.asc())
+                .load(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(expiries.len(), 3);
+    assert!(expiries.iter().all(|e| *e == expiries[0]), "{expiries:?}");
+    let page = page_text(&app, &form, Some(&cookie)).await;
+    assert!(page.contains("Tell us about the course"), "{page}");
+
+    // Answered: gone from the start page, and the button no longer opens anything.
+    expect_json(answer(&app, &token, &answers(5, "no")).await, 201).await;
+    let home = visible_text(&page_text(&app, "/", Some(&cookie)).await);
+    assert!(!home.contains("Evaluations waiting for you"), "{home}");
+    let r = as_browser(&app, reqwest::Method::POST, &action, Some(&cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // The other person's is still waiting for them.
+    let theirs = visible_text(&page_text(&app, "/", Some(&other_cookie)).await);
+    assert!(theirs.contains("Evaluations waiting for you"), "{theirs}");
+}
