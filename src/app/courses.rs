@@ -330,3 +330,41 @@ pub async fn course_page(
 pub async fn my_bookings(state: &AppState, caller: &Caller) -> AppResult<Vec<Booking>> {
     bookings_of(state, caller, &caller.person_id, None, 200).await
 }
+
+/// One of the caller's bookings with what its line on their bookings page needs.
+#[derive(Clone, Debug)]
+pub struct MyBooking {
+    /// The booking.
+    pub booking: Booking,
+    /// The course's cancellation deadline.
+    pub cancellation_deadline: Option<chrono::NaiveDateTime>,
+    /// Its first session's start.
+    pub first_start: Option<chrono::NaiveDateTime>,
+    /// Its last session's end (the course is over after it).
+    pub last_end: Option<chrono::NaiveDateTime>,
+}
+
+/// The caller's bookings (as [`my_bookings`]) with their courses' times, in two queries.
+pub async fn my_bookings_with_times(
+    state: &AppState,
+    caller: &Caller,
+) -> AppResult<Vec<MyBooking>> {
+    let mine = my_bookings(state, caller).await?;
+    let ids: Vec<String> = mine.iter().map(|b| b.course_id.clone()).collect();
+    let times = state
+        .db(move |c| Ok(store::booking_times(c, &ids)?))
+        .await?;
+    Ok(mine
+        .into_iter()
+        .map(|booking| {
+            let (cancellation_deadline, first_start, last_end) =
+                times.get(&booking.course_id).copied().unwrap_or_default();
+            MyBooking {
+                booking,
+                cancellation_deadline,
+                first_start,
+                last_end,
+            }
+        })
+        .collect())
+}

@@ -551,17 +551,25 @@ pub async fn book(
 
 /// A booking as one's own list shows it.
 #[derive(Serialize)]
-struct MyBooking {
+struct MyBookingRow {
     id: String,
     course_id: String,
     course_title: String,
+    when: Option<String>,
     status: &'static str,
     status_label: String,
     active: bool,
     cancel_label: &'static str,
+    /// Cancelling now gives up a place after the course's deadline.
+    late: bool,
+    /// The cancellation deadline, while it is still ahead.
+    cancel_by: Option<String>,
+    certificate: Option<String>,
+    evaluation: Option<String>,
 }
 
-/// The signed-in person's bookings: what they hold now first, then the rest.
+/// The signed-in person's bookings: courses to come, then courses done, then the cancelled
+/// and declined; with the late-cancellation warning, certificates and evaluations waiting.
 #[utoipa::path(tag = "web", responses(
     (status = 200, description = "One's bookings", content_type = "text/html", body = String),
     (status = 303, description = "Not signed in: to sign-in"),
@@ -575,9 +583,24 @@ pub async fn my_bookings(
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
     };
-    let mine = courses::my_bookings(&state, &caller).await?;
-    let (mut active, mut rest): (Vec<MyBooking>, Vec<MyBooking>) = (Vec::new(), Vec::new());
-    for b in mine {
+    let now = time::now();
+    let mine = courses::my_bookings_with_times(&state, &caller).await?;
+    let record = crate::app::record::cpd_record(&state, &caller, &caller.person_id, now).await?;
+    let complete: std::collections::HashSet<String> = record
+        .courses
+        .into_iter()
+        .filter(|c| c.complete)
+        .map(|c| c.booking_id)
+        .collect();
+    let waiting: std::collections::HashMap<String, String> =
+        crate::app::evaluation::waiting(&state, &caller, now)
+            .await?
+            .into_iter()
+            .map(|e| (e.course_id, e.invitation_id))
+            .collect();
+    let (mut upcoming, mut past, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for m in mine {
+        let b = m.booking;
         let status_label = match b.status {
             BookingStatus::Waitlisted => {
                 format!("Waiting list, number {}", b.waitlist_position.unwrap_or(1))
@@ -587,13 +610,31 @@ pub async fn my_bookings(
             BookingStatus::Cancelled => "Cancelled".to_string(),
             BookingStatus::Declined => "Declined".to_string(),
         };
-        let row = MyBooking {
-            active: b.status.is_active(),
+        let over = m.last_end.is_some_and(|end| end <= now);
+        // A wait or a request on a course that is over never came to a place.
+        let status_label = if over && b.status.is_active() && b.status != BookingStatus::Confirmed {
+            "No place came free".to_string()
+        } else {
+            status_label
+        };
+        let confirmed = b.status == BookingStatus::Confirmed;
+        let row = MyBookingRow {
+            active: b.status.is_active() && !over,
             cancel_label: match b.status {
                 BookingStatus::Waitlisted => "Leave the waiting list",
                 BookingStatus::PendingApproval => "Withdraw the request",
                 _ => "Cancel",
             },
+            late: confirmed && is_late_cancellation(m.cancellation_deadline, now),
+            cancel_by: m
+                .cancellation_deadline
+                .filter(|d| confirmed && *d > now)
+                .map(london_start_display),
+            certificate: complete
+                .contains(&b.id)
+                .then(|| format!("/certificates/{}", b.id)),
+            evaluation: waiting.get(&b.course_id).cloned(),
+            when: m.first_start.map(london_start_display),
             status: b.status.as_str(),
             status_label,
             id: b.id,
@@ -601,17 +642,23 @@ pub async fn my_bookings(
             course_title: b.course_title,
         };
         if row.active {
-            active.push(row);
+            upcoming.push((m.first_start, row));
+        } else if b.status == BookingStatus::Confirmed {
+            past.push(row);
         } else {
             rest.push(row);
         }
     }
+    // Soonest first; the API's order (newest course first) suits the past.
+    upcoming.sort_by_key(|(start, _)| *start);
+    let upcoming: Vec<MyBookingRow> = upcoming.into_iter().map(|(_, r)| r).collect();
     page(
         StatusCode::OK,
         "my_bookings.html",
         context! {
             signed_in => true,
-            active,
+            active => upcoming,
+            past,
             rest,
             cancelled => done.done.as_deref() == Some("cancelled"),
         },

@@ -699,6 +699,16 @@ both_backends! {
         let print = crate::helpers::visible_text(&page_text(&app, "/my/record?view=print", Some(&cookie)).await);
         assert!(print.contains("CPD record: Tia Teacher"), "{print}");
         assert!(print.contains("6.75 hours attended"), "{print}");
+        // Tia's bookings page: the courses done, each complete one with its certificate; the
+        // one to come with its cancel form.
+        let mine = page_text(&app, "/my/bookings", Some(&cookie)).await;
+        let past = &mine[mine.find("id=\"past\"").expect("courses done")..];
+        let upcoming = &mine[mine.find("id=\"upcoming\"").expect("courses to come")..mine.find("id=\"past\"").unwrap()];
+        for done in [&bookings[0], &bookings[1]] {
+            assert!(past.contains(&format!("href=\"/certificates/{done}\"")), "{past}");
+        }
+        assert!(upcoming.contains(&format!("action=\"/my/bookings/{}/cancel\"", bookings[2])), "{upcoming}");
+        assert!(!mine.contains(&format!("href=\"/certificates/{}\"", bookings[2])), "{mine}");
         // Signed out, the page sends people to sign in and back.
         let r = as_browser(&app, reqwest::Method::GET, "/my/record", None).send().await.unwrap();
         assert_eq!((r.status().as_u16(), location(&r)), (303, "/?next=%2Fmy%2Frecord".to_string()));

@@ -362,3 +362,72 @@ async fn record_page_calendar_feed(backend: Backend) {
     assert!(page.contains("You have no calendar feed."), "{page}");
     assert_eq!(app.client.get(url).send().await.unwrap().status(), 404);
 }
+
+crate::each_backend!(
+    ones_bookings_warn_before_a_late_cancellation,
+    bookings_warn_before_late_cancellation
+);
+
+/// One's bookings page gives the date to cancel by while it is ahead, and warns, in the
+/// cancel form itself, once cancelling would count as late.
+async fn bookings_warn_before_late_cancellation(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let w = bk_world(&app).await;
+    let days = crate::booking_support::days_from_now;
+    let late = bk_course(&app, &w, "Deadline gone", 5, |b| {
+        b["cancellation_deadline"] = serde_json::json!(days(-1));
+    })
+    .await;
+    let early = bk_course(&app, &w, "Deadline ahead", 5, |b| {
+        b["cancellation_deadline"] = serde_json::json!(days(10));
+    })
+    .await;
+    let tia = bk_person(&app, "Tia Teacher", Some(&w.school_a), None, &[]).await;
+    let late_id = bk_book_ok(&app, &late, &tia).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let early_id = bk_book_ok(&app, &early, &tia).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cookie = web_session_cookie(&app, &tia.id).await;
+
+    let html = page_text(&app, "/my/bookings", Some(&cookie)).await;
+    let card = |id: &str| {
+        let start = html.find(&format!("id=\"booking-{id}\"")).unwrap();
+        let end = html[start..].find("</li>").unwrap();
+        visible_text(&html[start..start + end])
+    };
+    let late_card = card(&late_id);
+    assert!(
+        late_card.contains(
+            "The cancellation deadline has passed: cancelling now counts as a late cancellation"
+        ),
+        "{late_card}"
+    );
+    assert!(!late_card.contains("Cancel by"), "{late_card}");
+    let early_card = card(&early_id);
+    assert!(early_card.contains("Cancel by "), "{early_card}");
+    assert!(!early_card.contains("deadline has passed"), "{early_card}");
+
+    // Cancelling anyway is flagged late, as the API would.
+    let r = as_browser(
+        &app,
+        Method::POST,
+        &format!("/my/bookings/{late_id}/cancel"),
+        Some(&cookie),
+    )
+    .form(&[("reason", "")])
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let b = bk_get(&app, &late_id).await;
+    assert_eq!(
+        (b["status"].as_str(), b["late_cancellation"].as_bool()),
+        (Some("cancelled"), Some(true))
+    );
+}

@@ -39,3 +39,40 @@ pub use write::{
     add_session, cancel_course, create_course, delete_session, publish_course, update_course,
     update_session,
 };
+
+/// The times that matter to a booking on each course: (cancellation deadline, first session
+/// start, last session end), by course id.
+pub fn booking_times(
+    conn: &mut crate::db::DbConn,
+    course_ids: &[String],
+) -> diesel::QueryResult<
+    std::collections::HashMap<
+        String,
+        (
+            Option<chrono::NaiveDateTime>,
+            Option<chrono::NaiveDateTime>,
+            Option<chrono::NaiveDateTime>,
+        ),
+    >,
+> {
+    use crate::db::schema::courses;
+    use diesel::prelude::*;
+    let rows: Vec<(
+        String,
+        Option<chrono::NaiveDateTime>,
+        Option<chrono::NaiveDateTime>,
+        Option<chrono::NaiveDateTime>,
+    )> = courses::table
+        .filter(courses::id.eq_any(course_ids))
+        .select((
+            courses::id,
+            courses::cancellation_deadline,
+            courses::first_session_start,
+            courses::last_session_end,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, d, f, l)| (id, (d, f, l)))
+        .collect())
+}
