@@ -40,39 +40,31 @@ pub use write::{
     update_session,
 };
 
-/// The times that matter to a booking on each course: (cancellation deadline, first session
-/// start, last session end), by course id.
+/// A course's times that matter to a booking on it: (cancellation deadline, first session
+/// start, last session end).
+pub type BookingTimes = (
+    Option<chrono::NaiveDateTime>,
+    Option<chrono::NaiveDateTime>,
+    Option<chrono::NaiveDateTime>,
+);
+
+/// The [`BookingTimes`] of each course, by course id.
 pub fn booking_times(
     conn: &mut crate::db::DbConn,
     course_ids: &[String],
-) -> diesel::QueryResult<
-    std::collections::HashMap<
-        String,
-        (
-            Option<chrono::NaiveDateTime>,
-            Option<chrono::NaiveDateTime>,
-            Option<chrono::NaiveDateTime>,
-        ),
-    >,
-> {
+) -> diesel::QueryResult<std::collections::HashMap<String, BookingTimes>> {
     use crate::db::schema::courses;
     use diesel::prelude::*;
-    let rows: Vec<(
-        String,
-        Option<chrono::NaiveDateTime>,
-        Option<chrono::NaiveDateTime>,
-        Option<chrono::NaiveDateTime>,
-    )> = courses::table
+    let rows: Vec<(String, BookingTimes)> = courses::table
         .filter(courses::id.eq_any(course_ids))
         .select((
             courses::id,
-            courses::cancellation_deadline,
-            courses::first_session_start,
-            courses::last_session_end,
+            (
+                courses::cancellation_deadline,
+                courses::first_session_start,
+                courses::last_session_end,
+            ),
         ))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, d, f, l)| (id, (d, f, l)))
-        .collect())
+    Ok(rows.into_iter().collect())
 }
