@@ -6,8 +6,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY email-templates ./email-templates
-COPY benches ./benches
-COPY examples ./examples
+# The workspace's other member (benchmark tools) must be present, though it is not built.
+COPY tools ./tools
 RUN cargo build --release --locked --bin cpd-hub
 
 FROM debian:bookworm-slim

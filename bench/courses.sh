@@ -10,7 +10,7 @@ for backend in sqlite postgres; do
     url=$(fresh_db "$backend" courses)
     DATABASE_URL="$url" "$BIN" seed-demo >/dev/null
     start=$(date +%s.%N)
-    DATABASE_URL="$url" "$BIN" bench-seed --courses 10000 --sessions-per-course 3 >/dev/null
+    DATABASE_URL="$url" "$BENCH_BIN" bench-seed --courses 10000 --sessions-per-course 3 >/dev/null
     echo "[$backend] seeded 10,000 courses / 30,000 sessions in $(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
     token=$(admin_token "$url")
     start_server "$url" 18182

@@ -4,6 +4,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$ROOT/target/release/cpd-hub"
+# The benchmark data (bench-seed, bench-token) comes from the tools package, apart from the service.
+BENCH_BIN="$ROOT/target/release/cpd-hub-bench"
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
@@ -15,7 +17,7 @@ need() {
 }
 
 build_release() {
-    (cd "$ROOT" && cargo build --release --quiet --bin cpd-hub)
+    (cd "$ROOT" && cargo build --release --quiet -p cpd-hub -p cpd-hub-tools --bin cpd-hub --bin cpd-hub-bench)
 }
 
 # fresh_db BACKEND NAME -> prints a DATABASE_URL for an empty database

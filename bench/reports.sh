@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reports at national scale: seeds (once) a national alliance with `cpd-hub bench-seed
+# Reports at national scale: seeds (once) a national alliance with `cpd-hub-bench bench-seed
 # --national` (24,000 schools, 500,000 staff, 20,000 courses, 5,000,000 bookings with
 # registers and evaluations at SCALE=1), then times every engagement and impact grouping over
 # one academic year as a cpd_group member: first (cold) run, then min/median/max of RUNS more,
@@ -78,7 +78,7 @@ seed() {
     DATABASE_URL="$url" "$BIN" migrate >/dev/null
     local start end
     start=$(date +%s.%N)
-    DATABASE_URL="$url" "$BIN" bench-seed --national --scale "$SCALE" | tee "$(seed_log "$backend").tmp"
+    DATABASE_URL="$url" "$BENCH_BIN" bench-seed --national --scale "$SCALE" | tee "$(seed_log "$backend").tmp"
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN {printf "wall time %.1f s\n", b - a}' >>"$(seed_log "$backend").tmp"
     mv "$(seed_log "$backend").tmp" "$(seed_log "$backend")"
@@ -121,7 +121,7 @@ for backend in $BACKENDS; do
     fi
     url=$(db_url "$backend")
     echo "database size: $(db_size "$backend")"
-    TOKEN=$(DATABASE_URL="$url" "$BIN" bench-token --role cpd_group | tail -n 1)
+    TOKEN=$(DATABASE_URL="$url" "$BENCH_BIN" bench-token --role cpd_group | tail -n 1)
     start_server "$url" "$PORT" "${SERVER_ENV[@]}"
     # The evaluation job looks over every register once at start (about 5 s on PostgreSQL at
     # national scale); timing starts when it is done.

@@ -3,10 +3,17 @@
 //! Every setting is optional: the defaults make `cpd-hub serve` work on a fresh machine with
 //! nothing else installed (an SQLite file next to the working directory, HTTP on localhost,
 //! emails written to the log). A bad value stops start-up with a message naming the variable.
+//!
+//! clap reads the variables (its `env` support) into one flat list, `Vars`, with each
+//! variable's default and a parser that says what it expected; [`Settings::from_map`] runs the
+//! same parser on a map instead of the environment. What depends on more than one variable
+//! (the default `PUBLIC_BASE_URL`, the retry bounds) is settled after parsing.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches};
 
 /// Typed settings for one running service. Built once at start and passed explicitly: nothing
 /// in cpd-hub reads the environment after start-up, so tests can run many services side by side.
@@ -70,39 +77,6 @@ pub struct AttendanceSettings {
     pub check_in_late_minutes: u32,
 }
 
-impl Default for AttendanceSettings {
-    fn default() -> Self {
-        AttendanceSettings {
-            lock_days: 14,
-            check_in_opens_minutes: 30,
-            check_in_late_minutes: 10,
-        }
-    }
-}
-
-impl AttendanceSettings {
-    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let d = AttendanceSettings::default();
-        Ok(AttendanceSettings {
-            lock_days: number(get, "REGISTER_LOCK_DAYS", 0, 3650, d.lock_days as u64)? as u32,
-            check_in_opens_minutes: number(
-                get,
-                "CHECK_IN_OPENS_MINUTES",
-                0,
-                24 * 60,
-                d.check_in_opens_minutes as u64,
-            )? as u32,
-            check_in_late_minutes: number(
-                get,
-                "CHECK_IN_LATE_MINUTES",
-                0,
-                24 * 60,
-                d.check_in_late_minutes as u64,
-            )? as u32,
-        })
-    }
-}
-
 /// How evaluation invitations, reminders and results behave.
 #[derive(Clone, Debug)]
 pub struct EvaluationSettings {
@@ -122,74 +96,8 @@ pub struct EvaluationSettings {
     pub jobs_interval: Duration,
 }
 
-impl Default for EvaluationSettings {
-    fn default() -> Self {
-        EvaluationSettings {
-            token_days: 28,
-            reminder_days: vec![5],
-            follow_up_weeks: 6,
-            min_responses: 5,
-            jobs_interval: Duration::from_secs(60),
-        }
-    }
-}
-
-impl EvaluationSettings {
-    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let d = EvaluationSettings::default();
-        let reminder_days = match get("EVALUATION_REMINDER_DAYS") {
-            None => d.reminder_days.clone(),
-            Some(v) if v.eq_ignore_ascii_case("none") => Vec::new(),
-            Some(v) => {
-                let mut days = Vec::new();
-                for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    match part.parse::<u32>() {
-                        Ok(n) if (1..=365).contains(&n) => days.push(n),
-                        _ => {
-                            return Err(SettingsError {
-                                variable: "EVALUATION_REMINDER_DAYS",
-                                problem: format!(
-                                    "expected days from 1 to 365 separated by commas, got {v:?}"
-                                ),
-                            })
-                        }
-                    }
-                }
-                days.sort_unstable();
-                days.dedup();
-                days
-            }
-        };
-        Ok(EvaluationSettings {
-            token_days: number(get, "EVALUATION_TOKEN_DAYS", 1, 365, d.token_days as u64)? as u32,
-            reminder_days,
-            follow_up_weeks: number(
-                get,
-                "IMPACT_FOLLOW_UP_WEEKS",
-                1,
-                104,
-                d.follow_up_weeks as u64,
-            )? as u32,
-            min_responses: number(
-                get,
-                "EVALUATION_MIN_RESPONSES",
-                5,
-                1000,
-                d.min_responses as u64,
-            )? as u32,
-            jobs_interval: Duration::from_secs(number(
-                get,
-                "EVALUATION_JOBS_SECONDS",
-                1,
-                86_400,
-                d.jobs_interval.as_secs(),
-            )?),
-        })
-    }
-}
-
 /// When the termly digest goes and to whom.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReportSettings {
     /// `DIGEST_SCHEDULE`: `off` (default), or `termly` to email the digest once, the first
     /// time the service runs after each term ends.
@@ -202,54 +110,6 @@ pub struct ReportSettings {
     /// copy, or `cpd-hub reports-refresh`, does it). Reports are exact either way; the cells
     /// only make them fast.
     pub refresh_every: Option<Duration>,
-}
-
-impl ReportSettings {
-    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let digest_termly = match get("DIGEST_SCHEDULE")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("off") => false,
-            Some("termly") => true,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "DIGEST_SCHEDULE",
-                    problem: format!("expected off or termly, got {other:?}"),
-                })
-            }
-        };
-        let mut digest_recipients = Vec::new();
-        if let Some(v) = get("DIGEST_RECIPIENTS") {
-            for addr in v.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-                if addr.parse::<lettre::Address>().is_err() {
-                    return Err(SettingsError {
-                        variable: "DIGEST_RECIPIENTS",
-                        problem: format!("{addr:?} is not an email address"),
-                    });
-                }
-                digest_recipients.push(addr.to_string());
-            }
-        }
-        let refresh_every = match get("REPORT_REFRESH_SECONDS") {
-            None => Some(Duration::from_secs(5)),
-            Some(v) => match v.parse::<u64>() {
-                Ok(0) => None,
-                Ok(n) if n <= 86_400 => Some(Duration::from_secs(n)),
-                _ => {
-                    return Err(SettingsError {
-                        variable: "REPORT_REFRESH_SECONDS",
-                        problem: format!("expected a whole number from 0 to 86400, got {v:?}"),
-                    })
-                }
-            },
-        };
-        Ok(ReportSettings {
-            digest_termly,
-            digest_recipients,
-            refresh_every,
-        })
-    }
 }
 
 /// How the email delivery worker runs. The defaults suit one or a few service copies sending a
@@ -291,104 +151,6 @@ pub struct OutboxSettings {
     pub reminder_days: u32,
 }
 
-impl Default for OutboxSettings {
-    fn default() -> Self {
-        OutboxSettings {
-            enabled: true,
-            poll: Duration::from_millis(1000),
-            max_attempts: 30,
-            retry_base: Duration::from_millis(30_000),
-            retry_max: Duration::from_millis(3_600_000),
-            claim: Duration::from_secs(300),
-            batch: 64,
-            concurrency: 16,
-            smtp_timeout: Duration::from_secs(15),
-            reminder_days: 2,
-        }
-    }
-}
-
-impl OutboxSettings {
-    /// Reads the `OUTBOX_*`, `SMTP_TIMEOUT_SECS` and `EMAIL_REMINDER_DAYS` variables.
-    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let d = OutboxSettings::default();
-        let enabled = match get("OUTBOX_WORKER")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("on" | "true" | "1" | "yes") => true,
-            Some("off" | "false" | "0" | "no") => false,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "OUTBOX_WORKER",
-                    problem: format!("expected on or off, got {other:?}"),
-                })
-            }
-        };
-        let poll = number(get, "OUTBOX_POLL_MS", 10, 60_000, d.poll.as_millis() as u64)?;
-        let max_attempts = number(get, "OUTBOX_MAX_ATTEMPTS", 1, 1000, d.max_attempts as u64)?;
-        let retry_base = number(
-            get,
-            "OUTBOX_RETRY_BASE_MS",
-            1,
-            86_400_000,
-            d.retry_base.as_millis() as u64,
-        )?;
-        let retry_max = number(
-            get,
-            "OUTBOX_RETRY_MAX_MS",
-            1,
-            86_400_000,
-            d.retry_max.as_millis() as u64,
-        )?;
-        if retry_max < retry_base {
-            return Err(SettingsError {
-                variable: "OUTBOX_RETRY_MAX_MS",
-                problem: format!(
-                    "must be at least OUTBOX_RETRY_BASE_MS ({retry_base}), got {retry_max}"
-                ),
-            });
-        }
-        let claim = number(get, "OUTBOX_CLAIM_SECS", 1, 86_400, d.claim.as_secs())?;
-        let batch = number(get, "OUTBOX_BATCH", 1, 1000, d.batch as u64)?;
-        let concurrency = number(get, "OUTBOX_CONCURRENCY", 1, 64, d.concurrency as u64)?;
-        let smtp_timeout = number(get, "SMTP_TIMEOUT_SECS", 1, 600, d.smtp_timeout.as_secs())?;
-        let reminder_days = number(get, "EMAIL_REMINDER_DAYS", 1, 60, d.reminder_days as u64)?;
-        Ok(OutboxSettings {
-            enabled,
-            poll: Duration::from_millis(poll),
-            max_attempts: max_attempts as i32,
-            retry_base: Duration::from_millis(retry_base),
-            retry_max: Duration::from_millis(retry_max),
-            claim: Duration::from_secs(claim),
-            batch: batch as i64,
-            concurrency: concurrency as usize,
-            smtp_timeout: Duration::from_secs(smtp_timeout),
-            reminder_days: reminder_days as u32,
-        })
-    }
-}
-
-/// A whole number setting within `min..=max`, or its default when unset.
-fn number(
-    get: &dyn Fn(&str) -> Option<String>,
-    variable: &'static str,
-    min: u64,
-    max: u64,
-    default: u64,
-) -> Result<u64, SettingsError> {
-    match get(variable) {
-        None => Ok(default),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(SettingsError {
-                variable,
-                problem: format!("expected a whole number from {min} to {max}, got {v:?}"),
-            }),
-        },
-    }
-}
-
 /// How sign-in behaves. Every value has a default that suits one alliance.
 #[derive(Clone, Debug)]
 pub struct SignInSettings {
@@ -411,19 +173,6 @@ pub struct SignInSettings {
     pub trust_forwarded_for: bool,
 }
 
-impl Default for SignInSettings {
-    fn default() -> Self {
-        SignInSettings {
-            link_minutes: 15,
-            session_idle_minutes: 8 * 60,
-            session_max_days: 30,
-            limit_per_email: 5,
-            limit_per_client: 50,
-            trust_forwarded_for: false,
-        }
-    }
-}
-
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -438,9 +187,247 @@ pub enum LogFormat {
 #[error("{variable}: {problem}")]
 pub struct SettingsError {
     /// The environment variable at fault.
-    pub variable: &'static str,
+    pub variable: String,
     /// What was wrong and what was expected.
     pub problem: String,
+}
+
+/// The defaults of each part of the settings: those of an empty environment.
+macro_rules! default_from_settings {
+    ($($part:ident: $ty:ty),* $(,)?) => {$(
+        impl Default for $ty {
+            fn default() -> Self {
+                Settings::defaults().$part
+            }
+        }
+    )*};
+}
+default_from_settings!(
+    attendance: AttendanceSettings,
+    evaluation: EvaluationSettings,
+    reports: ReportSettings,
+    outbox: OutboxSettings,
+    sign_in: SignInSettings,
+);
+
+/// The variables as clap reads them: each argument's long name is its variable, so a value
+/// comes from the environment (clap's `env`) or, for [`Settings::from_map`], from
+/// `--VARIABLE=value`. Every parser trims the value and says what it expected; blank values
+/// count as unset. The documentation of each setting is on [`Settings`] and its parts.
+#[derive(clap::Parser)]
+#[command(name = "settings", no_binary_name = true)]
+struct Vars {
+    #[arg(long = "DATABASE_URL", env = "DATABASE_URL", value_parser = database_url, default_value = "sqlite://cpd-hub.db")]
+    database_url: String,
+    #[arg(long = "DATABASE_POOL_SIZE", env = "DATABASE_POOL_SIZE", value_parser = whole::<u32>(1, 512))]
+    database_pool_size: Option<u32>,
+    #[arg(long = "BIND", env = "BIND", value_parser = socket_address, default_value = "127.0.0.1:8080")]
+    bind: String,
+    #[arg(long = "PUBLIC_BASE_URL", env = "PUBLIC_BASE_URL", value_parser = public_base_url)]
+    public_base_url: Option<String>,
+    #[arg(long = "SMTP_URL", env = "SMTP_URL", value_parser = smtp_url)]
+    smtp_url: Option<String>,
+    #[arg(long = "MAIL_FROM", env = "MAIL_FROM", value_parser = mailbox, default_value = "cpd-hub <cpd-hub@localhost>")]
+    mail_from: String,
+    #[arg(long = "EMAIL_TEMPLATES_DIR", env = "EMAIL_TEMPLATES_DIR", value_parser = text)]
+    email_templates_dir: Option<String>,
+    #[arg(long = "LOG_FORMAT", env = "LOG_FORMAT", value_parser = log_format, default_value = "text")]
+    log_format: LogFormat,
+    #[arg(long = "WORKERS", env = "WORKERS", value_parser = whole::<usize>(1, 256))]
+    workers: Option<usize>,
+
+    #[arg(long = "OUTBOX_WORKER", env = "OUTBOX_WORKER", value_parser = on_off, default_value = "on", action = ArgAction::Set)]
+    outbox_worker: bool,
+    #[arg(long = "OUTBOX_POLL_MS", env = "OUTBOX_POLL_MS", value_parser = whole::<u64>(10, 60_000), default_value = "1000")]
+    outbox_poll_ms: u64,
+    #[arg(long = "OUTBOX_MAX_ATTEMPTS", env = "OUTBOX_MAX_ATTEMPTS", value_parser = whole::<i32>(1, 1000), default_value = "30")]
+    outbox_max_attempts: i32,
+    #[arg(long = "OUTBOX_RETRY_BASE_MS", env = "OUTBOX_RETRY_BASE_MS", value_parser = whole::<u64>(1, 86_400_000), default_value = "30000")]
+    outbox_retry_base_ms: u64,
+    #[arg(long = "OUTBOX_RETRY_MAX_MS", env = "OUTBOX_RETRY_MAX_MS", value_parser = whole::<u64>(1, 86_400_000), default_value = "3600000")]
+    outbox_retry_max_ms: u64,
+    #[arg(long = "OUTBOX_CLAIM_SECS", env = "OUTBOX_CLAIM_SECS", value_parser = whole::<u64>(1, 86_400), default_value = "300")]
+    outbox_claim_secs: u64,
+    #[arg(long = "OUTBOX_BATCH", env = "OUTBOX_BATCH", value_parser = whole::<i64>(1, 1000), default_value = "64")]
+    outbox_batch: i64,
+    #[arg(long = "OUTBOX_CONCURRENCY", env = "OUTBOX_CONCURRENCY", value_parser = whole::<usize>(1, 64), default_value = "16")]
+    outbox_concurrency: usize,
+    #[arg(long = "SMTP_TIMEOUT_SECS", env = "SMTP_TIMEOUT_SECS", value_parser = whole::<u64>(1, 600), default_value = "15")]
+    smtp_timeout_secs: u64,
+    #[arg(long = "EMAIL_REMINDER_DAYS", env = "EMAIL_REMINDER_DAYS", value_parser = whole::<u32>(1, 60), default_value = "2")]
+    email_reminder_days: u32,
+
+    #[arg(long = "MAGIC_LINK_MINUTES", env = "MAGIC_LINK_MINUTES", value_parser = whole::<u32>(1, 24 * 60), default_value = "15")]
+    magic_link_minutes: u32,
+    #[arg(long = "SESSION_IDLE_MINUTES", env = "SESSION_IDLE_MINUTES", value_parser = whole::<u32>(1, 30 * 24 * 60), default_value = "480")]
+    session_idle_minutes: u32,
+    #[arg(long = "SESSION_MAX_DAYS", env = "SESSION_MAX_DAYS", value_parser = whole::<u32>(1, 365), default_value = "30")]
+    session_max_days: u32,
+    #[arg(long = "SIGN_IN_LIMIT_PER_EMAIL", env = "SIGN_IN_LIMIT_PER_EMAIL", value_parser = whole::<u32>(1, 1000), default_value = "5")]
+    sign_in_limit_per_email: u32,
+    #[arg(long = "SIGN_IN_LIMIT_PER_CLIENT", env = "SIGN_IN_LIMIT_PER_CLIENT", value_parser = whole::<u32>(1, 100_000), default_value = "50")]
+    sign_in_limit_per_client: u32,
+    #[arg(long = "TRUST_FORWARDED_FOR", env = "TRUST_FORWARDED_FOR", value_parser = true_false, default_value = "false", action = ArgAction::Set)]
+    trust_forwarded_for: bool,
+
+    #[arg(long = "APPROVAL_REMINDER_DAYS", env = "APPROVAL_REMINDER_DAYS", value_parser = whole::<u32>(0, 365), default_value = "5")]
+    approval_reminder_days: u32,
+    #[arg(long = "BOOKING_JOBS_SECONDS", env = "BOOKING_JOBS_SECONDS", value_parser = whole::<u64>(1, 86_400), default_value = "60")]
+    booking_jobs_seconds: u64,
+    #[arg(long = "METRICS_TOKEN", env = "METRICS_TOKEN", value_parser = metrics_token)]
+    metrics_token: Option<String>,
+
+    #[arg(long = "REGISTER_LOCK_DAYS", env = "REGISTER_LOCK_DAYS", value_parser = whole::<u32>(0, 3650), default_value = "14")]
+    register_lock_days: u32,
+    #[arg(long = "CHECK_IN_OPENS_MINUTES", env = "CHECK_IN_OPENS_MINUTES", value_parser = whole::<u32>(0, 24 * 60), default_value = "30")]
+    check_in_opens_minutes: u32,
+    #[arg(long = "CHECK_IN_LATE_MINUTES", env = "CHECK_IN_LATE_MINUTES", value_parser = whole::<u32>(0, 24 * 60), default_value = "10")]
+    check_in_late_minutes: u32,
+
+    #[arg(long = "EVALUATION_TOKEN_DAYS", env = "EVALUATION_TOKEN_DAYS", value_parser = whole::<u32>(1, 365), default_value = "28")]
+    evaluation_token_days: u32,
+    #[arg(long = "EVALUATION_REMINDER_DAYS", env = "EVALUATION_REMINDER_DAYS", value_parser = reminder_days, default_value = "5")]
+    evaluation_reminder_days: List<u32>,
+    #[arg(long = "IMPACT_FOLLOW_UP_WEEKS", env = "IMPACT_FOLLOW_UP_WEEKS", value_parser = whole::<u32>(1, 104), default_value = "6")]
+    impact_follow_up_weeks: u32,
+    #[arg(long = "EVALUATION_MIN_RESPONSES", env = "EVALUATION_MIN_RESPONSES", value_parser = whole::<u32>(5, 1000), default_value = "5")]
+    evaluation_min_responses: u32,
+    #[arg(long = "EVALUATION_JOBS_SECONDS", env = "EVALUATION_JOBS_SECONDS", value_parser = whole::<u64>(1, 86_400), default_value = "60")]
+    evaluation_jobs_seconds: u64,
+
+    #[arg(long = "DIGEST_SCHEDULE", env = "DIGEST_SCHEDULE", value_parser = digest_schedule, default_value = "off", action = ArgAction::Set)]
+    digest_schedule: bool,
+    #[arg(long = "DIGEST_RECIPIENTS", env = "DIGEST_RECIPIENTS", value_parser = addresses, default_value = "")]
+    digest_recipients: List<String>,
+    #[arg(long = "REPORT_REFRESH_SECONDS", env = "REPORT_REFRESH_SECONDS", value_parser = whole::<u64>(0, 86_400), default_value = "5")]
+    report_refresh_seconds: u64,
+}
+
+/// A comma-separated list, as one value (a `Vec` field would make clap expect many).
+#[derive(Clone, Debug)]
+struct List<T>(Vec<T>);
+
+/// A whole number setting within `min..=max`.
+fn whole<T: TryFrom<u64>>(min: u64, max: u64) -> impl Fn(&str) -> Result<T, String> + Clone {
+    move |v| {
+        let v = v.trim();
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| format!("expected a whole number from {min} to {max}, got {v:?}"))
+    }
+}
+
+fn text(v: &str) -> Result<String, String> {
+    Ok(v.trim().to_string())
+}
+
+fn database_url(v: &str) -> Result<String, String> {
+    crate::db::Backend::from_url(v.trim())?;
+    Ok(v.trim().to_string())
+}
+
+fn socket_address(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    v.parse::<SocketAddr>()
+        .map(|_| v.to_string())
+        .map_err(|_| format!("expected an address and port such as 127.0.0.1:8080, got {v:?}"))
+}
+
+fn public_base_url(u: &str) -> Result<String, String> {
+    let u = u.trim();
+    let parsed = url::Url::parse(u)
+        .map_err(|e| format!("expected an absolute http(s) URL, got {u:?} ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("expected an http or https URL, got {u:?}"));
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
+
+fn smtp_url(u: &str) -> Result<String, String> {
+    check_smtp_url(u.trim()).map(|()| u.trim().to_string())
+}
+
+fn mailbox(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    v.parse::<lettre::message::Mailbox>()
+        .map(|_| v.to_string())
+        .map_err(|_| {
+            format!("expected an address such as \"CPD team <cpd@example.org>\", got {v:?}")
+        })
+}
+
+fn log_format(v: &str) -> Result<LogFormat, String> {
+    match v.trim() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("expected text or json, got {other:?}")),
+    }
+}
+
+fn on_off(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        other => Err(format!("expected on or off, got {other:?}")),
+    }
+}
+
+fn true_false(v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "false" | "0" => Ok(false),
+        "true" | "1" => Ok(true),
+        other => Err(format!("expected true or false, got {other:?}")),
+    }
+}
+
+fn metrics_token(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.len() < 16 {
+        return Err("must be at least 16 characters long".into());
+    }
+    Ok(v.to_string())
+}
+
+fn reminder_days(v: &str) -> Result<List<u32>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("none") {
+        return Ok(List(Vec::new()));
+    }
+    let mut days = Vec::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u32>() {
+            Ok(n) if (1..=365).contains(&n) => days.push(n),
+            _ => {
+                return Err(format!(
+                    "expected days from 1 to 365 separated by commas, got {v:?}"
+                ))
+            }
+        }
+    }
+    days.sort_unstable();
+    days.dedup();
+    Ok(List(days))
+}
+
+fn digest_schedule(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "off" => Ok(false),
+        "termly" => Ok(true),
+        other => Err(format!("expected off or termly, got {other:?}")),
+    }
+}
+
+fn addresses(v: &str) -> Result<List<String>, String> {
+    let mut out = Vec::new();
+    for addr in v.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        if addr.parse::<lettre::Address>().is_err() {
+            return Err(format!("{addr:?} is not an email address"));
+        }
+        out.push(addr.to_string());
+    }
+    Ok(List(out))
 }
 
 impl Settings {
@@ -450,205 +437,113 @@ impl Settings {
         if let Err(e) = dotenvy::dotenv() {
             if !e.not_found() {
                 return Err(SettingsError {
-                    variable: ".env",
+                    variable: ".env".into(),
                     problem: format!("could not be read: {e}"),
                 });
             }
         }
-        let vars: HashMap<String, String> = std::env::vars().collect();
-        Self::from_map(&vars)
+        // A variable set to blanks counts as unset, as in `from_map`.
+        let command = Vars::command().mut_args(|a| {
+            let blank = a
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|v| v.to_string_lossy().trim().is_empty());
+            if blank {
+                a.env(None::<&str>)
+            } else {
+                a
+            }
+        });
+        Self::parse(command, Vec::new())
     }
 
-    /// Builds settings from a map of variables; `from_env` and the tests share it.
+    /// Builds settings from a map of variables, ignoring the process environment: the tests
+    /// and [`Settings::for_database`] use it. The same parser as `from_env`.
     pub fn from_map(vars: &HashMap<String, String>) -> Result<Self, SettingsError> {
-        let get = |k: &str| {
-            vars.get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let command = Vars::command().mut_args(|a| a.env(None::<&str>));
+        let args = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter_map(|name| {
+                let value = vars.get(name)?.trim();
+                (!value.is_empty()).then(|| format!("--{name}={value}"))
+            })
+            .collect();
+        Self::parse(command, args)
+    }
 
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://cpd-hub.db".into());
-        crate::db::Backend::from_url(&database_url).map_err(|problem| SettingsError {
-            variable: "DATABASE_URL",
-            problem,
-        })?;
+    /// Settings with every variable unset.
+    fn defaults() -> Self {
+        Self::from_map(&HashMap::new()).expect("the defaults are valid")
+    }
 
-        let database_pool_size = match get("DATABASE_POOL_SIZE") {
-            None => None,
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=512).contains(&n) => Some(n),
-                _ => {
-                    return Err(SettingsError {
-                        variable: "DATABASE_POOL_SIZE",
-                        problem: format!("expected a whole number from 1 to 512, got {v:?}"),
-                    })
-                }
-            },
-        };
-
-        let bind = get("BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
-        if bind.parse::<SocketAddr>().is_err() {
+    fn parse(mut command: clap::Command, args: Vec<String>) -> Result<Self, SettingsError> {
+        let matches = command
+            .try_get_matches_from_mut(args)
+            .map_err(settings_error)?;
+        let v = Vars::from_arg_matches(&matches).map_err(settings_error)?;
+        if v.outbox_retry_max_ms < v.outbox_retry_base_ms {
             return Err(SettingsError {
-                variable: "BIND",
+                variable: "OUTBOX_RETRY_MAX_MS".into(),
                 problem: format!(
-                    "expected an address and port such as 127.0.0.1:8080, got {bind:?}"
+                    "must be at least OUTBOX_RETRY_BASE_MS ({}), got {}",
+                    v.outbox_retry_base_ms, v.outbox_retry_max_ms
                 ),
             });
         }
-
-        let public_base_url = match get("PUBLIC_BASE_URL") {
-            Some(u) => {
-                let parsed = url::Url::parse(&u).map_err(|e| SettingsError {
-                    variable: "PUBLIC_BASE_URL",
-                    problem: format!("expected an absolute http(s) URL, got {u:?} ({e})"),
-                })?;
-                if !matches!(parsed.scheme(), "http" | "https") {
-                    return Err(SettingsError {
-                        variable: "PUBLIC_BASE_URL",
-                        problem: format!("expected an http or https URL, got {u:?}"),
-                    });
-                }
-                u.trim_end_matches('/').to_string()
-            }
-            None => format!("http://{bind}"),
-        };
-
-        let smtp_url = get("SMTP_URL");
-        if let Some(u) = &smtp_url {
-            check_smtp_url(u).map_err(|problem| SettingsError {
-                variable: "SMTP_URL",
-                problem,
-            })?;
-        }
-
-        let mail_from = get("MAIL_FROM").unwrap_or_else(|| "cpd-hub <cpd-hub@localhost>".into());
-        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
-            return Err(SettingsError {
-                variable: "MAIL_FROM",
-                problem: format!(
-                    "expected an address such as \"CPD team <cpd@example.org>\", got {mail_from:?}"
-                ),
-            });
-        }
-
-        let log_format = match get("LOG_FORMAT").as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(SettingsError {
-                    variable: "LOG_FORMAT",
-                    problem: format!("expected text or json, got {other:?}"),
-                })
-            }
-        };
-
-        let workers = match get("WORKERS") {
-            None => None,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if (1..=256).contains(&n) => Some(n),
-                _ => {
-                    return Err(SettingsError {
-                        variable: "WORKERS",
-                        problem: format!("expected a whole number from 1 to 256, got {v:?}"),
-                    })
-                }
-            },
-        };
-
-        let outbox = OutboxSettings::from_lookup(&get)?;
-        let defaults = SignInSettings::default();
-        let number = |variable: &'static str, max: u32, default: u32| match get(variable) {
-            None => Ok(default),
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(SettingsError {
-                    variable,
-                    problem: format!("expected a whole number from 1 to {max}, got {v:?}"),
-                }),
-            },
-        };
-        let sign_in = SignInSettings {
-            link_minutes: number("MAGIC_LINK_MINUTES", 24 * 60, defaults.link_minutes)?,
-            session_idle_minutes: number(
-                "SESSION_IDLE_MINUTES",
-                30 * 24 * 60,
-                defaults.session_idle_minutes,
-            )?,
-            session_max_days: number("SESSION_MAX_DAYS", 365, defaults.session_max_days)?,
-            limit_per_email: number("SIGN_IN_LIMIT_PER_EMAIL", 1000, defaults.limit_per_email)?,
-            limit_per_client: number(
-                "SIGN_IN_LIMIT_PER_CLIENT",
-                100_000,
-                defaults.limit_per_client,
-            )?,
-            trust_forwarded_for: match get("TRUST_FORWARDED_FOR").as_deref() {
-                None | Some("false") | Some("0") => false,
-                Some("true") | Some("1") => true,
-                Some(other) => {
-                    return Err(SettingsError {
-                        variable: "TRUST_FORWARDED_FOR",
-                        problem: format!("expected true or false, got {other:?}"),
-                    })
-                }
-            },
-        };
-
-        let approval_reminder_days = match get("APPROVAL_REMINDER_DAYS") {
-            None => 5,
-            Some(v) => match v.parse::<u32>() {
-                Ok(n) if n <= 365 => n,
-                _ => {
-                    return Err(SettingsError {
-                        variable: "APPROVAL_REMINDER_DAYS",
-                        problem: format!("expected a whole number from 0 to 365, got {v:?}"),
-                    })
-                }
-            },
-        };
-
-        let booking_jobs_interval = match get("BOOKING_JOBS_SECONDS") {
-            None => Duration::from_secs(60),
-            Some(v) => match v.parse::<u64>() {
-                Ok(n) if (1..=86_400).contains(&n) => Duration::from_secs(n),
-                _ => {
-                    return Err(SettingsError {
-                        variable: "BOOKING_JOBS_SECONDS",
-                        problem: format!("expected a whole number from 1 to 86400, got {v:?}"),
-                    })
-                }
-            },
-        };
-
-        let metrics_token = get("METRICS_TOKEN");
-        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(SettingsError {
-                variable: "METRICS_TOKEN",
-                problem: "must be at least 16 characters long".into(),
-            });
-        }
-        let lookup = |k: &str| get(k);
-        let attendance = AttendanceSettings::from_lookup(&lookup)?;
-        let evaluation = EvaluationSettings::from_lookup(&lookup)?;
-        let reports = ReportSettings::from_lookup(&lookup)?;
-
         Ok(Settings {
-            database_url,
-            database_pool_size,
-            bind,
-            public_base_url,
-            smtp_url,
-            mail_from,
-            email_templates_dir: get("EMAIL_TEMPLATES_DIR"),
-            log_format,
-            workers,
-            outbox,
-            sign_in,
-            approval_reminder_days,
-            booking_jobs_interval,
-            metrics_token,
-            attendance,
-            evaluation,
-            reports,
+            public_base_url: v
+                .public_base_url
+                .unwrap_or_else(|| format!("http://{}", v.bind)),
+            database_url: v.database_url,
+            database_pool_size: v.database_pool_size,
+            bind: v.bind,
+            smtp_url: v.smtp_url,
+            mail_from: v.mail_from,
+            email_templates_dir: v.email_templates_dir,
+            log_format: v.log_format,
+            workers: v.workers,
+            outbox: OutboxSettings {
+                enabled: v.outbox_worker,
+                poll: Duration::from_millis(v.outbox_poll_ms),
+                max_attempts: v.outbox_max_attempts,
+                retry_base: Duration::from_millis(v.outbox_retry_base_ms),
+                retry_max: Duration::from_millis(v.outbox_retry_max_ms),
+                claim: Duration::from_secs(v.outbox_claim_secs),
+                batch: v.outbox_batch,
+                concurrency: v.outbox_concurrency,
+                smtp_timeout: Duration::from_secs(v.smtp_timeout_secs),
+                reminder_days: v.email_reminder_days,
+            },
+            sign_in: SignInSettings {
+                link_minutes: v.magic_link_minutes,
+                session_idle_minutes: v.session_idle_minutes,
+                session_max_days: v.session_max_days,
+                limit_per_email: v.sign_in_limit_per_email,
+                limit_per_client: v.sign_in_limit_per_client,
+                trust_forwarded_for: v.trust_forwarded_for,
+            },
+            approval_reminder_days: v.approval_reminder_days,
+            booking_jobs_interval: Duration::from_secs(v.booking_jobs_seconds),
+            metrics_token: v.metrics_token,
+            attendance: AttendanceSettings {
+                lock_days: v.register_lock_days,
+                check_in_opens_minutes: v.check_in_opens_minutes,
+                check_in_late_minutes: v.check_in_late_minutes,
+            },
+            evaluation: EvaluationSettings {
+                token_days: v.evaluation_token_days,
+                reminder_days: v.evaluation_reminder_days.0,
+                follow_up_weeks: v.impact_follow_up_weeks,
+                min_responses: v.evaluation_min_responses,
+                jobs_interval: Duration::from_secs(v.evaluation_jobs_seconds),
+            },
+            reports: ReportSettings {
+                digest_termly: v.digest_schedule,
+                digest_recipients: v.digest_recipients.0,
+                refresh_every: (v.report_refresh_seconds > 0)
+                    .then(|| Duration::from_secs(v.report_refresh_seconds)),
+            },
         })
     }
 
@@ -664,6 +559,26 @@ impl Settings {
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_secs(5)
     }
+}
+
+/// The variable a clap error is about (each argument's long name is its variable) and the
+/// parser's own words for what was wrong.
+fn settings_error(e: clap::Error) -> SettingsError {
+    use clap::error::{ContextKind, ContextValue};
+    let variable = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg
+            .trim_start_matches('-')
+            .split([' ', '='])
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        _ => "settings".to_string(),
+    };
+    let problem = match std::error::Error::source(&e) {
+        Some(source) => source.to_string(),
+        None => e.kind().to_string(),
+    };
+    SettingsError { variable, problem }
 }
 
 /// Checks an `SMTP_URL` early so a typo stops start-up rather than every email.

@@ -4,15 +4,53 @@
 //! whenever [`BookingJobs::wake`] is called). The evaluation job ([`EvaluationJobs`]) sends
 //! evaluation invitations, follow-ups and reminders. With `DIGEST_SCHEDULE=termly`, the
 //! termly digest of the reports goes once per term ([`DigestSchedule`]). The report refresher
-//! ([`ReportRefresher`]) keeps the report cells up to date.
+//! ([`ReportRefresher`]) keeps the report cells up to date. Each runs on
+//! [`spawn_periodic`]'s loop.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::MissedTickBehavior;
 
 use crate::app::state::AppState;
 use crate::domain::time;
 use crate::error::AppResult;
+
+/// Starts a periodic job on the current runtime: `run` runs at once, then every `every`, and
+/// also whenever `wake` (when given) is notified. Runs never overlap; one that takes longer
+/// than `every` pushes the next tick back instead of being followed by a burst of missed ones
+/// ([`MissedTickBehavior::Delay`]). A failed run is logged as a warning with `on_failure` and
+/// the job carries on at the next tick.
+pub fn spawn_periodic<T, Fut>(
+    state: AppState,
+    every: Duration,
+    wake: Option<Arc<Notify>>,
+    on_failure: &'static str,
+    run: impl Fn(AppState) -> Fut + Send + 'static,
+) where
+    Fut: Future<Output = AppResult<T>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            match &wake {
+                Some(wake) => tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wake.notified() => {}
+                },
+                None => {
+                    tick.tick().await;
+                }
+            }
+            if let Err(e) = run(state.clone()).await {
+                tracing::warn!(error = ?e, "{on_failure}");
+            }
+        }
+    });
+}
 
 /// A handle on the running booking jobs.
 #[derive(Clone)]
@@ -26,19 +64,13 @@ impl BookingJobs {
         let wake = Arc::new(Notify::new());
         let handle = BookingJobs { wake: wake.clone() };
         let every = state.settings.booking_jobs_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = wake.notified() => {}
-                }
-                if let Err(e) = run_once(&state).await {
-                    tracing::warn!(error = ?e, "booking jobs failed; they run again at the next tick");
-                }
-            }
-        });
+        spawn_periodic(
+            state,
+            every,
+            Some(wake),
+            "booking jobs failed; they run again at the next tick",
+            |state| async move { run_once(&state).await },
+        );
         handle
     }
 
@@ -81,19 +113,13 @@ impl EvaluationJobs {
         let wake = state.evaluation_wake.clone();
         let handle = EvaluationJobs { wake: wake.clone() };
         let every = state.settings.evaluation.jobs_interval;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = wake.notified() => {}
-                }
-                if let Err(e) = run_evaluation_once(&state).await {
-                    tracing::warn!(error = ?e, "evaluation job failed; it runs again at the next tick");
-                }
-            }
-        });
+        spawn_periodic(
+            state,
+            every,
+            Some(wake),
+            "evaluation job failed; it runs again at the next tick",
+            |state| async move { run_evaluation_once(&state).await },
+        );
         handle
     }
 
@@ -131,20 +157,17 @@ pub struct DigestSchedule;
 
 impl DigestSchedule {
     /// How often the schedule looks whether a term has ended.
-    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    pub const EVERY: Duration = Duration::from_secs(3600);
 
     /// Starts the schedule on the current runtime.
     pub fn spawn(state: AppState) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Self::EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = Self::run_once(&state).await {
-                    tracing::warn!(error = ?e, "termly digest failed; it is tried again within the hour");
-                }
-            }
-        });
+        spawn_periodic(
+            state,
+            Self::EVERY,
+            None,
+            "termly digest failed; it is tried again within the hour",
+            |state| async move { Self::run_once(&state).await },
+        );
     }
 
     /// Sends the last ended term's digest if it has not gone; returns what happened.
@@ -185,17 +208,14 @@ impl ReportRefresher {
     pub const BATCH: usize = 100;
 
     /// Starts the refresher on the current runtime.
-    pub fn spawn(state: AppState, every: std::time::Duration) {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = Self::run_once(&state).await {
-                    tracing::warn!(error = ?e, "report refresh failed; it runs again at the next tick");
-                }
-            }
-        });
+    pub fn spawn(state: AppState, every: Duration) {
+        spawn_periodic(
+            state,
+            every,
+            None,
+            "report refresh failed; it runs again at the next tick",
+            |state| async move { Self::run_once(&state).await },
+        );
     }
 
     /// Sums every course marked now, a batch at a time. Returns how many it summed.

@@ -7,7 +7,6 @@ pub mod seed;
 pub mod seed_bookings;
 pub mod seed_courses;
 pub mod seed_evaluations;
-pub mod seed_national;
 pub mod seed_registers;
 
 use crate::config::Settings;

@@ -1,15 +1,15 @@
-//! Courses for a demo alliance ([`seed_term`]: a realistic spring term) and for benchmarks
-//! ([`seed_bulk`]: many courses, quickly).
+//! Courses for a demo alliance ([`seed_term`]: a realistic spring term). The benchmarks' bulk
+//! courses (`cpd-hub-bench bench-seed`, in `cpd-hub-tools`) share [`VENUES`], [`london`],
+//! [`provider_id`] and [`ids_by_key`] with it.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 use diesel::prelude::*;
 
 use crate::db::schema::{clusters, courses, priorities, providers, staff_groups};
 use crate::db::DbConn;
-use crate::domain::course::{CoursePlan, CourseStatus, Format, SessionPlan, Venue};
-use crate::domain::school::Phase;
+use crate::domain::course::{CoursePlan, Format, SessionPlan, Venue};
 use crate::domain::time::{self, LONDON};
-use crate::store::courses::{self as store, BulkCourse, CourseLinks};
+use crate::store::courses::{self as store, CourseLinks};
 
 /// What [`seed_term`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,7 +23,8 @@ pub struct SeedReport {
 /// The provider demo and benchmark courses are given when the database has none.
 const DEMO_PROVIDER: &str = "Barnsley Teaching Alliance";
 
-const VENUES: &[(&str, &str, &str)] = &[
+/// The demo's venues: (name, address, postcode).
+pub const VENUES: &[(&str, &str, &str)] = &[
     (
         "Barnsley Teaching Hub",
         "Church Street, Barnsley",
@@ -297,7 +298,7 @@ fn demo_courses() -> Vec<Demo> {
 }
 
 /// A Europe/London wall-clock time as stored UTC.
-fn london(date: &str, hm: &str) -> anyhow::Result<NaiveDateTime> {
+pub fn london(date: &str, hm: &str) -> anyhow::Result<NaiveDateTime> {
     let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")?;
     let t = NaiveTime::parse_from_str(hm, "%H:%M")?;
     LONDON
@@ -315,7 +316,7 @@ fn online_url(title: &str) -> String {
 }
 
 /// The first provider by name, or a new one when there is none.
-fn provider_id(conn: &mut DbConn) -> anyhow::Result<String> {
+pub fn provider_id(conn: &mut DbConn) -> anyhow::Result<String> {
     let found: Option<String> = providers::table
         .order(providers::name.asc())
         .select(providers::id)
@@ -339,10 +340,10 @@ fn provider_id(conn: &mut DbConn) -> anyhow::Result<String> {
 }
 
 /// (key, id) pairs, in the alliance's order.
-type KeyedIds = Vec<(String, String)>;
+pub type KeyedIds = Vec<(String, String)>;
 
 /// The priorities and staff groups by key.
-fn ids_by_key(conn: &mut DbConn) -> anyhow::Result<(KeyedIds, KeyedIds)> {
+pub fn ids_by_key(conn: &mut DbConn) -> anyhow::Result<(KeyedIds, KeyedIds)> {
     let prios = priorities::table
         .order(priorities::position.asc())
         .select((priorities::key, priorities::id))
@@ -460,157 +461,4 @@ pub fn seed_term(conn: &mut DbConn, lead_ids: &[String]) -> anyhow::Result<SeedR
         report.created += 1;
     }
     Ok(report)
-}
-
-/// A small deterministic generator, so benchmark data is the same on every run.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-const BULK_TOPICS: &[&str] = &[
-    "adaptive teaching",
-    "phonics and early reading",
-    "behaviour and routines",
-    "attendance and families",
-    "staff wellbeing",
-    "pupils new to English",
-    "curriculum sequencing",
-    "subject leadership",
-    "formative assessment",
-    "outdoor learning",
-    "SEND support plans",
-    "coaching and mentoring",
-];
-
-/// Inserts `n_courses` published courses (one in twenty a draft) of `sessions_per_course`
-/// weekly sessions each, for benchmarks: titles `Bulk course N: topic`, first sessions spread
-/// over September 2026 to July 2028, random priorities, staff groups, phases, formats and
-/// capacities, and confirmed/waiting counts as if booked (so `has_places` has both answers).
-/// Deterministic; batched 500 courses to a transaction. Returns how many were inserted.
-pub fn seed_bulk(
-    conn: &mut DbConn,
-    n_courses: usize,
-    sessions_per_course: usize,
-) -> anyhow::Result<usize> {
-    let provider = provider_id(conn)?;
-    let (prios, groups) = ids_by_key(conn)?;
-    let cluster_ids: Vec<String> = clusters::table.select(clusters::id).load(conn)?;
-    let mut rng = Lcg(0x5eed_c0de);
-    let base = london("2026-09-01", "09:00")?;
-    let mut inserted = 0;
-    let mut batch = Vec::with_capacity(500);
-    for i in 0..n_courses {
-        let topic = BULK_TOPICS[rng.below(BULK_TOPICS.len())];
-        let format = Format::ALL[rng.below(Format::ALL.len())];
-        let first = base
-            + chrono::Duration::days(rng.below(700) as i64)
-            + chrono::Duration::minutes(30 * rng.below(16) as i64);
-        let length = chrono::Duration::minutes(90 + 30 * rng.below(8) as i64);
-        let venue = VENUES[rng.below(VENUES.len())];
-        let sessions: Vec<SessionPlan> = (0..sessions_per_course)
-            .map(|w| {
-                let start = first + chrono::Duration::weeks(w as i64);
-                SessionPlan {
-                    start,
-                    end: start + length,
-                    venue: format.needs_venue().then(|| Venue {
-                        name: venue.0.into(),
-                        address: venue.1.into(),
-                        postcode: venue.2.into(),
-                    }),
-                    online_url: format
-                        .needs_online_url()
-                        .then(|| format!("https://meet.example.org/cpd/bulk-{i}")),
-                    note: None,
-                }
-            })
-            .collect();
-        let capacity = 10 + rng.below(51) as i32;
-        let confirmed = rng.below(capacity as usize + 1) as i32;
-        let waiting = if confirmed == capacity {
-            rng.below(6) as i32
-        } else {
-            0
-        };
-        let mut priority_ids = Vec::new();
-        for _ in 0..1 + rng.below(2) {
-            if let Some((_, id)) = prios.get(rng.below(prios.len())) {
-                if !priority_ids.contains(id) {
-                    priority_ids.push(id.clone());
-                }
-            }
-        }
-        let mut staff_group_ids = Vec::new();
-        for _ in 0..rng.below(3) {
-            if let Some((_, id)) = groups.get(rng.below(groups.len())) {
-                if !staff_group_ids.contains(id) {
-                    staff_group_ids.push(id.clone());
-                }
-            }
-        }
-        let mut phases: Vec<String> = Vec::new();
-        for _ in 0..rng.below(3) {
-            let p = Phase::ALL[rng.below(4)].as_str().to_string();
-            if !phases.contains(&p) {
-                phases.push(p);
-            }
-        }
-        let cluster_id = (!cluster_ids.is_empty() && rng.below(5) == 0)
-            .then(|| cluster_ids[rng.below(cluster_ids.len())].clone());
-        batch.push(BulkCourse {
-            plan: CoursePlan {
-                title: format!("Bulk course {}: {topic}", i + 1),
-                summary: format!(
-                    "A generated course about {topic}, for load testing the calendar. Number {}.",
-                    i + 1
-                ),
-                format: format.as_str().into(),
-                capacity,
-                per_school_cap: None,
-                per_school_cap_until: None,
-                price_pence: 0,
-                booking_opens: None,
-                booking_closes: None,
-                cancellation_deadline: None,
-                requires_approval: rng.below(4) == 0,
-                completion_min_sessions: None,
-                phases,
-                sessions,
-            },
-            links: CourseLinks {
-                provider_id: provider.clone(),
-                cluster_id,
-                lead_ids: Vec::new(),
-                priority_ids,
-                staff_group_ids,
-            },
-            status: if i % 20 == 19 {
-                CourseStatus::Draft
-            } else {
-                CourseStatus::Published
-            },
-            confirmed_count: confirmed,
-            waitlist_count: waiting,
-        });
-        if batch.len() == 500 {
-            inserted += store::bulk_insert(conn, &batch).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            batch.clear();
-        }
-    }
-    if !batch.is_empty() {
-        inserted += store::bulk_insert(conn, &batch).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    }
-    Ok(inserted)
 }

@@ -1,8 +1,8 @@
-//! The national benchmark seed (`cpd-hub bench-seed --national`) at a tiny scale: it runs on
+//! The national benchmark seed (`cpd-hub-bench bench-seed --national`) at a tiny scale: it runs on
 //! both backends, makes the same alliance on each, and what it makes holds together the way the
 //! service keeps its own data (counters, snapshots, registers, evaluations).
 
-use cpd_hub::commands::seed_national::{seed_national, NationalOptions, NationalReport};
+use cpd_hub_tools::national::{seed_national, NationalOptions, NationalReport};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use cpd_hub::commands::seed_national::{seed_national, NationalOptions};
 use cpd_hub::db::schema::{course_sessions, courses};
 use cpd_hub::db::DbConn;
 use cpd_hub::reports::metrics::{GroupBy, ReportQuery, ReportScope};
 use cpd_hub::store::report_cells;
 use cpd_hub::store::reports::{engagement_by, impact_by, Method};
+use cpd_hub_tools::national::{seed_national, NationalOptions};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
@@ -331,7 +331,7 @@ async fn every_state(backend: Backend) {
 
 fn every_state_on(conn: &mut DbConn) {
     let now = reading_time();
-    let seeded = cpd_hub::commands::seed_national::default_as_of();
+    let seeded = cpd_hub_tools::national::default_as_of();
     seed_national(
         conn,
         &NationalOptions {

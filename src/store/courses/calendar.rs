@@ -16,7 +16,6 @@ use crate::domain::paging::{Page, Paging};
 use crate::error::AppResult;
 use crate::store::like_pattern;
 
-use super::bulk::by_course;
 use super::hooks::feed_course_ids;
 use super::read::sort_phases;
 use super::types::{CourseFilter, CourseSummary, Named, Session, SessionRow, SummaryRow, Tag};
@@ -389,4 +388,13 @@ pub fn feed_courses(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<Calenda
         courses.sort_by_key(|c| (c.sessions.first().map(|s| s.start), c.id.clone()));
         Ok(courses)
     })
+}
+
+/// Groups `(course id, value)` rows by course, keeping the rows' order within each course.
+fn by_course<T>(rows: Vec<(String, T)>) -> HashMap<String, Vec<T>> {
+    let mut out: HashMap<String, Vec<T>> = HashMap::new();
+    for (course_id, value) in rows {
+        out.entry(course_id).or_default().push(value);
+    }
+    out
 }

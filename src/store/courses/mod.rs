@@ -15,14 +15,12 @@
 //! the email templates' contract; the functions that send them take `base_url`
 //! (`PUBLIC_BASE_URL`) for the links.
 
-mod bulk;
 mod calendar;
 mod hooks;
 mod read;
 mod types;
 mod write;
 
-pub use bulk::{bulk_insert, BulkCourse};
 pub use calendar::{
     calendar_courses, calendar_generation, calendar_list, feed_courses, list_courses,
     CalendarCourse,
@@ -36,8 +34,8 @@ pub use types::{
     SessionPatch, Tag,
 };
 pub use write::{
-    add_session, cancel_course, create_course, delete_session, publish_course, update_course,
-    update_session,
+    add_session, cancel_course, create_course, delete_session, insert_unchecked, publish_course,
+    update_course, update_session,
 };
 
 /// A course's times that matter to a booking on it: (cancellation deadline, first session

@@ -52,7 +52,7 @@ fn ensure_changeable(row: &CourseRow) -> AppResult<()> {
 
 /// Title and summary, lower-cased here (not by the database) so `q` matches the same on both
 /// backends, whatever the alphabet.
-pub(super) fn search_text(title: &str, summary: &str) -> String {
+fn search_text(title: &str, summary: &str) -> String {
     format!("{title}\n{summary}").to_lowercase()
 }
 
@@ -158,7 +158,69 @@ fn check_links(
     Ok(())
 }
 
-pub(super) fn insert_session(
+/// Writes one course as given, with its sessions and links, in the caller's transaction:
+/// none of the checks, locks, audit entries or read-backs of [`create_course`], and the
+/// bookings' counters (`confirmed_count`, `waitlist_count`) taken as they are. Only for
+/// generated data that is valid by construction (the bulk loaders of `cpd-hub-tools`); the
+/// denormalised columns (search text, summary HTML, session span and count) are made here,
+/// as every write of a course makes them. Returns the new course's id.
+pub fn insert_unchecked(
+    conn: &mut DbConn,
+    plan: &CoursePlan,
+    links: &CourseLinks,
+    status: CourseStatus,
+    (confirmed_count, waitlist_count): (i32, i32),
+    now: NaiveDateTime,
+) -> QueryResult<String> {
+    let id = new_id();
+    diesel::insert_into(courses::table)
+        .values((
+            courses::id.eq(&id),
+            courses::title.eq(&plan.title),
+            courses::summary.eq(&plan.summary),
+            courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
+            courses::search_text.eq(search_text(&plan.title, &plan.summary)),
+            courses::provider_id.eq(&links.provider_id),
+            courses::cluster_id.eq(&links.cluster_id),
+            courses::format.eq(&plan.format),
+            courses::capacity.eq(plan.capacity),
+            courses::per_school_cap.eq(plan.per_school_cap),
+            courses::per_school_cap_until.eq(plan.per_school_cap_until),
+            courses::price_pence.eq(plan.price_pence),
+            courses::booking_opens.eq(plan.booking_opens),
+            courses::booking_closes.eq(plan.booking_closes),
+            courses::cancellation_deadline.eq(plan.cancellation_deadline),
+            courses::requires_approval.eq(plan.requires_approval),
+            courses::completion_min_sessions.eq(plan.completion_min_sessions),
+            courses::status.eq(status.as_str()),
+            courses::confirmed_count.eq(confirmed_count),
+            courses::waitlist_count.eq(waitlist_count),
+            courses::sessions_count.eq(plan.sessions.len() as i32),
+            courses::first_session_start.eq(plan.first_start()),
+            courses::last_session_end.eq(plan.last_end()),
+            courses::created_at.eq(now),
+            courses::updated_at.eq(now),
+            courses::published_at.eq((status != CourseStatus::Draft).then_some(now)),
+            courses::cancelled_at.eq((status == CourseStatus::Cancelled).then_some(now)),
+        ))
+        .execute(conn)?;
+    let mut sessions: Vec<&SessionPlan> = plan.sessions.iter().collect();
+    sessions.sort_by_key(|s| s.start);
+    for (i, s) in sessions.into_iter().enumerate() {
+        insert_session(conn, &id, s, i as i32 + 1, now)?;
+    }
+    replace_links(
+        conn,
+        &id,
+        Some(&links.lead_ids),
+        Some(&links.priority_ids),
+        Some(&links.staff_group_ids),
+        Some(&plan.phases),
+    )?;
+    Ok(id)
+}
+
+fn insert_session(
     conn: &mut DbConn,
     course_id: &str,
     s: &SessionPlan,
@@ -218,7 +280,7 @@ fn refresh_sessions(conn: &mut DbConn, course_id: &str) -> QueryResult<()> {
     Ok(())
 }
 
-pub(super) fn replace_links(
+fn replace_links(
     conn: &mut DbConn,
     course_id: &str,
     lead_ids: Option<&[String]>,

@@ -2,7 +2,7 @@
 //! be checked without sending anything:
 //!
 //! ```text
-//! cargo run --example email_preview -- booking_confirmed [payload.json] [out-dir]
+//! cargo run -p cpd-hub-tools --example email_preview -- booking_confirmed [payload.json] [out-dir]
 //! ```
 //!
 //! Prints the subject and the text part, and writes `<kind>.html` (and the `.ics`, if any) to

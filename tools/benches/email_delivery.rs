@@ -4,13 +4,13 @@
 //! transactions per second with the worker delivering at the same time, against with it off.
 //!
 //! ```text
-//! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench email_delivery
+//! TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p cpd-hub-tools --bench email_delivery
 //! ```
 //!
 //! `BENCH_MESSAGES` changes the backlog size (default 10000); `OUTBOX_CONCURRENCY` and
 //! `OUTBOX_BATCH` override the worker's defaults for the run.
 
-#[path = "../tests/api/smtp_sink.rs"]
+#[path = "../../tests/api/smtp_sink.rs"]
 mod smtp_sink;
 
 use std::time::{Duration, Instant};
