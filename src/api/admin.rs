@@ -4,12 +4,14 @@ use actix_web::{get, web};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
+use crate::api::views::admin::AuditEntry;
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
-use crate::store::audit::{self, AuditEntry, AuditFilter};
+use crate::store::audit::{self, AuditFilter};
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -90,7 +92,7 @@ pub async fn list_audit(
     let page = state
         .db(move |c| audit::list(c, &filter, paging).map_err(Into::into))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Registers the administration handlers.

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::api::extract::{has_json_body, is_json_media, media_essence, parse_json, ValidJson};
+use crate::api::views::attendance::{CheckedIn, CpdRecord, HistoryItem, Register, WalkIn};
+use crate::api::views::IntoView;
 use crate::app::policy::{require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::store::attendance::{
-    self as store, Actor, CheckedIn, CpdRecord, HistoryItem, Mark, Register, WalkIn, WalkInPerson,
-};
+use crate::store::attendance::{self as store, Actor, Mark, WalkInPerson};
 
 /// One mark on a register.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -124,7 +124,7 @@ async fn load_register(
     state: &web::Data<AppState>,
     caller: Caller,
     session_id: String,
-) -> AppResult<Register> {
+) -> AppResult<store::Register> {
     let settings = state.settings.attendance.clone();
     state
         .db(move |c| {
@@ -158,7 +158,7 @@ pub async fn get_register(
     if wants_csv(&req) {
         return Ok(csv_response(&register));
     }
-    Ok(HttpResponse::Ok().json(register))
+    Ok(HttpResponse::Ok().json(Register::from(register)))
 }
 
 /// A session's register as CSV, for Excel.
@@ -183,7 +183,7 @@ pub async fn get_register_csv(
     Ok(csv_response(&register))
 }
 
-fn csv_response(register: &Register) -> HttpResponse {
+fn csv_response(register: &store::Register) -> HttpResponse {
     let date = time::to_utc(register.session.start)
         .with_timezone(&time::LONDON)
         .format("%Y-%m-%d");
@@ -214,7 +214,7 @@ fn csv_response(register: &Register) -> HttpResponse {
 }
 
 /// The register as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row.
-pub fn register_csv(register: &Register) -> Vec<u8> {
+pub fn register_csv(register: &store::Register) -> Vec<u8> {
     use super::csv::{record, BOM};
     let start = time::to_utc(register.session.start)
         .with_timezone(&time::LONDON)
@@ -309,7 +309,7 @@ pub async fn put_attendance(
         .db(move |c| store::record(c, &settings, &session_id, actor(&caller), &marks, now()))
         .await?;
     state.evaluation_wake.notify_one();
-    Ok(web::Json(register))
+    Ok(web::Json(register.into_view()))
 }
 
 /// A register's history.
@@ -337,7 +337,9 @@ pub async fn get_history(
         })
         .await?;
     let total = items.len() as i64;
-    Ok(web::Json(crate::domain::paging::Page { items, total }))
+    Ok(web::Json(
+        crate::domain::paging::Page { items, total }.into_view(),
+    ))
 }
 
 /// Add a walk-in.
@@ -411,9 +413,9 @@ pub async fn post_walk_in(
     if walk_in.booked {
         // The booking confirmation was queued with the booking.
         state.outbox_wake.notify_one();
-        Ok(HttpResponse::Created().json(walk_in))
+        Ok(HttpResponse::Created().json(WalkIn::from(walk_in)))
     } else {
-        Ok(HttpResponse::Ok().json(walk_in))
+        Ok(HttpResponse::Ok().json(WalkIn::from(walk_in)))
     }
 }
 
@@ -437,7 +439,7 @@ async fn check_in(
             )
         })
         .await?;
-    Ok(web::Json(done))
+    Ok(web::Json(done.into_view()))
 }
 
 /// Check in to a session with its code.
@@ -518,7 +520,7 @@ pub async fn get_cpd_record(
             store::cpd_record(c, &person_id, now())
         })
         .await?;
-    Ok(web::Json(record))
+    Ok(web::Json(record.into_view()))
 }
 
 /// Registers the attendance handlers.

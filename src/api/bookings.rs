@@ -11,6 +11,8 @@ use validator::Validate;
 
 use crate::api::extract::parse_json;
 use crate::api::idempotency::idempotent;
+use crate::api::views::bookings::{Booking, HistoryEntry};
+use crate::api::views::IntoView;
 use crate::app::bookings::{self as app, BookInput, Decision};
 use crate::app::policy;
 use crate::app::state::AppState;
@@ -19,7 +21,7 @@ use crate::domain::booking::BookingStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::store::bookings::{self as store, Booking, Filter, HistoryEntry};
+use crate::store::bookings::{self as store, Filter};
 
 /// A booking request.
 #[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -166,7 +168,7 @@ pub async fn book(
             walk_in: input.walk_in,
         };
         let booking = app::book(&st, &who, &course_id, input).await?;
-        Ok(HttpResponse::Created().json(booking))
+        Ok(HttpResponse::Created().json(Booking::from(booking)))
     })
     .await
 }
@@ -207,7 +209,7 @@ pub async fn list(
     let page = state
         .db(move |c| store::list(c, &scope, &filter, paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Requests waiting too long for approval.
@@ -241,7 +243,7 @@ pub async fn pending(
     let page = state
         .db(move |c| store::pending(c, school.as_deref(), older_than, paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// One booking, with its history.
@@ -256,7 +258,10 @@ pub async fn get_one(
     id: web::Path<String>,
 ) -> AppResult<web::Json<BookingDetail>> {
     let (booking, history) = app::detail(&state, &caller, &id).await?;
-    let detail = BookingDetail { booking, history };
+    let detail = BookingDetail {
+        booking: booking.into(),
+        history: history.into_view(),
+    };
     Ok(web::Json(detail))
 }
 
@@ -288,7 +293,7 @@ pub async fn cancel(
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let input: CancelRequest = body(&r, &b)?;
         let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
-        Ok(HttpResponse::Ok().json(booking))
+        Ok(HttpResponse::Ok().json(Booking::from(booking)))
     })
     .await
 }
@@ -321,7 +326,7 @@ pub async fn approve_one(
     idempotent(&state, &req, &caller, &bytes, move || async move {
         let _: ApproveRequest = body(&r, &b)?;
         let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
-        Ok(HttpResponse::Ok().json(done.remove(0)))
+        Ok(HttpResponse::Ok().json(Booking::from(done.remove(0))))
     })
     .await
 }
@@ -362,7 +367,7 @@ pub async fn decline_one(
             time::now(),
         )
         .await?;
-        Ok(HttpResponse::Ok().json(done.remove(0)))
+        Ok(HttpResponse::Ok().json(Booking::from(done.remove(0))))
     })
     .await
 }
@@ -391,7 +396,8 @@ pub async fn approve_many(
         let items =
             app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
         let total = items.len() as i64;
-        Ok(HttpResponse::Ok().json(Page { items, total }))
+        let page: Page<Booking> = Page { items, total }.into_view();
+        Ok(HttpResponse::Ok().json(page))
     })
     .await
 }
@@ -426,7 +432,8 @@ pub async fn decline_many(
         )
         .await?;
         let total = items.len() as i64;
-        Ok(HttpResponse::Ok().json(Page { items, total }))
+        let page: Page<Booking> = Page { items, total }.into_view();
+        Ok(HttpResponse::Ok().json(page))
     })
     .await
 }

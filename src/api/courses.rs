@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer};
 use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
+use crate::api::views::courses::{Course, CourseSummary, Session};
+use crate::api::views::IntoView;
 use crate::app::policy::{course_scope, require, Action};
 use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
@@ -17,9 +19,7 @@ use crate::db::DbConn;
 use crate::domain::course::{CoursePlan, CourseStatus, Format, SessionPlan, Venue};
 use crate::domain::paging::Page;
 use crate::error::{AppError, AppResult};
-use crate::store::courses::{
-    self as store, Course, CourseLinks, CoursePatch, CourseSummary, Session, SessionPatch,
-};
+use crate::store::courses::{self as store, CourseLinks, CoursePatch, SessionPatch};
 
 type Problem = crate::error::Problem;
 
@@ -465,7 +465,7 @@ pub async fn create_course(
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/courses/{}", course.id)))
-        .json(course))
+        .json(Course::from(course)))
 }
 
 /// One course with its sessions. Published courses are public; drafts and cancelled courses
@@ -482,7 +482,7 @@ pub async fn get_course(
     id: web::Path<String>,
 ) -> AppResult<web::Json<Course>> {
     let course = crate::app::courses::course(&state, caller.0.as_ref(), &id).await?;
-    Ok(web::Json(course))
+    Ok(web::Json(course.into_view()))
 }
 
 /// Change a course (admin). A changed title or summary raises the revision; a capacity
@@ -530,7 +530,8 @@ pub async fn patch_course(
     Ok(web::Json(
         state
             .db(move |c| store::update_course(c, actor.as_deref(), &base, &id, patch))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -555,7 +556,8 @@ pub async fn publish_course(
     Ok(web::Json(
         state
             .db(move |c| store::publish_course(c, actor.as_deref(), &id))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -584,7 +586,8 @@ pub async fn cancel_course(
     Ok(web::Json(
         state
             .db(move |c| store::cancel_course(c, actor.as_deref(), &base, &id, &reason))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -613,7 +616,7 @@ pub async fn add_session(
     let session = state
         .db(move |c| store::add_session(c, actor.as_deref(), &base, &id, plan))
         .await?;
-    Ok(HttpResponse::Created().json(session))
+    Ok(HttpResponse::Created().json(Session::from(session)))
 }
 
 /// Change a session (admin). Moving a published course's session raises its revision and
@@ -648,7 +651,8 @@ pub async fn patch_session(
     Ok(web::Json(
         state
             .db(move |c| store::update_session(c, actor.as_deref(), &base, &id, patch))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 

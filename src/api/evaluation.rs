@@ -8,6 +8,8 @@ use serde_json::Value;
 use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
+use crate::api::views::evaluation::{CourseForms, EvaluationSummary, FormView, Invitation};
+use crate::api::views::IntoView;
 use crate::app::policy::{self, require, require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::{tokens, Caller};
@@ -18,10 +20,7 @@ use crate::domain::paging::Page;
 use crate::domain::suppression::Threshold;
 use crate::domain::time;
 use crate::error::{AppError, AppResult, FieldErrors};
-use crate::store::evaluation::{
-    self as store, CourseForms, EvaluationSummary, FormInput, FormView, Invitation, Opened,
-    Submitted,
-};
+use crate::store::evaluation::{self as store, FormInput, Opened, Submitted};
 
 /// A question of a form being created or changed.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -178,7 +177,7 @@ pub async fn list_forms(
     let page = state
         .db(move |c| store::list_forms(c, kind, family.as_deref()))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Create a form: version 1 of a new family (admin).
@@ -204,7 +203,7 @@ pub async fn create_form(
             header::LOCATION,
             format!("/api/v1/evaluation-forms/{}", form.id),
         ))
-        .json(form))
+        .json(FormView::from(form)))
 }
 
 /// One version of a form, with its questions (admin).
@@ -221,7 +220,12 @@ pub async fn get_form(
 ) -> AppResult<web::Json<FormView>> {
     require(&caller, Action::ManageEvaluationForms)?;
     let id = id.into_inner();
-    Ok(web::Json(state.db(move |c| store::get_form(c, &id)).await?))
+    Ok(web::Json(
+        state
+            .db(move |c| store::get_form(c, &id))
+            .await?
+            .into_view(),
+    ))
 }
 
 /// Change a form (admin). While no invitation or answer refers to this version it is changed
@@ -256,9 +260,9 @@ pub async fn update_form(
                 header::LOCATION,
                 format!("/api/v1/evaluation-forms/{}", form.id),
             ))
-            .json(form))
+            .json(FormView::from(form)))
     } else {
-        Ok(HttpResponse::Ok().json(form))
+        Ok(HttpResponse::Ok().json(FormView::from(form)))
     }
 }
 
@@ -303,7 +307,7 @@ pub async fn set_course_forms(
             )
         })
         .await?;
-    Ok(web::Json(forms))
+    Ok(web::Json(forms.into_view()))
 }
 
 /// The problem for a token that cannot be used.
@@ -351,7 +355,7 @@ pub async fn get_evaluation(
         return Err(e);
     }
     match opened {
-        Opened::Open(i) => Ok(web::Json(*i)),
+        Opened::Open(i) => Ok(web::Json((*i).into_view())),
         _ => Err(AppError::NotFound),
     }
 }
@@ -454,7 +458,7 @@ pub async fn course_summary(
             store::course_summary(c, &id, threshold, with_text)
         })
         .await?;
-    Ok(web::Json(summary))
+    Ok(web::Json(summary.into_view()))
 }
 
 /// Registers the evaluation endpoints.

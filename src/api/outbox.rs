@@ -4,13 +4,15 @@
 use actix_web::{get, post, web};
 use serde::Deserialize;
 
+use crate::api::views::admin::OutboxEntry;
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::notification::DeliveryStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
-use crate::store::outbox::{self as store, OutboxEntry};
+use crate::store::outbox as store;
 
 /// `status`, `limit`, `offset`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -51,7 +53,7 @@ pub async fn list_outbox(
     let page = state
         .db(move |c| Ok(store::list(c, status, paging)?))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Queue a failed message again for a fresh round of tries (admin).
@@ -73,7 +75,7 @@ pub async fn retry_outbox(
     let actor = caller.person_id.clone();
     let entry = state.db(move |c| store::retry(c, &id, &actor)).await?;
     state.outbox_wake.notify_one();
-    Ok(web::Json(entry))
+    Ok(web::Json(entry.into_view()))
 }
 
 /// Registers the outbox endpoints.

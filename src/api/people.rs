@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use validator::{Validate, ValidationError};
 
 use crate::api::extract::ValidJson;
+use crate::api::views::people::{NewToken, Person, Ref, TokenInfo};
+use crate::api::views::IntoView;
 use crate::app::policy::{person_scope, require, require_visible, Action, PersonScope};
 use crate::app::state::AppState;
 use crate::auth::Caller;
@@ -18,10 +20,7 @@ use crate::domain::roles::Role;
 use crate::domain::text::is_email;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::store::people::{
-    self as store, NewPerson, PeopleFilter, Person, PersonChanges, Ref, Scope,
-};
-use crate::store::tokens::{NewToken, TokenInfo};
+use crate::store::people::{self as store, NewPerson, PeopleFilter, PersonChanges, Scope};
 
 /// Filters and paging of the people list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -171,7 +170,7 @@ pub async fn list_people(
     let page = state
         .db(move |c| store::list(c, &scope, &filter, paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Add a person (admin, or a school lead for their own school).
@@ -210,11 +209,11 @@ pub async fn create_person(
     };
     let actor = caller.person_id.clone();
     let person = state.db(move |c| store::create(c, &actor, new)).await?;
-    Ok(HttpResponse::Created().json(person))
+    Ok(HttpResponse::Created().json(Person::from(person)))
 }
 
 /// Loads a person the caller may see, or answers 404 as if there were none.
-async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppResult<Person> {
+async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppResult<store::Person> {
     let person = state.db(move |c| store::get(c, &id)).await?;
     require_visible(
         caller,
@@ -239,7 +238,9 @@ pub async fn get_person(
     id: web::Path<String>,
 ) -> AppResult<web::Json<Person>> {
     Ok(web::Json(
-        visible_person(&state, &caller, id.into_inner()).await?,
+        visible_person(&state, &caller, id.into_inner())
+            .await?
+            .into_view(),
     ))
 }
 
@@ -293,7 +294,8 @@ pub async fn patch_person(
     Ok(web::Json(
         state
             .db(move |c| store::update(c, &actor, &id, changes))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -343,9 +345,9 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> AppResult<web::Js
     let id = caller.person_id.clone();
     let person = state.db(move |c| store::get(c, &id)).await?;
     Ok(web::Json(Me {
-        school: person.school.clone(),
+        school: person.school.clone().into_view(),
         roles: person.roles.clone(),
-        person,
+        person: person.into(),
     }))
 }
 
@@ -386,7 +388,7 @@ pub async fn create_token(
             crate::store::tokens::issue(c, Some(&person_id), &person_id, &name, body.expires_at)
         })
         .await?;
-    Ok(HttpResponse::Created().json(token))
+    Ok(HttpResponse::Created().json(NewToken::from(token)))
 }
 
 /// `limit` and `offset`.
@@ -415,7 +417,8 @@ pub async fn list_tokens(
     Ok(web::Json(
         state
             .db(move |c| crate::store::tokens::list(c, &person_id, paging))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 

@@ -2,11 +2,13 @@
 
 use actix_web::{get, web};
 
+use crate::api::views::export::PersonExport;
+use crate::api::views::IntoView;
 use crate::app::policy::{require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::error::AppResult;
-use crate::store::export::{self, PersonExport};
+use crate::store::export;
 
 /// Everything cpd-hub holds about a person, as JSON (self, their school's lead, admin).
 /// The export is itself recorded in the audit log.
@@ -47,7 +49,7 @@ pub async fn export_person(
             })
         })
         .await?;
-    Ok(web::Json(data))
+    Ok(web::Json(data.into_view()))
 }
 
 /// Registers the UK GDPR handlers.

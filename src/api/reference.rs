@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer};
 use validator::{Validate, ValidationError};
 
 use crate::api::extract::{ValidJson, ValidQuery};
+use crate::api::views::reference::{Cluster, Priority, Provider, StaffGroup};
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
@@ -13,10 +15,7 @@ use crate::domain::paging::{Page, Paging};
 use crate::domain::provider::{is_web_address, ProviderKind};
 use crate::domain::text::{is_email, normalise_email};
 use crate::error::{AppError, AppResult};
-use crate::store::reference::{
-    self as store, Cluster, ClusterFields, KeyedFields, Priority, Provider, ProviderChanges,
-    StaffGroup,
-};
+use crate::store::reference::{self as store, ClusterFields, KeyedFields, ProviderChanges};
 
 /// `limit`, `offset` and a text filter `q`.
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
@@ -107,7 +106,7 @@ pub async fn list_clusters(
     let page = state
         .db(move |c| store::list_clusters(c, q.as_deref(), paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Create a cluster (admin).
@@ -128,7 +127,7 @@ pub async fn create_cluster(
     let cluster = state
         .db(move |c| store::create_cluster(c, &new.name, &new.description))
         .await?;
-    Ok(HttpResponse::Created().json(cluster))
+    Ok(HttpResponse::Created().json(Cluster::from(cluster)))
 }
 
 /// One cluster.
@@ -145,7 +144,10 @@ pub async fn get_cluster(
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state.db(move |c| store::get_cluster(c, &id)).await?,
+        state
+            .db(move |c| store::get_cluster(c, &id))
+            .await?
+            .into_view(),
     ))
 }
 
@@ -174,7 +176,8 @@ pub async fn patch_cluster(
     Ok(web::Json(
         state
             .db(move |c| store::update_cluster(c, &id, fields))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -313,7 +316,8 @@ macro_rules! keyed_handlers {
             let paging = query.paging()?;
             let q = query.into_inner().q;
             Ok(web::Json(
-                state.db(move |c| store::$store_list(c, q.as_deref(), paging)).await?,
+                state.db(move |c| store::$store_list(c, q.as_deref(), paging)).await?
+            .into_view(),
             ))
         }
 
@@ -334,7 +338,7 @@ macro_rules! keyed_handlers {
             require(&caller, Action::WriteReference)?;
             let fields = KeyedFields::from(body.into_inner());
             let row = state.db(move |c| store::$store_create(c, fields)).await?;
-            Ok(HttpResponse::Created().json(row))
+            Ok(HttpResponse::Created().json($Row::from(row)))
         }
 
         #[doc = $get_doc]
@@ -350,7 +354,7 @@ macro_rules! keyed_handlers {
         ) -> AppResult<web::Json<$Row>> {
             require(&caller, Action::ReadReference)?;
             let id = id.into_inner();
-            Ok(web::Json(state.db(move |c| store::$store_get(c, &id)).await?))
+            Ok(web::Json(state.db(move |c| store::$store_get(c, &id)).await?.into_view()))
         }
 
         #[doc = $update_doc]
@@ -371,7 +375,7 @@ macro_rules! keyed_handlers {
             require(&caller, Action::WriteReference)?;
             let id = id.into_inner();
             let fields = KeyedFields::from(body.into_inner());
-            Ok(web::Json(state.db(move |c| store::$store_update(c, &id, fields)).await?))
+            Ok(web::Json(state.db(move |c| store::$store_update(c, &id, fields)).await?.into_view()))
         }
     };
 }
@@ -506,7 +510,8 @@ pub async fn list_providers(
     Ok(web::Json(
         state
             .db(move |c| store::list_providers(c, query.q.as_deref(), query.kind, paging))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -533,7 +538,7 @@ pub async fn create_provider(
         website: body.website.map(|w| w.trim().to_string()),
     };
     let provider = state.db(move |c| store::create_provider(c, new)).await?;
-    Ok(HttpResponse::Created().json(provider))
+    Ok(HttpResponse::Created().json(Provider::from(provider)))
 }
 
 /// One provider.
@@ -550,7 +555,10 @@ pub async fn get_provider(
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state.db(move |c| store::get_provider(c, &id)).await?,
+        state
+            .db(move |c| store::get_provider(c, &id))
+            .await?
+            .into_view(),
     ))
 }
 
@@ -582,7 +590,8 @@ pub async fn patch_provider(
     Ok(web::Json(
         state
             .db(move |c| store::update_provider(c, &id, changes))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 

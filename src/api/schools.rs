@@ -7,6 +7,8 @@ use validator::Validate;
 
 use crate::api::extract::{CsvBody, ValidJson, ValidQuery};
 use crate::api::reference::{not_blank, nullable, paging};
+use crate::api::views::reference::{ImportReport, School};
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
@@ -15,7 +17,7 @@ use crate::domain::school::Phase;
 use crate::domain::text::normalise_postcode;
 use crate::error::{AppError, AppResult};
 use crate::store::schools::{
-    self as store, ImportOptions, ImportReport, School, SchoolChanges, SchoolData, SchoolFilter,
+    self as store, ImportOptions, SchoolChanges, SchoolData, SchoolFilter,
 };
 
 /// School filters.
@@ -149,7 +151,8 @@ pub async fn list_schools(
     Ok(web::Json(
         state
             .db(move |c| store::list_schools(c, &filter, paging))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -181,7 +184,7 @@ pub async fn create_school(
         is_open: new.is_open,
     };
     let school = state.db(move |c| store::create_school(c, data)).await?;
-    Ok(HttpResponse::Created().json(school))
+    Ok(HttpResponse::Created().json(School::from(school)))
 }
 
 /// One school.
@@ -198,7 +201,10 @@ pub async fn get_school(
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state.db(move |c| store::get_school(c, &id)).await?,
+        state
+            .db(move |c| store::get_school(c, &id))
+            .await?
+            .into_view(),
     ))
 }
 
@@ -233,7 +239,8 @@ pub async fn patch_school(
     Ok(web::Json(
         state
             .db(move |c| store::update_school(c, &id, changes))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -270,7 +277,7 @@ pub async fn import_schools(
     let report = state
         .db(move |c| store::import_gias(c, &bytes, None, &options, &mut |_, _| {}))
         .await?;
-    Ok(web::Json(report))
+    Ok(web::Json(report.into_view()))
 }
 
 /// Registers the school handlers.
