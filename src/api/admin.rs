@@ -10,6 +10,7 @@ use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
+use crate::error::responses::{Forbidden, Invalid, Unauthorized};
 use crate::error::{AppError, AppResult};
 use crate::store::audit::{self, AuditFilter};
 
@@ -55,9 +56,9 @@ fn parse_bound(field: &str, value: &str, end_of_day: bool) -> AppResult<NaiveDat
 /// creation. Newest first.
 #[utoipa::path(tag = "admin", params(AuditQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<AuditEntry>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/admin/audit")]
 pub async fn list_audit(

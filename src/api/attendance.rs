@@ -18,6 +18,7 @@ use crate::app::policy::{require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
+use crate::error::responses::{Conflict, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
 use crate::store::attendance::{self as store, Actor, Mark, WalkInPerson};
 
@@ -144,8 +145,8 @@ async fn load_register(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 200, body = Register),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/sessions/{id}/register")]
 pub async fn get_register(
@@ -170,8 +171,8 @@ pub async fn get_register(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 200, description = "The register", content_type = "text/csv", body = String),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/sessions/{id}/register.csv")]
 pub async fn get_register_csv(
@@ -283,11 +284,11 @@ fn read_marks(req: &HttpRequest, bytes: &[u8]) -> AppResult<Vec<Mark>> {
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     request_body = Vec<MarkInput>, security(("bearer" = [])), responses(
     (status = 200, body = Register),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "`register_locked`", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
+    (status = 409, description = "`register_locked`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[put("/sessions/{id}/attendance")]
 pub async fn put_attendance(
@@ -320,8 +321,8 @@ pub async fn put_attendance(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 200, body = crate::domain::paging::Page<HistoryItem>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/sessions/{id}/attendance-history")]
 pub async fn get_history(
@@ -355,10 +356,10 @@ pub async fn get_history(
     request_body = WalkInRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Booked and marked present", body = WalkIn),
     (status = 200, description = "Already booked: marked present", body = WalkIn),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/sessions/{id}/walk-ins")]
 pub async fn post_walk_in(
@@ -452,10 +453,10 @@ async fn check_in(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     request_body = CheckInRequest, security(("bearer" = [])), responses(
     (status = 200, body = CheckedIn),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/sessions/{id}/check-in")]
 pub async fn post_session_check_in(
@@ -474,9 +475,9 @@ pub async fn post_session_check_in(
 #[utoipa::path(tag = "attendance", request_body = CheckInRequest, security(("bearer" = [])),
     responses(
     (status = 200, body = CheckedIn),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Conflict,
+    Invalid,
 ))]
 #[post("/check-in")]
 pub async fn post_check_in(
@@ -497,8 +498,8 @@ pub async fn post_check_in(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The person")),
     security(("bearer" = [])), responses(
     (status = 200, body = CpdRecord),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/people/{id}/cpd-record")]
 pub async fn get_cpd_record(

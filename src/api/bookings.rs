@@ -20,6 +20,9 @@ use crate::auth::Caller;
 use crate::domain::booking::BookingStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::time;
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::bookings::{self as store, Filter};
 
@@ -143,10 +146,10 @@ fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppR
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters; a retry with the same key returns the first answer")),
     request_body = BookRequest, security(("bearer" = [])), responses(
     (status = 201, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Refused, with a code", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "Refused, with a code", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/courses/{id}/bookings")]
 pub async fn book(
@@ -179,8 +182,8 @@ pub async fn book(
 /// the courses they lead; all (cpd_group, admin). In queue order (request time).
 #[utoipa::path(tag = "bookings", params(ListQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/bookings")]
 pub async fn list(
@@ -218,8 +221,8 @@ pub async fn list(
 /// waited at least `older_than_days` days, oldest first.
 #[utoipa::path(tag = "bookings", params(PendingQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    Invalid,
 ))]
 #[get("/bookings/pending")]
 pub async fn pending(
@@ -249,7 +252,7 @@ pub async fn pending(
 /// One booking, with its history.
 #[utoipa::path(tag = "bookings", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = BookingDetail),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/bookings/{id}")]
 pub async fn get_one(
@@ -275,9 +278,9 @@ pub async fn get_one(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = CancelRequest, security(("bearer" = [])), responses(
     (status = 200, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
 ))]
 #[post("/bookings/{id}/cancel")]
 pub async fn cancel(
@@ -308,9 +311,9 @@ pub async fn cancel(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = ApproveRequest, security(("bearer" = [])), responses(
     (status = 200, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
 ))]
 #[post("/bookings/{id}/approve")]
 pub async fn approve_one(
@@ -341,10 +344,10 @@ pub async fn approve_one(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = DeclineRequest, security(("bearer" = [])), responses(
     (status = 200, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/bookings/{id}/decline")]
 pub async fn decline_one(
@@ -377,10 +380,10 @@ pub async fn decline_one(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = BulkRequest, security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/bookings/approve")]
 pub async fn approve_many(
@@ -407,10 +410,10 @@ pub async fn approve_many(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = BulkRequest, security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/bookings/decline")]
 pub async fn decline_many(

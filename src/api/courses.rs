@@ -18,10 +18,11 @@ use crate::auth::{Caller, MaybeCaller};
 use crate::db::DbConn;
 use crate::domain::course::{CoursePlan, CourseStatus, Format, SessionPlan, Venue};
 use crate::domain::paging::Page;
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::courses::{self as store, CourseLinks, CoursePatch, SessionPatch};
-
-type Problem = crate::error::Problem;
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
@@ -382,8 +383,8 @@ impl ListCache {
 /// length. Anyone may list published courses, signed in or not.
 #[utoipa::path(tag = "courses", params(CourseQuery), security((), ("bearer" = [])), responses(
     (status = 200, body = Page<CourseSummary>),
-    (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "A filter could not be read; each is named", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "A filter could not be read; each is named", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/courses")]
 pub async fn list_courses(
@@ -424,9 +425,9 @@ pub async fn list_courses(
 /// Create a course as a draft (admin).
 #[utoipa::path(tag = "courses", request_body = NewCourse, security(("bearer" = [])), responses(
     (status = 201, description = "Created, as a draft", body = Course),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Every problem, each field named", body = Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    (status = 422, description = "Every problem, each field named", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/courses")]
 pub async fn create_course(
@@ -473,7 +474,7 @@ pub async fn create_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course")),
     security((), ("bearer" = [])), responses(
     (status = 200, body = Course),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/courses/{id}")]
 pub async fn get_course(
@@ -490,10 +491,10 @@ pub async fn get_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path)), request_body = CourseChanges,
     security(("bearer" = [])), responses(
     (status = 200, body = Course),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Cancelled course, or capacity below the confirmed places", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "Cancelled course, or capacity below the confirmed places", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[patch("/courses/{id}")]
 pub async fn patch_course(
@@ -539,10 +540,10 @@ pub async fn patch_course(
 /// naming what to fix); 409 when already published or cancelled.
 #[utoipa::path(tag = "courses", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, description = "Published", body = Course),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Not ready: e.g. no session yet", body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    (status = 422, description = "Not ready: e.g. no session yet", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/courses/{id}/publish")]
 pub async fn publish_course(
@@ -566,10 +567,10 @@ pub async fn publish_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path)), request_body = CancelCourse,
     security(("bearer" = [])), responses(
     (status = 200, description = "Cancelled", body = Course),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Already cancelled", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "Already cancelled", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/courses/{id}/cancel")]
 pub async fn cancel_course(
@@ -596,10 +597,10 @@ pub async fn cancel_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course")),
     request_body = NewSession, security(("bearer" = [])), responses(
     (status = 201, body = Session),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The course is cancelled", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "The course is cancelled", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/courses/{id}/sessions")]
 pub async fn add_session(
@@ -624,10 +625,10 @@ pub async fn add_session(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The session")),
     request_body = SessionChanges, security(("bearer" = [])), responses(
     (status = 200, body = Session),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/sessions/{id}")]
 pub async fn patch_session(
@@ -660,10 +661,10 @@ pub async fn patch_session(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 204, description = "Removed"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[delete("/sessions/{id}")]
 pub async fn delete_session(

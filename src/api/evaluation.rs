@@ -19,6 +19,9 @@ use crate::domain::evaluation::{
 use crate::domain::paging::Page;
 use crate::domain::suppression::Threshold;
 use crate::domain::time;
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::store::evaluation::{self as store, FormInput, Opened, Submitted};
 
@@ -154,9 +157,9 @@ pub struct FormsQuery {
 /// family's versions, newest first (admin).
 #[utoipa::path(tag = "evaluation", params(FormsQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<FormView>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/evaluation-forms")]
 pub async fn list_forms(
@@ -183,8 +186,8 @@ pub async fn list_forms(
 /// Create a form: version 1 of a new family (admin).
 #[utoipa::path(tag = "evaluation", request_body = FormRequest, security(("bearer" = [])), responses(
     (status = 201, body = FormView),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    Invalid,
 ))]
 #[post("/evaluation-forms")]
 pub async fn create_form(
@@ -209,8 +212,8 @@ pub async fn create_form(
 /// One version of a form, with its questions (admin).
 #[utoipa::path(tag = "evaluation", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = FormView),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
 ))]
 #[get("/evaluation-forms/{id}")]
 pub async fn get_form(
@@ -236,10 +239,10 @@ pub async fn get_form(
     security(("bearer" = [])), responses(
     (status = 200, description = "Changed in place", body = FormView),
     (status = 201, description = "A new version was made", body = FormView),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[put("/evaluation-forms/{id}")]
 pub async fn update_form(
@@ -282,9 +285,9 @@ pub struct CourseFormsRequest {
 #[utoipa::path(tag = "evaluation", params(("id" = String, Path, description = "The course")),
     request_body = CourseFormsRequest, security(("bearer" = [])), responses(
     (status = 200, body = CourseForms),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Invalid,
 ))]
 #[put("/courses/{id}/evaluation-forms")]
 pub async fn set_course_forms(
@@ -338,9 +341,9 @@ fn already_answered() -> AppError {
 #[utoipa::path(tag = "evaluation", params(("token" = String, Path, description = "The token from the emailed link")),
     responses(
     (status = 200, body = Invitation),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 410, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    (status = 410, body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/evaluations/{token}")]
 pub async fn get_evaluation(
@@ -395,10 +398,10 @@ pub fn answer_errors(errors: AnswerErrors) -> AppError {
 #[utoipa::path(tag = "evaluation", params(("token" = String, Path, description = "The token from the emailed link")),
     request_body = AnswersRequest, responses(
     (status = 201, body = Answered),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 410, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    (status = 410, body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/evaluations/{token}")]
 pub async fn answer_evaluation(
@@ -439,8 +442,8 @@ pub async fn answer_evaluation(
 #[utoipa::path(tag = "evaluation", params(("id" = String, Path, description = "The course")),
     security(("bearer" = [])), responses(
     (status = 200, body = EvaluationSummary),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/courses/{id}/evaluation-summary")]
 pub async fn course_summary(

@@ -7,6 +7,7 @@ use crate::api::views::IntoView;
 use crate::app::policy::{require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
+use crate::error::responses::{Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::AppResult;
 use crate::store::export;
 
@@ -14,8 +15,8 @@ use crate::store::export;
 /// The export is itself recorded in the audit log.
 #[utoipa::path(tag = "people", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = PersonExport),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such person, or one the caller may not see", body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    (status = 404, description = "No such person, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/people/{id}/export")]
 pub async fn export_person(

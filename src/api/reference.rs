@@ -14,6 +14,9 @@ use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::provider::{is_web_address, ProviderKind};
 use crate::domain::text::{is_email, normalise_email};
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::reference::{self as store, ClusterFields, KeyedFields, ProviderChanges};
 
@@ -91,8 +94,8 @@ pub struct ClusterPatch {
 /// List clusters.
 #[utoipa::path(tag = "reference", params(ListQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Cluster>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/clusters")]
 pub async fn list_clusters(
@@ -112,9 +115,9 @@ pub async fn list_clusters(
 /// Create a cluster (admin).
 #[utoipa::path(tag = "reference", request_body = NewCluster, security(("bearer" = [])), responses(
     (status = 201, body = Cluster),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Name taken", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    (status = 409, description = "Name taken", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/clusters")]
 pub async fn create_cluster(
@@ -133,7 +136,7 @@ pub async fn create_cluster(
 /// One cluster.
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = Cluster),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/clusters/{id}")]
 pub async fn get_cluster(
@@ -155,9 +158,9 @@ pub async fn get_cluster(
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = ClusterPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = Cluster),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/clusters/{id}")]
 pub async fn patch_cluster(
@@ -303,8 +306,8 @@ macro_rules! keyed_handlers {
         #[doc = $list_doc]
         #[utoipa::path(tag = "reference", params(ListQuery), security(("bearer" = [])), responses(
             (status = 200, body = Page<$Row>),
-            (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+            Unauthorized,
+            Invalid,
         ))]
         #[get($list_path)]
         pub async fn $list(
@@ -324,10 +327,10 @@ macro_rules! keyed_handlers {
         #[doc = $create_doc]
         #[utoipa::path(tag = "reference", request_body = $New, security(("bearer" = [])), responses(
             (status = 201, body = $Row),
-            (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+            Forbidden,
             (status = 409, description = "Key or name taken (`duplicate_key`, `duplicate_name`)",
-             body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+             body = Problem, content_type = PROBLEM_JSON),
+            Invalid,
         ))]
         #[post($list_path)]
         pub async fn $create(
@@ -344,7 +347,7 @@ macro_rules! keyed_handlers {
         #[doc = $get_doc]
         #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
             (status = 200, body = $Row),
-            (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+            NotFound,
         ))]
         #[get($item_path)]
         pub async fn $get(
@@ -361,9 +364,9 @@ macro_rules! keyed_handlers {
         #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = $Patch,
             security(("bearer" = [])), responses(
             (status = 200, body = $Row),
-            (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+            NotFound,
+            Conflict,
+            Invalid,
         ))]
         #[patch($item_path)]
         pub async fn $update(
@@ -495,8 +498,8 @@ impl ProviderPatch {
 /// List providers.
 #[utoipa::path(tag = "reference", params(ProviderQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Provider>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/providers")]
 pub async fn list_providers(
@@ -518,10 +521,10 @@ pub async fn list_providers(
 /// Create a provider (admin).
 #[utoipa::path(tag = "reference", request_body = NewProviderBody, security(("bearer" = [])), responses(
     (status = 201, body = Provider),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Name taken (`duplicate_name`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    (status = 409, description = "Name taken (`duplicate_name`)", body = Problem,
+     content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/providers")]
 pub async fn create_provider(
@@ -544,7 +547,7 @@ pub async fn create_provider(
 /// One provider.
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = Provider),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/providers/{id}")]
 pub async fn get_provider(
@@ -566,9 +569,9 @@ pub async fn get_provider(
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = ProviderPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = Provider),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/providers/{id}")]
 pub async fn patch_provider(

@@ -15,6 +15,9 @@ use crate::auth::Caller;
 use crate::domain::paging::Page;
 use crate::domain::school::Phase;
 use crate::domain::text::normalise_postcode;
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::schools::{
     self as store, ImportOptions, SchoolChanges, SchoolData, SchoolFilter,
@@ -130,8 +133,8 @@ pub struct ImportQuery {
 /// List schools, with their clusters.
 #[utoipa::path(tag = "reference", params(SchoolQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<School>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/schools")]
 pub async fn list_schools(
@@ -159,11 +162,11 @@ pub async fn list_schools(
 /// Create a school (admin).
 #[utoipa::path(tag = "reference", request_body = NewSchool, security(("bearer" = [])), responses(
     (status = 201, body = School),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "URN taken (`duplicate_urn`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
-    (status = 422, description = "Invalid field, or unknown `cluster_id`", body = crate::error::Problem,
-     content_type = "application/problem+json"),
+    Forbidden,
+    (status = 409, description = "URN taken (`duplicate_urn`)", body = Problem,
+     content_type = PROBLEM_JSON),
+    (status = 422, description = "Invalid field, or unknown `cluster_id`", body = Problem,
+     content_type = PROBLEM_JSON),
 ))]
 #[post("/schools")]
 pub async fn create_school(
@@ -190,7 +193,7 @@ pub async fn create_school(
 /// One school.
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = School),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/schools/{id}")]
 pub async fn get_school(
@@ -212,9 +215,9 @@ pub async fn get_school(
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = SchoolPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = School),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/schools/{id}")]
 pub async fn patch_school(
@@ -255,10 +258,10 @@ pub async fn patch_school(
     request_body(content = String, content_type = "text/csv", description = "A GIAS establishment CSV"),
     security(("bearer" = [])), responses(
     (status = 200, body = ImportReport),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 415, description = "Not text/csv", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, description = "The file as a whole cannot be used (`errors.file`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
+    Forbidden,
+    (status = 415, description = "Not text/csv", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "The file as a whole cannot be used (`errors.file`)", body = Problem,
+     content_type = PROBLEM_JSON),
 ))]
 #[post("/schools/import")]
 pub async fn import_schools(
