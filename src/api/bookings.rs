@@ -1,15 +1,14 @@
 //! Bookings: book a place, see bookings, cancel, approve and decline (one or many at once).
 //!
-//! The state-changing endpoints honour `Idempotency-Key` through [`idempotent`]; they read the
-//! body themselves (instead of through `ValidJson`) so a refusal of a bad body is stored and
-//! replayed like any other answer.
+//! The state-changing endpoints honour `Idempotency-Key` through [`idempotent`], which also
+//! reads their body (instead of `ValidJson`) so a refusal of a bad body is stored and replayed
+//! like any other answer.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
-use crate::api::extract::parse_json;
 use crate::api::idempotency::idempotent;
 use crate::api::views::bookings::{Booking, HistoryEntry};
 use crate::api::views::IntoView;
@@ -118,22 +117,6 @@ pub struct PendingQuery {
     pub offset: Option<i64>,
 }
 
-/// Reads a JSON body that may be empty (then it is `{}`): 415 for another content type,
-/// 400 for malformed JSON, 422 naming the field.
-fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppResult<T> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        if !super::extract::has_json_body(req) {
-            return Err(AppError::UnsupportedMedia("application/json"));
-        }
-        bytes
-    };
-    let value: T = parse_json(bytes)?;
-    value.validate()?;
-    Ok(value)
-}
-
 /// Book a place on a course.
 ///
 /// For oneself (no `person_id`), for a member of one's own school (school lead) or for
@@ -160,19 +143,22 @@ pub async fn book(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let course_id = id.into_inner();
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: BookRequest = body(&r, &b)?;
-        let input = BookInput {
-            person_id: input.person_id,
-            staff_group_id: input.staff_group_id,
-            override_rules: input.override_rules,
-            walk_in: input.walk_in,
-        };
-        let booking = app::book(&st, &who, &course_id, input).await?;
-        Ok(HttpResponse::Created().json(Booking::from(booking)))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: BookRequest| async move {
+            let input = BookInput {
+                person_id: input.person_id,
+                staff_group_id: input.staff_group_id,
+                override_rules: input.override_rules,
+                walk_in: input.walk_in,
+            };
+            let booking = app::book(&st, &who, &course_id, input).await?;
+            Ok((StatusCode::CREATED, Booking::from(booking)))
+        },
+    )
     .await
 }
 
@@ -291,13 +277,16 @@ pub async fn cancel(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: CancelRequest = body(&r, &b)?;
-        let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
-        Ok(HttpResponse::Ok().json(Booking::from(booking)))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: CancelRequest| async move {
+            let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
+            Ok((StatusCode::OK, Booking::from(booking)))
+        },
+    )
     .await
 }
 
@@ -324,13 +313,16 @@ pub async fn approve_one(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let _: ApproveRequest = body(&r, &b)?;
-        let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
-        Ok(HttpResponse::Ok().json(Booking::from(done.remove(0))))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, _: ApproveRequest| async move {
+            let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
+            Ok((StatusCode::OK, Booking::from(done.remove(0))))
+        },
+    )
     .await
 }
 
@@ -358,20 +350,23 @@ pub async fn decline_one(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: DeclineRequest = body(&r, &b)?;
-        let mut done = app::decide(
-            &st,
-            &who,
-            ids,
-            Decision::Decline(Some(input.reason)),
-            time::now(),
-        )
-        .await?;
-        Ok(HttpResponse::Ok().json(Booking::from(done.remove(0))))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: DeclineRequest| async move {
+            let mut done = app::decide(
+                &st,
+                &who,
+                ids,
+                Decision::Decline(Some(input.reason)),
+                time::now(),
+            )
+            .await?;
+            Ok((StatusCode::OK, Booking::from(done.remove(0))))
+        },
+    )
     .await
 }
 
@@ -392,16 +387,19 @@ pub async fn approve_many(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: BulkRequest = body(&r, &b)?;
-        let items =
-            app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
-        let total = items.len() as i64;
-        let page: Page<Booking> = Page { items, total }.into_view();
-        Ok(HttpResponse::Ok().json(page))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: BulkRequest| async move {
+            let items =
+                app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
+            let total = items.len() as i64;
+            let page: Page<Booking> = Page { items, total }.into_view();
+            Ok((StatusCode::OK, page))
+        },
+    )
     .await
 }
 
@@ -422,22 +420,25 @@ pub async fn decline_many(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: BulkRequest = body(&r, &b)?;
-        let items = app::decide(
-            &st,
-            &who,
-            input.booking_ids,
-            Decision::Decline(input.reason),
-            time::now(),
-        )
-        .await?;
-        let total = items.len() as i64;
-        let page: Page<Booking> = Page { items, total }.into_view();
-        Ok(HttpResponse::Ok().json(page))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: BulkRequest| async move {
+            let items = app::decide(
+                &st,
+                &who,
+                input.booking_ids,
+                Decision::Decline(input.reason),
+                time::now(),
+            )
+            .await?;
+            let total = items.len() as i64;
+            let page: Page<Booking> = Page { items, total }.into_view();
+            Ok((StatusCode::OK, page))
+        },
+    )
     .await
 }
 
