@@ -331,3 +331,53 @@ fn describe_validation(e: &validator::ValidationError) -> String {
 
 /// Result type of handlers and store functions.
 pub type AppResult<T> = Result<T, AppError>;
+
+/// The problem+json error responses of the OpenAPI document, declared once.
+///
+/// A handler lists the common ones by name in its `#[utoipa::path]`, e.g.
+/// `responses((status = 200, body = Booking), NotFound, Invalid)`; each adds its status with a
+/// [`Problem`] body as `application/problem+json`. An error whose description only that
+/// operation can give is written out in place as
+/// `(status = 409, description = "...", body = Problem, content_type = PROBLEM_JSON)`.
+pub mod responses {
+    use utoipa::IntoResponses;
+
+    pub use super::Problem;
+
+    /// The content type of every error response.
+    pub const PROBLEM_JSON: &str = "application/problem+json";
+
+    /// Not signed in: no valid API token or session.
+    #[derive(IntoResponses)]
+    #[response(status = 401, content_type = PROBLEM_JSON)]
+    pub struct Unauthorized(pub Problem);
+
+    /// The caller may not do this.
+    #[derive(IntoResponses)]
+    #[response(status = 403, content_type = PROBLEM_JSON)]
+    pub struct Forbidden(pub Problem);
+
+    /// A form posted from another site, refused by the CSRF check.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 403,
+        description = "Posted from another site",
+        content_type = PROBLEM_JSON
+    )]
+    pub struct CrossSite(pub Problem);
+
+    /// No such record, or one the caller may not see.
+    #[derive(IntoResponses)]
+    #[response(status = 404, content_type = PROBLEM_JSON)]
+    pub struct NotFound(pub Problem);
+
+    /// Refused because of the record's state; `code` says why.
+    #[derive(IntoResponses)]
+    #[response(status = 409, content_type = PROBLEM_JSON)]
+    pub struct Conflict(pub Problem);
+
+    /// Validation failed; `errors` names each field with its messages.
+    #[derive(IntoResponses)]
+    #[response(status = 422, content_type = PROBLEM_JSON)]
+    pub struct Invalid(pub Problem);
+}

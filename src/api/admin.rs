@@ -4,12 +4,15 @@ use actix_web::{get, web};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
+use crate::api::views::admin::AuditEntry;
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
+use crate::error::responses::{Forbidden, Invalid, Unauthorized};
 use crate::error::{AppError, AppResult};
-use crate::store::audit::{self, AuditEntry, AuditFilter};
+use crate::store::audit::{self, AuditFilter};
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -53,9 +56,9 @@ fn parse_bound(field: &str, value: &str, end_of_day: bool) -> AppResult<NaiveDat
 /// creation. Newest first.
 #[utoipa::path(tag = "admin", params(AuditQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<AuditEntry>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/admin/audit")]
 pub async fn list_audit(
@@ -90,7 +93,7 @@ pub async fn list_audit(
     let page = state
         .db(move |c| audit::list(c, &filter, paging).map_err(Into::into))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Registers the administration handlers.

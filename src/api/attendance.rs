@@ -12,14 +12,15 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use crate::api::extract::{has_json_body, is_json_media, media_essence, parse_json, ValidJson};
+use crate::api::views::attendance::{CheckedIn, CpdRecord, HistoryItem, Register, WalkIn};
+use crate::api::views::IntoView;
 use crate::app::policy::{require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
+use crate::error::responses::{Conflict, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
-use crate::store::attendance::{
-    self as store, Actor, CheckedIn, CpdRecord, HistoryItem, Mark, Register, WalkIn, WalkInPerson,
-};
+use crate::store::attendance::{self as store, Actor, Mark, WalkInPerson};
 
 /// One mark on a register.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
@@ -124,7 +125,7 @@ async fn load_register(
     state: &web::Data<AppState>,
     caller: Caller,
     session_id: String,
-) -> AppResult<Register> {
+) -> AppResult<store::Register> {
     let settings = state.settings.attendance.clone();
     state
         .db(move |c| {
@@ -144,8 +145,8 @@ async fn load_register(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 200, body = Register),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/sessions/{id}/register")]
 pub async fn get_register(
@@ -158,7 +159,7 @@ pub async fn get_register(
     if wants_csv(&req) {
         return Ok(csv_response(&register));
     }
-    Ok(HttpResponse::Ok().json(register))
+    Ok(HttpResponse::Ok().json(Register::from(register)))
 }
 
 /// A session's register as CSV, for Excel.
@@ -170,8 +171,8 @@ pub async fn get_register(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 200, description = "The register", content_type = "text/csv", body = String),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/sessions/{id}/register.csv")]
 pub async fn get_register_csv(
@@ -183,7 +184,7 @@ pub async fn get_register_csv(
     Ok(csv_response(&register))
 }
 
-fn csv_response(register: &Register) -> HttpResponse {
+fn csv_response(register: &store::Register) -> HttpResponse {
     let date = time::to_utc(register.session.start)
         .with_timezone(&time::LONDON)
         .format("%Y-%m-%d");
@@ -214,7 +215,7 @@ fn csv_response(register: &Register) -> HttpResponse {
 }
 
 /// The register as CSV: UTF-8 with a byte-order mark, CRLF line ends, a header row.
-pub fn register_csv(register: &Register) -> Vec<u8> {
+pub fn register_csv(register: &store::Register) -> Vec<u8> {
     use super::csv::{record, BOM};
     let start = time::to_utc(register.session.start)
         .with_timezone(&time::LONDON)
@@ -283,11 +284,11 @@ fn read_marks(req: &HttpRequest, bytes: &[u8]) -> AppResult<Vec<Mark>> {
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     request_body = Vec<MarkInput>, security(("bearer" = [])), responses(
     (status = 200, body = Register),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "`register_locked`", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 415, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
+    (status = 409, description = "`register_locked`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[put("/sessions/{id}/attendance")]
 pub async fn put_attendance(
@@ -309,7 +310,7 @@ pub async fn put_attendance(
         .db(move |c| store::record(c, &settings, &session_id, actor(&caller), &marks, now()))
         .await?;
     state.evaluation_wake.notify_one();
-    Ok(web::Json(register))
+    Ok(web::Json(register.into_view()))
 }
 
 /// A register's history.
@@ -320,8 +321,8 @@ pub async fn put_attendance(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 200, body = crate::domain::paging::Page<HistoryItem>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/sessions/{id}/attendance-history")]
 pub async fn get_history(
@@ -337,7 +338,9 @@ pub async fn get_history(
         })
         .await?;
     let total = items.len() as i64;
-    Ok(web::Json(crate::domain::paging::Page { items, total }))
+    Ok(web::Json(
+        crate::domain::paging::Page { items, total }.into_view(),
+    ))
 }
 
 /// Add a walk-in.
@@ -353,10 +356,10 @@ pub async fn get_history(
     request_body = WalkInRequest, security(("bearer" = [])), responses(
     (status = 201, description = "Booked and marked present", body = WalkIn),
     (status = 200, description = "Already booked: marked present", body = WalkIn),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/sessions/{id}/walk-ins")]
 pub async fn post_walk_in(
@@ -411,9 +414,9 @@ pub async fn post_walk_in(
     if walk_in.booked {
         // The booking confirmation was queued with the booking.
         state.outbox_wake.notify_one();
-        Ok(HttpResponse::Created().json(walk_in))
+        Ok(HttpResponse::Created().json(WalkIn::from(walk_in)))
     } else {
-        Ok(HttpResponse::Ok().json(walk_in))
+        Ok(HttpResponse::Ok().json(WalkIn::from(walk_in)))
     }
 }
 
@@ -437,7 +440,7 @@ async fn check_in(
             )
         })
         .await?;
-    Ok(web::Json(done))
+    Ok(web::Json(done.into_view()))
 }
 
 /// Check in to a session with its code.
@@ -450,10 +453,10 @@ async fn check_in(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The session")),
     request_body = CheckInRequest, security(("bearer" = [])), responses(
     (status = 200, body = CheckedIn),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/sessions/{id}/check-in")]
 pub async fn post_session_check_in(
@@ -472,9 +475,9 @@ pub async fn post_session_check_in(
 #[utoipa::path(tag = "attendance", request_body = CheckInRequest, security(("bearer" = [])),
     responses(
     (status = 200, body = CheckedIn),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Conflict,
+    Invalid,
 ))]
 #[post("/check-in")]
 pub async fn post_check_in(
@@ -495,8 +498,8 @@ pub async fn post_check_in(
 #[utoipa::path(tag = "attendance", params(("id" = String, Path, description = "The person")),
     security(("bearer" = [])), responses(
     (status = 200, body = CpdRecord),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/people/{id}/cpd-record")]
 pub async fn get_cpd_record(
@@ -505,7 +508,7 @@ pub async fn get_cpd_record(
     id: web::Path<String>,
 ) -> AppResult<web::Json<CpdRecord>> {
     let record = crate::app::record::cpd_record(&state, &caller, &id, now()).await?;
-    Ok(web::Json(record))
+    Ok(web::Json(record.into_view()))
 }
 
 /// Registers the attendance handlers.

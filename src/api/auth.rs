@@ -9,6 +9,7 @@ use crate::api::extract::ValidJson;
 use crate::app::state::AppState;
 use crate::auth::session;
 use crate::domain::text::is_email;
+use crate::error::responses::{Invalid, Problem, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
 
 /// A request for a sign-in link.
@@ -34,8 +35,8 @@ pub struct MagicLinkAccepted {
 /// `Retry-After`).
 #[utoipa::path(tag = "auth", request_body = MagicLinkRequest, responses(
     (status = 202, body = MagicLinkAccepted),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 429, description = "Too many requests; see Retry-After", body = crate::error::Problem, content_type = "application/problem+json"),
+    Invalid,
+    (status = 429, description = "Too many requests; see Retry-After", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/auth/magic-link")]
 pub async fn magic_link(
@@ -57,7 +58,7 @@ pub async fn magic_link(
 /// are not affected (revoke them under /api/v1/me/tokens).
 #[utoipa::path(tag = "auth", responses(
     (status = 204, description = "Signed out"),
-    (status = 403, description = "Cookie-authenticated request from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Cookie-authenticated request from another site", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/auth/sign-out")]
 pub async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {

@@ -1,16 +1,17 @@
 //! Bookings: book a place, see bookings, cancel, approve and decline (one or many at once).
 //!
-//! The state-changing endpoints honour `Idempotency-Key` through [`idempotent`]; they read the
-//! body themselves (instead of through `ValidJson`) so a refusal of a bad body is stored and
-//! replayed like any other answer.
+//! The state-changing endpoints honour `Idempotency-Key` through [`idempotent`], which also
+//! reads their body (instead of `ValidJson`) so a refusal of a bad body is stored and replayed
+//! like any other answer.
 
+use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use validator::Validate;
 
-use crate::api::extract::parse_json;
 use crate::api::idempotency::idempotent;
+use crate::api::views::bookings::{Booking, HistoryEntry};
+use crate::api::views::IntoView;
 use crate::app::bookings::{self as app, BookInput, Decision};
 use crate::app::policy;
 use crate::app::state::AppState;
@@ -18,8 +19,11 @@ use crate::auth::Caller;
 use crate::domain::booking::BookingStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::time;
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult};
-use crate::store::bookings::{self as store, Booking, Filter, HistoryEntry};
+use crate::store::bookings::{self as store, Filter};
 
 /// A booking request.
 #[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
@@ -113,22 +117,6 @@ pub struct PendingQuery {
     pub offset: Option<i64>,
 }
 
-/// Reads a JSON body that may be empty (then it is `{}`): 415 for another content type,
-/// 400 for malformed JSON, 422 naming the field.
-fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppResult<T> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        if !super::extract::has_json_body(req) {
-            return Err(AppError::UnsupportedMedia("application/json"));
-        }
-        bytes
-    };
-    let value: T = parse_json(bytes)?;
-    value.validate()?;
-    Ok(value)
-}
-
 /// Book a place on a course.
 ///
 /// For oneself (no `person_id`), for a member of one's own school (school lead) or for
@@ -141,10 +129,10 @@ fn body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppR
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters; a retry with the same key returns the first answer")),
     request_body = BookRequest, security(("bearer" = [])), responses(
     (status = 201, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Refused, with a code", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "Refused, with a code", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/courses/{id}/bookings")]
 pub async fn book(
@@ -155,19 +143,22 @@ pub async fn book(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let course_id = id.into_inner();
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: BookRequest = body(&r, &b)?;
-        let input = BookInput {
-            person_id: input.person_id,
-            staff_group_id: input.staff_group_id,
-            override_rules: input.override_rules,
-            walk_in: input.walk_in,
-        };
-        let booking = app::book(&st, &who, &course_id, input).await?;
-        Ok(HttpResponse::Created().json(booking))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: BookRequest| async move {
+            let input = BookInput {
+                person_id: input.person_id,
+                staff_group_id: input.staff_group_id,
+                override_rules: input.override_rules,
+                walk_in: input.walk_in,
+            };
+            let booking = app::book(&st, &who, &course_id, input).await?;
+            Ok((StatusCode::CREATED, Booking::from(booking)))
+        },
+    )
     .await
 }
 
@@ -177,8 +168,8 @@ pub async fn book(
 /// the courses they lead; all (cpd_group, admin). In queue order (request time).
 #[utoipa::path(tag = "bookings", params(ListQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/bookings")]
 pub async fn list(
@@ -207,7 +198,7 @@ pub async fn list(
     let page = state
         .db(move |c| store::list(c, &scope, &filter, paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Requests waiting too long for approval.
@@ -216,8 +207,8 @@ pub async fn list(
 /// waited at least `older_than_days` days, oldest first.
 #[utoipa::path(tag = "bookings", params(PendingQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    Invalid,
 ))]
 #[get("/bookings/pending")]
 pub async fn pending(
@@ -241,13 +232,13 @@ pub async fn pending(
     let page = state
         .db(move |c| store::pending(c, school.as_deref(), older_than, paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// One booking, with its history.
 #[utoipa::path(tag = "bookings", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = BookingDetail),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/bookings/{id}")]
 pub async fn get_one(
@@ -256,7 +247,10 @@ pub async fn get_one(
     id: web::Path<String>,
 ) -> AppResult<web::Json<BookingDetail>> {
     let (booking, history) = app::detail(&state, &caller, &id).await?;
-    let detail = BookingDetail { booking, history };
+    let detail = BookingDetail {
+        booking: booking.into(),
+        history: history.into_view(),
+    };
     Ok(web::Json(detail))
 }
 
@@ -270,9 +264,9 @@ pub async fn get_one(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = CancelRequest, security(("bearer" = [])), responses(
     (status = 200, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
 ))]
 #[post("/bookings/{id}/cancel")]
 pub async fn cancel(
@@ -283,13 +277,16 @@ pub async fn cancel(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: CancelRequest = body(&r, &b)?;
-        let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
-        Ok(HttpResponse::Ok().json(booking))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: CancelRequest| async move {
+            let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
+            Ok((StatusCode::OK, Booking::from(booking)))
+        },
+    )
     .await
 }
 
@@ -303,9 +300,9 @@ pub async fn cancel(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = ApproveRequest, security(("bearer" = [])), responses(
     (status = 200, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
 ))]
 #[post("/bookings/{id}/approve")]
 pub async fn approve_one(
@@ -316,13 +313,16 @@ pub async fn approve_one(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let _: ApproveRequest = body(&r, &b)?;
-        let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
-        Ok(HttpResponse::Ok().json(done.remove(0)))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, _: ApproveRequest| async move {
+            let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
+            Ok((StatusCode::OK, Booking::from(done.remove(0))))
+        },
+    )
     .await
 }
 
@@ -336,10 +336,10 @@ pub async fn approve_one(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = DeclineRequest, security(("bearer" = [])), responses(
     (status = 200, body = Booking),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/bookings/{id}/decline")]
 pub async fn decline_one(
@@ -350,20 +350,23 @@ pub async fn decline_one(
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: DeclineRequest = body(&r, &b)?;
-        let mut done = app::decide(
-            &st,
-            &who,
-            ids,
-            Decision::Decline(Some(input.reason)),
-            time::now(),
-        )
-        .await?;
-        Ok(HttpResponse::Ok().json(done.remove(0)))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: DeclineRequest| async move {
+            let mut done = app::decide(
+                &st,
+                &who,
+                ids,
+                Decision::Decline(Some(input.reason)),
+                time::now(),
+            )
+            .await?;
+            Ok((StatusCode::OK, Booking::from(done.remove(0))))
+        },
+    )
     .await
 }
 
@@ -372,10 +375,10 @@ pub async fn decline_one(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = BulkRequest, security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/bookings/approve")]
 pub async fn approve_many(
@@ -384,15 +387,19 @@ pub async fn approve_many(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: BulkRequest = body(&r, &b)?;
-        let items =
-            app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
-        let total = items.len() as i64;
-        Ok(HttpResponse::Ok().json(Page { items, total }))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: BulkRequest| async move {
+            let items =
+                app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
+            let total = items.len() as i64;
+            let page: Page<Booking> = Page { items, total }.into_view();
+            Ok((StatusCode::OK, page))
+        },
+    )
     .await
 }
 
@@ -401,10 +408,10 @@ pub async fn approve_many(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = BulkRequest, security(("bearer" = [])), responses(
     (status = 200, body = Page<Booking>),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[post("/bookings/decline")]
 pub async fn decline_many(
@@ -413,21 +420,25 @@ pub async fn decline_many(
     req: HttpRequest,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let st = state.clone();
-    let (r, b, who) = (req.clone(), bytes.clone(), caller.clone());
-    idempotent(&state, &req, &caller, &bytes, move || async move {
-        let input: BulkRequest = body(&r, &b)?;
-        let items = app::decide(
-            &st,
-            &who,
-            input.booking_ids,
-            Decision::Decline(input.reason),
-            time::now(),
-        )
-        .await?;
-        let total = items.len() as i64;
-        Ok(HttpResponse::Ok().json(Page { items, total }))
-    })
+    idempotent(
+        &state,
+        &req,
+        &caller,
+        &bytes,
+        move |st, who, input: BulkRequest| async move {
+            let items = app::decide(
+                &st,
+                &who,
+                input.booking_ids,
+                Decision::Decline(input.reason),
+                time::now(),
+            )
+            .await?;
+            let total = items.len() as i64;
+            let page: Page<Booking> = Page { items, total }.into_view();
+            Ok((StatusCode::OK, page))
+        },
+    )
     .await
 }
 

@@ -21,11 +21,10 @@ use crate::domain::ics::{self, Calendar, Event};
 use crate::domain::markdown::to_plain_text;
 use crate::domain::paging::Paging;
 use crate::domain::time;
+use crate::error::responses::{Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
 use crate::store::calendar_feeds;
 use crate::store::courses::{self as store, CalendarCourse};
-
-type Problem = crate::error::Problem;
 
 /// The most courses one feed holds (the earliest first, from `from`).
 pub const FEED_MAX_COURSES: i64 = 2000;
@@ -195,7 +194,7 @@ fn calendar_response(name: &str, filename: &str, events: Vec<Event>) -> HttpResp
 #[utoipa::path(tag = "calendar", params(CourseQuery, AlarmQuery), security((), ("bearer" = [])),
     responses(
     (status = 200, description = "RFC 5545 calendar, one event per session", content_type = "text/calendar", body = String),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Invalid,
 ))]
 #[get("/calendar.ics")]
 pub async fn calendar_ics(
@@ -228,8 +227,8 @@ pub async fn calendar_ics(
 #[utoipa::path(tag = "calendar", params(("id" = String, Path, description = "The course"), AlarmQuery),
     security((), ("bearer" = [])), responses(
     (status = 200, description = "RFC 5545 calendar", content_type = "text/calendar", body = String),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    NotFound,
+    Invalid,
 ))]
 #[get("/courses/{id}/calendar.ics")]
 pub async fn course_ics(
@@ -270,7 +269,7 @@ pub async fn course_ics(
 #[utoipa::path(tag = "calendar", params(("token" = String, Path, description = "The feed token from POST /api/v1/me/calendar-feed"), AlarmQuery),
     security(()), responses(
     (status = 200, description = "RFC 5545 calendar", content_type = "text/calendar", body = String),
-    (status = 404, description = "Unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "Unknown or revoked token", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/calendar/{token}.ics")]
 pub async fn personal_ics(
@@ -310,7 +309,7 @@ pub struct CalendarFeed {
 /// Create your personal calendar feed, or replace it (the old address stops working).
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses(
     (status = 201, body = CalendarFeed),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
+    Unauthorized,
 ))]
 #[post("/me/calendar-feed")]
 pub async fn create_feed(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {
@@ -324,7 +323,7 @@ pub async fn create_feed(state: web::Data<AppState>, caller: Caller) -> AppResul
 /// Revoke your personal calendar feed: its address stops working.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses(
     (status = 204, description = "Revoked (or there was none)"),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
+    Unauthorized,
 ))]
 #[delete("/me/calendar-feed")]
 pub async fn revoke_feed(state: web::Data<AppState>, caller: Caller) -> AppResult<HttpResponse> {

@@ -10,18 +10,19 @@ use serde::{Deserialize, Deserializer};
 use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
+use crate::api::views::courses::{Course, CourseSummary, Session};
+use crate::api::views::IntoView;
 use crate::app::policy::{course_scope, require, Action};
 use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::db::DbConn;
 use crate::domain::course::{CoursePlan, CourseStatus, Format, SessionPlan, Venue};
 use crate::domain::paging::Page;
-use crate::error::{AppError, AppResult};
-use crate::store::courses::{
-    self as store, Course, CourseLinks, CoursePatch, CourseSummary, Session, SessionPatch,
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
-
-type Problem = crate::error::Problem;
+use crate::error::{AppError, AppResult};
+use crate::store::courses::{self as store, CourseLinks, CoursePatch, SessionPatch};
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
@@ -382,8 +383,8 @@ impl ListCache {
 /// length. Anyone may list published courses, signed in or not.
 #[utoipa::path(tag = "courses", params(CourseQuery), security((), ("bearer" = [])), responses(
     (status = 200, body = Page<CourseSummary>),
-    (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "A filter could not be read; each is named", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "A filter could not be read; each is named", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/courses")]
 pub async fn list_courses(
@@ -424,9 +425,9 @@ pub async fn list_courses(
 /// Create a course as a draft (admin).
 #[utoipa::path(tag = "courses", request_body = NewCourse, security(("bearer" = [])), responses(
     (status = 201, description = "Created, as a draft", body = Course),
-    (status = 401, body = Problem, content_type = "application/problem+json"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Every problem, each field named", body = Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    (status = 422, description = "Every problem, each field named", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/courses")]
 pub async fn create_course(
@@ -465,7 +466,7 @@ pub async fn create_course(
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/courses/{}", course.id)))
-        .json(course))
+        .json(Course::from(course)))
 }
 
 /// One course with its sessions. Published courses are public; drafts and cancelled courses
@@ -473,7 +474,7 @@ pub async fn create_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course")),
     security((), ("bearer" = [])), responses(
     (status = 200, body = Course),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/courses/{id}")]
 pub async fn get_course(
@@ -482,7 +483,7 @@ pub async fn get_course(
     id: web::Path<String>,
 ) -> AppResult<web::Json<Course>> {
     let course = crate::app::courses::course(&state, caller.0.as_ref(), &id).await?;
-    Ok(web::Json(course))
+    Ok(web::Json(course.into_view()))
 }
 
 /// Change a course (admin). A changed title or summary raises the revision; a capacity
@@ -490,10 +491,10 @@ pub async fn get_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path)), request_body = CourseChanges,
     security(("bearer" = [])), responses(
     (status = 200, body = Course),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Cancelled course, or capacity below the confirmed places", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "Cancelled course, or capacity below the confirmed places", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[patch("/courses/{id}")]
 pub async fn patch_course(
@@ -530,7 +531,8 @@ pub async fn patch_course(
     Ok(web::Json(
         state
             .db(move |c| store::update_course(c, actor.as_deref(), &base, &id, patch))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -538,10 +540,10 @@ pub async fn patch_course(
 /// naming what to fix); 409 when already published or cancelled.
 #[utoipa::path(tag = "courses", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, description = "Published", body = Course),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, description = "Not ready: e.g. no session yet", body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    (status = 422, description = "Not ready: e.g. no session yet", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/courses/{id}/publish")]
 pub async fn publish_course(
@@ -555,7 +557,8 @@ pub async fn publish_course(
     Ok(web::Json(
         state
             .db(move |c| store::publish_course(c, actor.as_deref(), &id))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -564,10 +567,10 @@ pub async fn publish_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path)), request_body = CancelCourse,
     security(("bearer" = [])), responses(
     (status = 200, description = "Cancelled", body = Course),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Already cancelled", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "Already cancelled", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/courses/{id}/cancel")]
 pub async fn cancel_course(
@@ -584,7 +587,8 @@ pub async fn cancel_course(
     Ok(web::Json(
         state
             .db(move |c| store::cancel_course(c, actor.as_deref(), &base, &id, &reason))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -593,10 +597,10 @@ pub async fn cancel_course(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The course")),
     request_body = NewSession, security(("bearer" = [])), responses(
     (status = 201, body = Session),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The course is cancelled", body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "The course is cancelled", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/courses/{id}/sessions")]
 pub async fn add_session(
@@ -613,7 +617,7 @@ pub async fn add_session(
     let session = state
         .db(move |c| store::add_session(c, actor.as_deref(), &base, &id, plan))
         .await?;
-    Ok(HttpResponse::Created().json(session))
+    Ok(HttpResponse::Created().json(Session::from(session)))
 }
 
 /// Change a session (admin). Moving a published course's session raises its revision and
@@ -621,10 +625,10 @@ pub async fn add_session(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The session")),
     request_body = SessionChanges, security(("bearer" = [])), responses(
     (status = 200, body = Session),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/sessions/{id}")]
 pub async fn patch_session(
@@ -648,7 +652,8 @@ pub async fn patch_session(
     Ok(web::Json(
         state
             .db(move |c| store::update_session(c, actor.as_deref(), &base, &id, patch))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -656,10 +661,10 @@ pub async fn patch_session(
 #[utoipa::path(tag = "courses", params(("id" = String, Path, description = "The session")),
     security(("bearer" = [])), responses(
     (status = 204, description = "Removed"),
-    (status = 403, body = Problem, content_type = "application/problem+json"),
-    (status = 404, body = Problem, content_type = "application/problem+json"),
-    (status = 409, body = Problem, content_type = "application/problem+json"),
-    (status = 422, body = Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[delete("/sessions/{id}")]
 pub async fn delete_session(

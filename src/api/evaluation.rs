@@ -8,6 +8,8 @@ use serde_json::Value;
 use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
+use crate::api::views::evaluation::{CourseForms, EvaluationSummary, FormView, Invitation};
+use crate::api::views::IntoView;
 use crate::app::policy::{self, require, require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::{tokens, Caller};
@@ -17,11 +19,11 @@ use crate::domain::evaluation::{
 use crate::domain::paging::Page;
 use crate::domain::suppression::Threshold;
 use crate::domain::time;
-use crate::error::{AppError, AppResult, FieldErrors};
-use crate::store::evaluation::{
-    self as store, CourseForms, EvaluationSummary, FormInput, FormView, Invitation, Opened,
-    Submitted,
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::store::evaluation::{self as store, FormInput, Opened, Submitted};
 
 /// A question of a form being created or changed.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -155,9 +157,9 @@ pub struct FormsQuery {
 /// family's versions, newest first (admin).
 #[utoipa::path(tag = "evaluation", params(FormsQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<FormView>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/evaluation-forms")]
 pub async fn list_forms(
@@ -178,14 +180,14 @@ pub async fn list_forms(
     let page = state
         .db(move |c| store::list_forms(c, kind, family.as_deref()))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Create a form: version 1 of a new family (admin).
 #[utoipa::path(tag = "evaluation", request_body = FormRequest, security(("bearer" = [])), responses(
     (status = 201, body = FormView),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    Invalid,
 ))]
 #[post("/evaluation-forms")]
 pub async fn create_form(
@@ -204,14 +206,14 @@ pub async fn create_form(
             header::LOCATION,
             format!("/api/v1/evaluation-forms/{}", form.id),
         ))
-        .json(form))
+        .json(FormView::from(form)))
 }
 
 /// One version of a form, with its questions (admin).
 #[utoipa::path(tag = "evaluation", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = FormView),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
 ))]
 #[get("/evaluation-forms/{id}")]
 pub async fn get_form(
@@ -221,7 +223,12 @@ pub async fn get_form(
 ) -> AppResult<web::Json<FormView>> {
     require(&caller, Action::ManageEvaluationForms)?;
     let id = id.into_inner();
-    Ok(web::Json(state.db(move |c| store::get_form(c, &id)).await?))
+    Ok(web::Json(
+        state
+            .db(move |c| store::get_form(c, &id))
+            .await?
+            .into_view(),
+    ))
 }
 
 /// Change a form (admin). While no invitation or answer refers to this version it is changed
@@ -232,10 +239,10 @@ pub async fn get_form(
     security(("bearer" = [])), responses(
     (status = 200, description = "Changed in place", body = FormView),
     (status = 201, description = "A new version was made", body = FormView),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[put("/evaluation-forms/{id}")]
 pub async fn update_form(
@@ -256,9 +263,9 @@ pub async fn update_form(
                 header::LOCATION,
                 format!("/api/v1/evaluation-forms/{}", form.id),
             ))
-            .json(form))
+            .json(FormView::from(form)))
     } else {
-        Ok(HttpResponse::Ok().json(form))
+        Ok(HttpResponse::Ok().json(FormView::from(form)))
     }
 }
 
@@ -278,9 +285,9 @@ pub struct CourseFormsRequest {
 #[utoipa::path(tag = "evaluation", params(("id" = String, Path, description = "The course")),
     request_body = CourseFormsRequest, security(("bearer" = [])), responses(
     (status = 200, body = CourseForms),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    Invalid,
 ))]
 #[put("/courses/{id}/evaluation-forms")]
 pub async fn set_course_forms(
@@ -303,7 +310,7 @@ pub async fn set_course_forms(
             )
         })
         .await?;
-    Ok(web::Json(forms))
+    Ok(web::Json(forms.into_view()))
 }
 
 /// The problem for a token that cannot be used.
@@ -334,9 +341,9 @@ fn already_answered() -> AppError {
 #[utoipa::path(tag = "evaluation", params(("token" = String, Path, description = "The token from the emailed link")),
     responses(
     (status = 200, body = Invitation),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 410, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    (status = 410, body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/evaluations/{token}")]
 pub async fn get_evaluation(
@@ -351,7 +358,7 @@ pub async fn get_evaluation(
         return Err(e);
     }
     match opened {
-        Opened::Open(i) => Ok(web::Json(*i)),
+        Opened::Open(i) => Ok(web::Json((*i).into_view())),
         _ => Err(AppError::NotFound),
     }
 }
@@ -391,10 +398,10 @@ pub fn answer_errors(errors: AnswerErrors) -> AppError {
 #[utoipa::path(tag = "evaluation", params(("token" = String, Path, description = "The token from the emailed link")),
     request_body = AnswersRequest, responses(
     (status = 201, body = Answered),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 410, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    (status = 410, body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/evaluations/{token}")]
 pub async fn answer_evaluation(
@@ -435,8 +442,8 @@ pub async fn answer_evaluation(
 #[utoipa::path(tag = "evaluation", params(("id" = String, Path, description = "The course")),
     security(("bearer" = [])), responses(
     (status = 200, body = EvaluationSummary),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/courses/{id}/evaluation-summary")]
 pub async fn course_summary(
@@ -454,7 +461,7 @@ pub async fn course_summary(
             store::course_summary(c, &id, threshold, with_text)
         })
         .await?;
-    Ok(web::Json(summary))
+    Ok(web::Json(summary.into_view()))
 }
 
 /// Registers the evaluation endpoints.

@@ -1,5 +1,6 @@
-//! `Idempotency-Key` for state-changing requests (invariants 4 and 10), implemented once and
-//! wrapped around the handlers that need it (book, cancel, approve, decline).
+//! `Idempotency-Key` for state-changing requests (invariants 4 and 10), implemented once:
+//! a handler that honours it (book, cancel, approve, decline) hands [`idempotent`] its
+//! request, body and the work to do, and gets the response to send.
 //!
 //! The key is scoped to the caller and kept at least 24 hours. The request is identified by a
 //! hash of its method, path (with query) and body bytes. The first request claims the key in
@@ -14,8 +15,13 @@ use std::future::Future;
 
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use validator::Validate;
+
+use crate::api::extract::{has_json_body, parse_json};
 
 use crate::app::state::AppState;
 use crate::auth::Caller;
@@ -73,10 +79,52 @@ pub fn request_hash(req: &HttpRequest, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Runs `op` under the request's `Idempotency-Key`, if it has one (see the module docs).
-/// `op` parses the body itself, so a validation error is stored and replayed like any other
-/// answer. Without a key `op` simply runs.
-pub async fn idempotent<F, Fut>(
+/// Runs a state-changing JSON handler under the request's `Idempotency-Key`, if it has one
+/// (see the module docs): reads the body as `T` (an empty body is `{}`), runs `op` with the
+/// state, the caller and the body, and answers with `op`'s status and value as JSON, or its
+/// error. The body is read inside, so a refusal of a bad body is stored and replayed like
+/// any other answer. Without a key it simply runs.
+pub async fn idempotent<T, R, F, Fut>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    caller: &Caller,
+    bytes: &web::Bytes,
+    op: F,
+) -> AppResult<HttpResponse>
+where
+    T: DeserializeOwned + Validate + 'static,
+    R: Serialize,
+    F: FnOnce(web::Data<AppState>, Caller, T) -> Fut + 'static,
+    Fut: Future<Output = AppResult<(StatusCode, R)>> + 'static,
+{
+    let (st, who, r, b) = (state.clone(), caller.clone(), req.clone(), bytes.clone());
+    under_key(state, req, caller, bytes, move || async move {
+        let input: T = json_body(&r, &b)?;
+        let (status, value) = op(st, who, input).await?;
+        Ok(HttpResponse::build(status).json(value))
+    })
+    .await
+}
+
+/// Reads a JSON body that may be empty (then it is `{}`): 415 for another content type,
+/// 400 for malformed JSON, 422 naming the field.
+fn json_body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) -> AppResult<T> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        if !has_json_body(req) {
+            return Err(AppError::UnsupportedMedia("application/json"));
+        }
+        bytes
+    };
+    let value: T = parse_json(bytes)?;
+    value.validate()?;
+    Ok(value)
+}
+
+/// Runs `op` under the request's `Idempotency-Key`, if it has one: claims the key, or
+/// answers with the stored response, a mismatch (422) or a request still running (409).
+async fn under_key<F, Fut>(
     state: &AppState,
     req: &HttpRequest,
     caller: &Caller,

@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod reference;
 pub mod reports;
 pub mod schools;
+pub mod views;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};

@@ -3,6 +3,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use crate::app::state::AppState;
+use crate::error::responses::{Forbidden, Problem, Unauthorized, PROBLEM_JSON};
 
 /// Liveness: the process is up and answering.
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = String, example = "ok")))]
@@ -15,8 +16,8 @@ pub async fn healthz() -> HttpResponse {
 /// traffic to this copy.
 #[utoipa::path(tag = "operations", responses(
     (status = 200, description = "Ready", body = String, example = "ready"),
-    (status = 503, description = "The database cannot be reached", body = crate::error::Problem,
-     content_type = "application/problem+json")
+    (status = 503, description = "The database cannot be reached", body = Problem,
+     content_type = PROBLEM_JSON)
 ))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, crate::error::AppError> {
@@ -36,8 +37,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, crate::e
 /// an admin may also read it with their own token or session.
 #[utoipa::path(tag = "operations", security(("bearer" = [])), responses(
     (status = 200, description = "Prometheus text format", body = String),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
 ))]
 #[get("/metrics")]
 pub async fn metrics(

@@ -4,13 +4,16 @@
 use actix_web::{get, post, web};
 use serde::Deserialize;
 
+use crate::api::views::admin::OutboxEntry;
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::notification::DeliveryStatus;
 use crate::domain::paging::{Page, Paging};
+use crate::error::responses::{Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
-use crate::store::outbox::{self as store, OutboxEntry};
+use crate::store::outbox as store;
 
 /// `status`, `limit`, `offset`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -26,9 +29,9 @@ pub struct OutboxQuery {
 /// List queued and delivered email, newest first (admin). The payload is not shown.
 #[utoipa::path(tag = "admin", params(OutboxQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<OutboxEntry>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/admin/outbox")]
 pub async fn list_outbox(
@@ -51,16 +54,16 @@ pub async fn list_outbox(
     let page = state
         .db(move |c| Ok(store::list(c, status, paging)?))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Queue a failed message again for a fresh round of tries (admin).
 #[utoipa::path(tag = "admin", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, description = "Queued again", body = OutboxEntry),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "The message has not failed (`not_failed`), or is a sign-in email whose link was removed (`link_removed`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
+    Forbidden,
+    NotFound,
+    (status = 409, description = "The message has not failed (`not_failed`), or is a sign-in email whose link was removed (`link_removed`)", body = Problem,
+     content_type = PROBLEM_JSON),
 ))]
 #[post("/admin/outbox/{id}/retry")]
 pub async fn retry_outbox(
@@ -73,7 +76,7 @@ pub async fn retry_outbox(
     let actor = caller.person_id.clone();
     let entry = state.db(move |c| store::retry(c, &id, &actor)).await?;
     state.outbox_wake.notify_one();
-    Ok(web::Json(entry))
+    Ok(web::Json(entry.into_view()))
 }
 
 /// Registers the outbox endpoints.

@@ -10,6 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use validator::{Validate, ValidationError};
 
 use crate::api::extract::ValidJson;
+use crate::api::views::people::{NewToken, Person, Ref, TokenInfo};
+use crate::api::views::IntoView;
 use crate::app::policy::{person_scope, require, require_visible, Action, PersonScope};
 use crate::app::state::AppState;
 use crate::auth::Caller;
@@ -17,11 +19,9 @@ use crate::domain::paging::{Page, Paging};
 use crate::domain::roles::Role;
 use crate::domain::text::is_email;
 use crate::domain::time;
+use crate::error::responses::{Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
-use crate::store::people::{
-    self as store, NewPerson, PeopleFilter, Person, PersonChanges, Ref, Scope,
-};
-use crate::store::tokens::{NewToken, TokenInfo};
+use crate::store::people::{self as store, NewPerson, PeopleFilter, PersonChanges, Scope};
 
 /// Filters and paging of the people list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -154,8 +154,8 @@ fn beyond_staff(roles: &[Role]) -> bool {
 /// people, anyone else only themselves. Erased people are never listed.
 #[utoipa::path(tag = "people", params(PeopleQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Person>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/people")]
 pub async fn list_people(
@@ -171,19 +171,19 @@ pub async fn list_people(
     let page = state
         .db(move |c| store::list(c, &scope, &filter, paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Add a person (admin, or a school lead for their own school).
 #[utoipa::path(tag = "people", request_body = NewPersonBody, security(("bearer" = [])), responses(
     (status = 201, body = Person),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
     (status = 403, description = "Not allowed for this school, or roles beyond staff by a non-admin",
-     body = crate::error::Problem, content_type = "application/problem+json"),
+     body = Problem, content_type = PROBLEM_JSON),
     (status = 409, description = "`duplicate_email`: the email is on record",
-     body = crate::error::Problem, content_type = "application/problem+json"),
+     body = Problem, content_type = PROBLEM_JSON),
     (status = 422, description = "A missing or invalid field, or an unknown school or staff group",
-     body = crate::error::Problem, content_type = "application/problem+json"),
+     body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/people")]
 pub async fn create_person(
@@ -210,11 +210,11 @@ pub async fn create_person(
     };
     let actor = caller.person_id.clone();
     let person = state.db(move |c| store::create(c, &actor, new)).await?;
-    Ok(HttpResponse::Created().json(person))
+    Ok(HttpResponse::Created().json(Person::from(person)))
 }
 
 /// Loads a person the caller may see, or answers 404 as if there were none.
-async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppResult<Person> {
+async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppResult<store::Person> {
     let person = state.db(move |c| store::get(c, &id)).await?;
     require_visible(
         caller,
@@ -229,8 +229,8 @@ async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppRes
 /// One person (themselves, their school's lead, the CPD group, admins; 404 for anyone else).
 #[utoipa::path(tag = "people", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = Person),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[get("/people/{id}")]
 pub async fn get_person(
@@ -239,7 +239,9 @@ pub async fn get_person(
     id: web::Path<String>,
 ) -> AppResult<web::Json<Person>> {
     Ok(web::Json(
-        visible_person(&state, &caller, id.into_inner()).await?,
+        visible_person(&state, &caller, id.into_inner())
+            .await?
+            .into_view(),
     ))
 }
 
@@ -248,12 +250,12 @@ pub async fn get_person(
 #[utoipa::path(tag = "people", params(("id" = String, Path)), request_body = PersonPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = Person),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    NotFound,
     (status = 409, description = "`duplicate_email`, or `last_admin` when the only admin would lose the role",
-     body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+     body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[patch("/people/{id}")]
 pub async fn patch_person(
@@ -293,7 +295,8 @@ pub async fn patch_person(
     Ok(web::Json(
         state
             .db(move |c| store::update(c, &actor, &id, changes))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -301,11 +304,11 @@ pub async fn patch_person(
 /// and roles dropped; the record stays, anonymous, so past counts do not change.
 #[utoipa::path(tag = "people", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 204, description = "Erased"),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    NotFound,
     (status = 409, description = "`last_admin`: the only admin cannot be erased",
-     body = crate::error::Problem, content_type = "application/problem+json"),
+     body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[delete("/people/{id}")]
 pub async fn erase_person(
@@ -336,16 +339,16 @@ pub struct Me {
 /// Who am I: the signed-in person, their school and roles.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses(
     (status = 200, body = Me),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
 ))]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> AppResult<web::Json<Me>> {
     let id = caller.person_id.clone();
     let person = state.db(move |c| store::get(c, &id)).await?;
     Ok(web::Json(Me {
-        school: person.school.clone(),
+        school: person.school.clone().into_view(),
         roles: person.roles.clone(),
-        person,
+        person: person.into(),
     }))
 }
 
@@ -366,8 +369,8 @@ pub struct NewTokenBody {
 /// Make a new API token for yourself. The secret is in this response only.
 #[utoipa::path(tag = "me", request_body = NewTokenBody, security(("bearer" = [])), responses(
     (status = 201, body = NewToken),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[post("/me/tokens")]
 pub async fn create_token(
@@ -386,7 +389,7 @@ pub async fn create_token(
             crate::store::tokens::issue(c, Some(&person_id), &person_id, &name, body.expires_at)
         })
         .await?;
-    Ok(HttpResponse::Created().json(token))
+    Ok(HttpResponse::Created().json(NewToken::from(token)))
 }
 
 /// `limit` and `offset`.
@@ -401,7 +404,7 @@ pub struct PageQuery {
 /// Your API tokens that have not been revoked, newest first (never with their secrets).
 #[utoipa::path(tag = "me", params(PageQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<TokenInfo>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
 ))]
 #[get("/me/tokens")]
 pub async fn list_tokens(
@@ -415,15 +418,16 @@ pub async fn list_tokens(
     Ok(web::Json(
         state
             .db(move |c| crate::store::tokens::list(c, &person_id, paging))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
 /// Revoke one of your API tokens.
 #[utoipa::path(tag = "me", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 204, description = "Revoked"),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    NotFound,
 ))]
 #[delete("/me/tokens/{id}")]
 pub async fn revoke_token(

@@ -2,18 +2,21 @@
 
 use actix_web::{get, web};
 
+use crate::api::views::export::PersonExport;
+use crate::api::views::IntoView;
 use crate::app::policy::{require_visible, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
+use crate::error::responses::{Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::AppResult;
-use crate::store::export::{self, PersonExport};
+use crate::store::export;
 
 /// Everything cpd-hub holds about a person, as JSON (self, their school's lead, admin).
 /// The export is itself recorded in the audit log.
 #[utoipa::path(tag = "people", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = PersonExport),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 404, description = "No such person, or one the caller may not see", body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    (status = 404, description = "No such person, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[get("/people/{id}/export")]
 pub async fn export_person(
@@ -47,7 +50,7 @@ pub async fn export_person(
             })
         })
         .await?;
-    Ok(web::Json(data))
+    Ok(web::Json(data.into_view()))
 }
 
 /// Registers the UK GDPR handlers.

@@ -6,17 +6,19 @@ use serde::{Deserialize, Deserializer};
 use validator::{Validate, ValidationError};
 
 use crate::api::extract::{ValidJson, ValidQuery};
+use crate::api::views::reference::{Cluster, Priority, Provider, StaffGroup};
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::provider::{is_web_address, ProviderKind};
 use crate::domain::text::{is_email, normalise_email};
-use crate::error::{AppError, AppResult};
-use crate::store::reference::{
-    self as store, Cluster, ClusterFields, KeyedFields, Priority, Provider, ProviderChanges,
-    StaffGroup,
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
+use crate::error::{AppError, AppResult};
+use crate::store::reference::{self as store, ClusterFields, KeyedFields, ProviderChanges};
 
 /// `limit`, `offset` and a text filter `q`.
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
@@ -92,8 +94,8 @@ pub struct ClusterPatch {
 /// List clusters.
 #[utoipa::path(tag = "reference", params(ListQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Cluster>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/clusters")]
 pub async fn list_clusters(
@@ -107,15 +109,15 @@ pub async fn list_clusters(
     let page = state
         .db(move |c| store::list_clusters(c, q.as_deref(), paging))
         .await?;
-    Ok(web::Json(page))
+    Ok(web::Json(page.into_view()))
 }
 
 /// Create a cluster (admin).
 #[utoipa::path(tag = "reference", request_body = NewCluster, security(("bearer" = [])), responses(
     (status = 201, body = Cluster),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Name taken", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    (status = 409, description = "Name taken", body = Problem, content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/clusters")]
 pub async fn create_cluster(
@@ -128,13 +130,13 @@ pub async fn create_cluster(
     let cluster = state
         .db(move |c| store::create_cluster(c, &new.name, &new.description))
         .await?;
-    Ok(HttpResponse::Created().json(cluster))
+    Ok(HttpResponse::Created().json(Cluster::from(cluster)))
 }
 
 /// One cluster.
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = Cluster),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/clusters/{id}")]
 pub async fn get_cluster(
@@ -145,7 +147,10 @@ pub async fn get_cluster(
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state.db(move |c| store::get_cluster(c, &id)).await?,
+        state
+            .db(move |c| store::get_cluster(c, &id))
+            .await?
+            .into_view(),
     ))
 }
 
@@ -153,9 +158,9 @@ pub async fn get_cluster(
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = ClusterPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = Cluster),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/clusters/{id}")]
 pub async fn patch_cluster(
@@ -174,7 +179,8 @@ pub async fn patch_cluster(
     Ok(web::Json(
         state
             .db(move |c| store::update_cluster(c, &id, fields))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -300,8 +306,8 @@ macro_rules! keyed_handlers {
         #[doc = $list_doc]
         #[utoipa::path(tag = "reference", params(ListQuery), security(("bearer" = [])), responses(
             (status = 200, body = Page<$Row>),
-            (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+            Unauthorized,
+            Invalid,
         ))]
         #[get($list_path)]
         pub async fn $list(
@@ -313,17 +319,18 @@ macro_rules! keyed_handlers {
             let paging = query.paging()?;
             let q = query.into_inner().q;
             Ok(web::Json(
-                state.db(move |c| store::$store_list(c, q.as_deref(), paging)).await?,
+                state.db(move |c| store::$store_list(c, q.as_deref(), paging)).await?
+            .into_view(),
             ))
         }
 
         #[doc = $create_doc]
         #[utoipa::path(tag = "reference", request_body = $New, security(("bearer" = [])), responses(
             (status = 201, body = $Row),
-            (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
+            Forbidden,
             (status = 409, description = "Key or name taken (`duplicate_key`, `duplicate_name`)",
-             body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+             body = Problem, content_type = PROBLEM_JSON),
+            Invalid,
         ))]
         #[post($list_path)]
         pub async fn $create(
@@ -334,13 +341,13 @@ macro_rules! keyed_handlers {
             require(&caller, Action::WriteReference)?;
             let fields = KeyedFields::from(body.into_inner());
             let row = state.db(move |c| store::$store_create(c, fields)).await?;
-            Ok(HttpResponse::Created().json(row))
+            Ok(HttpResponse::Created().json($Row::from(row)))
         }
 
         #[doc = $get_doc]
         #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
             (status = 200, body = $Row),
-            (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+            NotFound,
         ))]
         #[get($item_path)]
         pub async fn $get(
@@ -350,16 +357,16 @@ macro_rules! keyed_handlers {
         ) -> AppResult<web::Json<$Row>> {
             require(&caller, Action::ReadReference)?;
             let id = id.into_inner();
-            Ok(web::Json(state.db(move |c| store::$store_get(c, &id)).await?))
+            Ok(web::Json(state.db(move |c| store::$store_get(c, &id)).await?.into_view()))
         }
 
         #[doc = $update_doc]
         #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = $Patch,
             security(("bearer" = [])), responses(
             (status = 200, body = $Row),
-            (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-            (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+            NotFound,
+            Conflict,
+            Invalid,
         ))]
         #[patch($item_path)]
         pub async fn $update(
@@ -371,7 +378,7 @@ macro_rules! keyed_handlers {
             require(&caller, Action::WriteReference)?;
             let id = id.into_inner();
             let fields = KeyedFields::from(body.into_inner());
-            Ok(web::Json(state.db(move |c| store::$store_update(c, &id, fields)).await?))
+            Ok(web::Json(state.db(move |c| store::$store_update(c, &id, fields)).await?.into_view()))
         }
     };
 }
@@ -491,8 +498,8 @@ impl ProviderPatch {
 /// List providers.
 #[utoipa::path(tag = "reference", params(ProviderQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Provider>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/providers")]
 pub async fn list_providers(
@@ -506,17 +513,18 @@ pub async fn list_providers(
     Ok(web::Json(
         state
             .db(move |c| store::list_providers(c, query.q.as_deref(), query.kind, paging))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
 /// Create a provider (admin).
 #[utoipa::path(tag = "reference", request_body = NewProviderBody, security(("bearer" = [])), responses(
     (status = 201, body = Provider),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "Name taken (`duplicate_name`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Forbidden,
+    (status = 409, description = "Name taken (`duplicate_name`)", body = Problem,
+     content_type = PROBLEM_JSON),
+    Invalid,
 ))]
 #[post("/providers")]
 pub async fn create_provider(
@@ -533,13 +541,13 @@ pub async fn create_provider(
         website: body.website.map(|w| w.trim().to_string()),
     };
     let provider = state.db(move |c| store::create_provider(c, new)).await?;
-    Ok(HttpResponse::Created().json(provider))
+    Ok(HttpResponse::Created().json(Provider::from(provider)))
 }
 
 /// One provider.
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = Provider),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/providers/{id}")]
 pub async fn get_provider(
@@ -550,7 +558,10 @@ pub async fn get_provider(
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state.db(move |c| store::get_provider(c, &id)).await?,
+        state
+            .db(move |c| store::get_provider(c, &id))
+            .await?
+            .into_view(),
     ))
 }
 
@@ -558,9 +569,9 @@ pub async fn get_provider(
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = ProviderPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = Provider),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/providers/{id}")]
 pub async fn patch_provider(
@@ -582,7 +593,8 @@ pub async fn patch_provider(
     Ok(web::Json(
         state
             .db(move |c| store::update_provider(c, &id, changes))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 

@@ -15,6 +15,7 @@ use crate::app::policy::{self, require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::time;
+use crate::error::responses::{Forbidden, Invalid, Unauthorized};
 use crate::error::{AppError, AppResult};
 use crate::reports::metrics::{
     engagement_csv_header, impact_csv_header, CsvCursor, EngagementReport, ImpactReport,
@@ -134,9 +135,9 @@ fn filename(kind: &str, q: &ReportQuery) -> String {
 #[utoipa::path(tag = "reports", params(ReportParams), security(("bearer" = [])), responses(
     (status = 200, body = EngagementReport),
     (status = 200, description = "One row per group, for Excel", content_type = "text/csv", body = String),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/reports/engagement")]
 pub async fn engagement(
@@ -179,9 +180,9 @@ pub async fn engagement(
 #[utoipa::path(tag = "reports", params(ReportParams), security(("bearer" = [])), responses(
     (status = 200, body = ImpactReport),
     (status = 200, description = "One row per group, for Excel", content_type = "text/csv", body = String),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Forbidden,
+    Invalid,
 ))]
 #[get("/reports/impact")]
 pub async fn impact(

@@ -7,15 +7,20 @@ use validator::Validate;
 
 use crate::api::extract::{CsvBody, ValidJson, ValidQuery};
 use crate::api::reference::{not_blank, nullable, paging};
+use crate::api::views::reference::{ImportReport, School};
+use crate::api::views::IntoView;
 use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::Page;
 use crate::domain::school::Phase;
 use crate::domain::text::normalise_postcode;
+use crate::error::responses::{
+    Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::schools::{
-    self as store, ImportOptions, ImportReport, School, SchoolChanges, SchoolData, SchoolFilter,
+    self as store, ImportOptions, SchoolChanges, SchoolData, SchoolFilter,
 };
 
 /// School filters.
@@ -128,8 +133,8 @@ pub struct ImportQuery {
 /// List schools, with their clusters.
 #[utoipa::path(tag = "reference", params(SchoolQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<School>),
-    (status = 401, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    Unauthorized,
+    Invalid,
 ))]
 #[get("/schools")]
 pub async fn list_schools(
@@ -149,18 +154,19 @@ pub async fn list_schools(
     Ok(web::Json(
         state
             .db(move |c| store::list_schools(c, &filter, paging))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
 /// Create a school (admin).
 #[utoipa::path(tag = "reference", request_body = NewSchool, security(("bearer" = [])), responses(
     (status = 201, body = School),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, description = "URN taken (`duplicate_urn`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
-    (status = 422, description = "Invalid field, or unknown `cluster_id`", body = crate::error::Problem,
-     content_type = "application/problem+json"),
+    Forbidden,
+    (status = 409, description = "URN taken (`duplicate_urn`)", body = Problem,
+     content_type = PROBLEM_JSON),
+    (status = 422, description = "Invalid field, or unknown `cluster_id`", body = Problem,
+     content_type = PROBLEM_JSON),
 ))]
 #[post("/schools")]
 pub async fn create_school(
@@ -181,13 +187,13 @@ pub async fn create_school(
         is_open: new.is_open,
     };
     let school = state.db(move |c| store::create_school(c, data)).await?;
-    Ok(HttpResponse::Created().json(school))
+    Ok(HttpResponse::Created().json(School::from(school)))
 }
 
 /// One school.
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), security(("bearer" = [])), responses(
     (status = 200, body = School),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
 ))]
 #[get("/schools/{id}")]
 pub async fn get_school(
@@ -198,7 +204,10 @@ pub async fn get_school(
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
     Ok(web::Json(
-        state.db(move |c| store::get_school(c, &id)).await?,
+        state
+            .db(move |c| store::get_school(c, &id))
+            .await?
+            .into_view(),
     ))
 }
 
@@ -206,9 +215,9 @@ pub async fn get_school(
 #[utoipa::path(tag = "reference", params(("id" = String, Path)), request_body = SchoolPatch,
     security(("bearer" = [])), responses(
     (status = 200, body = School),
-    (status = 404, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 409, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, body = crate::error::Problem, content_type = "application/problem+json"),
+    NotFound,
+    Conflict,
+    Invalid,
 ))]
 #[patch("/schools/{id}")]
 pub async fn patch_school(
@@ -233,7 +242,8 @@ pub async fn patch_school(
     Ok(web::Json(
         state
             .db(move |c| store::update_school(c, &id, changes))
-            .await?,
+            .await?
+            .into_view(),
     ))
 }
 
@@ -248,10 +258,10 @@ pub async fn patch_school(
     request_body(content = String, content_type = "text/csv", description = "A GIAS establishment CSV"),
     security(("bearer" = [])), responses(
     (status = 200, body = ImportReport),
-    (status = 403, body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 415, description = "Not text/csv", body = crate::error::Problem, content_type = "application/problem+json"),
-    (status = 422, description = "The file as a whole cannot be used (`errors.file`)", body = crate::error::Problem,
-     content_type = "application/problem+json"),
+    Forbidden,
+    (status = 415, description = "Not text/csv", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "The file as a whole cannot be used (`errors.file`)", body = Problem,
+     content_type = PROBLEM_JSON),
 ))]
 #[post("/schools/import")]
 pub async fn import_schools(
@@ -270,7 +280,7 @@ pub async fn import_schools(
     let report = state
         .db(move |c| store::import_gias(c, &bytes, None, &options, &mut |_, _| {}))
         .await?;
-    Ok(web::Json(report))
+    Ok(web::Json(report.into_view()))
 }
 
 /// Registers the school handlers.

@@ -30,13 +30,12 @@ pub fn record(
 }
 
 /// One audit log entry as read back.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {
     /// The entry's id.
     pub id: String,
     /// When it happened.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: chrono::NaiveDateTime,
     /// Who did it (a person's id); null for the command line or the system.
     pub actor_id: Option<String>,
@@ -47,7 +46,6 @@ pub struct AuditEntry {
     /// The record's id.
     pub subject_id: Option<String>,
     /// Particulars, as recorded.
-    #[schema(value_type = Object)]
     pub detail: serde_json::Value,
 }
 

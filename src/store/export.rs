@@ -13,7 +13,7 @@ use crate::domain::roles::Role;
 use crate::error::AppResult;
 
 /// A person's record as held.
-#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Queryable, Serialize)]
 pub struct PersonRecord {
     /// Opaque id.
     pub id: String,
@@ -27,20 +27,17 @@ pub struct PersonRecord {
     pub staff_group_id: Option<String>,
     /// When their personal data was erased, if it was.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub erased_at: Option<NaiveDateTime>,
     /// When the record was made.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
 /// An API token as exported: everything but the secret (which is never stored anyway).
-#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Queryable, Serialize)]
 pub struct TokenRecord {
     /// The token's id.
     pub id: String,
@@ -48,25 +45,21 @@ pub struct TokenRecord {
     pub name: String,
     /// When it was made.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it stops working, if ever.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<NaiveDateTime>,
     /// When it was last used (to the hour).
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<NaiveDateTime>,
     /// When it was revoked.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<NaiveDateTime>,
 }
 
 /// An email to the person, as exported: what and when, not the content (which may hold a
 /// sign-in link still usable by whoever reads the export).
-#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Queryable, Serialize)]
 pub struct EmailRecord {
     /// The message's id.
     pub id: String,
@@ -78,21 +71,18 @@ pub struct EmailRecord {
     pub status: String,
     /// When it was queued.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was sent.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<NaiveDateTime>,
 }
 
 /// Everything held about one person. Each aggregate that keeps data about people adds its
 /// section here (and to [`person_export`]).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize)]
 pub struct PersonExport {
     /// When the export was made.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub exported_at: NaiveDateTime,
     /// The person's record.
     pub person: PersonRecord,

@@ -1,8 +1,7 @@
 //! Database queries, one module (or folder) per aggregate. Store functions own their
 //! transactions and locking and return rows and domain values; they never see requests or
-//! responses. Some of the values they return are still the shapes the API sends (they derive
-//! `ToSchema`), and some build their email content here: both are to move to `api/` and
-//! `email/`.
+//! responses: the API's JSON shapes of these values are in `api::views`. Some store functions
+//! still build their email content here: that is to move to `email/`.
 
 pub mod attendance;
 pub mod audit;

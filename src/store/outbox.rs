@@ -426,7 +426,7 @@ pub fn backlog(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
 }
 
 /// A message as an admin sees it. The payload is left out: it may hold a sign-in link.
-#[derive(Debug, Clone, Serialize, Queryable, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Queryable)]
 pub struct OutboxEntry {
     /// The message's id.
     pub id: String,
@@ -444,7 +444,6 @@ pub struct OutboxEntry {
     pub attempts: i32,
     /// When the next try is due (for `pending`).
     #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub next_attempt_at: NaiveDateTime,
     /// Why the last try failed, or why the message was skipped.
     pub last_error: Option<String>,
@@ -452,11 +451,9 @@ pub struct OutboxEntry {
     pub message_id: String,
     /// When it was queued.
     #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was handed to the mail server.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<NaiveDateTime>,
 }
 

@@ -19,7 +19,7 @@ use crate::error::{AppError, AppResult};
 pub const ERASED_NAME: &str = "Erased person";
 
 /// A related record as a response shows it: its id and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ref {
     /// Opaque id.
     pub id: String,
@@ -36,8 +36,8 @@ impl Ref {
     }
 }
 
-/// A person as the API shows them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A person as read, with their school, staff group and roles.
+#[derive(Debug, Clone, Serialize)]
 pub struct Person {
     /// Opaque id.
     pub id: String,
@@ -53,11 +53,9 @@ pub struct Person {
     pub roles: Vec<Role>,
     /// When the record was created.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When the record last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 

@@ -134,7 +134,7 @@ pub fn seed_defaults(conn: &mut DbConn) -> QueryResult<()> {
 // Clusters
 
 /// A geographic cluster of schools.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = clusters)]
 pub struct Cluster {
     /// Opaque id.
@@ -145,11 +145,9 @@ pub struct Cluster {
     pub description: String,
     /// When it was created.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -268,7 +266,7 @@ pub fn key_for(key: Option<&str>, name: &str) -> String {
 // and a unique `name`, so one macro writes the list/get/create/update of each.
 
 /// A staff group: who a course is for, and how bookings are counted in reports.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = staff_groups)]
 pub struct StaffGroup {
     /// Opaque id.
@@ -281,16 +279,14 @@ pub struct StaffGroup {
     pub position: i32,
     /// When it was created.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
 /// A strategy priority of the alliance, which courses are tagged with.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = priorities)]
 pub struct Priority {
     /// Opaque id.
@@ -305,11 +301,9 @@ pub struct Priority {
     pub position: i32,
     /// When it was created.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -503,7 +497,7 @@ struct ProviderRow {
 }
 
 /// Who delivers courses.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Provider {
     /// Opaque id.
     pub id: String,
@@ -517,11 +511,9 @@ pub struct Provider {
     pub website: Option<String>,
     /// When it was created.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 

@@ -17,7 +17,7 @@ use crate::domain::time;
 use crate::error::{AppError, AppResult};
 
 /// A cluster as shown inside another record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterRef {
     /// The cluster's id.
     pub id: String,
@@ -26,12 +26,11 @@ pub struct ClusterRef {
 }
 
 /// A school, with its cluster's id and name so a list needs no further request.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct School {
     /// Opaque id.
     pub id: String,
     /// The DfE unique reference number.
-    #[schema(example = 106600)]
     pub urn: i64,
     /// The school's name.
     pub name: String,
@@ -49,11 +48,9 @@ pub struct School {
     pub is_open: bool,
     /// When it was created.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
@@ -315,7 +312,7 @@ pub struct ImportOptions {
 }
 
 /// What an import did.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize)]
 pub struct ImportReport {
     /// Schools added.
     pub created: u64,

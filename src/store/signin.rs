@@ -349,25 +349,21 @@ pub fn forget_person(conn: &mut DbConn, person_id: &str) -> QueryResult<()> {
 }
 
 /// A browser session as a person's data export shows it (never its secret).
-#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Queryable, Serialize)]
 pub struct SessionRecord {
     /// The session's id.
     pub id: String,
     /// When it began (the sign-in).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was last used (to a few minutes).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub last_seen_at: NaiveDateTime,
     /// Its absolute end.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub expires_at: NaiveDateTime,
     /// When it was ended by signing out.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<NaiveDateTime>,
 }
 
@@ -387,21 +383,18 @@ pub fn sessions_of(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<Sessio
 }
 
 /// A sign-in link request as a person's data export shows it (never its secret).
-#[derive(Debug, Queryable, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Queryable, Serialize)]
 pub struct LinkRecord {
     /// The request's id.
     pub id: String,
     /// When it was asked for.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When the link stopped (or stops) working.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub expires_at: NaiveDateTime,
     /// When it was used to sign in.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub used_at: Option<NaiveDateTime>,
     /// The client address it was asked from.
     pub requested_ip: String,

@@ -66,7 +66,7 @@ pub fn roles_of(conn: &mut DbConn, person_id: &str) -> QueryResult<Vec<Role>> {
 }
 
 /// A token as listed (never with its secret).
-#[derive(Debug, Queryable, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Queryable, serde::Serialize)]
 pub struct TokenInfo {
     /// The token's id.
     pub id: String,
@@ -74,15 +74,12 @@ pub struct TokenInfo {
     pub name: String,
     /// When it was made.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it stops working, if ever.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<NaiveDateTime>,
     /// When it was last used (to the hour).
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_used_at: Option<NaiveDateTime>,
 }
 
@@ -110,7 +107,7 @@ pub fn create(
 }
 
 /// A token just made, with its secret: the only time the secret is shown.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, serde::Serialize)]
 pub struct NewToken {
     /// The token's id (for listing and revoking).
     pub id: String,
@@ -121,11 +118,9 @@ pub struct NewToken {
     pub token: String,
     /// When it was made.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it stops working, if ever.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<NaiveDateTime>,
 }
 

@@ -14,6 +14,7 @@ use crate::auth::MaybeCaller;
 use crate::domain::booking::BookingStatus;
 use crate::domain::course::london_start_display;
 use crate::domain::time;
+use crate::error::responses::{Problem, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
 
 use super::{html_not_found, page, see_other, sign_in_first};
@@ -94,7 +95,7 @@ pub struct DeclineForm {
 /// Approves the request (post/redirect/get back to its page).
 #[utoipa::path(tag = "web", params(("id" = String, Path, description = "The booking")), responses(
     (status = 303, description = "Back to the request, which says what was decided"),
-    (status = 403, description = "Not the person's school lead, or posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not the person's school lead, or posted from another site", body = Problem, content_type = PROBLEM_JSON),
     (status = 404, description = "No such booking", content_type = "text/html", body = String),
 ))]
 #[post("/bookings/{id}/approve")]
@@ -111,7 +112,7 @@ pub async fn approve(
     request_body(content = DeclineForm, content_type = "application/x-www-form-urlencoded"),
     responses(
     (status = 303, description = "Back to the request, which says what was decided"),
-    (status = 403, description = "Not the person's school lead, or posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Not the person's school lead, or posted from another site", body = Problem, content_type = PROBLEM_JSON),
     (status = 404, description = "No such booking", content_type = "text/html", body = String),
     (status = 422, description = "No reason given: the form again, with the error", content_type = "text/html", body = String),
 ))]

@@ -12,6 +12,7 @@ use crate::app::state::AppState;
 use crate::auth::MaybeCaller;
 use crate::domain::attendance::normalise_code;
 use crate::domain::time;
+use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
 use crate::store::attendance as store;
 
@@ -75,7 +76,7 @@ pub async fn check_in_form(
     responses(
         (status = 200, description = "Checked in (or already on the register): the page says as what", content_type = "text/html", body = String),
         (status = 303, description = "Not signed in: to the sign-in page"),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+        CrossSite,
         (status = 409, description = "Refused (outside the check-in window, no place, course cancelled): the page says why", content_type = "text/html", body = String),
         (status = 422, description = "Not a check-in code, or no session has it", content_type = "text/html", body = String),
 ))]

@@ -17,6 +17,7 @@ use crate::domain::booking::{is_late_cancellation, BookingStatus, CallToAction};
 use crate::domain::course::london_start_display;
 use crate::domain::paging::Paging;
 use crate::domain::time;
+use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
 use crate::store::bookings::Booking;
 
@@ -510,7 +511,7 @@ pub struct BookForm {
     request_body(content = BookForm, content_type = "application/x-www-form-urlencoded"),
     responses(
     (status = 303, description = "To the course page, which says what happened (or to sign-in)"),
-    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    CrossSite,
 ))]
 #[post("/courses/{id}/book")]
 pub async fn book(
@@ -685,7 +686,7 @@ pub struct CancelForm {
     request_body(content = CancelForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "To one's bookings (or the course page)"),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+        CrossSite,
         (status = 404, description = "No such booking, or not the reader's to cancel", content_type = "text/html", body = String),
 ))]
 #[post("/my/bookings/{id}/cancel")]

@@ -18,6 +18,7 @@ use crate::app::state::AppState;
 use crate::domain::evaluation::{FormKind, QuestionKind, RATING_MAX, RATING_MIN};
 use crate::domain::time;
 use crate::domain::tokens;
+use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
 use crate::store::evaluation::{self as store, Invitation, Opened, QuestionView, Submitted};
 
@@ -250,7 +251,7 @@ pub async fn evaluate_page(
         description = "`q-<key>` per question (repeated for checkboxes); `q-<key>-before` and `q-<key>-after` for before/after pairs"),
     responses(
     (status = 200, description = "Saved: thank you", content_type = "text/html", body = String),
-    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    CrossSite,
     (status = 404, description = "Unknown link", content_type = "text/html", body = String),
     (status = 409, description = "Already answered", content_type = "text/html", body = String),
     (status = 410, description = "Expired link", content_type = "text/html", body = String),
@@ -329,7 +330,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// link to the form, open no longer than the emailed one.
 #[utoipa::path(tag = "web", params(("id" = String, Path, description = "The invitation")), responses(
     (status = 303, description = "To the evaluation form (or to sign-in)"),
-    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    crate::error::responses::CrossSite,
     (status = 404, description = "Not the reader's, answered, or closed", content_type = "text/html", body = String),
 ))]
 #[post("/my/evaluations/{id}")]

@@ -136,7 +136,7 @@ pub async fn my_record(
 #[utoipa::path(tag = "web", responses(
     (status = 200, description = "The record page with the new feed's address", content_type = "text/html", body = String),
     (status = 303, description = "Not signed in: to sign-in"),
-    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    crate::error::responses::CrossSite,
 ))]
 #[post("/my/calendar-feed")]
 pub async fn create_feed(
@@ -153,7 +153,7 @@ pub async fn create_feed(
 /// Stops the signed-in person's calendar feed: its address stops working.
 #[utoipa::path(tag = "web", responses(
     (status = 303, description = "To the record page, which says the feed has stopped"),
-    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    crate::error::responses::CrossSite,
 ))]
 #[post("/my/calendar-feed/stop")]
 pub async fn stop_feed(state: web::Data<AppState>, caller: MaybeCaller) -> AppResult<HttpResponse> {

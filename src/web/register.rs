@@ -20,6 +20,7 @@ use crate::domain::course::london_start_display;
 use crate::domain::paging::{Paging, MAX_LIMIT};
 use crate::domain::text::is_email;
 use crate::domain::time;
+use crate::error::responses::{CrossSite, Problem, PROBLEM_JSON};
 use crate::error::{AppError, AppResult, FieldErrors};
 use crate::store::attendance::{self as store, Actor, Mark, Register, WalkInPerson};
 
@@ -346,9 +347,9 @@ async fn save(
     request_body(content = MarkForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Saved: back to the person's row on the register (or to the lock notice)"),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such session, or not one whose register the caller takes", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not a status, or not a confirmed booking on this course", body = crate::error::Problem, content_type = "application/problem+json"),
+        CrossSite,
+        (status = 404, description = "No such session, or not one whose register the caller takes", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Not a status, or not a confirmed booking on this course", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/sessions/{id}/register")]
 pub async fn mark(
@@ -389,8 +390,8 @@ pub async fn mark(
     params(("id" = String, Path, description = "The session")),
     responses(
         (status = 303, description = "Saved: back to the register"),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such session, or not one whose register the caller takes", body = crate::error::Problem, content_type = "application/problem+json"),
+        CrossSite,
+        (status = 404, description = "No such session, or not one whose register the caller takes", body = Problem, content_type = PROBLEM_JSON),
 ))]
 #[post("/sessions/{id}/register/everyone-present")]
 pub async fn everyone_present(
@@ -445,7 +446,7 @@ fn read_walk_in(form: &WalkInForm) -> Result<WalkInPerson, FieldErrors> {
     request_body(content = WalkInForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Added: to their row on the register"),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+        CrossSite,
         (status = 404, description = "No such session, or not one whose register the caller takes", content_type = "text/html", body = String),
         (status = 409, description = "They cannot be added (waiting for a place, register locked, course cancelled): the page says why", content_type = "text/html", body = String),
         (status = 422, description = "The form has mistakes: the page names them", content_type = "text/html", body = String),

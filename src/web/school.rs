@@ -233,7 +233,7 @@ pub struct DecisionFields {
     responses(
         (status = 303, description = "To the school page, which says what was decided"),
         (status = 422, description = "Nothing ticked, or a decline without a reason", content_type = "text/html", body = String),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::error::responses::CrossSite,
 ))]
 #[post("/school/decisions")]
 pub async fn decide(

@@ -12,6 +12,7 @@ use crate::auth::MaybeCaller;
 use crate::domain::booking::BookingStatus;
 use crate::domain::roles::Role;
 use crate::domain::text::is_email;
+use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
 use crate::store::signin::LinkState;
 
@@ -269,7 +270,7 @@ pub async fn confirm(
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 303, description = "Signed in; back to the page that asked for it, or home, with the session cookie"),
-        (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+        CrossSite,
         (status = 404, description = "Unknown link", content_type = "text/html", body = String),
         (status = 410, description = "Used or expired link", content_type = "text/html", body = String),
 ))]
@@ -298,7 +299,7 @@ pub async fn use_link(
 /// Sign out: ends the browser session and clears its cookie, then goes to the home page.
 #[utoipa::path(tag = "web", responses(
     (status = 303, description = "Signed out; to the home page"),
-    (status = 403, description = "Posted from another site", body = crate::error::Problem, content_type = "application/problem+json"),
+    CrossSite,
 ))]
 #[post("/auth/sign-out")]
 pub async fn sign_out(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {

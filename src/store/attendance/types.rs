@@ -47,7 +47,7 @@ pub struct SessionAccess {
 }
 
 /// The session a register is for.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RegisterSession {
     /// The session's id.
     pub id: String,
@@ -63,11 +63,9 @@ pub struct RegisterSession {
     pub is_last: bool,
     /// Start (RFC 3339, UTC).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub start: NaiveDateTime,
     /// End (RFC 3339, UTC).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub end: NaiveDateTime,
     /// Start in Europe/London, with the offset.
     pub local_start: String,
@@ -83,30 +81,25 @@ pub struct RegisterSession {
     pub check_in_code: String,
     /// Self check-in opens (RFC 3339, UTC).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub check_in_opens_at: NaiveDateTime,
     /// Checking in after this marks someone late.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub check_in_late_after: NaiveDateTime,
     /// Self check-in closes (the session's end).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub check_in_closes_at: NaiveDateTime,
     /// Whether the register is locked: only admins may change it now.
     pub locked: bool,
     /// When the register locks (`REGISTER_LOCK_DAYS` after the session ends).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub locks_at: NaiveDateTime,
     /// When the register was first saved (null: not yet).
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub register_recorded_at: Option<NaiveDateTime>,
 }
 
 /// One person on a register.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RegisterItem {
     /// Their booking.
     pub booking_id: String,
@@ -126,12 +119,11 @@ pub struct RegisterItem {
     pub source: Option<Source>,
     /// When the mark was made.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub recorded_at: Option<NaiveDateTime>,
 }
 
 /// How many people have each status.
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct RegisterCounts {
     /// People on the register.
     pub total: usize,
@@ -150,7 +142,7 @@ pub struct RegisterCounts {
 }
 
 /// A session's register: its confirmed bookings, ordered by name, with their marks.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Register {
     /// The session.
     pub session: RegisterSession,
@@ -173,7 +165,7 @@ pub struct Mark {
 }
 
 /// One change to a register.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct HistoryItem {
     /// The entry's id.
     pub id: String,
@@ -183,7 +175,6 @@ pub struct HistoryItem {
     pub person: Named,
     /// When.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: NaiveDateTime,
     /// Who made the change (null: the system).
     pub actor: Option<Named>,
@@ -218,7 +209,7 @@ pub enum WalkInPerson {
 }
 
 /// What a walk-in did.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct WalkIn {
     /// The booking: a new walk-in booking, or the confirmed one the person already held.
     pub booking: Booking,
@@ -231,7 +222,7 @@ pub struct WalkIn {
 }
 
 /// What a self check-in did.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct CheckedIn {
     /// The session.
     pub session_id: String,
@@ -251,7 +242,7 @@ pub struct CheckedIn {
 }
 
 /// One session in a person's CPD record.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct SessionRecord {
     /// The session.
     pub session_id: String,
@@ -259,11 +250,9 @@ pub struct SessionRecord {
     pub position: i32,
     /// Start (RFC 3339, UTC).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub start: NaiveDateTime,
     /// End.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub end: NaiveDateTime,
     /// E.g. `Thu 14 Jan 2027, 09:00-12:00` (Europe/London).
     pub display: String,
@@ -276,7 +265,7 @@ pub struct SessionRecord {
 }
 
 /// A term or academic year, as a record groups by.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Period {
     /// Stable key: `2026-27-autumn` for a term, `2026-27` for an academic year.
     pub key: String,
@@ -285,7 +274,7 @@ pub struct Period {
 }
 
 /// One course in a person's CPD record.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct CourseRecord {
     /// The course.
     pub course_id: String,
@@ -319,7 +308,7 @@ pub struct CourseRecord {
 
 /// Totals for one term or academic year, counted by session date: each attended session in
 /// the period it was held in; a completed course in the period of its last held session.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct PeriodTotals {
     /// The term or year.
     #[serde(flatten)]
@@ -337,7 +326,7 @@ pub struct PeriodTotals {
 }
 
 /// Totals over the whole record.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct RecordTotals {
     /// Courses on the record.
     pub courses: usize,
@@ -353,7 +342,7 @@ pub struct RecordTotals {
 
 /// A person's CPD record: the courses they hold a confirmed place on, what they attended,
 /// hours and completion, with term and academic-year totals.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize)]
 pub struct CpdRecord {
     /// The person.
     pub person: Named,
@@ -370,7 +359,7 @@ pub struct CpdRecord {
 }
 
 /// An attendance mark as a person's data export shows it.
-#[derive(Clone, Debug, Queryable, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Queryable, Serialize)]
 pub struct AttendanceExport {
     /// The booking.
     pub booking_id: String,
@@ -386,7 +375,6 @@ pub struct AttendanceExport {
     pub source: String,
     /// When it was recorded.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub recorded_at: NaiveDateTime,
 }
 

@@ -49,8 +49,8 @@ pub struct NewBooking<'a> {
     pub walk_in: bool,
 }
 
-/// A booking as the API shows it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// A booking as read, with its course's title and the person's name.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Booking {
     /// Opaque id.
     pub id: String,
@@ -72,15 +72,12 @@ pub struct Booking {
     pub waitlist_position: Option<i64>,
     /// When the booking was asked for (the waiting list's order).
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub requested_at: NaiveDateTime,
     /// When it got its place.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub confirmed_at: Option<NaiveDateTime>,
     /// When it was cancelled.
     #[serde(with = "crate::domain::time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub cancelled_at: Option<NaiveDateTime>,
     /// Cancelled after the course's cancellation deadline while holding a place.
     pub late_cancellation: bool,
@@ -98,16 +95,14 @@ pub struct Booking {
     pub created_by: Option<String>,
     /// When it last changed.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub updated_at: NaiveDateTime,
 }
 
 /// One entry of a booking's history.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct HistoryEntry {
     /// When it happened.
     #[serde(with = "crate::domain::time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub at: NaiveDateTime,
     /// Who did it (null: the system).
     pub actor_id: Option<String>,

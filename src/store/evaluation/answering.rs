@@ -24,7 +24,7 @@ use super::invitations::{course_dates, course_facts, schedule_follow_up};
 // Answering
 
 /// An open invitation as its form page shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Invitation {
     /// `post_course` or `follow_up`.
     pub kind: String,
@@ -34,14 +34,13 @@ pub struct Invitation {
     pub form: FormView,
     /// When this link stops working.
     #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub expires_at: NaiveDateTime,
     #[serde(skip)]
     invitation_id: String,
 }
 
 /// The course an invitation is about.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct InvitationCourse {
     /// The course's id.
     pub id: String,
@@ -51,11 +50,9 @@ pub struct InvitationCourse {
     pub dates: String,
     /// When its first session started.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_session_start: Option<NaiveDateTime>,
     /// When its last session ended.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_session_end: Option<NaiveDateTime>,
 }
 

@@ -44,7 +44,7 @@ pub fn forget_person(conn: &mut DbConn, person_id: &str) -> QueryResult<()> {
 }
 
 /// One evaluation invitation of a person, with their own answers, for their export.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EvaluationRecord {
     /// The course.
     pub course_id: String,
@@ -54,24 +54,21 @@ pub struct EvaluationRecord {
     pub kind: String,
     /// When the invitation was made.
     #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// When it was emailed.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<NaiveDateTime>,
     /// Reminders sent.
     pub reminders_sent: i32,
     /// When it was answered.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub answered_at: Option<NaiveDateTime>,
     /// Their answers, question by question.
     pub answers: Vec<AnswerRecord>,
 }
 
 /// One of a person's answers.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AnswerRecord {
     /// The question as asked.
     pub question: String,

@@ -83,8 +83,8 @@ impl QuestionRow {
     }
 }
 
-/// A question as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A question of a form, as read.
+#[derive(Debug, Clone, Serialize)]
 pub struct QuestionView {
     /// Stable within the form's family, e.g. `overall`: answers are sent under this key.
     pub key: String,
@@ -130,7 +130,7 @@ impl From<&Question> for QuestionView {
 }
 
 /// A version of a form.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FormView {
     /// This version's id (invitations and answers refer to it).
     pub id: String,
@@ -152,7 +152,6 @@ pub struct FormView {
     pub in_use: bool,
     /// When this version was made.
     #[serde(with = "time::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
     pub created_at: NaiveDateTime,
     /// The questions, in order.
     pub questions: Vec<QuestionView>,
@@ -533,7 +532,7 @@ pub(super) fn current_form_id(
 }
 
 /// The form a course uses for one kind.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CourseForm {
     /// The family.
     pub family_id: String,
@@ -548,7 +547,7 @@ pub struct CourseForm {
 }
 
 /// The forms a course uses.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CourseForms {
     /// The post-course form.
     pub post_course: Option<CourseForm>,

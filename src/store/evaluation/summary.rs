@@ -23,7 +23,7 @@ use super::invitations::course_facts;
 // The course summary
 
 /// One course's evaluation results.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EvaluationSummary {
     /// The course.
     pub course: EvaluationCourse,
@@ -36,7 +36,7 @@ pub struct EvaluationSummary {
 }
 
 /// The course a summary is about.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EvaluationCourse {
     /// Its id.
     pub id: String,
@@ -44,17 +44,15 @@ pub struct EvaluationCourse {
     pub title: String,
     /// When its first session started.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub first_session_start: Option<NaiveDateTime>,
     /// When its last session ended.
     #[serde(with = "time::rfc3339::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
     pub last_session_end: Option<NaiveDateTime>,
 }
 
 /// One kind's results: the counts, and the figures (or `suppressed` and `reason` in their
 /// place when fewer than `min_responses` answered).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct KindSummary {
     /// Invitations sent.
     pub invited: u64,
@@ -66,7 +64,6 @@ pub struct KindSummary {
     pub response_rate: Option<f64>,
     /// `questions`, or `suppressed` and `reason`.
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     pub results: Cell<KindResults>,
 }
 
