@@ -304,7 +304,16 @@ pub async fn course_page(
     person_id: Option<&str>,
     now: chrono::NaiveDateTime,
 ) -> AppResult<CoursePage> {
-    let course = course(state, caller, id).await?;
+    let course = match course(state, caller, id).await {
+        Ok(c) => c,
+        // A cancelled course stays readable to the people who were booked on it (and their
+        // school leads): the emails about it link here, and the page says why.
+        Err(AppError::NotFound) => match caller {
+            Some(c) => held_cancelled_course(state, c, id).await?,
+            None => return Err(AppError::NotFound),
+        },
+        Err(e) => return Err(e),
+    };
     let mine = match caller {
         Some(c) => {
             let person = person_id.unwrap_or(&c.person_id);
@@ -324,6 +333,30 @@ pub async fn course_page(
         mine,
         action,
     })
+}
+
+/// A cancelled course with a booking on it the caller may see (their own, any status, or
+/// their staff's for a school lead); 404 otherwise.
+async fn held_cancelled_course(state: &AppState, caller: &Caller, id: &str) -> AppResult<Course> {
+    let key = id.to_string();
+    let course = state.db(move |c| store::get_course(c, &key)).await?;
+    if course.status != CourseStatus::Cancelled.as_str() {
+        return Err(AppError::NotFound);
+    }
+    // Any booking on it the caller may see: their own, or (a school lead) their staff's.
+    let scope = crate::app::policy::booking_scope(caller);
+    let filter = Filter {
+        course_id: Some(course.id.clone()),
+        ..Filter::default()
+    };
+    let one = Paging::new(Some(1), None).map_err(|(f, m)| AppError::invalid(f, m))?;
+    let seen = state
+        .db(move |c| crate::store::bookings::list(c, &scope, &filter, one))
+        .await?;
+    if seen.total == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(course)
 }
 
 /// The caller's own bookings, newest course first: every status, up to 200.

@@ -449,7 +449,12 @@ pub async fn course(
         )
     }
     .await;
-    html_not_found(result)
+    match result {
+        // Signed out, a course one may not see (a draft, or a cancelled course one was booked
+        // on) may be one's own to see after signing in: the emailed links lead here.
+        Err(AppError::NotFound) if !signed_in => Ok(sign_in_first()),
+        other => html_not_found(other),
+    }
 }
 
 /// A booking refusal's code (as the API answers it) in plain words. Only known codes are

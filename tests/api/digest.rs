@@ -25,7 +25,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// `cpd-hub` with these arguments against the app's database, in an empty directory (no
 /// `.env`), with `PUBLIC_BASE_URL` as the service has it and `extra` variables.
-async fn cli(app: &TestApp, args: &[&str], extra: &[(&str, &str)]) -> Output {
+pub(crate) async fn cli(app: &TestApp, args: &[&str], extra: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpd-hub"));
     let dir = tempfile::tempdir().unwrap();
     cmd.args(args)

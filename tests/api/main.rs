@@ -24,6 +24,7 @@ mod attendance;
 mod booking_mail;
 mod cli;
 mod email;
+mod email_links;
 mod people;
 mod reports;
 mod sign_in_mail;
