@@ -67,6 +67,8 @@ struct Filters {
     priority: String,
     staff_group: String,
     format: String,
+    phase: String,
+    cluster: String,
     has_places: bool,
 }
 
@@ -85,6 +87,10 @@ pub struct CalendarParams {
     pub staff_group: Option<String>,
     /// `in_person`, `online` or `hybrid`.
     pub format: Option<String>,
+    /// A school phase (`primary`, `secondary`...): courses for it and for every phase.
+    pub phase: Option<String>,
+    /// A cluster's id: courses run for that cluster.
+    pub cluster: Option<String>,
     /// `true`: only courses with places left.
     pub has_places: Option<String>,
     /// The page, from 1.
@@ -160,6 +166,8 @@ pub async fn calendar(
         priority: blank_to_none(&p.priority),
         staff_group: blank_to_none(&p.staff_group),
         format: blank_to_none(&p.format),
+        phase: blank_to_none(&p.phase),
+        cluster: blank_to_none(&p.cluster),
         q: blank_to_none(&p.q),
         has_places: has_places.then(|| "true".to_string()),
         ..CourseQuery::default()
@@ -175,17 +183,33 @@ pub async fn calendar(
         priority: p.priority.clone().unwrap_or_default(),
         staff_group: p.staff_group.clone().unwrap_or_default(),
         format: p.format.clone().unwrap_or_default(),
+        phase: p.phase.clone().unwrap_or_default(),
+        cluster: p.cluster.clone().unwrap_or_default(),
         has_places,
     };
-    let (priorities, staff_groups) = state
+    let (priorities, staff_groups, clusters) = state
         .db(|c| {
             let all = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;
             Ok((
                 crate::store::reference::list_priorities(c, None, all)?.items,
                 crate::store::reference::list_staff_groups(c, None, all)?.items,
+                crate::store::reference::list_clusters(c, None, all)?.items,
             ))
         })
         .await?;
+    let clusters: Vec<(String, String)> = clusters.into_iter().map(|c| (c.id, c.name)).collect();
+    let phases: Vec<(&str, String)> = crate::domain::school::Phase::ALL
+        .iter()
+        .filter(|p| **p != crate::domain::school::Phase::Other)
+        .map(|p| {
+            let words = p.as_str().replace('_', " ");
+            let label = match words.as_str() {
+                "post 16" => "Post-16".to_string(),
+                w => w[..1].to_uppercase() + &w[1..],
+            };
+            (p.as_str(), label)
+        })
+        .collect();
     let priorities: Vec<(String, String)> =
         priorities.into_iter().map(|p| (p.key, p.name)).collect();
     let staff_groups: Vec<(String, String)> =
@@ -233,6 +257,8 @@ pub async fn calendar(
         ("priority", &filters.priority),
         ("staff_group", &filters.staff_group),
         ("format", &filters.format),
+        ("phase", &filters.phase),
+        ("cluster", &filters.cluster),
     ] {
         if !v.trim().is_empty() {
             kept.push((k, v.trim().to_string()));
@@ -270,6 +296,8 @@ pub async fn calendar(
             errors,
             priorities,
             staff_groups,
+            phases,
+            clusters,
             feed,
             webcal,
             for_person,

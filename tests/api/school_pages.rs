@@ -431,3 +431,31 @@ async fn bookings_warn_before_late_cancellation(backend: Backend) {
         (Some("cancelled"), Some(true))
     );
 }
+
+crate::each_backend!(
+    the_calendar_filters_by_phase_and_keeps_it_in_links,
+    calendar_filters_by_phase
+);
+
+/// The calendar's phase filter: courses for that phase and for every phase, and the choice
+/// kept in the paging and feed links.
+async fn calendar_filters_by_phase(backend: Backend) {
+    let Some(app) = crate::helpers::spawn_app(backend).await else {
+        return;
+    };
+    let w = bk_world(&app).await;
+    bk_course(&app, &w, "Secondary science practicals", 5, |b| {
+        b["phases"] = serde_json::json!(["secondary"]);
+    })
+    .await;
+    bk_course(&app, &w, "Early reading for all", 5, |_| {}).await;
+    let primary = visible_text(&page_text(&app, "/courses?phase=primary", None).await);
+    assert!(primary.contains("Early reading for all"), "{primary}");
+    assert!(!primary.contains("Secondary science practicals"), "{primary}");
+    let html = page_text(&app, "/courses?phase=secondary", None).await;
+    let secondary = visible_text(&html);
+    assert!(secondary.contains("Secondary science practicals"), "{secondary}");
+    assert!(secondary.contains("Early reading for all"), "{secondary}");
+    assert!(html.contains("<option value=\"secondary\" selected>Secondary</option>"), "{html}");
+    assert!(html.contains("calendar.ics?phase=secondary"), "{html}");
+}
