@@ -235,10 +235,10 @@ async fn find_book_and_cancel(backend: Backend) {
     assert_eq!(b, "Covering a colleague's class");
 }
 
-/// Signs `email` in through the link the sign-in form emails, starting at `path`; the browser
-/// ends on `path`.
+/// Opens `path` signed out, which asks for sign-in; signs `email` in through the link the
+/// sign-in form emails; the browser ends back on `path`.
 async fn sign_in_at(browser: &Browser, sink: &SmtpSink, address: &str, email: &str, path: &str) {
-    browser.goto(&format!("{address}/?next={path}")).await;
+    browser.goto(&format!("{address}{path}")).await;
     browser.find("#email").await.type_text(email).await;
     browser.press(keys::ENTER).await;
     browser.wait_for("h1", WAIT).await;
@@ -273,20 +273,37 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
     let ann = bk_person(&app, "Ann Asker", Some(&w.school_a), None, &[]).await;
     let ben = bk_person(&app, "Ben Asker", Some(&w.school_a), None, &[]).await;
     let ed = bk_person(&app, "Ed Colleague", Some(&w.school_a), None, &[]).await;
-    for who in [&ann, &ben] {
+    let cat = bk_person(&app, "Cat Asker", Some(&w.school_a), None, &[]).await;
+    for who in [&ann, &ben, &cat] {
         assert_eq!(
             bk_book_ok(&app, &send, who).await["status"],
             "pending_approval"
         );
     }
     let mut emails = Vec::new();
-    for id in [&w.lead_a.id, &ann.id, &ed.id] {
+    for id in [&w.lead_a.id, &ann.id, &ed.id, &cat.id] {
         let sql = format!("SELECT email AS t FROM people WHERE id = '{id}'");
         emails.push(crate::booking_support::bk_text(&app, &sql).await);
     }
     let (lead_email, ann_email, ed_email) = (&emails[0], &emails[1], &emails[2]);
 
-    sign_in_at(&browser, &sink, &app.address, lead_email, "/school").await;
+    // The approval email for Cat's request: its link, signed out, leads through sign-in to
+    // the request, approved there; Cat is told.
+    let text = mail_to(&sink, lead_email, "Approval needed: Cat Asker").await;
+    let link = link_in(&text, &format!("{}/bookings/", app.address));
+    let path = link[app.address.len()..].to_string();
+    sign_in_at(&browser, &sink, &app.address, lead_email, &path).await;
+    accessible(&browser, "booking request from the email").await;
+    fits(&browser, "booking request from the email").await;
+    let approve = browser.find("#approve-button").await;
+    browser.click_and_wait(&approve).await;
+    let decided = browser.wait_for("#decision-result", WAIT).await;
+    assert!(decided.text().await.contains("You approved the request."));
+    accessible(&browser, "booking request, approved").await;
+    let mail = mail_to(&sink, &emails[3], "Your booking is approved").await;
+    assert!(mail.contains("Leading SEND provision"), "{mail}");
+
+    browser.goto(&format!("{}/school", app.address)).await;
     accessible(&browser, "school view").await;
     fits(&browser, "school view").await;
     // On a phone the menu is one button; it opens to the lead's links.

@@ -451,11 +451,20 @@ async fn calendar_filters_by_phase(backend: Backend) {
     bk_course(&app, &w, "Early reading for all", 5, |_| {}).await;
     let primary = visible_text(&page_text(&app, "/courses?phase=primary", None).await);
     assert!(primary.contains("Early reading for all"), "{primary}");
-    assert!(!primary.contains("Secondary science practicals"), "{primary}");
+    assert!(
+        !primary.contains("Secondary science practicals"),
+        "{primary}"
+    );
     let html = page_text(&app, "/courses?phase=secondary", None).await;
     let secondary = visible_text(&html);
-    assert!(secondary.contains("Secondary science practicals"), "{secondary}");
+    assert!(
+        secondary.contains("Secondary science practicals"),
+        "{secondary}"
+    );
     assert!(secondary.contains("Early reading for all"), "{secondary}");
-    assert!(html.contains("<option value=\"secondary\" selected>Secondary</option>"), "{html}");
+    assert!(
+        html.contains("<option value=\"secondary\" selected>Secondary</option>"),
+        "{html}"
+    );
     assert!(html.contains("calendar.ics?phase=secondary"), "{html}");
 }
