@@ -7,6 +7,7 @@
 # answers, then the server's peak RSS.
 #   bench/pages.sh [seconds]      (default 20 s per case)
 #   CONNS=16 WARMUP=5 bench/pages.sh 20
+#   NO_BUILD=1 bench/pages.sh      (use the release binaries already in target/release)
 # Targets (issue 16): calendar >= 2,000 pages/s with p99 < 30 ms; signed-in course page
 # >= 1,500 pages/s.
 source "$(dirname "$0")/lib.sh"
@@ -17,7 +18,7 @@ PORT=18183
 BASE="http://127.0.0.1:$PORT"
 need wrk wrk
 need jq jq
-build_release
+[ -n "${NO_BUILD:-}" ] || build_release
 
 url=$(fresh_db sqlite pages)
 demo=$(DATABASE_URL="$url" "$BIN" seed-demo)
@@ -75,8 +76,8 @@ check() {
     printf '  %-28s %6d bytes; %s\n' "$what" "${#body}" "$(
         sed -n 's/.*id="course-count" role="status">\([^<]*\)<.*/\1/p' <<<"$body" | head -n 1
         ) $(grep -c '<li class="course-card">' <<<"$body" || true) listed, signed in: $(
-        grep -q 'Sign out' <<<"$body" && echo yes || echo no), book button: $(
-        grep -q 'Book a place' <<<"$body" && echo yes || echo no)"
+        grep -q 'Sign out' <<<"$body" && echo yes || echo no)$(
+        sed -n 's/.*id="cta-button">\([^<]*\)<.*/, offers: \1/p' <<<"$body" | head -n 1)"
 }
 echo "member of staff: $email; course: $course; filter: q=reading&priority=$priority"
 check "$calendar" "calendar, first page"
@@ -91,15 +92,15 @@ run() {
     wrk "${args[@]}" -d"${WARMUP}s" "$u" >/dev/null
     local out
     out=$(wrk "${args[@]}" -d"${SECS}s" "$u")
-    local load
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    awk -v label="$label" -v load="$load" '
+    local loadavg
+    loadavg=$(cut -d' ' -f1 /proc/loadavg)
+    awk -v label="$label" -v la="$loadavg" '
         /Requests\/sec/ {rps = $2}
         $1 == "50%" {p50 = $2} $1 == "90%" {p90 = $2} $1 == "99%" {p99 = $2}
         /Non-2xx/ {non2xx = $5}
         /requests in/ {n = $1}
         END {printf "%-34s %9s req/s  p50 %-8s p90 %-8s p99 %-8s (%s requests, non-2xx %d, load %s)\n",
-                    label, rps, p50, p90, p99, n, non2xx, load}' <<<"$out"
+                    label, rps, p50, p90, p99, n, non2xx, la}' <<<"$out"
 }
 
 echo "idle RSS: $(rss_mb "$SERVER_PID") MB; $CONNS connections, ${WARMUP} s warm-up, ${SECS} s per case; load before: $(cut -d' ' -f1-3 /proc/loadavg)"

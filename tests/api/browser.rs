@@ -584,10 +584,11 @@ impl Browser {
             "/goog/cdp/execute",
             json!({ "cmd": "Emulation.setDeviceMetricsOverride", "params": {
                 "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 500,
+                "screenWidth": width, "screenHeight": height,
             } }),
         )
         .await;
-        let inner = self.execute("return window.innerWidth;", vec![]).await;
+        let inner = self.execute("return window.screen.width;", vec![]).await;
         assert_eq!(
             inner.as_u64(),
             Some(u64::from(width)),

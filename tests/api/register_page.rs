@@ -752,3 +752,36 @@ crate::both_backends! {
         }
     }
 }
+
+crate::both_backends! {
+    /// The status buttons hold their longest label, "✓ Apologies" when chosen, at a phone's
+    /// width and a desktop's, and under WCAG 1.4.12's text-spacing override.
+    async fn status_buttons_fit_their_labels_with_text_spacing(app: TestApp) {
+        let s = setup(&app).await;
+        let Some(browser) = Browser::start().await else { return };
+        sign_in_browser(&app, &browser, &s.lead.id).await;
+        let register = format!("/sessions/{}/register", s.sessions[0]);
+        browser.goto(&url(&app, &register)).await;
+        tap(&browser, &s.bookings[0], "apologies").await;
+        let spacing = "const s = document.createElement('style'); s.textContent = \
+            '* { letter-spacing: 0.12em !important; word-spacing: 0.16em !important; \
+            line-height: 1.5 !important; } p { margin-bottom: 2em !important; }'; \
+            document.head.appendChild(s); return true;";
+        let overflowing = "return [...document.querySelectorAll('.status-button')] \
+            .filter(b => b.scrollWidth > b.clientWidth + 0.5 || b.scrollHeight > b.clientHeight + 0.5) \
+            .map(b => b.textContent.trim() + ' ' + b.scrollWidth + '>' + b.clientWidth);";
+        for width in [320, 1280] {
+            browser.set_window_size(width, 900).await;
+            browser.goto(&url(&app, &register)).await;
+            let chosen = browser.find(&format!("#b-{} button[aria-pressed=true]", s.bookings[0])).await;
+            assert_eq!(chosen.attribute("value").await.as_deref(), Some("apologies"));
+            for spaced in [false, true] {
+                if spaced {
+                    browser.execute(spacing, vec![]).await;
+                }
+                let out = browser.execute(overflowing, vec![]).await;
+                assert_eq!(out, serde_json::json!([]), "at {width} px, text spacing {spaced}");
+            }
+        }
+    }
+}
