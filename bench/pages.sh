@@ -47,11 +47,11 @@ cookie=$(curl -s -o /dev/null -D - -X POST -H "Origin: $BASE" \
     | sed -n 's/^[Ss]et-[Cc]ookie: cpd_session=\([^;]*\);.*/\1/p' | head -n 1)
 [ -n "$cookie" ] || { echo "signing in gave no cpd_session cookie" >&2; exit 1; }
 
-# A published course to come with places left, open to every staff group and phase, so the
+# A published course a week or more ahead with places left, open to every staff group and phase, so the
 # member of staff's page offers "Book a place".
-today=$(TZ=Europe/London date +%F)
+week=$(TZ=Europe/London date -d '+7 days' +%F)
 course=$(curl -fs -H "Authorization: Bearer $token" \
-    "$BASE/api/v1/courses?limit=200&has_places=true&from=$today" \
+    "$BASE/api/v1/courses?limit=200&has_places=true&from=$week" \
     | jq -r '[.items[] | select((.staff_groups | length) == 0 and (.phases | length) == 0
                and (.requires_approval | not))][0].id')
 [ -n "$course" ] && [ "$course" != null ] || { echo "no open course found" >&2; exit 1; }

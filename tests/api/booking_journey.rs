@@ -58,26 +58,7 @@ async fn accessible(browser: &Browser, page: &str) {
 
 /// The page is no wider than the window (WCAG 1.4.10: no sideways scrolling at 320 px).
 async fn fits(browser: &Browser, page: &str) {
-    let (scroll, client) = (
-        browser
-            .execute("return document.documentElement.scrollWidth;", vec![])
-            .await,
-        browser
-            .execute("return document.documentElement.clientWidth;", vec![])
-            .await,
-    );
-    if scroll.as_f64() > client.as_f64() {
-        // Name the elements that stick out (outside any scrolling region), to fix them.
-        let wide = browser
-            .execute(
-                "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]\
-                 .filter(e => e.getBoundingClientRect().right > w + 0.5 && !(e.parentElement && e.parentElement.closest('.table-scroll, .scroll')) || (e.closest('.visually-hidden') && e.getBoundingClientRect().right > w + 0.5))\
-                 .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right));",
-                vec![],
-            )
-            .await;
-        panic!("{page} scrolls sideways: {scroll} > {client}: {wide}");
-    }
+    browser.assert_fits(page).await;
 }
 
 crate::each_backend!(

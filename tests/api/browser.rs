@@ -596,6 +596,31 @@ impl Browser {
         );
     }
 
+    /// The page is no wider than the viewport (WCAG 1.4.10: no sideways scrolling at 320 px);
+    /// otherwise names the elements that stick out of it (outside any scrolling region).
+    pub async fn assert_fits(&self, page: &str) {
+        let scroll = self
+            .execute("return document.documentElement.scrollWidth;", vec![])
+            .await;
+        let client = self
+            .execute("return document.documentElement.clientWidth;", vec![])
+            .await;
+        if scroll.as_f64() > client.as_f64() {
+            let wide = self
+                .execute(
+                    "const w = document.documentElement.clientWidth; \
+                     return [...document.querySelectorAll('body *')] \
+                     .filter(e => e.getBoundingClientRect().right > w + 0.5 \
+                       && !(e.parentElement && e.parentElement.closest('.table-scroll, .scroll'))) \
+                     .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' \
+                       + Math.round(e.getBoundingClientRect().right));",
+                    vec![],
+                )
+                .await;
+            panic!("{page} scrolls sideways: {scroll} > {client}: {wide}");
+        }
+    }
+
     /// Ends the WebDriver session with a plain blocking request (this runs in `Drop`).
     fn end_session(&self) {
         if self.session_id.is_empty() {

@@ -166,6 +166,10 @@ crate::both_backends! {
         let Some(browser) = Browser::start().await else { return };
         sign_in_browser(&app, &browser, &s.lead.id).await;
         let register = format!("/sessions/{}/register", s.sessions[0]);
+        browser.set_window_size(320, 900).await;
+        browser.goto(&url(&app, &register)).await;
+        browser.assert_fits("register at 320 px").await;
+        browser.set_window_size(crate::browser::PHONE.0, crate::browser::PHONE.1).await;
         browser.goto(&url(&app, &register)).await;
 
         // The page says which course and session, in Europe/London time.
@@ -436,6 +440,10 @@ crate::both_backends! {
         // Printed: the site's header and footer and the screen-only note are left off.
         let Some(browser) = Browser::start_sized(800, 1100).await else { return };
         sign_in_browser(&app, &browser, &s.lead.id).await;
+        browser.set_window_size(320, 900).await;
+        browser.goto(&url(&app, &sheet)).await;
+        browser.assert_fits("sign-in sheet at 320 px").await;
+        browser.set_window_size(800, 1100).await;
         browser.goto(&url(&app, &sheet)).await;
         let rows = browser.find_all("#sheet tbody tr").await;
         assert_eq!(rows.len(), NAMES.len() + 5);
@@ -473,9 +481,10 @@ crate::both_backends! {
             assert_eq!(r.status(), 303);
         }
 
-        let Some(browser) = Browser::start().await else { return };
+        let Some(browser) = Browser::start_sized(320, 900).await else { return };
         sign_in_browser(&app, &browser, &s.people[0].id).await;
         browser.goto(&url(&app, &format!("/certificates/{}", s.bookings[0]))).await;
+        browser.assert_fits("certificate at 320 px").await;
         let cert = browser.find("#certificate").await.text().await;
         assert!(cert.contains("Certificate of attendance") && cert.contains("Amy Adams"), "{cert}");
         assert!(cert.contains(&s.title) && cert.contains("Barnsley Teaching Alliance"), "{cert}");
