@@ -258,6 +258,24 @@ crate::both_backends! {
         assert_eq!(browser.find("#to").await.property("value").await, default["to"]);
         assert_eq!(headline(&browser).await["bookings"], whole(default["totals"]["bookings"].as_i64().unwrap()));
 
+        // On a 320 px phone: nothing but the charts' and tables' own scrolling regions runs
+        // past the edge, and no chart label is drawn under 12 px.
+        browser.set_window_size(320, 900).await;
+        browser.goto(&format!("{}/reports?from={from}&to={to}", app.address)).await;
+        browser.assert_fits("reports at 320 px").await;
+        let smallest = browser
+            .execute(
+                "let least = 1e9; for (const t of document.querySelectorAll('svg.chart text')) { \
+                   const svg = t.ownerSVGElement; const m = svg.getScreenCTM(); \
+                   const px = parseFloat(getComputedStyle(t).fontSize) * m.a; \
+                   if (t.textContent.trim()) least = Math.min(least, px); } return least;",
+                vec![],
+            )
+            .await;
+        assert!(smallest.as_f64().unwrap() >= 11.9, "chart text at {smallest} px");
+        assert!(smallest.as_f64().unwrap() < 1e9, "the charts have labels");
+        browser.set_window_size(1280, 1000).await;
+
         // The window around the courses.
         browser.goto(&format!("{}/reports?from={from}&to={to}", app.address)).await;
         let q = format!("from={from}&to={to}");
