@@ -12,6 +12,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::config::Settings;
 use crate::db::DbConn;
+use crate::domain::notification::{Digest, Notification};
 use crate::domain::term::Term;
 use crate::email::templates::{Organizer, Templates};
 use crate::reports::digest;
@@ -46,7 +47,7 @@ pub fn payload(
     settings: &Settings,
     term: &Term,
     now: NaiveDateTime,
-) -> diesel::QueryResult<serde_json::Value> {
+) -> diesel::QueryResult<Digest> {
     let query = |group_by| ReportQuery {
         from: term.first_day(),
         to: term.last_day(),
@@ -88,7 +89,7 @@ pub fn send_term(
         conn,
         &term.key(),
         &recipients,
-        |r| digest::addressed(payload.clone(), r.name.as_deref()),
+        |r| payload.addressed(r.name.as_deref()),
         force,
         now,
     )
@@ -160,12 +161,8 @@ fn dry_run(
         name: "cpd-hub".into(),
         email: "cpd-hub@localhost".into(),
     };
-    let rendered = templates.render(
-        crate::domain::notification::Kind::TermlyDigest.as_str(),
-        &payload,
-        &settings.public_base_url,
-        &organizer,
-    )?;
+    let (kind, payload) = Notification::TermlyDigest(payload).to_stored();
+    let rendered = templates.render(&kind, &payload, &settings.public_base_url, &organizer)?;
     writeln!(out, "Dry run: nothing is sent or recorded.")?;
     writeln!(out, "Term: {} ({})", term.label(), term.key())?;
     match already {

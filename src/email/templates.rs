@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::ics::{self, Calendar, Event, Method};
-use crate::domain::notification::Kind;
+use crate::domain::notification::{Kind, Notification};
 use crate::domain::time::{self, LONDON};
 
 macro_rules! embed {
@@ -270,15 +270,26 @@ fn html_formatter(
     }
 }
 
-/// The sample payload of a kind (from `<kind>/sample.json`).
+/// The sample payload of a kind (`<kind>/sample.json`), as its typed notification writes it
+/// (see [`sample_notification`]), or null when the sample does not fit the type (which the
+/// start-up check and the tests then report).
 pub fn sample(kind: Kind) -> Value {
+    sample_notification(kind).map_or(Value::Null, |n| n.payload())
+}
+
+/// The sample of a kind read into its [`Notification`]: the sample's fields that the type
+/// does not have are dropped, so a template printing a field that no producer can write fails
+/// when the samples are rendered, as it would for a real message. An error names the file and
+/// what the type missed.
+pub fn sample_notification(kind: Kind) -> Result<Notification, String> {
     let path = format!("{kind}/sample.json");
     let text = SAMPLES
         .iter()
         .find(|(p, _)| *p == path)
         .map(|(_, t)| *t)
         .unwrap_or("{}");
-    serde_json::from_str(text).unwrap_or(Value::Null)
+    let raw: Value = serde_json::from_str(text).map_err(|e| format!("{path}: {e}"))?;
+    Notification::from_stored(kind, raw).map_err(|e| format!("{path}: {e}"))
 }
 
 /// One session as producers write it.
@@ -837,6 +848,26 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().starts_with("EMAIL_TEMPLATES_DIR"), "{e}");
+    }
+
+    #[test]
+    fn every_sample_is_exactly_what_its_type_writes() {
+        // A field in a sample that no type has would be dropped (and a template using it
+        // would fail); a field a type needs that the sample lacks fails to read.
+        for kind in Kind::ALL {
+            let n = sample_notification(kind).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(n.kind(), kind);
+            let (stored_kind, payload) = n.to_stored();
+            assert_eq!(
+                stored_kind,
+                kind.as_str(),
+                "the serde name is the kind's name"
+            );
+            let path = format!("{kind}/sample.json");
+            let (_, raw) = SAMPLES.iter().find(|(p, _)| *p == path).unwrap();
+            let raw: Value = serde_json::from_str(raw).unwrap();
+            assert_eq!(payload, raw, "{path} has fields its type does not write");
+        }
     }
 
     #[test]

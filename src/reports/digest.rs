@@ -2,7 +2,9 @@
 //! each term (headline figures, cold spots by cluster, best-rated courses, largest impact and a
 //! link to the dashboard), as the `termly_digest` email template's payload.
 
-use serde_json::{json, Value};
+use crate::domain::notification::{
+    Digest, DigestCluster, DigestFigure, DigestImpact, DigestRated, DigestSchool,
+};
 
 use crate::domain::term::Term;
 use crate::reports::metrics::{EngagementReport, ImpactReport};
@@ -29,58 +31,65 @@ pub fn payload(
     engagement: &EngagementReport,
     impact: &ImpactReport,
     base_url: &str,
-) -> Value {
-    let min = engagement.min_responses;
+) -> Digest {
     let headline = summary::headline(&engagement.totals);
     let cold = summary::cold_spots_by_cluster(engagement.cold_spots.as_deref().unwrap_or(&[]));
     let cold_count: usize = cold.iter().map(|c| c.schools.len()).sum();
     let best = summary::best_rated(&impact.groups, TOP);
     let largest = summary::largest_impact(&impact.groups, TOP);
-    json!({
-        "person_name": null,
-        "term_key": term.key(),
-        "term_label": term.label(),
-        "from": term.first_day().to_string(),
-        "to": term.last_day().to_string(),
-        "from_display": summary::long_date(term.first_day()),
-        "to_display": summary::long_date(term.last_day()),
-        "dashboard_url": dashboard_url(base_url, term),
-        "min_responses": min,
-        "headline": headline.iter().map(|f| json!({
-            "key": f.key,
-            "label": f.label,
-            "value": f.value,
-            "detail": f.detail,
-        })).collect::<Vec<_>>(),
-        "cold_spot_count": cold_count,
-        "cold_spots": cold.iter().map(|c| json!({
-            "cluster": c.cluster,
-            "schools": c.schools.iter().map(|s| json!({
-                "name": s.name,
-                "last_booked": s.last_booked,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "best_rated": best.iter().map(|c| json!({
-            "title": c.title,
-            "satisfaction": c.satisfaction_text,
-            "respondents": c.respondents,
-        })).collect::<Vec<_>>(),
-        "largest_impact": largest.iter().map(|c| json!({
-            "title": c.title,
-            "impact_rate": c.impact_rate_text,
-            "impact_respondents": c.impact_respondents,
-            "confidence_shift": c.confidence_shift_text,
-            "confidence_respondents": c.confidence_respondents,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// The payload addressed to one person (`person_name` filled in when known).
-pub fn addressed(mut payload: Value, person_name: Option<&str>) -> Value {
-    if let Some(o) = payload.as_object_mut() {
-        o.insert("person_name".into(), json!(person_name));
+    Digest {
+        person_name: None,
+        term_key: term.key(),
+        term_label: term.label(),
+        from: term.first_day(),
+        to: term.last_day(),
+        from_display: summary::long_date(term.first_day()),
+        to_display: summary::long_date(term.last_day()),
+        dashboard_url: dashboard_url(base_url, term),
+        min_responses: engagement.min_responses,
+        headline: headline
+            .iter()
+            .map(|f| DigestFigure {
+                key: f.key.to_string(),
+                label: f.label.to_string(),
+                value: f.value.clone(),
+                detail: f.detail.clone(),
+            })
+            .collect(),
+        cold_spot_count: cold_count,
+        cold_spots: cold
+            .iter()
+            .map(|c| DigestCluster {
+                cluster: c.cluster.clone(),
+                schools: c
+                    .schools
+                    .iter()
+                    .map(|s| DigestSchool {
+                        name: s.name.clone(),
+                        last_booked: s.last_booked.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        best_rated: best
+            .iter()
+            .map(|c| DigestRated {
+                title: c.title.clone(),
+                satisfaction: c.satisfaction_text.clone(),
+                respondents: c.respondents,
+            })
+            .collect(),
+        largest_impact: largest
+            .iter()
+            .map(|c| DigestImpact {
+                title: c.title.clone(),
+                impact_rate: c.impact_rate_text.clone(),
+                impact_respondents: c.impact_respondents,
+                confidence_shift: c.confidence_shift_text.clone(),
+                confidence_respondents: c.confidence_respondents,
+            })
+            .collect(),
     }
-    payload
 }
 
 #[cfg(test)]
@@ -95,8 +104,16 @@ mod tests {
             dashboard_url("https://cpd.example.org/", &t),
             "https://cpd.example.org/reports?from=2026-09-01&to=2026-12-31"
         );
-        let named = addressed(json!({"person_name": null, "x": 1}), Some("Jo"));
-        assert_eq!(named["person_name"], "Jo");
-        assert_eq!(named["x"], 1);
+        let digest: Digest = serde_json::from_value(serde_json::json!({
+            "person_name": null, "term_key": "2026-27-autumn", "term_label": "Autumn 2026/27",
+            "from": "2026-09-01", "to": "2026-12-31", "from_display": "1 September 2026",
+            "to_display": "31 December 2026", "dashboard_url": "x", "min_responses": 5,
+            "headline": [], "cold_spot_count": 0, "cold_spots": [], "best_rated": [],
+            "largest_impact": [],
+        }))
+        .unwrap();
+        let named = digest.addressed(Some("Jo"));
+        assert_eq!(named.person_name.as_deref(), Some("Jo"));
+        assert_eq!(named.term_key, "2026-27-autumn");
     }
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{digests_sent, people, person_roles};
 use crate::db::DbConn;
-use crate::domain::notification::Kind;
+use crate::domain::notification::{Digest, Notification};
 use crate::domain::roles::Role;
 use crate::store::outbox::{self, NewMessage};
 
@@ -93,7 +93,7 @@ pub fn send(
     conn: &mut DbConn,
     term_key: &str,
     recipients: &[Recipient],
-    payload_for: impl Fn(&Recipient) -> serde_json::Value,
+    payload_for: impl Fn(&Recipient) -> Digest,
     force: bool,
     now: NaiveDateTime,
 ) -> QueryResult<Sent> {
@@ -125,11 +125,10 @@ pub fn send(
             outbox::enqueue(
                 conn,
                 NewMessage {
-                    kind: Kind::TermlyDigest.as_str(),
                     recipient_email: &r.email,
                     recipient_person_id: r.person_id.as_deref(),
                     subject_id: None,
-                    payload: payload_for(r),
+                    notification: Notification::TermlyDigest(payload_for(r)),
                 },
             )?;
         }

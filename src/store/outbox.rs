@@ -12,8 +12,6 @@ use crate::domain::time;
 /// One notification to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
-    /// The template to render, e.g. `booking_confirmed` (a folder in `email-templates/`).
-    pub kind: &'a str,
     /// Where it goes.
     pub recipient_email: &'a str,
     /// The person it is for, if it is for a person on record.
@@ -21,13 +19,46 @@ pub struct NewMessage<'a> {
     /// The record it is about (a booking, a course): the worker re-checks it before sending,
     /// so a message that no longer holds is skipped.
     pub subject_id: Option<&'a str>,
+    /// What it says: its kind and the data its templates read.
+    pub notification: Notification,
+}
+
+/// Queues a message for delivery as soon as possible. Call it inside the transaction of the
+/// change it reports. The stored kind and payload are the notification's serde form.
+pub fn enqueue(conn: &mut DbConn, msg: NewMessage<'_>) -> QueryResult<String> {
+    let (kind, payload) = msg.notification.to_stored();
+    enqueue_stored(
+        conn,
+        StoredMessage {
+            kind: &kind,
+            recipient_email: msg.recipient_email,
+            recipient_person_id: msg.recipient_person_id,
+            subject_id: msg.subject_id,
+            payload,
+        },
+    )
+}
+
+/// A message in its stored form: a kind's name and a JSON payload, taken as they are.
+#[derive(Debug, Clone)]
+pub struct StoredMessage<'a> {
+    /// The template to render, e.g. `booking_confirmed` (a folder in `email-templates/`).
+    pub kind: &'a str,
+    /// Where it goes.
+    pub recipient_email: &'a str,
+    /// The person it is for, if it is for a person on record.
+    pub recipient_person_id: Option<&'a str>,
+    /// The record it is about.
+    pub subject_id: Option<&'a str>,
     /// What the template needs, as JSON.
     pub payload: serde_json::Value,
 }
 
-/// Queues a message for delivery as soon as possible. Call it inside the transaction of the
-/// change it reports.
-pub fn enqueue(conn: &mut DbConn, msg: NewMessage<'_>) -> QueryResult<String> {
+/// Queues a message in its stored form, unchecked. The application queues typed
+/// notifications with [`enqueue`]; this is for what that cannot write on purpose: the tests
+/// and tools that queue rows as an older version stored them, or broken ones, to see how
+/// the worker treats them.
+pub fn enqueue_stored(conn: &mut DbConn, msg: StoredMessage<'_>) -> QueryResult<String> {
     let id = new_id();
     let now = time::now();
     diesel::insert_into(outbox::table)
@@ -55,7 +86,9 @@ use serde::Serialize;
 use diesel::dsl::case_when;
 use diesel::sql_types::Text;
 
-use crate::domain::notification::{secret_removed, settled_payload, DeliveryStatus, Kind};
+use crate::domain::notification::{
+    secret_removed, settled_payload, DeliveryStatus, Kind, Notification, Reminder,
+};
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
 
@@ -575,8 +608,15 @@ pub struct ReminderDue {
     pub person_id: String,
     /// Their address.
     pub email: String,
-    /// The `course_reminder` payload (see `email-templates/README.md`).
-    pub payload: serde_json::Value,
+    /// What the reminder says.
+    pub reminder: Reminder,
+}
+
+impl ReminderDue {
+    /// The `course_reminder` payload as it is stored (see `email-templates/README.md`).
+    pub fn payload(&self) -> serde_json::Value {
+        Notification::CourseReminder(self.reminder.clone()).payload()
+    }
 }
 
 /// Confirmed bookings whose course's first session starts after `now` and within `days` days
@@ -619,11 +659,10 @@ pub fn enqueue_reminders(conn: &mut DbConn, due: &[ReminderDue]) -> QueryResult<
                 enqueue(
                     conn,
                     NewMessage {
-                        kind: Kind::CourseReminder.as_str(),
                         recipient_email: &r.email,
                         recipient_person_id: Some(&r.person_id),
                         subject_id: Some(&r.booking_id),
-                        payload: r.payload.clone(),
+                        notification: Notification::CourseReminder(r.reminder.clone()),
                     },
                 )?;
                 queued += 1;

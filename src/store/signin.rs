@@ -13,14 +13,12 @@ use crate::config::SignInSettings;
 use crate::db::schema::{magic_links, people, web_sessions};
 use crate::db::DbConn;
 use crate::domain::caller::Caller;
+use crate::domain::notification::{Notification, SignIn};
 use crate::domain::signin::{self as rules, check_rate, window_start};
 use crate::domain::text::normalise_email;
 use crate::domain::time;
 use crate::domain::tokens;
 use crate::error::AppResult;
-
-/// The outbox message kind of a sign-in email (a folder in `email-templates/`).
-pub const SIGN_IN_EMAIL: &str = "sign_in_link";
 
 /// Records a request for a sign-in link and, when `email` belongs to a live person, queues
 /// the email carrying the link, in one transaction.
@@ -89,19 +87,18 @@ pub fn request_link(
             super::outbox::enqueue(
                 conn,
                 super::outbox::NewMessage {
-                    kind: SIGN_IN_EMAIL,
                     recipient_email: address,
                     recipient_person_id: Some(person_id),
                     subject_id: Some(&id),
-                    payload: serde_json::json!({
-                        "person_name": name,
-                        "link": format!("{public_base_url}/auth/magic?token={token}"),
-                        // The email says when the link stops working, and the worker skips
-                        // an email that could only arrive with a dead link.
-                        "expires_at": time::to_utc(expires_at)
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        "expires_minutes": minutes,
-                    }),
+                    // The email says when the link stops working, and the worker skips an
+                    // email that could only arrive with a dead link.
+                    notification: Notification::SignInLink(SignIn::new(
+                        name,
+                        public_base_url,
+                        &token,
+                        expires_at,
+                        minutes,
+                    )),
                 },
             )?;
         }

@@ -339,11 +339,12 @@ async fn reminders_are_due_once(backend: Backend) {
     want.sort();
     assert_eq!(got, want, "the two confirmed bookings, not the waiting one");
     let first = due.iter().find(|r| r.person_id == ann.id).unwrap();
-    assert_eq!(first.payload["person_name"], "Ann First");
-    assert_eq!(first.payload["course_title"], TITLE);
-    assert_eq!(first.payload["days_before"], 2);
+    let payload = first.payload();
+    assert_eq!(payload["person_name"], "Ann First");
+    assert_eq!(payload["course_title"], TITLE);
+    assert_eq!(payload["days_before"], 2);
     assert_eq!(
-        first.payload["course_url"],
+        payload["course_url"],
         format!("{}/courses/{soon}", app.settings.public_base_url)
     );
     let session_id = bk_text(
@@ -351,14 +352,14 @@ async fn reminders_are_due_once(backend: Backend) {
         &format!("SELECT id AS t FROM course_sessions WHERE course_id = '{soon}'"),
     )
     .await;
-    assert_eq!(first.payload["sessions"][0]["id"], session_id);
-    assert!(first.payload.get("ics").is_none(), "a reminder has no .ics");
+    assert_eq!(payload["sessions"][0]["id"], session_id);
+    assert!(payload.get("ics").is_none(), "a reminder has no .ics");
     // The payload renders with the real templates.
     cpd_hub::email::templates::Templates::load(None)
         .unwrap()
         .render(
             "course_reminder",
-            &first.payload,
+            &payload,
             &app.settings.public_base_url,
             &cpd_hub::email::templates::Organizer {
                 name: "CPD team".into(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cpd_hub::db::{self, DbConn};
 use cpd_hub::domain::notification::Kind;
 use cpd_hub::email::templates::sample;
-use cpd_hub::store::outbox::{self, NewMessage};
+use cpd_hub::store::outbox::{self, StoredMessage};
 use diesel::prelude::*;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Value};
@@ -60,9 +60,9 @@ async fn enqueue(
     tokio::task::spawn_blocking(move || {
         let mut c = open(&url);
         db::write_tx(&mut c, |c| {
-            outbox::enqueue(
+            outbox::enqueue_stored(
                 c,
-                NewMessage {
+                StoredMessage {
                     kind: kind.as_str(),
                     recipient_email: &to,
                     recipient_person_id: None,
@@ -520,9 +520,9 @@ async fn rolled_back_sends_nothing(backend: Backend) {
     tokio::task::spawn_blocking(move || {
         let mut c = open(&url);
         let result: Result<(), diesel::result::Error> = db::write_tx(&mut c, |c| {
-            outbox::enqueue(
+            outbox::enqueue_stored(
                 c,
-                NewMessage {
+                StoredMessage {
                     kind: "booking_confirmed",
                     recipient_email: "rolled.back@school.test",
                     recipient_person_id: None,
@@ -859,9 +859,9 @@ async fn killed_service_loses_nothing(backend: Backend) {
             (0..total)
                 .map(|i| {
                     db::write_tx(&mut c, |c| {
-                        outbox::enqueue(
+                        outbox::enqueue_stored(
                             c,
-                            NewMessage {
+                            StoredMessage {
                                 kind: "booking_confirmed",
                                 recipient_email: &format!("k{i}@school.test"),
                                 recipient_person_id: None,
@@ -1089,7 +1089,7 @@ async fn reminders_queue_once(backend: Backend) {
         booking_id: "booking-7".into(),
         person_id: "person-7".into(),
         email: "reminded@school.test".into(),
-        payload,
+        reminder: serde_json::from_value(payload).unwrap(),
     };
     let queued = tokio::task::spawn_blocking(move || {
         let mut c = open(&url);

@@ -895,9 +895,9 @@ both_backends! {
             .with_db(|conn| cpd_hub::db::write_tx(conn, |conn| -> diesel::QueryResult<String> {
                 use cpd_hub::db::schema::outbox;
                 use diesel::prelude::*;
-                let id = cpd_hub::store::outbox::enqueue(
+                let id = cpd_hub::store::outbox::enqueue_stored(
                     conn,
-                    cpd_hub::store::outbox::NewMessage {
+                    cpd_hub::store::outbox::StoredMessage {
                         kind: "sign_in_link",
                         recipient_email: "nobody@matrix.test",
                         recipient_person_id: None,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cpd_hub::db::schema::{magic_links, outbox};
 use cpd_hub::db::DbConn;
-use cpd_hub::store::outbox::{self as store, Claimed, NewMessage};
+use cpd_hub::store::outbox::{self as store, Claimed, StoredMessage};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
@@ -265,9 +265,9 @@ mod a_person_signs_in_from_the_email_they_receive {
 /// Queues a message and claims it for `token`, as the worker does.
 fn queue_and_claim(c: &mut DbConn, kind: &str, payload: Value, token: &str) -> Claimed {
     let id = cpd_hub::db::write_tx(c, |c| {
-        store::enqueue(
+        store::enqueue_stored(
             c,
-            NewMessage {
+            StoredMessage {
                 kind,
                 recipient_email: "jo@school.test",
                 recipient_person_id: None,

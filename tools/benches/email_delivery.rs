@@ -20,7 +20,7 @@ use cpd_hub::db::{self, DbConn};
 use cpd_hub::domain::notification::Kind;
 use cpd_hub::email::templates::sample;
 use cpd_hub::startup::Application;
-use cpd_hub::store::outbox::{self, NewMessage};
+use cpd_hub::store::outbox::{self, StoredMessage};
 use diesel::prelude::*;
 use smtp_sink::SmtpSink;
 
@@ -76,9 +76,9 @@ fn open(url: &str) -> DbConn {
 
 fn queue(conn: &mut DbConn, i: usize) {
     db::write_tx(conn, |c| {
-        outbox::enqueue(
+        outbox::enqueue_stored(
             c,
-            NewMessage {
+            StoredMessage {
                 kind: Kind::BookingConfirmed.as_str(),
                 recipient_email: &format!("staff{i}@school.test"),
                 recipient_person_id: None,
@@ -135,9 +135,9 @@ async fn backlog(backend: &str, n: usize) -> Option<(f64, f64)> {
             for chunk in 0..n.div_ceil(500) {
                 db::write_tx(&mut c, |c| {
                     for i in chunk * 500..((chunk + 1) * 500).min(n) {
-                        outbox::enqueue(
+                        outbox::enqueue_stored(
                             c,
-                            NewMessage {
+                            StoredMessage {
                                 kind: Kind::BookingConfirmed.as_str(),
                                 recipient_email: &format!("staff{i}@school.test"),
                                 recipient_person_id: None,

@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::db::schema::{bookings, courses, schools, staff_groups};
 use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{self as rules, BookingStatus, CourseFacts};
+use crate::domain::notification::{ApprovalRequest, Notification, Waitlisted};
 use crate::error::{AppError, AppResult};
 use crate::store::new_id;
 
@@ -409,29 +410,27 @@ fn book_in_batch(
                 None => None,
             };
             for lead in approvers(conn, person.school_id.as_deref())? {
-                batch.mailer.send(
-                    conn,
-                    "approval_requested",
-                    &id,
-                    &lead,
-                    json!({
-                        "requester_name": person.name,
-                        "school_name": school_name,
-                        "link": format!("{}/bookings/{}/approve", batch.base_url, id),
-                    }),
-                )?;
+                let base_url = batch.base_url;
+                batch.mailer.send(conn, &id, &lead, |course| {
+                    Notification::ApprovalRequested(ApprovalRequest::new(
+                        course,
+                        &person.name,
+                        school_name.clone(),
+                        base_url,
+                    ))
+                })?;
             }
         }
-        BookingStatus::Waitlisted => batch.mailer.send(
-            conn,
-            "booking_waitlisted",
-            &id,
-            person,
-            json!({ "position": position }),
-        )?,
+        BookingStatus::Waitlisted => {
+            // Set above for every waitlisted booking.
+            let position = position.unwrap_or_default();
+            batch.mailer.send(conn, &id, person, |course| {
+                Notification::BookingWaitlisted(Waitlisted { course, position })
+            })?
+        }
         _ => batch
             .mailer
-            .send(conn, "booking_confirmed", &id, person, json!({}))?,
+            .send(conn, &id, person, Notification::BookingConfirmed)?,
     }
     row.into_booking(person.name.clone(), batch.course.title.clone(), position)
         .map_err(Failed::Broken)

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::{json, Value};
 
 use crate::db::schema::{bookings, courses, people};
 use crate::db::DbConn;
 use crate::domain::booking::BookingStatus;
+use crate::domain::notification::{CourseChange, Notification, Reminder, SessionLine, WithReason};
 use crate::error::AppResult;
 use crate::store::outbox::{self};
 
@@ -75,12 +75,13 @@ pub fn cancel_all_on_course(
 /// Tells the people holding a confirmed place on a published course that its sessions
 /// changed (times, venue, link, a session added or removed): one `course_changed` message
 /// each, with the updated `.ics`, in the transaction of the change. `cancelled_sessions`
-/// lists sessions that were removed (see [`sessions_json`]). Returns how many were told.
+/// lists sessions that were removed (see [`session_lines`](super::session_lines)). Returns
+/// how many were told.
 pub fn notify_course_changed(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     course_id: &str,
-    cancelled_sessions: Value,
+    cancelled_sessions: Vec<SessionLine>,
 ) -> AppResult<usize> {
     let confirmed = holders(conn, course_id, &[BookingStatus::Confirmed])?;
     if confirmed.is_empty() {
@@ -89,13 +90,13 @@ pub fn notify_course_changed(
     let course = load_course(conn, course_id)?;
     let mut mailer = Mailer::new(&course, ctx.base_url);
     for h in &confirmed {
-        mailer.send(
-            conn,
-            "course_changed",
-            &h.booking_id,
-            &h.as_person(),
-            json!({ "changes": [], "cancelled_sessions": cancelled_sessions }),
-        )?;
+        mailer.send(conn, &h.booking_id, &h.as_person(), |course| {
+            Notification::CourseChanged(CourseChange {
+                course,
+                changes: Vec::new(),
+                cancelled_sessions: cancelled_sessions.clone(),
+            })
+        })?;
     }
     Ok(confirmed.len())
 }
@@ -115,13 +116,12 @@ pub fn notify_course_cancelled(
     let course = load_course(conn, course_id)?;
     let mut mailer = Mailer::new(&course, ctx.base_url);
     for h in cancelled {
-        mailer.send(
-            conn,
-            "course_cancelled",
-            &h.booking_id,
-            &h.as_person(),
-            json!({ "reason": reason }),
-        )?;
+        mailer.send(conn, &h.booking_id, &h.as_person(), |course| {
+            Notification::CourseCancelled(WithReason {
+                course,
+                reason: Some(reason.to_string()),
+            })
+        })?;
     }
     Ok(())
 }
@@ -223,18 +223,15 @@ pub fn due_reminders(
             mailers.insert(course_id.clone(), Mailer::new(&course, base_url));
         }
         let mailer = mailers.get_mut(&course_id).expect("inserted above");
-        let payload = mailer.payload(
-            conn,
-            Kind::CourseReminder.as_str(),
-            &booking_id,
-            &person,
-            json!({ "days_before": days }),
-        )?;
+        let reminder = Reminder {
+            course: mailer.course_mail(conn, &booking_id, &person)?,
+            days_before: days,
+        };
         due.push(outbox::ReminderDue {
             booking_id,
             person_id: person.id,
             email: person.email,
-            payload,
+            reminder,
         });
     }
     Ok(due)

@@ -4,11 +4,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use diesel::prelude::*;
-use serde_json::json;
 
 use crate::db::schema::bookings;
 use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{self as rules, BookingStatus, Refusal, Transition};
+use crate::domain::notification::{Cancellation, Notification, WithReason};
 use crate::error::{AppError, AppResult};
 
 use super::locking::{
@@ -72,13 +72,13 @@ pub fn cancel(
             _ => None,
         };
         let mut mailer = Mailer::new(&course, ctx.base_url);
-        mailer.send(
-            conn,
-            "booking_cancelled",
-            &row.id,
-            &person,
-            json!({ "by_name": by_name, "reason": reason }),
-        )?;
+        mailer.send(conn, &row.id, &person, |course| {
+            Notification::BookingCancelled(Cancellation {
+                course,
+                by_name,
+                reason: reason.map(str::to_string),
+            })
+        })?;
         if from == BookingStatus::Confirmed {
             promote(conn, ctx, &course_id, "a place came free")?;
         }
@@ -174,7 +174,7 @@ pub fn approve(conn: &mut DbConn, ctx: Ctx<'_>, ids: &[String]) -> AppResult<Vec
                     &moved,
                     &person,
                     status,
-                    "booking_approved",
+                    Notification::BookingApproved,
                 )?;
             }
         }
@@ -228,13 +228,12 @@ pub fn decline(
                 adjust_counts(conn, course_id, dc, dw, 0)?;
                 freed |= from == BookingStatus::Confirmed;
                 let person = person_of(conn, &row.person_id)?;
-                mailer.send(
-                    conn,
-                    "booking_declined",
-                    &row.id,
-                    &person,
-                    json!({ "reason": reason }),
-                )?;
+                mailer.send(conn, &row.id, &person, |course| {
+                    Notification::BookingDeclined(WithReason {
+                        course,
+                        reason: reason.map(str::to_string),
+                    })
+                })?;
             }
             if freed {
                 promote(conn, ctx, course_id, "a place came free")?;

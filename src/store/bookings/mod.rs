@@ -32,7 +32,7 @@ pub use hooks::{
 };
 pub use lifecycle::{approve, cancel, decline};
 pub use locking::{lock_course, max_school_confirmed};
-pub use notify::{sessions_json, SessionsCache};
+pub use notify::{session_lines, SessionsCache};
 pub use promote::{promote, promote_where_caps_lifted};
 pub use read::{access, access_many, get, history, list, pending, upcoming_for_school};
 pub use types::{Access, Booking, Ctx, Filter, HistoryEntry, Holder, NewBooking};

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::{json, Value};
 
 use crate::db::schema::{course_sessions, people, person_roles};
 use crate::db::DbConn;
 use crate::domain::booking::BookingStatus;
+use crate::domain::notification::{CourseMail, Notification, SessionLine, Waitlisted};
 use crate::domain::roles::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::outbox::{self, NewMessage};
@@ -27,7 +27,7 @@ pub(super) struct Mailer<'a> {
     title: String,
     revision: i32,
     base_url: &'a str,
-    sessions: Option<Value>,
+    sessions: Option<Vec<SessionLine>>,
     pub(super) cache: Option<&'a SessionsCache>,
 }
 
@@ -35,25 +35,25 @@ pub(super) struct Mailer<'a> {
 /// revision of the course (every change to its sessions raises the revision), so a busy
 /// course's sessions are not read again for every booking.
 #[derive(Default)]
-pub struct SessionsCache(std::sync::Mutex<HashMap<String, (i32, Value)>>);
+pub struct SessionsCache(std::sync::Mutex<HashMap<String, (i32, Vec<SessionLine>)>>);
 
 impl SessionsCache {
     /// At most this many courses are kept; past it the cache starts again.
     const MAX: usize = 1000;
 
-    fn get(&self, course_id: &str, revision: i32) -> Option<Value> {
+    fn get(&self, course_id: &str, revision: i32) -> Option<Vec<SessionLine>> {
         let map = self.0.lock().ok()?;
         map.get(course_id)
             .filter(|(r, _)| *r == revision)
             .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, course_id: &str, revision: i32, value: &Value) {
+    fn put(&self, course_id: &str, revision: i32, value: &[SessionLine]) {
         if let Ok(mut map) = self.0.lock() {
             if map.len() >= Self::MAX {
                 map.clear();
             }
-            map.insert(course_id.to_string(), (revision, value.clone()));
+            map.insert(course_id.to_string(), (revision, value.to_vec()));
         }
     }
 }
@@ -70,7 +70,7 @@ impl<'a> Mailer<'a> {
         }
     }
 
-    fn sessions(&mut self, conn: &mut DbConn) -> QueryResult<Value> {
+    fn sessions(&mut self, conn: &mut DbConn) -> QueryResult<Vec<SessionLine>> {
         if let Some(s) = &self.sessions {
             return Ok(s.clone());
         }
@@ -81,7 +81,7 @@ impl<'a> Mailer<'a> {
             self.sessions = Some(v.clone());
             return Ok(v);
         }
-        let value = sessions_json(conn, &self.course_id, None)?;
+        let value = session_lines(conn, &self.course_id, None)?;
         if let Some(c) = self.cache {
             c.put(&self.course_id, self.revision, &value);
         }
@@ -89,77 +89,60 @@ impl<'a> Mailer<'a> {
         Ok(value)
     }
 
-    /// Queues one message of `kind` about `booking_id` to `to`, with the fields every booking
-    /// template shares plus `extra` (and an `.ics` where the template attaches one).
+    /// Queues one message about `booking_id` to `to`: `what` makes the notification from the
+    /// fields every booking email shares, and the `.ics` block is added where the kind
+    /// attaches one (see `Kind::calendar_method`).
     pub(super) fn send(
         &mut self,
         conn: &mut DbConn,
-        kind: &str,
         booking_id: &str,
         to: &PersonRow,
-        extra: Value,
+        what: impl FnOnce(CourseMail) -> Notification,
     ) -> QueryResult<()> {
         // An erased person keeps their booking for the counts but gets no more email.
         if to.erased {
             return Ok(());
         }
-        let payload = self.payload(conn, kind, booking_id, to, extra)?;
+        let notification =
+            what(self.course_mail(conn, booking_id, to)?).with_calendar(self.revision);
         outbox::enqueue(
             conn,
             NewMessage {
-                kind,
                 recipient_email: &to.email,
                 recipient_person_id: Some(&to.id),
                 subject_id: Some(booking_id),
-                payload,
+                notification,
             },
         )?;
         Ok(())
     }
 
-    /// The payload of a message of `kind` about `booking_id` to `to`: the fields every
-    /// booking template shares, plus `extra`, plus the `ics` block where the kind attaches
-    /// one (see `email-templates/README.md`).
-    pub(super) fn payload(
+    /// The fields every booking email about `booking_id` to `to` shares (see
+    /// `email-templates/README.md`), without an `.ics` block.
+    pub(super) fn course_mail(
         &mut self,
         conn: &mut DbConn,
-        kind: &str,
         booking_id: &str,
         to: &PersonRow,
-        extra: Value,
-    ) -> QueryResult<Value> {
-        let mut payload = json!({
-            "person_name": to.name,
-            "course_title": self.title,
-            "course_url": format!("{}/courses/{}", self.base_url, self.course_id),
-            "sessions": self.sessions(conn)?,
-            "course_id": self.course_id,
-            "booking_id": booking_id,
-        });
-        let ics_method = match kind {
-            "booking_confirmed" | "booking_promoted" | "booking_approved" | "course_changed" => {
-                Some("PUBLISH")
-            }
-            "course_cancelled" => Some("CANCEL"),
-            _ => None,
-        };
-        if let Some(method) = ics_method {
-            payload["ics"] = json!({
-                "uid_base": format!("course-{}", self.course_id),
-                "sequence": self.revision,
-                "method": method,
-            });
-        }
-        if let (Value::Object(p), Value::Object(e)) = (&mut payload, extra) {
-            p.extend(e);
-        }
-        Ok(payload)
+    ) -> QueryResult<CourseMail> {
+        let sessions = self.sessions(conn)?;
+        Ok(CourseMail::new(
+            self.base_url,
+            &self.course_id,
+            &self.title,
+            sessions,
+            booking_id,
+            &to.name,
+        ))
     }
 }
 
-/// A course's sessions (or just one of them) as the email templates read them: `id`,
-/// `start`, `end`, `venue` (one line) and `online_url`.
-pub fn sessions_json(conn: &mut DbConn, course_id: &str, only: Option<&str>) -> QueryResult<Value> {
+/// A course's sessions (or just one of them) as the email templates read them, in order.
+pub fn session_lines(
+    conn: &mut DbConn,
+    course_id: &str,
+    only: Option<&str>,
+) -> QueryResult<Vec<SessionLine>> {
     let mut q = course_sessions::table
         .filter(course_sessions::course_id.eq(course_id))
         .order((course_sessions::start_at.asc(), course_sessions::id.asc()))
@@ -186,42 +169,12 @@ pub fn sessions_json(conn: &mut DbConn, course_id: &str, only: Option<&str>) -> 
         Option<String>,
         Option<String>,
     )> = q.load(conn)?;
-    Ok(Value::Array(
-        rows.into_iter()
-            .map(|(id, start, end, name, address, postcode, online_url)| {
-                json!({
-                    "id": id,
-                    "start": rfc3339(start),
-                    "end": rfc3339(end),
-                    "venue": venue_line(name, address, postcode),
-                    "online_url": online_url,
-                })
-            })
-            .collect(),
-    ))
-}
-
-pub(super) fn rfc3339(t: NaiveDateTime) -> String {
-    crate::domain::time::to_utc(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-/// `Barnsley Civic, Hanson Street, Barnsley S70 2HZ`, or null for an online session.
-fn venue_line(
-    name: Option<String>,
-    address: Option<String>,
-    postcode: Option<String>,
-) -> Option<String> {
-    let name = name.filter(|n| !n.trim().is_empty())?;
-    let mut line = name;
-    if let Some(a) = address.filter(|a| !a.trim().is_empty()) {
-        line.push_str(", ");
-        line.push_str(a.trim());
-    }
-    if let Some(p) = postcode.filter(|p| !p.trim().is_empty()) {
-        line.push(' ');
-        line.push_str(p.trim());
-    }
-    Some(line)
+    Ok(rows
+        .into_iter()
+        .map(|(id, start, end, name, address, postcode, online_url)| {
+            SessionLine::new(id, start, end, name, address, postcode, online_url)
+        })
+        .collect())
 }
 
 /// The people who approve a school's requests: its school leads, or the admins when the
@@ -268,22 +221,16 @@ pub(super) fn notify_status(
     booking: &Row,
     person: &PersonRow,
     status: BookingStatus,
-    kind_if_confirmed: &str,
+    if_confirmed: fn(CourseMail) -> Notification,
 ) -> AppResult<()> {
     match status {
-        BookingStatus::Confirmed => {
-            mailer.send(conn, kind_if_confirmed, &booking.id, person, json!({}))?
-        }
+        BookingStatus::Confirmed => mailer.send(conn, &booking.id, person, if_confirmed)?,
         BookingStatus::Waitlisted => {
             let position =
                 waitlist_position(conn, &booking.course_id, booking.requested_at, &booking.id)?;
-            mailer.send(
-                conn,
-                "booking_waitlisted",
-                &booking.id,
-                person,
-                json!({ "position": position }),
-            )?
+            mailer.send(conn, &booking.id, person, |course| {
+                Notification::BookingWaitlisted(Waitlisted { course, position })
+            })?
         }
         _ => {}
     }

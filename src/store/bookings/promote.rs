@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::json;
 
 use crate::db::schema::{bookings, courses};
 use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{self as rules, BookingStatus, Waiting};
+use crate::domain::notification::Notification;
 use crate::error::AppResult;
 
 use super::locking::{adjust_counts, apply, confirmed_by_school, load_course, lock_course, Change};
@@ -81,7 +81,7 @@ pub fn promote(
             },
         )?;
         let person = person_of(conn, &row.person_id)?;
-        mailer.send(conn, "booking_promoted", id, &person, json!({}))?;
+        mailer.send(conn, id, &person, Notification::BookingPromoted)?;
     }
     let n = chosen.len() as i32;
     adjust_counts(conn, course_id, n, -n, 0)?;

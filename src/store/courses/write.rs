@@ -681,7 +681,7 @@ fn sessions_changed(
     actor_id: Option<&str>,
     base_url: &str,
     row: &CourseRow,
-    cancelled_sessions: serde_json::Value,
+    cancelled_sessions: Vec<crate::domain::notification::SessionLine>,
 ) -> AppResult<()> {
     refresh_sessions(conn, &row.id)?;
     diesel::update(courses::table.find(&row.id))
@@ -740,7 +740,7 @@ pub fn add_session(
         plan.sessions.push(session.clone());
         fail_if(rules::check_course_named(&plan, &session_prefix(edited)))?;
         let sid = insert_session(conn, course_id, &session, 0, time::now())?;
-        sessions_changed(conn, actor_id, base_url, &row, serde_json::json!([]))?;
+        sessions_changed(conn, actor_id, base_url, &row, Vec::new())?;
         crate::store::audit::record(
             conn,
             actor_id,
@@ -808,7 +808,7 @@ pub fn update_session(
                 course_sessions::updated_at.eq(time::now()),
             ))
             .execute(conn)?;
-        sessions_changed(conn, actor_id, base_url, &row, serde_json::json!([]))?;
+        sessions_changed(conn, actor_id, base_url, &row, Vec::new())?;
         crate::store::audit::record(
             conn,
             actor_id,
@@ -858,7 +858,7 @@ pub fn delete_session(
             &remaining,
             load_phases(conn, &course_id)?,
         )))?;
-        let removed = crate::store::bookings::sessions_json(conn, &course_id, Some(session_id))?;
+        let removed = crate::store::bookings::session_lines(conn, &course_id, Some(session_id))?;
         diesel::delete(course_sessions::table.find(session_id)).execute(conn)?;
         sessions_changed(conn, actor_id, base_url, &row, removed)?;
         crate::store::audit::record(

@@ -3,7 +3,6 @@
 
 use chrono::{Datelike, Duration, NaiveDateTime};
 use diesel::prelude::*;
-use serde_json::json;
 
 use crate::config::Settings;
 use crate::db::schema::{
@@ -12,7 +11,7 @@ use crate::db::schema::{
 };
 use crate::db::DbConn;
 use crate::domain::evaluation::FormKind;
-use crate::domain::notification::Kind;
+use crate::domain::notification::{EvaluationMail, Notification};
 use crate::domain::time::{self, LONDON};
 use crate::domain::tokens;
 use crate::store::new_id;
@@ -106,7 +105,7 @@ fn recipient(conn: &mut DbConn, booking_id: &str) -> QueryResult<Option<(String,
 #[allow(clippy::too_many_arguments)]
 fn send_email(
     conn: &mut DbConn,
-    kind: Kind,
+    kind: fn(EvaluationMail) -> Notification,
     invitation_id: &str,
     booking_id: &str,
     form_kind: FormKind,
@@ -119,29 +118,25 @@ fn send_email(
     };
     let expires_at = now + token_lifetime(settings);
     let token = issue_token(conn, invitation_id, now, expires_at)?;
-    let payload = json!({
-        "person_name": name,
-        "course_title": course.title,
-        "course_dates": course_dates(course.first_session_start, course.last_session_end),
-        "form_kind": form_kind.as_str(),
-        "link": format!("{}/evaluate/{token}", settings.public_base_url),
-        "expires_at": rfc3339(expires_at),
-    });
+    let mail = EvaluationMail::new(
+        &name,
+        &course.title,
+        course_dates(course.first_session_start, course.last_session_end),
+        form_kind,
+        &settings.public_base_url,
+        &token,
+        expires_at,
+    );
     outbox::enqueue(
         conn,
         NewMessage {
-            kind: kind.as_str(),
             recipient_email: &email,
             recipient_person_id: Some(&person_id),
             subject_id: Some(invitation_id),
-            payload,
+            notification: kind(mail),
         },
     )?;
     Ok(true)
-}
-
-pub(super) fn rfc3339(t: NaiveDateTime) -> String {
-    time::to_utc(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Inserts an invitation unless the booking has one of this kind already (on either
@@ -385,7 +380,7 @@ pub fn run_jobs(
             };
             send_email(
                 c,
-                Kind::EvaluationInvitation,
+                Notification::EvaluationInvitation,
                 &id,
                 &booking_id,
                 kind,
@@ -462,7 +457,7 @@ pub fn run_jobs(
                 }
                 send_email(
                     c,
-                    Kind::EvaluationReminder,
+                    Notification::EvaluationReminder,
                     &id,
                     &booking_id,
                     kind,

@@ -1,5 +1,15 @@
 //! The notifications cpd-hub sends, as the outbox and the templates name them. Each kind is a
-//! folder in `email-templates/`; its README lists the payload fields each kind expects.
+//! folder in `email-templates/`; its README lists the payload fields each kind expects, and
+//! [`Notification`] (in `mail.rs` and `digest.rs`) types them.
+
+mod digest;
+mod mail;
+
+pub use digest::{Digest, DigestCluster, DigestFigure, DigestImpact, DigestRated, DigestSchool};
+pub use mail::{
+    venue_line, ApprovalRequest, Cancellation, CourseChange, CourseMail, EvaluationMail, IcsBlock,
+    Notification, Reminder, SessionLine, SignIn, Waitlisted, WithReason,
+};
 
 use std::fmt;
 use std::str::FromStr;
