@@ -177,7 +177,9 @@ impl Templates {
             email: "cpd-hub@localhost".into(),
         };
         for kind in Kind::ALL {
-            let payload = sample(kind);
+            let payload = sample_notification(kind)
+                .map_err(|e| TemplateError(format!("email templates for {kind}: {e}")))?
+                .payload();
             templates
                 .render(kind.as_str(), &payload, "http://localhost", &organizer)
                 .map_err(|e| TemplateError(format!("email templates for {kind}: {e}")))?;
