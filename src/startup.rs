@@ -77,6 +77,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             evaluation_wake: Arc::new(tokio::sync::Notify::new()),
+            caches: Arc::new(crate::app::cache::Caches::default()),
         };
         let worker = if settings.outbox.enabled {
             Some(

@@ -2,9 +2,7 @@
 //! sign-in needed); drafts and cancelled courses are for admins and the course's leads;
 //! writes are for admins.
 
-use std::sync::Arc;
-
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Deserializer};
 use validator::Validate;
@@ -12,16 +10,15 @@ use validator::Validate;
 use crate::api::extract::{ValidJson, ValidQuery};
 use crate::api::views::courses::{Course, CourseSummary, Session};
 use crate::api::views::IntoView;
-use crate::app::policy::{course_scope, require, Action};
+use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
-use crate::db::DbConn;
-use crate::domain::course::{CoursePlan, CourseStatus, Format, SessionPlan, Venue};
+use crate::domain::course::{CoursePlan, Format, SessionPlan, Venue};
 use crate::domain::paging::Page;
 use crate::error::responses::{
     Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::store::courses::{self as store, CourseLinks, CoursePatch, SessionPatch};
 
 // ---------------------------------------------------------------------------------------------
@@ -308,77 +305,6 @@ fn actor(caller: &Caller) -> Option<String> {
     Some(caller.person_id.clone())
 }
 
-/// Calendar list responses, kept with the calendar generation they were made at (one cache
-/// per HTTP worker, so no lock is shared). A response is served again only while the
-/// database's generation is unchanged, which costs one read of one row: correct whatever other
-/// copies of the service or the bookings code changed, and the common views (the whole
-/// calendar, a priority, a month) cost no more than that read.
-#[derive(Default)]
-pub struct ListCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (i64, web::Bytes)>>,
-    /// One lock per query being made, so requests that arrive together for a list that is
-    /// not kept yet wait for the first one instead of all making it.
-    filling: std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
-}
-
-/// Distinct queries kept per worker; when full, the cache starts again.
-const CACHE_MAX_ENTRIES: usize = 256;
-/// Larger responses (pages of hundreds of courses) are not kept.
-const CACHE_MAX_BODY: usize = 256 * 1024;
-
-impl ListCache {
-    fn get(&self, key: &str, generation: i64) -> Option<web::Bytes> {
-        let entries = self.entries.lock().ok()?;
-        match entries.get(key) {
-            Some((g, body)) if *g == generation => Some(body.clone()),
-            _ => None,
-        }
-    }
-
-    /// Returns the kept response for `key` at `generation`, or makes it with `make` and keeps
-    /// it; concurrent callers for the same key make it once.
-    fn get_or_make(
-        &self,
-        key: &str,
-        generation: i64,
-        make: impl FnOnce() -> AppResult<web::Bytes>,
-    ) -> AppResult<web::Bytes> {
-        if let Some(body) = self.get(key, generation) {
-            return Ok(body);
-        }
-        let lock = match self.filling.lock() {
-            Ok(mut filling) => filling.entry(key.to_string()).or_default().clone(),
-            Err(_) => return make(),
-        };
-        let result = {
-            let _turn = lock.lock();
-            match self.get(key, generation) {
-                Some(body) => Ok(body),
-                None => make().inspect(|body| self.put(key.to_string(), generation, body.clone())),
-            }
-        };
-        if let Ok(mut filling) = self.filling.lock() {
-            // The last one out removes the lock (the map's own reference and ours remain).
-            if Arc::strong_count(&lock) <= 2 {
-                filling.remove(key);
-            }
-        }
-        result
-    }
-
-    fn put(&self, key: String, generation: i64, body: web::Bytes) {
-        if body.len() > CACHE_MAX_BODY {
-            return;
-        }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= CACHE_MAX_ENTRIES && !entries.contains_key(&key) {
-                entries.clear();
-            }
-            entries.insert(key, (generation, body));
-        }
-    }
-}
-
 /// The CPD calendar: courses ordered by first session, with places left and waiting-list
 /// length. Anyone may list published courses, signed in or not.
 #[utoipa::path(tag = "courses", params(CourseQuery), security((), ("bearer" = [])), responses(
@@ -389,37 +315,15 @@ impl ListCache {
 #[get("/courses")]
 pub async fn list_courses(
     state: web::Data<AppState>,
-    cache: web::Data<ListCache>,
-    req: HttpRequest,
     caller: MaybeCaller,
     query: ValidQuery<CourseQuery>,
 ) -> AppResult<HttpResponse> {
-    let (filter, paging) = query.filter_and_paging()?;
-    // Published courses look the same to everyone, so only those lists are shared.
-    let shared = filter.statuses == [CourseStatus::Published];
-    let scope = course_scope(caller.0.as_ref());
-    let key = req.query_string().to_string();
-    let cache = cache.into_inner();
-    let body = state
-        .db(move |c| {
-            let make = |c: &mut DbConn| -> AppResult<web::Bytes> {
-                let page = store::list_courses(c, &filter, &scope, paging)?;
-                Ok(web::Bytes::from(
-                    serde_json::to_vec(&page).map_err(|e| AppError::Internal(e.into()))?,
-                ))
-            };
-            if !shared {
-                return make(c);
-            }
-            // The generation is read before the list, so a kept response is never older than
-            // the generation it is kept under.
-            let generation = store::calendar_generation(c)?;
-            cache.get_or_make(&key, generation, || make(c))
-        })
-        .await?;
+    // Published lists are kept under the calendar generation (`app::courses::calendar`),
+    // their JSON with them.
+    let list = crate::app::courses::calendar(&state, caller.0.as_ref(), &query).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body))
+        .body(list.json()?))
 }
 
 /// Create a course as a draft (admin).
@@ -684,8 +588,7 @@ pub async fn delete_session(
 
 /// Registers the course handlers under `/api/v1`.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.app_data(web::Data::new(ListCache::default()))
-        .service(list_courses)
+    cfg.service(list_courses)
         .service(create_course)
         .service(get_course)
         .service(patch_course)

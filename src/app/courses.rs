@@ -1,20 +1,27 @@
 //! Courses as people see them: the CPD calendar with its filters, and one course with the
 //! caller's own booking on it. The JSON handlers and the pages share these.
 
+use std::sync::{Arc, OnceLock};
+
 use serde::Deserialize;
 use utoipa::IntoParams;
 use validator::Validate;
 
+use crate::app::cache::Caches;
 use crate::app::policy::{course_scope, require_visible_to, Action};
 use crate::app::state::AppState;
+use crate::db::DbConn;
 use crate::domain::booking::{call_to_action, CallToAction, CourseFacts};
 use crate::domain::caller::Caller;
-use crate::domain::course::{add_problem, parse_bound, CourseStatus, Format, Problems};
+use crate::domain::course::{
+    add_problem, parse_bound, CourseScope, CourseStatus, Format, Problems,
+};
 use crate::domain::paging::{Page, Paging};
 use crate::domain::school::Phase;
 use crate::error::{AppError, AppResult};
 use crate::store::bookings::{Booking, Filter};
 use crate::store::courses::{self as store, Course, CourseFilter, CourseSummary};
+use crate::store::reference::{self, Cluster, Priority, StaffGroup};
 
 /// Filters of the calendar list and of `/calendar.ics`. Lists of values are comma-separated
 /// and match any of them.
@@ -203,17 +210,135 @@ impl CourseQuery {
     }
 }
 
+/// A calendar list as it is kept and shared: the page and, once a JSON caller has asked for
+/// it, its JSON.
+pub struct CalendarList {
+    /// The courses on the page and how many match in all.
+    pub page: Page<CourseSummary>,
+    json: OnceLock<actix_web::web::Bytes>,
+}
+
+impl CalendarList {
+    fn new(page: Page<CourseSummary>) -> Self {
+        CalendarList {
+            page,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// The page as the JSON API answers it (made once per kept list).
+    pub fn json(&self) -> AppResult<actix_web::web::Bytes> {
+        if let Some(body) = self.json.get() {
+            return Ok(body.clone());
+        }
+        let body = actix_web::web::Bytes::from(
+            serde_json::to_vec(&self.page).map_err(|e| AppError::Internal(e.into()))?,
+        );
+        let _ = self.json.set(body.clone());
+        Ok(body)
+    }
+}
+
+/// Lists of more courses than this (pages of hundreds) are made afresh each time, not kept.
+const KEEP_MAX_ITEMS: usize = 200;
+
+/// The list for a checked filter: published-only lists, which look the same to everyone, are
+/// kept under the calendar generation (read here unless the caller already has it) by the
+/// normalised filter and paging, so every spelling of a query shares one entry.
+fn calendar_list(
+    conn: &mut DbConn,
+    caches: &Caches,
+    generation: Option<i64>,
+    filter: &CourseFilter,
+    scope: &CourseScope,
+    paging: Paging,
+) -> AppResult<Arc<CalendarList>> {
+    let make = |conn: &mut DbConn| {
+        store::list_courses(conn, filter, scope, paging).map(|p| Arc::new(CalendarList::new(p)))
+    };
+    if filter.statuses != [CourseStatus::Published] {
+        return make(conn);
+    }
+    // The generation is read before the list, so a kept list is never older than the
+    // generation it is kept under.
+    let generation = match generation {
+        Some(g) => g,
+        None => store::calendar_generation(conn)?,
+    };
+    let key = format!("{filter:?} {} {}", paging.limit, paging.offset);
+    caches.calendar.get_or_make(
+        &key,
+        generation,
+        |l| l.page.items.len() <= KEEP_MAX_ITEMS,
+        || make(conn),
+    )
+}
+
 /// The published courses (and, for admins and leads, the others the filter asks for)
-/// matching `query`, ordered by first session; a 422 names every bad filter.
+/// matching `query`, ordered by first session; a 422 names every bad filter. Published lists
+/// are shared between callers while the calendar is unchanged (one single-row read).
 pub async fn calendar(
     state: &AppState,
     caller: Option<&Caller>,
     query: &CourseQuery,
-) -> AppResult<Page<CourseSummary>> {
+) -> AppResult<Arc<CalendarList>> {
     let (filter, paging) = query.filter_and_paging()?;
     let scope = course_scope(caller);
+    let caches = state.caches.clone();
     state
-        .db(move |c| store::list_courses(c, &filter, &scope, paging))
+        .db(move |c| calendar_list(c, &caches, None, &filter, &scope, paging))
+        .await
+}
+
+/// The choices of the calendar's filter form, in their lists' order (up to 200 of each).
+pub struct Choices {
+    /// Strategy priorities.
+    pub priorities: Vec<Priority>,
+    /// Staff groups.
+    pub staff_groups: Vec<StaffGroup>,
+    /// Clusters, by name.
+    pub clusters: Vec<Cluster>,
+}
+
+fn choices(conn: &mut DbConn, caches: &Caches, generation: i64) -> AppResult<Arc<Choices>> {
+    caches.choices.get_or_make(
+        "",
+        generation,
+        |_| true,
+        || {
+            let all = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;
+            Ok(Arc::new(Choices {
+                priorities: reference::list_priorities(conn, None, all)?.items,
+                staff_groups: reference::list_staff_groups(conn, None, all)?.items,
+                clusters: reference::list_clusters(conn, None, all)?.items,
+            }))
+        },
+    )
+}
+
+/// What the calendar page shows: the list for `query` (or why the query cannot be read) and
+/// the filter form's choices. Both are kept under the calendar generation, so a page whose
+/// list and choices are kept costs one single-row read.
+pub async fn calendar_page(
+    state: &AppState,
+    caller: Option<&Caller>,
+    query: &CourseQuery,
+) -> AppResult<(AppResult<Arc<CalendarList>>, Arc<Choices>)> {
+    let checked = query.filter_and_paging();
+    let scope = course_scope(caller);
+    let caches = state.caches.clone();
+    state
+        .db(move |c| {
+            let generation = store::calendar_generation(c)?;
+            let choices = choices(c, &caches, generation)?;
+            let list = match checked {
+                Ok((filter, paging)) => {
+                    calendar_list(c, &caches, Some(generation), &filter, &scope, paging)
+                }
+                Err(e) => Err(e),
+            };
+            Ok((list, choices))
+        })
         .await
 }
 
@@ -263,8 +388,8 @@ pub fn facts_of(course: &Course) -> CourseFacts {
 
 /// The bookings of `person_id` the caller may see, every status (on one course, if given),
 /// up to `limit`.
-async fn bookings_of(
-    state: &AppState,
+fn bookings_in(
+    conn: &mut DbConn,
     caller: &Caller,
     person_id: &str,
     course_id: Option<&str>,
@@ -277,10 +402,23 @@ async fn bookings_of(
         ..Filter::default()
     };
     let paging = Paging::new(Some(limit), None).map_err(|(f, m)| AppError::invalid(f, m))?;
-    let page = state
-        .db(move |c| crate::store::bookings::list(c, &scope, &filter, paging))
-        .await?;
-    Ok(page.items)
+    Ok(crate::store::bookings::list(conn, &scope, &filter, paging)?.items)
+}
+
+/// [`bookings_in`], on a connection from the pool.
+async fn bookings_of(
+    state: &AppState,
+    caller: &Caller,
+    person_id: &str,
+    course_id: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Booking>> {
+    let caller = caller.clone();
+    let person_id = person_id.to_string();
+    let course_id = course_id.map(str::to_string);
+    state
+        .db(move |c| bookings_in(c, &caller, &person_id, course_id.as_deref(), limit))
+        .await
 }
 
 /// The active booking of `person_id` (as the caller may see it) on a course, if any.
@@ -296,7 +434,8 @@ pub async fn active_booking(
 
 /// The course's page for `caller` (or someone signed out) at `now`. With `person_id`, a
 /// school lead sees the page as that colleague would (their booking, their next step); the
-/// caller must be allowed to book for them (`app::school::colleague`).
+/// caller must be allowed to book for them (`app::school::colleague`). The course and the
+/// booking are read in one transaction.
 pub async fn course_page(
     state: &AppState,
     caller: Option<&Caller>,
@@ -304,23 +443,16 @@ pub async fn course_page(
     person_id: Option<&str>,
     now: chrono::NaiveDateTime,
 ) -> AppResult<CoursePage> {
-    let course = match course(state, caller, id).await {
-        Ok(c) => c,
-        // A cancelled course stays readable to the people who were booked on it (and their
-        // school leads): the emails about it link here, and the page says why.
-        Err(AppError::NotFound) => match caller {
-            Some(c) => held_cancelled_course(state, c, id).await?,
-            None => return Err(AppError::NotFound),
-        },
-        Err(e) => return Err(e),
-    };
-    let mine = match caller {
-        Some(c) => {
-            let person = person_id.unwrap_or(&c.person_id);
-            active_booking(state, c, person, &course.id).await?
-        }
-        None => None,
-    };
+    let id = id.to_string();
+    let reader = caller.cloned();
+    let person = caller.map(|c| person_id.unwrap_or(&c.person_id).to_string());
+    let (course, mine) = state
+        .db(move |c| {
+            crate::db::read_tx(c, |c| {
+                course_and_booking(c, reader.as_ref(), &id, person.as_deref())
+            })
+        })
+        .await?;
     let action = call_to_action(
         &facts_of(&course),
         i64::from(course.waitlist_length),
@@ -335,28 +467,57 @@ pub async fn course_page(
     })
 }
 
-/// A cancelled course with a booking on it the caller may see (their own, any status, or
-/// their staff's for a school lead); 404 otherwise.
-async fn held_cancelled_course(state: &AppState, caller: &Caller, id: &str) -> AppResult<Course> {
-    let key = id.to_string();
-    let course = state.db(move |c| store::get_course(c, &key)).await?;
-    if course.status != CourseStatus::Cancelled.as_str() {
-        return Err(AppError::NotFound);
+/// The course as `caller` may see it and `person`'s active booking on it (as the caller may
+/// see it), if any.
+fn course_and_booking(
+    conn: &mut DbConn,
+    caller: Option<&Caller>,
+    id: &str,
+    person: Option<&str>,
+) -> AppResult<(Course, Option<Booking>)> {
+    let course = store::get_course(conn, id)?;
+    let lead_ids: Vec<String> = course.leads.iter().map(|l| l.id.clone()).collect();
+    let visible = require_visible_to(
+        caller,
+        Action::ReadCourse {
+            status: &course.status,
+            lead_ids: &lead_ids,
+        },
+    );
+    match (visible, caller) {
+        (Ok(()), _) => {}
+        // A cancelled course stays readable to the people who were booked on it (and their
+        // school leads): the emails about it link here, and the page says why.
+        (Err(AppError::NotFound), Some(c)) => {
+            if !holds_cancelled_course(conn, c, &course)? {
+                return Err(AppError::NotFound);
+            }
+        }
+        (Err(e), _) => return Err(e),
     }
-    // Any booking on it the caller may see: their own, or (a school lead) their staff's.
+    let mine = match (caller, person) {
+        (Some(c), Some(person)) => bookings_in(conn, c, person, Some(&course.id), 20)?
+            .into_iter()
+            .find(|b| b.status.is_active()),
+        _ => None,
+    };
+    Ok((course, mine))
+}
+
+/// Whether `course` is cancelled with a booking on it the caller may see (their own, any
+/// status, or their staff's for a school lead).
+fn holds_cancelled_course(conn: &mut DbConn, caller: &Caller, course: &Course) -> AppResult<bool> {
+    if course.status != CourseStatus::Cancelled.as_str() {
+        return Ok(false);
+    }
     let scope = crate::app::policy::booking_scope(caller);
     let filter = Filter {
         course_id: Some(course.id.clone()),
         ..Filter::default()
     };
     let one = Paging::new(Some(1), None).map_err(|(f, m)| AppError::invalid(f, m))?;
-    let seen = state
-        .db(move |c| crate::store::bookings::list(c, &scope, &filter, one))
-        .await?;
-    if seen.total == 0 {
-        return Err(AppError::NotFound);
-    }
-    Ok(course)
+    let seen = crate::store::bookings::list(conn, &scope, &filter, one)?;
+    Ok(seen.total > 0)
 }
 
 /// The caller's own bookings, newest course first: every status, up to 200.

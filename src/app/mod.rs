@@ -5,6 +5,7 @@
 //! made on a page and one made through the API take exactly the same path.
 
 pub mod bookings;
+pub mod cache;
 pub mod courses;
 pub mod evaluation;
 pub mod policy;

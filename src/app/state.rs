@@ -24,6 +24,8 @@ pub struct AppState {
     /// Wakes this copy's evaluation job. Call `notify_one()` after committing a register
     /// that may have created evaluation invitations, so they are emailed at once.
     pub evaluation_wake: Arc<tokio::sync::Notify>,
+    /// The calendar's lists and choices, kept under the calendar generation.
+    pub caches: Arc<crate::app::cache::Caches>,
 }
 
 impl AppState {

@@ -15,7 +15,6 @@ use crate::app::state::AppState;
 use crate::auth::MaybeCaller;
 use crate::domain::booking::{is_late_cancellation, BookingStatus, CallToAction};
 use crate::domain::course::london_start_display;
-use crate::domain::paging::Paging;
 use crate::domain::time;
 use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
@@ -28,14 +27,14 @@ const PAGE_SIZE: i64 = 20;
 
 /// A course in the calendar list, as the page shows it.
 #[derive(Serialize)]
-struct ListedCourse {
-    id: String,
-    title: String,
-    when: String,
+struct ListedCourse<'a> {
+    id: &'a str,
+    title: &'a str,
+    when: &'a str,
     sessions: i32,
     format: &'static str,
-    provider: String,
-    priorities: Vec<String>,
+    provider: &'a str,
+    priorities: Vec<&'a str>,
     availability: String,
     full: bool,
     requires_approval: bool,
@@ -187,17 +186,13 @@ pub async fn calendar(
         cluster: p.cluster.clone().unwrap_or_default(),
         has_places,
     };
-    let (priorities, staff_groups, clusters) = state
-        .db(|c| {
-            let all = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;
-            Ok((
-                crate::store::reference::list_priorities(c, None, all)?.items,
-                crate::store::reference::list_staff_groups(c, None, all)?.items,
-                crate::store::reference::list_clusters(c, None, all)?.items,
-            ))
-        })
-        .await?;
-    let clusters: Vec<(String, String)> = clusters.into_iter().map(|c| (c.id, c.name)).collect();
+    // The list and the form's choices, both kept under the calendar generation.
+    let (found, choices) = courses::calendar_page(&state, caller.0.as_ref(), &query).await?;
+    let clusters: Vec<(&str, &str)> = choices
+        .clusters
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str()))
+        .collect();
     let phases: Vec<(&str, String)> = crate::domain::school::Phase::ALL
         .iter()
         .filter(|p| **p != crate::domain::school::Phase::Other)
@@ -210,41 +205,46 @@ pub async fn calendar(
             (p.as_str(), label)
         })
         .collect();
-    let priorities: Vec<(String, String)> =
-        priorities.into_iter().map(|p| (p.key, p.name)).collect();
-    let staff_groups: Vec<(String, String)> =
-        staff_groups.into_iter().map(|g| (g.key, g.name)).collect();
+    let priorities: Vec<(&str, &str)> = choices
+        .priorities
+        .iter()
+        .map(|p| (p.key.as_str(), p.name.as_str()))
+        .collect();
+    let staff_groups: Vec<(&str, &str)> = choices
+        .staff_groups
+        .iter()
+        .map(|g| (g.key.as_str(), g.name.as_str()))
+        .collect();
 
-    let (listed, total, errors) = match courses::calendar(&state, caller.0.as_ref(), &query).await {
-        Ok(found) => {
-            let listed: Vec<ListedCourse> = found
-                .items
-                .into_iter()
-                .map(|c| ListedCourse {
-                    when: c.first_session_display.clone().unwrap_or_default(),
-                    sessions: c.sessions_count,
-                    format: format_label(&c.format),
-                    provider: c.provider.name.clone(),
-                    priorities: c.priorities.iter().map(|t| t.name.clone()).collect(),
-                    availability: places_text(c.places_left, c.waitlist_length),
-                    full: c.places_left == 0,
-                    requires_approval: c.requires_approval,
-                    id: c.id,
-                    title: c.title,
-                })
-                .collect();
-            (listed, found.total, Vec::new())
-        }
+    let (list, errors) = match found {
+        Ok(list) => (Some(list), Vec::new()),
         // A filter that cannot be read is shown beside the form, as the field's error.
         Err(AppError::Validation(problems)) => {
             let errors: Vec<(String, String)> = problems
                 .into_iter()
                 .flat_map(|(field, ms)| ms.into_iter().map(move |m| (field.clone(), m)))
                 .collect();
-            (Vec::new(), 0, errors)
+            (None, errors)
         }
         Err(e) => return Err(e),
     };
+    let total = list.as_ref().map_or(0, |l| l.page.total);
+    let listed: Vec<ListedCourse> = list
+        .iter()
+        .flat_map(|l| l.page.items.iter())
+        .map(|c| ListedCourse {
+            when: c.first_session_display.as_deref().unwrap_or_default(),
+            sessions: c.sessions_count,
+            format: format_label(&c.format),
+            provider: &c.provider.name,
+            priorities: c.priorities.iter().map(|t| t.name.as_str()).collect(),
+            availability: places_text(c.places_left, c.waitlist_length),
+            full: c.places_left == 0,
+            requires_approval: c.requires_approval,
+            id: &c.id,
+            title: &c.title,
+        })
+        .collect();
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     // The same filters, for the paging links and the calendar subscriptions.
     let mut kept: Vec<(&str, String)> = Vec::new();

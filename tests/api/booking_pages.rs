@@ -4,7 +4,7 @@
 //! same history, the same outbox messages, the same waiting list and promotion.
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::booking_support::{
     bk_book_ok, bk_check_invariants, bk_course, bk_get, bk_messages_about, bk_person, bk_world, Who,
@@ -333,3 +333,94 @@ crate::both_backends! {
         assert_eq!(r.status(), 404);
     }
 }
+
+crate::both_backends!(
+    /// The calendar page and the JSON list keep what they show between requests; every change
+    /// shows on the very next request: a course published, edited, booked or cancelled, and
+    /// the filter form's priorities, staff groups and clusters added or renamed.
+    async fn the_calendar_shows_each_change_at_once(app: TestApp) {
+        let w = bk_world(&app).await;
+        let page = "/courses?q=lighthouse";
+        let json = "/api/v1/courses?q=lighthouse";
+        let count = |v: &Value| v["total"].as_i64().unwrap();
+        // Kept before any change: nothing matches.
+        for _ in 0..2 {
+            let empty = page_text(&app, page, None).await;
+            assert!(empty.contains("No courses match these filters"), "{empty}");
+            assert_eq!(count(&app.admin_get(json).await), 0);
+        }
+
+        // Published: listed at once, on the page and in the JSON.
+        let course = bk_course(&app, &w, "Lighthouse keeping for leaders", 2, |_| {}).await;
+        let shown = page_text(&app, page, None).await;
+        assert!(shown.contains("Lighthouse keeping for leaders"), "{shown}");
+        assert!(shown.contains("2 places left"), "{shown}");
+        assert_eq!(count(&app.admin_get(json).await), 1);
+
+        // Edited: the new title at once.
+        let r = app
+            .patch(
+                &format!("/api/v1/courses/{course}"),
+                Some(&app.admin_token),
+                &json!({"title": "Lighthouse keeping for new leaders"}),
+            )
+            .await;
+        expect_json(r, 200).await;
+        let edited = page_text(&app, page, None).await;
+        assert!(
+            edited.contains("Lighthouse keeping for new leaders"),
+            "{edited}"
+        );
+        let listed = app.admin_get(json).await;
+        assert_eq!(
+            listed["items"][0]["title"],
+            "Lighthouse keeping for new leaders"
+        );
+
+        // Booked: one place fewer at once.
+        let ann = bk_person(&app, "Ann Lighthouse", Some(&w.school_a), None, &[]).await;
+        bk_book_ok(&app, &course, &ann).await;
+        let booked = page_text(&app, page, None).await;
+        assert!(booked.contains("1 place left"), "{booked}");
+        assert_eq!(app.admin_get(json).await["items"][0]["places_left"], 1);
+
+        // The filter form's choices: added and renamed ones show at once.
+        let before = page_text(&app, "/courses", None).await;
+        assert!(!before.contains("Coastal safety"), "{before}");
+        app.admin_create("/api/v1/priorities", json!({"name": "Coastal safety"}))
+            .await;
+        app.admin_create("/api/v1/staff-groups", json!({"name": "Harbour masters"}))
+            .await;
+        let cluster = app
+            .admin_create("/api/v1/clusters", json!({"name": "Seaside schools"}))
+            .await;
+        let added = page_text(&app, "/courses", None).await;
+        for name in ["Coastal safety", "Harbour masters", "Seaside schools"] {
+            assert!(added.contains(name), "{name}: {added}");
+        }
+        let r = app
+            .patch(
+                &format!("/api/v1/clusters/{}", cluster["id"].as_str().unwrap()),
+                Some(&app.admin_token),
+                &json!({"name": "Coastal schools"}),
+            )
+            .await;
+        expect_json(r, 200).await;
+        let renamed = page_text(&app, "/courses", None).await;
+        assert!(renamed.contains("Coastal schools"), "{renamed}");
+        assert!(!renamed.contains("Seaside schools"), "{renamed}");
+
+        // Cancelled: gone from the calendar at once.
+        let r = app
+            .post(
+                &format!("/api/v1/courses/{course}/cancel"),
+                Some(&app.admin_token),
+                &json!({"reason": "The lighthouse is being painted."}),
+            )
+            .await;
+        expect_json(r, 200).await;
+        let gone = page_text(&app, page, None).await;
+        assert!(gone.contains("No courses match these filters"), "{gone}");
+        assert_eq!(count(&app.admin_get(json).await), 0);
+    }
+);

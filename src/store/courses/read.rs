@@ -51,26 +51,30 @@ pub(super) fn sort_phases(phases: &mut [String]) {
 }
 
 /// One course with everything about it. `NotFound` when there is none (visibility is the
-/// caller's business: see `auth::policy`).
+/// caller's business: see `auth::policy`). Six queries: the course with its provider's and
+/// cluster's names, then its sessions, leads, priorities, staff groups and phases.
 pub fn get_course(conn: &mut DbConn, id: &str) -> AppResult<Course> {
-    let row = load_row(conn, id)?;
-    assemble(conn, row)
+    let (row, provider_name, cluster): (CourseRow, String, Option<(String, String)>) =
+        courses::table
+            .inner_join(providers::table)
+            .left_join(clusters::table)
+            .filter(courses::id.eq(id))
+            .select((
+                CourseRow::as_select(),
+                providers::name,
+                (clusters::id, clusters::name).nullable(),
+            ))
+            .first(conn)?;
+    let cluster = cluster.map(|(id, name)| Named { id, name });
+    assemble(conn, row, provider_name, cluster)
 }
 
-fn assemble(conn: &mut DbConn, row: CourseRow) -> AppResult<Course> {
-    let provider_name: String = providers::table
-        .find(&row.provider_id)
-        .select(providers::name)
-        .first(conn)?;
-    let cluster = match &row.cluster_id {
-        Some(cid) => clusters::table
-            .find(cid)
-            .select((clusters::id, clusters::name))
-            .first::<(String, String)>(conn)
-            .optional()?
-            .map(|(id, name)| Named { id, name }),
-        None => None,
-    };
+fn assemble(
+    conn: &mut DbConn,
+    row: CourseRow,
+    provider_name: String,
+    cluster: Option<Named>,
+) -> AppResult<Course> {
     let sessions = load_sessions(conn, &row.id)?;
     let leads = course_leads::table
         .inner_join(people::table)

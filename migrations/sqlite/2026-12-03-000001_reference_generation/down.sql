@@ -1,0 +1,7 @@
+DROP TRIGGER priorities_generation_insert;
+DROP TRIGGER priorities_generation_delete;
+DROP TRIGGER staff_groups_generation_insert;
+DROP TRIGGER staff_groups_generation_delete;
+DROP TRIGGER clusters_generation_insert;
+DROP TRIGGER clusters_generation_update;
+DROP TRIGGER clusters_generation_delete;
