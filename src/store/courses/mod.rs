@@ -30,12 +30,12 @@ pub use hooks::{
 };
 pub use read::{course_id_of_session, get_course, visibility_facts};
 pub use types::{
-    BookedPerson, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Named, Session,
-    SessionPatch, Tag,
+    BookedPerson, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Edited, Named,
+    Session, SessionEdit, SessionPatch, Tag,
 };
 pub use write::{
-    add_session, cancel_course, create_course, delete_session, insert_unchecked, publish_course,
-    update_course, update_session,
+    add_session, cancel_course, create_course, delete_session, edit_course, insert_unchecked,
+    publish_course, update_course, update_session,
 };
 
 /// A course's times that matter to a booking on it: (cancellation deadline, first session

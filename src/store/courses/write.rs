@@ -22,7 +22,8 @@ use crate::store::new_id;
 use super::hooks::{cancel_active_bookings, places_may_have_freed};
 use super::read::{course_id_of_session, get_course, load_phases, load_row, load_sessions};
 use super::types::{
-    Course, CourseLinks, CoursePatch, CourseRow, Session, SessionPatch, SessionRow,
+    Course, CourseLinks, CoursePatch, CourseRow, Edited, Session, SessionEdit, SessionPatch,
+    SessionRow,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -432,142 +433,204 @@ pub fn update_course(
     patch: CoursePatch,
 ) -> AppResult<Course> {
     write_tx(conn, |conn| {
-        lock_course(conn, id)?;
-        let row = load_row(conn, id)?;
-        ensure_changeable(&row)?;
-        let sessions = load_sessions(conn, id)?;
-        let phases = load_phases(conn, id)?;
-        let before = plan_of(&row, &sessions, phases);
-        let mut plan = before.clone();
-        let mut changed: Vec<&str> = Vec::new();
-        macro_rules! set {
-            ($field:ident) => {
-                if let Some(v) = patch.$field.clone() {
-                    plan.$field = v;
-                    changed.push(stringify!($field));
-                }
-            };
-        }
-        set!(title);
-        set!(summary);
-        set!(format);
-        set!(capacity);
-        set!(per_school_cap);
-        set!(per_school_cap_until);
-        set!(price_pence);
-        set!(booking_opens);
-        set!(booking_closes);
-        set!(cancellation_deadline);
-        set!(requires_approval);
-        set!(completion_min_sessions);
-        set!(phases);
-        plan.normalise();
-        let provider_id = patch.provider_id.as_ref().map(|p| p.trim().to_string());
-        let cluster_id = patch
-            .cluster_id
-            .clone()
-            .map(|c| c.map(|c| c.trim().to_string()));
-        let lead_ids = patch.lead_ids.clone().map(dedupe);
-        let priority_ids = patch.priority_ids.clone().map(dedupe);
-        let staff_group_ids = patch.staff_group_ids.clone().map(dedupe);
-        for (name, given) in [
-            ("provider_id", provider_id.is_some()),
-            ("cluster_id", cluster_id.is_some()),
-            ("lead_ids", lead_ids.is_some()),
-            ("priority_ids", priority_ids.is_some()),
-            ("staff_group_ids", staff_group_ids.is_some()),
-        ] {
-            if given {
-                changed.push(name);
-            }
-        }
+        change_course(conn, actor_id, base_url, id, patch, None)?;
+        get_course(conn, id)
+    })
+}
 
-        let mut problems = rules::check_course(&plan);
-        check_links(
-            conn,
-            LinkCheck {
-                provider_id: provider_id.as_deref(),
-                cluster_id: cluster_id.as_ref().and_then(|c| c.as_deref()),
-                lead_ids: lead_ids.as_deref(),
-                priority_ids: priority_ids.as_deref(),
-                staff_group_ids: staff_group_ids.as_deref(),
-            },
+/// Changes a course and replaces its sessions with `sessions`, all in one transaction, as
+/// the course's edit page saves it: the whole result is checked at once (422 naming each
+/// field, sessions as `sessions[i].field` in the order given), sessions missing from the
+/// list are removed, changed ones updated and new ones added, each with its audit entry as
+/// the session endpoints write them; people holding a place on a published course get one
+/// updated calendar entry however many sessions changed.
+pub fn edit_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    id: &str,
+    patch: CoursePatch,
+    sessions: Vec<SessionEdit>,
+) -> AppResult<Edited> {
+    write_tx(conn, |conn| {
+        let told = change_course(conn, actor_id, base_url, id, patch, Some(sessions))?;
+        Ok(Edited {
+            course: get_course(conn, id)?,
+            told,
+        })
+    })
+}
+
+/// The work of [`update_course`] and [`edit_course`] in the caller's transaction; with
+/// `sessions`, the course's sessions become those. Returns how many people were sent an
+/// updated calendar entry.
+fn change_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    id: &str,
+    patch: CoursePatch,
+    sessions: Option<Vec<SessionEdit>>,
+) -> AppResult<usize> {
+    lock_course(conn, id)?;
+    let row = load_row(conn, id)?;
+    ensure_changeable(&row)?;
+    let sessions_before = load_sessions(conn, id)?;
+    let phases = load_phases(conn, id)?;
+    let before = plan_of(&row, &sessions_before, phases);
+    let mut plan = before.clone();
+    let mut changed: Vec<&str> = Vec::new();
+    macro_rules! set {
+        ($field:ident) => {
+            if let Some(v) = patch.$field.clone() {
+                plan.$field = v;
+                changed.push(stringify!($field));
+            }
+        };
+    }
+    set!(title);
+    set!(summary);
+    set!(format);
+    set!(capacity);
+    set!(per_school_cap);
+    set!(per_school_cap_until);
+    set!(price_pence);
+    set!(booking_opens);
+    set!(booking_closes);
+    set!(cancellation_deadline);
+    set!(requires_approval);
+    set!(completion_min_sessions);
+    set!(phases);
+    if let Some(edits) = &sessions {
+        plan.sessions = edits.iter().map(|e| e.plan.clone()).collect();
+    }
+    plan.normalise();
+    let provider_id = patch.provider_id.as_ref().map(|p| p.trim().to_string());
+    let cluster_id = patch
+        .cluster_id
+        .clone()
+        .map(|c| c.map(|c| c.trim().to_string()));
+    let lead_ids = patch.lead_ids.clone().map(dedupe);
+    let priority_ids = patch.priority_ids.clone().map(dedupe);
+    let staff_group_ids = patch.staff_group_ids.clone().map(dedupe);
+    for (name, given) in [
+        ("provider_id", provider_id.is_some()),
+        ("cluster_id", cluster_id.is_some()),
+        ("lead_ids", lead_ids.is_some()),
+        ("priority_ids", priority_ids.is_some()),
+        ("staff_group_ids", staff_group_ids.is_some()),
+    ] {
+        if given {
+            changed.push(name);
+        }
+    }
+
+    let mut problems = rules::check_course(&plan);
+    if sessions.is_some()
+        && plan.sessions.is_empty()
+        && row.status == CourseStatus::Published.as_str()
+    {
+        add_problem(
             &mut problems,
-        )?;
-        fail_if(problems)?;
-        if plan.capacity < row.confirmed_count {
+            "sessions",
+            "a published course needs at least one session; cancel the course instead",
+        );
+    }
+    check_links(
+        conn,
+        LinkCheck {
+            provider_id: provider_id.as_deref(),
+            cluster_id: cluster_id.as_ref().and_then(|c| c.as_deref()),
+            lead_ids: lead_ids.as_deref(),
+            priority_ids: priority_ids.as_deref(),
+            staff_group_ids: staff_group_ids.as_deref(),
+        },
+        &mut problems,
+    )?;
+    fail_if(problems)?;
+    if plan.capacity < row.confirmed_count {
+        return Err(AppError::conflict(
+            "capacity_below_confirmed",
+            format!(
+                "{n} place{s} already confirmed on this course, so the capacity cannot go below {n}.",
+                n = row.confirmed_count,
+                s = if row.confirmed_count == 1 { " is" } else { "s are" },
+            ),
+        ));
+    }
+
+    if let Some(cap) = plan.per_school_cap {
+        let applies = plan
+            .per_school_cap_until
+            .is_none_or(|until| until > time::now());
+        let held = crate::store::bookings::max_school_confirmed(conn, id)?;
+        if applies && cap < held {
             return Err(AppError::conflict(
-                "capacity_below_confirmed",
+                "cap_below_school_confirmed",
                 format!(
-                    "{n} place{s} already confirmed on this course, so the capacity cannot go below {n}.",
-                    n = row.confirmed_count,
-                    s = if row.confirmed_count == 1 { " is" } else { "s are" },
+                    "A school already holds {held} confirmed places on this course, so the per-school cap cannot go below {held}."
                 ),
             ));
         }
+    }
 
-        if let Some(cap) = plan.per_school_cap {
-            let applies = plan
-                .per_school_cap_until
-                .is_none_or(|until| until > time::now());
-            let held = crate::store::bookings::max_school_confirmed(conn, id)?;
-            if applies && cap < held {
-                return Err(AppError::conflict(
-                    "cap_below_school_confirmed",
-                    format!(
-                        "A school already holds {held} confirmed places on this course, so the per-school cap cannot go below {held}."
-                    ),
-                ));
-            }
+    let calendar_changed = plan.title != before.title || plan.summary != before.summary;
+    let now = time::now();
+    diesel::update(courses::table.find(id))
+        .set((
+            courses::title.eq(&plan.title),
+            courses::summary.eq(&plan.summary),
+            courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
+            courses::search_text.eq(search_text(&plan.title, &plan.summary)),
+            courses::provider_id.eq(provider_id.as_ref().unwrap_or(&row.provider_id)),
+            courses::cluster_id.eq(cluster_id.clone().unwrap_or(row.cluster_id.clone())),
+            courses::format.eq(&plan.format),
+            courses::capacity.eq(plan.capacity),
+            courses::per_school_cap.eq(plan.per_school_cap),
+            courses::per_school_cap_until.eq(plan.per_school_cap_until),
+            courses::price_pence.eq(plan.price_pence),
+            courses::booking_opens.eq(plan.booking_opens),
+            courses::booking_closes.eq(plan.booking_closes),
+            courses::cancellation_deadline.eq(plan.cancellation_deadline),
+            courses::requires_approval.eq(plan.requires_approval),
+            courses::completion_min_sessions.eq(plan.completion_min_sessions),
+            courses::revision.eq(row.revision + i32::from(calendar_changed)),
+            courses::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    replace_links(
+        conn,
+        id,
+        lead_ids.as_deref(),
+        priority_ids.as_deref(),
+        staff_group_ids.as_deref(),
+        patch.phases.as_ref().map(|_| plan.phases.as_slice()),
+    )?;
+    let told = match sessions {
+        Some(edits) => {
+            let wanted: Vec<(Option<String>, SessionPlan)> = edits
+                .into_iter()
+                .zip(plan.sessions.iter().cloned())
+                .map(|(e, s)| (e.id, s))
+                .collect();
+            replace_sessions(conn, actor_id, base_url, &row, &sessions_before, wanted)?
         }
-
-        let calendar_changed = plan.title != before.title || plan.summary != before.summary;
-        let now = time::now();
-        diesel::update(courses::table.find(id))
-            .set((
-                courses::title.eq(&plan.title),
-                courses::summary.eq(&plan.summary),
-                courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
-                courses::search_text.eq(search_text(&plan.title, &plan.summary)),
-                courses::provider_id.eq(provider_id.as_ref().unwrap_or(&row.provider_id)),
-                courses::cluster_id.eq(cluster_id.clone().unwrap_or(row.cluster_id.clone())),
-                courses::format.eq(&plan.format),
-                courses::capacity.eq(plan.capacity),
-                courses::per_school_cap.eq(plan.per_school_cap),
-                courses::per_school_cap_until.eq(plan.per_school_cap_until),
-                courses::price_pence.eq(plan.price_pence),
-                courses::booking_opens.eq(plan.booking_opens),
-                courses::booking_closes.eq(plan.booking_closes),
-                courses::cancellation_deadline.eq(plan.cancellation_deadline),
-                courses::requires_approval.eq(plan.requires_approval),
-                courses::completion_min_sessions.eq(plan.completion_min_sessions),
-                courses::revision.eq(row.revision + i32::from(calendar_changed)),
-                courses::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        replace_links(
-            conn,
-            id,
-            lead_ids.as_deref(),
-            priority_ids.as_deref(),
-            staff_group_ids.as_deref(),
-            patch.phases.as_ref().map(|_| plan.phases.as_slice()),
-        )?;
-        let cap_eased = plan.per_school_cap != before.per_school_cap
-            || plan.per_school_cap_until != before.per_school_cap_until;
-        if plan.capacity > before.capacity || cap_eased {
-            places_may_have_freed(conn, actor_id, base_url, id)?;
-        }
-        crate::store::audit::record(
-            conn,
-            actor_id,
-            "course.update",
-            "course",
-            Some(id),
-            json!({"fields": changed}),
-        )?;
-        get_course(conn, id)
-    })
+        None => 0,
+    };
+    let cap_eased = plan.per_school_cap != before.per_school_cap
+        || plan.per_school_cap_until != before.per_school_cap_until;
+    if plan.capacity > before.capacity || cap_eased {
+        places_may_have_freed(conn, actor_id, base_url, id)?;
+    }
+    crate::store::audit::record(
+        conn,
+        actor_id,
+        "course.update",
+        "course",
+        Some(id),
+        json!({"fields": changed}),
+    )?;
+    Ok(told)
 }
 
 /// Publishes a draft: every rule must hold and it needs at least one session (422 saying
@@ -682,7 +745,7 @@ fn sessions_changed(
     base_url: &str,
     row: &CourseRow,
     cancelled_sessions: serde_json::Value,
-) -> AppResult<()> {
+) -> AppResult<usize> {
     refresh_sessions(conn, &row.id)?;
     diesel::update(courses::table.find(&row.id))
         .set((
@@ -696,9 +759,111 @@ fn sessions_changed(
             now: time::now(),
             base_url,
         };
-        crate::store::bookings::notify_course_changed(conn, ctx, &row.id, cancelled_sessions)?;
+        return crate::store::bookings::notify_course_changed(
+            conn,
+            ctx,
+            &row.id,
+            cancelled_sessions,
+        );
     }
-    Ok(())
+    Ok(0)
+}
+
+/// Makes a course's sessions the `wanted` ones (an id: that existing session, changed if
+/// need be; none: a new one), removing the others, in the caller's transaction with the
+/// course locked and the whole plan already checked. One audit entry per session added,
+/// changed or removed; the people booked are told once. Returns how many were told.
+fn replace_sessions(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    row: &CourseRow,
+    existing: &[SessionRow],
+    wanted: Vec<(Option<String>, SessionPlan)>,
+) -> AppResult<usize> {
+    let kept: BTreeSet<&str> = wanted.iter().filter_map(|(id, _)| id.as_deref()).collect();
+    for id in &kept {
+        if !existing.iter().any(|s| s.id == *id) {
+            return Err(AppError::conflict(
+                "session_gone",
+                "One of these sessions has been removed since the page was loaded, so nothing \
+                 was changed. Open the course again and make the changes there.",
+            ));
+        }
+    }
+    let now = time::now();
+    let mut audit: Vec<(&str, String)> = Vec::new();
+    let mut removed: Vec<serde_json::Value> = Vec::new();
+    for s in existing.iter().filter(|s| !kept.contains(s.id.as_str())) {
+        if crate::store::attendance::session_has_attendance(conn, &s.id)? {
+            return Err(AppError::conflict(
+                "session_has_attendance",
+                "Attendance has been recorded for this session, so it cannot be deleted: its \
+                 register is part of people's CPD records. Change its times instead.",
+            ));
+        }
+        if let serde_json::Value::Array(items) =
+            crate::store::bookings::sessions_json(conn, &row.id, Some(&s.id))?
+        {
+            removed.extend(items);
+        }
+        diesel::delete(course_sessions::table.find(&s.id)).execute(conn)?;
+        audit.push(("session.delete", s.id.clone()));
+    }
+    for (id, plan) in wanted {
+        match id {
+            Some(id) => {
+                let before = existing
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(SessionRow::plan)
+                    .ok_or(AppError::NotFound)?;
+                if before == plan {
+                    continue;
+                }
+                diesel::update(course_sessions::table.find(&id))
+                    .set((
+                        course_sessions::start_at.eq(plan.start),
+                        course_sessions::end_at.eq(plan.end),
+                        course_sessions::venue_name.eq(plan.venue.as_ref().map(|v| v.name.clone())),
+                        course_sessions::venue_address
+                            .eq(plan.venue.as_ref().map(|v| v.address.clone())),
+                        course_sessions::venue_postcode
+                            .eq(plan.venue.as_ref().map(|v| v.postcode.clone())),
+                        course_sessions::online_url.eq(&plan.online_url),
+                        course_sessions::note.eq(&plan.note),
+                        course_sessions::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                audit.push(("session.update", id));
+            }
+            None => {
+                let id = insert_session(conn, &row.id, &plan, 0, now)?;
+                audit.push(("session.create", id));
+            }
+        }
+    }
+    if audit.is_empty() {
+        return Ok(0);
+    }
+    let told = sessions_changed(
+        conn,
+        actor_id,
+        base_url,
+        row,
+        serde_json::Value::Array(removed),
+    )?;
+    for (action, session_id) in audit {
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            action,
+            "course",
+            Some(&row.id),
+            json!({ "session_id": session_id }),
+        )?;
+    }
+    Ok(told)
 }
 
 fn session_prefix(edited: usize) -> impl Fn(usize) -> String {

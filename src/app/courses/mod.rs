@@ -1,5 +1,14 @@
 //! Courses as people see them: the CPD calendar with its filters, and one course with the
-//! caller's own booking on it. The JSON handlers and the pages share these.
+//! caller's own booking on it; and (`write`) creating and changing them. The JSON handlers
+//! and the pages share these.
+
+mod write;
+
+pub use write::{
+    add_session, admin_course, admin_courses, cancel_course, cancellation_preview,
+    choices, create_course, delete_session, edit_course, find_people, people_named, publish_course,
+    update_course, update_session, AdminListed, Candidate, Choices,
+};
 
 use serde::Deserialize;
 use utoipa::IntoParams;
