@@ -122,11 +122,20 @@ mod london_tests {
     #[test]
     fn wall_clock_times_in_london_become_utc_and_back() {
         // Winter: London is UTC; summer: an hour ahead.
-        assert_eq!(london_to_utc(at("2027-01-14 09:00")), Ok(at("2027-01-14 09:00")));
-        assert_eq!(london_to_utc(at("2027-06-14 09:00")), Ok(at("2027-06-14 08:00")));
+        assert_eq!(
+            london_to_utc(at("2027-01-14 09:00")),
+            Ok(at("2027-01-14 09:00"))
+        );
+        assert_eq!(
+            london_to_utc(at("2027-06-14 09:00")),
+            Ok(at("2027-06-14 08:00"))
+        );
         assert_eq!(london_local(at("2027-06-14 08:00")), at("2027-06-14 09:00"));
         // The clocks go back on 31 October 2027: 01:30 happens twice, the first is taken.
-        assert_eq!(london_to_utc(at("2027-10-31 01:30")), Ok(at("2027-10-31 00:30")));
+        assert_eq!(
+            london_to_utc(at("2027-10-31 01:30")),
+            Ok(at("2027-10-31 00:30"))
+        );
         // They go forward on 28 March 2027: 01:30 never happens.
         let err = london_to_utc(at("2027-03-28 01:30")).unwrap_err();
         assert!(err.contains("clocks go forward"), "{err}");

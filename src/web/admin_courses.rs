@@ -95,11 +95,6 @@ fn term_choices() -> Vec<(String, String)> {
     out
 }
 
-/// Signed in, or the answer that sends the reader to sign in.
-fn signed_in(caller: MaybeCaller) -> Result<Caller, HttpResponse> {
-    caller.0.ok_or_else(sign_in_first)
-}
-
 /// Every course whatever its status (admins), with filters (status, term, provider, priority,
 /// words) kept in the query string, counts of places and bookings, and paging.
 #[utoipa::path(tag = "web", params(AdminListParams), responses(
@@ -113,9 +108,8 @@ pub async fn index(
     caller: MaybeCaller,
     params: web::Query<AdminListParams>,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     let choices = courses::choices(&state, &caller).await?;
     let p = params.into_inner();
@@ -1057,9 +1051,8 @@ async fn save(
 ))]
 #[get("/admin/courses/new")]
 pub async fn new_form(state: web::Data<AppState>, caller: MaybeCaller) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     let choices = courses::choices(&state, &caller).await?;
     render_form(
@@ -1094,9 +1087,8 @@ pub async fn create(
     caller: MaybeCaller,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     post_form(&state, &caller, None, &body).await
 }
@@ -1114,9 +1106,8 @@ pub async fn edit_form(
     caller: MaybeCaller,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     html_not_found(
         async {
@@ -1164,9 +1155,8 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     html_not_found(
         async {
@@ -1302,9 +1292,8 @@ pub async fn show(
     id: web::Path<String>,
     done: web::Query<DoneParams>,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     html_not_found(course_page(&state, &caller, &id, done_text(&done), Problems::new()).await)
 }
@@ -1323,9 +1312,8 @@ pub async fn publish(
     caller: MaybeCaller,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     html_not_found(
         async {
@@ -1389,9 +1377,8 @@ pub async fn cancel_form(
     caller: MaybeCaller,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     html_not_found(cancel_page(&state, &caller, &id, "", Problems::new()).await)
 }
@@ -1421,9 +1408,8 @@ pub async fn cancel(
     id: web::Path<String>,
     form: web::Form<CancelFields>,
 ) -> AppResult<HttpResponse> {
-    let caller = match signed_in(caller) {
-        Ok(c) => c,
-        Err(r) => return Ok(r),
+    let Some(caller) = caller.0 else {
+        return Ok(sign_in_first());
     };
     let reason = form.into_inner().reason;
     html_not_found(

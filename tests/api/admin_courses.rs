@@ -100,7 +100,8 @@ fn day_in(days: i64) -> String {
 }
 
 async fn screenshot(browser: &Browser, name: &str, width: u32) {
-    browser.set_window_size(width, 2400).await;
+    browser.set_window_size(width, 3000).await;
+    browser.execute("window.scrollTo(0, 0);", vec![]).await;
     browser.keep_screenshot(&format!("{name}-{width}")).await;
 }
 
@@ -303,6 +304,10 @@ async fn admin_runs_a_course(backend: Backend) {
     assert!(browser.current_url().await.contains("done=published"));
     assert_eq!(bk_course_get(&app, &id).await["status"], "published");
     accessible(&browser, "course admin page, published").await;
+    screenshot(&browser, "admin-course-page", 1280).await;
+    screenshot(&browser, "admin-course-page", 320).await;
+    browser.assert_fits("course admin page at 320 px").await;
+    browser.set_window_size(1280, 1000).await;
 
     // A member of staff books it; their confirmation carries the calendar entry.
     let booking = bk_book_ok(&app, &id, &staff).await;
@@ -340,6 +345,35 @@ async fn admin_runs_a_course(backend: Backend) {
         "{notice}"
     );
     accessible(&browser, "edit form, published and booked").await;
+    // A mistake first: named at the top and beside the field, and nothing changes.
+    browser.find("#capacity").await.clear().await;
+    browser.find("#capacity").await.type_text("0").await;
+    set_value(&browser, "#sessions-2-end", "08:00").await;
+    let save = browser.find("#save-course").await;
+    browser.click_and_wait(&save).await;
+    let summary = browser.find(".error-summary").await.text().await;
+    assert!(
+        summary.contains("Places: must be from 1 to")
+            && summary.contains("Session 3, end time: must be after the start"),
+        "{summary}"
+    );
+    assert!(browser
+        .find("#capacity-error")
+        .await
+        .text()
+        .await
+        .contains("Places"));
+    accessible(&browser, "edit form with mistakes").await;
+    screenshot(&browser, "admin-course-form-errors", 1280).await;
+    screenshot(&browser, "admin-course-form-errors", 320).await;
+    browser
+        .assert_fits("edit form with mistakes at 320 px")
+        .await;
+    browser.set_window_size(1280, 1000).await;
+    assert_eq!(bk_course_get(&app, &id).await["capacity"], 12);
+    browser
+        .goto(&format!("{}/admin/courses/{id}/edit", app.address))
+        .await;
     set_value(&browser, "#sessions-1-start", "10:00").await;
     set_value(&browser, "#sessions-1-end", "13:00").await;
     let save = browser.find("#save-course").await;

@@ -5,8 +5,8 @@
 mod write;
 
 pub use write::{
-    add_session, admin_course, admin_courses, cancel_course, cancellation_preview,
-    choices, create_course, delete_session, edit_course, find_people, people_named, publish_course,
+    add_session, admin_course, admin_courses, cancel_course, cancellation_preview, choices,
+    create_course, delete_session, edit_course, find_people, people_named, publish_course,
     update_course, update_session, AdminListed, Candidate, Choices,
 };
 

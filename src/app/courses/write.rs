@@ -12,8 +12,8 @@ use crate::domain::course::{CoursePlan, SessionPlan};
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
 use crate::store::courses::{
-    self as store, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Edited,
-    Session, SessionEdit, SessionPatch,
+    self as store, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Edited, Session,
+    SessionEdit, SessionPatch,
 };
 
 fn actor(caller: &Caller) -> Option<String> {
