@@ -299,6 +299,8 @@ fn read_form(body: &[u8]) -> (CourseForm, Intent) {
     let mut sessions: BTreeMap<usize, SessionForm> = BTreeMap::new();
     let mut intent = Intent::Save;
     for (k, v) in pairs {
+        // Browsers send a textarea's line breaks as CRLF; stored text has LF.
+        let v = v.replace("\r\n", "\n");
         if let Some(rest) = k.strip_prefix("sessions[") {
             let Some((n, field)) = rest.split_once("].") else {
                 continue;
@@ -920,7 +922,16 @@ async fn search_leads(
         );
     }
     let mut found = found;
-    found.truncate(LEAD_MATCHES as usize);
+    if found.len() > LEAD_MATCHES as usize {
+        found.truncate(LEAD_MATCHES as usize);
+        problem(
+            problems,
+            "lead_search",
+            format!(
+                "more than {LEAD_MATCHES} people match {words:?}: type more of their name, or their email address"
+            ),
+        );
+    }
     Ok((found, None))
 }
 

@@ -651,6 +651,18 @@ crate::both_backends! {
         }
         assert_eq!(bk_course_get(&app, &course).await["status"], "published");
         let admin = crate::browser::web_session_cookie(&app, &app.admin_id()).await;
+        // Another site cannot make an admin's browser cancel a course.
+        let r = app
+            .client
+            .post(format!("{}/admin/courses/{course}/cancel", app.address))
+            .header("cookie", format!("cpd_session={admin}"))
+            .header("origin", "https://elsewhere.example")
+            .form(&[("reason", "Forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        assert_eq!(bk_course_get(&app, &course).await["status"], "published");
         let list = page_text(&app, "/admin/courses", Some(&admin)).await;
         assert!(list.contains("href=\"/admin/courses\">Manage courses"));
         assert!(list.contains("Phonics for early readers"));

@@ -472,6 +472,7 @@ fn change_course(
     patch: CoursePatch,
     sessions: Option<Vec<SessionEdit>>,
 ) -> AppResult<usize> {
+    let sessions_given = sessions.is_some();
     lock_course(conn, id)?;
     let row = load_row(conn, id)?;
     ensure_changeable(&row)?;
@@ -622,14 +623,18 @@ fn change_course(
     if plan.capacity > before.capacity || cap_eased {
         places_may_have_freed(conn, actor_id, base_url, id)?;
     }
-    crate::store::audit::record(
-        conn,
-        actor_id,
-        "course.update",
-        "course",
-        Some(id),
-        json!({"fields": changed}),
-    )?;
+    // The edit page sends only what changed; when that is nothing but sessions, their own
+    // entries say what happened.
+    if !(sessions_given && changed.is_empty()) {
+        crate::store::audit::record(
+            conn,
+            actor_id,
+            "course.update",
+            "course",
+            Some(id),
+            json!({"fields": changed}),
+        )?;
+    }
     Ok(told)
 }
 
