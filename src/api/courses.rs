@@ -10,7 +10,6 @@ use validator::Validate;
 use crate::api::extract::{ValidJson, ValidQuery};
 use crate::api::views::courses::{Course, CourseSummary, Session};
 use crate::api::views::IntoView;
-use crate::app::policy::{require, Action};
 use crate::app::state::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::domain::course::{CoursePlan, Format, SessionPlan, Venue};
@@ -19,7 +18,7 @@ use crate::error::responses::{
     Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
 use crate::error::AppResult;
-use crate::store::courses::{self as store, CourseLinks, CoursePatch, SessionPatch};
+use crate::store::courses::{CourseLinks, CoursePatch, SessionPatch};
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
@@ -301,10 +300,6 @@ pub use crate::app::courses::CourseQuery;
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-fn actor(caller: &Caller) -> Option<String> {
-    Some(caller.person_id.clone())
-}
-
 /// The CPD calendar: courses ordered by first session, with places left and waiting-list
 /// length. Anyone may list published courses, signed in or not.
 #[utoipa::path(tag = "courses", params(CourseQuery), security((), ("bearer" = [])), responses(
@@ -339,7 +334,6 @@ pub async fn create_course(
     caller: Caller,
     body: ValidJson<NewCourse>,
 ) -> AppResult<HttpResponse> {
-    require(&caller, Action::WriteCourse)?;
     let b = body.into_inner();
     let plan = CoursePlan {
         title: b.title.unwrap_or_default(),
@@ -364,10 +358,7 @@ pub async fn create_course(
         priority_ids: b.priority_ids,
         staff_group_ids: b.staff_group_ids,
     };
-    let actor = actor(&caller);
-    let course = state
-        .db(move |c| store::create_course(c, actor.as_deref(), plan, links))
-        .await?;
+    let course = crate::app::courses::create_course(&state, &caller, plan, links).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/courses/{}", course.id)))
         .json(Course::from(course)))
@@ -407,8 +398,6 @@ pub async fn patch_course(
     id: web::Path<String>,
     body: ValidJson<CourseChanges>,
 ) -> AppResult<web::Json<Course>> {
-    require(&caller, Action::WriteCourse)?;
-    let id = id.into_inner();
     let b = body.into_inner();
     let patch = CoursePatch {
         title: b.title,
@@ -430,11 +419,8 @@ pub async fn patch_course(
         requires_approval: b.requires_approval,
         completion_min_sessions: b.completion_min_sessions,
     };
-    let actor = actor(&caller);
-    let base = state.settings.public_base_url.clone();
     Ok(web::Json(
-        state
-            .db(move |c| store::update_course(c, actor.as_deref(), &base, &id, patch))
+        crate::app::courses::update_course(&state, &caller, &id, patch)
             .await?
             .into_view(),
     ))
@@ -455,12 +441,8 @@ pub async fn publish_course(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<Course>> {
-    require(&caller, Action::WriteCourse)?;
-    let id = id.into_inner();
-    let actor = actor(&caller);
     Ok(web::Json(
-        state
-            .db(move |c| store::publish_course(c, actor.as_deref(), &id))
+        crate::app::courses::publish_course(&state, &caller, &id)
             .await?
             .into_view(),
     ))
@@ -483,14 +465,9 @@ pub async fn cancel_course(
     id: web::Path<String>,
     body: ValidJson<CancelCourse>,
 ) -> AppResult<web::Json<Course>> {
-    require(&caller, Action::WriteCourse)?;
-    let id = id.into_inner();
     let reason = body.into_inner().reason;
-    let actor = actor(&caller);
-    let base = state.settings.public_base_url.clone();
     Ok(web::Json(
-        state
-            .db(move |c| store::cancel_course(c, actor.as_deref(), &base, &id, &reason))
+        crate::app::courses::cancel_course(&state, &caller, &id, reason)
             .await?
             .into_view(),
     ))
@@ -513,14 +490,8 @@ pub async fn add_session(
     id: web::Path<String>,
     body: ValidJson<NewSession>,
 ) -> AppResult<HttpResponse> {
-    require(&caller, Action::WriteCourse)?;
-    let id = id.into_inner();
     let plan = SessionPlan::from(body.into_inner());
-    let actor = actor(&caller);
-    let base = state.settings.public_base_url.clone();
-    let session = state
-        .db(move |c| store::add_session(c, actor.as_deref(), &base, &id, plan))
-        .await?;
+    let session = crate::app::courses::add_session(&state, &caller, &id, plan).await?;
     Ok(HttpResponse::Created().json(Session::from(session)))
 }
 
@@ -541,8 +512,6 @@ pub async fn patch_session(
     id: web::Path<String>,
     body: ValidJson<SessionChanges>,
 ) -> AppResult<web::Json<Session>> {
-    require(&caller, Action::WriteCourse)?;
-    let id = id.into_inner();
     let b = body.into_inner();
     let patch = SessionPatch {
         start: b.start,
@@ -551,11 +520,8 @@ pub async fn patch_session(
         online_url: b.online_url,
         note: b.note,
     };
-    let actor = actor(&caller);
-    let base = state.settings.public_base_url.clone();
     Ok(web::Json(
-        state
-            .db(move |c| store::update_session(c, actor.as_deref(), &base, &id, patch))
+        crate::app::courses::update_session(&state, &caller, &id, patch)
             .await?
             .into_view(),
     ))
@@ -576,13 +542,7 @@ pub async fn delete_session(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    require(&caller, Action::WriteCourse)?;
-    let id = id.into_inner();
-    let actor = actor(&caller);
-    let base = state.settings.public_base_url.clone();
-    state
-        .db(move |c| store::delete_session(c, actor.as_deref(), &base, &id))
-        .await?;
+    crate::app::courses::delete_session(&state, &caller, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -88,7 +88,7 @@ pub struct Caches {
     pub calendar: GenerationCache<Arc<crate::app::courses::CalendarList>>,
     /// The calendar filter form's choices: priorities, staff groups and clusters
     /// (`app::courses::calendar_page`).
-    pub choices: GenerationCache<Arc<crate::app::courses::Choices>>,
+    pub choices: GenerationCache<Arc<crate::app::courses::FilterChoices>>,
 }
 
 /// Distinct calendar queries kept; when full, the cache starts again.

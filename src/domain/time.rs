@@ -29,6 +29,27 @@ pub fn to_utc(t: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(t, Utc)
 }
 
+/// A stored UTC time as the wall-clock time in Europe/London.
+pub fn london_local(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::TimeZone;
+    LONDON.from_utc_datetime(&t).naive_local()
+}
+
+/// A wall-clock time in Europe/London (as people type it into a form) as the UTC instant to
+/// store. When the clocks go back the hour happens twice: the first is taken. When they go
+/// forward the hour does not happen at all: an error saying so.
+pub fn london_to_utc(local: NaiveDateTime) -> Result<NaiveDateTime, String> {
+    use chrono::TimeZone;
+    match LONDON.from_local_datetime(&local) {
+        chrono::LocalResult::Single(t) => Ok(t.naive_utc()),
+        chrono::LocalResult::Ambiguous(first, _) => Ok(first.naive_utc()),
+        chrono::LocalResult::None => Err(format!(
+            "{} does not happen in London: the clocks go forward an hour then",
+            local.format("%H:%M on %-d %B %Y")
+        )),
+    }
+}
+
 /// Serde helpers: a stored naive UTC time travels as RFC 3339 with `Z`.
 pub mod rfc3339 {
     use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
@@ -89,3 +110,34 @@ pub mod rfc3339 {
 
 #[allow(dead_code)]
 fn _assert_utc(_: DateTime<Utc>) {}
+
+#[cfg(test)]
+mod london_tests {
+    use super::*;
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn wall_clock_times_in_london_become_utc_and_back() {
+        // Winter: London is UTC; summer: an hour ahead.
+        assert_eq!(
+            london_to_utc(at("2027-01-14 09:00")),
+            Ok(at("2027-01-14 09:00"))
+        );
+        assert_eq!(
+            london_to_utc(at("2027-06-14 09:00")),
+            Ok(at("2027-06-14 08:00"))
+        );
+        assert_eq!(london_local(at("2027-06-14 08:00")), at("2027-06-14 09:00"));
+        // The clocks go back on 31 October 2027: 01:30 happens twice, the first is taken.
+        assert_eq!(
+            london_to_utc(at("2027-10-31 01:30")),
+            Ok(at("2027-10-31 00:30"))
+        );
+        // They go forward on 28 March 2027: 01:30 never happens.
+        let err = london_to_utc(at("2027-03-28 01:30")).unwrap_err();
+        assert!(err.contains("clocks go forward"), "{err}");
+    }
+}

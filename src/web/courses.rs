@@ -134,6 +134,15 @@ fn blank_to_none(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// A school phase as pages name it: `Primary`, `All through`, `Post-16`.
+pub(crate) fn phase_label(p: crate::domain::school::Phase) -> String {
+    let words = p.as_str().replace('_', " ");
+    match words.as_str() {
+        "post 16" => "Post-16".to_string(),
+        w => w[..1].to_uppercase() + &w[1..],
+    }
+}
+
 /// The CPD calendar: published courses by first session, with the API's filters as a form
 /// (kept in the query string, so a filtered view can be bookmarked and shared) and paging.
 #[utoipa::path(tag = "web", params(CalendarParams), responses(
@@ -196,14 +205,7 @@ pub async fn calendar(
     let phases: Vec<(&str, String)> = crate::domain::school::Phase::ALL
         .iter()
         .filter(|p| **p != crate::domain::school::Phase::Other)
-        .map(|p| {
-            let words = p.as_str().replace('_', " ");
-            let label = match words.as_str() {
-                "post 16" => "Post-16".to_string(),
-                w => w[..1].to_uppercase() + &w[1..],
-            };
-            (p.as_str(), label)
-        })
+        .map(|p| (p.as_str(), phase_label(*p)))
         .collect();
     let priorities: Vec<(&str, &str)> = choices
         .priorities

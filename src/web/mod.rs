@@ -3,6 +3,7 @@
 //! (`templates/base.html`), one stylesheet (`/static/app.css`) and the security headers, all
 //! compiled into the binary. Page handlers call the same use cases (`app`) as the API.
 
+pub mod admin_courses;
 pub mod approvals;
 pub mod certificate;
 pub mod charts;
@@ -29,6 +30,22 @@ use crate::error::{AppError, AppResult};
 /// The page templates, compiled into the binary. Names ending `.html` are auto-escaped.
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
+    (
+        "admin_courses.html",
+        include_str!("templates/admin_courses.html"),
+    ),
+    (
+        "admin_course.html",
+        include_str!("templates/admin_course.html"),
+    ),
+    (
+        "admin_course_form.html",
+        include_str!("templates/admin_course_form.html"),
+    ),
+    (
+        "admin_course_cancel.html",
+        include_str!("templates/admin_course_cancel.html"),
+    ),
     (
         "_sign_in_form.html",
         include_str!("templates/_sign_in_form.html"),
@@ -209,6 +226,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     approvals::configure(cfg);
     record::configure(cfg);
     school::configure(cfg);
+    admin_courses::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

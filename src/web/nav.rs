@@ -52,6 +52,12 @@ pub fn menu(caller: &Caller) -> Vec<Link> {
             label: "Reports",
         });
     }
+    if admin {
+        links.push(Link {
+            href: "/admin/courses",
+            label: "Manage courses",
+        });
+    }
     links
 }
 

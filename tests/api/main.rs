@@ -4,6 +4,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod admin_courses;
 mod booking_journey;
 mod booking_load;
 mod booking_pages;

@@ -117,6 +117,9 @@ struct Records {
     /// A draft course (to publish) and a published one (to cancel).
     draft: String,
     doomed: String,
+    /// The same again, for the admin's course pages.
+    page_draft: String,
+    page_doomed: String,
     /// An email that failed for good, to retry.
     failed_message: String,
     /// The subject's confirmed booking on `course`.
@@ -206,6 +209,8 @@ impl Records {
             .replace("{spare_session}", &self.spare_session)
             .replace("{session}", &self.session)
             .replace("{draft}", &self.draft)
+            .replace("{page_draft}", &self.page_draft)
+            .replace("{page_doomed}", &self.page_doomed)
             .replace("{doomed}", &self.doomed)
             .replace("{failed_message}", &self.failed_message)
     }
@@ -601,6 +606,56 @@ fn matrix() -> Vec<Row> {
             }),
             ..row("POST", "/school/decisions", Page(&SchoolView))
         },
+        row("GET", "/admin/courses", Page(&Admin)),
+        row("GET", "/admin/courses/new", Page(&Admin)),
+        Row {
+            body: Body::Form(|r, n| {
+                vec![
+                    ("title", format!("Matrix page course {n}")),
+                    ("provider_id", r.provider.clone()),
+                    ("format", "online".into()),
+                    ("capacity", "10".into()),
+                    (
+                        "sessions[0].date",
+                        (chrono::Utc::now().date_naive() + chrono::Days::new(70)).to_string(),
+                    ),
+                    ("sessions[0].start", "09:00".into()),
+                    ("sessions[0].end", "12:00".into()),
+                    (
+                        "sessions[0].online_url",
+                        "https://meet.example.org/matrix".into(),
+                    ),
+                ]
+            }),
+            ..row("POST", "/admin/courses/new", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{course}",
+            ..row("GET", "/admin/courses/{id}", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{course}/edit",
+            ..row("GET", "/admin/courses/{id}/edit", Page(&Admin))
+        },
+        // "Add another session": the form again, nothing saved.
+        Row {
+            request: "/admin/courses/{course}/edit",
+            body: Body::Form(|_, _| vec![("action", "add_session".into())]),
+            ..row("POST", "/admin/courses/{id}/edit", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{page_draft}/publish",
+            ..row("POST", "/admin/courses/{id}/publish", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{page_doomed}/cancel",
+            ..row("GET", "/admin/courses/{id}/cancel", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{page_doomed}/cancel",
+            body: Body::Form(|_, _| vec![("reason", "The matrix cancelled it.".into())]),
+            ..row("POST", "/admin/courses/{id}/cancel", Page(&Admin))
+        },
         row("GET", "/check-in", Anyone),
         Row {
             body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
@@ -887,7 +942,11 @@ both_backends! {
         }
         let draft = app.admin_create("/api/v1/courses", course_body(&provider_id, "Draft")).await;
         let doomed = app.admin_create("/api/v1/courses", course_body(&provider_id, "Doomed")).await;
-        for c in [&course, &doomed] {
+        let page_draft =
+            app.admin_create("/api/v1/courses", course_body(&provider_id, "Page draft")).await;
+        let page_doomed =
+            app.admin_create("/api/v1/courses", course_body(&provider_id, "Page doomed")).await;
+        for c in [&course, &doomed, &page_doomed] {
             let path = format!("/api/v1/courses/{}/publish", course_id(c));
             crate::helpers::expect_json(app.post(&path, Some(&app.admin_token), &json!({})).await, 200).await;
         }
@@ -964,6 +1023,8 @@ both_backends! {
             spare_session: course["sessions"][1]["id"].as_str().unwrap().to_string(),
             draft: course_id(&draft),
             doomed: course_id(&doomed),
+            page_draft: course_id(&page_draft),
+            page_doomed: course_id(&page_doomed),
             school,
             cluster: id(cluster),
             staff_group: id(app.admin_get("/api/v1/staff-groups").await["items"][0].clone()),

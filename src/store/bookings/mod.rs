@@ -34,5 +34,7 @@ pub use lifecycle::{approve, cancel, decline};
 pub use locking::{lock_course, max_school_confirmed};
 pub use notify::{session_lines, SessionsCache};
 pub use promote::{promote, promote_where_caps_lifted};
-pub use read::{access, access_many, get, history, list, pending, upcoming_for_school};
+pub use read::{
+    access, access_many, count_by_course, get, history, list, pending, upcoming_for_school,
+};
 pub use types::{Access, Booking, Ctx, Filter, HistoryEntry, Holder, NewBooking};

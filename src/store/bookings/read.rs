@@ -333,3 +333,22 @@ pub fn upcoming_for_school(
             .collect())
     })
 }
+
+/// How many bookings in `status` each of the courses has (courses with none are left out):
+/// e.g. the requests waiting for approval, for the admin's list of courses. One query.
+pub fn count_by_course(
+    conn: &mut DbConn,
+    course_ids: &[String],
+    status: BookingStatus,
+) -> QueryResult<HashMap<String, i64>> {
+    if course_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, i64)> = bookings::table
+        .filter(bookings::course_id.eq_any(course_ids))
+        .filter(bookings::status.eq(status.as_str()))
+        .group_by(bookings::course_id)
+        .select((bookings::course_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}

@@ -112,6 +112,9 @@ macro_rules! filtered_courses {
         if !filter.formats.is_empty() {
             q = q.filter(courses::format.eq_any(filter.formats.clone()));
         }
+        if !filter.provider_ids.is_empty() {
+            q = q.filter(courses::provider_id.eq_any(filter.provider_ids.clone()));
+        }
         for word in &filter.words {
             q = q.filter(courses::search_text.like(like_pattern(word)).escape('\\'));
         }

@@ -18,6 +18,7 @@
 mod calendar;
 mod hooks;
 mod read;
+mod sessions;
 mod types;
 mod write;
 
@@ -29,13 +30,13 @@ pub use hooks::{
     active_booked_people, cancel_active_bookings, feed_course_ids, places_may_have_freed,
 };
 pub use read::{course_id_of_session, get_course, visibility_facts};
+pub use sessions::{add_session, delete_session, update_session};
 pub use types::{
-    BookedPerson, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Named, Session,
-    SessionPatch, Tag,
+    BookedPerson, Course, CourseFilter, CourseLinks, CoursePatch, CourseSummary, Edited, Named,
+    Session, SessionEdit, SessionPatch, Tag,
 };
 pub use write::{
-    add_session, cancel_course, create_course, delete_session, insert_unchecked, publish_course,
-    update_course, update_session,
+    cancel_course, create_course, edit_course, insert_unchecked, publish_course, update_course,
 };
 
 /// A course's times that matter to a booking on it: (cancellation deadline, first session

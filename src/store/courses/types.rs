@@ -383,6 +383,26 @@ pub struct SessionPatch {
     pub note: Option<Option<String>>,
 }
 
+/// A session as a course's edit page saves it: one of the course's sessions (by id) as it
+/// should now be, or a new one.
+#[derive(Clone, Debug)]
+pub struct SessionEdit {
+    /// The existing session's id; `None` for a new session.
+    pub id: Option<String>,
+    /// The session as it should be.
+    pub plan: SessionPlan,
+}
+
+/// A course saved from its edit page, and how many people holding a place were sent an
+/// updated calendar entry.
+#[derive(Clone, Debug)]
+pub struct Edited {
+    /// The course as saved.
+    pub course: Course,
+    /// People sent an updated calendar entry.
+    pub told: usize,
+}
+
 /// What the calendar list is narrowed to. Empty lists and `None` mean "any".
 #[derive(Clone, Debug, Default)]
 pub struct CourseFilter {
@@ -407,6 +427,8 @@ pub struct CourseFilter {
     pub statuses: Vec<CourseStatus>,
     /// With places left (true) or full (false).
     pub has_places: Option<bool>,
+    /// From any of these providers (ids).
+    pub provider_ids: Vec<String>,
 }
 
 /// A person holding an active booking on a course, for notifications.

@@ -1,5 +1,5 @@
-//! Creating and changing courses and their sessions under the course lock, with the
-//! checks, the audit entries and the bookings' consequences in the same transaction.
+//! Creating and changing courses under the course lock, with the checks, the audit entries
+//! and the bookings' consequences in the same transaction (their sessions: `sessions`).
 
 use std::collections::BTreeSet;
 
@@ -8,8 +8,8 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::db::schema::{
-    clusters, course_leads, course_phases, course_priorities, course_sessions, course_staff_groups,
-    courses, people, priorities, providers, staff_groups,
+    clusters, course_leads, course_phases, course_priorities, course_staff_groups, courses, people,
+    priorities, providers, staff_groups,
 };
 use crate::db::{write_tx, DbConn};
 use crate::domain::course::{
@@ -20,17 +20,16 @@ use crate::error::{AppError, AppResult};
 use crate::store::new_id;
 
 use super::hooks::{cancel_active_bookings, places_may_have_freed};
-use super::read::{course_id_of_session, get_course, load_phases, load_row, load_sessions};
-use super::types::{
-    Course, CourseLinks, CoursePatch, CourseRow, Session, SessionPatch, SessionRow,
-};
+use super::read::{get_course, load_phases, load_row, load_sessions};
+use super::sessions::{insert_session, refresh_sessions, replace_sessions};
+use super::types::{Course, CourseLinks, CoursePatch, CourseRow, Edited, SessionEdit, SessionRow};
 
 // ---------------------------------------------------------------------------------------------
 // Writing
 
 /// Takes the course row's write lock (the same one bookings take) and bumps its version;
 /// `NotFound` when there is no such course.
-fn lock_course(conn: &mut DbConn, id: &str) -> AppResult<()> {
+pub(super) fn lock_course(conn: &mut DbConn, id: &str) -> AppResult<()> {
     let n = diesel::update(courses::table.find(id))
         .set(courses::version.eq(courses::version + 1))
         .execute(conn)?;
@@ -40,7 +39,7 @@ fn lock_course(conn: &mut DbConn, id: &str) -> AppResult<()> {
     Ok(())
 }
 
-fn ensure_changeable(row: &CourseRow) -> AppResult<()> {
+pub(super) fn ensure_changeable(row: &CourseRow) -> AppResult<()> {
     if row.status == CourseStatus::Cancelled.as_str() {
         return Err(AppError::conflict(
             "course_cancelled",
@@ -220,66 +219,6 @@ pub fn insert_unchecked(
     Ok(id)
 }
 
-fn insert_session(
-    conn: &mut DbConn,
-    course_id: &str,
-    s: &SessionPlan,
-    position: i32,
-    now: NaiveDateTime,
-) -> QueryResult<String> {
-    let id = new_id();
-    diesel::insert_into(course_sessions::table)
-        .values((
-            course_sessions::id.eq(&id),
-            course_sessions::course_id.eq(course_id),
-            course_sessions::start_at.eq(s.start),
-            course_sessions::end_at.eq(s.end),
-            course_sessions::venue_name.eq(s.venue.as_ref().map(|v| v.name.clone())),
-            course_sessions::venue_address.eq(s.venue.as_ref().map(|v| v.address.clone())),
-            course_sessions::venue_postcode.eq(s.venue.as_ref().map(|v| v.postcode.clone())),
-            course_sessions::online_url.eq(&s.online_url),
-            course_sessions::note.eq(&s.note),
-            course_sessions::position.eq(position),
-            course_sessions::created_at.eq(now),
-            course_sessions::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(id)
-}
-
-/// Renumbers a course's sessions by start time and brings the course's session columns
-/// (first start, last end, count) up to date.
-fn refresh_sessions(conn: &mut DbConn, course_id: &str) -> QueryResult<()> {
-    let rows: Vec<(String, i32, NaiveDateTime, NaiveDateTime)> = course_sessions::table
-        .filter(course_sessions::course_id.eq(course_id))
-        .order((course_sessions::start_at.asc(), course_sessions::id.asc()))
-        .select((
-            course_sessions::id,
-            course_sessions::position,
-            course_sessions::start_at,
-            course_sessions::end_at,
-        ))
-        .load(conn)?;
-    for (i, (id, position, _, _)) in rows.iter().enumerate() {
-        let want = i as i32 + 1;
-        if *position != want {
-            diesel::update(course_sessions::table.find(id))
-                .set(course_sessions::position.eq(want))
-                .execute(conn)?;
-        }
-    }
-    let first = rows.iter().map(|r| r.2).min();
-    let last = rows.iter().map(|r| r.3).max();
-    diesel::update(courses::table.find(course_id))
-        .set((
-            courses::first_session_start.eq(first),
-            courses::last_session_end.eq(last),
-            courses::sessions_count.eq(rows.len() as i32),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 fn replace_links(
     conn: &mut DbConn,
     course_id: &str,
@@ -309,7 +248,7 @@ fn replace_links(
     Ok(())
 }
 
-fn plan_of(row: &CourseRow, sessions: &[SessionRow], phases: Vec<String>) -> CoursePlan {
+pub(super) fn plan_of(row: &CourseRow, sessions: &[SessionRow], phases: Vec<String>) -> CoursePlan {
     CoursePlan {
         title: row.title.clone(),
         summary: row.summary.clone(),
@@ -328,7 +267,7 @@ fn plan_of(row: &CourseRow, sessions: &[SessionRow], phases: Vec<String>) -> Cou
     }
 }
 
-fn fail_if(problems: Problems) -> AppResult<()> {
+pub(super) fn fail_if(problems: Problems) -> AppResult<()> {
     if problems.is_empty() {
         Ok(())
     } else {
@@ -432,132 +371,199 @@ pub fn update_course(
     patch: CoursePatch,
 ) -> AppResult<Course> {
     write_tx(conn, |conn| {
-        lock_course(conn, id)?;
-        let row = load_row(conn, id)?;
-        ensure_changeable(&row)?;
-        let sessions = load_sessions(conn, id)?;
-        let phases = load_phases(conn, id)?;
-        let before = plan_of(&row, &sessions, phases);
-        let mut plan = before.clone();
-        let mut changed: Vec<&str> = Vec::new();
-        macro_rules! set {
-            ($field:ident) => {
-                if let Some(v) = patch.$field.clone() {
-                    plan.$field = v;
-                    changed.push(stringify!($field));
-                }
-            };
-        }
-        set!(title);
-        set!(summary);
-        set!(format);
-        set!(capacity);
-        set!(per_school_cap);
-        set!(per_school_cap_until);
-        set!(price_pence);
-        set!(booking_opens);
-        set!(booking_closes);
-        set!(cancellation_deadline);
-        set!(requires_approval);
-        set!(completion_min_sessions);
-        set!(phases);
-        plan.normalise();
-        let provider_id = patch.provider_id.as_ref().map(|p| p.trim().to_string());
-        let cluster_id = patch
-            .cluster_id
-            .clone()
-            .map(|c| c.map(|c| c.trim().to_string()));
-        let lead_ids = patch.lead_ids.clone().map(dedupe);
-        let priority_ids = patch.priority_ids.clone().map(dedupe);
-        let staff_group_ids = patch.staff_group_ids.clone().map(dedupe);
-        for (name, given) in [
-            ("provider_id", provider_id.is_some()),
-            ("cluster_id", cluster_id.is_some()),
-            ("lead_ids", lead_ids.is_some()),
-            ("priority_ids", priority_ids.is_some()),
-            ("staff_group_ids", staff_group_ids.is_some()),
-        ] {
-            if given {
-                changed.push(name);
-            }
-        }
+        change_course(conn, actor_id, base_url, id, patch, None)?;
+        get_course(conn, id)
+    })
+}
 
-        let mut problems = rules::check_course(&plan);
-        check_links(
-            conn,
-            LinkCheck {
-                provider_id: provider_id.as_deref(),
-                cluster_id: cluster_id.as_ref().and_then(|c| c.as_deref()),
-                lead_ids: lead_ids.as_deref(),
-                priority_ids: priority_ids.as_deref(),
-                staff_group_ids: staff_group_ids.as_deref(),
-            },
+/// Changes a course and replaces its sessions with `sessions`, all in one transaction, as
+/// the course's edit page saves it: the whole result is checked at once (422 naming each
+/// field, sessions as `sessions[i].field` in the order given), sessions missing from the
+/// list are removed, changed ones updated and new ones added, each with its audit entry as
+/// the session endpoints write them; people holding a place on a published course get one
+/// updated calendar entry however many sessions changed.
+pub fn edit_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    id: &str,
+    patch: CoursePatch,
+    sessions: Vec<SessionEdit>,
+) -> AppResult<Edited> {
+    write_tx(conn, |conn| {
+        let told = change_course(conn, actor_id, base_url, id, patch, Some(sessions))?;
+        Ok(Edited {
+            course: get_course(conn, id)?,
+            told,
+        })
+    })
+}
+
+/// The work of [`update_course`] and [`edit_course`] in the caller's transaction; with
+/// `sessions`, the course's sessions become those. Returns how many people were sent an
+/// updated calendar entry.
+fn change_course(
+    conn: &mut DbConn,
+    actor_id: Option<&str>,
+    base_url: &str,
+    id: &str,
+    patch: CoursePatch,
+    sessions: Option<Vec<SessionEdit>>,
+) -> AppResult<usize> {
+    let sessions_given = sessions.is_some();
+    lock_course(conn, id)?;
+    let row = load_row(conn, id)?;
+    ensure_changeable(&row)?;
+    let sessions_before = load_sessions(conn, id)?;
+    let phases = load_phases(conn, id)?;
+    let before = plan_of(&row, &sessions_before, phases);
+    let mut plan = before.clone();
+    let mut changed: Vec<&str> = Vec::new();
+    macro_rules! set {
+        ($field:ident) => {
+            if let Some(v) = patch.$field.clone() {
+                plan.$field = v;
+                changed.push(stringify!($field));
+            }
+        };
+    }
+    set!(title);
+    set!(summary);
+    set!(format);
+    set!(capacity);
+    set!(per_school_cap);
+    set!(per_school_cap_until);
+    set!(price_pence);
+    set!(booking_opens);
+    set!(booking_closes);
+    set!(cancellation_deadline);
+    set!(requires_approval);
+    set!(completion_min_sessions);
+    set!(phases);
+    if let Some(edits) = &sessions {
+        plan.sessions = edits.iter().map(|e| e.plan.clone()).collect();
+    }
+    plan.normalise();
+    let provider_id = patch.provider_id.as_ref().map(|p| p.trim().to_string());
+    let cluster_id = patch
+        .cluster_id
+        .clone()
+        .map(|c| c.map(|c| c.trim().to_string()));
+    let lead_ids = patch.lead_ids.clone().map(dedupe);
+    let priority_ids = patch.priority_ids.clone().map(dedupe);
+    let staff_group_ids = patch.staff_group_ids.clone().map(dedupe);
+    for (name, given) in [
+        ("provider_id", provider_id.is_some()),
+        ("cluster_id", cluster_id.is_some()),
+        ("lead_ids", lead_ids.is_some()),
+        ("priority_ids", priority_ids.is_some()),
+        ("staff_group_ids", staff_group_ids.is_some()),
+    ] {
+        if given {
+            changed.push(name);
+        }
+    }
+
+    let mut problems = rules::check_course(&plan);
+    if sessions.is_some()
+        && plan.sessions.is_empty()
+        && row.status == CourseStatus::Published.as_str()
+    {
+        add_problem(
             &mut problems,
-        )?;
-        fail_if(problems)?;
-        if plan.capacity < row.confirmed_count {
+            "sessions",
+            "a published course needs at least one session; cancel the course instead",
+        );
+    }
+    check_links(
+        conn,
+        LinkCheck {
+            provider_id: provider_id.as_deref(),
+            cluster_id: cluster_id.as_ref().and_then(|c| c.as_deref()),
+            lead_ids: lead_ids.as_deref(),
+            priority_ids: priority_ids.as_deref(),
+            staff_group_ids: staff_group_ids.as_deref(),
+        },
+        &mut problems,
+    )?;
+    fail_if(problems)?;
+    if plan.capacity < row.confirmed_count {
+        return Err(AppError::conflict(
+            "capacity_below_confirmed",
+            format!(
+                "{n} place{s} already confirmed on this course, so the capacity cannot go below {n}.",
+                n = row.confirmed_count,
+                s = if row.confirmed_count == 1 { " is" } else { "s are" },
+            ),
+        ));
+    }
+
+    if let Some(cap) = plan.per_school_cap {
+        let applies = plan
+            .per_school_cap_until
+            .is_none_or(|until| until > time::now());
+        let held = crate::store::bookings::max_school_confirmed(conn, id)?;
+        if applies && cap < held {
             return Err(AppError::conflict(
-                "capacity_below_confirmed",
+                "cap_below_school_confirmed",
                 format!(
-                    "{n} place{s} already confirmed on this course, so the capacity cannot go below {n}.",
-                    n = row.confirmed_count,
-                    s = if row.confirmed_count == 1 { " is" } else { "s are" },
+                    "A school already holds {held} confirmed places on this course, so the per-school cap cannot go below {held}."
                 ),
             ));
         }
+    }
 
-        if let Some(cap) = plan.per_school_cap {
-            let applies = plan
-                .per_school_cap_until
-                .is_none_or(|until| until > time::now());
-            let held = crate::store::bookings::max_school_confirmed(conn, id)?;
-            if applies && cap < held {
-                return Err(AppError::conflict(
-                    "cap_below_school_confirmed",
-                    format!(
-                        "A school already holds {held} confirmed places on this course, so the per-school cap cannot go below {held}."
-                    ),
-                ));
-            }
+    let calendar_changed = plan.title != before.title || plan.summary != before.summary;
+    let now = time::now();
+    diesel::update(courses::table.find(id))
+        .set((
+            courses::title.eq(&plan.title),
+            courses::summary.eq(&plan.summary),
+            courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
+            courses::search_text.eq(search_text(&plan.title, &plan.summary)),
+            courses::provider_id.eq(provider_id.as_ref().unwrap_or(&row.provider_id)),
+            courses::cluster_id.eq(cluster_id.clone().unwrap_or(row.cluster_id.clone())),
+            courses::format.eq(&plan.format),
+            courses::capacity.eq(plan.capacity),
+            courses::per_school_cap.eq(plan.per_school_cap),
+            courses::per_school_cap_until.eq(plan.per_school_cap_until),
+            courses::price_pence.eq(plan.price_pence),
+            courses::booking_opens.eq(plan.booking_opens),
+            courses::booking_closes.eq(plan.booking_closes),
+            courses::cancellation_deadline.eq(plan.cancellation_deadline),
+            courses::requires_approval.eq(plan.requires_approval),
+            courses::completion_min_sessions.eq(plan.completion_min_sessions),
+            courses::revision.eq(row.revision + i32::from(calendar_changed)),
+            courses::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    replace_links(
+        conn,
+        id,
+        lead_ids.as_deref(),
+        priority_ids.as_deref(),
+        staff_group_ids.as_deref(),
+        patch.phases.as_ref().map(|_| plan.phases.as_slice()),
+    )?;
+    let told = match sessions {
+        Some(edits) => {
+            let wanted: Vec<(Option<String>, SessionPlan)> = edits
+                .into_iter()
+                .zip(plan.sessions.iter().cloned())
+                .map(|(e, s)| (e.id, s))
+                .collect();
+            replace_sessions(conn, actor_id, base_url, &row, &sessions_before, wanted)?
         }
-
-        let calendar_changed = plan.title != before.title || plan.summary != before.summary;
-        let now = time::now();
-        diesel::update(courses::table.find(id))
-            .set((
-                courses::title.eq(&plan.title),
-                courses::summary.eq(&plan.summary),
-                courses::summary_html.eq(crate::domain::markdown::to_safe_html(&plan.summary)),
-                courses::search_text.eq(search_text(&plan.title, &plan.summary)),
-                courses::provider_id.eq(provider_id.as_ref().unwrap_or(&row.provider_id)),
-                courses::cluster_id.eq(cluster_id.clone().unwrap_or(row.cluster_id.clone())),
-                courses::format.eq(&plan.format),
-                courses::capacity.eq(plan.capacity),
-                courses::per_school_cap.eq(plan.per_school_cap),
-                courses::per_school_cap_until.eq(plan.per_school_cap_until),
-                courses::price_pence.eq(plan.price_pence),
-                courses::booking_opens.eq(plan.booking_opens),
-                courses::booking_closes.eq(plan.booking_closes),
-                courses::cancellation_deadline.eq(plan.cancellation_deadline),
-                courses::requires_approval.eq(plan.requires_approval),
-                courses::completion_min_sessions.eq(plan.completion_min_sessions),
-                courses::revision.eq(row.revision + i32::from(calendar_changed)),
-                courses::updated_at.eq(now),
-            ))
-            .execute(conn)?;
-        replace_links(
-            conn,
-            id,
-            lead_ids.as_deref(),
-            priority_ids.as_deref(),
-            staff_group_ids.as_deref(),
-            patch.phases.as_ref().map(|_| plan.phases.as_slice()),
-        )?;
-        let cap_eased = plan.per_school_cap != before.per_school_cap
-            || plan.per_school_cap_until != before.per_school_cap_until;
-        if plan.capacity > before.capacity || cap_eased {
-            places_may_have_freed(conn, actor_id, base_url, id)?;
-        }
+        None => 0,
+    };
+    let cap_eased = plan.per_school_cap != before.per_school_cap
+        || plan.per_school_cap_until != before.per_school_cap_until;
+    if plan.capacity > before.capacity || cap_eased {
+        places_may_have_freed(conn, actor_id, base_url, id)?;
+    }
+    // The edit page sends only what changed; when that is nothing but sessions, their own
+    // entries say what happened.
+    if !(sessions_given && changed.is_empty()) {
         crate::store::audit::record(
             conn,
             actor_id,
@@ -566,8 +572,8 @@ pub fn update_course(
             Some(id),
             json!({"fields": changed}),
         )?;
-        get_course(conn, id)
-    })
+    }
+    Ok(told)
 }
 
 /// Publishes a draft: every rule must hold and it needs at least one session (422 saying
@@ -671,204 +677,5 @@ pub fn cancel_course(
             }),
         )?;
         get_course(conn, id)
-    })
-}
-
-/// After a change to a course's sessions: renumber, refresh the course's session columns,
-/// raise the revision, and tell booked people when the course is published.
-fn sessions_changed(
-    conn: &mut DbConn,
-    actor_id: Option<&str>,
-    base_url: &str,
-    row: &CourseRow,
-    cancelled_sessions: Vec<crate::domain::notification::SessionLine>,
-) -> AppResult<()> {
-    refresh_sessions(conn, &row.id)?;
-    diesel::update(courses::table.find(&row.id))
-        .set((
-            courses::revision.eq(courses::revision + 1),
-            courses::updated_at.eq(time::now()),
-        ))
-        .execute(conn)?;
-    if row.status == CourseStatus::Published.as_str() {
-        let ctx = crate::store::bookings::Ctx {
-            actor_id,
-            now: time::now(),
-            base_url,
-        };
-        crate::store::bookings::notify_course_changed(conn, ctx, &row.id, cancelled_sessions)?;
-    }
-    Ok(())
-}
-
-fn session_prefix(edited: usize) -> impl Fn(usize) -> String {
-    move |i| {
-        if i == edited {
-            String::new()
-        } else {
-            format!("sessions[{i}].")
-        }
-    }
-}
-
-fn load_session(conn: &mut DbConn, id: &str) -> AppResult<Session> {
-    Ok(course_sessions::table
-        .find(id)
-        .select(SessionRow::as_select())
-        .first(conn)?
-        .to_session())
-}
-
-/// Adds a session to a course (not a cancelled one). The session's own fields are named
-/// without a prefix in a 422; rules about the whole course (the booking window must close
-/// before the first session) name the course's fields.
-pub fn add_session(
-    conn: &mut DbConn,
-    actor_id: Option<&str>,
-    base_url: &str,
-    course_id: &str,
-    mut session: SessionPlan,
-) -> AppResult<Session> {
-    session.normalise();
-    write_tx(conn, |conn| {
-        lock_course(conn, course_id)?;
-        let row = load_row(conn, course_id)?;
-        ensure_changeable(&row)?;
-        let sessions = load_sessions(conn, course_id)?;
-        let mut plan = plan_of(&row, &sessions, load_phases(conn, course_id)?);
-        let edited = plan.sessions.len();
-        plan.sessions.push(session.clone());
-        fail_if(rules::check_course_named(&plan, &session_prefix(edited)))?;
-        let sid = insert_session(conn, course_id, &session, 0, time::now())?;
-        sessions_changed(conn, actor_id, base_url, &row, Vec::new())?;
-        crate::store::audit::record(
-            conn,
-            actor_id,
-            "session.create",
-            "course",
-            Some(course_id),
-            json!({"session_id": sid}),
-        )?;
-        load_session(conn, &sid)
-    })
-}
-
-/// Changes a session; checked with its course as for [`add_session`].
-pub fn update_session(
-    conn: &mut DbConn,
-    actor_id: Option<&str>,
-    base_url: &str,
-    session_id: &str,
-    patch: SessionPatch,
-) -> AppResult<Session> {
-    write_tx(conn, |conn| {
-        let course_id = course_id_of_session(conn, session_id)?;
-        lock_course(conn, &course_id)?;
-        let row = load_row(conn, &course_id)?;
-        ensure_changeable(&row)?;
-        let sessions = load_sessions(conn, &course_id)?;
-        let edited = sessions
-            .iter()
-            .position(|s| s.id == session_id)
-            .ok_or(AppError::NotFound)?;
-        let mut plan = plan_of(&row, &sessions, load_phases(conn, &course_id)?);
-        let before = plan.sessions[edited].clone();
-        let s = &mut plan.sessions[edited];
-        if let Some(v) = patch.start {
-            s.start = v;
-        }
-        if let Some(v) = patch.end {
-            s.end = v;
-        }
-        if let Some(v) = patch.venue {
-            s.venue = v;
-        }
-        if let Some(v) = patch.online_url {
-            s.online_url = v;
-        }
-        if let Some(v) = patch.note {
-            s.note = v;
-        }
-        s.normalise();
-        let after = s.clone();
-        fail_if(rules::check_course_named(&plan, &session_prefix(edited)))?;
-        if after == before {
-            return load_session(conn, session_id);
-        }
-        diesel::update(course_sessions::table.find(session_id))
-            .set((
-                course_sessions::start_at.eq(after.start),
-                course_sessions::end_at.eq(after.end),
-                course_sessions::venue_name.eq(after.venue.as_ref().map(|v| v.name.clone())),
-                course_sessions::venue_address.eq(after.venue.as_ref().map(|v| v.address.clone())),
-                course_sessions::venue_postcode
-                    .eq(after.venue.as_ref().map(|v| v.postcode.clone())),
-                course_sessions::online_url.eq(&after.online_url),
-                course_sessions::note.eq(&after.note),
-                course_sessions::updated_at.eq(time::now()),
-            ))
-            .execute(conn)?;
-        sessions_changed(conn, actor_id, base_url, &row, Vec::new())?;
-        crate::store::audit::record(
-            conn,
-            actor_id,
-            "session.update",
-            "course",
-            Some(&course_id),
-            json!({"session_id": session_id}),
-        )?;
-        load_session(conn, session_id)
-    })
-}
-
-/// Removes a session. A published course keeps at least one (409: cancel the course
-/// instead); the rest of the course must still hold (e.g. the completion rule); a session
-/// with attendance recorded stays (409 `session_has_attendance`).
-pub fn delete_session(
-    conn: &mut DbConn,
-    actor_id: Option<&str>,
-    base_url: &str,
-    session_id: &str,
-) -> AppResult<()> {
-    write_tx(conn, |conn| {
-        let course_id = course_id_of_session(conn, session_id)?;
-        lock_course(conn, &course_id)?;
-        let row = load_row(conn, &course_id)?;
-        ensure_changeable(&row)?;
-        if crate::store::attendance::session_has_attendance(conn, session_id)? {
-            return Err(AppError::conflict(
-                "session_has_attendance",
-                "Attendance has been recorded for this session, so it cannot be deleted: its \
-                 register is part of people's CPD records. Change its times instead.",
-            ));
-        }
-        let sessions = load_sessions(conn, &course_id)?;
-        if row.status == CourseStatus::Published.as_str() && sessions.len() <= 1 {
-            return Err(AppError::conflict(
-                "last_session",
-                "A published course needs at least one session; cancel the course instead.",
-            ));
-        }
-        let remaining: Vec<SessionRow> = sessions
-            .into_iter()
-            .filter(|s| s.id != session_id)
-            .collect();
-        fail_if(rules::check_course(&plan_of(
-            &row,
-            &remaining,
-            load_phases(conn, &course_id)?,
-        )))?;
-        let removed = crate::store::bookings::session_lines(conn, &course_id, Some(session_id))?;
-        diesel::delete(course_sessions::table.find(session_id)).execute(conn)?;
-        sessions_changed(conn, actor_id, base_url, &row, removed)?;
-        crate::store::audit::record(
-            conn,
-            actor_id,
-            "session.delete",
-            "course",
-            Some(&course_id),
-            json!({"session_id": session_id}),
-        )?;
-        Ok(())
     })
 }

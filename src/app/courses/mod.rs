@@ -1,5 +1,14 @@
 //! Courses as people see them: the CPD calendar with its filters, and one course with the
-//! caller's own booking on it. The JSON handlers and the pages share these.
+//! caller's own booking on it; and (`write`) creating and changing them. The JSON handlers
+//! and the pages share these.
+
+mod write;
+
+pub use write::{
+    add_session, admin_course, admin_courses, cancel_course, cancellation_preview, choices,
+    create_course, delete_session, edit_course, find_people, people_named, publish_course,
+    update_course, update_session, AdminListed, Candidate, Choices,
+};
 
 use std::sync::{Arc, OnceLock};
 
@@ -291,7 +300,7 @@ pub async fn calendar(
 }
 
 /// The choices of the calendar's filter form, in their lists' order (up to 200 of each).
-pub struct Choices {
+pub struct FilterChoices {
     /// Strategy priorities.
     pub priorities: Vec<Priority>,
     /// Staff groups.
@@ -300,14 +309,18 @@ pub struct Choices {
     pub clusters: Vec<Cluster>,
 }
 
-fn choices(conn: &mut DbConn, caches: &Caches, generation: i64) -> AppResult<Arc<Choices>> {
+fn filter_choices(
+    conn: &mut DbConn,
+    caches: &Caches,
+    generation: i64,
+) -> AppResult<Arc<FilterChoices>> {
     caches.choices.get_or_make(
         "",
         generation,
         |_| true,
         || {
             let all = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;
-            Ok(Arc::new(Choices {
+            Ok(Arc::new(FilterChoices {
                 priorities: reference::list_priorities(conn, None, all)?.items,
                 staff_groups: reference::list_staff_groups(conn, None, all)?.items,
                 clusters: reference::list_clusters(conn, None, all)?.items,
@@ -323,14 +336,14 @@ pub async fn calendar_page(
     state: &AppState,
     caller: Option<&Caller>,
     query: &CourseQuery,
-) -> AppResult<(AppResult<Arc<CalendarList>>, Arc<Choices>)> {
+) -> AppResult<(AppResult<Arc<CalendarList>>, Arc<FilterChoices>)> {
     let checked = query.filter_and_paging();
     let scope = course_scope(caller);
     let caches = state.caches.clone();
     state
         .db(move |c| {
             let generation = store::calendar_generation(c)?;
-            let choices = choices(c, &caches, generation)?;
+            let choices = filter_choices(c, &caches, generation)?;
             let list = match checked {
                 Ok((filter, paging)) => {
                     calendar_list(c, &caches, Some(generation), &filter, &scope, paging)
