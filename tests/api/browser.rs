@@ -499,8 +499,14 @@ impl Browser {
 
     /// A PNG screenshot of the window.
     pub async fn screenshot(&self) -> Vec<u8> {
+        base64_decode(&self.screenshot_base64().await)
+    }
+
+    /// A PNG screenshot of the window as base64, as the driver sends it (a page can decode
+    /// it as a data URL to read the colours drawn).
+    pub async fn screenshot_base64(&self) -> String {
         let v = self.get("/screenshot").await;
-        base64_decode(v.as_str().expect("screenshot is base64"))
+        v.as_str().expect("screenshot is base64").to_string()
     }
 
     /// Takes a screenshot and, when `CPD_SCREENSHOT_DIR` is set, saves it there as

@@ -33,6 +33,7 @@ mod smtp_sink;
 #[allow(dead_code)]
 mod browser;
 mod digest;
+mod focus;
 mod register_page;
 
 mod evaluate_page;
