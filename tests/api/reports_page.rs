@@ -263,6 +263,7 @@ crate::both_backends! {
         browser.set_window_size(320, 900).await;
         browser.goto(&format!("{}/reports?from={from}&to={to}", app.address)).await;
         browser.assert_fits("reports at 320 px").await;
+        browser.assert_focus_visible("reports at 320 px").await;
         let smallest = browser
             .execute(
                 "let least = 1e9; for (const t of document.querySelectorAll('svg.chart text')) { \
