@@ -56,6 +56,43 @@ fn permits() -> Arc<Semaphore> {
     .clone()
 }
 
+/// The focused element's indicator and text, measured from its computed styles: the best
+/// contrast of its outline or box-shadow colour against the background around it (the
+/// nearest opaque background of its parent), the outline's width, and, for an element with
+/// text, the contrast of its text on its own background.
+const FOCUS_STYLE: &str = r#"
+    const el = arguments[0];
+    const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+    const opaque = c => c.length === 3 || (c.length === 4 && c[3] === 1);
+    const lum = ([r, g, b]) => {
+        const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const ratio = (x, y) => { const [a, b] = [lum(x), lum(y)].sort((p, q) => q - p); return (a + 0.05) / (b + 0.05); };
+    const behind = start => {
+        for (let e = start; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (opaque(c)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+    };
+    const s = getComputedStyle(el);
+    const around = behind(el.parentElement);
+    const rings = [];
+    if (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) rings.push(rgb(s.outlineColor).slice(0, 3));
+    const shadow = s.boxShadow.match(/rgba?\([^)]*\)/g) || [];
+    for (const c of shadow) { const v = rgb(c); if (opaque(v)) rings.push(v.slice(0, 3)); }
+    const ring = rings.length ? Math.max(...rings.map(c => ratio(c, around))) : 0;
+    const hasText = el.matches('a, button, summary') && el.innerText.trim() !== '';
+    const text = hasText ? ratio(rgb(s.color).slice(0, 3), behind(el)) : null;
+    return {
+        what: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + String(el.className).split(' ')[0] : '')
+            + ' "' + (el.innerText || el.value || '').trim().slice(0, 30) + '"',
+        visible: el.matches(':focus-visible'),
+        ring, text,
+    };
+"#;
+
 /// Whether browser tests are switched off (`CPD_SKIP_BROWSER=1`).
 pub fn skipped() -> bool {
     std::env::var("CPD_SKIP_BROWSER").is_ok_and(|v| v == "1")
@@ -499,8 +536,14 @@ impl Browser {
 
     /// A PNG screenshot of the window.
     pub async fn screenshot(&self) -> Vec<u8> {
+        base64_decode(&self.screenshot_base64().await)
+    }
+
+    /// A PNG screenshot of the window as base64, as the driver sends it (a page can decode
+    /// it as a data URL to read the colours drawn).
+    pub async fn screenshot_base64(&self) -> String {
         let v = self.get("/screenshot").await;
-        base64_decode(v.as_str().expect("screenshot is base64"))
+        v.as_str().expect("screenshot is base64").to_string()
     }
 
     /// Takes a screenshot and, when `CPD_SCREENSHOT_DIR` is set, saves it there as
@@ -594,6 +637,58 @@ impl Browser {
             Some(u64::from(width)),
             "the viewport is resized"
         );
+    }
+
+    /// Tabs through the page from its top and checks each element the focus lands on (WCAG
+    /// 2.4.7, 1.4.11): it matches `:focus-visible`, its outline or box-shadow stands out from
+    /// what surrounds it at 3:1 or more, and a focused link's or button's text reads at 4.5:1
+    /// or more. Returns how many elements were checked.
+    pub async fn assert_focus_visible(&self, page: &str) -> usize {
+        let browser = self;
+        // Start from the top of the document, as a keyboard user arriving on the page does.
+        browser
+            .execute(
+                "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);",
+                vec![],
+            )
+            .await;
+        let mut seen: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        for _ in 0..80 {
+            browser.press(keys::TAB).await;
+            let active = browser.active_element().await;
+            let key = browser
+                .execute(
+                    "const e = arguments[0]; if (e === document.body) return null; \
+                     const p = []; for (let n = e; n && n !== document.body; n = n.parentElement) \
+                     p.push(n.tagName + [...n.parentElement.children].indexOf(n)); return p.join('/');",
+                    vec![active.to_arg()],
+                )
+                .await;
+            let Some(key) = key.as_str().map(str::to_string) else {
+                break;
+            };
+            if seen.contains(&key) {
+                break; // back round to the start
+            }
+            seen.push(key);
+            let v: Value = browser.execute(FOCUS_STYLE, vec![active.to_arg()]).await;
+            let what = v["what"].as_str().unwrap_or_default().to_string();
+            if v["visible"] != Value::Bool(true) {
+                problems.push(format!("{what}: not :focus-visible"));
+            }
+            let ring = v["ring"].as_f64().unwrap_or(0.0);
+            if ring < 3.0 {
+                problems.push(format!("{what}: focus indicator at {ring:.2}:1"));
+            }
+            if let Some(text) = v["text"].as_f64() {
+                if text < 4.5 {
+                    problems.push(format!("{what}: focused text at {text:.2}:1"));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{page}: {problems:#?}");
+        seen.len()
     }
 
     /// The page is no wider than the viewport (WCAG 1.4.10: no sideways scrolling at 320 px);
@@ -877,6 +972,7 @@ crate::both_backends! {
         let Some(browser) = Browser::start().await else { return };
         browser.goto(&format!("{}/", app.address)).await;
         assert_eq!(browser.title().await, "Sign in – cpd-hub");
+        browser.assert_focus_visible("sign-in page").await;
         let label = browser.find("label[for=email]").await;
         assert_eq!(label.text().await, "Your work email address");
 

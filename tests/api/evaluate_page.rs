@@ -73,6 +73,7 @@ async fn answered_in_a_browser_from_the_emailed_link(backend: Backend) {
         .text()
         .await;
     assert_eq!(h1, "Tell us about the course");
+    browser.assert_focus_visible("evaluation form").await;
     assert!(browser
         .find(".eval-caption")
         .await

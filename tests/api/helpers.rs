@@ -91,11 +91,150 @@ pub fn fresh_db(backend: Backend) -> Option<TestDb> {
     }
 }
 
+/// A fresh database ready for the service: on PostgreSQL a copy of a template database that
+/// was migrated and given the default reference data once per run (migrating each test's
+/// database took seconds; copying one takes a fraction of that); on SQLite an empty file, which
+/// migrates in moments. The service's start-up still runs its migrations and seeds over it,
+/// finding nothing to do.
+pub fn prepared_db(backend: Backend) -> Option<TestDb> {
+    match backend {
+        Backend::Sqlite => fresh_db(backend),
+        Backend::Postgres => {
+            let admin_url = postgres_url()?;
+            let name = format!("cpd_test_{}", uuid::Uuid::new_v4().simple());
+            let mut c = PgConnection::establish(&admin_url)
+                .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
+            let mut template = pg_template(&admin_url, None);
+            let copy = |c: &mut PgConnection, template: &str| {
+                diesel::sql_query(format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .execute(c)
+            };
+            if let Err(e) = copy(&mut c, &template) {
+                // Another test run may have dropped the template as stale: make it again.
+                template = pg_template(&admin_url, Some(&template));
+                copy(&mut c, &template)
+                    .unwrap_or_else(|e2| panic!("copy {template} failed: {e}; then {e2}"));
+            }
+            let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
+            url.set_path(&name);
+            Some(TestDb::Postgres {
+                admin_url,
+                name,
+                url: url.to_string(),
+            })
+        }
+    }
+}
+
+/// The name of the migrated template database for this source of cpd-hub, making it when it
+/// is missing (or when `failed` names it: a copy from it just failed). Its name carries a
+/// fingerprint of the migrations and of the code that migrates and seeds, so a change to
+/// either makes a new one; templates of other fingerprints are dropped when a new one is
+/// made (a run still using one makes it again).
+fn pg_template(admin_url: &str, failed: Option<&str>) -> String {
+    static TEMPLATE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut known = TEMPLATE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(name) = known.as_ref() {
+        if failed != Some(name.as_str()) {
+            return name.clone();
+        }
+    }
+    let name = format!("cpd_tmpl_{:016x}", source_fingerprint());
+    let mut c = PgConnection::establish(admin_url)
+        .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
+    // Test runs in other processes make the same template: one at a time.
+    diesel::sql_query("SELECT pg_advisory_lock(7270015)")
+        .execute(&mut c)
+        .expect("the template lock");
+    #[derive(diesel::QueryableByName)]
+    struct Db {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let existing: Vec<Db> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'cpd\\_tmpl\\_%'")
+            .load(&mut c)
+            .expect("list templates");
+    if !existing.iter().any(|d| d.datname == name) {
+        let building = format!("{name}_building");
+        diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
+        ))
+        .execute(&mut c)
+        .expect("drop a half-made template");
+        diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+            .execute(&mut c)
+            .expect("create the template");
+        let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
+        url.set_path(&building);
+        {
+            let mut conn = cpd_hub::db::Manager::new(url.as_str())
+                .expect("a database URL")
+                .open()
+                .expect("the template opens");
+            cpd_hub::store::prepare(&mut conn).expect("migrations run on the template");
+        }
+        // Renamed only once complete, so a template by this name is always whole.
+        diesel::sql_query(format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+        ))
+        .execute(&mut c)
+        .expect("name the template");
+        for old in existing
+            .iter()
+            .filter(|d| !d.datname.ends_with("_building"))
+        {
+            // In use by another run at this moment: left for later.
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\"", old.datname))
+                .execute(&mut c);
+        }
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock(7270015)")
+        .execute(&mut c)
+        .expect("the template lock");
+    *known = Some(name.clone());
+    name
+}
+
+/// A fingerprint of what a migrated database depends on: the migrations and the code that
+/// runs them and seeds the defaults.
+fn source_fingerprint() -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["migrations", "src/db", "src/store"] {
+        walk(&root.join(dir), &mut files);
+    }
+    files.sort();
+    // The default hasher's keys are fixed, so every process of this build agrees.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.strip_prefix(root).unwrap_or(&f).hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}
+
 /// A fresh database, migrated, with an open connection and no service running: for tests of
 /// the store that decide themselves when anything happens (no background job runs at the
 /// real time beside them).
 pub fn migrated_db(backend: Backend) -> Option<(TestDb, cpd_hub::db::DbConn)> {
-    let db = fresh_db(backend)?;
+    let db = prepared_db(backend)?;
     let mut conn = cpd_hub::db::Manager::new(db.url())
         .expect("a database URL")
         .open()
@@ -134,7 +273,7 @@ pub async fn spawn_app_with(
             cpd_hub::telemetry::init(cpd_hub::config::LogFormat::Text);
         }
     });
-    let db = tokio::task::spawn_blocking(move || fresh_db(backend))
+    let db = tokio::task::spawn_blocking(move || prepared_db(backend))
         .await
         .expect("fresh database")?;
     let mut settings = Settings::for_database(db.url());

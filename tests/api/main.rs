@@ -34,6 +34,7 @@ mod smtp_sink;
 #[allow(dead_code)]
 mod browser;
 mod digest;
+mod focus;
 mod register_page;
 
 mod evaluate_page;

@@ -169,6 +169,7 @@ crate::both_backends! {
         browser.set_window_size(320, 900).await;
         browser.goto(&url(&app, &register)).await;
         browser.assert_fits("register at 320 px").await;
+        browser.assert_focus_visible("register at 320 px").await;
         browser.set_window_size(crate::browser::PHONE.0, crate::browser::PHONE.1).await;
         browser.goto(&url(&app, &register)).await;
 
@@ -485,6 +486,7 @@ crate::both_backends! {
         sign_in_browser(&app, &browser, &s.people[0].id).await;
         browser.goto(&url(&app, &format!("/certificates/{}", s.bookings[0]))).await;
         browser.assert_fits("certificate at 320 px").await;
+        browser.assert_focus_visible("certificate at 320 px").await;
         let cert = browser.find("#certificate").await.text().await;
         assert!(cert.contains("Certificate of attendance") && cert.contains("Amy Adams"), "{cert}");
         assert!(cert.contains(&s.title) && cert.contains("Barnsley Teaching Alliance"), "{cert}");

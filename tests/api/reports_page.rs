@@ -263,6 +263,7 @@ crate::both_backends! {
         browser.set_window_size(320, 900).await;
         browser.goto(&format!("{}/reports?from={from}&to={to}", app.address)).await;
         browser.assert_fits("reports at 320 px").await;
+        browser.assert_focus_visible("reports at 320 px").await;
         let smallest = browser
             .execute(
                 "let least = 1e9; for (const t of document.querySelectorAll('svg.chart text')) { \
@@ -274,6 +275,33 @@ crate::both_backends! {
             .await;
         assert!(smallest.as_f64().unwrap() >= 11.9, "chart text at {smallest} px");
         assert!(smallest.as_f64().unwrap() < 1e9, "the charts have labels");
+        // Every table caption's text stays inside its scrolling region, at the region's start
+        // and scrolled to its far end (a caption is as wide as its table, so unchecked its
+        // text would run past the screen's edge).
+        let captions = browser
+            .execute(
+                "const cut = []; let seen = 0, scrolled = 0; \
+                 for (const r of document.querySelectorAll('.table-scroll')) { \
+                   const c = r.querySelector('caption'); \
+                   if (!c || c.classList.contains('visually-hidden')) continue; \
+                   seen++; if (r.scrollWidth > r.clientWidth + 1) scrolled++; \
+                   for (const end of [0, r.scrollWidth]) { \
+                     r.scrollLeft = end; const box = r.getBoundingClientRect(); \
+                     const range = document.createRange(); range.selectNodeContents(c); \
+                     for (const line of range.getClientRects()) \
+                       if (line.width > 0 && (line.left < box.left - 0.5 || line.right > box.right + 0.5)) \
+                         cut.push(c.textContent.trim().slice(0, 40) + ' at ' + end + ': ' \
+                           + Math.round(line.left) + '-' + Math.round(line.right) + ' outside ' \
+                           + Math.round(box.left) + '-' + Math.round(box.right)); \
+                   } \
+                   r.scrollLeft = 0; } \
+                 return {cut, seen, scrolled};",
+                vec![],
+            )
+            .await;
+        assert!(captions["cut"].as_array().unwrap().is_empty(), "captions cut off at 320 px: {captions}");
+        assert!(captions["seen"].as_u64().unwrap() >= 3, "the tables have captions: {captions}");
+        assert!(captions["scrolled"].as_u64().unwrap() >= 1, "some table scrolls at 320 px: {captions}");
         browser.set_window_size(1280, 1000).await;
 
         // The window around the courses.
