@@ -8,6 +8,7 @@ pub mod bookings;
 pub mod cache;
 pub mod courses;
 pub mod evaluation;
+pub mod leading;
 pub mod policy;
 pub mod record;
 pub mod school;

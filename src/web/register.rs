@@ -605,7 +605,9 @@ pub async fn sign_in_sheet(
     )
 }
 
-/// The courses the caller leads, each session with a link to its register.
+/// The courses the caller leads: today's sessions first, then the courses to come by their
+/// next session, the courses held folded away; each session with its register, how many are
+/// booked and whether the register has been taken.
 #[utoipa::path(tag = "web", responses(
     (status = 200, description = "The caller's courses", content_type = "text/html", body = String),
     (status = 303, description = "Not signed in: to the sign-in page"),
@@ -618,37 +620,38 @@ pub async fn my_courses(
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
     };
-    let person_id = caller.person_id.clone();
-    let courses = state
-        .db(move |conn| {
-            let ids = crate::store::led_courses::led_course_ids(conn, &person_id)?;
-            crate::store::courses::calendar_courses(conn, &ids)
-        })
-        .await?;
-    let now = time::now();
-    let courses: Vec<_> = courses
-        .iter()
-        .map(|c| {
-            let sessions: Vec<_> = c
-                .sessions
-                .iter()
-                .map(|s| {
-                    context! {
-                        display => s.display,
-                        position => s.position,
-                        register_url => register_path(&s.id),
-                        sheet_url => format!("/sessions/{}/sign-in-sheet", s.id),
-                        past => s.end < now,
-                    }
-                })
-                .collect();
-            context! { title => c.title, status => c.status, sessions }
-        })
-        .collect();
+    let led = crate::app::leading::courses_led(&state, &caller, time::now()).await?;
+    let session = |s: &crate::app::leading::LedSession| {
+        context! {
+            course_title => s.course_title,
+            display => s.session.display,
+            position => s.session.position,
+            register_url => register_path(&s.session.id),
+            sheet_url => format!("/sessions/{}/sign-in-sheet", s.session.id),
+            held => s.held,
+            today => s.today,
+            marked => s.marked,
+            booked => s.booked,
+        }
+    };
+    let course = |c: &crate::app::leading::LedCourse| {
+        context! {
+            title => c.title,
+            url => format!("/courses/{}", c.id),
+            status => c.status,
+            booked => c.booked,
+            sessions => c.sessions.iter().map(session).collect::<Vec<_>>(),
+        }
+    };
     page(
         StatusCode::OK,
         "my_courses.html",
-        context! { signed_in => true, courses },
+        context! {
+            signed_in => true,
+            today => led.today.iter().map(session).collect::<Vec<_>>(),
+            coming => led.coming.iter().map(course).collect::<Vec<_>>(),
+            held => led.held.iter().map(course).collect::<Vec<_>>(),
+        },
     )
 }
 

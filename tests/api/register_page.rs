@@ -796,3 +796,114 @@ crate::both_backends! {
         }
     }
 }
+
+/// A published course led by the setup's lead, with `sessions` sessions a week apart from a
+/// week ahead.
+async fn led_course(app: &TestApp, s: &Setup, title: &str, sessions: i64) -> String {
+    let lead_id = s.lead.id.clone();
+    bk_course(app, &s.w, title, 10, |b| {
+        b["lead_ids"] = json!([lead_id]);
+        b["sessions"] = json!((1..=sessions)
+            .map(|n| session_in(7 * n))
+            .collect::<Vec<_>>());
+    })
+    .await
+}
+
+/// The id of a course's first session.
+async fn first_session(app: &TestApp, course: &str) -> String {
+    let c = app.admin_get(&format!("/api/v1/courses/{course}")).await;
+    c["sessions"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Moves a session to an absolute time (UTC).
+async fn set_session_at(
+    app: &TestApp,
+    session_id: &str,
+    start: chrono::NaiveDateTime,
+    minutes: i64,
+) {
+    let id = session_id.to_string();
+    app.with_db(move |conn| {
+        diesel::update(course_sessions::table.find(&id))
+            .set((
+                course_sessions::start_at.eq(start),
+                course_sessions::end_at.eq(start + Span::minutes(minutes)),
+            ))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+}
+
+crate::both_backends! {
+    /// A lead of three courses sees today's session first (whatever the hour, it is on
+    /// today's date in London), with how many are booked and whether its register is taken;
+    /// then the courses to come by their next session; the course held folded away.
+    async fn a_lead_sees_today_first_and_the_held_folded_away(app: TestApp) {
+        let s = setup(&app).await; // "Adaptive teaching…": sessions in 30 and 37 days, 5 booked
+        let today_course = led_course(&app, &s, "Early reading: phonics catch-up", 2).await;
+        let held_course = led_course(&app, &s, "Behaviour in the first weeks", 1).await;
+        let today_session = first_session(&app, &today_course).await;
+        let held_session = first_session(&app, &held_course).await;
+        let teacher = s.w.fx.group("teacher");
+        let reader = bk_person(&app, "Rhea Reader", Some(&s.w.school_b), Some(&teacher), &[]).await;
+        let booking = bk_book_ok(&app, &today_course, &reader).await["id"].as_str().unwrap().to_string();
+        let other = bk_person(&app, "Otto Other", Some(&s.w.school_b), Some(&teacher), &[]).await;
+        bk_book_ok(&app, &today_course, &other).await;
+
+        // Today's session at noon London time; the held one forty days ago.
+        let london_today = cpd_hub::domain::time::london_local(Utc::now().naive_utc()).date();
+        let noon = cpd_hub::domain::time::london_to_utc(london_today.and_hms_opt(12, 0, 0).unwrap()).unwrap();
+        set_session_at(&app, &today_session, noon, 90).await;
+        set_session_at(&app, &held_session, noon - Span::days(40), 90).await;
+        // One person marked on today's register.
+        let (b, sid, cid) = (booking.clone(), today_session.clone(), today_course.clone());
+        app.with_db(move |conn| {
+            use cpd_hub::db::schema::attendance;
+            diesel::insert_into(attendance::table)
+                .values((
+                    attendance::booking_id.eq(b),
+                    attendance::session_id.eq(sid),
+                    attendance::course_id.eq(cid),
+                    attendance::status.eq("present"),
+                    attendance::source.eq("register"),
+                    attendance::recorded_at.eq(Utc::now().naive_utc()),
+                ))
+                .execute(conn)
+                .unwrap();
+        })
+        .await;
+
+        let cookie = web_session_cookie(&app, &s.lead.id).await;
+        let html = crate::helpers::page_text(&app, "/my/courses", Some(&cookie)).await;
+        let today_at = html.find("id=\"today-heading\"").expect("a Today section");
+        let coming_at = html.find("id=\"coming-heading\"").expect("a section of courses to come");
+        let held_at = html.find("Courses held (1)").expect("the held course folded away");
+        assert!(today_at < coming_at && coming_at < held_at);
+        let today_part = &html[today_at..coming_at];
+        assert!(today_part.contains("Early reading: phonics catch-up"), "{today_part}");
+        assert!(today_part.contains("2 booked"), "{today_part}");
+        assert!(today_part.contains("Register taken</strong> (1 marked)"), "{today_part}");
+        assert!(today_part.contains(&format!("/sessions/{today_session}/register")));
+        // To come, by next session: today's course (today, or in a week once today's
+        // session is over) before the course in 30 days.
+        let coming = &html[coming_at..held_at];
+        let (a, b) = (coming.find("Early reading").unwrap(), coming.find(&s.title).unwrap());
+        assert!(a < b, "today's course comes first: {coming}");
+        assert!(coming.contains("5 booked"), "{coming}");
+        let held = &html[held_at..];
+        assert!(held.contains("Behaviour in the first weeks") && held.contains("Register not taken"), "{held}");
+        assert!(held.contains(&format!("/sessions/{held_session}/register")));
+
+        // In a browser: the held courses start folded, and the page passes axe at 320 px.
+        let Some(browser) = Browser::start_sized(320, 900).await else { return };
+        sign_in_browser(&app, &browser, &s.lead.id).await;
+        browser.goto(&url(&app, "/my/courses")).await;
+        browser.assert_fits("my courses at 320 px").await;
+        browser.keep_screenshot("my-courses-320").await;
+        assert_eq!(browser.find("details.held-courses").await.attribute("open").await, None);
+        let v = browser.axe("my courses").await;
+        assert!(v.is_empty(), "{v:?}");
+    }
+}
