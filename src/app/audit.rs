@@ -47,7 +47,8 @@ fn parse_bound(field: &str, value: &str, end_of_day: bool) -> AppResult<NaiveDat
 impl AuditFilterText {
     /// The filter, or a 422 naming each field that cannot be read.
     pub fn parse(self) -> AppResult<AuditFilter> {
-        let nonempty = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let nonempty =
+            |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let from = nonempty(self.from);
         let to = nonempty(self.to);
         let mut problems = Vec::new();

@@ -648,12 +648,7 @@ pub fn retry_failed(conn: &mut DbConn, actor_id: &str) -> AppResult<RetriedAll> 
         let failed: Vec<(String, String, String, i32)> = outbox::table
             .filter(outbox::status.eq(DeliveryStatus::Failed.as_str()))
             .order((outbox::created_at, outbox::id))
-            .select((
-                outbox::id,
-                outbox::kind,
-                outbox::payload,
-                outbox::attempts,
-            ))
+            .select((outbox::id, outbox::kind, outbox::payload, outbox::attempts))
             .load(conn)?;
         let mut done = RetriedAll::default();
         for (id, kind, payload, attempts) in failed {
