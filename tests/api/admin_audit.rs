@@ -57,7 +57,7 @@ crate::both_backends! {
             (from_to.to_string(), 5),
             (format!("action=role.grant&{from_to}"), 2),
             (format!("actor_id={admin_id}&{from_to}"), 2),
-            (format!("subject_id=p-1"), 2),
+            ("subject_id=p-1".to_string(), 2),
             ("from=2026-10-03&to=2026-10-05".to_string(), 2),
             ("from=2026-10-06&to=2026-10-06".to_string(), 1),
             (format!("action=role.grant&actor_id={other}"), 1),

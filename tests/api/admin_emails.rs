@@ -97,9 +97,7 @@ async fn failed_email_retried(backend: Backend) {
     let queued = page_text(&app, "/admin/emails?state=queued", Some(&admin)).await;
     assert!(!queued.contains(&format!("email-{id}")));
     // The page shows what the API shows, and no more.
-    let api = app
-        .admin_get(&format!("/api/v1/admin/outbox?status=failed"))
-        .await;
+    let api = app.admin_get("/api/v1/admin/outbox?status=failed").await;
     assert_eq!(api["total"], 1);
     let detail = page_text(&app, &format!("/admin/emails/{id}"), Some(&admin)).await;
     let words = visible_text(&detail);
