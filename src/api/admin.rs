@@ -53,8 +53,7 @@ pub async fn list_audit(
         subject_id: q.subject_id,
         from: q.from,
         to: q.to,
-    }
-    .parse()?;
+    };
     let page = audit::list(&state, &caller, filter, paging).await?;
     Ok(web::Json(page.into_view()))
 }

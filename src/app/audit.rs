@@ -83,14 +83,16 @@ impl AuditFilterText {
     }
 }
 
-/// Audit entries, newest first, narrowed by `filter` (admins).
+/// Audit entries, newest first, narrowed by `filter` (admins): the policy first, then a 422
+/// naming each filter that cannot be read.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    filter: AuditFilter,
+    filter: AuditFilterText,
     paging: Paging,
 ) -> AppResult<Page<AuditEntry>> {
     require(caller, Action::ReadAudit)?;
+    let filter = filter.parse()?;
     state
         .db(move |c| Ok(store::list(c, &filter, paging)?))
         .await

@@ -14,7 +14,6 @@ use crate::auth::MaybeCaller;
 use crate::domain::course::london_start_display;
 use crate::domain::paging::Paging;
 use crate::error::{AppError, AppResult};
-use crate::store::audit::AuditFilter;
 use crate::web::{page, sign_in_first};
 
 /// Entries on one page of the log.
@@ -83,17 +82,34 @@ pub async fn index(
         .unwrap_or(1);
     let paging = Paging::new(Some(PAGE_SIZE), Some((page_no - 1) * PAGE_SIZE))
         .map_err(|(f, m)| AppError::invalid(f, m))?;
-    let parsed = AuditFilterText {
+    let filter = AuditFilterText {
         action: p.action,
         actor_id: p.actor_id,
         subject_id: p.subject_id,
         from: p.from,
         to: p.to,
-    }
-    .parse();
+    };
     let mut errors: Vec<minijinja::Value> = Vec::new();
-    let filter = match parsed {
-        Ok(f) => f,
+    let (entries, total) = match audit::list(&state, &caller, filter, paging).await {
+        Ok(found) => {
+            let rows: Vec<_> = found
+                .items
+                .into_iter()
+                .map(|e| {
+                    context! {
+                        id => e.id,
+                        at => london_start_display(e.at),
+                        at_utc => crate::domain::time::to_utc(e.at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        actor_id => e.actor_id,
+                        action => e.action,
+                        subject_type => e.subject_type,
+                        subject_id => e.subject_id,
+                        detail => e.detail.to_string(),
+                    }
+                })
+                .collect();
+            (rows, found.total)
+        }
         Err(AppError::Validation(problems)) => {
             for (field, ms) in problems {
                 let label = if field == "from" { "From" } else { "To" };
@@ -104,32 +120,9 @@ pub async fn index(
                     });
                 }
             }
-            AuditFilter::default()
+            (Vec::new(), 0)
         }
         Err(e) => return Err(e),
-    };
-    // The policy is checked even when a filter is wrong: others learn nothing from it.
-    let found = audit::list(&state, &caller, filter, paging).await?;
-    let (entries, total) = if errors.is_empty() {
-        let rows: Vec<_> = found
-            .items
-            .into_iter()
-            .map(|e| {
-                context! {
-                    id => e.id,
-                    at => london_start_display(e.at),
-                    at_utc => crate::domain::time::to_utc(e.at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    actor_id => e.actor_id,
-                    action => e.action,
-                    subject_type => e.subject_type,
-                    subject_id => e.subject_id,
-                    detail => e.detail.to_string(),
-                }
-            })
-            .collect();
-        (rows, found.total)
-    } else {
-        (Vec::new(), 0)
     };
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     let kept: Vec<(&str, &str)> = [
