@@ -6,14 +6,14 @@ use serde::Deserialize;
 
 use crate::api::views::admin::OutboxEntry;
 use crate::api::views::IntoView;
-use crate::app::policy::{require, Action};
+use crate::app::outbox;
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::notification::DeliveryStatus;
 use crate::domain::paging::{Page, Paging};
 use crate::error::responses::{Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
-use crate::store::outbox as store;
+use crate::store::outbox::OutboxFilter;
 
 /// `status`, `limit`, `offset`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -39,7 +39,6 @@ pub async fn list_outbox(
     caller: Caller,
     query: web::Query<OutboxQuery>,
 ) -> AppResult<web::Json<Page<OutboxEntry>>> {
-    require(&caller, Action::ManageOutbox)?;
     let paging =
         Paging::new(query.limit, query.offset).map_err(|(f, m)| AppError::invalid(f, m))?;
     let status = match query.status.as_deref() {
@@ -51,9 +50,11 @@ pub async fn list_outbox(
             )
         })?),
     };
-    let page = state
-        .db(move |c| Ok(store::list(c, status, paging)?))
-        .await?;
+    let filter = OutboxFilter {
+        statuses: status.into_iter().collect(),
+        sent_since: None,
+    };
+    let page = outbox::list(&state, &caller, filter, paging).await?;
     Ok(web::Json(page.into_view()))
 }
 
@@ -71,11 +72,7 @@ pub async fn retry_outbox(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<OutboxEntry>> {
-    require(&caller, Action::ManageOutbox)?;
-    let id = id.into_inner();
-    let actor = caller.person_id.clone();
-    let entry = state.db(move |c| store::retry(c, &id, &actor)).await?;
-    state.outbox_wake.notify_one();
+    let entry = outbox::retry(&state, &caller, &id).await?;
     Ok(web::Json(entry.into_view()))
 }
 

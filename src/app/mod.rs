@@ -4,11 +4,13 @@
 //! worker). The JSON handlers in `api` and the pages in `web` both call these, so a booking
 //! made on a page and one made through the API take exactly the same path.
 
+pub mod audit;
 pub mod bookings;
 pub mod cache;
 pub mod courses;
 pub mod evaluation;
 pub mod leading;
+pub mod outbox;
 pub mod policy;
 pub mod record;
 pub mod school;

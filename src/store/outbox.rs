@@ -520,25 +520,42 @@ const ENTRY_COLUMNS: EntryColumns = (
     outbox::sent_at,
 );
 
-/// Messages, newest first, optionally of one status.
+/// Which messages to list; empty or `None` matches any.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    /// Only messages in one of these statuses.
+    pub statuses: Vec<DeliveryStatus>,
+    /// Only messages handed to the mail server at or after this time.
+    pub sent_since: Option<NaiveDateTime>,
+}
+
+/// Messages, newest first, narrowed by `filter`.
 pub fn list(
     conn: &mut DbConn,
-    status: Option<DeliveryStatus>,
+    filter: &OutboxFilter,
     paging: Paging,
 ) -> QueryResult<Page<OutboxEntry>> {
-    let mut count = outbox::table.into_boxed();
-    let mut items = outbox::table.select(ENTRY_COLUMNS).into_boxed();
-    if let Some(s) = status {
-        count = count.filter(outbox::status.eq(s.as_str()));
-        items = items.filter(outbox::status.eq(s.as_str()));
-    }
-    let total = count.count().get_result(conn)?;
-    let items = items
-        .order((outbox::created_at.desc(), outbox::id.desc()))
-        .limit(paging.limit)
-        .offset(paging.offset)
-        .load(conn)?;
-    Ok(Page { items, total })
+    let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+    let query = || {
+        let mut q = outbox::table.into_boxed();
+        if !statuses.is_empty() {
+            q = q.filter(outbox::status.eq_any(statuses.clone()));
+        }
+        if let Some(t) = filter.sent_since {
+            q = q.filter(outbox::sent_at.ge(t));
+        }
+        q
+    };
+    crate::db::read_tx(conn, |conn| {
+        let total = query().count().get_result(conn)?;
+        let items = query()
+            .select(ENTRY_COLUMNS)
+            .order((outbox::created_at.desc(), outbox::id.desc()))
+            .limit(paging.limit)
+            .offset(paging.offset)
+            .load(conn)?;
+        Ok(Page { items, total })
+    })
 }
 
 /// One message.
@@ -578,24 +595,71 @@ pub fn retry(conn: &mut DbConn, id: &str, actor_id: &str) -> AppResult<OutboxEnt
                 },
             ));
         }
-        diesel::update(outbox::table.filter(outbox::id.eq(id)))
-            .set((
-                outbox::status.eq(DeliveryStatus::Pending.as_str()),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(time::now()),
-                outbox::claimed_until.eq(None::<NaiveDateTime>),
-                outbox::claim_token.eq(None::<String>),
-            ))
-            .execute(conn)?;
-        super::audit::record(
-            conn,
-            Some(actor_id),
-            "outbox.retry",
-            "outbox",
-            Some(id),
-            serde_json::json!({"kind": entry.kind, "attempts": entry.attempts}),
-        )?;
+        requeue(conn, id, &entry.kind, entry.attempts, actor_id)?;
         get(conn, id)
+    })
+}
+
+/// Puts a failed message back in the queue with its tries reset, and records who asked.
+fn requeue(
+    conn: &mut DbConn,
+    id: &str,
+    kind: &str,
+    attempts: i32,
+    actor_id: &str,
+) -> QueryResult<()> {
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(id))
+            .filter(outbox::status.eq(DeliveryStatus::Failed.as_str())),
+    )
+    .set((
+        outbox::status.eq(DeliveryStatus::Pending.as_str()),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(time::now()),
+        outbox::claimed_until.eq(None::<NaiveDateTime>),
+        outbox::claim_token.eq(None::<String>),
+    ))
+    .execute(conn)?;
+    super::audit::record(
+        conn,
+        Some(actor_id),
+        "outbox.retry",
+        "outbox",
+        Some(id),
+        serde_json::json!({"kind": kind, "attempts": attempts}),
+    )
+}
+
+/// What retrying every failed message did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetriedAll {
+    /// Messages queued again.
+    pub queued: usize,
+    /// Failed messages left as they are: their link was removed as they failed, so they
+    /// cannot be sent again.
+    pub kept: usize,
+}
+
+/// Queues every failed message again in one transaction, each as [`retry`] does (an audit
+/// entry per message), leaving those whose link was removed.
+pub fn retry_failed(conn: &mut DbConn, actor_id: &str) -> AppResult<RetriedAll> {
+    crate::db::write_tx(conn, |conn| {
+        let failed: Vec<(String, String, String, i32)> = outbox::table
+            .filter(outbox::status.eq(DeliveryStatus::Failed.as_str()))
+            .order((outbox::created_at, outbox::id))
+            .select((outbox::id, outbox::kind, outbox::payload, outbox::attempts))
+            .load(conn)?;
+        let mut done = RetriedAll::default();
+        for (id, kind, payload, attempts) in failed {
+            if secret_removed(&kind, &payload) {
+                done.kept += 1;
+            } else {
+                requeue(conn, &id, &kind, attempts, actor_id)?;
+                done.queued += 1;
+            }
+        }
+        Ok(done)
     })
 }
 

@@ -3,7 +3,9 @@
 //! (`templates/base.html`), one stylesheet (`/static/app.css`) and the security headers, all
 //! compiled into the binary. Page handlers call the same use cases (`app`) as the API.
 
+pub mod admin_audit;
 pub mod admin_courses;
+pub mod admin_emails;
 pub mod approvals;
 pub mod certificate;
 pub mod charts;
@@ -33,6 +35,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "admin_courses.html",
         include_str!("templates/admin_courses.html"),
+    ),
+    (
+        "admin_emails.html",
+        include_str!("templates/admin_emails.html"),
+    ),
+    (
+        "admin_email.html",
+        include_str!("templates/admin_email.html"),
+    ),
+    (
+        "admin_audit.html",
+        include_str!("templates/admin_audit.html"),
     ),
     (
         "admin_course.html",
@@ -227,6 +241,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     record::configure(cfg);
     school::configure(cfg);
     admin_courses::configure(cfg);
+    admin_emails::configure(cfg);
+    admin_audit::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

@@ -57,6 +57,14 @@ pub fn menu(caller: &Caller) -> Vec<Link> {
             href: "/admin/courses",
             label: "Manage courses",
         });
+        links.push(Link {
+            href: "/admin/emails",
+            label: "Emails",
+        });
+        links.push(Link {
+            href: "/admin/audit",
+            label: "Audit log",
+        });
     }
     links
 }

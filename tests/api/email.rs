@@ -47,7 +47,7 @@ fn open(url: &str) -> DbConn {
 }
 
 /// Queues one message in its own committed transaction; returns the outbox id.
-async fn enqueue(
+pub(crate) async fn enqueue(
     app: &TestApp,
     kind: Kind,
     to: &str,

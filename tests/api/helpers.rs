@@ -57,11 +57,26 @@ impl Drop for TestDb {
 pub fn postgres_url() -> Option<String> {
     let url = std::env::var("TEST_POSTGRES_URL")
         .ok()
-        .filter(|u| !u.is_empty());
+        .filter(|u| !u.is_empty())
+        .map(|u| without_tls(&u));
     if url.is_none() && std::env::var("CPD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
         panic!("CPD_REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set");
     }
     url
+}
+
+/// The test server is on this machine: connect without TLS unless the URL says otherwise.
+/// A TLS handshake per connection only slows the tests, and with TLS a pool's connection closed
+/// by a thread still running as the test process exits can meet the TLS library already torn
+/// down by the exit handlers.
+fn without_tls(url: &str) -> String {
+    if url.contains("sslmode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
 }
 
 /// Makes a fresh, empty database on the given backend (`None`: PostgreSQL is not configured).

@@ -4,7 +4,9 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod admin_audit;
 mod admin_courses;
+mod admin_emails;
 mod booking_journey;
 mod booking_load;
 mod booking_pages;

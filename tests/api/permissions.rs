@@ -122,6 +122,8 @@ struct Records {
     page_doomed: String,
     /// An email that failed for good, to retry.
     failed_message: String,
+    /// Another, for the admin's email pages.
+    page_failed_message: String,
     /// The subject's confirmed booking on `course`.
     booking: String,
     /// The subject's booking on a course whose one session is over and attended: complete.
@@ -212,6 +214,7 @@ impl Records {
             .replace("{page_draft}", &self.page_draft)
             .replace("{page_doomed}", &self.page_doomed)
             .replace("{doomed}", &self.doomed)
+            .replace("{page_failed_message}", &self.page_failed_message)
             .replace("{failed_message}", &self.failed_message)
     }
 }
@@ -656,6 +659,17 @@ fn matrix() -> Vec<Row> {
             body: Body::Form(|_, _| vec![("reason", "The matrix cancelled it.".into())]),
             ..row("POST", "/admin/courses/{id}/cancel", Page(&Admin))
         },
+        row("GET", "/admin/emails", Page(&Admin)),
+        Row {
+            request: "/admin/emails/{page_failed_message}",
+            ..row("GET", "/admin/emails/{id}", Page(&Admin))
+        },
+        Row {
+            request: "/admin/emails/{page_failed_message}/retry",
+            ..row("POST", "/admin/emails/{id}/retry", Page(&Admin))
+        },
+        row("POST", "/admin/emails/retry-failed", Page(&Admin)),
+        row("GET", "/admin/audit", Page(&Admin)),
         row("GET", "/check-in", Anyone),
         Row {
             body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
@@ -950,15 +964,15 @@ both_backends! {
             let path = format!("/api/v1/courses/{}/publish", course_id(c));
             crate::helpers::expect_json(app.post(&path, Some(&app.admin_token), &json!({})).await, 200).await;
         }
-        let failed_message = app
-            .with_db(|conn| cpd_hub::db::write_tx(conn, |conn| -> diesel::QueryResult<String> {
+        let failed_message = |to: &'static str| app
+            .with_db(move |conn| cpd_hub::db::write_tx(conn, move |conn| -> diesel::QueryResult<String> {
                 use cpd_hub::db::schema::outbox;
                 use diesel::prelude::*;
                 let id = cpd_hub::store::outbox::enqueue_stored(
                     conn,
                     cpd_hub::store::outbox::StoredMessage {
                         kind: "sign_in_link",
-                        recipient_email: "nobody@matrix.test",
+                        recipient_email: to,
                         recipient_person_id: None,
                         subject_id: None,
                         payload: json!({"person_name": "N", "link": "http://x/", "expires_minutes": 15}),
@@ -969,8 +983,9 @@ both_backends! {
                     .set((outbox::status.eq("failed"), outbox::attempts.eq(30)))
                     .execute(conn)?;
                 Ok(id)
-            }).unwrap())
-            .await;
+            }).unwrap());
+        let page_failed_message = failed_message("page@matrix.test").await;
+        let failed_message = failed_message("nobody@matrix.test").await;
         let booking = book(course_id(&course), subject_token.clone()).await;
         // Two more courses led by the course lead with one session each, the subject booked on
         // both: one whose session ended two days ago and was attended (so the booking is
@@ -1018,6 +1033,7 @@ both_backends! {
                 ("pending", pending),
             ])),
             failed_message,
+            page_failed_message,
             course: course_id(&course),
             session: course["sessions"][0]["id"].as_str().unwrap().to_string(),
             spare_session: course["sessions"][1]["id"].as_str().unwrap().to_string(),
