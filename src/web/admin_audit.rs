@@ -14,7 +14,7 @@ use crate::auth::MaybeCaller;
 use crate::domain::course::london_start_display;
 use crate::domain::paging::Paging;
 use crate::error::{AppError, AppResult};
-use crate::web::{page, sign_in_first};
+use crate::web::{filter_query, page, page_count, page_number, sign_in_first, trimmed};
 
 /// Entries on one page of the log.
 const PAGE_SIZE: i64 = 25;
@@ -46,10 +46,6 @@ struct Filters {
     to: String,
 }
 
-fn trimmed(v: &Option<String>) -> String {
-    v.as_deref().unwrap_or("").trim().to_string()
-}
-
 /// The audit log (admins), newest first, with the API's filters.
 #[utoipa::path(tag = "web", params(AuditPageParams), responses(
     (status = 200, description = "The audit log", content_type = "text/html", body = String),
@@ -74,12 +70,7 @@ pub async fn index(
         from: trimmed(&p.from),
         to: trimmed(&p.to),
     };
-    let page_no = p
-        .page
-        .as_deref()
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .filter(|n| (1..=1_000_000).contains(n))
-        .unwrap_or(1);
+    let page_no = page_number(p.page.as_deref());
     let paging = Paging::new(Some(PAGE_SIZE), Some((page_no - 1) * PAGE_SIZE))
         .map_err(|(f, m)| AppError::invalid(f, m))?;
     let filter = AuditFilterText {
@@ -124,18 +115,14 @@ pub async fn index(
         }
         Err(e) => return Err(e),
     };
-    let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
-    let kept: Vec<(&str, &str)> = [
+    let pages = page_count(total, PAGE_SIZE);
+    let filter_query = filter_query(&[
         ("action", filters.action.as_str()),
         ("actor_id", filters.actor_id.as_str()),
         ("subject_id", filters.subject_id.as_str()),
         ("from", filters.from.as_str()),
         ("to", filters.to.as_str()),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .collect();
-    let filter_query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    ]);
     page(
         if errors.is_empty() {
             StatusCode::OK

@@ -20,7 +20,7 @@ use crate::domain::time;
 use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
 use crate::store::outbox::{OutboxEntry, OutboxFilter};
-use crate::web::{html_not_found, page, see_other, sign_in_first};
+use crate::web::{html_not_found, page, page_count, page_number, see_other, sign_in_first};
 
 /// Messages on one page of the list.
 const PAGE_SIZE: i64 = 25;
@@ -126,12 +126,7 @@ pub async fn index(
         .filter(|s| !s.is_empty())
         .unwrap_or("failed")
         .to_string();
-    let page_no = p
-        .page
-        .as_deref()
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .filter(|n| (1..=1_000_000).contains(n))
-        .unwrap_or(1);
+    let page_no = page_number(p.page.as_deref());
     let filter = match chosen.as_str() {
         "failed" => Some(OutboxFilter {
             statuses: vec![DeliveryStatus::Failed],
@@ -185,7 +180,7 @@ pub async fn index(
         }
         _ => None,
     };
-    let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
+    let pages = page_count(total, PAGE_SIZE);
     let label = STATES
         .iter()
         .find(|(k, _)| *k == chosen)

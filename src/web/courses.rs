@@ -20,7 +20,7 @@ use crate::error::responses::CrossSite;
 use crate::error::{AppError, AppResult};
 use crate::store::bookings::Booking;
 
-use super::{html_not_found, page, see_other, sign_in_first};
+use super::{html_not_found, page, page_count, page_number, see_other, sign_in_first};
 
 /// How many courses one calendar page lists.
 const PAGE_SIZE: i64 = 20;
@@ -156,12 +156,7 @@ pub async fn calendar(
 ) -> AppResult<HttpResponse> {
     let p = params.into_inner();
     let for_person = for_person(&state, caller.0.as_ref(), p.for_person.as_deref()).await?;
-    let page_no = p
-        .page
-        .as_deref()
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(1);
+    let page_no = page_number(p.page.as_deref());
     let has_places = blank_to_none(&p.has_places).is_some_and(|v| v == "true");
     // A booking calendar starts at today unless the reader asks for another start.
     let today = crate::reports::metrics::london_date(time::now());
@@ -247,7 +242,7 @@ pub async fn calendar(
             title: &c.title,
         })
         .collect();
-    let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
+    let pages = page_count(total, PAGE_SIZE);
     // The same filters, for the paging links and the calendar subscriptions.
     let mut kept: Vec<(&str, String)> = Vec::new();
     // The start the reader chose, if any: the feed keeps following "from today".

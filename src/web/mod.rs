@@ -194,6 +194,30 @@ pub fn sign_in_first() -> HttpResponse {
         .finish()
 }
 
+/// The page a list's `page` parameter asks for, from 1: page 1 when absent or unreadable, and
+/// never so far on that its offset could overflow.
+pub fn page_number(raw: Option<&str>) -> i64 {
+    raw.and_then(|n| n.trim().parse::<i64>().ok())
+        .filter(|n| (1..=1_000_000).contains(n))
+        .unwrap_or(1)
+}
+
+/// How many pages `total` items fill at `size` a page.
+pub fn page_count(total: i64, size: i64) -> i64 {
+    (total + size - 1) / size
+}
+
+/// A list form's filters that are set, as a query string, to keep them in the paging links.
+pub fn filter_query(filters: &[(&str, &str)]) -> String {
+    let set: Vec<_> = filters.iter().filter(|(_, v)| !v.is_empty()).collect();
+    serde_urlencoded::to_string(set).unwrap_or_default()
+}
+
+/// A form field as the form shows it back: trimmed, empty when absent.
+pub fn trimmed(v: &Option<String>) -> String {
+    v.as_deref().unwrap_or("").trim().to_string()
+}
+
 /// A 303 to another page of cpd-hub, after a form post (post/redirect/get: reloading the page
 /// does not post again).
 pub fn see_other(location: &str) -> HttpResponse {

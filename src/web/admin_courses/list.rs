@@ -12,7 +12,7 @@ use crate::auth::MaybeCaller;
 use crate::domain::term::Term;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
-use crate::web::{page, sign_in_first};
+use crate::web::{filter_query, page, page_count, page_number, sign_in_first, trimmed};
 
 use super::status_label;
 
@@ -44,10 +44,6 @@ struct ListFilters {
     provider: String,
     priority: String,
     q: String,
-}
-
-fn trimmed(v: &Option<String>) -> String {
-    v.as_deref().unwrap_or("").trim().to_string()
 }
 
 /// The terms the list offers: from a year back to a year ahead of the current one.
@@ -94,12 +90,7 @@ pub async fn index(
         priority: trimmed(&p.priority),
         q: trimmed(&p.q),
     };
-    let page_no = p
-        .page
-        .as_deref()
-        .and_then(|n| n.trim().parse::<i64>().ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(1);
+    let page_no = page_number(p.page.as_deref());
     let mut errors: Vec<(String, String)> = Vec::new();
     let term = if filters.term.is_empty() {
         None
@@ -162,18 +153,14 @@ pub async fn index(
         }
         Err(e) => return Err(e),
     };
-    let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
-    let kept: Vec<(&str, &str)> = [
+    let pages = page_count(total, PAGE_SIZE);
+    let filter_query = filter_query(&[
         ("status", filters.status.as_str()),
         ("term", filters.term.as_str()),
         ("provider", filters.provider.as_str()),
         ("priority", filters.priority.as_str()),
         ("q", filters.q.as_str()),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .collect();
-    let filter_query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    ]);
     page(
         if errors.is_empty() {
             StatusCode::OK
