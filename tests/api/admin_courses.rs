@@ -71,11 +71,6 @@ fn sequence(ics: &str) -> i64 {
         .unwrap_or_else(|| panic!("no SEQUENCE in {ics}"))
 }
 
-async fn accessible(browser: &Browser, page: &str) {
-    let violations = browser.axe(page).await;
-    assert!(violations.is_empty(), "{page}: {violations:#?}");
-}
-
 /// Sets a field's value as a date or time picker would (typing into them depends on the
 /// browser's locale).
 async fn set_value(browser: &Browser, css: &str, value: &str) {
@@ -168,10 +163,10 @@ async fn admin_runs_a_course(backend: Backend) {
         .await;
     browser.click_and_wait(&manage).await;
     assert_eq!(browser.find("h1").await.text().await, "Manage courses");
-    accessible(&browser, "admin course list").await;
+    browser.assert_accessible("admin course list").await;
     let add = browser.find("#new-course").await;
     browser.click_and_wait(&add).await;
-    accessible(&browser, "new course form").await;
+    browser.assert_accessible("new course form").await;
 
     // The course, with its first session.
     browser
@@ -240,7 +235,9 @@ async fn admin_runs_a_course(backend: Backend) {
         set_value(&browser, &format!("#sessions-{i}-start"), "09:00").await;
         set_value(&browser, &format!("#sessions-{i}-end"), "12:00").await;
     }
-    accessible(&browser, "new course form, three sessions").await;
+    browser
+        .assert_accessible("new course form, three sessions")
+        .await;
     screenshot(&browser, "admin-course-form", 1280).await;
     screenshot(&browser, "admin-course-form", 320).await;
     browser.assert_fits("new course form at 320 px").await;
@@ -268,14 +265,16 @@ async fn admin_runs_a_course(backend: Backend) {
         chosen.contains("Lou Trainer") && chosen.contains("Max Trainer"),
         "{chosen}"
     );
-    accessible(&browser, "new course form, leads chosen").await;
+    browser
+        .assert_accessible("new course form, leads chosen")
+        .await;
 
     let save = browser.find("#save-course").await;
     browser.click_and_wait(&save).await;
     let url = browser.current_url().await;
     assert!(url.contains("done=created"), "{url}");
     let id = course_id_in(&url);
-    accessible(&browser, "course admin page, draft").await;
+    browser.assert_accessible("course admin page, draft").await;
     let course = bk_course_get(&app, &id).await;
     assert_eq!(course["status"], "draft");
     assert_eq!(course["sessions"].as_array().unwrap().len(), 3);
@@ -303,7 +302,9 @@ async fn admin_runs_a_course(backend: Backend) {
     browser.click_and_wait(&publish).await;
     assert!(browser.current_url().await.contains("done=published"));
     assert_eq!(bk_course_get(&app, &id).await["status"], "published");
-    accessible(&browser, "course admin page, published").await;
+    browser
+        .assert_accessible("course admin page, published")
+        .await;
     screenshot(&browser, "admin-course-page", 1280).await;
     screenshot(&browser, "admin-course-page", 320).await;
     browser.assert_fits("course admin page at 320 px").await;
@@ -333,7 +334,9 @@ async fn admin_runs_a_course(backend: Backend) {
         ["12", "1", "0", "0"],
         "places, confirmed, waiting, pending"
     );
-    accessible(&browser, "admin course list, filtered").await;
+    browser
+        .assert_accessible("admin course list, filtered")
+        .await;
 
     // The admin moves the second session an hour later on the edit page.
     browser
@@ -344,7 +347,9 @@ async fn admin_runs_a_course(backend: Backend) {
         notice.contains("1 person holds a place") && notice.contains("updated calendar entry"),
         "{notice}"
     );
-    accessible(&browser, "edit form, published and booked").await;
+    browser
+        .assert_accessible("edit form, published and booked")
+        .await;
     // A mistake first: named at the top and beside the field, and nothing changes.
     browser.find("#capacity").await.clear().await;
     browser.find("#capacity").await.type_text("0").await;
@@ -363,7 +368,7 @@ async fn admin_runs_a_course(backend: Backend) {
         .text()
         .await
         .contains("Places"));
-    accessible(&browser, "edit form with mistakes").await;
+    browser.assert_accessible("edit form with mistakes").await;
     screenshot(&browser, "admin-course-form-errors", 1280).await;
     screenshot(&browser, "admin-course-form-errors", 320).await;
     browser
@@ -401,14 +406,16 @@ async fn admin_runs_a_course(backend: Backend) {
     browser.click_and_wait(&cancel).await;
     let count = browser.find("#cancel-count").await.text().await;
     assert!(count.contains("1 person will be emailed"), "{count}");
-    accessible(&browser, "cancel confirmation").await;
+    browser.assert_accessible("cancel confirmation").await;
     // No reason: the page says so and nothing is cancelled.
     let confirm = browser.find("#confirm-cancel").await;
     browser.click_and_wait(&confirm).await;
     let summary = browser.find(".error-summary").await.text().await;
     assert!(summary.contains("must not be empty"), "{summary}");
     assert_eq!(bk_course_get(&app, &id).await["status"], "published");
-    accessible(&browser, "cancel confirmation, no reason").await;
+    browser
+        .assert_accessible("cancel confirmation, no reason")
+        .await;
     browser
         .find("#reason")
         .await
@@ -424,7 +431,9 @@ async fn admin_runs_a_course(backend: Backend) {
         "{}",
         cancelled[0].0
     );
-    accessible(&browser, "course admin page, cancelled").await;
+    browser
+        .assert_accessible("course admin page, cancelled")
+        .await;
 
     // The list at desktop and phone widths.
     browser
@@ -433,7 +442,9 @@ async fn admin_runs_a_course(backend: Backend) {
     screenshot(&browser, "admin-courses", 1280).await;
     screenshot(&browser, "admin-courses", 320).await;
     browser.assert_fits("admin course list at 320 px").await;
-    accessible(&browser, "admin course list at 320 px").await;
+    browser
+        .assert_accessible("admin course list at 320 px")
+        .await;
 
     // Exactly one of each email: the page saved the course in one go.
     tokio::time::sleep(Duration::from_millis(800)).await;

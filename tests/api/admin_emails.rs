@@ -245,16 +245,13 @@ async fn failed_email_retried(backend: Backend) {
     assert_eq!(r.status(), 403);
 }
 
-async fn accessible(browser: &Browser, page: &str) {
-    let violations = browser.axe(page).await;
-    assert!(violations.is_empty(), "{page}: {violations:#?}");
-}
-
 /// Checks the page at 320 px (it fits) and back at desktop width.
 async fn fits_narrow(browser: &Browser, page: &str) {
     browser.set_window_size(320, 1000).await;
     browser.assert_fits(&format!("{page} at 320 px")).await;
-    accessible(browser, &format!("{page} at 320 px")).await;
+    browser
+        .assert_accessible(&format!("{page} at 320 px"))
+        .await;
     browser.set_window_size(1280, 1000).await;
 }
 
@@ -319,7 +316,7 @@ async fn email_pages_in_a_browser(backend: Backend) {
     );
     let row = browser.find(&format!("#email-{id}")).await.text().await;
     assert!(row.contains("gave up after 2 tries"), "{row}");
-    accessible(&browser, "failed emails").await;
+    browser.assert_accessible("failed emails").await;
     browser.assert_focus_visible("failed emails").await;
     fits_narrow(&browser, "failed emails").await;
 
@@ -327,7 +324,7 @@ async fn email_pages_in_a_browser(backend: Backend) {
     browser.click_and_wait(&open).await;
     let error = browser.find("#email-error").await.text().await;
     assert!(error.starts_with("gave up after 2 tries"), "{error}");
-    accessible(&browser, "a failed email").await;
+    browser.assert_accessible("a failed email").await;
     browser.assert_focus_visible("a failed email").await;
     fits_narrow(&browser, "a failed email").await;
 
@@ -337,7 +334,7 @@ async fn email_pages_in_a_browser(backend: Backend) {
     browser.click_and_wait(&retry).await;
     let done = browser.find("#done").await.text().await;
     assert!(done.starts_with("Queued to send again"), "{done}");
-    accessible(&browser, "a retried email").await;
+    browser.assert_accessible("a retried email").await;
     sink.wait_for(1, WAIT).await;
     wait_status(&app, &id, "sent").await;
     browser
@@ -348,14 +345,14 @@ async fn email_pages_in_a_browser(backend: Backend) {
     let sent_tab = browser.find("#state-sent").await;
     browser.click_and_wait(&sent_tab).await;
     browser.find(&format!("#email-{id}")).await;
-    accessible(&browser, "sent emails").await;
+    browser.assert_accessible("sent emails").await;
     fits_narrow(&browser, "sent emails").await;
 
     // The audit log has the retry; filtering by its action keeps it.
     let audit = browser.find(".site-nav--wide a[href='/admin/audit']").await;
     browser.click_and_wait(&audit).await;
     assert_eq!(browser.find("h1").await.text().await, "Audit log");
-    accessible(&browser, "audit log").await;
+    browser.assert_accessible("audit log").await;
     browser.assert_focus_visible("audit log").await;
     fits_narrow(&browser, "audit log").await;
     browser
@@ -369,6 +366,6 @@ async fn email_pages_in_a_browser(backend: Backend) {
     let rows = browser.find_all("#admin-audit tbody tr").await;
     assert_eq!(rows.len(), 1);
     assert!(rows[0].text().await.contains(&id));
-    accessible(&browser, "audit log, filtered").await;
+    browser.assert_accessible("audit log, filtered").await;
     fits_narrow(&browser, "audit log, filtered").await;
 }

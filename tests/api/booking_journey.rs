@@ -50,12 +50,6 @@ fn link_in(text: &str, prefix: &str) -> String {
         .unwrap_or_else(|| panic!("no {prefix} link in: {text}"))
 }
 
-/// Checks the page in the browser with axe-core: no violations.
-async fn accessible(browser: &Browser, page: &str) {
-    let violations = browser.axe(page).await;
-    assert!(violations.is_empty(), "{page}: {violations:#?}");
-}
-
 /// The page is no wider than the window (WCAG 1.4.10: no sideways scrolling at 320 px).
 async fn fits(browser: &Browser, page: &str) {
     browser.assert_fits(page).await;
@@ -95,17 +89,17 @@ async fn find_book_and_cancel(backend: Backend) {
     browser
         .goto(&format!("{}/courses/{course}", app.address))
         .await;
-    accessible(&browser, "course page, signed out").await;
+    browser.assert_accessible("course page, signed out").await;
     let sign_in = browser.find("#cta-button").await;
     browser.click_and_wait(&sign_in).await;
-    accessible(&browser, "home, signed out").await;
+    browser.assert_accessible("home, signed out").await;
     browser.find("#email").await.type_text(&pat_email).await;
     browser.press(keys::ENTER).await;
     browser.wait_for("h1", WAIT).await;
     let text = mail_to(&sink, &pat_email, "Your sign-in link").await;
     let link = link_in(&text, &format!("{}/auth/magic?token=", app.address));
     browser.goto(&link).await;
-    accessible(&browser, "sign-in confirmation").await;
+    browser.assert_accessible("sign-in confirmation").await;
     let sign_in = browser.find("main button[type=submit]").await;
     browser.click_and_wait(&sign_in).await;
     assert_eq!(
@@ -116,7 +110,7 @@ async fn find_book_and_cancel(backend: Backend) {
 
     // The calendar, filtered by words from its form.
     browser.goto(&format!("{}/courses", app.address)).await;
-    accessible(&browser, "calendar").await;
+    browser.assert_accessible("calendar").await;
     fits(&browser, "calendar").await;
     browser.find("#filter-q").await.type_text("phonics").await;
     let show = browser.find("form.filters button[type=submit]").await;
@@ -130,12 +124,12 @@ async fn find_book_and_cancel(backend: Backend) {
         t
     };
     assert_eq!(titles, ["Phonics for early readers"]);
-    accessible(&browser, "calendar, filtered").await;
+    browser.assert_accessible("calendar, filtered").await;
 
     // The course page offers the waiting list; the keyboard alone takes it.
     let open = browser.find(".course-card__title a").await;
     browser.click_and_wait(&open).await;
-    accessible(&browser, "course page").await;
+    browser.assert_accessible("course page").await;
     fits(&browser, "course page").await;
     let cta = browser.find("#cta-button").await;
     assert_eq!(cta.text().await, "Join the waiting list (position 1)");
@@ -155,13 +149,13 @@ async fn find_book_and_cancel(backend: Backend) {
         "{}",
         result.text().await
     );
-    accessible(&browser, "course page, waitlisted").await;
+    browser.assert_accessible("course page, waitlisted").await;
 
     // One's bookings say so.
     browser.goto(&format!("{}/my/bookings", app.address)).await;
     let mine = browser.find("main").await.text().await;
     assert!(mine.contains("Waiting list, number 1"), "{mine}");
-    accessible(&browser, "your bookings").await;
+    browser.assert_accessible("your bookings").await;
     fits(&browser, "your bookings").await;
 
     // So does the start page, with the course's date.
@@ -171,7 +165,7 @@ async fn find_book_and_cancel(backend: Backend) {
         home.contains("Phonics for early readers") && home.contains("Number 1 on the waiting list"),
         "{home}"
     );
-    accessible(&browser, "home, signed in").await;
+    browser.assert_accessible("home, signed in").await;
 
     // Ann gives up her place: Pat gets it and is emailed; the email's link opens the page.
     let r = app
@@ -190,7 +184,9 @@ async fn find_book_and_cancel(backend: Backend) {
 
     // At desktop width too, then Pat cancels with a reason.
     browser.set_window_size(1280, 900).await;
-    accessible(&browser, "course page, booked, desktop").await;
+    browser
+        .assert_accessible("course page, booked, desktop")
+        .await;
     browser.goto(&format!("{}/my/bookings", app.address)).await;
     browser.find(".cancel-details summary").await.click().await;
     browser
@@ -202,7 +198,9 @@ async fn find_book_and_cancel(backend: Backend) {
     browser.click_and_wait(&cancel).await;
     let done = browser.wait_for("#booking-result", WAIT).await;
     assert_eq!(done.text().await, "Your booking is cancelled.");
-    accessible(&browser, "your bookings, after cancelling").await;
+    browser
+        .assert_accessible("your bookings, after cancelling")
+        .await;
     let mine = browser.find("main").await.text().await;
     assert!(mine.contains("Cancelled"), "{mine}");
     let b = crate::booking_support::bk_text(
@@ -274,18 +272,20 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
     let link = link_in(&text, &format!("{}/bookings/", app.address));
     let path = link[app.address.len()..].to_string();
     sign_in_at(&browser, &sink, &app.address, lead_email, &path).await;
-    accessible(&browser, "booking request from the email").await;
+    browser
+        .assert_accessible("booking request from the email")
+        .await;
     fits(&browser, "booking request from the email").await;
     let approve = browser.find("#approve-button").await;
     browser.click_and_wait(&approve).await;
     let decided = browser.wait_for("#decision-result", WAIT).await;
     assert!(decided.text().await.contains("You approved the request."));
-    accessible(&browser, "booking request, approved").await;
+    browser.assert_accessible("booking request, approved").await;
     let mail = mail_to(&sink, &emails[3], "Your booking is approved").await;
     assert!(mail.contains("Leading SEND provision"), "{mail}");
 
     browser.goto(&format!("{}/school", app.address)).await;
-    accessible(&browser, "school view").await;
+    browser.assert_accessible("school view").await;
     fits(&browser, "school view").await;
     // On a phone the menu is one button; it opens to the lead's links.
     let menu = browser.find(".site-menu summary").await;
@@ -295,7 +295,7 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
         links.contains("Your school") && links.contains("Reports"),
         "{links}"
     );
-    accessible(&browser, "school view, menu open").await;
+    browser.assert_accessible("school view, menu open").await;
     fits(&browser, "school view, menu open").await;
     menu.click().await;
 
@@ -320,7 +320,7 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
         done.text().await,
         "You approved 2 requests. The people asking have been told by email."
     );
-    accessible(&browser, "school view, decided").await;
+    browser.assert_accessible("school view, decided").await;
     let mail = mail_to(&sink, ann_email, "Your booking is approved").await;
     assert!(mail.contains("Leading SEND provision"), "{mail}");
 
@@ -333,11 +333,13 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
         .text()
         .await
         .contains("Ed Colleague"));
-    accessible(&browser, "calendar, for a colleague").await;
+    browser.assert_accessible("calendar, for a colleague").await;
     fits(&browser, "calendar, for a colleague").await;
     let open = browser.find(&format!("a[href^='/courses/{maths}']")).await;
     browser.click_and_wait(&open).await;
-    accessible(&browser, "course page, for a colleague").await;
+    browser
+        .assert_accessible("course page, for a colleague")
+        .await;
     let cta = browser.find("#cta-button").await;
     assert_eq!(cta.text().await, "Book a place for Ed Colleague");
     browser.click_and_wait(&cta).await;
@@ -347,7 +349,9 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
         "{}",
         result.text().await
     );
-    accessible(&browser, "course page, colleague booked").await;
+    browser
+        .assert_accessible("course page, colleague booked")
+        .await;
     let mail = mail_to(&sink, ed_email, "Your place is confirmed").await;
     assert!(mail.contains("Questioning in maths"), "{mail}");
 
@@ -365,13 +369,13 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
     );
     let nav = browser.find(".site-nav--wide").await.text().await;
     assert!(nav.contains("Your school"), "{nav}");
-    accessible(&browser, "school view, desktop").await;
+    browser.assert_accessible("school view, desktop").await;
 
     // Ann's record and calendar feed, on a phone.
     browser.delete_cookies().await;
     browser.set_window_size(320, 900).await;
     sign_in_at(&browser, &sink, &app.address, ann_email, "/my/record").await;
-    accessible(&browser, "CPD record").await;
+    browser.assert_accessible("CPD record").await;
     fits(&browser, "CPD record").await;
     let make = browser.find("#calendar-feed ~ form button").await;
     browser.click_and_wait(&make).await;
@@ -380,11 +384,11 @@ async fn lead_approves_and_books_a_colleague(backend: Backend) {
         address.as_str().unwrap().contains("/calendar/cal_"),
         "{address}"
     );
-    accessible(&browser, "CPD record, feed made").await;
+    browser.assert_accessible("CPD record, feed made").await;
     fits(&browser, "CPD record, feed made").await;
     browser
         .goto(&format!("{}/my/record?view=print", app.address))
         .await;
-    accessible(&browser, "CPD record, printable").await;
+    browser.assert_accessible("CPD record, printable").await;
     fits(&browser, "CPD record, printable").await;
 }

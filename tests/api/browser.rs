@@ -472,6 +472,12 @@ impl Browser {
             .await
     }
 
+    /// Asserts axe-core finds no violation on the page (see [`Browser::axe`]).
+    pub async fn assert_accessible(&self, page: &str) {
+        let violations = self.axe(page).await;
+        assert!(violations.is_empty(), "{page}: {violations:#?}");
+    }
+
     /// Checks the page with axe-core against WCAG 2.2 A and AA: each violation as
     /// `rule (impact): help [the elements]`. An empty list when axe-core is missing (the
     /// skip is recorded; CI requires it).
