@@ -56,12 +56,11 @@ fn permits() -> Arc<Semaphore> {
     .clone()
 }
 
-/// The focused element's indicator and text, measured from its computed styles: the best
-/// contrast of its outline or box-shadow colour against the background around it (the
-/// nearest opaque background of its parent), the outline's width, and, for an element with
-/// text, the contrast of its text on its own background.
-const FOCUS_STYLE: &str = r#"
-    const el = arguments[0];
+/// Colour helpers for the scripts that measure contrast in the page: `rgb` reads a CSS colour,
+/// `opaque` says whether it covers what is under it, `lum` and `ratio` are WCAG's relative
+/// luminance and contrast ratio, `behind(e)` is the nearest opaque background from `e` up
+/// (white if none).
+pub const COLOUR_JS: &str = r#"
     const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
     const opaque = c => c.length === 3 || (c.length === 4 && c[3] === 1);
     const lum = ([r, g, b]) => {
@@ -76,6 +75,15 @@ const FOCUS_STYLE: &str = r#"
         }
         return [255, 255, 255];
     };
+"#;
+
+/// The focused element's indicator and text, measured from its computed styles: the best
+/// contrast of its outline or box-shadow colour against the background around it (the
+/// nearest opaque background of its parent), the outline's width, and, for an element with
+/// text, the contrast of its text on its own background.
+/// (Run after [`COLOUR_JS`].)
+const FOCUS_STYLE: &str = r#"
+    const el = arguments[0];
     const s = getComputedStyle(el);
     const around = behind(el.parentElement);
     const rings = [];
@@ -568,22 +576,10 @@ impl Browser {
     /// drawn on (the nearest ancestor with an opaque background; white if none).
     pub async fn contrast(&self, element: &Element<'_>) -> f64 {
         const SCRIPT: &str = r#"
-            const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
-            const lum = ([r, g, b]) => {
-                const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-                return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-            };
-            let el = arguments[0];
-            const fg = rgb(getComputedStyle(el).color);
-            let bg = [255, 255, 255];
-            for (let e = el; e; e = e.parentElement) {
-                const c = rgb(getComputedStyle(e).backgroundColor);
-                if (c.length === 3 || (c.length === 4 && c[3] === 1)) { bg = c.slice(0, 3); break; }
-            }
-            const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-            return (a + 0.05) / (b + 0.05);
+            const el = arguments[0];
+            return ratio(rgb(getComputedStyle(el).color), behind(el));
         "#;
-        self.execute(SCRIPT, vec![element.to_arg()])
+        self.execute(&format!("{COLOUR_JS}{SCRIPT}"), vec![element.to_arg()])
             .await
             .as_f64()
             .expect("a contrast ratio")
@@ -678,7 +674,9 @@ impl Browser {
                 break; // back round to the start
             }
             seen.push(key);
-            let v: Value = browser.execute(FOCUS_STYLE, vec![active.to_arg()]).await;
+            let v: Value = browser
+                .execute(&format!("{COLOUR_JS}{FOCUS_STYLE}"), vec![active.to_arg()])
+                .await;
             let what = v["what"].as_str().unwrap_or_default().to_string();
             if v["visible"] != Value::Bool(true) {
                 problems.push(format!("{what}: not :focus-visible"));

@@ -7,14 +7,14 @@
 use serde_json::Value;
 
 use crate::booking_support::{bk_book_ok, bk_course, bk_person, bk_world};
-use crate::browser::{keys, sign_in_browser, Browser};
+use crate::browser::{keys, sign_in_browser, Browser, COLOUR_JS};
 use crate::helpers::TestApp;
 
 /// The two colours covering most of the element's box as Chromium drew it (from a
 /// screenshot, decoded into a canvas on a blank page, since cpd-hub's pages forbid images
 /// from data URLs), and the contrast between them: for a focused link, the focus band and
-/// the text on it. The arguments: the PNG as base64, and the box as `[x, y, w, h, viewport
-/// width]`.
+/// the text on it (run after [`COLOUR_JS`]). The arguments: the PNG as base64, and the box
+/// as `[x, y, w, h, viewport width]`.
 const DRAWN_CONTRAST: &str = r#"
     const [png, r] = arguments;
     return (async () => {
@@ -34,13 +34,8 @@ const DRAWN_CONTRAST: &str = r#"
             counts.set(k, (counts.get(k) || 0) + 1);
         }
         const top = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 2).map(e => e[0].split(',').map(Number));
-        const lum = ([r, g, b]) => {
-            const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-        };
         if (top.length < 2) return { ratio: 1, colours: top };
-        const [a, b] = [lum(top[0]), lum(top[1])].sort((p, q) => q - p);
-        return { ratio: (a + 0.05) / (b + 0.05), colours: top };
+        return { ratio: ratio(top[0], top[1]), colours: top };
     })();
 "#;
 
@@ -105,7 +100,9 @@ crate::both_backends! {
             .await;
         let png = browser.screenshot_base64().await;
         browser.goto("about:blank").await;
-        let drawn = browser.execute(DRAWN_CONTRAST, vec![Value::String(png), rect.clone()]).await;
+        let drawn = browser
+            .execute(&format!("{COLOUR_JS}{DRAWN_CONTRAST}"), vec![Value::String(png), rect.clone()])
+            .await;
         let ratio = drawn["ratio"].as_f64().unwrap();
         assert!(ratio >= 4.5, "the focused, visited brand link is drawn at {ratio:.2}:1: {drawn}");
     }

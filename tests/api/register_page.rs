@@ -95,18 +95,8 @@ async fn setup(app: &TestApp) -> Setup {
 /// Moves a session to start `start_minutes` from now (negative: in the past) and last
 /// `minutes`.
 async fn set_session_time(app: &TestApp, session_id: &str, start_minutes: i64, minutes: i64) {
-    let id = session_id.to_string();
-    app.with_db(move |conn| {
-        let start = Utc::now().naive_utc() + Span::minutes(start_minutes);
-        diesel::update(course_sessions::table.find(&id))
-            .set((
-                course_sessions::start_at.eq(start),
-                course_sessions::end_at.eq(start + Span::minutes(minutes)),
-            ))
-            .execute(conn)
-            .unwrap();
-    })
-    .await;
+    let start = Utc::now().naive_utc() + Span::minutes(start_minutes);
+    set_session_at(app, session_id, start, minutes).await;
 }
 
 /// The register through the JSON API, as the admin.
