@@ -85,6 +85,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "_report_macros.html",
         include_str!("templates/_report_macros.html"),
     ),
+    (
+        "_pagination.html",
+        include_str!("templates/_pagination.html"),
+    ),
     ("reports.html", include_str!("templates/reports.html")),
     (
         "reports_school.html",
@@ -285,6 +289,60 @@ fn form_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pager_keeps_the_filters_and_shows_only_when_there_are_pages() {
+        let env = templates();
+        let render = |page_no: i64, pages: i64, query: &str| {
+            // Named .html, so it is escaped as the pages are.
+            env.render_named_str(
+                "pager.html",
+                r#"{% import "_pagination.html" as p %}{{ p.pager("/courses", "Pages of courses", page_no, pages, query) }}"#,
+                minijinja::context! { page_no, pages, query },
+            )
+            .unwrap()
+        };
+        let middle = render(2, 3, "q=a&b=c");
+        assert!(
+            middle.contains(r#"aria-label="Pages of courses""#),
+            "{middle}"
+        );
+        assert!(
+            middle.contains(r#"href="/courses?q=a&amp;b=c&amp;page=1""#),
+            "{middle}"
+        );
+        assert!(
+            middle.contains(r#"href="/courses?q=a&amp;b=c&amp;page=3""#),
+            "{middle}"
+        );
+        assert!(middle.contains("Page 2 of 3"), "{middle}");
+        let first = render(1, 2, "");
+        assert!(
+            first.contains(r#"href="/courses?page=2""#) && !first.contains("rel=\"prev\""),
+            "{first}"
+        );
+        assert!(render(1, 1, "q=a").trim().is_empty());
+        // The page numbers the list pages read: absent, unreadable or out of range is page 1.
+        assert_eq!(page_number(Some(" 3 ")), 3);
+        for raw in [
+            None,
+            Some(""),
+            Some("0"),
+            Some("-2"),
+            Some("x"),
+            Some("1000001"),
+        ] {
+            assert_eq!(page_number(raw), 1, "{raw:?}");
+        }
+        assert_eq!(
+            (page_count(0, 20), page_count(20, 20), page_count(21, 20)),
+            (0, 1, 2)
+        );
+        assert_eq!(
+            filter_query(&[("q", "a b"), ("term", ""), ("status", "draft")]),
+            "q=a+b&status=draft"
+        );
+    }
 
     #[test]
     fn every_template_compiles_and_escapes() {
