@@ -53,10 +53,14 @@ pub struct CancelRequest {
     pub reason: Option<String>,
 }
 
-/// An approval of one booking (no fields).
+/// An approval of one booking.
 #[derive(Debug, Default, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ApproveRequest {}
+pub struct ApproveRequest {
+    /// Why (optional; kept in the booking's history, which says "approved" without one).
+    #[validate(length(min = 1, max = 1000))]
+    pub reason: Option<String>,
+}
 
 /// A decline of one booking.
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
@@ -74,7 +78,8 @@ pub struct BulkRequest {
     /// The bookings, 1 to 500.
     #[validate(length(min = 1, max = 500))]
     pub booking_ids: Vec<String>,
-    /// Why (for a decline; the people are told).
+    /// Why: kept in each booking's history. Required to decline (the people are told it,
+    /// as with one decline); optional to approve (the history says "approved" without one).
     #[validate(length(min = 1, max = 1000))]
     pub reason: Option<String>,
 }
@@ -318,8 +323,9 @@ pub async fn approve_one(
         &req,
         &caller,
         &bytes,
-        move |st, who, _: ApproveRequest| async move {
-            let mut done = app::decide(&st, &who, ids, Decision::Approve, time::now()).await?;
+        move |st, who, input: ApproveRequest| async move {
+            let decision = Decision::Approve(input.reason);
+            let mut done = app::decide(&st, &who, ids, decision, time::now()).await?;
             Ok((StatusCode::OK, Booking::from(done.remove(0))))
         },
     )
@@ -371,6 +377,8 @@ pub async fn decline_one(
 }
 
 /// Approve several booking requests at once (all or none).
+///
+/// Each is placed as when approved alone; a `reason` is kept in each booking's history.
 #[utoipa::path(tag = "bookings", params(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = BulkRequest, security(("bearer" = [])), responses(
@@ -393,8 +401,8 @@ pub async fn approve_many(
         &caller,
         &bytes,
         move |st, who, input: BulkRequest| async move {
-            let items =
-                app::decide(&st, &who, input.booking_ids, Decision::Approve, time::now()).await?;
+            let decision = Decision::Approve(input.reason);
+            let items = app::decide(&st, &who, input.booking_ids, decision, time::now()).await?;
             let total = items.len() as i64;
             let page: Page<Booking> = Page { items, total }.into_view();
             Ok((StatusCode::OK, page))
@@ -404,6 +412,9 @@ pub async fn approve_many(
 }
 
 /// Decline several bookings at once (all or none).
+///
+/// With a reason, as when declining one: each person is told it (422 on `reason` without one,
+/// and nothing is declined).
 #[utoipa::path(tag = "bookings", params(
     ("Idempotency-Key" = Option<String>, Header, description = "1-200 printable characters")),
     request_body = BulkRequest, security(("bearer" = [])), responses(

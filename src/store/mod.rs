@@ -9,6 +9,7 @@ pub mod bookings;
 pub mod calendar_feeds;
 pub mod courses;
 pub mod digests;
+pub mod erasure;
 pub mod evaluation;
 pub mod export;
 pub mod idempotency;

@@ -511,6 +511,8 @@ pub fn erase(conn: &mut DbConn, actor_id: &str, id: &str) -> AppResult<()> {
         // Their evaluation free text goes (ratings stay, so reports do not change), and so do
         // their evaluation links.
         super::evaluation::forget_person(conn, id)?;
+        // Free text about them on their bookings and registers goes, histories included.
+        super::erasure::forget_free_text(conn, id)?;
         diesel::delete(person_roles::table.filter(person_roles::person_id.eq(id))).execute(conn)?;
         // Queued and sent emails held the address and, in the payload, the name. Messages not
         // yet sent are cancelled: there is no one left to send them to.

@@ -104,7 +104,7 @@ pub async fn approve(
     caller: MaybeCaller,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    decide(&state, caller, &id, Decision::Approve, "approved").await
+    decide(&state, caller, &id, Decision::Approve(None), "approved").await
 }
 
 /// Declines the request with a reason (an empty reason shows the form again with the error).

@@ -266,7 +266,7 @@ pub async fn decide(
         ));
     }
     let decision = match form.decision.as_str() {
-        "approve" => Some(Decision::Approve),
+        "approve" => Some(Decision::Approve(None)),
         "decline" if reason.is_empty() => {
             errors.push((
                 "reason",
@@ -296,7 +296,7 @@ pub async fn decide(
         see_other(&format!("/school?done={done}&n={n}{school}#decided"))
     };
     if let (Some(decision), true) = (decision.clone(), errors.is_empty()) {
-        let what = if matches!(decision, Decision::Approve) {
+        let what = if matches!(decision, Decision::Approve(_)) {
             "approved"
         } else {
             "declined"

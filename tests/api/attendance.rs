@@ -962,11 +962,33 @@ both_backends! {
         assert_eq!(bk_count(&app, &format!("{over} AND c.last_register_recorded_at IS NOT NULL")).await, past);
         assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM courses WHERE last_register_recorded_at IS NOT NULL AND last_session_end > CURRENT_TIMESTAMP").await, 0);
         // Nothing is queued for people by the demo's past.
-        let outbox = bk_count(&app, "SELECT COUNT(*) AS n FROM outbox").await;
-        // Running it again adds no register.
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM outbox").await, 0);
+        // Running it again adds no register, and still queues nothing.
         let again = app.with_db(|c| cpd_hub::commands::seed::run(c).unwrap()).await;
         assert_eq!(again.registers, 0);
         assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM attendance").await, marks);
-        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM outbox").await, outbox);
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM outbox").await, 0);
+    }
+}
+
+both_backends! {
+    async fn attendance_history_cannot_be_rewritten(app: TestApp) {
+        let r = att_room(&app, 30).await;
+        let reg = att_register(&app, &r.session, &r.lead).await;
+        let beth = booking_of(&reg, "Beth Jones");
+        att_put_ok(&app, &r.session, &r.lead, json!([{"booking_id": beth, "status": "late", "note": "Train delayed"}])).await;
+        // Whatever the code path, the database refuses to change or remove a history row.
+        let (update, delete) = cal_db(&app, |conn| {
+            let u = diesel::sql_query("UPDATE attendance_history SET to_status = 'present'").execute(conn);
+            let d = diesel::sql_query("DELETE FROM attendance_history").execute(conn);
+            (u.map_err(|e| e.to_string()), d.map_err(|e| e.to_string()))
+        }).await;
+        assert!(update.unwrap_err().contains("append-only"));
+        assert!(delete.unwrap_err().contains("append-only"));
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM attendance_history").await, 1);
+        let history = att_history(&app, &r.session, &r.lead).await;
+        let items = history["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{history}");
+        assert_eq!(items[0]["to"], "late", "{history}");
     }
 }

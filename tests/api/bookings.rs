@@ -271,6 +271,58 @@ both_backends! {
 }
 
 both_backends! {
+    async fn bulk_decisions_keep_their_reason(app: TestApp) {
+        let w = bk_world(&app).await;
+        let course = bk_course(&app, &w, "Phonics", 5, |b| b["requires_approval"] = json!(true)).await;
+        let people = bk_people(&app, 4, "Staff", &[&w.school_a]).await;
+        let mut ids = Vec::new();
+        for p in &people {
+            ids.push(id(&bk_book_ok(&app, &course, p).await));
+        }
+        // A bulk decline needs a reason, as a single one does (the people are told it); a
+        // refused one declines nothing and tells no one.
+        for body in [
+            json!({"booking_ids": [ids[0], ids[1]]}),
+            json!({"booking_ids": [ids[0], ids[1]], "reason": "   "}),
+        ] {
+            expect_problem(app.post("/api/v1/bookings/decline", w.lead_a.t(), &body).await, 422, Some("reason")).await;
+        }
+        expect_problem(app.post(&format!("/api/v1/bookings/{}/decline", ids[0]), w.lead_a.t(),
+            &json!({"reason": "   "})).await, 422, Some("reason")).await;
+        for i in &ids {
+            assert_eq!(bk_get(&app, i).await["status"], "pending_approval");
+        }
+        let declined = bk_outbox(&app).await.into_iter().filter(|(k, _, _, _)| k == "booking_declined").count();
+        assert_eq!(declined, 0);
+
+        // A bulk approval keeps its reason in each booking's history, as one approval does.
+        let both = expect_json(app.post("/api/v1/bookings/approve", w.lead_a.t(),
+            &json!({"booking_ids": [ids[0], ids[1]], "reason": "Covered by the supply budget"})).await, 200).await;
+        assert_eq!(both["total"], 2);
+        for i in &ids[..2] {
+            let hist = bk_get(&app, i).await["history"].clone();
+            assert_eq!(statuses(&hist)[1], (json!("pending_approval"), json!("confirmed")));
+            assert_eq!(hist[1]["reason"], "Covered by the supply budget");
+            assert_eq!(hist[1]["actor_id"], w.lead_a.id.as_str());
+        }
+        expect_json(app.post(&format!("/api/v1/bookings/{}/approve", ids[2]), w.lead_a.t(),
+            &json!({"reason": "Part of the SEND plan"})).await, 200).await;
+        assert_eq!(bk_get(&app, &ids[2]).await["history"][1]["reason"], "Part of the SEND plan");
+
+        // A bulk decline with its reason: in the history and in the email.
+        expect_json(app.post("/api/v1/bookings/decline", w.lead_a.t(),
+            &json!({"booking_ids": [ids[3]], "reason": "No cover that week"})).await, 200).await;
+        let hist = bk_get(&app, &ids[3]).await["history"].clone();
+        assert_eq!(statuses(&hist)[1], (json!("pending_approval"), json!("declined")));
+        assert_eq!(hist[1]["reason"], "No cover that week");
+        let told: Vec<Value> = bk_outbox(&app).await.into_iter().filter(|(k, _, _, _)| k == "booking_declined").map(|(_, _, _, p)| p).collect();
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0]["reason"], "No cover that week");
+        bk_check_invariants(&app, &[]).await;
+    }
+}
+
+both_backends! {
     async fn overdue_approvals_for_the_lead(app: TestApp) {
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Curriculum", 5, |b| b["requires_approval"] = json!(true)).await;
@@ -611,6 +663,103 @@ both_backends! {
         expect_problem(r, 422, Some("Idempotency-Key")).await;
         assert_eq!(bk_count(&app, &format!("SELECT COUNT(*) AS n FROM bookings WHERE person_id = '{}'", p[2].id)).await, 0);
         bk_check_invariants(&app, &[]).await;
+    }
+}
+
+/// Idempotency keys are kept 24 hours (invariant 10), then the booking jobs purge them: a
+/// retry with a key past its 24 hours runs again, one within them is still replayed.
+mod keys_are_purged_after_24_hours {
+    use super::*;
+
+    async fn run(app: TestApp) {
+        let w = bk_world(&app).await;
+        let first = bk_course(&app, &w, "Kept a day", 5, |_| {}).await;
+        let second = bk_course(&app, &w, "Kept a day too", 5, |_| {}).await;
+        let p = bk_people(&app, 1, "Staff", &[&w.school_a]).await;
+        let (old_path, young_path) = (
+            format!("/api/v1/courses/{first}/bookings"),
+            format!("/api/v1/courses/{second}/bookings"),
+        );
+        let old = with_key(&app, &old_path, &p[0].token, "old", &json!({}))
+            .send()
+            .await
+            .unwrap();
+        let old = expect_json(old, 201).await;
+        let young = with_key(&app, &young_path, &p[0].token, "young", &json!({}))
+            .send()
+            .await
+            .unwrap();
+        let young = expect_json(young, 201).await;
+        // One key was used 25 hours ago, the other 23 (as time passing would leave them).
+        cal_db(&app, |conn| {
+            use cpd_hub::db::schema::idempotency_keys as k;
+            use diesel::prelude::*;
+            let now = chrono::Utc::now().naive_utc();
+            for (key, hours) in [("old", 25), ("young", 23)] {
+                let n = diesel::update(k::table.filter(k::key.eq(key)))
+                    .set(k::created_at.eq(now - chrono::Duration::hours(hours)))
+                    .execute(conn)
+                    .unwrap();
+                assert_eq!(n, 1, "key {key}");
+            }
+        })
+        .await;
+        // The jobs run every second: until then a retry is replayed; once the old key is
+        // purged, the retry runs again, and the person is already booked.
+        let mut waited = 0;
+        let rerun = loop {
+            let r = with_key(&app, &old_path, &p[0].token, "old", &json!({}))
+                .send()
+                .await
+                .unwrap();
+            if r.headers().get("Idempotency-Replayed").is_none() {
+                break r;
+            }
+            assert_eq!(
+                expect_json(r, 201).await,
+                old,
+                "a replay is the first answer"
+            );
+            waited += 1;
+            assert!(waited < 100, "the key past its 24 hours was never purged");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            expect_problem(rerun, 409, None).await["code"],
+            "already_booked"
+        );
+        // The key within its 24 hours is still replayed: the same answer, nothing new.
+        let again = with_key(&app, &young_path, &p[0].token, "young", &json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.headers().get("Idempotency-Replayed").unwrap(), "true");
+        assert_eq!(expect_json(again, 201).await, young);
+        assert_eq!(
+            bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await,
+            2
+        );
+        bk_check_invariants(&app, &[]).await;
+    }
+
+    async fn app(backend: Backend) -> Option<TestApp> {
+        spawn_app_with(backend, |s| {
+            s.booking_jobs_interval = Duration::from_secs(1)
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run(app(Backend::Sqlite).await.expect("sqlite")).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        match app(Backend::Postgres).await {
+            Some(app) => run(app).await,
+            None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
+        }
     }
 }
 

@@ -39,6 +39,7 @@ mod digest;
 mod focus;
 mod register_page;
 
+mod erasure;
 mod evaluate_page;
 mod evaluation;
 mod national_seed;

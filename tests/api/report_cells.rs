@@ -543,19 +543,24 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
-            // Rounds that summed (or found nothing marked), and rounds that found another
-            // refresher at work (PostgreSQL's lock) or the database busy (SQLite's write lock,
-            // held by a booking): the only ways a round may end without summing.
-            let (mut summed, mut waited) = (0, 0);
+            // Rounds that summed a course, rounds that found nothing marked, and rounds that
+            // found another refresher at work (PostgreSQL's lock) or the database busy
+            // (SQLite's write lock, held by a booking): the only ways a round may end without
+            // summing. Any other error fails the test.
+            let (mut summed, mut idle, mut waited) = (0, 0, 0);
             while !stop.load(Ordering::Relaxed) {
                 match report_cells::refresh(&mut conn, cpd_hub::domain::time::now(), 1) {
-                    Ok(Some(_)) => summed += 1,
+                    Ok(Some(0)) => idle += 1,
+                    Ok(Some(n)) => {
+                        assert_eq!(n, 1, "summed more than its limit");
+                        summed += 1
+                    }
                     Ok(None) => waited += 1,
                     Err(e) if e.to_string().contains("database is locked") => waited += 1,
                     Err(e) => panic!("a refresh failed: {e}"),
                 }
             }
-            (summed, waited)
+            (summed, idle, waited)
         })
     };
 
@@ -585,10 +590,10 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
         t.await.unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    let (summed, waited) = looping.await.unwrap();
+    let (summed, idle, waited) = looping.await.unwrap();
     assert!(
         summed > 0,
-        "the looping refresher summed in none of its rounds ({waited} waited)"
+        "the looping refresher summed no course ({idle} rounds found none marked, {waited} waited)"
     );
 
     let first_start = cpd_hub::domain::time::now().date() + chrono::Duration::days(30);

@@ -12,7 +12,7 @@ use crate::app::policy::{require, require_visible, Action};
 use crate::app::state::AppState;
 use crate::db::DbConn;
 use crate::domain::caller::Caller;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::bookings::{self as store, Access, Booking, Ctx, HistoryEntry};
 
 /// What a booking asks for.
@@ -31,10 +31,42 @@ pub struct BookInput {
 /// A school lead's or admin's decision on booking requests.
 #[derive(Clone, Debug)]
 pub enum Decision {
-    /// Place the requests as of when they were made.
-    Approve,
-    /// Withdraw them, with the reason the people are told.
+    /// Place the requests as of when they were made, with the reason kept in their history
+    /// (`None`: "approved").
+    Approve(Option<String>),
+    /// Withdraw them, with the reason the people are told: required, one booking or many
+    /// ([`decide`] answers 422 on `reason` without one).
     Decline(Option<String>),
+}
+
+impl Decision {
+    /// The decision with its reason trimmed; 422 on `reason` when a decline has none (the
+    /// people declined are told why, whether one booking is declined or many) or a reason
+    /// is longer than 1000 characters.
+    fn checked(self) -> AppResult<Decision> {
+        fn tidy(reason: Option<String>) -> AppResult<Option<String>> {
+            let reason = reason
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty());
+            if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+                return Err(AppError::invalid(
+                    "reason",
+                    "must be 1000 characters or fewer",
+                ));
+            }
+            Ok(reason)
+        }
+        match self {
+            Decision::Approve(reason) => Ok(Decision::Approve(tidy(reason)?)),
+            Decision::Decline(reason) => match tidy(reason)? {
+                Some(r) => Ok(Decision::Decline(Some(r))),
+                None => Err(AppError::invalid(
+                    "reason",
+                    "is required to decline: the people declined are told why",
+                )),
+            },
+        }
+    }
 }
 
 fn ctx<'a>(state: &'a AppState, actor: &'a str, now: chrono::NaiveDateTime) -> Ctx<'a> {
@@ -138,7 +170,9 @@ fn check_decide(c: &mut DbConn, caller: &Caller, ids: &[String]) -> AppResult<()
     Ok(())
 }
 
-/// Approves or declines the bookings `ids` (repeats dropped), all or none, at `now`.
+/// Approves or declines the bookings `ids` (repeats dropped), all or none, at `now`. A
+/// decline needs a reason (422 on `reason`, nothing changed); a reason is kept in each
+/// booking's history.
 pub async fn decide(
     state: &AppState,
     caller: &Caller,
@@ -148,13 +182,14 @@ pub async fn decide(
 ) -> AppResult<Vec<Booking>> {
     let mut seen = BTreeSet::new();
     let ids: Vec<String> = ids.into_iter().filter(|i| seen.insert(i.clone())).collect();
+    let decision = decision.checked()?;
     let (st, who) = (state.clone(), caller.clone());
     let done = state
         .db(move |c| {
             check_decide(c, &who, &ids)?;
             let ctx = ctx(&st, &who.person_id, now);
             match decision {
-                Decision::Approve => store::approve(c, ctx, &ids),
+                Decision::Approve(reason) => store::approve(c, ctx, &ids, reason.as_deref()),
                 Decision::Decline(reason) => store::decline(c, ctx, &ids, reason.as_deref()),
             }
         })

@@ -107,8 +107,14 @@ fn courses_of(conn: &mut DbConn, ids: &[String]) -> AppResult<Vec<(String, Vec<S
 /// Approves requests waiting for approval, all or none: each is placed as of its ORIGINAL
 /// request time, earliest first: confirmed when a place is free and the school is under its
 /// cap, otherwise waitlisted at its place in the queue by request time. 409 `not_pending`
-/// (naming the booking) when one of them is not waiting for approval.
-pub fn approve(conn: &mut DbConn, ctx: Ctx<'_>, ids: &[String]) -> AppResult<Vec<Booking>> {
+/// (naming the booking) when one of them is not waiting for approval. The history row of each
+/// keeps `reason` ("approved" without one).
+pub fn approve(
+    conn: &mut DbConn,
+    ctx: Ctx<'_>,
+    ids: &[String],
+    reason: Option<&str>,
+) -> AppResult<Vec<Booking>> {
     let groups = courses_of(conn, ids)?;
     write_tx(conn, |conn| {
         for (course_id, _) in &groups {
@@ -144,7 +150,7 @@ pub fn approve(conn: &mut DbConn, ctx: Ctx<'_>, ids: &[String]) -> AppResult<Vec
                     row,
                     Change {
                         status,
-                        reason: "approved",
+                        reason: reason.unwrap_or("approved"),
                         note: (status == BookingStatus::Waitlisted)
                             .then_some("no place free for the school, so waitlisted"),
                         cancel_reason: None,
