@@ -44,6 +44,9 @@ pub enum Action<'a> {
     ChangeSchool,
     /// Erase a person (UK GDPR).
     ErasePerson,
+    /// Use the admin's people pages (`/admin/people`): find anyone, add, change, export and
+    /// erase them. Admin only; school leads manage their own school's people through the API.
+    ManagePeople,
     /// Read the audit log.
     ReadAudit,
     /// Export everything held about a person (UK GDPR subject access).
@@ -164,6 +167,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         | Action::AssignRoles
         | Action::ChangeSchool
         | Action::ErasePerson
+        | Action::ManagePeople
         | Action::ManageOutbox
         | Action::ReadMetrics
         | Action::ReadAudit => false,
@@ -341,6 +345,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::WriteReference => "Only an admin may change reference data.".into(),
         Action::AssignRoles => "Only an admin may give or take away roles.".into(),
         Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::ManagePeople => "Only an admin may manage people here.".into(),
         Action::ReadAudit => "Only an admin may read the audit log.".into(),
         Action::ChangeSchool => "Only an admin may move a person to another school.".into(),
         Action::EditPerson { .. } => {
