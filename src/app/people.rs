@@ -258,9 +258,7 @@ pub async fn erase(state: &AppState, caller: &Caller, id: &str) -> AppResult<()>
     let person = get(state, caller, id).await?;
     require(caller, Action::ErasePerson)?;
     let actor = caller.person_id.clone();
-    state
-        .db(move |c| store::erase(c, &actor, &person.id))
-        .await
+    state.db(move |c| store::erase(c, &actor, &person.id)).await
 }
 
 /// Everything cpd-hub holds about a person (themselves, their school's lead, admins; 404 for

@@ -184,9 +184,7 @@ pub fn list(
                 .escape('\\')
                 .or(people::email.like(pattern.clone()).escape('\\'));
             if filter.q_school {
-                query = query.filter(
-                    by_person.or(lower(schools::name).like(pattern).escape('\\')),
-                );
+                query = query.filter(by_person.or(lower(schools::name).like(pattern).escape('\\')));
             } else {
                 query = query.filter(by_person);
             }

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::booking_support::{bk_book_ok, bk_course, bk_count, bk_person, bk_world};
+use crate::booking_support::{bk_book_ok, bk_count, bk_course, bk_person, bk_world};
 use crate::browser::{keys, Browser};
 use crate::email::{parse, spawn_with_sink};
 use crate::helpers::{as_browser, location, page_text, visible_text, Backend, TestApp};
@@ -106,7 +106,10 @@ async fn sign_in_mail(sink: &SmtpSink) -> String {
                 return None;
             }
             let mail = parse(m);
-            if !mail.subject().is_some_and(|s| s.starts_with("Your sign-in link")) {
+            if !mail
+                .subject()
+                .is_some_and(|s| s.starts_with("Your sign-in link"))
+            {
                 return None;
             }
             mail.text_part(0)?.text_contents().map(str::to_string)
@@ -213,7 +216,10 @@ async fn admin_manages_people(backend: Backend) {
         .text()
         .await
         .contains("must be an email address"));
-    assert_eq!(browser.find("#name").await.property("value").await, "Jo Bloggs");
+    assert_eq!(
+        browser.find("#name").await.property("value").await,
+        "Jo Bloggs"
+    );
     assert_eq!(
         browser.find("#school_id").await.property("value").await,
         w.school_a.as_str(),
@@ -250,7 +256,11 @@ async fn admin_manages_people(backend: Backend) {
     browser.click_and_wait(&edit).await;
     browser.assert_accessible("person form").await;
     assert_eq!(
-        browser.find("#role-course_lead").await.property("checked").await,
+        browser
+            .find("#role-course_lead")
+            .await
+            .property("checked")
+            .await,
         true
     );
     choose(&browser, "#school_id", &w.school_b).await;
@@ -286,7 +296,9 @@ async fn admin_manages_people(backend: Backend) {
         bookings.contains("Phonics for early readers") && bookings.contains("Place confirmed"),
         "{bookings}"
     );
-    browser.assert_accessible("person page with a booking").await;
+    browser
+        .assert_accessible("person page with a booking")
+        .await;
     look_at(&browser, "admin-person").await;
     let link = browser.find("#export-person").await;
     assert!(link.attribute("download").await.is_some());
@@ -328,23 +340,41 @@ async fn admin_manages_people(backend: Backend) {
     look_at(&browser, "admin-person-erase").await;
     let confirm = browser.find("#confirm-erase").await;
     browser.click_and_wait(&confirm).await;
-    assert!(browser.current_url().await.ends_with("/admin/people?done=erased"));
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with("/admin/people?done=erased"));
     let done = browser.find("#done").await.text().await;
-    assert!(done.contains("erased") && done.contains("anonymous counts"), "{done}");
+    assert!(
+        done.contains("erased") && done.contains("anonymous counts"),
+        "{done}"
+    );
     browser.assert_accessible("people list after erasing").await;
     assert!(!browser.source().await.contains("Priya Patel"));
     browser.find("#filter-q").await.type_text("priya").await;
     let find = browser.find("#find-people").await;
     browser.click_and_wait(&find).await;
-    assert!(browser.find("#no-people").await.text().await.contains("No one matches"));
+    assert!(browser
+        .find("#no-people")
+        .await
+        .text()
+        .await
+        .contains("No one matches"));
     let r = app
-        .get(&format!("/api/v1/people/{}", priya.id), Some(&app.admin_token))
+        .get(
+            &format!("/api/v1/people/{}", priya.id),
+            Some(&app.admin_token),
+        )
         .await;
     assert_eq!(r.status(), 404);
     let listed = app.admin_get("/api/v1/people?q=priya").await;
     assert_eq!(listed["total"], 0);
     assert_eq!(audited(&app, "person.erase", &priya.id).await, 1);
-    assert_eq!(engagement(&app).await, report_before, "the reports count the same");
+    assert_eq!(
+        engagement(&app).await,
+        report_before,
+        "the reports count the same"
+    );
 }
 
 async fn post_form(
@@ -378,8 +408,14 @@ fn assert_shows_api_errors(html: &str, problem: &Value) {
             let line = format!("{label}: {}", m.as_str().unwrap());
             assert!(text.contains(&line), "{line:?} not in {text}");
         }
-        assert!(html.contains(&format!("href=\"#{field}\"")), "links to {field}");
-        assert!(html.contains(&format!("id=\"{field}-error\"")), "beside {field}");
+        assert!(
+            html.contains(&format!("href=\"#{field}\"")),
+            "links to {field}"
+        );
+        assert!(
+            html.contains(&format!("id=\"{field}-error\"")),
+            "beside {field}"
+        );
     }
 }
 

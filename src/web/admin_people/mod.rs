@@ -22,8 +22,12 @@ pub use list::{index, PeopleListParams};
 pub use person::{erase, erase_form, export, show, DoneParams};
 
 /// The roles the form offers to tick, in order; everyone holds `staff` besides.
-pub(super) const GIVEN_ROLES: [Role; 4] =
-    [Role::SchoolLead, Role::CourseLead, Role::CpdGroup, Role::Admin];
+pub(super) const GIVEN_ROLES: [Role; 4] = [
+    Role::SchoolLead,
+    Role::CourseLead,
+    Role::CpdGroup,
+    Role::Admin,
+];
 
 /// A role as people read it.
 pub(super) fn role_label(role: Role) -> &'static str {

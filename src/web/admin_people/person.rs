@@ -165,7 +165,10 @@ pub async fn export(
                 .content_type("application/json")
                 .insert_header((
                     header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"cpd-hub-person-{}.json\"", data.person.id),
+                    format!(
+                        "attachment; filename=\"cpd-hub-person-{}.json\"",
+                        data.person.id
+                    ),
                 ))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(body))
