@@ -530,6 +530,21 @@ mod tests {
     }
 
     #[test]
+    fn only_admins_use_the_people_pages() {
+        // A school lead may add and change their own school's people through the API, but the
+        // admin's pages reach everyone, so they are for admins only.
+        for role in [
+            Role::Staff,
+            Role::SchoolLead,
+            Role::CourseLead,
+            Role::CpdGroup,
+        ] {
+            assert!(!allows(&caller(&[role], Some("s1")), &Action::ManagePeople));
+        }
+        assert!(allows(&caller(&[Role::Admin], None), &Action::ManagePeople));
+    }
+
+    #[test]
     fn bookings_by_self_lead_and_admin() {
         let me = caller(&[Role::Staff], Some("s1"));
         let lead = caller(&[Role::SchoolLead], Some("s1"));
