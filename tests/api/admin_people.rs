@@ -61,7 +61,7 @@ async fn screenshot(browser: &Browser, name: &str, width: u32) {
     browser.keep_screenshot(&format!("{name}-{width}")).await;
 }
 
-/// Looks at a page at desktop and phone widths: screenshots, no sideways scrolling at 320 px,
+/// Looks at a page at desktop, tablet and phone widths: screenshots, no sideways scrolling at 320 px,
 /// axe at both, and not over 3,000 px tall at desktop width.
 async fn look_at(browser: &Browser, name: &str) {
     screenshot(browser, name, 1280).await;
@@ -72,6 +72,8 @@ async fn look_at(browser: &Browser, name: &str) {
         height.as_f64().unwrap() <= 3000.0,
         "{name} is {height} px tall"
     );
+    screenshot(browser, name, 768).await;
+    browser.assert_fits(&format!("{name} on a tablet")).await;
     screenshot(browser, name, 320).await;
     browser.assert_fits(&format!("{name} at 320 px")).await;
     browser
@@ -612,5 +614,67 @@ crate::both_backends! {
         let list = page_text(&app, "/admin/people", Some(&admin)).await;
         assert!(list.contains("href=\"/admin/people\">People"));
         assert!(list.contains("Sam Staff"));
+    }
+}
+
+crate::both_backends! {
+    /// The list finds people by school name (the API's `q` does not), filters by role and
+    /// cluster, and pages 25 at a time keeping the filters; a role it does not know is named.
+    async fn the_people_list_searches_filters_and_pages(app: TestApp) {
+        let w = crate::booking_support::bk_world(&app).await;
+        let cluster = app.admin_create("/api/v1/clusters", json!({"name": "Dearne"})).await;
+        let cluster_id = cluster["id"].as_str().unwrap().to_string();
+        let dearne = {
+            let cluster_id = cluster_id.clone();
+            app.with_db(move |c| {
+                cpd_hub::store::seed::ensure_school(c, &cpd_hub::store::seed::SchoolSeed {
+                    urn: 300001,
+                    name: "Dearne Valley Academy",
+                    phase: "secondary",
+                    school_type: "Academy converter",
+                    cluster_id: Some(&cluster_id),
+                    local_authority: "Barnsley",
+                    postcode: "S63 7EW",
+                })
+                .unwrap()
+                .0
+            })
+            .await
+        };
+        let far = bk_person(&app, "Farah Far", Some(&dearne), None, &[]).await;
+        for n in 0..30 {
+            bk_person(&app, &format!("Pager Person {n:02}"), Some(&w.school_a), None, &[]).await;
+        }
+        let admin = crate::browser::web_session_cookie(&app, &app.admin_id()).await;
+
+        // By school name on the page; the API's words look at names and emails only.
+        let html = page_text(&app, "/admin/people?q=dearne+valley", Some(&admin)).await;
+        assert!(visible_text(&html).contains("1 person"), "{}", visible_text(&html));
+        assert!(html.contains(&format!("id=\"person-{}\"", far.id)));
+        assert_eq!(app.admin_get("/api/v1/people?q=dearne").await["total"], 0);
+
+        // By cluster, and by role.
+        let html = page_text(&app, &format!("/admin/people?cluster={cluster_id}"), Some(&admin)).await;
+        assert!(html.contains("Farah Far") && !html.contains("Pager Person"));
+        let html = page_text(&app, "/admin/people?role=school_lead", Some(&admin)).await;
+        let text = visible_text(&html);
+        assert!(text.contains("2 people") && text.contains("Lena Lead") && text.contains("Bob Lead"), "{text}");
+
+        // 25 a page; the second keeps the words.
+        let html = page_text(&app, "/admin/people?q=pager", Some(&admin)).await;
+        assert_eq!(html.matches("<tr id=\"person-").count(), 25);
+        assert!(visible_text(&html).contains("30 people"));
+        assert!(html.contains("Page 1 of 2"));
+        assert!(html.contains("href=\"/admin/people?q=pager&amp;page=2\""), "the pager keeps the words");
+        let html = page_text(&app, "/admin/people?q=pager&page=2", Some(&admin)).await;
+        assert_eq!(html.matches("<tr id=\"person-").count(), 5);
+        assert!(html.contains("Pager Person 29") && !html.contains("Pager Person 00"));
+
+        // A role the list does not offer is named, not ignored.
+        let r = as_browser(&app, Method::GET, "/admin/people?role=headteacher", Some(&admin))
+            .send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let text = visible_text(&r.text().await.unwrap());
+        assert!(text.contains("Role: choose one from the list"), "{text}");
     }
 }
