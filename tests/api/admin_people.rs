@@ -195,6 +195,25 @@ async fn admin_manages_people(backend: Backend) {
     assert_eq!(rows, 2, "Priya and her school's lead");
     assert!(!browser.source().await.contains("Omar Other"));
     browser.assert_accessible("people list, searched").await;
+    // At phone width the table scrolls in its box and the names stay in view.
+    browser.set_window_size(320, 1000).await;
+    let kept = browser
+        .execute(
+            "const box = document.querySelector('.table-scroll'); box.scrollLeft = 250; \
+             const name = box.querySelector('tbody th[scope=row]'); \
+             return [box.scrollLeft, name.getBoundingClientRect().left - box.getBoundingClientRect().left];",
+            vec![],
+        )
+        .await;
+    assert!(
+        kept[0].as_f64().unwrap() > 100.0,
+        "the table scrolls: {kept}"
+    );
+    assert!(
+        kept[1].as_f64().unwrap().abs() < 1.0,
+        "the names stay in view: {kept}"
+    );
+    browser.set_window_size(1280, 1000).await;
 
     // Adding a person, with a mistake first.
     let people_before = bk_count(&app, "SELECT COUNT(*) AS n FROM people").await;
