@@ -111,6 +111,14 @@ fn render(
             }
         })
         .collect();
+    // The list holds the first 1,000 schools by name: the person's own school is always
+    // offered, so saving the form never moves them out of it unasked.
+    let mut schools = choices.schools.clone();
+    if let Some(own) = person.and_then(|p| p.school.as_ref()) {
+        if !schools.iter().any(|(id, _)| *id == own.id) {
+            schools.insert(0, (own.id.clone(), own.name.clone()));
+        }
+    }
     page(
         status,
         "admin_person_form.html",
@@ -125,7 +133,7 @@ fn render(
             errors => summary,
             field_errors,
             roles,
-            schools => choices.schools,
+            schools,
             staff_groups => choices.staff_groups,
         },
     )
