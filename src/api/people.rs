@@ -7,49 +7,30 @@
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Deserializer, Serialize};
-use validator::{Validate, ValidationError};
+use validator::{Validate, ValidationError, ValidationErrors};
 
 use crate::api::extract::ValidJson;
 use crate::api::views::people::{NewToken, Person, Ref, TokenInfo};
 use crate::api::views::IntoView;
-use crate::app::policy::{person_scope, require, require_visible, Action, PersonScope};
+pub use crate::app::people::PeopleQuery;
+use crate::app::people::{self as people, NewPersonInput, PersonEdit};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::roles::Role;
-use crate::domain::text::is_email;
 use crate::domain::time;
 use crate::error::responses::{Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON};
 use crate::error::{AppError, AppResult};
-use crate::store::people::{self as store, NewPerson, PeopleFilter, PersonChanges, Scope};
-
-/// Filters and paging of the people list.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct PeopleQuery {
-    /// Page size, 1 to 1000 (default 50).
-    pub limit: Option<i64>,
-    /// Items to skip (default 0).
-    pub offset: Option<i64>,
-    /// Only this school's people.
-    pub school_id: Option<String>,
-    /// Only this staff group.
-    pub staff_group_id: Option<String>,
-    /// Only holders of this role: `staff`, `school_lead`, `course_lead`, `cpd_group` or `admin`.
-    pub role: Option<String>,
-    /// Words to find in the name or email (case-insensitive).
-    pub q: Option<String>,
-}
+use crate::store::people as store;
 
 /// A new person.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPersonBody {
-    /// Full name.
-    #[validate(length(max = 200), custom(function = "not_blank"))]
+    /// Full name (at most 200 characters).
     #[schema(example = "Sam Taylor")]
     pub name: String,
     /// Email address, unique whatever its case.
-    #[validate(custom(function = "email_address"))]
     #[schema(example = "sam.taylor@school.example")]
     pub email: String,
     /// Their school. A school lead may only add people to their own school.
@@ -63,15 +44,38 @@ pub struct NewPersonBody {
     pub roles: Vec<Role>,
 }
 
+impl From<NewPersonBody> for NewPersonInput {
+    fn from(b: NewPersonBody) -> Self {
+        NewPersonInput {
+            name: b.name,
+            email: b.email,
+            school_id: b.school_id,
+            staff_group_id: b.staff_group_id,
+            roles: b.roles,
+        }
+    }
+}
+
+// The rules are the use case's (`app::people`), checked as the body is read so a bad body
+// is refused before anything else, as every JSON body is.
+impl Validate for NewPersonBody {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        NewPersonInput {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            ..NewPersonInput::default()
+        }
+        .validate()
+    }
+}
+
 /// Changes to a person; absent fields stay as they are, `null` clears a school or staff group.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonPatch {
-    /// New name.
-    #[validate(length(max = 200), custom(function = "not_blank"))]
+    /// New name (at most 200 characters).
     pub name: Option<String>,
     /// New email address.
-    #[validate(custom(function = "email_address"))]
     pub email: Option<String>,
     /// New school, or `null` for none (admin only).
     #[serde(default, deserialize_with = "present")]
@@ -83,6 +87,29 @@ pub struct PersonPatch {
     pub staff_group_id: Option<Option<String>>,
     /// The full new set of roles (admin only; `staff` is always kept).
     pub roles: Option<Vec<Role>>,
+}
+
+impl From<PersonPatch> for PersonEdit {
+    fn from(p: PersonPatch) -> Self {
+        PersonEdit {
+            name: p.name,
+            email: p.email,
+            school_id: p.school_id,
+            staff_group_id: p.staff_group_id,
+            roles: p.roles,
+        }
+    }
+}
+
+impl Validate for PersonPatch {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        PersonEdit {
+            name: self.name.clone(),
+            email: self.email.clone(),
+            ..PersonEdit::default()
+        }
+        .validate()
+    }
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
@@ -99,57 +126,6 @@ fn not_blank(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn email_address(value: &str) -> Result<(), ValidationError> {
-    if !is_email(value) {
-        return Err(ValidationError::new("email").with_message("must be an email address".into()));
-    }
-    Ok(())
-}
-
-impl PeopleQuery {
-    fn paging(&self) -> AppResult<Paging> {
-        Paging::new(self.limit, self.offset).map_err(|(f, m)| AppError::invalid(f, m))
-    }
-
-    fn filter(self) -> AppResult<PeopleFilter> {
-        let role = match self
-            .role
-            .as_deref()
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-        {
-            None => None,
-            Some(r) => Some(Role::parse(r).ok_or_else(|| {
-                AppError::invalid(
-                    "role",
-                    "must be one of staff, school_lead, course_lead, cpd_group, admin",
-                )
-            })?),
-        };
-        let nonempty =
-            |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        Ok(PeopleFilter {
-            school_id: nonempty(self.school_id),
-            staff_group_id: nonempty(self.staff_group_id),
-            role,
-            q: nonempty(self.q),
-        })
-    }
-}
-
-fn store_scope(scope: PersonScope) -> Scope {
-    match scope {
-        PersonScope::All => Scope::All,
-        PersonScope::School(s) => Scope::School(s),
-        PersonScope::Own(p) => Scope::Only(p),
-    }
-}
-
-/// Whether a set of roles goes beyond `staff`, which anyone may be given.
-fn beyond_staff(roles: &[Role]) -> bool {
-    roles.iter().any(|r| *r != Role::Staff)
-}
-
 /// List people. Admins and the CPD group see everyone, a school lead their own school's
 /// people, anyone else only themselves. Erased people are never listed.
 #[utoipa::path(tag = "people", params(PeopleQuery), security(("bearer" = [])), responses(
@@ -163,14 +139,10 @@ pub async fn list_people(
     caller: Caller,
     query: web::Query<PeopleQuery>,
 ) -> AppResult<web::Json<Page<Person>>> {
-    require(&caller, Action::ListPeople)?;
     let query = query.into_inner();
     let paging = query.paging()?;
     let filter = query.filter()?;
-    let scope = store_scope(person_scope(&caller));
-    let page = state
-        .db(move |c| store::list(c, &scope, &filter, paging))
-        .await?;
+    let page = people::list(&state, &caller, filter, paging).await?;
     Ok(web::Json(page.into_view()))
 }
 
@@ -191,39 +163,8 @@ pub async fn create_person(
     caller: Caller,
     body: ValidJson<NewPersonBody>,
 ) -> AppResult<HttpResponse> {
-    let body = body.into_inner();
-    require(
-        &caller,
-        Action::CreatePerson {
-            school_id: body.school_id.as_deref(),
-        },
-    )?;
-    if beyond_staff(&body.roles) {
-        require(&caller, Action::AssignRoles)?;
-    }
-    let new = NewPerson {
-        name: body.name,
-        email: body.email,
-        school_id: body.school_id,
-        staff_group_id: body.staff_group_id,
-        roles: body.roles,
-    };
-    let actor = caller.person_id.clone();
-    let person = state.db(move |c| store::create(c, &actor, new)).await?;
+    let person = people::create(&state, &caller, body.into_inner().into()).await?;
     Ok(HttpResponse::Created().json(Person::from(person)))
-}
-
-/// Loads a person the caller may see, or answers 404 as if there were none.
-async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppResult<store::Person> {
-    let person = state.db(move |c| store::get(c, &id)).await?;
-    require_visible(
-        caller,
-        Action::ReadPerson {
-            person_id: &person.id,
-            school_id: person.school_id(),
-        },
-    )?;
-    Ok(person)
 }
 
 /// One person (themselves, their school's lead, the CPD group, admins; 404 for anyone else).
@@ -239,9 +180,7 @@ pub async fn get_person(
     id: web::Path<String>,
 ) -> AppResult<web::Json<Person>> {
     Ok(web::Json(
-        visible_person(&state, &caller, id.into_inner())
-            .await?
-            .into_view(),
+        people::get(&state, &caller, &id).await?.into_view(),
     ))
 }
 
@@ -264,37 +203,8 @@ pub async fn patch_person(
     id: web::Path<String>,
     body: ValidJson<PersonPatch>,
 ) -> AppResult<web::Json<Person>> {
-    let current = visible_person(&state, &caller, id.into_inner()).await?;
-    require(
-        &caller,
-        Action::EditPerson {
-            person_id: &current.id,
-            school_id: current.school_id(),
-        },
-    )?;
-    let patch = body.into_inner();
-    if let Some(school_id) = &patch.school_id {
-        if school_id.as_deref() != current.school_id() {
-            require(&caller, Action::ChangeSchool)?;
-        }
-    }
-    if let Some(roles) = &patch.roles {
-        if store::with_staff(roles.clone()) != current.roles {
-            require(&caller, Action::AssignRoles)?;
-        }
-    }
-    let changes = PersonChanges {
-        name: patch.name,
-        email: patch.email,
-        school_id: patch.school_id,
-        staff_group_id: patch.staff_group_id,
-        roles: patch.roles,
-    };
-    let actor = caller.person_id.clone();
-    let id = current.id;
     Ok(web::Json(
-        state
-            .db(move |c| store::update(c, &actor, &id, changes))
+        people::update(&state, &caller, &id, body.into_inner().into())
             .await?
             .into_view(),
     ))
@@ -316,12 +226,7 @@ pub async fn erase_person(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
-    let person = visible_person(&state, &caller, id.into_inner()).await?;
-    require(&caller, Action::ErasePerson)?;
-    let actor = caller.person_id.clone();
-    state
-        .db(move |c| store::erase(c, &actor, &person.id))
-        .await?;
+    people::erase(&state, &caller, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

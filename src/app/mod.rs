@@ -11,6 +11,7 @@ pub mod courses;
 pub mod evaluation;
 pub mod leading;
 pub mod outbox;
+pub mod people;
 pub mod policy;
 pub mod record;
 pub mod school;

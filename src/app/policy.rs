@@ -44,6 +44,9 @@ pub enum Action<'a> {
     ChangeSchool,
     /// Erase a person (UK GDPR).
     ErasePerson,
+    /// Use the admin's people pages (`/admin/people`): find anyone, add, change, export and
+    /// erase them. Admin only; school leads manage their own school's people through the API.
+    ManagePeople,
     /// Read the audit log.
     ReadAudit,
     /// Export everything held about a person (UK GDPR subject access).
@@ -164,6 +167,7 @@ pub fn allows(caller: &Caller, action: &Action<'_>) -> bool {
         | Action::AssignRoles
         | Action::ChangeSchool
         | Action::ErasePerson
+        | Action::ManagePeople
         | Action::ManageOutbox
         | Action::ReadMetrics
         | Action::ReadAudit => false,
@@ -341,6 +345,7 @@ fn describe(action: &Action<'_>) -> String {
         Action::WriteReference => "Only an admin may change reference data.".into(),
         Action::AssignRoles => "Only an admin may give or take away roles.".into(),
         Action::ErasePerson => "Only an admin may erase a person.".into(),
+        Action::ManagePeople => "Only an admin may manage people here.".into(),
         Action::ReadAudit => "Only an admin may read the audit log.".into(),
         Action::ChangeSchool => "Only an admin may move a person to another school.".into(),
         Action::EditPerson { .. } => {
@@ -522,6 +527,21 @@ mod tests {
             assert!(!allows(&caller(&[role], Some("s1")), &Action::ReadAudit));
         }
         assert!(allows(&caller(&[Role::Admin], None), &Action::ReadAudit));
+    }
+
+    #[test]
+    fn only_admins_use_the_people_pages() {
+        // A school lead may add and change their own school's people through the API, but the
+        // admin's pages reach everyone, so they are for admins only.
+        for role in [
+            Role::Staff,
+            Role::SchoolLead,
+            Role::CourseLead,
+            Role::CpdGroup,
+        ] {
+            assert!(!allows(&caller(&[role], Some("s1")), &Action::ManagePeople));
+        }
+        assert!(allows(&caller(&[Role::Admin], None), &Action::ManagePeople));
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub struct PersonExport {
     pub audit: Vec<AuditEntry>,
     /// Their attendance at sessions, as the registers recorded it.
     pub attendance: Vec<super::attendance::AttendanceExport>,
+    /// Their bookings, whatever their status, in the order they were asked for.
+    pub bookings: Vec<super::bookings::Booking>,
 }
 
 /// Gathers everything held about a person, in one consistent read; 404 when there is no such
@@ -159,6 +161,7 @@ pub fn person_export(conn: &mut DbConn, person_id: &str) -> AppResult<PersonExpo
             evaluations: super::evaluation::export_for(conn, person_id)?,
             audit: super::audit::involving(conn, person_id)?,
             attendance: super::attendance::person_marks(conn, person_id)?,
+            bookings: bookings_of(conn, person_id)?,
         })
     })
 }
@@ -170,4 +173,29 @@ pub fn school_of(conn: &mut DbConn, person_id: &str) -> AppResult<Option<String>
         .find(person_id)
         .select(people::school_id)
         .first(conn)?)
+}
+
+/// Every booking of a person, a page of the bookings list at a time (an export is complete
+/// however many there are).
+fn bookings_of(conn: &mut DbConn, person_id: &str) -> AppResult<Vec<super::bookings::Booking>> {
+    let filter = super::bookings::Filter {
+        person_id: Some(person_id.to_string()),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    loop {
+        let paging = crate::domain::paging::Paging::new(Some(1000), Some(out.len() as i64))
+            .map_err(|(f, m)| crate::error::AppError::invalid(f, m))?;
+        let page = super::bookings::list(
+            conn,
+            &crate::domain::booking::BookingScope::All,
+            &filter,
+            paging,
+        )?;
+        let done = page.items.is_empty() || out.len() + page.items.len() >= page.total as usize;
+        out.extend(page.items);
+        if done {
+            return Ok(out);
+        }
+    }
 }

@@ -116,6 +116,10 @@ pub struct PeopleFilter {
     pub role: Option<Role>,
     /// Words to find in the name or email (case-insensitive).
     pub q: Option<String>,
+    /// Whether `q` also finds people by their school's name (the admin's people search).
+    pub q_school: bool,
+    /// Only people of this cluster's schools.
+    pub cluster_id: Option<String>,
 }
 
 macro_rules! person_columns {
@@ -169,14 +173,21 @@ pub fn list(
                 ),
             );
         }
+        if let Some(c) = &filter.cluster_id {
+            // Schools are joined (left), so a person without one matches no cluster.
+            query = query.filter(schools::cluster_id.eq(c.clone()));
+        }
         if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
             let pattern = like_pattern(q);
-            query = query.filter(
-                lower(people::name)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(people::email.like(pattern).escape('\\')),
-            );
+            let by_person = lower(people::name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(people::email.like(pattern.clone()).escape('\\'));
+            if filter.q_school {
+                query = query.filter(by_person.or(lower(schools::name).like(pattern).escape('\\')));
+            } else {
+                query = query.filter(by_person);
+            }
         }
         query
     };

@@ -6,6 +6,7 @@
 pub mod admin_audit;
 pub mod admin_courses;
 pub mod admin_emails;
+pub mod admin_people;
 pub mod approvals;
 pub mod certificate;
 pub mod charts;
@@ -144,6 +145,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "evaluate_closed.html",
         include_str!("templates/evaluate_closed.html"),
     ),
+    (
+        "admin_people.html",
+        include_str!("templates/admin_people.html"),
+    ),
+    (
+        "admin_person.html",
+        include_str!("templates/admin_person.html"),
+    ),
+    (
+        "admin_person_form.html",
+        include_str!("templates/admin_person_form.html"),
+    ),
+    (
+        "admin_person_erase.html",
+        include_str!("templates/admin_person_erase.html"),
+    ),
 ];
 
 /// The shared stylesheet.
@@ -271,6 +288,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     admin_courses::configure(cfg);
     admin_emails::configure(cfg);
     admin_audit::configure(cfg);
+    admin_people::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

@@ -110,6 +110,8 @@ struct Records {
     subject: String,
     /// Another person of the subject's school, to be erased.
     victim: String,
+    /// And another, for the admin's people pages to erase.
+    page_victim: String,
     /// One of the subject's API tokens (not the one they call with).
     token: String,
     /// A published course with two sessions, and those sessions.
@@ -207,6 +209,7 @@ impl Records {
             .replace("{priority}", &self.priority)
             .replace("{provider}", &self.provider)
             .replace("{person}", &self.subject)
+            .replace("{page_victim}", &self.page_victim)
             .replace("{victim}", &self.victim)
             .replace("{token}", &self.token)
             .replace("{course}", &self.course)
@@ -675,6 +678,49 @@ fn matrix() -> Vec<Row> {
         },
         row("POST", "/admin/emails/retry-failed", Page(&Admin)),
         row("GET", "/admin/audit", Page(&Admin)),
+        row("GET", "/admin/people", Page(&Admin)),
+        row("GET", "/admin/people/new", Page(&Admin)),
+        Row {
+            body: Body::Form(|_, n| {
+                vec![
+                    ("name", format!("Matrix page person {n}")),
+                    ("email", format!("page-person-{n}@matrix.test")),
+                ]
+            }),
+            ..row("POST", "/admin/people/new", Page(&Admin))
+        },
+        Row {
+            request: "/admin/people/{person}",
+            ..row("GET", "/admin/people/{id}", Page(&Admin))
+        },
+        Row {
+            request: "/admin/people/{person}/edit",
+            ..row("GET", "/admin/people/{id}/edit", Page(&Admin))
+        },
+        // Saved as it is: the subject's record does not change.
+        Row {
+            request: "/admin/people/{person}/edit",
+            body: Body::Form(|r, _| {
+                vec![
+                    ("name", "Sam Subject".into()),
+                    ("email", "subject@matrix.test".into()),
+                    ("school_id", r.school.clone()),
+                ]
+            }),
+            ..row("POST", "/admin/people/{id}/edit", Page(&Admin))
+        },
+        Row {
+            request: "/admin/people/{person}/export",
+            ..row("GET", "/admin/people/{id}/export", Page(&Admin))
+        },
+        Row {
+            request: "/admin/people/{page_victim}/erase",
+            ..row("GET", "/admin/people/{id}/erase", Page(&Admin))
+        },
+        Row {
+            request: "/admin/people/{page_victim}/erase",
+            ..row("POST", "/admin/people/{id}/erase", Page(&Admin))
+        },
         row("GET", "/check-in", Anyone(200)),
         Row {
             body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
@@ -882,6 +928,8 @@ both_backends! {
         let other_school = crate::people::school(&app, 200002, "Elsewhere Primary").await;
         let subject = app.create_person("subject@matrix.test", "Sam Subject", Some(&school), &[]);
         let victim = app.create_person("victim@matrix.test", "Vic Tim", Some(&school), &[]);
+        let page_victim =
+            app.create_person("page.victim@matrix.test", "Page Victim", Some(&school), &[]);
         // Callers in this order: the subject comes after everyone else but the admin, so a
         // route that changes the subject's records is tried by the others first.
         let mut tokens = vec![(Who::Nobody, None)];
@@ -1050,6 +1098,7 @@ both_backends! {
             provider: id(provider),
             subject,
             victim,
+            page_victim,
             token,
         };
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::admin::AuditEntry;
 use super::attendance::AttendanceExport;
+use super::bookings::Booking;
 use super::evaluation::EvaluationRecord;
 use super::view;
 use crate::domain::roles::Role;
@@ -110,6 +111,8 @@ view! {
         pub audit: Vec<AuditEntry>,
         /// Their attendance at sessions, as the registers recorded it.
         pub attendance: Vec<AttendanceExport>,
+        /// Their bookings, whatever their status, in the order they were asked for.
+        pub bookings: Vec<Booking>,
     }
 
     /// A browser session as a person's data export shows it (never its secret).
