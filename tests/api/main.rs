@@ -47,3 +47,4 @@ mod report_cells;
 mod report_support;
 mod reports_page;
 mod school_pages;
+mod crash;
