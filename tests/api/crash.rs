@@ -139,7 +139,10 @@ async fn answer_of(
 }
 
 fn message_id(m: &Received) -> String {
-    m.header("Message-ID").expect("a Message-ID").trim().to_string()
+    m.header("Message-ID")
+        .expect("a Message-ID")
+        .trim()
+        .to_string()
 }
 
 async fn crash_mid_rush(backend: Backend) {
@@ -190,7 +193,10 @@ async fn crash_mid_rush(backend: Backend) {
     // The kill: a third of the way through.
     let start = Instant::now();
     while answered.load(Ordering::SeqCst) < total / 3 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the rush stalled");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the rush stalled"
+        );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     killed.store(true, Ordering::SeqCst);
@@ -235,7 +241,11 @@ async fn crash_mid_rush(backend: Backend) {
             .collect()
     })
     .await;
-    assert_eq!(stored.len(), total, "one booking per request, none lost, none twice");
+    assert_eq!(
+        stored.len(),
+        total,
+        "one booking per request, none lost, none twice"
+    );
     let mut positions: BTreeMap<&String, Vec<i64>> = BTreeMap::new();
     for (who, course, key, a) in &answers {
         let v: Value = serde_json::from_str(&a.body).unwrap();
@@ -260,7 +270,11 @@ async fn crash_mid_rush(backend: Backend) {
         assert_eq!(confirmed, CAPACITY, "places on {course}");
         let mut told = positions.get(course).cloned().unwrap_or_default();
         told.sort();
-        assert_eq!(told, (1..=waiting).collect::<Vec<_>>(), "waiting list of {course}");
+        assert_eq!(
+            told,
+            (1..=waiting).collect::<Vec<_>>(),
+            "waiting list of {course}"
+        );
         let listed = app
             .admin_get(&format!(
                 "/api/v1/bookings?course_id={course}&status=waitlisted&limit=1000"
@@ -273,7 +287,11 @@ async fn crash_mid_rush(backend: Backend) {
             .map(|b| b["waitlist_position"].as_i64().unwrap())
             .collect();
         listed.sort();
-        assert_eq!(listed, (1..=waiting).collect::<Vec<_>>(), "listed waiting list of {course}");
+        assert_eq!(
+            listed,
+            (1..=waiting).collect::<Vec<_>>(),
+            "listed waiting list of {course}"
+        );
     }
     bk_check_invariants(&app, &courses).await;
 
@@ -289,11 +307,17 @@ async fn crash_mid_rush(backend: Backend) {
             .unwrap();
         assert_eq!(r.status().as_u16(), a.status, "{key}");
         assert_eq!(
-            r.headers().get("Idempotency-Replayed").map(|v| v.to_str().unwrap()),
+            r.headers()
+                .get("Idempotency-Replayed")
+                .map(|v| v.to_str().unwrap()),
             Some("true"),
             "{key}"
         );
-        assert_eq!(r.text().await.unwrap(), a.body, "{key}: the retry's answer differs");
+        assert_eq!(
+            r.text().await.unwrap(),
+            a.body,
+            "{key}: the retry's answer differs"
+        );
     }
 
     // Each booking's email arrives; the kill may send a few twice (same Message-ID).
@@ -374,3 +398,86 @@ async fn crash_mid_rush(backend: Backend) {
     drop(app);
 }
 crate::each_backend!(a_crash_mid_rush_loses_no_answer, crash_mid_rush);
+
+/// The hash the service gives a booking request with an empty JSON body.
+fn book_hash(path: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("POST\n{path}\n{{}}").as_bytes());
+    hex::encode(h.finalize())
+}
+
+async fn claims_die_with_their_process(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.outbox.enabled = false).await else {
+        return;
+    };
+    let w = bk_world(&app).await;
+    let course = bk_course(&app, &w, "After a restart", 5, |_| {}).await;
+    let p = bk_people(&app, 1, "Staff", &[&w.school_a]).await;
+    let path = format!("/api/v1/courses/{course}/bookings");
+    let send = |base: String| {
+        let (client, url, token) = (
+            app.client.clone(),
+            format!("{base}{path}"),
+            p[0].token.clone(),
+        );
+        async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", "left-behind")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A request claimed its key in this service and has not answered (it is still running,
+    // or its process died before the booking committed).
+    let (who, hash) = (p[0].id.clone(), book_hash(&path));
+    cal_db(&app, move |conn| {
+        let now = chrono::Utc::now().naive_utc();
+        cpd_hub::store::idempotency::begin(conn, &who, "left-behind", &hash, now, now).unwrap()
+    })
+    .await;
+    let r = send(app.address.clone()).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "idempotency_in_progress", "{body}");
+
+    // The service started again on the same database: the claim is older than the process,
+    // so the retry runs at once instead of waiting a minute.
+    let second = cpd_hub::startup::Application::build({
+        let mut s = app.settings.clone();
+        s.bind = "127.0.0.1:0".into();
+        s
+    })
+    .await
+    .unwrap();
+    let restarted = format!("http://127.0.0.1:{}", second.port());
+    tokio::spawn(second.run_until_stopped());
+    let r = send(restarted.clone()).await;
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("Idempotency-Replayed").is_none());
+    let first = r.text().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&first).unwrap()["status"],
+        "confirmed"
+    );
+    // From then on every retry, on either copy, is that answer.
+    for base in [restarted, app.address.clone()] {
+        let r = send(base).await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(r.headers().get("Idempotency-Replayed").unwrap(), "true");
+        assert_eq!(r.text().await.unwrap(), first);
+    }
+    let n = cal_db(&app, |conn| {
+        use cpd_hub::db::schema::bookings as b;
+        b::table.count().get_result::<i64>(conn).unwrap()
+    })
+    .await;
+    assert_eq!(n, 1, "one booking");
+}
+crate::each_backend!(
+    a_key_left_by_a_dead_process_is_free_after_a_restart,
+    claims_die_with_their_process
+);

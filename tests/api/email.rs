@@ -897,6 +897,8 @@ async fn killed_service_loses_nothing(backend: Backend) {
             .env("BIND", "127.0.0.1:0")
             .env("SMTP_URL", sink.url())
             .env("OUTBOX_CLAIM_SECS", "2")
+            // A claim lasts at least twice the SMTP timeout: 2 seconds here too.
+            .env("SMTP_TIMEOUT_SECS", "1")
             .env("OUTBOX_POLL_MS", "50")
             .env("OUTBOX_BATCH", "10")
             .env("OUTBOX_CONCURRENCY", "4")

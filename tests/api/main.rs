@@ -39,6 +39,7 @@ mod digest;
 mod focus;
 mod register_page;
 
+mod crash;
 mod evaluate_page;
 mod evaluation;
 mod national_seed;
@@ -47,4 +48,3 @@ mod report_cells;
 mod report_support;
 mod reports_page;
 mod school_pages;
-mod crash;
