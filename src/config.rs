@@ -663,6 +663,16 @@ mod tests {
     }
 
     #[test]
+    fn a_claim_outlasts_two_smtp_timeouts() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.outbox.claim_for(), Duration::from_secs(300));
+        let s = with(&[("OUTBOX_CLAIM_SECS", "2"), ("SMTP_TIMEOUT_SECS", "15")]).unwrap();
+        assert_eq!(s.outbox.claim_for(), Duration::from_secs(30));
+        let s = with(&[("OUTBOX_CLAIM_SECS", "2"), ("SMTP_TIMEOUT_SECS", "1")]).unwrap();
+        assert_eq!(s.outbox.claim_for(), Duration::from_secs(2));
+    }
+
+    #[test]
     fn retry_max_below_base_is_refused() {
         let e = with(&[
             ("OUTBOX_RETRY_BASE_MS", "5000"),

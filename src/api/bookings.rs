@@ -321,7 +321,7 @@ pub async fn approve_one(
         move |st, who, _: ApproveRequest, answer| async move {
             app::decide_keyed(&st, &who, ids, Decision::Approve, time::now(), answer).await
         },
-        only_one,
+        |done: &Vec<store::Booking>| only_one(done),
     )
     .await
 }
@@ -359,7 +359,7 @@ pub async fn decline_one(
             let decision = Decision::Decline(Some(input.reason));
             app::decide_keyed(&st, &who, ids, decision, time::now(), answer).await
         },
-        only_one,
+        |done: &Vec<store::Booking>| only_one(done),
     )
     .await
 }
@@ -390,7 +390,7 @@ pub async fn approve_many(
             let ids = input.booking_ids;
             app::decide_keyed(&st, &who, ids, Decision::Approve, time::now(), answer).await
         },
-        all_of,
+        |done: &Vec<store::Booking>| all_of(done),
     )
     .await
 }
@@ -421,22 +421,22 @@ pub async fn decline_many(
             let (ids, decision) = (input.booking_ids, Decision::Decline(input.reason));
             app::decide_keyed(&st, &who, ids, decision, time::now(), answer).await
         },
-        all_of,
+        |done: &Vec<store::Booking>| all_of(done),
     )
     .await
 }
 
 /// The answer to a decision on one booking: that booking.
-fn only_one(done: &Vec<store::Booking>) -> (StatusCode, Booking) {
+fn only_one(done: &[store::Booking]) -> (StatusCode, Booking) {
     // A decision on one id decides exactly that booking (or fails as a whole).
     (StatusCode::OK, Booking::from(done[0].clone()))
 }
 
 /// The answer to a decision on several bookings: all of them, as a page.
-fn all_of(done: &Vec<store::Booking>) -> (StatusCode, Page<Booking>) {
+fn all_of(done: &[store::Booking]) -> (StatusCode, Page<Booking>) {
     let total = done.len() as i64;
     let page: Page<Booking> = Page {
-        items: done.clone(),
+        items: done.to_vec(),
         total,
     }
     .into_view();

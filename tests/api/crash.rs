@@ -39,6 +39,9 @@ struct Answer {
     before_kill: bool,
 }
 
+/// One request a client made: the course, the key and the first answer.
+type Asked = (String, String, Answer);
+
 /// A free port for the service, so it can come back on the same one after the kill.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -207,7 +210,7 @@ async fn crash_mid_rush(backend: Backend) {
     let restart = Instant::now();
     let mut second = serve(&url, port, &sink);
 
-    let mut results: Vec<(Who, Vec<(String, String, Answer)>)> = Vec::new();
+    let mut results: Vec<(Who, Vec<Asked>)> = Vec::new();
     for c in clients {
         results.push(c.await.expect("a client failed"));
     }
