@@ -133,8 +133,10 @@ pub struct OutboxSettings {
     /// 86400000 (default 3600000, one hour).
     pub retry_max: Duration,
     /// `OUTBOX_CLAIM_SECS`: how long a worker holds a message it is sending, 1 to 86400
-    /// (default 300). A worker that dies mid-send leaves its claim; once it expires another
-    /// worker takes the message over.
+    /// (default 300), and never less than twice `SMTP_TIMEOUT_SECS` ([`Self::claim_for`]). A
+    /// worker that dies mid-send leaves its claim; once it expires another worker takes the
+    /// message over. A worker starts no SMTP exchange that could outlast its claim, so an
+    /// expired claim is never one a live worker is still sending.
     pub claim: Duration,
     /// `OUTBOX_BATCH`: messages claimed at once, 1 to 1000 (default 64).
     pub batch: i64,
@@ -149,6 +151,15 @@ pub struct OutboxSettings {
     /// `EMAIL_REMINDER_DAYS`: the course reminder goes this many days before the first
     /// session, 1 to 60 (default 2).
     pub reminder_days: u32,
+}
+
+impl OutboxSettings {
+    /// How long a claim lasts: `OUTBOX_CLAIM_SECS`, but at least twice the SMTP timeout, so a
+    /// claimed batch has time to start its sends (none starts within the SMTP timeout of the
+    /// claim's end).
+    pub fn claim_for(&self) -> Duration {
+        self.claim.max(self.smtp_timeout * 2)
+    }
 }
 
 /// How sign-in behaves. Every value has a default that suits one alliance.
@@ -649,6 +660,16 @@ mod tests {
             let s = with(&[("SMTP_URL", u)]).unwrap_or_else(|e| panic!("{u}: {e}"));
             assert_eq!(s.smtp_url.as_deref(), Some(u));
         }
+    }
+
+    #[test]
+    fn a_claim_outlasts_two_smtp_timeouts() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.outbox.claim_for(), Duration::from_secs(300));
+        let s = with(&[("OUTBOX_CLAIM_SECS", "2"), ("SMTP_TIMEOUT_SECS", "15")]).unwrap();
+        assert_eq!(s.outbox.claim_for(), Duration::from_secs(30));
+        let s = with(&[("OUTBOX_CLAIM_SECS", "2"), ("SMTP_TIMEOUT_SECS", "1")]).unwrap();
+        assert_eq!(s.outbox.claim_for(), Duration::from_secs(2));
     }
 
     #[test]

@@ -78,8 +78,17 @@ impl Application {
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             evaluation_wake: Arc::new(tokio::sync::Notify::new()),
             caches: Arc::new(crate::app::cache::Caches::default()),
+            started_at: crate::domain::time::now(),
         };
         let worker = if settings.outbox.enabled {
+            // Sends are recorded on connections of the worker's own, so a rush of requests
+            // holding the shared pool cannot delay them (see `email::worker`).
+            let record = db::own_pool(
+                &settings.database_url,
+                settings.outbox.concurrency.min(4) as u32,
+                settings.pool_timeout(),
+                &state.pool,
+            )?;
             Some(
                 Worker::new(
                     state.pool.clone(),
@@ -88,6 +97,7 @@ impl Application {
                     mailer,
                     state.outbox_wake.clone(),
                 )
+                .recording_through(record)
                 .spawn(),
             )
         } else {

@@ -153,16 +153,16 @@ pub async fn book(
         &req,
         &caller,
         &bytes,
-        move |st, who, input: BookRequest| async move {
+        move |st, who, input: BookRequest, answer| async move {
             let input = BookInput {
                 person_id: input.person_id,
                 staff_group_id: input.staff_group_id,
                 override_rules: input.override_rules,
                 walk_in: input.walk_in,
             };
-            let booking = app::book(&st, &who, &course_id, input).await?;
-            Ok((StatusCode::CREATED, Booking::from(booking)))
+            app::book_keyed(&st, &who, &course_id, input, answer).await
         },
+        |b: &store::Booking| (StatusCode::CREATED, Booking::from(b.clone())),
     )
     .await
 }
@@ -287,10 +287,10 @@ pub async fn cancel(
         &req,
         &caller,
         &bytes,
-        move |st, who, input: CancelRequest| async move {
-            let booking = app::cancel(&st, &who, &id, input.reason, time::now()).await?;
-            Ok((StatusCode::OK, Booking::from(booking)))
+        move |st, who, input: CancelRequest, answer| async move {
+            app::cancel_keyed(&st, &who, &id, input.reason, time::now(), answer).await
         },
+        |b: &store::Booking| (StatusCode::OK, Booking::from(b.clone())),
     )
     .await
 }
@@ -323,11 +323,11 @@ pub async fn approve_one(
         &req,
         &caller,
         &bytes,
-        move |st, who, input: ApproveRequest| async move {
+        move |st, who, input: ApproveRequest, answer| async move {
             let decision = Decision::Approve(input.reason);
-            let mut done = app::decide(&st, &who, ids, decision, time::now()).await?;
-            Ok((StatusCode::OK, Booking::from(done.remove(0))))
+            app::decide_keyed(&st, &who, ids, decision, time::now(), answer).await
         },
+        |done: &Vec<store::Booking>| only_one(done),
     )
     .await
 }
@@ -361,17 +361,11 @@ pub async fn decline_one(
         &req,
         &caller,
         &bytes,
-        move |st, who, input: DeclineRequest| async move {
-            let mut done = app::decide(
-                &st,
-                &who,
-                ids,
-                Decision::Decline(Some(input.reason)),
-                time::now(),
-            )
-            .await?;
-            Ok((StatusCode::OK, Booking::from(done.remove(0))))
+        move |st, who, input: DeclineRequest, answer| async move {
+            let decision = Decision::Decline(Some(input.reason));
+            app::decide_keyed(&st, &who, ids, decision, time::now(), answer).await
         },
+        |done: &Vec<store::Booking>| only_one(done),
     )
     .await
 }
@@ -400,13 +394,12 @@ pub async fn approve_many(
         &req,
         &caller,
         &bytes,
-        move |st, who, input: BulkRequest| async move {
+        move |st, who, input: BulkRequest, answer| async move {
             let decision = Decision::Approve(input.reason);
-            let items = app::decide(&st, &who, input.booking_ids, decision, time::now()).await?;
-            let total = items.len() as i64;
-            let page: Page<Booking> = Page { items, total }.into_view();
-            Ok((StatusCode::OK, page))
+            let ids = input.booking_ids;
+            app::decide_keyed(&st, &who, ids, decision, time::now(), answer).await
         },
+        |done: &Vec<store::Booking>| all_of(done),
     )
     .await
 }
@@ -436,21 +429,30 @@ pub async fn decline_many(
         &req,
         &caller,
         &bytes,
-        move |st, who, input: BulkRequest| async move {
-            let items = app::decide(
-                &st,
-                &who,
-                input.booking_ids,
-                Decision::Decline(input.reason),
-                time::now(),
-            )
-            .await?;
-            let total = items.len() as i64;
-            let page: Page<Booking> = Page { items, total }.into_view();
-            Ok((StatusCode::OK, page))
+        move |st, who, input: BulkRequest, answer| async move {
+            let (ids, decision) = (input.booking_ids, Decision::Decline(input.reason));
+            app::decide_keyed(&st, &who, ids, decision, time::now(), answer).await
         },
+        |done: &Vec<store::Booking>| all_of(done),
     )
     .await
+}
+
+/// The answer to a decision on one booking: that booking.
+fn only_one(done: &[store::Booking]) -> (StatusCode, Booking) {
+    // A decision on one id decides exactly that booking (or fails as a whole).
+    (StatusCode::OK, Booking::from(done[0].clone()))
+}
+
+/// The answer to a decision on several bookings: all of them, as a page.
+fn all_of(done: &[store::Booking]) -> (StatusCode, Page<Booking>) {
+    let total = done.len() as i64;
+    let page: Page<Booking> = Page {
+        items: done.to_vec(),
+        total,
+    }
+    .into_view();
+    (StatusCode::OK, page)
 }
 
 /// Registers the booking handlers (the fixed paths before `/bookings/{id}`).

@@ -26,6 +26,9 @@ pub struct AppState {
     pub evaluation_wake: Arc<tokio::sync::Notify>,
     /// The calendar's lists and choices, kept under the calendar generation.
     pub caches: Arc<crate::app::cache::Caches>,
+    /// When this process started (UTC). An `Idempotency-Key` claimed before then belongs to
+    /// a process that has gone, so a retry under it runs at once.
+    pub started_at: chrono::NaiveDateTime,
 }
 
 impl AppState {

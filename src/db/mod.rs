@@ -205,6 +205,22 @@ pub fn build_pool(url: &str, size: Option<u32>, timeout: Duration) -> Result<Poo
         .build_unchecked(manager))
 }
 
+/// A small pool of its own, for writes that must not queue behind the shared pool's
+/// requests (the email worker records a send as soon as the server has accepted it). An
+/// in-memory SQLite database exists only on its one connection, so it gets `shared`.
+pub fn own_pool(
+    url: &str,
+    size: u32,
+    timeout: Duration,
+    shared: &Pool,
+) -> Result<Pool, ConnectError> {
+    let memory = url.starts_with("sqlite:") && sqlite_path(url) == ":memory:";
+    if memory {
+        return Ok(shared.clone());
+    }
+    build_pool(url, Some(size.max(1)), timeout)
+}
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 

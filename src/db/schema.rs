@@ -273,6 +273,7 @@ diesel::table! {
         response_status -> Nullable<Integer>,
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
+        claim -> Nullable<Text>,
     }
 }
 

@@ -4,6 +4,13 @@
 //! an admin can retry it. A claim left by a worker that died expires and another worker (or
 //! this one after a restart) takes the message over, so nothing is lost; the stable
 //! `Message-ID` lets a receiver recognise the rare email sent twice that way.
+//!
+//! Two things keep those duplicates few. A send is recorded the moment the server accepts
+//! it, in a statement of its own on connections of the worker's own (so it never queues
+//! behind the requests waiting for the shared pool): only a message accepted in the few
+//! milliseconds before a crash can go twice. And no SMTP exchange starts that could still be
+//! running when its claim expires, so a worker that takes an expired claim over never sends
+//! a message that a live worker is sending too.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +59,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     /// This worker's claim token: marks its claims apart from other workers'.
     token: String,
+    /// Where outcomes are recorded: connections of the worker's own (see the module docs).
+    record: Pool,
 }
 
 impl Worker {
@@ -64,6 +73,7 @@ impl Worker {
         wake: Arc<Notify>,
     ) -> Worker {
         Worker {
+            record: pool.clone(),
             pool,
             settings,
             metrics,
@@ -71,6 +81,12 @@ impl Worker {
             wake,
             token: uuid::Uuid::new_v4().to_string(),
         }
+    }
+
+    /// Records outcomes through `pool` instead of the shared one (see the module docs).
+    pub fn recording_through(mut self, pool: Pool) -> Worker {
+        self.record = pool;
+        self
     }
 
     /// Starts the worker on the current tokio runtime.
@@ -126,7 +142,23 @@ impl Worker {
         F: FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
+        Self::run_on(self.pool.clone(), f).await
+    }
+
+    /// Records an outcome on the worker's own connections.
+    async fn record_db<T, F>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::run_on(self.record.clone(), f).await
+    }
+
+    async fn run_on<T, F>(pool: Pool, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(&mut DbConn) -> diesel::QueryResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get()?;
             Ok(f(&mut conn)?)
@@ -138,7 +170,7 @@ impl Worker {
     async fn deliver_batch(self: &Arc<Self>) -> anyhow::Result<usize> {
         let now = time::now();
         let until = now
-            + chrono::Duration::from_std(self.settings.claim)
+            + chrono::Duration::from_std(self.settings.claim_for())
                 .unwrap_or(chrono::Duration::minutes(5));
         let token = self.token.clone();
         let limit = self.settings.batch;
@@ -182,7 +214,7 @@ impl Worker {
         futures_util::stream::iter(to_send)
             .map(|m| {
                 let me = self.clone();
-                async move { me.deliver(m).await }
+                async move { me.deliver(m, until).await }
             })
             .buffer_unordered(self.settings.concurrency)
             .collect::<Vec<()>>()
@@ -190,9 +222,23 @@ impl Worker {
         Ok(count)
     }
 
-    /// Renders, sends and records one message. Errors recording the outcome are logged: the
-    /// claim then expires and the message is tried again, never lost.
-    async fn deliver(&self, m: Claimed) {
+    /// Renders, sends and records one message claimed until `until`. Errors recording the
+    /// outcome are logged: the claim then expires and the message is tried again, never lost.
+    async fn deliver(&self, m: Claimed, until: chrono::NaiveDateTime) {
+        // An exchange started now could outlast the claim (the batch before it was slow):
+        // give the message back rather than risk another worker sending it at the same time.
+        let timeout = chrono::Duration::from_std(self.settings.smtp_timeout)
+            .unwrap_or(chrono::Duration::seconds(15));
+        if time::now() + timeout >= until {
+            let (id, token) = (m.id.clone(), self.token.clone());
+            if let Err(e) = self
+                .record_db(move |c| store::unclaim(c, &id, &token))
+                .await
+            {
+                tracing::error!(id = %m.id, error = %e, "an email could not be given back; its claim will expire");
+            }
+            return;
+        }
         let outcome = match self.prepare(&m) {
             Err(why) => Outcome::Failed(why),
             Ok(message) => match self
@@ -217,7 +263,7 @@ impl Worker {
                 let now = time::now();
                 (
                     "sent",
-                    self.db(move |c| store::mark_sent(c, &settled, &token, now))
+                    self.record_db(move |c| store::mark_sent(c, &settled, &token, now))
                         .await,
                 )
             }
@@ -225,7 +271,7 @@ impl Worker {
                 tracing::warn!(kind = %m.kind, id = %m.id, attempts = m.attempts, error = %redact_addresses(&why), "email failed");
                 (
                     "failed",
-                    self.db(move |c| {
+                    self.record_db(move |c| {
                         store::mark_done(c, &settled, &token, DeliveryStatus::Failed, &why)
                     })
                     .await,
@@ -243,7 +289,7 @@ impl Worker {
                 tracing::info!(kind = %m.kind, id = %m.id, attempts = m.attempts, retry_in_ms = delay, error = %redact_addresses(&why), "email will be retried");
                 (
                     "retried",
-                    self.db(move |c| store::mark_retry(c, &id, &token, next, &why))
+                    self.record_db(move |c| store::mark_retry(c, &id, &token, next, &why))
                         .await,
                 )
             }

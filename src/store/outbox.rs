@@ -192,7 +192,9 @@ macro_rules! held {
 
 /// Records a successful send. `false` when the claim was lost (it expired and another worker
 /// took the message over), in which case that worker records the outcome. A sign-in email
-/// loses its link in the same update ([`settled_payload`]).
+/// loses its link in the same update ([`settled_payload`]). One statement, so its own tiny
+/// transaction: the worker runs it the moment the server has accepted the message, as the
+/// window in which a crash makes the message go twice lasts until it commits.
 pub fn mark_sent(
     conn: &mut DbConn,
     msg: &Claimed,
@@ -228,6 +230,20 @@ fn settle_payload(msg: &Claimed) -> Option<diesel::dsl::Eq<outbox::payload, Sett
                 .otherwise(outbox::payload),
         ),
     )
+}
+
+/// Gives a claimed message back unsent, due at once and without counting the try (its turn
+/// came too late in the claim to start an SMTP exchange). `false` when the claim was lost.
+pub fn unclaim(conn: &mut DbConn, id: &str, token: &str) -> QueryResult<bool> {
+    let n = diesel::update(held!(id, token))
+        .set((
+            outbox::status.eq(DeliveryStatus::Pending.as_str()),
+            outbox::attempts.eq(outbox::attempts - 1),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::claim_token.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// Puts a message back in the queue for another try at `next_attempt_at`.

@@ -772,7 +772,8 @@ both_backends! {
         // A first attempt that is still running (claimed, no answer yet).
         let who = p[0].id.clone();
         cal_db(&app, move |conn| {
-            cpd_hub::store::idempotency::begin(conn, &who, "busy", "not-this-hash", chrono::Utc::now().naive_utc()).unwrap()
+            let now = chrono::Utc::now().naive_utc();
+            cpd_hub::store::idempotency::begin(conn, &who, "busy", "not-this-hash", now, now).unwrap()
         }).await;
         let r = with_key(&app, &path, &p[0].token, "busy", &json!({})).send().await.unwrap();
         // A different request under the key is 422 even while it runs.
@@ -787,7 +788,7 @@ both_backends! {
         let started = chrono::Utc::now().naive_utc();
         let h2 = hash.clone();
         cal_db(&app, move |conn| {
-            cpd_hub::store::idempotency::begin(conn, &who, "running", &h2, started).unwrap()
+            cpd_hub::store::idempotency::begin(conn, &who, "running", &h2, started, started).unwrap()
         }).await;
         let r = with_key(&app, &path, &p[0].token, "running", &json!({})).send().await.unwrap();
         let pr = expect_problem(r, 409, None).await;

@@ -897,6 +897,8 @@ async fn killed_service_loses_nothing(backend: Backend) {
             .env("BIND", "127.0.0.1:0")
             .env("SMTP_URL", sink.url())
             .env("OUTBOX_CLAIM_SECS", "2")
+            // A claim lasts at least twice the SMTP timeout: 2 seconds here too.
+            .env("SMTP_TIMEOUT_SECS", "1")
             .env("OUTBOX_POLL_MS", "50")
             .env("OUTBOX_BATCH", "10")
             .env("OUTBOX_CONCURRENCY", "4")
@@ -1145,4 +1147,55 @@ async fn reminders_queue_once(backend: Backend) {
 crate::each_backend!(
     course_reminders_are_queued_once_and_skipped_when_late,
     reminders_queue_once
+);
+
+async fn no_send_outlasts_its_claim(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    // Each message takes 0.7 s at the server; a claim lasts 2 s (twice the SMTP timeout, as
+    // OUTBOX_CLAIM_SECS=1 is shorter); one message at a time, three to a batch: the third
+    // of a batch would start 1.4 s into the claim, too late to be sure to end within it.
+    sink.set_data_delay(Duration::from_millis(700));
+    let slow = |s: &mut cpd_hub::config::Settings| {
+        s.outbox.claim = Duration::from_secs(1);
+        s.outbox.smtp_timeout = Duration::from_secs(1);
+        s.outbox.batch = 3;
+        s.outbox.concurrency = 1;
+    };
+    let app = spawn_with_sink(backend, &sink, |s| {
+        s.outbox.enabled = false;
+        slow(s);
+    })
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let to = format!("slow{i}@school.test");
+        let payload = sample(Kind::BookingConfirmed);
+        ids.push(enqueue(&app, Kind::BookingConfirmed, &to, None, payload).await);
+    }
+    // Two workers share the queue: one takes a claim over as soon as it expires.
+    for _ in 0..2 {
+        let service = cpd_hub::startup::Application::build({
+            let mut s = app.settings.clone();
+            s.outbox.enabled = true;
+            s.bind = "127.0.0.1:0".into();
+            s
+        })
+        .await
+        .unwrap();
+        tokio::spawn(service.run_until_stopped());
+    }
+    for id in &ids {
+        let (_, attempts, _, error) = wait_status(&app, id, "sent").await;
+        // Once: not taken over while it was being sent, nor charged a try when given back.
+        assert_eq!(attempts, 1, "tries of {id}: {error:?}");
+    }
+    let got = sink
+        .expect_no_more_than(6, Duration::from_millis(1500))
+        .await;
+    let seen: HashSet<_> = got.iter().map(message_id).collect();
+    assert_eq!(seen.len(), 6, "each message exactly once");
+}
+crate::each_backend!(
+    no_send_starts_that_could_outlast_its_claim,
+    no_send_outlasts_its_claim
 );

@@ -40,6 +40,7 @@ mod digest;
 mod focus;
 mod register_page;
 
+mod crash;
 mod erasure;
 mod evaluate_page;
 mod evaluation;

@@ -14,6 +14,7 @@ use crate::db::DbConn;
 use crate::domain::caller::Caller;
 use crate::error::{AppError, AppResult};
 use crate::store::bookings::{self as store, Access, Booking, Ctx, HistoryEntry};
+use crate::store::idempotency::Answer;
 
 /// What a booking asks for.
 #[derive(Clone, Debug, Default)]
@@ -100,6 +101,19 @@ pub async fn book(
     course_id: &str,
     input: BookInput,
 ) -> AppResult<Booking> {
+    book_keyed(state, caller, course_id, input, None).await
+}
+
+/// As [`book`], under an `Idempotency-Key` when `answer` is given: the answer is written in
+/// the booking's transaction, so a retry after a crash gets it even if the first response
+/// never left.
+pub async fn book_keyed(
+    state: &AppState,
+    caller: &Caller,
+    course_id: &str,
+    input: BookInput,
+    answer: Option<Answer<Booking>>,
+) -> AppResult<Booking> {
     let person_id = input
         .person_id
         .clone()
@@ -121,6 +135,7 @@ pub async fn book(
         staff_group_id: input.staff_group_id,
         override_rules: input.override_rules,
         walk_in: input.walk_in,
+        answer,
     };
     let booking = state.bookings.book(course_id, request).await?;
     state.outbox_wake.notify_one();
@@ -136,6 +151,18 @@ pub async fn cancel(
     reason: Option<String>,
     now: chrono::NaiveDateTime,
 ) -> AppResult<Booking> {
+    cancel_keyed(state, caller, booking_id, reason, now, None).await
+}
+
+/// As [`cancel`], writing `answer` (under an `Idempotency-Key`) in the same transaction.
+pub async fn cancel_keyed(
+    state: &AppState,
+    caller: &Caller,
+    booking_id: &str,
+    reason: Option<String>,
+    now: chrono::NaiveDateTime,
+    answer: Option<Answer<Booking>>,
+) -> AppResult<Booking> {
     let (st, who, id) = (state.clone(), caller.clone(), booking_id.to_string());
     let booking = state
         .db(move |c| {
@@ -148,7 +175,8 @@ pub async fn cancel(
                     school_id: access.school_id.as_deref(),
                 },
             )?;
-            store::cancel(c, ctx(&st, &who.person_id, now), &id, reason.as_deref())
+            let ctx = ctx(&st, &who.person_id, now);
+            store::cancel(c, ctx, &id, reason.as_deref(), answer.as_ref())
         })
         .await?;
     state.outbox_wake.notify_one();
@@ -180,6 +208,18 @@ pub async fn decide(
     decision: Decision,
     now: chrono::NaiveDateTime,
 ) -> AppResult<Vec<Booking>> {
+    decide_keyed(state, caller, ids, decision, now, None).await
+}
+
+/// As [`decide`], writing `answer` (under an `Idempotency-Key`) in the same transaction.
+pub async fn decide_keyed(
+    state: &AppState,
+    caller: &Caller,
+    ids: Vec<String>,
+    decision: Decision,
+    now: chrono::NaiveDateTime,
+    answer: Option<Answer<Vec<Booking>>>,
+) -> AppResult<Vec<Booking>> {
     let mut seen = BTreeSet::new();
     let ids: Vec<String> = ids.into_iter().filter(|i| seen.insert(i.clone())).collect();
     let decision = decision.checked()?;
@@ -189,8 +229,12 @@ pub async fn decide(
             check_decide(c, &who, &ids)?;
             let ctx = ctx(&st, &who.person_id, now);
             match decision {
-                Decision::Approve(reason) => store::approve(c, ctx, &ids, reason.as_deref()),
-                Decision::Decline(reason) => store::decline(c, ctx, &ids, reason.as_deref()),
+                Decision::Approve(reason) => {
+                    store::approve(c, ctx, &ids, reason.as_deref(), answer.as_ref())
+                }
+                Decision::Decline(reason) => {
+                    store::decline(c, ctx, &ids, reason.as_deref(), answer.as_ref())
+                }
             }
         })
         .await?;

@@ -132,6 +132,7 @@ pub fn add_walk_in(
                     staff_group_id: None,
                     override_rules: true,
                     walk_in: true,
+                    answer: None,
                 };
                 (
                     bookings_store::book_in_tx(conn, base_url, &s.course_id, request)?,

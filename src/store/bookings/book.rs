@@ -12,6 +12,7 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{self as rules, BookingStatus, CourseFacts};
 use crate::domain::notification::{ApprovalRequest, Notification, Waitlisted};
 use crate::error::{AppError, AppResult};
+use crate::store::idempotency::Answer;
 use crate::store::new_id;
 
 use super::locking::{append_history, confirmed_by_school, load_person, load_targets};
@@ -58,6 +59,8 @@ pub struct Request {
     pub override_rules: bool,
     /// Someone who turned up without a booking (implies `override_rules`).
     pub walk_in: bool,
+    /// Under an `Idempotency-Key`: the answer to write with the booking, in its transaction.
+    pub answer: Option<Answer<Booking>>,
 }
 
 /// Books a person onto a course: confirmed while places are left (and their school is under
@@ -71,6 +74,7 @@ pub fn book(conn: &mut DbConn, ctx: Ctx<'_>, req: NewBooking<'_>) -> AppResult<B
         staff_group_id: req.staff_group_id.map(str::to_string),
         override_rules: req.override_rules,
         walk_in: req.walk_in,
+        answer: None,
     };
     book_batch(conn, ctx.base_url, None, req.course_id, vec![request])?
         .pop()
@@ -108,7 +112,9 @@ struct Batch<'a> {
 /// the course's facts and sessions, the counter update and the commit (on PostgreSQL, its
 /// flush to disk) are shared. A request refused by the rules gets its own 409/422/404
 /// without affecting the others; a database failure fails the whole batch (`Err`), and no
-/// booking of it exists. `NotFound` when there is no such course. `cache` (optional) keeps
+/// booking of it exists. A request under an `Idempotency-Key` has its answer written with
+/// its booking; one whose key was taken over meanwhile fails the batch too (the queue then
+/// books each request alone, and that one gets 409 `idempotency_in_progress`). `NotFound` when there is no such course. `cache` (optional) keeps
 /// the course's sessions between batches.
 pub fn book_batch(
     conn: &mut DbConn,
@@ -164,7 +170,12 @@ fn book_batch_in_tx(
         let mut out = Vec::with_capacity(requests.len());
         for req in &requests {
             match book_in_batch(conn, &mut batch, req) {
-                Ok(b) => out.push(Ok(b)),
+                Ok(b) => {
+                    if let Some(answer) = &req.answer {
+                        answer.record(conn, &b)?;
+                    }
+                    out.push(Ok(b))
+                }
                 Err(Failed::Refused(e)) => out.push(Err(e)),
                 Err(Failed::Broken(e)) => return Err(e),
             }

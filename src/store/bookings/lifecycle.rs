@@ -10,6 +10,7 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{self as rules, BookingStatus, Refusal, Transition};
 use crate::domain::notification::{Cancellation, Notification, WithReason};
 use crate::error::{AppError, AppResult};
+use crate::store::idempotency::Answer;
 
 use super::locking::{
     adjust_counts, apply, confirmed_by_school, entering, leaving, load_course, load_person,
@@ -35,12 +36,14 @@ fn course_of(conn: &mut DbConn, booking_id: &str) -> AppResult<String> {
 
 /// Cancels a booking with an optional reason. Late (after the course's cancellation deadline)
 /// when it held a place; the freed place goes to the first eligible waiting booking in the
-/// same transaction. 409 `not_active` when it is already cancelled or declined.
+/// same transaction. 409 `not_active` when it is already cancelled or declined. Under an
+/// `Idempotency-Key`, `answer` is written in the same transaction.
 pub fn cancel(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     booking_id: &str,
     reason: Option<&str>,
+    answer: Option<&Answer<Booking>>,
 ) -> AppResult<Booking> {
     let course_id = course_of(conn, booking_id)?;
     write_tx(conn, |conn| {
@@ -83,7 +86,8 @@ pub fn cancel(
             promote(conn, ctx, &course_id, "a place came free")?;
         }
         let row = load_row(conn, booking_id)?;
-        view(conn, row, Some(person.name), Some(course.title))
+        let done = view(conn, row, Some(person.name), Some(course.title))?;
+        answered(conn, done, answer)
     })
 }
 
@@ -108,12 +112,14 @@ fn courses_of(conn: &mut DbConn, ids: &[String]) -> AppResult<Vec<(String, Vec<S
 /// request time, earliest first: confirmed when a place is free and the school is under its
 /// cap, otherwise waitlisted at its place in the queue by request time. 409 `not_pending`
 /// (naming the booking) when one of them is not waiting for approval. The history row of each
-/// keeps `reason` ("approved" without one).
+/// keeps `reason` ("approved" without one). Under an `Idempotency-Key`, `answer` is written in
+/// the same transaction.
 pub fn approve(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     ids: &[String],
     reason: Option<&str>,
+    answer: Option<&Answer<Vec<Booking>>>,
 ) -> AppResult<Vec<Booking>> {
     let groups = courses_of(conn, ids)?;
     write_tx(conn, |conn| {
@@ -184,19 +190,22 @@ pub fn approve(
                 )?;
             }
         }
-        load_many(conn, ids)
+        let done = load_many(conn, ids)?;
+        answered(conn, done, answer)
     })
 }
 
 /// Declines bookings, all or none, with an optional reason: requests waiting for approval, or a place
 /// or wait the school lead withdraws. A declined place goes to the first eligible waiting
 /// booking in the same transaction. 409 `not_active` (naming the booking) when one is
-/// already cancelled or declined.
+/// already cancelled or declined. Under an `Idempotency-Key`, `answer` is written in the
+/// same transaction.
 pub fn decline(
     conn: &mut DbConn,
     ctx: Ctx<'_>,
     ids: &[String],
     reason: Option<&str>,
+    answer: Option<&Answer<Vec<Booking>>>,
 ) -> AppResult<Vec<Booking>> {
     let groups = courses_of(conn, ids)?;
     write_tx(conn, |conn| {
@@ -245,8 +254,17 @@ pub fn decline(
                 promote(conn, ctx, course_id, "a place came free")?;
             }
         }
-        load_many(conn, ids)
+        let done = load_many(conn, ids)?;
+        answered(conn, done, answer)
     })
+}
+
+/// `done`, after writing it as the answer under an `Idempotency-Key` (if any).
+fn answered<T>(conn: &mut DbConn, done: T, answer: Option<&Answer<T>>) -> AppResult<T> {
+    if let Some(answer) = answer {
+        answer.record(conn, &done)?;
+    }
+    Ok(done)
 }
 
 fn name_booking(r: Refusal, id: &str) -> Refusal {
