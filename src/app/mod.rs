@@ -13,7 +13,9 @@ pub mod leading;
 pub mod outbox;
 pub mod policy;
 pub mod record;
+pub mod reference;
 pub mod school;
+pub mod schools;
 pub mod state;
 
 pub use state::AppState;
