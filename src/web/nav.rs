@@ -65,6 +65,10 @@ pub fn menu(caller: &Caller) -> Vec<Link> {
             href: "/admin/audit",
             label: "Audit log",
         });
+        links.push(Link {
+            href: "/admin/schools",
+            label: "Schools",
+        });
     }
     links
 }
