@@ -609,3 +609,19 @@ fn write_batch(
     }
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_may_be_the_start_of_a_postcode() {
+        assert_eq!(postcode_prefix("s70 2hz").as_deref(), Some("S702HZ"));
+        assert_eq!(postcode_prefix(" S75 4h ").as_deref(), Some("S754H"));
+        assert_eq!(postcode_prefix("S7").as_deref(), Some("S7"));
+        // Names, URNs and other words are not postcodes.
+        for q in ["Primary", "106600", "St John's", "S", "AB12 3CDE9"] {
+            assert_eq!(postcode_prefix(q), None, "{q}");
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod helpers;
 mod admin_audit;
 mod admin_courses;
 mod admin_emails;
+mod admin_schools;
 mod booking_journey;
 mod booking_load;
 mod booking_pages;

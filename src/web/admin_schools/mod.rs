@@ -80,7 +80,8 @@ pub(super) fn refusal(e: AppError) -> Result<Problems, AppError> {
             let field = match code {
                 "duplicate_urn" => "urn",
                 "duplicate_name" => "name",
-                "duplicate_key" => "key",
+                // The pages make the key from the name.
+                "duplicate_key" => "name",
                 _ => "form",
             };
             problem(&mut p, field, detail);
