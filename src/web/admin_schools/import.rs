@@ -204,7 +204,7 @@ pub async fn import_upload(
             &mut problems,
             "file",
             format!(
-                "must be smaller than {} MiB; import a larger file with the API or `cpd-hub import-schools`",
+                "must be smaller than {} MB; import a larger file with the API or `cpd-hub import-schools`",
                 UPLOAD_LIMIT >> 20
             ),
         );

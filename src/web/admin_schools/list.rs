@@ -7,8 +7,8 @@ use actix_web::{get, web, HttpResponse};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use crate::app::reference as reference;
-use crate::app::schools as schools;
+use crate::app::reference;
+use crate::app::schools;
 use crate::app::state::AppState;
 use crate::auth::MaybeCaller;
 use crate::domain::paging::Paging;
