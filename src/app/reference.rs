@@ -263,7 +263,6 @@ impl ProviderPatch {
     }
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The use cases
 
@@ -333,11 +332,7 @@ pub async fn list_staff_groups(
 }
 
 /// One staff group (anyone signed in; 404 when there is none).
-pub async fn get_staff_group(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> AppResult<StaffGroup> {
+pub async fn get_staff_group(state: &AppState, caller: &Caller, id: &str) -> AppResult<StaffGroup> {
     require(caller, Action::ReadReference)?;
     let id = id.to_string();
     state.db(move |c| store::get_staff_group(c, &id)).await

@@ -279,11 +279,17 @@ mod tests {
     #[test]
     fn the_academic_year_starts_at_midnight_on_1_september_in_london() {
         // 1 September is in British Summer Time: midnight in London is 23:00 UTC the day before.
-        assert_eq!(academic_year_start(at(2027, 3, 10, 12)), at(2026, 8, 31, 23));
+        assert_eq!(
+            academic_year_start(at(2027, 3, 10, 12)),
+            at(2026, 8, 31, 23)
+        );
         assert_eq!(academic_year_start(at(2026, 12, 1, 0)), at(2026, 8, 31, 23));
         // 23:30 UTC on 31 August is already 1 September in London: the new year.
         let late = at(2027, 8, 31, 23) + chrono::Duration::minutes(30);
         assert_eq!(academic_year_start(late), at(2027, 8, 31, 23));
-        assert_eq!(academic_year_start(at(2027, 8, 31, 22)), at(2026, 8, 31, 23));
+        assert_eq!(
+            academic_year_start(at(2027, 8, 31, 22)),
+            at(2026, 8, 31, 23)
+        );
     }
 }

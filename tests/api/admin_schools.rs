@@ -173,7 +173,9 @@ async fn look_at(browser: &Browser, name: &str) {
     );
     screenshot(browser, name, 320).await;
     browser.assert_fits(&format!("{name} at 320 px")).await;
-    browser.assert_accessible(&format!("{name} at 320 px")).await;
+    browser
+        .assert_accessible(&format!("{name} at 320 px"))
+        .await;
     browser.set_window_size(1280, 1000).await;
 }
 
@@ -262,8 +264,20 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
     // The upload: two new schools, one changed, and a line whose URN is not a number.
     let file = format!(
         "{GIAS_HEADER}\r\n{}\r\n{}\r\n{}\r\n{}\r\n",
-        gias_line("106600", "Goldthorpe Primary", "Primary", "s63 9ab", "Dearne"),
-        gias_line("106601", "Old Mill Primary Academy", "Primary", "S75 1AA", "PENISTONE"),
+        gias_line(
+            "106600",
+            "Goldthorpe Primary",
+            "Primary",
+            "s63 9ab",
+            "Dearne"
+        ),
+        gias_line(
+            "106601",
+            "Old Mill Primary Academy",
+            "Primary",
+            "S75 1AA",
+            "PENISTONE"
+        ),
         gias_line("10660X", "Nowhere School", "Primary", "S70 2HZ", ""),
         gias_line("106603", "Kexborough Primary", "Primary", "S75 5EF", ""),
     );
@@ -409,11 +423,8 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
         "{listed}"
     );
     let renamed = expect_json(
-        app.get(
-            &format!("/api/v1/priorities/{pid}"),
-            Some(&app.admin_token),
-        )
-        .await,
+        app.get(&format!("/api/v1/priorities/{pid}"), Some(&app.admin_token))
+            .await,
         200,
     )
     .await;

@@ -96,13 +96,15 @@ pub async fn index(
     let mut errors: Vec<minijinja::Value> = Vec::new();
     let phase = match filters.phase.as_str() {
         "" => None,
-        raw => match Phase::parse(raw) {
-            Some(phase) => Some(phase),
-            None => {
-                errors.push(context! { href => "#filter-phase", text => "Phase: choose one from the list" });
-                None
+        raw => {
+            match Phase::parse(raw) {
+                Some(phase) => Some(phase),
+                None => {
+                    errors.push(context! { href => "#filter-phase", text => "Phase: choose one from the list" });
+                    None
+                }
             }
-        },
+        }
     };
     let filter = SchoolFilter {
         q: (!filters.q.is_empty()).then(|| filters.q.clone()),

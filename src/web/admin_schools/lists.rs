@@ -291,7 +291,9 @@ async fn add_entry(
     let result = match kind {
         Kind::Clusters => {
             let new = NewCluster { name, description };
-            reference::create_cluster(state, caller, new).await.map(drop)
+            reference::create_cluster(state, caller, new)
+                .await
+                .map(drop)
         }
         Kind::Priorities => {
             let new = NewPriority {
