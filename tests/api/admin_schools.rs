@@ -260,6 +260,28 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
     browser.assert_accessible("school list").await;
     browser.assert_focus_visible("school list").await;
     look_at(&browser, "admin-schools").await;
+    // On a phone the table scrolls in its box and the schools' names stay in view.
+    browser.set_window_size(320, 1000).await;
+    let kept = browser
+        .execute(
+            "const box = document.querySelector('#admin-schools').closest('.table-scroll'); \
+             box.scrollLeft = 200; \
+             const name = document.querySelector('#admin-schools tbody th').getBoundingClientRect(); \
+             const urn = document.querySelector('#admin-schools tbody td').getBoundingClientRect(); \
+             return [box.scrollLeft, name.left - box.getBoundingClientRect().left, urn.left - name.right];",
+            vec![],
+        )
+        .await;
+    assert!(kept[0].as_f64().unwrap() > 0.0, "the table scrolls: {kept}");
+    assert!(
+        kept[1].as_f64().unwrap().abs() < 1.0,
+        "the name column stays at the box's edge: {kept}"
+    );
+    assert!(
+        kept[2].as_f64().unwrap() < 0.0,
+        "the URN slides under it: {kept}"
+    );
+    browser.set_window_size(1280, 1000).await;
 
     // The upload: two new schools, one changed, and a line whose URN is not a number.
     let file = format!(
@@ -375,6 +397,10 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
         .goto(&format!("{}/admin/priorities", app.address))
         .await;
     assert_eq!(browser.find("h1").await.text().await, "Strategy priorities");
+    assert_eq!(
+        browser.find("#list-heading").await.text().await,
+        "9 priorities"
+    );
     browser.assert_accessible("priorities").await;
     browser.assert_focus_visible("priorities").await;
     browser

@@ -73,6 +73,16 @@ impl Kind {
         }
     }
 
+    /// Several entries ("9 clusters").
+    fn many(self) -> &'static str {
+        match self {
+            Kind::Clusters => "clusters",
+            Kind::Providers => "providers",
+            Kind::Priorities => "priorities",
+            Kind::StaffGroups => "staff groups",
+        }
+    }
+
     fn intro(self) -> &'static str {
         match self {
             Kind::Clusters => {
@@ -412,6 +422,7 @@ fn kind_view(kind: Kind) -> minijinja::Value {
         path => kind.path(),
         title => kind.title(),
         one => kind.one(),
+        many => kind.many(),
         intro => kind.intro(),
         has_description => kind.has_description(),
         is_provider => kind == Kind::Providers,
