@@ -457,6 +457,52 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
     assert_eq!(renamed["name"], "Reading for pleasure and fluency");
     assert_eq!(renamed["key"], "reading_for_pleasure", "the key stays");
     look_at(&browser, "admin-priorities").await;
+
+    // The other pages, blank and with mistakes, pass axe too.
+    for (path, what) in [
+        ("/admin/clusters", "clusters"),
+        ("/admin/staff-groups", "staff groups"),
+        ("/admin/schools/new", "new school form"),
+    ] {
+        browser.goto(&format!("{}{path}", app.address)).await;
+        browser.assert_accessible(what).await;
+    }
+    let add = browser.find("#save-school").await;
+    browser.click_and_wait(&add).await;
+    let summary = words(&browser.find(".error-summary").await.text().await);
+    assert!(
+        summary.contains("URN: is required") && summary.contains("Phase: is required"),
+        "{summary}"
+    );
+    browser
+        .assert_accessible("new school form with mistakes")
+        .await;
+    look_at(&browser, "admin-school-form-errors").await;
+    browser
+        .goto(&format!("{}/admin/providers", app.address))
+        .await;
+    browser.assert_accessible("providers").await;
+    browser.find("#name").await.type_text("Reading Hub").await;
+    browser
+        .find("#email")
+        .await
+        .type_text("hub at school")
+        .await;
+    let add = browser.find("#add").await;
+    browser.click_and_wait(&add).await;
+    let summary = words(&browser.find(".error-summary").await.text().await);
+    assert!(
+        summary.contains("Kind: is required")
+            && summary.contains("Email address: must be an email address"),
+        "{summary}"
+    );
+    assert_eq!(
+        browser.find("#email").await.property("value").await,
+        "hub at school",
+        "what was typed is kept"
+    );
+    browser.assert_accessible("providers with mistakes").await;
+    look_at(&browser, "admin-providers-errors").await;
 }
 
 crate::both_backends! {

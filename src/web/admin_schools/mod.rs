@@ -52,6 +52,27 @@ pub(super) fn label(field: &str) -> &'static str {
     }
 }
 
+/// The fields of these pages' forms in the order they come (the school form, then the lists'
+/// and the upload's).
+const FORM_ORDER: [&str; 16] = [
+    "form",
+    "urn",
+    "name",
+    "phase",
+    "cluster_id",
+    "school_type",
+    "local_authority",
+    "postcode",
+    "is_open",
+    "key",
+    "description",
+    "kind",
+    "email",
+    "website",
+    "position",
+    "file",
+];
+
 /// The error summary's entries and each field's messages, by field: each entry reads
 /// "Label: the API's message" and links to its field (`form` problems to the page's main).
 pub(super) fn error_views(
@@ -59,7 +80,15 @@ pub(super) fn error_views(
 ) -> (Vec<minijinja::Value>, BTreeMap<String, Vec<String>>) {
     let mut summary = Vec::new();
     let mut by_field: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (field, messages) in problems {
+    // The summary lists the mistakes in the order the fields come on the page.
+    let mut in_order: Vec<_> = problems.iter().collect();
+    in_order.sort_by_key(|(field, _)| {
+        FORM_ORDER
+            .iter()
+            .position(|f| f == field)
+            .unwrap_or(FORM_ORDER.len())
+    });
+    for (field, messages) in in_order {
         let id = if field == "form" { "main" } else { field };
         for m in messages {
             let text = format!("{}: {m}", label(field));
@@ -127,6 +156,17 @@ mod tests {
             by_field["main"],
             vec!["This form: Something changed.".to_string()]
         );
+        // In the form's order, not the alphabet's.
+        let mut p = Problems::new();
+        problem(&mut p, "website", "w");
+        problem(&mut p, "kind", "k");
+        problem(&mut p, "email", "e");
+        let (summary, _) = error_views(&p);
+        let hrefs: Vec<String> = summary
+            .iter()
+            .map(|e| e.get_attr("href").unwrap().to_string())
+            .collect();
+        assert_eq!(hrefs, ["#kind", "#email", "#website"]);
         let conflict = refusal(AppError::conflict("duplicate_urn", "taken")).unwrap();
         assert_eq!(conflict["urn"], vec!["taken".to_string()]);
         assert!(refusal(AppError::NotFound).is_err());
