@@ -503,6 +503,65 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
     );
     browser.assert_accessible("providers with mistakes").await;
     look_at(&browser, "admin-providers-errors").await;
+
+    // A larger file: the report lists the first 30 bad lines and counts the rest, and the
+    // school list pages rather than grow past 3,000 px (look_at measures both).
+    let mut big = format!("{GIAS_HEADER}\r\n");
+    for n in 0..70 {
+        let line = gias_line(
+            &(107_000 + n).to_string(),
+            &format!("Dodworth School {n:02}"),
+            "Primary",
+            "S75 3RF",
+            "",
+        );
+        big.push_str(&format!("{line}\r\n"));
+    }
+    for n in 0..40 {
+        let line = gias_line("", &format!("No URN {n}"), "Primary", "S75 3RF", "");
+        big.push_str(&format!("{line}\r\n"));
+    }
+    std::fs::write(&path, &big).unwrap();
+    browser
+        .goto(&format!("{}/admin/schools/import", app.address))
+        .await;
+    browser
+        .find("#file")
+        .await
+        .send_keys(path.to_str().unwrap())
+        .await;
+    let go = browser.find("#upload").await;
+    browser.click_and_wait(&go).await;
+    assert_eq!(counts("#count-created").await, "70 created");
+    assert_eq!(counts("#count-rejected").await, "40 rejected");
+    assert_eq!(browser.find_all("#rejected-lines tbody tr").await.len(), 30);
+    assert_eq!(
+        words(&browser.find("#more-rejected").await.text().await),
+        "And 10 more lines not shown: put these right first."
+    );
+    look_at(&browser, "admin-schools-import-long-report").await;
+    browser
+        .goto(&format!("{}/admin/schools", app.address))
+        .await;
+    assert_eq!(
+        browser.find("#schools-heading").await.text().await,
+        "76 schools"
+    );
+    assert_eq!(browser.find_all("#admin-schools tbody tr").await.len(), 25);
+    look_at(&browser, "admin-schools-page-1").await;
+    let next = browser.find(".pagination a[rel=next]").await;
+    browser.click_and_wait(&next).await;
+    assert!(browser
+        .current_url()
+        .await
+        .ends_with("/admin/schools?page=2"));
+    assert!(browser
+        .find(".pagination")
+        .await
+        .text()
+        .await
+        .contains("Page 2 of 4"));
+    browser.assert_accessible("school list, page 2").await;
 }
 
 crate::both_backends! {

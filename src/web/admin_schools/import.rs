@@ -32,7 +32,7 @@ const DRAIN_LIMIT: usize = 4 * UPLOAD_LIMIT;
 
 /// Rejected lines listed on the page; the rest are counted, so a file of thousands of bad
 /// lines still gives a page of a readable length.
-const REJECTED_SHOWN: usize = 50;
+const REJECTED_SHOWN: usize = 30;
 
 /// The form's fields: `file` (the CSV) and `create_clusters` (`true` when ticked).
 #[derive(utoipa::ToSchema)]
