@@ -2,23 +2,25 @@
 //! Read: anyone signed in. Write: admin.
 
 use actix_web::{get, patch, post, web, HttpResponse};
-use serde::{Deserialize, Deserializer};
-use validator::{Validate, ValidationError};
+use serde::Deserialize;
+use validator::Validate;
 
 use crate::api::extract::{ValidJson, ValidQuery};
 use crate::api::views::reference::{Cluster, Priority, Provider, StaffGroup};
 use crate::api::views::IntoView;
-use crate::app::policy::{require, Action};
+use crate::app::reference as app;
+pub use crate::app::reference::{
+    not_blank, nullable, ClusterPatch, NewCluster, NewPriority, NewProviderBody, NewStaffGroup,
+    PriorityPatch, ProviderPatch, StaffGroupPatch,
+};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::{Page, Paging};
-use crate::domain::provider::{is_web_address, ProviderKind};
-use crate::domain::text::{is_email, normalise_email};
+use crate::domain::provider::ProviderKind;
 use crate::error::responses::{
     Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::reference::{self as store, ClusterFields, KeyedFields, ProviderChanges};
 
 /// `limit`, `offset` and a text filter `q`.
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
@@ -33,26 +35,6 @@ pub struct ListQuery {
     pub q: Option<String>,
 }
 
-/// A name must say something: not empty, not only spaces.
-pub fn not_blank(value: &str) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        let mut e = ValidationError::new("blank");
-        e.message = Some("must not be blank".into());
-        return Err(e);
-    }
-    Ok(())
-}
-
-/// For PATCH fields that may be cleared: absent -> `None` (leave as it is), `null` ->
-/// `Some(None)` (clear), a value -> `Some(Some(value))`. Use with `#[serde(default)]`.
-pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 impl ListQuery {
     /// The checked paging, or a 422 naming the field.
     pub fn paging(&self) -> AppResult<Paging> {
@@ -63,32 +45,6 @@ impl ListQuery {
 /// Checks `limit` and `offset` from a query string; a 422 names the field.
 pub fn paging(limit: Option<i64>, offset: Option<i64>) -> AppResult<Paging> {
     Paging::new(limit, offset).map_err(|(f, m)| AppError::invalid(f, m))
-}
-
-/// A new cluster.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCluster {
-    /// Unique name.
-    #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
-    #[schema(example = "Penistone")]
-    pub name: String,
-    /// Free description.
-    #[validate(length(max = 2000))]
-    #[serde(default)]
-    pub description: String,
-}
-
-/// Changes to a cluster; absent fields stay as they are.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterPatch {
-    /// New name.
-    #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
-    pub name: Option<String>,
-    /// New description.
-    #[validate(length(max = 2000))]
-    pub description: Option<String>,
 }
 
 /// List clusters.
@@ -103,12 +59,9 @@ pub async fn list_clusters(
     caller: Caller,
     query: ValidQuery<ListQuery>,
 ) -> AppResult<web::Json<Page<Cluster>>> {
-    require(&caller, Action::ReadReference)?;
     let paging = query.paging()?;
     let q = query.into_inner().q;
-    let page = state
-        .db(move |c| store::list_clusters(c, q.as_deref(), paging))
-        .await?;
+    let page = app::list_clusters(&state, &caller, q, paging).await?;
     Ok(web::Json(page.into_view()))
 }
 
@@ -125,11 +78,7 @@ pub async fn create_cluster(
     caller: Caller,
     body: ValidJson<NewCluster>,
 ) -> AppResult<HttpResponse> {
-    require(&caller, Action::WriteReference)?;
-    let new = body.into_inner();
-    let cluster = state
-        .db(move |c| store::create_cluster(c, &new.name, &new.description))
-        .await?;
+    let cluster = app::create_cluster(&state, &caller, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(Cluster::from(cluster)))
 }
 
@@ -144,13 +93,8 @@ pub async fn get_cluster(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<Cluster>> {
-    require(&caller, Action::ReadReference)?;
-    let id = id.into_inner();
     Ok(web::Json(
-        state
-            .db(move |c| store::get_cluster(c, &id))
-            .await?
-            .into_view(),
+        app::get_cluster(&state, &caller, &id).await?.into_view(),
     ))
 }
 
@@ -169,16 +113,8 @@ pub async fn patch_cluster(
     id: web::Path<String>,
     body: ValidJson<ClusterPatch>,
 ) -> AppResult<web::Json<Cluster>> {
-    require(&caller, Action::WriteReference)?;
-    let id = id.into_inner();
-    let patch = body.into_inner();
-    let fields = ClusterFields {
-        name: patch.name,
-        description: patch.description,
-    };
     Ok(web::Json(
-        state
-            .db(move |c| store::update_cluster(c, &id, fields))
+        app::update_cluster(&state, &caller, &id, body.into_inner())
             .await?
             .into_view(),
     ))
@@ -188,120 +124,13 @@ pub async fn patch_cluster(
 // Staff groups and priorities: the same shape (a stable `key`, a unique `name`, a `position`),
 // so one macro writes the four handlers of each.
 
-/// A new staff group.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewStaffGroup {
-    /// Stable slug; made from the name when absent. Cannot be changed later.
-    #[validate(length(min = 1, max = 60))]
-    #[schema(example = "hlta")]
-    pub key: Option<String>,
-    /// Unique name.
-    #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
-    #[schema(example = "Higher level teaching assistant")]
-    pub name: String,
-    /// Order in lists (default: last).
-    #[validate(range(min = 0, max = 10000))]
-    pub position: Option<i32>,
-}
-
-/// Changes to a staff group; absent fields stay as they are.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StaffGroupPatch {
-    /// New name.
-    #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
-    pub name: Option<String>,
-    /// New order in lists.
-    #[validate(range(min = 0, max = 10000))]
-    pub position: Option<i32>,
-}
-
-/// A new strategy priority.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPriority {
-    /// Stable slug; made from the name when absent. Cannot be changed later.
-    #[validate(length(min = 1, max = 60))]
-    #[schema(example = "maths")]
-    pub key: Option<String>,
-    /// Unique name.
-    #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
-    #[schema(example = "Maths mastery")]
-    pub name: String,
-    /// What the priority covers.
-    #[validate(length(max = 2000))]
-    pub description: Option<String>,
-    /// Order in lists (default: last).
-    #[validate(range(min = 0, max = 10000))]
-    pub position: Option<i32>,
-}
-
-/// Changes to a priority; absent fields stay as they are.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PriorityPatch {
-    /// New name.
-    #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
-    pub name: Option<String>,
-    /// New description.
-    #[validate(length(max = 2000))]
-    pub description: Option<String>,
-    /// New order in lists.
-    #[validate(range(min = 0, max = 10000))]
-    pub position: Option<i32>,
-}
-
-impl From<NewStaffGroup> for KeyedFields {
-    fn from(n: NewStaffGroup) -> Self {
-        KeyedFields {
-            key: n.key,
-            name: Some(n.name),
-            position: n.position,
-            description: None,
-        }
-    }
-}
-
-impl From<StaffGroupPatch> for KeyedFields {
-    fn from(p: StaffGroupPatch) -> Self {
-        KeyedFields {
-            name: p.name,
-            position: p.position,
-            ..KeyedFields::default()
-        }
-    }
-}
-
-impl From<NewPriority> for KeyedFields {
-    fn from(n: NewPriority) -> Self {
-        KeyedFields {
-            key: n.key,
-            name: Some(n.name),
-            position: n.position,
-            description: n.description,
-        }
-    }
-}
-
-impl From<PriorityPatch> for KeyedFields {
-    fn from(p: PriorityPatch) -> Self {
-        KeyedFields {
-            key: None,
-            name: p.name,
-            position: p.position,
-            description: p.description,
-        }
-    }
-}
-
 macro_rules! keyed_handlers {
     (
         row: $Row:ident, new: $New:ident, patch: $Patch:ident,
-        list: ($list:ident, $list_path:tt, $list_doc:tt, $store_list:ident),
-        create: ($create:ident, $create_doc:tt, $store_create:ident),
-        get: ($get:ident, $item_path:tt, $get_doc:tt, $store_get:ident),
-        update: ($update:ident, $update_doc:tt, $store_update:ident) $(,)?
+        list: ($list:ident, $list_path:tt, $list_doc:tt, $app_list:ident),
+        create: ($create:ident, $create_doc:tt, $app_create:ident),
+        get: ($get:ident, $item_path:tt, $get_doc:tt, $app_get:ident),
+        update: ($update:ident, $update_doc:tt, $app_update:ident) $(,)?
     ) => {
         #[doc = $list_doc]
         #[utoipa::path(tag = "reference", params(ListQuery), security(("bearer" = [])), responses(
@@ -315,13 +144,9 @@ macro_rules! keyed_handlers {
             caller: Caller,
             query: ValidQuery<ListQuery>,
         ) -> AppResult<web::Json<Page<$Row>>> {
-            require(&caller, Action::ReadReference)?;
             let paging = query.paging()?;
             let q = query.into_inner().q;
-            Ok(web::Json(
-                state.db(move |c| store::$store_list(c, q.as_deref(), paging)).await?
-            .into_view(),
-            ))
+            Ok(web::Json(app::$app_list(&state, &caller, q, paging).await?.into_view()))
         }
 
         #[doc = $create_doc]
@@ -338,9 +163,7 @@ macro_rules! keyed_handlers {
             caller: Caller,
             body: ValidJson<$New>,
         ) -> AppResult<HttpResponse> {
-            require(&caller, Action::WriteReference)?;
-            let fields = KeyedFields::from(body.into_inner());
-            let row = state.db(move |c| store::$store_create(c, fields)).await?;
+            let row = app::$app_create(&state, &caller, body.into_inner()).await?;
             Ok(HttpResponse::Created().json($Row::from(row)))
         }
 
@@ -355,9 +178,7 @@ macro_rules! keyed_handlers {
             caller: Caller,
             id: web::Path<String>,
         ) -> AppResult<web::Json<$Row>> {
-            require(&caller, Action::ReadReference)?;
-            let id = id.into_inner();
-            Ok(web::Json(state.db(move |c| store::$store_get(c, &id)).await?.into_view()))
+            Ok(web::Json(app::$app_get(&state, &caller, &id).await?.into_view()))
         }
 
         #[doc = $update_doc]
@@ -375,10 +196,8 @@ macro_rules! keyed_handlers {
             id: web::Path<String>,
             body: ValidJson<$Patch>,
         ) -> AppResult<web::Json<$Row>> {
-            require(&caller, Action::WriteReference)?;
-            let id = id.into_inner();
-            let fields = KeyedFields::from(body.into_inner());
-            Ok(web::Json(state.db(move |c| store::$store_update(c, &id, fields)).await?.into_view()))
+            let patch = body.into_inner();
+            Ok(web::Json(app::$app_update(&state, &caller, &id, patch).await?.into_view()))
         }
     };
 }
@@ -417,84 +236,6 @@ pub struct ProviderQuery {
     pub kind: Option<ProviderKind>,
 }
 
-fn email_address(value: &str) -> Result<(), ValidationError> {
-    if is_email(value) {
-        return Ok(());
-    }
-    let mut e = ValidationError::new("email");
-    e.message = Some("must be an email address".into());
-    Err(e)
-}
-
-fn web_address(value: &str) -> Result<(), ValidationError> {
-    if is_web_address(value) {
-        return Ok(());
-    }
-    let mut e = ValidationError::new("url");
-    e.message = Some("must be an http:// or https:// address".into());
-    Err(e)
-}
-
-/// A new provider.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewProviderBody {
-    /// Unique name.
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(example = "Barnsley Teaching Alliance")]
-    pub name: String,
-    /// What kind of organisation it is.
-    pub kind: ProviderKind,
-    /// Where to write to them.
-    #[validate(length(max = 254), custom(function = "email_address"))]
-    pub email: Option<String>,
-    /// Their website (http or https).
-    #[validate(length(max = 500), custom(function = "web_address"))]
-    pub website: Option<String>,
-}
-
-/// Changes to a provider; absent fields stay as they are, `null` clears `email` or `website`.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderPatch {
-    /// New name.
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    pub name: Option<String>,
-    /// New kind.
-    pub kind: Option<ProviderKind>,
-    /// New email, or null for none.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub email: Option<Option<String>>,
-    /// New website, or null for none.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub website: Option<Option<String>>,
-}
-
-impl ProviderPatch {
-    // validator does not see through `Option<Option<_>>`, so the optional values are
-    // checked here, with the same messages.
-    fn check(&self) -> AppResult<()> {
-        if let Some(Some(email)) = &self.email {
-            email_address(email)
-                .map_err(|_| AppError::invalid("email", "must be an email address"))?;
-        }
-        if let Some(Some(website)) = &self.website {
-            if website.len() > 500 {
-                return Err(AppError::invalid(
-                    "website",
-                    "must be at most 500 characters long",
-                ));
-            }
-            web_address(website).map_err(|_| {
-                AppError::invalid("website", "must be an http:// or https:// address")
-            })?;
-        }
-        Ok(())
-    }
-}
-
 /// List providers.
 #[utoipa::path(tag = "reference", params(ProviderQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<Provider>),
@@ -507,12 +248,10 @@ pub async fn list_providers(
     caller: Caller,
     query: ValidQuery<ProviderQuery>,
 ) -> AppResult<web::Json<Page<Provider>>> {
-    require(&caller, Action::ReadReference)?;
     let paging = paging(query.limit, query.offset)?;
     let query = query.into_inner();
     Ok(web::Json(
-        state
-            .db(move |c| store::list_providers(c, query.q.as_deref(), query.kind, paging))
+        app::list_providers(&state, &caller, query.q, query.kind, paging)
             .await?
             .into_view(),
     ))
@@ -532,15 +271,7 @@ pub async fn create_provider(
     caller: Caller,
     body: ValidJson<NewProviderBody>,
 ) -> AppResult<HttpResponse> {
-    require(&caller, Action::WriteReference)?;
-    let body = body.into_inner();
-    let new = store::NewProvider {
-        name: body.name,
-        kind: body.kind,
-        email: body.email.as_deref().map(normalise_email),
-        website: body.website.map(|w| w.trim().to_string()),
-    };
-    let provider = state.db(move |c| store::create_provider(c, new)).await?;
+    let provider = app::create_provider(&state, &caller, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(Provider::from(provider)))
 }
 
@@ -555,13 +286,8 @@ pub async fn get_provider(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<Provider>> {
-    require(&caller, Action::ReadReference)?;
-    let id = id.into_inner();
     Ok(web::Json(
-        state
-            .db(move |c| store::get_provider(c, &id))
-            .await?
-            .into_view(),
+        app::get_provider(&state, &caller, &id).await?.into_view(),
     ))
 }
 
@@ -580,19 +306,8 @@ pub async fn patch_provider(
     id: web::Path<String>,
     body: ValidJson<ProviderPatch>,
 ) -> AppResult<web::Json<Provider>> {
-    require(&caller, Action::WriteReference)?;
-    let patch = body.into_inner();
-    patch.check()?;
-    let id = id.into_inner();
-    let changes = ProviderChanges {
-        name: patch.name,
-        kind: patch.kind,
-        email: patch.email.map(|e| e.as_deref().map(normalise_email)),
-        website: patch.website.map(|w| w.map(|w| w.trim().to_string())),
-    };
     Ok(web::Json(
-        state
-            .db(move |c| store::update_provider(c, &id, changes))
+        app::update_provider(&state, &caller, &id, body.into_inner())
             .await?
             .into_view(),
     ))

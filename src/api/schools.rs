@@ -6,22 +6,20 @@ use serde::Deserialize;
 use validator::Validate;
 
 use crate::api::extract::{CsvBody, ValidJson, ValidQuery};
-use crate::api::reference::{not_blank, nullable, paging};
+use crate::api::reference::paging;
 use crate::api::views::reference::{ImportReport, School};
 use crate::api::views::IntoView;
-use crate::app::policy::{require, Action};
+use crate::app::schools::{self as app, ImportSource};
+pub use crate::app::schools::{NewSchool, SchoolPatch};
 use crate::app::state::AppState;
 use crate::auth::Caller;
 use crate::domain::paging::Page;
 use crate::domain::school::Phase;
-use crate::domain::text::normalise_postcode;
 use crate::error::responses::{
     Conflict, Forbidden, Invalid, NotFound, Problem, Unauthorized, PROBLEM_JSON,
 };
-use crate::error::{AppError, AppResult};
-use crate::store::schools::{
-    self as store, ImportOptions, SchoolChanges, SchoolData, SchoolFilter,
-};
+use crate::error::AppResult;
+use crate::store::schools::SchoolFilter;
 
 /// School filters.
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
@@ -31,7 +29,8 @@ pub struct SchoolQuery {
     pub limit: Option<i64>,
     /// Items to skip (default 0).
     pub offset: Option<i64>,
-    /// Words to match in the name (case-insensitive), or a URN.
+    /// Words to match in the name (case-insensitive), a URN, or the start of a postcode
+    /// (`S70`, `s70 2hz`).
     #[validate(length(max = 200))]
     pub q: Option<String>,
     /// Only schools in this cluster.
@@ -39,85 +38,6 @@ pub struct SchoolQuery {
     /// Only schools of this phase.
     pub phase: Option<Phase>,
     /// Only open (`true`) or closed (`false`) schools.
-    pub is_open: Option<bool>,
-}
-
-/// Checks a postcode and returns it normalised (`s702hz` -> `S70 2HZ`); empty stays empty.
-fn postcode(raw: &str) -> AppResult<String> {
-    if raw.trim().is_empty() {
-        return Ok(String::new());
-    }
-    normalise_postcode(raw)
-        .ok_or_else(|| AppError::invalid("postcode", "must be a UK postcode, such as S70 2HZ"))
-}
-
-/// A new school.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewSchool {
-    /// The DfE unique reference number (unique here too).
-    #[validate(range(min = 1, max = 99_999_999))]
-    #[schema(example = 106600)]
-    pub urn: i64,
-    /// The school's name.
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    #[schema(example = "Hoyland Common Primary School")]
-    pub name: String,
-    /// The phase.
-    pub phase: Phase,
-    /// The type of establishment, as GIAS names it.
-    #[validate(length(max = 120))]
-    #[serde(default)]
-    #[schema(example = "Community school")]
-    pub school_type: String,
-    /// The cluster it belongs to.
-    pub cluster_id: Option<String>,
-    /// The local authority.
-    #[validate(length(max = 120))]
-    #[serde(default)]
-    #[schema(example = "Barnsley")]
-    pub local_authority: String,
-    /// A UK postcode; stored normalised.
-    #[validate(length(max = 16))]
-    #[serde(default)]
-    #[schema(example = "S74 9AB")]
-    pub postcode: String,
-    /// Whether it is open (default true).
-    #[serde(default = "open")]
-    pub is_open: bool,
-}
-
-fn open() -> bool {
-    true
-}
-
-/// Changes to a school; absent fields stay as they are, `"cluster_id": null` takes the school
-/// out of its cluster.
-#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SchoolPatch {
-    /// New URN.
-    #[validate(range(min = 1, max = 99_999_999))]
-    pub urn: Option<i64>,
-    /// New name.
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
-    pub name: Option<String>,
-    /// New phase.
-    pub phase: Option<Phase>,
-    /// New type of establishment.
-    #[validate(length(max = 120))]
-    pub school_type: Option<String>,
-    /// New cluster, or null for none.
-    #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
-    pub cluster_id: Option<Option<String>>,
-    /// New local authority.
-    #[validate(length(max = 120))]
-    pub local_authority: Option<String>,
-    /// New postcode (empty for none).
-    #[validate(length(max = 16))]
-    pub postcode: Option<String>,
-    /// Open or closed.
     pub is_open: Option<bool>,
 }
 
@@ -142,7 +62,6 @@ pub async fn list_schools(
     caller: Caller,
     query: ValidQuery<SchoolQuery>,
 ) -> AppResult<web::Json<Page<School>>> {
-    require(&caller, Action::ReadReference)?;
     let paging = paging(query.limit, query.offset)?;
     let query = query.into_inner();
     let filter = SchoolFilter {
@@ -152,8 +71,7 @@ pub async fn list_schools(
         is_open: query.is_open,
     };
     Ok(web::Json(
-        state
-            .db(move |c| store::list_schools(c, &filter, paging))
+        app::list_schools(&state, &caller, filter, paging)
             .await?
             .into_view(),
     ))
@@ -174,19 +92,7 @@ pub async fn create_school(
     caller: Caller,
     body: ValidJson<NewSchool>,
 ) -> AppResult<HttpResponse> {
-    require(&caller, Action::WriteReference)?;
-    let new = body.into_inner();
-    let data = SchoolData {
-        urn: new.urn,
-        name: new.name,
-        phase: new.phase,
-        school_type: new.school_type.trim().to_string(),
-        cluster_id: new.cluster_id,
-        local_authority: new.local_authority.trim().to_string(),
-        postcode: postcode(&new.postcode)?,
-        is_open: new.is_open,
-    };
-    let school = state.db(move |c| store::create_school(c, data)).await?;
+    let school = app::create_school(&state, &caller, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(School::from(school)))
 }
 
@@ -201,13 +107,8 @@ pub async fn get_school(
     caller: Caller,
     id: web::Path<String>,
 ) -> AppResult<web::Json<School>> {
-    require(&caller, Action::ReadReference)?;
-    let id = id.into_inner();
     Ok(web::Json(
-        state
-            .db(move |c| store::get_school(c, &id))
-            .await?
-            .into_view(),
+        app::get_school(&state, &caller, &id).await?.into_view(),
     ))
 }
 
@@ -226,22 +127,8 @@ pub async fn patch_school(
     id: web::Path<String>,
     body: ValidJson<SchoolPatch>,
 ) -> AppResult<web::Json<School>> {
-    require(&caller, Action::WriteReference)?;
-    let patch = body.into_inner();
-    let changes = SchoolChanges {
-        urn: patch.urn,
-        name: patch.name,
-        phase: patch.phase,
-        school_type: patch.school_type.map(|t| t.trim().to_string()),
-        cluster_id: patch.cluster_id,
-        local_authority: patch.local_authority.map(|l| l.trim().to_string()),
-        postcode: patch.postcode.as_deref().map(postcode).transpose()?,
-        is_open: patch.is_open,
-    };
-    let id = id.into_inner();
     Ok(web::Json(
-        state
-            .db(move |c| store::update_school(c, &id, changes))
+        app::update_school(&state, &caller, &id, body.into_inner())
             .await?
             .into_view(),
     ))
@@ -270,16 +157,9 @@ pub async fn import_schools(
     query: ValidQuery<ImportQuery>,
     body: CsvBody,
 ) -> AppResult<web::Json<ImportReport>> {
-    require(&caller, Action::WriteReference)?;
-    let options = ImportOptions {
-        create_clusters: query.create_clusters.unwrap_or(true),
-        actor_id: Some(caller.person_id.clone()),
-        source: "api",
-    };
-    let bytes = body.0;
-    let report = state
-        .db(move |c| store::import_gias(c, &bytes, None, &options, &mut |_, _| {}))
-        .await?;
+    let create_clusters = query.create_clusters.unwrap_or(true);
+    let report =
+        app::import_schools(&state, &caller, body.0, create_clusters, ImportSource::Api).await?;
     Ok(web::Json(report.into_view()))
 }
 

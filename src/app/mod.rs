@@ -14,7 +14,9 @@ pub mod outbox;
 pub mod people;
 pub mod policy;
 pub mod record;
+pub mod reference;
 pub mod school;
+pub mod schools;
 pub mod state;
 
 pub use state::AppState;

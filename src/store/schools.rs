@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::{like_pattern, lower, new_id};
-use crate::db::schema::{clusters, schools};
+use crate::db::schema::{bookings, clusters, schools};
 use crate::db::DbConn;
 use crate::domain::gias::{self, ClusterMap, Rejected, SchoolRecord};
 use crate::domain::paging::{Page, Paging};
@@ -135,7 +135,7 @@ pub struct SchoolChanges {
 /// What to list.
 #[derive(Debug, Default)]
 pub struct SchoolFilter {
-    /// Words in the name, or a URN.
+    /// Words in the name, a URN, or the start of a postcode.
     pub q: Option<String>,
     /// Only schools in this cluster.
     pub cluster_id: Option<String>,
@@ -155,9 +155,12 @@ pub fn list_schools(
         let mut query = schools::table.left_join(clusters::table).into_boxed();
         if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
             let by_name = lower(schools::name).like(like_pattern(q)).escape('\\');
-            query = match gias::parse_urn(q) {
-                Some(urn) => query.filter(by_name.or(schools::urn.eq(urn))),
-                None => query.filter(by_name),
+            query = match (gias::parse_urn(q), postcode_prefix(q)) {
+                (Some(urn), _) => query.filter(by_name.or(schools::urn.eq(urn))),
+                (None, Some(prefix)) => query.filter(
+                    by_name.or(replace(schools::postcode, " ", "").like(format!("{prefix}%"))),
+                ),
+                (None, None) => query.filter(by_name),
             };
         }
         if let Some(cluster_id) = &filter.cluster_id {
@@ -185,6 +188,52 @@ pub fn list_schools(
         items: rows.into_iter().map(|(s, c)| s.into_school(c)).collect(),
         total,
     })
+}
+
+diesel::define_sql_function! {
+    /// SQL `replace(text, from, to)`, the same on both backends.
+    fn replace(
+        x: diesel::sql_types::Text,
+        from: diesel::sql_types::Text,
+        to: diesel::sql_types::Text,
+    ) -> diesel::sql_types::Text;
+}
+
+/// The start of a postcode that `q` could be (`s70`, `S70 2H`), upper-case without spaces, to
+/// match stored postcodes (normalised, so upper-case) with their space taken out; `None` when
+/// `q` cannot be one: postcodes are letters and digits only, start with a letter and hold a
+/// digit within their first four characters.
+fn postcode_prefix(q: &str) -> Option<String> {
+    let p: String = q.split_whitespace().collect::<String>().to_uppercase();
+    let starts_right = p.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let has_digit = p.chars().take(4).any(|c| c.is_ascii_digit());
+    let plain = p.chars().all(|c| c.is_ascii_alphanumeric());
+    (starts_right && has_digit && plain && (2..=7).contains(&p.len())).then_some(p)
+}
+
+/// How many bookings (any status but declined) the staff of each of `school_ids` made in
+/// `[from, to]`; schools without any are left out.
+pub fn bookings_since(
+    conn: &mut DbConn,
+    school_ids: &[String],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> AppResult<HashMap<String, i64>> {
+    if school_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Option<String>, i64)> = bookings::table
+        .filter(bookings::school_id.eq_any(school_ids))
+        .filter(bookings::status.ne("declined"))
+        .filter(bookings::requested_at.ge(from))
+        .filter(bookings::requested_at.le(to))
+        .group_by(bookings::school_id)
+        .select((bookings::school_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect())
 }
 
 /// One school with its cluster.
@@ -307,7 +356,7 @@ pub struct ImportOptions {
     pub create_clusters: bool,
     /// The person importing, for the audit log (`None` for the command line).
     pub actor_id: Option<String>,
-    /// Where the import came from, for the audit log (`api`, `command line`).
+    /// Where the import came from, for the audit log (`api`, `page`, `command line`).
     pub source: &'static str,
 }
 
@@ -559,4 +608,20 @@ fn write_batch(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_may_be_the_start_of_a_postcode() {
+        assert_eq!(postcode_prefix("s70 2hz").as_deref(), Some("S702HZ"));
+        assert_eq!(postcode_prefix(" S75 4h ").as_deref(), Some("S754H"));
+        assert_eq!(postcode_prefix("S7").as_deref(), Some("S7"));
+        // Names, URNs and other words are not postcodes.
+        for q in ["Primary", "106600", "St John's", "S", "AB12 3CDE9"] {
+            assert_eq!(postcode_prefix(q), None, "{q}");
+        }
+    }
 }

@@ -7,6 +7,7 @@ pub mod admin_audit;
 pub mod admin_courses;
 pub mod admin_emails;
 pub mod admin_people;
+pub mod admin_schools;
 pub mod approvals;
 pub mod certificate;
 pub mod charts;
@@ -161,6 +162,27 @@ const TEMPLATES: &[(&str, &str)] = &[
         "admin_person_erase.html",
         include_str!("templates/admin_person_erase.html"),
     ),
+    (
+        "admin_schools.html",
+        include_str!("templates/admin_schools.html"),
+    ),
+    (
+        "admin_school_form.html",
+        include_str!("templates/admin_school_form.html"),
+    ),
+    (
+        "admin_schools_import.html",
+        include_str!("templates/admin_schools_import.html"),
+    ),
+    ("admin_list.html", include_str!("templates/admin_list.html")),
+    (
+        "admin_list_item.html",
+        include_str!("templates/admin_list_item.html"),
+    ),
+    (
+        "_admin_list_fields.html",
+        include_str!("templates/_admin_list_fields.html"),
+    ),
 ];
 
 /// The shared stylesheet.
@@ -289,6 +311,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     admin_emails::configure(cfg);
     admin_audit::configure(cfg);
     admin_people::configure(cfg);
+    admin_schools::configure(cfg);
 }
 
 /// Answers unreadable form posts with a problem document instead of actix's plain text.

@@ -69,6 +69,10 @@ pub fn menu(caller: &Caller) -> Vec<Link> {
             href: "/admin/people",
             label: "People",
         });
+        links.push(Link {
+            href: "/admin/schools",
+            label: "Schools",
+        });
     }
     links
 }

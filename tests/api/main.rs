@@ -8,6 +8,7 @@ mod admin_audit;
 mod admin_courses;
 mod admin_emails;
 mod admin_people;
+mod admin_schools;
 mod booking_journey;
 mod booking_load;
 mod booking_pages;

@@ -95,6 +95,8 @@ enum Body {
     /// A form post, made as [`Body::Json`] is.
     Form(fn(&Records, usize) -> Vec<(&'static str, String)>),
     Csv(&'static str),
+    /// A CSV uploaded with the school import page's form (`multipart/form-data`).
+    Upload(&'static str),
 }
 
 /// Real records the requests refer to.
@@ -721,6 +723,113 @@ fn matrix() -> Vec<Row> {
             request: "/admin/people/{page_victim}/erase",
             ..row("POST", "/admin/people/{id}/erase", Page(&Admin))
         },
+        row("GET", "/admin/schools", Page(&Admin)),
+        row("GET", "/admin/schools/new", Page(&Admin)),
+        Row {
+            body: Body::Form(|_, n| {
+                vec![
+                    ("urn", (300_000 + n).to_string()),
+                    ("name", format!("Matrix page school {n}")),
+                    ("phase", "primary".into()),
+                ]
+            }),
+            ..row("POST", "/admin/schools/new", Page(&Admin))
+        },
+        Row {
+            request: "/admin/schools/{school}/edit",
+            ..row("GET", "/admin/schools/{id}/edit", Page(&Admin))
+        },
+        // Saved as it is: the school's own values.
+        Row {
+            request: "/admin/schools/{school}/edit",
+            body: Body::Form(|_, _| {
+                vec![
+                    ("urn", "200001".into()),
+                    ("name", "Matrix Primary".into()),
+                    ("phase", "primary".into()),
+                    ("school_type", "Community school".into()),
+                    ("local_authority", "Barnsley".into()),
+                    ("postcode", "S70 2HZ".into()),
+                    ("is_open", "true".into()),
+                ]
+            }),
+            ..row("POST", "/admin/schools/{id}/edit", Page(&Admin))
+        },
+        row("GET", "/admin/schools/import", Page(&Admin)),
+        Row {
+            body: Body::Upload(
+                "URN,LA (name),EstablishmentName,TypeOfEstablishment (name),\
+                 EstablishmentStatus (name),PhaseOfEducation (name),Postcode\r\n\
+                 400002,Barnsley,Uploaded Primary,Community school,Open,Primary,S70 2HZ\r\n",
+            ),
+            ..row("POST", "/admin/schools/import", Page(&Admin))
+        },
+        row("GET", "/admin/clusters", Page(&Admin)),
+        Row {
+            body: Body::Form(|_, n| vec![("name", format!("Matrix page cluster {n}"))]),
+            ..row("POST", "/admin/clusters", Page(&Admin))
+        },
+        Row {
+            request: "/admin/clusters/{cluster}/edit",
+            ..row("GET", "/admin/clusters/{id}/edit", Page(&Admin))
+        },
+        Row {
+            request: "/admin/clusters/{cluster}/edit",
+            body: Body::Form(|_, n| vec![("name", format!("Matrix renamed {n}"))]),
+            ..row("POST", "/admin/clusters/{id}/edit", Page(&Admin))
+        },
+        row("GET", "/admin/providers", Page(&Admin)),
+        Row {
+            body: Body::Form(|_, n| {
+                vec![
+                    ("name", format!("Matrix page provider {n}")),
+                    ("kind", "external".into()),
+                ]
+            }),
+            ..row("POST", "/admin/providers", Page(&Admin))
+        },
+        Row {
+            request: "/admin/providers/{provider}/edit",
+            ..row("GET", "/admin/providers/{id}/edit", Page(&Admin))
+        },
+        Row {
+            request: "/admin/providers/{provider}/edit",
+            body: Body::Form(|_, n| {
+                vec![
+                    ("name", format!("Matrix provider {n}")),
+                    ("kind", "school".into()),
+                ]
+            }),
+            ..row("POST", "/admin/providers/{id}/edit", Page(&Admin))
+        },
+        row("GET", "/admin/priorities", Page(&Admin)),
+        Row {
+            body: Body::Form(|_, n| vec![("name", format!("Matrix page priority {n}"))]),
+            ..row("POST", "/admin/priorities", Page(&Admin))
+        },
+        Row {
+            request: "/admin/priorities/{priority}/edit",
+            ..row("GET", "/admin/priorities/{id}/edit", Page(&Admin))
+        },
+        Row {
+            request: "/admin/priorities/{priority}/edit",
+            body: Body::Form(|_, n| vec![("name", format!("Matrix priority {n}"))]),
+            ..row("POST", "/admin/priorities/{id}/edit", Page(&Admin))
+        },
+        row("GET", "/admin/staff-groups", Page(&Admin)),
+        Row {
+            body: Body::Form(|_, n| vec![("name", format!("Matrix page staff group {n}"))]),
+            ..row("POST", "/admin/staff-groups", Page(&Admin))
+        },
+        Row {
+            request: "/admin/staff-groups/{staff_group}/edit",
+            ..row("GET", "/admin/staff-groups/{id}/edit", Page(&Admin))
+        },
+        Row {
+            request: "/admin/staff-groups/{staff_group}/edit",
+            body: Body::Form(|_, n| vec![("name", format!("Matrix staff group {n}"))]),
+            ..row("POST", "/admin/staff-groups/{id}/edit", Page(&Admin))
+        },
         row("GET", "/check-in", Anyone(200)),
         Row {
             body: Body::Form(|r, _| vec![("code", r.check_in_code.clone())]),
@@ -1124,6 +1233,11 @@ both_backends! {
                     Body::Json(f) => req.json(&f(&records, n)),
                     Body::Form(f) => req.form(&f(&records, n)),
                     Body::Csv(text) => req.header("content-type", "text/csv").body(text),
+                    Body::Upload(text) => {
+                        let (content_type, body) =
+                            crate::admin_schools::upload_body("matrix.csv", text.as_bytes(), true);
+                        req.header("content-type", content_type).body(body)
+                    }
                 };
                 let response = req.send().await.unwrap();
                 let status = response.status().as_u16();
