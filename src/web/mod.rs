@@ -61,6 +61,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin_course_cancel.html"),
     ),
     (
+        "admin_course_bookings.html",
+        include_str!("templates/admin_course_bookings.html"),
+    ),
+    (
+        "admin_booking_cancel.html",
+        include_str!("templates/admin_booking_cancel.html"),
+    ),
+    (
         "_sign_in_form.html",
         include_str!("templates/_sign_in_form.html"),
     ),
