@@ -178,7 +178,11 @@ pub fn page(
 ) -> AppResult<HttpResponse> {
     // Every page's menu follows the reader's roles (signed out: no menu but the calendar).
     let context = match crate::auth::seen_caller() {
-        Some(caller) => minijinja::context! { nav => nav::menu(&caller), ..context },
+        Some(caller) => minijinja::context! {
+            nav => nav::menu(&caller),
+            admin_nav => nav::admin_menu(&caller),
+            ..context
+        },
         None => context,
     };
     let html = templates()

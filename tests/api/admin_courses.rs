@@ -155,7 +155,8 @@ async fn admin_runs_a_course(backend: Backend) {
     let sign_in = browser.find("main button[type=submit]").await;
     browser.click_and_wait(&sign_in).await;
 
-    // The menu has the admin's course pages; the list shows every course.
+    // The menu has the admin's course pages, under "Admin"; the list shows every course.
+    browser.find(".site-nav__more summary").await.click().await;
     let menu = browser.find(".site-nav--wide").await.text().await;
     assert!(menu.contains("Manage courses"), "{menu}");
     let manage = browser

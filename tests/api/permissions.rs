@@ -725,6 +725,35 @@ fn matrix() -> Vec<Row> {
             body: Body::Form(|_, _| vec![("q-overall", "5".into())]),
             ..row("POST", "/evaluate/{token}", Anyone)
         },
+        // A course's bookings for the admin. Last, as cancelling uses up `{booking}`.
+        Row {
+            request: "/admin/courses/{course}/bookings",
+            ..row("GET", "/admin/courses/{id}/bookings", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{course}/bookings",
+            body: Body::Form(|r, _| {
+                vec![("person_id", r.victim.clone()), ("override", "yes".into())]
+            }),
+            ..row("POST", "/admin/courses/{id}/bookings", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{course}/bookings/{booking}/cancel",
+            ..row(
+                "GET",
+                "/admin/courses/{id}/bookings/{booking_id}/cancel",
+                Page(&Admin),
+            )
+        },
+        Row {
+            request: "/admin/courses/{course}/bookings/{booking}/cancel",
+            body: Body::Form(|_, _| vec![("reason", "The matrix cancelled it.".into())]),
+            ..row(
+                "POST",
+                "/admin/courses/{id}/bookings/{booking_id}/cancel",
+                Page(&Admin),
+            )
+        },
     ]
 }
 
