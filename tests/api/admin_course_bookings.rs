@@ -18,7 +18,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::booking_support::{
-    bk_book_ok, bk_count, bk_course, bk_course_get, bk_get, bk_person, bk_text, bk_world, Who,
+    bk_book_ok, bk_count, bk_course, bk_course_get, bk_get, bk_people, bk_person, bk_text,
+    bk_world, Who,
 };
 use crate::browser::{keys, Browser};
 use crate::calendar_support::cal_db;
@@ -242,6 +243,7 @@ async fn admin_manages_bookings(backend: Backend) {
         "{ann_row}"
     );
     check_page(&browser, "course bookings").await;
+    browser.assert_focus_visible("course bookings").await;
     browser.set_window_size(320, 900).await;
     browser.assert_sticky_first_column(".table-scroll--sticky").await;
     browser.set_window_size(1280, 1000).await;
@@ -394,6 +396,45 @@ async fn admin_manages_bookings(backend: Backend) {
     browser.assert_sticky_first_column(".table-scroll--sticky").await;
     browser.set_window_size(1280, 1000).await;
 
+    // A long list is paged, each page under the height limit with a full page of rows.
+    let popular = bk_course(&app, &w, "Questioning in maths", 20, |_| {}).await;
+    let crowd = bk_people(&app, 30, "Crowd", &[&w.school_a, &w.school_b]).await;
+    for p in &crowd {
+        bk_book_ok(&app, &popular, p).await;
+    }
+    browser
+        .goto(&format!("{}/admin/courses/{popular}/bookings", app.address))
+        .await;
+    assert_eq!(browser.find_all("#admin-bookings tbody tr").await.len(), 15);
+    let pager = browser.find(".pagination").await.text().await;
+    assert!(pager.contains("Page 1 of 2"), "{pager}");
+    check_page(&browser, "course bookings, a full page").await;
+    let next = browser.find(".pagination a[rel=next]").await;
+    browser.click_and_wait(&next).await;
+    assert_eq!(
+        rows(&browser).await.last().map(|r| r.1.clone()).as_deref(),
+        Some("Waiting: number 10")
+    );
+
+    // A full page of the audit log keeps to the height limit too.
+    cal_db(&app, |conn| {
+        for n in 0..30 {
+            cpd_hub::store::audit::record(
+                conn,
+                None,
+                "attendance.override",
+                "session",
+                Some(&format!("session-{n}")),
+                json!({"course_id": "c0ffee", "walk_in": true, "changes": [
+                    {"booking_id": format!("booking-{n}"), "from": "absent", "to": "present"}]}),
+            )
+            .unwrap();
+        }
+    })
+    .await;
+    browser.goto(&format!("{}/admin/audit", app.address)).await;
+    check_page(&browser, "audit log, a full page").await;
+
     // The other admin pages keep the same rules.
     for path in ["/admin/courses", "/admin/emails?state=sent"] {
         browser.goto(&format!("{}{path}", app.address)).await;
@@ -458,7 +499,11 @@ crate::both_backends! {
             let who = bk_person(&app, "Not Admin", Some(&w.school_a), None, &roles).await;
             let cookie = crate::browser::web_session_cookie(&app, &who.id).await;
             for path in [&list, &cancel] {
-                let r = as_browser(&app, Method::GET, path, Some(&cookie)).send().await.unwrap();
+                let r = as_browser(&app, Method::GET, path, Some(&cookie))
+                    .header("accept", "text/html")
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 403, "GET {path} as {roles:?}");
                 assert!(r.text().await.unwrap().contains("You cannot do this"));
             }

@@ -1031,6 +1031,7 @@ impl Browser {
                 .await
                 .as_u64()
                 .expect("a height");
+            eprintln!("{page} at {width} px: {height} px tall");
             assert!(
                 height <= u64::from(max_height),
                 "{page} at {width} px is {height} px tall, over {max_height}: page it instead"

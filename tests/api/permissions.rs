@@ -725,17 +725,11 @@ fn matrix() -> Vec<Row> {
             body: Body::Form(|_, _| vec![("q-overall", "5".into())]),
             ..row("POST", "/evaluate/{token}", Anyone)
         },
-        // A course's bookings for the admin. Last, as cancelling uses up `{booking}`.
+        // A course's bookings for the admin. Last, as cancelling uses up `{booking}`; then
+        // booking its person again.
         Row {
             request: "/admin/courses/{course}/bookings",
             ..row("GET", "/admin/courses/{id}/bookings", Page(&Admin))
-        },
-        Row {
-            request: "/admin/courses/{course}/bookings",
-            body: Body::Form(|r, _| {
-                vec![("person_id", r.victim.clone()), ("override", "yes".into())]
-            }),
-            ..row("POST", "/admin/courses/{id}/bookings", Page(&Admin))
         },
         Row {
             request: "/admin/courses/{course}/bookings/{booking}/cancel",
@@ -753,6 +747,14 @@ fn matrix() -> Vec<Row> {
                 "/admin/courses/{id}/bookings/{booking_id}/cancel",
                 Page(&Admin),
             )
+        },
+        // The subject, whose booking was just cancelled, booked again.
+        Row {
+            request: "/admin/courses/{course}/bookings",
+            body: Body::Form(|r, _| {
+                vec![("person_id", r.subject.clone()), ("override", "yes".into())]
+            }),
+            ..row("POST", "/admin/courses/{id}/bookings", Page(&Admin))
         },
     ]
 }

@@ -52,6 +52,7 @@ pub(super) fn label(field: &str) -> String {
                 "date" => "date",
                 "start" => "start time",
                 "end" => "end time",
+                "end_date" => "end date",
                 "venue" => "venue",
                 "venue.name" => "venue name",
                 "venue.address" => "address",
