@@ -63,7 +63,11 @@ async fn wait_mails(sink: &SmtpSink, to: &str, subject: &str, n: usize) -> Vec<S
 }
 
 async fn email_of(app: &TestApp, id: &str) -> String {
-    bk_text(app, &format!("SELECT email AS t FROM people WHERE id = '{id}'")).await
+    bk_text(
+        app,
+        &format!("SELECT email AS t FROM people WHERE id = '{id}'"),
+    )
+    .await
 }
 
 /// Moves every session of a course to have ended `days` ago (as time passing would), keeping
@@ -72,8 +76,8 @@ async fn end_course_days_ago(app: &TestApp, course_id: &str, days: i64) {
     use cpd_hub::db::schema::{course_sessions, courses};
     let id = course_id.to_string();
     cal_db(app, move |conn| {
-        let start = (Utc::now() - chrono::Duration::days(days) - chrono::Duration::hours(3))
-            .naive_utc();
+        let start =
+            (Utc::now() - chrono::Duration::days(days) - chrono::Duration::hours(3)).naive_utc();
         let end = start + chrono::Duration::hours(3);
         diesel::update(course_sessions::table.filter(course_sessions::course_id.eq(&id)))
             .set((
@@ -155,7 +159,14 @@ async fn admin_manages_bookings(backend: Backend) {
     })
     .await;
     let w = bk_world(&app).await;
-    let course = bk_course(&app, &w, "Adaptive teaching for pupils with SEND", 2, |_| {}).await;
+    let course = bk_course(
+        &app,
+        &w,
+        "Adaptive teaching for pupils with SEND",
+        2,
+        |_| {},
+    )
+    .await;
     let teacher = w.fx.group("teacher");
     // Two places taken, then three waiting, in this order.
     let mut people = Vec::new();
@@ -200,7 +211,11 @@ async fn admin_manages_bookings(backend: Backend) {
     browser
         .goto(&format!("{}/admin/courses/{course}", app.address))
         .await;
-    assert_eq!(browser.menu_rows().await, 1, "the menu is one row at 1280 px");
+    assert_eq!(
+        browser.menu_rows().await,
+        1,
+        "the menu is one row at 1280 px"
+    );
     let header = browser.find(".site-header").await.rect().await;
     assert!(header.3 < 130.0, "the header is {} px tall", header.3);
     browser.find(".site-nav__more summary").await.click().await;
@@ -208,7 +223,9 @@ async fn admin_manages_bookings(backend: Backend) {
     for page in ["Manage courses", "Emails", "Audit log"] {
         assert!(admin_menu.contains(page), "{admin_menu}");
     }
-    browser.assert_accessible("course admin page, admin menu open").await;
+    browser
+        .assert_accessible("course admin page, admin menu open")
+        .await;
     check_page(&browser, "course admin page").await;
 
     // The bookings: counted, the places and then the waiting list in the order it is served.
@@ -221,7 +238,9 @@ async fn admin_manages_bookings(backend: Backend) {
     assert_eq!(browser.find("#count-confirmed").await.text().await, "2");
     assert_eq!(browser.find("#count-waiting").await.text().await, "3");
     let want = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     };
     assert_eq!(
         rows(&browser).await,
@@ -245,7 +264,9 @@ async fn admin_manages_bookings(backend: Backend) {
     check_page(&browser, "course bookings").await;
     browser.assert_focus_visible("course bookings").await;
     browser.set_window_size(320, 900).await;
-    browser.assert_sticky_first_column(".table-scroll--sticky").await;
+    browser
+        .assert_sticky_first_column(".table-scroll--sticky")
+        .await;
     browser.set_window_size(1280, 1000).await;
 
     // The waiting list on its own.
@@ -269,7 +290,12 @@ async fn admin_manages_bookings(backend: Backend) {
     browser.click_and_wait(&book).await;
     let summary = browser.find(".error-summary").await.text().await;
     assert!(summary.contains("already"), "{summary}");
-    assert!(browser.find("#person-error").await.text().await.contains("already"));
+    assert!(browser
+        .find("#person-error")
+        .await
+        .text()
+        .await
+        .contains("already"));
     browser.assert_accessible("booking refused").await;
     assert_eq!(bk_course_get(&app, &course).await["confirmed_count"], 2);
 
@@ -280,7 +306,11 @@ async fn admin_manages_bookings(backend: Backend) {
     browser.click_and_wait(&find).await;
     assert!(browser.current_url().await.ends_with("#book"));
     let chosen = browser.find(&format!("#person-{}", fay.id)).await;
-    assert_eq!(chosen.property("checked").await, json!(true), "the one found is chosen");
+    assert_eq!(
+        chosen.property("checked").await,
+        json!(true),
+        "the one found is chosen"
+    );
     assert_eq!(
         browser.find("#override").await.property("checked").await,
         json!(true)
@@ -299,7 +329,10 @@ async fn admin_manages_bookings(backend: Backend) {
     assert!(mail[0].contains("Adaptive teaching"), "{}", mail[0]);
     let fay_booking: String = bk_text(
         &app,
-        &format!("SELECT id AS t FROM bookings WHERE person_id = '{}'", fay.id),
+        &format!(
+            "SELECT id AS t FROM bookings WHERE person_id = '{}'",
+            fay.id
+        ),
     )
     .await;
     let audit = audit_details(&app, "booking.override", &fay_booking).await;
@@ -317,9 +350,14 @@ async fn admin_manages_bookings(backend: Backend) {
     let confirm = browser.find("#confirm-cancel").await;
     browser.click_and_wait(&confirm).await;
     let summary = browser.find(".error-summary").await.text().await;
-    assert!(summary.contains("Enter why the booking is cancelled"), "{summary}");
+    assert!(
+        summary.contains("Enter why the booking is cancelled"),
+        "{summary}"
+    );
     assert_eq!(bk_get(&app, &people[1].1).await["status"], "confirmed");
-    browser.assert_accessible("cancel a booking, no reason").await;
+    browser
+        .assert_accessible("cancel a booking, no reason")
+        .await;
     browser
         .find("#reason")
         .await
@@ -340,7 +378,11 @@ async fn admin_manages_bookings(backend: Backend) {
         ])
     );
     let told = wait_mails(&sink, &ben_email, "Your booking is cancelled", 1).await;
-    assert!(told[0].contains("Ben is needed in school that day."), "{}", told[0]);
+    assert!(
+        told[0].contains("Ben is needed in school that day."),
+        "{}",
+        told[0]
+    );
     let promoted = wait_mails(&sink, &cat_email, "You now have a place", 1).await;
     assert!(promoted[0].contains("Adaptive teaching"), "{}", promoted[0]);
     let ended = browser.find("#show-ended").await;
@@ -367,7 +409,12 @@ async fn admin_manages_bookings(backend: Backend) {
         .to_string();
     let register = browser.find(&format!("#register-{session}")).await;
     browser.click_and_wait(&register).await;
-    assert!(browser.find("#locked").await.text().await.contains("locked"));
+    assert!(browser
+        .find("#locked")
+        .await
+        .text()
+        .await
+        .contains("locked"));
     browser.find("#name").await.type_text("Walt Walker").await;
     browser
         .find("#email")
@@ -377,7 +424,10 @@ async fn admin_manages_bookings(backend: Backend) {
     let add = browser.find("#walk-in button[type=submit]").await;
     browser.click_and_wait(&add).await;
     let walt = browser.find(".register-row:target").await.text().await;
-    assert!(walt.contains("Walt Walker") && walt.contains("walk-in"), "{walt}");
+    assert!(
+        walt.contains("Walt Walker") && walt.contains("walk-in"),
+        "{walt}"
+    );
     let audit = audit_details(&app, "attendance.override", &session).await;
     assert_eq!(audit.len(), 1, "the locked register's change is audited");
     assert_eq!(audit[0]["walk_in"], true);
@@ -393,7 +443,9 @@ async fn admin_manages_bookings(backend: Backend) {
     assert!(log.contains("attendance.override"), "{log}");
     check_page(&browser, "audit log").await;
     browser.set_window_size(320, 900).await;
-    browser.assert_sticky_first_column(".table-scroll--sticky").await;
+    browser
+        .assert_sticky_first_column(".table-scroll--sticky")
+        .await;
     browser.set_window_size(1280, 1000).await;
 
     // A long list is paged, each page under the height limit with a full page of rows.
@@ -435,8 +487,23 @@ async fn admin_manages_bookings(backend: Backend) {
     browser.goto(&format!("{}/admin/audit", app.address)).await;
     check_page(&browser, "audit log, a full page").await;
 
-    // The other admin pages keep the same rules.
-    for path in ["/admin/courses", "/admin/emails?state=sent"] {
+    // The other admin pages keep the same rules: the course list with a full page of
+    // courses, the course form, the emails sent.
+    for n in 0..20 {
+        bk_course(
+            &app,
+            &w,
+            &format!("Subject leadership, cohort {n}"),
+            12,
+            |_| {},
+        )
+        .await;
+    }
+    for path in [
+        "/admin/courses",
+        "/admin/courses/new",
+        "/admin/emails?state=sent",
+    ] {
         browser.goto(&format!("{}{path}", app.address)).await;
         browser.assert_accessible(path).await;
         browser.assert_page_fits(path, MAX_HEIGHT).await;
@@ -446,7 +513,9 @@ async fn admin_manages_bookings(backend: Backend) {
         .goto(&format!("{}/admin/courses", app.address))
         .await;
     browser.set_window_size(320, 900).await;
-    browser.assert_sticky_first_column(".table-scroll--sticky").await;
+    browser
+        .assert_sticky_first_column(".table-scroll--sticky")
+        .await;
     // On a phone the menu is one button, the admin's pages in it under their heading.
     let menu = browser.find(".site-menu summary").await;
     menu.click().await;
@@ -538,7 +607,8 @@ crate::both_backends! {
         let html = page_text(&app, &list, Some(&admin)).await;
         let text = visible_text(&html);
         assert!(text.contains("Ann Placed") && text.contains("Waiting: number 1"), "{text}");
-        assert!(html.contains(&format!("/sessions/")), "links to the registers");
+        let session = bk_course_get(&app, &course).await["sessions"][0]["id"].as_str().unwrap().to_string();
+        assert!(html.contains(&format!("/sessions/{session}/register#walk-in")), "links to the register");
 
         // Nothing chosen, no one found, a booking of another course, no reason: each named,
         // nothing changed.

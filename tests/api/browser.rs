@@ -1079,7 +1079,11 @@ impl Browser {
             )
             .await;
         assert_ne!(v["missing"], Value::Bool(true), "no {region}");
-        assert_eq!(v["wide"], Value::Bool(true), "{region} does not scroll here: {v}");
+        assert_eq!(
+            v["wide"],
+            Value::Bool(true),
+            "{region} does not scroll here: {v}"
+        );
         let at = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         assert!(at("scrolled") > 0.0, "{region} did not scroll: {v}");
         assert!(

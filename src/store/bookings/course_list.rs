@@ -77,8 +77,7 @@ pub fn course_bookings(
             .inner_join(people::table)
             .left_join(schools::table.on(bookings::school_id.eq(schools::id.nullable())))
             .left_join(
-                staff_groups::table
-                    .on(bookings::staff_group_id.eq(staff_groups::id.nullable())),
+                staff_groups::table.on(bookings::staff_group_id.eq(staff_groups::id.nullable())),
             )
             .filter(bookings::course_id.eq(course_id))
             .filter(bookings::status.eq_any(&statuses))

@@ -186,11 +186,7 @@ async fn bookings_page(
     mut problems: Problems,
     done: Option<String>,
 ) -> AppResult<HttpResponse> {
-    let shown = p
-        .show
-        .as_deref()
-        .and_then(Shown::parse)
-        .unwrap_or_default();
+    let shown = p.show.as_deref().and_then(Shown::parse).unwrap_or_default();
     let page_no = page_number(p.page.as_deref());
     let paging = Paging::new(Some(PAGE_SIZE), Some((page_no - 1) * PAGE_SIZE))
         .map_err(|(f, m)| AppError::invalid(f, m))?;
@@ -386,7 +382,10 @@ pub async fn book(
             let mut problems = Problems::new();
             if person_id.is_empty() {
                 let (field, text) = if form.q.trim().is_empty() {
-                    ("q", "Enter a name or email address to find the person to book")
+                    (
+                        "q",
+                        "Enter a name or email address to find the person to book",
+                    )
                 } else {
                     ("person_id", "Choose the person to book")
                 };
@@ -406,9 +405,11 @@ pub async fn book(
                         )))
                     }
                     Err(AppError::Validation(p)) => problems.extend(p),
-                    Err(AppError::NotFound) => {
-                        problem(&mut problems, "person_id", "No such person: find them again")
-                    }
+                    Err(AppError::NotFound) => problem(
+                        &mut problems,
+                        "person_id",
+                        "No such person: find them again",
+                    ),
                     Err(AppError::Conflict { code, detail }) => {
                         let field = match code {
                             "already_booked" => "person_id",
@@ -533,9 +534,7 @@ pub async fn cancel(
             let problem_text = if trimmed.is_empty() {
                 Some("Enter why the booking is cancelled: the person is told".to_string())
             } else if trimmed.chars().count() > REASON_MAX {
-                Some(format!(
-                    "Enter a reason of at most {REASON_MAX} characters"
-                ))
+                Some(format!("Enter a reason of at most {REASON_MAX} characters"))
             } else {
                 None
             };
@@ -565,8 +564,8 @@ pub async fn cancel(
                     "/admin/courses/{course_id}/bookings?done=cancelled&b={booking_id}"
                 ))),
                 Err(AppError::Conflict { detail, .. }) => {
-                    let b = listing::course_booking(&state, &caller, &course_id, &booking_id)
-                        .await?;
+                    let b =
+                        listing::course_booking(&state, &caller, &course_id, &booking_id).await?;
                     let error = Some(("#main".to_string(), detail));
                     cancel_page(
                         &state,

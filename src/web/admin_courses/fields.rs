@@ -340,8 +340,7 @@ pub(super) fn parse(
         };
         let start = clock(&mut p, &field("start"), &s.start);
         let end = clock(&mut p, &field("end"), &s.end);
-        let (Some(day), Some(end_day), Some(start), Some(end)) = (day, end_day, start, end)
-        else {
+        let (Some(day), Some(end_day), Some(start), Some(end)) = (day, end_day, start, end) else {
             continue;
         };
         let at = |d: NaiveDate, t: NaiveTime, name: &str, p: &mut Problems| {
