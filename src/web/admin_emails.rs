@@ -22,8 +22,9 @@ use crate::error::{AppError, AppResult};
 use crate::store::outbox::{OutboxEntry, OutboxFilter};
 use crate::web::{html_not_found, page, page_count, page_number, see_other, sign_in_first};
 
-/// Messages on one page of the list.
-const PAGE_SIZE: i64 = 25;
+/// Messages on one page of the list: few enough that a page of long rows stays under the admin
+/// pages' 3,000 px at tablet width (25 sent emails measured 3,520 px at 768 px).
+const PAGE_SIZE: i64 = 15;
 
 /// The states the list shows, as (key, tab label, heading words).
 const STATES: [(&str, &str); 3] = [

@@ -63,6 +63,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/admin_course_cancel.html"),
     ),
     (
+        "admin_course_bookings.html",
+        include_str!("templates/admin_course_bookings.html"),
+    ),
+    (
+        "admin_booking_cancel.html",
+        include_str!("templates/admin_booking_cancel.html"),
+    ),
+    (
         "_sign_in_form.html",
         include_str!("templates/_sign_in_form.html"),
     ),
@@ -209,7 +217,11 @@ pub fn page(
 ) -> AppResult<HttpResponse> {
     // Every page's menu follows the reader's roles (signed out: no menu but the calendar).
     let context = match crate::auth::seen_caller() {
-        Some(caller) => minijinja::context! { nav => nav::menu(&caller), ..context },
+        Some(caller) => minijinja::context! {
+            nav => nav::menu(&caller),
+            admin_nav => nav::admin_menu(&caller),
+            ..context
+        },
         None => context,
     };
     let html = templates()

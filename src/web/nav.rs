@@ -1,4 +1,5 @@
-//! The layout's menu: the links a reader has by role, on every page.
+//! The layout's menu: the links a reader has by role, on every page, and the admin's pages
+//! grouped apart ([`admin_menu`]).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -17,7 +18,8 @@ pub struct Link {
     pub label: &'static str,
 }
 
-/// The menu for `caller`: what everyone signed in has, then what their roles add.
+/// The menu for `caller`: what everyone signed in has, then what their roles add (the admin's
+/// own pages are [`admin_menu`]).
 pub fn menu(caller: &Caller) -> Vec<Link> {
     let admin = caller.is_admin();
     let mut links = vec![
@@ -52,29 +54,38 @@ pub fn menu(caller: &Caller) -> Vec<Link> {
             label: "Reports",
         });
     }
-    if admin {
-        links.push(Link {
+    links
+}
+
+/// The admin's pages, for admins only (empty for everyone else). The layout groups them under
+/// one "Admin" menu so the header stays one row of links at desktop width however many admin
+/// pages there are: add a new admin page here.
+pub fn admin_menu(caller: &Caller) -> Vec<Link> {
+    if !caller.is_admin() {
+        return Vec::new();
+    }
+    vec![
+        Link {
             href: "/admin/courses",
             label: "Manage courses",
-        });
-        links.push(Link {
+        },
+        Link {
             href: "/admin/emails",
             label: "Emails",
-        });
-        links.push(Link {
+        },
+        Link {
             href: "/admin/audit",
             label: "Audit log",
-        });
-        links.push(Link {
+        },
+        Link {
             href: "/admin/people",
             label: "People",
-        });
-        links.push(Link {
+        },
+        Link {
             href: "/admin/schools",
             label: "Schools",
-        });
-    }
-    links
+        },
+    ]
 }
 
 /// Middleware: lets the page layout know the request's caller once an extractor has

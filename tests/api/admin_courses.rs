@@ -155,7 +155,8 @@ async fn admin_runs_a_course(backend: Backend) {
     let sign_in = browser.find("main button[type=submit]").await;
     browser.click_and_wait(&sign_in).await;
 
-    // The menu has the admin's course pages; the list shows every course.
+    // The menu has the admin's course pages, under "Admin"; the list shows every course.
+    browser.find(".site-nav__more summary").await.click().await;
     let menu = browser.find(".site-nav--wide").await.text().await;
     assert!(menu.contains("Manage courses"), "{menu}");
     let manage = browser
@@ -677,5 +678,47 @@ crate::both_backends! {
         let list = page_text(&app, "/admin/courses", Some(&admin)).await;
         assert!(list.contains("href=\"/admin/courses\">Manage courses"));
         assert!(list.contains("Phonics for early readers"));
+    }
+}
+
+crate::both_backends! {
+    /// A session that runs past midnight: the form takes the day it ends, and shows it again.
+    async fn a_session_may_end_after_midnight(app: TestApp) {
+        let w = bk_world(&app).await;
+        let admin = crate::browser::web_session_cookie(&app, &app.admin_id()).await;
+        let day = day_in(40);
+        let next_day = day_in(41);
+        let mut form = vec![
+            ("title", "Stargazing for science leads".to_string()),
+            ("provider_id", w.fx.provider_id.clone()),
+            ("format", "in_person".into()),
+            ("capacity", "12".into()),
+            ("sessions[0].date", day.clone()),
+            ("sessions[0].start", "22:00".into()),
+            ("sessions[0].end", "01:30".into()),
+            ("sessions[0].venue.name", "Observatory".into()),
+            ("action", "save".into()),
+        ];
+        // Without the end date, the end is before the start, and the page says so.
+        let r = post_form(&app, &admin, "/admin/courses/new", &form).await;
+        assert_eq!(r.status(), 422);
+        let text = visible_text(&r.text().await.unwrap());
+        assert!(text.contains("Session 1, end time: must be after the start"), "{text}");
+        form.push(("sessions[0].end_date", "the next day".into()));
+        let r = post_form(&app, &admin, "/admin/courses/new", &form).await;
+        assert_eq!(r.status(), 422);
+        let html = r.text().await.unwrap();
+        assert!(visible_text(&html).contains("Session 1, end date: must be a date"), "{html}");
+        assert!(html.contains("href=\"#sessions-0-end_date\""));
+        form.last_mut().unwrap().1 = next_day.clone();
+        let r = post_form(&app, &admin, "/admin/courses/new", &form).await;
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+        let id = location(&r).split('/').nth(3).unwrap().split('?').next().unwrap().to_string();
+        let course = bk_course_get(&app, &id).await;
+        let session = &course["sessions"][0];
+        assert!(session["local_start"].as_str().unwrap().starts_with(&format!("{day}T22:00:00")), "{session}");
+        assert!(session["local_end"].as_str().unwrap().starts_with(&format!("{next_day}T01:30:00")), "{session}");
+        let edit = page_text(&app, &format!("/admin/courses/{id}/edit"), Some(&admin)).await;
+        assert!(edit.contains(&format!("name=\"sessions[0].end_date\" type=\"date\" value=\"{next_day}\"")), "the edit form shows the end date");
     }
 }

@@ -304,6 +304,7 @@ async fn email_pages_in_a_browser(backend: Backend) {
     .await;
     wait_status(&app, &id, "failed").await;
 
+    browser.find(".site-nav__more summary").await.click().await;
     let emails = browser
         .find(".site-nav--wide a[href='/admin/emails']")
         .await;
@@ -349,6 +350,7 @@ async fn email_pages_in_a_browser(backend: Backend) {
     fits_narrow(&browser, "sent emails").await;
 
     // The audit log has the retry; filtering by its action keeps it.
+    browser.find(".site-nav__more summary").await.click().await;
     let audit = browser.find(".site-nav--wide a[href='/admin/audit']").await;
     browser.click_and_wait(&audit).await;
     assert_eq!(browser.find("h1").await.text().await, "Audit log");

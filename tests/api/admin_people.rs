@@ -167,7 +167,8 @@ async fn admin_manages_people(backend: Backend) {
     let sign_in = browser.find("main button[type=submit]").await;
     browser.click_and_wait(&sign_in).await;
 
-    // "People" is in the admin's menu.
+    // "People" is in the admin's menu (under "Admin").
+    browser.find(".site-nav__more summary").await.click().await;
     let menu = browser
         .find(".site-nav--wide a[href='/admin/people']")
         .await;

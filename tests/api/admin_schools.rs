@@ -239,7 +239,8 @@ async fn admin_keeps_schools_and_lists(backend: Backend) {
     let sign_in = browser.find("main button[type=submit]").await;
     browser.click_and_wait(&sign_in).await;
 
-    // The menu leads to the schools; the school whose staff booked says so.
+    // The menu (under "Admin") leads to the schools; the school whose staff booked says so.
+    browser.find(".site-nav__more summary").await.click().await;
     let schools = browser
         .find(".site-nav--wide a[href='/admin/schools']")
         .await;

@@ -1011,3 +1011,88 @@ crate::both_backends! {
         assert!(w > 0 && h > 0 && png.len() > 2_000, "{w}×{h}, {} bytes", png.len());
     }
 }
+
+/// The admin pages' layout rules (issue 17 item 7), for any page: it fits a desktop and a
+/// tablet, is no taller than a limit (long lists page instead), its header's menu is one row,
+/// and a wide table keeps its first column in view.
+impl Browser {
+    /// Widths the admin's pages must work at: a desktop and a tablet.
+    pub const ADMIN_WIDTHS: [u32; 2] = [1280, 768];
+
+    /// At 1280 px and at 768 px: the page is at most `max_height` CSS pixels tall
+    /// (`document.documentElement.scrollHeight`) and nothing makes it scroll sideways (a wide
+    /// table scrolls inside its own box). The viewport is set back as it was.
+    pub async fn assert_page_fits(&self, page: &str, max_height: u32) {
+        let before = *self.viewport.lock().unwrap();
+        for width in Self::ADMIN_WIDTHS {
+            self.set_window_size(width, 900).await;
+            let height = self
+                .execute("return document.documentElement.scrollHeight;", vec![])
+                .await
+                .as_u64()
+                .expect("a height");
+            eprintln!("{page} at {width} px: {height} px tall");
+            assert!(
+                height <= u64::from(max_height),
+                "{page} at {width} px is {height} px tall, over {max_height}: page it instead"
+            );
+            self.assert_fits(&format!("{page} at {width} px")).await;
+        }
+        if let Some((w, h)) = before {
+            self.set_window_size(w, h).await;
+        }
+    }
+
+    /// How many rows the header's menu takes at the current width: the distinct tops of its
+    /// items (the wide menu, or the header itself on a phone).
+    pub async fn menu_rows(&self) -> usize {
+        self.execute(
+            "const items = [...document.querySelectorAll('.site-nav--wide > ul > li')] \
+               .filter(e => e.offsetParent !== null); \
+             return new Set(items.map(e => Math.round(e.getBoundingClientRect().top))).size;",
+            vec![],
+        )
+        .await
+        .as_u64()
+        .expect("a count") as usize
+    }
+
+    /// The table in the scrolling box `region` is wider than the box at the current width,
+    /// and once the box is scrolled sideways its first column is still at the box's left edge
+    /// while the second column has moved under it.
+    pub async fn assert_sticky_first_column(&self, region: &str) {
+        let v = self
+            .execute(
+                "const r = document.querySelector(arguments[0]); \
+                 if (!r) return {missing: true}; \
+                 r.scrollLeft = 0; \
+                 const row = r.querySelector('tbody tr'); \
+                 const first = row.children[0], second = row.children[1]; \
+                 const secondBefore = second.getBoundingClientRect().left; \
+                 r.scrollLeft = 160; \
+                 const out = { wide: r.scrollWidth > r.clientWidth + 1, scrolled: r.scrollLeft, \
+                   box: r.getBoundingClientRect().left, first: first.getBoundingClientRect().left, \
+                   secondMoved: secondBefore - second.getBoundingClientRect().left, \
+                   headFirst: r.querySelector('thead th').getBoundingClientRect().left }; \
+                 r.scrollLeft = 0; return out;",
+                vec![Value::String(region.to_string())],
+            )
+            .await;
+        assert_ne!(v["missing"], Value::Bool(true), "no {region}");
+        assert_eq!(
+            v["wide"],
+            Value::Bool(true),
+            "{region} does not scroll here: {v}"
+        );
+        let at = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        assert!(at("scrolled") > 0.0, "{region} did not scroll: {v}");
+        assert!(
+            (at("first") - at("box")).abs() < 1.5 && (at("headFirst") - at("box")).abs() < 1.5,
+            "{region}'s first column left the box's edge when it scrolled: {v}"
+        );
+        assert!(
+            at("secondMoved") > 1.0,
+            "{region}'s second column did not scroll: {v}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin_audit;
+mod admin_course_bookings;
 mod admin_courses;
 mod admin_emails;
 mod admin_people;

@@ -885,6 +885,37 @@ fn matrix() -> Vec<Row> {
             body: Body::Form(|_, _| vec![("q-overall", "5".into())]),
             ..row("POST", "/evaluate/{token}", Anyone(404))
         },
+        // A course's bookings for the admin. Last, as cancelling uses up `{booking}`; then
+        // booking its person again.
+        Row {
+            request: "/admin/courses/{course}/bookings",
+            ..row("GET", "/admin/courses/{id}/bookings", Page(&Admin))
+        },
+        Row {
+            request: "/admin/courses/{course}/bookings/{booking}/cancel",
+            ..row(
+                "GET",
+                "/admin/courses/{id}/bookings/{booking_id}/cancel",
+                Page(&Admin),
+            )
+        },
+        Row {
+            request: "/admin/courses/{course}/bookings/{booking}/cancel",
+            body: Body::Form(|_, _| vec![("reason", "The matrix cancelled it.".into())]),
+            ..row(
+                "POST",
+                "/admin/courses/{id}/bookings/{booking_id}/cancel",
+                Page(&Admin),
+            )
+        },
+        // The subject, whose booking was just cancelled, booked again.
+        Row {
+            request: "/admin/courses/{course}/bookings",
+            body: Body::Form(|r, _| {
+                vec![("person_id", r.subject.clone()), ("override", "yes".into())]
+            }),
+            ..row("POST", "/admin/courses/{id}/bookings", Page(&Admin))
+        },
     ]
 }
 

@@ -4,6 +4,7 @@
 //! that arrive while one transaction for the course is running; the rules themselves are
 //! `store::bookings` (under the course's lock) and `domain::booking`.
 
+pub mod course;
 pub mod queue;
 
 use std::collections::BTreeSet;

@@ -164,15 +164,36 @@ pub fn add_walk_in(
                 note: before.and_then(|b| b.note),
                 exists: from.is_some(),
             };
+            let admin_override = locked && actor.is_admin;
             write_changes(
                 conn,
                 &s,
                 std::slice::from_ref(&change),
                 Source::WalkIn,
                 Some(actor.person_id),
-                locked && actor.is_admin,
+                admin_override,
                 now,
             )?;
+            // A change to a locked register is an override like any other (see
+            // `register::record`): the audit log keeps it, whichever door it came through.
+            if admin_override {
+                crate::store::audit::record(
+                    conn,
+                    Some(actor.person_id),
+                    "attendance.override",
+                    "session",
+                    Some(session_id),
+                    json!({
+                        "course_id": s.course_id,
+                        "walk_in": true,
+                        "changes": [{
+                            "booking_id": change.booking_id,
+                            "from": change.from.map(AttendanceStatus::as_str),
+                            "to": change.to.as_str(),
+                        }],
+                    }),
+                )?;
+            }
         }
         let register = load_register(conn, settings, session_id, now)?;
         Ok(WalkIn {

@@ -16,6 +16,7 @@
 //! transaction commits (invariant 3).
 
 mod book;
+mod course_list;
 mod hooks;
 mod lifecycle;
 mod locking;
@@ -26,6 +27,7 @@ mod rows;
 mod types;
 
 pub use book::{book, book_batch, book_in_tx, target, Request, Target};
+pub use course_list::{course_bookings, course_status_counts, CourseBooking};
 pub use hooks::{
     cancel_all_on_course, confirmed_course_ids, course_cancelled_for, due_reminders, holders,
     notify_course_cancelled, notify_course_changed, status_of,

@@ -20,6 +20,9 @@ pub(super) struct SessionForm {
     pub(super) date: String,
     pub(super) start: String,
     pub(super) end: String,
+    /// The day it ends, when later than `date` (a session running past midnight); empty:
+    /// the same day.
+    pub(super) end_date: String,
     pub(super) venue_name: String,
     pub(super) venue_address: String,
     pub(super) venue_postcode: String,
@@ -84,6 +87,7 @@ pub(super) fn read_form(body: &[u8]) -> (CourseForm, Intent) {
                 "date" => s.date = v,
                 "start" => s.start = v,
                 "end" => s.end = v,
+                "end_date" => s.end_date = v,
                 "venue.name" => s.venue_name = v,
                 "venue.address" => s.venue_address = v,
                 "venue.postcode" => s.venue_postcode = v,
@@ -199,6 +203,11 @@ impl CourseForm {
                         date: start.format("%Y-%m-%d").to_string(),
                         start: start.format("%H:%M").to_string(),
                         end: end.format("%H:%M").to_string(),
+                        end_date: if end.date() == start.date() {
+                            String::new()
+                        } else {
+                            end.format("%Y-%m-%d").to_string()
+                        },
                         venue_name: s.venue.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
                         venue_address: s
                             .venue
@@ -314,15 +323,33 @@ pub(super) fn parse(
                 }
             },
         };
+        // A session that runs past midnight ends on a later day; empty is the same day.
+        let end_day = match s.end_date.trim() {
+            "" => day,
+            d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    problem(
+                        &mut p,
+                        field("end_date"),
+                        "must be a date such as 2027-01-15, or empty when it ends the same day",
+                    );
+                    None
+                }
+            },
+        };
         let start = clock(&mut p, &field("start"), &s.start);
         let end = clock(&mut p, &field("end"), &s.end);
-        let (Some(day), Some(start), Some(end)) = (day, start, end) else {
+        let (Some(day), Some(end_day), Some(start), Some(end)) = (day, end_day, start, end) else {
             continue;
         };
-        let at = |t: NaiveTime, name: &str, p: &mut Problems| {
-            time::london_to_utc(day.and_time(t)).map_err(|m| problem(p, field(name), m))
+        let at = |d: NaiveDate, t: NaiveTime, name: &str, p: &mut Problems| {
+            time::london_to_utc(d.and_time(t)).map_err(|m| problem(p, field(name), m))
         };
-        let (Ok(start), Ok(end)) = (at(start, "start", &mut p), at(end, "end", &mut p)) else {
+        let (Ok(start), Ok(end)) = (
+            at(day, start, "start", &mut p),
+            at(end_day, end, "end", &mut p),
+        ) else {
             continue;
         };
         let has_venue = [&s.venue_name, &s.venue_address, &s.venue_postcode]
@@ -484,6 +511,27 @@ mod tests {
         assert_eq!(sessions[0].plan.start.to_string(), "2027-06-14 08:00:00");
         assert_eq!(sessions[0].plan.end.to_string(), "2027-06-14 11:30:00");
         assert_eq!(sessions[0].id, None);
+    }
+
+    #[test]
+    fn a_session_may_end_after_midnight_on_the_day_given() {
+        let mut form = CourseForm::blank();
+        form.capacity = "20".into();
+        form.sessions[0] = SessionForm {
+            date: "2027-01-14".into(),
+            start: "22:00".into(),
+            end: "01:30".into(),
+            end_date: "2027-01-15".into(),
+            venue_name: "Observatory".into(),
+            ..SessionForm::default()
+        };
+        let (_, _, sessions) = parse(&form).unwrap();
+        // Greenwich Mean Time: London time is UTC.
+        assert_eq!(sessions[0].plan.start.to_string(), "2027-01-14 22:00:00");
+        assert_eq!(sessions[0].plan.end.to_string(), "2027-01-15 01:30:00");
+        form.sessions[0].end_date = "tomorrow".into();
+        let p = parse(&form).unwrap_err();
+        assert!(p.contains_key("sessions[0].end_date"), "{p:?}");
     }
 
     #[test]

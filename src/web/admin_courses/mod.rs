@@ -2,10 +2,12 @@
 //! and paged, with its places and bookings counted (`list`); one form to create or edit a
 //! course with all its sessions, where adding and removing sessions re-renders the form so no
 //! script is needed (`form`); a course's own page, publishing, and cancelling with a reason
-//! after a page that says how many people will be emailed (`course`). Every change goes
+//! after a page that says how many people will be emailed (`course`); the course's bookings,
+//! booking someone past the rules and cancelling on someone's behalf (`bookings`). Every change goes
 //! through the same use cases as the JSON API (`app::courses`), so the policy, the rules, the
 //! transaction, the audit entries and the emails are the API's.
 
+mod bookings;
 mod course;
 mod fields;
 mod form;
@@ -18,6 +20,7 @@ use minijinja::context;
 use crate::domain::course::CourseStatus;
 use crate::error::AppError;
 
+pub use bookings::{BookFields, BookingsParams, CancelBookingFields};
 pub use course::{cancel, cancel_form, publish, show, CancelFields, DoneParams};
 pub use form::{create, edit_form, new_form, update, CourseFormFields};
 pub use list::{index, AdminListParams};
@@ -49,6 +52,7 @@ pub(super) fn label(field: &str) -> String {
                 "date" => "date",
                 "start" => "start time",
                 "end" => "end time",
+                "end_date" => "end date",
                 "venue" => "venue",
                 "venue.name" => "venue name",
                 "venue.address" => "address",
@@ -154,6 +158,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     list::configure(cfg);
     form::configure(cfg);
     course::configure(cfg);
+    bookings::configure(cfg);
 }
 
 #[cfg(test)]
