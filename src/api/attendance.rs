@@ -6,6 +6,7 @@
 //! they may not see. Check-in is for anyone signed in (their booking is what counts). A CPD
 //! record is for the person, their school's lead and admins.
 
+use crate::api::extract::PathId;
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -153,7 +154,7 @@ pub async fn get_register(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let register = load_register(&state, caller, id.into_inner()).await?;
     if wants_csv(&req) {
@@ -178,7 +179,7 @@ pub async fn get_register(
 pub async fn get_register_csv(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let register = load_register(&state, caller, id.into_inner()).await?;
     Ok(csv_response(&register))
@@ -295,7 +296,7 @@ pub async fn put_attendance(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
     bytes: web::Bytes,
 ) -> AppResult<web::Json<Register>> {
     let session_id = id.into_inner();
@@ -328,7 +329,7 @@ pub async fn put_attendance(
 pub async fn get_history(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<crate::domain::paging::Page<HistoryItem>>> {
     let session_id = id.into_inner();
     let items = state
@@ -365,7 +366,7 @@ pub async fn get_history(
 pub async fn post_walk_in(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<WalkInRequest>,
 ) -> AppResult<HttpResponse> {
     let session_id = id.into_inner();
@@ -462,7 +463,7 @@ async fn check_in(
 pub async fn post_session_check_in(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<CheckInRequest>,
 ) -> AppResult<web::Json<CheckedIn>> {
     check_in(state, caller, Some(id.into_inner()), body.into_inner().code).await
@@ -505,7 +506,7 @@ pub async fn post_check_in(
 pub async fn get_cpd_record(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<CpdRecord>> {
     let record = crate::app::record::cpd_record(&state, &caller, &id, now()).await?;
     Ok(web::Json(record.into_view()))

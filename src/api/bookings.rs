@@ -4,6 +4,7 @@
 //! reads their body (instead of `ValidJson`) so a refusal of a bad body is stored and replayed
 //! like any other answer.
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -91,6 +92,7 @@ pub struct BookingDetail {
 
 /// Filters of the booking list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// On this course.
     pub course_id: Option<String>,
@@ -101,19 +103,24 @@ pub struct ListQuery {
     /// In this status: `pending_approval`, `confirmed`, `waitlisted`, `cancelled`, `declined`.
     pub status: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 /// The overdue-approvals list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PendingQuery {
     /// Waiting at least this many days (default: the `APPROVAL_REMINDER_DAYS` setting, 5).
     pub older_than_days: Option<i64>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -139,7 +146,7 @@ pub async fn book(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let course_id = id.into_inner();
@@ -244,7 +251,7 @@ pub async fn pending(
 pub async fn get_one(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<BookingDetail>> {
     let (booking, history) = app::detail(&state, &caller, &id).await?;
     let detail = BookingDetail {
@@ -273,7 +280,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
@@ -309,7 +316,7 @@ pub async fn approve_one(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
@@ -346,7 +353,7 @@ pub async fn decline_one(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
     bytes: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];

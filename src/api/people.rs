@@ -4,6 +4,7 @@
 //! and admins reach a record (the CPD group reads every record); records the caller may not
 //! see answer 404, so ids cannot be probed.
 
+use crate::api::extract::PathId;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -25,10 +26,13 @@ use crate::store::people::{self as store, NewPerson, PeopleFilter, PersonChanges
 
 /// Filters and paging of the people list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeopleQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Only this school's people.
     pub school_id: Option<String>,
@@ -236,7 +240,7 @@ async fn visible_person(state: &AppState, caller: &Caller, id: String) -> AppRes
 pub async fn get_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Person>> {
     Ok(web::Json(
         visible_person(&state, &caller, id.into_inner())
@@ -261,7 +265,7 @@ pub async fn get_person(
 pub async fn patch_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<PersonPatch>,
 ) -> AppResult<web::Json<Person>> {
     let current = visible_person(&state, &caller, id.into_inner()).await?;
@@ -314,7 +318,7 @@ pub async fn patch_person(
 pub async fn erase_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let person = visible_person(&state, &caller, id.into_inner()).await?;
     require(&caller, Action::ErasePerson)?;
@@ -394,10 +398,13 @@ pub async fn create_token(
 
 /// `limit` and `offset`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -433,7 +440,7 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let person_id = caller.person_id.clone();
     let id = id.into_inner();

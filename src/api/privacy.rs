@@ -1,5 +1,6 @@
 //! UK GDPR rights: a person's data export (subject access).
 
+use crate::api::extract::PathId;
 use actix_web::{get, web};
 
 use crate::api::views::export::PersonExport;
@@ -22,7 +23,7 @@ use crate::store::export;
 pub async fn export_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<PersonExport>> {
     let id = id.into_inner();
     let person_id = id.clone();

@@ -1,6 +1,7 @@
 //! Reference data: clusters, schools, staff groups, strategy priorities, providers.
 //! Read: anyone signed in. Write: admin.
 
+use crate::api::extract::PathId;
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::{Deserialize, Deserializer};
 use validator::{Validate, ValidationError};
@@ -25,8 +26,10 @@ use crate::store::reference::{self as store, ClusterFields, KeyedFields, Provide
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive).
     #[validate(length(max = 200))]
@@ -142,7 +145,7 @@ pub async fn create_cluster(
 pub async fn get_cluster(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Cluster>> {
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
@@ -166,7 +169,7 @@ pub async fn get_cluster(
 pub async fn patch_cluster(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<ClusterPatch>,
 ) -> AppResult<web::Json<Cluster>> {
     require(&caller, Action::WriteReference)?;
@@ -353,7 +356,7 @@ macro_rules! keyed_handlers {
         pub async fn $get(
             state: web::Data<AppState>,
             caller: Caller,
-            id: web::Path<String>,
+            id: PathId,
         ) -> AppResult<web::Json<$Row>> {
             require(&caller, Action::ReadReference)?;
             let id = id.into_inner();
@@ -372,7 +375,7 @@ macro_rules! keyed_handlers {
         pub async fn $update(
             state: web::Data<AppState>,
             caller: Caller,
-            id: web::Path<String>,
+            id: PathId,
             body: ValidJson<$Patch>,
         ) -> AppResult<web::Json<$Row>> {
             require(&caller, Action::WriteReference)?;
@@ -407,8 +410,10 @@ keyed_handlers! {
 #[into_params(parameter_in = Query)]
 pub struct ProviderQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive).
     #[validate(length(max = 200))]
@@ -553,7 +558,7 @@ pub async fn create_provider(
 pub async fn get_provider(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Provider>> {
     require(&caller, Action::ReadReference)?;
     let id = id.into_inner();
@@ -577,7 +582,7 @@ pub async fn get_provider(
 pub async fn patch_provider(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<ProviderPatch>,
 ) -> AppResult<web::Json<Provider>> {
     require(&caller, Action::WriteReference)?;

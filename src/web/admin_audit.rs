@@ -21,6 +21,7 @@ const PAGE_SIZE: i64 = 25;
 
 /// The log's filters and page, as its GET form sends them (the API's names).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditPageParams {
     /// Only this action, e.g. `role.grant`, `outbox.retry`.
     pub action: Option<String>,

@@ -3,6 +3,7 @@
 //! a sign-in link: the page shows what the API shows); retrying one failed message, and every
 //! failed message at once. Each calls the use cases behind the API (`app::outbox`).
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDateTime;
@@ -34,6 +35,7 @@ const STATES: [(&str, &str); 3] = [
 
 /// The list's state, page, and what a retry of every failed message did.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EmailListParams {
     /// `failed` (the default), `queued` (waiting or being sent) or `sent` (in the last day).
     pub state: Option<String>,
@@ -49,6 +51,7 @@ pub struct EmailListParams {
 
 /// What a message's page says happened.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EmailDoneParams {
     /// `retried` after retrying it.
     pub done: Option<String>,
@@ -245,7 +248,7 @@ async fn message_page(
 pub async fn show(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     done: web::Query<EmailDoneParams>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -271,7 +274,7 @@ pub async fn show(
 pub async fn retry(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());

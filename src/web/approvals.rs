@@ -2,6 +2,7 @@
 //! request email (`/bookings/{id}/approve`): who asked for which course, and the two
 //! decisions, each through the same use case as the API (`app::bookings::decide`).
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -21,6 +22,7 @@ use super::{html_not_found, page, see_other, sign_in_first};
 
 /// `?done=`: the decision just made.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DecidedQuery {
     /// `approved` or `declined`.
     pub done: Option<String>,
@@ -36,7 +38,7 @@ pub struct DecidedQuery {
 pub async fn request_page(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     done: web::Query<DecidedQuery>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -102,7 +104,7 @@ pub struct DeclineForm {
 pub async fn approve(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     decide(&state, caller, &id, Decision::Approve, "approved").await
 }
@@ -120,7 +122,7 @@ pub async fn approve(
 pub async fn decline(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     form: web::Form<DeclineForm>,
 ) -> AppResult<HttpResponse> {
     let reason = form.into_inner().reason.trim().to_string();

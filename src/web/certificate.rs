@@ -3,6 +3,7 @@
 //! person's CPD record (`store::attendance::cpd_record`), so the certificate and the record
 //! always agree.
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use chrono::TimeZone as _;
@@ -39,7 +40,7 @@ pub fn hours_text(hours: f64) -> String {
 pub async fn certificate(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: web::Path<String>,
+    path: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());

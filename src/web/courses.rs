@@ -4,6 +4,7 @@
 //! API (`app::bookings`), so a booking made here takes the API's path: its policy, the
 //! per-course queue, the outbox and the history.
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -73,6 +74,7 @@ struct Filters {
 
 /// The query string of a calendar page, filters and page number.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarParams {
     /// Words that must all appear in the title or summary.
     pub q: Option<String>,
@@ -376,6 +378,7 @@ fn action_view(action: &CallToAction, late_if_cancelled: bool) -> Action {
 
 /// `?done=`: what the last form did, for the notice at the top of the course page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DoneQuery {
     /// `booked`, `already` or `cancelled`.
     pub done: Option<String>,
@@ -396,7 +399,7 @@ pub struct DoneQuery {
 pub async fn course(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     done: web::Query<DoneQuery>,
 ) -> AppResult<HttpResponse> {
     let now = time::now();
@@ -547,7 +550,7 @@ pub struct BookForm {
 pub async fn book(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     form: Option<web::Form<BookForm>>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -723,7 +726,7 @@ pub struct CancelForm {
 pub async fn cancel(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     form: web::Form<CancelForm>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {

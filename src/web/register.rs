@@ -7,6 +7,7 @@
 //! so the page reloads where the lead was. All reading and writing goes through
 //! `store::attendance`, the same functions the JSON API uses.
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -159,7 +160,9 @@ async fn render(
         .await?;
 
     let s = &reg.session;
-    let can_edit = !s.locked || is_admin;
+    // A register opens with check-in (store::attendance refuses a save before then).
+    let not_open = time::now() < s.check_in_opens_at;
+    let can_edit = (!s.locked || is_admin) && !not_open;
     let rows: Vec<_> = reg
         .items
         .iter()
@@ -226,6 +229,8 @@ async fn render(
             },
             locked => s.locked,
             locks_at => london_start_display(s.locks_at),
+            not_open,
+            opens_at => london_start_display(s.check_in_opens_at),
             can_edit,
             rows,
             counts,
@@ -274,7 +279,7 @@ fn field_label(field: &str) -> &'static str {
 pub async fn register_page(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: web::Path<String>,
+    path: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -330,6 +335,11 @@ async fn save(
             code: "register_locked",
             ..
         }) => Ok(see_other(&format!("{page}#locked"))),
+        // The page says when it opens.
+        Err(AppError::Conflict {
+            code: "register_not_open",
+            ..
+        }) => Ok(see_other(&format!("{page}#not-open"))),
         // The register names entries as `items[0].booking_id`; the form has one entry.
         Err(AppError::Validation(errors)) => Err(AppError::Validation(
             errors
@@ -355,7 +365,7 @@ async fn save(
 pub async fn mark(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: web::Path<String>,
+    path: PathId,
     form: web::Form<MarkForm>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -397,7 +407,7 @@ pub async fn mark(
 pub async fn everyone_present(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: web::Path<String>,
+    path: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -455,7 +465,7 @@ fn read_walk_in(form: &WalkInForm) -> Result<WalkInPerson, FieldErrors> {
 pub async fn walk_in(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: web::Path<String>,
+    path: PathId,
     form: web::Form<WalkInForm>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -557,7 +567,7 @@ pub async fn walk_in(
 pub async fn sign_in_sheet(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: web::Path<String>,
+    path: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());

@@ -47,3 +47,6 @@ mod report_cells;
 mod report_support;
 mod reports_page;
 mod school_pages;
+mod bad_input;
+mod register_window;
+mod schemathesis;

@@ -2,6 +2,7 @@
 //! counted; publishing; and cancelling with a reason after a page that says how many people
 //! will be emailed.
 
+use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDateTime;
@@ -22,6 +23,7 @@ use super::{error_views, phase_label, refusal, status_label, Problems};
 
 /// What the course's admin page says happened.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DoneParams {
     /// `created`, `saved`, `published` or `cancelled`.
     pub done: Option<String>,
@@ -139,7 +141,7 @@ async fn course_page(
 pub async fn show(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     done: web::Query<DoneParams>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -160,7 +162,7 @@ pub async fn show(
 pub async fn publish(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -225,7 +227,7 @@ async fn cancel_page(
 pub async fn cancel_form(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -255,7 +257,7 @@ pub struct CancelFields {
 pub async fn cancel(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     form: web::Form<CancelFields>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
