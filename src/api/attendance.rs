@@ -6,7 +6,7 @@
 //! they may not see. Check-in is for anyone signed in (their booking is what counts). A CPD
 //! record is for the person, their school's lead and admins.
 
-use crate::api::extract::PathId;
+use crate::api::extract::{BodyBytes, PathId};
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -297,7 +297,7 @@ pub async fn put_attendance(
     caller: Caller,
     req: HttpRequest,
     id: PathId,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<web::Json<Register>> {
     let session_id = id.into_inner();
     let settings = state.settings.attendance.clone();

@@ -4,7 +4,7 @@
 //! reads their body (instead of `ValidJson`) so a refusal of a bad body is stored and replayed
 //! like any other answer.
 
-use crate::api::extract::PathId;
+use crate::api::extract::{BodyBytes, PathId};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -147,7 +147,7 @@ pub async fn book(
     caller: Caller,
     req: HttpRequest,
     id: PathId,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let course_id = id.into_inner();
     idempotent(
@@ -281,7 +281,7 @@ pub async fn cancel(
     caller: Caller,
     req: HttpRequest,
     id: PathId,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     idempotent(
@@ -317,7 +317,7 @@ pub async fn approve_one(
     caller: Caller,
     req: HttpRequest,
     id: PathId,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
     idempotent(
@@ -354,7 +354,7 @@ pub async fn decline_one(
     caller: Caller,
     req: HttpRequest,
     id: PathId,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
     idempotent(
@@ -392,7 +392,7 @@ pub async fn approve_many(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     idempotent(
         &state,
@@ -425,7 +425,7 @@ pub async fn decline_many(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     idempotent(
         &state,

@@ -38,7 +38,6 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 return Err(AppError::UnsupportedMedia("application/json"));
             }
             let bytes = read_limited(&mut payload, JSON_LIMIT).await?;
-            check_json_text(&bytes)?;
             let value = parse_json::<T>(&bytes)?;
             value.validate()?;
             Ok(ValidJson(value))
@@ -76,14 +75,22 @@ pub fn has_json_body(req: &HttpRequest) -> bool {
 
 /// Parses JSON, telling syntax errors (400) from data errors such as a missing or mistyped
 /// field (422, naming the field by its path).
+/// Text with a control character is refused first ([`check_json_text`]), whatever the type.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    check_json_text(bytes)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
-            let message = if inner.classify() == serde_json::error::Category::Data {
+            let message = if inner.to_string().starts_with("recursion limit exceeded") {
+                // Not the field's fault: the document is nested deeper than anything cpd-hub
+                // reads (serde_json stops at 128 levels rather than exhaust the stack).
+                return Err(AppError::Malformed(
+                    "the body is not valid JSON: it is nested too deeply".into(),
+                ));
+            } else if inner.classify() == serde_json::error::Category::Data {
                 inner.to_string()
             } else if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
                 // serde_json calls a number or a list where an enum is expected a syntax
@@ -465,5 +472,20 @@ impl FromRequest for PathId {
             Some(id) => Ok(PathId(id.to_string())),
             None => Err(AppError::NotFound),
         })
+    }
+}
+
+/// A request body read whole for a handler that parses it itself (under an `Idempotency-Key`,
+/// or in more than one shape): 413 as a problem over 1 MiB, like [`ValidJson`]. (actix's own
+/// `Bytes` extractor stops at 256 KiB with a plain-text answer.)
+pub struct BodyBytes(pub web::Bytes);
+
+impl FromRequest for BodyBytes {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let mut payload = payload.take();
+        Box::pin(async move { Ok(BodyBytes(read_limited(&mut payload, JSON_LIMIT).await?)) })
     }
 }

@@ -136,4 +136,32 @@ mod tests {
         assert_eq!(normalise_postcode("hello"), None);
         assert_eq!(normalise_postcode("12345"), None);
     }
+
+    #[test]
+    fn control_characters_are_refused_and_line_breaks_only_where_text_runs_over_lines() {
+        assert_eq!(text_problem("Barnsley Teaching Hub", false), None);
+        assert_eq!(text_problem("Zoë Ødegård, Siân", false), None);
+        for bad in ["a\u{0}b", "a\u{1b}[31m", "a\u{7f}", "a\u{85}", "a\u{9f}"] {
+            assert!(text_problem(bad, false).is_some(), "{bad:?}");
+            assert!(text_problem(bad, true).is_some(), "{bad:?}");
+        }
+        for breaks in ["line 1\nline 2", "a\r\nb", "col\tcol"] {
+            assert!(text_problem(breaks, false).is_some(), "{breaks:?}");
+            assert_eq!(text_problem(breaks, true), None, "{breaks:?}");
+        }
+        for field in ["summary", "reason", "items[2].note", "venue.address", "answers.q1", "q-comments"] {
+            assert!(is_multi_line_field(field), "{field}");
+        }
+        for field in ["name", "email", "title", "sessions[0].venue.name", "q", "notes_name"] {
+            assert!(!is_multi_line_field(field), "{field}");
+        }
+    }
+
+    #[test]
+    fn record_ids_are_hyphenated_uuids() {
+        assert!(is_record_id("0190f000-0000-7000-8000-000000000000"));
+        for bad in ["", "abc", "a\u{0}b", "0190f0000000700080000000000000000", "{0190f000-0000-7000-8000-000000000000}"] {
+            assert!(!is_record_id(bad), "{bad:?}");
+        }
+    }
 }

@@ -76,12 +76,15 @@ async fn setup(app: &TestApp) -> Setup {
         people.push(who);
     }
     let c = app.admin_get(&format!("/api/v1/courses/{course}")).await;
-    let sessions = c["sessions"]
+    let sessions: Vec<String> = c["sessions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
+    // Booked while it was ahead; the first session is now under way (started an hour ago),
+    // so its register is open; the second is still a week ahead.
+    set_session_time(app, &sessions[0], -60, 180).await;
     Setup {
         w,
         title,
