@@ -52,18 +52,23 @@ struct Marks {
 pub struct WalkInRequest {
     /// Someone on record.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub person_id: Option<String>,
     /// A new person's name.
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// Their email address (an existing person with it is used as they are).
     #[validate(length(min = 3, max = 254))]
+    #[schema(min_length = 3, max_length = 254)]
     pub email: Option<String>,
     /// A new person's school.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub school_id: Option<String>,
     /// A new person's staff group.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub staff_group_id: Option<String>,
 }
 
@@ -74,6 +79,7 @@ pub struct CheckInRequest {
     /// The session's check-in code, as shown by the course lead (case, spaces and hyphens
     /// do not matter).
     #[validate(length(min = 1, max = 40))]
+    #[schema(min_length = 1, max_length = 40)]
     #[schema(example = "K7M9QX")]
     pub code: String,
 }

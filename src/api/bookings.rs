@@ -32,9 +32,11 @@ use crate::store::bookings::{self as store, Filter};
 pub struct BookRequest {
     /// Who gets the place (absent: the caller).
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub person_id: Option<String>,
     /// The staff group to book as (absent: the person's own).
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub staff_group_id: Option<String>,
     /// Admins only: book past the rules onto a closed, full or past course; a full course
     /// gets one more place.
@@ -51,6 +53,7 @@ pub struct BookRequest {
 pub struct CancelRequest {
     /// Why (optional; the person is told).
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -65,6 +68,7 @@ pub struct ApproveRequest {}
 pub struct DeclineRequest {
     /// Why (the person is told).
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 
@@ -74,9 +78,11 @@ pub struct DeclineRequest {
 pub struct BulkRequest {
     /// The bookings, 1 to 500.
     #[validate(length(min = 1, max = 500))]
+    #[schema(min_items = 1, max_items = 500)]
     pub booking_ids: Vec<String>,
     /// Why (for a decline; the people are told).
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: Option<String>,
 }
 

@@ -66,10 +66,12 @@ pub struct FormRequest {
     pub kind: String,
     /// The form's name.
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// What it is for.
     #[serde(default)]
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// True to make this family the default of its kind.
     #[serde(default)]

@@ -38,6 +38,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                 return Err(AppError::UnsupportedMedia("application/json"));
             }
             let bytes = read_limited(&mut payload, JSON_LIMIT).await?;
+            require_object(&bytes)?;
             let value = parse_json::<T>(&bytes)?;
             value.validate()?;
             Ok(ValidJson(value))
@@ -487,5 +488,17 @@ impl FromRequest for BodyBytes {
     fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let mut payload = payload.take();
         Box::pin(async move { Ok(BodyBytes(read_limited(&mut payload, JSON_LIMIT).await?)) })
+    }
+}
+
+/// Refuses a JSON document that is not an object (422 naming `body`): serde reads a struct
+/// from a list too (`[null, null]` as a patch changing nothing), which no request means. A
+/// document that is not JSON passes: the parse that follows answers it.
+pub fn require_object(bytes: &[u8]) -> Result<(), AppError> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+        Ok(_) if !bytes.trim_ascii_start().starts_with(b"{") => {
+            Err(AppError::invalid("body", "must be a JSON object"))
+        }
+        _ => Ok(()),
     }
 }

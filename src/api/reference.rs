@@ -33,6 +33,7 @@ pub struct ListQuery {
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive).
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
 }
 
@@ -78,6 +79,7 @@ pub struct NewCluster {
     pub name: String,
     /// Free description.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     #[serde(default)]
     pub description: String,
 }
@@ -91,6 +93,7 @@ pub struct ClusterPatch {
     pub name: Option<String>,
     /// New description.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -197,6 +200,7 @@ pub async fn patch_cluster(
 pub struct NewStaffGroup {
     /// Stable slug; made from the name when absent. Cannot be changed later.
     #[validate(length(min = 1, max = 60))]
+    #[schema(min_length = 1, max_length = 60)]
     #[schema(example = "hlta")]
     pub key: Option<String>,
     /// Unique name.
@@ -205,6 +209,7 @@ pub struct NewStaffGroup {
     pub name: String,
     /// Order in lists (default: last).
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -217,6 +222,7 @@ pub struct StaffGroupPatch {
     pub name: Option<String>,
     /// New order in lists.
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -226,6 +232,7 @@ pub struct StaffGroupPatch {
 pub struct NewPriority {
     /// Stable slug; made from the name when absent. Cannot be changed later.
     #[validate(length(min = 1, max = 60))]
+    #[schema(min_length = 1, max_length = 60)]
     #[schema(example = "maths")]
     pub key: Option<String>,
     /// Unique name.
@@ -234,9 +241,11 @@ pub struct NewPriority {
     pub name: String,
     /// What the priority covers.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Order in lists (default: last).
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -249,9 +258,11 @@ pub struct PriorityPatch {
     pub name: Option<String>,
     /// New description.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// New order in lists.
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -417,6 +428,7 @@ pub struct ProviderQuery {
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive).
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only providers of this kind.
     pub kind: Option<ProviderKind>,

@@ -30,16 +30,20 @@ pub struct ReportParams {
     /// First day of the window, `YYYY-MM-DD` (London date). Default: 1 September of the
     /// current academic year.
     #[validate(length(max = 10))]
+    #[param(max_length = 10)]
     pub from: Option<String>,
     /// Last day of the window, included. Default: 31 August of the current academic year.
     #[validate(length(max = 10))]
+    #[param(max_length = 10)]
     pub to: Option<String>,
     /// `school` (default), `cluster`, `staff_group`, `priority`, `course` or `term`; or two
     /// of them separated by a comma (`cluster,staff_group`) for groups with `subgroups`.
     #[validate(length(max = 40))]
+    #[param(max_length = 40)]
     pub group_by: Option<String>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     #[validate(length(max = 10))]
+    #[param(max_length = 10)]
     pub format: Option<String>,
 }
 

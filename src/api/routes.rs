@@ -71,13 +71,21 @@ impl KnownRoutes {
     /// The methods a path takes, in a stable order; empty when no route has this path.
     pub fn allowed(&self, path: &str) -> Vec<String> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut allowed: Vec<String> = self
+        let matching: Vec<&(Vec<Part>, Vec<String>)> = self
             .routes
             .iter()
             .filter(|(parts, _)| {
                 parts.len() == segments.len()
                     && parts.iter().zip(&segments).all(|(p, s)| p.matches(s))
             })
+            .collect();
+        // `/bookings/approve` is its own route, not `/bookings/{id}` with the id "approve":
+        // only the routes with the most literal parts count.
+        let literal = |parts: &[Part]| parts.iter().filter(|p| matches!(p, Part::Literal(_))).count();
+        let most = matching.iter().map(|(parts, _)| literal(parts)).max().unwrap_or(0);
+        let mut allowed: Vec<String> = matching
+            .into_iter()
+            .filter(|(parts, _)| literal(parts) == most)
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect();
         allowed.sort();
@@ -134,6 +142,7 @@ mod tests {
                 "/api/v1/courses": {"get": {"responses": {}}, "post": {"responses": {}}},
                 "/api/v1/courses/{id}": {"get": {"responses": {}}, "patch": {"responses": {}}},
                 "/calendar/{token}.ics": {"get": {"responses": {}}},
+                "/api/v1/courses/import": {"post": {"responses": {}}},
             }
         }))
         .unwrap();
@@ -141,6 +150,7 @@ mod tests {
         assert_eq!(routes.allowed("/api/v1/courses"), ["GET", "HEAD", "POST"]);
         assert_eq!(routes.allowed("/api/v1/courses/x"), ["GET", "HEAD", "PATCH"]);
         assert_eq!(routes.allowed("/calendar/abc.ics"), ["GET", "HEAD"]);
+        assert_eq!(routes.allowed("/api/v1/courses/import"), ["POST"]);
         assert!(routes.allowed("/calendar/abc").is_empty());
         assert!(routes.allowed("/api/v1/nothing").is_empty());
         assert!(routes.allowed("/api/v1/courses/x/y").is_empty());

@@ -36,6 +36,7 @@ pub struct SchoolQuery {
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive), or a URN.
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only schools in this cluster.
     pub cluster_id: Option<String>,
@@ -60,6 +61,7 @@ fn postcode(raw: &str) -> AppResult<String> {
 pub struct NewSchool {
     /// The DfE unique reference number (unique here too).
     #[validate(range(min = 1, max = 99_999_999))]
+    #[schema(minimum = 1, maximum = 99999999)]
     #[schema(example = 106600)]
     pub urn: i64,
     /// The school's name.
@@ -70,6 +72,7 @@ pub struct NewSchool {
     pub phase: Phase,
     /// The type of establishment, as GIAS names it.
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     #[serde(default)]
     #[schema(example = "Community school")]
     pub school_type: String,
@@ -77,11 +80,13 @@ pub struct NewSchool {
     pub cluster_id: Option<String>,
     /// The local authority.
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     #[serde(default)]
     #[schema(example = "Barnsley")]
     pub local_authority: String,
     /// A UK postcode; stored normalised.
     #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
     #[serde(default)]
     #[schema(example = "S74 9AB")]
     pub postcode: String,
@@ -101,6 +106,7 @@ fn open() -> bool {
 pub struct SchoolPatch {
     /// New URN.
     #[validate(range(min = 1, max = 99_999_999))]
+    #[schema(minimum = 1, maximum = 99999999)]
     pub urn: Option<i64>,
     /// New name.
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
@@ -109,6 +115,7 @@ pub struct SchoolPatch {
     pub phase: Option<Phase>,
     /// New type of establishment.
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub school_type: Option<String>,
     /// New cluster, or null for none.
     #[serde(default, deserialize_with = "nullable")]
@@ -116,9 +123,11 @@ pub struct SchoolPatch {
     pub cluster_id: Option<Option<String>>,
     /// New local authority.
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub local_authority: Option<String>,
     /// New postcode (empty for none).
     #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
     pub postcode: Option<String>,
     /// Open or closed.
     pub is_open: Option<bool>,

@@ -1,6 +1,7 @@
 //! schemathesis (a property-based API tester, from PyPI) against the running service's own
-//! OpenAPI document, as the admin, on each backend: every check it has, a fixed seed and a
-//! budget small enough for two cores, and no server error or failed check. A failure prints
+//! OpenAPI document, as the admin, on each backend: every check it has but one (excluded
+//! below, with the reason), a fixed seed and a budget small enough for two cores, and no
+//! server error or failed check. A failure prints
 //! schemathesis's report, which gives the request that reproduces it (a curl command).
 //!
 //! `CPD_SCHEMATHESIS` names the program; otherwise the one beside `CPD_PYTHON` (the virtual
@@ -67,6 +68,16 @@ async fn finds_nothing(backend: Backend) {
             .args(["--url", &address])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--checks", "all"])
+            // Excluded, because JSON Schema cannot say what the service rightly refuses: rules
+            // across fields (booking opens before it closes, before the first session), ids
+            // that must name an existing record, an Idempotency-Key reused for another body,
+            // and text without control characters (every string field would need a pattern).
+            // The opposite check, that invalid data is refused, runs.
+            .args(["--exclude-checks", "positive_data_acceptance"])
+            // schemathesis 4 stops with an internal error ("AST constructor recursion depth
+            // mismatch") while making bodies for this `text/csv` upload; the import has its own
+            // tests (tests/api/import.rs), bad files included.
+            .args(["--exclude-path", "/api/v1/schools/import"])
             // Signing out with the admin's token would end the run's own authentication:
             // every later request would be a 401, testing nothing.
             .args(["--exclude-path", "/api/v1/auth/sign-out"])

@@ -99,15 +99,11 @@ fn parse_int(field: &str, v: &Option<String>, problems: &mut Problems) -> Option
 }
 
 impl CourseQuery {
-    /// The checked filter, or a 422 naming every bad parameter.
+    /// The checked filter, or a 422 naming every bad parameter. The paging parameters are
+    /// checked too, though a whole feed is not paged: they are the same parameters as the
+    /// list's, and a value out of range is refused alike.
     pub fn filter(&self) -> AppResult<CourseFilter> {
-        let mut problems = Problems::new();
-        let filter = self.filter_into(&mut problems);
-        if problems.is_empty() {
-            Ok(filter)
-        } else {
-            Err(AppError::Validation(problems))
-        }
+        self.filter_and_paging().map(|(filter, _)| filter)
     }
 
     /// The checked filter and paging.
