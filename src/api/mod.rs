@@ -115,7 +115,8 @@ impl Modify for ProblemResponses {
                 let needs_token = op.security.as_ref().is_some_and(|s| {
                     !s.is_empty()
                         && !s.iter().any(|r| {
-                            serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+                            serde_json::to_value(r)
+                                .is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
                         })
                 });
                 let mut add = |status: &str, description: &str| {

@@ -81,8 +81,17 @@ impl KnownRoutes {
             .collect();
         // `/bookings/approve` is its own route, not `/bookings/{id}` with the id "approve":
         // only the routes with the most literal parts count.
-        let literal = |parts: &[Part]| parts.iter().filter(|p| matches!(p, Part::Literal(_))).count();
-        let most = matching.iter().map(|(parts, _)| literal(parts)).max().unwrap_or(0);
+        let literal = |parts: &[Part]| {
+            parts
+                .iter()
+                .filter(|p| matches!(p, Part::Literal(_)))
+                .count()
+        };
+        let most = matching
+            .iter()
+            .map(|(parts, _)| literal(parts))
+            .max()
+            .unwrap_or(0);
         let mut allowed: Vec<String> = matching
             .into_iter()
             .filter(|(parts, _)| literal(parts) == most)
@@ -148,7 +157,10 @@ mod tests {
         .unwrap();
         let routes = KnownRoutes::from_openapi(&doc);
         assert_eq!(routes.allowed("/api/v1/courses"), ["GET", "HEAD", "POST"]);
-        assert_eq!(routes.allowed("/api/v1/courses/x"), ["GET", "HEAD", "PATCH"]);
+        assert_eq!(
+            routes.allowed("/api/v1/courses/x"),
+            ["GET", "HEAD", "PATCH"]
+        );
         assert_eq!(routes.allowed("/calendar/abc.ics"), ["GET", "HEAD"]);
         assert_eq!(routes.allowed("/api/v1/courses/import"), ["POST"]);
         assert!(routes.allowed("/calendar/abc").is_empty());

@@ -91,9 +91,12 @@ fn check(req: &HttpRequest, public_base_url: &str) -> Result<(), AppError> {
         .as_ref()
         .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
     let to_public_host = host.as_ref().is_some_and(|h| {
-        url::Url::parse(&format!("{}://{h}", public.as_ref().map_or("http", |u| u.scheme())))
-            .ok()
-            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        url::Url::parse(&format!(
+            "{}://{h}",
+            public.as_ref().map_or("http", |u| u.scheme())
+        ))
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
             == public_host
     });
     let scheme = req.connection_info().scheme().to_string();
@@ -167,7 +170,9 @@ mod tests {
             .insert_header((header::ORIGIN, "http://cpd.example.org"))));
         // An origin that differs from the public address only in its scheme is another site,
         // also when the request came to the public host by plain HTTP from a proxy.
-        assert!(!ok(post().insert_header((header::ORIGIN, "http://cpd.example.org"))));
+        assert!(!ok(
+            post().insert_header((header::ORIGIN, "http://cpd.example.org"))
+        ));
         assert!(!ok(TestRequest::post()
             .insert_header((header::HOST, "other.example"))
             .insert_header((header::ORIGIN, "https://other.example"))));

@@ -149,10 +149,24 @@ mod tests {
             assert!(text_problem(breaks, false).is_some(), "{breaks:?}");
             assert_eq!(text_problem(breaks, true), None, "{breaks:?}");
         }
-        for field in ["summary", "reason", "items[2].note", "venue.address", "answers.q1", "q-comments"] {
+        for field in [
+            "summary",
+            "reason",
+            "items[2].note",
+            "venue.address",
+            "answers.q1",
+            "q-comments",
+        ] {
             assert!(is_multi_line_field(field), "{field}");
         }
-        for field in ["name", "email", "title", "sessions[0].venue.name", "q", "notes_name"] {
+        for field in [
+            "name",
+            "email",
+            "title",
+            "sessions[0].venue.name",
+            "q",
+            "notes_name",
+        ] {
             assert!(!is_multi_line_field(field), "{field}");
         }
     }
@@ -160,7 +174,13 @@ mod tests {
     #[test]
     fn record_ids_are_hyphenated_uuids() {
         assert!(is_record_id("0190f000-0000-7000-8000-000000000000"));
-        for bad in ["", "abc", "a\u{0}b", "0190f0000000700080000000000000000", "{0190f000-0000-7000-8000-000000000000}"] {
+        for bad in [
+            "",
+            "abc",
+            "a\u{0}b",
+            "0190f0000000700080000000000000000",
+            "{0190f000-0000-7000-8000-000000000000}",
+        ] {
             assert!(!is_record_id(bad), "{bad:?}");
         }
     }

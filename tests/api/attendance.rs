@@ -197,9 +197,9 @@ async fn att_room(app: &TestApp, capacity: i64) -> Room {
         bk_book_ok(app, &course, &p).await;
         people.push(p);
     }
-    // Booked while it was ahead; the session is now under way (started an hour ago), so its
-    // register is open.
-    att_move(app, &sessions[0], Utc::now() - Duration::hours(1), 180).await;
+    // The session starts in twenty minutes: its register is open (from half an hour before,
+    // with check-in) and booking still is (until the start).
+    att_move(app, &sessions[0], Utc::now() + Duration::minutes(20), 180).await;
     Room {
         w,
         lead,

@@ -47,6 +47,7 @@ mod report_cells;
 mod report_support;
 mod reports_page;
 mod school_pages;
+
 mod bad_input;
 mod register_window;
 mod schemathesis;

@@ -135,3 +135,27 @@ both_backends! {
         assert_eq!((again.created, again.invitations_sent), (0, 0));
     }
 }
+
+both_backends! {
+    async fn the_lead_sees_when_a_register_opens_on_a_phone_and_a_desktop(app: TestApp) {
+        let fx = fixture(&app, "Phonics in practice", 2, 1).await;
+        let session = fx.sessions[0].clone();
+        let start = now() + Duration::days(2);
+        move_session(&app, &session, start, 180).await;
+        let Some(browser) = crate::browser::Browser::start().await else { return };
+        crate::browser::sign_in_browser(&app, &browser, &fx.lead.id).await;
+        let page = format!("{}/sessions/{session}/register", app.address);
+        for (width, height) in [(1280, 900), (320, 900)] {
+            browser.set_window_size(width, height).await;
+            browser.goto(&page).await;
+            let notice = browser.find("#not-open").await.text().await;
+            assert!(notice.contains("This register is not open yet"), "{notice}");
+            assert!(browser.try_find("#everyone-present").await.is_none());
+            browser.assert_accessible(&format!("register not open at {width} px")).await;
+            browser.assert_fits(&format!("register not open at {width} px")).await;
+            browser
+                .keep_screenshot(&format!("register-not-open-{width}"))
+                .await;
+        }
+    }
+}

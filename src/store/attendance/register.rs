@@ -24,8 +24,8 @@ use crate::store::new_id;
 
 use super::types::{
     is_last_session, load_course, load_session, parse_source, parse_status, register_locked,
-    register_not_open, register_opens_at, stamped, Actor, HistoryItem, Mark, MarkRow, Register, RegisterCounts, RegisterItem,
-    RegisterSession, SessionAccess, SessionRow, MARKS_MAX, NOTE_MAX,
+    register_not_open, register_opens_at, stamped, Actor, HistoryItem, Mark, MarkRow, Register,
+    RegisterCounts, RegisterItem, RegisterSession, SessionAccess, SessionRow, MARKS_MAX, NOTE_MAX,
 };
 
 // ---------------------------------------------------------------------------------------------
