@@ -3,7 +3,6 @@
 //! a sign-in link: the page shows what the API shows); retrying one failed message, and every
 //! failed message at once. Each calls the use cases behind the API (`app::outbox`).
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDateTime;
@@ -248,7 +247,7 @@ async fn message_page(
 pub async fn show(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     done: web::Query<EmailDoneParams>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -274,7 +273,7 @@ pub async fn show(
 pub async fn retry(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());

@@ -2,7 +2,6 @@
 //! request email (`/bookings/{id}/approve`): who asked for which course, and the two
 //! decisions, each through the same use case as the API (`app::bookings::decide`).
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -38,7 +37,7 @@ pub struct DecidedQuery {
 pub async fn request_page(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     done: web::Query<DecidedQuery>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -104,7 +103,7 @@ pub struct DeclineForm {
 pub async fn approve(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     decide(&state, caller, &id, Decision::Approve, "approved").await
 }
@@ -122,7 +121,7 @@ pub async fn approve(
 pub async fn decline(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     form: web::Form<DeclineForm>,
 ) -> AppResult<HttpResponse> {
     let reason = form.into_inner().reason.trim().to_string();

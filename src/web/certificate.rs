@@ -3,7 +3,6 @@
 //! person's CPD record (`store::attendance::cpd_record`), so the certificate and the record
 //! always agree.
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use chrono::TimeZone as _;
@@ -40,7 +39,7 @@ pub fn hours_text(hours: f64) -> String {
 pub async fn certificate(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: PathId,
+    path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());

@@ -4,7 +4,6 @@
 //! API (`app::bookings`), so a booking made here takes the API's path: its policy, the
 //! per-course queue, the outbox and the history.
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -399,7 +398,7 @@ pub struct DoneQuery {
 pub async fn course(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     done: web::Query<DoneQuery>,
 ) -> AppResult<HttpResponse> {
     let now = time::now();
@@ -550,7 +549,7 @@ pub struct BookForm {
 pub async fn book(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     form: Option<web::Form<BookForm>>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -726,7 +725,7 @@ pub struct CancelForm {
 pub async fn cancel(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     form: web::Form<CancelForm>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {

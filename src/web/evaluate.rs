@@ -8,7 +8,6 @@
 //! free text; errors next to their question (and tied to it with `aria-describedby`) with a
 //! summary at the top, and every answer kept when the form comes back with errors.
 
-use crate::api::extract::PathId;
 use actix_web::http::{header, StatusCode};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use minijinja::context;
@@ -338,7 +337,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub async fn answer_waiting(
     state: web::Data<AppState>,
     caller: crate::auth::MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(super::sign_in_first());

@@ -7,7 +7,6 @@
 //! so the page reloads where the lead was. All reading and writing goes through
 //! `store::attendance`, the same functions the JSON API uses.
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -279,7 +278,7 @@ fn field_label(field: &str) -> &'static str {
 pub async fn register_page(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: PathId,
+    path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -365,7 +364,7 @@ async fn save(
 pub async fn mark(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: PathId,
+    path: web::Path<String>,
     form: web::Form<MarkForm>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -407,7 +406,7 @@ pub async fn mark(
 pub async fn everyone_present(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: PathId,
+    path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -465,7 +464,7 @@ fn read_walk_in(form: &WalkInForm) -> Result<WalkInPerson, FieldErrors> {
 pub async fn walk_in(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: PathId,
+    path: web::Path<String>,
     form: web::Form<WalkInForm>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -567,7 +566,7 @@ pub async fn walk_in(
 pub async fn sign_in_sheet(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    path: PathId,
+    path: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());

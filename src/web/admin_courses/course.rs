@@ -2,7 +2,6 @@
 //! counted; publishing; and cancelling with a reason after a page that says how many people
 //! will be emailed.
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::NaiveDateTime;
@@ -141,7 +140,7 @@ async fn course_page(
 pub async fn show(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     done: web::Query<DoneParams>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
@@ -162,7 +161,7 @@ pub async fn show(
 pub async fn publish(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -227,7 +226,7 @@ async fn cancel_page(
 pub async fn cancel_form(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -257,7 +256,7 @@ pub struct CancelFields {
 pub async fn cancel(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     form: web::Form<CancelFields>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {

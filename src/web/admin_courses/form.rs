@@ -3,7 +3,6 @@
 //! ("Add another session", "Remove", "Find" a lead) post the whole form and show it again
 //! with everything typed kept; saving goes through `app::courses`.
 
-use crate::api::extract::PathId;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use minijinja::context;
@@ -360,7 +359,7 @@ pub async fn create(
 pub async fn edit_form(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
         return Ok(sign_in_first());
@@ -408,7 +407,7 @@ pub async fn edit_form(
 pub async fn update(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: PathId,
+    id: web::Path<String>,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let Some(caller) = caller.0 else {
