@@ -8,6 +8,7 @@
 //! | `NotFound`         | 404    | also for records the caller may not see                |
 //! | `Conflict`         | 409    | a machine-readable `code` and a plain sentence         |
 //! | `Gone`             | 410    | a machine-readable `code` and a plain sentence         |
+//! | `PayloadTooLarge`  | 413    | the largest body the endpoint reads                    |
 //! | `UnsupportedMedia` | 415    | the content type expected                              |
 //! | `Validation`       | 422    | `errors: {field: [message, ...]}`                      |
 //! | `TooManyRequests`  | 429    | with `Retry-After`                                     |
@@ -46,6 +47,12 @@ pub enum AppError {
         code: &'static str,
         /// A plain sentence for people.
         detail: String,
+    },
+    /// The request body is larger than the endpoint reads.
+    #[error("payload too large: more than {limit} bytes")]
+    PayloadTooLarge {
+        /// The largest body, in bytes.
+        limit: usize,
     },
     /// The request body is not of a type this endpoint reads.
     #[error("unsupported media type: expected {0}")]
@@ -133,6 +140,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -158,6 +166,11 @@ impl ResponseError for AppError {
                 "There is no such record, or you may not see it.".to_string(),
             ),
             AppError::Conflict { detail, .. } => ("conflict", "Conflict", detail.clone()),
+            AppError::PayloadTooLarge { limit } => (
+                "payload-too-large",
+                "Payload too large",
+                format!("The body is larger than {}.", human_size(*limit)),
+            ),
             AppError::UnsupportedMedia(expected) => (
                 "unsupported-media-type",
                 "Unsupported media type",
@@ -215,6 +228,17 @@ impl ResponseError for AppError {
             _ => {}
         }
         resp.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+/// `1 MiB`, `256 KiB` or `100 bytes`.
+fn human_size(bytes: usize) -> String {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -375,6 +399,21 @@ pub mod responses {
     #[derive(IntoResponses)]
     #[response(status = 409, content_type = PROBLEM_JSON)]
     pub struct Conflict(pub Problem);
+
+    /// The request could not be read: malformed JSON or a body that could not be read.
+    #[derive(IntoResponses)]
+    #[response(status = 400, content_type = PROBLEM_JSON)]
+    pub struct Malformed(pub Problem);
+
+    /// The body is larger than the endpoint reads.
+    #[derive(IntoResponses)]
+    #[response(status = 413, content_type = PROBLEM_JSON)]
+    pub struct TooLarge(pub Problem);
+
+    /// The body is not of the type the endpoint reads.
+    #[derive(IntoResponses)]
+    #[response(status = 415, content_type = PROBLEM_JSON)]
+    pub struct Unsupported(pub Problem);
 
     /// Validation failed; `errors` names each field with its messages.
     #[derive(IntoResponses)]

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use actix_web::{middleware, web, App, HttpServer};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -15,7 +15,6 @@ use crate::config::Settings;
 use crate::db;
 use crate::email::worker::{Worker, WorkerHandle};
 use crate::email::Mailer;
-use crate::error::AppError;
 use crate::metrics::Metrics;
 
 /// A service that is built (migrated, bound) and ready to run.
@@ -108,7 +107,7 @@ impl Application {
         // The request middleware records into the metrics without knowing the whole state.
         let metrics = web::Data::from(state.metrics.clone());
         let mut server = HttpServer::new(move || {
-            let (app, openapi) = App::new()
+            let (app, mut openapi) = App::new()
                 .into_utoipa_app()
                 .openapi(crate::api::ApiDoc::openapi())
                 .app_data(data.clone())
@@ -122,7 +121,13 @@ impl Application {
                 .service(utoipa_actix_web::scope("/api/v1").configure(crate::api::configure_v1))
                 .configure(crate::web::configure)
                 .split_for_parts();
-            app.wrap(middleware::from_fn(crate::web::nav::remember_caller))
+            utoipa::Modify::modify(&crate::api::ProblemResponses, &mut openapi);
+            let routes = web::Data::new(crate::api::routes::KnownRoutes::from_openapi(&openapi));
+            app.app_data(routes)
+                .wrap(middleware::from_fn(crate::web::nav::remember_caller))
+                .wrap(middleware::from_fn(
+                    crate::api::extract::refuse_control_characters,
+                ))
                 .wrap(middleware::from_fn(crate::auth::csrf::same_origin))
                 .wrap(middleware::from_fn(crate::web::errors::return_to))
                 .wrap(middleware::from_fn(crate::web::errors::html_errors))
@@ -131,7 +136,7 @@ impl Application {
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(crate::web::errors::head_as_get))
                 .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", openapi))
-                .default_service(web::to(not_found))
+                .default_service(web::to(crate::api::routes::unrouted))
         })
         .listen(listener)?
         .shutdown_timeout(10);
@@ -188,8 +193,4 @@ impl Application {
         }
         result
     }
-}
-
-async fn not_found() -> Result<HttpResponse, AppError> {
-    Err(AppError::NotFound)
 }

@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only this action, e.g. `role.grant`, `person.erase`, `schools.import`.
     pub action: Option<String>,
@@ -26,8 +27,10 @@ pub struct AuditQuery {
     /// To this time (RFC 3339, exclusive) or date (to its end, inclusive).
     pub to: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

@@ -6,6 +6,7 @@
 //! they may not see. Check-in is for anyone signed in (their booking is what counts). A CPD
 //! record is for the person, their school's lead and admins.
 
+use crate::api::extract::{BodyBytes, PathId};
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -51,18 +52,23 @@ struct Marks {
 pub struct WalkInRequest {
     /// Someone on record.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub person_id: Option<String>,
     /// A new person's name.
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     /// Their email address (an existing person with it is used as they are).
     #[validate(length(min = 3, max = 254))]
+    #[schema(min_length = 3, max_length = 254)]
     pub email: Option<String>,
     /// A new person's school.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub school_id: Option<String>,
     /// A new person's staff group.
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub staff_group_id: Option<String>,
 }
 
@@ -73,6 +79,7 @@ pub struct CheckInRequest {
     /// The session's check-in code, as shown by the course lead (case, spaces and hyphens
     /// do not matter).
     #[validate(length(min = 1, max = 40))]
+    #[schema(min_length = 1, max_length = 40)]
     #[schema(example = "K7M9QX")]
     pub code: String,
 }
@@ -153,7 +160,7 @@ pub async fn get_register(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let register = load_register(&state, caller, id.into_inner()).await?;
     if wants_csv(&req) {
@@ -178,7 +185,7 @@ pub async fn get_register(
 pub async fn get_register_csv(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let register = load_register(&state, caller, id.into_inner()).await?;
     Ok(csv_response(&register))
@@ -295,8 +302,8 @@ pub async fn put_attendance(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
-    bytes: web::Bytes,
+    id: PathId,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<web::Json<Register>> {
     let session_id = id.into_inner();
     let settings = state.settings.attendance.clone();
@@ -328,7 +335,7 @@ pub async fn put_attendance(
 pub async fn get_history(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<crate::domain::paging::Page<HistoryItem>>> {
     let session_id = id.into_inner();
     let items = state
@@ -365,7 +372,7 @@ pub async fn get_history(
 pub async fn post_walk_in(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<WalkInRequest>,
 ) -> AppResult<HttpResponse> {
     let session_id = id.into_inner();
@@ -462,7 +469,7 @@ async fn check_in(
 pub async fn post_session_check_in(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<CheckInRequest>,
 ) -> AppResult<web::Json<CheckedIn>> {
     check_in(state, caller, Some(id.into_inner()), body.into_inner().code).await
@@ -505,7 +512,7 @@ pub async fn post_check_in(
 pub async fn get_cpd_record(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<CpdRecord>> {
     let record = crate::app::record::cpd_record(&state, &caller, &id, now()).await?;
     Ok(web::Json(record.into_view()))

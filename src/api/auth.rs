@@ -18,6 +18,7 @@ use crate::error::{AppError, AppResult};
 pub struct MagicLinkRequest {
     /// The address to send the link to.
     #[validate(length(min = 3, max = 254))]
+    #[schema(min_length = 3, max_length = 254)]
     #[schema(example = "jo.smith@school.sch.uk")]
     pub email: String,
 }

@@ -4,6 +4,7 @@
 //! reads their body (instead of `ValidJson`) so a refusal of a bad body is stored and replayed
 //! like any other answer.
 
+use crate::api::extract::{BodyBytes, PathId};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -31,9 +32,11 @@ use crate::store::bookings::{self as store, Filter};
 pub struct BookRequest {
     /// Who gets the place (absent: the caller).
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub person_id: Option<String>,
     /// The staff group to book as (absent: the person's own).
     #[validate(length(min = 1, max = 64))]
+    #[schema(min_length = 1, max_length = 64)]
     pub staff_group_id: Option<String>,
     /// Admins only: book past the rules onto a closed, full or past course; a full course
     /// gets one more place.
@@ -50,6 +53,7 @@ pub struct BookRequest {
 pub struct CancelRequest {
     /// Why (optional; the person is told).
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -68,6 +72,7 @@ pub struct ApproveRequest {
 pub struct DeclineRequest {
     /// Why (the person is told).
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: String,
 }
 
@@ -77,10 +82,12 @@ pub struct DeclineRequest {
 pub struct BulkRequest {
     /// The bookings, 1 to 500.
     #[validate(length(min = 1, max = 500))]
+    #[schema(min_items = 1, max_items = 500)]
     pub booking_ids: Vec<String>,
     /// Why: kept in each booking's history. Required to decline (the people are told it,
     /// as with one decline); optional to approve (the history says "approved" without one).
     #[validate(length(min = 1, max = 1000))]
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: Option<String>,
 }
 
@@ -96,6 +103,7 @@ pub struct BookingDetail {
 
 /// Filters of the booking list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// On this course.
     pub course_id: Option<String>,
@@ -106,19 +114,24 @@ pub struct ListQuery {
     /// In this status: `pending_approval`, `confirmed`, `waitlisted`, `cancelled`, `declined`.
     pub status: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
 /// The overdue-approvals list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PendingQuery {
     /// Waiting at least this many days (default: the `APPROVAL_REMINDER_DAYS` setting, 5).
     pub older_than_days: Option<i64>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -144,8 +157,8 @@ pub async fn book(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
-    bytes: web::Bytes,
+    id: PathId,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let course_id = id.into_inner();
     idempotent(
@@ -249,7 +262,7 @@ pub async fn pending(
 pub async fn get_one(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<BookingDetail>> {
     let (booking, history) = app::detail(&state, &caller, &id).await?;
     let detail = BookingDetail {
@@ -278,8 +291,8 @@ pub async fn cancel(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
-    bytes: web::Bytes,
+    id: PathId,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
     idempotent(
@@ -314,8 +327,8 @@ pub async fn approve_one(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
-    bytes: web::Bytes,
+    id: PathId,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
     idempotent(
@@ -352,8 +365,8 @@ pub async fn decline_one(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    id: web::Path<String>,
-    bytes: web::Bytes,
+    id: PathId,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     let ids = vec![id.into_inner()];
     idempotent(
@@ -387,7 +400,7 @@ pub async fn approve_many(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     idempotent(
         &state,
@@ -422,7 +435,7 @@ pub async fn decline_many(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    bytes: web::Bytes,
+    BodyBytes(bytes): BodyBytes,
 ) -> AppResult<HttpResponse> {
     idempotent(
         &state,

@@ -6,6 +6,7 @@
 //! attachments) never changes and whose SEQUENCE is the course's revision, so calendar
 //! programs update the events they already have.
 
+use crate::api::extract::PathId;
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -40,6 +41,7 @@ const MAX_ALARM_MINUTES: u32 = 40_320;
 
 /// The reminder of each event.
 #[derive(Debug, Default, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlarmQuery {
     /// Minutes before each session to remind (default 1440, a day; 0: no reminder; at most
     /// 40320, four weeks).
@@ -234,7 +236,7 @@ pub async fn calendar_ics(
 pub async fn course_ics(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
     alarm: ValidQuery<AlarmQuery>,
 ) -> AppResult<HttpResponse> {
     let alarm = alarm.minutes()?;

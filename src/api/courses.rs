@@ -2,6 +2,7 @@
 //! sign-in needed); drafts and cancelled courses are for admins and the course's leads;
 //! writes are for admins.
 
+use crate::api::extract::PathId;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Deserializer};
@@ -375,7 +376,7 @@ pub async fn create_course(
 pub async fn get_course(
     state: web::Data<AppState>,
     caller: MaybeCaller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Course>> {
     let course = crate::app::courses::course(&state, caller.0.as_ref(), &id).await?;
     Ok(web::Json(course.into_view()))
@@ -395,7 +396,7 @@ pub async fn get_course(
 pub async fn patch_course(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<CourseChanges>,
 ) -> AppResult<web::Json<Course>> {
     let b = body.into_inner();
@@ -439,7 +440,7 @@ pub async fn patch_course(
 pub async fn publish_course(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Course>> {
     Ok(web::Json(
         crate::app::courses::publish_course(&state, &caller, &id)
@@ -462,7 +463,7 @@ pub async fn publish_course(
 pub async fn cancel_course(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<CancelCourse>,
 ) -> AppResult<web::Json<Course>> {
     let reason = body.into_inner().reason;
@@ -487,7 +488,7 @@ pub async fn cancel_course(
 pub async fn add_session(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<NewSession>,
 ) -> AppResult<HttpResponse> {
     let plan = SessionPlan::from(body.into_inner());
@@ -509,7 +510,7 @@ pub async fn add_session(
 pub async fn patch_session(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<SessionChanges>,
 ) -> AppResult<web::Json<Session>> {
     let b = body.into_inner();
@@ -540,7 +541,7 @@ pub async fn patch_session(
 pub async fn delete_session(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     crate::app::courses::delete_session(&state, &caller, &id).await?;
     Ok(HttpResponse::NoContent().finish())

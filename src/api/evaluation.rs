@@ -1,6 +1,7 @@
 //! Evaluation: form templates (admin), a course's choice of forms (admin), answering an
 //! evaluation with the token from the emailed link, and a course's evaluation summary.
 
+use crate::api::extract::PathId;
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -65,10 +66,12 @@ pub struct FormRequest {
     pub kind: String,
     /// The form's name.
     #[validate(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// What it is for.
     #[serde(default)]
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: String,
     /// True to make this family the default of its kind.
     #[serde(default)]
@@ -219,7 +222,7 @@ pub async fn create_form(
 pub async fn get_form(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<FormView>> {
     require(&caller, Action::ManageEvaluationForms)?;
     let id = id.into_inner();
@@ -248,7 +251,7 @@ pub async fn get_form(
 pub async fn update_form(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<FormRequest>,
 ) -> AppResult<HttpResponse> {
     require(&caller, Action::ManageEvaluationForms)?;
@@ -293,7 +296,7 @@ pub struct CourseFormsRequest {
 pub async fn set_course_forms(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<CourseFormsRequest>,
 ) -> AppResult<web::Json<CourseForms>> {
     require(&caller, Action::ManageEvaluationForms)?;
@@ -449,7 +452,7 @@ pub async fn answer_evaluation(
 pub async fn course_summary(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<EvaluationSummary>> {
     let id = id.into_inner();
     let threshold = Threshold::new(state.settings.evaluation.min_responses);

@@ -138,6 +138,7 @@ fn json_body<T: DeserializeOwned + Validate>(req: &HttpRequest, bytes: &[u8]) ->
         }
         bytes
     };
+    crate::api::extract::require_object(bytes)?;
     let value: T = parse_json(bytes)?;
     value.validate()?;
     Ok(value)

@@ -17,6 +17,7 @@ pub mod people;
 pub mod privacy;
 pub mod reference;
 pub mod reports;
+pub mod routes;
 pub mod schools;
 pub mod views;
 
@@ -70,6 +71,80 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Declares, once for every operation, the problem answers any of them can give that its own
+/// `#[utoipa::path]` did not list: 400, 413 and 415 where it reads a body; 401 where it needs
+/// a token; 404 where its path names a record; 422 where it takes parameters or a body; and a
+/// `default` problem for the rest (405, 429, 503, 500), so that every answer the service can
+/// give is in the document. Applied to the whole document once the handlers have added
+/// their paths (`startup`), as the paths are not there when [`ApiDoc`]'s modifiers run.
+pub struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::responses::PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names_record = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_body = op.request_body.is_some();
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                // An operation that may be called without a token lists `{}` among its
+                // security requirements (or has none at all).
+                let needs_token = op.security.as_ref().is_some_and(|s| {
+                    !s.is_empty()
+                        && !s.iter().any(|r| {
+                            serde_json::to_value(r)
+                                .is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+                        })
+                });
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| problem(description).into());
+                };
+                if has_body {
+                    add("400", "The body could not be read (malformed JSON)");
+                    add("413", "The body is larger than the endpoint reads");
+                    add("415", "The body is not of the type the endpoint reads");
+                }
+                if needs_token {
+                    add("401", "Not signed in: no valid API token or session");
+                }
+                if names_record {
+                    add("404", "No such record, or one the caller may not see");
+                }
+                if has_body || has_params {
+                    add("422", "Validation failed; `errors` names each field");
+                }
+                add(
+                    "default",
+                    "Any other error (405, 429, 503, 500), as a problem document",
+                );
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The email outbox, for admins: what is queued, sent, skipped or failed, and a retry for
 //! failed messages.
 
+use crate::api::extract::PathId;
 use actix_web::{get, post, web};
 use serde::Deserialize;
 
@@ -17,12 +18,15 @@ use crate::store::outbox::OutboxFilter;
 
 /// `status`, `limit`, `offset`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// Only messages in this status: `pending`, `sending`, `sent`, `failed` or `skipped`.
     pub status: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -70,7 +74,7 @@ pub async fn list_outbox(
 pub async fn retry_outbox(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<OutboxEntry>> {
     let entry = outbox::retry(&state, &caller, &id).await?;
     Ok(web::Json(entry.into_view()))

@@ -4,6 +4,7 @@
 //! and admins reach a record (the CPD group reads every record); records the caller may not
 //! see answer 404, so ids cannot be probed.
 
+use crate::api::extract::PathId;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -177,7 +178,7 @@ pub async fn create_person(
 pub async fn get_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Person>> {
     Ok(web::Json(
         people::get(&state, &caller, &id).await?.into_view(),
@@ -200,7 +201,7 @@ pub async fn get_person(
 pub async fn patch_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<PersonPatch>,
 ) -> AppResult<web::Json<Person>> {
     Ok(web::Json(
@@ -224,7 +225,7 @@ pub async fn patch_person(
 pub async fn erase_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     people::erase(&state, &caller, &id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -299,10 +300,13 @@ pub async fn create_token(
 
 /// `limit` and `offset`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 
@@ -338,7 +342,7 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<HttpResponse> {
     let person_id = caller.person_id.clone();
     let id = id.into_inner();

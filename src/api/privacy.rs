@@ -1,5 +1,6 @@
 //! UK GDPR rights: a person's data export (subject access).
 
+use crate::api::extract::PathId;
 use actix_web::{get, web};
 
 use crate::api::views::export::PersonExport;
@@ -20,7 +21,7 @@ use crate::error::AppResult;
 pub async fn export_person(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<PersonExport>> {
     let data = crate::app::people::export(&state, &caller, &id).await?;
     Ok(web::Json(data.into_view()))

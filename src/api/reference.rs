@@ -1,6 +1,7 @@
 //! Reference data: clusters, schools, staff groups, strategy priorities, providers.
 //! Read: anyone signed in. Write: admin.
 
+use crate::api::extract::PathId;
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use validator::Validate;
@@ -27,11 +28,14 @@ use crate::error::{AppError, AppResult};
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive).
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
 }
 
@@ -91,7 +95,7 @@ pub async fn create_cluster(
 pub async fn get_cluster(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Cluster>> {
     Ok(web::Json(
         app::get_cluster(&state, &caller, &id).await?.into_view(),
@@ -110,7 +114,7 @@ pub async fn get_cluster(
 pub async fn patch_cluster(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<ClusterPatch>,
 ) -> AppResult<web::Json<Cluster>> {
     Ok(web::Json(
@@ -176,7 +180,7 @@ macro_rules! keyed_handlers {
         pub async fn $get(
             state: web::Data<AppState>,
             caller: Caller,
-            id: web::Path<String>,
+            id: PathId,
         ) -> AppResult<web::Json<$Row>> {
             Ok(web::Json(app::$app_get(&state, &caller, &id).await?.into_view()))
         }
@@ -193,7 +197,7 @@ macro_rules! keyed_handlers {
         pub async fn $update(
             state: web::Data<AppState>,
             caller: Caller,
-            id: web::Path<String>,
+            id: PathId,
             body: ValidJson<$Patch>,
         ) -> AppResult<web::Json<$Row>> {
             let patch = body.into_inner();
@@ -226,11 +230,14 @@ keyed_handlers! {
 #[into_params(parameter_in = Query)]
 pub struct ProviderQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive).
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only providers of this kind.
     pub kind: Option<ProviderKind>,
@@ -284,7 +291,7 @@ pub async fn create_provider(
 pub async fn get_provider(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<Provider>> {
     Ok(web::Json(
         app::get_provider(&state, &caller, &id).await?.into_view(),
@@ -303,7 +310,7 @@ pub async fn get_provider(
 pub async fn patch_provider(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<ProviderPatch>,
 ) -> AppResult<web::Json<Provider>> {
     Ok(web::Json(

@@ -25,20 +25,25 @@ use crate::store::reports as store;
 
 /// The window, grouping and format of a report.
 #[derive(Debug, Deserialize, Validate, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// First day of the window, `YYYY-MM-DD` (London date). Default: 1 September of the
     /// current academic year.
     #[validate(length(max = 10))]
+    #[param(max_length = 10)]
     pub from: Option<String>,
     /// Last day of the window, included. Default: 31 August of the current academic year.
     #[validate(length(max = 10))]
+    #[param(max_length = 10)]
     pub to: Option<String>,
     /// `school` (default), `cluster`, `staff_group`, `priority`, `course` or `term`; or two
     /// of them separated by a comma (`cluster,staff_group`) for groups with `subgroups`.
     #[validate(length(max = 40))]
+    #[param(max_length = 40)]
     pub group_by: Option<String>,
     /// `json` (default) or `csv`; `Accept: text/csv` also asks for CSV.
     #[validate(length(max = 10))]
+    #[param(max_length = 10)]
     pub format: Option<String>,
 }
 
@@ -133,8 +138,9 @@ fn filename(kind: &str, q: &ReportQuery) -> String {
 /// bookings in the window. A school lead sees their own school's bookings only, with
 /// `alliance_average`. CSV with `Accept: text/csv` or `format=csv`.
 #[utoipa::path(tag = "reports", params(ReportParams), security(("bearer" = [])), responses(
-    (status = 200, body = EngagementReport),
-    (status = 200, description = "One row per group, for Excel", content_type = "text/csv", body = String),
+    // One 200 with both media types: two 200 entries would replace each other.
+    (status = 200, description = "The report as JSON, or with `Accept: text/csv` or `format=csv` one row per group, for Excel",
+        content((EngagementReport = "application/json"), (String = "text/csv"))),
     Unauthorized,
     Forbidden,
     Invalid,
@@ -178,8 +184,9 @@ pub async fn engagement(
 /// `min_responses`, and a second figure among siblings when one alone would be. CSV with
 /// `Accept: text/csv` or `format=csv`.
 #[utoipa::path(tag = "reports", params(ReportParams), security(("bearer" = [])), responses(
-    (status = 200, body = ImpactReport),
-    (status = 200, description = "One row per group, for Excel", content_type = "text/csv", body = String),
+    // One 200 with both media types: two 200 entries would replace each other.
+    (status = 200, description = "The report as JSON, or with `Accept: text/csv` or `format=csv` one row per group, for Excel",
+        content((ImpactReport = "application/json"), (String = "text/csv"))),
     Unauthorized,
     Forbidden,
     Invalid,

@@ -1,6 +1,7 @@
 //! Schools: list, get, create, change, and the bulk import of a DfE "Get Information about
 //! Schools" (GIAS) CSV. Read: anyone signed in. Write and import: admin.
 
+use crate::api::extract::PathId;
 use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use validator::Validate;
@@ -26,12 +27,15 @@ use crate::store::schools::SchoolFilter;
 #[into_params(parameter_in = Query)]
 pub struct SchoolQuery {
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Items to skip (default 0).
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     /// Words to match in the name (case-insensitive), a URN, or the start of a postcode
     /// (`S70`, `s70 2hz`).
     #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only schools in this cluster.
     pub cluster_id: Option<String>,
@@ -105,7 +109,7 @@ pub async fn create_school(
 pub async fn get_school(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
 ) -> AppResult<web::Json<School>> {
     Ok(web::Json(
         app::get_school(&state, &caller, &id).await?.into_view(),
@@ -124,7 +128,7 @@ pub async fn get_school(
 pub async fn patch_school(
     state: web::Data<AppState>,
     caller: Caller,
-    id: web::Path<String>,
+    id: PathId,
     body: ValidJson<SchoolPatch>,
 ) -> AppResult<web::Json<School>> {
     Ok(web::Json(

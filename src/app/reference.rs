@@ -54,6 +54,7 @@ pub struct NewCluster {
     /// Free description.
     #[validate(length(max = 2000))]
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: String,
 }
 
@@ -66,6 +67,7 @@ pub struct ClusterPatch {
     pub name: Option<String>,
     /// New description.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
 }
 
@@ -79,6 +81,7 @@ pub struct NewStaffGroup {
     /// Stable slug; made from the name when absent. Cannot be changed later.
     #[validate(length(min = 1, max = 60))]
     #[schema(example = "hlta")]
+    #[schema(min_length = 1, max_length = 60)]
     pub key: Option<String>,
     /// Unique name.
     #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
@@ -86,6 +89,7 @@ pub struct NewStaffGroup {
     pub name: String,
     /// Order in lists (default: last).
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -98,6 +102,7 @@ pub struct StaffGroupPatch {
     pub name: Option<String>,
     /// New order in lists.
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -108,6 +113,7 @@ pub struct NewPriority {
     /// Stable slug; made from the name when absent. Cannot be changed later.
     #[validate(length(min = 1, max = 60))]
     #[schema(example = "maths")]
+    #[schema(min_length = 1, max_length = 60)]
     pub key: Option<String>,
     /// Unique name.
     #[validate(length(min = 1, max = 120), custom(function = "not_blank"))]
@@ -115,9 +121,11 @@ pub struct NewPriority {
     pub name: String,
     /// What the priority covers.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// Order in lists (default: last).
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 
@@ -130,9 +138,11 @@ pub struct PriorityPatch {
     pub name: Option<String>,
     /// New description.
     #[validate(length(max = 2000))]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// New order in lists.
     #[validate(range(min = 0, max = 10000))]
+    #[schema(minimum = 0, maximum = 10000)]
     pub position: Option<i32>,
 }
 

@@ -27,6 +27,7 @@ pub struct NewSchool {
     /// The DfE unique reference number (unique here too).
     #[validate(range(min = 1, max = 99_999_999))]
     #[schema(example = 106600)]
+    #[schema(minimum = 1, maximum = 99999999)]
     pub urn: i64,
     /// The school's name.
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
@@ -38,6 +39,7 @@ pub struct NewSchool {
     #[validate(length(max = 120))]
     #[serde(default)]
     #[schema(example = "Community school")]
+    #[schema(max_length = 120)]
     pub school_type: String,
     /// The cluster it belongs to.
     pub cluster_id: Option<String>,
@@ -45,11 +47,13 @@ pub struct NewSchool {
     #[validate(length(max = 120))]
     #[serde(default)]
     #[schema(example = "Barnsley")]
+    #[schema(max_length = 120)]
     pub local_authority: String,
     /// A UK postcode; stored normalised.
     #[validate(length(max = 16))]
     #[serde(default)]
     #[schema(example = "S74 9AB")]
+    #[schema(max_length = 16)]
     pub postcode: String,
     /// Whether it is open (default true).
     #[serde(default = "open")]
@@ -67,6 +71,7 @@ fn open() -> bool {
 pub struct SchoolPatch {
     /// New URN.
     #[validate(range(min = 1, max = 99_999_999))]
+    #[schema(minimum = 1, maximum = 99999999)]
     pub urn: Option<i64>,
     /// New name.
     #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
@@ -75,6 +80,7 @@ pub struct SchoolPatch {
     pub phase: Option<Phase>,
     /// New type of establishment.
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub school_type: Option<String>,
     /// New cluster, or null for none.
     #[serde(default, deserialize_with = "nullable")]
@@ -82,9 +88,11 @@ pub struct SchoolPatch {
     pub cluster_id: Option<Option<String>>,
     /// New local authority.
     #[validate(length(max = 120))]
+    #[schema(max_length = 120)]
     pub local_authority: Option<String>,
     /// New postcode (empty for none).
     #[validate(length(max = 16))]
+    #[schema(max_length = 16)]
     pub postcode: Option<String>,
     /// Open or closed.
     pub is_open: Option<bool>,

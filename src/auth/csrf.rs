@@ -73,7 +73,8 @@ fn check(req: &HttpRequest, public_base_url: &str) -> Result<(), AppError> {
         return Err(refuse("The request's Origin could not be read."));
     };
     let origin = source.origin();
-    if url::Url::parse(public_base_url).is_ok_and(|u| u.origin() == origin) {
+    let public = url::Url::parse(public_base_url).ok();
+    if public.as_ref().is_some_and(|u| u.origin() == origin) {
         return Ok(());
     }
     let host = req
@@ -82,9 +83,27 @@ fn check(req: &HttpRequest, public_base_url: &str) -> Result<(), AppError> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
-    let same_host = host
-        .and_then(|h| url::Url::parse(&format!("{}://{h}", source.scheme())).ok())
-        .is_some_and(|u| u.origin() == origin);
+    // The origin the request was sent to is the scheme it arrived by (as the proxy in front
+    // says, when there is one) with its host; the scheme is part of the origin, so
+    // `http://host` is not `https://host`. A request to the public address's own host is
+    // held to that address alone, whatever a proxy forgot to say about the scheme.
+    let public_host = public
+        .as_ref()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
+    let to_public_host = host.as_ref().is_some_and(|h| {
+        url::Url::parse(&format!(
+            "{}://{h}",
+            public.as_ref().map_or("http", |u| u.scheme())
+        ))
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            == public_host
+    });
+    let scheme = req.connection_info().scheme().to_string();
+    let same_host = !to_public_host
+        && host
+            .and_then(|h| url::Url::parse(&format!("{scheme}://{h}")).ok())
+            .is_some_and(|u| u.origin() == origin);
     if same_host {
         Ok(())
     } else {
@@ -149,5 +168,16 @@ mod tests {
         assert!(!ok(TestRequest::post()
             .insert_header((header::HOST, "other.example"))
             .insert_header((header::ORIGIN, "http://cpd.example.org"))));
+        // An origin that differs from the public address only in its scheme is another site,
+        // also when the request came to the public host by plain HTTP from a proxy.
+        assert!(!ok(
+            post().insert_header((header::ORIGIN, "http://cpd.example.org"))
+        ));
+        assert!(!ok(TestRequest::post()
+            .insert_header((header::HOST, "other.example"))
+            .insert_header((header::ORIGIN, "https://other.example"))));
+        assert!(ok(TestRequest::post()
+            .insert_header((header::HOST, "other.example"))
+            .insert_header((header::ORIGIN, "http://other.example"))));
     }
 }

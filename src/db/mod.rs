@@ -134,8 +134,12 @@ impl ManageConnection for Manager {
             .map_err(|e| ConnectError(e.to_string()))
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection is broken when its thread panicked while holding it, or when diesel's
+    /// transaction manager says a transaction was left open or failed half-way (an error on
+    /// `COMMIT`, a panic inside a transaction): such a connection must not go back into the
+    /// pool, where the next request would run inside the unfinished transaction.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 

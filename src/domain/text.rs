@@ -57,6 +57,54 @@ pub fn normalise_postcode(raw: &str) -> Option<String> {
     (inward_ok && outward_ok).then(|| format!("{outward} {inward}"))
 }
 
+/// Fields whose text may run over several lines (a course summary, a reason, a note, an
+/// address, the free-text answers of an evaluation): only these may hold a tab, a line feed or
+/// a carriage return. A field is named by the last key of its path (`venue.address`), or by
+/// any key above it (every answer under `answers`).
+pub const MULTI_LINE_FIELDS: &[&str] = &[
+    "summary",
+    "description",
+    "reason",
+    "cancel_reason",
+    "note",
+    "address",
+    "help",
+    "prompt",
+    "answers",
+];
+
+/// Whether a field, named by its path (`sessions[0].venue.address`, `items[2].note`, a form's
+/// `q-confidence`), may hold several lines: see [`MULTI_LINE_FIELDS`]. Evaluation forms name
+/// their free-text answers `q-<key>`.
+pub fn is_multi_line_field(path: &str) -> bool {
+    path.starts_with("q-")
+        || path
+            .split(['.', '['])
+            .map(|part| part.trim_end_matches(']'))
+            .any(|part| MULTI_LINE_FIELDS.contains(&part))
+}
+
+/// Why a piece of text cannot be accepted, or `None` when it can. Control characters (C0,
+/// DEL and C1) are refused everywhere: NUL cannot be stored by PostgreSQL at all, and the
+/// others only hide or garble what people read; tab, line feed and carriage return are
+/// accepted in multi-line fields only.
+pub fn text_problem(text: &str, multi_line: bool) -> Option<&'static str> {
+    let refused = |c: char| c.is_control() && !(multi_line && matches!(c, '\t' | '\n' | '\r'));
+    if !text.chars().any(refused) {
+        None
+    } else if multi_line {
+        Some("must not contain control characters (only tabs and line breaks)")
+    } else {
+        Some("must not contain control characters or line breaks")
+    }
+}
+
+/// Whether a string is a record id as cpd-hub makes them: a UUID in its hyphenated form.
+/// Anything else cannot name a record, so it is answered "not found" without a query.
+pub fn is_record_id(id: &str) -> bool {
+    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +135,53 @@ mod tests {
         assert_eq!(normalise_postcode("SW1A1AA").as_deref(), Some("SW1A 1AA"));
         assert_eq!(normalise_postcode("hello"), None);
         assert_eq!(normalise_postcode("12345"), None);
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_line_breaks_only_where_text_runs_over_lines() {
+        assert_eq!(text_problem("Barnsley Teaching Hub", false), None);
+        assert_eq!(text_problem("Zoë Ødegård, Siân", false), None);
+        for bad in ["a\u{0}b", "a\u{1b}[31m", "a\u{7f}", "a\u{85}", "a\u{9f}"] {
+            assert!(text_problem(bad, false).is_some(), "{bad:?}");
+            assert!(text_problem(bad, true).is_some(), "{bad:?}");
+        }
+        for breaks in ["line 1\nline 2", "a\r\nb", "col\tcol"] {
+            assert!(text_problem(breaks, false).is_some(), "{breaks:?}");
+            assert_eq!(text_problem(breaks, true), None, "{breaks:?}");
+        }
+        for field in [
+            "summary",
+            "reason",
+            "items[2].note",
+            "venue.address",
+            "answers.q1",
+            "q-comments",
+        ] {
+            assert!(is_multi_line_field(field), "{field}");
+        }
+        for field in [
+            "name",
+            "email",
+            "title",
+            "sessions[0].venue.name",
+            "q",
+            "notes_name",
+        ] {
+            assert!(!is_multi_line_field(field), "{field}");
+        }
+    }
+
+    #[test]
+    fn record_ids_are_hyphenated_uuids() {
+        assert!(is_record_id("0190f000-0000-7000-8000-000000000000"));
+        for bad in [
+            "",
+            "abc",
+            "a\u{0}b",
+            "0190f0000000700080000000000000000",
+            "{0190f000-0000-7000-8000-000000000000}",
+        ] {
+            assert!(!is_record_id(bad), "{bad:?}");
+        }
     }
 }

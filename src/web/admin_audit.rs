@@ -22,6 +22,7 @@ const PAGE_SIZE: i64 = 10;
 
 /// The log's filters and page, as its GET form sends them (the API's names).
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditPageParams {
     /// Only this action, e.g. `role.grant`, `outbox.retry`.
     pub action: Option<String>,

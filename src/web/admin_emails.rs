@@ -35,6 +35,7 @@ const STATES: [(&str, &str); 3] = [
 
 /// The list's state, page, and what a retry of every failed message did.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EmailListParams {
     /// `failed` (the default), `queued` (waiting or being sent) or `sent` (in the last day).
     pub state: Option<String>,
@@ -50,6 +51,7 @@ pub struct EmailListParams {
 
 /// What a message's page says happened.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EmailDoneParams {
     /// `retried` after retrying it.
     pub done: Option<String>,

@@ -21,6 +21,7 @@ use super::{html_not_found, page, see_other, sign_in_first};
 
 /// `?done=`: the decision just made.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DecidedQuery {
     /// `approved` or `declined`.
     pub done: Option<String>,

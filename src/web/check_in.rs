@@ -20,6 +20,7 @@ use super::{page, sign_in_first};
 
 /// `?code=`: the code from the QR code.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CodeQuery {
     /// The session's check-in code.
     pub code: Option<String>,

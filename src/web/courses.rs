@@ -73,6 +73,7 @@ struct Filters {
 
 /// The query string of a calendar page, filters and page number.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarParams {
     /// Words that must all appear in the title or summary.
     pub q: Option<String>,
@@ -376,6 +377,7 @@ fn action_view(action: &CallToAction, late_if_cancelled: bool) -> Action {
 
 /// `?done=`: what the last form did, for the notice at the top of the course page.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DoneQuery {
     /// `booked`, `already` or `cancelled`.
     pub done: Option<String>,

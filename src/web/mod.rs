@@ -335,6 +335,9 @@ fn form_error(
         actix_web::error::UrlencodedError::ContentType => {
             AppError::UnsupportedMedia("application/x-www-form-urlencoded").into()
         }
+        actix_web::error::UrlencodedError::Overflow { limit, .. } => {
+            AppError::PayloadTooLarge { limit }.into()
+        }
         other => AppError::Malformed(format!("the form could not be read: {other}")).into(),
     }
 }

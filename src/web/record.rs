@@ -20,6 +20,7 @@ use super::{page, see_other, sign_in_first};
 
 /// `?view=print` for the printable record; `?done=` what the last form did.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RecordQuery {
     /// `print`: the record alone, laid out for paper.
     pub view: Option<String>,

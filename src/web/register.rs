@@ -159,7 +159,9 @@ async fn render(
         .await?;
 
     let s = &reg.session;
-    let can_edit = !s.locked || is_admin;
+    // A register opens with check-in (store::attendance refuses a save before then).
+    let not_open = time::now() < s.check_in_opens_at;
+    let can_edit = (!s.locked || is_admin) && !not_open;
     let rows: Vec<_> = reg
         .items
         .iter()
@@ -226,6 +228,8 @@ async fn render(
             },
             locked => s.locked,
             locks_at => london_start_display(s.locks_at),
+            not_open,
+            opens_at => london_start_display(s.check_in_opens_at),
             can_edit,
             rows,
             counts,
@@ -330,6 +334,11 @@ async fn save(
             code: "register_locked",
             ..
         }) => Ok(see_other(&format!("{page}#locked"))),
+        // The page says when it opens.
+        Err(AppError::Conflict {
+            code: "register_not_open",
+            ..
+        }) => Ok(see_other(&format!("{page}#not-open"))),
         // The register names entries as `items[0].booking_id`; the form has one entry.
         Err(AppError::Validation(errors)) => Err(AppError::Validation(
             errors

@@ -26,6 +26,7 @@ use super::{page, see_other, sign_in_first};
 /// `/school`'s query: the school an admin chose (or words to find one), and what the last
 /// form did.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SchoolQuery {
     /// An admin's chosen school.
     pub school: Option<String>,

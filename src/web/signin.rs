@@ -31,6 +31,7 @@ pub struct EmailForm {
 
 /// `?next=`: the page that sent the reader to sign in.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NextQuery {
     /// A path of cpd-hub's own, such as `/courses/{id}`.
     pub next: Option<String>,
@@ -72,6 +73,7 @@ pub struct TokenForm {
 
 /// `?token=` of the emailed link.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The token from the emailed link.
     pub token: Option<String>,

@@ -197,6 +197,9 @@ async fn att_room(app: &TestApp, capacity: i64) -> Room {
         bk_book_ok(app, &course, &p).await;
         people.push(p);
     }
+    // The session starts in twenty minutes: its register is open (from half an hour before,
+    // with check-in) and booking still is (until the start).
+    att_move(app, &sessions[0], Utc::now() + Duration::minutes(20), 180).await;
     Room {
         w,
         lead,
@@ -449,6 +452,7 @@ both_backends! {
         bk_book_ok(&app, &future_course, &first).await;
         let waiting = bk_person(&app, "Will Wait", Some(&r.w.school_a), None, &[]).await;
         assert_eq!(bk_book_ok(&app, &future_course, &waiting).await["status"], "waitlisted");
+        att_move(&app, &future_sessions[0], Utc::now() - Duration::minutes(10), 120).await;
         let p = expect_problem(app.post(&format!("/api/v1/sessions/{}/walk-ins", future_sessions[0]), lead.t(), &json!({"person_id": waiting.id})).await, 409, None).await;
         assert_eq!(p["code"], "already_booked");
         // Staff cannot add walk-ins (404: they may not see the register).
@@ -756,13 +760,15 @@ both_backends! {
             let p = bk_person(&app, name, Some(&school), Some(&w.fx.group("teacher")), &[]).await;
             bk_book_ok(&app, &course, &p).await;
         }
-        // 09:00 in London in summer time (08:00 UTC).
-        att_move(&app, &sessions[0], at("2027-06-14T08:00:00Z"), 180).await;
+        // Taken while the session is on (a register opens with check-in)...
+        att_move(&app, &sessions[0], Utc::now() - Duration::hours(1), 180).await;
         let reg = att_register(&app, &sessions[0], &lead).await;
         att_put_ok(&app, &sessions[0], &lead, json!([
             {"booking_id": booking_of(&reg, "Zoë Ødegård"), "status": "left_early", "note": people[0].1},
             {"booking_id": booking_of(&reg, "Siân O'Neil"), "status": "present"},
         ])).await;
+        // ...and read for a session at 09:00 in London in summer time (08:00 UTC).
+        att_move(&app, &sessions[0], at("2027-06-14T08:00:00Z"), 180).await;
 
         let r = app.get(&format!("/api/v1/sessions/{}/register.csv", sessions[0]), lead.t()).await;
         assert_eq!(r.status().as_u16(), 200);
@@ -862,6 +868,10 @@ both_backends! {
         let p = bk_person(&app, "Pat Person", Some(&w.school_a), None, &[]).await;
         let b = bk_book_ok(&app, &course, &p).await["id"].as_str().unwrap().to_string();
         let mark = |status: &str| json!([{"booking_id": b, "status": status}]);
+        // The programme has been held: three sessions on the last three days.
+        for (i, session) in s.iter().enumerate() {
+            att_move(&app, session, Utc::now() - Duration::days(3 - i as i64), 120).await;
+        }
 
         let first = att_put_ok(&app, &s[0], &lead, mark("present")).await;
         assert_eq!(first["session"]["is_last"], false);
@@ -895,6 +905,7 @@ both_backends! {
         for p in &people {
             bk_book_ok(&app, &course, p).await;
         }
+        att_move(&app, &s[0], Utc::now() - Duration::hours(1), 180).await;
         let reg = att_register(&app, &s[0], &lead1).await;
         let ids: Vec<String> = reg["items"].as_array().unwrap().iter().map(|i| i["booking_id"].as_str().unwrap().to_string()).collect();
         // Twenty saves at once, from both leads: all present, all absent, or half and half.

@@ -50,7 +50,7 @@ pub async fn fixture(app: &TestApp, title: &str, people: usize, sessions: usize)
     })
     .await;
     let c = app.admin_get(&format!("/api/v1/courses/{course}")).await;
-    let sessions = c["sessions"]
+    let sessions: Vec<String> = c["sessions"]
         .as_array()
         .unwrap()
         .iter()
@@ -72,6 +72,10 @@ pub async fn fixture(app: &TestApp, title: &str, people: usize, sessions: usize)
         bookings.push(b["id"].as_str().unwrap().to_string());
         who.push(p);
     }
+    // Booked while the course was ahead; now it has been held (each session three hours,
+    // four hours apart, the last ended an hour ago), so its registers are open and the
+    // evaluation goes as soon as the last one is taken.
+    hold_sessions(app, &course, &sessions).await;
     Fx {
         w,
         course,
@@ -80,6 +84,41 @@ pub async fn fixture(app: &TestApp, title: &str, people: usize, sessions: usize)
         people: who,
         bookings,
     }
+}
+
+/// Moves a course's sessions (in order) into the last hours, as time passing would: each
+/// lasts three hours, four hours after the one before, the last ended an hour ago.
+pub async fn hold_sessions(app: &TestApp, course: &str, sessions: &[String]) {
+    use cpd_hub::db::schema::course_sessions;
+    let course = course.to_string();
+    let sessions = sessions.to_vec();
+    app.with_db(move |conn| {
+        let now = cpd_hub::domain::time::now();
+        let n = sessions.len() as i64;
+        let mut first = None;
+        let mut last = None;
+        for (i, id) in sessions.iter().enumerate() {
+            let start = now - chrono::Duration::hours(4 * (n - i as i64));
+            let end = start + chrono::Duration::hours(3);
+            diesel::update(course_sessions::table.find(id))
+                .set((
+                    course_sessions::start_at.eq(start),
+                    course_sessions::end_at.eq(end),
+                ))
+                .execute(conn)
+                .unwrap();
+            first = first.or(Some(start));
+            last = Some(end);
+        }
+        diesel::update(courses::table.find(&course))
+            .set((
+                courses::first_session_start.eq(first),
+                courses::last_session_end.eq(last),
+            ))
+            .execute(conn)
+            .unwrap();
+    })
+    .await
 }
 
 /// Takes a session's register as the admin: `(booking, status)` pairs.

@@ -52,3 +52,7 @@ mod report_cells;
 mod report_support;
 mod reports_page;
 mod school_pages;
+
+mod bad_input;
+mod register_window;
+mod schemathesis;

@@ -1209,6 +1209,31 @@ both_backends! {
             .as_str()
             .unwrap()
             .to_string();
+        // The course's first session starts in twenty minutes: its register is open (it
+        // opens with check-in, half an hour before) and booking is still open until it starts.
+        let first_session = course["sessions"][0]["id"].as_str().unwrap().to_string();
+        app.with_db(move |conn| {
+            use cpd_hub::db::schema::{course_sessions, courses};
+            use diesel::prelude::*;
+            let start = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(20);
+            let course_id: String = course_sessions::table
+                .find(&first_session)
+                .select(course_sessions::course_id)
+                .first(conn)
+                .unwrap();
+            diesel::update(course_sessions::table.find(&first_session))
+                .set((
+                    course_sessions::start_at.eq(start),
+                    course_sessions::end_at.eq(start + chrono::Duration::hours(3)),
+                ))
+                .execute(conn)
+                .unwrap();
+            diesel::update(courses::table.find(&course_id))
+                .set(courses::first_session_start.eq(start))
+                .execute(conn)
+                .unwrap();
+        })
+        .await;
         let form = app.admin_create("/api/v1/evaluation-forms", evaluation_form("Matrix form")).await;
         let records = Records {
             booking,

@@ -76,12 +76,15 @@ async fn setup(app: &TestApp) -> Setup {
         people.push(who);
     }
     let c = app.admin_get(&format!("/api/v1/courses/{course}")).await;
-    let sessions = c["sessions"]
+    let sessions: Vec<String> = c["sessions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
+    // Booked while it was ahead; the first session is now under way (started an hour ago),
+    // so its register is open; the second is still a week ahead.
+    set_session_time(app, &sessions[0], -60, 180).await;
     Setup {
         w,
         title,
@@ -661,6 +664,8 @@ crate::both_backends! {
 crate::both_backends! {
     async fn course_leads_find_their_registers(app: TestApp) {
         let s = setup(&app).await;
+        // Both sessions ahead, so the list shows them in order as coming.
+        set_session_time(&app, &s.sessions[0], 30 * 24 * 60, 180).await;
         let Some(browser) = Browser::start().await else { return };
         sign_in_browser(&app, &browser, &s.lead.id).await;
         browser.goto(&url(&app, "/")).await;
@@ -838,6 +843,7 @@ crate::both_backends! {
     /// then the courses to come by their next session; the course held folded away.
     async fn a_lead_sees_today_first_and_the_held_folded_away(app: TestApp) {
         let s = setup(&app).await; // "Adaptive teaching…": sessions in 30 and 37 days, 5 booked
+        set_session_time(&app, &s.sessions[0], 30 * 24 * 60, 180).await;
         let today_course = led_course(&app, &s, "Early reading: phonics catch-up", 2).await;
         let held_course = led_course(&app, &s, "Behaviour in the first weeks", 1).await;
         let today_session = first_session(&app, &today_course).await;

@@ -35,12 +35,13 @@ use crate::store::reference::{self, Cluster, Priority, StaffGroup};
 /// Filters of the calendar list and of `/calendar.ics`. Lists of values are comma-separated
 /// and match any of them.
 #[derive(Debug, Default, Clone, Deserialize, Validate, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CourseQuery {
     /// Page size, 1 to 1000 (default 50).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Items to skip (default 0).
-    #[param(value_type = Option<i64>)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub offset: Option<String>,
     /// First session starts at or after: a date (`2027-01-01`, the start of that day in
     /// Europe/London) or an RFC 3339 time with an offset.
@@ -98,15 +99,11 @@ fn parse_int(field: &str, v: &Option<String>, problems: &mut Problems) -> Option
 }
 
 impl CourseQuery {
-    /// The checked filter, or a 422 naming every bad parameter.
+    /// The checked filter, or a 422 naming every bad parameter. The paging parameters are
+    /// checked too, though a whole feed is not paged: they are the same parameters as the
+    /// list's, and a value out of range is refused alike.
     pub fn filter(&self) -> AppResult<CourseFilter> {
-        let mut problems = Problems::new();
-        let filter = self.filter_into(&mut problems);
-        if problems.is_empty() {
-            Ok(filter)
-        } else {
-            Err(AppError::Validation(problems))
-        }
+        self.filter_and_paging().map(|(filter, _)| filter)
     }
 
     /// The checked filter and paging.

@@ -237,13 +237,13 @@ pub struct EngagementMetrics {
     pub response_rate: Option<f64>,
     /// Mean post-course overall rating (1-5); null when nobody answered; the suppression
     /// marker `{"suppressed": true, "reason": "..."}` for too few respondents.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub satisfaction: Option<Cell<f64>>,
     /// How many rated the course overall (the suppression test counts these).
     pub satisfaction_respondents: i64,
     /// Share of follow-up "used in practice" answers of 4 or 5; null when nobody answered;
     /// the suppression marker for too few respondents.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub impact_rate: Option<Cell<f64>>,
     /// How many answered "used in practice".
     pub impact_respondents: i64,
@@ -387,10 +387,10 @@ pub struct AllianceAverage {
     /// Alliance response rate.
     pub response_rate: Option<f64>,
     /// Alliance satisfaction (suppressed like any other figure).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub satisfaction: Option<Cell<f64>>,
     /// Alliance impact rate (suppressed like any other figure).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub impact_rate: Option<Cell<f64>>,
     /// Cost of no-shows and late cancellations per school, in pence (rounded).
     pub cost_pence: Option<i64>,

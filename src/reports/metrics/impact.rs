@@ -85,7 +85,7 @@ pub struct GuskeyCount {
     /// 5 pupil outcomes.
     pub level: u8,
     /// How many answers, or the suppression marker.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub answers: Cell<i64>,
     /// How many responses gave them.
     pub respondents: i64,
@@ -99,18 +99,18 @@ pub struct ImpactMetrics {
     /// Impact follow-ups.
     pub follow_up: ResponseCounts,
     /// Mean post-course overall rating (1-5), or the suppression marker.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub satisfaction: Option<Cell<f64>>,
     /// How many rated the course overall.
     pub satisfaction_respondents: i64,
     /// Mean of (after - before) over the retrospective confidence answers, or the
     /// suppression marker.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub confidence_shift: Option<Cell<f64>>,
     /// How many responses gave a retrospective rating.
     pub confidence_respondents: i64,
     /// Share of "used in practice" answers of 4 or 5, or the suppression marker.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub impact_rate: Option<Cell<f64>>,
     /// How many answered "used in practice".
     pub impact_respondents: i64,

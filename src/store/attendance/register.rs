@@ -24,8 +24,8 @@ use crate::store::new_id;
 
 use super::types::{
     is_last_session, load_course, load_session, parse_source, parse_status, register_locked,
-    stamped, Actor, HistoryItem, Mark, MarkRow, Register, RegisterCounts, RegisterItem,
-    RegisterSession, SessionAccess, SessionRow, MARKS_MAX, NOTE_MAX,
+    register_not_open, register_opens_at, stamped, Actor, HistoryItem, Mark, MarkRow, Register,
+    RegisterCounts, RegisterItem, RegisterSession, SessionAccess, SessionRow, MARKS_MAX, NOTE_MAX,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -347,6 +347,9 @@ fn record_marks(
         let s = load_session(conn, session_id)?;
         bookings_store::lock_course(conn, &s.course_id)?;
         let now = stamped(now);
+        if now < register_opens_at(&s, settings) {
+            return Err(register_not_open(&s, settings));
+        }
         let locked = rules::is_locked(s.end_at, settings.lock_days, now);
         if locked && !actor.is_admin {
             return Err(register_locked(&s, settings));

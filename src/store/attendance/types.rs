@@ -457,6 +457,31 @@ pub(super) fn is_last_session(conn: &mut DbConn, s: &SessionRow) -> QueryResult<
     Ok(last.as_deref() == Some(s.id.as_str()))
 }
 
+/// The 409 for a register saved before it opens: a register records who came, so it opens
+/// when check-in does (`CHECK_IN_OPENS_MINUTES` before the session starts), for admins too.
+pub(super) fn register_not_open(s: &SessionRow, settings: &AttendanceSettings) -> AppError {
+    AppError::conflict(
+        "register_not_open",
+        format!(
+            "This register opens on {}, when check-in opens ({} minutes before the session \
+             starts): attendance cannot be recorded for a session that has not happened.",
+            london_start_display(register_opens_at(s, settings)),
+            settings.check_in_opens_minutes
+        ),
+    )
+}
+
+/// When a session's register opens: when its check-in does.
+pub(super) fn register_opens_at(s: &SessionRow, settings: &AttendanceSettings) -> NaiveDateTime {
+    rules::CheckInWindow::of(
+        s.start_at,
+        s.end_at,
+        settings.check_in_opens_minutes,
+        settings.check_in_late_minutes,
+    )
+    .opens
+}
+
 pub(super) fn register_locked(s: &SessionRow, settings: &AttendanceSettings) -> AppError {
     AppError::conflict(
         "register_locked",

@@ -14,7 +14,8 @@ use crate::store::bookings::{self as bookings_store};
 
 use super::register::{ensure_check_in_code, load_register, write_changes, Change};
 use super::types::{
-    load_session, parse_status, register_locked, stamped, Actor, MarkRow, WalkIn, WalkInPerson,
+    load_session, parse_status, register_locked, register_not_open, register_opens_at, stamped,
+    Actor, MarkRow, WalkIn, WalkInPerson,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -44,6 +45,9 @@ pub fn add_walk_in(
         let s = load_session(conn, session_id)?;
         bookings_store::lock_course(conn, &s.course_id)?;
         let now = stamped(now);
+        if now < register_opens_at(&s, settings) {
+            return Err(register_not_open(&s, settings));
+        }
         let locked = rules::is_locked(s.end_at, settings.lock_days, now);
         if locked && !actor.is_admin {
             return Err(register_locked(&s, settings));

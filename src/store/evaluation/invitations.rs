@@ -174,7 +174,7 @@ fn insert_invitation(
 
 /// Creates, in the caller's transaction, a post-course invitation for every booking of the
 /// course marked present, late or left early at any session (people not erased), due at
-/// once. The attendance store calls it in the transaction that first records the register of
+/// once; nothing while the course's last session has not ended at `now`. The attendance store calls it in the transaction that first records the register of
 /// the course's last session, so the register and the invitations commit together; the
 /// evaluation job ([`run_jobs`], woken by that save) then emails each invitation with its own
 /// token. (The register's transaction knows nothing of links and mail settings, and an email
@@ -191,6 +191,11 @@ pub fn on_course_register_complete(
         return Ok(0);
     };
     if course.status == "cancelled" {
+        return Ok(0);
+    }
+    // The course is not over until its last session has ended (its register opens before
+    // that, with check-in): the evaluation job invites them once it has.
+    if course.last_session_end.is_none_or(|end| end > now) {
         return Ok(0);
     }
     let Some(form_id) = current_form_id(conn, course_id, FormKind::PostCourse)? else {
@@ -291,7 +296,7 @@ impl JobReport {
 }
 
 /// One run of the evaluation job, as of `now`: invitations for courses whose last register
-/// is recorded but who have attendees not yet invited (a safety net behind the attendance
+/// is recorded and whose last session has ended, but who have attendees not yet invited (a safety net behind the attendance
 /// hook); follow-ups for consenting answers without one; every invitation that has come due
 /// (post-course ones at once, follow-ups `follow_up_weeks` after the last session) emailed
 /// with its own token; reminders on each of `settings.evaluation.reminder_days` to
@@ -313,6 +318,7 @@ pub fn run_jobs(
         .inner_join(courses::table)
         .inner_join(bookings::table.inner_join(people::table))
         .filter(courses::last_register_recorded_at.is_not_null())
+        .filter(courses::last_session_end.le(now))
         .filter(courses::status.ne("cancelled"))
         .filter(attendance::status.eq_any(ATTENDED))
         .filter(people::erased_at.is_null())
@@ -352,6 +358,8 @@ pub fn run_jobs(
         .filter(evaluation_invitations::sent_at.is_null())
         .filter(evaluation_invitations::answered_at.is_null())
         .filter(evaluation_invitations::send_at.le(now))
+        // Never about a course still running (an invitation made early waits for its end).
+        .filter(courses::last_session_end.le(now))
         .filter(courses::status.ne("cancelled"))
         .order(evaluation_invitations::send_at.asc())
         .select((

@@ -22,6 +22,7 @@ use super::{error_views, phase_label, refusal, status_label, Problems};
 
 /// What the course's admin page says happened.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DoneParams {
     /// `created`, `saved`, `published` or `cancelled`.
     pub done: Option<String>,

@@ -22,6 +22,7 @@ const PAGE_SIZE: i64 = 15;
 
 /// The list's filters and page, as its GET form sends them.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminListParams {
     /// `draft`, `published`, `cancelled`, or empty for every status.
     pub status: Option<String>,

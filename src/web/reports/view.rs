@@ -10,6 +10,7 @@ use crate::reports::summary::{self as summary, count, percent, Figure, NO_DATA};
 
 /// The dashboard's filters (a GET form, so a filtered view can be bookmarked and shared).
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DashboardParams {
     /// First day of the window, `YYYY-MM-DD`. Default: 1 September of this academic year.
     pub from: Option<String>,
