@@ -78,7 +78,10 @@ impl Application {
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             evaluation_wake: Arc::new(tokio::sync::Notify::new()),
             caches: Arc::new(crate::app::cache::Caches::default()),
+            oidc: Arc::new(crate::auth::oidc::Providers::new(&settings.oidc)),
         };
+        // A provider that cannot be reached is logged and retried; it stops nothing.
+        state.oidc.spawn_discovery();
         let worker = if settings.outbox.enabled {
             Some(
                 Worker::new(

@@ -26,6 +26,8 @@ pub struct AppState {
     pub evaluation_wake: Arc<tokio::sync::Notify>,
     /// The calendar's lists and choices, kept under the calendar generation.
     pub caches: Arc<crate::app::cache::Caches>,
+    /// The single sign-on providers (`OIDC_PROVIDERS`), discovered in the background.
+    pub oidc: Arc<crate::auth::oidc::Providers>,
 }
 
 impl AppState {

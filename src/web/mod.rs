@@ -20,6 +20,7 @@ pub mod reports;
 pub mod school;
 pub mod security;
 pub mod signin;
+pub mod signin_oidc;
 
 use std::sync::OnceLock;
 
@@ -143,6 +144,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "evaluate_closed.html",
         include_str!("templates/evaluate_closed.html"),
+    ),
+    (
+        "oidc_refused.html",
+        include_str!("templates/oidc_refused.html"),
     ),
 ];
 
