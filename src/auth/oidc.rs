@@ -407,7 +407,7 @@ pub fn verified_email(
         .rsplit_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
         .unwrap_or_default();
-    if !settings.domains.iter().any(|d| *d == domain) {
+    if !settings.domains.contains(&domain) {
         return Err(Refusal::DomainNotAllowed { email });
     }
     Ok(email)
