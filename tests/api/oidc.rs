@@ -314,6 +314,7 @@ async fn sign_in_in_the_browser(backend: Backend) {
     browser
         .assert_accessible("single sign-on refusal page")
         .await;
+    browser.keep_screenshot("oidc-refused-1280").await;
     browser.set_window_size(320, 800).await;
     browser.goto(&format!("{}/", app.address)).await;
     browser
