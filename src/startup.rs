@@ -78,7 +78,10 @@ impl Application {
             evaluation_wake: Arc::new(tokio::sync::Notify::new()),
             caches: Arc::new(crate::app::cache::Caches::default()),
             started_at: crate::domain::time::now(),
+            oidc: Arc::new(crate::auth::oidc::Providers::new(&settings.oidc)),
         };
+        // A provider that cannot be reached is logged and retried; it stops nothing.
+        state.oidc.spawn_discovery();
         let worker = if settings.outbox.enabled {
             // Sends are recorded on connections of the worker's own, so a rush of requests
             // holding the shared pool cannot delay them (see `email::worker`).

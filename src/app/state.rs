@@ -29,6 +29,8 @@ pub struct AppState {
     /// When this process started (UTC). An `Idempotency-Key` claimed before then belongs to
     /// a process that has gone, so a retry under it runs at once.
     pub started_at: chrono::NaiveDateTime,
+    /// The single sign-on providers (`OIDC_PROVIDERS`), discovered in the background.
+    pub oidc: Arc<crate::auth::oidc::Providers>,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@
 //! handlers ask it and never look at roles themselves.
 
 pub mod csrf;
+pub mod oidc;
 pub mod session;
 
 pub use crate::app::policy;

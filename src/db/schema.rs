@@ -510,3 +510,16 @@ diesel::table! {
         recipients -> Integer,
     }
 }
+
+diesel::table! {
+    oidc_flows (id) {
+        id -> Text,
+        state_hash -> Text,
+        provider -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

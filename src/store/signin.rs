@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::new_id;
 use crate::config::SignInSettings;
-use crate::db::schema::{magic_links, people, web_sessions};
+use crate::db::schema::{magic_links, oidc_flows, people, web_sessions};
 use crate::db::DbConn;
 use crate::domain::caller::Caller;
 use crate::domain::notification::{Notification, SignIn};
@@ -233,27 +233,162 @@ pub fn consume_link(
         if marked != 1 {
             return Ok(LinkState::Used);
         }
-        let ended_before = now - Duration::days(rules::SESSION_RETENTION_DAYS);
-        diesel::delete(
-            web_sessions::table.filter(
-                web_sessions::expires_at
-                    .lt(ended_before)
-                    .or(web_sessions::revoked_at.lt(ended_before)),
-            ),
-        )
+        start_session(conn, &person_id, session_hash, settings, now)?;
+        Ok(LinkState::Valid)
+    })
+}
+
+/// Starts a browser session for `person_id` whose cookie secret hashes to `session_hash`
+/// (inside the caller's transaction), clearing sessions long ended. Every way of signing in
+/// (the emailed link, single sign-on) makes the same session.
+fn start_session(
+    conn: &mut DbConn,
+    person_id: &str,
+    session_hash: &str,
+    settings: &SignInSettings,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let ended_before = now - Duration::days(rules::SESSION_RETENTION_DAYS);
+    diesel::delete(
+        web_sessions::table.filter(
+            web_sessions::expires_at
+                .lt(ended_before)
+                .or(web_sessions::revoked_at.lt(ended_before)),
+        ),
+    )
+    .execute(conn)?;
+    diesel::insert_into(web_sessions::table)
+        .values((
+            web_sessions::id.eq(new_id()),
+            web_sessions::person_id.eq(person_id),
+            web_sessions::token_hash.eq(session_hash),
+            web_sessions::created_at.eq(now),
+            web_sessions::last_seen_at.eq(now),
+            web_sessions::expires_at.eq(now + Duration::days(i64::from(settings.session_max_days))),
+        ))
         .execute(conn)?;
-        diesel::insert_into(web_sessions::table)
+    Ok(())
+}
+
+/// A single sign-on that went to the provider and has not come back yet (`oidc_flows`).
+#[derive(Clone, Debug)]
+pub struct OidcFlow {
+    /// The provider's id (`OIDC_PROVIDERS`).
+    pub provider: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier, sent with the code.
+    pub pkce_verifier: String,
+    /// The page to return to once signed in.
+    pub next: Option<String>,
+}
+
+/// Records a single sign-on going to its provider, for `minutes`, under the hash of its
+/// `state`; clears those that never came back.
+pub fn begin_oidc_flow(
+    conn: &mut DbConn,
+    state_hash: &str,
+    flow: &OidcFlow,
+    now: NaiveDateTime,
+    minutes: i64,
+) -> AppResult<()> {
+    crate::db::write_tx(conn, |conn| {
+        diesel::delete(oidc_flows::table.filter(oidc_flows::expires_at.lt(now))).execute(conn)?;
+        diesel::insert_into(oidc_flows::table)
             .values((
-                web_sessions::id.eq(new_id()),
-                web_sessions::person_id.eq(&person_id),
-                web_sessions::token_hash.eq(session_hash),
-                web_sessions::created_at.eq(now),
-                web_sessions::last_seen_at.eq(now),
-                web_sessions::expires_at
-                    .eq(now + Duration::days(i64::from(settings.session_max_days))),
+                oidc_flows::id.eq(new_id()),
+                oidc_flows::state_hash.eq(state_hash),
+                oidc_flows::provider.eq(&flow.provider),
+                oidc_flows::nonce.eq(&flow.nonce),
+                oidc_flows::pkce_verifier.eq(&flow.pkce_verifier),
+                oidc_flows::next.eq(flow.next.as_deref()),
+                oidc_flows::created_at.eq(now),
+                oidc_flows::expires_at.eq(now + Duration::minutes(minutes)),
             ))
             .execute(conn)?;
-        Ok(LinkState::Valid)
+        Ok(())
+    })
+}
+
+/// Takes (and deletes) the single sign-on whose `state` hashes to `state_hash`: `None` when
+/// there is none, it has expired, or it was taken already (a replayed callback), so each
+/// state is good for one return from the provider.
+pub fn take_oidc_flow(
+    conn: &mut DbConn,
+    state_hash: &str,
+    now: NaiveDateTime,
+) -> AppResult<Option<OidcFlow>> {
+    crate::db::write_tx(conn, |conn| {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            NaiveDateTime,
+        );
+        let row: Option<Row> = oidc_flows::table
+            .filter(oidc_flows::state_hash.eq(state_hash))
+            .select((
+                oidc_flows::id,
+                oidc_flows::provider,
+                oidc_flows::nonce,
+                oidc_flows::pkce_verifier,
+                oidc_flows::next,
+                oidc_flows::expires_at,
+            ))
+            .first(conn)
+            .optional()?;
+        let Some((id, provider, nonce, pkce_verifier, next, expires_at)) = row else {
+            return Ok(None);
+        };
+        // Only the request that deletes the row goes on: two racing callbacks get one flow.
+        let deleted = diesel::delete(oidc_flows::table.find(&id)).execute(conn)?;
+        if deleted != 1 || now >= expires_at {
+            return Ok(None);
+        }
+        Ok(Some(OidcFlow {
+            provider,
+            nonce,
+            pkce_verifier,
+            next,
+        }))
+    })
+}
+
+/// Signs in the live person whose address is `email` (compared case-insensitively) after the
+/// provider `provider` vouched for it: starts a session whose cookie secret hashes to
+/// `session_hash` and records `sign_in.oidc` with the provider in the audit log, in one
+/// transaction. `None` when no live person has that address: nothing is created.
+pub fn oidc_sign_in(
+    conn: &mut DbConn,
+    email: &str,
+    provider: &str,
+    session_hash: &str,
+    settings: &SignInSettings,
+    now: NaiveDateTime,
+) -> AppResult<Option<String>> {
+    let email = normalise_email(email);
+    crate::db::write_tx(conn, |conn| {
+        let person: Option<String> = people::table
+            .filter(people::email.eq(&email))
+            .filter(people::erased_at.is_null())
+            .select(people::id)
+            .first(conn)
+            .optional()?;
+        let Some(person_id) = person else {
+            return Ok(None);
+        };
+        start_session(conn, &person_id, session_hash, settings, now)?;
+        super::audit::record(
+            conn,
+            Some(&person_id),
+            "sign_in.oidc",
+            "person",
+            Some(&person_id),
+            serde_json::json!({ "provider": provider }),
+        )?;
+        Ok(Some(person_id))
     })
 }
 

@@ -66,6 +66,7 @@ pub async fn check_in_form(
             code,
             check_in_page => check_in_page(&state),
             link_minutes => state.settings.sign_in.link_minutes,
+            sso => state.oidc.buttons(),
         },
     )
 }

@@ -22,6 +22,7 @@ pub mod reports;
 pub mod school;
 pub mod security;
 pub mod signin;
+pub mod signin_oidc;
 
 use std::sync::OnceLock;
 
@@ -190,6 +191,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "_admin_list_fields.html",
         include_str!("templates/_admin_list_fields.html"),
+    ),
+    (
+        "oidc_refused.html",
+        include_str!("templates/oidc_refused.html"),
     ),
 ];
 

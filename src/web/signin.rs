@@ -96,7 +96,7 @@ pub async fn home(
         return page(
             StatusCode::OK,
             "home.html",
-            context! { signed_in => false, next, link_minutes => link_minutes(&state) },
+            context! { signed_in => false, next, link_minutes => link_minutes(&state), sso => state.oidc.buttons() },
         );
     };
     let id = caller.person_id.clone();
@@ -199,7 +199,7 @@ pub async fn sign_in(
         return page(
             StatusCode::UNPROCESSABLE_ENTITY,
             "home.html",
-            context! { email, error, next, link_minutes => minutes },
+            context! { email, error, next, link_minutes => minutes, sso => state.oidc.buttons() },
         );
     }
     match session::request_link(&state, &req, email.clone()).await {
@@ -239,7 +239,7 @@ fn invalid_link(state: &AppState, reason: LinkState) -> AppResult<HttpResponse> 
     page(
         status,
         "link_invalid.html",
-        context! { reason, link_minutes => link_minutes(state) },
+        context! { reason, link_minutes => link_minutes(state), sso => state.oidc.buttons() },
     )
 }
 
@@ -319,6 +319,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(confirm)
         .service(use_link)
         .service(sign_out);
+    super::signin_oidc::configure(cfg);
 }
 
 #[cfg(test)]

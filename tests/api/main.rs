@@ -47,6 +47,7 @@ mod erasure;
 mod evaluate_page;
 mod evaluation;
 mod national_seed;
+mod oidc;
 #[allow(dead_code)]
 mod report_cells;
 mod report_support;

@@ -274,6 +274,16 @@ fn matrix() -> Vec<Row> {
             ..row("POST", "/api/v1/auth/magic-link", Anyone(202))
         },
         row("POST", "/api/v1/auth/sign-out", Anyone(204)),
+        // Single sign-on: no provider is configured here, so every caller is told the way of
+        // signing in is not available (the flow itself is in tests/api/oidc.rs).
+        Row {
+            request: "/sign-in/oidc/school",
+            ..row("GET", "/sign-in/oidc/{provider}", Anyone(404))
+        },
+        Row {
+            request: "/sign-in/oidc/school/callback?code=x&state=y",
+            ..row("GET", "/sign-in/oidc/{provider}/callback", Anyone(404))
+        },
         row("GET", "/api/v1/clusters", SignedIn),
         Row {
             body: Body::Json(|_, n| json!({"name": format!("Matrix cluster {n}")})),

@@ -121,3 +121,34 @@ pub fn axe(what: &str) -> Option<String> {
     }
     source.clone()
 }
+
+/// Node.js and the `oidc-provider` package (`CPD_OIDC_PROVIDER` names its `lib/index.js`,
+/// else the copy `scripts/test` installs under `target/test-node`), for the single sign-on
+/// tests' real OpenID provider: `(node, module path)`, or `None` (the skip recorded for
+/// `what`).
+pub fn oidc_provider(what: &str) -> Option<(String, String)> {
+    static FOUND: OnceLock<Option<(String, String)>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let node_runs = Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let module = std::env::var("CPD_OIDC_PROVIDER")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/test-node/node_modules/oidc-provider/lib/index.js")
+            });
+        (node_runs && module.is_file()).then(|| ("node".to_string(), module.display().to_string()))
+    });
+    if found.is_none() {
+        skip(
+            what,
+            "Node.js and the oidc-provider package (scripts/test installs it with npm; \
+             Debian: apt-get install nodejs npm)",
+        );
+    }
+    found.clone()
+}

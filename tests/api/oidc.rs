@@ -1,0 +1,496 @@
+//! Single sign-on against a real OpenID provider: the certified `oidc-provider` package run
+//! with Node.js (`tests/oidc/provider.mjs`) on 127.0.0.1, with cpd-hub registered as its
+//! client. The whole flow in headless Chromium (button, the provider's login and consent
+//! pages, back signed in), and each refusal with its page: a wrong state, a replayed
+//! callback, a replayed code, an unverified address, an unknown address (nothing created),
+//! an address outside the provider's domains. A wrongly signed, expired or wrong-audience ID
+//! token cannot be had from a correct provider; `auth::oidc`'s unit tests give the verifier
+//! hand-made ones.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+const CLIENT_ID: &str = "cpd-hub-tests";
+const CLIENT_SECRET: &str = "a-client-secret-for-tests-only";
+const PROVIDER: &str = "school";
+
+/// The provider's process; stopped when dropped.
+struct Idp {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test accounts at the provider: login name -> claims.
+fn accounts() -> Value {
+    json!({
+        "jo": {"email": "Jo.Smith@Oak.sch.uk", "email_verified": true, "name": "Jo Smith"},
+        "unverified": {"email": "sam@oak.sch.uk", "email_verified": false},
+        "stranger": {"email": "new.teacher@oak.sch.uk", "email_verified": true},
+        "elsewhere": {"email": "jo@gmail.com", "email_verified": true},
+    })
+}
+
+/// Starts the provider with cpd-hub at `base` as its client, or `None` (skip recorded).
+fn start_provider(what: &str, base: &str) -> Option<Idp> {
+    let (node, module) = crate::tools::oidc_provider(what)?;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc/provider.mjs");
+    let clients = json!([{
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "redirect_uris": [format!("{base}/sign-in/oidc/{PROVIDER}/callback")],
+    }]);
+    let mut child = Command::new(node)
+        .arg(script)
+        .env("OIDC_PROVIDER_MODULE", module)
+        .env("OIDC_CLIENTS", clients.to_string())
+        .env("OIDC_ACCOUNTS", accounts().to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node starts");
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line)
+        .expect("the provider says where it listens");
+    // Whatever else it prints is read and dropped: a closed pipe would end it at its next
+    // line (the development login pages log to standard output).
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let issuer = serde_json::from_str::<Value>(&line)
+        .unwrap_or_else(|e| panic!("the provider's first line {line:?}: {e}"))["issuer"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Some(Idp { child, issuer })
+}
+
+/// cpd-hub with the provider configured (`school`, for oak.sch.uk), once its button shows;
+/// the provider runs as long as the returned `Idp` lives.
+async fn app_with_provider(backend: Backend, what: &str) -> Option<(TestApp, Idp)> {
+    if backend == Backend::Postgres && postgres_url().is_none() {
+        return None;
+    }
+    // The provider must know cpd-hub's callback address before cpd-hub starts, so the port
+    // is chosen first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = start_provider(what, &base)?;
+    let issuer = idp.issuer.clone();
+    let app = spawn_app_with(backend, |s| {
+        s.bind = format!("127.0.0.1:{port}");
+        s.public_base_url = base.clone();
+        s.oidc = vec![cpd_hub::config::OidcProviderSettings {
+            id: PROVIDER.into(),
+            issuer,
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+            label: "Sign in with your school account".into(),
+            domains: vec!["oak.sch.uk".into()],
+            email_verified_optional: false,
+        }];
+    })
+    .await?;
+    // Discovery runs in the background after start.
+    for _ in 0..100 {
+        if page_text(&app, "/", None)
+            .await
+            .contains("/sign-in/oidc/school")
+        {
+            return Some((app, idp));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the provider's button never showed");
+}
+
+/// A client like a browser: keeps cookies, does not follow redirects (the test does).
+fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Follows redirects from `url` through the provider's development login (as `login`) and
+/// consent pages, and returns the first address on cpd-hub it sends the browser to (the
+/// callback, not followed).
+async fn through_provider(
+    client: &reqwest::Client,
+    app: &TestApp,
+    idp: &Idp,
+    url: &str,
+    login: &str,
+) -> String {
+    let absolute = |u: &str| {
+        if u.starts_with('/') {
+            format!("{}{u}", idp.issuer)
+        } else {
+            u.to_string()
+        }
+    };
+    let mut url = absolute(url);
+    for _ in 0..20 {
+        if url.starts_with(&app.address) {
+            return url;
+        }
+        let r = client.get(&url).send().await.unwrap();
+        let r = if r.status() == 200 {
+            let html = r.text().await.unwrap();
+            let action = html
+                .split("action=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or_else(|| panic!("a form on the provider's page: {html}"))
+                .replace("&#x2F;", "/")
+                .replace("&#47;", "/");
+            let form: Vec<(&str, &str)> = if html.contains("name=\"login\"") {
+                vec![("prompt", "login"), ("login", login), ("password", "any")]
+            } else {
+                vec![("prompt", "consent")]
+            };
+            client
+                .post(absolute(&action))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        } else {
+            r
+        };
+        assert!(r.status().is_redirection(), "{url}: {}", r.status());
+        url = absolute(&location(&r));
+    }
+    panic!("the provider never sent the browser back");
+}
+
+/// Starts a sign-in at cpd-hub's button and returns the callback address the provider sends
+/// the browser back to, with its code and state.
+async fn callback_for(client: &reqwest::Client, app: &TestApp, idp: &Idp, login: &str) -> String {
+    let r = client
+        .get(format!(
+            "{}/sign-in/oidc/{PROVIDER}?next=/my/bookings",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.starts_with(&idp.issuer), "{to}");
+    for part in [
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "scope=openid",
+    ] {
+        assert!(to.contains(part), "{part} in {to}");
+    }
+    through_provider(client, app, idp, &to, login).await
+}
+
+fn people_count(app: &TestApp) -> i64 {
+    use cpd_hub::db::schema::people;
+    use diesel::prelude::*;
+    people::table
+        .count()
+        .get_result(&mut app.db_conn())
+        .unwrap()
+}
+
+fn audit_entries(app: &TestApp, action: &str) -> Vec<(Option<String>, Option<String>, String)> {
+    use cpd_hub::db::schema::audit_log;
+    use diesel::prelude::*;
+    audit_log::table
+        .filter(audit_log::action.eq(action))
+        .select((
+            audit_log::actor_id,
+            audit_log::subject_id,
+            audit_log::detail,
+        ))
+        .load(&mut app.db_conn())
+        .unwrap()
+}
+
+async fn refusal_page(client: &reqwest::Client, url: &str, status: u16) -> String {
+    let r = client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), status, "{url}");
+    assert!(r
+        .headers()
+        .get("set-cookie")
+        .is_none_or(|c| !c.to_str().unwrap().starts_with("cpd_session=")));
+    visible_text(&r.text().await.unwrap())
+}
+
+async fn sign_in_in_the_browser(backend: Backend) {
+    use crate::browser::*;
+    let what = "single sign-on in the browser";
+    let Some((app, _idp)) = app_with_provider(backend, what).await else {
+        return;
+    };
+    let Some(browser) = Browser::start_sized(1280, 900).await else {
+        return;
+    };
+    let jo = app.create_person("jo.smith@oak.sch.uk", "Jo Smith", None, &[]);
+
+    // A page that needs signing in sends the reader to the sign-in page, which offers the
+    // school account above the emailed link.
+    browser.goto(&format!("{}/my/bookings", app.address)).await;
+    let button = browser.find("a[href^='/sign-in/oidc/school']").await;
+    assert_eq!(button.text().await, "Sign in with your school account");
+    browser
+        .assert_accessible("sign-in page with single sign-on")
+        .await;
+    browser.keep_screenshot("oidc-sign-in-1280").await;
+    browser.click_and_wait(&button).await;
+
+    // The provider's own login page, then its consent page.
+    let login = browser
+        .wait_for("input[name=login]", Duration::from_secs(10))
+        .await;
+    assert!(browser.current_url().await.starts_with(&_idp.issuer));
+    login.send_keys("jo").await;
+    browser
+        .find("input[name=password]")
+        .await
+        .send_keys("any")
+        .await;
+    let submit = browser.find("button[type=submit]").await;
+    browser.click_and_wait(&submit).await;
+    let consent = browser
+        .wait_for(
+            "form input[name=prompt][value=consent]",
+            Duration::from_secs(10),
+        )
+        .await;
+    let _ = consent;
+    let submit = browser.find("button[type=submit]").await;
+    browser.click_and_wait(&submit).await;
+
+    // Back at the page that asked, signed in.
+    let h1 = browser.wait_for("h1", Duration::from_secs(10)).await;
+    assert_eq!(
+        browser.current_url().await,
+        format!("{}/my/bookings", app.address)
+    );
+    assert_eq!(h1.text().await, "Your bookings");
+    let entries = audit_entries(&app, "sign_in.oidc");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0.as_deref(), Some(jo.as_str()));
+    assert_eq!(entries[0].1.as_deref(), Some(jo.as_str()));
+    assert!(
+        entries[0].2.contains("\"provider\":\"school\""),
+        "{}",
+        entries[0].2
+    );
+
+    // The refusal page, as a browser shows it, is accessible too.
+    browser
+        .goto(&format!(
+            "{}/sign-in/oidc/school/callback?code=x&state=forged",
+            app.address
+        ))
+        .await;
+    assert_eq!(
+        browser.find("h1").await.text().await,
+        "The sign-in could not be finished"
+    );
+    browser
+        .assert_accessible("single sign-on refusal page")
+        .await;
+    browser.keep_screenshot("oidc-refused-1280").await;
+    browser.set_window_size(320, 800).await;
+    browser.goto(&format!("{}/", app.address)).await;
+    browser
+        .goto(&format!("{}/auth/magic?token=x", app.address))
+        .await;
+    browser
+        .assert_fits("link refusal page with single sign-on at 320px")
+        .await;
+    browser.keep_screenshot("oidc-link-invalid-320").await;
+}
+crate::each_backend!(
+    sign_in_through_the_provider_in_the_browser,
+    sign_in_in_the_browser
+);
+
+async fn refusals(backend: Backend) {
+    let what = "single sign-on refusals";
+    let Some((app, idp)) = app_with_provider(backend, what).await else {
+        return;
+    };
+    let jo = app.create_person("jo.smith@oak.sch.uk", "Jo Smith", None, &[]);
+    app.create_person("sam@oak.sch.uk", "Sam Unverified", None, &[]);
+
+    // A good sign-in, over plain HTTP: the callback signs in and goes to the page that asked.
+    let client = browser_client();
+    let callback = callback_for(&client, &app, &idp, "jo").await;
+    let r = client.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/my/bookings");
+    let session = r
+        .cookies()
+        .find(|c| c.name() == "cpd_session")
+        .expect("a session cookie")
+        .value()
+        .to_string();
+    let me = app
+        .client
+        .get(format!("{}/api/v1/me", app.address))
+        .header("cookie", format!("cpd_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    let me = expect_json(me, 200).await;
+    assert_eq!(me["person"]["id"], jo.as_str());
+    assert_eq!(me["person"]["email"], "jo.smith@oak.sch.uk");
+
+    // The same callback again (a replay): the state is spent.
+    let text = refusal_page(&client, &callback, 400).await;
+    assert!(text.contains("already used"), "{text}");
+
+    // The used code with a fresh state from a new start: the provider refuses the code.
+    let fresh = callback_for(&client, &app, &idp, "jo").await;
+    let fresh_state = url::Url::parse(&fresh)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let old_code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    let replayed = format!(
+        "{}/sign-in/oidc/{PROVIDER}/callback?code={old_code}&state={fresh_state}",
+        app.address
+    );
+    let text = refusal_page(&client, &replayed, 400).await;
+    assert!(text.contains("did not confirm this sign-in"), "{text}");
+
+    // A wrong state: another browser's callback (without this browser's state cookie), and a
+    // state that is not the one this browser was given.
+    let theirs = callback_for(&browser_client(), &app, &idp, "jo").await;
+    let text = refusal_page(&client, &theirs, 400).await;
+    assert!(text.contains("started in another browser"), "{text}");
+    let mine = callback_for(&client, &app, &idp, "jo").await;
+    let forged = mine.replace("state=", "state=x");
+    refusal_page(&client, &forged, 400).await;
+
+    // Each account below signs in from a browser of its own (the provider remembers who
+    // signed in to it in a browser and would not ask again).
+
+    // An address the provider has not verified.
+    let before = people_count(&app);
+    let other = browser_client();
+    let cb = callback_for(&other, &app, &idp, "unverified").await;
+    let text = refusal_page(&other, &cb, 403).await;
+    assert!(text.contains("email address is not confirmed"), "{text}");
+
+    // An address nobody on record has: the page says who to ask; nothing is created.
+    let other = browser_client();
+    let cb = callback_for(&other, &app, &idp, "stranger").await;
+    let text = refusal_page(&other, &cb, 403).await;
+    assert!(
+        text.contains("We do not have a record for new.teacher@oak.sch.uk"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ask your school's CPD lead to add you"),
+        "{text}"
+    );
+
+    // An address outside the provider's domains.
+    let other = browser_client();
+    let cb = callback_for(&other, &app, &idp, "elsewhere").await;
+    let text = refusal_page(&other, &cb, 403).await;
+    assert!(
+        text.contains("jo@gmail.com is not from one of the schools"),
+        "{text}"
+    );
+    assert_eq!(people_count(&app), before, "no one was created");
+
+    // The person cancelled at the provider.
+    let r = client
+        .get(format!("{}/sign-in/oidc/{PROVIDER}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let state = url::Url::parse(&location(&r))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let denied = format!(
+        "{}/sign-in/oidc/{PROVIDER}/callback?error=access_denied&state={state}",
+        app.address
+    );
+    let text = refusal_page(&client, &denied, 403).await;
+    assert!(text.contains("Sign-in was cancelled"), "{text}");
+
+    // An unknown provider.
+    refusal_page(
+        &client,
+        &format!("{}/sign-in/oidc/nowhere", app.address),
+        404,
+    )
+    .await;
+
+    // One audit entry: the one sign-in that worked.
+    assert_eq!(audit_entries(&app, "sign_in.oidc").len(), 1);
+}
+crate::each_backend!(single_sign_on_refusals, refusals);
+
+async fn provider_down(backend: Backend) {
+    // A provider that cannot be reached: its button stays hidden, the emailed link still works.
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.oidc = vec![cpd_hub::config::OidcProviderSettings {
+            id: "down".into(),
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "x".into(),
+            client_secret: "y".into(),
+            label: "Sign in with Nowhere".into(),
+            domains: vec!["oak.sch.uk".into()],
+            email_verified_optional: false,
+        }];
+    })
+    .await
+    else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let home = page_text(&app, "/", None).await;
+    assert!(!home.contains("Sign in with Nowhere"));
+    assert!(home.contains("Email me a sign-in link"));
+    let r = app
+        .client
+        .get(format!("{}/sign-in/oidc/down", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(visible_text(&r.text().await.unwrap()).contains("not available"));
+}
+crate::each_backend!(an_unreachable_provider_hides_its_button, provider_down);
