@@ -44,7 +44,7 @@ fn ts(t: DateTime<Utc>) -> NaiveDateTime {
 
 /// Moves a session to `start` for `minutes` (straight in the database, as time passing
 /// would), keeping the course's first start and last end true.
-async fn att_move(app: &TestApp, session_id: &str, start: DateTime<Utc>, minutes: i64) {
+pub(crate) async fn att_move(app: &TestApp, session_id: &str, start: DateTime<Utc>, minutes: i64) {
     let id = session_id.to_string();
     cal_db(app, move |conn| {
         let course: String = course_sessions::table

@@ -48,6 +48,9 @@ both_backends! {
         let e_att = bk_book_ok(&app, &attended, &erin).await["id"].as_str().unwrap().to_string();
         let k_att = bk_book_ok(&app, &attended, &kept).await["id"].as_str().unwrap().to_string();
         let session = session_of(&app, &attended).await;
+        // The session is on now: a register opens with check-in.
+        let start = chrono::Utc::now() - chrono::Duration::minutes(10);
+        crate::attendance::att_move(&app, &session, start, 120).await;
         let put = |body: Value| {
             let (app, session, trainer) = (&app, session.clone(), &trainer);
             async move {
