@@ -3,9 +3,9 @@
 //! client. The whole flow in headless Chromium (button, the provider's login and consent
 //! pages, back signed in), and each refusal with its page: a wrong state, a replayed
 //! callback, a replayed code, an unverified address, an unknown address (nothing created),
-//! an address outside the provider's domains. A wrongly signed, expired or wrong-audience ID
-//! token cannot be had from a correct provider; `auth::oidc`'s unit tests give the verifier
-//! hand-made ones.
+//! an address outside the provider's domains, and an ID token that is expired, wrongly
+//! signed, unsigned, for another client, from another issuer or with another nonce (the
+//! provider's test-only control spoils the next one it sends).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -58,21 +58,37 @@ fn start_provider(what: &str, base: &str) -> Option<Idp> {
         .env("OIDC_ACCOUNTS", accounts().to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("node starts");
+    // Its standard error is kept, to say why if it does not start (an oidc-provider too new
+    // for this Node.js, say); both pipes are read to the end, as a full pipe would stop it.
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut err = child.stderr.take().unwrap();
+    let kept = errors.clone();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        *kept.lock().unwrap() = text;
+    });
     let mut line = String::new();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line)
-        .expect("the provider says where it listens");
+    let _ = out.read_line(&mut line);
+    let Some(issuer) = serde_json::from_str::<Value>(&line)
+        .ok()
+        .and_then(|v| v["issuer"].as_str().map(str::to_string))
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = reader.join();
+        panic!(
+            "the provider did not start (first line {line:?}); it said:\n{}",
+            errors.lock().unwrap()
+        );
+    };
     // Whatever else it prints is read and dropped: a closed pipe would end it at its next
     // line (the development login pages log to standard output).
     std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    let issuer = serde_json::from_str::<Value>(&line)
-        .unwrap_or_else(|e| panic!("the provider's first line {line:?}: {e}"))["issuer"]
-        .as_str()
-        .unwrap()
-        .to_string();
     Some(Idp { child, issuer })
 }
 
@@ -228,13 +244,18 @@ fn audit_entries(app: &TestApp, action: &str) -> Vec<(Option<String>, Option<Str
         .unwrap()
 }
 
+/// Whether a response sets the session cookie (any of its `Set-Cookie` headers).
+fn sets_session(r: &reqwest::Response) -> bool {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|c| c.to_str().unwrap().starts_with("cpd_session="))
+}
+
 async fn refusal_page(client: &reqwest::Client, url: &str, status: u16) -> String {
     let r = client.get(url).send().await.unwrap();
     assert_eq!(r.status(), status, "{url}");
-    assert!(r
-        .headers()
-        .get("set-cookie")
-        .is_none_or(|c| !c.to_str().unwrap().starts_with("cpd_session=")));
+    assert!(!sets_session(&r), "{url}");
     visible_text(&r.text().await.unwrap())
 }
 
@@ -462,6 +483,117 @@ async fn refusals(backend: Backend) {
     assert_eq!(audit_entries(&app, "sign_in.oidc").len(), 1);
 }
 crate::each_backend!(single_sign_on_refusals, refusals);
+
+/// Asks the provider to spoil the ID token of its next token response (its test-only
+/// control; `mode` as in tests/oidc/provider.mjs).
+async fn spoil_next_id_token(idp: &Idp, mode: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}/__test/next-id-token", idp.issuer))
+        .body(mode.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "the provider takes mode {mode}");
+}
+
+fn web_sessions_count(app: &TestApp) -> i64 {
+    use cpd_hub::db::schema::web_sessions;
+    use diesel::prelude::*;
+    web_sessions::table
+        .count()
+        .get_result(&mut app.db_conn())
+        .unwrap()
+}
+
+async fn spoiled_id_tokens(backend: Backend) {
+    let what = "single sign-on with a spoiled ID token";
+    let Some((app, idp)) = app_with_provider(backend, what).await else {
+        return;
+    };
+    // Jo is on record, so each of these would sign in if the token were let through.
+    let jo = app.create_person("jo.smith@oak.sch.uk", "Jo Smith", None, &[]);
+    let people = people_count(&app);
+
+    // Each from a fresh browser: the person signs in at the provider as usual, then the
+    // provider's answer to cpd-hub's code exchange carries a spoiled ID token.
+    let mut wrong = Vec::new();
+    for mode in [
+        "expired",
+        "signature",
+        "audience",
+        "issuer",
+        "nonce",
+        "unsigned",
+    ] {
+        let client = browser_client();
+        let callback = callback_for(&client, &app, &idp, "jo").await;
+        spoil_next_id_token(&idp, mode).await;
+        let r = client.get(&callback).send().await.unwrap();
+        let status = r.status();
+        let session = sets_session(&r);
+        let text = visible_text(&r.text().await.unwrap());
+        if status != 400 || session {
+            wrong.push(format!("{mode}: {status}, session cookie set: {session}"));
+            continue;
+        }
+        let missing: Vec<&str> = [
+            "Your school's sign-in could not be checked",
+            "did not pass cpd-hub's security checks, so you have not been signed in",
+            "This is not something you did wrong, and nothing on cpd-hub has changed",
+            "Start again from this page",
+            "tell your school's CPD lead the time it happened",
+            "Email me a sign-in link",
+        ]
+        .into_iter()
+        .filter(|words| !text.contains(words))
+        .collect();
+        if !missing.is_empty() {
+            wrong.push(format!("{mode}: no {missing:?} in {text}"));
+        }
+        // The browser holds no session: cpd-hub does not know it.
+        let me = client
+            .get(format!("{}/api/v1/me", app.address))
+            .send()
+            .await
+            .unwrap();
+        if me.status() != 401 {
+            wrong.push(format!("{mode}: /api/v1/me answered {}", me.status()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "not refused as they should be:\n{}",
+        wrong.join("\n")
+    );
+    assert_eq!(people_count(&app), people, "no one was created");
+    assert_eq!(web_sessions_count(&app), 0, "no session was started");
+    assert!(audit_entries(&app, "sign_in.oidc").is_empty());
+
+    // The control spoils one answer only: a normal sign-in still works.
+    let client = browser_client();
+    let callback = callback_for(&client, &app, &idp, "jo").await;
+    let r = client.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/my/bookings");
+    assert!(sets_session(&r));
+    let me = expect_json(
+        client
+            .get(format!("{}/api/v1/me", app.address))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(me["person"]["id"], jo.as_str());
+    let entries = audit_entries(&app, "sign_in.oidc");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1.as_deref(), Some(jo.as_str()));
+}
+crate::each_backend!(
+    a_spoiled_id_token_from_the_provider_is_refused,
+    spoiled_id_tokens
+);
 
 async fn provider_down(backend: Backend) {
     // A provider that cannot be reached: its button stays hidden, the emailed link still works.

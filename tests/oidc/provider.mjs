@@ -1,5 +1,6 @@
-// A real OpenID Connect provider for cpd-hub's tests: the certified `oidc-provider` package,
-// on 127.0.0.1 at a free port, with its development login and consent pages.
+// A real OpenID Connect provider for cpd-hub's tests: the certified `oidc-provider` package
+// (major version 8 or 9), on 127.0.0.1 at a free port, with its development login and
+// consent pages.
 //
 //   node tests/oidc/provider.mjs
 //
@@ -11,11 +12,32 @@
 // until its standard input closes (the test that started it ends) or it is killed.
 //
 // At the development login page any password is accepted: the login name picks the account.
+// ID tokens are signed (RS256) with the throwaway key tests/oidc/test-key-a.pem, published
+// as the provider's only key; tests/oidc/test-key-b.pem stands for a key that is not it.
+//
+// TEST-ONLY CONTROL, which no real provider has: `POST /__test/next-id-token` with a body
+// naming a mode makes the provider spoil the `id_token` of the NEXT token response (one
+// only) before it leaves, as an attacker or a broken provider might, so that cpd-hub's
+// refusal can be tested end to end. Modes:
+//   expired    re-signed with the provider's key, `iat` and `exp` an hour in the past
+//   signature  signed with test-key-b but under the provider's key id
+//   audience   re-signed with the provider's key, `aud` another client's id
+//   issuer     re-signed with the provider's key, `iss` another issuer
+//   nonce      re-signed with the provider's key, `nonce` not the one cpd-hub sent
+//   unsigned   `alg` "none" and no signature
+// It answers 204, or 400 for an unknown mode.
 import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 
 const { default: Provider } = await import(process.env.OIDC_PROVIDER_MODULE);
 const clients = JSON.parse(process.env.OIDC_CLIENTS || '[]');
 const accounts = JSON.parse(process.env.OIDC_ACCOUNTS || '{}');
+
+const pem = (name) => fs.readFileSync(new URL(name, import.meta.url), 'utf8');
+const keyA = crypto.createPrivateKey(pem('test-key-a.pem'));
+const keyB = crypto.createPrivateKey(pem('test-key-b.pem'));
+const KID = 'cpd-hub-test-key-a';
 
 const server = http.createServer();
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -30,6 +52,7 @@ const provider = new Provider(issuer, {
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   })),
+  jwks: { keys: [{ ...keyA.export({ format: 'jwk' }), kid: KID, use: 'sig', alg: 'RS256' }] },
   async findAccount(ctx, id) {
     const claims = accounts[id];
     if (!claims) return undefined;
@@ -49,7 +72,59 @@ const provider = new Provider(issuer, {
 });
 // Quiet: the tests read stdout for the issuer line only.
 provider.on('server_error', (ctx, err) => console.error('provider error:', err));
-server.on('request', provider.callback());
+
+// The test-only control (see the header): the mode for the next token response, if any.
+let spoilNext = null;
+
+const b64 = (data) => Buffer.from(data).toString('base64url');
+const sign = (header, claims, key) => {
+  const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify(claims))}`;
+  return `${input}.${crypto.sign('sha256', Buffer.from(input), key).toString('base64url')}`;
+};
+const spoilers = {
+  expired: (h, c) => {
+    const ago = Math.floor(Date.now() / 1000) - 3600;
+    return sign(h, { ...c, iat: ago - 300, auth_time: ago - 300, exp: ago }, keyA);
+  },
+  signature: (h, c) => sign(h, c, keyB),
+  audience: (h, c) => sign(h, { ...c, aud: 'another-app', azp: undefined }, keyA),
+  issuer: (h, c) => sign(h, { ...c, iss: 'http://127.0.0.1:9/another-issuer' }, keyA),
+  nonce: (h, c) => sign(h, { ...c, nonce: 'not-the-nonce-that-was-sent' }, keyA),
+  unsigned: (h, c) => `${b64(JSON.stringify({ ...h, alg: 'none' }))}.${b64(JSON.stringify(c))}.`,
+};
+
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.method !== 'POST' || ctx.path !== '/token' || !spoilNext) return;
+  const body = ctx.body;
+  if (ctx.status !== 200 || !body || typeof body.id_token !== 'string') return;
+  const [header, claims] = body.id_token.split('.').slice(0, 2)
+    .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
+  ctx.body = { ...body, id_token: spoilers[spoilNext](header, claims) };
+  spoilNext = null;
+});
+
+const handle = provider.callback();
+server.on('request', (req, res) => {
+  if (req.url !== '/__test/next-id-token') {
+    handle(req, res);
+    return;
+  }
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk) => { body += chunk; });
+  req.on('end', () => {
+    const mode = body.trim();
+    if (req.method !== 'POST' || !Object.hasOwn(spoilers, mode)) {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(`POST one of: ${Object.keys(spoilers).join(', ')}\n`);
+      return;
+    }
+    spoilNext = mode;
+    res.writeHead(204);
+    res.end();
+  });
+});
 
 process.stdout.write(JSON.stringify({ issuer }) + '\n');
 process.stdin.resume();
