@@ -125,14 +125,16 @@ pub fn axe(what: &str) -> Option<String> {
 /// Node.js and the `oidc-provider` package (`CPD_OIDC_PROVIDER` names its `lib/index.js`,
 /// else the copy `scripts/test` installs under `target/test-node`), for the single sign-on
 /// tests' real OpenID provider: `(node, module path)`, or `None` (the skip recorded for
-/// `what`).
+/// `what`, saying what is missing or which versions do not go together).
 pub fn oidc_provider(what: &str) -> Option<(String, String)> {
-    static FOUND: OnceLock<Option<(String, String)>> = OnceLock::new();
+    static FOUND: OnceLock<Result<(String, String), String>> = OnceLock::new();
     let found = FOUND.get_or_init(|| {
-        let node_runs = Command::new("node")
+        let node = Command::new("node")
             .arg("--version")
             .output()
-            .is_ok_and(|o| o.status.success());
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
         let module = std::env::var("CPD_OIDC_PROVIDER")
             .ok()
             .filter(|p| !p.is_empty())
@@ -141,14 +143,88 @@ pub fn oidc_provider(what: &str) -> Option<(String, String)> {
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("target/test-node/node_modules/oidc-provider/lib/index.js")
             });
-        (node_runs && module.is_file()).then(|| ("node".to_string(), module.display().to_string()))
+        let (Some(node), true) = (node, module.is_file()) else {
+            return Err(
+                "Node.js and the oidc-provider package (scripts/test installs it with \
+                        npm; Debian: apt-get install nodejs npm)"
+                    .to_string(),
+            );
+        };
+        let package = module
+            .parent()
+            .and_then(|lib| lib.parent())
+            .map(|dir| dir.join("package.json"))
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|json| json["version"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        oidc_versions_fit(&node, &package)?;
+        Ok(("node".to_string(), module.display().to_string()))
     });
-    if found.is_none() {
-        skip(
-            what,
-            "Node.js and the oidc-provider package (scripts/test installs it with npm; \
-             Debian: apt-get install nodejs npm)",
+    match found {
+        Ok(found) => Some(found.clone()),
+        Err(needs) => {
+            skip(what, needs);
+            None
+        }
+    }
+}
+
+/// Whether oidc-provider `package` (such as "9.13.3") runs on Node.js `node` (such as
+/// "v20.20.2"): version 9 needs 20.19+, 22.12+ or 23+, version 8 needs 18+. `Err` says what
+/// is needed.
+fn oidc_versions_fit(node: &str, package: &str) -> Result<(), String> {
+    let numbers = |v: &str| -> Vec<u32> {
+        v.trim_start_matches('v')
+            .split('.')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect()
+    };
+    let (n, p) = (numbers(node), numbers(package));
+    let (major, minor) = (n[0], n.get(1).copied().unwrap_or(0));
+    let fits = match p[0] {
+        9 => (major == 20 && minor >= 19) || (major == 22 && minor >= 12) || major >= 23,
+        8 => major >= 18,
+        _ => false,
+    };
+    if fits {
+        return Ok(());
+    }
+    Err(format!(
+        "oidc-provider 8 (on Node.js 18 or later) or 9 (on Node.js 20.19+, 22.12+ or 23+); \
+         found oidc-provider {} on Node.js {node}: scripts/test installs the version that \
+         fits the Node.js it finds",
+        if package.is_empty() {
+            "of unknown version"
+        } else {
+            package
+        }
+    ))
+}
+
+#[test]
+fn oidc_provider_versions_are_matched_to_node() {
+    for (node, package) in [
+        ("v18.19.0", "8.8.1"),
+        ("v20.20.2", "8.8.1"),
+        ("v20.19.0", "9.13.3"),
+        ("v22.12.0", "9.0.0"),
+        ("v24.1.0", "9.13.3"),
+    ] {
+        assert_eq!(oidc_versions_fit(node, package), Ok(()), "{node} {package}");
+    }
+    for (node, package) in [
+        ("v18.19.0", "9.13.3"),
+        ("v20.18.1", "9.13.3"),
+        ("v22.11.0", "9.13.3"),
+        ("v16.20.2", "8.8.1"),
+        ("v20.20.2", ""),
+    ] {
+        let needs = oidc_versions_fit(node, package).unwrap_err();
+        assert!(needs.contains(node), "{needs}");
+        assert!(
+            needs.contains("scripts/test installs the version"),
+            "{needs}"
         );
     }
-    found.clone()
 }
