@@ -428,7 +428,8 @@ mod tests {
     const ISSUER: &str = "https://login.example.test/tenant/v2.0";
     const CLIENT: &str = "cpd-hub";
 
-    // Two throwaway 2048-bit RSA keys, made for these tests only.
+    // Two throwaway 2048-bit RSA keys, made for tests only (tests/oidc/provider.mjs signs
+    // with A too).
     const KEY_A: &str = include_str!("../../tests/oidc/test-key-a.pem");
     const KEY_B: &str = include_str!("../../tests/oidc/test-key-b.pem");
 
