@@ -9,9 +9,17 @@
 //! to any copy of the service and a replayed callback finds nothing. The person is matched by
 //! the ID token's verified `email` claim; the session made is the one the emailed link makes.
 //! Signing out ends that session only, not the person's Microsoft or Google session.
+//!
+//! Providers rotate the keys they sign ID tokens with (Microsoft every few weeks, Google about
+//! weekly, each publishing the new key before using it). cpd-hub therefore reads a provider's
+//! discovery document and keys again every few hours ([`REFRESH_KEYS_EVERY`], so a key the
+//! provider withdrew stops being trusted), and at once when an ID token names a key it does not
+//! hold or its signature fails with the keys held, then checks that token again once. Such
+//! on-demand reads are limited per provider ([`RefreshLimit`]), so a stream of tokens naming
+//! made-up keys cannot make cpd-hub hammer the provider. A read that fails keeps the keys held.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
@@ -44,11 +52,46 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often discovery is tried again for a provider that could not be reached at start.
 const REDISCOVER_EVERY: Duration = Duration::from_secs(60);
 
-/// The configured providers and, once discovered, each one's metadata.
+/// How often a discovered provider's metadata and keys are read again in the background, so
+/// a key it has withdrawn stops being trusted within this time.
+pub const REFRESH_KEYS_EVERY: Duration = Duration::from_secs(3 * 60 * 60);
+
+/// The shortest time between two reads of one provider's keys made because an ID token named
+/// a key not held (see [`RefreshLimit`]).
+pub const REFRESH_ON_DEMAND_GAP_SECONDS: i64 = 60;
+
+/// The configured providers and, once discovered, each one's metadata (with its keys).
 pub struct Providers {
     configured: Vec<OidcProviderSettings>,
     ready: RwLock<HashMap<String, CoreProviderMetadata>>,
+    refreshes: Mutex<RefreshLimit>,
     http: openidconnect::reqwest::Client,
+}
+
+/// When each provider's keys were last read again because an ID token named a key not held:
+/// at most one such read per provider per [`REFRESH_ON_DEMAND_GAP_SECONDS`], whatever the
+/// tokens say, so forged tokens with made-up key ids cost the provider one request a minute
+/// at most. Pure: the time is given.
+#[derive(Debug, Default)]
+pub struct RefreshLimit {
+    last: HashMap<String, DateTime<Utc>>,
+}
+
+impl RefreshLimit {
+    /// Whether provider `id`'s keys may be read again at `now`; if so, `now` is recorded as its
+    /// last read. A clock that went back (a last read after `now`) allows it, so a clock set
+    /// wrong once cannot stop refreshes for as long as it was wrong.
+    pub fn try_claim(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        let gap = chrono::Duration::seconds(REFRESH_ON_DEMAND_GAP_SECONDS);
+        let allowed = match self.last.get(id) {
+            Some(&last) => now >= last + gap || now < last,
+            None => true,
+        };
+        if allowed {
+            self.last.insert(id.to_string(), now);
+        }
+        allowed
+    }
 }
 
 /// A button on the sign-in page: one per provider that answered discovery.
@@ -120,18 +163,27 @@ impl Providers {
         Self {
             configured: configured.to_vec(),
             ready: RwLock::new(HashMap::new()),
+            refreshes: Mutex::new(RefreshLimit::default()),
             http,
         }
     }
 
     /// Reads each provider's discovery document in the background, again every minute for
-    /// those that fail, until it answers. A failure is logged with the provider's id, its
-    /// issuer and the reason; it stops nothing else.
+    /// those that fail, until it answers; then again every [`REFRESH_KEYS_EVERY`], so keys the
+    /// provider has added or withdrawn are taken up without a restart. A failure is logged
+    /// with the provider's id, its issuer and the reason; it stops nothing else, and a
+    /// provider already discovered keeps the metadata and keys held.
     pub fn spawn_discovery(self: &Arc<Self>) {
         for provider in self.configured.clone() {
             let me = self.clone();
             tokio::spawn(async move {
                 loop {
+                    let held = me.get(&provider.id).is_some();
+                    if held {
+                        me.refresh(&provider, "periodic").await;
+                        tokio::time::sleep(REFRESH_KEYS_EVERY).await;
+                        continue;
+                    }
                     match me.discover(&provider).await {
                         Ok(metadata) => {
                             tracing::info!(provider = %provider.id, issuer = %provider.issuer, "single sign-on provider ready");
@@ -139,7 +191,7 @@ impl Providers {
                                 .write()
                                 .expect("not poisoned")
                                 .insert(provider.id.clone(), metadata);
-                            return;
+                            tokio::time::sleep(REFRESH_KEYS_EVERY).await;
                         }
                         Err(e) => {
                             tracing::error!(
@@ -154,6 +206,44 @@ impl Providers {
                     }
                 }
             });
+        }
+    }
+
+    /// Reads provider `p`'s discovery document and keys again and holds them in place of the
+    /// old; if that fails, logs why (`reason` says what asked for it) and keeps the old.
+    async fn refresh(&self, p: &OidcProviderSettings, reason: &'static str) {
+        match self.discover(p).await {
+            Ok(metadata) => {
+                let keys = metadata.jwks().keys().len();
+                self.ready
+                    .write()
+                    .expect("not poisoned")
+                    .insert(p.id.clone(), metadata);
+                tracing::info!(provider = %p.id, reason, keys, "single sign-on provider's keys read again");
+            }
+            Err(e) => {
+                tracing::warn!(
+                    provider = %p.id,
+                    issuer = %p.issuer,
+                    reason,
+                    "single sign-on provider's keys could not be read again, keeping those held: {e:#}"
+                );
+            }
+        }
+    }
+
+    /// Reads provider `p`'s keys again because an ID token named a key not held, unless that
+    /// was done for it less than [`REFRESH_ON_DEMAND_GAP_SECONDS`] before `now`.
+    async fn refresh_on_demand(&self, p: &OidcProviderSettings, now: DateTime<Utc>) {
+        let claimed = self
+            .refreshes
+            .lock()
+            .expect("not poisoned")
+            .try_claim(&p.id, now);
+        if claimed {
+            self.refresh(p, "an ID token named a key not held").await;
+        } else {
+            tracing::info!(provider = %p.id, "single sign-on provider's keys were read again moments ago; not again yet");
         }
     }
 
@@ -343,16 +433,31 @@ pub async fn finish(
         tracing::warn!(provider = %settings.id, "single sign-on: no ID token in the answer");
         return Ok(Err(Refusal::BadToken));
     };
-    let verifier = client.id_token_verifier();
-    let email = match verified_email(
-        &verifier,
+    let nonce = Nonce::new(flow.nonce.clone());
+    let email = match checked_email(
+        &client.id_token_verifier(),
         id_token,
-        &Nonce::new(flow.nonce.clone()),
+        &nonce,
         &settings,
         now,
     ) {
         Ok(email) => email,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err(TokenFailure::KeyNotHeld) => {
+            // The provider may have rotated its signing key since its keys were read: read them
+            // again (at most once a minute) and check this token once more with the keys now
+            // held, which another sign-in may have just refreshed.
+            state.oidc.refresh_on_demand(&settings, now).await;
+            let Some((_, metadata)) = state.oidc.get(id) else {
+                return Ok(Err(Refusal::UnknownProvider));
+            };
+            let refreshed = self::client(state, &settings, metadata)?;
+            let verifier = refreshed.id_token_verifier();
+            match verified_email(&verifier, id_token, &nonce, &settings, now) {
+                Ok(email) => email,
+                Err(refusal) => return Ok(Err(refusal)),
+            }
+        }
+        Err(TokenFailure::Refused(refusal)) => return Ok(Err(refusal)),
     };
     let secret = tokens::random_hex(32);
     let session_hash = tokens::hash(&secret);
@@ -386,29 +491,61 @@ pub fn verified_email(
     settings: &OidcProviderSettings,
     now: DateTime<Utc>,
 ) -> Result<String, Refusal> {
+    checked_email(verifier, id_token, nonce, settings, now).map_err(|f| match f {
+        TokenFailure::KeyNotHeld => {
+            tracing::warn!(provider = %settings.id, "single sign-on ID token refused: signed with a key the provider has not published, or its signature does not match");
+            Refusal::BadToken
+        }
+        TokenFailure::Refused(refusal) => refusal,
+    })
+}
+
+/// Why an ID token was not accepted, as far as reading the provider's keys again could
+/// change it.
+#[derive(Debug, PartialEq, Eq)]
+enum TokenFailure {
+    /// Its key id is not among the keys held, or its signature fails with them: the provider
+    /// may have rotated its key since they were read.
+    KeyNotHeld,
+    /// Any other failure: new keys would not change it.
+    Refused(Refusal),
+}
+
+/// [`verified_email`], telling a token signed with a key not held from other failures.
+fn checked_email(
+    verifier: &CoreIdTokenVerifier<'_>,
+    id_token: &CoreIdToken,
+    nonce: &Nonce,
+    settings: &OidcProviderSettings,
+    now: DateTime<Utc>,
+) -> Result<String, TokenFailure> {
+    use openidconnect::{ClaimsVerificationError as E, SignatureVerificationError as S};
     let verifier = verifier.clone().set_time_fn(move || now);
     let claims: &CoreIdTokenClaims = match id_token.claims(&verifier, nonce) {
         Ok(c) => c,
+        Err(E::SignatureVerification(S::NoMatchingKey | S::CryptoError(_))) => {
+            return Err(TokenFailure::KeyNotHeld);
+        }
         Err(e) => {
             // The reason names no person: which check failed, for the operator.
             tracing::warn!(provider = %settings.id, "single sign-on ID token refused: {e}");
-            return Err(Refusal::BadToken);
+            return Err(TokenFailure::Refused(Refusal::BadToken));
         }
     };
     let Some(email) = claims.email().map(|e| e.as_str().trim().to_string()) else {
-        return Err(Refusal::NoEmail);
+        return Err(TokenFailure::Refused(Refusal::NoEmail));
     };
     match claims.email_verified() {
         Some(true) => {}
         None if settings.email_verified_optional => {}
-        _ => return Err(Refusal::EmailUnverified),
+        _ => return Err(TokenFailure::Refused(Refusal::EmailUnverified)),
     }
     let domain = email
         .rsplit_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
         .unwrap_or_default();
     if !settings.domains.contains(&domain) {
-        return Err(Refusal::DomainNotAllowed { email });
+        return Err(TokenFailure::Refused(Refusal::DomainNotAllowed { email }));
     }
     Ok(email)
 }
@@ -512,6 +649,78 @@ mod tests {
             &settings(),
             now(),
         )
+    }
+
+    /// A good token signed with `pem` under key id `kid`, checked against a provider that
+    /// publishes key A as "k1".
+    fn check_signed(pem: &str, kid: &str) -> Result<String, TokenFailure> {
+        let claims = CoreIdTokenClaims::new(
+            IssuerUrl::new(ISSUER.into()).unwrap(),
+            vec![Audience::new(CLIENT.into())],
+            now() + Span::minutes(5),
+            now(),
+            StandardClaims::new(SubjectIdentifier::new("sub-1".into()))
+                .set_email(Some(EndUserEmail::new("jo@oak.sch.uk".into())))
+                .set_email_verified(Some(true)),
+            EmptyAdditionalClaims {},
+        )
+        .set_nonce(Some(Nonce::new("n-1".into())));
+        let signing =
+            CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.into()))).unwrap();
+        let token = CoreIdToken::new(
+            claims,
+            &signing,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            None,
+            None,
+        )
+        .unwrap();
+        let jwks = CoreJsonWebKeySet::new(vec![key(KEY_A).as_verification_key()]);
+        let verifier = CoreIdTokenVerifier::new_confidential_client(
+            ClientId::new(CLIENT.into()),
+            ClientSecret::new("secret".into()),
+            IssuerUrl::new(ISSUER.into()).unwrap(),
+            jwks,
+        );
+        checked_email(
+            &verifier,
+            &token,
+            &Nonce::new("n-1".into()),
+            &settings(),
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_token_under_a_key_not_held_asks_for_the_keys_again() {
+        assert_eq!(check_signed(KEY_A, "k1"), Ok("jo@oak.sch.uk".into()));
+        // A rotated key: a key id the provider had not published when its keys were read.
+        assert_eq!(check_signed(KEY_B, "k2"), Err(TokenFailure::KeyNotHeld));
+        // A known key id whose signature does not match: the provider may reuse key ids.
+        assert_eq!(check_signed(KEY_B, "k1"), Err(TokenFailure::KeyNotHeld));
+    }
+
+    #[test]
+    fn keys_are_read_again_on_demand_at_most_once_a_minute_per_provider() {
+        let mut limit = RefreshLimit::default();
+        let t0 = now();
+        assert!(limit.try_claim("microsoft", t0), "the first read");
+        assert!(!limit.try_claim("microsoft", t0));
+        assert!(!limit.try_claim("microsoft", t0 + Span::seconds(59)));
+        assert!(
+            limit.try_claim("google", t0 + Span::seconds(1)),
+            "each provider has its own"
+        );
+        assert!(
+            limit.try_claim("microsoft", t0 + Span::seconds(60)),
+            "a minute later"
+        );
+        // Refused attempts do not push the next one back: the minute counts from the last read.
+        assert!(!limit.try_claim("microsoft", t0 + Span::seconds(119)));
+        assert!(limit.try_claim("microsoft", t0 + Span::seconds(120)));
+        // A clock set back does not stop reads until it catches up.
+        assert!(limit.try_claim("microsoft", t0 - Span::hours(1)));
+        assert!(!limit.try_claim("microsoft", t0 - Span::hours(1) + Span::seconds(30)));
     }
 
     #[test]

@@ -595,6 +595,155 @@ crate::each_backend!(
     spoiled_id_tokens
 );
 
+/// Asks the provider to rotate its signing key (its test-only control) and returns the new
+/// key's id.
+async fn rotate_key(idp: &Idp) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/__test/rotate-key", idp.issuer))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_json(r, 200).await;
+    body["kid"].as_str().unwrap().to_string()
+}
+
+/// How many times the provider has served its keys (JWKS) so far (its test-only control).
+async fn jwks_requests(idp: &Idp) -> i64 {
+    let r = reqwest::get(format!("{}/__test/jwks-requests", idp.issuer))
+        .await
+        .unwrap();
+    expect_json(r, 200).await["count"].as_i64().unwrap()
+}
+
+/// Signs in as `login` from a fresh browser and returns the callback's answer.
+async fn sign_in_once(
+    app: &TestApp,
+    idp: &Idp,
+    login: &str,
+) -> (reqwest::Client, reqwest::Response) {
+    let client = browser_client();
+    let callback = callback_for(&client, app, idp, login).await;
+    let r = client.get(&callback).send().await.unwrap();
+    (client, r)
+}
+
+async fn key_rotation(backend: Backend) {
+    let what = "single sign-on across the provider's key rotation";
+    let Some((app, idp)) = app_with_provider(backend, what).await else {
+        return;
+    };
+    let jo = app.create_person("jo.smith@oak.sch.uk", "Jo Smith", None, &[]);
+    assert_eq!(
+        jwks_requests(&idp).await,
+        1,
+        "cpd-hub read the keys at start"
+    );
+
+    // Before the rotation: signed in with the key read at start.
+    let (_, r) = sign_in_once(&app, &idp, "jo").await;
+    assert_eq!(r.status(), 303);
+    assert!(sets_session(&r));
+    assert_eq!(jwks_requests(&idp).await, 1);
+
+    // The provider moves to a new key, which cpd-hub has never seen, and signs with it.
+    let kid = rotate_key(&idp).await;
+    let published = reqwest::get(format!("{}/jwks", idp.issuer))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(published["keys"][0]["kid"], kid.as_str());
+
+    // Jo signs in again, cpd-hub still running: it reads the keys once more and lets Jo in.
+    let (client, r) = sign_in_once(&app, &idp, "jo").await;
+    let status = r.status();
+    let session = sets_session(&r);
+    let text = visible_text(&r.text().await.unwrap());
+    assert_eq!((status.as_u16(), session), (303, true), "{text}");
+    let me = expect_json(
+        client
+            .get(format!("{}/api/v1/me", app.address))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(me["person"]["id"], jo.as_str());
+    // One read of the keys at start, one by this test above, and one by cpd-hub for the new key.
+    assert_eq!(jwks_requests(&idp).await, 3);
+
+    // And again: the new key is held now, nothing more is read.
+    let (_, r) = sign_in_once(&app, &idp, "jo").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(jwks_requests(&idp).await, 3);
+
+    // The audit shows each sign-in, before and after the rotation.
+    let entries = audit_entries(&app, "sign_in.oidc");
+    assert_eq!(entries.len(), 3);
+    assert!(entries
+        .iter()
+        .all(|e| e.1.as_deref() == Some(jo.as_str()) && e.2.contains("\"provider\":\"school\"")));
+}
+crate::each_backend!(
+    single_sign_on_works_after_the_provider_rotates_its_key,
+    key_rotation
+);
+
+async fn unknown_key(backend: Backend) {
+    let what = "single sign-on with an ID token under a key never published";
+    let Some((app, idp)) = app_with_provider(backend, what).await else {
+        return;
+    };
+    let jo = app.create_person("jo.smith@oak.sch.uk", "Jo Smith", None, &[]);
+    assert_eq!(
+        jwks_requests(&idp).await,
+        1,
+        "cpd-hub read the keys at start"
+    );
+
+    // Three ID tokens in a row signed under a key id the provider never published: each is
+    // refused with the page that says the sign-in could not be checked; the keys are read
+    // again for the first only (once a minute at most).
+    let mut reads = Vec::new();
+    for _ in 0..3 {
+        let client = browser_client();
+        let callback = callback_for(&client, &app, &idp, "jo").await;
+        spoil_next_id_token(&idp, "unknown-kid").await;
+        let text = refusal_page(&client, &callback, 400).await;
+        assert!(
+            text.contains("Your school's sign-in could not be checked"),
+            "{text}"
+        );
+        assert!(
+            text.contains("did not pass cpd-hub's security checks"),
+            "{text}"
+        );
+        reads.push(jwks_requests(&idp).await);
+    }
+    assert_eq!(
+        reads,
+        [2, 2, 2],
+        "reads of the provider's keys after each token"
+    );
+    assert_eq!(web_sessions_count(&app), 0, "no session was started");
+    assert!(audit_entries(&app, "sign_in.oidc").is_empty());
+
+    // A good token still signs in, with no further read.
+    let (_, r) = sign_in_once(&app, &idp, "jo").await;
+    assert_eq!(r.status(), 303);
+    assert!(sets_session(&r));
+    assert_eq!(jwks_requests(&idp).await, 2);
+    let entries = audit_entries(&app, "sign_in.oidc");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].1.as_deref(), Some(jo.as_str()));
+}
+crate::each_backend!(
+    id_tokens_under_an_unknown_key_are_refused_and_read_the_keys_once_a_minute,
+    unknown_key
+);
+
 async fn provider_down(backend: Backend) {
     // A provider that cannot be reached: its button stays hidden, the emailed link still works.
     let Some(app) = spawn_app_with(backend, |s| {

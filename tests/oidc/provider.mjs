@@ -25,7 +25,17 @@
 //   issuer     re-signed with the provider's key, `iss` another issuer
 //   nonce      re-signed with the provider's key, `nonce` not the one cpd-hub sent
 //   unsigned   `alg` "none" and no signature
+//   unknown-kid  signed with test-key-b under a key id the provider never published
 // It answers 204, or 400 for an unknown mode.
+//
+// TEST-ONLY CONTROL: `POST /__test/rotate-key` rotates the provider's signing key, as
+// Microsoft and Google do: a new RSA key with a new key id is made, published first in the
+// provider's JWKS (`/jwks`, beside the keys published before), and from then on every ID token
+// it issues is signed with it (the token answer is re-signed on its way out: oidc-provider
+// takes its keys once, at construction). It answers 200 with {"kid": the new key id}.
+//
+// TEST-ONLY CONTROL: `GET /__test/jwks-requests` answers {"count": N}, the number of JWKS
+// documents served so far, so a test can see how often a client read the keys.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -75,6 +85,10 @@ provider.on('server_error', (ctx, err) => console.error('provider error:', err))
 
 // The test-only control (see the header): the mode for the next token response, if any.
 let spoilNext = null;
+// The test-only key rotation (see the header): the keys made by `/__test/rotate-key`, newest
+// first, each {kid, key, jwk}; ID tokens are signed with the first, when there is one.
+const rotated = [];
+let jwksServed = 0;
 
 const b64 = (data) => Buffer.from(data).toString('base64url');
 const sign = (header, claims, key) => {
@@ -91,21 +105,56 @@ const spoilers = {
   issuer: (h, c) => sign(h, { ...c, iss: 'http://127.0.0.1:9/another-issuer' }, keyA),
   nonce: (h, c) => sign(h, { ...c, nonce: 'not-the-nonce-that-was-sent' }, keyA),
   unsigned: (h, c) => `${b64(JSON.stringify({ ...h, alg: 'none' }))}.${b64(JSON.stringify(c))}.`,
+  'unknown-kid': (h, c) => sign({ ...h, kid: 'cpd-hub-test-never-published' }, c, keyB),
 };
 
 provider.use(async (ctx, next) => {
   await next();
-  if (ctx.method !== 'POST' || ctx.path !== '/token' || !spoilNext) return;
+  if (ctx.method === 'GET' && ctx.path === '/jwks' && ctx.status === 200) {
+    jwksServed += 1;
+    if (rotated.length > 0) {
+      ctx.body = { keys: [...rotated.map((r) => r.jwk), ...ctx.body.keys] };
+    }
+    return;
+  }
+  if (ctx.method !== 'POST' || ctx.path !== '/token') return;
+  if (!spoilNext && rotated.length === 0) return;
   const body = ctx.body;
   if (ctx.status !== 200 || !body || typeof body.id_token !== 'string') return;
-  const [header, claims] = body.id_token.split('.').slice(0, 2)
+  let [header, claims] = body.id_token.split('.').slice(0, 2)
     .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
-  ctx.body = { ...body, id_token: spoilers[spoilNext](header, claims) };
-  spoilNext = null;
+  let idToken = body.id_token;
+  if (rotated.length > 0) {
+    header = { ...header, kid: rotated[0].kid };
+    idToken = sign(header, claims, rotated[0].key);
+  }
+  if (spoilNext) {
+    idToken = spoilers[spoilNext](header, claims);
+    spoilNext = null;
+  }
+  ctx.body = { ...body, id_token: idToken };
 });
+
+const rotateKey = () => {
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = `cpd-hub-test-rotated-${rotated.length + 1}`;
+  const { kty, n, e } = privateKey.export({ format: 'jwk' });
+  rotated.unshift({ kid, key: privateKey, jwk: { kty, n, e, kid, use: 'sig', alg: 'RS256' } });
+  return kid;
+};
 
 const handle = provider.callback();
 server.on('request', (req, res) => {
+  if (req.url === '/__test/rotate-key' && req.method === 'POST') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kid: rotateKey() }));
+    return;
+  }
+  if (req.url === '/__test/jwks-requests' && req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ count: jwksServed }));
+    return;
+  }
   if (req.url !== '/__test/next-id-token') {
     handle(req, res);
     return;
