@@ -5,7 +5,9 @@
 //! callback, a replayed code, an unverified address, an unknown address (nothing created),
 //! an address outside the provider's domains, and an ID token that is expired, wrongly
 //! signed, unsigned, for another client, from another issuer or with another nonce (the
-//! provider's test-only control spoils the next one it sends).
+//! provider's test-only control spoils the next one it sends). Across a key rotation by the
+//! provider, sign-in keeps working without a restart, and tokens under a key never published
+//! are refused while the provider's keys are read again at most once a minute.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

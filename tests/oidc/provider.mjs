@@ -13,7 +13,8 @@
 //
 // At the development login page any password is accepted: the login name picks the account.
 // ID tokens are signed (RS256) with the throwaway key tests/oidc/test-key-a.pem, published
-// as the provider's only key; tests/oidc/test-key-b.pem stands for a key that is not it.
+// as the provider's only key until a test rotates it (see below); tests/oidc/test-key-b.pem
+// stands for a key that is not it.
 //
 // TEST-ONLY CONTROL, which no real provider has: `POST /__test/next-id-token` with a body
 // naming a mode makes the provider spoil the `id_token` of the NEXT token response (one
