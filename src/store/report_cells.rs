@@ -428,6 +428,12 @@ fn scratch_tables(conn: &mut DbConn) -> QueryResult<()> {
         ),
         &[],
     )?;
+    // Each write reads its few courses' rows out of the whole batch's.
+    exec(
+        conn,
+        "CREATE INDEX IF NOT EXISTS report_refresh_facts_course ON report_refresh_facts (course_id)",
+        &[],
+    )?;
     exec(
         conn,
         "CREATE TEMP TABLE IF NOT EXISTS report_refresh_spans (
