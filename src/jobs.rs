@@ -98,7 +98,8 @@ pub async fn run_once(state: &AppState) -> AppResult<usize> {
 
 /// A handle on the running evaluation job: invitations for courses whose last register is
 /// recorded (behind the attendance hook, as a safety net), impact follow-ups that have come
-/// due, and reminders. It runs at start, then every `EVALUATION_JOBS_SECONDS` (default 60),
+/// due, and reminders, each read from a due-queue or an indexed due time so that a run reads
+/// only what changed or came due since the last ([`crate::store::evaluation::run_jobs`]). It runs at start, then every `EVALUATION_JOBS_SECONDS` (default 60),
 /// and whenever [`EvaluationJobs::wake`] is called.
 #[derive(Clone)]
 pub struct EvaluationJobs {
@@ -199,8 +200,10 @@ impl DigestSchedule {
 }
 
 /// Brings the report cells up to date with the courses changed since (every
-/// `REPORT_REFRESH_SECONDS`), a batch of courses per transaction so bookings never wait long
-/// behind it.
+/// `REPORT_REFRESH_SECONDS`): the sums are worked out without the write lock and moved into
+/// the cells a few courses per short write transaction, so bookings never wait long behind it
+/// ([`crate::store::report_cells::refresh_batch`]). With nothing changed a run reads the empty
+/// `report_dirty` and one index range.
 pub struct ReportRefresher;
 
 impl ReportRefresher {

@@ -334,6 +334,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     evaluation_tokens,
     evaluation_responses,
     evaluation_answers,
+    evaluation_due,
+    course_reminder_due,
 );
 
 diesel::table! {
@@ -445,6 +447,22 @@ diesel::table! {
         reminders_sent -> Integer,
         last_reminded_at -> Nullable<Timestamp>,
         answered_at -> Nullable<Timestamp>,
+        next_reminder_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    evaluation_due (course_id) {
+        course_id -> Text,
+        due_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    course_reminder_due (booking_id) {
+        booking_id -> Text,
+        starts_at -> Timestamp,
     }
 }
 

@@ -349,11 +349,9 @@ impl Worker {
         let days = self.settings.reminder_days;
         let base_url = self.mailer.base_url.clone();
         let queued = self
-            .db(move |c| {
-                let due = store::due_reminders(c, time::now(), days, &base_url)?;
-                store::enqueue_reminders(c, &due)
-            })
-            .await?;
+            .db(move |c| store::run_reminders(c, time::now(), days, &base_url))
+            .await?
+            .queued;
         if queued > 0 {
             tracing::info!(count = queued, kind = %Kind::CourseReminder, "course reminders queued");
         }

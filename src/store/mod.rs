@@ -13,6 +13,7 @@ pub mod erasure;
 pub mod evaluation;
 pub mod export;
 pub mod idempotency;
+pub mod job_queues;
 pub mod led_courses;
 pub mod outbox;
 pub mod people;

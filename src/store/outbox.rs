@@ -699,17 +699,72 @@ impl ReminderDue {
     }
 }
 
-/// Confirmed bookings whose course's first session starts after `now` and within `days` days
-/// of it, on a published course, for people not erased, that have not had a reminder queued
-/// yet; each with its `course_reminder` payload (links made from `base_url`). The bookings
-/// store owns the query and the payload, as it does for every other booking email.
+/// The bookings on the reminder due-queue that are due a course reminder at `now`: confirmed,
+/// on a published course whose first session starts after `now` and within `days` days of
+/// it, for people not erased, not reminded yet; each with its `course_reminder` payload
+/// (links made from `base_url`). The bookings store owns the query and the payload, as it
+/// does for every other booking email.
 pub fn due_reminders(
     conn: &mut DbConn,
     now: NaiveDateTime,
     days: u32,
     base_url: &str,
 ) -> QueryResult<Vec<ReminderDue>> {
-    super::bookings::due_reminders(conn, now, days, base_url)
+    let queued = super::bookings::queued_reminders(conn, now, days, i64::MAX)?;
+    let ids: Vec<String> = queued.into_iter().map(|(id, _)| id).collect();
+    super::bookings::due_reminders(conn, &ids, now, days, base_url)
+}
+
+/// What one run of the course reminder scheduler did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReminderRun {
+    /// Rows of the due-queue it read (each is then done with and removed).
+    pub examined: usize,
+    /// Reminders queued.
+    pub queued: usize,
+}
+
+/// Bookings read from the reminder due-queue per transaction.
+const REMINDER_BATCH: i64 = 500;
+
+/// One run of the course reminder scheduler as of `now`: reads the bookings on the due-queue
+/// whose course starts within `days` days (or has started), queues a reminder for those due
+/// one, and takes every row it read off the queue in the same transaction (a row whose
+/// course moved in the meantime stays, with its new start). A booking that becomes due again
+/// (confirmed from the waiting list, its course moved or published) is queued again by the
+/// triggers, and is still reminded at most once.
+pub fn run_reminders(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    days: u32,
+    base_url: &str,
+) -> QueryResult<ReminderRun> {
+    use crate::db::schema::course_reminder_due as due_q;
+    let mut run = ReminderRun::default();
+    loop {
+        let rows = super::bookings::queued_reminders(conn, now, days, REMINDER_BATCH)?;
+        run.examined += rows.len();
+        if rows.is_empty() {
+            return Ok(run);
+        }
+        let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+        let due = super::bookings::due_reminders(conn, &ids, now, days, base_url)?;
+        run.queued += crate::db::write_tx(conn, |c| {
+            let queued = enqueue_reminders_in_tx(c, &due)?;
+            for (booking_id, starts_at) in &rows {
+                diesel::delete(
+                    due_q::table
+                        .filter(due_q::booking_id.eq(booking_id))
+                        .filter(due_q::starts_at.eq(starts_at)),
+                )
+                .execute(c)?;
+            }
+            Ok::<_, diesel::result::Error>(queued)
+        })?;
+        if (rows.len() as i64) < REMINDER_BATCH {
+            return Ok(run);
+        }
+    }
 }
 
 /// Queues a `course_reminder` for each due booking that has not had one yet; returns how many
@@ -719,35 +774,41 @@ pub fn enqueue_reminders(conn: &mut DbConn, due: &[ReminderDue]) -> QueryResult<
     if due.is_empty() {
         return Ok(0);
     }
-    crate::db::write_tx(conn, |conn| {
-        // Two schedulers on one PostgreSQL would otherwise both see "not queued yet".
-        if let DbConn::Pg(c) = conn {
-            diesel::sql_query(format!(
-                "SELECT pg_advisory_xact_lock({})",
-                crate::db::locks::REMINDERS
-            ))
-            .execute(c)?;
+    crate::db::write_tx(conn, |conn| enqueue_reminders_in_tx(conn, due))
+}
+
+/// [`enqueue_reminders`] inside the caller's write transaction.
+fn enqueue_reminders_in_tx(conn: &mut DbConn, due: &[ReminderDue]) -> QueryResult<usize> {
+    use crate::db::schema::course_reminder_due as due_q;
+    // Two schedulers on one PostgreSQL would otherwise both see "not queued yet".
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query(format!(
+            "SELECT pg_advisory_xact_lock({})",
+            crate::db::locks::REMINDERS
+        ))
+        .execute(c)?;
+    }
+    let mut queued = 0;
+    for r in due {
+        let already: i64 = outbox::table
+            .filter(outbox::kind.eq(Kind::CourseReminder.as_str()))
+            .filter(outbox::subject_id.eq(&r.booking_id))
+            .count()
+            .get_result(conn)?;
+        if already == 0 {
+            enqueue(
+                conn,
+                NewMessage {
+                    recipient_email: &r.email,
+                    recipient_person_id: Some(&r.person_id),
+                    subject_id: Some(&r.booking_id),
+                    notification: Notification::CourseReminder(r.reminder.clone()),
+                },
+            )?;
+            queued += 1;
         }
-        let mut queued = 0;
-        for r in due {
-            let already: i64 = outbox::table
-                .filter(outbox::kind.eq(Kind::CourseReminder.as_str()))
-                .filter(outbox::subject_id.eq(&r.booking_id))
-                .count()
-                .get_result(conn)?;
-            if already == 0 {
-                enqueue(
-                    conn,
-                    NewMessage {
-                        recipient_email: &r.email,
-                        recipient_person_id: Some(&r.person_id),
-                        subject_id: Some(&r.booking_id),
-                        notification: Notification::CourseReminder(r.reminder.clone()),
-                    },
-                )?;
-                queued += 1;
-            }
-        }
-        Ok(queued)
-    })
+        // Reminded (now or before): off the due-queue.
+        diesel::delete(due_q::table.filter(due_q::booking_id.eq(&r.booking_id))).execute(conn)?;
+    }
+    Ok(queued)
 }

@@ -9,9 +9,10 @@
 //!   school) and by (month, cluster, staff group).
 //!
 //! Triggers (see the migration) mark a course in `report_dirty` in the very transaction that
-//! changes anything it is summed from. [`refresh`] sums marked courses again and moves the
-//! cells by the difference, in one transaction, and unmarks a course only if no change came
-//! after it read the course. Reports (`store::reports`) read the cells, take out the courses
+//! changes anything it is summed from. [`refresh`] sums marked courses again (outside the
+//! write lock, into scratch tables) and moves the cells by the difference a few courses per
+//! short write transaction, and unmarks a course only if no change came after it read the
+//! course. Reports (`store::reports`) read the cells, take out the courses
 //! that are marked (or whose held sessions have changed with time since they were summed) and
 //! add those courses' figures worked out live, so a report is exact whenever it is read,
 //! however far behind the refresher is.
@@ -388,93 +389,164 @@ fn move_cells(conn: &mut DbConn, list: &str, ids: &[Param], sign: &str) -> Query
     Ok(())
 }
 
-/// Sums again up to `limit` marked courses, in one transaction. Returns how many it summed
-/// (0: none marked), or `None` when another refresher holds PostgreSQL's refresh lock.
+/// Facts rows (course x school x staff group) written per write transaction at most, unless
+/// a single course has more. Each write transaction moves the cells by that many rows, which
+/// keeps it to a few milliseconds: see [`refresh_batch`].
+pub const ROWS_PER_WRITE: usize = 1000;
+
+/// What one call of [`refresh_batch`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// Courses summed again.
+    pub summed: usize,
+    /// Write transactions it took.
+    pub writes: usize,
+    /// The longest of them, from `BEGIN` to `COMMIT`.
+    pub longest_write: std::time::Duration,
+}
+
+/// Sums again up to `limit` marked courses. Returns how many it summed (0: none marked), or
+/// `None` when another refresher holds PostgreSQL's refresh lock. See [`refresh_batch`].
 pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResult<Option<usize>> {
-    // Courses whose next session has started since they were summed: their held sessions
-    // have changed. Marked in a transaction of its own, so bookings on those courses do not
-    // wait for the whole refresh behind the marks' row locks.
-    crate::db::write_tx(conn, |c| {
-        exec(
-            c,
-            "INSERT INTO report_dirty (course_id, version)
-             SELECT course_id, 1 FROM report_courses WHERE next_start < $1 ORDER BY course_id
-             ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1",
-            &[Param::Ts(now)],
-        )
-    })?;
-    crate::db::write_tx(conn, |c| {
-        if let DbConn::Pg(_) = c {
-            // One refresher at a time: two would both read a course's old facts and move the
-            // cells by the same difference twice.
-            let got: Vec<Locked> = load(
+    Ok(refresh_batch(conn, now, limit)?.map(|r| r.summed))
+}
+
+/// The refresher's scratch tables, private to the connection: on SQLite writing them needs no
+/// lock on the database itself, so the expensive sums are worked out while bookings write.
+fn scratch_tables(conn: &mut DbConn) -> QueryResult<()> {
+    let cols = COLUMNS
+        .iter()
+        .map(|c| format!("{c} BIGINT NOT NULL"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    exec(
+        conn,
+        &format!(
+            "CREATE TEMP TABLE IF NOT EXISTS report_refresh_facts (
+                course_id TEXT NOT NULL, school_key TEXT NOT NULL, staff_group_key TEXT NOT NULL,
+                cluster_key TEXT NOT NULL, {cols})"
+        ),
+        &[],
+    )?;
+    // Each write reads its few courses' rows out of the whole batch's.
+    exec(
+        conn,
+        "CREATE INDEX IF NOT EXISTS report_refresh_facts_course ON report_refresh_facts (course_id)",
+        &[],
+    )?;
+    exec(
+        conn,
+        "CREATE TEMP TABLE IF NOT EXISTS report_refresh_spans (
+            id TEXT NOT NULL, first_start TIMESTAMP NOT NULL, prev_start TIMESTAMP,
+            next_start TIMESTAMP)",
+        &[],
+    )?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct FactRows {
+    #[diesel(sql_type = Text)]
+    course_id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Sums again up to `limit` marked courses, in three steps, so the write lock is held only
+/// for short moves of rows already worked out:
+///
+/// 1. courses whose next session has started since they were summed are marked (a write
+///    only when there is one: an index range on `next_start`);
+/// 2. the marked courses' facts and session spans are worked out into the connection's
+///    scratch tables, in one read transaction (on SQLite this takes no write lock; the sums
+///    read one snapshot);
+/// 3. the facts move into the cells a few courses at a time, at most [`ROWS_PER_WRITE`] facts
+///    rows per write transaction, and each course's mark goes in that transaction only if no
+///    change came after it was read in step 2 (a course changed since keeps its mark and is
+///    summed again next time).
+///
+/// Nothing marked costs one read of `report_dirty` and one of `report_courses`' index.
+pub fn refresh_batch(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: usize,
+) -> QueryResult<Option<Refreshed>> {
+    refresh_batch_with(conn, now, limit, ROWS_PER_WRITE)
+}
+
+/// [`refresh_batch`] with at most `rows_per_write` facts rows per write transaction (unless a
+/// single course has more).
+pub fn refresh_batch_with(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: usize,
+    rows_per_write: usize,
+) -> QueryResult<Option<Refreshed>> {
+    let mut done = Refreshed::default();
+    // 1. Courses whose next session has started since they were summed: their held sessions
+    // have changed.
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = Text)]
+        #[allow(dead_code)]
+        course_id: String,
+    }
+    let started: Vec<Id> = load(
+        conn,
+        "SELECT course_id FROM report_courses WHERE next_start < $1 LIMIT 1",
+        &[Param::Ts(now)],
+    )?;
+    if !started.is_empty() {
+        crate::db::write_tx(conn, |c| {
+            exec(
                 c,
-                &format!(
-                    "SELECT pg_try_advisory_xact_lock({}) AS locked",
-                    crate::db::locks::REPORT_REFRESH
-                ),
-                &[],
-            )?;
-            if !got.first().is_some_and(|l| l.locked) {
-                return Ok(None);
-            }
-        }
-        let marked: Vec<Marked> = load(
-            c,
-            &format!(
-                "SELECT course_id, version FROM report_dirty ORDER BY course_id LIMIT {limit}"
-            ),
-            &[],
-        )?;
-        if marked.is_empty() {
-            return Ok(Some(0));
-        }
-        let ids: Vec<Param> = marked
-            .iter()
-            .map(|m| Param::Text(m.course_id.clone()))
-            .collect();
-        let list = placeholders(1, ids.len());
+                "INSERT INTO report_dirty (course_id, version)
+                 SELECT course_id, 1 FROM report_courses WHERE next_start < $1 ORDER BY course_id
+                 ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1",
+                &[Param::Ts(now)],
+            )
+        })?;
+    }
+    let marked: Vec<Marked> = load(
+        conn,
+        &format!("SELECT course_id, version FROM report_dirty ORDER BY course_id LIMIT {limit}"),
+        &[],
+    )?;
+    if marked.is_empty() {
+        return Ok(Some(done));
+    }
 
-        // Months whose cells may be left empty, for tidying up at the end.
-        let mut months: Vec<Month> = load(
-            c,
-            &format!("SELECT DISTINCT month FROM report_courses WHERE course_id IN ({list})"),
-            &ids,
-        )?;
-
-        move_cells(c, &list, &ids, "-")?;
-        exec(
-            c,
-            &format!("DELETE FROM report_facts WHERE course_id IN ({list})"),
-            &ids,
-        )?;
-        exec(
-            c,
-            &format!("DELETE FROM report_courses WHERE course_id IN ({list})"),
-            &ids,
-        )?;
-
-        let now_p = format!("${}", ids.len() + 1);
+    // 2. The sums, worked out without the write lock.
+    let ids: Vec<Param> = marked
+        .iter()
+        .map(|m| Param::Text(m.course_id.clone()))
+        .collect();
+    let list = placeholders(1, ids.len());
+    let now_p = format!("${}", ids.len() + 1);
+    let mut params = ids.clone();
+    params.push(Param::Ts(now));
+    let counts: Vec<FactRows> = crate::db::read_tx(conn, |c| {
+        scratch_tables(c)?;
+        exec(c, "DELETE FROM report_refresh_facts", &[])?;
+        exec(c, "DELETE FROM report_refresh_spans", &[])?;
         let (ctes, select) = facts_sql(&format!("c.id IN ({list})"), &now_p, None);
-        let mut params = ids.clone();
-        params.push(Param::Ts(now));
         exec(
             c,
             &format!(
                 "WITH {ctes}
-                 INSERT INTO report_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
+                 INSERT INTO report_refresh_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
                  {select}",
                 cols = column_list(""),
             ),
             &params,
         )?;
-
-        let spans: Vec<Span> = load(
+        exec(
             c,
             &format!(
-                "SELECT c.id AS id, c.first_session_start AS first_start,
-                        MAX(CASE WHEN s.start_at < {now_p} THEN s.start_at END) AS prev_start,
-                        MIN(CASE WHEN s.start_at >= {now_p} THEN s.start_at END) AS next_start
+                "INSERT INTO report_refresh_spans (id, first_start, prev_start, next_start)
+                 SELECT c.id, c.first_session_start,
+                        MAX(CASE WHEN s.start_at < {now_p} THEN s.start_at END),
+                        MIN(CASE WHEN s.start_at >= {now_p} THEN s.start_at END)
                    FROM courses c JOIN course_sessions s ON s.course_id = c.id
                   WHERE c.id IN ({list}) AND c.status = 'published'
                     AND c.first_session_start IS NOT NULL
@@ -482,77 +554,174 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
             ),
             &params,
         )?;
-        let course_sql = format!(
-            "INSERT INTO report_courses (course_id, month, first_start, refreshed_at, prev_start, next_start, {cols})
-             SELECT $1, $2, $3, $4, $5, $6, {sums} FROM report_facts f WHERE f.course_id = $1",
+        load(
+            c,
+            "SELECT course_id, COUNT(*) AS n FROM report_refresh_facts GROUP BY course_id",
+            &[],
+        )
+    })?;
+    let rows_of: std::collections::HashMap<String, usize> = counts
+        .into_iter()
+        .map(|r| (r.course_id, r.n as usize))
+        .collect();
+
+    // 3. Into the cells, a chunk of courses per write transaction.
+    let mut chunks: Vec<Vec<&Marked>> = vec![Vec::new()];
+    let mut rows = 0;
+    for m in &marked {
+        let n = rows_of.get(&m.course_id).copied().unwrap_or(0);
+        let last = chunks.last_mut().expect("one chunk at least");
+        if !last.is_empty() && rows + n > rows_per_write {
+            chunks.push(Vec::new());
+            rows = 0;
+        }
+        chunks.last_mut().expect("one chunk at least").push(m);
+        rows += n;
+    }
+    for chunk in chunks {
+        let started = std::time::Instant::now();
+        let moved = crate::db::write_tx(conn, |c| move_chunk(c, &chunk, now))?;
+        let took = started.elapsed();
+        if !moved {
+            // Another copy of the service is refreshing.
+            return Ok((done.summed > 0).then_some(done));
+        }
+        done.summed += chunk.len();
+        done.writes += 1;
+        done.longest_write = done.longest_write.max(took);
+    }
+    Ok(Some(done))
+}
+
+/// Replaces the facts of the courses of `chunk` with those in the scratch tables and moves the
+/// cells by the difference, in the caller's write transaction. Returns false (having done
+/// nothing) when another refresher holds PostgreSQL's refresh lock.
+fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryResult<bool> {
+    if let DbConn::Pg(_) = c {
+        // One refresher at a time: two would both take a course's old facts out of the
+        // cells and put their own in.
+        let got: Vec<Locked> = load(
+            c,
+            &format!(
+                "SELECT pg_try_advisory_xact_lock({}) AS locked",
+                crate::db::locks::REPORT_REFRESH
+            ),
+            &[],
+        )?;
+        if !got.first().is_some_and(|l| l.locked) {
+            return Ok(false);
+        }
+    }
+    let ids: Vec<Param> = chunk
+        .iter()
+        .map(|m| Param::Text(m.course_id.clone()))
+        .collect();
+    let list = placeholders(1, ids.len());
+
+    // Months whose cells may be left empty, for tidying up at the end.
+    let mut months: Vec<Month> = load(
+        c,
+        &format!("SELECT DISTINCT month FROM report_courses WHERE course_id IN ({list})"),
+        &ids,
+    )?;
+
+    move_cells(c, &list, &ids, "-")?;
+    exec(
+        c,
+        &format!("DELETE FROM report_facts WHERE course_id IN ({list})"),
+        &ids,
+    )?;
+    exec(
+        c,
+        &format!("DELETE FROM report_courses WHERE course_id IN ({list})"),
+        &ids,
+    )?;
+    exec(
+        c,
+        &format!(
+            "INSERT INTO report_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
+             SELECT course_id, school_key, staff_group_key, cluster_key, {cols}
+               FROM report_refresh_facts WHERE course_id IN ({list})",
             cols = column_list(""),
-            sums = COLUMNS
-                .iter()
-                .map(|c| sum(&format!("f.{c}")))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        for s in &spans {
-            let month = month_of(s.first_start);
-            months.push(Month {
-                month: month as i32,
-            });
-            exec(
-                c,
-                &course_sql,
-                &[
-                    Param::Text(s.id.clone()),
-                    Param::Int(month),
-                    Param::Ts(s.first_start),
-                    Param::Ts(now),
-                    Param::OptTs(s.prev_start),
-                    Param::OptTs(s.next_start),
-                ],
-            )?;
-        }
-        move_cells(c, &list, &ids, "")?;
+        ),
+        &ids,
+    )?;
+    let spans: Vec<Span> = load(
+        c,
+        &format!(
+            "SELECT id, first_start, prev_start, next_start FROM report_refresh_spans
+              WHERE id IN ({list})"
+        ),
+        &ids,
+    )?;
+    let course_sql = format!(
+        "INSERT INTO report_courses (course_id, month, first_start, refreshed_at, prev_start, next_start, {cols})
+         SELECT $1, $2, $3, $4, $5, $6, {sums} FROM report_facts f WHERE f.course_id = $1",
+        cols = column_list(""),
+        sums = COLUMNS
+            .iter()
+            .map(|c| sum(&format!("f.{c}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    for s in &spans {
+        let month = month_of(s.first_start);
+        months.push(Month {
+            month: month as i32,
+        });
+        exec(
+            c,
+            &course_sql,
+            &[
+                Param::Text(s.id.clone()),
+                Param::Int(month),
+                Param::Ts(s.first_start),
+                Param::Ts(now),
+                Param::OptTs(s.prev_start),
+                Param::OptTs(s.next_start),
+            ],
+        )?;
+    }
+    move_cells(c, &list, &ids, "")?;
 
-        // A cell with no bookings holds nothing at all (every sum counts bookings).
-        let mut months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
-        months.sort_unstable();
-        months.dedup();
-        if !months.is_empty() {
-            let mlist = placeholders(1, months.len());
-            let mparams: Vec<Param> = months.iter().copied().map(Param::Int).collect();
-            for table in ["report_school_cells", "report_group_cells"] {
-                exec(
-                    c,
-                    &format!("DELETE FROM {table} WHERE bookings = 0 AND month IN ({mlist})"),
-                    &mparams,
-                )?;
-            }
-            let mut years: Vec<i64> = months
-                .iter()
-                .map(|m| if m % 100 >= 9 { m / 100 } else { m / 100 - 1 })
-                .collect();
-            years.dedup();
-            let ylist = placeholders(1, years.len());
-            let yparams: Vec<Param> = years.into_iter().map(Param::Int).collect();
+    // A cell with no bookings holds nothing at all (every sum counts bookings).
+    let mut months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
+    months.sort_unstable();
+    months.dedup();
+    if !months.is_empty() {
+        let mlist = placeholders(1, months.len());
+        let mparams: Vec<Param> = months.iter().copied().map(Param::Int).collect();
+        for table in ["report_school_cells", "report_group_cells"] {
             exec(
                 c,
-                &format!(
-                    "DELETE FROM report_school_years WHERE bookings = 0 AND year IN ({ylist})"
-                ),
-                &yparams,
+                &format!("DELETE FROM {table} WHERE bookings = 0 AND month IN ({mlist})"),
+                &mparams,
             )?;
         }
+        let mut years: Vec<i64> = months
+            .iter()
+            .map(|m| if m % 100 >= 9 { m / 100 } else { m / 100 - 1 })
+            .collect();
+        years.dedup();
+        let ylist = placeholders(1, years.len());
+        let yparams: Vec<Param> = years.into_iter().map(Param::Int).collect();
+        exec(
+            c,
+            &format!("DELETE FROM report_school_years WHERE bookings = 0 AND year IN ({ylist})"),
+            &yparams,
+        )?;
+    }
 
-        // A course changed after it was read keeps its mark (with a higher version), and is
-        // summed again next time.
-        for m in &marked {
-            exec(
-                c,
-                "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
-                &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
-            )?;
-        }
-        Ok(Some(marked.len()))
-    })
+    // A course changed after its sums were read keeps its mark (with a higher version), and
+    // is summed again next time.
+    for m in chunk {
+        exec(
+            c,
+            "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
+            &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
+        )?;
+    }
+    Ok(true)
 }
 
 /// Courses marked for summing again.

@@ -46,6 +46,7 @@ mod crash;
 mod erasure;
 mod evaluate_page;
 mod evaluation;
+mod jobs;
 mod national_seed;
 mod oidc;
 #[allow(dead_code)]

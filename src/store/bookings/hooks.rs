@@ -176,12 +176,34 @@ pub fn confirmed_course_ids(conn: &mut DbConn, person_id: &str) -> QueryResult<V
         .load(conn)
 }
 
-/// The confirmed bookings due a course reminder at `now`, each with its `course_reminder`
-/// payload: on published courses whose first session starts after `now` and within `days`
-/// days of it, for people not erased, and not reminded already (a reminder queued once is
-/// never queued again, whatever became of it). `base_url` makes the course links.
+/// The bookings on the reminder due-queue (`course_reminder_due`) whose course starts by
+/// `now` + `days`, soonest first, at most `limit`: `(booking id, start as queued)`. Triggers
+/// put a confirmed booking there in the transaction that confirms it (or moves or publishes
+/// its course), so this reads only what changed or came into the window since the last run.
+pub fn queued_reminders(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    days: u32,
+    limit: i64,
+) -> QueryResult<Vec<(String, NaiveDateTime)>> {
+    use crate::db::schema::course_reminder_due as due;
+    let until = now + chrono::Duration::days(i64::from(days));
+    due::table
+        .filter(due::starts_at.le(until))
+        .order((due::starts_at.asc(), due::booking_id.asc()))
+        .select((due::booking_id, due::starts_at))
+        .limit(limit)
+        .load(conn)
+}
+
+/// Of the bookings `ids` (from [`queued_reminders`]), those due a course reminder at `now`,
+/// each with its `course_reminder` payload: confirmed, on published courses whose first
+/// session starts after `now` and within `days` days of it, for people not erased, and not
+/// reminded already (a reminder queued once is never queued again, whatever became of it).
+/// `base_url` makes the course links.
 pub fn due_reminders(
     conn: &mut DbConn,
+    ids: &[String],
     now: NaiveDateTime,
     days: u32,
     base_url: &str,
@@ -195,6 +217,7 @@ pub fn due_reminders(
     let rows: Vec<(String, String, String)> = bookings::table
         .inner_join(courses::table)
         .inner_join(people::table)
+        .filter(bookings::id.eq_any(ids))
         .filter(bookings::status.eq(BookingStatus::Confirmed.as_str()))
         .filter(courses::status.eq("published"))
         .filter(courses::first_session_start.gt(now))

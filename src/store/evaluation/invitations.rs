@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use crate::config::Settings;
 use crate::db::schema::{
-    attendance, bookings, courses, evaluation_invitations, evaluation_responses, evaluation_tokens,
-    people,
+    attendance, bookings, courses, evaluation_due, evaluation_invitations, evaluation_responses,
+    evaluation_tokens, people,
 };
 use crate::db::DbConn;
 use crate::domain::evaluation::FormKind;
@@ -276,6 +276,9 @@ pub(super) fn schedule_follow_up(
 /// What one run of the evaluation job did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobReport {
+    /// Rows the run read to find its work: due courses, due invitations and due reminders.
+    /// Nothing changed and nothing come due since the last run reads none.
+    pub examined: usize,
     /// Post-course invitations created by the job (for courses the hook missed).
     pub created: usize,
     /// Follow-ups scheduled for consenting answers that had none.
@@ -295,14 +298,84 @@ impl JobReport {
     }
 }
 
-/// One run of the evaluation job, as of `now`: invitations for courses whose last register
-/// is recorded and whose last session has ended, but who have attendees not yet invited (a safety net behind the attendance
-/// hook); follow-ups for consenting answers without one; every invitation that has come due
-/// (post-course ones at once, follow-ups `follow_up_weeks` after the last session) emailed
-/// with its own token; reminders on each of `settings.evaluation.reminder_days` to
-/// invitations still unanswered and unexpired, each once and with a fresh token. Each item is
-/// its own short transaction, claimed with a conditional update, so several copies of the
-/// service can run the job at once.
+/// The first of the reminder `days` (counted from `sent_at`), from the `from`th on, that is
+/// still to come at `now`; `None` when there is none.
+fn next_reminder(
+    days: &[u32],
+    from: usize,
+    sent_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    days.iter()
+        .skip(from)
+        .map(|d| sent_at + Duration::days(i64::from(*d)))
+        .find(|t| *t > now)
+}
+
+/// Looks at one course of the evaluation due-queue in one transaction: invites its attendees
+/// not yet invited (once its last register is recorded), schedules follow-ups for its
+/// consenting answers without one, and takes the course off the queue unless a new reason
+/// came after `version` was read. Returns (invitations created, follow-ups scheduled).
+fn work_due_course(
+    conn: &mut DbConn,
+    course_id: &str,
+    version: i64,
+    now: NaiveDateTime,
+    settings: &Settings,
+) -> QueryResult<(usize, usize)> {
+    crate::db::write_tx(conn, |c| {
+        let recorded: Option<Option<NaiveDateTime>> = courses::table
+            .find(course_id)
+            .select(courses::last_register_recorded_at)
+            .first(c)
+            .optional()?;
+        let created = match recorded {
+            Some(Some(_)) => on_course_register_complete(c, course_id, now)?,
+            _ => 0,
+        };
+        let followed = evaluation_invitations::table
+            .filter(evaluation_invitations::booking_id.eq(evaluation_responses::booking_id))
+            .filter(evaluation_invitations::kind.eq(FormKind::FollowUp.as_str()));
+        let consenting: Vec<String> = evaluation_responses::table
+            .filter(evaluation_responses::course_id.eq(course_id))
+            .filter(evaluation_responses::kind.eq(FormKind::PostCourse.as_str()))
+            .filter(evaluation_responses::consent_follow_up.eq(true))
+            .filter(diesel::dsl::not(diesel::dsl::exists(followed)))
+            .select(evaluation_responses::booking_id)
+            .load(c)?;
+        let mut scheduled = 0;
+        for booking_id in consenting {
+            if schedule_follow_up(c, course_id, &booking_id, now, settings)? {
+                scheduled += 1;
+            }
+        }
+        diesel::delete(
+            evaluation_due::table
+                .filter(evaluation_due::course_id.eq(course_id))
+                .filter(evaluation_due::version.eq(version)),
+        )
+        .execute(c)?;
+        Ok((created, scheduled))
+    })
+}
+
+/// One run of the evaluation job, as of `now`. It reads only what has changed or come due:
+///
+/// 1. the courses on the `evaluation_due` queue whose last session has ended (triggers put a
+///    course there in the transaction that marks an attendee, records the last register,
+///    saves a consenting answer or chooses a form): attendees not yet invited are invited (a
+///    safety net behind the attendance hook) and consenting answers without a follow-up get
+///    one;
+/// 2. every invitation that has come due (post-course ones at once, follow-ups
+///    `follow_up_weeks` after the last session), emailed with its own token, through the
+///    index on (`sent_at`, `send_at`);
+/// 3. the invitations whose `next_reminder_at` has come: a reminder on each of
+///    `settings.evaluation.reminder_days` to invitations still unanswered and unexpired, each
+///    once and with a fresh token, and the next reminder's time worked out.
+///
+/// Each item is its own short transaction, claimed with a conditional update, so several
+/// copies of the service can run the job at once, and a crash loses nothing: a queue row or a
+/// due time goes only in the transaction that does its work.
 pub fn run_jobs(
     conn: &mut DbConn,
     now: NaiveDateTime,
@@ -310,49 +383,21 @@ pub fn run_jobs(
 ) -> QueryResult<JobReport> {
     let mut report = JobReport::default();
 
-    // 1. Courses with attendees not yet invited.
-    let invited = evaluation_invitations::table
-        .filter(evaluation_invitations::booking_id.eq(attendance::booking_id))
-        .filter(evaluation_invitations::kind.eq(FormKind::PostCourse.as_str()));
-    let course_ids: Vec<String> = attendance::table
-        .inner_join(courses::table)
-        .inner_join(bookings::table.inner_join(people::table))
-        .filter(courses::last_register_recorded_at.is_not_null())
-        .filter(courses::last_session_end.le(now))
-        .filter(courses::status.ne("cancelled"))
-        .filter(attendance::status.eq_any(ATTENDED))
-        .filter(people::erased_at.is_null())
-        .filter(diesel::dsl::not(diesel::dsl::exists(invited)))
-        .select(attendance::course_id)
-        .distinct()
+    // 1. Courses on the due-queue.
+    let due_courses: Vec<(String, i64)> = evaluation_due::table
+        .filter(evaluation_due::due_at.le(now))
+        .order(evaluation_due::due_at.asc())
+        .select((evaluation_due::course_id, evaluation_due::version))
         .load(conn)?;
-    for course_id in course_ids {
-        report.created +=
-            crate::db::write_tx(conn, |c| on_course_register_complete(c, &course_id, now))?;
+    report.examined += due_courses.len();
+    for (course_id, version) in due_courses {
+        let (created, scheduled) = work_due_course(conn, &course_id, version, now, settings)?;
+        report.created += created;
+        report.follow_ups_scheduled += scheduled;
     }
 
-    // 2. Consenting post-course answers without a follow-up.
-    let followed = evaluation_invitations::table
-        .filter(evaluation_invitations::booking_id.eq(evaluation_responses::booking_id))
-        .filter(evaluation_invitations::kind.eq(FormKind::FollowUp.as_str()));
-    let consenting: Vec<(String, String)> = evaluation_responses::table
-        .filter(evaluation_responses::kind.eq(FormKind::PostCourse.as_str()))
-        .filter(evaluation_responses::consent_follow_up.eq(true))
-        .filter(diesel::dsl::not(diesel::dsl::exists(followed)))
-        .select((
-            evaluation_responses::course_id,
-            evaluation_responses::booking_id,
-        ))
-        .load(conn)?;
-    for (course_id, booking_id) in consenting {
-        if crate::db::write_tx(conn, |c| {
-            schedule_follow_up(c, &course_id, &booking_id, now, settings)
-        })? {
-            report.follow_ups_scheduled += 1;
-        }
-    }
-
-    // 3. Invitations that have come due.
+    // 2. Invitations that have come due.
+    let days = &settings.evaluation.reminder_days;
     let due: Vec<(String, String, String, String)> = evaluation_invitations::table
         .inner_join(courses::table.on(courses::id.eq(evaluation_invitations::course_id)))
         .filter(evaluation_invitations::sent_at.is_null())
@@ -369,6 +414,7 @@ pub fn run_jobs(
             evaluation_invitations::kind,
         ))
         .load(conn)?;
+    report.examined += due.len();
     for (id, course_id, booking_id, kind) in due {
         let kind = FormKind::parse(&kind).unwrap_or(FormKind::PostCourse);
         let sent = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
@@ -378,7 +424,10 @@ pub fn run_jobs(
                     .find(&id)
                     .filter(evaluation_invitations::sent_at.is_null()),
             )
-            .set(evaluation_invitations::sent_at.eq(Some(now)))
+            .set((
+                evaluation_invitations::sent_at.eq(Some(now)),
+                evaluation_invitations::next_reminder_at.eq(next_reminder(days, 0, now, now)),
+            ))
             .execute(c)?;
             if claimed == 0 {
                 return Ok(false);
@@ -404,79 +453,111 @@ pub fn run_jobs(
         }
     }
 
-    // 4. Reminders.
-    let days = &settings.evaluation.reminder_days;
-    if !days.is_empty() {
-        let open: Vec<(String, String, String, String, NaiveDateTime, i32)> =
-            evaluation_invitations::table
-                .filter(evaluation_invitations::sent_at.is_not_null())
-                .filter(evaluation_invitations::answered_at.is_null())
-                .filter(evaluation_invitations::reminders_sent.lt(days.len() as i32))
-                .select((
-                    evaluation_invitations::id,
-                    evaluation_invitations::course_id,
-                    evaluation_invitations::booking_id,
-                    evaluation_invitations::kind,
-                    evaluation_invitations::sent_at.assume_not_null(),
-                    evaluation_invitations::reminders_sent,
-                ))
-                .load(conn)?;
-        for (id, course_id, booking_id, kind, sent_at, reminders_sent) in open {
-            // The latest reminder day that has come; earlier ones missed (the service was
-            // down) are not sent late on top of it.
-            let Some(due) = days
-                .iter()
-                .rposition(|d| sent_at + Duration::days(i64::from(*d)) <= now)
-            else {
-                continue;
-            };
-            if (due as i32) < reminders_sent {
-                continue;
+    // 3. Reminders that have come due.
+    type Open = (
+        String,
+        String,
+        String,
+        String,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        i32,
+        NaiveDateTime,
+    );
+    let open: Vec<Open> = evaluation_invitations::table
+        .filter(evaluation_invitations::next_reminder_at.le(now))
+        .order(evaluation_invitations::next_reminder_at.asc())
+        .select((
+            evaluation_invitations::id,
+            evaluation_invitations::course_id,
+            evaluation_invitations::booking_id,
+            evaluation_invitations::kind,
+            evaluation_invitations::sent_at,
+            evaluation_invitations::answered_at,
+            evaluation_invitations::reminders_sent,
+            evaluation_invitations::next_reminder_at.assume_not_null(),
+        ))
+        .load(conn)?;
+    report.examined += open.len();
+    for (id, course_id, booking_id, kind, sent_at, answered_at, reminders_sent, next_at) in open {
+        // Moves the next reminder on, unless another copy of the service got there first.
+        let reschedule = |c: &mut DbConn, next: Option<NaiveDateTime>| {
+            diesel::update(
+                evaluation_invitations::table
+                    .find(&id)
+                    .filter(evaluation_invitations::reminders_sent.eq(reminders_sent))
+                    .filter(evaluation_invitations::next_reminder_at.eq(next_at)),
+            )
+            .set(evaluation_invitations::next_reminder_at.eq(next))
+            .execute(c)
+        };
+        let Some(sent_at) = sent_at.filter(|_| answered_at.is_none()) else {
+            // Answered (or never sent): no reminders to come.
+            reschedule(conn, None)?;
+            continue;
+        };
+        // The latest reminder day that has come; earlier ones missed (the service was
+        // down) are not sent late on top of it.
+        let due = days
+            .iter()
+            .rposition(|d| sent_at + Duration::days(i64::from(*d)) <= now)
+            .filter(|due| *due as i32 >= reminders_sent);
+        let Some(due) = due else {
+            let next = next_reminder(days, reminders_sent.max(0) as usize, sent_at, now);
+            reschedule(conn, next)?;
+            continue;
+        };
+        let kind = FormKind::parse(&kind).unwrap_or(FormKind::PostCourse);
+        let sent = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
+            let live: i64 = evaluation_tokens::table
+                .filter(evaluation_tokens::invitation_id.eq(&id))
+                .filter(evaluation_tokens::expires_at.gt(now))
+                .count()
+                .get_result(c)?;
+            if live == 0 {
+                // Every link has expired and none can be issued again: no more reminders.
+                reschedule(c, None)?;
+                return Ok(false);
             }
-            let kind = FormKind::parse(&kind).unwrap_or(FormKind::PostCourse);
-            let sent = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
-                let live: i64 = evaluation_tokens::table
-                    .filter(evaluation_tokens::invitation_id.eq(&id))
-                    .filter(evaluation_tokens::expires_at.gt(now))
-                    .count()
-                    .get_result(c)?;
-                if live == 0 {
-                    return Ok(false);
-                }
-                let claimed = diesel::update(
-                    evaluation_invitations::table
-                        .find(&id)
-                        .filter(evaluation_invitations::reminders_sent.eq(reminders_sent))
-                        .filter(evaluation_invitations::answered_at.is_null()),
-                )
-                .set((
-                    evaluation_invitations::reminders_sent.eq(due as i32 + 1),
-                    evaluation_invitations::last_reminded_at.eq(Some(now)),
-                ))
-                .execute(c)?;
-                if claimed == 0 {
-                    return Ok(false);
-                }
-                let Some(course) = course_facts(c, &course_id)? else {
-                    return Ok(false);
-                };
-                if course.status == "cancelled" {
-                    return Ok(false);
-                }
-                send_email(
-                    c,
-                    Notification::EvaluationReminder,
-                    &id,
-                    &booking_id,
-                    kind,
-                    &course,
+            let claimed = diesel::update(
+                evaluation_invitations::table
+                    .find(&id)
+                    .filter(evaluation_invitations::reminders_sent.eq(reminders_sent))
+                    .filter(evaluation_invitations::answered_at.is_null()),
+            )
+            .set((
+                evaluation_invitations::reminders_sent.eq(due as i32 + 1),
+                evaluation_invitations::last_reminded_at.eq(Some(now)),
+                evaluation_invitations::next_reminder_at.eq(next_reminder(
+                    days,
+                    due + 1,
+                    sent_at,
                     now,
-                    settings,
-                )
-            })?;
-            if sent {
-                report.reminders += 1;
+                )),
+            ))
+            .execute(c)?;
+            if claimed == 0 {
+                return Ok(false);
             }
+            let Some(course) = course_facts(c, &course_id)? else {
+                return Ok(false);
+            };
+            if course.status == "cancelled" {
+                return Ok(false);
+            }
+            send_email(
+                c,
+                Notification::EvaluationReminder,
+                &id,
+                &booking_id,
+                kind,
+                &course,
+                now,
+                settings,
+            )
+        })?;
+        if sent {
+            report.reminders += 1;
         }
     }
     Ok(report)

@@ -348,6 +348,13 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
         conn.batch_execute(sql)?;
     }
     conn.batch_execute("UPDATE calendar_generation SET n = n + 1 WHERE id = 1")?;
+    // The jobs' due-queues, as the triggers (off during the load) would have filled them.
+    let started_queues = Instant::now();
+    cpd_hub::store::job_queues::backfill(conn, opts.summed_at)?;
+    note(format!(
+        "jobs' due-queues filled in {:.1} s",
+        started_queues.elapsed().as_secs_f64()
+    ));
 
     let analyze_started = Instant::now();
     match backend {

@@ -1,0 +1,18 @@
+DROP TRIGGER jobs_courses_start ON courses;
+DROP FUNCTION jobs_course_start();
+DROP TRIGGER jobs_bookings_confirmed_update ON bookings;
+DROP FUNCTION jobs_booking_confirmed();
+DROP TRIGGER jobs_bookings_confirmed_insert ON bookings;
+DROP FUNCTION jobs_bookings_confirmed();
+DROP TABLE course_reminder_due;
+DROP INDEX evaluation_invitations_remind;
+ALTER TABLE evaluation_invitations DROP COLUMN next_reminder_at;
+DROP TRIGGER jobs_course_evaluation_forms_insert ON course_evaluation_forms;
+DROP TRIGGER jobs_evaluation_responses_consent ON evaluation_responses;
+DROP FUNCTION jobs_course_of_row_due();
+DROP TRIGGER jobs_courses_register ON courses;
+DROP FUNCTION jobs_course_due();
+DROP TRIGGER jobs_attendance_update ON attendance;
+DROP TRIGGER jobs_attendance_insert ON attendance;
+DROP FUNCTION jobs_attendance_due();
+DROP TABLE evaluation_due;

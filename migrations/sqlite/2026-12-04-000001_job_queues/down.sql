@@ -1,0 +1,13 @@
+DROP TRIGGER jobs_courses_start;
+DROP TRIGGER jobs_bookings_confirmed_update;
+DROP TRIGGER jobs_bookings_confirmed_insert;
+DROP TABLE course_reminder_due;
+DROP INDEX evaluation_invitations_remind;
+ALTER TABLE evaluation_invitations DROP COLUMN next_reminder_at;
+DROP TRIGGER jobs_course_evaluation_forms_update;
+DROP TRIGGER jobs_course_evaluation_forms_insert;
+DROP TRIGGER jobs_evaluation_responses_consent;
+DROP TRIGGER jobs_courses_register;
+DROP TRIGGER jobs_attendance_update;
+DROP TRIGGER jobs_attendance_insert;
+DROP TABLE evaluation_due;
