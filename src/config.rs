@@ -214,6 +214,11 @@ pub struct SignInSettings {
     /// address is then its last entry (the one the proxy saw) rather than the TCP peer.
     /// Default `false`, because a client can send any `X-Forwarded-For` it likes.
     pub trust_forwarded_for: bool,
+    /// `AUTH_CACHE_SECONDS`: how long this copy trusts what the database said about an API
+    /// token or session cookie before asking again (0 to ask on every request). Revoking,
+    /// signing out or changing a person's roles takes effect at once in the copy that did it
+    /// and within this long in any other copy. Default 5.
+    pub auth_cache_seconds: u32,
 }
 
 /// How log lines are written.
@@ -312,6 +317,8 @@ struct Vars {
     sign_in_limit_per_client: u32,
     #[arg(long = "TRUST_FORWARDED_FOR", env = "TRUST_FORWARDED_FOR", value_parser = true_false, default_value = "false", action = ArgAction::Set)]
     trust_forwarded_for: bool,
+    #[arg(long = "AUTH_CACHE_SECONDS", env = "AUTH_CACHE_SECONDS", value_parser = whole::<u32>(0, 60), default_value = "5")]
+    auth_cache_seconds: u32,
 
     #[arg(long = "APPROVAL_REMINDER_DAYS", env = "APPROVAL_REMINDER_DAYS", value_parser = whole::<u32>(0, 365), default_value = "5")]
     approval_reminder_days: u32,
@@ -571,6 +578,7 @@ impl Settings {
                 limit_per_email: v.sign_in_limit_per_email,
                 limit_per_client: v.sign_in_limit_per_client,
                 trust_forwarded_for: v.trust_forwarded_for,
+                auth_cache_seconds: v.auth_cache_seconds,
             },
             approval_reminder_days: v.approval_reminder_days,
             booking_jobs_interval: Duration::from_secs(v.booking_jobs_seconds),

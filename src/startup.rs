@@ -77,6 +77,10 @@ impl Application {
             outbox_wake: Arc::new(tokio::sync::Notify::new()),
             evaluation_wake: Arc::new(tokio::sync::Notify::new()),
             caches: Arc::new(crate::app::cache::Caches::default()),
+            auth_cache: Arc::new(crate::auth::cache::AuthCache::new(
+                chrono::Duration::seconds(i64::from(settings.sign_in.auth_cache_seconds)),
+                crate::auth::cache::MAX_ENTRIES,
+            )),
             started_at: crate::domain::time::now(),
             oidc: Arc::new(crate::auth::oidc::Providers::new(&settings.oidc)),
         };

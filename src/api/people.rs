@@ -349,6 +349,8 @@ pub async fn revoke_token(
     state
         .db(move |c| crate::store::tokens::revoke(c, &person_id, &id))
         .await?;
+    // The token may be kept as verified; this copy stops accepting it at once.
+    state.auth_cache.forget_person(&caller.person_id);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -248,9 +248,14 @@ pub async fn update(
     };
     let actor = caller.person_id.clone();
     let id = current.id;
-    state
+    let person_id = id.clone();
+    let updated = state
         .db(move |c| store::update(c, &actor, &id, changes))
-        .await
+        .await?;
+    // Their roles or school may have changed: their credentials are verified afresh, so
+    // the change holds from their next request.
+    state.auth_cache.forget_person(&person_id);
+    Ok(updated)
 }
 
 /// Erases a person (UK GDPR; admin): their name and email are removed, their tokens revoked
@@ -261,7 +266,13 @@ pub async fn erase(state: &AppState, caller: &Caller, id: &str) -> AppResult<()>
     let person = get(state, caller, id).await?;
     require(caller, Action::ErasePerson)?;
     let actor = caller.person_id.clone();
-    state.db(move |c| store::erase(c, &actor, &person.id)).await
+    let person_id = person.id.clone();
+    state
+        .db(move |c| store::erase(c, &actor, &person.id))
+        .await?;
+    // Their tokens are revoked and sessions deleted: refused from their next request.
+    state.auth_cache.forget_person(&person_id);
+    Ok(())
 }
 
 /// Everything cpd-hub holds about a person (themselves, their school's lead, admins; 404 for

@@ -26,6 +26,9 @@ pub struct AppState {
     pub evaluation_wake: Arc<tokio::sync::Notify>,
     /// The calendar's lists and choices, kept under the calendar generation.
     pub caches: Arc<crate::app::cache::Caches>,
+    /// Who API tokens and session cookies belong to, for a few seconds (`auth::cache`).
+    /// Forget a person's entries after changing what their credentials may do.
+    pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     /// When this process started (UTC). An `Idempotency-Key` claimed before then belongs to
     /// a process that has gone, so a retry under it runs at once.
     pub started_at: chrono::NaiveDateTime,

@@ -2,9 +2,11 @@
 //!
 //! [`Caller`] is read from the request: an API token (`Authorization: Bearer`) or the session
 //! cookie set by sign-in ([`session`]); the token wins when both are sent. [`csrf`] guards
-//! cookie-borne state changes. [`policy`] is the one place that decides what a caller may do:
+//! cookie-borne state changes. [`cache`] keeps who a credential belongs to for a few seconds,
+//! so most requests need no database round trip to say who they are. [`policy`] is the one place that decides what a caller may do:
 //! handlers ask it and never look at roles themselves.
 
+pub mod cache;
 pub mod csrf;
 pub mod oidc;
 pub mod session;
@@ -55,6 +57,7 @@ async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))?
         .clone();
+    let now = crate::domain::time::now();
     let caller = if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
         let value = header.to_str().map_err(|_| AppError::Unauthenticated)?;
         let token = value
@@ -63,17 +66,10 @@ async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AppError::Unauthenticated)?;
-        let hash = tokens::hash(token);
-        let caller = state
-            .db(move |conn| crate::store::tokens::authenticate(conn, &hash))
-            .await?;
+        let caller = token_caller(&state, tokens::hash(token), now).await?;
         Some(caller.ok_or(AppError::Unauthenticated)?)
     } else if let Some(cookie) = req.cookie(session::COOKIE) {
-        let hash = tokens::hash(cookie.value());
-        let idle = state.settings.sign_in.session_idle_minutes;
-        state
-            .db(move |conn| crate::store::signin::authenticate_session(conn, &hash, idle))
-            .await?
+        session_caller(&state, tokens::hash(cookie.value()), now).await?
     } else {
         None
     };
@@ -83,6 +79,49 @@ async fn identify(req: &HttpRequest) -> Result<Option<Caller>, AppError> {
         let _ = SEEN.try_with(|seen| *seen.borrow_mut() = Some(c.clone()));
     }
     Ok(caller)
+}
+
+/// The person an API token (by its hash) belongs to at `now`, from [`cache`] or else the
+/// database; `None` when the token is unknown, revoked or expired.
+pub async fn token_caller(
+    state: &AppState,
+    hash: String,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<Caller>, AppError> {
+    if let Some(caller) = state.auth_cache.get(&hash, now) {
+        return Ok(Some(caller));
+    }
+    let epoch = state.auth_cache.epoch();
+    let key = hash.clone();
+    let verified = state
+        .db(move |conn| crate::store::tokens::authenticate(conn, &key, now))
+        .await?;
+    Ok(verified.map(|v| {
+        state.auth_cache.put(&hash, &v, now, epoch);
+        v.caller
+    }))
+}
+
+/// The person a session cookie (by its hash) belongs to at `now`, from [`cache`] or else the
+/// database; `None` when the session is unknown or has ended.
+pub async fn session_caller(
+    state: &AppState,
+    hash: String,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<Caller>, AppError> {
+    if let Some(caller) = state.auth_cache.get(&hash, now) {
+        return Ok(Some(caller));
+    }
+    let epoch = state.auth_cache.epoch();
+    let idle = state.settings.sign_in.session_idle_minutes;
+    let key = hash.clone();
+    let verified = state
+        .db(move |conn| crate::store::signin::authenticate_session(conn, &key, idle, now))
+        .await?;
+    Ok(verified.map(|v| {
+        state.auth_cache.put(&hash, &v, now, epoch);
+        v.caller
+    }))
 }
 
 impl FromRequest for Caller {

@@ -106,9 +106,12 @@ pub async fn use_link(
 pub async fn sign_out(state: &AppState, req: &HttpRequest) -> AppResult<Cookie<'static>> {
     if let Some(c) = req.cookie(COOKIE) {
         let hash = tokens::hash(c.value());
+        let key = hash.clone();
         state
-            .db(move |conn| store::revoke_session(conn, &hash).map_err(Into::into))
+            .db(move |conn| store::revoke_session(conn, &key).map_err(Into::into))
             .await?;
+        // The session may be kept as verified; this copy refuses it from the next request.
+        state.auth_cache.forget(&hash);
     }
     Ok(removal_cookie(state))
 }

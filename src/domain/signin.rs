@@ -52,6 +52,18 @@ pub fn session_live(
     !revoked && now < expires_at && now < last_seen_at + Duration::minutes(i64::from(idle_minutes))
 }
 
+/// Until when a live session's answer holds by time alone: its absolute end, its idle end, or
+/// the moment its `last_seen_at` is next written ([`session_needs_touch`]), whichever is first.
+pub fn session_holds_until(
+    last_seen_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    idle_minutes: u32,
+) -> NaiveDateTime {
+    let idle_end = last_seen_at + Duration::minutes(i64::from(idle_minutes));
+    let next_touch = last_seen_at + Duration::minutes(SESSION_TOUCH_MINUTES);
+    expires_at.min(idle_end).min(next_touch)
+}
+
 /// Whether a live session's `last_seen_at` is old enough to be written again.
 pub fn session_needs_touch(last_seen_at: NaiveDateTime, now: NaiveDateTime) -> bool {
     now - last_seen_at >= Duration::minutes(SESSION_TOUCH_MINUTES)

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::new_id;
+use crate::auth::cache::Verified;
 use crate::config::SignInSettings;
 use crate::db::schema::{magic_links, oidc_flows, people, web_sessions};
 use crate::db::DbConn;
@@ -393,12 +394,15 @@ pub fn oidc_sign_in(
 }
 
 /// Finds the signed-in person behind a session cookie's hash: the session must be live (see
-/// [`rules::session_live`]) and the person not erased. Refreshes `last_seen_at` now and then.
+/// [`rules::session_live`] at `now`) and the person not erased. Refreshes `last_seen_at` now
+/// and then. The answer says until when it holds by time alone (the session's absolute or idle
+/// end, or its next `last_seen_at` write), for [`crate::auth::cache`].
 pub fn authenticate_session(
     conn: &mut DbConn,
     session_hash: &str,
     idle_minutes: u32,
-) -> AppResult<Option<Caller>> {
+    now: NaiveDateTime,
+) -> AppResult<Option<Verified>> {
     type Row = (
         String,
         NaiveDateTime,
@@ -424,7 +428,6 @@ pub fn authenticate_session(
     let Some((session_id, last_seen, expires_at, revoked_at, person_id, school_id)) = found else {
         return Ok(None);
     };
-    let now = time::now();
     if !rules::session_live(
         last_seen,
         expires_at,
@@ -434,16 +437,22 @@ pub fn authenticate_session(
     ) {
         return Ok(None);
     }
-    if rules::session_needs_touch(last_seen, now) {
+    let last_seen = if rules::session_needs_touch(last_seen, now) {
         diesel::update(web_sessions::table.find(&session_id))
             .set(web_sessions::last_seen_at.eq(now))
             .execute(conn)?;
-    }
+        now
+    } else {
+        last_seen
+    };
     let roles = super::tokens::roles_of(conn, &person_id)?;
-    Ok(Some(Caller {
-        person_id,
-        school_id,
-        roles,
+    Ok(Some(Verified {
+        caller: Caller {
+            person_id,
+            school_id,
+            roles,
+        },
+        holds_until: rules::session_holds_until(last_seen, expires_at, idle_minutes),
     }))
 }
 

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::auth::cache::Verified;
 use crate::db::schema::{api_tokens, people, person_roles};
 use crate::db::DbConn;
 use crate::domain::caller::Caller;
@@ -11,11 +12,27 @@ use crate::domain::roles::Role;
 use crate::domain::time;
 use crate::error::{AppError, AppResult};
 
-/// Finds the signed-in person for a token hash: the token must exist, be neither revoked nor
-/// expired, and belong to a person who has not been erased.
-pub fn authenticate(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Caller>> {
-    let now = time::now();
-    let found: Option<(String, Option<NaiveDateTime>, String, Option<String>)> = api_tokens::table
+/// How long `last_used_at` stands before a use writes it again.
+const TOUCH_EVERY: chrono::Duration = chrono::Duration::hours(1);
+
+/// Finds the signed-in person for a token hash at `now`: the token must exist, be neither
+/// revoked nor expired, and belong to a person who has not been erased. The answer says until
+/// when it holds by time alone (the token's expiry, or its next `last_used_at` write), for
+/// [`crate::auth::cache`].
+pub fn authenticate(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> AppResult<Option<Verified>> {
+    /// Token id, last used, expiry, person id, school id.
+    type Row = (
+        String,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        String,
+        Option<String>,
+    );
+    let found: Option<Row> = api_tokens::table
         .inner_join(people::table)
         .filter(api_tokens::token_hash.eq(token_hash))
         .filter(api_tokens::revoked_at.is_null())
@@ -28,26 +45,35 @@ pub fn authenticate(conn: &mut DbConn, token_hash: &str) -> AppResult<Option<Cal
         .select((
             api_tokens::id,
             api_tokens::last_used_at,
+            api_tokens::expires_at,
             people::id,
             people::school_id,
         ))
         .first(conn)
         .optional()?;
-    let Some((token_id, last_used, person_id, school_id)) = found else {
+    let Some((token_id, last_used, expires_at, person_id, school_id)) = found else {
         return Ok(None);
     };
     // Touch `last_used_at` at most hourly: a write on every request would serialise reads
     // behind SQLite's single writer for a figure nobody needs to the second.
-    if last_used.is_none_or(|t| now - t > chrono::Duration::hours(1)) {
-        diesel::update(api_tokens::table.find(&token_id))
-            .set(api_tokens::last_used_at.eq(now))
-            .execute(conn)?;
-    }
+    let last_used = match last_used {
+        Some(t) if now - t <= TOUCH_EVERY => t,
+        _ => {
+            diesel::update(api_tokens::table.find(&token_id))
+                .set(api_tokens::last_used_at.eq(now))
+                .execute(conn)?;
+            now
+        }
+    };
+    let next_touch = last_used + TOUCH_EVERY + chrono::Duration::microseconds(1);
     let roles = roles_of(conn, &person_id)?;
-    Ok(Some(Caller {
-        person_id,
-        school_id,
-        roles,
+    Ok(Some(Verified {
+        caller: Caller {
+            person_id,
+            school_id,
+            roles,
+        },
+        holds_until: expires_at.map_or(next_touch, |e| e.min(next_touch)),
     }))
 }
 

@@ -267,6 +267,8 @@ pub struct TestApp {
     /// An admin's API token.
     pub admin_token: String,
     pub settings: Settings,
+    /// The running service's shared state, for calling the library with a fixed time.
+    pub state: cpd_hub::app::state::AppState,
     pub db: TestDb,
 }
 
@@ -301,6 +303,7 @@ pub async fn spawn_app_with(
     settings.bind = format!("127.0.0.1:{port}");
     // The service names the port it bound in its default public address; so does the copy.
     settings.public_base_url = app.state().settings.public_base_url.clone();
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     let admin_settings = settings.clone();
     let (_, admin_token) = tokio::task::spawn_blocking(move || {
@@ -319,6 +322,7 @@ pub async fn spawn_app_with(
             .unwrap(),
         admin_token,
         settings,
+        state,
         db,
     })
 }

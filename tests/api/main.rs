@@ -10,6 +10,7 @@ mod admin_courses;
 mod admin_emails;
 mod admin_people;
 mod admin_schools;
+mod auth_cache;
 mod booking_journey;
 mod booking_load;
 mod booking_pages;
