@@ -63,9 +63,20 @@ pub const REFRESH_ON_DEMAND_GAP_SECONDS: i64 = 60;
 /// The configured providers and, once discovered, each one's metadata (with its keys).
 pub struct Providers {
     configured: Vec<OidcProviderSettings>,
-    ready: RwLock<HashMap<String, CoreProviderMetadata>>,
+    ready: RwLock<HashMap<String, Held>>,
     refreshes: Mutex<RefreshLimit>,
+    /// One per provider, held while its keys are read again: a sign-in that finds a key not
+    /// held waits here for a read already under way instead of being stopped by the
+    /// once-a-minute limit while the old keys are still held.
+    reading: HashMap<String, tokio::sync::Mutex<()>>,
     http: openidconnect::reqwest::Client,
+}
+
+/// A provider's metadata as last read, and how many times it has been read: a sign-in notes
+/// the count with the keys it checks against, so it can tell whether newer keys came since.
+struct Held {
+    metadata: CoreProviderMetadata,
+    generation: u64,
 }
 
 /// When each provider's keys were last read again because an ID token named a key not held:
@@ -164,6 +175,10 @@ impl Providers {
             configured: configured.to_vec(),
             ready: RwLock::new(HashMap::new()),
             refreshes: Mutex::new(RefreshLimit::default()),
+            reading: configured
+                .iter()
+                .map(|p| (p.id.clone(), tokio::sync::Mutex::new(())))
+                .collect(),
             http,
         }
     }
@@ -180,17 +195,18 @@ impl Providers {
                 loop {
                     let held = me.get(&provider.id).is_some();
                     if held {
-                        me.refresh(&provider, "periodic").await;
+                        {
+                            // An on-demand read waits for this one rather than repeat it.
+                            let _reading = me.reading[&provider.id].lock().await;
+                            me.refresh(&provider, "periodic").await;
+                        }
                         tokio::time::sleep(REFRESH_KEYS_EVERY).await;
                         continue;
                     }
                     match me.discover(&provider).await {
                         Ok(metadata) => {
                             tracing::info!(provider = %provider.id, issuer = %provider.issuer, "single sign-on provider ready");
-                            me.ready
-                                .write()
-                                .expect("not poisoned")
-                                .insert(provider.id.clone(), metadata);
+                            me.hold(&provider.id, metadata);
                             tokio::time::sleep(REFRESH_KEYS_EVERY).await;
                         }
                         Err(e) => {
@@ -215,10 +231,7 @@ impl Providers {
         match self.discover(p).await {
             Ok(metadata) => {
                 let keys = metadata.jwks().keys().len();
-                self.ready
-                    .write()
-                    .expect("not poisoned")
-                    .insert(p.id.clone(), metadata);
+                self.hold(&p.id, metadata);
                 tracing::info!(provider = %p.id, reason, keys, "single sign-on provider's keys read again");
             }
             Err(e) => {
@@ -232,9 +245,39 @@ impl Providers {
         }
     }
 
-    /// Reads provider `p`'s keys again because an ID token named a key not held, unless that
-    /// was done for it less than [`REFRESH_ON_DEMAND_GAP_SECONDS`] before `now`.
-    async fn refresh_on_demand(&self, p: &OidcProviderSettings, now: DateTime<Utc>) {
+    /// Holds `metadata` as provider `id`'s, one generation newer than what it replaces.
+    fn hold(&self, id: &str, metadata: CoreProviderMetadata) {
+        let mut ready = self.ready.write().expect("not poisoned");
+        let generation = ready.get(id).map_or(0, |h| h.generation) + 1;
+        ready.insert(
+            id.to_string(),
+            Held {
+                metadata,
+                generation,
+            },
+        );
+    }
+
+    /// Reads provider `p`'s keys again because an ID token named a key not held, checked
+    /// against the keys of generation `seen`. Waits for any read of them already under way;
+    /// if newer keys than `seen` are held after that, reads nothing (the token is to be
+    /// checked with those); otherwise reads them unless that was done less than
+    /// [`REFRESH_ON_DEMAND_GAP_SECONDS`] before `now`.
+    async fn refresh_on_demand(&self, p: &OidcProviderSettings, seen: u64, now: DateTime<Utc>) {
+        let Some(reading) = self.reading.get(&p.id) else {
+            return;
+        };
+        // An async lock, so a sign-in waiting for another's read yields its thread meanwhile.
+        let _reading = reading.lock().await;
+        let current = self
+            .ready
+            .read()
+            .expect("not poisoned")
+            .get(&p.id)
+            .map(|h| h.generation);
+        if current != Some(seen) {
+            return;
+        }
         let claimed = self
             .refreshes
             .lock()
@@ -273,11 +316,12 @@ impl Providers {
             .collect()
     }
 
-    fn get(&self, id: &str) -> Option<(OidcProviderSettings, CoreProviderMetadata)> {
+    /// Provider `id`'s settings, metadata and that metadata's generation (see [`Held`]).
+    fn get(&self, id: &str) -> Option<(OidcProviderSettings, CoreProviderMetadata, u64)> {
         let ready = self.ready.read().expect("not poisoned");
-        let metadata = ready.get(id)?.clone();
+        let held = ready.get(id)?;
         let settings = self.configured.iter().find(|p| p.id == id)?.clone();
-        Some((settings, metadata))
+        Some((settings, held.metadata.clone(), held.generation))
     }
 }
 
@@ -332,7 +376,7 @@ pub async fn start(
     next: Option<String>,
     now: NaiveDateTime,
 ) -> AppResult<Result<(String, String), Refusal>> {
-    let Some((settings, metadata)) = state.oidc.get(id) else {
+    let Some((settings, metadata, _)) = state.oidc.get(id) else {
         return Ok(Err(Refusal::UnknownProvider));
     };
     let client = client(state, &settings, metadata)?;
@@ -391,7 +435,8 @@ pub async fn finish(
     callback: Callback,
     now: DateTime<Utc>,
 ) -> AppResult<Result<SignedIn, Refusal>> {
-    let Some((settings, metadata)) = state.oidc.get(id) else {
+    // The generation of the keys this token will first be checked against, taken with them.
+    let Some((settings, metadata, generation)) = state.oidc.get(id) else {
         return Ok(Err(Refusal::UnknownProvider));
     };
     // The state must be the one this browser was given: compared by hash, in constant time
@@ -444,10 +489,13 @@ pub async fn finish(
         Ok(email) => email,
         Err(TokenFailure::KeyNotHeld) => {
             // The provider may have rotated its signing key since its keys were read: read them
-            // again (at most once a minute) and check this token once more with the keys now
-            // held, which another sign-in may have just refreshed.
-            state.oidc.refresh_on_demand(&settings, now).await;
-            let Some((_, metadata)) = state.oidc.get(id) else {
+            // again (at most once a minute), or wait for another sign-in's read of them under
+            // way, and check this token once more with the keys then held.
+            state
+                .oidc
+                .refresh_on_demand(&settings, generation, now)
+                .await;
+            let Some((_, metadata, _)) = state.oidc.get(id) else {
                 return Ok(Err(Refusal::UnknownProvider));
             };
             let refreshed = self::client(state, &settings, metadata)?;

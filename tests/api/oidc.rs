@@ -7,7 +7,8 @@
 //! signed, unsigned, for another client, from another issuer or with another nonce (the
 //! provider's test-only control spoils the next one it sends). Across a key rotation by the
 //! provider, sign-in keeps working without a restart, and tokens under a key never published
-//! are refused while the provider's keys are read again at most once a minute.
+//! are refused while the provider's keys are read again at most once a minute; eight sign-ins
+//! arriving at once just after a rotation all succeed with one read of the keys.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -777,3 +778,47 @@ async fn provider_down(backend: Backend) {
     assert!(visible_text(&r.text().await.unwrap()).contains("not available"));
 }
 crate::each_backend!(an_unreachable_provider_hides_its_button, provider_down);
+
+async fn concurrent_rotation(backend: Backend) {
+    let what = "single sign-on by several people at once just after a key rotation";
+    let Some((app, idp)) = app_with_provider(backend, what).await else {
+        return;
+    };
+    app.create_person("jo.smith@oak.sch.uk", "Jo Smith", None, &[]);
+    assert_eq!(
+        jwks_requests(&idp).await,
+        1,
+        "cpd-hub read the keys at start"
+    );
+
+    // The provider moves to a new key; eight people have signed in at the provider since
+    // and their browsers come back to cpd-hub at the same moment, each ID token under the
+    // new key.
+    rotate_key(&idp).await;
+    let mut browsers = Vec::new();
+    for _ in 0..8 {
+        let client = browser_client();
+        let callback = callback_for(&client, &app, &idp, "jo").await;
+        browsers.push((client, callback));
+    }
+    let answers =
+        futures_util::future::join_all(browsers.iter().map(|(client, callback)| async move {
+            let r = client.get(callback).send().await.unwrap();
+            let status = r.status().as_u16();
+            let session = sets_session(&r);
+            let text = visible_text(&r.text().await.unwrap());
+            (status, session, text)
+        }))
+        .await;
+
+    // Every one of them is signed in, and the keys were read once more for all of them.
+    for (status, session, text) in &answers {
+        assert_eq!((*status, *session), (303, true), "{text}");
+    }
+    assert_eq!(jwks_requests(&idp).await, 2);
+    assert_eq!(audit_entries(&app, "sign_in.oidc").len(), 8);
+}
+crate::each_backend!(
+    single_sign_on_by_several_at_once_after_a_key_rotation_reads_the_keys_once,
+    concurrent_rotation
+);
