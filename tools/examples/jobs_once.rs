@@ -77,7 +77,6 @@ fn main() -> anyhow::Result<()> {
     })?;
     // The refresher with work to do: the 100 courses with the most bookings marked, as after
     // a busy minute; how long each write transaction held the lock.
-    drop(time);
     use diesel::connection::SimpleConnection;
     conn.batch_execute(
         "INSERT INTO report_dirty (course_id, version)
