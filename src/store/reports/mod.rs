@@ -10,8 +10,8 @@
 //! rates.
 //!
 //! The sums evaluation figures are made of are the exception: each group's come from its
-//! earliest answers in whole steps of the threshold, read per group by a window query
-//! (`released`), so that no figure moves by a single answer.
+//! earliest responses in whole steps of the threshold, read per group by a window query
+//! (`released`), so that no figure moves by a single response.
 
 mod cells;
 mod engagement;

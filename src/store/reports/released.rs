@@ -1,13 +1,17 @@
-//! The evaluation figures of each group of a report, from the group's earliest answers in
-//! whole steps of the threshold (`Threshold::released`), as the course summary releases them.
+//! The evaluation figures of each group of a report, from the group's earliest responses in
+//! whole steps of the threshold (`Threshold::released`), much as the course summary releases
+//! them.
 //!
-//! A group's figures over all its answers would move with each new answer, so two reads
-//! either side of one more answer would give that answer away. Here each group (the totals,
-//! each first-level group, each pair of groups) takes its answers to each figure in the order
-//! they arrived, by (submitted_at, id), and uses the first `n` rounded down to a whole
-//! multiple of the threshold: a window query, `row_number() over (partition by the group's
-//! keys and the figure)`. The counts of respondents, bookings and invitations still come from
-//! the report cells; only the sums the figures are made of come from here.
+//! A group's figures over all its responses would move with each new one, so two reads either
+//! side of one more response would give it away. Here each group (the totals, each first-level
+//! group, each pair of groups) takes its responses of each kind (post-course, follow-up) in the
+//! order they arrived, by (submitted_at, id), and releases the first `n` rounded down to a whole
+//! multiple of the threshold, `n` being all of them: one window per group and kind,
+//! `row_number() over (partition by the group's keys and the kind)`. Each figure sums over the
+//! released responses that answered it. One row per response (not one per figure answered)
+//! keeps the sort to the window's responses. The counts of respondents, bookings and
+//! invitations still come from the report cells; only the sums the figures are made of come
+//! from here.
 
 use std::collections::HashMap;
 
@@ -32,17 +36,17 @@ pub(super) const FIGURES: usize = 8;
 /// to 5.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct ReleasedSums {
-    /// The sum of the figure's values over the answers released: ratings, positive impact
+    /// The sum of the figure's values over the responses released: ratings, positive impact
     /// answers, the confidence shift, or answers at a Guskey level.
     pub(super) sum: [i64; FIGURES],
-    /// The confidence shift's retrospective pairs over the answers released (0 elsewhere).
+    /// The confidence shift's retrospective pairs over the responses released (0 elsewhere).
     pub(super) pairs: [i64; FIGURES],
-    /// How many answers (respondents) were released.
+    /// How many of the responses released answered the figure.
     pub(super) counted: [i64; FIGURES],
 }
 
 /// The released sums of every group of one window of a report. A group that is not listed
-/// has nothing released (fewer answers than the threshold).
+/// has nothing released (fewer responses of each kind than the threshold).
 #[derive(Debug, Default)]
 pub(super) struct Released {
     pub(super) totals: ReleasedSums,
@@ -50,6 +54,8 @@ pub(super) struct Released {
     pub(super) second: HashMap<(String, String), ReleasedSums>,
 }
 
+/// One group's released sums: `vN` is figure N's sum, `nN` how many released responses
+/// answered it, `pairs` the confidence shift's pairs.
 #[derive(QueryableByName)]
 struct Row {
     #[diesel(sql_type = Integer)]
@@ -58,14 +64,40 @@ struct Row {
     k1: String,
     #[diesel(sql_type = Text)]
     k2: String,
-    #[diesel(sql_type = Integer)]
-    fig: i32,
     #[diesel(sql_type = BigInt)]
-    v: i64,
+    v0: i64,
     #[diesel(sql_type = BigInt)]
-    w: i64,
+    n0: i64,
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    v1: i64,
+    #[diesel(sql_type = BigInt)]
+    n1: i64,
+    #[diesel(sql_type = BigInt)]
+    v2: i64,
+    #[diesel(sql_type = BigInt)]
+    n2: i64,
+    #[diesel(sql_type = BigInt)]
+    v3: i64,
+    #[diesel(sql_type = BigInt)]
+    n3: i64,
+    #[diesel(sql_type = BigInt)]
+    v4: i64,
+    #[diesel(sql_type = BigInt)]
+    n4: i64,
+    #[diesel(sql_type = BigInt)]
+    v5: i64,
+    #[diesel(sql_type = BigInt)]
+    n5: i64,
+    #[diesel(sql_type = BigInt)]
+    v6: i64,
+    #[diesel(sql_type = BigInt)]
+    n6: i64,
+    #[diesel(sql_type = BigInt)]
+    v7: i64,
+    #[diesel(sql_type = BigInt)]
+    n7: i64,
+    #[diesel(sql_type = BigInt)]
+    pairs: i64,
 }
 
 /// The SQL key of `level` for a response joined to its course `c`, booking `b`, the booking's
@@ -172,32 +204,42 @@ pub(super) fn released(
     } else {
         (String::new(), "", "")
     };
-    // One row per answer to a figure: (keys, figure, order, value, pairs).
+    // Per released response: each figure's value and whether the response answered it.
     let mut figures = vec![
-        "SELECT k1, k2, 0 AS fig, submitted_at, id, satisfaction AS v, 0 AS w FROM rr
-          WHERE kind = 'post_course' AND satisfaction IS NOT NULL"
-            .to_string(),
-        "SELECT k1, k2, 1 AS fig, submitted_at, id,
-                CASE WHEN impact >= 4 THEN 1 ELSE 0 END AS v, 0 AS w FROM rr
-          WHERE kind = 'follow_up' AND impact IS NOT NULL"
-            .to_string(),
+        (
+            "CASE WHEN kind = 'post_course' THEN COALESCE(satisfaction, 0) ELSE 0 END",
+            "kind = 'post_course' AND satisfaction IS NOT NULL",
+        ),
+        (
+            "CASE WHEN kind = 'follow_up' AND impact >= 4 THEN 1 ELSE 0 END",
+            "kind = 'follow_up' AND impact IS NOT NULL",
+        ),
     ];
+    let guskey = ["g1", "g2", "g3", "g4", "g5"];
+    let guskey_answered = ["g1 > 0", "g2 > 0", "g3 > 0", "g4 > 0", "g5 > 0"];
     if impact {
-        figures.push(
-            "SELECT k1, k2, 2 AS fig, submitted_at, id, shift AS v, pairs AS w FROM rr
-              WHERE pairs > 0"
-                .to_string(),
-        );
-        for n in 1..=5 {
-            figures.push(format!(
-                "SELECT k1, k2, {fig} AS fig, submitted_at, id, g{n} AS v, 0 AS w FROM rr
-                  WHERE g{n} > 0",
-                fig = n + 2
-            ));
-        }
+        figures.push(("shift", "pairs > 0"));
+        figures.extend(guskey.iter().copied().zip(guskey_answered.iter().copied()));
     }
+    let mut cols = Vec::new();
+    for i in 0..FIGURES {
+        let (v, answered) = figures.get(i).copied().unwrap_or(("0", "1 = 0"));
+        cols.push(format!(
+            "{} AS v{i}, {} AS n{i}",
+            sum(v),
+            sum(&format!("CASE WHEN {answered} THEN 1 ELSE 0 END")),
+        ));
+    }
+    let pairs = if impact { sum("pairs") } else { sum("0") };
+    let value_cols = if impact {
+        ", shift, pairs, g1, g2, g3, g4, g5"
+    } else {
+        ""
+    };
     // Each level's groups: the totals, the first level's, the pairs'. A course under two
-    // priorities gives its answers to both, but once to a level above the priority.
+    // priorities gives its responses to both, but once to a level above the priority. One
+    // window per group and kind of response: a group's released responses of a kind are its
+    // earliest `threshold.released(n)` of that kind, n being all of them.
     let distinct = if with_priorities { "DISTINCT " } else { "" };
     let mut parts = Vec::new();
     for lvl in 0..=levels.len() {
@@ -207,16 +249,17 @@ pub(super) fn released(
             _ => ("k1", "k2"),
         };
         let partition = match lvl {
-            0 => "fig",
-            1 => "k1, fig",
-            _ => "k1, k2, fig",
+            0 => "kind",
+            1 => "k1, kind",
+            _ => "k1, k2, kind",
         };
         parts.push(format!(
-            "SELECT {lvl} AS lvl, k1, k2, fig, v, w,
+            "SELECT {lvl} AS lvl, k1, k2, kind, satisfaction, impact{value_cols},
                     ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY submitted_at, id) AS rn,
                     COUNT(*) OVER (PARTITION BY {partition}) AS total
-               FROM (SELECT {distinct}{k1} AS k1, {k2} AS k2, fig, submitted_at, id, v, w
-                       FROM f) f{lvl}"
+               FROM (SELECT {distinct}{k1} AS k1, {k2} AS k2, kind, submitted_at, id,
+                            satisfaction, impact{value_cols}
+                       FROM rr) f{lvl}"
         ));
     }
     let sql = format!(
@@ -229,21 +272,15 @@ pub(super) fn released(
       LEFT JOIN schools sc ON sc.id = b.school_id{priorities}{answers_join}
      WHERE c.status = 'published' AND c.first_session_start >= {lo}
        AND c.first_session_start < {hi} AND b.status <> 'declined'{only_school}
-),
-f AS (
-{figures}
 )
-SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, CAST(fig AS INTEGER) AS fig,
-       {v} AS v, {w} AS w, CAST(COUNT(*) AS BIGINT) AS n
+SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, {cols}, {pairs} AS pairs
   FROM ({parts}) x
  WHERE rn <= (total / {k}) * {k}
- GROUP BY lvl, k1, k2, fig",
+ GROUP BY lvl, k1, k2",
         k1 = key(0),
         k2 = key(1),
-        figures = figures.join("\n UNION ALL\n"),
+        cols = cols.join(",\n       "),
         parts = parts.join("\n UNION ALL\n"),
-        v = sum("x.v"),
-        w = sum("x.w"),
     );
     let rows: Vec<Row> = load(conn, &sql, &b.params)?;
     let none = |k: String| {
@@ -260,12 +297,11 @@ SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, CAST(fig AS INTEGER) AS fig,
             1 => out.first.entry(none(r.k1)).or_default(),
             _ => out.second.entry((none(r.k1), none(r.k2))).or_default(),
         };
-        let f = r.fig as usize;
-        if f < FIGURES {
-            sums.sum[f] = r.v;
-            sums.pairs[f] = r.w;
-            sums.counted[f] = r.n;
-        }
+        let v = [r.v0, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6, r.v7];
+        let n = [r.n0, r.n1, r.n2, r.n3, r.n4, r.n5, r.n6, r.n7];
+        sums.sum = v;
+        sums.counted = n;
+        sums.pairs = [0, 0, r.pairs, 0, 0, 0, 0, 0];
     }
     Ok(out)
 }
