@@ -644,6 +644,9 @@ struct M {
     imp_n: i64,
     no_show_pence: i64,
     late_pence: i64,
+    /// The satisfaction sum and count the figure uses when the group has more ratings than
+    /// it releases (the earliest in whole steps of 5); `None` when it uses them all.
+    sat_released: Option<(i64, i64)>,
 }
 
 impl Add for M {
@@ -671,11 +674,20 @@ impl Add for M {
             imp_n: self.imp_n + o.imp_n,
             no_show_pence: self.no_show_pence + o.no_show_pence,
             late_pence: self.late_pence + o.late_pence,
+            sat_released: None,
         }
     }
 }
 
 impl M {
+    /// The group's satisfaction figure uses only `sum` over its earliest `n` ratings.
+    fn released_sat(self, sum: i64, n: i64) -> M {
+        M {
+            sat_released: Some((sum, n)),
+            ..self
+        }
+    }
+
     fn no_places(self) -> M {
         M {
             places: None,
@@ -733,7 +745,10 @@ fn engagement_json(m: &M, sat: F, imp: F) -> Value {
         "evaluations_sent": m.sent,
         "evaluations_completed": m.answered,
         "response_rate": ratio(m.answered, m.sent),
-        "satisfaction": fig(m.sat_n, sat, ratio(m.sat_sum, m.sat_n)),
+        "satisfaction": fig(m.sat_n, sat, {
+            let (sum, n) = m.sat_released.unwrap_or((m.sat_sum, m.sat_n));
+            ratio(sum, n)
+        }),
         "satisfaction_respondents": m.sat_n,
         "impact_rate": fig(m.imp_n, imp, ratio(m.imp_pos, m.imp_n)),
         "impact_respondents": m.imp_n,
@@ -819,6 +834,7 @@ fn m(
         imp_n,
         no_show_pence,
         late_pence,
+        sat_released: None,
     }
 }
 
@@ -953,7 +969,10 @@ both_backends! {
             .await;
         assert_eq!(r.status(), 204);
 
-        let totals = k1() + k2() + k3();
+        // Six ratings, 5 3 4 2 4 3 in the order they arrived (a1, a2, e1, b1, b4, b5): the
+        // figure uses the earliest five, 18 / 5 = 3.6 (over all six it would be 3.5). The five
+        // impact answers are all used.
+        let totals = (k1() + k2() + k3()).released_sat(18, 5);
         let earlier = k4();
         // The headline figures, written out.
         let by_school = engagement(&app, &w, "school").await;
@@ -966,7 +985,7 @@ both_backends! {
         assert_eq!(t["completed"], 6);
         assert_eq!(t["no_shows"], 2);
         assert_eq!(t["response_rate"], json!(11.0 / 12.0));
-        assert_eq!(t["satisfaction"], json!(3.5));
+        assert_eq!(t["satisfaction"], json!(3.6));
         assert_eq!(t["impact_rate"], json!(0.6));
         assert_eq!(t["cost"]["total"]["formatted"], "£125.00");
         assert_eq!(by_school["previous"]["totals"]["fill_rate"], json!(0.2));
@@ -1070,11 +1089,13 @@ both_backends! {
         let (t1, t2, t3) = (term_of("K1"), term_of("K2"), term_of("K3"));
         let expected = if t1 == t3 {
             // One term: 6 satisfaction and 5 impact respondents, shown.
-            vec![group(&t1.0, &t1.1, k1() + k2() + k3(), F::Show, F::Show, previous(&t1))]
+            // The earliest five ratings, as in the totals: 18 / 5.
+            vec![group(&t1.0, &t1.1, (k1() + k2() + k3()).released_sat(18, 5), F::Show, F::Show, previous(&t1))]
         } else if t1 == t2 {
             // K1 and K2 (6 and 5 respondents) shown; K3's term has none (null figures).
             vec![
-                group(&t1.0, &t1.1, k1() + k2(), F::Show, F::Show, previous(&t1)),
+                // The earliest five of the six ratings: 18 / 5.
+                group(&t1.0, &t1.1, (k1() + k2()).released_sat(18, 5), F::Show, F::Show, previous(&t1)),
                 group(&t3.0, &t3.1, k3(), F::Few, F::Few, previous(&t3)),
             ]
         } else {
@@ -1178,7 +1199,8 @@ both_backends! {
                 "evaluations_sent": 3.0,
                 "evaluations_completed": 2.75,
                 "response_rate": 11.0 / 12.0,
-                "satisfaction": 3.5,
+                // The alliance's earliest five of six ratings: 18 / 5.
+                "satisfaction": 3.6,
                 "impact_rate": 0.6,
                 "cost_pence": 3125,
             })
@@ -1224,6 +1246,10 @@ struct I {
     conf: [i64; 3],
     imp: [i64; 2],
     guskey: [i64; 5],
+    /// The satisfaction sum and count, and the confidence shift sum and pairs, the figures
+    /// use when the group releases only its earliest answers in whole steps of 5.
+    sat_released: Option<[i64; 2]>,
+    conf_released: Option<[i64; 2]>,
 }
 
 /// The expected impact figures; `f` gives satisfaction, confidence, impact and the five
@@ -1231,11 +1257,13 @@ struct I {
 fn impact_json(i: &I, f: [F; 8]) -> Value {
     let levels: Vec<Value> = (0..5)
         .map(|l| {
+            // One answer per respondent at each level here: the earliest in whole steps of 5
+            // are counted.
             let n = i.guskey[l];
             let answers = if n == 0 {
                 json!(0)
             } else {
-                fig(n, f[3 + l], json!(n))
+                fig(n, f[3 + l], json!(n / 5 * 5))
             };
             json!({"level": l + 1, "answers": answers, "respondents": n})
         })
@@ -1243,9 +1271,15 @@ fn impact_json(i: &I, f: [F; 8]) -> Value {
     json!({
         "post_course": {"sent": i.post[0], "completed": i.post[1], "response_rate": ratio(i.post[1], i.post[0])},
         "follow_up": {"sent": i.follow[0], "completed": i.follow[1], "response_rate": ratio(i.follow[1], i.follow[0])},
-        "satisfaction": fig(i.sat[1], f[0], ratio(i.sat[0], i.sat[1])),
+        "satisfaction": fig(i.sat[1], f[0], {
+            let [sum, n] = i.sat_released.unwrap_or(i.sat);
+            ratio(sum, n)
+        }),
         "satisfaction_respondents": i.sat[1],
-        "confidence_shift": fig(i.conf[2], f[1], ratio(i.conf[0], i.conf[1])),
+        "confidence_shift": fig(i.conf[2], f[1], {
+            let [sum, pairs] = i.conf_released.unwrap_or([i.conf[0], i.conf[1]]);
+            ratio(sum, pairs)
+        }),
         "confidence_respondents": i.conf[2],
         "impact_rate": fig(i.imp[1], f[2], ratio(i.imp[0], i.imp[1])),
         "impact_respondents": i.imp[1],
@@ -1271,13 +1305,18 @@ both_backends! {
             conf: [9, 6, 6],
             imp: [3, 5],
             guskey: [6, 6, 1, 5, 1],
+            // Of the six post-course responses (a1, a2, e1, b1, b4, b5 in the order they
+            // arrived) the earliest five are used: ratings 5 3 4 2 4 = 18, shifts 2 0 3 1 2 = 8
+            // over 5 pairs, and 5 answers at levels 1 and 2.
+            sat_released: Some([18, 5]),
+            conf_released: Some([8, 5]),
         };
         let path = |g: &str| format!("/api/v1/reports/impact?{}&group_by={g}", w.window());
         let by_school = report(&app, &app.admin_token, &path("school")).await;
         // Level 3 and level 5 had one respondent each.
         let totals_shown = [Show, Show, Show, Show, Show, Few, Show, Few];
         assert_eq!(by_school["totals"], impact_json(&all, totals_shown));
-        assert_eq!(by_school["totals"]["confidence_shift"], json!(1.5));
+        assert_eq!(by_school["totals"]["confidence_shift"], json!(1.6));
         assert_eq!(by_school["totals"]["follow_up"]["response_rate"], json!(5.0 / 6.0));
         let a = I {
             post: [3, 3],
@@ -1286,6 +1325,7 @@ both_backends! {
             conf: [5, 3, 3],
             imp: [1, 2],
             guskey: [3, 3, 1, 2, 1],
+            ..Default::default()
         };
         let b = I {
             post: [3, 3],
@@ -1294,6 +1334,7 @@ both_backends! {
             conf: [4, 3, 3],
             imp: [2, 3],
             guskey: [3, 3, 0, 3, 0],
+            ..Default::default()
         };
         assert_eq!(
             by_school["groups"],
@@ -1312,6 +1353,7 @@ both_backends! {
             conf: [9, 5, 5],
             imp: [3, 5],
             guskey: [5, 5, 1, 5, 1],
+            ..Default::default()
         };
         let assistant = I {
             post: [1, 1],
@@ -1320,6 +1362,7 @@ both_backends! {
             conf: [0, 1, 1],
             imp: [0, 0],
             guskey: [1, 1, 0, 0, 0],
+            ..Default::default()
         };
         let by_group = report(&app, &app.admin_token, &path("staff_group")).await;
         assert_eq!(
@@ -1397,23 +1440,27 @@ both_backends! {
         .await;
         let path = |g: &str| format!("/api/v1/reports/impact?{}&group_by={g}", w.window());
         let t = report(&app, &app.admin_token, &path("school")).await["totals"].clone();
-        // Levels 1 and 2: 7 answers from 6 respondents; levels 3 and 5 one respondent each.
+        // Levels 1 and 2: 7 answers from 6 respondents, of which the earliest 5 respondents
+        // (a1 first, with 2 answers) count: 6 answers. Levels 3 and 5 one respondent each.
         let few = json!({"suppressed": true, "reason": TOO_FEW});
         assert_eq!(
             t["guskey_levels"],
             json!([
-                {"level": 1, "answers": 7, "respondents": 6},
-                {"level": 2, "answers": 7, "respondents": 6},
+                {"level": 1, "answers": 6, "respondents": 6},
+                {"level": 2, "answers": 6, "respondents": 6},
                 {"level": 3, "answers": few, "respondents": 1},
                 {"level": 4, "answers": 5, "respondents": 5},
                 {"level": 5, "answers": few, "respondents": 1},
             ])
         );
-        // Shifts 2, 0, 3, 1, 2, 1 and now 4, over 7 pairs from 6 respondents.
-        assert_eq!(t["confidence_shift"], json!(13.0 / 7.0));
+        // Shifts 2 (and now 4), 0, 3, 1, 2, 1 from 6 respondents in the order they arrived; the
+        // earliest 5 respondents count: 12 over their 6 pairs (over the 5 respondents it would
+        // be 2.4, over all 7 pairs 13 / 7).
+        assert_eq!(t["confidence_shift"], json!(2.0));
         assert_eq!(t["confidence_respondents"], 6);
-        // Satisfaction is the overall question's alone: unchanged.
-        assert_eq!(t["satisfaction"], json!(3.5));
+        // Satisfaction is the overall question's alone: unchanged, the earliest five ratings
+        // 5 3 4 2 4.
+        assert_eq!(t["satisfaction"], json!(3.6));
         assert_eq!(t["satisfaction_respondents"], 6);
         // A course is in the impact report only with an evaluated booking: K3 has bookings but
         // no invitation or answer.
@@ -1533,7 +1580,8 @@ both_backends! {
         let total = &rows[3];
         assert_eq!((total[col("level")].as_str(), total[col("key")].as_str()), ("0", "total"));
         assert_eq!(total[col("bookings")], "14");
-        assert_eq!(total[col("satisfaction")], "3.5");
+        // The earliest five of six ratings: 18 / 5.
+        assert_eq!(total[col("satisfaction")], "3.6");
         assert_eq!(total[col("cost_pence")], "12500");
         assert_eq!(total[col("suppressed")], "");
 
@@ -1678,4 +1726,324 @@ async fn sqlite_and_postgres_reports_are_identical() {
     // The bookings were really there.
     assert!(rl[0].1.contains("\"bookings\":14"));
     let _ = (&wl.bookings, &wp.bookings);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures released in whole steps of the threshold
+
+/// One course two years back, alone in its window and its term, with ten teachers of one
+/// school (in one cluster, under one priority) booked on it, and the answers written in
+/// steps: every group of every grouping holds the same answers as the totals.
+struct Steps {
+    course: String,
+    start: NaiveDateTime,
+    school: String,
+    cluster: String,
+    group: String,
+    bookings: Vec<String>,
+    window: String,
+}
+
+async fn steps_alliance(app: &TestApp) -> Steps {
+    let fx = cal_fixture(app).await;
+    let cluster = app
+        .admin_create("/api/v1/clusters", json!({"name": "Dove Valley"}))
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let school = app
+        .admin_create(
+            "/api/v1/schools",
+            json!({"urn": 130001, "name": "Hazel Primary", "phase": "primary", "cluster_id": cluster}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let group = fx.group("teacher");
+    let c = course(
+        app,
+        &fx,
+        "Questioning",
+        &[-800],
+        12,
+        2000,
+        &["send"],
+        None,
+        false,
+    )
+    .await;
+    let course_id = c["id"].as_str().unwrap().to_string();
+    let start = parse_time(c["sessions"][0]["start"].as_str().unwrap());
+    let mut bookings = Vec::new();
+    for i in 0..10 {
+        let who = bk_person(
+            app,
+            &format!("Teacher {i}"),
+            Some(&school),
+            Some(&group),
+            &[Role::Staff],
+        )
+        .await;
+        let b = book(app, &course_id, &who, true).await;
+        bookings.push(b["id"].as_str().unwrap().to_string());
+    }
+    let day = london_date(start);
+    let window = format!(
+        "from={}&to={}",
+        day - chrono::Duration::days(3),
+        day + chrono::Duration::days(3)
+    );
+    Steps {
+        course: course_id,
+        start,
+        school,
+        cluster,
+        group,
+        bookings,
+        window,
+    }
+}
+
+impl Steps {
+    /// Both evaluations of the bookings `range`, answered high (rating 5, confidence 1 -> 5,
+    /// used 5) or low (rating 1, confidence 3 -> 3, used 1), after every answer so far.
+    async fn answer(&self, app: &TestApp, range: std::ops::Range<usize>, high: bool) {
+        let mut rows = Vec::new();
+        for b in &self.bookings[range] {
+            let (post, used) = if high {
+                (answer(5, 1, 5), follow(5, &[]))
+            } else {
+                (answer(1, 3, 3), follow(1, &[]))
+            };
+            for (kind, ans) in [("post_course", post), ("follow_up", used)] {
+                rows.push((
+                    self.course.clone(),
+                    b.clone(),
+                    kind.to_string(),
+                    true,
+                    ans,
+                    self.school.clone(),
+                    self.cluster.clone(),
+                    self.group.clone(),
+                ));
+            }
+        }
+        cal_db(app, move |conn| write_evaluations(conn, rows)).await;
+        // Answers of a later step arrive later.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The groupings the reports are read by: each alone, and each second to another.
+const STEP_GROUPINGS: [&str; 10] = [
+    "school",
+    "cluster",
+    "staff_group",
+    "priority",
+    "course",
+    "term",
+    "cluster,staff_group",
+    "course,school",
+    "school,priority",
+    "staff_group,term",
+];
+
+/// Every evaluation figure of a report (totals, groups and subgroups), as (where, figure,
+/// value), and checks each group has the figures.
+fn evaluation_figures(report: &Value, impact: bool) -> Vec<(String, String, Value)> {
+    fn walk(g: &Value, at: String, impact: bool, out: &mut Vec<(String, String, Value)>) {
+        let names: &[&str] = if impact {
+            &["satisfaction", "confidence_shift", "impact_rate"]
+        } else {
+            &["satisfaction", "impact_rate"]
+        };
+        for n in names {
+            out.push((at.clone(), n.to_string(), g[n].clone()));
+        }
+        if impact {
+            for l in g["guskey_levels"].as_array().unwrap() {
+                out.push((
+                    at.clone(),
+                    format!("guskey_{}", l["level"]),
+                    l["answers"].clone(),
+                ));
+            }
+        }
+        for s in g["subgroups"].as_array().into_iter().flatten() {
+            walk(
+                s,
+                format!("{at}/{}", s["key"].as_str().unwrap()),
+                impact,
+                out,
+            );
+        }
+    }
+    let mut out = Vec::new();
+    walk(&report["totals"], "totals".into(), impact, &mut out);
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "one group: {report}");
+    for g in groups {
+        walk(g, g["key"].as_str().unwrap().to_string(), impact, &mut out);
+    }
+    out
+}
+
+/// Every figure read as `expected` gives it (by figure name).
+fn assert_figures(figures: &[(String, String, Value)], expected: &[(&str, Value)], what: &str) {
+    for (at, name, value) in figures {
+        let want = &expected.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(value, want, "{what}: {name} of {at}");
+    }
+}
+
+async fn step_reports(app: &TestApp, s: &Steps) -> Vec<(String, Vec<(String, String, Value)>)> {
+    let mut out = Vec::new();
+    for report_kind in ["engagement", "impact"] {
+        for g in STEP_GROUPINGS {
+            let r = report(
+                app,
+                &app.admin_token,
+                &format!("/api/v1/reports/{report_kind}?{}&group_by={g}", s.window),
+            )
+            .await;
+            out.push((
+                format!("{report_kind} by {g}"),
+                evaluation_figures(&r, report_kind == "impact"),
+            ));
+        }
+    }
+    out
+}
+
+both_backends! {
+    async fn one_more_answer_moves_no_figure_of_any_grouping(app: TestApp) {
+        let s = steps_alliance(&app).await;
+        // 7 answers: five high, then two low. The figures use the earliest 5 (all high).
+        s.answer(&app, 0..5, true).await;
+        s.answer(&app, 5..7, false).await;
+        let five_high = [
+            ("satisfaction", json!(5.0)),
+            ("impact_rate", json!(1.0)),
+            ("confidence_shift", json!(4.0)),
+            ("guskey_1", json!(5)),
+            ("guskey_2", json!(5)),
+            ("guskey_3", json!(0)),
+            ("guskey_4", json!(5)),
+            ("guskey_5", json!(0)),
+        ];
+        let seven = step_reports(&app, &s).await;
+        for (what, figures) in &seven {
+            assert_figures(figures, &five_high, what);
+        }
+        // An 8th answer (low): over all 8 the satisfaction would go from 27/7 to 28/8; the
+        // figures are those of the earliest 5 still, every one unmoved.
+        s.answer(&app, 7..8, false).await;
+        let eight = step_reports(&app, &s).await;
+        assert_eq!(seven, eight);
+        // Up to 10: the next whole step. Worked by hand over the 10 (five high, five low):
+        // satisfaction (5x5 + 5x1) / 10 = 3.0, impact 5 positive of 10 = 0.5, confidence
+        // shifts (5x4 + 5x0) / 10 pairs = 2.0, and 10 answers at levels 1, 2 and 4.
+        s.answer(&app, 8..10, false).await;
+        let ten = step_reports(&app, &s).await;
+        let ten_figures = [
+            ("satisfaction", json!(3.0)),
+            ("impact_rate", json!(0.5)),
+            ("confidence_shift", json!(2.0)),
+            ("guskey_1", json!(10)),
+            ("guskey_2", json!(10)),
+            ("guskey_3", json!(0)),
+            ("guskey_4", json!(10)),
+            ("guskey_5", json!(0)),
+        ];
+        for (what, figures) in &ten {
+            assert_figures(figures, &ten_figures, what);
+        }
+    }
+}
+
+/// The mean ratings (`4.2 out of 5`), rates (`75%`) and shifts (`+1.2`) a page or email
+/// shows, in order.
+fn shown_figures(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '<' || c == '>' || c == '(' || c == ')')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let number = |s: &str| s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.contains('.');
+        if number(w) && words.get(i + 1) == Some(&"out") && words.get(i + 2) == Some(&"of") {
+            out.push(format!("{w} out of 5"));
+        } else if w.starts_with('+') && number(&w[1..]) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+/// The dashboard as a CPD group member (signed in with `cookie`) sees it for the window.
+async fn dashboard(app: &TestApp, s: &Steps, cookie: &str) -> String {
+    let r = app
+        .client
+        .get(format!("{}/reports?{}", app.address, s.window))
+        .header(
+            "cookie",
+            format!("{}={cookie}", cpd_hub::auth::session::COOKIE),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+/// The term's digest as a dry run prints it.
+async fn digest(app: &TestApp, term_key: &str) -> String {
+    let out = crate::digest::cli(
+        app,
+        &["digest", "--term", "--term-key", term_key, "--dry-run"],
+        &[],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+both_backends! {
+    async fn the_dashboard_and_the_digest_move_only_in_whole_steps(app: TestApp) {
+        let s = steps_alliance(&app).await;
+        let member = bk_person(&app, "Gwen Group", None, None, &[Role::CpdGroup]).await;
+        let cookie = crate::browser::web_session_cookie(&app, &member.id).await;
+        let (term_key, _) = term_by_hand(s.start, 0);
+        s.answer(&app, 0..5, true).await;
+        s.answer(&app, 5..7, false).await;
+        let (page7, mail7) = (dashboard(&app, &s, &cookie).await, digest(&app, &term_key).await);
+        // The earliest five: all rated 5, confidence +4.0.
+        assert!(shown_figures(&page7).contains(&"5.0 out of 5".to_string()), "{page7}");
+        assert!(mail7.contains("- Satisfaction: 5.0 out of 5"), "{mail7}");
+        assert!(mail7.contains("- Impact rate: 100%"), "{mail7}");
+        assert!(shown_figures(&mail7).contains(&"+4.0".to_string()), "{mail7}");
+
+        s.answer(&app, 7..8, false).await;
+        let (page8, mail8) = (dashboard(&app, &s, &cookie).await, digest(&app, &term_key).await);
+        assert_eq!(shown_figures(&page7), shown_figures(&page8));
+        assert_eq!(shown_figures(&mail7), shown_figures(&mail8));
+        assert!(mail8.contains("- Satisfaction: 5.0 out of 5"), "{mail8}");
+        assert!(mail8.contains("- Impact rate: 100%"), "{mail8}");
+
+        // Ten answers, five high and five low: 3.0 out of 5, 50%, +2.0 (worked by hand as in
+        // the reports' test).
+        s.answer(&app, 8..10, false).await;
+        let (page10, mail10) = (dashboard(&app, &s, &cookie).await, digest(&app, &term_key).await);
+        assert!(shown_figures(&page10).contains(&"3.0 out of 5".to_string()), "{page10}");
+        assert!(!shown_figures(&page10).contains(&"5.0 out of 5".to_string()), "{page10}");
+        assert!(mail10.contains("- Satisfaction: 3.0 out of 5"), "{mail10}");
+        assert!(mail10.contains("- Impact rate: 50%"), "{mail10}");
+        assert!(shown_figures(&mail10).contains(&"+2.0".to_string()), "{mail10}");
+    }
 }

@@ -47,6 +47,12 @@ pub struct EngagementCounts {
     pub no_show_cost_pence: i64,
     /// Sum of the snapshotted price of the late-cancelled bookings, in pence.
     pub late_cancellation_cost_pence: i64,
+    /// How many of the group's overall ratings `satisfaction_sum` holds, when it holds only
+    /// those released (the earliest, in whole steps of the threshold); `None` when it holds
+    /// all `satisfaction_n`. Not added up: released sums belong to one group.
+    pub satisfaction_counted: Option<i64>,
+    /// Likewise for `impact_positive` out of `impact_n`.
+    pub impact_counted: Option<i64>,
 }
 
 impl std::ops::AddAssign for EngagementCounts {
@@ -68,6 +74,9 @@ impl std::ops::AddAssign for EngagementCounts {
         self.impact_n += o.impact_n;
         self.no_show_cost_pence += o.no_show_cost_pence;
         self.late_cancellation_cost_pence += o.late_cancellation_cost_pence;
+        // A sum of released figures is no group's released figure.
+        self.satisfaction_counted = None;
+        self.impact_counted = None;
     }
 }
 
@@ -278,14 +287,20 @@ impl EngagementCounts {
                 t,
                 self.satisfaction_n,
                 shown.satisfaction,
-                ratio(self.satisfaction_sum, self.satisfaction_n),
+                ratio(
+                    self.satisfaction_sum,
+                    self.satisfaction_counted.unwrap_or(self.satisfaction_n),
+                ),
             ),
             satisfaction_respondents: self.satisfaction_n,
             impact_rate: figure(
                 t,
                 self.impact_n,
                 shown.impact_rate,
-                ratio(self.impact_positive, self.impact_n),
+                ratio(
+                    self.impact_positive,
+                    self.impact_counted.unwrap_or(self.impact_n),
+                ),
             ),
             impact_respondents: self.impact_n,
             cost: Costs {

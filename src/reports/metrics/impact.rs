@@ -44,6 +44,13 @@ pub struct ImpactCounts {
     pub guskey_answers: [i64; 5],
     /// Responses with at least one answer at each level.
     pub guskey_respondents: [i64; 5],
+    /// How many of the group's overall ratings `satisfaction_sum` holds, when it holds only
+    /// those released (the earliest, in whole steps of the threshold); `None` when it holds
+    /// all `satisfaction_n`. The confidence shift and the Guskey answers need no such count:
+    /// their released sums come with their own `confidence_pairs`. Not added up.
+    pub satisfaction_counted: Option<i64>,
+    /// Likewise for `impact_positive` out of `impact_n`.
+    pub impact_counted: Option<i64>,
 }
 
 impl std::ops::AddAssign for ImpactCounts {
@@ -64,6 +71,9 @@ impl std::ops::AddAssign for ImpactCounts {
             self.guskey_answers[i] += o.guskey_answers[i];
             self.guskey_respondents[i] += o.guskey_respondents[i];
         }
+        // A sum of released figures is no group's released figure.
+        self.satisfaction_counted = None;
+        self.impact_counted = None;
     }
 }
 
@@ -194,7 +204,10 @@ impl ImpactCounts {
                 t,
                 self.satisfaction_n,
                 shown.satisfaction,
-                ratio(self.satisfaction_sum, self.satisfaction_n),
+                ratio(
+                    self.satisfaction_sum,
+                    self.satisfaction_counted.unwrap_or(self.satisfaction_n),
+                ),
             ),
             satisfaction_respondents: self.satisfaction_n,
             confidence_shift: figure(
@@ -208,7 +221,10 @@ impl ImpactCounts {
                 t,
                 self.impact_n,
                 shown.impact_rate,
-                ratio(self.impact_positive, self.impact_n),
+                ratio(
+                    self.impact_positive,
+                    self.impact_counted.unwrap_or(self.impact_n),
+                ),
             ),
             impact_respondents: self.impact_n,
             guskey_levels: (0..5)

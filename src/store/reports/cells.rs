@@ -128,6 +128,9 @@ impl CellRow {
             impact_n: self.impact_n,
             no_show_cost_pence: self.no_show_cost_pence,
             late_cancellation_cost_pence: self.late_cancellation_cost_pence,
+            // Filled in by the released sums (`super::released`).
+            satisfaction_counted: None,
+            impact_counted: None,
         }
     }
 
@@ -147,6 +150,8 @@ impl CellRow {
             impact_n: self.impact_n,
             guskey_answers: [self.g1, self.g2, self.g3, self.g4, self.g5],
             guskey_respondents: [self.g1_n, self.g2_n, self.g3_n, self.g4_n, self.g5_n],
+            satisfaction_counted: None,
+            impact_counted: None,
         }
     }
 }

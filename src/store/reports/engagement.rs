@@ -19,6 +19,7 @@ use crate::reports::metrics::{
 use super::cells::{Method, Wanted};
 use super::read::{booking_rows, cell_rows};
 use super::reference::{describe, load_courses, load_labels, Labels};
+use super::released::released;
 use super::rollup::{alone, engagement_shown, places, Figures, Rollup, Visibility};
 
 // ---------------------------------------------------------------------------------------------
@@ -100,6 +101,14 @@ fn engagement_in(
     }
     // Kept sums less a course's old figures can leave a group with nothing in it.
     rollup.prune(|c| c.bookings != 0);
+    let school = match scope {
+        ReportScope::All => None,
+        ReportScope::School(id) => Some(id.as_str()),
+    };
+    for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
+        let r = released(conn, window, period, &levels, Wanted::Engagement, school)?;
+        rollup.release(period, &r);
+    }
     let places = places(&levels, &courses);
 
     // In a school's own view the alliance is the parent and the rest of the alliance the
@@ -276,6 +285,8 @@ fn alliance_totals(conn: &mut DbConn, q: &ReportQuery) -> QueryResult<[Engagemen
         for r in cell_rows(conn, window, &[], Wanted::Engagement)? {
             totals[period] += r.engagement();
         }
+        let released = released(conn, window, period, &[], Wanted::Engagement, None)?;
+        totals[period].release(&released.totals);
     }
     Ok(totals)
 }

@@ -12,6 +12,7 @@ use super::cells::{Method, Wanted};
 use super::engagement::tune;
 use super::read::{booking_rows, cell_rows};
 use super::reference::{describe, load_courses, load_labels};
+use super::released::released;
 use super::rollup::{alone, impact_shown, Rollup, Visibility};
 
 // ---------------------------------------------------------------------------------------------
@@ -68,6 +69,11 @@ fn impact_in(
     }
     // Only groups with an evaluation are listed.
     rollup.prune(|c| c.evaluated != 0);
+    let school = match scope {
+        ReportScope::All => None,
+        ReportScope::School(id) => Some(id.as_str()),
+    };
+    rollup.release(0, &released(conn, q, 0, &levels, Wanted::Impact, school)?);
     let t = Threshold::new(q.min_responses);
     let vis = Visibility::of(
         t,

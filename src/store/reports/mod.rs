@@ -8,12 +8,17 @@
 //! in the totals. No booking is ever loaded one by one. The sums are additive
 //! ([`EngagementCounts`], [`ImpactCounts`]); `reports::metrics` turns them into the contract's
 //! rates.
+//!
+//! The sums evaluation figures are made of are the exception: each group's come from its
+//! earliest responses in whole steps of the threshold, read per group by a window query
+//! (`released`), so that no figure moves by a single response.
 
 mod cells;
 mod engagement;
 mod impact;
 mod read;
 mod reference;
+mod released;
 mod rollup;
 mod window;
 

@@ -11,6 +11,7 @@ use crate::reports::metrics::{
 };
 
 use super::reference::Courses;
+use super::released::{Released, ReleasedSums};
 
 // ---------------------------------------------------------------------------------------------
 // Rolling up
@@ -119,21 +120,58 @@ impl<C: Default + Copy + std::ops::AddAssign> Rollup<C> {
     }
 }
 
+impl<C: Figures> Rollup<C> {
+    /// Puts the released sums of `period`'s groups in place of the sums over all their
+    /// answers, so every figure shown uses only a group's earliest answers in whole steps of
+    /// the threshold. A group with nothing released gets zeros (its figures are suppressed).
+    pub(super) fn release(&mut self, period: usize, released: &Released) {
+        self.totals[period].release(&released.totals);
+        for (k, c) in self.first[period].iter_mut() {
+            c.release(&released.first.get(k).copied().unwrap_or_default());
+        }
+        for (k, c) in self.second[period].iter_mut() {
+            c.release(&released.second.get(k).copied().unwrap_or_default());
+        }
+    }
+}
+
 /// Counts with figures drawn from evaluation answers, each from its own respondents.
 pub(super) trait Figures: Copy {
     /// Respondents behind each suppressible figure, in a fixed order.
     fn respondents(&self) -> Vec<i64>;
+
+    /// Takes the figures' sums from the group's released answers.
+    fn release(&mut self, r: &ReleasedSums);
 }
 
 impl Figures for EngagementCounts {
     fn respondents(&self) -> Vec<i64> {
         vec![self.satisfaction_n, self.impact_n]
     }
+
+    fn release(&mut self, r: &ReleasedSums) {
+        self.satisfaction_sum = r.sum[0];
+        self.satisfaction_counted = Some(r.counted[0]);
+        self.impact_positive = r.sum[1];
+        self.impact_counted = Some(r.counted[1]);
+    }
 }
 
 impl Figures for ImpactCounts {
     fn respondents(&self) -> Vec<i64> {
         self.respondents().to_vec()
+    }
+
+    fn release(&mut self, r: &ReleasedSums) {
+        self.satisfaction_sum = r.sum[0];
+        self.satisfaction_counted = Some(r.counted[0]);
+        self.impact_positive = r.sum[1];
+        self.impact_counted = Some(r.counted[1]);
+        self.confidence_shift_sum = r.sum[2];
+        self.confidence_pairs = r.pairs[2];
+        for i in 0..5 {
+            self.guskey_answers[i] = r.sum[3 + i];
+        }
     }
 }
 
