@@ -6,6 +6,8 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY email-templates ./email-templates
+# Swagger UI as served at /api/docs/ (Cargo.toml's [patch.crates-io]).
+COPY assets ./assets
 # The workspace's other member (benchmark tools) must be present, though it is not built.
 COPY tools ./tools
 RUN cargo build --release --locked --bin cpd-hub

@@ -110,6 +110,70 @@ both_backends! {
 }
 
 both_backends! {
+    /// The API documentation page gets every script, style sheet and icon it names, with the
+    /// right type, and the page starts Swagger UI on the service's own OpenAPI document; the
+    /// parts of Swagger UI no page loads (source maps, other bundles) are not in the binary.
+    async fn api_docs_page_loads_its_files(app: TestApp) {
+        let r = app.get("/api/docs/", None).await;
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        // Every `src="..."` and `href="..."` of the page, relative to /api/docs/.
+        let mut files = Vec::new();
+        for attribute in ["src=\"", "href=\""] {
+            for (at, _) in html.match_indices(attribute) {
+                let value = html[at + attribute.len()..].split('"').next().unwrap();
+                files.push(value.trim_start_matches("./").to_string());
+            }
+        }
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "favicon-16x16.png",
+                "favicon-32x32.png",
+                "index.css",
+                "swagger-initializer.js",
+                "swagger-ui-bundle.js",
+                "swagger-ui-standalone-preset.js",
+                "swagger-ui.css",
+            ],
+            "{html}"
+        );
+        for file in &files {
+            let r = app.get(&format!("/api/docs/{file}"), None).await;
+            assert_eq!(r.status(), 200, "{file}");
+            let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+            let expected = match file.rsplit('.').next().unwrap() {
+                "js" => "text/javascript",
+                "css" => "text/css",
+                _ => "image/png",
+            };
+            assert!(kind.starts_with(expected), "{file}: {kind}");
+            let body = r.bytes().await.unwrap();
+            assert!(!body.is_empty(), "{file}");
+            if file == "swagger-ui-bundle.js" {
+                assert!(body.len() > 1_000_000, "{file}: {} bytes", body.len());
+            }
+            if file == "swagger-initializer.js" {
+                let script = String::from_utf8(body.to_vec()).unwrap();
+                assert!(script.contains("\"/api/openapi.json\""), "{script}");
+            }
+        }
+        // The sign-in page an OAuth flow in Swagger UI returns to is kept.
+        assert_eq!(app.get("/api/docs/oauth2-redirect.html", None).await.status(), 200);
+        for unused in [
+            "swagger-ui-bundle.js.map",
+            "swagger-ui.css.map",
+            "swagger-ui-es-bundle.js",
+            "swagger-ui-es-bundle-core.js",
+            "swagger-ui.js",
+        ] {
+            assert_eq!(app.get(&format!("/api/docs/{unused}"), None).await.status(), 404, "{unused}");
+        }
+    }
+}
+
+both_backends! {
     async fn metrics_count_requests_by_route(app: TestApp) {
         app.get("/api/v1/clusters", Some(&app.admin_token)).await;
         app.get("/api/v1/clusters", None).await;
