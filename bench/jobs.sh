@@ -8,22 +8,22 @@
 #   SCALE=0.1        national size multiplier (1 for the full size: minutes to seed, 14 GB)
 #   BACKENDS="sqlite postgres"
 #   NATIONAL_DIR=/work/bench-data
-#   PROFILE=release  (or debug, for a quick look without a release build)
+#   PROFILE=release  (or fast-release or debug, for a quick look without a release build)
 #   NOW=2026-11-20T12:00:00   the moment the jobs run at (the seed's own "now")
 source "$(dirname "$0")/lib.sh"
 RUNS=${1:-5}
 SCALE=${SCALE:-0.1}
 BACKENDS=${BACKENDS:-sqlite postgres}
 NATIONAL_DIR=${NATIONAL_DIR:-/work/bench-data}
-PROFILE=${PROFILE:-release}
+PROFILE=${PROFILE:-$BENCH_PROFILE}
 NOW=${NOW:-2026-11-20T12:00:00}
 suffix="_jobs_${SCALE//./_}"
 mkdir -p "$NATIONAL_DIR"
 
-if [ "$PROFILE" = release ]; then
-    (cd "$ROOT" && cargo build --release --quiet -p cpd-hub-tools --bin cpd-hub-bench --example jobs_once)
-else
+if [ "$PROFILE" = debug ]; then
     (cd "$ROOT" && cargo build --quiet -p cpd-hub-tools --bin cpd-hub-bench --example jobs_once)
+else
+    (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet -p cpd-hub-tools --bin cpd-hub-bench --example jobs_once)
 fi
 TARGET="$ROOT/target/$PROFILE"
 

@@ -3,9 +3,14 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN="$ROOT/target/release/cpd-hub"
+# BENCH_PROFILE=fast-release builds quicker (no LTO, incremental) for trying a change; the
+# figures in docs/performance.md come from the release profile. BIN and BENCH_BIN point at
+# other binaries (a saved "before" build, say) and then nothing is built.
+BENCH_PROFILE=${BENCH_PROFILE:-release}
+BIN_GIVEN=${BIN:+yes}
+BIN=${BIN:-"$ROOT/target/$BENCH_PROFILE/cpd-hub"}
 # The benchmark data (bench-seed, bench-token) comes from the tools package, apart from the service.
-BENCH_BIN="$ROOT/target/release/cpd-hub-bench"
+BENCH_BIN=${BENCH_BIN:-"$ROOT/target/$BENCH_PROFILE/cpd-hub-bench"}
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
@@ -17,7 +22,9 @@ need() {
 }
 
 build_release() {
-    (cd "$ROOT" && cargo build --release --quiet -p cpd-hub -p cpd-hub-tools --bin cpd-hub --bin cpd-hub-bench)
+    [ -n "$BIN_GIVEN" ] && return 0
+    (cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" --quiet -p cpd-hub -p cpd-hub-tools \
+        --bin cpd-hub --bin cpd-hub-bench)
 }
 
 # fresh_db BACKEND NAME -> prints a DATABASE_URL for an empty database
