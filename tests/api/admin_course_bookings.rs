@@ -130,7 +130,7 @@ async fn rows(browser: &Browser) -> Vec<(String, String)> {
 async fn screenshot(browser: &Browser, name: &str, width: u32) {
     browser.set_window_size(width, 3000).await;
     browser.execute("window.scrollTo(0, 0);", vec![]).await;
-    browser.keep_screenshot(&format!("{name}-{width}")).await;
+    browser.save_screenshot(&format!("{name}-{width}")).await;
 }
 
 /// Axe, the layout rules, and screenshots at desktop and phone widths; back at 1280 px.

@@ -97,7 +97,7 @@ fn day_in(days: i64) -> String {
 async fn screenshot(browser: &Browser, name: &str, width: u32) {
     browser.set_window_size(width, 3000).await;
     browser.execute("window.scrollTo(0, 0);", vec![]).await;
-    browser.keep_screenshot(&format!("{name}-{width}")).await;
+    browser.save_screenshot(&format!("{name}-{width}")).await;
 }
 
 crate::each_backend!(

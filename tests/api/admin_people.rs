@@ -58,7 +58,7 @@ fn person_id_in(url: &str) -> String {
 async fn screenshot(browser: &Browser, name: &str, width: u32) {
     browser.set_window_size(width, 3000).await;
     browser.execute("window.scrollTo(0, 0);", vec![]).await;
-    browser.keep_screenshot(&format!("{name}-{width}")).await;
+    browser.save_screenshot(&format!("{name}-{width}")).await;
 }
 
 /// Looks at a page at desktop, tablet and phone widths: screenshots, no sideways scrolling at 320 px,

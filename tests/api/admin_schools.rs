@@ -157,7 +157,7 @@ fn words(text: &str) -> String {
 async fn screenshot(browser: &Browser, name: &str, width: u32) {
     browser.set_window_size(width, 3000).await;
     browser.execute("window.scrollTo(0, 0);", vec![]).await;
-    browser.keep_screenshot(&format!("{name}-{width}")).await;
+    browser.save_screenshot(&format!("{name}-{width}")).await;
 }
 
 /// At 1280 and 320 px: a screenshot, no sideways scrolling at 320 and axe at both; back to

@@ -493,8 +493,15 @@ impl Browser {
         let Some(source) = crate::tools::axe(what) else {
             return Vec::new();
         };
-        self.execute(&format!("{source}\nreturn true;"), vec![])
+        // The source is half a megabyte for Chromium to parse: sent only to a page that has
+        // not had it yet (a new page starts without it).
+        let loaded = self
+            .execute("return typeof axe !== 'undefined';", vec![])
             .await;
+        if loaded != Value::Bool(true) {
+            self.execute(&format!("{source}\nreturn true;"), vec![])
+                .await;
+        }
         let result = self
             .post(
                 "/execute/async",
@@ -558,6 +565,16 @@ impl Browser {
     pub async fn screenshot_base64(&self) -> String {
         let v = self.get("/screenshot").await;
         v.as_str().expect("screenshot is base64").to_string()
+    }
+
+    /// When `CPD_SCREENSHOT_DIR` is set, takes a screenshot and saves it there as
+    /// `<name>.png` (to look at a page after a test run); otherwise does nothing. For tests
+    /// that check nothing in the picture: a tall screenshot takes Chromium a second or more on
+    /// a busy machine, and the tests take dozens.
+    pub async fn save_screenshot(&self, name: &str) {
+        if std::env::var_os("CPD_SCREENSHOT_DIR").is_some() {
+            self.keep_screenshot(name).await;
+        }
     }
 
     /// Takes a screenshot and, when `CPD_SCREENSHOT_DIR` is set, saves it there as

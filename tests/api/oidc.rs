@@ -281,7 +281,7 @@ async fn sign_in_in_the_browser(backend: Backend) {
     browser
         .assert_accessible("sign-in page with single sign-on")
         .await;
-    browser.keep_screenshot("oidc-sign-in-1280").await;
+    browser.save_screenshot("oidc-sign-in-1280").await;
     browser.click_and_wait(&button).await;
 
     // The provider's own login page, then its consent page.
@@ -338,7 +338,7 @@ async fn sign_in_in_the_browser(backend: Backend) {
     browser
         .assert_accessible("single sign-on refusal page")
         .await;
-    browser.keep_screenshot("oidc-refused-1280").await;
+    browser.save_screenshot("oidc-refused-1280").await;
     browser.set_window_size(320, 800).await;
     browser.goto(&format!("{}/", app.address)).await;
     browser
@@ -347,7 +347,7 @@ async fn sign_in_in_the_browser(backend: Backend) {
     browser
         .assert_fits("link refusal page with single sign-on at 320px")
         .await;
-    browser.keep_screenshot("oidc-link-invalid-320").await;
+    browser.save_screenshot("oidc-link-invalid-320").await;
 }
 crate::each_backend!(
     sign_in_through_the_provider_in_the_browser,

@@ -903,7 +903,7 @@ crate::both_backends! {
         sign_in_browser(&app, &browser, &s.lead.id).await;
         browser.goto(&url(&app, "/my/courses")).await;
         browser.assert_fits("my courses at 320 px").await;
-        browser.keep_screenshot("my-courses-320").await;
+        browser.save_screenshot("my-courses-320").await;
         assert_eq!(browser.find("details.held-courses").await.attribute("open").await, None);
         browser.assert_accessible("my courses").await;
     }

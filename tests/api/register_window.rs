@@ -154,7 +154,7 @@ both_backends! {
             browser.assert_accessible(&format!("register not open at {width} px")).await;
             browser.assert_fits(&format!("register not open at {width} px")).await;
             browser
-                .keep_screenshot(&format!("register-not-open-{width}"))
+                .save_screenshot(&format!("register-not-open-{width}"))
                 .await;
         }
     }
