@@ -359,10 +359,22 @@ mod tests {
         assert!(cache.get("b", 2, t0).is_none());
         // Full: starts again.
         cache
-            .get_or_make("c", 2, t0, |_| true, || Ok::<_, ()>(Arc::new("c".to_string())))
+            .get_or_make(
+                "c",
+                2,
+                t0,
+                |_| true,
+                || Ok::<_, ()>(Arc::new("c".to_string())),
+            )
             .unwrap();
         cache
-            .get_or_make("d", 2, t0, |_| true, || Ok::<_, ()>(Arc::new("d".to_string())))
+            .get_or_make(
+                "d",
+                2,
+                t0,
+                |_| true,
+                || Ok::<_, ()>(Arc::new("d".to_string())),
+            )
             .unwrap();
         assert!(cache.get("a", 2, t0).is_none());
         assert!(cache.get("d", 2, t0).is_some());
@@ -377,7 +389,9 @@ mod tests {
             let s = s.to_string();
             move || Ok::<_, ()>(Arc::new(s))
         };
-        cache.get_or_make("a", 1, t0, |_| true, make("one")).unwrap();
+        cache
+            .get_or_make("a", 1, t0, |_| true, make("one"))
+            .unwrap();
         // Young enough: kept, whatever `make` would say now.
         let later = t0 + Duration::from_millis(1999);
         assert_eq!(*cache.get("a", 1, later).unwrap(), "one");
@@ -413,11 +427,17 @@ mod tests {
             let cache = cache.clone();
             std::thread::spawn(move || {
                 cache
-                    .get_or_make("a", 1, old, |_| true, || {
-                        started_tx.send(()).unwrap();
-                        finish_rx.recv().unwrap();
-                        Ok::<_, ()>(Arc::new("two".into()))
-                    })
+                    .get_or_make(
+                        "a",
+                        1,
+                        old,
+                        |_| true,
+                        || {
+                            started_tx.send(()).unwrap();
+                            finish_rx.recv().unwrap();
+                            Ok::<_, ()>(Arc::new("two".into()))
+                        },
+                    )
                     .unwrap()
             })
         };
@@ -431,7 +451,13 @@ mod tests {
         assert_eq!(*maker.join().unwrap(), "two");
         // A new generation is never answered with an old one.
         let next = cache
-            .get_or_make("a", 2, old, |_| true, || Ok::<_, ()>(Arc::new("three".into())))
+            .get_or_make(
+                "a",
+                2,
+                old,
+                |_| true,
+                || Ok::<_, ()>(Arc::new("three".into())),
+            )
             .unwrap();
         assert_eq!(*next, "three");
     }

@@ -384,8 +384,7 @@ fn book_in_batch(
     // writes the booking, its history, its email and, for a lone request, the counters in one
     // statement: a round trip and a statement each saved three times over, and PostgreSQL's
     // CPU per statement is what bounds booking throughput there.
-    if matches!(conn, DbConn::Pg(_)) && !overriding && status != BookingStatus::PendingApproval
-    {
+    if matches!(conn, DbConn::Pg(_)) && !overriding && status != BookingStatus::PendingApproval {
         let mail = if status == BookingStatus::Waitlisted {
             let position = position.unwrap_or_default();
             batch.mailer.prepare(conn, &id, person, |course| {
