@@ -39,6 +39,43 @@ pub fn enqueue(conn: &mut DbConn, msg: NewMessage<'_>) -> QueryResult<String> {
     )
 }
 
+/// An outbox row made ready but not yet written, for a caller that writes it in one
+/// statement with the change it reports (see `store::bookings`' PostgreSQL path). It holds
+/// the same values [`enqueue`] writes: status `pending`, no attempts, due now.
+#[derive(Debug, Clone)]
+pub struct PreparedMessage {
+    /// The row's id.
+    pub id: String,
+    /// The template kind.
+    pub kind: String,
+    /// Where it goes.
+    pub recipient_email: String,
+    /// The person it is for, if any.
+    pub recipient_person_id: Option<String>,
+    /// The payload, as JSON text.
+    pub payload: String,
+    /// When it was queued (and first due).
+    pub now: NaiveDateTime,
+    /// The stable `Message-ID`.
+    pub message_id: String,
+}
+
+/// The row [`enqueue`] would write for `msg`, without writing it (its `subject_id` is left
+/// to the caller's statement).
+pub fn prepare(msg: NewMessage<'_>) -> PreparedMessage {
+    let (kind, payload) = msg.notification.to_stored();
+    let id = new_id();
+    PreparedMessage {
+        message_id: format!("<{id}@cpd-hub>"),
+        id,
+        kind,
+        recipient_email: msg.recipient_email.to_string(),
+        recipient_person_id: msg.recipient_person_id.map(str::to_string),
+        payload: payload.to_string(),
+        now: time::now(),
+    }
+}
+
 /// A message in its stored form: a kind's name and a JSON payload, taken as they are.
 #[derive(Debug, Clone)]
 pub struct StoredMessage<'a> {

@@ -377,9 +377,13 @@ crate::both_backends!(
             "Lighthouse keeping for new leaders"
         );
 
-        // Booked: one place fewer at once.
+        // Booked: one place fewer at once on the course's page; a kept list catches up
+        // within PLACES_MAX_AGE (bookings do not raise the calendar's generation).
         let ann = bk_person(&app, "Ann Lighthouse", Some(&w.school_a), None, &[]).await;
         bk_book_ok(&app, &course, &ann).await;
+        let course_page = page_text(&app, &format!("/courses/{course}"), None).await;
+        assert!(course_page.contains("1 place left"), "{course_page}");
+        tokio::time::sleep(cpd_hub::app::cache::PLACES_MAX_AGE).await;
         let booked = page_text(&app, page, None).await;
         assert!(booked.contains("1 place left"), "{booked}");
         assert_eq!(app.admin_get(json).await["items"][0]["places_left"], 1);

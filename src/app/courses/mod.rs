@@ -262,27 +262,52 @@ fn calendar_list(
     let make = |conn: &mut DbConn| {
         store::list_courses(conn, filter, scope, paging).map(|p| Arc::new(CalendarList::new(p)))
     };
-    if filter.statuses != [CourseStatus::Published] {
+    let Some(key) = kept_key(filter, paging) else {
         return make(conn);
-    }
+    };
     // The generation is read before the list, so a kept list is never older than the
     // generation it is kept under.
     let generation = match generation {
         Some(g) => g,
         None => store::calendar_generation(conn)?,
     };
-    let key = format!("{filter:?} {} {}", paging.limit, paging.offset);
     caches.calendar.get_or_make(
         &key,
         generation,
+        std::time::Instant::now(),
         |l| l.page.items.len() <= KEEP_MAX_ITEMS,
         || make(conn),
     )
 }
 
+/// The key a list is kept under: published-only lists, which look the same to everyone, by
+/// the normalised filter and paging (`None`: not kept).
+fn kept_key(filter: &CourseFilter, paging: Paging) -> Option<String> {
+    (filter.statuses == [CourseStatus::Published])
+        .then(|| format!("{filter:?} {} {}", paging.limit, paging.offset))
+}
+
+/// The calendar's generation, read after this call began; the requests asking at about the
+/// same time share one read (`app::cache::SharedRead`).
+async fn calendar_generation(state: &AppState) -> AppResult<i64> {
+    state
+        .caches
+        .generation
+        .get(|| async {
+            state
+                .db(|c| Ok(store::calendar_generation(c)?))
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(AppError::Unavailable)
+}
+
 /// The published courses (and, for admins and leads, the others the filter asks for)
 /// matching `query`, ordered by first session; a 422 names every bad filter. Published lists
-/// are shared between callers while the calendar is unchanged (one single-row read).
+/// are shared between callers while the calendar is unchanged: a kept list costs one
+/// single-row read shared with the other requests made at the same time, and no connection
+/// of its own.
 pub async fn calendar(
     state: &AppState,
     caller: Option<&Caller>,
@@ -291,8 +316,21 @@ pub async fn calendar(
     let (filter, paging) = query.filter_and_paging()?;
     let scope = course_scope(caller);
     let caches = state.caches.clone();
+    let generation = match kept_key(&filter, paging) {
+        Some(key) => {
+            let generation = calendar_generation(state).await?;
+            if let Some(list) = caches
+                .calendar
+                .get(&key, generation, std::time::Instant::now())
+            {
+                return Ok(list);
+            }
+            Some(generation)
+        }
+        None => None,
+    };
     state
-        .db(move |c| calendar_list(c, &caches, None, &filter, &scope, paging))
+        .db(move |c| calendar_list(c, &caches, generation, &filter, &scope, paging))
         .await
 }
 
@@ -314,6 +352,7 @@ fn filter_choices(
     caches.choices.get_or_make(
         "",
         generation,
+        std::time::Instant::now(),
         |_| true,
         || {
             let all = Paging::new(Some(200), None).map_err(|(f, m)| AppError::invalid(f, m))?;

@@ -117,6 +117,28 @@ impl<'a> Mailer<'a> {
         Ok(())
     }
 
+    /// The outbox row [`Mailer::send`] would write, made ready for the caller to write in
+    /// its own statement; `None` for an erased person (who gets no more email).
+    pub(super) fn prepare(
+        &mut self,
+        conn: &mut DbConn,
+        booking_id: &str,
+        to: &PersonRow,
+        what: impl FnOnce(CourseMail) -> Notification,
+    ) -> QueryResult<Option<outbox::PreparedMessage>> {
+        if to.erased {
+            return Ok(None);
+        }
+        let notification =
+            what(self.course_mail(conn, booking_id, to)?).with_calendar(self.revision);
+        Ok(Some(outbox::prepare(NewMessage {
+            recipient_email: &to.email,
+            recipient_person_id: Some(&to.id),
+            subject_id: Some(booking_id),
+            notification,
+        })))
+    }
+
     /// The fields every booking email about `booking_id` to `to` shares (see
     /// `email-templates/README.md`), without an `.ics` block.
     pub(super) fn course_mail(
