@@ -253,7 +253,9 @@ both_backends! {
         let again = seed(&app).await.expect_err("a second national seed is refused");
         assert!(again.to_string().contains("already has 24 schools"), "{again}");
     }
+}
 
+both_backends! {
     /// Each response's kept sums of its answers (confidence shift and pairs, answers per
     /// Guskey level) follow its answers whoever changes them: ratings changed, a level
     /// changed, free text cleared as erasure does, answers taken away and given again.
