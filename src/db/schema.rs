@@ -492,6 +492,13 @@ diesel::table! {
         confidence_before -> Nullable<Double>,
         confidence_after -> Nullable<Double>,
         consent_follow_up -> Nullable<Bool>,
+        confidence_shift -> Integer,
+        confidence_pairs -> Integer,
+        guskey1_answers -> Integer,
+        guskey2_answers -> Integer,
+        guskey3_answers -> Integer,
+        guskey4_answers -> Integer,
+        guskey5_answers -> Integer,
     }
 }
 

@@ -138,7 +138,7 @@ pub fn month_of(t: NaiveDateTime) -> i64 {
 /// published courses matching `courses` (a condition on `courses c`) by course, school, staff
 /// group and the school's current cluster, with every column of [`COLUMNS`]. Sessions count
 /// as held when they started before the placeholder `now`. With `school` (a placeholder),
-/// only that school's bookings, and the marks, invitations and answers are read through the
+/// only that school's bookings, and the marks, invitations and responses are read through the
 /// school's bookings rather than the whole alliance's. The CTE names start with `f_`, so the
 /// caller can put its own next to them.
 pub(crate) fn facts_sql(courses: &str, now: &str, school: Option<&str>) -> (String, String) {
@@ -151,15 +151,11 @@ pub(crate) fn facts_sql(courses: &str, now: &str, school: Option<&str>) -> (Stri
     let held = "COALESCE(h.n, 0)";
     let no_show = format!("{confirmed} AND {held} > 0 AND COALESCE(a.absent, 0) = {held}");
     let late = "b.status = 'cancelled' AND b.late_cancellation";
-    let pair = "an.before_rating IS NOT NULL AND an.after_rating IS NOT NULL";
-    let levels: Vec<String> = (1..=5)
-        .map(|n| format!("SUM(CASE WHEN an.guskey_level = {n} THEN 1 ELSE 0 END) AS g{n}"))
-        .collect();
     let per_booking: Vec<String> = (1..=5)
         .map(|n| {
             format!(
-                "SUM(COALESCE(ra.g{n}, 0)) AS g{n}, \
-                 SUM(CASE WHEN ra.g{n} > 0 THEN 1 ELSE 0 END) AS g{n}_n"
+                "SUM(r.guskey{n}_answers) AS g{n}, \
+                 SUM(CASE WHEN r.guskey{n}_answers > 0 THEN 1 ELSE 0 END) AS g{n}_n"
             )
         })
         .collect();
@@ -194,36 +190,23 @@ f_inv AS (
      WHERE i.course_id IN (SELECT id FROM f_courses)
      GROUP BY i.booking_id
 ),
-f_ra AS (
-    SELECT an.response_id,
-           SUM(CASE WHEN {pair} THEN an.after_rating - an.before_rating ELSE 0 END) AS shift,
-           SUM(CASE WHEN {pair} THEN 1 ELSE 0 END) AS pairs,
-           {levels}
-      FROM evaluation_answers an
-      JOIN evaluation_responses r0 ON r0.id = an.response_id{ra_narrow}
-     WHERE r0.course_id IN (SELECT id FROM f_courses)
-     GROUP BY an.response_id
-),
 f_resp AS (
     SELECT r.booking_id,
            SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
            SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
            SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
            SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n,
-           SUM(COALESCE(ra.shift, 0)) AS shift,
-           SUM(COALESCE(ra.pairs, 0)) AS pairs,
-           SUM(CASE WHEN ra.pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
+           SUM(r.confidence_shift) AS shift,
+           SUM(r.confidence_pairs) AS pairs,
+           SUM(CASE WHEN r.confidence_pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
            {per_booking}
       FROM evaluation_responses r{resp_narrow}
-      LEFT JOIN f_ra ra ON ra.response_id = r.id
      WHERE r.course_id IN (SELECT id FROM f_courses)
      GROUP BY r.booking_id
 )",
-        levels = levels.join(",\n           "),
         per_booking = per_booking.join(",\n           "),
         att_narrow = narrow("x.booking_id"),
         inv_narrow = narrow("i.booking_id"),
-        ra_narrow = narrow("r0.booking_id"),
         resp_narrow = narrow("r.booking_id"),
     );
     let mut sums = vec![

@@ -126,6 +126,23 @@ const BROKEN: &[(&str, &str)] = &[
          WHERE a.response_id = r.id AND q.metric = 'impact'))",
     ),
     (
+        "a response whose kept sums are not those of its answers",
+        "SELECT COUNT(*) AS n FROM evaluation_responses r \
+         LEFT JOIN (SELECT a.response_id, \
+                           SUM(CASE WHEN a.before_rating IS NOT NULL AND a.after_rating IS NOT NULL THEN a.after_rating - a.before_rating ELSE 0 END) AS shift, \
+                           SUM(CASE WHEN a.before_rating IS NOT NULL AND a.after_rating IS NOT NULL THEN 1 ELSE 0 END) AS pairs, \
+                           SUM(CASE WHEN a.guskey_level = 1 THEN 1 ELSE 0 END) AS g1, \
+                           SUM(CASE WHEN a.guskey_level = 2 THEN 1 ELSE 0 END) AS g2, \
+                           SUM(CASE WHEN a.guskey_level = 3 THEN 1 ELSE 0 END) AS g3, \
+                           SUM(CASE WHEN a.guskey_level = 4 THEN 1 ELSE 0 END) AS g4, \
+                           SUM(CASE WHEN a.guskey_level = 5 THEN 1 ELSE 0 END) AS g5 \
+                      FROM evaluation_answers a GROUP BY a.response_id) s ON s.response_id = r.id \
+         WHERE r.confidence_shift <> COALESCE(s.shift, 0) OR r.confidence_pairs <> COALESCE(s.pairs, 0) \
+            OR r.guskey1_answers <> COALESCE(s.g1, 0) OR r.guskey2_answers <> COALESCE(s.g2, 0) \
+            OR r.guskey3_answers <> COALESCE(s.g3, 0) OR r.guskey4_answers <> COALESCE(s.g4, 0) \
+            OR r.guskey5_answers <> COALESCE(s.g5, 0)",
+    ),
+    (
         "an answer whose Guskey level is not its question's",
         "SELECT COUNT(*) AS n FROM evaluation_answers a \
          JOIN evaluation_questions q ON q.id = a.question_id WHERE a.guskey_level <> q.guskey_level",
@@ -235,5 +252,49 @@ both_backends! {
         // A second run refuses rather than doubling the alliance.
         let again = seed(&app).await.expect_err("a second national seed is refused");
         assert!(again.to_string().contains("already has 24 schools"), "{again}");
+    }
+}
+
+both_backends! {
+    /// Each response's kept sums of its answers (confidence shift and pairs, answers per
+    /// Guskey level) follow its answers whoever changes them: ratings changed, a level
+    /// changed, free text cleared as erasure does, answers taken away and given again.
+    async fn answers_changed_any_way_keep_their_responses_sums(app: TestApp) {
+        seed(&app).await.expect("the tiny national seed runs");
+        let (before, after, broken) = app
+            .with_db(|conn| {
+                let kept = "SELECT SUM(confidence_shift) + 10 * SUM(confidence_pairs) \
+                            + 100 * SUM(guskey2_answers) + 1000 * SUM(guskey3_answers) AS n \
+                            FROM evaluation_responses";
+                let before = count(conn, kept);
+                for sql in [
+                    "UPDATE evaluation_answers SET before_rating = 1, after_rating = 5 \
+                      WHERE before_rating IS NOT NULL AND response_id IN \
+                            (SELECT id FROM evaluation_responses ORDER BY id LIMIT 20)",
+                    "UPDATE evaluation_answers SET guskey_level = 3 \
+                      WHERE guskey_level = 2 AND response_id IN \
+                            (SELECT id FROM evaluation_responses ORDER BY id DESC LIMIT 10)",
+                    "UPDATE evaluation_answers SET text = NULL WHERE text IS NOT NULL",
+                    "DELETE FROM evaluation_answers WHERE response_id IN \
+                            (SELECT id FROM evaluation_responses ORDER BY id LIMIT 5 OFFSET 30)",
+                    "INSERT INTO evaluation_answers (response_id, question_id, guskey_level, before_rating, after_rating) \
+                     SELECT r.id, q.id, 2, 2, 4 FROM evaluation_responses r \
+                       JOIN evaluation_questions q ON q.form_id = r.form_id AND q.kind = 'retrospective' \
+                      WHERE r.id IN (SELECT id FROM evaluation_responses ORDER BY id LIMIT 3 OFFSET 30)",
+                ] {
+                    diesel::sql_query(sql)
+                        .execute(conn)
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                }
+                let after = count(conn, kept);
+                let (_, sql) = BROKEN
+                    .iter()
+                    .find(|(rule, _)| rule.contains("kept sums"))
+                    .expect("the kept sums rule");
+                (before, after, count(conn, sql))
+            })
+            .await;
+        assert_ne!(before, after, "the changes moved the kept sums");
+        assert_eq!(broken, 0, "responses whose kept sums are not their answers'");
     }
 }

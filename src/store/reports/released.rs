@@ -9,7 +9,9 @@
 //! multiple of the threshold, `n` being all of them: one window per group and kind,
 //! `row_number() over (partition by the group's keys and the kind)`. Each figure sums over the
 //! released responses that answered it. One row per response (not one per figure answered)
-//! keeps the sort to the window's responses. The counts of respondents, bookings and
+//! keeps the sort to the window's responses, and what a response's answers add (confidence
+//! shift and pairs, answers per Guskey level) is kept on the response, so the answers
+//! themselves are not read. The counts of respondents, bookings and
 //! invitations still come from the report cells; only the sums the figures are made of come
 //! from here.
 
@@ -173,36 +175,14 @@ pub(super) fn released(
         ""
     };
     let impact = wanted == Wanted::Impact;
-    // Per response: the confidence shift and pairs, and the answers at each Guskey level.
-    let (answers_cte, answers_join, answer_cols) = if impact {
-        let pair = "an.before_rating IS NOT NULL AND an.after_rating IS NOT NULL";
-        let levels: Vec<String> = (1..=5)
-            .map(|n| format!("SUM(CASE WHEN an.guskey_level = {n} THEN 1 ELSE 0 END) AS g{n}"))
-            .collect();
-        (
-            format!(
-                "ra AS (
-    SELECT an.response_id,
-           SUM(CASE WHEN {pair} THEN an.after_rating - an.before_rating ELSE 0 END) AS shift,
-           SUM(CASE WHEN {pair} THEN 1 ELSE 0 END) AS pairs,
-           {levels}
-      FROM evaluation_answers an
-      JOIN evaluation_responses r0 ON r0.id = an.response_id
-      JOIN courses c0 ON c0.id = r0.course_id
-     WHERE c0.status = 'published' AND c0.first_session_start >= {lo}
-       AND c0.first_session_start < {hi}
-     GROUP BY an.response_id
-),
-",
-                levels = levels.join(",\n           "),
-            ),
-            " LEFT JOIN ra ON ra.response_id = r.id",
-            ", COALESCE(ra.shift, 0) AS shift, COALESCE(ra.pairs, 0) AS pairs, \
-             COALESCE(ra.g1, 0) AS g1, COALESCE(ra.g2, 0) AS g2, COALESCE(ra.g3, 0) AS g3, \
-             COALESCE(ra.g4, 0) AS g4, COALESCE(ra.g5, 0) AS g5",
-        )
+    // Per response: the confidence shift and pairs, and the answers at each Guskey level, as
+    // kept on the response from its answers (migration `response_answer_sums`).
+    let answer_cols = if impact {
+        ", r.confidence_shift AS shift, r.confidence_pairs AS pairs, \
+         r.guskey1_answers AS g1, r.guskey2_answers AS g2, r.guskey3_answers AS g3, \
+         r.guskey4_answers AS g4, r.guskey5_answers AS g5"
     } else {
-        (String::new(), "", "")
+        ""
     };
     // Per released response: each figure's value and whether the response answered it.
     let mut figures = vec![
@@ -263,13 +243,13 @@ pub(super) fn released(
         ));
     }
     let sql = format!(
-        "WITH {answers_cte}rr AS (
+        "WITH rr AS (
     SELECT r.id, r.submitted_at, r.kind, r.satisfaction, r.impact{answer_cols},
            CAST({k1} AS TEXT) AS k1, CAST({k2} AS TEXT) AS k2
       FROM evaluation_responses r
       JOIN courses c ON c.id = r.course_id
       JOIN bookings b ON b.id = r.booking_id
-      LEFT JOIN schools sc ON sc.id = b.school_id{priorities}{answers_join}
+      LEFT JOIN schools sc ON sc.id = b.school_id{priorities}
      WHERE c.status = 'published' AND c.first_session_start >= {lo}
        AND c.first_session_start < {hi} AND b.status <> 'declined'{only_school}
 )

@@ -722,6 +722,21 @@ pub(super) fn invitation_rows(
         }
     }
     let mean = |v: &[i64]| (!v.is_empty()).then(|| v.iter().sum::<i64>() as f64 / v.len() as f64);
+    // What the answers add to the impact figures, as the service's triggers keep them: the
+    // confidence shift over every retrospective pair, and the answers at each Guskey level.
+    let (mut shift, mut pairs, mut guskey) = (0i64, 0i64, [0i64; 5]);
+    for (qi, _, pair, _, _) in &answers {
+        if let Some((before, after)) = pair {
+            shift += after - before;
+            pairs += 1;
+        }
+        if let Some(n) = (form.questions[*qi].level as usize)
+            .checked_sub(1)
+            .and_then(|i| guskey.get_mut(i))
+        {
+            *n += 1;
+        }
+    }
     sink.row(Tbl::Responses)
         .id(T_RESPONSE, response)
         .id(T_INVITATION, invitation)
@@ -740,7 +755,14 @@ pub(super) fn invitation_rows(
         .opt_i(h.impact)
         .opt_f(mean(&h.before))
         .opt_f(mean(&h.after))
-        .opt_b(h.consent);
+        .opt_b(h.consent)
+        .i(shift)
+        .i(pairs)
+        .i(guskey[0])
+        .i(guskey[1])
+        .i(guskey[2])
+        .i(guskey[3])
+        .i(guskey[4]);
     sink.done(Tbl::Responses)?;
     for (qi, rating, pair, choices, text) in answers {
         let q = &form.questions[qi];

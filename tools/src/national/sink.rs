@@ -92,7 +92,7 @@ impl Tbl {
             Tbl::Bookings => "id, course_id, person_id, school_id, staff_group_id, status, requested_at, confirmed_at, cancelled_at, late_cancellation, cancel_reason, decline_reason, admin_override, walk_in, price_pence, created_by, created_at, updated_at",
             Tbl::Attendance => "booking_id, session_id, course_id, status, note, source, recorded_by, recorded_at",
             Tbl::Invitations => "id, course_id, booking_id, form_id, kind, created_at, send_at, sent_at, reminders_sent, last_reminded_at, answered_at",
-            Tbl::Responses => "id, invitation_id, course_id, booking_id, form_id, kind, school_id, cluster_id, staff_group_id, submitted_at, satisfaction, impact, confidence_before, confidence_after, consent_follow_up",
+            Tbl::Responses => "id, invitation_id, course_id, booking_id, form_id, kind, school_id, cluster_id, staff_group_id, submitted_at, satisfaction, impact, confidence_before, confidence_after, consent_follow_up, confidence_shift, confidence_pairs, guskey1_answers, guskey2_answers, guskey3_answers, guskey4_answers, guskey5_answers",
             Tbl::Answers => "response_id, question_id, guskey_level, rating, before_rating, after_rating, choices, text",
         }
     }
@@ -484,7 +484,14 @@ pub(super) fn copy_chunk(conn: &mut PgConnection, tbl: Tbl, data: &str) -> Query
                 impact,
                 confidence_before,
                 confidence_after,
-                consent_follow_up
+                consent_follow_up,
+                confidence_shift,
+                confidence_pairs,
+                guskey1_answers,
+                guskey2_answers,
+                guskey3_answers,
+                guskey4_answers,
+                guskey5_answers
             )
         ),
         Tbl::Answers => copy!(

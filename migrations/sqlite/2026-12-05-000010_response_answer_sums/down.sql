@@ -1,0 +1,10 @@
+DROP TRIGGER report_answer_sums_insert;
+DROP TRIGGER report_answer_sums_delete;
+DROP TRIGGER report_answer_sums_update;
+ALTER TABLE evaluation_responses DROP COLUMN confidence_shift;
+ALTER TABLE evaluation_responses DROP COLUMN confidence_pairs;
+ALTER TABLE evaluation_responses DROP COLUMN guskey1_answers;
+ALTER TABLE evaluation_responses DROP COLUMN guskey2_answers;
+ALTER TABLE evaluation_responses DROP COLUMN guskey3_answers;
+ALTER TABLE evaluation_responses DROP COLUMN guskey4_answers;
+ALTER TABLE evaluation_responses DROP COLUMN guskey5_answers;
