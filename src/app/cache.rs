@@ -1,4 +1,5 @@
-//! What the calendar's readers ask for again and again, kept in the process under the
+//! What the calendar's readers (and the reference lists' readers, under a generation of
+//! their own) ask for again and again, kept in the process under the
 //! calendar's generation number (`store::courses::calendar_generation`, raised by database
 //! triggers on every change a calendar list or its filter form's choices can show). A kept value is used only while the generation it was made at is still the
 //! database's, which costs one single-row read per request: correct whichever copy of the
@@ -89,16 +90,24 @@ pub struct Caches {
     /// The calendar filter form's choices: priorities, staff groups and clusters
     /// (`app::courses::calendar_page`).
     pub choices: GenerationCache<Arc<crate::app::courses::FilterChoices>>,
+    /// The reference lists' encoded JSON responses by list and normalised query, under the
+    /// reference generation (`store::reference::reference_generation`), not the calendar's
+    /// (`app::reference::kept_list`).
+    pub reference: GenerationCache<actix_web::web::Bytes>,
 }
 
 /// Distinct calendar queries kept; when full, the cache starts again.
 const CALENDAR_ENTRIES: usize = 512;
+
+/// Distinct reference list queries kept; when full, the cache starts again.
+const REFERENCE_ENTRIES: usize = 512;
 
 impl Default for Caches {
     fn default() -> Self {
         Caches {
             calendar: GenerationCache::new(CALENDAR_ENTRIES),
             choices: GenerationCache::new(1),
+            reference: GenerationCache::new(REFERENCE_ENTRIES),
         }
     }
 }
