@@ -74,9 +74,8 @@ pub async fn list_schools(
         phase: query.phase,
         is_open: query.is_open,
     };
-    let encode = |page: Page<_>| {
-        crate::app::reference::json_bytes(&page.into_view() as &Page<School>)
-    };
+    let encode =
+        |page: Page<_>| crate::app::reference::json_bytes(&page.into_view() as &Page<School>);
     let body = app::list_schools_json(&state, &caller, filter, paging, encode).await?;
     Ok(crate::api::reference::json_response(body))
 }

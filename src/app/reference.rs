@@ -111,7 +111,10 @@ pub async fn list_providers_json(
     paging: Paging,
     encode: impl FnOnce(Page<Provider>) -> Bytes + Send + 'static,
 ) -> AppResult<Bytes> {
-    let key = format!("providers {q:?} {kind:?} {} {}", paging.limit, paging.offset);
+    let key = format!(
+        "providers {q:?} {kind:?} {} {}",
+        paging.limit, paging.offset
+    );
     let read =
         move |c: &mut crate::db::DbConn| store::list_providers(c, q.as_deref(), kind, paging);
     kept_list(state, caller, key, read, encode).await

@@ -11,8 +11,8 @@
 //! Triggers (see the migration) mark a course in `report_dirty` in the very transaction that
 //! changes anything it is summed from. [`refresh`] sums marked courses again (outside the
 //! write lock, into scratch tables) and moves the cells by the difference a few courses per
-//! short write transaction, and unmarks a course only if no change came after it read the
-//! course. Reports (`store::reports`) read the cells, take out the courses
+//! short write transaction (a large course a range of its schools per write, staying marked
+//! until the last), and unmarks a course only if no change came after it read the course. Reports (`store::reports`) read the cells, take out the courses
 //! that are marked (or whose held sessions have changed with time since they were summed) and
 //! add those courses' figures worked out live, so a report is exact whenever it is read,
 //! however far behind the refresher is.
@@ -390,10 +390,12 @@ fn move_cells(conn: &mut DbConn, facts: &str, params: &[Param], sign: &str) -> Q
     Ok(())
 }
 
-/// Facts rows (course x school x staff group) written per write transaction at most, unless
-/// a single course has more. Each write transaction moves the cells by that many rows, which
-/// keeps it to a few milliseconds: see [`refresh_batch`].
-pub const ROWS_PER_WRITE: usize = 1000;
+/// Facts rows (course x school x staff group) moved per write transaction at most, counting
+/// those taken out and those put in, unless a single school of a course has more. A course
+/// with more goes in several writes, a range of its schools each (see `split_course`). Each
+/// write moves the cells by that many rows, which keeps it to a few milliseconds (the bound
+/// is 20 ms, so bookings never wait long behind the refresher): see [`refresh_batch`].
+pub const ROWS_PER_WRITE: usize = 400;
 
 /// What one call of [`refresh_batch`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -462,9 +464,10 @@ struct FactRows {
 ///    scratch tables, in one read transaction (on SQLite this takes no write lock; the sums
 ///    read one snapshot);
 /// 3. the facts move into the cells a few courses at a time, at most [`ROWS_PER_WRITE`] facts
-///    rows per write transaction, and each course's mark goes in that transaction only if no
-///    change came after it was read in step 2 (a course changed since keeps its mark and is
-///    summed again next time).
+///    rows per write transaction (a larger course on its own, split by school across several,
+///    staying marked until the last: see `split_course`), and each course's mark goes in
+///    that transaction only if no change came after it was read in step 2 (a course changed
+///    since keeps its mark and is summed again next time).
 ///
 /// Nothing marked costs one read of `report_dirty` and one of `report_courses`' index.
 pub fn refresh_batch(
@@ -739,42 +742,41 @@ fn split_course(
         .map(|w| (w[0].clone(), w[1].clone()))
         .collect();
 
-    let mut write = |conn: &mut DbConn,
-                     part: &dyn Fn(&mut DbConn) -> QueryResult<()>|
-     -> QueryResult<Step> {
-        if done.writes >= max_writes {
-            // Out of this run's writes: the course keeps its mark.
-            return Ok(Step::Abandoned);
-        }
-        let started = std::time::Instant::now();
-        let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
-            if !refresh_lock(c)? {
-                return Ok(Step::Locked);
+    let mut write =
+        |conn: &mut DbConn, part: &dyn Fn(&mut DbConn) -> QueryResult<()>| -> QueryResult<Step> {
+            if done.writes >= max_writes {
+                // Out of this run's writes: the course keeps its mark.
+                return Ok(Step::Abandoned);
             }
-            let mine: Vec<Marked> = load(
+            let started = std::time::Instant::now();
+            let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
+                if !refresh_lock(c)? {
+                    return Ok(Step::Locked);
+                }
+                let mine: Vec<Marked> = load(
                 c,
                 "SELECT course_id, version FROM report_dirty WHERE course_id = $1 AND version = $2",
                 &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
             )?;
-            if mine.is_empty() {
-                return Ok(Step::Abandoned);
+                if mine.is_empty() {
+                    return Ok(Step::Abandoned);
+                }
+                part(c)?;
+                // Cells a range leaves with no bookings go, as after a whole move.
+                let months: Vec<Month> = load(
+                    c,
+                    "SELECT month FROM report_courses WHERE course_id = $1",
+                    &[Param::Text(m.course_id.clone())],
+                )?;
+                tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
+                Ok(Step::Moved)
+            })?;
+            if step == Step::Moved {
+                done.writes += 1;
+                done.longest_write = done.longest_write.max(started.elapsed());
             }
-            part(c)?;
-            // Cells a range leaves with no bookings go, as after a whole move.
-            let months: Vec<Month> = load(
-                c,
-                "SELECT month FROM report_courses WHERE course_id = $1",
-                &[Param::Text(m.course_id.clone())],
-            )?;
-            tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
-            Ok(Step::Moved)
-        })?;
-        if step == Step::Moved {
-            done.writes += 1;
-            done.longest_write = done.longest_write.max(started.elapsed());
-        }
-        Ok(step)
-    };
+            Ok(step)
+        };
     // A range's old rows out of the cells and out of `report_facts`; and, with `put_in`, its
     // new rows into both.
     let move_range = |c: &mut DbConn,
@@ -783,7 +785,10 @@ fn split_course(
      -> QueryResult<()> {
         let (cond, mut params) = key_range("school_key", range, 2);
         params.insert(0, Param::Text(m.course_id.clone()));
-        let facts = format!("f.course_id = $1{}", cond.replace("school_key", "f.school_key"));
+        let facts = format!(
+            "f.course_id = $1{}",
+            cond.replace("school_key", "f.school_key")
+        );
         move_cells(c, &facts, &params, "-")?;
         exec(
             c,
@@ -820,8 +825,16 @@ fn split_course(
         // taken out first, so the cells still match).
         let step = write(conn, &|c| {
             move_cells(c, "f.course_id = $1", std::slice::from_ref(&id), "-")?;
-            exec(c, "DELETE FROM report_facts WHERE course_id = $1", std::slice::from_ref(&id))?;
-            exec(c, "DELETE FROM report_courses WHERE course_id = $1", std::slice::from_ref(&id))?;
+            exec(
+                c,
+                "DELETE FROM report_facts WHERE course_id = $1",
+                std::slice::from_ref(&id),
+            )?;
+            exec(
+                c,
+                "DELETE FROM report_courses WHERE course_id = $1",
+                std::slice::from_ref(&id),
+            )?;
             put_course_row(c, span.as_ref().expect("checked above"), now).map(|_| ())
         })?;
         if step != Step::Moved {
@@ -842,9 +855,17 @@ fn split_course(
         if span.is_none() {
             // No longer summed: anything left goes out with the course row.
             move_cells(c, "f.course_id = $1", std::slice::from_ref(&id), "-")?;
-            exec(c, "DELETE FROM report_facts WHERE course_id = $1", std::slice::from_ref(&id))?;
+            exec(
+                c,
+                "DELETE FROM report_facts WHERE course_id = $1",
+                std::slice::from_ref(&id),
+            )?;
         }
-        exec(c, "DELETE FROM report_courses WHERE course_id = $1", std::slice::from_ref(&id))?;
+        exec(
+            c,
+            "DELETE FROM report_courses WHERE course_id = $1",
+            std::slice::from_ref(&id),
+        )?;
         if let Some(span) = &span {
             put_course_row(c, span, now)?;
         }
