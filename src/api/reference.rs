@@ -62,11 +62,19 @@ pub async fn list_clusters(
     state: web::Data<AppState>,
     caller: Caller,
     query: ValidQuery<ListQuery>,
-) -> AppResult<web::Json<Page<Cluster>>> {
+) -> AppResult<HttpResponse> {
     let paging = query.paging()?;
     let q = query.into_inner().q;
-    let page = app::list_clusters(&state, &caller, q, paging).await?;
-    Ok(web::Json(page.into_view()))
+    let encode = |page: Page<_>| app::json_bytes(&page.into_view() as &Page<Cluster>);
+    let body = app::list_clusters_json(&state, &caller, q, paging, encode).await?;
+    Ok(json_response(body))
+}
+
+/// A kept JSON body as a 200 response, as `web::Json` would have sent it.
+pub fn json_response(body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body)
 }
 
 /// Create a cluster (admin).
@@ -132,6 +140,7 @@ macro_rules! keyed_handlers {
     (
         row: $Row:ident, new: $New:ident, patch: $Patch:ident,
         list: ($list:ident, $list_path:tt, $list_doc:tt, $app_list:ident),
+        list_json: $app_list_json:ident,
         create: ($create:ident, $create_doc:tt, $app_create:ident),
         get: ($get:ident, $item_path:tt, $get_doc:tt, $app_get:ident),
         update: ($update:ident, $update_doc:tt, $app_update:ident) $(,)?
@@ -147,10 +156,12 @@ macro_rules! keyed_handlers {
             state: web::Data<AppState>,
             caller: Caller,
             query: ValidQuery<ListQuery>,
-        ) -> AppResult<web::Json<Page<$Row>>> {
+        ) -> AppResult<HttpResponse> {
             let paging = query.paging()?;
             let q = query.into_inner().q;
-            Ok(web::Json(app::$app_list(&state, &caller, q, paging).await?.into_view()))
+            let encode = |page: Page<_>| app::json_bytes(&page.into_view() as &Page<$Row>);
+            let body = app::$app_list_json(&state, &caller, q, paging, encode).await?;
+            Ok(json_response(body))
         }
 
         #[doc = $create_doc]
@@ -209,6 +220,7 @@ macro_rules! keyed_handlers {
 keyed_handlers! {
     row: StaffGroup, new: NewStaffGroup, patch: StaffGroupPatch,
     list: (list_staff_groups, "/staff-groups", "List staff groups, in order.", list_staff_groups),
+    list_json: list_staff_groups_json,
     create: (create_staff_group, "Create a staff group (admin).", create_staff_group),
     get: (get_staff_group, "/staff-groups/{id}", "One staff group.", get_staff_group),
     update: (patch_staff_group, "Change a staff group (admin).", update_staff_group),
@@ -217,6 +229,7 @@ keyed_handlers! {
 keyed_handlers! {
     row: Priority, new: NewPriority, patch: PriorityPatch,
     list: (list_priorities, "/priorities", "List strategy priorities, in order.", list_priorities),
+    list_json: list_priorities_json,
     create: (create_priority, "Create a strategy priority (admin).", create_priority),
     get: (get_priority, "/priorities/{id}", "One strategy priority.", get_priority),
     update: (patch_priority, "Change a strategy priority (admin).", update_priority),
@@ -254,14 +267,13 @@ pub async fn list_providers(
     state: web::Data<AppState>,
     caller: Caller,
     query: ValidQuery<ProviderQuery>,
-) -> AppResult<web::Json<Page<Provider>>> {
+) -> AppResult<HttpResponse> {
     let paging = paging(query.limit, query.offset)?;
     let query = query.into_inner();
-    Ok(web::Json(
-        app::list_providers(&state, &caller, query.q, query.kind, paging)
-            .await?
-            .into_view(),
-    ))
+    let encode = |page: Page<_>| app::json_bytes(&page.into_view() as &Page<Provider>);
+    let body =
+        app::list_providers_json(&state, &caller, query.q, query.kind, paging, encode).await?;
+    Ok(json_response(body))
 }
 
 /// Create a provider (admin).

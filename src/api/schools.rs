@@ -65,7 +65,7 @@ pub async fn list_schools(
     state: web::Data<AppState>,
     caller: Caller,
     query: ValidQuery<SchoolQuery>,
-) -> AppResult<web::Json<Page<School>>> {
+) -> AppResult<HttpResponse> {
     let paging = paging(query.limit, query.offset)?;
     let query = query.into_inner();
     let filter = SchoolFilter {
@@ -74,11 +74,10 @@ pub async fn list_schools(
         phase: query.phase,
         is_open: query.is_open,
     };
-    Ok(web::Json(
-        app::list_schools(&state, &caller, filter, paging)
-            .await?
-            .into_view(),
-    ))
+    let encode =
+        |page: Page<_>| crate::app::reference::json_bytes(&page.into_view() as &Page<School>);
+    let body = app::list_schools_json(&state, &caller, filter, paging, encode).await?;
+    Ok(crate::api::reference::json_response(body))
 }
 
 /// Create a school (admin).

@@ -1,4 +1,5 @@
-//! What the calendar's readers ask for again and again, kept in the process under the
+//! What the calendar's readers (and the reference lists' readers, under a generation of
+//! their own) ask for again and again, kept in the process under the
 //! calendar's generation number (`store::courses::calendar_generation`, raised by database
 //! triggers on every change a calendar list or its filter form's choices can show, except a
 //! course's place counters). A kept value is used only while the generation it was made at is
@@ -296,10 +297,17 @@ pub struct Caches {
     pub choices: GenerationCache<Arc<crate::app::courses::FilterChoices>>,
     /// The calendar's generation, read once for the requests that want it together.
     pub generation: SharedRead,
+    /// The reference lists' encoded JSON responses by list and normalised query, under the
+    /// reference generation (`store::reference::reference_generation`), not the calendar's
+    /// (`app::reference::kept_list`).
+    pub reference: GenerationCache<actix_web::web::Bytes>,
 }
 
 /// Distinct calendar queries kept; when full, the cache starts again.
 const CALENDAR_ENTRIES: usize = 512;
+
+/// Distinct reference list queries kept; when full, the cache starts again.
+const REFERENCE_ENTRIES: usize = 512;
 
 impl Default for Caches {
     fn default() -> Self {
@@ -307,6 +315,7 @@ impl Default for Caches {
             calendar: GenerationCache::with_max_age(CALENDAR_ENTRIES, PLACES_MAX_AGE),
             choices: GenerationCache::new(1),
             generation: SharedRead::default(),
+            reference: GenerationCache::new(REFERENCE_ENTRIES),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! the API. Each writing use case checks its input again (`validate`), so every front door
 //! gives the same 422s.
 
-use serde::{Deserialize, Deserializer};
+use actix_web::web::Bytes;
+use serde::{Deserialize, Deserializer, Serialize};
 use validator::{Validate, ValidationError};
 
 use crate::app::policy::{require, Action};
@@ -19,6 +20,105 @@ use crate::store::reference::{
     self as store, Cluster, ClusterFields, KeyedFields, Priority, Provider, ProviderChanges,
     StaffGroup,
 };
+
+/// The largest encoded list kept: a bigger page (up to 1,000 schools) is made per request.
+const KEEP_MAX_BYTES: usize = 128 * 1024;
+
+/// A reference list's response body: the JSON `encode` makes of what `read` returns, kept in
+/// the process by `key` (the list and its normalised query) under the reference generation,
+/// so a repeated read costs one single-row read and a copy of the bytes. The generation is
+/// read before the list, so a kept body is never older than the generation it is kept under,
+/// and a change made by any copy of the service shows on the next request. Every reader may
+/// see every reference list in full, so one body serves all callers; the caller's permission
+/// is still checked on every request.
+pub async fn kept_list<T, R, E>(
+    state: &AppState,
+    caller: &Caller,
+    key: String,
+    read: R,
+    encode: E,
+) -> AppResult<Bytes>
+where
+    R: FnOnce(&mut crate::db::DbConn) -> AppResult<T> + Send + 'static,
+    E: FnOnce(T) -> Bytes + Send + 'static,
+{
+    require(caller, Action::ReadReference)?;
+    let caches = state.caches.clone();
+    state
+        .db(move |c| {
+            let generation = store::reference_generation(c)?;
+            caches.reference.get_or_make(
+                &key,
+                generation,
+                |body| body.len() <= KEEP_MAX_BYTES,
+                || read(c).map(encode),
+            )
+        })
+        .await
+}
+
+/// `value` as JSON bytes, for [`kept_list`]'s `encode`.
+pub fn json_bytes<T: Serialize>(value: &T) -> Bytes {
+    // A view of plain strings, numbers and dates always encodes.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// The clusters' list response for `q` and `paging` ([`kept_list`]).
+pub async fn list_clusters_json(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<String>,
+    paging: Paging,
+    encode: impl FnOnce(Page<Cluster>) -> Bytes + Send + 'static,
+) -> AppResult<Bytes> {
+    let key = format!("clusters {q:?} {} {}", paging.limit, paging.offset);
+    let read = move |c: &mut crate::db::DbConn| store::list_clusters(c, q.as_deref(), paging);
+    kept_list(state, caller, key, read, encode).await
+}
+
+/// The staff groups' list response for `q` and `paging` ([`kept_list`]).
+pub async fn list_staff_groups_json(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<String>,
+    paging: Paging,
+    encode: impl FnOnce(Page<StaffGroup>) -> Bytes + Send + 'static,
+) -> AppResult<Bytes> {
+    let key = format!("staff_groups {q:?} {} {}", paging.limit, paging.offset);
+    let read = move |c: &mut crate::db::DbConn| store::list_staff_groups(c, q.as_deref(), paging);
+    kept_list(state, caller, key, read, encode).await
+}
+
+/// The strategy priorities' list response for `q` and `paging` ([`kept_list`]).
+pub async fn list_priorities_json(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<String>,
+    paging: Paging,
+    encode: impl FnOnce(Page<Priority>) -> Bytes + Send + 'static,
+) -> AppResult<Bytes> {
+    let key = format!("priorities {q:?} {} {}", paging.limit, paging.offset);
+    let read = move |c: &mut crate::db::DbConn| store::list_priorities(c, q.as_deref(), paging);
+    kept_list(state, caller, key, read, encode).await
+}
+
+/// The providers' list response for `q`, `kind` and `paging` ([`kept_list`]).
+pub async fn list_providers_json(
+    state: &AppState,
+    caller: &Caller,
+    q: Option<String>,
+    kind: Option<ProviderKind>,
+    paging: Paging,
+    encode: impl FnOnce(Page<Provider>) -> Bytes + Send + 'static,
+) -> AppResult<Bytes> {
+    let key = format!(
+        "providers {q:?} {kind:?} {} {}",
+        paging.limit, paging.offset
+    );
+    let read =
+        move |c: &mut crate::db::DbConn| store::list_providers(c, q.as_deref(), kind, paging);
+    kept_list(state, caller, key, read, encode).await
+}
 
 /// A name must say something: not empty, not only spaces.
 pub fn not_blank(value: &str) -> Result<(), ValidationError> {

@@ -120,6 +120,20 @@ pub async fn list_schools(
         .await
 }
 
+/// The schools' list response for `filter` and `paging`, kept under the reference generation
+/// (`app::reference::kept_list`).
+pub async fn list_schools_json(
+    state: &AppState,
+    caller: &Caller,
+    filter: SchoolFilter,
+    paging: Paging,
+    encode: impl FnOnce(Page<School>) -> actix_web::web::Bytes + Send + 'static,
+) -> AppResult<actix_web::web::Bytes> {
+    let key = format!("schools {filter:?} {} {}", paging.limit, paging.offset);
+    let read = move |c: &mut crate::db::DbConn| store::list_schools(c, &filter, paging);
+    crate::app::reference::kept_list(state, caller, key, read, encode).await
+}
+
 /// One school (anyone signed in; 404 when there is none).
 pub async fn get_school(state: &AppState, caller: &Caller, id: &str) -> AppResult<School> {
     require(caller, Action::ReadReference)?;

@@ -219,6 +219,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    reference_generation (id) {
+        id -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     calendar_feeds (id) {
         id -> Text,
         person_id -> Text,
@@ -323,6 +330,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     booking_history,
     idempotency_keys,
     calendar_generation,
+    reference_generation,
     magic_links,
     web_sessions,
     attendance,

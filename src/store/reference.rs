@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::{like_pattern, lower, new_id};
-use crate::db::schema::{clusters, priorities, providers, staff_groups};
+use crate::db::schema::{clusters, priorities, providers, reference_generation, staff_groups};
 use crate::db::DbConn;
 use crate::domain::paging::{Page, Paging};
 use crate::domain::provider::ProviderKind;
@@ -480,6 +480,16 @@ pub use priority_store::{create_priority, get_priority, list_priorities, update_
 pub use staff_group_store::{
     create_staff_group, get_staff_group, list_staff_groups, update_staff_group,
 };
+
+/// A number that rises with every change to the reference lists the API serves (schools,
+/// clusters, providers, priorities, staff groups; database triggers keep it, whoever writes).
+/// A list response made after reading generation `n` holds for as long as it is still `n`.
+pub fn reference_generation(conn: &mut DbConn) -> QueryResult<i64> {
+    reference_generation::table
+        .find(1)
+        .select(reference_generation::n)
+        .first(conn)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Providers

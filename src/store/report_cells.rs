@@ -11,8 +11,8 @@
 //! Triggers (see the migration) mark a course in `report_dirty` in the very transaction that
 //! changes anything it is summed from. [`refresh`] sums marked courses again (outside the
 //! write lock, into scratch tables) and moves the cells by the difference a few courses per
-//! short write transaction, and unmarks a course only if no change came after it read the
-//! course. Reports (`store::reports`) read the cells, take out the courses
+//! short write transaction (a large course a range of its schools per write, staying marked
+//! until the last), and unmarks a course only if no change came after it read the course. Reports (`store::reports`) read the cells, take out the courses
 //! that are marked (or whose held sessions have changed with time since they were summed) and
 //! add those courses' figures worked out live, so a report is exact whenever it is read,
 //! however far behind the refresher is.
@@ -323,9 +323,10 @@ fn academic_year_of_month(month: &str, rest: &str) -> String {
     format!("CASE WHEN {month} % 100 >= 9 THEN {month} / 100 ELSE {month} / 100 - 1 END, {rest}")
 }
 
-/// Adds (`sign` "") or takes out (`sign` "-") the facts of the courses in `list` to or from
-/// both kinds of cells, by the month their course row holds.
-fn move_cells(conn: &mut DbConn, list: &str, ids: &[Param], sign: &str) -> QueryResult<()> {
+/// Adds (`sign` "") or takes out (`sign` "-") the facts rows matching `facts` (a condition on
+/// `report_facts f`, its placeholders bound to `params`) to or from every kind of cell, by the
+/// month their course row holds.
+fn move_cells(conn: &mut DbConn, facts: &str, params: &[Param], sign: &str) -> QueryResult<()> {
     let year_keys = academic_year_of_month("rc.month", "f.school_key");
     for (table, keys, key_exprs) in [
         (
@@ -361,21 +362,23 @@ fn move_cells(conn: &mut DbConn, list: &str, ids: &[Param], sign: &str) -> Query
                 "INSERT INTO {table} ({keys}, {cols})
                  SELECT {key_exprs}, {sums}
                    FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
-                  WHERE f.course_id IN ({list})
+                  WHERE {facts}
                   GROUP BY {key_exprs}
                  ON CONFLICT ({keys}) DO UPDATE SET {updates}",
                 cols = column_list(""),
             ),
-            ids,
+            params,
         )?;
     }
     Ok(())
 }
 
-/// Facts rows (course x school x staff group) written per write transaction at most, unless
-/// a single course has more. Each write transaction moves the cells by that many rows, which
-/// keeps it to a few milliseconds: see [`refresh_batch`].
-pub const ROWS_PER_WRITE: usize = 1000;
+/// Facts rows (course x school x staff group) moved per write transaction at most, counting
+/// those taken out and those put in, unless a single school of a course has more. A course
+/// with more goes in several writes, a range of its schools each (see `split_course`). Each
+/// write moves the cells by that many rows, which keeps it to a few milliseconds (the bound
+/// is 20 ms, so bookings never wait long behind the refresher): see [`refresh_batch`].
+pub const ROWS_PER_WRITE: usize = 400;
 
 /// What one call of [`refresh_batch`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -444,9 +447,10 @@ struct FactRows {
 ///    scratch tables, in one read transaction (on SQLite this takes no write lock; the sums
 ///    read one snapshot);
 /// 3. the facts move into the cells a few courses at a time, at most [`ROWS_PER_WRITE`] facts
-///    rows per write transaction, and each course's mark goes in that transaction only if no
-///    change came after it was read in step 2 (a course changed since keeps its mark and is
-///    summed again next time).
+///    rows per write transaction (a larger course on its own, split by school across several,
+///    staying marked until the last: see `split_course`), and each course's mark goes in
+///    that transaction only if no change came after it was read in step 2 (a course changed
+///    since keeps its mark and is summed again next time).
 ///
 /// Nothing marked costs one read of `report_dirty` and one of `report_courses`' index.
 pub fn refresh_batch(
@@ -464,6 +468,20 @@ pub fn refresh_batch_with(
     now: NaiveDateTime,
     limit: usize,
     rows_per_write: usize,
+) -> QueryResult<Option<Refreshed>> {
+    refresh_batch_within(conn, now, limit, rows_per_write, usize::MAX)
+}
+
+/// [`refresh_batch_with`] that stops after `max_writes` write transactions, even part-way
+/// through a course split across several (which keeps its mark, and is summed and moved
+/// again on the next run): the refresher's share of the write lock in one run is bounded,
+/// and the state it leaves part-way is one reports must read right.
+pub fn refresh_batch_within(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: usize,
+    rows_per_write: usize,
+    max_writes: usize,
 ) -> QueryResult<Option<Refreshed>> {
     let mut done = Refreshed::default();
     // 1. Courses whose next session has started since they were summed: their held sessions
@@ -537,21 +555,41 @@ pub fn refresh_batch_with(
             ),
             &params,
         )?;
+        // The rows each course's move takes out and puts in.
         load(
             c,
-            "SELECT course_id, COUNT(*) AS n FROM report_refresh_facts GROUP BY course_id",
-            &[],
+            &format!(
+                "SELECT course_id, COUNT(*) AS n FROM report_refresh_facts GROUP BY course_id
+                 UNION ALL
+                 SELECT course_id, COUNT(*) AS n FROM report_facts
+                  WHERE course_id IN ({list}) GROUP BY course_id"
+            ),
+            &ids,
         )
     })?;
-    let rows_of: std::collections::HashMap<String, usize> = counts
-        .into_iter()
-        .map(|r| (r.course_id, r.n as usize))
-        .collect();
+    let mut rows_of: std::collections::HashMap<String, usize> = Default::default();
+    for r in counts {
+        *rows_of.entry(r.course_id).or_default() += r.n as usize;
+    }
 
-    // 3. Into the cells, a chunk of courses per write transaction.
+    // 3. Into the cells, a chunk of courses per write transaction; a course with more rows
+    // than one write may move goes on its own, a range of its schools per write.
+    let (large, small): (Vec<&Marked>, Vec<&Marked>) = marked
+        .iter()
+        .partition(|m| rows_of.get(&m.course_id).copied().unwrap_or(0) > rows_per_write);
+    for m in large {
+        if done.writes >= max_writes {
+            return Ok(Some(done));
+        }
+        match split_course(conn, m, now, rows_per_write, max_writes, &mut done)? {
+            Step::Moved | Step::Abandoned => done.summed += 1,
+            // Another copy of the service is refreshing.
+            Step::Locked => return Ok((done.summed > 0).then_some(done)),
+        }
+    }
     let mut chunks: Vec<Vec<&Marked>> = vec![Vec::new()];
     let mut rows = 0;
-    for m in &marked {
+    for m in small {
         let n = rows_of.get(&m.course_id).copied().unwrap_or(0);
         let last = chunks.last_mut().expect("one chunk at least");
         if !last.is_empty() && rows + n > rows_per_write {
@@ -561,7 +599,10 @@ pub fn refresh_batch_with(
         chunks.last_mut().expect("one chunk at least").push(m);
         rows += n;
     }
-    for chunk in chunks {
+    for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+        if done.writes >= max_writes {
+            break;
+        }
         let started = std::time::Instant::now();
         let moved = crate::db::write_tx(conn, |c| move_chunk(c, &chunk, now))?;
         let took = started.elapsed();
@@ -576,24 +617,257 @@ pub fn refresh_batch_with(
     Ok(Some(done))
 }
 
+/// How one write transaction of a split move ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// It did its part.
+    Moved,
+    /// The course's mark changed since its sums were read (a change came after, or another
+    /// refresher summed it), or this run is out of writes: nothing written; the course keeps
+    /// its mark unless another refresher summed it.
+    Abandoned,
+    /// Another refresher holds PostgreSQL's refresh lock: nothing written.
+    Locked,
+}
+
+#[derive(QueryableByName)]
+struct KeyRows {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// `f.school_key` within `[lo, hi)` (either end open when `None`) as SQL with placeholders
+/// from `$first`, and its parameters.
+fn key_range(
+    column: &str,
+    range: &(Option<String>, Option<String>),
+    first: usize,
+) -> (String, Vec<Param>) {
+    let mut sql = String::new();
+    let mut params = Vec::new();
+    if let Some(lo) = &range.0 {
+        sql.push_str(&format!(" AND {column} >= ${}", first + params.len()));
+        params.push(Param::Text(lo.clone()));
+    }
+    if let Some(hi) = &range.1 {
+        sql.push_str(&format!(" AND {column} < ${}", first + params.len()));
+        params.push(Param::Text(hi.clone()));
+    }
+    (sql, params)
+}
+
+/// Moves one course with more facts rows than one write may move (`rows_per_write`, counting
+/// the rows taken out and those put in) from its old facts to those in the scratch tables, in
+/// several short write transactions, each for a range of schools.
+///
+/// Why reports stay exact part-way: the course keeps its mark in `report_dirty` until the
+/// last of these transactions, so every report takes the course out of the cells (by
+/// subtracting its rows of `report_facts` at its course row's month) and works it out live;
+/// and each transaction keeps the cells equal to the sum of `report_facts` at the course
+/// row's month (it moves a range's old rows out of the cells and its new rows in, together),
+/// so what reports subtract is exactly what the cells hold, whether the course is half moved
+/// or not. When the course's month changes (its first session moved) or it stops being summed
+/// (no longer published), its old rows go out first, a range at a time, then its course row
+/// takes the new month, then the new rows go in. The last transaction writes the course row's
+/// totals and takes the mark off, only if no change came after the sums were read.
+///
+/// Each transaction first checks that the mark is still the one read: if it is not, the
+/// sums read are out of date (or another refresher has done this course), and the move stops
+/// with the cells still consistent, to be done again from fresh sums.
+fn split_course(
+    conn: &mut DbConn,
+    m: &Marked,
+    now: NaiveDateTime,
+    rows_per_write: usize,
+    max_writes: usize,
+    done: &mut Refreshed,
+) -> QueryResult<Step> {
+    let id = Param::Text(m.course_id.clone());
+    let spans: Vec<Span> = load(
+        conn,
+        "SELECT id, first_start, prev_start, next_start FROM report_refresh_spans WHERE id = $1",
+        std::slice::from_ref(&id),
+    )?;
+    let span = spans.into_iter().next();
+    let months: Vec<Month> = load(
+        conn,
+        "SELECT month FROM report_courses WHERE course_id = $1",
+        std::slice::from_ref(&id),
+    )?;
+    let old_month = months.first().map(|m| i64::from(m.month));
+    let new_month = span.as_ref().map(|s| month_of(s.first_start));
+    let keys: Vec<KeyRows> = load(
+        conn,
+        "SELECT school_key, COUNT(*) AS n FROM (
+             SELECT school_key FROM report_facts WHERE course_id = $1
+             UNION ALL
+             SELECT school_key FROM report_refresh_facts WHERE course_id = $1) k
+          GROUP BY school_key ORDER BY school_key",
+        std::slice::from_ref(&id),
+    )?;
+    // Ranges of schools of at most `rows_per_write` rows (unless one school has more); the
+    // first and last are open-ended, so together they hold every school key there is.
+    let mut bounds: Vec<Option<String>> = vec![None];
+    let mut rows = 0;
+    for k in keys {
+        let n = k.n as usize;
+        if rows > 0 && rows + n > rows_per_write {
+            bounds.push(Some(k.school_key));
+            rows = 0;
+        }
+        rows += n;
+    }
+    bounds.push(None);
+    let ranges: Vec<(Option<String>, Option<String>)> = bounds
+        .windows(2)
+        .map(|w| (w[0].clone(), w[1].clone()))
+        .collect();
+
+    let mut write =
+        |conn: &mut DbConn, part: &dyn Fn(&mut DbConn) -> QueryResult<()>| -> QueryResult<Step> {
+            if done.writes >= max_writes {
+                // Out of this run's writes: the course keeps its mark.
+                return Ok(Step::Abandoned);
+            }
+            let started = std::time::Instant::now();
+            let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
+                if !refresh_lock(c)? {
+                    return Ok(Step::Locked);
+                }
+                let mine: Vec<Marked> = load(
+                c,
+                "SELECT course_id, version FROM report_dirty WHERE course_id = $1 AND version = $2",
+                &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
+            )?;
+                if mine.is_empty() {
+                    return Ok(Step::Abandoned);
+                }
+                part(c)?;
+                // Cells a range leaves with no bookings go, as after a whole move.
+                let months: Vec<Month> = load(
+                    c,
+                    "SELECT month FROM report_courses WHERE course_id = $1",
+                    &[Param::Text(m.course_id.clone())],
+                )?;
+                tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
+                Ok(Step::Moved)
+            })?;
+            if step == Step::Moved {
+                done.writes += 1;
+                done.longest_write = done.longest_write.max(started.elapsed());
+            }
+            Ok(step)
+        };
+    // A range's old rows out of the cells and out of `report_facts`; and, with `put_in`, its
+    // new rows into both.
+    let move_range = |c: &mut DbConn,
+                      range: &(Option<String>, Option<String>),
+                      put_in: bool|
+     -> QueryResult<()> {
+        let (cond, mut params) = key_range("school_key", range, 2);
+        params.insert(0, Param::Text(m.course_id.clone()));
+        let facts = format!(
+            "f.course_id = $1{}",
+            cond.replace("school_key", "f.school_key")
+        );
+        move_cells(c, &facts, &params, "-")?;
+        exec(
+            c,
+            &format!("DELETE FROM report_facts WHERE course_id = $1{cond}"),
+            &params,
+        )?;
+        if put_in {
+            exec(
+                c,
+                &format!(
+                    "INSERT INTO report_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
+                     SELECT course_id, school_key, staff_group_key, cluster_key, {cols}
+                       FROM report_refresh_facts WHERE course_id = $1{cond}",
+                    cols = column_list(""),
+                ),
+                &params,
+            )?;
+            move_cells(c, &facts, &params, "")?;
+        }
+        Ok(())
+    };
+
+    if old_month.is_some() && old_month != new_month {
+        // The old rows out at the old month, a range at a time...
+        for range in &ranges {
+            let step = write(conn, &|c| move_range(c, range, false))?;
+            if step != Step::Moved {
+                return Ok(step);
+            }
+        }
+    }
+    if span.is_some() && old_month != new_month {
+        // ...then the course row at its new month, holding nothing yet (any rows left are
+        // taken out first, so the cells still match).
+        let step = write(conn, &|c| {
+            move_cells(c, "f.course_id = $1", std::slice::from_ref(&id), "-")?;
+            exec(
+                c,
+                "DELETE FROM report_facts WHERE course_id = $1",
+                std::slice::from_ref(&id),
+            )?;
+            exec(
+                c,
+                "DELETE FROM report_courses WHERE course_id = $1",
+                std::slice::from_ref(&id),
+            )?;
+            put_course_row(c, span.as_ref().expect("checked above"), now).map(|_| ())
+        })?;
+        if step != Step::Moved {
+            return Ok(step);
+        }
+    }
+    if span.is_some() {
+        for range in &ranges {
+            let step = write(conn, &|c| move_range(c, range, true))?;
+            if step != Step::Moved {
+                return Ok(step);
+            }
+        }
+    }
+    // The course row's totals and sessions, and the mark off.
+    let old_month = old_month.filter(|o| Some(*o) != new_month);
+    write(conn, &|c| {
+        if span.is_none() {
+            // No longer summed: anything left goes out with the course row.
+            move_cells(c, "f.course_id = $1", std::slice::from_ref(&id), "-")?;
+            exec(
+                c,
+                "DELETE FROM report_facts WHERE course_id = $1",
+                std::slice::from_ref(&id),
+            )?;
+        }
+        exec(
+            c,
+            "DELETE FROM report_courses WHERE course_id = $1",
+            std::slice::from_ref(&id),
+        )?;
+        if let Some(span) = &span {
+            put_course_row(c, span, now)?;
+        }
+        tidy(c, old_month.into_iter().collect())?;
+        exec(
+            c,
+            "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
+            &[id.clone(), Param::Int(m.version)],
+        )?;
+        Ok(())
+    })
+}
+
 /// Replaces the facts of the courses of `chunk` with those in the scratch tables and moves the
 /// cells by the difference, in the caller's write transaction. Returns false (having done
 /// nothing) when another refresher holds PostgreSQL's refresh lock.
 fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryResult<bool> {
-    if let DbConn::Pg(_) = c {
-        // One refresher at a time: two would both take a course's old facts out of the
-        // cells and put their own in.
-        let got: Vec<Locked> = load(
-            c,
-            &format!(
-                "SELECT pg_try_advisory_xact_lock({}) AS locked",
-                crate::db::locks::REPORT_REFRESH
-            ),
-            &[],
-        )?;
-        if !got.first().is_some_and(|l| l.locked) {
-            return Ok(false);
-        }
+    if !refresh_lock(c)? {
+        return Ok(false);
     }
     let ids: Vec<Param> = chunk
         .iter()
@@ -608,7 +882,8 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
         &ids,
     )?;
 
-    move_cells(c, &list, &ids, "-")?;
+    let in_chunk = format!("f.course_id IN ({list})");
+    move_cells(c, &in_chunk, &ids, "-")?;
     exec(
         c,
         &format!("DELETE FROM report_facts WHERE course_id IN ({list})"),
@@ -637,6 +912,49 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
         ),
         &ids,
     )?;
+    for s in &spans {
+        months.push(Month {
+            month: put_course_row(c, s, now)? as i32,
+        });
+    }
+    move_cells(c, &in_chunk, &ids, "")?;
+
+    let months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
+    tidy(c, months)?;
+
+    // A course changed after its sums were read keeps its mark (with a higher version), and
+    // is summed again next time.
+    for m in chunk {
+        exec(
+            c,
+            "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
+            &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
+        )?;
+    }
+    Ok(true)
+}
+
+/// In a write transaction: on PostgreSQL, takes the refresh lock for the transaction, or
+/// returns false when another refresher holds it. One refresher at a time: two would both
+/// take a course's old facts out of the cells and put their own in.
+fn refresh_lock(c: &mut DbConn) -> QueryResult<bool> {
+    if let DbConn::Pg(_) = c {
+        let got: Vec<Locked> = load(
+            c,
+            &format!(
+                "SELECT pg_try_advisory_xact_lock({}) AS locked",
+                crate::db::locks::REPORT_REFRESH
+            ),
+            &[],
+        )?;
+        return Ok(got.first().is_some_and(|l| l.locked));
+    }
+    Ok(true)
+}
+
+/// Writes the course row of `span`'s course (none must be there): its month, sessions as of
+/// `now`, and the totals of its facts as `report_facts` holds them. Returns the month.
+fn put_course_row(c: &mut DbConn, span: &Span, now: NaiveDateTime) -> QueryResult<i64> {
     let course_sql = format!(
         "INSERT INTO report_courses (course_id, month, first_start, refreshed_at, prev_start, next_start, {cols})
          SELECT $1, $2, $3, $4, $5, $6, {sums} FROM report_facts f WHERE f.course_id = $1",
@@ -647,28 +965,25 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
             .collect::<Vec<_>>()
             .join(", "),
     );
-    for s in &spans {
-        let month = month_of(s.first_start);
-        months.push(Month {
-            month: month as i32,
-        });
-        exec(
-            c,
-            &course_sql,
-            &[
-                Param::Text(s.id.clone()),
-                Param::Int(month),
-                Param::Ts(s.first_start),
-                Param::Ts(now),
-                Param::OptTs(s.prev_start),
-                Param::OptTs(s.next_start),
-            ],
-        )?;
-    }
-    move_cells(c, &list, &ids, "")?;
+    let month = month_of(span.first_start);
+    exec(
+        c,
+        &course_sql,
+        &[
+            Param::Text(span.id.clone()),
+            Param::Int(month),
+            Param::Ts(span.first_start),
+            Param::Ts(now),
+            Param::OptTs(span.prev_start),
+            Param::OptTs(span.next_start),
+        ],
+    )?;
+    Ok(month)
+}
 
-    // A cell with no bookings holds nothing at all (every sum counts bookings).
-    let mut months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
+/// Removes the cells of `months` (and of their academic years) left with no bookings: a cell
+/// with no bookings holds nothing at all (every sum counts bookings).
+fn tidy(c: &mut DbConn, mut months: Vec<i64>) -> QueryResult<()> {
     months.sort_unstable();
     months.dedup();
     if !months.is_empty() {
@@ -694,17 +1009,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
             &yparams,
         )?;
     }
-
-    // A course changed after its sums were read keeps its mark (with a higher version), and
-    // is summed again next time.
-    for m in chunk {
-        exec(
-            c,
-            "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
-            &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
-        )?;
-    }
-    Ok(true)
+    Ok(())
 }
 
 /// Courses marked for summing again.

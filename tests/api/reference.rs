@@ -398,3 +398,81 @@ both_backends! {
         assert_eq!(app.admin_get("/api/v1/providers").await["total"], 2);
     }
 }
+
+both_backends! {
+    /// The reference lists are kept in the service between requests (under a generation the
+    /// database raises on every change): a change made anywhere, even straight in the
+    /// database as another copy of the service or a command would, shows on the next read,
+    /// and who may read is still checked on every request.
+    async fn kept_reference_lists_show_every_change_at_once(app: TestApp) {
+        let cluster = app.admin_create("/api/v1/clusters", json!({"name": "Penistone"})).await;
+        let cluster_id = cluster["id"].as_str().unwrap().to_string();
+        app.admin_create("/api/v1/schools",
+            json!({"urn": 106670, "name": "Oxspring Primary", "phase": "primary", "cluster_id": cluster_id})).await;
+        app.admin_create("/api/v1/priorities", json!({"name": "Early reading"})).await;
+        app.admin_create("/api/v1/staff-groups", json!({"name": "Teaching assistants"})).await;
+        let lists = ["/api/v1/clusters", "/api/v1/schools?limit=10", "/api/v1/priorities",
+                     "/api/v1/staff-groups", "/api/v1/providers"];
+        let mut before = Vec::new();
+        for path in lists {
+            // Twice: the second answer is the kept one, and the same.
+            let first = app.admin_get(path).await;
+            assert_eq!(app.admin_get(path).await, first, "{path}");
+            before.push(first);
+        }
+        assert_eq!(before[1]["items"][0]["cluster"]["name"], "Penistone");
+
+        // Renamed behind the service's back: the cluster list and the schools' clusters show
+        // the new name at once.
+        let id = cluster_id.clone();
+        app.with_db(move |c| {
+            use cpd_hub::db::schema::clusters;
+            use diesel::prelude::*;
+            diesel::update(clusters::table.find(id))
+                .set(clusters::name.eq("Penistone and Oxspring"))
+                .execute(c)
+                .unwrap();
+        }).await;
+        assert_eq!(app.admin_get("/api/v1/clusters").await["items"][0]["name"], "Penistone and Oxspring");
+        let schools = app.admin_get("/api/v1/schools?limit=10").await;
+        assert_eq!(schools["items"][0]["cluster"]["name"], "Penistone and Oxspring");
+        // And a school added the same way shows in the list and its total.
+        app.with_db(move |c| {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute(
+                "INSERT INTO schools (id, urn, name, phase, school_type, local_authority, postcode, is_open, created_at, updated_at)
+                 SELECT 'school-added-directly', 106671, 'Thurgoland Primary', phase, school_type,
+                        local_authority, postcode, is_open, created_at, updated_at
+                   FROM schools WHERE urn = 106670",
+            ).unwrap();
+        }).await;
+        let schools = app.admin_get("/api/v1/schools?limit=10").await;
+        assert_eq!(schools["total"], 2);
+        assert_eq!(schools["items"][1]["name"], "Thurgoland Primary");
+        // Through the API too: a new priority, a renamed staff group, a new provider.
+        app.admin_create("/api/v1/priorities", json!({"name": "Oracy"})).await;
+        let priorities_before = before[2]["total"].as_i64().unwrap();
+        assert_eq!(app.admin_get("/api/v1/priorities").await["total"], priorities_before + 1);
+        let group_id = before[3]["items"][0]["id"].as_str().unwrap().to_string();
+        expect_json(app.patch(&format!("/api/v1/staff-groups/{group_id}"), Some(&app.admin_token),
+            &json!({"name": "Support staff"})).await, 200).await;
+        assert_eq!(app.admin_get("/api/v1/staff-groups").await["items"][0]["name"], "Support staff");
+        let providers_before = before[4]["total"].as_i64().unwrap();
+        app.admin_create("/api/v1/providers", json!({"name": "Northern Maths Hub", "kind": "external"})).await;
+        assert_eq!(app.admin_get("/api/v1/providers").await["total"], providers_before + 1);
+
+        // Who may read is checked on every request, kept list or not.
+        for path in lists {
+            expect_problem(app.get(path, None).await, 401, None).await;
+            expect_problem(app.get(path, Some("cpd_wrong")).await, 401, None).await;
+        }
+        let (_, staff) = app.person_with_roles(&[], None).await;
+        let as_staff = expect_json(app.get("/api/v1/schools?limit=10", Some(&staff)).await, 200).await;
+        assert_eq!(as_staff, schools);
+        // Reading is for anyone signed in; changing still is not.
+        expect_problem(app.post("/api/v1/clusters", Some(&staff), &json!({"name": "Dodworth"})).await, 403, None).await;
+        assert_eq!(app.admin_get("/api/v1/clusters").await["total"], 1);
+        // Bad paging is still refused, before anything kept is looked at.
+        expect_problem(app.get("/api/v1/schools?limit=0", Some(&staff)).await, 422, Some("limit")).await;
+    }
+}

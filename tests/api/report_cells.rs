@@ -328,6 +328,182 @@ fn courses_started_by(conn: &mut DbConn, now: NaiveDateTime) -> i64 {
         .n
 }
 
+/// Every kept sum, in a fixed order, as text: the cells, the facts, and the course rows
+/// without the moment they were summed.
+fn kept_sums(conn: &mut DbConn) -> Vec<String> {
+    use cpd_hub::store::report_cells::COLUMNS;
+    #[derive(QueryableByName, Debug)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        row: String,
+    }
+    let cols = COLUMNS.join(" || ',' || ");
+    let mut rows = Vec::new();
+    for (table, keys) in [
+        ("report_school_cells", "month || ',' || school_key"),
+        ("report_school_years", "year || ',' || school_key"),
+        (
+            "report_group_cells",
+            "month || ',' || cluster_key || ',' || staff_group_key",
+        ),
+        (
+            "report_facts",
+            "course_id || ',' || school_key || ',' || staff_group_key || ',' || cluster_key",
+        ),
+        (
+            "report_courses",
+            "course_id || ',' || month || ',' || COALESCE(CAST(next_start AS TEXT), '-')",
+        ),
+    ] {
+        let sql =
+            format!("SELECT '{table}:' || {keys} || ':' || {cols} AS row FROM {table} ORDER BY 1");
+        rows.extend(
+            diesel::sql_query(sql)
+                .load::<Row>(conn)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.row),
+        );
+    }
+    rows.sort();
+    rows
+}
+
+/// The refresher's writes split a large course by school: finished, the kept sums are
+/// exactly those of moving each course whole; stopped part-way (a course half moved, with
+/// changed bookings at both ends of its schools), the reports still agree with the bookings;
+/// and a course whose month changed moves too.
+fn split_moves(conn: &mut DbConn, reference: &mut Reference, now: NaiveDateTime) {
+    let whole = kept_sums(conn);
+    let largest = count(
+        conn,
+        "SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM report_facts GROUP BY course_id) k",
+    );
+    assert!(
+        largest > 4,
+        "a course with more facts rows than one write moves ({largest})"
+    );
+    // Four rows a write (taken out and put in): the larger courses split by school.
+    mark_all(conn);
+    let (mut writes, mut summed) = (0, 0);
+    while report_cells::marked(conn).unwrap() > 0 {
+        let r = report_cells::refresh_batch_with(conn, now, 500, 4)
+            .unwrap()
+            .unwrap();
+        writes += r.writes;
+        summed += r.summed;
+    }
+    assert!(
+        writes > summed,
+        "some courses took several writes ({writes} for {summed})"
+    );
+    assert_eq!(kept_sums(conn), whole);
+
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        course_id: String,
+    }
+    let course = diesel::sql_query(
+        "SELECT course_id FROM report_facts GROUP BY course_id
+          ORDER BY COUNT(*) DESC, course_id LIMIT 1",
+    )
+    .get_result::<Id>(conn)
+    .unwrap()
+    .course_id;
+    // The bookings of its first and last schools cancelled: moved two writes' worth, the
+    // first range of schools holds the new sums and the last the old.
+    diesel::sql_query(cpd_hub::db::numbered(
+        conn,
+        "UPDATE bookings SET status = 'cancelled'
+          WHERE course_id = $1 AND status = 'confirmed'
+            AND (school_id = (SELECT MIN(school_id) FROM bookings WHERE course_id = $1)
+                 OR school_id = (SELECT MAX(school_id) FROM bookings WHERE course_id = $1))",
+    ))
+    .bind::<diesel::sql_types::Text, _>(course.clone())
+    .execute(conn)
+    .unwrap();
+    reference.data_changed();
+    assert_eq!(report_cells::marked(conn).unwrap(), 1);
+    let part = report_cells::refresh_batch_within(conn, now, 500, 4, 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(part.writes, 2);
+    assert_eq!(
+        report_cells::marked(conn).unwrap(),
+        1,
+        "still marked, half moved"
+    );
+    let half = kept_sums(conn);
+    assert_ne!(half, whole);
+    compare(conn, reference, "a course half moved", &every_other(), now);
+    report_cells::refresh_all(conn, now, 500, |_| {}).unwrap();
+    assert_ne!(kept_sums(conn), half);
+    compare(
+        conn,
+        reference,
+        "a course moved in split writes",
+        &every_other(),
+        now,
+    );
+
+    // Its sessions five weeks later (another month): moved in split writes, the kept sums
+    // are those of summing everything from nothing.
+    {
+        use cpd_hub::db::schema::{course_sessions as s, courses as c};
+        let days = chrono::Duration::days(35);
+        let sessions: Vec<(String, NaiveDateTime, NaiveDateTime)> = s::table
+            .filter(s::course_id.eq(&course))
+            .select((s::id, s::start_at, s::end_at))
+            .load(conn)
+            .unwrap();
+        for (id, start, end) in sessions {
+            diesel::update(s::table.find(id))
+                .set((s::start_at.eq(start + days), s::end_at.eq(end + days)))
+                .execute(conn)
+                .unwrap();
+        }
+        let first: Option<NaiveDateTime> = c::table
+            .find(&course)
+            .select(c::first_session_start)
+            .first(conn)
+            .unwrap();
+        diesel::update(c::table.find(&course))
+            .set(c::first_session_start.eq(first.map(|f| f + days)))
+            .execute(conn)
+            .unwrap();
+    }
+    reference.data_changed();
+    assert!(report_cells::marked(conn).unwrap() > 0);
+    while report_cells::marked(conn).unwrap() > 0 {
+        report_cells::refresh_batch_with(conn, now, 500, 4)
+            .unwrap()
+            .unwrap();
+    }
+    let split = kept_sums(conn);
+    compare(
+        conn,
+        reference,
+        "a course moved a month, in split writes",
+        &every_other(),
+        now,
+    );
+    for table in [
+        "report_school_cells",
+        "report_school_years",
+        "report_group_cells",
+        "report_facts",
+        "report_courses",
+    ] {
+        diesel::sql_query(format!("DELETE FROM {table}"))
+            .execute(conn)
+            .unwrap();
+    }
+    mark_all(conn);
+    report_cells::refresh_all(conn, now, 500, |_| {}).unwrap();
+    assert_eq!(kept_sums(conn), split);
+}
+
 /// Marks every course for summing again.
 fn mark_all(conn: &mut DbConn) {
     diesel::sql_query(
@@ -467,6 +643,8 @@ fn every_state_on(conn: &mut DbConn) {
     report_cells::refresh_all(conn, now, 7, |_| {}).unwrap();
     assert_eq!(report_cells::marked(conn).unwrap(), 0);
     compare(conn, &mut reference, "summed again", &every_other(), now);
+
+    split_moves(conn, &mut reference, now);
 
     // Summed as of a moment when courses were still running: the held sessions have changed
     // since, and the reports must notice.

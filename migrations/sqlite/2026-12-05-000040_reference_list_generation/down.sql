@@ -1,0 +1,16 @@
+DROP TRIGGER schools_reference_generation_insert;
+DROP TRIGGER schools_reference_generation_update;
+DROP TRIGGER schools_reference_generation_delete;
+DROP TRIGGER clusters_reference_generation_insert;
+DROP TRIGGER clusters_reference_generation_update;
+DROP TRIGGER clusters_reference_generation_delete;
+DROP TRIGGER providers_reference_generation_insert;
+DROP TRIGGER providers_reference_generation_update;
+DROP TRIGGER providers_reference_generation_delete;
+DROP TRIGGER priorities_reference_generation_insert;
+DROP TRIGGER priorities_reference_generation_update;
+DROP TRIGGER priorities_reference_generation_delete;
+DROP TRIGGER staff_groups_reference_generation_insert;
+DROP TRIGGER staff_groups_reference_generation_update;
+DROP TRIGGER staff_groups_reference_generation_delete;
+DROP TABLE reference_generation;
