@@ -50,6 +50,8 @@ where
             caches.reference.get_or_make(
                 &key,
                 generation,
+                // Reference lists have no maximum age: the generation alone decides.
+                std::time::Instant::now(),
                 |body| body.len() <= KEEP_MAX_BYTES,
                 || read(c).map(encode),
             )

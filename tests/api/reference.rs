@@ -455,8 +455,8 @@ both_backends! {
         assert_eq!(app.admin_get("/api/v1/priorities").await["total"], priorities_before + 1);
         let group_id = before[3]["items"][0]["id"].as_str().unwrap().to_string();
         expect_json(app.patch(&format!("/api/v1/staff-groups/{group_id}"), Some(&app.admin_token),
-            &json!({"name": "Support staff"})).await, 200).await;
-        assert_eq!(app.admin_get("/api/v1/staff-groups").await["items"][0]["name"], "Support staff");
+            &json!({"name": "Teachers in every phase"})).await, 200).await;
+        assert_eq!(app.admin_get("/api/v1/staff-groups").await["items"][0]["name"], "Teachers in every phase");
         let providers_before = before[4]["total"].as_i64().unwrap();
         app.admin_create("/api/v1/providers", json!({"name": "Northern Maths Hub", "kind": "external"})).await;
         assert_eq!(app.admin_get("/api/v1/providers").await["total"], providers_before + 1);

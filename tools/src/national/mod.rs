@@ -287,6 +287,11 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     };
     if fk_checked {
         note("foreign keys are checked during the load (not a superuser)".into());
+        // The triggers fire too then, and the generator writes each response's sums of its
+        // answers itself: the trigger that adds each answer to them would count it twice.
+        conn.batch_execute(
+            "ALTER TABLE evaluation_answers DISABLE TRIGGER report_answer_sums_insert",
+        )?;
     }
     let index_sql = if opts.drop_indexes {
         drop_indexes(conn)?
@@ -359,7 +364,11 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     let analyze_started = Instant::now();
     match backend {
         cpd_hub::db::Backend::Postgres => {
-            if !fk_checked {
+            if fk_checked {
+                conn.batch_execute(
+                    "ALTER TABLE evaluation_answers ENABLE TRIGGER report_answer_sums_insert",
+                )?;
+            } else {
                 conn.batch_execute("SET session_replication_role = DEFAULT")?;
             }
             // VACUUM sets the visibility map, so index-only scans can skip the table.
