@@ -9,8 +9,8 @@ source "$(dirname "$0")/lib.sh"
 REQUESTS=${1:-20000}
 PORT=18282
 build_release
-(cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" --quiet -p cpd-hub-tools --example book_load)
-LOAD="$ROOT/target/$BENCH_PROFILE/examples/book_load"
+[ -n "$BIN_GIVEN" ] || (cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" --quiet -p cpd-hub-tools --example book_load)
+LOAD="$BUILT/examples/book_load"
 BASE="http://127.0.0.1:$PORT"
 SERVER_ENV=(${DATABASE_POOL_SIZE:+DATABASE_POOL_SIZE=$DATABASE_POOL_SIZE} ${WORKERS:+WORKERS=$WORKERS} ${OUTBOX_WORKER:+OUTBOX_WORKER=$OUTBOX_WORKER})
 

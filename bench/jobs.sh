@@ -10,6 +10,8 @@
 #   NATIONAL_DIR=/work/bench-data
 #   PROFILE=release  (or fast-release or debug, for a quick look without a release build)
 #   NOW=2026-11-20T12:00:00   the moment the jobs run at (the seed's own "now")
+#   BUILT=DIR        time a saved build instead of building (see lib.sh)
+#   JOBS_DB_SUFFIX=  keeps two builds' databases apart
 source "$(dirname "$0")/lib.sh"
 RUNS=${1:-5}
 SCALE=${SCALE:-0.1}
@@ -17,15 +19,20 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 NATIONAL_DIR=${NATIONAL_DIR:-/work/bench-data}
 PROFILE=${PROFILE:-$BENCH_PROFILE}
 NOW=${NOW:-2026-11-20T12:00:00}
-suffix="_jobs_${SCALE//./_}"
+# JOBS_DB_SUFFIX keeps apart the databases of two builds timed side by side (their migrations
+# may differ).
+suffix="_jobs_${SCALE//./_}${JOBS_DB_SUFFIX:-}"
 mkdir -p "$NATIONAL_DIR"
 
-if [ "$PROFILE" = debug ]; then
+if [ -n "$BIN_GIVEN" ]; then
+    TARGET="$BUILT"
+elif [ "$PROFILE" = debug ]; then
     (cd "$ROOT" && cargo build --quiet -p cpd-hub-tools --bin cpd-hub-bench --example jobs_once)
+    TARGET="$ROOT/target/debug"
 else
     (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet -p cpd-hub-tools --bin cpd-hub-bench --example jobs_once)
+    TARGET="$ROOT/target/$PROFILE"
 fi
-TARGET="$ROOT/target/$PROFILE"
 
 for backend in $BACKENDS; do
     case "$backend" in

@@ -7,10 +7,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # figures in docs/performance.md come from the release profile. BIN and BENCH_BIN point at
 # other binaries (a saved "before" build, say) and then nothing is built.
 BENCH_PROFILE=${BENCH_PROFILE:-release}
-BIN_GIVEN=${BIN:+yes}
-BIN=${BIN:-"$ROOT/target/$BENCH_PROFILE/cpd-hub"}
+# BUILT=DIR names a directory holding a saved build (cpd-hub, cpd-hub-bench and examples/ as
+# cargo lays them out), e.g. one build from before a change and one from after, timed in the
+# same session; then nothing is built.
+BIN_GIVEN=${BIN:+yes}${BUILT:+yes}
+BUILT=${BUILT:-"$ROOT/target/$BENCH_PROFILE"}
+BIN=${BIN:-"$BUILT/cpd-hub"}
 # The benchmark data (bench-seed, bench-token) comes from the tools package, apart from the service.
-BENCH_BIN=${BENCH_BIN:-"$ROOT/target/$BENCH_PROFILE/cpd-hub-bench"}
+BENCH_BIN=${BENCH_BIN:-"$BUILT/cpd-hub-bench"}
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"

@@ -8,8 +8,8 @@ REQUESTS=${1:-500}
 PEOPLE=${PEOPLE:-30}
 PORT=18283
 build_release
-(cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" --quiet -p cpd-hub-tools --example register_load)
-LOAD="$ROOT/target/$BENCH_PROFILE/examples/register_load"
+[ -n "$BIN_GIVEN" ] || (cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" --quiet -p cpd-hub-tools --example register_load)
+LOAD="$BUILT/examples/register_load"
 BASE="http://127.0.0.1:$PORT"
 SERVER_ENV=(OUTBOX_WORKER=off ${DATABASE_POOL_SIZE:+DATABASE_POOL_SIZE=$DATABASE_POOL_SIZE})
 
