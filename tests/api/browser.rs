@@ -3,13 +3,14 @@
 //! [`Browser::start`] launches `chromedriver` on a free port and opens a W3C WebDriver
 //! session in headless Chromium with a phone-sized window (412×915, see
 //! [`Browser::start_sized`] for others). Everything else is plain HTTP to the driver with
-//! `reqwest`. Browsers are heavy on a small machine, so only `CPD_BROWSERS` (default 1) run
-//! at once across the whole test binary; the others wait their turn.
+//! `reqwest`. Browsers are heavy on a small machine, so only `CPD_BROWSERS` (default: one
+//! per core) run at once across the whole test binary; the others wait their turn.
 //!
 //! `CPD_SKIP_BROWSER=1`, or a machine without Chromium or chromedriver, makes
 //! [`Browser::start`] return `None` (the test then skips its browser part, saying so; see
 //! `tools`); with `CPD_REQUIRE_TOOLS=1`, as CI sets, a missing browser fails the test instead.
-//! `CPD_CHROMIUM` and `CPD_CHROMEDRIVER` point at other binaries.
+//! `CPD_CHROMIUM` and `CPD_CHROMEDRIVER` point at other binaries. `CPD_BROWSER_TIMES=1` prints,
+//! as each browser closes, the time its WebDriver commands took by kind.
 //!
 //! ```ignore
 //! let Some(browser) = Browser::start().await else { return };
@@ -50,7 +51,10 @@ fn permits() -> Arc<Semaphore> {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|n| *n > 0)
-            .unwrap_or(1);
+            // One per core: a test's two halves (SQLite and PostgreSQL) sort side by side and
+            // so usually run at the same time; with one browser for both, one half waited
+            // for the other, and the browser tests took most of the suite's time.
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         Arc::new(Semaphore::new(n))
     })
     .clone()
@@ -134,6 +138,10 @@ pub struct Browser {
     /// The viewport set by [`Browser::set_window_size`], which Chromium forgets on each new
     /// page: set again after every navigation the tests make.
     viewport: std::sync::Mutex<Option<(u32, u32)>>,
+    /// With `CPD_BROWSER_TIMES=1`: how many WebDriver commands of each kind were sent and how
+    /// long they took, printed when the browser is dropped (to see where a test's time goes).
+    times: Option<std::sync::Mutex<std::collections::BTreeMap<String, (u32, Duration)>>>,
+    started: Instant,
     // Last: released only once the browser is gone.
     _permit: OwnedSemaphorePermit,
 }
@@ -193,6 +201,10 @@ impl Browser {
             session_id: String::new(),
             driver,
             viewport: std::sync::Mutex::new(None),
+            times: std::env::var("CPD_BROWSER_TIMES")
+                .is_ok_and(|v| v == "1")
+                .then(Default::default),
+            started: Instant::now(),
             _permit: permit,
         };
 
@@ -296,9 +308,22 @@ impl Browser {
         if method == reqwest::Method::POST {
             req = req.json(&body.unwrap_or_else(|| json!({})));
         }
+        let sent = Instant::now();
         let r = req.send().await.map_err(|e| e.to_string())?;
         let ok = r.status().is_success();
         let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        if let Some(times) = &self.times {
+            // The command's kind: its path without element ids, e.g. "POST /element/click".
+            let kind = path
+                .split('/')
+                .filter(|part| part.len() < 30)
+                .collect::<Vec<_>>()
+                .join("/");
+            let mut times = times.lock().unwrap();
+            let entry = times.entry(format!("{method} {kind}")).or_default();
+            entry.0 += 1;
+            entry.1 += sent.elapsed();
+        }
         if ok {
             Ok(v["value"].clone())
         } else {
@@ -673,27 +698,27 @@ impl Browser {
             .await;
         let mut seen: Vec<String> = Vec::new();
         let mut problems = Vec::new();
+        // One script per stop reads where the focus is and how it looks: a round trip per
+        // question would make this loop the slowest part of the browser tests.
+        let script = format!(
+            "const e = document.activeElement; if (!e || e === document.body) return null; \
+             const p = []; for (let n = e; n && n !== document.body; n = n.parentElement) \
+             p.push(n.tagName + [...n.parentElement.children].indexOf(n)); \
+             const key = p.join('/'); \
+             const style = (function () {{ {COLOUR_JS}{FOCUS_STYLE} }}).call(null, e); \
+             return {{ key, style }};"
+        );
         for _ in 0..80 {
             browser.press(keys::TAB).await;
-            let active = browser.active_element().await;
-            let key = browser
-                .execute(
-                    "const e = arguments[0]; if (e === document.body) return null; \
-                     const p = []; for (let n = e; n && n !== document.body; n = n.parentElement) \
-                     p.push(n.tagName + [...n.parentElement.children].indexOf(n)); return p.join('/');",
-                    vec![active.to_arg()],
-                )
-                .await;
-            let Some(key) = key.as_str().map(str::to_string) else {
+            let found = browser.execute(&script, vec![]).await;
+            let Some(key) = found["key"].as_str().map(str::to_string) else {
                 break;
             };
             if seen.contains(&key) {
                 break; // back round to the start
             }
             seen.push(key);
-            let v: Value = browser
-                .execute(&format!("{COLOUR_JS}{FOCUS_STYLE}"), vec![active.to_arg()])
-                .await;
+            let v = &found["style"];
             let what = v["what"].as_str().unwrap_or_default().to_string();
             if v["visible"] != Value::Bool(true) {
                 problems.push(format!("{what}: not :focus-visible"));
@@ -760,6 +785,18 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        if let Some(times) = &self.times {
+            let times = times.lock().unwrap();
+            let mut rows: Vec<_> = times.iter().collect();
+            rows.sort_by_key(|(_, (_, d))| std::cmp::Reverse(*d));
+            eprintln!(
+                "browser: {:.1} s from start to drop",
+                self.started.elapsed().as_secs_f64()
+            );
+            for (kind, (n, d)) in rows {
+                eprintln!("  {:>8.2} s {n:>5}x {kind}", d.as_secs_f64());
+            }
+        }
         self.end_session();
         // Stop the driver's process group (the driver and any browser left behind).
         let pid = self.driver.id();

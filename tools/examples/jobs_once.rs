@@ -6,6 +6,7 @@
 //!     jobs_once DATABASE_URL [NOW, default 2026-11-20T12:00:00] [RUNS, default 5]
 //!
 //! Prints, per job, the first run and the min / median / max of the runs after it, in ms.
+//! `STATEMENT_TIMES=1` also prints the refresher's slowest statements in its run with work.
 
 use std::time::{Duration, Instant};
 
@@ -87,6 +88,11 @@ fn main() -> anyhow::Result<()> {
         // To tell the writes' own time from the WAL checkpoints SQLite runs at commit.
         conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
     }
+    let statements = std::env::var_os("STATEMENT_TIMES").is_some().then(|| {
+        let times = StatementTimes::default();
+        diesel::Connection::set_instrumentation(&mut *conn, times.clone());
+        times
+    });
     let t = Instant::now();
     let r = cpd_hub::store::report_cells::refresh_batch(&mut conn, now, 100)?;
     println!(
@@ -103,5 +109,67 @@ fn main() -> anyhow::Result<()> {
             cpd_hub::store::report_cells::ROWS_PER_WRITE
         );
     }
+    if let Some(times) = statements {
+        times.print(15);
+    }
     Ok(())
+}
+
+/// With `STATEMENT_TIMES=1`, the refresher's statements during the run with work to do: for
+/// each statement text (its first 100 characters), how often it ran, its longest and its total
+/// time, the longest first. Tells which statement makes a write transaction long.
+#[derive(Clone, Default)]
+struct StatementTimes {
+    inner: std::sync::Arc<std::sync::Mutex<TimesInner>>,
+}
+
+#[derive(Default)]
+struct TimesInner {
+    started: Option<Instant>,
+    by_text: std::collections::HashMap<String, (u32, Duration, Duration)>,
+}
+
+impl diesel::connection::Instrumentation for StatementTimes {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::connection::InstrumentationEvent as E;
+        let mut inner = self.inner.lock().unwrap();
+        match event {
+            E::StartQuery { .. } => inner.started = Some(Instant::now()),
+            E::FinishQuery { query, .. } => {
+                let Some(started) = inner.started.take() else {
+                    return;
+                };
+                let took = started.elapsed();
+                let text: String = query
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(100)
+                    .collect();
+                let entry = inner.by_text.entry(text).or_default();
+                entry.0 += 1;
+                entry.1 = entry.1.max(took);
+                entry.2 += took;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl StatementTimes {
+    fn print(&self, top: usize) {
+        let inner = self.inner.lock().unwrap();
+        let mut rows: Vec<_> = inner.by_text.iter().collect();
+        rows.sort_by_key(|(_, (_, longest, _))| std::cmp::Reverse(*longest));
+        println!("statements by longest run (count, longest ms, total ms, text):");
+        for (text, (n, longest, total)) in rows.into_iter().take(top) {
+            println!(
+                "  {n:>6} {:>9.1} {:>9.1}  {text}",
+                longest.as_secs_f64() * 1e3,
+                total.as_secs_f64() * 1e3
+            );
+        }
+    }
 }
