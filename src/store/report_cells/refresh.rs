@@ -437,12 +437,7 @@ fn split_course(
         // ...then the course row at its new month, holding nothing yet (any rows left are
         // taken out first, so the cells still match).
         let step = write(conn, &|c| {
-            move_cells(c, "f.course_id = $1", std::slice::from_ref(&id), "-")?;
-            exec(
-                c,
-                "DELETE FROM report_facts WHERE course_id = $1",
-                std::slice::from_ref(&id),
-            )?;
+            take_out_course(c, &id)?;
             exec(
                 c,
                 "DELETE FROM report_courses WHERE course_id = $1",
@@ -467,12 +462,7 @@ fn split_course(
     write(conn, &|c| {
         if span.is_none() {
             // No longer summed: anything left goes out with the course row.
-            move_cells(c, "f.course_id = $1", std::slice::from_ref(&id), "-")?;
-            exec(
-                c,
-                "DELETE FROM report_facts WHERE course_id = $1",
-                std::slice::from_ref(&id),
-            )?;
+            take_out_course(c, &id)?;
         }
         exec(
             c,
@@ -490,6 +480,13 @@ fn split_course(
         )?;
         Ok(())
     })
+}
+
+/// Takes every facts row of the course `id` out of the cells and out of `report_facts`.
+fn take_out_course(c: &mut DbConn, id: &Param) -> QueryResult<()> {
+    let params = std::slice::from_ref(id);
+    move_cells(c, "f.course_id = $1", params, "-")?;
+    exec(c, "DELETE FROM report_facts WHERE course_id = $1", params).map(|_| ())
 }
 
 /// Replaces the facts of the courses of `chunk` with those in the scratch tables and moves the
