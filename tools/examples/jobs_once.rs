@@ -84,10 +84,6 @@ fn main() -> anyhow::Result<()> {
          SELECT course_id, 1 FROM report_courses ORDER BY bookings DESC, course_id LIMIT 100
          ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1",
     )?;
-    if std::env::var_os("NO_CHECKPOINT").is_some() {
-        // To tell the writes' own time from the WAL checkpoints SQLite runs at commit.
-        conn.batch_execute("PRAGMA wal_autocheckpoint = 0")?;
-    }
     let statements = std::env::var_os("STATEMENT_TIMES").is_some().then(|| {
         let times = StatementTimes::default();
         diesel::Connection::set_instrumentation(&mut *conn, times.clone());
@@ -102,11 +98,12 @@ fn main() -> anyhow::Result<()> {
     if let Some(r) = r {
         // The figure the refresher's bound is about: how long bookings could wait behind it.
         println!(
-            "report refresher: longest write transaction {:.1} ms ({} writes, {} courses, at most {} facts rows a write)",
+            "report refresher: longest write transaction {:.1} ms ({} writes, {} courses, at most {} facts rows a write; longest checkpoint after a write, no lock held, {:.1} ms)",
             r.longest_write.as_secs_f64() * 1e3,
             r.writes,
             r.summed,
-            cpd_hub::store::report_cells::ROWS_PER_WRITE
+            cpd_hub::store::report_cells::ROWS_PER_WRITE,
+            r.longest_checkpoint.as_secs_f64() * 1e3
         );
     }
     if let Some(times) = statements {

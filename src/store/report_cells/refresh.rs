@@ -17,8 +17,140 @@ pub struct Refreshed {
     pub summed: usize,
     /// Write transactions it took.
     pub writes: usize,
-    /// The longest of them, from `BEGIN` to `COMMIT`.
+    /// The longest of them, from `BEGIN` to `COMMIT`: how long a booking could have waited
+    /// behind the refresher.
     pub longest_write: std::time::Duration,
+    /// On SQLite, the longest WAL checkpoint the refresher ran after a write (see
+    /// [`Checkpoints`]); it holds no lock a booking waits for.
+    pub longest_checkpoint: std::time::Duration,
+}
+
+/// SQLite's WAL checkpoints during a refresh, run by the refresher itself after its writes
+/// rather than by SQLite inside the `COMMIT` that passes the log's limit.
+///
+/// SQLite runs its automatic checkpoint after the commit has released the write lock (see
+/// `sqlite3_wal_hook`), so a checkpoint never keeps a booking waiting; but inside `COMMIT` it
+/// made the refresher's own timing of its writes say hundreds of milliseconds where the lock
+/// was held for a few. Turning the automatic checkpoint off for the refresher's connection
+/// while it writes, and checkpointing (`PASSIVE`: it waits for no one) after every few
+/// writes, keeps the log as short as before, times each write as the lock it holds, and
+/// times the checkpoints apart. The connection gets the automatic checkpoint back when the
+/// refresh ends, before it goes back to the pool.
+#[derive(Default)]
+struct Checkpoints {
+    /// Whether the automatic checkpoint is off (from the first write of the refresh on).
+    off: bool,
+    since_last: usize,
+}
+
+impl Checkpoints {
+    /// Writes between two checkpoints: about as much log as SQLite's own 1,000-page limit.
+    const EVERY: usize = 4;
+
+    /// Before a write: the automatic checkpoint off, if it is not yet. (A refresh with
+    /// nothing to write runs no statement for this.)
+    fn before_write(&mut self, conn: &mut DbConn) -> QueryResult<()> {
+        if let (DbConn::Sqlite(c), false) = (&mut *conn, self.off) {
+            diesel::connection::SimpleConnection::batch_execute(
+                c,
+                "PRAGMA wal_autocheckpoint = 0",
+            )?;
+            self.off = true;
+        }
+        Ok(())
+    }
+
+    /// After a write: checkpoints when enough writes have gone by since the last one.
+    fn wrote(&mut self, conn: &mut DbConn, done: &mut Refreshed) -> QueryResult<()> {
+        self.since_last += 1;
+        if self.since_last >= Self::EVERY {
+            self.run(conn, done)?;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, conn: &mut DbConn, done: &mut Refreshed) -> QueryResult<()> {
+        if self.since_last == 0 {
+            return Ok(());
+        }
+        self.since_last = 0;
+        if let DbConn::Sqlite(c) = conn {
+            let started = std::time::Instant::now();
+            diesel::connection::SimpleConnection::batch_execute(
+                c,
+                "PRAGMA wal_checkpoint(PASSIVE)",
+            )?;
+            done.longest_checkpoint = done.longest_checkpoint.max(started.elapsed());
+        }
+        Ok(())
+    }
+
+    /// The last checkpoint, and SQLite's automatic checkpoint back on.
+    fn finish(mut self, conn: &mut DbConn, done: &mut Refreshed) -> QueryResult<()> {
+        if !self.off {
+            return Ok(());
+        }
+        let last = self.run(conn, done);
+        if let DbConn::Sqlite(c) = conn {
+            diesel::connection::SimpleConnection::batch_execute(
+                c,
+                "PRAGMA wal_autocheckpoint = 1000",
+            )?;
+        }
+        last
+    }
+}
+
+/// On SQLite, reads the pages a write moving the facts matching `facts` (a condition on `f`
+/// that holds for rows of both `report_facts` and the scratch `report_refresh_facts`, its
+/// placeholders bound to `params`) will read or change, just before the write takes the lock:
+/// the old facts rows and their entries in the school index, where the new ones go in that
+/// index, and the cells of every kind either touches. A page not in memory is a read from the
+/// disk inside the lock otherwise, and the host may have let those pages go since the last
+/// write: timed statement by statement, those reads were what made a write of a few hundred
+/// rows take hundreds of milliseconds instead of a few (docs/performance.md). The new facts'
+/// cells are found at the course row's month as it is now (a course whose first session moved
+/// to another month is warmed at the old one: the write is still right, only slower).
+/// PostgreSQL needs none of this: its writers wait for no lock of the refresher's but a
+/// course's own rows.
+fn warm(conn: &mut DbConn, facts: &str, params: &[Param]) -> QueryResult<()> {
+    if !matches!(conn, DbConn::Sqlite(_)) {
+        return Ok(());
+    }
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        #[allow(dead_code)]
+        n: i64,
+    }
+    let year = "CASE WHEN k.month % 100 >= 9 THEN k.month / 100 ELSE k.month / 100 - 1 END";
+    let sql = format!(
+        "WITH k AS (
+             SELECT rc.month AS month, f.school_key AS school_key, f.cluster_key AS cluster_key,
+                    f.staff_group_key AS staff_group_key
+               FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+              WHERE {facts}
+             UNION
+             SELECT rc.month, f.school_key, f.cluster_key, f.staff_group_key
+               FROM report_refresh_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+              WHERE {facts})
+         SELECT (SELECT COUNT(*) FROM report_facts f WHERE {facts} AND f.bookings >= 0)
+              + (SELECT COUNT(*) FROM report_facts f
+                   JOIN report_facts g INDEXED BY report_facts_school
+                     ON g.school_key = f.school_key AND g.rowid = f.rowid
+                  WHERE {facts})
+              + (SELECT COALESCE(SUM((SELECT MAX(g.rowid) FROM report_facts g INDEXED BY report_facts_school
+                                      WHERE g.school_key = s.school_key)), 0)
+                   FROM (SELECT DISTINCT school_key FROM k) s)
+              + (SELECT COUNT(*) FROM k JOIN report_school_cells t
+                     ON t.month = k.month AND t.school_key = k.school_key WHERE t.bookings >= 0)
+              + (SELECT COUNT(*) FROM k JOIN report_school_years t
+                     ON t.year = {year} AND t.school_key = k.school_key WHERE t.bookings >= 0)
+              + (SELECT COUNT(*) FROM k JOIN report_group_cells t
+                     ON t.month = k.month AND t.cluster_key = k.cluster_key
+                    AND t.staff_group_key = k.staff_group_key WHERE t.bookings >= 0) AS n"
+    );
+    load::<N>(conn, &sql, params).map(|_| ())
 }
 
 /// Sums again up to `limit` marked courses. Returns how many it summed (0: none marked), or
@@ -112,6 +244,27 @@ pub fn refresh_batch_within(
     limit: usize,
     rows_per_write: usize,
     max_writes: usize,
+) -> QueryResult<Option<Refreshed>> {
+    let mut cp = Checkpoints::default();
+    let result = refresh_run(conn, now, limit, rows_per_write, max_writes, &mut cp);
+    // Whatever happened, the connection goes back to the pool checkpointing as usual.
+    let mut last = Refreshed::default();
+    let finished = cp.finish(conn, &mut last);
+    let mut result = result?;
+    finished?;
+    if let Some(r) = result.as_mut() {
+        r.longest_checkpoint = r.longest_checkpoint.max(last.longest_checkpoint);
+    }
+    Ok(result)
+}
+
+fn refresh_run(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: usize,
+    rows_per_write: usize,
+    max_writes: usize,
+    cp: &mut Checkpoints,
 ) -> QueryResult<Option<Refreshed>> {
     let mut done = Refreshed::default();
     // 1. Courses whose next session has started since they were summed: their held sessions
@@ -211,7 +364,7 @@ pub fn refresh_batch_within(
         if done.writes >= max_writes {
             return Ok(Some(done));
         }
-        match split_course(conn, m, now, rows_per_write, max_writes, &mut done)? {
+        match split_course(conn, m, now, rows_per_write, max_writes, cp, &mut done)? {
             Step::Moved | Step::Abandoned => done.summed += 1,
             // Another copy of the service is refreshing.
             Step::Locked => return Ok((done.summed > 0).then_some(done)),
@@ -233,6 +386,16 @@ pub fn refresh_batch_within(
         if done.writes >= max_writes {
             break;
         }
+        let ids: Vec<Param> = chunk
+            .iter()
+            .map(|m| Param::Text(m.course_id.clone()))
+            .collect();
+        warm(
+            conn,
+            &format!("f.course_id IN ({})", placeholders(1, ids.len())),
+            &ids,
+        )?;
+        cp.before_write(conn)?;
         let started = std::time::Instant::now();
         let moved = crate::db::write_tx(conn, |c| move_chunk(c, &chunk, now))?;
         let took = started.elapsed();
@@ -243,6 +406,7 @@ pub fn refresh_batch_within(
         done.summed += chunk.len();
         done.writes += 1;
         done.longest_write = done.longest_write.max(took);
+        cp.wrote(conn, &mut done)?;
     }
     Ok(Some(done))
 }
@@ -312,6 +476,7 @@ fn split_course(
     now: NaiveDateTime,
     rows_per_write: usize,
     max_writes: usize,
+    cp: &mut Checkpoints,
     done: &mut Refreshed,
 ) -> QueryResult<Step> {
     let id = Param::Text(m.course_id.clone());
@@ -355,41 +520,55 @@ fn split_course(
         .map(|w| (w[0].clone(), w[1].clone()))
         .collect();
 
-    let mut write =
-        |conn: &mut DbConn, part: &dyn Fn(&mut DbConn) -> QueryResult<()>| -> QueryResult<Step> {
-            if done.writes >= max_writes {
-                // Out of this run's writes: the course keeps its mark.
-                return Ok(Step::Abandoned);
+    // The facts a write of `range` moves (the whole course without one), as `warm` takes them.
+    let facts_of = |range: Option<&(Option<String>, Option<String>)>| {
+        let (cond, mut params) = match range {
+            Some(range) => key_range("f.school_key", range, 2),
+            None => (String::new(), Vec::new()),
+        };
+        params.insert(0, Param::Text(m.course_id.clone()));
+        (format!("f.course_id = $1{cond}"), params)
+    };
+    let mut write = |conn: &mut DbConn,
+                     facts: (String, Vec<Param>),
+                     part: &dyn Fn(&mut DbConn) -> QueryResult<()>|
+     -> QueryResult<Step> {
+        if done.writes >= max_writes {
+            // Out of this run's writes: the course keeps its mark.
+            return Ok(Step::Abandoned);
+        }
+        warm(conn, &facts.0, &facts.1)?;
+        cp.before_write(conn)?;
+        let started = std::time::Instant::now();
+        let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
+            if !refresh_lock(c)? {
+                return Ok(Step::Locked);
             }
-            let started = std::time::Instant::now();
-            let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
-                if !refresh_lock(c)? {
-                    return Ok(Step::Locked);
-                }
-                let mine: Vec<Marked> = load(
+            let mine: Vec<Marked> = load(
                 c,
                 "SELECT course_id, version FROM report_dirty WHERE course_id = $1 AND version = $2",
                 &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
             )?;
-                if mine.is_empty() {
-                    return Ok(Step::Abandoned);
-                }
-                part(c)?;
-                // Cells a range leaves with no bookings go, as after a whole move.
-                let months: Vec<Month> = load(
-                    c,
-                    "SELECT month FROM report_courses WHERE course_id = $1",
-                    &[Param::Text(m.course_id.clone())],
-                )?;
-                tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
-                Ok(Step::Moved)
-            })?;
-            if step == Step::Moved {
-                done.writes += 1;
-                done.longest_write = done.longest_write.max(started.elapsed());
+            if mine.is_empty() {
+                return Ok(Step::Abandoned);
             }
-            Ok(step)
-        };
+            part(c)?;
+            // Cells a range leaves with no bookings go, as after a whole move.
+            let months: Vec<Month> = load(
+                c,
+                "SELECT month FROM report_courses WHERE course_id = $1",
+                &[Param::Text(m.course_id.clone())],
+            )?;
+            tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
+            Ok(Step::Moved)
+        })?;
+        if step == Step::Moved {
+            done.writes += 1;
+            done.longest_write = done.longest_write.max(started.elapsed());
+            cp.wrote(conn, done)?;
+        }
+        Ok(step)
+    };
     // A range's old rows out of the cells and out of `report_facts`; and, with `put_in`, its
     // new rows into both.
     let move_range = |c: &mut DbConn,
@@ -427,7 +606,9 @@ fn split_course(
     if old_month.is_some() && old_month != new_month {
         // The old rows out at the old month, a range at a time...
         for range in &ranges {
-            let step = write(conn, &|c| move_range(c, range, false))?;
+            let step = write(conn, facts_of(Some(range)), &|c| {
+                move_range(c, range, false)
+            })?;
             if step != Step::Moved {
                 return Ok(step);
             }
@@ -436,7 +617,7 @@ fn split_course(
     if span.is_some() && old_month != new_month {
         // ...then the course row at its new month, holding nothing yet (any rows left are
         // taken out first, so the cells still match).
-        let step = write(conn, &|c| {
+        let step = write(conn, facts_of(None), &|c| {
             take_out_course(c, &id)?;
             exec(
                 c,
@@ -451,7 +632,7 @@ fn split_course(
     }
     if span.is_some() {
         for range in &ranges {
-            let step = write(conn, &|c| move_range(c, range, true))?;
+            let step = write(conn, facts_of(Some(range)), &|c| move_range(c, range, true))?;
             if step != Step::Moved {
                 return Ok(step);
             }
@@ -459,7 +640,7 @@ fn split_course(
     }
     // The course row's totals and sessions, and the mark off.
     let old_month = old_month.filter(|o| Some(*o) != new_month);
-    write(conn, &|c| {
+    write(conn, facts_of(None), &|c| {
         if span.is_none() {
             // No longer summed: anything left goes out with the course row.
             take_out_course(c, &id)?;
