@@ -6,7 +6,8 @@
 //!     jobs_once DATABASE_URL [NOW, default 2026-11-20T12:00:00] [RUNS, default 5]
 //!
 //! Prints, per job, the first run and the min / median / max of the runs after it, in ms.
-//! `STATEMENT_TIMES=1` also prints the refresher's slowest statements in its run with work.
+//! `STATEMENT_TIMES=1` also prints the refresher's slowest statements in its run with work;
+//! `ROWS_PER_WRITE=N` runs it with another bound on the facts rows one write moves.
 
 use std::time::{Duration, Instant};
 
@@ -90,7 +91,12 @@ fn main() -> anyhow::Result<()> {
         times
     });
     let t = Instant::now();
-    let r = cpd_hub::store::report_cells::refresh_batch(&mut conn, now, 100)?;
+    // ROWS_PER_WRITE=N tries another bound on the facts rows a write moves.
+    let rows_per_write = match std::env::var("ROWS_PER_WRITE") {
+        Ok(n) => n.parse()?,
+        Err(_) => cpd_hub::store::report_cells::ROWS_PER_WRITE,
+    };
+    let r = cpd_hub::store::report_cells::refresh_batch_with(&mut conn, now, 100, rows_per_write)?;
     println!(
         "report refresher, 100 of the largest courses marked: {:.0} ms in all, {r:?}",
         t.elapsed().as_secs_f64() * 1e3
@@ -98,11 +104,13 @@ fn main() -> anyhow::Result<()> {
     if let Some(r) = r {
         // The figure the refresher's bound is about: how long bookings could wait behind it.
         println!(
-            "report refresher: longest write transaction {:.1} ms ({} writes, {} courses, at most {} facts rows a write; longest checkpoint after a write, no lock held, {:.1} ms)",
+            "report refresher: longest write transaction {:.1} ms ({} writes, {} over {} ms, {} courses, at most {} facts rows a write; longest checkpoint after a write, no lock held, {:.1} ms)",
             r.longest_write.as_secs_f64() * 1e3,
             r.writes,
+            r.slow_writes,
+            cpd_hub::store::report_cells::WRITE_BOUND.as_millis(),
             r.summed,
-            cpd_hub::store::report_cells::ROWS_PER_WRITE,
+            rows_per_write,
             r.longest_checkpoint.as_secs_f64() * 1e3
         );
     }

@@ -28,7 +28,7 @@ mod refresh;
 
 pub use refresh::{
     marked, refresh, refresh_all, refresh_batch, refresh_batch_with, refresh_batch_within,
-    Refreshed, ROWS_PER_WRITE,
+    Refreshed, ROWS_PER_WRITE, WRITE_BOUND,
 };
 
 type Backend = <DbConn as diesel::Connection>::Backend;

@@ -6,9 +6,15 @@ use super::*;
 /// Facts rows (course x school x staff group) moved per write transaction at most, counting
 /// those taken out and those put in, unless a single school of a course has more. A course
 /// with more goes in several writes, a range of its schools each (see `split_course`). Each
-/// write moves the cells by that many rows, which keeps it to a few milliseconds (the bound
-/// is 20 ms, so bookings never wait long behind the refresher): see [`refresh_batch`].
-pub const ROWS_PER_WRITE: usize = 400;
+/// write moves the cells by that many rows, which keeps it within [`WRITE_BOUND`] on SQLite,
+/// so bookings never wait long behind the refresher: at a tenth of national size 400 rows
+/// took up to 20-53 ms a write, 200 up to 13-26 ms (docs/performance.md, "The refresher's
+/// hold on SQLite's lock").
+pub const ROWS_PER_WRITE: usize = 200;
+
+/// How long one write transaction of the refresher should hold the lock at most, so bookings
+/// never wait long behind it; [`Refreshed::slow_writes`] counts those that took longer.
+pub const WRITE_BOUND: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What one call of [`refresh_batch`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,6 +26,8 @@ pub struct Refreshed {
     /// The longest of them, from `BEGIN` to `COMMIT`: how long a booking could have waited
     /// behind the refresher.
     pub longest_write: std::time::Duration,
+    /// How many of them took longer than [`WRITE_BOUND`].
+    pub slow_writes: usize,
     /// On SQLite, the longest WAL checkpoint the refresher ran after a write (see
     /// [`Checkpoints`]); it holds no lock a booking waits for.
     pub longest_checkpoint: std::time::Duration,
@@ -99,58 +107,6 @@ impl Checkpoints {
         }
         last
     }
-}
-
-/// On SQLite, reads the pages a write moving the facts matching `facts` (a condition on `f`
-/// that holds for rows of both `report_facts` and the scratch `report_refresh_facts`, its
-/// placeholders bound to `params`) will read or change, just before the write takes the lock:
-/// the old facts rows and their entries in the school index, where the new ones go in that
-/// index, and the cells of every kind either touches. A page not in memory is a read from the
-/// disk inside the lock otherwise, and the host may have let those pages go since the last
-/// write: timed statement by statement, those reads were what made a write of a few hundred
-/// rows take hundreds of milliseconds instead of a few (docs/performance.md). The new facts'
-/// cells are found at the course row's month as it is now (a course whose first session moved
-/// to another month is warmed at the old one: the write is still right, only slower).
-/// PostgreSQL needs none of this: its writers wait for no lock of the refresher's but a
-/// course's own rows.
-fn warm(conn: &mut DbConn, facts: &str, params: &[Param]) -> QueryResult<()> {
-    if !matches!(conn, DbConn::Sqlite(_)) {
-        return Ok(());
-    }
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        #[allow(dead_code)]
-        n: i64,
-    }
-    let year = "CASE WHEN k.month % 100 >= 9 THEN k.month / 100 ELSE k.month / 100 - 1 END";
-    let sql = format!(
-        "WITH k AS (
-             SELECT rc.month AS month, f.school_key AS school_key, f.cluster_key AS cluster_key,
-                    f.staff_group_key AS staff_group_key
-               FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
-              WHERE {facts}
-             UNION
-             SELECT rc.month, f.school_key, f.cluster_key, f.staff_group_key
-               FROM report_refresh_facts f JOIN report_courses rc ON rc.course_id = f.course_id
-              WHERE {facts})
-         SELECT (SELECT COUNT(*) FROM report_facts f WHERE {facts} AND f.bookings >= 0)
-              + (SELECT COUNT(*) FROM report_facts f
-                   JOIN report_facts g INDEXED BY report_facts_school
-                     ON g.school_key = f.school_key AND g.rowid = f.rowid
-                  WHERE {facts})
-              + (SELECT COALESCE(SUM((SELECT MAX(g.rowid) FROM report_facts g INDEXED BY report_facts_school
-                                      WHERE g.school_key = s.school_key)), 0)
-                   FROM (SELECT DISTINCT school_key FROM k) s)
-              + (SELECT COUNT(*) FROM k JOIN report_school_cells t
-                     ON t.month = k.month AND t.school_key = k.school_key WHERE t.bookings >= 0)
-              + (SELECT COUNT(*) FROM k JOIN report_school_years t
-                     ON t.year = {year} AND t.school_key = k.school_key WHERE t.bookings >= 0)
-              + (SELECT COUNT(*) FROM k JOIN report_group_cells t
-                     ON t.month = k.month AND t.cluster_key = k.cluster_key
-                    AND t.staff_group_key = k.staff_group_key WHERE t.bookings >= 0) AS n"
-    );
-    load::<N>(conn, &sql, params).map(|_| ())
 }
 
 /// Sums again up to `limit` marked courses. Returns how many it summed (0: none marked), or
@@ -386,15 +342,6 @@ fn refresh_run(
         if done.writes >= max_writes {
             break;
         }
-        let ids: Vec<Param> = chunk
-            .iter()
-            .map(|m| Param::Text(m.course_id.clone()))
-            .collect();
-        warm(
-            conn,
-            &format!("f.course_id IN ({})", placeholders(1, ids.len())),
-            &ids,
-        )?;
         cp.before_write(conn)?;
         let started = std::time::Instant::now();
         let moved = crate::db::write_tx(conn, |c| move_chunk(c, &chunk, now))?;
@@ -406,6 +353,7 @@ fn refresh_run(
         done.summed += chunk.len();
         done.writes += 1;
         done.longest_write = done.longest_write.max(took);
+        done.slow_writes += usize::from(took > WRITE_BOUND);
         cp.wrote(conn, &mut done)?;
     }
     Ok(Some(done))
@@ -520,55 +468,45 @@ fn split_course(
         .map(|w| (w[0].clone(), w[1].clone()))
         .collect();
 
-    // The facts a write of `range` moves (the whole course without one), as `warm` takes them.
-    let facts_of = |range: Option<&(Option<String>, Option<String>)>| {
-        let (cond, mut params) = match range {
-            Some(range) => key_range("f.school_key", range, 2),
-            None => (String::new(), Vec::new()),
-        };
-        params.insert(0, Param::Text(m.course_id.clone()));
-        (format!("f.course_id = $1{cond}"), params)
-    };
-    let mut write = |conn: &mut DbConn,
-                     facts: (String, Vec<Param>),
-                     part: &dyn Fn(&mut DbConn) -> QueryResult<()>|
-     -> QueryResult<Step> {
-        if done.writes >= max_writes {
-            // Out of this run's writes: the course keeps its mark.
-            return Ok(Step::Abandoned);
-        }
-        warm(conn, &facts.0, &facts.1)?;
-        cp.before_write(conn)?;
-        let started = std::time::Instant::now();
-        let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
-            if !refresh_lock(c)? {
-                return Ok(Step::Locked);
+    let mut write =
+        |conn: &mut DbConn, part: &dyn Fn(&mut DbConn) -> QueryResult<()>| -> QueryResult<Step> {
+            if done.writes >= max_writes {
+                // Out of this run's writes: the course keeps its mark.
+                return Ok(Step::Abandoned);
             }
-            let mine: Vec<Marked> = load(
+            cp.before_write(conn)?;
+            let started = std::time::Instant::now();
+            let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
+                if !refresh_lock(c)? {
+                    return Ok(Step::Locked);
+                }
+                let mine: Vec<Marked> = load(
                 c,
                 "SELECT course_id, version FROM report_dirty WHERE course_id = $1 AND version = $2",
                 &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
             )?;
-            if mine.is_empty() {
-                return Ok(Step::Abandoned);
+                if mine.is_empty() {
+                    return Ok(Step::Abandoned);
+                }
+                part(c)?;
+                // Cells a range leaves with no bookings go, as after a whole move.
+                let months: Vec<Month> = load(
+                    c,
+                    "SELECT month FROM report_courses WHERE course_id = $1",
+                    &[Param::Text(m.course_id.clone())],
+                )?;
+                tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
+                Ok(Step::Moved)
+            })?;
+            if step == Step::Moved {
+                done.writes += 1;
+                let took = started.elapsed();
+                done.longest_write = done.longest_write.max(took);
+                done.slow_writes += usize::from(took > WRITE_BOUND);
+                cp.wrote(conn, done)?;
             }
-            part(c)?;
-            // Cells a range leaves with no bookings go, as after a whole move.
-            let months: Vec<Month> = load(
-                c,
-                "SELECT month FROM report_courses WHERE course_id = $1",
-                &[Param::Text(m.course_id.clone())],
-            )?;
-            tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
-            Ok(Step::Moved)
-        })?;
-        if step == Step::Moved {
-            done.writes += 1;
-            done.longest_write = done.longest_write.max(started.elapsed());
-            cp.wrote(conn, done)?;
-        }
-        Ok(step)
-    };
+            Ok(step)
+        };
     // A range's old rows out of the cells and out of `report_facts`; and, with `put_in`, its
     // new rows into both.
     let move_range = |c: &mut DbConn,
@@ -606,9 +544,7 @@ fn split_course(
     if old_month.is_some() && old_month != new_month {
         // The old rows out at the old month, a range at a time...
         for range in &ranges {
-            let step = write(conn, facts_of(Some(range)), &|c| {
-                move_range(c, range, false)
-            })?;
+            let step = write(conn, &|c| move_range(c, range, false))?;
             if step != Step::Moved {
                 return Ok(step);
             }
@@ -617,7 +553,7 @@ fn split_course(
     if span.is_some() && old_month != new_month {
         // ...then the course row at its new month, holding nothing yet (any rows left are
         // taken out first, so the cells still match).
-        let step = write(conn, facts_of(None), &|c| {
+        let step = write(conn, &|c| {
             take_out_course(c, &id)?;
             exec(
                 c,
@@ -632,7 +568,7 @@ fn split_course(
     }
     if span.is_some() {
         for range in &ranges {
-            let step = write(conn, facts_of(Some(range)), &|c| move_range(c, range, true))?;
+            let step = write(conn, &|c| move_range(c, range, true))?;
             if step != Step::Moved {
                 return Ok(step);
             }
@@ -640,7 +576,7 @@ fn split_course(
     }
     // The course row's totals and sessions, and the mark off.
     let old_month = old_month.filter(|o| Some(*o) != new_month);
-    write(conn, facts_of(None), &|c| {
+    write(conn, &|c| {
         if span.is_none() {
             // No longer summed: anything left goes out with the course row.
             take_out_course(c, &id)?;
