@@ -33,6 +33,15 @@ pub struct Refreshed {
     pub longest_checkpoint: std::time::Duration,
 }
 
+impl Refreshed {
+    /// Counts one write transaction that took `took`.
+    fn wrote(&mut self, took: std::time::Duration) {
+        self.writes += 1;
+        self.longest_write = self.longest_write.max(took);
+        self.slow_writes += usize::from(took > WRITE_BOUND);
+    }
+}
+
 /// SQLite's WAL checkpoints during a refresh, run by the refresher itself after its writes
 /// rather than by SQLite inside the `COMMIT` that passes the log's limit.
 ///
@@ -49,6 +58,8 @@ struct Checkpoints {
     /// Whether the automatic checkpoint is off (from the first write of the refresh on).
     off: bool,
     since_last: usize,
+    /// The longest checkpoint run so far.
+    longest: std::time::Duration,
 }
 
 impl Checkpoints {
@@ -69,15 +80,15 @@ impl Checkpoints {
     }
 
     /// After a write: checkpoints when enough writes have gone by since the last one.
-    fn wrote(&mut self, conn: &mut DbConn, done: &mut Refreshed) -> QueryResult<()> {
+    fn wrote(&mut self, conn: &mut DbConn) -> QueryResult<()> {
         self.since_last += 1;
         if self.since_last >= Self::EVERY {
-            self.run(conn, done)?;
+            self.run(conn)?;
         }
         Ok(())
     }
 
-    fn run(&mut self, conn: &mut DbConn, done: &mut Refreshed) -> QueryResult<()> {
+    fn run(&mut self, conn: &mut DbConn) -> QueryResult<()> {
         if self.since_last == 0 {
             return Ok(());
         }
@@ -88,17 +99,17 @@ impl Checkpoints {
                 c,
                 "PRAGMA wal_checkpoint(PASSIVE)",
             )?;
-            done.longest_checkpoint = done.longest_checkpoint.max(started.elapsed());
+            self.longest = self.longest.max(started.elapsed());
         }
         Ok(())
     }
 
     /// The last checkpoint, and SQLite's automatic checkpoint back on.
-    fn finish(mut self, conn: &mut DbConn, done: &mut Refreshed) -> QueryResult<()> {
+    fn finish(&mut self, conn: &mut DbConn) -> QueryResult<()> {
         if !self.off {
             return Ok(());
         }
-        let last = self.run(conn, done);
+        let last = self.run(conn);
         if let DbConn::Sqlite(c) = conn {
             diesel::connection::SimpleConnection::batch_execute(
                 c,
@@ -204,12 +215,11 @@ pub fn refresh_batch_within(
     let mut cp = Checkpoints::default();
     let result = refresh_run(conn, now, limit, rows_per_write, max_writes, &mut cp);
     // Whatever happened, the connection goes back to the pool checkpointing as usual.
-    let mut last = Refreshed::default();
-    let finished = cp.finish(conn, &mut last);
+    let finished = cp.finish(conn);
     let mut result = result?;
     finished?;
     if let Some(r) = result.as_mut() {
-        r.longest_checkpoint = r.longest_checkpoint.max(last.longest_checkpoint);
+        r.longest_checkpoint = cp.longest;
     }
     Ok(result)
 }
@@ -351,10 +361,8 @@ fn refresh_run(
             return Ok((done.summed > 0).then_some(done));
         }
         done.summed += chunk.len();
-        done.writes += 1;
-        done.longest_write = done.longest_write.max(took);
-        done.slow_writes += usize::from(took > WRITE_BOUND);
-        cp.wrote(conn, &mut done)?;
+        done.wrote(took);
+        cp.wrote(conn)?;
     }
     Ok(Some(done))
 }
@@ -499,11 +507,8 @@ fn split_course(
                 Ok(Step::Moved)
             })?;
             if step == Step::Moved {
-                done.writes += 1;
-                let took = started.elapsed();
-                done.longest_write = done.longest_write.max(took);
-                done.slow_writes += usize::from(took > WRITE_BOUND);
-                cp.wrote(conn, done)?;
+                done.wrote(started.elapsed());
+                cp.wrote(conn)?;
             }
             Ok(step)
         };
