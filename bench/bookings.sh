@@ -4,9 +4,11 @@
 # courses (bookings/s, p50/p99, errors), throughput on a single course, and the server's RSS.
 #   bench/bookings.sh [requests per throughput run]   (default 20000)
 # Extra server settings can be passed in the environment, e.g. DATABASE_POOL_SIZE=16, or
-# OUTBOX_WORKER=off to measure bookings without the email worker running.
+# OUTBOX_WORKER=off to measure bookings without the email worker running. BACKENDS=postgres
+# (or sqlite) runs one backend only.
 source "$(dirname "$0")/lib.sh"
 REQUESTS=${1:-20000}
+BACKENDS=${BACKENDS:-sqlite postgres}
 PORT=18282
 build_release
 [ -n "$BIN_GIVEN" ] || (cd "$ROOT" && cargo build --profile "$BENCH_PROFILE" --quiet -p cpd-hub-tools --example book_load)
@@ -14,7 +16,7 @@ LOAD="$BUILT/examples/book_load"
 BASE="http://127.0.0.1:$PORT"
 SERVER_ENV=(${DATABASE_POOL_SIZE:+DATABASE_POOL_SIZE=$DATABASE_POOL_SIZE} ${WORKERS:+WORKERS=$WORKERS} ${OUTBOX_WORKER:+OUTBOX_WORKER=$OUTBOX_WORKER})
 
-for backend in sqlite postgres; do
+for backend in $BACKENDS; do
     echo "== $backend"
     # Contention: 300 people, one course of 30 places, all at once.
     url=$(fresh_db "$backend" book_contention)
@@ -36,7 +38,14 @@ for backend in sqlite postgres; do
     first=$((first + 2000))
     for c in 16 64; do
         printf '[%s] spread over courses, %2d at once: ' "$backend" "$c"
+        server0=$(cpu_ms "$SERVER_PID"); pg0=$(cpu_ms $(pgrep -x postgres))
         "$LOAD" run "$BASE" "$OUT/throughput" "$c" "$REQUESTS" spread "$first"
+        server1=$(cpu_ms "$SERVER_PID"); pg1=$(cpu_ms $(pgrep -x postgres))
+        # CPU per booking: the service's own, and (PostgreSQL only) all of PostgreSQL's
+        # processes (its backends, WAL writer and checkpointer), in microseconds.
+        printf '[%s]   CPU per booking: service %d us' "$backend" $(((server1 - server0) * 1000 / REQUESTS))
+        [ "$backend" = postgres ] && printf ', PostgreSQL %d us' $(((pg1 - pg0) * 1000 / REQUESTS))
+        echo
         first=$((first + REQUESTS))
     done
     echo "[$backend] RSS after load: $(rss_mb "$SERVER_PID") MB"

@@ -69,6 +69,19 @@ admin_token() {
     DATABASE_URL="$1" "$BIN" admin create --email bench@alliance.test --name "Bench Admin" | tail -n 1
 }
 
+# cpu_ms PID... -> prints the CPU time (user + system) the live processes have used, in ms.
+# Over a run, the difference is what the service (or PostgreSQL's processes) spent on it:
+# a figure the other load on a shared machine changes far less than wall-clock throughput.
+cpu_ms() {
+    local ticks=0 p hz
+    hz=$(getconf CLK_TCK)
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo $((ticks * 1000 / hz))
+}
+
 rss_mb() {
     awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"
 }

@@ -4,6 +4,7 @@
 //! The backend is chosen from the `DATABASE_URL` scheme. Everything above `store/` sees only
 //! [`DbConn`]; SQL that must differ between the backends `match`es on it inside `store/` or here.
 
+pub mod prepared;
 pub mod schema;
 
 use std::time::Duration;

@@ -23,6 +23,7 @@ mod csv_safety;
 mod import;
 mod ops;
 mod permissions;
+mod prepared;
 mod reference;
 mod signin;
 mod tools;

@@ -506,8 +506,7 @@ fn write_in_one(
     mail: Option<&PreparedMessage>,
     counters: Option<(i32, i32)>,
 ) -> QueryResult<()> {
-    use diesel::pg::Pg;
-    use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+    use crate::db::prepared::{Bind, Prepared};
     let DbConn::Pg(pg) = conn else {
         unreachable!("the one-statement booking write is PostgreSQL's");
     };
@@ -535,34 +534,32 @@ fn write_in_one(
         ));
     }
     sql.push_str(" SELECT id FROM b");
-    let mut q = diesel::sql_query(sql)
-        .into_boxed::<Pg>()
-        .bind::<Text, _>(&row.id)
-        .bind::<Text, _>(&row.course_id)
-        .bind::<Text, _>(&row.person_id)
-        .bind::<Nullable<Text>, _>(&row.school_id)
-        .bind::<Nullable<Text>, _>(&row.staff_group_id)
-        .bind::<Text, _>(&row.status)
-        .bind::<Timestamp, _>(row.requested_at)
-        .bind::<Nullable<Timestamp>, _>(row.confirmed_at)
-        .bind::<Integer, _>(row.price_pence)
-        .bind::<Nullable<Text>, _>(&row.created_by)
-        .bind::<Text, _>(new_id())
-        .bind::<Text, _>(reason);
+    let history_id = new_id();
+    let mut q = Prepared::new(&sql)
+        .bind(Bind::Text(&row.id))
+        .bind(Bind::Text(&row.course_id))
+        .bind(Bind::Text(&row.person_id))
+        .bind(Bind::OptText(row.school_id.as_deref()))
+        .bind(Bind::OptText(row.staff_group_id.as_deref()))
+        .bind(Bind::Text(&row.status))
+        .bind(Bind::Ts(row.requested_at))
+        .bind(Bind::OptTs(row.confirmed_at))
+        .bind(Bind::Int(row.price_pence))
+        .bind(Bind::OptText(row.created_by.as_deref()))
+        .bind(Bind::Text(&history_id))
+        .bind(Bind::Text(reason));
     if let Some(m) = mail {
         q = q
-            .bind::<Text, _>(&m.id)
-            .bind::<Text, _>(&m.kind)
-            .bind::<Text, _>(&m.recipient_email)
-            .bind::<Nullable<Text>, _>(&m.recipient_person_id)
-            .bind::<Text, _>(&m.payload)
-            .bind::<Timestamp, _>(m.now)
-            .bind::<Text, _>(&m.message_id);
+            .bind(Bind::Text(&m.id))
+            .bind(Bind::Text(&m.kind))
+            .bind(Bind::Text(&m.recipient_email))
+            .bind(Bind::OptText(m.recipient_person_id.as_deref()))
+            .bind(Bind::Text(&m.payload))
+            .bind(Bind::Ts(m.now))
+            .bind(Bind::Text(&m.message_id));
     }
     if let Some((confirmed, waitlisted)) = counters {
-        q = q
-            .bind::<Integer, _>(confirmed)
-            .bind::<Integer, _>(waitlisted);
+        q = q.bind(Bind::Int(confirmed)).bind(Bind::Int(waitlisted));
     }
     q.execute(pg)?;
     Ok(())

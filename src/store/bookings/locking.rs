@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::prepared::{Bind, Prepared};
 use crate::db::schema::{booking_history, bookings, courses, people, schools};
 use crate::db::DbConn;
 use crate::domain::booking::BookingStatus;
@@ -50,14 +51,13 @@ pub(super) fn load_targets(
         #[diesel(sql_type = Text)]
         v: String,
     }
-    let query = crate::db::numbered(
-        conn,
+    // Kept prepared: it runs for every booking.
+    let rows: Vec<Target> = Prepared::new(
         "SELECT 'g' AS k, staff_group_id AS v FROM course_staff_groups WHERE course_id = $1 \
          UNION ALL SELECT 'p' AS k, phase AS v FROM course_phases WHERE course_id = $1",
-    );
-    let rows: Vec<Target> = diesel::sql_query(query)
-        .bind::<Text, _>(course_id)
-        .load(conn)?;
+    )
+    .bind(Bind::Text(course_id))
+    .load(conn)?;
     let mut groups = Vec::new();
     let mut phases = Vec::new();
     for r in rows {
