@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
 
+use crate::db::prepared::{Bind, Prepared};
 use crate::db::schema::{bookings, courses, schools, staff_groups};
 use crate::db::{write_tx, DbConn};
 use crate::domain::booking::{self as rules, BookingStatus, CourseFacts};
@@ -207,31 +208,18 @@ fn book_batch_in_tx(
 }
 
 /// Takes the course lock (the transaction's first statement) and reads the course in the
-/// same statement where the backend allows (`UPDATE ... RETURNING`).
+/// same statement (`UPDATE ... RETURNING`, on both backends). Kept prepared (diesel never keeps
+/// its own `UPDATE`s): it runs for every booking.
 fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<CourseRow> {
-    let bump = diesel::update(courses::table.find(course_id))
-        .set(courses::version.eq(courses::version + 1));
-    let cols = (
-        courses::id,
-        courses::title,
-        courses::status,
-        courses::capacity,
-        courses::confirmed_count,
-        courses::waitlist_count,
-        courses::per_school_cap,
-        courses::per_school_cap_until,
-        courses::booking_opens,
-        courses::booking_closes,
-        courses::cancellation_deadline,
-        courses::requires_approval,
-        courses::first_session_start,
-        courses::price_pence,
-        courses::revision,
-    );
-    let row = crate::on_backend!(conn, |c| bump
-        .returning(cols)
-        .get_result::<CourseRow>(c)
-        .optional()?);
+    let row = Prepared::new(
+        "UPDATE courses SET version = version + 1 WHERE id = $1 \
+         RETURNING id, title, status, capacity, confirmed_count, waitlist_count, \
+         per_school_cap, per_school_cap_until, booking_opens, booking_closes, \
+         cancellation_deadline, requires_approval, first_session_start, price_pence, revision",
+    )
+    .bind(Bind::Text(course_id))
+    .get_result::<CourseRow>(conn)
+    .optional()?;
     row.ok_or(AppError::NotFound)
 }
 
@@ -506,7 +494,6 @@ fn write_in_one(
     mail: Option<&PreparedMessage>,
     counters: Option<(i32, i32)>,
 ) -> QueryResult<()> {
-    use crate::db::prepared::{Bind, Prepared};
     let DbConn::Pg(pg) = conn else {
         unreachable!("the one-statement booking write is PostgreSQL's");
     };

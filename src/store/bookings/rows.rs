@@ -82,7 +82,7 @@ impl Row {
     }
 }
 
-#[derive(Clone, Debug, Queryable, Selectable)]
+#[derive(Clone, Debug, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = courses)]
 pub(super) struct CourseRow {
     pub(super) id: String,
