@@ -38,7 +38,7 @@ for backend in $BACKENDS; do
     case "$backend" in
         sqlite) url="sqlite://$NATIONAL_DIR/national$suffix.db"
                 seeded() { [ -s "$NATIONAL_DIR/national$suffix.db" ]; } ;;
-        postgres) url="${PG_ADMIN_URL%/*}/cpd_national$suffix"
+        postgres) url=$(pg_url "cpd_national$suffix")
                 seeded() { [ "$(psql "$PG_ADMIN_URL" -Atc "SELECT 1 FROM pg_database WHERE datname = 'cpd_national$suffix'")" = 1 ]; } ;;
     esac
     if ! seeded; then

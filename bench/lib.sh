@@ -16,6 +16,13 @@ BIN=${BIN:-"$BUILT/cpd-hub"}
 # The benchmark data (bench-seed, bench-token) comes from the tools package, apart from the service.
 BENCH_BIN=${BENCH_BIN:-"$BUILT/cpd-hub-bench"}
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+
+# pg_url NAME -> the URL of database NAME on the server of PG_ADMIN_URL, keeping its query
+# (e.g. BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable).
+pg_url() {
+    local base=${PG_ADMIN_URL%%\?*}
+    echo "${base%/*}/$1${PG_ADMIN_URL#"$base"}"
+}
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
 
@@ -40,7 +47,7 @@ fresh_db() {
         postgres)
             psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS bench_$2 WITH (FORCE)" >/dev/null
             psql "$PG_ADMIN_URL" -qc "CREATE DATABASE bench_$2" >/dev/null
-            echo "${PG_ADMIN_URL%/*}/bench_$2" ;;
+            pg_url "bench_$2" ;;
     esac
 }
 

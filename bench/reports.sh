@@ -39,7 +39,7 @@ build_release
 db_url() {
     case "$1" in
         sqlite) echo "sqlite://$NATIONAL_DIR/national$suffix.db" ;;
-        postgres) echo "${PG_ADMIN_URL%/*}/$PG_DB" ;;
+        postgres) pg_url "$PG_DB" ;;
     esac
 }
 
