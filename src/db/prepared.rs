@@ -1,10 +1,11 @@
 //! Hand-written SQL that the connection keeps prepared.
 //!
-//! diesel's `sql_query` is never kept in a connection's statement cache, because its text may
-//! be built anew on each call; so each use is parsed and planned again by the database. On the
-//! booking path that is the one-statement write of PostgreSQL (four data-modifying CTEs) and
-//! the course's targets, run for every booking. [`Prepared`] is for SQL whose text is one of a
-//! few fixed strings: its text is the cache key, so each connection prepares it once, and
+//! diesel never keeps `sql_query` or its own `UPDATE` statements in a connection's statement
+//! cache, because their text may differ per call; so each use is parsed and planned again by
+//! the database, in an extra round trip. On the booking path that is the course's lock-and-read
+//! (`UPDATE ... RETURNING`), the one-statement write of PostgreSQL (four data-modifying CTEs)
+//! and the course's targets, run for every booking. [`Prepared`] is for SQL whose text is one
+//! of a few fixed strings: its text is the cache key, so each connection prepares it once, and
 //! PostgreSQL may then keep a generic plan for it.
 
 use chrono::NaiveDateTime;

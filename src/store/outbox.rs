@@ -5,7 +5,6 @@
 use diesel::prelude::*;
 
 use super::new_id;
-use crate::db::prepared::{Bind, Prepared};
 use crate::db::schema::outbox;
 use crate::db::DbConn;
 use crate::domain::time;
@@ -239,28 +238,15 @@ pub fn mark_sent(
     token: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    // Kept prepared (diesel never keeps its own `UPDATE`s): it runs for every email sent. Two
-    // texts, with and without the payload's settling.
-    const SENT: &str = "UPDATE outbox SET status = $1, sent_at = $2, claimed_until = NULL, \
-                        claim_token = NULL WHERE id = $3 AND claim_token = $4 AND status = $5";
-    const SENT_SETTLED: &str = "UPDATE outbox SET status = $1, sent_at = $2, \
-                                claimed_until = NULL, claim_token = NULL, \
-                                payload = CASE WHEN payload = $6 THEN $7 ELSE payload END \
-                                WHERE id = $3 AND claim_token = $4 AND status = $5";
-    let kept = settled_payload(&msg.kind, &msg.payload);
-    let q = Prepared::new(if kept.is_some() { SENT_SETTLED } else { SENT })
-        .bind(Bind::Text(DeliveryStatus::Sent.as_str()))
-        .bind(Bind::Ts(now))
-        .bind(Bind::Text(&msg.id))
-        .bind(Bind::Text(token))
-        .bind(Bind::Text(DeliveryStatus::Sending.as_str()));
-    let n = match &kept {
-        Some(kept) => q
-            .bind(Bind::Text(&msg.payload))
-            .bind(Bind::Text(kept))
-            .execute(conn)?,
-        None => q.execute(conn)?,
-    };
+    let n = diesel::update(held!(&msg.id, token))
+        .set((
+            outbox::status.eq(DeliveryStatus::Sent.as_str()),
+            outbox::sent_at.eq(Some(now)),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::claim_token.eq(None::<String>),
+            settle_payload(msg),
+        ))
+        .execute(conn)?;
     Ok(n == 1)
 }
 
