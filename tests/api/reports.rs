@@ -1960,6 +1960,30 @@ both_backends! {
         for (what, figures) in &ten {
             assert_figures(figures, &ten_figures, what);
         }
+        // The first booking is withdrawn (declined) after it was answered: its answers leave
+        // every figure. Nine are left, four high then five low, and the earliest five are
+        // four high and one low: satisfaction (4x5 + 1) / 5 = 4.2, impact 4 of 5 = 0.8,
+        // confidence shifts (4x4 + 0) / 5 = 3.2, and 5 answers at levels 1, 2 and 4.
+        let declined = admin_post(
+            &app,
+            &format!("/api/v1/bookings/{}/decline", s.bookings[0]),
+            json!({"reason": "Booked in error"}),
+        )
+        .await;
+        assert_eq!(declined["status"], "declined");
+        let nine_figures = [
+            ("satisfaction", json!(4.2)),
+            ("impact_rate", json!(0.8)),
+            ("confidence_shift", json!(3.2)),
+            ("guskey_1", json!(5)),
+            ("guskey_2", json!(5)),
+            ("guskey_3", json!(0)),
+            ("guskey_4", json!(5)),
+            ("guskey_5", json!(0)),
+        ];
+        for (what, figures) in &step_reports(&app, &s).await {
+            assert_figures(figures, &nine_figures, what);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel::QueryResult;
 
-use crate::db::DbConn;
+use crate::db::{Backend, DbConn};
 use crate::domain::suppression::Threshold;
 use crate::domain::term::Term;
 use crate::reports::metrics::{london_midnight_utc, GroupBy, ReportQuery, NONE_KEY};
@@ -102,15 +102,17 @@ struct Row {
     pairs: i64,
 }
 
-/// The SQL key of `level` for a response joined to its course `c`, booking `b`, the booking's
-/// school `sc` and (for priorities) `cp`. Terms are worked out from the course's first
-/// session against the window's term boundaries; rows of the earlier window (`period` 1) are
-/// keyed by the matching term a year later, as the rollup keys them.
+/// The SQL key of `level` for a response `r` joined to its course `c`, its school `sc` and
+/// (for priorities) `cp`. A response keeps its booking's school and staff group, written with
+/// it (a booking's school and staff group never change), so the bookings are not read. Terms
+/// are worked out from the course's first session against the window's term boundaries; rows
+/// of the earlier window (`period` 1) are keyed by the matching term a year later, as the
+/// rollup keys them.
 fn key_sql(level: GroupBy, q: &ReportQuery, period: usize, b: &mut Binder) -> String {
     match level {
-        GroupBy::School => "COALESCE(b.school_id, '')".to_string(),
+        GroupBy::School => "COALESCE(r.school_id, '')".to_string(),
         GroupBy::Cluster => "COALESCE(sc.cluster_id, '')".to_string(),
-        GroupBy::StaffGroup => "COALESCE(b.staff_group_id, '')".to_string(),
+        GroupBy::StaffGroup => "COALESCE(r.staff_group_id, '')".to_string(),
         GroupBy::Priority => "COALESCE(cp.priority_id, '')".to_string(),
         GroupBy::Course => "c.id".to_string(),
         GroupBy::Term => {
@@ -159,7 +161,7 @@ pub(super) fn released(
     let mut b = Binder::default();
     let (lo, hi) = (b.bind(Param::Ts(lo)), b.bind(Param::Ts(hi)));
     let only_school = match school {
-        Some(id) => format!(" AND b.school_id = {}", b.bind(Param::Text(id.to_string()))),
+        Some(id) => format!(" AND r.school_id = {}", b.bind(Param::Text(id.to_string()))),
         None => String::new(),
     };
     let keys: Vec<String> = levels
@@ -206,59 +208,122 @@ pub(super) fn released(
         let (v, answered) = figures.get(i).copied().unwrap_or(("0", "1 = 0"));
         cols.push(format!(
             "{} AS v{i}, {} AS n{i}",
-            sum(v),
-            sum(&format!("CASE WHEN {answered} THEN 1 ELSE 0 END")),
+            sum(&format!("({v}) * sign")),
+            sum(&format!("CASE WHEN {answered} THEN sign ELSE 0 END")),
         ));
     }
-    let pairs = if impact { sum("pairs") } else { sum("0") };
+    let pairs = if impact {
+        sum("pairs * sign")
+    } else {
+        sum("0")
+    };
     let value_cols = if impact {
         ", shift, pairs, g1, g2, g3, g4, g5"
     } else {
         ""
     };
+    // The windows sort every response of the window by its group's keys, kind and id. On
+    // PostgreSQL text sorts by the database's collation (through `strcoll` for `C.UTF-8`
+    // before version 17), several times slower than comparing bytes; these are ids and fixed
+    // words, wanted only grouped and in a stable order, so they compare as bytes, as on SQLite.
+    let bytes = match conn.backend() {
+        Backend::Postgres => " COLLATE \"C\"",
+        Backend::Sqlite => "",
+    };
+    let empty = format!("CAST('' AS TEXT){bytes}");
     // Each level's groups: the totals, the first level's, the pairs'. A course under two
-    // priorities gives its responses to both, but once to a level above the priority. One
-    // window per group and kind of response: a group's released responses of a kind are its
-    // earliest `threshold.released(n)` of that kind, n being all of them.
+    // priorities gives its responses to both, but once to a level above the priority. A
+    // group's released responses of a kind are its earliest `threshold.released(n)` of that
+    // kind, n being all of them: one window per group and kind, except for the totals.
+    //
+    // The totals are one group of every response, so their window would sort the whole
+    // window's responses once more. Instead they are all the responses (`sign` 1) less the
+    // latest `n mod k` of each kind (`sign` -1), which are among the latest `k` and are found
+    // without sorting the rest.
     let distinct = if with_priorities { "DISTINCT " } else { "" };
-    let mut parts = Vec::new();
-    for lvl in 0..=levels.len() {
-        let (k1, k2) = match lvl {
-            0 => ("CAST('' AS TEXT)", "CAST('' AS TEXT)"),
-            1 => ("k1", "CAST('' AS TEXT)"),
-            _ => ("k1", "k2"),
-        };
-        let partition = match lvl {
-            0 => "kind",
-            1 => "k1, kind",
-            _ => "k1, k2, kind",
+    // Each response once, for the totals: a course under two priorities is in `rr` twice.
+    let r0 = if with_priorities { "r0" } else { "rr" };
+    let each = format!("kind, submitted_at, id, satisfaction, impact{value_cols}");
+    let latest = |kind: &str| {
+        format!(
+            "SELECT * FROM (SELECT {each} FROM {r0} WHERE kind = '{kind}'
+                              ORDER BY submitted_at DESC, id DESC LIMIT {k}) l_{kind}"
+        )
+    };
+    let mut parts = vec![format!(
+        "SELECT 0 AS lvl, {empty} AS k1, {empty} AS k2, kind, satisfaction,
+                impact{value_cols}, 0 AS rn, 0 AS total, 1 AS sign
+           FROM {r0}
+         UNION ALL
+         SELECT 0, {empty}, {empty}, kind, satisfaction, impact{value_cols}, 0, 0, -1
+           FROM (SELECT t.*,
+                        ROW_NUMBER() OVER (PARTITION BY kind ORDER BY submitted_at DESC, id DESC) AS rd
+                   FROM ({post} UNION ALL {follow}) t) tl
+           JOIN (SELECT kind AS n_kind, COUNT(*) AS n FROM {r0} GROUP BY kind) n0
+             ON n0.n_kind = tl.kind
+          WHERE tl.rd <= n0.n % {k}",
+        post = latest("post_course"),
+        follow = latest("follow_up"),
+    )];
+    for lvl in 1..=levels.len() {
+        let (k2, partition) = match lvl {
+            1 => (empty.as_str(), "k1, kind"),
+            _ => ("k2", "k1, k2, kind"),
         };
         parts.push(format!(
             "SELECT {lvl} AS lvl, k1, k2, kind, satisfaction, impact{value_cols},
                     ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY submitted_at, id) AS rn,
-                    COUNT(*) OVER (PARTITION BY {partition}) AS total
-               FROM (SELECT {distinct}{k1} AS k1, {k2} AS k2, kind, submitted_at, id,
+                    COUNT(*) OVER (PARTITION BY {partition}) AS total, 1 AS sign
+               FROM (SELECT {distinct}k1, {k2} AS k2, kind, submitted_at, id,
                             satisfaction, impact{value_cols}
                        FROM rr) f{lvl}"
         ));
     }
+    // Responses of declined bookings are left out. On PostgreSQL the window's declined
+    // bookings are found first through the courses' index (a few per course), then left out
+    // by a hashed anti-join; looking each response's booking up, or hashing every booking,
+    // costs seconds at national size. SQLite looks each booking up by its key.
+    let (declined_cte, not_declined) = match conn.backend() {
+        Backend::Postgres => (
+            format!(
+                "wd AS (
+    SELECT b.id FROM courses c
+      JOIN bookings b ON b.course_id = c.id AND b.status = 'declined'
+     WHERE c.status = 'published' AND c.first_session_start >= {lo}
+       AND c.first_session_start < {hi}
+),
+"
+            ),
+            "NOT EXISTS (SELECT 1 FROM wd WHERE wd.id = r.booking_id)",
+        ),
+        Backend::Sqlite => (
+            String::new(),
+            "NOT EXISTS (SELECT 1 FROM bookings b \
+             WHERE b.id = r.booking_id AND b.status = 'declined')",
+        ),
+    };
     let sql = format!(
-        "WITH rr AS (
-    SELECT r.id, r.submitted_at, r.kind, r.satisfaction, r.impact{answer_cols},
-           CAST({k1} AS TEXT) AS k1, CAST({k2} AS TEXT) AS k2
+        "WITH {declined_cte}rr AS (
+    SELECT r.id{bytes} AS id, r.submitted_at, r.kind{bytes} AS kind, r.satisfaction,
+           r.impact{answer_cols},
+           CAST({k1} AS TEXT){bytes} AS k1, CAST({k2} AS TEXT){bytes} AS k2
       FROM evaluation_responses r
       JOIN courses c ON c.id = r.course_id
-      JOIN bookings b ON b.id = r.booking_id
-      LEFT JOIN schools sc ON sc.id = b.school_id{priorities}
+      LEFT JOIN schools sc ON sc.id = r.school_id{priorities}
      WHERE c.status = 'published' AND c.first_session_start >= {lo}
-       AND c.first_session_start < {hi} AND b.status <> 'declined'{only_school}
-)
+       AND c.first_session_start < {hi} AND {not_declined}{only_school}
+){also}
 SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, {cols}, {pairs} AS pairs
   FROM ({parts}) x
  WHERE rn <= (total / {k}) * {k}
  GROUP BY lvl, k1, k2",
         k1 = key(0),
         k2 = key(1),
+        also = if with_priorities {
+            format!(",\nr0 AS (SELECT DISTINCT {each} FROM rr)")
+        } else {
+            String::new()
+        },
         cols = cols.join(",\n       "),
         parts = parts.join("\n UNION ALL\n"),
     );
