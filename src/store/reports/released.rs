@@ -302,8 +302,10 @@ pub(super) fn released(
              WHERE b.id = r.booking_id AND b.status = 'declined')",
         ),
     };
+    // `rr` is read five times (the totals, their two tails and count, the groups): kept once
+    // (`MATERIALIZED`), where SQLite would otherwise work the join out again for each.
     let sql = format!(
-        "WITH {declined_cte}rr AS (
+        "WITH {declined_cte}rr AS MATERIALIZED (
     SELECT r.id{bytes} AS id, r.submitted_at, r.kind{bytes} AS kind, r.satisfaction,
            r.impact{answer_cols},
            CAST({k1} AS TEXT){bytes} AS k1, CAST({k2} AS TEXT){bytes} AS k2
@@ -320,7 +322,7 @@ SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, {cols}, {pairs} AS pairs
         k1 = key(0),
         k2 = key(1),
         also = if with_priorities {
-            format!(",\nr0 AS (SELECT DISTINCT {each} FROM rr)")
+            format!(",\nr0 AS MATERIALIZED (SELECT DISTINCT {each} FROM rr)")
         } else {
             String::new()
         },
