@@ -360,6 +360,8 @@ fn refresh_run(
             // Another copy of the service is refreshing.
             return Ok((done.summed > 0).then_some(done));
         }
+        // Courses that changed since their sums were read keep their marks: they count as
+        // dealt with, and are summed again next time.
         done.summed += chunk.len();
         done.wrote(took);
         cp.wrote(conn)?;
@@ -618,6 +620,33 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     if !refresh_lock(c)? {
         return Ok(false);
     }
+    // Only courses whose mark is still the one read: a course changed since (a higher
+    // version) keeps its mark and is summed again from fresh sums next time, and one whose
+    // mark has gone was summed by another refresher, perhaps from newer sums than these.
+    let ids: Vec<Param> = chunk
+        .iter()
+        .map(|m| Param::Text(m.course_id.clone()))
+        .collect();
+    let now_marked: Vec<Marked> = load(
+        c,
+        &format!(
+            "SELECT course_id, version FROM report_dirty WHERE course_id IN ({})",
+            placeholders(1, ids.len())
+        ),
+        &ids,
+    )?;
+    let chunk: Vec<&Marked> = chunk
+        .iter()
+        .copied()
+        .filter(|m| {
+            now_marked
+                .iter()
+                .any(|n| n.course_id == m.course_id && n.version == m.version)
+        })
+        .collect();
+    if chunk.is_empty() {
+        return Ok(true);
+    }
     let ids: Vec<Param> = chunk
         .iter()
         .map(|m| Param::Text(m.course_id.clone()))
@@ -673,7 +702,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
 
     // A course changed after its sums were read keeps its mark (with a higher version), and
     // is summed again next time.
-    for m in chunk {
+    for m in &chunk {
         exec(
             c,
             "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
