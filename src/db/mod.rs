@@ -318,3 +318,30 @@ where
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compile_options: String,
+    }
+
+    /// `.cargo/config.toml` builds SQLite in multi-thread mode (no lock around each call on a
+    /// connection, which only one thread uses at a time); a build that lost the setting would
+    /// still work, only slower, so it is checked here.
+    #[test]
+    fn sqlite_is_built_for_one_thread_per_connection() {
+        let mut conn = Manager::new("sqlite::memory:").unwrap().open().unwrap();
+        let options: Vec<Mode> = diesel::sql_query("PRAGMA compile_options")
+            .load(&mut conn)
+            .unwrap();
+        let options: Vec<String> = options.into_iter().map(|m| m.compile_options).collect();
+        assert!(
+            options.iter().any(|o| o == "THREADSAFE=2"),
+            "SQLite's compile options: {options:?}"
+        );
+    }
+}
