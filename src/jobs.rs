@@ -202,8 +202,8 @@ impl DigestSchedule {
 /// Brings the report cells up to date with the courses changed since (every
 /// `REPORT_REFRESH_SECONDS`): the sums are worked out without the write lock and moved into
 /// the cells a few courses per short write transaction, so bookings never wait long behind it
-/// ([`crate::store::report_cells::refresh_batch`]). With nothing changed a run reads the empty
-/// `report_dirty` and one index range.
+/// ([`crate::store::report_cells::refresh_batch`]). With nothing changed a run reads an empty
+/// range of `report_dirty`'s index of marked courses and one index range.
 pub struct ReportRefresher;
 
 impl ReportRefresher {

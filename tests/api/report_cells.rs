@@ -512,12 +512,14 @@ fn split_moves(conn: &mut DbConn, reference: &mut Reference, now: NaiveDateTime)
 
 /// Marks every course for summing again.
 fn mark_all(conn: &mut DbConn) {
-    diesel::sql_query(
+    for sql in [
+        // Summed marks are kept with the version summed; raising it marks them again.
+        "UPDATE report_dirty SET version = version + 1 WHERE version <= summed_version",
         "INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses
           WHERE id NOT IN (SELECT course_id FROM report_dirty)",
-    )
-    .execute(conn)
-    .unwrap();
+    ] {
+        diesel::sql_query(sql).execute(conn).unwrap();
+    }
 }
 
 crate::each_backend!(
@@ -710,6 +712,48 @@ fn every_state_on(conn: &mut DbConn) {
     report_cells::refresh_all(conn, now, 7, |_| {}).unwrap();
     assert_eq!(report_cells::marked(conn).unwrap(), 0);
     compare(conn, &mut reference, "summed again", &every_other(), now);
+
+    // A summed mark stays, with the version summed, and the next change raises the version
+    // past it: versions never start again, so a refresher that read a mark before another
+    // summed the course and it changed again cannot take the new mark for the one it read.
+    #[derive(QueryableByName)]
+    struct Mark {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        course_id: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        version: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        summed_version: i64,
+    }
+    let read = |conn: &mut DbConn| -> Mark {
+        diesel::sql_query(
+            "SELECT d.course_id, d.version, d.summed_version FROM report_dirty d
+              WHERE d.course_id = (SELECT MIN(b.course_id) FROM bookings b
+                                    WHERE b.status = 'confirmed')",
+        )
+        .get_result(conn)
+        .unwrap()
+    };
+    let before = read(conn);
+    assert!(
+        before.version >= 1 && before.version == before.summed_version,
+        "summed: version {} and summed {}",
+        before.version,
+        before.summed_version
+    );
+    diesel::sql_query(format!(
+        "UPDATE bookings SET price_pence = price_pence + 1 WHERE id = (SELECT MIN(id) FROM bookings
+          WHERE course_id = '{}' AND status = 'confirmed')",
+        before.course_id
+    ))
+    .execute(conn)
+    .unwrap();
+    let after = read(conn);
+    assert_eq!(
+        (after.version, after.summed_version),
+        (before.version + 1, before.summed_version)
+    );
+    assert_eq!(report_cells::marked(conn).unwrap(), 1);
 }
 
 /// From everything summed again: split moves, everything summed as of a moment when courses

@@ -12,7 +12,8 @@
 //! changes anything it is summed from. [`refresh`] sums marked courses again (outside the
 //! write lock, into scratch tables) and moves the cells by the difference a few courses per
 //! short write transaction (a large course a range of its schools per write, staying marked
-//! until the last), and unmarks a course only if no change came after it read the course. Reports (`store::reports`) read the cells, take out the courses
+//! until the last), and unmarks a course (keeping its row with the version summed, so versions only rise) only if
+//! no change came after it read the course. Reports (`store::reports`) read the cells, take out the courses
 //! that are marked (or whose held sessions have changed with time since they were summed) and
 //! add those courses' figures worked out live, so a report is exact whenever it is read,
 //! however far behind the refresher is.

@@ -259,7 +259,10 @@ fn refresh_run(
     }
     let marked: Vec<Marked> = load(
         conn,
-        &format!("SELECT course_id, version FROM report_dirty ORDER BY course_id LIMIT {limit}"),
+        &format!(
+            "SELECT course_id, version FROM report_dirty WHERE version > summed_version
+              ORDER BY course_id LIMIT {limit}"
+        ),
         &[],
     )?;
     if marked.is_empty() {
@@ -491,10 +494,11 @@ fn split_course(
                     return Ok(Step::Locked);
                 }
                 let mine: Vec<Marked> = load(
-                c,
-                "SELECT course_id, version FROM report_dirty WHERE course_id = $1 AND version = $2",
-                &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
-            )?;
+                    c,
+                    "SELECT course_id, version FROM report_dirty
+                  WHERE course_id = $1 AND version = $2 AND version > summed_version",
+                    &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
+                )?;
                 if mine.is_empty() {
                     return Ok(Step::Abandoned);
                 }
@@ -599,7 +603,7 @@ fn split_course(
         tidy(c, old_month.into_iter().collect())?;
         exec(
             c,
-            "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
+            "UPDATE report_dirty SET summed_version = version WHERE course_id = $1 AND version = $2",
             &[id.clone(), Param::Int(m.version)],
         )?;
         Ok(())
@@ -621,8 +625,9 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
         return Ok(false);
     }
     // Only courses whose mark is still the one read: a course changed since (a higher
-    // version) keeps its mark and is summed again from fresh sums next time, and one whose
-    // mark has gone was summed by another refresher, perhaps from newer sums than these.
+    // version; versions only rise, since a summed mark is kept with the version summed)
+    // keeps its mark and is summed again from fresh sums next time, and one already summed
+    // at that version was summed by another refresher, perhaps from newer sums than these.
     let ids: Vec<Param> = chunk
         .iter()
         .map(|m| Param::Text(m.course_id.clone()))
@@ -630,7 +635,8 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     let now_marked: Vec<Marked> = load(
         c,
         &format!(
-            "SELECT course_id, version FROM report_dirty WHERE course_id IN ({})",
+            "SELECT course_id, version FROM report_dirty
+              WHERE course_id IN ({}) AND version > summed_version",
             placeholders(1, ids.len())
         ),
         &ids,
@@ -705,7 +711,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     for m in &chunk {
         exec(
             c,
-            "DELETE FROM report_dirty WHERE course_id = $1 AND version = $2",
+            "UPDATE report_dirty SET summed_version = version WHERE course_id = $1 AND version = $2",
             &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
         )?;
     }
@@ -797,7 +803,11 @@ pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let rows: Vec<N> = load(conn, "SELECT COUNT(*) AS n FROM report_dirty", &[])?;
+    let rows: Vec<N> = load(
+        conn,
+        "SELECT COUNT(*) AS n FROM report_dirty WHERE version > summed_version",
+        &[],
+    )?;
     Ok(rows.first().map_or(0, |r| r.n))
 }
 

@@ -38,7 +38,7 @@ pub(super) fn cell_rows(
     let stale_sql = |b: &mut Binder| {
         format!(
             "SELECT rc.course_id AS id FROM report_courses rc
-              WHERE {} AND (rc.course_id IN (SELECT course_id FROM report_dirty) OR NOT {})",
+              WHERE {} AND (rc.course_id IN (SELECT course_id FROM report_dirty WHERE version > summed_version) OR NOT {})",
             window(b, "rc.first_start"),
             valid(b),
         )
@@ -48,7 +48,7 @@ pub(super) fn cell_rows(
         format!(
             "SELECT c.id AS id FROM courses c
               WHERE c.status = 'published' AND {}
-                AND (c.id IN (SELECT course_id FROM report_dirty)
+                AND (c.id IN (SELECT course_id FROM report_dirty WHERE version > summed_version)
                      OR NOT EXISTS (SELECT 1 FROM report_courses rc WHERE rc.course_id = c.id AND {}))",
             window(b, "c.first_session_start"),
             valid(b),
