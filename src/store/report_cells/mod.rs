@@ -12,9 +12,10 @@
 //! changes anything it is summed from. [`refresh`] sums marked courses again (outside the
 //! write lock, into scratch tables) and moves the cells by the difference a few courses per
 //! short write transaction (a large course a range of its schools per write, staying marked
-//! until the last), and unmarks a course (keeping its row with the version summed, so versions only rise) only if
-//! no change came after it read the course. Reports (`store::reports`) read the cells, take out the courses
-//! that are marked (or whose held sessions have changed with time since they were summed) and
+//! until the last), and unmarks a course (keeping its row with the version summed, so
+//! versions only rise) only if no change came after it read the course. Reports
+//! (`store::reports`) read the cells, take out the courses that are marked (or whose held
+//! sessions have changed with time since they were summed) and
 //! add those courses' figures worked out live, so a report is exact whenever it is read,
 //! however far behind the refresher is.
 
@@ -33,6 +34,12 @@ pub use refresh::{
 };
 
 type Backend = <DbConn as diesel::Connection>::Backend;
+
+/// The condition on a `report_dirty` row that the course is marked for summing again: a
+/// version above the one last summed (a summed mark is kept with the version summed, so
+/// versions only rise). Written exactly as the predicate of the partial index
+/// `report_dirty_marked`, so either backend can find the marked courses through it.
+pub(crate) const MARKED: &str = "version > summed_version";
 
 /// The additive sums every cell holds, in the migration's column order: the engagement
 /// report's first (the first 17), then the impact report's.

@@ -260,7 +260,7 @@ fn refresh_run(
     let marked: Vec<Marked> = load(
         conn,
         &format!(
-            "SELECT course_id, version FROM report_dirty WHERE version > summed_version
+            "SELECT course_id, version FROM report_dirty WHERE {MARKED}
               ORDER BY course_id LIMIT {limit}"
         ),
         &[],
@@ -495,8 +495,10 @@ fn split_course(
                 }
                 let mine: Vec<Marked> = load(
                     c,
-                    "SELECT course_id, version FROM report_dirty
-                  WHERE course_id = $1 AND version = $2 AND version > summed_version",
+                    &format!(
+                        "SELECT course_id, version FROM report_dirty
+                          WHERE course_id = $1 AND version = $2 AND {MARKED}"
+                    ),
                     &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
                 )?;
                 if mine.is_empty() {
@@ -601,13 +603,20 @@ fn split_course(
             put_course_row(c, span, now)?;
         }
         tidy(c, old_month.into_iter().collect())?;
-        exec(
-            c,
-            "UPDATE report_dirty SET summed_version = version WHERE course_id = $1 AND version = $2",
-            &[id.clone(), Param::Int(m.version)],
-        )?;
+        unmark(c, m)?;
         Ok(())
     })
+}
+
+/// Unmarks the course of `m` as summed at the version read, keeping the row so its version
+/// only rises; a course changed since (a higher version) keeps its mark.
+fn unmark(c: &mut DbConn, m: &Marked) -> QueryResult<()> {
+    exec(
+        c,
+        "UPDATE report_dirty SET summed_version = version WHERE course_id = $1 AND version = $2",
+        &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
+    )
+    .map(|_| ())
 }
 
 /// Takes every facts row of the course `id` out of the cells and out of `report_facts`.
@@ -636,7 +645,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
         c,
         &format!(
             "SELECT course_id, version FROM report_dirty
-              WHERE course_id IN ({}) AND version > summed_version",
+              WHERE course_id IN ({}) AND {MARKED}",
             placeholders(1, ids.len())
         ),
         &ids,
@@ -709,11 +718,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     // A course changed after its sums were read keeps its mark (with a higher version), and
     // is summed again next time.
     for m in &chunk {
-        exec(
-            c,
-            "UPDATE report_dirty SET summed_version = version WHERE course_id = $1 AND version = $2",
-            &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
-        )?;
+        unmark(c, m)?;
     }
     Ok(true)
 }
@@ -805,7 +810,7 @@ pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
     }
     let rows: Vec<N> = load(
         conn,
-        "SELECT COUNT(*) AS n FROM report_dirty WHERE version > summed_version",
+        &format!("SELECT COUNT(*) AS n FROM report_dirty WHERE {MARKED}"),
         &[],
     )?;
     Ok(rows.first().map_or(0, |r| r.n))

@@ -9,7 +9,7 @@ use diesel::QueryResult;
 use crate::db::DbConn;
 use crate::reports::metrics::{GroupBy, ReportQuery, ReportScope};
 
-use crate::store::report_cells::{load, sum, Param};
+use crate::store::report_cells::{load, sum, Param, MARKED};
 
 use super::cells::{Binder, CellRow, Source, Wanted};
 use super::window::split_window;
@@ -38,7 +38,8 @@ pub(super) fn cell_rows(
     let stale_sql = |b: &mut Binder| {
         format!(
             "SELECT rc.course_id AS id FROM report_courses rc
-              WHERE {} AND (rc.course_id IN (SELECT course_id FROM report_dirty WHERE version > summed_version) OR NOT {})",
+              WHERE {} AND (rc.course_id IN (SELECT course_id FROM report_dirty WHERE {MARKED})
+                            OR NOT {})",
             window(b, "rc.first_start"),
             valid(b),
         )
@@ -48,7 +49,7 @@ pub(super) fn cell_rows(
         format!(
             "SELECT c.id AS id FROM courses c
               WHERE c.status = 'published' AND {}
-                AND (c.id IN (SELECT course_id FROM report_dirty WHERE version > summed_version)
+                AND (c.id IN (SELECT course_id FROM report_dirty WHERE {MARKED})
                      OR NOT EXISTS (SELECT 1 FROM report_courses rc WHERE rc.course_id = c.id AND {}))",
             window(b, "c.first_session_start"),
             valid(b),
