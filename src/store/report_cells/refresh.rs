@@ -493,15 +493,7 @@ fn split_course(
                 if !refresh_lock(c)? {
                     return Ok(Step::Locked);
                 }
-                let mine: Vec<Marked> = load(
-                    c,
-                    &format!(
-                        "SELECT course_id, version FROM report_dirty
-                          WHERE course_id = $1 AND version = $2 AND {MARKED}"
-                    ),
-                    &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
-                )?;
-                if mine.is_empty() {
+                if still_marked(c, &[m])?.is_empty() {
                     return Ok(Step::Abandoned);
                 }
                 part(c)?;
@@ -608,6 +600,36 @@ fn split_course(
     })
 }
 
+/// The marks of `read` that are still as read, in a write transaction before moving their
+/// sums: a course changed since (a higher version; versions only rise, since a summed mark is
+/// kept with the version summed) keeps its mark and is summed again from fresh sums next
+/// time, and one already summed at that version was summed by another refresher, perhaps
+/// from newer sums than these.
+fn still_marked<'a>(c: &mut DbConn, read: &[&'a Marked]) -> QueryResult<Vec<&'a Marked>> {
+    let ids: Vec<Param> = read
+        .iter()
+        .map(|m| Param::Text(m.course_id.clone()))
+        .collect();
+    let now_marked: Vec<Marked> = load(
+        c,
+        &format!(
+            "SELECT course_id, version FROM report_dirty
+              WHERE course_id IN ({}) AND {MARKED}",
+            placeholders(1, ids.len())
+        ),
+        &ids,
+    )?;
+    Ok(read
+        .iter()
+        .copied()
+        .filter(|m| {
+            now_marked
+                .iter()
+                .any(|n| n.course_id == m.course_id && n.version == m.version)
+        })
+        .collect())
+}
+
 /// Unmarks the course of `m` as summed at the version read, keeping the row so its version
 /// only rises; a course changed since (a higher version) keeps its mark.
 fn unmark(c: &mut DbConn, m: &Marked) -> QueryResult<()> {
@@ -633,32 +655,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     if !refresh_lock(c)? {
         return Ok(false);
     }
-    // Only courses whose mark is still the one read: a course changed since (a higher
-    // version; versions only rise, since a summed mark is kept with the version summed)
-    // keeps its mark and is summed again from fresh sums next time, and one already summed
-    // at that version was summed by another refresher, perhaps from newer sums than these.
-    let ids: Vec<Param> = chunk
-        .iter()
-        .map(|m| Param::Text(m.course_id.clone()))
-        .collect();
-    let now_marked: Vec<Marked> = load(
-        c,
-        &format!(
-            "SELECT course_id, version FROM report_dirty
-              WHERE course_id IN ({}) AND {MARKED}",
-            placeholders(1, ids.len())
-        ),
-        &ids,
-    )?;
-    let chunk: Vec<&Marked> = chunk
-        .iter()
-        .copied()
-        .filter(|m| {
-            now_marked
-                .iter()
-                .any(|n| n.course_id == m.course_id && n.version == m.version)
-        })
-        .collect();
+    let chunk = still_marked(c, chunk)?;
     if chunk.is_empty() {
         return Ok(true);
     }
