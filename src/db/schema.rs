@@ -507,6 +507,7 @@ diesel::table! {
         guskey3_answers -> Integer,
         guskey4_answers -> Integer,
         guskey5_answers -> Integer,
+        course_year -> Nullable<Integer>,
     }
 }
 

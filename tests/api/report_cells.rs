@@ -270,8 +270,47 @@ fn change_everything(conn: &mut DbConn) {
         .select(courses::id)
         .first(conn)
         .unwrap();
+    move_course(conn, &course, |first| first + chrono::Duration::days(40));
+    // A course with answers moved to the first minutes of this academic year in London
+    // (00:30 on 1 September, 23:30 UTC the day before), then to the last minutes of the year
+    // before (23:30 on 31 August): its responses go with it, to the year before.
+    let course = text(
+        conn,
+        "SELECT MIN(c.id) AS t FROM courses c
+          WHERE c.status = 'published' AND c.first_session_start >= '2025-09-01 00:00:00'
+            AND c.first_session_start < '2026-06-01 00:00:00'
+            AND EXISTS (SELECT 1 FROM evaluation_responses r WHERE r.course_id = c.id)",
+    );
+    let in_year = |conn: &mut DbConn, year: i32| {
+        count(
+            conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM evaluation_responses
+                  WHERE course_id = '{course}' AND course_year = {year}"
+            ),
+        )
+    };
+    let answered = in_year(conn, 2025);
+    assert!(answered > 0);
+    let utc = |h: u32, m: u32| date(2025, 8, 31).and_hms_opt(h, m, 0).expect("a time");
+    move_course(conn, &course, |_| utc(23, 30));
+    assert_eq!(
+        in_year(conn, 2025),
+        answered,
+        "00:30 on 1 September is 2025-26"
+    );
+    move_course(conn, &course, |_| utc(22, 30));
+    assert_eq!(
+        in_year(conn, 2024),
+        answered,
+        "23:30 on 31 August is 2024-25"
+    );
+}
+
+/// Moves a course's sessions so its first starts at `to(first)`, as an editor would.
+fn move_course(conn: &mut DbConn, course: &str, to: impl Fn(NaiveDateTime) -> NaiveDateTime) {
     let sessions: Vec<(String, NaiveDateTime, NaiveDateTime)> = course_sessions::table
-        .filter(course_sessions::course_id.eq(&course))
+        .filter(course_sessions::course_id.eq(course))
         .select((
             course_sessions::id,
             course_sessions::start_at,
@@ -279,21 +318,30 @@ fn change_everything(conn: &mut DbConn) {
         ))
         .load(conn)
         .unwrap();
-    let later = chrono::Duration::days(40);
+    let first = sessions.iter().map(|s| s.1).min().unwrap();
+    let by = to(first) - first;
     for (id, start, end) in &sessions {
         diesel::update(course_sessions::table.find(id))
             .set((
-                course_sessions::start_at.eq(*start + later),
-                course_sessions::end_at.eq(*end + later),
+                course_sessions::start_at.eq(*start + by),
+                course_sessions::end_at.eq(*end + by),
             ))
             .execute(conn)
             .unwrap();
     }
-    let first = sessions.iter().map(|s| s.1).min().unwrap() + later;
-    diesel::update(courses::table.find(&course))
-        .set(courses::first_session_start.eq(Some(first)))
+    diesel::update(courses::table.find(course))
+        .set(courses::first_session_start.eq(Some(first + by)))
         .execute(conn)
         .unwrap();
+}
+
+fn text(conn: &mut DbConn, sql: &str) -> String {
+    #[derive(QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    diesel::sql_query(sql).get_result::<T>(conn).unwrap().t
 }
 
 crate::each_backend!(

@@ -47,6 +47,9 @@ pub struct EngagementCounts {
     pub no_show_cost_pence: i64,
     /// Sum of the snapshotted price of the late-cancelled bookings, in pence.
     pub late_cancellation_cost_pence: i64,
+    /// Evaluation responses of each kind (post-course, follow-up): the `n` the released
+    /// figures step by.
+    pub responses: [i64; 2],
     /// How many of the group's overall ratings `satisfaction_sum` holds, when it holds only
     /// those released (the earliest, in whole steps of the threshold); `None` when it holds
     /// all `satisfaction_n`. Not added up: released sums belong to one group.
@@ -74,6 +77,8 @@ impl std::ops::AddAssign for EngagementCounts {
         self.impact_n += o.impact_n;
         self.no_show_cost_pence += o.no_show_cost_pence;
         self.late_cancellation_cost_pence += o.late_cancellation_cost_pence;
+        self.responses[0] += o.responses[0];
+        self.responses[1] += o.responses[1];
         // A sum of released figures is no group's released figure.
         self.satisfaction_counted = None;
         self.impact_counted = None;

@@ -44,6 +44,9 @@ pub struct ImpactCounts {
     pub guskey_answers: [i64; 5],
     /// Responses with at least one answer at each level.
     pub guskey_respondents: [i64; 5],
+    /// Evaluation responses of each kind (post-course, follow-up): the `n` the released
+    /// figures step by.
+    pub responses: [i64; 2],
     /// How many of the group's overall ratings `satisfaction_sum` holds, when it holds only
     /// those released (the earliest, in whole steps of the threshold); `None` when it holds
     /// all `satisfaction_n`. The confidence shift and the Guskey answers need no such count:
@@ -71,6 +74,8 @@ impl std::ops::AddAssign for ImpactCounts {
             self.guskey_answers[i] += o.guskey_answers[i];
             self.guskey_respondents[i] += o.guskey_respondents[i];
         }
+        self.responses[0] += o.responses[0];
+        self.responses[1] += o.responses[1];
         // A sum of released figures is no group's released figure.
         self.satisfaction_counted = None;
         self.impact_counted = None;

@@ -51,8 +51,9 @@ pub(crate) const MARKED: &str = "version > summed_version";
 /// cancellations in pence. Impact: `evaluated` (bookings with any invitation or response: the
 /// impact report lists a group only when it has one), invitations sent and answered per kind,
 /// the retrospective confidence shift (sum, pairs, respondents), and per Guskey level the
-/// answers and respondents.
-pub const COLUMNS: [&str; 35] = [
+/// answers and respondents. Both: the evaluation responses of each kind (post-course,
+/// follow-up), which the released figures step by (`store::reports::released`).
+pub const COLUMNS: [&str; 37] = [
     "bookings",
     "confirmed",
     "waitlisted",
@@ -88,6 +89,8 @@ pub const COLUMNS: [&str; 35] = [
     "g3_n",
     "g4_n",
     "g5_n",
+    "post_responses",
+    "follow_responses",
 ];
 
 /// A bound parameter of a hand-written query.
@@ -214,6 +217,8 @@ f_resp AS (
            SUM(r.confidence_shift) AS shift,
            SUM(r.confidence_pairs) AS pairs,
            SUM(CASE WHEN r.confidence_pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
+           SUM(CASE WHEN r.kind = 'post_course' THEN 1 ELSE 0 END) AS post_n,
+           SUM(CASE WHEN r.kind = 'follow_up' THEN 1 ELSE 0 END) AS follow_n,
            {per_booking}
       FROM evaluation_responses r{resp_narrow}
      WHERE r.course_id IN (SELECT id FROM f_courses)
@@ -260,6 +265,8 @@ f_resp AS (
     ];
     sums.extend((1..=5).map(|n| sum(&format!("r.g{n}"))));
     sums.extend((1..=5).map(|n| sum(&format!("r.g{n}_n"))));
+    sums.push(sum("r.post_n"));
+    sums.push(sum("r.follow_n"));
     let select_sums = sums
         .iter()
         .zip(COLUMNS)
@@ -281,6 +288,28 @@ f_resp AS (
  GROUP BY b.course_id, COALESCE(b.school_id, ''), COALESCE(b.staff_group_id, ''), COALESCE(sc.cluster_id, '')"
     );
     (ctes, select)
+}
+
+/// Gives every response without one the academic year of its course's first session
+/// (`evaluation_responses.course_year`, which the reports find tails by), as the triggers of
+/// migration `released_tails` do for each response written: for loads that write responses
+/// with the triggers off. Returns how many responses it set.
+pub fn fill_response_years(conn: &mut DbConn) -> QueryResult<usize> {
+    let sql = match conn.backend() {
+        crate::db::Backend::Postgres => {
+            "UPDATE evaluation_responses r SET course_year = academic_year_of(c.first_session_start)
+               FROM courses c WHERE c.id = r.course_id AND r.course_year IS NULL"
+        }
+        crate::db::Backend::Sqlite => {
+            "UPDATE evaluation_responses SET course_year = (
+                SELECT CAST(strftime('%Y', c.first_session_start, '+1 hour') AS INTEGER)
+                       - CASE WHEN CAST(strftime('%m', c.first_session_start, '+1 hour') AS INTEGER) < 9
+                              THEN 1 ELSE 0 END
+                  FROM courses c WHERE c.id = evaluation_responses.course_id)
+              WHERE course_year IS NULL"
+        }
+    };
+    exec(conn, sql, &[])
 }
 
 /// The columns joined with `, `, each prefixed by `prefix`.

@@ -106,6 +106,10 @@ pub(super) struct CellRow {
     g4_n: i64,
     #[diesel(sql_type = BigInt)]
     g5_n: i64,
+    #[diesel(sql_type = BigInt)]
+    post_responses: i64,
+    #[diesel(sql_type = BigInt)]
+    follow_responses: i64,
 }
 
 impl CellRow {
@@ -128,6 +132,7 @@ impl CellRow {
             impact_n: self.impact_n,
             no_show_cost_pence: self.no_show_cost_pence,
             late_cancellation_cost_pence: self.late_cancellation_cost_pence,
+            responses: [self.post_responses, self.follow_responses],
             // Filled in by the released sums (`super::released`).
             satisfaction_counted: None,
             impact_counted: None,
@@ -150,6 +155,7 @@ impl CellRow {
             impact_n: self.impact_n,
             guskey_answers: [self.g1, self.g2, self.g3, self.g4, self.g5],
             guskey_respondents: [self.g1_n, self.g2_n, self.g3_n, self.g4_n, self.g5_n],
+            responses: [self.post_responses, self.follow_responses],
             satisfaction_counted: None,
             impact_counted: None,
         }
@@ -167,14 +173,19 @@ impl Wanted {
     pub(super) fn needs(self, column: &str) -> bool {
         let shared = matches!(
             column,
-            "satisfaction_sum" | "satisfaction_n" | "impact_positive" | "impact_n"
+            "satisfaction_sum"
+                | "satisfaction_n"
+                | "impact_positive"
+                | "impact_n"
+                | "post_responses"
+                | "follow_responses"
         );
         let engagement = crate::store::report_cells::COLUMNS
             .iter()
             .position(|c| *c == column)
             .is_some_and(|i| i < 17);
         match self {
-            Wanted::Engagement => engagement,
+            Wanted::Engagement => engagement || shared,
             Wanted::Impact => shared || !engagement,
         }
     }

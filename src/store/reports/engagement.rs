@@ -18,9 +18,10 @@ use crate::reports::metrics::{
 
 use super::cells::{Method, Wanted};
 use super::read::{booking_rows, cell_rows};
-use super::reference::{describe, load_courses, load_labels, Labels};
+use super::reference::{describe, load_courses, load_labels, Courses, Labels};
 use super::released::released;
 use super::rollup::{alone, engagement_shown, places, Figures, Rollup, Visibility};
+use super::tails::from_tails;
 
 // ---------------------------------------------------------------------------------------------
 // Engagement
@@ -107,7 +108,14 @@ fn engagement_in(
         ReportScope::School(id) => Some(id.as_str()),
     };
     for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
-        let r = released(conn, window, period, &levels, Wanted::Engagement, school)?;
+        let tails = match method {
+            Method::Cells => from_tails(conn, window, period, &levels, &rollup, &courses)?,
+            Method::Bookings => None,
+        };
+        let r = match tails {
+            Some(r) => r,
+            None => released(conn, window, period, &levels, Wanted::Engagement, school)?,
+        };
         rollup.release(period, &r);
     }
     let places = places(&levels, &courses);
@@ -117,7 +125,7 @@ fn engagement_in(
     // school's would give away fewer than the threshold.
     let alliance = match scope {
         ReportScope::All => None,
-        ReportScope::School(_) => Some(alliance_totals(conn, q)?),
+        ReportScope::School(_) => Some(alliance_totals(conn, q, &courses)?),
     };
     let totals_shown: [Vec<Shown>; 2] = std::array::from_fn(|p| match &alliance {
         None => alone(t, &rollup.totals[p]),
@@ -280,16 +288,23 @@ fn engagement_in(
 }
 
 /// The alliance's engagement totals for both windows (for a school's own view).
-fn alliance_totals(conn: &mut DbConn, q: &ReportQuery) -> QueryResult<[EngagementCounts; 2]> {
-    let mut totals = [EngagementCounts::default(); 2];
+fn alliance_totals(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    courses: &Courses,
+) -> QueryResult<[EngagementCounts; 2]> {
+    let mut rollup = Rollup::<EngagementCounts>::new();
     for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
         for r in cell_rows(conn, window, &[], Wanted::Engagement)? {
-            totals[period] += r.engagement();
+            rollup.totals[period] += r.engagement();
         }
-        let released = released(conn, window, period, &[], Wanted::Engagement, None)?;
-        totals[period].release(&released.totals);
+        let released = match from_tails(conn, window, period, &[], &rollup, courses)? {
+            Some(r) => r,
+            None => released(conn, window, period, &[], Wanted::Engagement, None)?,
+        };
+        rollup.totals[period].release(&released.totals);
     }
-    Ok(totals)
+    Ok(rollup.totals)
 }
 
 /// Open schools with no booking in the window, by name, with when they last booked anything.

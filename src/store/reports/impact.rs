@@ -14,6 +14,7 @@ use super::read::{booking_rows, cell_rows};
 use super::reference::{describe, load_courses, load_labels};
 use super::released::released;
 use super::rollup::{alone, impact_shown, Rollup, Visibility};
+use super::tails::from_tails;
 
 // ---------------------------------------------------------------------------------------------
 // Impact
@@ -73,7 +74,15 @@ fn impact_in(
         ReportScope::All => None,
         ReportScope::School(id) => Some(id.as_str()),
     };
-    rollup.release(0, &released(conn, q, 0, &levels, Wanted::Impact, school)?);
+    let tails = match method {
+        Method::Cells => from_tails(conn, q, 0, &levels, &rollup, &courses)?,
+        Method::Bookings => None,
+    };
+    let r = match tails {
+        Some(r) => r,
+        None => released(conn, q, 0, &levels, Wanted::Impact, school)?,
+    };
+    rollup.release(0, &r);
     let t = Threshold::new(q.min_responses);
     let vis = Visibility::of(
         t,

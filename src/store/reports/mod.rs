@@ -10,8 +10,10 @@
 //! rates.
 //!
 //! The sums evaluation figures are made of are the exception: each group's come from its
-//! earliest responses in whole steps of the threshold, read per group by a window query
-//! (`released`), so that no figure moves by a single response.
+//! earliest responses in whole steps of the threshold, so that no figure moves by a single
+//! response: the kept sums less each group's latest few responses (`tails`), or, where a
+//! grouping has no tails to read and for a school's own view, a window query per group
+//! (`released`).
 
 mod cells;
 mod engagement;
@@ -20,6 +22,7 @@ mod read;
 mod reference;
 mod released;
 mod rollup;
+mod tails;
 mod window;
 
 pub use cells::Method;

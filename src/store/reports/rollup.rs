@@ -19,7 +19,7 @@ use super::released::{Released, ReleasedSums};
 /// The keys a row of sums (of a course, or of a month's cells) has at one level. A course
 /// with several priorities has several keys; rows of the earlier window are keyed by the
 /// matching term a year later, so the trend lines up with the current term.
-fn level_keys(
+pub(super) fn level_keys(
     level: GroupBy,
     period: usize,
     course_id: Option<&str>,
@@ -142,6 +142,12 @@ pub(super) trait Figures: Copy {
 
     /// Takes the figures' sums from the group's released answers.
     fn release(&mut self, r: &ReleasedSums);
+
+    /// The evaluation responses of each kind (post-course, follow-up).
+    fn responses(&self) -> [i64; 2];
+
+    /// The figures' sums over all the group's responses, in the form of released sums.
+    fn all_sums(&self) -> ReleasedSums;
 }
 
 impl Figures for EngagementCounts {
@@ -154,6 +160,19 @@ impl Figures for EngagementCounts {
         self.satisfaction_counted = Some(r.counted[0]);
         self.impact_positive = r.sum[1];
         self.impact_counted = Some(r.counted[1]);
+    }
+
+    fn responses(&self) -> [i64; 2] {
+        self.responses
+    }
+
+    fn all_sums(&self) -> ReleasedSums {
+        let mut s = ReleasedSums::default();
+        s.sum[0] = self.satisfaction_sum;
+        s.counted[0] = self.satisfaction_n;
+        s.sum[1] = self.impact_positive;
+        s.counted[1] = self.impact_n;
+        s
     }
 }
 
@@ -172,6 +191,26 @@ impl Figures for ImpactCounts {
         for i in 0..5 {
             self.guskey_answers[i] = r.sum[3 + i];
         }
+    }
+
+    fn responses(&self) -> [i64; 2] {
+        self.responses
+    }
+
+    fn all_sums(&self) -> ReleasedSums {
+        let mut s = ReleasedSums::default();
+        s.sum[0] = self.satisfaction_sum;
+        s.counted[0] = self.satisfaction_n;
+        s.sum[1] = self.impact_positive;
+        s.counted[1] = self.impact_n;
+        s.sum[2] = self.confidence_shift_sum;
+        s.counted[2] = self.confidence_n;
+        s.pairs[2] = self.confidence_pairs;
+        for i in 0..5 {
+            s.sum[3 + i] = self.guskey_answers[i];
+            s.counted[3 + i] = self.guskey_respondents[i];
+        }
+        s
     }
 }
 

@@ -37,15 +37,16 @@ pub(super) fn drop_indexes(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(defs.into_iter().map(|d| d.sql).collect())
 }
 
-/// On SQLite, drops the triggers that mark courses for the report cells and fill the jobs'
-/// due-queues (filled once after the load instead) and returns the statements that make them
+/// On SQLite, drops the triggers that mark courses for the report cells, fill the jobs'
+/// due-queues and give each response its course's academic year (all done once after the
+/// load instead) and returns the statements that make them
 /// again (PostgreSQL's run once per statement, so they stay).
 pub(super) fn drop_report_triggers(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     if let DbConn::Pg(_) = conn {
         return Ok(Vec::new());
     }
     let defs: Vec<IndexDef> = diesel::sql_query(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND (name LIKE 'report_%' OR name LIKE 'jobs_%')",
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND (name LIKE 'report_%' OR name LIKE 'jobs_%' OR name = 'evaluation_responses_course_year')",
     )
     .load(conn)?;
     for d in &defs {

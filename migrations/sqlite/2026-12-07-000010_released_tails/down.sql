@@ -1,0 +1,18 @@
+CREATE INDEX evaluation_responses_course ON evaluation_responses(course_id, kind);
+DROP INDEX evaluation_responses_course_order;
+DROP INDEX evaluation_responses_group_year_order;
+DROP INDEX evaluation_responses_school_year_order;
+DROP INDEX evaluation_responses_year_order;
+DROP TRIGGER courses_responses_year;
+DROP TRIGGER evaluation_responses_course_year;
+ALTER TABLE evaluation_responses DROP COLUMN course_year;
+ALTER TABLE report_group_cells DROP COLUMN follow_responses;
+ALTER TABLE report_group_cells DROP COLUMN post_responses;
+ALTER TABLE report_school_years DROP COLUMN follow_responses;
+ALTER TABLE report_school_years DROP COLUMN post_responses;
+ALTER TABLE report_school_cells DROP COLUMN follow_responses;
+ALTER TABLE report_school_cells DROP COLUMN post_responses;
+ALTER TABLE report_facts DROP COLUMN follow_responses;
+ALTER TABLE report_facts DROP COLUMN post_responses;
+ALTER TABLE report_courses DROP COLUMN follow_responses;
+ALTER TABLE report_courses DROP COLUMN post_responses;

@@ -1,0 +1,497 @@
+//! The released evaluation sums of a report's groups from the kept sums and each group's tail,
+//! so that a report reads a few rows per group instead of every response of its window.
+//!
+//! A group's released responses of a kind are its earliest `n` rounded down to a whole
+//! multiple of the threshold `k` (`super::released`). Those are all its responses less the
+//! latest `n mod k`, its *tail* (fewer than `k`). The sums over all the responses and `n`
+//! itself are in the report cells (worked out live for the courses out of date), so the
+//! released sums are the cells' sums less the tail's. A tail is found through an index that
+//! lists responses in the order they arrived:
+//!
+//! - of one course (`evaluation_responses_course_order`), in any window;
+//! - of one school, one staff group or everyone in one academic year (the year of the
+//!   course's first session, kept on the response as `course_year`).
+//!
+//! A group made of several of those (a cluster of schools, a priority or term of courses, the
+//! totals of a window that is not one academic year) takes the latest of its parts' tails:
+//! a response among a group's latest `r` is among its own part's latest `r`. Groupings with
+//! no such parts (pairs of groupings; a person-level grouping over a window that is not one
+//! academic year) are worked out by the window query instead, as the reference is
+//! (`Method::Bookings`); [`from_tails`] says so by returning `None`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+use diesel::QueryResult;
+
+use crate::db::{Backend, DbConn};
+use crate::domain::suppression::Threshold;
+use crate::reports::metrics::{GroupBy, ReportQuery, NONE_KEY};
+use crate::store::report_cells::{load, Param};
+
+use super::reference::Courses;
+use super::released::{Released, ReleasedSums};
+use super::rollup::{level_keys, Figures, Rollup};
+
+/// The kinds of response, in the order of `responses` in the counts.
+const KINDS: [&str; 2] = ["post_course", "follow_up"];
+
+/// What a probe looks a tail up by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum By {
+    /// Every response of the academic year.
+    Year,
+    School,
+    StaffGroup,
+    Course,
+}
+
+impl By {
+    /// The response's column the unit's key matches.
+    fn column(self) -> Option<&'static str> {
+        match self {
+            By::Year => None,
+            By::School => Some("school_id"),
+            By::StaffGroup => Some("staff_group_id"),
+            By::Course => Some("course_id"),
+        }
+    }
+}
+
+/// One response of a tail, with what it adds to each figure.
+#[derive(QueryableByName, Debug)]
+struct TailRow {
+    #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Timestamp)]
+    submitted_at: NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    satisfaction: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    impact: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    shift: i32,
+    #[diesel(sql_type = Integer)]
+    pairs: i32,
+    #[diesel(sql_type = Integer)]
+    g1: i32,
+    #[diesel(sql_type = Integer)]
+    g2: i32,
+    #[diesel(sql_type = Integer)]
+    g3: i32,
+    #[diesel(sql_type = Integer)]
+    g4: i32,
+    #[diesel(sql_type = Integer)]
+    g5: i32,
+}
+
+impl TailRow {
+    /// Takes what this response adds to each figure away from `s`, as `super::released`
+    /// adds it: satisfaction from post-course responses, the impact rate from follow-ups, the
+    /// confidence shift and the Guskey answers from either.
+    fn take_from(&self, s: &mut ReleasedSums) {
+        let post = self.kind == KINDS[0];
+        if post {
+            if let Some(v) = self.satisfaction {
+                s.sum[0] -= i64::from(v);
+                s.counted[0] -= 1;
+            }
+        } else if let Some(v) = self.impact {
+            s.sum[1] -= i64::from(v >= 4);
+            s.counted[1] -= 1;
+        }
+        if self.pairs > 0 {
+            s.counted[2] -= 1;
+        }
+        s.sum[2] -= i64::from(self.shift);
+        s.pairs[2] -= i64::from(self.pairs);
+        for (i, g) in [self.g1, self.g2, self.g3, self.g4, self.g5]
+            .into_iter()
+            .enumerate()
+        {
+            s.sum[3 + i] -= i64::from(g);
+            if g > 0 {
+                s.counted[3 + i] -= 1;
+            }
+        }
+    }
+}
+
+/// The academic year (starting 1 September) a window is exactly, if it is one.
+fn academic_year(q: &ReportQuery) -> Option<i32> {
+    let y = q.from.year();
+    let whole = q.from.month() == 9
+        && q.from.day() == 1
+        && q.to.year() == y + 1
+        && q.to.month() == 8
+        && q.to.day() == 31;
+    whole.then_some(y)
+}
+
+/// A group's tail lengths per kind: `n mod k`.
+fn tail_len(t: Threshold, responses: [i64; 2]) -> [usize; 2] {
+    let k = i64::from(t.get());
+    responses.map(|n| usize::try_from(n.rem_euclid(k)).unwrap_or(0))
+}
+
+/// The groups of one level (or the totals) to release: per group, its tail lengths and the
+/// units (probe keys) its responses are found by.
+struct Wanted {
+    by: By,
+    /// Group key -> (tail lengths, units).
+    groups: BTreeMap<String, ([usize; 2], Vec<String>)>,
+}
+
+/// The released sums of `period`'s groups of `rollup` (the report of window `q` by
+/// `levels`, with the courses of `courses`), from the cells' sums and each group's tail; `None`
+/// where the grouping or window has no tails to read (see the module's note).
+pub(super) fn from_tails<C: Figures + Default + Copy + std::ops::AddAssign>(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    period: usize,
+    levels: &[GroupBy],
+    rollup: &Rollup<C>,
+    courses: &Courses,
+) -> QueryResult<Option<Released>> {
+    if levels.len() > 1 {
+        return Ok(None);
+    }
+    let t = Threshold::new(q.min_responses);
+    let year = academic_year(q);
+    let course_level = levels.iter().all(GroupBy::is_course_level);
+    if year.is_none() && !course_level {
+        return Ok(None);
+    }
+    let the_courses = &courses.by_period[period];
+    let totals_tail = tail_len(t, rollup.totals[period].responses());
+    // The totals: one probe of the academic year, or the latest of every course's tail.
+    let totals = match year {
+        Some(_) => Wanted {
+            by: By::Year,
+            groups: BTreeMap::from([(String::new(), (totals_tail, vec![String::new()]))]),
+        },
+        None => Wanted {
+            by: By::Course,
+            groups: BTreeMap::from([(String::new(), (totals_tail, the_courses.clone()))]),
+        },
+    };
+    let mut wanted = vec![totals];
+    if let Some(level) = levels.first() {
+        let first = &rollup.first[period];
+        let tails = |k: &String| -> Option<[usize; 2]> {
+            first
+                .get(k)
+                .map(|c| tail_len(t, c.responses()))
+                .filter(|l| l.iter().any(|&n| n > 0))
+        };
+        let mut groups: BTreeMap<String, ([usize; 2], Vec<String>)> = BTreeMap::new();
+        let by = match level {
+            GroupBy::School | GroupBy::StaffGroup | GroupBy::Course => {
+                for k in first.keys() {
+                    if let Some(l) = tails(k) {
+                        groups.insert(k.clone(), (l, vec![k.clone()]));
+                    }
+                }
+                match level {
+                    GroupBy::School => By::School,
+                    GroupBy::StaffGroup => By::StaffGroup,
+                    _ => By::Course,
+                }
+            }
+            GroupBy::Cluster => {
+                for (school, cluster) in schools_by_cluster(conn)? {
+                    if let Some(l) = tails(&cluster) {
+                        groups
+                            .entry(cluster)
+                            .or_insert((l, Vec::new()))
+                            .1
+                            .push(school);
+                    }
+                }
+                // Responses without a school are in the group of no cluster.
+                if let Some(l) = tails(&NONE_KEY.to_string()) {
+                    groups
+                        .entry(NONE_KEY.to_string())
+                        .or_insert((l, Vec::new()))
+                        .1
+                        .push(NONE_KEY.to_string());
+                }
+                By::School
+            }
+            GroupBy::Priority | GroupBy::Term => {
+                for id in the_courses {
+                    for k in level_keys(*level, period, Some(id), None, None, courses) {
+                        if let Some(l) = tails(&k) {
+                            groups
+                                .entry(k)
+                                .or_insert((l, Vec::new()))
+                                .1
+                                .push(id.clone());
+                        }
+                    }
+                }
+                By::Course
+            }
+        };
+        wanted.push(Wanted { by, groups });
+    }
+
+    // Each unit is probed once per kind, as deep as the deepest group it is in needs.
+    let mut depth: HashMap<(By, String), [usize; 2]> = HashMap::new();
+    for w in &wanted {
+        for (lens, units) in w.groups.values() {
+            for u in units {
+                let d = depth.entry((w.by, u.clone())).or_default();
+                for i in 0..2 {
+                    d[i] = d[i].max(lens[i]);
+                }
+            }
+        }
+    }
+    let mut found: HashMap<(By, String), [Vec<TailRow>; 2]> = HashMap::new();
+    for by in [By::Year, By::School, By::StaffGroup, By::Course] {
+        let units: Vec<(&String, [usize; 2])> = depth
+            .iter()
+            .filter(|((b, _), _)| *b == by)
+            .map(|((_, u), d)| (u, *d))
+            .collect();
+        if units.is_empty() {
+            continue;
+        }
+        for row in probe(conn, by, year, &units, t)? {
+            let lists = found.entry((by, row.unit.clone())).or_default();
+            let i = usize::from(row.kind != KINDS[0]);
+            lists[i].push(row);
+        }
+    }
+
+    let mut out = Released::default();
+    for (level, w) in wanted.iter().enumerate() {
+        for (key, (lens, units)) in &w.groups {
+            let counts = if level == 0 {
+                rollup.totals[period]
+            } else {
+                rollup.first[period].get(key).copied().unwrap_or_default()
+            };
+            let mut sums = counts.all_sums();
+            for (i, len) in lens.iter().enumerate() {
+                // The group's latest `len` of this kind, from its units' latest.
+                let mut tail: Vec<&TailRow> = units
+                    .iter()
+                    .filter_map(|u| found.get(&(w.by, u.clone())))
+                    .flat_map(|lists| lists[i].iter())
+                    .collect();
+                tail.sort_by(|a, b| {
+                    (b.submitted_at, b.id.as_bytes()).cmp(&(a.submitted_at, a.id.as_bytes()))
+                });
+                for r in tail.iter().take(*len) {
+                    r.take_from(&mut sums);
+                }
+            }
+            if level == 0 {
+                out.totals = sums;
+            } else {
+                out.first.insert(key.clone(), sums);
+            }
+        }
+        // Groups with no tail release all their responses.
+        if level == 1 {
+            for (key, c) in &rollup.first[period] {
+                out.first.entry(key.clone()).or_insert_with(|| c.all_sums());
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+#[derive(QueryableByName)]
+struct SchoolCluster {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    cluster: String,
+}
+
+/// Every school with its cluster as it is now (the cells' cluster of a school's responses),
+/// `NONE_KEY` for none.
+fn schools_by_cluster(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<SchoolCluster> = load(
+        conn,
+        "SELECT id, COALESCE(cluster_id, '') AS cluster FROM schools",
+        &[],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let cluster = if r.cluster.is_empty() {
+                NONE_KEY.to_string()
+            } else {
+                r.cluster
+            };
+            (r.id, cluster)
+        })
+        .collect())
+}
+
+/// The latest responses of each unit (as many of each kind as `units` asks, at most
+/// `threshold - 1`), counted as the reports count them: of published courses, of bookings
+/// not declined, in academic year `year` when given. A unit `NONE_KEY` stands for responses
+/// with no school or staff group.
+fn probe(
+    conn: &mut DbConn,
+    by: By,
+    year: Option<i32>,
+    units: &[(&String, [usize; 2])],
+    t: Threshold,
+) -> QueryResult<Vec<TailRow>> {
+    let mut out = Vec::new();
+    let (none, keyed): (Vec<_>, Vec<_>) = units
+        .iter()
+        .partition(|(u, _)| by != By::Year && u.as_str() == NONE_KEY);
+    for (list, is_none) in [(keyed, false), (none, true)] {
+        if list.is_empty() {
+            continue;
+        }
+        // [key, kind, how many] per unit and kind with a tail.
+        let mut json = Vec::new();
+        for (u, d) in &list {
+            for (i, kind) in KINDS.iter().enumerate() {
+                if d[i] > 0 {
+                    json.push(serde_json::json!([u, kind, d[i]]));
+                }
+            }
+        }
+        if json.is_empty() {
+            continue;
+        }
+        let json = serde_json::Value::Array(json).to_string();
+        out.extend(probe_sql(conn, by, year, is_none, &json, t)?);
+    }
+    Ok(out)
+}
+
+fn probe_sql(
+    conn: &mut DbConn,
+    by: By,
+    year: Option<i32>,
+    is_none: bool,
+    json: &str,
+    t: Threshold,
+) -> QueryResult<Vec<TailRow>> {
+    let mut params = vec![Param::Text(json.to_string())];
+    let unit = |r: &str| match by.column() {
+        None => String::new(),
+        Some(col) if is_none => format!("{r}.{col} IS NULL AND "),
+        Some(col) => format!("{r}.{col} = u.value->>0 AND "),
+    };
+    let in_year = |r: &str, params: &mut Vec<Param>| match (by, year) {
+        (By::Course, _) | (_, None) => String::new(),
+        (_, Some(y)) => {
+            params.push(Param::Int(i64::from(y)));
+            format!(" AND {r}.course_year = ${}", params.len())
+        }
+    };
+    let counted = |r: &str| {
+        format!(
+            "c.status = 'published' AND NOT EXISTS (SELECT 1 FROM bookings b \
+             WHERE b.id = {r}.booking_id AND b.status = 'declined')"
+        )
+    };
+    let cols = |r: &str| {
+        format!(
+            "{r}.submitted_at AS submitted_at, {r}.id AS id, {r}.satisfaction AS satisfaction, \
+             {r}.impact AS impact, {r}.confidence_shift AS shift, {r}.confidence_pairs AS pairs, \
+             {r}.guskey1_answers AS g1, {r}.guskey2_answers AS g2, {r}.guskey3_answers AS g3, \
+             {r}.guskey4_answers AS g4, {r}.guskey5_answers AS g5"
+        )
+    };
+    let sql = match conn.backend() {
+        // One index scan per unit and kind, as deep as the unit needs. Ids order as bytes, as
+        // the indexes keep them (`COLLATE "C"`) and as SQLite compares them.
+        Backend::Postgres => {
+            let year = in_year("r", &mut params);
+            format!(
+                "SELECT CAST(u.value->>0 AS TEXT) AS unit, CAST(u.value->>1 AS TEXT) AS kind, t.*
+                   FROM json_array_elements(CAST($1 AS json)) u
+                  CROSS JOIN LATERAL (
+                        SELECT {cols}
+                          FROM evaluation_responses r JOIN courses c ON c.id = r.course_id
+                         WHERE {unit}r.kind = u.value->>1{year} AND {counted}
+                         ORDER BY r.submitted_at DESC, r.id COLLATE \"C\" DESC
+                         LIMIT CAST(u.value->>2 AS INTEGER)) t",
+                cols = cols("r"),
+                unit = unit("r"),
+                counted = counted("r"),
+            )
+        }
+        // SQLite has no lateral join; a correlated list of each unit's latest ids does the
+        // same, one index scan per unit (its limit must be a constant: the deepest tail).
+        Backend::Sqlite => {
+            let year = in_year("r2", &mut params);
+            format!(
+                "SELECT u.value->>0 AS unit, u.value->>1 AS kind, {cols}
+                   FROM json_each($1) u
+                   JOIN evaluation_responses r ON r.id IN (
+                        SELECT r2.id FROM evaluation_responses r2 JOIN courses c ON c.id = r2.course_id
+                         WHERE {unit}r2.kind = u.value->>1{year} AND {counted}
+                         ORDER BY r2.submitted_at DESC, r2.id DESC
+                         LIMIT {limit})",
+                cols = cols("r"),
+                unit = unit("r2"),
+                counted = counted("r2"),
+                limit = t.get().saturating_sub(1).max(1),
+            )
+        }
+    };
+    let mut rows: Vec<TailRow> = load(conn, &sql, &params)?;
+    if is_none {
+        for r in &mut rows {
+            r.unit = NONE_KEY.to_string();
+        }
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn window(from: (i32, u32, u32), to: (i32, u32, u32)) -> ReportQuery {
+        let d = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        ReportQuery {
+            from: d(from),
+            to: d(to),
+            group_by: GroupBy::School,
+            then_by: None,
+            now: d((2026, 12, 2)).and_hms_opt(9, 0, 0).unwrap(),
+            min_responses: 5,
+        }
+    }
+
+    #[test]
+    fn only_a_whole_academic_year_reads_the_year_tails() {
+        assert_eq!(
+            academic_year(&window((2025, 9, 1), (2026, 8, 31))),
+            Some(2025)
+        );
+        assert_eq!(academic_year(&window((2025, 9, 1), (2026, 8, 30))), None);
+        assert_eq!(academic_year(&window((2025, 9, 2), (2026, 8, 31))), None);
+        assert_eq!(academic_year(&window((2024, 9, 1), (2026, 8, 31))), None);
+        assert_eq!(academic_year(&window((2025, 1, 1), (2025, 12, 31))), None);
+    }
+
+    #[test]
+    fn a_tail_is_what_is_left_after_the_whole_steps() {
+        let t = Threshold::new(5);
+        assert_eq!(tail_len(t, [0, 4]), [0, 4]);
+        assert_eq!(tail_len(t, [5, 13]), [0, 3]);
+        assert_eq!(tail_len(Threshold::new(7), [20, 21]), [6, 0]);
+    }
+}
