@@ -253,6 +253,24 @@ pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(applied)
 }
 
+/// Reverts the last migration applied and applies it again: a migration's way back, and its
+/// way forward over data written before it, as an alliance upgrading would run it. Returns
+/// the migration's name.
+pub fn redo_last_migration(conn: &mut DbConn) -> anyhow::Result<String> {
+    let name = match conn {
+        DbConn::Sqlite(c) => c
+            .revert_last_migration(SQLITE_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("reverting the SQLite migration: {e}"))?
+            .to_string(),
+        DbConn::Pg(c) => c
+            .revert_last_migration(POSTGRES_MIGRATIONS)
+            .map_err(|e| anyhow::anyhow!("reverting the PostgreSQL migration: {e}"))?
+            .to_string(),
+    };
+    migrate(conn)?;
+    Ok(name)
+}
+
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
 /// write lock up front: a deferred transaction that reads first and writes later can fail with
 /// "database is locked" when another writer got there in between, whatever the busy timeout.

@@ -349,6 +349,36 @@ crate::each_backend!(
     every_state
 );
 
+/// An alliance upgrading to cells that count responses (migration `released_tails`): the
+/// cells summed before it, some courses changed since, get their counts from what is there,
+/// with no course marked for it, and the reports from the cells match the bookings before and
+/// after the changed courses are summed again.
+async fn upgraded(backend: Backend) {
+    on_a_seeded_db(backend, |conn| {
+        change_everything(conn);
+        let marked = report_cells::marked(conn).unwrap();
+        let name = cpd_hub::db::redo_last_migration(conn).unwrap();
+        // The migration this test is about is the last one; one added later needs its own.
+        assert_eq!(name, "20261207000010", "the migration redone");
+        assert_eq!(report_cells::marked(conn).unwrap(), marked);
+        let counted = count(
+            conn,
+            "SELECT COUNT(*) AS n FROM report_school_years WHERE post_responses + follow_responses > 0",
+        );
+        assert!(counted > 10, "the school years count their responses: {counted}");
+        let mut reference = Reference::default();
+        let year = vec![(date(2025, 9, 1), date(2026, 8, 31), reading_time())];
+        let n = compare_over(conn, &mut reference, "upgraded", GROUPINGS, year.clone());
+        assert!(n > 0);
+        report_cells::refresh_all(conn, reading_time(), 7, |_| {}).unwrap();
+        assert_eq!(report_cells::marked(conn).unwrap(), 0);
+        compare_over(conn, &mut reference, "upgraded and summed", GROUPINGS, year);
+    })
+    .await
+}
+
+crate::each_backend!(reports_match_the_bookings_after_the_upgrade, upgraded);
+
 /// Half the groupings, still reading each kind of kept sums (the school and group cells,
 /// the course rows and the facts, alone and in pairs): for the states whose difference from
 /// the one before is a matter of which courses are summed, not of how a grouping reads.

@@ -3,8 +3,12 @@
 -- each kind (its tail, at most threshold - 1). Two things make that cheap at national size.
 --
 -- 1. The cells count the responses of each kind (`n`), next to the sums they already keep.
---    Every course is marked, so the refresher sums it again with the new counts (reports stay
---    exact meanwhile: they work marked courses out live).
+--    They are counted here from what is there, as the refresher counts them: each facts row
+--    (a course's bookings of one school, staff group and cluster, as last summed) from the
+--    responses of its bookings not declined, then each course row and cell as the sum of its
+--    facts, which is what they are. A course changed since it was summed is marked already;
+--    the refresher moves the difference between its facts and its new sums into the cells, so
+--    they stay the sums of their facts.
 ALTER TABLE report_courses ADD COLUMN post_responses BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE report_courses ADD COLUMN follow_responses BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE report_facts ADD COLUMN post_responses BIGINT NOT NULL DEFAULT 0;
@@ -15,8 +19,50 @@ ALTER TABLE report_school_years ADD COLUMN post_responses BIGINT NOT NULL DEFAUL
 ALTER TABLE report_school_years ADD COLUMN follow_responses BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE report_group_cells ADD COLUMN post_responses BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE report_group_cells ADD COLUMN follow_responses BIGINT NOT NULL DEFAULT 0;
-INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses ORDER BY 1
-    ON CONFLICT (course_id) DO UPDATE SET version = report_dirty.version + 1;
+
+UPDATE report_facts f SET post_responses = x.post, follow_responses = x.follow
+  FROM (SELECT b.course_id AS course_id, COALESCE(b.school_id, '') AS school_key,
+               COALESCE(b.staff_group_id, '') AS staff_group_key,
+               COALESCE(sc.cluster_id, '') AS cluster_key,
+               SUM(CASE WHEN r.kind = 'post_course' THEN 1 ELSE 0 END) AS post,
+               SUM(CASE WHEN r.kind = 'follow_up' THEN 1 ELSE 0 END) AS follow
+          FROM evaluation_responses r
+          JOIN bookings b ON b.id = r.booking_id
+          LEFT JOIN schools sc ON sc.id = b.school_id
+         WHERE b.status <> 'declined'
+         GROUP BY b.course_id, COALESCE(b.school_id, ''), COALESCE(b.staff_group_id, ''),
+                  COALESCE(sc.cluster_id, '')) x
+ WHERE f.course_id = x.course_id AND f.school_key = x.school_key
+   AND f.staff_group_key = x.staff_group_key AND f.cluster_key = x.cluster_key;
+
+UPDATE report_courses rc SET post_responses = x.post, follow_responses = x.follow
+  FROM (SELECT course_id, SUM(post_responses) AS post, SUM(follow_responses) AS follow
+          FROM report_facts GROUP BY course_id) x
+ WHERE rc.course_id = x.course_id;
+
+UPDATE report_school_cells s SET post_responses = x.post, follow_responses = x.follow
+  FROM (SELECT rc.month AS month, f.school_key AS school_key,
+               SUM(f.post_responses) AS post, SUM(f.follow_responses) AS follow
+          FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+         GROUP BY rc.month, f.school_key) x
+ WHERE s.month = x.month AND s.school_key = x.school_key;
+
+UPDATE report_school_years y SET post_responses = x.post, follow_responses = x.follow
+  FROM (SELECT CASE WHEN rc.month % 100 >= 9 THEN rc.month / 100 ELSE rc.month / 100 - 1 END AS year,
+               f.school_key AS school_key,
+               SUM(f.post_responses) AS post, SUM(f.follow_responses) AS follow
+          FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+         GROUP BY CASE WHEN rc.month % 100 >= 9 THEN rc.month / 100 ELSE rc.month / 100 - 1 END,
+                  f.school_key) x
+ WHERE y.year = x.year AND y.school_key = x.school_key;
+
+UPDATE report_group_cells g SET post_responses = x.post, follow_responses = x.follow
+  FROM (SELECT rc.month AS month, f.cluster_key AS cluster_key, f.staff_group_key AS staff_group_key,
+               SUM(f.post_responses) AS post, SUM(f.follow_responses) AS follow
+          FROM report_facts f JOIN report_courses rc ON rc.course_id = f.course_id
+         GROUP BY rc.month, f.cluster_key, f.staff_group_key) x
+ WHERE g.month = x.month AND g.cluster_key = x.cluster_key
+   AND g.staff_group_key = x.staff_group_key;
 
 -- 2. A tail is found through an index in the order the responses arrived. A response keeps
 --    the academic year of its course's first session (1 September in London, which is always
@@ -30,8 +76,11 @@ CREATE FUNCTION academic_year_of(t TIMESTAMP) RETURNS INTEGER AS $$
            - CASE WHEN EXTRACT(MONTH FROM t + INTERVAL '1 hour') < 9 THEN 1 ELSE 0 END
 $$ LANGUAGE sql IMMUTABLE;
 
+-- A response's year changes no figure, so the trigger that marks its course is off for it.
+ALTER TABLE evaluation_responses DISABLE TRIGGER report_evaluation_responses_update;
 UPDATE evaluation_responses r SET course_year = academic_year_of(c.first_session_start)
   FROM courses c WHERE c.id = r.course_id;
+ALTER TABLE evaluation_responses ENABLE TRIGGER report_evaluation_responses_update;
 
 CREATE FUNCTION response_course_year() RETURNS trigger AS $$
 BEGIN
