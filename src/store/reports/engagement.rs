@@ -19,9 +19,8 @@ use crate::reports::metrics::{
 use super::cells::{Method, Wanted};
 use super::read::{booking_rows, cell_rows};
 use super::reference::{describe, load_courses, load_labels, Courses, Labels};
-use super::released::released;
 use super::rollup::{alone, engagement_shown, places, Figures, Rollup, Visibility};
-use super::tails::from_tails;
+use super::tails::released_sums;
 
 // ---------------------------------------------------------------------------------------------
 // Engagement
@@ -108,14 +107,17 @@ fn engagement_in(
         ReportScope::School(id) => Some(id.as_str()),
     };
     for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
-        let tails = match method {
-            Method::Cells => from_tails(conn, window, period, &levels, &rollup, &courses)?,
-            Method::Bookings => None,
-        };
-        let r = match tails {
-            Some(r) => r,
-            None => released(conn, window, period, &levels, Wanted::Engagement, school)?,
-        };
+        let r = released_sums(
+            conn,
+            window,
+            period,
+            &levels,
+            Wanted::Engagement,
+            school,
+            method,
+            &rollup,
+            &courses,
+        )?;
         rollup.release(period, &r);
     }
     let places = places(&levels, &courses);
@@ -298,10 +300,17 @@ fn alliance_totals(
         for r in cell_rows(conn, window, &[], Wanted::Engagement)? {
             rollup.totals[period] += r.engagement();
         }
-        let released = match from_tails(conn, window, period, &[], &rollup, courses)? {
-            Some(r) => r,
-            None => released(conn, window, period, &[], Wanted::Engagement, None)?,
-        };
+        let released = released_sums(
+            conn,
+            window,
+            period,
+            &[],
+            Wanted::Engagement,
+            None,
+            Method::Cells,
+            &rollup,
+            courses,
+        )?;
         rollup.totals[period].release(&released.totals);
     }
     Ok(rollup.totals)

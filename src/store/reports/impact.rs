@@ -12,9 +12,8 @@ use super::cells::{Method, Wanted};
 use super::engagement::tune;
 use super::read::{booking_rows, cell_rows};
 use super::reference::{describe, load_courses, load_labels};
-use super::released::released;
 use super::rollup::{alone, impact_shown, Rollup, Visibility};
-use super::tails::from_tails;
+use super::tails::released_sums;
 
 // ---------------------------------------------------------------------------------------------
 // Impact
@@ -74,14 +73,17 @@ fn impact_in(
         ReportScope::All => None,
         ReportScope::School(id) => Some(id.as_str()),
     };
-    let tails = match method {
-        Method::Cells => from_tails(conn, q, 0, &levels, &rollup, &courses)?,
-        Method::Bookings => None,
-    };
-    let r = match tails {
-        Some(r) => r,
-        None => released(conn, q, 0, &levels, Wanted::Impact, school)?,
-    };
+    let r = released_sums(
+        conn,
+        q,
+        0,
+        &levels,
+        Wanted::Impact,
+        school,
+        method,
+        &rollup,
+        &courses,
+    )?;
     rollup.release(0, &r);
     let t = Threshold::new(q.min_responses);
     let vis = Visibility::of(

@@ -31,8 +31,9 @@ use crate::domain::suppression::Threshold;
 use crate::reports::metrics::{GroupBy, ReportQuery, NONE_KEY};
 use crate::store::report_cells::{load, Param};
 
+use super::cells::{Method, Wanted};
 use super::reference::Courses;
-use super::released::{Released, ReleasedSums};
+use super::released::{released, Released, ReleasedSums};
 use super::rollup::{level_keys, Figures, Rollup};
 
 /// The kinds of response, in the order of `responses` in the counts.
@@ -142,16 +143,42 @@ fn tail_len(t: Threshold, responses: [i64; 2]) -> [usize; 2] {
 
 /// The groups of one level (or the totals) to release: per group, its tail lengths and the
 /// units (probe keys) its responses are found by.
-struct Wanted {
+struct Level {
     by: By,
     /// Group key -> (tail lengths, units).
     groups: BTreeMap<String, ([usize; 2], Vec<String>)>,
 }
 
+/// The released sums of `period`'s groups of `rollup` (the report of window `q` by `levels`,
+/// only `school`'s responses if given): from the cells' sums and each group's tail when
+/// `method` read the cells and the grouping has tails, otherwise by the window query
+/// (`super::released`), which is also how the reference worked from the bookings gets them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn released_sums<C: Figures + Default + Copy>(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    period: usize,
+    levels: &[GroupBy],
+    wanted: Wanted,
+    school: Option<&str>,
+    method: Method,
+    rollup: &Rollup<C>,
+    courses: &Courses,
+) -> QueryResult<Released> {
+    let tails = match method {
+        Method::Cells => from_tails(conn, q, period, levels, rollup, courses)?,
+        Method::Bookings => None,
+    };
+    match tails {
+        Some(r) => Ok(r),
+        None => released(conn, q, period, levels, wanted, school),
+    }
+}
+
 /// The released sums of `period`'s groups of `rollup` (the report of window `q` by
 /// `levels`, with the courses of `courses`), from the cells' sums and each group's tail; `None`
 /// where the grouping or window has no tails to read (see the module's note).
-pub(super) fn from_tails<C: Figures + Default + Copy + std::ops::AddAssign>(
+fn from_tails<C: Figures + Default + Copy>(
     conn: &mut DbConn,
     q: &ReportQuery,
     period: usize,
@@ -172,11 +199,11 @@ pub(super) fn from_tails<C: Figures + Default + Copy + std::ops::AddAssign>(
     let totals_tail = tail_len(t, rollup.totals[period].responses());
     // The totals: one probe of the academic year, or the latest of every course's tail.
     let totals = match year {
-        Some(_) => Wanted {
+        Some(_) => Level {
             by: By::Year,
             groups: BTreeMap::from([(String::new(), (totals_tail, vec![String::new()]))]),
         },
-        None => Wanted {
+        None => Level {
             by: By::Course,
             groups: BTreeMap::from([(String::new(), (totals_tail, the_courses.clone()))]),
         },
@@ -239,7 +266,7 @@ pub(super) fn from_tails<C: Figures + Default + Copy + std::ops::AddAssign>(
                 By::Course
             }
         };
-        wanted.push(Wanted { by, groups });
+        wanted.push(Level { by, groups });
     }
 
     // Each unit is probed once per kind, as deep as the deepest group it is in needs.
