@@ -273,18 +273,19 @@ f_resp AS (
         .map(|(s, c)| format!("{s} AS {c}"))
         .collect::<Vec<_>>()
         .join(",\n       ");
+    // The bookings are found through their courses (`IN`): SQLite then searches each
+    // course's bookings by index, where a join with `f_courses` scanned every booking.
     let select = format!(
         "SELECT b.course_id AS course_id, COALESCE(b.school_id, '') AS school_key,
        COALESCE(b.staff_group_id, '') AS staff_group_key, COALESCE(sc.cluster_id, '') AS cluster_key,
        {select_sums}
   FROM bookings b
-  JOIN f_courses fc ON fc.id = b.course_id
   LEFT JOIN schools sc ON sc.id = b.school_id
   LEFT JOIN f_held h ON h.course_id = b.course_id
   LEFT JOIN f_att a ON a.booking_id = b.id
   LEFT JOIN f_inv i ON i.booking_id = b.id
   LEFT JOIN f_resp r ON r.booking_id = b.id
- WHERE b.status <> 'declined'{only_school}
+ WHERE b.course_id IN (SELECT id FROM f_courses) AND b.status <> 'declined'{only_school}
  GROUP BY b.course_id, COALESCE(b.school_id, ''), COALESCE(b.staff_group_id, ''), COALESCE(sc.cluster_id, '')"
     );
     (ctes, select)
