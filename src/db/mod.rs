@@ -253,22 +253,32 @@ pub fn migrate(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(applied)
 }
 
-/// Reverts the last migration applied and applies it again: a migration's way back, and its
-/// way forward over data written before it, as an alliance upgrading would run it. Returns
-/// the migration's name.
-pub fn redo_last_migration(conn: &mut DbConn) -> anyhow::Result<String> {
-    let name = match conn {
-        DbConn::Sqlite(c) => c
-            .revert_last_migration(SQLITE_MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("reverting the SQLite migration: {e}"))?
-            .to_string(),
-        DbConn::Pg(c) => c
-            .revert_last_migration(POSTGRES_MIGRATIONS)
-            .map_err(|e| anyhow::anyhow!("reverting the PostgreSQL migration: {e}"))?
-            .to_string(),
-    };
+/// Reverts the migrations applied since `version` (that one too), latest first, and applies
+/// them again: their way back, and their way forward over data written before them, as an
+/// alliance upgrading from before `version` would run them. Returns the versions reverted,
+/// latest first.
+pub fn redo_migrations_since(conn: &mut DbConn, version: &str) -> anyhow::Result<Vec<String>> {
+    let mut reverted = Vec::new();
+    while reverted.last().map(String::as_str) != Some(version) {
+        let name = match conn {
+            DbConn::Sqlite(c) => c
+                .revert_last_migration(SQLITE_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("reverting the SQLite migration: {e}"))?
+                .to_string(),
+            DbConn::Pg(c) => c
+                .revert_last_migration(POSTGRES_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("reverting the PostgreSQL migration: {e}"))?
+                .to_string(),
+        };
+        // Migrations are applied in order of version: one older than `version` means it was
+        // never applied.
+        if name.as_str() < version {
+            anyhow::bail!("migration {version} is not applied (reverted {name})");
+        }
+        reverted.push(name);
+    }
     migrate(conn)?;
-    Ok(name)
+    Ok(reverted)
 }
 
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the

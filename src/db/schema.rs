@@ -508,6 +508,7 @@ diesel::table! {
         guskey4_answers -> Integer,
         guskey5_answers -> Integer,
         course_year -> Nullable<Integer>,
+        counted -> Bool,
     }
 }
 

@@ -251,6 +251,18 @@ fn change_everything(conn: &mut DbConn) {
         // A course cancelled.
         "UPDATE courses SET status = 'cancelled'
           WHERE id = (SELECT MIN(id) FROM courses WHERE status = 'published')",
+        // Answered bookings declined (their answers no longer count), and one of them
+        // confirmed again; a course with answers cancelled.
+        "UPDATE bookings SET status = 'declined'
+          WHERE id IN (SELECT MIN(r.booking_id) FROM evaluation_responses r
+                         JOIN bookings b ON b.id = r.booking_id
+                        WHERE b.status = 'confirmed' GROUP BY r.course_id ORDER BY r.course_id LIMIT 3)",
+        "UPDATE bookings SET status = 'confirmed'
+          WHERE id = (SELECT MIN(b.id) FROM bookings b WHERE b.status = 'declined'
+                         AND EXISTS (SELECT 1 FROM evaluation_responses r WHERE r.booking_id = b.id))",
+        "UPDATE courses SET status = 'cancelled'
+          WHERE id = (SELECT MAX(r.course_id) FROM evaluation_responses r
+                        JOIN courses c ON c.id = r.course_id WHERE c.status = 'published')",
         // Invitations answered, answers taken away.
         "UPDATE evaluation_invitations SET answered_at = sent_at
           WHERE id IN (SELECT id FROM evaluation_invitations
@@ -349,17 +361,24 @@ crate::each_backend!(
     every_state
 );
 
-/// An alliance upgrading to cells that count responses (migration `released_tails`): the
-/// cells summed before it, some courses changed since, get their counts from what is there,
-/// with no course marked for it, and the reports from the cells match the bookings before and
-/// after the changed courses are summed again.
+/// An alliance upgrading to cells that count responses (migration `released_tails`, and
+/// `counted_responses` after it): the cells summed before it, some courses changed since, get
+/// their counts from what is there, with no course marked for it, responses of declined
+/// bookings and cancelled courses are left out of the tails, and the reports from the cells
+/// match the bookings before and after the changed courses are summed again.
 async fn upgraded(backend: Backend) {
     on_a_seeded_db(backend, |conn| {
         change_everything(conn);
         let marked = report_cells::marked(conn).unwrap();
-        let name = cpd_hub::db::redo_last_migration(conn).unwrap();
-        // The migration this test is about is the last one; one added later needs its own.
-        assert_eq!(name, "20261207000010", "the migration redone");
+        let redone = cpd_hub::db::redo_migrations_since(conn, "20261207000010").unwrap();
+        assert_eq!(redone, ["20261208000010", "20261207000010"]);
+        let uncounted = count(
+            conn,
+            "SELECT COUNT(*) AS n FROM evaluation_responses r
+              WHERE NOT r.counted AND (EXISTS (SELECT 1 FROM bookings b WHERE b.id = r.booking_id AND b.status = 'declined')
+                                       OR EXISTS (SELECT 1 FROM courses c WHERE c.id = r.course_id AND c.status <> 'published'))",
+        );
+        assert!(uncounted > 0, "changed responses are left out: {uncounted}");
         assert_eq!(report_cells::marked(conn).unwrap(), marked);
         let counted = count(
             conn,

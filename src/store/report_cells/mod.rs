@@ -292,10 +292,21 @@ f_resp AS (
 }
 
 /// Gives every response without one the academic year of its course's first session
-/// (`evaluation_responses.course_year`, which the reports find tails by), as the triggers of
-/// migration `released_tails` do for each response written: for loads that write responses
-/// with the triggers off. Returns how many responses it set.
+/// (`evaluation_responses.course_year`), and marks the responses the reports do not count
+/// (`counted`: of a course not published or a declined booking), as the triggers of
+/// migrations `released_tails` and `counted_responses` do for each response written; the
+/// reports find tails by both. For loads that write responses with the triggers off. Returns
+/// how many responses it gave a year.
 pub fn fill_response_years(conn: &mut DbConn) -> QueryResult<usize> {
+    exec(
+        conn,
+        "UPDATE evaluation_responses SET counted = FALSE
+          WHERE NOT EXISTS (SELECT 1 FROM courses c
+                             WHERE c.id = evaluation_responses.course_id AND c.status = 'published')
+             OR EXISTS (SELECT 1 FROM bookings b
+                         WHERE b.id = evaluation_responses.booking_id AND b.status = 'declined')",
+        &[],
+    )?;
     let sql = match conn.backend() {
         crate::db::Backend::Postgres => {
             "UPDATE evaluation_responses r SET course_year = academic_year_of(c.first_session_start)

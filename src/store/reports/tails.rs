@@ -10,7 +10,8 @@
 //!
 //! - of one course (`evaluation_responses_course_order`), in any window;
 //! - of one school, one staff group or everyone in one academic year (the year of the
-//!   course's first session, kept on the response as `course_year`).
+//!   course's first session, kept on the response as `course_year`), listing only the
+//!   responses the reports count (kept on the response as `counted`).
 //!
 //! A group made of several of those (a cluster of schools, a priority or term of courses, the
 //! totals of a window that is not one academic year) takes the latest of its parts' tails:
@@ -367,9 +368,10 @@ fn schools_by_cluster(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
 }
 
 /// The latest responses of each unit (as many of each kind as `units` asks, at most
-/// `threshold - 1`), counted as the reports count them: of published courses, of bookings
-/// not declined, in academic year `year` when given. A unit `NONE_KEY` stands for responses
-/// with no school or staff group.
+/// `threshold - 1`) that the reports count (`counted`: of published courses, of bookings not
+/// declined, kept on the response by triggers), in academic year `year` when given. Within a
+/// year they are the first entries of a partial index of counted responses alone. A unit
+/// `NONE_KEY` stands for responses with no school or staff group.
 fn probe(
     conn: &mut DbConn,
     by: By,
@@ -424,12 +426,6 @@ fn probe_sql(
             format!(" AND {r}.course_year = ${}", params.len())
         }
     };
-    let counted = |r: &str| {
-        format!(
-            "c.status = 'published' AND NOT EXISTS (SELECT 1 FROM bookings b \
-             WHERE b.id = {r}.booking_id AND b.status = 'declined')"
-        )
-    };
     let cols = |r: &str| {
         format!(
             "{r}.submitted_at AS submitted_at, {r}.id AS id, {r}.satisfaction AS satisfaction, \
@@ -448,13 +444,12 @@ fn probe_sql(
                    FROM json_array_elements(CAST($1 AS json)) u
                   CROSS JOIN LATERAL (
                         SELECT {cols}
-                          FROM evaluation_responses r JOIN courses c ON c.id = r.course_id
-                         WHERE {unit}r.kind = u.value->>1{year} AND {counted}
+                          FROM evaluation_responses r
+                         WHERE {unit}r.kind = u.value->>1{year} AND r.counted
                          ORDER BY r.submitted_at DESC, r.id COLLATE \"C\" DESC
                          LIMIT CAST(u.value->>2 AS INTEGER)) t",
                 cols = cols("r"),
                 unit = unit("r"),
-                counted = counted("r"),
             )
         }
         // SQLite has no lateral join; a correlated list of each unit's latest ids does the
@@ -465,13 +460,12 @@ fn probe_sql(
                 "SELECT u.value->>0 AS unit, u.value->>1 AS kind, {cols}
                    FROM json_each($1) u
                    JOIN evaluation_responses r ON r.id IN (
-                        SELECT r2.id FROM evaluation_responses r2 JOIN courses c ON c.id = r2.course_id
-                         WHERE {unit}r2.kind = u.value->>1{year} AND {counted}
+                        SELECT r2.id FROM evaluation_responses r2
+                         WHERE {unit}r2.kind = u.value->>1{year} AND r2.counted
                          ORDER BY r2.submitted_at DESC, r2.id DESC
                          LIMIT {limit})",
                 cols = cols("r"),
                 unit = unit("r2"),
-                counted = counted("r2"),
                 limit = t.get().saturating_sub(1).max(1),
             )
         }
