@@ -358,8 +358,10 @@ mod tests {
     }
 
     /// `.cargo/config.toml` builds SQLite in multi-thread mode (no lock around each call on a
-    /// connection, which only one thread uses at a time); a build that lost the setting would
-    /// still work, only slower, so it is checked here.
+    /// connection, which only one thread uses at a time), without the memory statistics and
+    /// the page cache shared by every connection (each takes a process-wide lock on every
+    /// allocation or page); a build that lost these settings would still work, only slower,
+    /// so they are checked here.
     #[test]
     fn sqlite_is_built_for_one_thread_per_connection() {
         let mut conn = Manager::new("sqlite::memory:").unwrap().open().unwrap();
@@ -369,6 +371,14 @@ mod tests {
         let options: Vec<String> = options.into_iter().map(|m| m.compile_options).collect();
         assert!(
             options.iter().any(|o| o == "THREADSAFE=2"),
+            "SQLite's compile options: {options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "SQLite's compile options: {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "SQLite's compile options: {options:?}"
         );
     }
