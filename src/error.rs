@@ -12,7 +12,8 @@
 //! | `UnsupportedMedia` | 415    | the content type expected                              |
 //! | `Validation`       | 422    | `errors: {field: [message, ...]}`                      |
 //! | `TooManyRequests`  | 429    | with `Retry-After`                                     |
-//! | `Unavailable`      | 503    | the database is unreachable or every connection is busy|
+//! | `Unavailable`      | 503    | the database is unreachable, every connection is busy, |
+//! |                    |        | or PostgreSQL ended the transaction to break a deadlock|
 //! | `Internal`         | 500    | a plain message; the whole cause chain goes to the log |
 
 use std::collections::BTreeMap;
@@ -276,6 +277,11 @@ impl From<diesel::result::Error> for AppError {
             Error::DatabaseError(_, ref info) if info.message().contains("database is locked") => {
                 AppError::Unavailable("database is locked".into())
             }
+            // PostgreSQL chose this transaction to end a deadlock: nothing was written, and
+            // the same request again succeeds, so the client is told to try again.
+            Error::DatabaseError(_, ref info) if info.message().contains("deadlock detected") => {
+                AppError::Unavailable("deadlock detected".into())
+            }
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }
@@ -419,4 +425,59 @@ pub mod responses {
     #[derive(IntoResponses)]
     #[response(status = 422, content_type = PROBLEM_JSON)]
     pub struct Invalid(pub Problem);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn from_database(message: &'static str) -> AppError {
+        AppError::from(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(Info(message)),
+        ))
+    }
+
+    #[test]
+    fn a_deadlock_or_a_lock_asks_the_client_to_try_again() {
+        assert!(matches!(
+            from_database("deadlock detected"),
+            AppError::Unavailable(_)
+        ));
+        assert!(matches!(
+            from_database("database is locked"),
+            AppError::Unavailable(_)
+        ));
+        assert!(matches!(
+            from_database("syntax error at or near \"SELEC\""),
+            AppError::Internal(_)
+        ));
+    }
 }

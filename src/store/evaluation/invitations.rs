@@ -324,6 +324,17 @@ fn work_due_course(
     settings: &Settings,
 ) -> QueryResult<(usize, usize)> {
     crate::db::write_tx(conn, |c| {
+        // The queue row first: a register being saved locks the course's queue row (its
+        // attendance triggers) before its report mark, so this transaction, whose invitations
+        // mark the course for the report cells, takes them in the same order. Taken the other
+        // way round, the two could each wait for the other (PostgreSQL's deadlock detector then
+        // failed the register's save). The row goes when this transaction commits, as before.
+        diesel::delete(
+            evaluation_due::table
+                .filter(evaluation_due::course_id.eq(course_id))
+                .filter(evaluation_due::version.eq(version)),
+        )
+        .execute(c)?;
         let recorded: Option<Option<NaiveDateTime>> = courses::table
             .find(course_id)
             .select(courses::last_register_recorded_at)
@@ -349,12 +360,6 @@ fn work_due_course(
                 scheduled += 1;
             }
         }
-        diesel::delete(
-            evaluation_due::table
-                .filter(evaluation_due::course_id.eq(course_id))
-                .filter(evaluation_due::version.eq(version)),
-        )
-        .execute(c)?;
         Ok((created, scheduled))
     })
 }
