@@ -297,7 +297,7 @@ f_resp AS (
 /// migrations `released_tails` and `counted_responses` do for each response written; the
 /// reports find tails by both. For loads that write responses with the triggers off. Returns
 /// how many responses it gave a year.
-pub fn fill_response_years(conn: &mut DbConn) -> QueryResult<usize> {
+pub fn fill_response_report_columns(conn: &mut DbConn) -> QueryResult<usize> {
     exec(
         conn,
         "UPDATE evaluation_responses SET counted = FALSE

@@ -339,10 +339,11 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     let load_seconds = load_started.elapsed().as_secs_f64();
     note(format!("rows loaded in {load_seconds:.1} s"));
 
-    // Each response's academic year, as the triggers (off during the load) would have set it;
-    // before the indexes are built again, so they are written once.
+    // Each response's academic year and whether the reports count it, as the triggers (off
+    // during the load) would have set them; before the indexes are built again, so they are
+    // written once.
     let years_started = Instant::now();
-    let years = cpd_hub::store::report_cells::fill_response_years(conn)?;
+    let years = cpd_hub::store::report_cells::fill_response_report_columns(conn)?;
     note(format!(
         "{years} responses given their course's academic year in {:.1} s",
         years_started.elapsed().as_secs_f64()
