@@ -371,7 +371,10 @@ async fn upgraded(backend: Backend) {
         change_everything(conn);
         let marked = report_cells::marked(conn).unwrap();
         let redone = cpd_hub::db::redo_migrations_since(conn, "20261207000010").unwrap();
-        assert_eq!(redone, ["20261208000010", "20261207000010"]);
+        assert_eq!(redone, ["20261209000010", "20261208000010", "20261207000010"]);
+        assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
+        let kept = count(conn, "SELECT COUNT(*) AS n FROM report_school_tails");
+        assert!(kept > 10, "the schools' tails are kept: {kept}");
         let uncounted = count(
             conn,
             "SELECT COUNT(*) AS n FROM evaluation_responses r
@@ -397,6 +400,112 @@ async fn upgraded(backend: Backend) {
 }
 
 crate::each_backend!(reports_match_the_bookings_after_the_upgrade, upgraded);
+
+/// A by-school report over a whole academic year reads each school's tail from the kept rows
+/// (`report_school_tails`): a kept row changed by hand shows in the school's figures, and
+/// once the school is marked (as the triggers mark it when one of its responses changes) its
+/// tail is looked up in the responses again, until the refresher works its rows out anew.
+async fn kept_tails(backend: Backend) {
+    on_a_seeded_db(backend, |conn| {
+        report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
+        assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
+        let q = ReportQuery {
+            from: date(2025, 9, 1),
+            to: date(2026, 8, 31),
+            group_by: GroupBy::School,
+            then_by: None,
+            now: reading_time(),
+            min_responses: 5,
+        };
+        let report = |conn: &mut DbConn, method: Method| {
+            serde_json::to_value(engagement_by(conn, &q, ReportScope::All, method).unwrap())
+                .unwrap()
+        };
+        let reference = report(conn, Method::Bookings);
+        same(
+            &report(conn, Method::Cells),
+            &reference,
+            "kept tails as worked out",
+        );
+
+        // A school whose post-course tail is kept and whose satisfaction is shown.
+        #[derive(QueryableByName)]
+        struct School {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            school_key: String,
+        }
+        let school = diesel::sql_query(
+            "SELECT school_key FROM report_school_tails
+              WHERE course_year = 2025 AND kind = 'post_course' AND place = 1
+                AND responses % 5 > 0 AND responses >= 10 AND satisfaction IS NOT NULL
+              ORDER BY school_key LIMIT 1",
+        )
+        .get_result::<School>(conn)
+        .expect("a school with a post-course tail and figures shown")
+        .school_key;
+        let changed = diesel::sql_query(
+            "UPDATE report_school_tails
+                SET satisfaction = CASE WHEN satisfaction = 1 THEN 5 ELSE 1 END
+              WHERE course_year = 2025 AND kind = 'post_course' AND place = 1
+                AND school_key = $1",
+        )
+        .bind::<diesel::sql_types::Text, _>(&school)
+        .execute(conn)
+        .unwrap();
+        assert_eq!(changed, 1);
+        let by_cells = report(conn, Method::Cells);
+        assert_ne!(by_cells, reference, "the kept row is what the report read");
+        let row = |v: &Value| {
+            v["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["key"] == json!(school))
+                .cloned()
+                .unwrap()
+        };
+        assert_ne!(
+            row(&by_cells)["satisfaction"],
+            row(&reference)["satisfaction"]
+        );
+
+        diesel::sql_query(
+            "INSERT INTO report_school_tail_marks (course_year, school_key, version)
+             VALUES (2025, $1, 1)",
+        )
+        .bind::<diesel::sql_types::Text, _>(&school)
+        .execute(conn)
+        .unwrap();
+        same(
+            &report(conn, Method::Cells),
+            &reference,
+            "a marked school looked up",
+        );
+        report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
+        assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
+        same(
+            &report(conn, Method::Cells),
+            &reference,
+            "its tail worked out again",
+        );
+        let cluster = ReportQuery {
+            group_by: GroupBy::Cluster,
+            ..q
+        };
+        let mut e = |m| {
+            serde_json::to_value(engagement_by(conn, &cluster, ReportScope::All, m).unwrap())
+                .unwrap()
+        };
+        let (by_bookings, by_cells) = (e(Method::Bookings), e(Method::Cells));
+        same(&by_cells, &by_bookings, "by cluster from kept tails");
+    })
+    .await
+}
+
+crate::each_backend!(
+    a_whole_years_school_tails_are_read_from_the_kept_rows,
+    kept_tails
+);
 
 /// Half the groupings, still reading each kind of kept sums (the school and group cells,
 /// the course rows and the facts, alone and in pairs): for the states whose difference from

@@ -18,6 +18,10 @@
 //! sessions have changed with time since they were summed) and
 //! add those courses' figures worked out live, so a report is exact whenever it is read,
 //! however far behind the refresher is.
+//!
+//! The refresher also keeps each school's latest few counted responses per academic year
+//! (`tails`), which the reports' evaluation figures need, marked by triggers in the same way
+//! per school and year.
 
 use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
@@ -27,11 +31,13 @@ use diesel::QueryResult;
 use crate::db::DbConn;
 
 mod refresh;
+mod tails;
 
 pub use refresh::{
     marked, refresh, refresh_all, refresh_batch, refresh_batch_with, refresh_batch_within,
     Refreshed, ROWS_PER_WRITE, WRITE_BOUND,
 };
+pub use tails::{fill_school_tails, marked_tails, KEPT_TAIL};
 
 type Backend = <DbConn as diesel::Connection>::Backend;
 

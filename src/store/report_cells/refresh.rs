@@ -31,6 +31,8 @@ pub struct Refreshed {
     /// On SQLite, the longest WAL checkpoint the refresher ran after a write (see
     /// [`Checkpoints`]); it holds no lock a booking waits for.
     pub longest_checkpoint: std::time::Duration,
+    /// Schools' years whose kept tails were worked out again (`super::tails`).
+    pub tails: usize,
 }
 
 impl Refreshed {
@@ -213,7 +215,18 @@ pub fn refresh_batch_within(
     max_writes: usize,
 ) -> QueryResult<Option<Refreshed>> {
     let mut cp = Checkpoints::default();
-    let result = refresh_run(conn, now, limit, rows_per_write, max_writes, &mut cp);
+    let result =
+        refresh_run(conn, now, limit, rows_per_write, max_writes, &mut cp).and_then(|courses| {
+            match courses {
+                // Then the schools' tails, unless another copy of the service is refreshing.
+                Some(mut done) => {
+                    let tails =
+                        refresh_tails_within(conn, limit * 10, max_writes, &mut cp, &mut done)?;
+                    Ok((!tails.locked || done.summed > 0).then_some(done))
+                }
+                None => Ok(None),
+            }
+        });
     // Whatever happened, the connection goes back to the pool checkpointing as usual.
     let finished = cp.finish(conn);
     let mut result = result?;
@@ -370,6 +383,37 @@ fn refresh_run(
         cp.wrote(conn)?;
     }
     Ok(Some(done))
+}
+
+/// The kept tails of the schools' years marked (up to `limit`), in write transactions counted
+/// and timed with the courses' in `done`, at most `max_writes` in all.
+fn refresh_tails_within(
+    conn: &mut DbConn,
+    limit: usize,
+    max_writes: usize,
+    cp: &mut Checkpoints,
+    done: &mut Refreshed,
+) -> QueryResult<super::tails::TailsRefreshed> {
+    let r = super::tails::refresh_tails(conn, limit, |conn, part| {
+        if done.writes >= max_writes {
+            return Ok(None);
+        }
+        cp.before_write(conn)?;
+        let started = std::time::Instant::now();
+        let wrote = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
+            if !refresh_lock(c)? {
+                return Ok(false);
+            }
+            part(c)
+        })?;
+        if wrote {
+            done.wrote(started.elapsed());
+            cp.wrote(conn)?;
+        }
+        Ok(Some(wrote))
+    })?;
+    done.tails += r.kept;
+    Ok(r)
 }
 
 /// How one write transaction of a split move ended.
@@ -814,7 +858,7 @@ pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// Sums every marked course, `batch` at a time, calling `progress` with the number done so
-/// far after each batch. Waits its turn when another refresher is at work.
+/// far after each batch, and works out every marked school's kept tail. Waits its turn when another refresher is at work.
 pub fn refresh_all(
     conn: &mut DbConn,
     now: NaiveDateTime,
@@ -823,10 +867,10 @@ pub fn refresh_all(
 ) -> QueryResult<usize> {
     let mut done = 0;
     loop {
-        match refresh(conn, now, batch)? {
-            Some(0) => return Ok(done),
-            Some(n) => {
-                done += n;
+        match refresh_batch(conn, now, batch)? {
+            Some(r) if r.summed == 0 && r.tails == 0 => return Ok(done),
+            Some(r) => {
+                done += r.summed;
                 progress(done);
             }
             None => std::thread::sleep(std::time::Duration::from_millis(200)),

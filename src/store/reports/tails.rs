@@ -13,6 +13,12 @@
 //!   course's first session, kept on the response as `course_year`), listing only the
 //!   responses the reports count (kept on the response as `counted`).
 //!
+//! The schools' tails of an academic year are also kept ahead of time, per school, year and
+//! kind (`report_cells::tails`): a whole year's report by school or by cluster reads them in
+//! one range instead of one lookup per school (tens of thousands at national size), and looks
+//! up only the schools marked since their rows were worked out, or whose rows do not reach
+//! as deep as the threshold asks.
+//!
 //! A group made of several of those (a cluster of schools, a priority or term of courses, the
 //! totals of a window that is not one academic year) takes the latest of its parts' tails:
 //! a response among a group's latest `r` is among its own part's latest `r`. Groupings with
@@ -24,7 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, NaiveDateTime};
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 use diesel::QueryResult;
 
 use crate::db::{Backend, DbConn};
@@ -292,7 +298,19 @@ fn from_tails<C: Figures + Default + Copy>(
         if units.is_empty() {
             continue;
         }
-        for row in probe(conn, by, year, &units, t)? {
+        // A year's school tails are kept ahead of time (`report_cells::tails`): only the
+        // schools the kept rows cannot answer for are looked up.
+        let (kept, units) = match (by, year) {
+            (By::School, Some(y)) => {
+                let own = match levels.first() {
+                    Some(GroupBy::School) => Some(&rollup.first[period]),
+                    _ => None,
+                };
+                kept_school_tails(conn, y, units, t, own)?
+            }
+            _ => (Vec::new(), units),
+        };
+        for row in kept.into_iter().chain(probe(conn, by, year, &units, t)?) {
             let lists = found.entry((by, row.unit.clone())).or_default();
             let i = usize::from(row.kind != KINDS[0]);
             lists[i].push(row);
@@ -336,6 +354,114 @@ fn from_tails<C: Figures + Default + Copy>(
         }
     }
     Ok(Some(out))
+}
+
+/// A kept row of a school's tail (`report_school_tails`).
+#[derive(QueryableByName)]
+struct KeptRow {
+    #[diesel(sql_type = BigInt)]
+    responses: i64,
+    #[diesel(embed)]
+    row: TailRow,
+}
+
+/// The tails of the schools of `units` in academic year `year` as far as the kept rows
+/// (`report_cells::tails`) answer for them, and the units left to look up in the responses'
+/// index: the schools marked since their rows were worked out, and those whose kept rows do
+/// not reach as deep as asked (a threshold above the smallest) or are missing. With `own`
+/// (the report is by school, and each unit asks for its own tail), only each school's own
+/// tail is read, and a school whose kept count of responses is not the cells' is looked up
+/// too.
+#[allow(clippy::type_complexity)]
+fn kept_school_tails<'a, C: Figures>(
+    conn: &mut DbConn,
+    year: i32,
+    units: Vec<(&'a String, [usize; 2])>,
+    t: Threshold,
+    own: Option<&BTreeMap<String, C>>,
+) -> QueryResult<(Vec<TailRow>, Vec<(&'a String, [usize; 2])>)> {
+    let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
+    let marked: std::collections::HashSet<String> = load::<Unit>(
+        conn,
+        "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",
+        &params[..1],
+    )?
+    .into_iter()
+    .map(|u| u.unit)
+    .collect();
+    let deepest = units
+        .iter()
+        .flat_map(|(_, d)| d.iter().copied())
+        .max()
+        .unwrap_or(0);
+    let depth = if own.is_some() {
+        "place <= responses % $2".to_string()
+    } else {
+        format!("place <= {deepest}")
+    };
+    let rows: Vec<KeptRow> = load(
+        conn,
+        &format!(
+            "SELECT school_key AS unit, kind, responses, submitted_at, id, satisfaction, impact,
+                    shift, pairs, g1, g2, g3, g4, g5
+               FROM report_school_tails
+              WHERE course_year = $1 AND {depth}
+              ORDER BY school_key, kind, place"
+        ),
+        if own.is_some() { &params } else { &params[..1] },
+    )?;
+    let mut by_unit: HashMap<String, [Vec<KeptRow>; 2]> = HashMap::new();
+    for mut r in rows {
+        if r.row.unit.is_empty() {
+            r.row.unit = NONE_KEY.to_string();
+        }
+        let i = usize::from(r.row.kind != KINDS[0]);
+        by_unit.entry(r.row.unit.clone()).or_default()[i].push(r);
+    }
+    let mut kept = Vec::new();
+    let mut left = Vec::new();
+    for (u, d) in units {
+        let key = if u.as_str() == NONE_KEY {
+            ""
+        } else {
+            u.as_str()
+        };
+        let lists = by_unit.remove(u.as_str());
+        let answers = !marked.contains(key)
+            && (0..2).all(|i| {
+                if d[i] == 0 {
+                    return true;
+                }
+                let list = lists.as_ref().map(|l| &l[i]);
+                // As deep as asked, or every counted response the school has (none kept:
+                // none counted).
+                let deep_enough = match list.and_then(|l| l.first().map(|r| (l.len(), r))) {
+                    Some((len, first)) => len >= d[i] || len as i64 == first.responses,
+                    None => own.is_none(),
+                };
+                // The kept count is the cells' for a school nothing has marked since; a
+                // difference would mean rows out of date, which the index answers for.
+                let same_count = match own.and_then(|o| o.get(u.as_str())) {
+                    Some(c) => list
+                        .and_then(|l| l.first())
+                        .is_some_and(|r| r.responses == c.responses()[i]),
+                    None => true,
+                };
+                deep_enough && same_count
+            });
+        match (answers, lists) {
+            (true, Some(lists)) => kept.extend(lists.into_iter().flatten().map(|r| r.row)),
+            (true, None) => {}
+            (false, _) => left.push((u, d)),
+        }
+    }
+    Ok((kept, left))
+}
+
+#[derive(QueryableByName)]
+struct Unit {
+    #[diesel(sql_type = Text)]
+    unit: String,
 }
 
 #[derive(QueryableByName)]

@@ -371,6 +371,15 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
         started_queues.elapsed().as_secs_f64()
     ));
 
+    // Each school's kept tail (its latest counted responses per year and kind), as the
+    // refresher would have worked them out from the triggers' marks.
+    let tails_started = Instant::now();
+    let kept = cpd_hub::store::report_cells::fill_school_tails(conn)?;
+    note(format!(
+        "{kept} rows of schools' tails kept in {:.1} s",
+        tails_started.elapsed().as_secs_f64()
+    ));
+
     let analyze_started = Instant::now();
     match backend {
         cpd_hub::db::Backend::Postgres => {
