@@ -405,8 +405,7 @@ fn kept_school_tails<'a, C: Figures>(
             "SELECT school_key AS unit, kind, responses, submitted_at, id, satisfaction, impact,
                     shift, pairs, g1, g2, g3, g4, g5
                FROM report_school_tails
-              WHERE course_year = $1 AND {depth}
-              ORDER BY school_key, kind, place"
+              WHERE course_year = $1 AND {depth}"
         ),
         if own.is_some() { &params } else { &params[..1] },
     )?;
