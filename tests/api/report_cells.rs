@@ -372,9 +372,16 @@ async fn upgraded(backend: Backend) {
         let marked = report_cells::marked(conn).unwrap();
         let redone = cpd_hub::db::redo_migrations_since(conn, "20261207000010").unwrap();
         assert_eq!(redone, ["20261209000010", "20261208000010", "20261207000010"]);
-        assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
-        let kept = count(conn, "SELECT COUNT(*) AS n FROM report_school_tails");
-        assert!(kept > 10, "the schools' tails are kept: {kept}");
+        // Every school's year with counted responses is marked for the refresher to keep its
+        // tail; until then reports look the tails up.
+        let schools = count(
+            conn,
+            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT course_year, school_id FROM evaluation_responses
+              WHERE counted AND course_year IS NOT NULL) k",
+        );
+        assert!(schools > 10);
+        assert_eq!(report_cells::marked_tails(conn).unwrap(), schools);
+        assert_eq!(count(conn, "SELECT COUNT(*) AS n FROM report_school_tails"), 0);
         let uncounted = count(
             conn,
             "SELECT COUNT(*) AS n FROM evaluation_responses r
@@ -394,6 +401,9 @@ async fn upgraded(backend: Backend) {
         assert!(n > 0);
         report_cells::refresh_all(conn, reading_time(), 7, |_| {}).unwrap();
         assert_eq!(report_cells::marked(conn).unwrap(), 0);
+        assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
+        let kept = count(conn, "SELECT COUNT(*) AS n FROM report_school_tails");
+        assert!(kept >= schools, "the schools' tails are kept: {kept}");
         compare_over(conn, &mut reference, "upgraded and summed", GROUPINGS, year);
     })
     .await
@@ -428,27 +438,38 @@ async fn kept_tails(backend: Backend) {
             "kept tails as worked out",
         );
 
-        // A school whose post-course tail is kept and whose satisfaction is shown.
+        // A school whose post-course tail is kept, whose latest response rated the course
+        // and whose satisfaction is shown: its latest rating changed in the kept row (an
+        // entry is "micros,id,satisfaction,...").
         #[derive(QueryableByName)]
         struct School {
             #[diesel(sql_type = diesel::sql_types::Text)]
             school_key: String,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            entries: String,
         }
-        let school = diesel::sql_query(
-            "SELECT school_key FROM report_school_tails
-              WHERE course_year = 2025 AND kind = 'post_course' AND place = 1
-                AND responses % 5 > 0 AND responses >= 10 AND satisfaction IS NOT NULL
-              ORDER BY school_key LIMIT 1",
+        let schools = diesel::sql_query(
+            "SELECT school_key, entries FROM report_school_tails
+              WHERE course_year = 2025 AND kind = 'post_course'
+                AND responses % 5 > 0 AND responses >= 10
+              ORDER BY school_key",
         )
-        .get_result::<School>(conn)
-        .expect("a school with a post-course tail and figures shown")
-        .school_key;
+        .load::<School>(conn)
+        .unwrap();
+        let (school, entries) = schools
+            .into_iter()
+            .find_map(|s| {
+                let mut fields: Vec<String> = s.entries.split(',').map(String::from).collect();
+                let rating: i32 = fields.get(2)?.parse().ok()?;
+                fields[2] = if rating == 1 { "5" } else { "1" }.to_string();
+                Some((s.school_key, fields.join(",")))
+            })
+            .expect("a school with a post-course tail and figures shown");
         let changed = diesel::sql_query(
-            "UPDATE report_school_tails
-                SET satisfaction = CASE WHEN satisfaction = 1 THEN 5 ELSE 1 END
-              WHERE course_year = 2025 AND kind = 'post_course' AND place = 1
-                AND school_key = $1",
+            "UPDATE report_school_tails SET entries = $1
+              WHERE course_year = 2025 AND kind = 'post_course' AND school_key = $2",
         )
+        .bind::<diesel::sql_types::Text, _>(&entries)
         .bind::<diesel::sql_types::Text, _>(&school)
         .execute(conn)
         .unwrap();

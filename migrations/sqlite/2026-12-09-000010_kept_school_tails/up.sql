@@ -1,6 +1,6 @@
 -- Each school's tail kept ahead of time: per academic year and kind, the school's latest
--- counted responses (at most 4, a tail's length at the smallest threshold, 5), with what each
--- adds to the figures and how many counted responses the school has. A by-school or
+-- counted responses (at most 4, a tail's longest at the smallest threshold, 5), with what each
+-- adds to the figures, and how many counted responses the school has. A by-school or
 -- by-cluster report over one academic year then reads these rows instead of looking up tens
 -- of thousands of schools' tails in the responses' index.
 --
@@ -10,23 +10,17 @@
 -- school's rows out again and takes the mark off, only if no change came since it read it.
 -- Reports read a marked school's tail from the index, as before.
 CREATE TABLE report_school_tails (
-    course_year  INTEGER NOT NULL,
-    school_key   TEXT NOT NULL,
-    kind         TEXT NOT NULL,
-    place        INTEGER NOT NULL,
-    responses    BIGINT NOT NULL,
-    submitted_at TIMESTAMP NOT NULL,
-    id           TEXT NOT NULL,
-    satisfaction INTEGER,
-    impact       INTEGER,
-    shift        INTEGER NOT NULL,
-    pairs        INTEGER NOT NULL,
-    g1           INTEGER NOT NULL,
-    g2           INTEGER NOT NULL,
-    g3           INTEGER NOT NULL,
-    g4           INTEGER NOT NULL,
-    g5           INTEGER NOT NULL,
-    PRIMARY KEY (course_year, school_key, kind, place)
+    course_year INTEGER NOT NULL,
+    school_key  TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    -- The school's counted responses of the year and kind.
+    responses   BIGINT NOT NULL,
+    -- The latest of them, newest first, separated by ';', each
+    -- 'submitted_at in microseconds,id,satisfaction,impact,shift,pairs,g1,g2,g3,g4,g5'
+    -- (satisfaction and impact empty when not answered): one row per school, year and kind,
+    -- so a year's tails are a few tens of thousands of short rows.
+    entries     TEXT NOT NULL,
+    PRIMARY KEY (course_year, school_key, kind)
 ) WITHOUT ROWID;
 
 CREATE TABLE report_school_tail_marks (
@@ -36,20 +30,12 @@ CREATE TABLE report_school_tail_marks (
     PRIMARY KEY (course_year, school_key)
 ) WITHOUT ROWID;
 
-INSERT INTO report_school_tails (course_year, school_key, kind, place, responses, submitted_at,
-                                 id, satisfaction, impact, shift, pairs, g1, g2, g3, g4, g5)
-SELECT course_year, school_key, kind, place, responses, submitted_at, id, satisfaction, impact,
-       shift, pairs, g1, g2, g3, g4, g5
-  FROM (SELECT r.course_year, COALESCE(r.school_id, '') AS school_key, r.kind,
-               row_number() OVER (PARTITION BY r.course_year, r.school_id, r.kind
-                                  ORDER BY r.submitted_at DESC, r.id DESC) AS place,
-               count(*) OVER (PARTITION BY r.course_year, r.school_id, r.kind) AS responses,
-               r.submitted_at, r.id, r.satisfaction, r.impact, r.confidence_shift AS shift,
-               r.confidence_pairs AS pairs, r.guskey1_answers AS g1, r.guskey2_answers AS g2,
-               r.guskey3_answers AS g3, r.guskey4_answers AS g4, r.guskey5_answers AS g5
-          FROM evaluation_responses r
-         WHERE r.counted AND r.course_year IS NOT NULL) t
- WHERE place <= 4;
+-- Every school's year with counted responses is marked, so the refresher works its rows
+-- out (a few thousand a minute); until then reports look those schools' tails up in the
+-- responses' index, as before.
+INSERT INTO report_school_tail_marks (course_year, school_key, version)
+SELECT DISTINCT course_year, COALESCE(school_id, ''), 1
+  FROM evaluation_responses WHERE counted AND course_year IS NOT NULL;
 
 -- A response's school and year marked whenever it is written counted or changed while
 -- counted (its year is set by an update just after it is written); and the year it leaves,

@@ -38,18 +38,18 @@ struct TailMark {
     version: i64,
 }
 
-/// The `SELECT` of the rows `report_school_tails` keeps for the counted responses matching
+/// The `SELECT` of what `report_school_tails` keeps of the counted responses matching
 /// `filter` (a condition on `evaluation_responses r`): per year, school and kind, the latest
-/// [`KEPT_TAIL`] by (submitted_at, id), numbered from 1, each with the count of them all. Ids
-/// order as bytes, as the reports' tails do.
-pub(crate) fn kept_rows_sql(conn: &DbConn, filter: &str) -> String {
+/// [`KEPT_TAIL`] by (submitted_at, id), newest first, each with the count of them all,
+/// ordered by year, school, kind and place. Ids order as bytes, as the reports' tails do.
+fn kept_rows_sql(conn: &DbConn, filter: &str) -> String {
     let id_order = match conn.backend() {
         crate::db::Backend::Postgres => "r.id COLLATE \"C\" DESC",
         crate::db::Backend::Sqlite => "r.id DESC",
     };
     format!(
-        "SELECT course_year, school_key, kind, place, responses, submitted_at, id, satisfaction,
-                impact, shift, pairs, g1, g2, g3, g4, g5
+        "SELECT course_year, school_key, kind, responses, submitted_at, id, satisfaction, impact,
+                shift, pairs, g1, g2, g3, g4, g5
            FROM (SELECT r.course_year, COALESCE(r.school_id, '') AS school_key, r.kind,
                         row_number() OVER (PARTITION BY r.course_year, r.school_id, r.kind
                                            ORDER BY r.submitted_at DESC, {id_order}) AS place,
@@ -60,25 +60,202 @@ pub(crate) fn kept_rows_sql(conn: &DbConn, filter: &str) -> String {
                         r.guskey4_answers AS g4, r.guskey5_answers AS g5
                    FROM evaluation_responses r
                   WHERE r.counted AND r.course_year IS NOT NULL AND ({filter})) t
-          WHERE place <= {KEPT_TAIL}"
+          WHERE place <= {KEPT_TAIL}
+          ORDER BY course_year, school_key, kind, place"
     )
 }
 
-const KEPT_COLUMNS: &str = "course_year, school_key, kind, place, responses, submitted_at, id, \
-                            satisfaction, impact, shift, pairs, g1, g2, g3, g4, g5";
+/// One counted response as `kept_rows_sql` lists it.
+#[derive(QueryableByName)]
+struct KeptSource {
+    #[diesel(sql_type = Integer)]
+    course_year: i32,
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    responses: i64,
+    #[diesel(sql_type = Timestamp)]
+    submitted_at: NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+    satisfaction: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+    impact: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    shift: i32,
+    #[diesel(sql_type = Integer)]
+    pairs: i32,
+    #[diesel(sql_type = Integer)]
+    g1: i32,
+    #[diesel(sql_type = Integer)]
+    g2: i32,
+    #[diesel(sql_type = Integer)]
+    g3: i32,
+    #[diesel(sql_type = Integer)]
+    g4: i32,
+    #[diesel(sql_type = Integer)]
+    g5: i32,
+}
 
-/// Works every school's kept tail out from scratch and takes every mark off: for loads that
-/// write responses with the triggers off (the national seed), after
-/// [`super::fill_response_report_columns`]. Returns the rows kept.
-pub fn fill_school_tails(conn: &mut DbConn) -> QueryResult<usize> {
-    exec(conn, "DELETE FROM report_school_tail_marks", &[])?;
-    exec(conn, "DELETE FROM report_school_tails", &[])?;
-    let select = kept_rows_sql(conn, "TRUE");
+/// One response of a kept tail: when it came, its id (which orders responses that came at
+/// the same moment) and what it adds to each figure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeptEntry {
+    pub(crate) submitted_at: NaiveDateTime,
+    pub(crate) id: String,
+    pub(crate) satisfaction: Option<i32>,
+    pub(crate) impact: Option<i32>,
+    pub(crate) shift: i32,
+    pub(crate) pairs: i32,
+    /// Answers at each Guskey level.
+    pub(crate) guskey: [i32; 5],
+}
+
+impl KeptEntry {
+    fn write(&self, out: &mut String) {
+        use std::fmt::Write;
+        let opt = |v: Option<i32>| v.map_or(String::new(), |v| v.to_string());
+        let g = self.guskey;
+        let _ = write!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            self.submitted_at.and_utc().timestamp_micros(),
+            self.id,
+            opt(self.satisfaction),
+            opt(self.impact),
+            self.shift,
+            self.pairs,
+            g[0],
+            g[1],
+            g[2],
+            g[3],
+            g[4]
+        );
+    }
+
+    fn read(s: &str) -> Option<KeptEntry> {
+        let mut f = s.split(',');
+        let mut next = || f.next();
+        let micros: i64 = next()?.parse().ok()?;
+        let submitted_at = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+        let id = next()?.to_string();
+        let opt = |v: &str| -> Option<Option<i32>> {
+            if v.is_empty() {
+                Some(None)
+            } else {
+                v.parse().ok().map(Some)
+            }
+        };
+        let satisfaction = opt(next()?)?;
+        let impact = opt(next()?)?;
+        let shift = next()?.parse().ok()?;
+        let pairs = next()?.parse().ok()?;
+        let mut guskey = [0; 5];
+        for g in &mut guskey {
+            *g = next()?.parse().ok()?;
+        }
+        Some(KeptEntry {
+            submitted_at,
+            id,
+            satisfaction,
+            impact,
+            shift,
+            pairs,
+            guskey,
+        })
+    }
+}
+
+/// A kept row's entries as `report_school_tails.entries` holds them, newest first.
+fn pack(entries: &[KeptEntry]) -> String {
+    let mut out = String::new();
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        e.write(&mut out);
+    }
+    out
+}
+
+/// The first `at_most` entries of a kept row, newest first; `None` if the row cannot be read
+/// (then the school's tail is looked up in the responses instead).
+pub(crate) fn unpack(entries: &str, at_most: usize) -> Option<Vec<KeptEntry>> {
+    entries
+        .split(';')
+        .filter(|e| !e.is_empty())
+        .take(at_most)
+        .map(KeptEntry::read)
+        .collect()
+}
+
+/// The rows to keep, one per year, school and kind, from `kept_rows_sql`'s rows in its order:
+/// (year, school, kind, responses, entries).
+fn packed(rows: Vec<KeptSource>) -> Vec<(i32, String, String, i64, String)> {
+    let mut out: Vec<(i32, String, String, i64, Vec<KeptEntry>)> = Vec::new();
+    for r in rows {
+        let entry = KeptEntry {
+            submitted_at: r.submitted_at,
+            id: r.id,
+            satisfaction: r.satisfaction,
+            impact: r.impact,
+            shift: r.shift,
+            pairs: r.pairs,
+            guskey: [r.g1, r.g2, r.g3, r.g4, r.g5],
+        };
+        match out.last_mut() {
+            Some(last) if last.0 == r.course_year && last.1 == r.school_key && last.2 == r.kind => {
+                last.4.push(entry)
+            }
+            _ => out.push((
+                r.course_year,
+                r.school_key,
+                r.kind,
+                r.responses,
+                vec![entry],
+            )),
+        }
+    }
+    out.into_iter()
+        .map(|(y, s, k, n, e)| (y, s, k, n, pack(&e)))
+        .collect()
+}
+
+/// Writes one kept row.
+fn put_row(c: &mut DbConn, row: (i32, String, String, i64, String)) -> QueryResult<()> {
     exec(
-        conn,
-        &format!("INSERT INTO report_school_tails ({KEPT_COLUMNS}) {select}"),
-        &[],
+        c,
+        "INSERT INTO report_school_tails (course_year, school_key, kind, responses, entries)
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            Param::Int(i64::from(row.0)),
+            Param::Text(row.1),
+            Param::Text(row.2),
+            Param::Int(row.3),
+            Param::Text(row.4),
+        ],
     )
+    .map(|_| ())
+}
+
+/// Works every school's kept tail out from scratch and takes every mark off, in one
+/// transaction: for loads that write responses with the triggers off (the national seed),
+/// after [`super::fill_response_report_columns`]. Returns the rows kept.
+pub fn fill_school_tails(conn: &mut DbConn) -> QueryResult<usize> {
+    crate::db::write_tx(conn, |c| {
+        exec(c, "DELETE FROM report_school_tail_marks", &[])?;
+        exec(c, "DELETE FROM report_school_tails", &[])?;
+        let rows: Vec<KeptSource> = load(c, &kept_rows_sql(c, "1 = 1"), &[])?;
+        let rows = packed(rows);
+        let n = rows.len();
+        for row in rows {
+            put_row(c, row)?;
+        }
+        Ok(n)
+    })
 }
 
 /// School-years marked for working their kept tails out again.
@@ -177,21 +354,52 @@ fn keep_tail(c: &mut DbConn, m: &TailMark) -> QueryResult<bool> {
     )?;
     // Responses without a school are kept under the empty key; the others are found by the
     // school's index of counted responses.
-    let school = if m.school_key.is_empty() {
-        "r.school_id IS NULL"
+    let (school, params): (&str, &[Param]) = if m.school_key.is_empty() {
+        ("r.school_id IS NULL", &key[..1])
     } else {
-        "r.school_id = $2"
+        ("r.school_id = $2", &key)
     };
-    let select = kept_rows_sql(c, &format!("r.course_year = $1 AND {school}"));
-    let params: &[Param] = if m.school_key.is_empty() {
-        &key[..1]
-    } else {
-        &key
-    };
-    exec(
-        c,
-        &format!("INSERT INTO report_school_tails ({KEPT_COLUMNS}) {select}"),
-        params,
-    )?;
+    let sql = kept_rows_sql(c, &format!("r.course_year = $1 AND {school}"));
+    let rows: Vec<KeptSource> = load(c, &sql, params)?;
+    for row in packed(rows) {
+        put_row(c, row)?;
+    }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn entry(micros: u32, id: &str, satisfaction: Option<i32>, shift: i32) -> KeptEntry {
+        KeptEntry {
+            submitted_at: NaiveDate::from_ymd_opt(2026, 3, 29)
+                .unwrap()
+                .and_hms_micro_opt(0, 59, 59, micros)
+                .unwrap(),
+            id: id.to_string(),
+            satisfaction,
+            impact: None,
+            shift,
+            pairs: 2,
+            guskey: [1, 0, 3, 0, 12],
+        }
+    }
+
+    #[test]
+    fn kept_entries_read_back_as_written() {
+        let entries = vec![
+            entry(999_999, "0b9c6a52-1f0e-4c1e-9d0b-6f1f3f8a2c11", Some(5), -3),
+            entry(0, "ffffffff-0000-4000-8000-000000000000", None, 0),
+            entry(1, "a", Some(1), 7),
+        ];
+        let packed = pack(&entries);
+        assert_eq!(unpack(&packed, 10), Some(entries.clone()));
+        assert_eq!(unpack(&packed, 2), Some(entries[..2].to_vec()));
+        assert_eq!(unpack("", 4), Some(Vec::new()));
+        // A row that cannot be read is answered for by the index instead.
+        assert_eq!(unpack("12,abc", 4), None);
+        assert_eq!(unpack(&packed.replace(",-3,", ",x,"), 4), None);
+    }
 }

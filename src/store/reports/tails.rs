@@ -100,11 +100,10 @@ struct TailRow {
 }
 
 impl TailRow {
-    /// Takes what this response adds to each figure away from `s`, as `super::released`
-    /// adds it: satisfaction from post-course responses, the impact rate from follow-ups, the
+    /// Takes what this response (a post-course one when `post`, else a follow-up) adds to each
+    /// figure away from `s`, as `super::released` adds it: satisfaction from post-course responses, the impact rate from follow-ups, the
     /// confidence shift and the Guskey answers from either.
-    fn take_from(&self, s: &mut ReleasedSums) {
-        let post = self.kind == KINDS[0];
+    fn take_from(&self, post: bool, s: &mut ReleasedSums) {
         if post {
             if let Some(v) = self.satisfaction {
                 s.sum[0] -= i64::from(v);
@@ -288,7 +287,8 @@ fn from_tails<C: Figures + Default + Copy>(
             }
         }
     }
-    let mut found: HashMap<(By, String), [Vec<TailRow>; 2]> = HashMap::new();
+    // Each unit's latest responses of each kind, per kind of unit.
+    let mut found: HashMap<By, HashMap<String, [Vec<TailRow>; 2]>> = HashMap::new();
     for by in [By::Year, By::School, By::StaffGroup, By::Course] {
         let units: Vec<(&String, [usize; 2])> = depth
             .iter()
@@ -300,7 +300,7 @@ fn from_tails<C: Figures + Default + Copy>(
         }
         // A year's school tails are kept ahead of time (`report_cells::tails`): only the
         // schools the kept rows cannot answer for are looked up.
-        let (kept, units) = match (by, year) {
+        let (mut lists, units) = match (by, year) {
             (By::School, Some(y)) => {
                 let own = match levels.first() {
                     Some(GroupBy::School) => Some(&rollup.first[period]),
@@ -308,13 +308,13 @@ fn from_tails<C: Figures + Default + Copy>(
                 };
                 kept_school_tails(conn, y, units, t, own)?
             }
-            _ => (Vec::new(), units),
+            _ => (HashMap::new(), units),
         };
-        for row in kept.into_iter().chain(probe(conn, by, year, &units, t)?) {
-            let lists = found.entry((by, row.unit.clone())).or_default();
+        for row in probe(conn, by, year, &units, t)? {
             let i = usize::from(row.kind != KINDS[0]);
-            lists[i].push(row);
+            lists.entry(row.unit.clone()).or_default()[i].push(row);
         }
+        found.insert(by, lists);
     }
 
     let mut out = Released::default();
@@ -328,16 +328,17 @@ fn from_tails<C: Figures + Default + Copy>(
             let mut sums = counts.all_sums();
             for (i, len) in lens.iter().enumerate() {
                 // The group's latest `len` of this kind, from its units' latest.
+                let of_by = found.get(&w.by);
                 let mut tail: Vec<&TailRow> = units
                     .iter()
-                    .filter_map(|u| found.get(&(w.by, u.clone())))
+                    .filter_map(|u| of_by.and_then(|f| f.get(u)))
                     .flat_map(|lists| lists[i].iter())
                     .collect();
                 tail.sort_by(|a, b| {
                     (b.submitted_at, b.id.as_bytes()).cmp(&(a.submitted_at, a.id.as_bytes()))
                 });
                 for r in tail.iter().take(*len) {
-                    r.take_from(&mut sums);
+                    r.take_from(i == 0, &mut sums);
                 }
             }
             if level == 0 {
@@ -359,19 +360,23 @@ fn from_tails<C: Figures + Default + Copy>(
 /// A kept row of a school's tail (`report_school_tails`).
 #[derive(QueryableByName)]
 struct KeptRow {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
     #[diesel(sql_type = BigInt)]
     responses: i64,
-    #[diesel(embed)]
-    row: TailRow,
+    #[diesel(sql_type = Text)]
+    entries: String,
 }
 
 /// The tails of the schools of `units` in academic year `year` as far as the kept rows
-/// (`report_cells::tails`) answer for them, and the units left to look up in the responses'
-/// index: the schools marked since their rows were worked out, and those whose kept rows do
-/// not reach as deep as asked (a threshold above the smallest) or are missing. With `own`
-/// (the report is by school, and each unit asks for its own tail), only each school's own
-/// tail is read, and a school whose kept count of responses is not the cells' is looked up
-/// too.
+/// (`report_cells::tails`) answer for them, per school and kind, and the units left to look
+/// up in the responses' index: the schools marked since their rows were worked out, and
+/// those whose kept rows do not reach as deep as asked (a threshold above the smallest) or
+/// cannot be read. With `own` (the report is by school, and each unit asks for its own
+/// tail), only the rows of schools with a tail are read, and a school whose kept count of
+/// responses is not the cells' is looked up too.
 #[allow(clippy::type_complexity)]
 fn kept_school_tails<'a, C: Figures>(
     conn: &mut DbConn,
@@ -379,7 +384,10 @@ fn kept_school_tails<'a, C: Figures>(
     units: Vec<(&'a String, [usize; 2])>,
     t: Threshold,
     own: Option<&BTreeMap<String, C>>,
-) -> QueryResult<(Vec<TailRow>, Vec<(&'a String, [usize; 2])>)> {
+) -> QueryResult<(
+    HashMap<String, [Vec<TailRow>; 2]>,
+    Vec<(&'a String, [usize; 2])>,
+)> {
     let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
     let marked: std::collections::HashSet<String> = load::<Unit>(
         conn,
@@ -389,72 +397,90 @@ fn kept_school_tails<'a, C: Figures>(
     .into_iter()
     .map(|u| u.unit)
     .collect();
-    let deepest = units
-        .iter()
-        .flat_map(|(_, d)| d.iter().copied())
-        .max()
-        .unwrap_or(0);
-    let depth = if own.is_some() {
-        "place <= responses % $2".to_string()
-    } else {
-        format!("place <= {deepest}")
-    };
     let rows: Vec<KeptRow> = load(
         conn,
         &format!(
-            "SELECT school_key AS unit, kind, responses, submitted_at, id, satisfaction, impact,
-                    shift, pairs, g1, g2, g3, g4, g5
-               FROM report_school_tails
-              WHERE course_year = $1 AND {depth}"
+            "SELECT school_key, kind, responses, entries FROM report_school_tails
+              WHERE course_year = $1{}",
+            if own.is_some() {
+                " AND responses % $2 > 0"
+            } else {
+                ""
+            }
         ),
         if own.is_some() { &params } else { &params[..1] },
     )?;
-    let mut by_unit: HashMap<String, [Vec<KeptRow>; 2]> = HashMap::new();
-    for mut r in rows {
-        if r.row.unit.is_empty() {
-            r.row.unit = NONE_KEY.to_string();
-        }
-        let i = usize::from(r.row.kind != KINDS[0]);
-        by_unit.entry(r.row.unit.clone()).or_default()[i].push(r);
+    // The kept rows by school: the count and entries of each kind.
+    let mut kept: HashMap<String, [Option<(i64, String)>; 2]> = HashMap::with_capacity(units.len());
+    for r in rows {
+        let key = if r.school_key.is_empty() {
+            NONE_KEY.to_string()
+        } else {
+            r.school_key
+        };
+        let i = usize::from(r.kind != KINDS[0]);
+        kept.entry(key).or_default()[i] = Some((r.responses, r.entries));
     }
-    let mut kept = Vec::new();
+    let mut lists: HashMap<String, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
     let mut left = Vec::new();
-    for (u, d) in units {
+    'units: for (u, d) in units {
         let key = if u.as_str() == NONE_KEY {
             ""
         } else {
             u.as_str()
         };
-        let lists = by_unit.remove(u.as_str());
-        let answers = !marked.contains(key)
-            && (0..2).all(|i| {
-                if d[i] == 0 {
-                    return true;
-                }
-                let list = lists.as_ref().map(|l| &l[i]);
-                // As deep as asked, or every counted response the school has (none kept:
-                // none counted).
-                let deep_enough = match list.and_then(|l| l.first().map(|r| (l.len(), r))) {
-                    Some((len, first)) => len >= d[i] || len as i64 == first.responses,
-                    None => own.is_none(),
-                };
-                // The kept count is the cells' for a school nothing has marked since; a
-                // difference would mean rows out of date, which the index answers for.
-                let same_count = match own.and_then(|o| o.get(u.as_str())) {
-                    Some(c) => list
-                        .and_then(|l| l.first())
-                        .is_some_and(|r| r.responses == c.responses()[i]),
-                    None => true,
-                };
-                deep_enough && same_count
-            });
-        match (answers, lists) {
-            (true, Some(lists)) => kept.extend(lists.into_iter().flatten().map(|r| r.row)),
-            (true, None) => {}
-            (false, _) => left.push((u, d)),
+        if marked.contains(key) {
+            left.push((u, d));
+            continue;
         }
+        let rows = kept.remove(u.as_str()).unwrap_or_default();
+        let mut unit_lists: [Vec<TailRow>; 2] = Default::default();
+        for i in 0..2 {
+            if d[i] == 0 {
+                continue;
+            }
+            let (responses, entries) = match &rows[i] {
+                Some((n, e)) => (*n, e.as_str()),
+                // No row: no counted responses of the kind, unless the cells say otherwise.
+                None => (0, ""),
+            };
+            // The kept count is the cells' for a school nothing has marked since; a
+            // difference would mean rows out of date, which the index answers for.
+            let cells = own
+                .and_then(|o| o.get(u.as_str()))
+                .map(|c| c.responses()[i]);
+            let Some(entries) = crate::store::report_cells::unpack(entries, d[i]) else {
+                left.push((u, d));
+                continue 'units;
+            };
+            // As deep as asked, or every counted response the school has.
+            let deep_enough = entries.len() >= d[i] || entries.len() as i64 == responses;
+            if !deep_enough || cells.is_some_and(|n| n != responses) {
+                left.push((u, d));
+                continue 'units;
+            }
+            unit_lists[i] = entries
+                .into_iter()
+                .map(|e| TailRow {
+                    unit: String::new(),
+                    kind: String::new(),
+                    submitted_at: e.submitted_at,
+                    id: e.id,
+                    satisfaction: e.satisfaction,
+                    impact: e.impact,
+                    shift: e.shift,
+                    pairs: e.pairs,
+                    g1: e.guskey[0],
+                    g2: e.guskey[1],
+                    g3: e.guskey[2],
+                    g4: e.guskey[3],
+                    g5: e.guskey[4],
+                })
+                .collect();
+        }
+        lists.insert(u.clone(), unit_lists);
     }
-    Ok((kept, left))
+    Ok((lists, left))
 }
 
 #[derive(QueryableByName)]
