@@ -195,14 +195,17 @@ fn main() -> ExitCode {
         Command::ReportsRefresh => cpd_hub::commands::open_migrated(&settings).and_then(|mut c| {
             let started = std::time::Instant::now();
             let waiting = cpd_hub::store::report_cells::marked(&mut c)?;
+            let tails = cpd_hub::store::report_cells::marked_tails(&mut c)?;
             let done = cpd_hub::store::report_cells::refresh_all(
                 &mut c,
                 cpd_hub::domain::time::now(),
                 500,
                 |n| eprintln!("{n} of {waiting} courses summed"),
             )?;
+            let left = cpd_hub::store::report_cells::marked_tails(&mut c)?;
             println!(
-                "{done} courses summed in {:.1} s",
+                "{done} courses summed and {} schools' years of evaluation tails kept in {:.1} s",
+                (tails - left).max(0),
                 started.elapsed().as_secs_f64()
             );
             Ok(())

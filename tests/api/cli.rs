@@ -443,8 +443,8 @@ both_backends! {
         assert_ok(&cli(&app, &["seed-demo"]).await);
         let out = cli(&app, &["reports-refresh"]).await;
         assert_ok(&out);
-        assert!(stdout(&out).contains(" courses summed in "), "{}", stdout(&out));
-        let (marked, kept, published) = app
+        assert!(stdout(&out).contains(" courses summed and "), "{}", stdout(&out));
+        let (marked, tails, kept, published) = app
             .with_db(|c| {
                 #[derive(diesel::QueryableByName)]
                 struct N {
@@ -459,16 +459,27 @@ both_backends! {
                     "SELECT COUNT(*) AS n FROM courses WHERE status = 'published' \
                      AND first_session_start IS NOT NULL",
                 );
-                (cpd_hub::store::report_cells::marked(c).unwrap(), kept, published)
+                (
+                    cpd_hub::store::report_cells::marked(c).unwrap(),
+                    cpd_hub::store::report_cells::marked_tails(c).unwrap(),
+                    kept,
+                    published,
+                )
             })
             .await;
-        // Every published course of the demo is summed, and nothing waits.
+        // Every published course of the demo is summed, every school's evaluation tail is
+        // kept, and nothing waits.
         assert_eq!(marked, 0);
+        assert_eq!(tails, 0);
         assert_eq!(kept, published);
         assert!(kept >= 25, "{kept}");
         let again = cli(&app, &["reports-refresh"]).await;
         assert_ok(&again);
-        assert!(stdout(&again).starts_with("0 courses summed"), "{}", stdout(&again));
+        assert!(
+            stdout(&again).starts_with("0 courses summed and 0 schools' years"),
+            "{}",
+            stdout(&again)
+        );
     }
 }
 
