@@ -2,4 +2,5 @@ DROP TRIGGER report_tails_evaluation_responses_leave;
 DROP TRIGGER report_tails_evaluation_responses_update;
 DROP TRIGGER report_tails_evaluation_responses_insert;
 DROP TABLE report_school_tail_marks;
+DROP TABLE report_school_group_tails;
 DROP TABLE report_school_tails;

@@ -23,6 +23,18 @@ CREATE TABLE report_school_tails (
     PRIMARY KEY (course_year, school_key, kind)
 ) WITHOUT ROWID;
 
+-- The same per staff group of each school, for reports of schools or clusters by staff
+-- group over one academic year.
+CREATE TABLE report_school_group_tails (
+    course_year     INTEGER NOT NULL,
+    school_key      TEXT NOT NULL,
+    staff_group_key TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    responses       BIGINT NOT NULL,
+    entries         TEXT NOT NULL,
+    PRIMARY KEY (course_year, school_key, staff_group_key, kind)
+) WITHOUT ROWID;
+
 CREATE TABLE report_school_tail_marks (
     course_year INTEGER NOT NULL,
     school_key  TEXT NOT NULL,

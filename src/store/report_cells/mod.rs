@@ -37,8 +37,8 @@ pub use refresh::{
     marked, refresh, refresh_all, refresh_batch, refresh_batch_with, refresh_batch_within,
     Refreshed, ROWS_PER_WRITE, WRITE_BOUND,
 };
-pub(crate) use tails::unpack;
 pub use tails::{fill_school_tails, marked_tails, KEPT_TAIL};
+pub(crate) use tails::{unpack, KeptEntry};
 
 type Backend = <DbConn as diesel::Connection>::Backend;
 

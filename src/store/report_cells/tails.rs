@@ -38,22 +38,29 @@ struct TailMark {
     version: i64,
 }
 
-/// The `SELECT` of what `report_school_tails` keeps of the counted responses matching
-/// `filter` (a condition on `evaluation_responses r`): per year, school and kind, the latest
-/// [`KEPT_TAIL`] by (submitted_at, id), newest first, each with the count of them all,
-/// ordered by year, school, kind and place. Ids order as bytes, as the reports' tails do.
-fn kept_rows_sql(conn: &DbConn, filter: &str) -> String {
+/// The `SELECT` of what `report_school_tails` (or, `by_group`, `report_school_group_tails`)
+/// keeps of the counted responses matching `filter` (a condition on `evaluation_responses r`):
+/// per year, school (and staff group) and kind, the latest [`KEPT_TAIL`] by (submitted_at,
+/// id), newest first, each with the count of them all, in the order of the table's key. Ids
+/// order as bytes, as the reports' tails do.
+fn kept_rows_sql(conn: &DbConn, filter: &str, by_group: bool) -> String {
     let id_order = match conn.backend() {
         crate::db::Backend::Postgres => "r.id COLLATE \"C\" DESC",
         crate::db::Backend::Sqlite => "r.id DESC",
     };
+    let (group, partition) = if by_group {
+        ("COALESCE(r.staff_group_id, '')", "r.staff_group_id, ")
+    } else {
+        ("''", "")
+    };
     format!(
-        "SELECT course_year, school_key, kind, responses, submitted_at, id, satisfaction, impact,
-                shift, pairs, g1, g2, g3, g4, g5
-           FROM (SELECT r.course_year, COALESCE(r.school_id, '') AS school_key, r.kind,
-                        row_number() OVER (PARTITION BY r.course_year, r.school_id, r.kind
+        "SELECT course_year, school_key, staff_group_key, kind, responses, submitted_at, id,
+                satisfaction, impact, shift, pairs, g1, g2, g3, g4, g5
+           FROM (SELECT r.course_year, COALESCE(r.school_id, '') AS school_key,
+                        {group} AS staff_group_key, r.kind,
+                        row_number() OVER (PARTITION BY r.course_year, r.school_id, {partition}r.kind
                                            ORDER BY r.submitted_at DESC, {id_order}) AS place,
-                        count(*) OVER (PARTITION BY r.course_year, r.school_id, r.kind) AS responses,
+                        count(*) OVER (PARTITION BY r.course_year, r.school_id, {partition}r.kind) AS responses,
                         r.submitted_at, r.id, r.satisfaction, r.impact, r.confidence_shift AS shift,
                         r.confidence_pairs AS pairs, r.guskey1_answers AS g1,
                         r.guskey2_answers AS g2, r.guskey3_answers AS g3,
@@ -61,7 +68,7 @@ fn kept_rows_sql(conn: &DbConn, filter: &str) -> String {
                    FROM evaluation_responses r
                   WHERE r.counted AND r.course_year IS NOT NULL AND ({filter})) t
           WHERE place <= {KEPT_TAIL}
-          ORDER BY course_year, school_key, kind, place"
+          ORDER BY course_year, school_key, staff_group_key, kind, place"
     )
 }
 
@@ -72,6 +79,8 @@ struct KeptSource {
     course_year: i32,
     #[diesel(sql_type = Text)]
     school_key: String,
+    #[diesel(sql_type = Text)]
+    staff_group_key: String,
     #[diesel(sql_type = Text)]
     kind: String,
     #[diesel(sql_type = BigInt)]
@@ -192,10 +201,20 @@ pub(crate) fn unpack(entries: &str, at_most: usize) -> Option<Vec<KeptEntry>> {
         .collect()
 }
 
-/// The rows to keep, one per year, school and kind, from `kept_rows_sql`'s rows in its order:
-/// (year, school, kind, responses, entries).
-fn packed(rows: Vec<KeptSource>) -> Vec<(i32, String, String, i64, String)> {
-    let mut out: Vec<(i32, String, String, i64, Vec<KeptEntry>)> = Vec::new();
+/// One row to keep.
+struct KeptRow {
+    course_year: i32,
+    school_key: String,
+    staff_group_key: String,
+    kind: String,
+    responses: i64,
+    entries: Vec<KeptEntry>,
+}
+
+/// The rows to keep, one per year, school (staff group) and kind, from `kept_rows_sql`'s rows
+/// in its order.
+fn packed(rows: Vec<KeptSource>) -> Vec<KeptRow> {
+    let mut out: Vec<KeptRow> = Vec::new();
     for r in rows {
         let entry = KeptEntry {
             submitted_at: r.submitted_at,
@@ -207,38 +226,55 @@ fn packed(rows: Vec<KeptSource>) -> Vec<(i32, String, String, i64, String)> {
             guskey: [r.g1, r.g2, r.g3, r.g4, r.g5],
         };
         match out.last_mut() {
-            Some(last) if last.0 == r.course_year && last.1 == r.school_key && last.2 == r.kind => {
-                last.4.push(entry)
+            Some(last)
+                if last.course_year == r.course_year
+                    && last.school_key == r.school_key
+                    && last.staff_group_key == r.staff_group_key
+                    && last.kind == r.kind =>
+            {
+                last.entries.push(entry)
             }
-            _ => out.push((
-                r.course_year,
-                r.school_key,
-                r.kind,
-                r.responses,
-                vec![entry],
-            )),
+            _ => out.push(KeptRow {
+                course_year: r.course_year,
+                school_key: r.school_key,
+                staff_group_key: r.staff_group_key,
+                kind: r.kind,
+                responses: r.responses,
+                entries: vec![entry],
+            }),
         }
     }
-    out.into_iter()
-        .map(|(y, s, k, n, e)| (y, s, k, n, pack(&e)))
-        .collect()
+    out
 }
 
-/// Writes one kept row.
-fn put_row(c: &mut DbConn, row: (i32, String, String, i64, String)) -> QueryResult<()> {
-    exec(
-        c,
-        "INSERT INTO report_school_tails (course_year, school_key, kind, responses, entries)
-         VALUES ($1, $2, $3, $4, $5)",
-        &[
-            Param::Int(i64::from(row.0)),
-            Param::Text(row.1),
-            Param::Text(row.2),
-            Param::Int(row.3),
-            Param::Text(row.4),
-        ],
-    )
-    .map(|_| ())
+/// Works out and writes the kept rows of the responses matching `filter` (with `params`):
+/// the schools' and the schools' staff groups'. Returns how many rows it wrote.
+fn keep_rows(c: &mut DbConn, filter: &str, params: &[Param]) -> QueryResult<usize> {
+    let mut n = 0;
+    for by_group in [false, true] {
+        let rows: Vec<KeptSource> = load(c, &kept_rows_sql(c, filter, by_group), params)?;
+        for row in packed(rows) {
+            let mut values = vec![
+                Param::Int(i64::from(row.course_year)),
+                Param::Text(row.school_key),
+                Param::Text(row.kind),
+                Param::Int(row.responses),
+                Param::Text(pack(&row.entries)),
+            ];
+            let sql = if by_group {
+                values.push(Param::Text(row.staff_group_key));
+                "INSERT INTO report_school_group_tails
+                        (course_year, school_key, kind, responses, entries, staff_group_key)
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            } else {
+                "INSERT INTO report_school_tails (course_year, school_key, kind, responses, entries)
+                 VALUES ($1, $2, $3, $4, $5)"
+            };
+            exec(c, sql, &values)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Works every school's kept tail out from scratch and takes every mark off, in one
@@ -248,13 +284,8 @@ pub fn fill_school_tails(conn: &mut DbConn) -> QueryResult<usize> {
     crate::db::write_tx(conn, |c| {
         exec(c, "DELETE FROM report_school_tail_marks", &[])?;
         exec(c, "DELETE FROM report_school_tails", &[])?;
-        let rows: Vec<KeptSource> = load(c, &kept_rows_sql(c, "1 = 1"), &[])?;
-        let rows = packed(rows);
-        let n = rows.len();
-        for row in rows {
-            put_row(c, row)?;
-        }
-        Ok(n)
+        exec(c, "DELETE FROM report_school_group_tails", &[])?;
+        keep_rows(c, "1 = 1", &[])
     })
 }
 
@@ -347,11 +378,13 @@ fn keep_tail(c: &mut DbConn, m: &TailMark) -> QueryResult<bool> {
     if unmarked == 0 {
         return Ok(false);
     }
-    exec(
-        c,
-        "DELETE FROM report_school_tails WHERE course_year = $1 AND school_key = $2",
-        &key,
-    )?;
+    for table in ["report_school_tails", "report_school_group_tails"] {
+        exec(
+            c,
+            &format!("DELETE FROM {table} WHERE course_year = $1 AND school_key = $2"),
+            &key,
+        )?;
+    }
     // Responses without a school are kept under the empty key; the others are found by the
     // school's index of counted responses.
     let (school, params): (&str, &[Param]) = if m.school_key.is_empty() {
@@ -359,11 +392,7 @@ fn keep_tail(c: &mut DbConn, m: &TailMark) -> QueryResult<bool> {
     } else {
         ("r.school_id = $2", &key)
     };
-    let sql = kept_rows_sql(c, &format!("r.course_year = $1 AND {school}"));
-    let rows: Vec<KeptSource> = load(c, &sql, params)?;
-    for row in packed(rows) {
-        put_row(c, row)?;
-    }
+    keep_rows(c, &format!("r.course_year = $1 AND {school}"), params)?;
     Ok(true)
 }
 

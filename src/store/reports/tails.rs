@@ -54,14 +54,27 @@ enum By {
     School,
     StaffGroup,
     Course,
+    /// One staff group of one school: the unit's key is `pair_key(school, staff group)`.
+    SchoolGroup,
+}
+
+/// The key of a pair of keys, as one string.
+fn pair_key(a: &str, b: &str) -> String {
+    format!("{a}\u{1f}{b}")
+}
+
+/// The two keys of a pair key.
+fn split_pair(k: &str) -> (&str, &str) {
+    k.split_once('\u{1f}').unwrap_or((k, ""))
 }
 
 impl By {
-    /// The response's column the unit's key matches.
+    /// The response's column the unit's key matches (for a school's staff group, the school's;
+    /// the staff group is matched besides).
     fn column(self) -> Option<&'static str> {
         match self {
             By::Year => None,
-            By::School => Some("school_id"),
+            By::School | By::SchoolGroup => Some("school_id"),
             By::StaffGroup => Some("staff_group_id"),
             By::Course => Some("course_id"),
         }
@@ -192,11 +205,19 @@ fn from_tails<C: Figures + Default + Copy>(
     rollup: &Rollup<C>,
     courses: &Courses,
 ) -> QueryResult<Option<Released>> {
-    if levels.len() > 1 {
-        return Ok(None);
-    }
     let t = Threshold::new(q.min_responses);
     let year = academic_year(q);
+    // Pairs read tails when they are schools or clusters by staff group (either way round)
+    // over one academic year: their units are a school's staff groups, kept ahead of time.
+    let place = |l: &GroupBy| matches!(l, GroupBy::School | GroupBy::Cluster);
+    let pair = match levels {
+        [a, GroupBy::StaffGroup] if place(a) && year.is_some() => Some((true, *a)),
+        [GroupBy::StaffGroup, b] if place(b) && year.is_some() => Some((false, *b)),
+        _ => None,
+    };
+    if levels.len() > 1 && pair.is_none() {
+        return Ok(None);
+    }
     let course_level = levels.iter().all(GroupBy::is_course_level);
     if year.is_none() && !course_level {
         return Ok(None);
@@ -274,6 +295,16 @@ fn from_tails<C: Figures + Default + Copy>(
         };
         wanted.push(Level { by, groups });
     }
+    if let Some((place_first, place_level)) = pair {
+        wanted.push(pair_level(
+            conn,
+            rollup,
+            period,
+            t,
+            place_first,
+            place_level,
+        )?);
+    }
 
     // Each unit is probed once per kind, as deep as the deepest group it is in needs.
     let mut depth: HashMap<(By, String), [usize; 2]> = HashMap::new();
@@ -289,7 +320,13 @@ fn from_tails<C: Figures + Default + Copy>(
     }
     // Each unit's latest responses of each kind, per kind of unit.
     let mut found: HashMap<By, HashMap<String, [Vec<TailRow>; 2]>> = HashMap::new();
-    for by in [By::Year, By::School, By::StaffGroup, By::Course] {
+    for by in [
+        By::Year,
+        By::School,
+        By::StaffGroup,
+        By::Course,
+        By::SchoolGroup,
+    ] {
         let units: Vec<(&String, [usize; 2])> = depth
             .iter()
             .filter(|((b, _), _)| *b == by)
@@ -308,6 +345,7 @@ fn from_tails<C: Figures + Default + Copy>(
                 };
                 kept_school_tails(conn, y, units, t, own)?
             }
+            (By::SchoolGroup, Some(y)) => kept_group_tails(conn, y, units)?,
             _ => (HashMap::new(), units),
         };
         for row in probe(conn, by, year, &units, t)? {
@@ -320,10 +358,16 @@ fn from_tails<C: Figures + Default + Copy>(
     let mut out = Released::default();
     for (level, w) in wanted.iter().enumerate() {
         for (key, (lens, units)) in &w.groups {
-            let counts = if level == 0 {
-                rollup.totals[period]
-            } else {
-                rollup.first[period].get(key).copied().unwrap_or_default()
+            let counts = match level {
+                0 => rollup.totals[period],
+                1 => rollup.first[period].get(key).copied().unwrap_or_default(),
+                _ => {
+                    let (k1, k2) = split_pair(key);
+                    rollup.second[period]
+                        .get(&(k1.to_string(), k2.to_string()))
+                        .copied()
+                        .unwrap_or_default()
+                }
             };
             let mut sums = counts.all_sums();
             for (i, len) in lens.iter().enumerate() {
@@ -341,16 +385,28 @@ fn from_tails<C: Figures + Default + Copy>(
                     r.take_from(i == 0, &mut sums);
                 }
             }
-            if level == 0 {
-                out.totals = sums;
-            } else {
-                out.first.insert(key.clone(), sums);
+            match level {
+                0 => out.totals = sums,
+                1 => {
+                    out.first.insert(key.clone(), sums);
+                }
+                _ => {
+                    let (k1, k2) = split_pair(key);
+                    out.second.insert((k1.to_string(), k2.to_string()), sums);
+                }
             }
         }
         // Groups with no tail release all their responses.
         if level == 1 {
             for (key, c) in &rollup.first[period] {
                 out.first.entry(key.clone()).or_insert_with(|| c.all_sums());
+            }
+        }
+        if level == 2 {
+            for (key, c) in &rollup.second[period] {
+                out.second
+                    .entry(key.clone())
+                    .or_insert_with(|| c.all_sums());
             }
         }
     }
@@ -459,24 +515,163 @@ fn kept_school_tails<'a, C: Figures>(
                 left.push((u, d));
                 continue 'units;
             }
-            unit_lists[i] = entries
-                .into_iter()
-                .map(|e| TailRow {
-                    unit: String::new(),
-                    kind: String::new(),
-                    submitted_at: e.submitted_at,
-                    id: e.id,
-                    satisfaction: e.satisfaction,
-                    impact: e.impact,
-                    shift: e.shift,
-                    pairs: e.pairs,
-                    g1: e.guskey[0],
-                    g2: e.guskey[1],
-                    g3: e.guskey[2],
-                    g4: e.guskey[3],
-                    g5: e.guskey[4],
-                })
-                .collect();
+            unit_lists[i] = tail_rows(entries);
+        }
+        lists.insert(u.clone(), unit_lists);
+    }
+    Ok((lists, left))
+}
+
+/// The pairs of a report of schools or clusters (`place_level`) by staff group (the place
+/// first when `place_first`) that have a tail in `period`, each with its units: the staff
+/// group of each school of the pair's school or cluster.
+fn pair_level<C: Figures>(
+    conn: &mut DbConn,
+    rollup: &Rollup<C>,
+    period: usize,
+    t: Threshold,
+    place_first: bool,
+    place_level: GroupBy,
+) -> QueryResult<Level> {
+    let mut schools_of: HashMap<String, Vec<String>> = HashMap::new();
+    if place_level == GroupBy::Cluster {
+        for (school, cluster) in schools_by_cluster(conn)? {
+            schools_of.entry(cluster).or_default().push(school);
+        }
+        // Responses without a school are in the group of no cluster.
+        schools_of
+            .entry(NONE_KEY.to_string())
+            .or_default()
+            .push(NONE_KEY.to_string());
+    }
+    let mut groups: BTreeMap<String, ([usize; 2], Vec<String>)> = BTreeMap::new();
+    for ((k1, k2), c) in &rollup.second[period] {
+        let lens = tail_len(t, c.responses());
+        if lens.iter().all(|&n| n == 0) {
+            continue;
+        }
+        let (place, staff_group) = if place_first { (k1, k2) } else { (k2, k1) };
+        let schools = match place_level {
+            GroupBy::Cluster => schools_of.get(place).cloned().unwrap_or_default(),
+            _ => vec![place.clone()],
+        };
+        let units = schools
+            .iter()
+            .map(|school| pair_key(school, staff_group))
+            .collect();
+        groups.insert(pair_key(k1, k2), (lens, units));
+    }
+    Ok(Level {
+        by: By::SchoolGroup,
+        groups,
+    })
+}
+
+/// A kept row of one staff group of one school (`report_school_group_tails`).
+#[derive(QueryableByName)]
+struct KeptGroupRow {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    #[diesel(sql_type = Text)]
+    staff_group_key: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    responses: i64,
+    #[diesel(sql_type = Text)]
+    entries: String,
+}
+
+/// A kept tail's entries as tail rows.
+fn tail_rows(entries: Vec<crate::store::report_cells::KeptEntry>) -> Vec<TailRow> {
+    entries
+        .into_iter()
+        .map(|e| TailRow {
+            unit: String::new(),
+            kind: String::new(),
+            submitted_at: e.submitted_at,
+            id: e.id,
+            satisfaction: e.satisfaction,
+            impact: e.impact,
+            shift: e.shift,
+            pairs: e.pairs,
+            g1: e.guskey[0],
+            g2: e.guskey[1],
+            g3: e.guskey[2],
+            g4: e.guskey[3],
+            g5: e.guskey[4],
+        })
+        .collect()
+}
+
+/// The tails of the schools' staff groups of `units` (`By::SchoolGroup`) in academic year
+/// `year` as far as the kept rows answer for them, and the units left to look up: those of a
+/// school marked since, and those whose kept rows do not reach as deep as asked.
+#[allow(clippy::type_complexity)]
+fn kept_group_tails<'a>(
+    conn: &mut DbConn,
+    year: i32,
+    units: Vec<(&'a String, [usize; 2])>,
+) -> QueryResult<(
+    HashMap<String, [Vec<TailRow>; 2]>,
+    Vec<(&'a String, [usize; 2])>,
+)> {
+    let params = [Param::Int(i64::from(year))];
+    let marked: std::collections::HashSet<String> = load::<Unit>(
+        conn,
+        "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",
+        &params,
+    )?
+    .into_iter()
+    .map(|u| u.unit)
+    .collect();
+    let rows: Vec<KeptGroupRow> = load(
+        conn,
+        "SELECT school_key, staff_group_key, kind, responses, entries
+           FROM report_school_group_tails WHERE course_year = $1",
+        &params,
+    )?;
+    let none = |k: String| {
+        if k.is_empty() {
+            NONE_KEY.to_string()
+        } else {
+            k
+        }
+    };
+    let mut kept: HashMap<String, [Option<(i64, String)>; 2]> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let i = usize::from(r.kind != KINDS[0]);
+        let key = pair_key(&none(r.school_key), &none(r.staff_group_key));
+        kept.entry(key).or_default()[i] = Some((r.responses, r.entries));
+    }
+    let mut lists: HashMap<String, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
+    let mut left = Vec::new();
+    'units: for (u, d) in units {
+        let school = split_pair(u).0;
+        if marked.contains(if school == NONE_KEY { "" } else { school }) {
+            left.push((u, d));
+            continue;
+        }
+        let rows = kept.remove(u.as_str()).unwrap_or_default();
+        let mut unit_lists: [Vec<TailRow>; 2] = Default::default();
+        for i in 0..2 {
+            if d[i] == 0 {
+                continue;
+            }
+            let (responses, entries) = match &rows[i] {
+                Some((n, e)) => (*n, e.as_str()),
+                // No row: the school's staff group has no counted responses of the kind.
+                None => (0, ""),
+            };
+            match crate::store::report_cells::unpack(entries, d[i]) {
+                Some(e) if e.len() >= d[i] || e.len() as i64 == responses => {
+                    unit_lists[i] = tail_rows(e);
+                }
+                _ => {
+                    left.push((u, d));
+                    continue 'units;
+                }
+            }
         }
         lists.insert(u.clone(), unit_lists);
     }
@@ -531,9 +726,11 @@ fn probe(
     t: Threshold,
 ) -> QueryResult<Vec<TailRow>> {
     let mut out = Vec::new();
-    let (none, keyed): (Vec<_>, Vec<_>) = units
-        .iter()
-        .partition(|(u, _)| by != By::Year && u.as_str() == NONE_KEY);
+    let (none, keyed): (Vec<_>, Vec<_>) = units.iter().partition(|(u, _)| match by {
+        By::Year => false,
+        By::SchoolGroup => split_pair(u).0 == NONE_KEY,
+        _ => u.as_str() == NONE_KEY,
+    });
     for (list, is_none) in [(keyed, false), (none, true)] {
         if list.is_empty() {
             continue;
@@ -543,7 +740,11 @@ fn probe(
         for (u, d) in &list {
             for (i, kind) in KINDS.iter().enumerate() {
                 if d[i] > 0 {
-                    json.push(serde_json::json!([u, kind, d[i]]));
+                    // A school's staff group also gives the school and the staff group ('' for
+                    // none) apart.
+                    let (school, group) = split_pair(u);
+                    let group = if group == NONE_KEY { "" } else { group };
+                    json.push(serde_json::json!([u, kind, d[i], school, group]));
                 }
             }
         }
@@ -565,10 +766,22 @@ fn probe_sql(
     t: Threshold,
 ) -> QueryResult<Vec<TailRow>> {
     let mut params = vec![Param::Text(json.to_string())];
-    let unit = |r: &str| match by.column() {
-        None => String::new(),
-        Some(col) if is_none => format!("{r}.{col} IS NULL AND "),
-        Some(col) => format!("{r}.{col} = u.value->>0 AND "),
+    let unit = |r: &str| match (by, by.column()) {
+        (_, None) => String::new(),
+        // Found through the school's index, the staff group matched besides.
+        (By::SchoolGroup, Some(col)) => {
+            let school = if is_none {
+                format!("{r}.{col} IS NULL")
+            } else {
+                format!("{r}.{col} = u.value->>3")
+            };
+            format!(
+                "{school} AND ({r}.staff_group_id = u.value->>4 \
+                 OR (u.value->>4 = '' AND {r}.staff_group_id IS NULL)) AND "
+            )
+        }
+        (_, Some(col)) if is_none => format!("{r}.{col} IS NULL AND "),
+        (_, Some(col)) => format!("{r}.{col} = u.value->>0 AND "),
     };
     let in_year = |r: &str, params: &mut Vec<Param>| match (by, year) {
         (By::Course, _) | (_, None) => String::new(),
@@ -622,7 +835,7 @@ fn probe_sql(
         }
     };
     let mut rows: Vec<TailRow> = load(conn, &sql, &params)?;
-    if is_none {
+    if is_none && by != By::SchoolGroup {
         for r in &mut rows {
             r.unit = NONE_KEY.to_string();
         }
