@@ -307,11 +307,11 @@ fn from_tails<C: Figures + Default + Copy>(
     }
 
     // Each unit is probed once per kind, as deep as the deepest group it is in needs.
-    let mut depth: HashMap<(By, String), [usize; 2]> = HashMap::new();
+    let mut depth: HashMap<(By, &str), [usize; 2]> = HashMap::new();
     for w in &wanted {
         for (lens, units) in w.groups.values() {
             for u in units {
-                let d = depth.entry((w.by, u.clone())).or_default();
+                let d = depth.entry((w.by, u.as_str())).or_default();
                 for i in 0..2 {
                     d[i] = d[i].max(lens[i]);
                 }
@@ -319,7 +319,7 @@ fn from_tails<C: Figures + Default + Copy>(
         }
     }
     // Each unit's latest responses of each kind, per kind of unit.
-    let mut found: HashMap<By, HashMap<String, [Vec<TailRow>; 2]>> = HashMap::new();
+    let mut found: HashMap<By, HashMap<&str, [Vec<TailRow>; 2]>> = HashMap::new();
     for by in [
         By::Year,
         By::School,
@@ -327,10 +327,10 @@ fn from_tails<C: Figures + Default + Copy>(
         By::Course,
         By::SchoolGroup,
     ] {
-        let units: Vec<(&String, [usize; 2])> = depth
+        let units: Vec<(&str, [usize; 2])> = depth
             .iter()
             .filter(|((b, _), _)| *b == by)
-            .map(|((_, u), d)| (u, *d))
+            .map(|((_, u), d)| (*u, *d))
             .collect();
         if units.is_empty() {
             continue;
@@ -348,9 +348,13 @@ fn from_tails<C: Figures + Default + Copy>(
             (By::SchoolGroup, Some(y)) => kept_group_tails(conn, y, units)?,
             _ => (HashMap::new(), units),
         };
+        // The probed rows under the units' own keys.
+        let probed: std::collections::HashSet<&str> = units.iter().map(|(u, _)| *u).collect();
         for row in probe(conn, by, year, &units, t)? {
             let i = usize::from(row.kind != KINDS[0]);
-            lists.entry(row.unit.clone()).or_default()[i].push(row);
+            if let Some(u) = probed.get(row.unit.as_str()) {
+                lists.entry(*u).or_default()[i].push(row);
+            }
         }
         found.insert(by, lists);
     }
@@ -375,7 +379,7 @@ fn from_tails<C: Figures + Default + Copy>(
                 let of_by = found.get(&w.by);
                 let mut tail: Vec<&TailRow> = units
                     .iter()
-                    .filter_map(|u| of_by.and_then(|f| f.get(u)))
+                    .filter_map(|u| of_by.and_then(|f| f.get(u.as_str())))
                     .flat_map(|lists| lists[i].iter())
                     .collect();
                 tail.sort_by(|a, b| {
@@ -437,12 +441,12 @@ struct KeptRow {
 fn kept_school_tails<'a, C: Figures>(
     conn: &mut DbConn,
     year: i32,
-    units: Vec<(&'a String, [usize; 2])>,
+    units: Vec<(&'a str, [usize; 2])>,
     t: Threshold,
     own: Option<&BTreeMap<String, C>>,
 ) -> QueryResult<(
-    HashMap<String, [Vec<TailRow>; 2]>,
-    Vec<(&'a String, [usize; 2])>,
+    HashMap<&'a str, [Vec<TailRow>; 2]>,
+    Vec<(&'a str, [usize; 2])>,
 )> {
     let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
     let marked: std::collections::HashSet<String> = load::<Unit>(
@@ -477,19 +481,15 @@ fn kept_school_tails<'a, C: Figures>(
         let i = usize::from(r.kind != KINDS[0]);
         kept.entry(key).or_default()[i] = Some((r.responses, r.entries));
     }
-    let mut lists: HashMap<String, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
+    let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
     let mut left = Vec::new();
     'units: for (u, d) in units {
-        let key = if u.as_str() == NONE_KEY {
-            ""
-        } else {
-            u.as_str()
-        };
+        let key = if u == NONE_KEY { "" } else { u };
         if marked.contains(key) {
             left.push((u, d));
             continue;
         }
-        let rows = kept.remove(u.as_str()).unwrap_or_default();
+        let rows = kept.remove(u).unwrap_or_default();
         let mut unit_lists: [Vec<TailRow>; 2] = Default::default();
         for i in 0..2 {
             if d[i] == 0 {
@@ -502,9 +502,7 @@ fn kept_school_tails<'a, C: Figures>(
             };
             // The kept count is the cells' for a school nothing has marked since; a
             // difference would mean rows out of date, which the index answers for.
-            let cells = own
-                .and_then(|o| o.get(u.as_str()))
-                .map(|c| c.responses()[i]);
+            let cells = own.and_then(|o| o.get(u)).map(|c| c.responses()[i]);
             let Some(entries) = crate::store::report_cells::unpack(entries, d[i]) else {
                 left.push((u, d));
                 continue 'units;
@@ -517,7 +515,7 @@ fn kept_school_tails<'a, C: Figures>(
             }
             unit_lists[i] = tail_rows(entries);
         }
-        lists.insert(u.clone(), unit_lists);
+        lists.insert(u, unit_lists);
     }
     Ok((lists, left))
 }
@@ -551,9 +549,10 @@ fn pair_level<C: Figures>(
             continue;
         }
         let (place, staff_group) = if place_first { (k1, k2) } else { (k2, k1) };
-        let schools = match place_level {
-            GroupBy::Cluster => schools_of.get(place).cloned().unwrap_or_default(),
-            _ => vec![place.clone()],
+        let one = [place.clone()];
+        let schools: &[String] = match place_level {
+            GroupBy::Cluster => schools_of.get(place).map_or(&[], Vec::as_slice),
+            _ => &one,
         };
         let units = schools
             .iter()
@@ -611,10 +610,10 @@ fn tail_rows(entries: Vec<crate::store::report_cells::KeptEntry>) -> Vec<TailRow
 fn kept_group_tails<'a>(
     conn: &mut DbConn,
     year: i32,
-    units: Vec<(&'a String, [usize; 2])>,
+    units: Vec<(&'a str, [usize; 2])>,
 ) -> QueryResult<(
-    HashMap<String, [Vec<TailRow>; 2]>,
-    Vec<(&'a String, [usize; 2])>,
+    HashMap<&'a str, [Vec<TailRow>; 2]>,
+    Vec<(&'a str, [usize; 2])>,
 )> {
     let params = [Param::Int(i64::from(year))];
     let marked: std::collections::HashSet<String> = load::<Unit>(
@@ -631,28 +630,29 @@ fn kept_group_tails<'a>(
            FROM report_school_group_tails WHERE course_year = $1",
         &params,
     )?;
-    let none = |k: String| {
-        if k.is_empty() {
-            NONE_KEY.to_string()
-        } else {
-            k
-        }
-    };
-    let mut kept: HashMap<String, [Option<(i64, String)>; 2]> = HashMap::with_capacity(rows.len());
+    // The kept rows by school, then staff group ('' for none, as kept).
+    let mut kept: HashMap<String, HashMap<String, [Option<(i64, String)>; 2]>> = HashMap::new();
     for r in rows {
         let i = usize::from(r.kind != KINDS[0]);
-        let key = pair_key(&none(r.school_key), &none(r.staff_group_key));
-        kept.entry(key).or_default()[i] = Some((r.responses, r.entries));
+        kept.entry(r.school_key)
+            .or_default()
+            .entry(r.staff_group_key)
+            .or_default()[i] = Some((r.responses, r.entries));
     }
-    let mut lists: HashMap<String, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
+    let kept_key = |k: &'a str| if k == NONE_KEY { "" } else { k };
+    let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
     let mut left = Vec::new();
     'units: for (u, d) in units {
-        let school = split_pair(u).0;
-        if marked.contains(if school == NONE_KEY { "" } else { school }) {
+        let (school, group) = split_pair(u);
+        let (school, group) = (kept_key(school), kept_key(group));
+        if marked.contains(school) {
             left.push((u, d));
             continue;
         }
-        let rows = kept.remove(u.as_str()).unwrap_or_default();
+        let rows = kept
+            .get_mut(school)
+            .and_then(|g| g.remove(group))
+            .unwrap_or_default();
         let mut unit_lists: [Vec<TailRow>; 2] = Default::default();
         for i in 0..2 {
             if d[i] == 0 {
@@ -673,7 +673,7 @@ fn kept_group_tails<'a>(
                 }
             }
         }
-        lists.insert(u.clone(), unit_lists);
+        lists.insert(u, unit_lists);
     }
     Ok((lists, left))
 }
@@ -722,14 +722,14 @@ fn probe(
     conn: &mut DbConn,
     by: By,
     year: Option<i32>,
-    units: &[(&String, [usize; 2])],
+    units: &[(&str, [usize; 2])],
     t: Threshold,
 ) -> QueryResult<Vec<TailRow>> {
     let mut out = Vec::new();
     let (none, keyed): (Vec<_>, Vec<_>) = units.iter().partition(|(u, _)| match by {
         By::Year => false,
         By::SchoolGroup => split_pair(u).0 == NONE_KEY,
-        _ => u.as_str() == NONE_KEY,
+        _ => *u == NONE_KEY,
     });
     for (list, is_none) in [(keyed, false), (none, true)] {
         if list.is_empty() {
