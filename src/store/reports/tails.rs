@@ -21,9 +21,10 @@
 //!
 //! A group made of several of those (a cluster of schools, a priority or term of courses, the
 //! totals of a window that is not one academic year) takes the latest of its parts' tails:
-//! a response among a group's latest `r` is among its own part's latest `r`. Groupings with
-//! no such parts (pairs of groupings; a person-level grouping over a window that is not one
-//! academic year) are worked out by the window query instead, as the reference is
+//! a response among a group's latest `r` is among its own part's latest `r`; so does a pair
+//! of a school or cluster with a staff group over one academic year, from each school's
+//! staff groups' kept tails. Groupings with no such parts (other pairs of groupings; a
+//! person-level grouping over a window that is not one academic year) are worked out by the window query instead, as the reference is
 //! (`Method::Bookings`); [`from_tails`] says so by returning `None`.
 
 use std::collections::{BTreeMap, HashMap};
