@@ -1,10 +1,12 @@
 //! Each school's tail kept ahead of time (`report_school_tails`, migration
 //! `kept_school_tails`): per academic year and kind of response, the school's latest counted
-//! responses, with what each adds to the figures and how many counted responses the school
-//! has. The released sums of a by-school or by-cluster report over one academic year are the
-//! cells' sums less each group's tail (`store::reports`); with the tails kept, that report
-//! reads one range of this table instead of looking up every school's tail in the responses'
-//! index (tens of thousands of lookups at national size).
+//! responses, packed in one row with what each adds to the figures and how many counted
+//! responses the school has; and the same per staff group of each school
+//! (`report_school_group_tails`). The released sums of a report by school or cluster (alone,
+//! or then by staff group) over one academic year are the cells' sums less each group's tail
+//! (`store::reports`); with the tails kept, that report reads one range of these tables
+//! instead of looking up every school's tail in the responses' index (tens of thousands of
+//! lookups at national size).
 //!
 //! Triggers mark a school's year in `report_school_tail_marks` in the very transaction that
 //! writes or changes one of its counted responses (or stops one being counted, or moves it to
@@ -23,8 +25,9 @@ use diesel::sql_types::Integer;
 pub const KEPT_TAIL: usize = 4;
 
 /// Marked school-years worked out again per write transaction: each is a handful of
-/// statements over one school's responses of one year, and writes at most `2 * KEPT_TAIL`
-/// rows, so a write stays within [`super::WRITE_BOUND`] on SQLite.
+/// statements over one school's responses of one year, writing a row per kind for the school
+/// and for each of its staff groups, so a write stays within [`super::WRITE_BOUND`] on
+/// SQLite.
 const TAILS_PER_WRITE: usize = 25;
 
 /// A school's year marked for working its tail out again.
