@@ -26,7 +26,7 @@ pub const KEPT_TAIL: usize = 4;
 
 /// Marked school-years worked out again per write transaction: each is a handful of
 /// statements over one school's responses of one year, writing a row per kind for the school
-/// and for each of its staff groups, so a write stays within [`super::WRITE_BOUND`] on
+/// and for each of its staff groups, so a write is meant to stay within [`super::WRITE_BOUND`] on
 /// SQLite.
 const TAILS_PER_WRITE: usize = 25;
 
