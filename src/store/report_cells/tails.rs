@@ -26,8 +26,8 @@ pub const KEPT_TAIL: usize = 4;
 
 /// Marked school-years worked out again per write transaction: each is a handful of
 /// statements over one school's responses of one year, writing a row per kind for the school
-/// and for each of its staff groups, so a write is meant to stay within [`super::WRITE_BOUND`] on
-/// SQLite.
+/// and for each of its staff groups, so a write is meant to stay within
+/// [`super::WRITE_BOUND`] on SQLite.
 const TAILS_PER_WRITE: usize = 25;
 
 /// A school's year marked for working its tail out again.
