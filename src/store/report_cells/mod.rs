@@ -139,6 +139,17 @@ pub(crate) fn exec(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResul
     bound(conn, sql, params).execute(conn)
 }
 
+/// Runs a query whose one row is a count, `n`.
+pub(crate) fn count(conn: &mut DbConn, sql: &str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let rows: Vec<N> = load(conn, sql, &[])?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
 /// `$from, $from+1, ...` for `n` parameters.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)

@@ -368,10 +368,7 @@ fn refresh_run(
         if done.writes >= max_writes {
             break;
         }
-        cp.before_write(conn)?;
-        let started = std::time::Instant::now();
-        let moved = crate::db::write_tx(conn, |c| move_chunk(c, &chunk, now))?;
-        let took = started.elapsed();
+        let moved = timed_write(conn, cp, &mut done, |c| move_chunk(c, &chunk, now), |m| *m)?;
         if !moved {
             // Another copy of the service is refreshing.
             return Ok((done.summed > 0).then_some(done));
@@ -379,10 +376,28 @@ fn refresh_run(
         // Courses that changed since their sums were read keep their marks: they count as
         // dealt with, and are summed again next time.
         done.summed += chunk.len();
-        done.wrote(took);
-        cp.wrote(conn)?;
     }
     Ok(Some(done))
+}
+
+/// One write transaction of the refresher: `f` in a write transaction, with SQLite's
+/// checkpoints kept around it ([`Checkpoints`]), counted and timed in `done` when `wrote`
+/// says it wrote (not when it found another refresher at work or nothing left to do).
+fn timed_write<T>(
+    conn: &mut DbConn,
+    cp: &mut Checkpoints,
+    done: &mut Refreshed,
+    f: impl FnOnce(&mut DbConn) -> QueryResult<T>,
+    wrote: impl Fn(&T) -> bool,
+) -> QueryResult<T> {
+    cp.before_write(conn)?;
+    let started = std::time::Instant::now();
+    let out = crate::db::write_tx(conn, f)?;
+    if wrote(&out) {
+        done.wrote(started.elapsed());
+        cp.wrote(conn)?;
+    }
+    Ok(out)
 }
 
 /// The kept tails of the schools' years marked (up to `limit`), in write transactions counted
@@ -398,18 +413,18 @@ fn refresh_tails_within(
         if done.writes >= max_writes {
             return Ok(None);
         }
-        cp.before_write(conn)?;
-        let started = std::time::Instant::now();
-        let wrote = crate::db::write_tx(conn, |c| -> QueryResult<bool> {
-            if !refresh_lock(c)? {
-                return Ok(false);
-            }
-            part(c)
-        })?;
-        if wrote {
-            done.wrote(started.elapsed());
-            cp.wrote(conn)?;
-        }
+        let wrote = timed_write(
+            conn,
+            cp,
+            done,
+            |c| -> QueryResult<bool> {
+                if !refresh_lock(c)? {
+                    return Ok(false);
+                }
+                part(c)
+            },
+            |w| *w,
+        )?;
         Ok(Some(wrote))
     })?;
     done.tails += r.kept;
@@ -531,9 +546,7 @@ fn split_course(
                 // Out of this run's writes: the course keeps its mark.
                 return Ok(Step::Abandoned);
             }
-            cp.before_write(conn)?;
-            let started = std::time::Instant::now();
-            let step = crate::db::write_tx(conn, |c| -> QueryResult<Step> {
+            let write = |c: &mut DbConn| -> QueryResult<Step> {
                 if !refresh_lock(c)? {
                     return Ok(Step::Locked);
                 }
@@ -549,12 +562,8 @@ fn split_course(
                 )?;
                 tidy(c, months.into_iter().map(|m| i64::from(m.month)).collect())?;
                 Ok(Step::Moved)
-            })?;
-            if step == Step::Moved {
-                done.wrote(started.elapsed());
-                cp.wrote(conn)?;
-            }
-            Ok(step)
+            };
+            timed_write(conn, cp, done, write, |step| *step == Step::Moved)
         };
     // A range's old rows out of the cells and out of `report_facts`; and, with `put_in`, its
     // new rows into both.
@@ -844,17 +853,10 @@ fn tidy(c: &mut DbConn, mut months: Vec<i64>) -> QueryResult<()> {
 
 /// Courses marked for summing again.
 pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let rows: Vec<N> = load(
+    count(
         conn,
         &format!("SELECT COUNT(*) AS n FROM report_dirty WHERE {MARKED}"),
-        &[],
-    )?;
-    Ok(rows.first().map_or(0, |r| r.n))
+    )
 }
 
 /// Sums every marked course, `batch` at a time, calling `progress` with the number done so

@@ -88,49 +88,44 @@ struct KeptSource {
     kind: String,
     #[diesel(sql_type = BigInt)]
     responses: i64,
-    #[diesel(sql_type = Timestamp)]
-    submitted_at: NaiveDateTime,
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
-    satisfaction: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
-    impact: Option<i32>,
-    #[diesel(sql_type = Integer)]
-    shift: i32,
-    #[diesel(sql_type = Integer)]
-    pairs: i32,
-    #[diesel(sql_type = Integer)]
-    g1: i32,
-    #[diesel(sql_type = Integer)]
-    g2: i32,
-    #[diesel(sql_type = Integer)]
-    g3: i32,
-    #[diesel(sql_type = Integer)]
-    g4: i32,
-    #[diesel(sql_type = Integer)]
-    g5: i32,
+    #[diesel(embed)]
+    entry: KeptEntry,
 }
 
 /// One response of a kept tail: when it came, its id (which orders responses that came at
 /// the same moment) and what it adds to each figure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeptEntry {
+    #[diesel(sql_type = Timestamp)]
     pub(crate) submitted_at: NaiveDateTime,
+    #[diesel(sql_type = Text)]
     pub(crate) id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
     pub(crate) satisfaction: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
     pub(crate) impact: Option<i32>,
+    /// The retrospective confidence shift and its pairs.
+    #[diesel(sql_type = Integer)]
     pub(crate) shift: i32,
+    #[diesel(sql_type = Integer)]
     pub(crate) pairs: i32,
     /// Answers at each Guskey level.
-    pub(crate) guskey: [i32; 5],
+    #[diesel(sql_type = Integer)]
+    pub(crate) g1: i32,
+    #[diesel(sql_type = Integer)]
+    pub(crate) g2: i32,
+    #[diesel(sql_type = Integer)]
+    pub(crate) g3: i32,
+    #[diesel(sql_type = Integer)]
+    pub(crate) g4: i32,
+    #[diesel(sql_type = Integer)]
+    pub(crate) g5: i32,
 }
 
 impl KeptEntry {
     fn write(&self, out: &mut String) {
         use std::fmt::Write;
         let opt = |v: Option<i32>| v.map_or(String::new(), |v| v.to_string());
-        let g = self.guskey;
         let _ = write!(
             out,
             "{},{},{},{},{},{},{},{},{},{},{}",
@@ -140,11 +135,11 @@ impl KeptEntry {
             opt(self.impact),
             self.shift,
             self.pairs,
-            g[0],
-            g[1],
-            g[2],
-            g[3],
-            g[4]
+            self.g1,
+            self.g2,
+            self.g3,
+            self.g4,
+            self.g5
         );
     }
 
@@ -169,6 +164,7 @@ impl KeptEntry {
         for g in &mut guskey {
             *g = next()?.parse().ok()?;
         }
+        let [g1, g2, g3, g4, g5] = guskey;
         Some(KeptEntry {
             submitted_at,
             id,
@@ -176,7 +172,11 @@ impl KeptEntry {
             impact,
             shift,
             pairs,
-            guskey,
+            g1,
+            g2,
+            g3,
+            g4,
+            g5,
         })
     }
 }
@@ -219,15 +219,7 @@ struct KeptRow {
 fn packed(rows: Vec<KeptSource>) -> Vec<KeptRow> {
     let mut out: Vec<KeptRow> = Vec::new();
     for r in rows {
-        let entry = KeptEntry {
-            submitted_at: r.submitted_at,
-            id: r.id,
-            satisfaction: r.satisfaction,
-            impact: r.impact,
-            shift: r.shift,
-            pairs: r.pairs,
-            guskey: [r.g1, r.g2, r.g3, r.g4, r.g5],
-        };
+        let entry = r.entry;
         match out.last_mut() {
             Some(last)
                 if last.course_year == r.course_year
@@ -294,17 +286,7 @@ pub fn fill_school_tails(conn: &mut DbConn) -> QueryResult<usize> {
 
 /// School-years marked for working their kept tails out again.
 pub fn marked_tails(conn: &mut DbConn) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let rows: Vec<N> = load(
-        conn,
-        "SELECT COUNT(*) AS n FROM report_school_tail_marks",
-        &[],
-    )?;
-    Ok(rows.first().map_or(0, |r| r.n))
+    count(conn, "SELECT COUNT(*) AS n FROM report_school_tail_marks")
 }
 
 /// What [`refresh_tails`] did.
@@ -415,7 +397,11 @@ mod tests {
             impact: None,
             shift,
             pairs: 2,
-            guskey: [1, 0, 3, 0, 12],
+            g1: 1,
+            g2: 0,
+            g3: 3,
+            g4: 0,
+            g5: 12,
         }
     }
 

@@ -29,15 +29,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Datelike, NaiveDateTime};
+use chrono::Datelike;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text};
 use diesel::QueryResult;
 
 use crate::db::{Backend, DbConn};
 use crate::domain::suppression::Threshold;
 use crate::reports::metrics::{GroupBy, ReportQuery, NONE_KEY};
-use crate::store::report_cells::{load, Param};
+use crate::store::report_cells::{load, KeptEntry, Param};
 
 use super::cells::{Method, Wanted};
 use super::reference::Courses;
@@ -89,53 +89,32 @@ struct TailRow {
     unit: String,
     #[diesel(sql_type = Text)]
     kind: String,
-    #[diesel(sql_type = Timestamp)]
-    submitted_at: NaiveDateTime,
-    #[diesel(sql_type = Text)]
-    id: String,
-    #[diesel(sql_type = Nullable<Integer>)]
-    satisfaction: Option<i32>,
-    #[diesel(sql_type = Nullable<Integer>)]
-    impact: Option<i32>,
-    #[diesel(sql_type = Integer)]
-    shift: i32,
-    #[diesel(sql_type = Integer)]
-    pairs: i32,
-    #[diesel(sql_type = Integer)]
-    g1: i32,
-    #[diesel(sql_type = Integer)]
-    g2: i32,
-    #[diesel(sql_type = Integer)]
-    g3: i32,
-    #[diesel(sql_type = Integer)]
-    g4: i32,
-    #[diesel(sql_type = Integer)]
-    g5: i32,
+    #[diesel(embed)]
+    entry: KeptEntry,
 }
 
 impl TailRow {
     /// Takes what this response (a post-course one when `post`, else a follow-up) adds to each
-    /// figure away from `s`, as `super::released` adds it: satisfaction from post-course responses, the impact rate from follow-ups, the
-    /// confidence shift and the Guskey answers from either.
+    /// figure away from `s`, as `super::released` adds it: satisfaction from post-course
+    /// responses, the impact rate from follow-ups, the confidence shift and the Guskey answers
+    /// from either.
     fn take_from(&self, post: bool, s: &mut ReleasedSums) {
+        let e = &self.entry;
         if post {
-            if let Some(v) = self.satisfaction {
+            if let Some(v) = e.satisfaction {
                 s.sum[0] -= i64::from(v);
                 s.counted[0] -= 1;
             }
-        } else if let Some(v) = self.impact {
+        } else if let Some(v) = e.impact {
             s.sum[1] -= i64::from(v >= 4);
             s.counted[1] -= 1;
         }
-        if self.pairs > 0 {
+        if e.pairs > 0 {
             s.counted[2] -= 1;
         }
-        s.sum[2] -= i64::from(self.shift);
-        s.pairs[2] -= i64::from(self.pairs);
-        for (i, g) in [self.g1, self.g2, self.g3, self.g4, self.g5]
-            .into_iter()
-            .enumerate()
-        {
+        s.sum[2] -= i64::from(e.shift);
+        s.pairs[2] -= i64::from(e.pairs);
+        for (i, g) in [e.g1, e.g2, e.g3, e.g4, e.g5].into_iter().enumerate() {
             s.sum[3 + i] -= i64::from(g);
             if g > 0 {
                 s.counted[3 + i] -= 1;
@@ -384,7 +363,8 @@ fn from_tails<C: Figures + Default + Copy>(
                     .flat_map(|lists| lists[i].iter())
                     .collect();
                 tail.sort_by(|a, b| {
-                    (b.submitted_at, b.id.as_bytes()).cmp(&(a.submitted_at, a.id.as_bytes()))
+                    (b.entry.submitted_at, b.entry.id.as_bytes())
+                        .cmp(&(a.entry.submitted_at, a.entry.id.as_bytes()))
                 });
                 for r in tail.iter().take(*len) {
                     r.take_from(i == 0, &mut sums);
@@ -450,14 +430,7 @@ fn kept_school_tails<'a, C: Figures>(
     Vec<(&'a str, [usize; 2])>,
 )> {
     let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
-    let marked: std::collections::HashSet<String> = load::<Unit>(
-        conn,
-        "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",
-        &params[..1],
-    )?
-    .into_iter()
-    .map(|u| u.unit)
-    .collect();
+    let marked = marked_schools(conn, year)?;
     let rows: Vec<KeptRow> = load(
         conn,
         &format!(
@@ -484,39 +457,22 @@ fn kept_school_tails<'a, C: Figures>(
     }
     let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
     let mut left = Vec::new();
-    'units: for (u, d) in units {
+    for (u, d) in units {
         let key = if u == NONE_KEY { "" } else { u };
         if marked.contains(key) {
             left.push((u, d));
             continue;
         }
         let rows = kept.remove(u).unwrap_or_default();
-        let mut unit_lists: [Vec<TailRow>; 2] = Default::default();
-        for i in 0..2 {
-            if d[i] == 0 {
-                continue;
+        // The kept count is the cells' for a school nothing has marked since; a difference
+        // would mean rows out of date, which the index answers for.
+        let cells = own.and_then(|o| o.get(u)).map(|c| c.responses());
+        match unit_tails(&rows, d, cells) {
+            Some(unit_lists) => {
+                lists.insert(u, unit_lists);
             }
-            let (responses, entries) = match &rows[i] {
-                Some((n, e)) => (*n, e.as_str()),
-                // No row: no counted responses of the kind, unless the cells say otherwise.
-                None => (0, ""),
-            };
-            // The kept count is the cells' for a school nothing has marked since; a
-            // difference would mean rows out of date, which the index answers for.
-            let cells = own.and_then(|o| o.get(u)).map(|c| c.responses()[i]);
-            let Some(entries) = crate::store::report_cells::unpack(entries, d[i]) else {
-                left.push((u, d));
-                continue 'units;
-            };
-            // As deep as asked, or every counted response the school has.
-            let deep_enough = entries.len() >= d[i] || entries.len() as i64 == responses;
-            if !deep_enough || cells.is_some_and(|n| n != responses) {
-                left.push((u, d));
-                continue 'units;
-            }
-            unit_lists[i] = tail_rows(entries);
+            None => left.push((u, d)),
         }
-        lists.insert(u, unit_lists);
     }
     Ok((lists, left))
 }
@@ -583,23 +539,13 @@ struct KeptGroupRow {
 }
 
 /// A kept tail's entries as tail rows.
-fn tail_rows(entries: Vec<crate::store::report_cells::KeptEntry>) -> Vec<TailRow> {
+fn tail_rows(entries: Vec<KeptEntry>) -> Vec<TailRow> {
     entries
         .into_iter()
-        .map(|e| TailRow {
+        .map(|entry| TailRow {
             unit: String::new(),
             kind: String::new(),
-            submitted_at: e.submitted_at,
-            id: e.id,
-            satisfaction: e.satisfaction,
-            impact: e.impact,
-            shift: e.shift,
-            pairs: e.pairs,
-            g1: e.guskey[0],
-            g2: e.guskey[1],
-            g3: e.guskey[2],
-            g4: e.guskey[3],
-            g5: e.guskey[4],
+            entry,
         })
         .collect()
 }
@@ -617,14 +563,7 @@ fn kept_group_tails<'a>(
     Vec<(&'a str, [usize; 2])>,
 )> {
     let params = [Param::Int(i64::from(year))];
-    let marked: std::collections::HashSet<String> = load::<Unit>(
-        conn,
-        "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",
-        &params,
-    )?
-    .into_iter()
-    .map(|u| u.unit)
-    .collect();
+    let marked = marked_schools(conn, year)?;
     let rows: Vec<KeptGroupRow> = load(
         conn,
         "SELECT school_key, staff_group_key, kind, responses, entries
@@ -643,7 +582,7 @@ fn kept_group_tails<'a>(
     let kept_key = |k: &'a str| if k == NONE_KEY { "" } else { k };
     let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
     let mut left = Vec::new();
-    'units: for (u, d) in units {
+    for (u, d) in units {
         let (school, group) = split_pair(u);
         let (school, group) = (kept_key(school), kept_key(group));
         if marked.contains(school) {
@@ -654,29 +593,54 @@ fn kept_group_tails<'a>(
             .get_mut(school)
             .and_then(|g| g.remove(group))
             .unwrap_or_default();
-        let mut unit_lists: [Vec<TailRow>; 2] = Default::default();
-        for i in 0..2 {
-            if d[i] == 0 {
-                continue;
+        match unit_tails(&rows, d, None) {
+            Some(unit_lists) => {
+                lists.insert(u, unit_lists);
             }
-            let (responses, entries) = match &rows[i] {
-                Some((n, e)) => (*n, e.as_str()),
-                // No row: the school's staff group has no counted responses of the kind.
-                None => (0, ""),
-            };
-            match crate::store::report_cells::unpack(entries, d[i]) {
-                Some(e) if e.len() >= d[i] || e.len() as i64 == responses => {
-                    unit_lists[i] = tail_rows(e);
-                }
-                _ => {
-                    left.push((u, d));
-                    continue 'units;
-                }
-            }
+            None => left.push((u, d)),
         }
-        lists.insert(u, unit_lists);
     }
     Ok((lists, left))
+}
+
+/// The schools whose year `year` is marked for its kept tails to be worked out again: their
+/// kept rows may be out of date.
+fn marked_schools(conn: &mut DbConn, year: i32) -> QueryResult<std::collections::HashSet<String>> {
+    let rows: Vec<Unit> = load(
+        conn,
+        "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",
+        &[Param::Int(i64::from(year))],
+    )?;
+    Ok(rows.into_iter().map(|u| u.unit).collect())
+}
+
+/// A unit's tail of each kind, as deep as `d` asks, from its kept rows (per kind, the count
+/// of counted responses and the packed entries; none kept: none counted); `None` where they
+/// cannot answer for it: unreadable, not as deep as asked while the unit has more responses,
+/// or a count that is not the cells' (`cells`, when known).
+fn unit_tails(
+    rows: &[Option<(i64, String)>; 2],
+    d: [usize; 2],
+    cells: Option<[i64; 2]>,
+) -> Option<[Vec<TailRow>; 2]> {
+    let mut lists: [Vec<TailRow>; 2] = Default::default();
+    for i in 0..2 {
+        if d[i] == 0 {
+            continue;
+        }
+        let (responses, entries) = match &rows[i] {
+            Some((n, e)) => (*n, e.as_str()),
+            None => (0, ""),
+        };
+        let entries = crate::store::report_cells::unpack(entries, d[i])?;
+        // As deep as asked, or every counted response the unit has.
+        let deep_enough = entries.len() >= d[i] || entries.len() as i64 == responses;
+        if !deep_enough || cells.is_some_and(|n| n[i] != responses) {
+            return None;
+        }
+        lists[i] = tail_rows(entries);
+    }
+    Some(lists)
 }
 
 #[derive(QueryableByName)]
