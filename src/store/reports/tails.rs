@@ -215,6 +215,12 @@ fn from_tails<C: Figures + Default + Copy>(
             groups: BTreeMap::from([(String::new(), (totals_tail, the_courses.clone()))]),
         },
     };
+    // Every school with its cluster, read once for the levels that need it.
+    let clusters = if levels.contains(&GroupBy::Cluster) {
+        schools_by_cluster(conn)?
+    } else {
+        Vec::new()
+    };
     let mut wanted = vec![totals];
     if let Some(level) = levels.first() {
         let first = &rollup.first[period];
@@ -239,13 +245,13 @@ fn from_tails<C: Figures + Default + Copy>(
                 }
             }
             GroupBy::Cluster => {
-                for (school, cluster) in schools_by_cluster(conn)? {
-                    if let Some(l) = tails(&cluster) {
+                for (school, cluster) in &clusters {
+                    if let Some(l) = tails(cluster) {
                         groups
-                            .entry(cluster)
+                            .entry(cluster.clone())
                             .or_insert((l, Vec::new()))
                             .1
-                            .push(school);
+                            .push(school.clone());
                     }
                 }
                 // Responses without a school are in the group of no cluster.
@@ -277,13 +283,13 @@ fn from_tails<C: Figures + Default + Copy>(
     }
     if let Some((place_first, place_level)) = pair {
         wanted.push(pair_level(
-            conn,
             rollup,
             period,
             t,
             place_first,
             place_level,
-        )?);
+            &clusters,
+        ));
     }
 
     // Each unit is probed once per kind, as deep as the deepest group it is in needs.
@@ -481,21 +487,21 @@ fn kept_school_tails<'a, C: Figures>(
 /// first when `place_first`) that have a tail in `period`, each with its units: the staff
 /// group of each school of the pair's school or cluster.
 fn pair_level<C: Figures>(
-    conn: &mut DbConn,
     rollup: &Rollup<C>,
     period: usize,
     t: Threshold,
     place_first: bool,
     place_level: GroupBy,
-) -> QueryResult<Level> {
-    let mut schools_of: HashMap<String, Vec<String>> = HashMap::new();
+    clusters: &[(String, String)],
+) -> Level {
+    let mut schools_of: HashMap<&str, Vec<String>> = HashMap::new();
     if place_level == GroupBy::Cluster {
-        for (school, cluster) in schools_by_cluster(conn)? {
-            schools_of.entry(cluster).or_default().push(school);
+        for (school, cluster) in clusters {
+            schools_of.entry(cluster).or_default().push(school.clone());
         }
         // Responses without a school are in the group of no cluster.
         schools_of
-            .entry(NONE_KEY.to_string())
+            .entry(NONE_KEY)
             .or_default()
             .push(NONE_KEY.to_string());
     }
@@ -508,7 +514,7 @@ fn pair_level<C: Figures>(
         let (place, staff_group) = if place_first { (k1, k2) } else { (k2, k1) };
         let one = [place.clone()];
         let schools: &[String] = match place_level {
-            GroupBy::Cluster => schools_of.get(place).map_or(&[], Vec::as_slice),
+            GroupBy::Cluster => schools_of.get(place.as_str()).map_or(&[], Vec::as_slice),
             _ => &one,
         };
         let units = schools
@@ -517,10 +523,10 @@ fn pair_level<C: Figures>(
             .collect();
         groups.insert(pair_key(k1, k2), (lens, units));
     }
-    Ok(Level {
+    Level {
         by: By::SchoolGroup,
         groups,
-    })
+    }
 }
 
 /// A kept row of one staff group of one school (`report_school_group_tails`).
