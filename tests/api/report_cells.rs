@@ -528,13 +528,14 @@ async fn kept_tails(backend: Backend) {
             (GroupBy::StaffGroup, GroupBy::Cluster),
             (GroupBy::School, GroupBy::StaffGroup),
         ];
-        let pair_reports = |conn: &mut DbConn, method: Method| -> Vec<Value> {
+        let pair_reports_at = |conn: &mut DbConn, method: Method, min_responses| -> Vec<Value> {
             pairs
                 .iter()
                 .map(|(a, b)| {
                     let pq = ReportQuery {
                         group_by: *a,
                         then_by: Some(*b),
+                        min_responses,
                         ..q.clone()
                     };
                     let e = engagement_by(conn, &pq, ReportScope::All, method).unwrap();
@@ -543,6 +544,7 @@ async fn kept_tails(backend: Backend) {
                 })
                 .collect()
         };
+        let pair_reports = |conn: &mut DbConn, method: Method| pair_reports_at(conn, method, 5);
         let pair_reference = pair_reports(conn, Method::Bookings);
         for (cells, bookings) in pair_reports(conn, Method::Cells)
             .iter()
@@ -619,6 +621,40 @@ async fn kept_tails(backend: Backend) {
             .zip(&pair_reference)
         {
             same(cells, bookings, "pairs worked out again");
+        }
+        // One school's kept rows emptied by hand and the school marked: its staff groups are
+        // looked up, the other schools' read as kept.
+        diesel::sql_query(
+            "INSERT INTO report_school_tail_marks (course_year, school_key, version)
+             SELECT course_year, school_key, 1 FROM report_school_group_tails
+              WHERE course_year = 2025 AND school_key <> ''
+              GROUP BY course_year, school_key ORDER BY COUNT(*) DESC, school_key LIMIT 1",
+        )
+        .execute(conn)
+        .unwrap();
+        assert_eq!(report_cells::marked_tails(conn).unwrap(), 1);
+        diesel::sql_query(
+            "UPDATE report_school_group_tails SET responses = 0, entries = ''
+              WHERE course_year = 2025
+                AND school_key IN (SELECT school_key FROM report_school_tail_marks)",
+        )
+        .execute(conn)
+        .unwrap();
+        for (cells, bookings) in pair_reports(conn, Method::Cells)
+            .iter()
+            .zip(&pair_reference)
+        {
+            same(cells, bookings, "pairs with one marked school");
+        }
+        // Tails longer than the kept rows hold (a threshold of 7 asks for up to 6): the rows
+        // not deep enough are looked up.
+        let deeper = pair_reports_at(conn, Method::Bookings, 7);
+        assert_ne!(
+            deeper, pair_reference,
+            "a threshold of 7 releases other figures"
+        );
+        for (cells, bookings) in pair_reports_at(conn, Method::Cells, 7).iter().zip(&deeper) {
+            same(cells, bookings, "pairs at a threshold of 7");
         }
     })
     .await

@@ -144,11 +144,61 @@ impl KeptEntry {
     }
 
     fn read(s: &str) -> Option<KeptEntry> {
+        let e = EntryRef::read(s)?;
+        let [g1, g2, g3, g4, g5] = e.guskey;
+        Some(KeptEntry {
+            submitted_at: chrono::DateTime::from_timestamp_micros(e.micros)?.naive_utc(),
+            id: e.id.to_string(),
+            satisfaction: e.satisfaction,
+            impact: e.impact,
+            shift: e.shift,
+            pairs: e.pairs,
+            g1,
+            g2,
+            g3,
+            g4,
+            g5,
+        })
+    }
+
+    /// The entry read in place.
+    pub(crate) fn as_ref(&self) -> EntryRef<'_> {
+        EntryRef {
+            micros: self.submitted_at.and_utc().timestamp_micros(),
+            id: &self.id,
+            satisfaction: self.satisfaction,
+            impact: self.impact,
+            shift: self.shift,
+            pairs: self.pairs,
+            guskey: [self.g1, self.g2, self.g3, self.g4, self.g5],
+        }
+    }
+}
+
+/// A kept entry read in place, without copying its id: reports read hundreds of thousands of
+/// entries to keep a few of each group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EntryRef<'a> {
+    /// When it came, in microseconds since 1970 (UTC).
+    pub(crate) micros: i64,
+    pub(crate) id: &'a str,
+    pub(crate) satisfaction: Option<i32>,
+    pub(crate) impact: Option<i32>,
+    pub(crate) shift: i32,
+    pub(crate) pairs: i32,
+    /// Answers at each Guskey level.
+    pub(crate) guskey: [i32; 5],
+}
+
+impl<'a> EntryRef<'a> {
+    /// One packed entry (`KeptEntry::write`); `None` if it cannot be read.
+    fn read(s: &'a str) -> Option<EntryRef<'a>> {
         let mut f = s.split(',');
         let mut next = || f.next();
         let micros: i64 = next()?.parse().ok()?;
-        let submitted_at = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
-        let id = next()?.to_string();
+        // Only times chrono can hold, as `KeptEntry` needs.
+        chrono::DateTime::from_timestamp_micros(micros)?;
+        let id = next()?;
         let opt = |v: &str| -> Option<Option<i32>> {
             if v.is_empty() {
                 Some(None)
@@ -164,21 +214,32 @@ impl KeptEntry {
         for g in &mut guskey {
             *g = next()?.parse().ok()?;
         }
-        let [g1, g2, g3, g4, g5] = guskey;
-        Some(KeptEntry {
-            submitted_at,
+        Some(EntryRef {
+            micros,
             id,
             satisfaction,
             impact,
             shift,
             pairs,
-            g1,
-            g2,
-            g3,
-            g4,
-            g5,
+            guskey,
         })
     }
+
+    /// Newest first: later time, then the greater id as bytes (as the indexes order them).
+    pub(crate) fn newest_first(a: &EntryRef, b: &EntryRef) -> std::cmp::Ordering {
+        (b.micros, b.id.as_bytes()).cmp(&(a.micros, a.id.as_bytes()))
+    }
+}
+
+/// The first `at_most` entries of a kept row read in place, newest first; `None` if the row
+/// cannot be read.
+pub(crate) fn unpack_in_place(entries: &str, at_most: usize) -> Option<Vec<EntryRef<'_>>> {
+    entries
+        .split(';')
+        .filter(|e| !e.is_empty())
+        .take(at_most)
+        .map(EntryRef::read)
+        .collect()
 }
 
 /// A kept row's entries as `report_school_tails.entries` holds them, newest first.
@@ -419,5 +480,23 @@ mod tests {
         // A row that cannot be read is answered for by the index instead.
         assert_eq!(unpack("12,abc", 4), None);
         assert_eq!(unpack(&packed.replace(",-3,", ",x,"), 4), None);
+        // Read in place, the same entries.
+        let in_place = unpack_in_place(&packed, 10).unwrap();
+        let owned: Vec<EntryRef> = entries.iter().map(KeptEntry::as_ref).collect();
+        assert_eq!(in_place, owned);
+        assert_eq!(unpack_in_place(&packed, 1).unwrap(), owned[..1].to_vec());
+        assert_eq!(unpack_in_place("12,abc", 4), None);
+        // Newest first: the later time, then the greater id.
+        let mut sorted = owned.clone();
+        sorted.sort_by(EntryRef::newest_first);
+        let ids: Vec<&str> = sorted.iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "0b9c6a52-1f0e-4c1e-9d0b-6f1f3f8a2c11",
+                "a",
+                "ffffffff-0000-4000-8000-000000000000"
+            ]
+        );
     }
 }

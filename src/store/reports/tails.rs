@@ -37,7 +37,7 @@ use diesel::QueryResult;
 use crate::db::{Backend, DbConn};
 use crate::domain::suppression::Threshold;
 use crate::reports::metrics::{GroupBy, ReportQuery, NONE_KEY};
-use crate::store::report_cells::{load, KeptEntry, Param};
+use crate::store::report_cells::{load, unpack_in_place, EntryRef, KeptEntry, Param};
 
 use super::cells::{Method, Wanted};
 use super::reference::Courses;
@@ -95,30 +95,35 @@ struct TailRow {
 
 impl TailRow {
     /// Takes what this response (a post-course one when `post`, else a follow-up) adds to each
-    /// figure away from `s`, as `super::released` adds it: satisfaction from post-course
-    /// responses, the impact rate from follow-ups, the confidence shift and the Guskey answers
-    /// from either.
+    /// figure away from `s`.
     fn take_from(&self, post: bool, s: &mut ReleasedSums) {
-        let e = &self.entry;
-        if post {
-            if let Some(v) = e.satisfaction {
-                s.sum[0] -= i64::from(v);
-                s.counted[0] -= 1;
-            }
-        } else if let Some(v) = e.impact {
-            s.sum[1] -= i64::from(v >= 4);
-            s.counted[1] -= 1;
+        take_from(&self.entry.as_ref(), post, s);
+    }
+}
+
+/// Takes what response `e` (a post-course one when `post`, else a follow-up) adds to each
+/// figure away from `s`, as `super::released` adds it: satisfaction from post-course
+/// responses, the impact rate from follow-ups, the confidence shift and the Guskey answers
+/// from either.
+fn take_from(e: &EntryRef, post: bool, s: &mut ReleasedSums) {
+    if post {
+        if let Some(v) = e.satisfaction {
+            s.sum[0] -= i64::from(v);
+            s.counted[0] -= 1;
         }
-        if e.pairs > 0 {
-            s.counted[2] -= 1;
-        }
-        s.sum[2] -= i64::from(e.shift);
-        s.pairs[2] -= i64::from(e.pairs);
-        for (i, g) in [e.g1, e.g2, e.g3, e.g4, e.g5].into_iter().enumerate() {
-            s.sum[3 + i] -= i64::from(g);
-            if g > 0 {
-                s.counted[3 + i] -= 1;
-            }
+    } else if let Some(v) = e.impact {
+        s.sum[1] -= i64::from(v >= 4);
+        s.counted[1] -= 1;
+    }
+    if e.pairs > 0 {
+        s.counted[2] -= 1;
+    }
+    s.sum[2] -= i64::from(e.shift);
+    s.pairs[2] -= i64::from(e.pairs);
+    for (i, g) in e.guskey.into_iter().enumerate() {
+        s.sum[3 + i] -= i64::from(g);
+        if g > 0 {
+            s.counted[3 + i] -= 1;
         }
     }
 }
@@ -281,16 +286,6 @@ fn from_tails<C: Figures + Default + Copy>(
         };
         wanted.push(Level { by, groups });
     }
-    if let Some((place_first, place_level)) = pair {
-        wanted.push(pair_level(
-            rollup,
-            period,
-            t,
-            place_first,
-            place_level,
-            &clusters,
-        ));
-    }
 
     // Each unit is probed once per kind, as deep as the deepest group it is in needs.
     let mut depth: HashMap<(By, &str), [usize; 2]> = HashMap::new();
@@ -306,13 +301,7 @@ fn from_tails<C: Figures + Default + Copy>(
     }
     // Each unit's latest responses of each kind, per kind of unit.
     let mut found: HashMap<By, HashMap<&str, [Vec<TailRow>; 2]>> = HashMap::new();
-    for by in [
-        By::Year,
-        By::School,
-        By::StaffGroup,
-        By::Course,
-        By::SchoolGroup,
-    ] {
+    for by in [By::Year, By::School, By::StaffGroup, By::Course] {
         let units: Vec<(&str, [usize; 2])> = depth
             .iter()
             .filter(|((b, _), _)| *b == by)
@@ -331,7 +320,6 @@ fn from_tails<C: Figures + Default + Copy>(
                 };
                 kept_school_tails(conn, y, units, t, own)?
             }
-            (By::SchoolGroup, Some(y)) => kept_group_tails(conn, y, units)?,
             _ => (HashMap::new(), units),
         };
         // The probed rows under the units' own keys.
@@ -350,14 +338,7 @@ fn from_tails<C: Figures + Default + Copy>(
         for (key, (lens, units)) in &w.groups {
             let counts = match level {
                 0 => rollup.totals[period],
-                1 => rollup.first[period].get(key).copied().unwrap_or_default(),
-                _ => {
-                    let (k1, k2) = split_pair(key);
-                    rollup.second[period]
-                        .get(&(k1.to_string(), k2.to_string()))
-                        .copied()
-                        .unwrap_or_default()
-                }
+                _ => rollup.first[period].get(key).copied().unwrap_or_default(),
             };
             let mut sums = counts.all_sums();
             for (i, len) in lens.iter().enumerate() {
@@ -378,12 +359,8 @@ fn from_tails<C: Figures + Default + Copy>(
             }
             match level {
                 0 => out.totals = sums,
-                1 => {
-                    out.first.insert(key.clone(), sums);
-                }
                 _ => {
-                    let (k1, k2) = split_pair(key);
-                    out.second.insert((k1.to_string(), k2.to_string()), sums);
+                    out.first.insert(key.clone(), sums);
                 }
             }
         }
@@ -393,13 +370,11 @@ fn from_tails<C: Figures + Default + Copy>(
                 out.first.entry(key.clone()).or_insert_with(|| c.all_sums());
             }
         }
-        if level == 2 {
-            for (key, c) in &rollup.second[period] {
-                out.second
-                    .entry(key.clone())
-                    .or_insert_with(|| c.all_sums());
-            }
-        }
+    }
+    // The pairs: each pair's tail straight from its schools' staff groups' kept rows.
+    if let (Some((place_first, place_level)), Some(y)) = (pair, year) {
+        let places = Places::new(place_level, &clusters);
+        out.second = pair_sums(conn, y, t, &rollup.second[period], place_first, &places)?;
     }
     Ok(Some(out))
 }
@@ -483,52 +458,6 @@ fn kept_school_tails<'a, C: Figures>(
     Ok((lists, left))
 }
 
-/// The pairs of a report of schools or clusters (`place_level`) by staff group (the place
-/// first when `place_first`) that have a tail in `period`, each with its units: the staff
-/// group of each school of the pair's school or cluster.
-fn pair_level<C: Figures>(
-    rollup: &Rollup<C>,
-    period: usize,
-    t: Threshold,
-    place_first: bool,
-    place_level: GroupBy,
-    clusters: &[(String, String)],
-) -> Level {
-    let mut schools_of: HashMap<&str, Vec<String>> = HashMap::new();
-    if place_level == GroupBy::Cluster {
-        for (school, cluster) in clusters {
-            schools_of.entry(cluster).or_default().push(school.clone());
-        }
-        // Responses without a school are in the group of no cluster.
-        schools_of
-            .entry(NONE_KEY)
-            .or_default()
-            .push(NONE_KEY.to_string());
-    }
-    let mut groups: BTreeMap<String, ([usize; 2], Vec<String>)> = BTreeMap::new();
-    for ((k1, k2), c) in &rollup.second[period] {
-        let lens = tail_len(t, c.responses());
-        if lens.iter().all(|&n| n == 0) {
-            continue;
-        }
-        let (place, staff_group) = if place_first { (k1, k2) } else { (k2, k1) };
-        let one = [place.clone()];
-        let schools: &[String] = match place_level {
-            GroupBy::Cluster => schools_of.get(place.as_str()).map_or(&[], Vec::as_slice),
-            _ => &one,
-        };
-        let units = schools
-            .iter()
-            .map(|school| pair_key(school, staff_group))
-            .collect();
-        groups.insert(pair_key(k1, k2), (lens, units));
-    }
-    Level {
-        by: By::SchoolGroup,
-        groups,
-    }
-}
-
 /// A kept row of one staff group of one school (`report_school_group_tails`).
 #[derive(QueryableByName)]
 struct KeptGroupRow {
@@ -556,57 +485,167 @@ fn tail_rows(entries: Vec<KeptEntry>) -> Vec<TailRow> {
         .collect()
 }
 
-/// The tails of the schools' staff groups of `units` (`By::SchoolGroup`) in academic year
-/// `year` as far as the kept rows answer for them, and the units left to look up: those of a
-/// school marked since, and those whose kept rows do not reach as deep as asked.
-#[allow(clippy::type_complexity)]
-fn kept_group_tails<'a>(
+/// Where a school's responses fall in a pair's place: the school itself, or its cluster.
+struct Places<'c> {
+    /// Each school's cluster, when the place is a cluster.
+    cluster_of: Option<HashMap<&'c str, &'c str>>,
+}
+
+impl<'c> Places<'c> {
+    fn new(place_level: GroupBy, clusters: &'c [(String, String)]) -> Self {
+        let cluster_of = (place_level == GroupBy::Cluster).then(|| {
+            clusters
+                .iter()
+                .map(|(school, cluster)| (school.as_str(), cluster.as_str()))
+                .collect()
+        });
+        Places { cluster_of }
+    }
+
+    /// The place of `school` (a kept key: '' or `NONE_KEY` for none); `None` for a school
+    /// the alliance no longer lists, which is in no cluster's pairs.
+    fn of<'s>(&self, school: &'s str) -> Option<&'s str>
+    where
+        'c: 's,
+    {
+        if school.is_empty() || school == NONE_KEY {
+            // Responses without a school are in the group of no school, or of no cluster.
+            return Some(NONE_KEY);
+        }
+        match &self.cluster_of {
+            Some(map) => map.get(school).copied(),
+            None => Some(school),
+        }
+    }
+}
+
+/// The released sums of the pairs of `second` (a place by staff group, the place first when
+/// `place_first`, over academic year `year`): each pair's sums less its tail, the latest
+/// `n mod k` of its responses of each kind. A pair's latest responses are the latest among
+/// its schools' staff group's, so one pass over the year's kept staff-group rows finds them:
+/// each row goes to the one pair its school's place and its staff group make, and only as
+/// many entries as that pair's tail are read from it, in place. Rows that cannot answer (a
+/// school marked since it was kept, or a row not as deep as a threshold above the smallest
+/// asks) are looked up in the responses' index instead, as a unit of one school's staff group.
+fn pair_sums<C: Figures>(
     conn: &mut DbConn,
     year: i32,
-    units: Vec<(&'a str, [usize; 2])>,
-) -> QueryResult<(
-    HashMap<&'a str, [Vec<TailRow>; 2]>,
-    Vec<(&'a str, [usize; 2])>,
-)> {
-    let params = [Param::Int(i64::from(year))];
+    t: Threshold,
+    second: &BTreeMap<(String, String), C>,
+    place_first: bool,
+    places: &Places,
+) -> QueryResult<HashMap<(String, String), ReleasedSums>> {
+    let mut out: HashMap<(String, String), ReleasedSums> = second
+        .iter()
+        .map(|(key, c)| (key.clone(), c.all_sums()))
+        .collect();
+    // The pairs with a tail, by place and staff group: the pair's key, its tail lengths, and
+    // (filled below) its latest entries of each kind.
+    type Pair<'r, 'e> = (&'r (String, String), [usize; 2], [Vec<EntryRef<'e>>; 2]);
+    let mut pairs: HashMap<(&str, &str), Pair> = HashMap::new();
+    for (key, c) in second {
+        let lens = tail_len(t, c.responses());
+        if lens.iter().all(|&n| n == 0) {
+            continue;
+        }
+        let (place, group) = if place_first {
+            (&key.0, &key.1)
+        } else {
+            (&key.1, &key.0)
+        };
+        pairs.insert(
+            (place.as_str(), group.as_str()),
+            (key, lens, Default::default()),
+        );
+    }
+    if pairs.is_empty() {
+        return Ok(out);
+    }
     let marked = marked_schools(conn, year)?;
+    // The units to look up (a school's staff group, keyed as `probe` takes them), with
+    // how deep, per kind.
+    let mut left: HashMap<String, [usize; 2]> = HashMap::new();
+    let unit = |school: &str, group: &str| {
+        let school = if school.is_empty() { NONE_KEY } else { school };
+        pair_key(school, group)
+    };
+    // A marked school's every staff group with a tail is looked up.
+    if !marked.is_empty() {
+        let mut by_place: HashMap<&str, Vec<(&str, [usize; 2])>> = HashMap::new();
+        for (&(place, group), (_, lens, _)) in &pairs {
+            by_place.entry(place).or_default().push((group, *lens));
+        }
+        for school in &marked {
+            let Some(place) = places.of(school) else {
+                continue;
+            };
+            for (group, lens) in by_place.get(place).map_or(&[][..], Vec::as_slice) {
+                left.insert(unit(school, group), *lens);
+            }
+        }
+    }
     let rows: Vec<KeptGroupRow> = load(
         conn,
         "SELECT school_key, staff_group_key, kind, responses, entries
            FROM report_school_group_tails WHERE course_year = $1",
-        &params,
+        &[Param::Int(i64::from(year))],
     )?;
-    // The kept rows by school, then staff group ('' for none, as kept).
-    let mut kept: HashMap<String, HashMap<String, [Option<(i64, String)>; 2]>> = HashMap::new();
-    for r in rows {
-        let i = usize::from(r.kind != KINDS[0]);
-        kept.entry(r.school_key)
-            .or_default()
-            .entry(r.staff_group_key)
-            .or_default()[i] = Some((r.responses, r.entries));
-    }
-    let kept_key = |k: &'a str| if k == NONE_KEY { "" } else { k };
-    let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
-    let mut left = Vec::new();
-    for (u, d) in units {
-        let (school, group) = split_pair(u);
-        let (school, group) = (kept_key(school), kept_key(group));
-        if marked.contains(school) {
-            left.push((u, d));
+    for r in &rows {
+        if marked.contains(&r.school_key) {
             continue;
         }
-        let rows = kept
-            .get_mut(school)
-            .and_then(|g| g.remove(group))
-            .unwrap_or_default();
-        match unit_tails(&rows, d, None) {
-            Some(unit_lists) => {
-                lists.insert(u, unit_lists);
+        let Some(place) = places.of(&r.school_key) else {
+            continue;
+        };
+        let group = if r.staff_group_key.is_empty() {
+            NONE_KEY
+        } else {
+            r.staff_group_key.as_str()
+        };
+        let Some((_, lens, latest)) = pairs.get_mut(&(place, group)) else {
+            continue;
+        };
+        let i = usize::from(r.kind != KINDS[0]);
+        let d = lens[i];
+        if d == 0 {
+            continue;
+        }
+        match unpack_in_place(&r.entries, d) {
+            // As deep as asked, or every counted response the school's staff group has.
+            Some(entries) if entries.len() >= d || entries.len() as i64 == r.responses => {
+                latest[i].extend(entries);
             }
-            None => left.push((u, d)),
+            _ => left.entry(unit(&r.school_key, group)).or_default()[i] = d,
         }
     }
-    Ok((lists, left))
+    let units: Vec<(&str, [usize; 2])> = left.iter().map(|(u, d)| (u.as_str(), *d)).collect();
+    let probed = if units.is_empty() {
+        Vec::new()
+    } else {
+        probe(conn, By::SchoolGroup, Some(year), &units, t)?
+    };
+    for row in &probed {
+        let (school, group) = split_pair(&row.unit);
+        let Some(place) = places.of(school) else {
+            continue;
+        };
+        if let Some((_, _, latest)) = pairs.get_mut(&(place, group)) {
+            latest[usize::from(row.kind != KINDS[0])].push(row.entry.as_ref());
+        }
+    }
+    // Each pair's sums less its latest, as many as its tail.
+    for (key, lens, mut latest) in pairs.into_values() {
+        let Some(sums) = out.get_mut(key) else {
+            continue;
+        };
+        for (i, list) in latest.iter_mut().enumerate() {
+            list.sort_unstable_by(EntryRef::newest_first);
+            for e in list.iter().take(lens[i]) {
+                take_from(e, i == 0, sums);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The schools whose year `year` is marked for its kept tails to be worked out again: their
