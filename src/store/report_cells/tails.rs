@@ -231,15 +231,25 @@ impl<'a> EntryRef<'a> {
     }
 }
 
-/// The first `at_most` entries of a kept row read in place, newest first; `None` if the row
-/// cannot be read.
-pub(crate) fn unpack_in_place(entries: &str, at_most: usize) -> Option<Vec<EntryRef<'_>>> {
-    entries
-        .split(';')
-        .filter(|e| !e.is_empty())
-        .take(at_most)
-        .map(EntryRef::read)
-        .collect()
+/// Adds the first `at_most` entries of a kept row, read in place, to `out` and says how many
+/// it added; `None` (and `out` as it was) if the row cannot be read. A report adds the
+/// entries of many rows to one list per group, without a list per row.
+pub(crate) fn unpack_into<'a>(
+    entries: &'a str,
+    at_most: usize,
+    out: &mut Vec<EntryRef<'a>>,
+) -> Option<usize> {
+    let before = out.len();
+    for e in entries.split(';').filter(|e| !e.is_empty()).take(at_most) {
+        match EntryRef::read(e) {
+            Some(e) => out.push(e),
+            None => {
+                out.truncate(before);
+                return None;
+            }
+        }
+    }
+    Some(out.len() - before)
 }
 
 /// A kept row's entries as `report_school_tails.entries` holds them, newest first.
@@ -466,6 +476,13 @@ mod tests {
         }
     }
 
+    /// The first `at_most` entries of a kept row read in place, as a list of their own.
+    fn unpack_in_place(entries: &str, at_most: usize) -> Option<Vec<EntryRef<'_>>> {
+        let mut out = Vec::new();
+        unpack_into(entries, at_most, &mut out)?;
+        Some(out)
+    }
+
     #[test]
     fn kept_entries_read_back_as_written() {
         let entries = vec![
@@ -486,6 +503,13 @@ mod tests {
         assert_eq!(in_place, owned);
         assert_eq!(unpack_in_place(&packed, 1).unwrap(), owned[..1].to_vec());
         assert_eq!(unpack_in_place("12,abc", 4), None);
+        // A row read into a list that cannot be read leaves the list as it was.
+        let mut list = vec![owned[0]];
+        let bad = packed.replace(",-3,", ",x,");
+        assert_eq!(unpack_into(&bad, 4, &mut list), None);
+        assert_eq!(list, [owned[0]]);
+        assert_eq!(unpack_into(&packed, 2, &mut list), Some(2));
+        assert_eq!(list.len(), 3);
         // Newest first: the later time, then the greater id.
         let mut sorted = owned.clone();
         sorted.sort_by(EntryRef::newest_first);

@@ -37,7 +37,7 @@ use diesel::QueryResult;
 use crate::db::{Backend, DbConn};
 use crate::domain::suppression::Threshold;
 use crate::reports::metrics::{GroupBy, ReportQuery, NONE_KEY};
-use crate::store::report_cells::{load, unpack_in_place, EntryRef, KeptEntry, Param};
+use crate::store::report_cells::{load, unpack_into, EntryRef, KeptEntry, Param};
 
 use super::cells::{Method, Wanted};
 use super::reference::Courses;
@@ -465,8 +465,9 @@ struct KeptGroupRow {
     school_key: String,
     #[diesel(sql_type = Text)]
     staff_group_key: String,
-    #[diesel(sql_type = Text)]
-    kind: String,
+    /// 0 for post-course responses, 1 for follow-ups (the index into `KINDS`).
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    kind: i32,
     #[diesel(sql_type = BigInt)]
     responses: i64,
     #[diesel(sql_type = Text)]
@@ -586,7 +587,8 @@ fn pair_sums<C: Figures>(
     }
     let rows: Vec<KeptGroupRow> = load(
         conn,
-        "SELECT school_key, staff_group_key, kind, responses, entries
+        "SELECT school_key, staff_group_key,
+                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, responses, entries
            FROM report_school_group_tails WHERE course_year = $1",
         &[Param::Int(i64::from(year))],
     )?;
@@ -605,17 +607,20 @@ fn pair_sums<C: Figures>(
         let Some((_, lens, latest)) = pairs.get_mut(&(place, group)) else {
             continue;
         };
-        let i = usize::from(r.kind != KINDS[0]);
+        let i = usize::from(r.kind != 0);
         let d = lens[i];
         if d == 0 {
             continue;
         }
-        match unpack_in_place(&r.entries, d) {
+        let list = &mut latest[i];
+        let before = list.len();
+        match unpack_into(&r.entries, d, list) {
             // As deep as asked, or every counted response the school's staff group has.
-            Some(entries) if entries.len() >= d || entries.len() as i64 == r.responses => {
-                latest[i].extend(entries);
+            Some(n) if n >= d || n as i64 == r.responses => {}
+            _ => {
+                list.truncate(before);
+                left.entry(unit(&r.school_key, group)).or_default()[i] = d;
             }
-            _ => left.entry(unit(&r.school_key, group)).or_default()[i] = d,
         }
     }
     let units: Vec<(&str, [usize; 2])> = left.iter().map(|(u, d)| (u.as_str(), *d)).collect();
