@@ -458,54 +458,6 @@ fn kept_school_tails<'a, C: Figures>(
     Ok((lists, left))
 }
 
-/// The query for the kept staff-group rows of academic year `$1` a pair report reads. By
-/// school, every row is its own pair's. By cluster, a pair (cluster, staff group) has about
-/// as many rows per kind as its cluster has schools, and only the rows whose newest entry is
-/// among the pair's `$2` newest (the longest tail) can hold any of its tail: a row with `$2`
-/// rows of newer newest entries before it has `$2` newer entries before each of its own. So
-/// the database ranks each pair's rows by their newest entry (the first, newest first) and
-/// sends only those, and those it cannot rank (which the service then looks up instead).
-/// The ranks leave out marked schools, whose kept rows may be out of date (they are looked up
-/// too), and schools no longer listed, which are in no cluster.
-fn group_rows_sql(backend: Backend, by_cluster: bool) -> String {
-    let columns = "t.school_key AS school_key, t.staff_group_key AS staff_group_key,
-                   CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind,
-                   t.responses AS responses, t.entries AS entries";
-    if !by_cluster {
-        return format!(
-            "SELECT {columns} FROM report_school_group_tails t WHERE t.course_year = $1"
-        );
-    }
-    // The newest entry's time in microseconds (digits up to its first comma); NULL if the
-    // row does not start with one.
-    let newest = match backend {
-        Backend::Postgres => {
-            "CASE WHEN split_part(t.entries, ',', 1) ~ '^[0-9]{1,18}$'
-                  THEN CAST(split_part(t.entries, ',', 1) AS BIGINT) END"
-        }
-        Backend::Sqlite => {
-            "CASE WHEN instr(t.entries, ',') BETWEEN 2 AND 19
-                   AND substr(t.entries, 1, instr(t.entries, ',') - 1) NOT GLOB '*[^0-9]*'
-                  THEN CAST(substr(t.entries, 1, instr(t.entries, ',') - 1) AS INTEGER) END"
-        }
-    };
-    format!(
-        "WITH ranked AS (
-              SELECT t.school_key, t.staff_group_key, t.kind, {newest} AS newest,
-                     rank() OVER (PARTITION BY COALESCE(s.cluster_id, ''), t.staff_group_key, t.kind
-                                  ORDER BY {newest} DESC NULLS LAST) AS n
-                FROM report_school_group_tails t LEFT JOIN schools s ON s.id = t.school_key
-               WHERE t.course_year = $1 AND (t.school_key = '' OR s.id IS NOT NULL)
-                 AND t.school_key NOT IN (SELECT m.school_key FROM report_school_tail_marks m
-                                           WHERE m.course_year = $1))
-         SELECT {columns}
-           FROM ranked r JOIN report_school_group_tails t
-             ON t.course_year = $1 AND t.school_key = r.school_key
-            AND t.staff_group_key = r.staff_group_key AND t.kind = r.kind
-          WHERE r.n <= $2 OR r.newest IS NULL"
-    )
-}
-
 /// A kept row of one staff group of one school (`report_school_group_tails`).
 #[derive(QueryableByName)]
 struct KeptGroupRow {
@@ -633,15 +585,12 @@ fn pair_sums<C: Figures>(
             }
         }
     }
-    let by_cluster = places.cluster_of.is_some();
-    let params = [
-        Param::Int(i64::from(year)),
-        Param::Int(i64::from(t.get()) - 1),
-    ];
     let rows: Vec<KeptGroupRow> = load(
         conn,
-        &group_rows_sql(conn.backend(), by_cluster),
-        if by_cluster { &params } else { &params[..1] },
+        "SELECT school_key, staff_group_key,
+                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, responses, entries
+           FROM report_school_group_tails WHERE course_year = $1",
+        &[Param::Int(i64::from(year))],
     )?;
     for r in &rows {
         if marked.contains(&r.school_key) {
