@@ -545,13 +545,17 @@ async fn kept_tails(backend: Backend) {
                 .collect()
         };
         let pair_reports = |conn: &mut DbConn, method: Method| pair_reports_at(conn, method, 5);
+        // The pairs read from the cells at a threshold, each the same as its reference.
+        let same_pairs = |conn: &mut DbConn, min_responses, reference: &[Value], what: &str| {
+            for (cells, bookings) in pair_reports_at(conn, Method::Cells, min_responses)
+                .iter()
+                .zip(reference)
+            {
+                same(cells, bookings, what);
+            }
+        };
         let pair_reference = pair_reports(conn, Method::Bookings);
-        for (cells, bookings) in pair_reports(conn, Method::Cells)
-            .iter()
-            .zip(&pair_reference)
-        {
-            same(cells, bookings, "pairs from kept tails");
-        }
+        same_pairs(conn, 5, &pair_reference, "pairs from kept tails");
         let group_rows = count(
             conn,
             "SELECT COUNT(*) AS n FROM report_school_group_tails WHERE course_year = 2025",
@@ -608,20 +612,15 @@ async fn kept_tails(backend: Backend) {
         )
         .execute(conn)
         .unwrap();
-        for (cells, bookings) in pair_reports(conn, Method::Cells)
-            .iter()
-            .zip(&pair_reference)
-        {
-            same(cells, bookings, "pairs of marked schools looked up");
-        }
+        same_pairs(
+            conn,
+            5,
+            &pair_reference,
+            "pairs of marked schools looked up",
+        );
         report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
-        for (cells, bookings) in pair_reports(conn, Method::Cells)
-            .iter()
-            .zip(&pair_reference)
-        {
-            same(cells, bookings, "pairs worked out again");
-        }
+        same_pairs(conn, 5, &pair_reference, "pairs worked out again");
         // One school's kept rows emptied by hand and the school marked: its staff groups are
         // looked up, the other schools' read as kept.
         diesel::sql_query(
@@ -640,12 +639,7 @@ async fn kept_tails(backend: Backend) {
         )
         .execute(conn)
         .unwrap();
-        for (cells, bookings) in pair_reports(conn, Method::Cells)
-            .iter()
-            .zip(&pair_reference)
-        {
-            same(cells, bookings, "pairs with one marked school");
-        }
+        same_pairs(conn, 5, &pair_reference, "pairs with one marked school");
         // Tails longer than the kept rows hold (a threshold of 7 asks for up to 6): the rows
         // not deep enough are looked up.
         let deeper = pair_reports_at(conn, Method::Bookings, 7);
@@ -653,9 +647,7 @@ async fn kept_tails(backend: Backend) {
             deeper, pair_reference,
             "a threshold of 7 releases other figures"
         );
-        for (cells, bookings) in pair_reports_at(conn, Method::Cells, 7).iter().zip(&deeper) {
-            same(cells, bookings, "pairs at a threshold of 7");
-        }
+        same_pairs(conn, 7, &deeper, "pairs at a threshold of 7");
     })
     .await
 }

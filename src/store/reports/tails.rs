@@ -615,8 +615,7 @@ fn pair_sums<C: Figures>(
         let list = &mut latest[i];
         let before = list.len();
         match unpack_into(&r.entries, d, list) {
-            // As deep as asked, or every counted response the school's staff group has.
-            Some(n) if n >= d || n as i64 == r.responses => {}
+            Some(n) if deep_enough(n, d, r.responses) => {}
             _ => {
                 list.truncate(before);
                 left.entry(unit(&r.school_key, group)).or_default()[i] = d;
@@ -664,6 +663,12 @@ fn marked_schools(conn: &mut DbConn, year: i32) -> QueryResult<std::collections:
     Ok(rows.into_iter().map(|u| u.unit).collect())
 }
 
+/// Whether `read` entries of a kept row answer for a tail `asked` deep: as deep as asked, or
+/// every counted response the unit has (`responses`, the row's count).
+fn deep_enough(read: usize, asked: usize, responses: i64) -> bool {
+    read >= asked || read as i64 == responses
+}
+
 /// A unit's tail of each kind, as deep as `d` asks, from its kept rows (per kind, the count
 /// of counted responses and the packed entries; none kept: none counted); `None` where they
 /// cannot answer for it: unreadable, not as deep as asked while the unit has more responses,
@@ -683,9 +688,8 @@ fn unit_tails(
             None => (0, ""),
         };
         let entries = crate::store::report_cells::unpack(entries, d[i])?;
-        // As deep as asked, or every counted response the unit has.
-        let deep_enough = entries.len() >= d[i] || entries.len() as i64 == responses;
-        if !deep_enough || cells.is_some_and(|n| n[i] != responses) {
+        if !deep_enough(entries.len(), d[i], responses) || cells.is_some_and(|n| n[i] != responses)
+        {
             return None;
         }
         lists[i] = tail_rows(entries);
