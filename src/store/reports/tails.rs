@@ -585,13 +585,9 @@ fn pair_sums<C: Figures>(
             }
         }
     }
-    let rows: Vec<KeptGroupRow> = load(
-        conn,
-        "SELECT school_key, staff_group_key,
-                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, responses, entries
-           FROM report_school_group_tails WHERE course_year = $1",
-        &[Param::Int(i64::from(year))],
-    )?;
+    let rows = pair_rows(conn, year, places, &marked, |place, group| {
+        pairs.get(&(place, group)).map(|p| p.1)
+    })?;
     for r in &rows {
         if marked.contains(&r.school_key) {
             continue;
@@ -650,6 +646,158 @@ fn pair_sums<C: Figures>(
         }
     }
     Ok(out)
+}
+
+/// The year's kept staff-group rows that can hold some pair's tail (`lens` gives a pair's
+/// tail lengths by place and staff group; `None` for a pair without a tail).
+///
+/// When the place is a school, a pair is one row, and every row is read. When it is a
+/// cluster, a pair has a row per school of the cluster (about 160 at national size) and only
+/// its newest few can hold its tail. So the rows' heads are read first (each row's newest
+/// time: a few bytes, not the few hundred of its entries), and then in full only the rows
+/// whose newest time is among their pair's `d` newest of that kind, ties kept. A row left out
+/// has at least `d` rows whose newest entry is newer than every entry it holds, so none of its
+/// entries is among the pair's latest `d`, however deep it is. A head that cannot be read
+/// leaves its row to be read in full (and looked up in the index if that fails too). Marked
+/// schools' rows are left out: they are looked up in the index. Both reads are in the report's
+/// one snapshot.
+fn pair_rows(
+    conn: &mut DbConn,
+    year: i32,
+    places: &Places,
+    marked: &std::collections::HashSet<String>,
+    lens: impl Fn(&str, &str) -> Option<[usize; 2]>,
+) -> QueryResult<Vec<KeptGroupRow>> {
+    let year_param = Param::Int(i64::from(year));
+    if places.cluster_of.is_none() {
+        return load(
+            conn,
+            "SELECT school_key, staff_group_key,
+                    CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, responses, entries
+               FROM report_school_group_tails WHERE course_year = $1",
+            &[year_param],
+        );
+    }
+    // 24 characters hold any time in microseconds (at most 20) and the comma after it.
+    let heads: Vec<KeptGroupHead> = load(
+        conn,
+        "SELECT school_key, staff_group_key,
+                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind,
+                substr(entries, 1, 24) AS head
+           FROM report_school_group_tails WHERE course_year = $1",
+        std::slice::from_ref(&year_param),
+    )?;
+    // Per row that may count: the row, its tail (pair and kind), tail length and newest time.
+    type Candidate<'h> = (usize, ((&'h str, &'h str), usize), usize, Option<i64>);
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (n, h) in heads.iter().enumerate() {
+        if marked.contains(&h.school_key) {
+            continue;
+        }
+        let Some(place) = places.of(&h.school_key) else {
+            continue;
+        };
+        let group = if h.staff_group_key.is_empty() {
+            NONE_KEY
+        } else {
+            h.staff_group_key.as_str()
+        };
+        let Some(d) = lens(place, group) else {
+            continue;
+        };
+        let i = usize::from(h.kind != 0);
+        if d[i] == 0 {
+            continue;
+        }
+        let newest = h
+            .head
+            .split_once(',')
+            .and_then(|(micros, _)| micros.parse::<i64>().ok());
+        candidates.push((n, ((place, group), i), d[i], newest));
+    }
+    let keep = newest_rows(
+        candidates
+            .iter()
+            .map(|&(_, key, d, newest)| (key, d, newest)),
+    );
+    let wanted: Vec<serde_json::Value> = candidates
+        .iter()
+        .zip(keep)
+        .filter(|(_, keep)| *keep)
+        .map(|(&(n, (_, i), _, _), _)| {
+            let h = &heads[n];
+            serde_json::json!([h.school_key, h.staff_group_key, KINDS[i]])
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = Param::Text(serde_json::Value::Array(wanted).to_string());
+    // One look-up by primary key per row wanted.
+    let sql = match conn.backend() {
+        Backend::Postgres => {
+            "SELECT t.school_key, t.staff_group_key,
+                    CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind, t.responses,
+                    t.entries
+               FROM json_array_elements(CAST($1 AS json)) u
+               JOIN report_school_group_tails t
+                 ON t.course_year = $2 AND t.school_key = u.value->>0
+                AND t.staff_group_key = u.value->>1 AND t.kind = u.value->>2"
+        }
+        Backend::Sqlite => {
+            "SELECT t.school_key, t.staff_group_key,
+                    CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind, t.responses,
+                    t.entries
+               FROM json_each($1) u
+               JOIN report_school_group_tails t
+                 ON t.course_year = $2 AND t.school_key = u.value->>0
+                AND t.staff_group_key = u.value->>1 AND t.kind = u.value->>2"
+        }
+    };
+    load(conn, sql, &[json, year_param])
+}
+
+/// Which rows can hold their tail, given each row's tail (`key`, a pair and kind), the
+/// tail's length `d` and the row's newest time (`None`: not known): the rows whose newest
+/// time is among the `d` newest of their tail's rows, ties kept, and every row whose newest
+/// time is not known.
+fn newest_rows<K: Eq + std::hash::Hash + Copy>(
+    rows: impl Iterator<Item = (K, usize, Option<i64>)> + Clone,
+) -> Vec<bool> {
+    // Per tail, its `d` newest rows' newest times, newest first.
+    let mut tops: HashMap<K, Vec<i64>> = HashMap::new();
+    for (key, d, newest) in rows.clone() {
+        let Some(m) = newest else { continue };
+        let top = tops.entry(key).or_default();
+        if top.len() < d || top.last().is_some_and(|&last| m > last) {
+            let at = top.partition_point(|&t| t >= m);
+            top.insert(at, m);
+            top.truncate(d);
+        }
+    }
+    rows.map(|(key, d, newest)| match newest {
+        None => true,
+        Some(m) => {
+            let top = &tops[&key];
+            top.len() < d || top.last().is_some_and(|&last| m >= last)
+        }
+    })
+    .collect()
+}
+
+/// The head of a kept row of one staff group of one school: its entries' first characters,
+/// enough to hold its newest entry's time.
+#[derive(QueryableByName)]
+struct KeptGroupHead {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    #[diesel(sql_type = Text)]
+    staff_group_key: String,
+    /// The index into `KINDS`.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    kind: i32,
+    #[diesel(sql_type = Text)]
+    head: String,
 }
 
 /// The schools whose year `year` is marked for its kept tails to be worked out again: their
@@ -866,6 +1014,52 @@ fn probe_sql(
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+
+    #[test]
+    fn a_pairs_newest_rows_are_read_and_the_rest_left() {
+        let rows = |list: &[(char, usize, Option<i64>)]| newest_rows(list.iter().copied());
+        // Two deep: the two newest rows, and a row as new as the second.
+        assert_eq!(
+            rows(&[
+                ('a', 2, Some(10)),
+                ('a', 2, Some(30)),
+                ('a', 2, Some(20)),
+                ('a', 2, Some(30))
+            ]),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            rows(&[
+                ('a', 2, Some(30)),
+                ('a', 2, Some(20)),
+                ('a', 2, Some(20)),
+                ('a', 2, Some(10))
+            ]),
+            [true, true, true, false]
+        );
+        // Fewer rows than the tail is long: all of them.
+        assert_eq!(rows(&[('a', 3, Some(5)), ('a', 3, Some(6))]), [true, true]);
+        // A row whose newest time is not known is read, and does not push another out.
+        assert_eq!(
+            rows(&[('a', 1, None), ('a', 1, Some(5)), ('a', 1, Some(7))]),
+            [true, false, true]
+        );
+        // Each tail on its own.
+        assert_eq!(
+            rows(&[
+                ('a', 1, Some(5)),
+                ('b', 1, Some(3)),
+                ('a', 1, Some(4)),
+                ('b', 1, Some(2))
+            ]),
+            [true, true, false, false]
+        );
+        // Negative times (before 1970) order as times.
+        assert_eq!(
+            rows(&[('a', 1, Some(-5)), ('a', 1, Some(-7))]),
+            [true, false]
+        );
+    }
 
     fn window(from: (i32, u32, u32), to: (i32, u32, u32)) -> ReportQuery {
         let d = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap();
