@@ -107,6 +107,7 @@ pub(crate) enum Param {
     OptTs(Option<NaiveDateTime>),
     Text(String),
     Int(i64),
+    OptInt(Option<i64>),
 }
 
 fn bound<'a>(
@@ -121,6 +122,7 @@ fn bound<'a>(
             Param::OptTs(t) => query.bind::<diesel::sql_types::Nullable<Timestamp>, _>(*t),
             Param::Text(s) => query.bind::<Text, _>(s.clone()),
             Param::Int(n) => query.bind::<BigInt, _>(*n),
+            Param::OptInt(n) => query.bind::<diesel::sql_types::Nullable<BigInt>, _>(*n),
         };
     }
     query

@@ -653,14 +653,13 @@ fn pair_sums<C: Figures>(
 ///
 /// When the place is a school, a pair is one row, and every row is read. When it is a
 /// cluster, a pair has a row per school of the cluster (about 160 at national size) and only
-/// its newest few can hold its tail. So the rows' heads are read first (each row's newest
-/// time: a few bytes, not the few hundred of its entries), and then in full only the rows
-/// whose newest time is among their pair's `d` newest of that kind, ties kept. A row left out
-/// has at least `d` rows whose newest entry is newer than every entry it holds, so none of its
-/// entries is among the pair's latest `d`, however deep it is. A head that cannot be read
-/// leaves its row to be read in full (and looked up in the index if that fails too). Marked
-/// schools' rows are left out: they are looked up in the index. Both reads are in the report's
-/// one snapshot.
+/// its newest few can hold its tail. So every row's newest time is read first (`newest`, which
+/// PostgreSQL reads from the key's index alone), and then in full only the rows whose newest
+/// time is among their pair's `d` newest of that kind, ties kept. A row left out has at least
+/// `d` rows whose newest entry is newer than every entry it holds, so none of its entries is
+/// among the pair's latest `d`, however deep it is. A row whose newest time is not known is
+/// read in full (and looked up in the index if that fails too). Marked schools' rows are left
+/// out: they are looked up in the index. Both reads are in the report's one snapshot.
 fn pair_rows(
     conn: &mut DbConn,
     year: i32,
@@ -678,12 +677,11 @@ fn pair_rows(
             &[year_param],
         );
     }
-    // 24 characters hold any time in microseconds (at most 20) and the comma after it.
+    // On PostgreSQL from the key's index alone (it includes `newest`).
     let heads: Vec<KeptGroupHead> = load(
         conn,
         "SELECT school_key, staff_group_key,
-                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind,
-                substr(entries, 1, 24) AS head
+                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, newest
            FROM report_school_group_tails WHERE course_year = $1",
         std::slice::from_ref(&year_param),
     )?;
@@ -709,11 +707,7 @@ fn pair_rows(
         if d[i] == 0 {
             continue;
         }
-        let newest = h
-            .head
-            .split_once(',')
-            .and_then(|(micros, _)| micros.parse::<i64>().ok());
-        candidates.push((n, ((place, group), i), d[i], newest));
+        candidates.push((n, ((place, group), i), d[i], h.newest));
     }
     let keep = newest_rows(
         candidates
@@ -785,8 +779,8 @@ fn newest_rows<K: Eq + std::hash::Hash + Copy>(
     .collect()
 }
 
-/// The head of a kept row of one staff group of one school: its entries' first characters,
-/// enough to hold its newest entry's time.
+/// The head of a kept row of one staff group of one school: which it is, and its newest
+/// entry's time.
 #[derive(QueryableByName)]
 struct KeptGroupHead {
     #[diesel(sql_type = Text)]
@@ -796,8 +790,9 @@ struct KeptGroupHead {
     /// The index into `KINDS`.
     #[diesel(sql_type = diesel::sql_types::Integer)]
     kind: i32,
-    #[diesel(sql_type = Text)]
-    head: String,
+    /// In microseconds; `None` where it was not known when the row was kept.
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    newest: Option<i64>,
 }
 
 /// The schools whose year `year` is marked for its kept tails to be worked out again: their

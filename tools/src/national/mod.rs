@@ -418,8 +418,11 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
         // touches them, which leaves the cell tables many times their size in dead rows (the
         // school years 149 MB for 25 MB of cells at scale 1) and every report reading them
         // slower; a service summing courses as they change, with autovacuum on, does not
-        // build that up. The courses' facts are written about once each, and kept.
-        // One statement each: VACUUM cannot run among others in one string.
+        // build that up. The courses' facts are written about once each, and kept. The kept
+        // tails are vacuumed too, as autovacuum would: a report of clusters by staff group
+        // reads the staff-group rows' newest times from the key's index alone, which needs
+        // the visibility map set. One statement each: VACUUM cannot run among others in one
+        // string.
         for table in [
             "report_courses",
             "report_dirty",
@@ -428,6 +431,10 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
             "report_group_cells",
         ] {
             conn.batch_execute(&format!("VACUUM (FULL, ANALYZE) {table}"))?;
+        }
+        // A plain VACUUM, as a full one leaves the visibility map unset.
+        for table in ["report_school_tails", "report_school_group_tails"] {
+            conn.batch_execute(&format!("VACUUM (ANALYZE) {table}"))?;
         }
         conn.batch_execute("ANALYZE report_facts")?;
     } else {

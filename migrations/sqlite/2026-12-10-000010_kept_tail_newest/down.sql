@@ -1,0 +1,1 @@
+ALTER TABLE report_school_group_tails DROP COLUMN newest;
