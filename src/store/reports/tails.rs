@@ -47,6 +47,10 @@ use super::rollup::{level_keys, Figures, Rollup};
 /// The kinds of response, in the order of `responses` in the counts.
 const KINDS: [&str; 2] = ["post_course", "follow_up"];
 
+/// A map for the keys of a year's kept rows (hundreds of thousands per report): the keys come
+/// from the database, not from a request, and SipHash cost more than the rest of the work.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// What a probe looks a tail up by.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum By {
@@ -489,7 +493,7 @@ fn tail_rows(entries: Vec<KeptEntry>) -> Vec<TailRow> {
 /// Where a school's responses fall in a pair's place: the school itself, or its cluster.
 struct Places<'c> {
     /// Each school's cluster, when the place is a cluster.
-    cluster_of: Option<HashMap<&'c str, &'c str>>,
+    cluster_of: Option<FastMap<&'c str, &'c str>>,
 }
 
 impl<'c> Places<'c> {
@@ -542,8 +546,14 @@ fn pair_sums<C: Figures>(
         .collect();
     // The pairs with a tail, by place and staff group: the pair's key, its tail lengths, and
     // (filled below) its latest entries of each kind.
-    type Pair<'r, 'e> = (&'r (String, String), [usize; 2], [Vec<EntryRef<'e>>; 2]);
-    let mut pairs: HashMap<(&str, &str), Pair> = HashMap::new();
+    // Each pair is numbered, for `pair_rows`.
+    type Pair<'r, 'e> = (
+        &'r (String, String),
+        [usize; 2],
+        [Vec<EntryRef<'e>>; 2],
+        usize,
+    );
+    let mut pairs: FastMap<(&str, &str), Pair> = FastMap::default();
     for (key, c) in second {
         let lens = tail_len(t, c.responses());
         if lens.iter().all(|&n| n == 0) {
@@ -554,9 +564,10 @@ fn pair_sums<C: Figures>(
         } else {
             (&key.1, &key.0)
         };
+        let number = pairs.len();
         pairs.insert(
             (place.as_str(), group.as_str()),
-            (key, lens, Default::default()),
+            (key, lens, Default::default(), number),
         );
     }
     if pairs.is_empty() {
@@ -573,7 +584,7 @@ fn pair_sums<C: Figures>(
     // A marked school's every staff group with a tail is looked up.
     if !marked.is_empty() {
         let mut by_place: HashMap<&str, Vec<(&str, [usize; 2])>> = HashMap::new();
-        for (&(place, group), (_, lens, _)) in &pairs {
+        for (&(place, group), (_, lens, _, _)) in &pairs {
             by_place.entry(place).or_default().push((group, *lens));
         }
         for school in &marked {
@@ -585,8 +596,8 @@ fn pair_sums<C: Figures>(
             }
         }
     }
-    let rows = pair_rows(conn, year, places, &marked, |place, group| {
-        pairs.get(&(place, group)).map(|p| p.1)
+    let rows = pair_rows(conn, year, places, &marked, pairs.len(), |place, group| {
+        pairs.get(&(place, group)).map(|p| (p.3, p.1))
     })?;
     for r in &rows {
         if marked.contains(&r.school_key) {
@@ -600,7 +611,7 @@ fn pair_sums<C: Figures>(
         } else {
             r.staff_group_key.as_str()
         };
-        let Some((_, lens, latest)) = pairs.get_mut(&(place, group)) else {
+        let Some((_, lens, latest, _)) = pairs.get_mut(&(place, group)) else {
             continue;
         };
         let i = usize::from(r.kind != 0);
@@ -629,12 +640,12 @@ fn pair_sums<C: Figures>(
         let Some(place) = places.of(school) else {
             continue;
         };
-        if let Some((_, _, latest)) = pairs.get_mut(&(place, group)) {
+        if let Some((_, _, latest, _)) = pairs.get_mut(&(place, group)) {
             latest[usize::from(row.kind != KINDS[0])].push(row.entry.as_ref());
         }
     }
     // Each pair's sums less its latest, as many as its tail.
-    for (key, lens, mut latest) in pairs.into_values() {
+    for (key, lens, mut latest, _) in pairs.into_values() {
         let Some(sums) = out.get_mut(key) else {
             continue;
         };
@@ -649,7 +660,8 @@ fn pair_sums<C: Figures>(
 }
 
 /// The year's kept staff-group rows that can hold some pair's tail (`lens` gives a pair's
-/// tail lengths by place and staff group; `None` for a pair without a tail).
+/// number, below `n_pairs`, and tail lengths by place and staff group; `None` for a pair
+/// without a tail).
 ///
 /// When the place is a school, a pair is one row, and every row is read. When it is a
 /// cluster, a pair has a row per school of the cluster (about 160 at national size) and only
@@ -665,7 +677,8 @@ fn pair_rows(
     year: i32,
     places: &Places,
     marked: &std::collections::HashSet<String>,
-    lens: impl Fn(&str, &str) -> Option<[usize; 2]>,
+    n_pairs: usize,
+    lens: impl Fn(&str, &str) -> Option<(usize, [usize; 2])>,
 ) -> QueryResult<Vec<KeptGroupRow>> {
     let year_param = Param::Int(i64::from(year));
     if places.cluster_of.is_none() {
@@ -685,9 +698,9 @@ fn pair_rows(
            FROM report_school_group_tails WHERE course_year = $1",
         std::slice::from_ref(&year_param),
     )?;
-    // Per row that may count: the row, its tail (pair and kind), tail length and newest time.
-    type Candidate<'h> = (usize, ((&'h str, &'h str), usize), usize, Option<i64>);
-    let mut candidates: Vec<Candidate> = Vec::new();
+    // Per row that may count: the row, its tail (its pair's number and kind, as
+    // `2 * number + kind`), the tail's length and the row's newest time.
+    let mut candidates: Vec<(usize, usize, usize, Option<i64>)> = Vec::new();
     for (n, h) in heads.iter().enumerate() {
         if marked.contains(&h.school_key) {
             continue;
@@ -700,27 +713,28 @@ fn pair_rows(
         } else {
             h.staff_group_key.as_str()
         };
-        let Some(d) = lens(place, group) else {
+        let Some((number, d)) = lens(place, group) else {
             continue;
         };
         let i = usize::from(h.kind != 0);
         if d[i] == 0 {
             continue;
         }
-        candidates.push((n, ((place, group), i), d[i], h.newest));
+        candidates.push((n, 2 * number + i, d[i], h.newest));
     }
     let keep = newest_rows(
         candidates
             .iter()
-            .map(|&(_, key, d, newest)| (key, d, newest)),
+            .map(|&(_, tail, d, newest)| (tail, d, newest)),
+        2 * n_pairs,
     );
     let wanted: Vec<serde_json::Value> = candidates
         .iter()
         .zip(keep)
         .filter(|(_, keep)| *keep)
-        .map(|(&(n, (_, i), _, _), _)| {
+        .map(|(&(n, tail, _, _), _)| {
             let h = &heads[n];
-            serde_json::json!([h.school_key, h.staff_group_key, KINDS[i]])
+            serde_json::json!([h.school_key, h.staff_group_key, KINDS[tail % 2]])
         })
         .collect();
     if wanted.is_empty() {
@@ -751,28 +765,28 @@ fn pair_rows(
     load(conn, sql, &[json, year_param])
 }
 
-/// Which rows can hold their tail, given each row's tail (`key`, a pair and kind), the
-/// tail's length `d` and the row's newest time (`None`: not known): the rows whose newest
-/// time is among the `d` newest of their tail's rows, ties kept, and every row whose newest
-/// time is not known.
-fn newest_rows<K: Eq + std::hash::Hash + Copy>(
-    rows: impl Iterator<Item = (K, usize, Option<i64>)> + Clone,
+/// Which rows can hold their tail, given each row's tail (below `tails`), the tail's length
+/// `d` and the row's newest time (`None`: not known): the rows whose newest time is among the
+/// `d` newest of their tail's rows, ties kept, and every row whose newest time is not known.
+fn newest_rows(
+    rows: impl Iterator<Item = (usize, usize, Option<i64>)> + Clone,
+    tails: usize,
 ) -> Vec<bool> {
     // Per tail, its `d` newest rows' newest times, newest first.
-    let mut tops: HashMap<K, Vec<i64>> = HashMap::new();
-    for (key, d, newest) in rows.clone() {
+    let mut tops: Vec<Vec<i64>> = vec![Vec::new(); tails];
+    for (tail, d, newest) in rows.clone() {
         let Some(m) = newest else { continue };
-        let top = tops.entry(key).or_default();
+        let top = &mut tops[tail];
         if top.len() < d || top.last().is_some_and(|&last| m > last) {
             let at = top.partition_point(|&t| t >= m);
             top.insert(at, m);
             top.truncate(d);
         }
     }
-    rows.map(|(key, d, newest)| match newest {
+    rows.map(|(tail, d, newest)| match newest {
         None => true,
         Some(m) => {
-            let top = &tops[&key];
+            let top = &tops[tail];
             top.len() < d || top.last().is_some_and(|&last| m >= last)
         }
     })
@@ -1012,7 +1026,12 @@ mod tests {
 
     #[test]
     fn a_pairs_newest_rows_are_read_and_the_rest_left() {
-        let rows = |list: &[(char, usize, Option<i64>)]| newest_rows(list.iter().copied());
+        let rows = |list: &[(char, usize, Option<i64>)]| {
+            newest_rows(
+                list.iter().map(|&(c, d, m)| (usize::from(c == 'b'), d, m)),
+                2,
+            )
+        };
         // Two deep: the two newest rows, and a row as new as the second.
         assert_eq!(
             rows(&[
