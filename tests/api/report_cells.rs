@@ -630,29 +630,51 @@ async fn kept_tails(backend: Backend) {
             newest: Option<i64>,
         }
         let newest_as_kept = |conn: &mut DbConn| {
-            let rows = diesel::sql_query("SELECT entries, newest FROM report_school_group_tails")
-                .load::<Newest>(conn)
-                .unwrap();
-            assert!(rows.len() as i64 > group_rows, "every year's rows");
-            for r in &rows {
-                let first: i64 = r.entries.split(',').next().unwrap().parse().unwrap();
-                assert_eq!(r.newest, Some(first), "{}", r.entries);
+            for table in ["report_school_tails", "report_school_group_tails"] {
+                let rows = diesel::sql_query(format!("SELECT entries, newest FROM {table}"))
+                    .load::<Newest>(conn)
+                    .unwrap();
+                assert!(rows.len() > 10, "{table}: {}", rows.len());
+                for r in &rows {
+                    let first: i64 = r.entries.split(',').next().unwrap().parse().unwrap();
+                    assert_eq!(r.newest, Some(first), "{table}: {}", r.entries);
+                }
             }
         };
         newest_as_kept(conn);
+        let by_cluster = |conn: &mut DbConn, method: Method| {
+            json!([
+                engagement_by(conn, &cluster, ReportScope::All, method).unwrap(),
+                impact_by(conn, &cluster, ReportScope::All, method).unwrap()
+            ])
+        };
+        let cluster_reference = by_cluster(conn, Method::Bookings);
+        same(
+            &by_cluster(conn, Method::Cells),
+            &cluster_reference,
+            "by cluster, newest rows first",
+        );
         // Rows whose newest time is not known are read in full.
-        diesel::sql_query("UPDATE report_school_group_tails SET newest = NULL")
+        for table in ["report_school_tails", "report_school_group_tails"] {
+            diesel::sql_query(format!("UPDATE {table} SET newest = NULL"))
+                .execute(conn)
+                .unwrap();
+        }
+        same_pairs(conn, 5, &pair_reference, "pairs with no newest times");
+        same(
+            &by_cluster(conn, Method::Cells),
+            &cluster_reference,
+            "clusters with no newest times",
+        );
+        // The newest times decide which rows a cluster reads: turned round, a cluster (or a
+        // cluster's pair) reads its oldest rows and misses its latest responses.
+        for table in ["report_school_tails", "report_school_group_tails"] {
+            diesel::sql_query(format!(
+                "UPDATE {table} SET newest = -CAST(substr(entries, 1, 16) AS BIGINT)"
+            ))
             .execute(conn)
             .unwrap();
-        same_pairs(conn, 5, &pair_reference, "pairs with no newest times");
-        // The newest times decide which rows a cluster's pairs read: turned round, a pair
-        // reads its oldest rows and misses its latest responses.
-        diesel::sql_query(
-            "UPDATE report_school_group_tails
-                SET newest = -CAST(substr(entries, 1, 16) AS BIGINT)",
-        )
-        .execute(conn)
-        .unwrap();
+        }
         let turned = pair_reports(conn, Method::Cells);
         assert_ne!(turned[0], pair_reference[0], "cluster by staff group");
         assert_ne!(turned[1], pair_reference[1], "staff group by cluster");
@@ -660,16 +682,26 @@ async fn kept_tails(backend: Backend) {
             turned[2], pair_reference[2],
             "a school's pairs are one row each, read whatever their newest time"
         );
+        assert_ne!(
+            by_cluster(conn, Method::Cells),
+            cluster_reference,
+            "by cluster"
+        );
         // Both years' rows were changed (a report reads the year before as well).
         diesel::sql_query(
             "INSERT INTO report_school_tail_marks (course_year, school_key, version)
-             SELECT DISTINCT course_year, school_key, 1 FROM report_school_group_tails",
+             SELECT DISTINCT course_year, school_key, 1 FROM report_school_tails",
         )
         .execute(conn)
         .unwrap();
         report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
         newest_as_kept(conn);
         same_pairs(conn, 5, &pair_reference, "newest times worked out again");
+        same(
+            &by_cluster(conn, Method::Cells),
+            &cluster_reference,
+            "by cluster, worked out again",
+        );
         // One school's kept rows emptied by hand and the school marked: its staff groups are
         // looked up, the other schools' read as kept.
         diesel::sql_query(

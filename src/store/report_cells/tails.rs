@@ -326,20 +326,19 @@ fn keep_rows(c: &mut DbConn, filter: &str, params: &[Param]) -> QueryResult<usiz
                 Param::Text(row.kind),
                 Param::Int(row.responses),
                 Param::Text(pack(&row.entries)),
+                // The newest entry's time, as `entries` begins with it.
+                Param::OptInt(row.entries.first().map(|e| e.as_ref().micros)),
             ];
             let sql = if by_group {
                 values.push(Param::Text(row.staff_group_key));
-                // The newest entry's time, as `entries` begins with it.
-                values.push(Param::OptInt(
-                    row.entries.first().map(|e| e.as_ref().micros),
-                ));
                 "INSERT INTO report_school_group_tails
-                        (course_year, school_key, kind, responses, entries, staff_group_key,
-                         newest)
+                        (course_year, school_key, kind, responses, entries, newest,
+                         staff_group_key)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)"
             } else {
-                "INSERT INTO report_school_tails (course_year, school_key, kind, responses, entries)
-                 VALUES ($1, $2, $3, $4, $5)"
+                "INSERT INTO report_school_tails
+                        (course_year, school_key, kind, responses, entries, newest)
+                 VALUES ($1, $2, $3, $4, $5, $6)"
             };
             exec(c, sql, &values)?;
             n += 1;

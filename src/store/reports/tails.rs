@@ -322,7 +322,12 @@ fn from_tails<C: Figures + Default + Copy>(
                     Some(GroupBy::School) => Some(&rollup.first[period]),
                     _ => None,
                 };
-                kept_school_tails(conn, y, units, t, own)?
+                // By cluster, the schools are the clusters' units.
+                let clusters = match levels.first() {
+                    Some(GroupBy::Cluster) => wanted.get(1).map(|w| &w.groups),
+                    _ => None,
+                };
+                kept_school_tails(conn, y, units, t, own, clusters)?
             }
             _ => (HashMap::new(), units),
         };
@@ -410,25 +415,29 @@ fn kept_school_tails<'a, C: Figures>(
     units: Vec<(&'a str, [usize; 2])>,
     t: Threshold,
     own: Option<&BTreeMap<String, C>>,
+    clusters: Option<&BTreeMap<String, ([usize; 2], Vec<String>)>>,
 ) -> QueryResult<(
     HashMap<&'a str, [Vec<TailRow>; 2]>,
     Vec<(&'a str, [usize; 2])>,
 )> {
     let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
     let marked = marked_schools(conn, year)?;
-    let rows: Vec<KeptRow> = load(
-        conn,
-        &format!(
-            "SELECT school_key, kind, responses, entries FROM report_school_tails
-              WHERE course_year = $1{}",
-            if own.is_some() {
-                " AND responses % $2 > 0"
-            } else {
-                ""
-            }
-        ),
-        if own.is_some() { &params } else { &params[..1] },
-    )?;
+    let rows: Vec<KeptRow> = match clusters {
+        Some(groups) => newest_school_rows(conn, year, groups, &marked)?,
+        None => load(
+            conn,
+            &format!(
+                "SELECT school_key, kind, responses, entries FROM report_school_tails
+                  WHERE course_year = $1{}",
+                if own.is_some() {
+                    " AND responses % $2 > 0"
+                } else {
+                    ""
+                }
+            ),
+            if own.is_some() { &params } else { &params[..1] },
+        )?,
+    };
     // The kept rows by school: the count and entries of each kind.
     let mut kept: HashMap<String, [Option<(i64, String)>; 2]> = HashMap::with_capacity(units.len());
     for r in rows {
@@ -448,7 +457,12 @@ fn kept_school_tails<'a, C: Figures>(
             left.push((u, d));
             continue;
         }
-        let rows = kept.remove(u).unwrap_or_default();
+        let rows = match kept.remove(u) {
+            Some(rows) => rows,
+            // By cluster, a school whose rows were not read cannot hold its cluster's tail.
+            None if clusters.is_some() => continue,
+            None => Default::default(),
+        };
         // The kept count is the cells' for a school nothing has marked since; a difference
         // would mean rows out of date, which the index answers for.
         let cells = own.and_then(|o| o.get(u)).map(|c| c.responses());
@@ -763,6 +777,98 @@ fn pair_rows(
         }
     };
     load(conn, sql, &[json, year_param])
+}
+
+/// The kept school rows of academic year `year` that can hold their cluster's tail (`groups`:
+/// each cluster's tail lengths and schools, `NONE_KEY` for responses without a school), read
+/// as `pair_rows` reads a cluster's pairs: every row's newest time first (on PostgreSQL from
+/// the key's index alone), then in full only the schools with a row among their cluster's
+/// `d` newest of its kind, ties kept, or whose newest time is not known. A school left out
+/// holds nothing among its cluster's latest; marked schools are left out here and looked up.
+fn newest_school_rows(
+    conn: &mut DbConn,
+    year: i32,
+    groups: &BTreeMap<String, ([usize; 2], Vec<String>)>,
+    marked: &std::collections::HashSet<String>,
+) -> QueryResult<Vec<KeptRow>> {
+    let year_param = Param::Int(i64::from(year));
+    let heads: Vec<KeptSchoolHead> = load(
+        conn,
+        "SELECT school_key, CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, newest
+           FROM report_school_tails WHERE course_year = $1",
+        std::slice::from_ref(&year_param),
+    )?;
+    // Each school's cluster, by number, and the cluster's tail lengths (schools as kept: ''
+    // for none).
+    let mut cluster_of: FastMap<&str, (usize, [usize; 2])> = FastMap::default();
+    for (number, (lens, schools)) in groups.values().enumerate() {
+        for school in schools {
+            let key = if school == NONE_KEY {
+                ""
+            } else {
+                school.as_str()
+            };
+            cluster_of.insert(key, (number, *lens));
+        }
+    }
+    let mut candidates: Vec<(usize, usize, usize, Option<i64>)> = Vec::new();
+    for (n, h) in heads.iter().enumerate() {
+        if marked.contains(&h.school_key) {
+            continue;
+        }
+        let Some(&(number, lens)) = cluster_of.get(h.school_key.as_str()) else {
+            continue;
+        };
+        let i = usize::from(h.kind != 0);
+        if lens[i] > 0 {
+            candidates.push((n, 2 * number + i, lens[i], h.newest));
+        }
+    }
+    let keep = newest_rows(
+        candidates
+            .iter()
+            .map(|&(_, tail, d, newest)| (tail, d, newest)),
+        2 * groups.len(),
+    );
+    let mut wanted: Vec<&str> = candidates
+        .iter()
+        .zip(keep)
+        .filter(|(_, keep)| *keep)
+        .map(|(&(n, ..), _)| heads[n].school_key.as_str())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let json = Param::Text(serde_json::to_string(&wanted).unwrap_or_default());
+    // Both kinds of each school wanted, by primary key.
+    let sql = match conn.backend() {
+        Backend::Postgres => {
+            "SELECT t.school_key, t.kind, t.responses, t.entries
+               FROM json_array_elements_text(CAST($1 AS json)) u
+               JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value"
+        }
+        Backend::Sqlite => {
+            "SELECT t.school_key, t.kind, t.responses, t.entries
+               FROM json_each($1) u
+               JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value"
+        }
+    };
+    load(conn, sql, &[json, year_param])
+}
+
+/// The head of a kept row of one school: which it is, and its newest entry's time.
+#[derive(QueryableByName)]
+struct KeptSchoolHead {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    /// The index into `KINDS`.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    kind: i32,
+    /// In microseconds; `None` where it was not known when the row was kept.
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    newest: Option<i64>,
 }
 
 /// Which rows can hold their tail, given each row's tail (below `tails`), the tail's length
