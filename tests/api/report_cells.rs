@@ -374,6 +374,7 @@ async fn upgraded(backend: Backend) {
         assert_eq!(
             redone,
             [
+                "20261210000020",
                 "20261210000010",
                 "20261209000010",
                 "20261208000010",
@@ -653,7 +654,7 @@ async fn kept_tails(backend: Backend) {
         // An alliance upgrading with its rows kept: the migration that adds the newest times
         // works them out from the entries (and its way back drops them).
         let redone = cpd_hub::db::redo_migrations_since(conn, "20261210000010").unwrap();
-        assert_eq!(redone, ["20261210000010"]);
+        assert_eq!(redone, ["20261210000020", "20261210000010"]);
         newest_as_kept(conn);
         let by_cluster = |conn: &mut DbConn, method: Method| {
             json!([
@@ -1390,3 +1391,108 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
     })
     .await;
 }
+
+/// Courses cancelled at once whose responses come from the same schools: each cancellation
+/// stops counting its responses, and a trigger marks each response's school for its kept tail
+/// to be worked out again. The cancellations take those marks in one order (the refresher's),
+/// so none waits for another in a circle, which PostgreSQL would end by failing one of them
+/// ("deadlock detected"). Every cancellation succeeds and every school is marked.
+async fn cancelled_at_once(backend: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let Some((db, mut conn)) = crate::helpers::migrated_db(backend) else {
+            return;
+        };
+        let seeded = cpd_hub_tools::national::default_as_of();
+        seed_national(
+            &mut conn,
+            &NationalOptions {
+                scale: 0.004,
+                as_of: seeded,
+                summed_at: seeded,
+                ..NationalOptions::default()
+            },
+        )
+        .expect("the national seed runs");
+        assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), 0);
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            id: String,
+        }
+        // The published courses with the most counted responses.
+        const AT_ONCE: usize = 16;
+        let ids: Vec<String> = diesel::sql_query(format!(
+            "SELECT r.course_id AS id FROM evaluation_responses r
+              WHERE r.counted AND r.course_year IS NOT NULL
+              GROUP BY r.course_id ORDER BY COUNT(*) DESC, r.course_id LIMIT {AT_ONCE}"
+        ))
+        .load::<Id>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        assert_eq!(ids.len(), AT_ONCE);
+        let id_list = ids
+            .iter()
+            .map(|id| format!("'{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let schools = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM (SELECT DISTINCT course_year, school_id
+                   FROM evaluation_responses
+                  WHERE counted AND course_year IS NOT NULL AND course_id IN ({id_list})) k"
+            ),
+        );
+        let shared = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM (SELECT school_id FROM evaluation_responses
+                  WHERE counted AND course_id IN ({id_list})
+                  GROUP BY school_id HAVING COUNT(DISTINCT course_id) > 1) k"
+            ),
+        );
+        assert!(shared > 10, "the courses share schools: {shared}");
+        let start = Arc::new(std::sync::Barrier::new(AT_ONCE));
+        let threads: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (url, id, start) = (db.url().to_string(), id.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
+                    start.wait();
+                    cpd_hub::store::courses::cancel_course(
+                        &mut c,
+                        None,
+                        "http://127.0.0.1",
+                        &id,
+                        "The trainer is unwell.",
+                    )
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+                })
+            })
+            .collect();
+        let failed: Vec<String> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap().err())
+            .collect();
+        assert!(failed.is_empty(), "cancellations failed: {failed:?}");
+        assert_eq!(
+            count(
+                &mut conn,
+                &format!("SELECT COUNT(*) AS n FROM courses WHERE status = 'cancelled' AND id IN ({id_list})")
+            ),
+            AT_ONCE as i64
+        );
+        assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), schools);
+    })
+    .await
+    .expect("the cancellations finished");
+}
+
+crate::each_backend!(
+    courses_cancelled_at_once_all_succeed_and_mark_their_schools,
+    cancelled_at_once
+);
