@@ -1392,12 +1392,13 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
     .await;
 }
 
-/// Courses cancelled at once whose responses come from the same schools: each cancellation
-/// stops counting its responses, and a trigger marks each response's school for its kept tail
-/// to be worked out again. The cancellations take those marks in one order (the refresher's),
-/// so none waits for another in a circle, which PostgreSQL would end by failing one of them
-/// ("deadlock detected"). Every cancellation succeeds and every school is marked.
-async fn cancelled_at_once(backend: Backend) {
+/// Courses moved to another academic year at once, then cancelled at once, whose responses
+/// come from the same schools: each change moves (or stops counting) all of a course's
+/// responses, and a trigger marks each response's school and year for its kept tail to be
+/// worked out again. The changes take those marks in one order (the refresher's), so none
+/// waits for another in a circle, which PostgreSQL would end by failing one of them
+/// ("deadlock detected"). Every change succeeds and every school's year is marked.
+async fn changed_at_once(backend: Backend) {
     tokio::task::spawn_blocking(move || {
         let Some((db, mut conn)) = crate::helpers::migrated_db(backend) else {
             return;
@@ -1437,14 +1438,6 @@ async fn cancelled_at_once(backend: Backend) {
             .map(|id| format!("'{id}'"))
             .collect::<Vec<_>>()
             .join(", ");
-        let schools = count(
-            &mut conn,
-            &format!(
-                "SELECT COUNT(*) AS n FROM (SELECT DISTINCT course_year, school_id
-                   FROM evaluation_responses
-                  WHERE counted AND course_year IS NOT NULL AND course_id IN ({id_list})) k"
-            ),
-        );
         let shared = count(
             &mut conn,
             &format!(
@@ -1454,45 +1447,105 @@ async fn cancelled_at_once(backend: Backend) {
             ),
         );
         assert!(shared > 10, "the courses share schools: {shared}");
-        let start = Arc::new(std::sync::Barrier::new(AT_ONCE));
-        let threads: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let (url, id, start) = (db.url().to_string(), id.clone(), start.clone());
-                std::thread::spawn(move || {
-                    let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
-                    start.wait();
-                    cpd_hub::store::courses::cancel_course(
-                        &mut c,
-                        None,
-                        "http://127.0.0.1",
-                        &id,
-                        "The trainer is unwell.",
-                    )
-                    .map(|_| ())
-                    .map_err(|e| format!("{e:?}"))
+        // Runs `change` on each course at once, each on its own connection; the failures.
+        let at_once = |change: fn(&mut DbConn, &str) -> Result<(), String>| -> Vec<String> {
+            let start = Arc::new(std::sync::Barrier::new(AT_ONCE));
+            let threads: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let (url, id, start) = (db.url().to_string(), id.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
+                        start.wait();
+                        change(&mut c, &id)
+                    })
                 })
+                .collect();
+            threads
+                .into_iter()
+                .filter_map(|t| t.join().unwrap().err())
+                .collect()
+        };
+        let marks_of = |conn: &mut DbConn, years: &str| {
+            count(
+                conn,
+                &format!(
+                    "SELECT COUNT(*) AS n FROM (SELECT DISTINCT y.course_year, r.school_id
+                       FROM evaluation_responses r CROSS JOIN ({years}) y
+                      WHERE r.counted AND r.course_id IN ({id_list})) k"
+                ),
+            )
+        };
+        let before = marks_of(
+            &mut conn,
+            "SELECT DISTINCT course_year FROM evaluation_responses WHERE course_year IS NOT NULL",
+        );
+        // Each course a year later, as moving its sessions moves its first session's start
+        // (the column the courses' trigger watches).
+        let moved = at_once(|c, id| {
+            let later = match c.backend() {
+                cpd_hub::db::Backend::Postgres => "first_session_start + INTERVAL '1 year'",
+                cpd_hub::db::Backend::Sqlite => "datetime(first_session_start, '+1 year')",
+            };
+            cpd_hub::db::write_tx(c, |c| {
+                diesel::sql_query(format!(
+                    "UPDATE courses SET first_session_start = {later} WHERE id = $1"
+                ))
+                .bind::<diesel::sql_types::Text, _>(id)
+                .execute(c)
             })
-            .collect();
-        let failed: Vec<String> = threads
-            .into_iter()
-            .filter_map(|t| t.join().unwrap().err())
-            .collect();
-        assert!(failed.is_empty(), "cancellations failed: {failed:?}");
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        });
+        assert!(moved.is_empty(), "moves failed: {moved:?}");
+        // Each school is marked for the years its responses left and joined.
+        let years = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM (SELECT DISTINCT course_year, school_id
+                   FROM evaluation_responses
+                  WHERE counted AND course_year IS NOT NULL AND course_id IN ({id_list})) k"
+            ),
+        );
+        assert!(years > 10, "{years}");
+        let marked = report_cells::marked_tails(&mut conn).unwrap();
+        assert!(
+            marked > years,
+            "the years left and joined: {marked} of {years} joined"
+        );
+        assert!(marked <= before, "{marked} of at most {before}");
+        report_cells::refresh_all(&mut conn, reading_time(), 50, |_| {}).unwrap();
+        assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), 0);
+
+        let cancelled = at_once(|c, id| {
+            cpd_hub::store::courses::cancel_course(
+                c,
+                None,
+                "http://127.0.0.1",
+                id,
+                "The trainer is unwell.",
+            )
+            .map(|_| ())
+            .map_err(|e| format!("{e:?}"))
+        });
+        assert!(cancelled.is_empty(), "cancellations failed: {cancelled:?}");
         assert_eq!(
             count(
                 &mut conn,
-                &format!("SELECT COUNT(*) AS n FROM courses WHERE status = 'cancelled' AND id IN ({id_list})")
+                &format!(
+                    "SELECT COUNT(*) AS n FROM courses
+                      WHERE status = 'cancelled' AND id IN ({id_list})"
+                )
             ),
             AT_ONCE as i64
         );
-        assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), schools);
+        assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), years);
     })
     .await
-    .expect("the cancellations finished");
+    .expect("the changes finished");
 }
 
 crate::each_backend!(
-    courses_cancelled_at_once_all_succeed_and_mark_their_schools,
-    cancelled_at_once
+    courses_moved_or_cancelled_at_once_all_succeed_and_mark_their_schools,
+    changed_at_once
 );

@@ -7,3 +7,10 @@ BEGIN
      WHERE r.course_id = NEW.id;
     RETURN NULL;
 END $$ LANGUAGE plpgsql;
+
+CREATE OR REPLACE FUNCTION course_responses_year() RETURNS trigger AS $$
+BEGIN
+    UPDATE evaluation_responses SET course_year = academic_year_of(NEW.first_session_start)
+     WHERE course_id = NEW.id;
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
