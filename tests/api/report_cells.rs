@@ -1392,10 +1392,10 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
     .await;
 }
 
-/// Courses moved to another academic year at once, then cancelled at once, whose responses
-/// come from the same schools: each change moves (or stops counting) all of a course's
-/// responses, and a trigger marks each response's school and year for its kept tail to be
-/// worked out again. The changes take those marks in one order (the refresher's), so none
+/// Courses moved to another academic year at once, then cancelled at once, then other
+/// courses' answered bookings declined in bulk at once, whose responses come from the same
+/// schools: each change moves (or stops counting) many responses, and a trigger marks each
+/// response's school and year for its kept tail to be worked out again. The changes take those marks in one order (the refresher's), so none
 /// waits for another in a circle, which PostgreSQL would end by failing one of them
 /// ("deadlock detected"). Every change succeeds and every school's year is marked.
 async fn changed_at_once(backend: Backend) {
@@ -1540,12 +1540,90 @@ async fn changed_at_once(backend: Backend) {
             AT_ONCE as i64
         );
         assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), years);
+
+        // Bookings declined in bulk after their people answered, one request per course, for
+        // 16 more courses at once: each request stops counting the responses of bookings from
+        // many schools.
+        report_cells::refresh_all(&mut conn, reading_time(), 50, |_| {}).unwrap();
+        let more: Vec<String> = diesel::sql_query(format!(
+            "SELECT r.course_id AS id FROM evaluation_responses r
+              WHERE r.counted AND r.course_year IS NOT NULL AND r.course_id NOT IN ({id_list})
+              GROUP BY r.course_id ORDER BY COUNT(*) DESC, r.course_id LIMIT {AT_ONCE}"
+        ))
+        .load::<Id>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+        assert_eq!(more.len(), AT_ONCE);
+        let more_list = more
+            .iter()
+            .map(|id| format!("'{id}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let declined_years = count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) AS n FROM (SELECT DISTINCT r.course_year, r.school_id
+                   FROM evaluation_responses r JOIN bookings b ON b.id = r.booking_id
+                  WHERE r.counted AND r.course_year IS NOT NULL AND r.course_id IN ({more_list})
+                    AND b.status IN ('confirmed', 'waitlisted', 'pending_approval')) k"
+            ),
+        );
+        let start = Arc::new(std::sync::Barrier::new(AT_ONCE));
+        let threads: Vec<_> = more
+            .iter()
+            .map(|course| {
+                let (url, course, start) = (db.url().to_string(), course.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
+                    let bookings: Vec<String> = diesel::sql_query(
+                        "SELECT DISTINCT r.booking_id AS id FROM evaluation_responses r
+                           JOIN bookings b ON b.id = r.booking_id
+                          WHERE r.counted AND r.course_id = $1
+                            AND b.status IN ('confirmed', 'waitlisted', 'pending_approval')",
+                    )
+                    .bind::<diesel::sql_types::Text, _>(&course)
+                    .load::<Id>(&mut c)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
+                    start.wait();
+                    let ctx = cpd_hub::store::bookings::Ctx {
+                        actor_id: None,
+                        now: reading_time(),
+                        base_url: "http://127.0.0.1",
+                    };
+                    cpd_hub::store::bookings::decline(
+                        &mut c,
+                        ctx,
+                        &bookings,
+                        Some("Withdrawn."),
+                        None,
+                    )
+                    .map(|_| bookings.len())
+                    .map_err(|e| format!("{e:?}"))
+                })
+            })
+            .collect();
+        let results: Vec<Result<usize, String>> =
+            threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(failed.is_empty(), "declines failed: {failed:?}");
+        let declined: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
+        assert!(declined > 50, "{declined}");
+        assert!(declined_years > 10, "{declined_years}");
+        assert_eq!(
+            report_cells::marked_tails(&mut conn).unwrap(),
+            declined_years
+        );
     })
     .await
     .expect("the changes finished");
 }
 
 crate::each_backend!(
-    courses_moved_or_cancelled_at_once_all_succeed_and_mark_their_schools,
+    courses_moved_cancelled_or_declined_at_once_all_succeed_and_mark_their_schools,
     changed_at_once
 );

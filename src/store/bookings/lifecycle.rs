@@ -212,6 +212,9 @@ pub fn decline(
         for (course_id, _) in &groups {
             lock_course(conn, course_id)?;
         }
+        // Declined bookings' responses stop counting, each marking its school's kept tail:
+        // all those marks first, in one order, so two bulk declines cannot deadlock.
+        crate::store::report_cells::mark_tails_of_bookings(conn, &groups)?;
         let ctx = ctx.stamped();
         for (course_id, booking_ids) in &groups {
             let course = load_course(conn, course_id)?;

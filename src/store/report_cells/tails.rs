@@ -347,6 +347,41 @@ fn keep_rows(c: &mut DbConn, filter: &str, params: &[Param]) -> QueryResult<usiz
     Ok(n)
 }
 
+/// Marks, in the marks' key order, the years of the schools whose counted responses of
+/// `bookings` (each course with its bookings) a change is about to stop counting. Their own
+/// triggers then find the marks already held, so two such changes at once take the marks in
+/// one order, the refresher's, and cannot deadlock on PostgreSQL (as a course's own change
+/// does in migration `course_marks_in_order`). SQLite has one writer at a time: nothing to
+/// do there.
+pub(crate) fn mark_tails_of_bookings(
+    c: &mut DbConn,
+    bookings: &[(String, Vec<String>)],
+) -> QueryResult<()> {
+    if c.backend() == crate::db::Backend::Sqlite || bookings.is_empty() {
+        return Ok(());
+    }
+    let courses: Vec<&str> = bookings.iter().map(|(c, _)| c.as_str()).collect();
+    let ids: Vec<&str> = bookings
+        .iter()
+        .flat_map(|(_, ids)| ids.iter().map(String::as_str))
+        .collect();
+    let json = |v: &[&str]| Param::Text(serde_json::to_string(v).unwrap_or_default());
+    exec(
+        c,
+        "INSERT INTO report_school_tail_marks (course_year, school_key, version)
+         SELECT DISTINCT r.course_year, COALESCE(r.school_id, ''), 1
+           FROM evaluation_responses r
+          WHERE r.course_id IN (SELECT value FROM json_array_elements_text(CAST($1 AS json)))
+            AND r.booking_id IN (SELECT value FROM json_array_elements_text(CAST($2 AS json)))
+            AND r.counted AND r.course_year IS NOT NULL
+          ORDER BY 1, 2
+         ON CONFLICT (course_year, school_key)
+         DO UPDATE SET version = report_school_tail_marks.version + 1",
+        &[json(&courses), json(&ids)],
+    )?;
+    Ok(())
+}
+
 /// Works every school's kept tail out from scratch and takes every mark off, in one
 /// transaction: for loads that write responses with the triggers off (the national seed),
 /// after [`super::fill_response_report_columns`]. Returns the rows kept.
