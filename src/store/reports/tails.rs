@@ -536,6 +536,17 @@ impl<'c> Places<'c> {
             None => Some(school),
         }
     }
+
+    /// The pair a kept staff-group row of `school` and `group` (kept keys: '' for none) goes
+    /// to, as `pair_sums` keys its pairs: the school's place and the staff group (`NONE_KEY`
+    /// for none); `None` for a school the alliance no longer lists.
+    fn pair<'s>(&self, school: &'s str, group: &'s str) -> Option<(&'s str, &'s str)>
+    where
+        'c: 's,
+    {
+        let group = if group.is_empty() { NONE_KEY } else { group };
+        Some((self.of(school)?, group))
+    }
 }
 
 /// The released sums of the pairs of `second` (a place by staff group, the place first when
@@ -617,15 +628,11 @@ fn pair_sums<C: Figures>(
         if marked.contains(&r.school_key) {
             continue;
         }
-        let Some(place) = places.of(&r.school_key) else {
+        let Some(pair) = places.pair(&r.school_key, &r.staff_group_key) else {
             continue;
         };
-        let group = if r.staff_group_key.is_empty() {
-            NONE_KEY
-        } else {
-            r.staff_group_key.as_str()
-        };
-        let Some((_, lens, latest, _)) = pairs.get_mut(&(place, group)) else {
+        let group = pair.1;
+        let Some((_, lens, latest, _)) = pairs.get_mut(&pair) else {
             continue;
         };
         let i = usize::from(r.kind != 0);
@@ -712,43 +719,31 @@ fn pair_rows(
            FROM report_school_group_tails WHERE course_year = $1",
         std::slice::from_ref(&year_param),
     )?;
-    // Per row that may count: the row, its tail (its pair's number and kind, as
-    // `2 * number + kind`), the tail's length and the row's newest time.
-    let mut candidates: Vec<(usize, usize, usize, Option<i64>)> = Vec::new();
-    for (n, h) in heads.iter().enumerate() {
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (row, h) in heads.iter().enumerate() {
         if marked.contains(&h.school_key) {
             continue;
         }
-        let Some(place) = places.of(&h.school_key) else {
+        let Some((place, group)) = places.pair(&h.school_key, &h.staff_group_key) else {
             continue;
-        };
-        let group = if h.staff_group_key.is_empty() {
-            NONE_KEY
-        } else {
-            h.staff_group_key.as_str()
         };
         let Some((number, d)) = lens(place, group) else {
             continue;
         };
         let i = usize::from(h.kind != 0);
-        if d[i] == 0 {
-            continue;
+        if d[i] > 0 {
+            candidates.push(Candidate {
+                row,
+                tail: 2 * number + i,
+                d: d[i],
+                newest: h.newest,
+            });
         }
-        candidates.push((n, 2 * number + i, d[i], h.newest));
     }
-    let keep = newest_rows(
-        candidates
-            .iter()
-            .map(|&(_, tail, d, newest)| (tail, d, newest)),
-        2 * n_pairs,
-    );
-    let wanted: Vec<serde_json::Value> = candidates
-        .iter()
-        .zip(keep)
-        .filter(|(_, keep)| *keep)
-        .map(|(&(n, tail, _, _), _)| {
-            let h = &heads[n];
-            serde_json::json!([h.school_key, h.staff_group_key, KINDS[tail % 2]])
+    let wanted: Vec<serde_json::Value> = newest_rows(&candidates, 2 * n_pairs)
+        .map(|c| {
+            let h = &heads[c.row];
+            serde_json::json!([h.school_key, h.staff_group_key, KINDS[c.tail % 2]])
         })
         .collect();
     if wanted.is_empty() {
@@ -756,27 +751,16 @@ fn pair_rows(
     }
     let json = Param::Text(serde_json::Value::Array(wanted).to_string());
     // One look-up by primary key per row wanted.
-    let sql = match conn.backend() {
-        Backend::Postgres => {
-            "SELECT t.school_key, t.staff_group_key,
-                    CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind, t.responses,
-                    t.entries
-               FROM json_array_elements(CAST($1 AS json)) u
-               JOIN report_school_group_tails t
-                 ON t.course_year = $2 AND t.school_key = u.value->>0
-                AND t.staff_group_key = u.value->>1 AND t.kind = u.value->>2"
-        }
-        Backend::Sqlite => {
-            "SELECT t.school_key, t.staff_group_key,
-                    CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind, t.responses,
-                    t.entries
-               FROM json_each($1) u
-               JOIN report_school_group_tails t
-                 ON t.course_year = $2 AND t.school_key = u.value->>0
-                AND t.staff_group_key = u.value->>1 AND t.kind = u.value->>2"
-        }
-    };
-    load(conn, sql, &[json, year_param])
+    let sql = format!(
+        "SELECT t.school_key, t.staff_group_key,
+                CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind, t.responses, t.entries
+           FROM {elements} u
+           JOIN report_school_group_tails t
+             ON t.course_year = $2 AND t.school_key = u.value->>0
+            AND t.staff_group_key = u.value->>1 AND t.kind = u.value->>2",
+        elements = json_elements(conn.backend()),
+    );
+    load(conn, &sql, &[json, year_param])
 }
 
 /// The kept school rows of academic year `year` that can hold their cluster's tail (`groups`:
@@ -811,8 +795,8 @@ fn newest_school_rows(
             cluster_of.insert(key, (number, *lens));
         }
     }
-    let mut candidates: Vec<(usize, usize, usize, Option<i64>)> = Vec::new();
-    for (n, h) in heads.iter().enumerate() {
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (row, h) in heads.iter().enumerate() {
         if marked.contains(&h.school_key) {
             continue;
         }
@@ -821,41 +805,33 @@ fn newest_school_rows(
         };
         let i = usize::from(h.kind != 0);
         if lens[i] > 0 {
-            candidates.push((n, 2 * number + i, lens[i], h.newest));
+            candidates.push(Candidate {
+                row,
+                tail: 2 * number + i,
+                d: lens[i],
+                newest: h.newest,
+            });
         }
     }
-    let keep = newest_rows(
-        candidates
-            .iter()
-            .map(|&(_, tail, d, newest)| (tail, d, newest)),
-        2 * groups.len(),
-    );
-    let mut wanted: Vec<&str> = candidates
-        .iter()
-        .zip(keep)
-        .filter(|(_, keep)| *keep)
-        .map(|(&(n, ..), _)| heads[n].school_key.as_str())
+    let mut wanted: Vec<&str> = newest_rows(&candidates, 2 * groups.len())
+        .map(|c| heads[c.row].school_key.as_str())
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
+    // Each school as `[key]`, as `json_elements` lists them.
+    let wanted: Vec<[&str; 1]> = wanted.into_iter().map(|w| [w]).collect();
     let json = Param::Text(serde_json::to_string(&wanted).unwrap_or_default());
     // Both kinds of each school wanted, by primary key.
-    let sql = match conn.backend() {
-        Backend::Postgres => {
-            "SELECT t.school_key, t.kind, t.responses, t.entries
-               FROM json_array_elements_text(CAST($1 AS json)) u
-               JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value"
-        }
-        Backend::Sqlite => {
-            "SELECT t.school_key, t.kind, t.responses, t.entries
-               FROM json_each($1) u
-               JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value"
-        }
-    };
-    load(conn, sql, &[json, year_param])
+    let sql = format!(
+        "SELECT t.school_key, t.kind, t.responses, t.entries
+           FROM {elements} u
+           JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value->>0",
+        elements = json_elements(conn.backend()),
+    );
+    load(conn, &sql, &[json, year_param])
 }
 
 /// The head of a kept row of one school: which it is, and its newest entry's time.
@@ -871,32 +847,47 @@ struct KeptSchoolHead {
     newest: Option<i64>,
 }
 
-/// Which rows can hold their tail, given each row's tail (below `tails`), the tail's length
-/// `d` and the row's newest time (`None`: not known): the rows whose newest time is among the
-/// `d` newest of their tail's rows, ties kept, and every row whose newest time is not known.
-fn newest_rows(
-    rows: impl Iterator<Item = (usize, usize, Option<i64>)> + Clone,
-    tails: usize,
-) -> Vec<bool> {
+/// A kept row that may hold its tail: the row (its place in the heads read), its tail (a
+/// cluster's or a pair's number and kind, as `2 * number + kind`), the tail's length `d` and
+/// the row's newest time (`None`: not known).
+struct Candidate {
+    row: usize,
+    tail: usize,
+    d: usize,
+    newest: Option<i64>,
+}
+
+/// The candidates that can hold their tail (each below `tails`): the rows whose newest time
+/// is among the `d` newest of their tail's rows, ties kept, and every row whose newest time
+/// is not known.
+fn newest_rows(candidates: &[Candidate], tails: usize) -> impl Iterator<Item = &Candidate> {
     // Per tail, its `d` newest rows' newest times, newest first.
     let mut tops: Vec<Vec<i64>> = vec![Vec::new(); tails];
-    for (tail, d, newest) in rows.clone() {
-        let Some(m) = newest else { continue };
-        let top = &mut tops[tail];
-        if top.len() < d || top.last().is_some_and(|&last| m > last) {
+    for c in candidates {
+        let Some(m) = c.newest else { continue };
+        let top = &mut tops[c.tail];
+        if top.len() < c.d || top.last().is_some_and(|&last| m > last) {
             let at = top.partition_point(|&t| t >= m);
             top.insert(at, m);
-            top.truncate(d);
+            top.truncate(c.d);
         }
     }
-    rows.map(|(tail, d, newest)| match newest {
+    candidates.iter().filter(move |c| match c.newest {
         None => true,
         Some(m) => {
-            let top = &tops[tail];
-            top.len() < d || top.last().is_some_and(|&last| m >= last)
+            let top = &tops[c.tail];
+            top.len() < c.d || top.last().is_some_and(|&last| m >= last)
         }
     })
-    .collect()
+}
+
+/// The rows of a JSON array bound as `$1`, each row's elements as `u.value->>0`, `->>1`, ...
+/// once the source is named `u`.
+fn json_elements(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "json_array_elements(CAST($1 AS json))",
+        Backend::Sqlite => "json_each($1)",
+    }
 }
 
 /// The head of a kept row of one staff group of one school: which it is, and its newest
@@ -1080,6 +1071,7 @@ fn probe_sql(
              {r}.guskey4_answers AS g4, {r}.guskey5_answers AS g5"
         )
     };
+    let elements = json_elements(conn.backend());
     let sql = match conn.backend() {
         // One index scan per unit and kind, as deep as the unit needs. Ids order as bytes, as
         // the indexes keep them (`COLLATE "C"`) and as SQLite compares them.
@@ -1087,7 +1079,7 @@ fn probe_sql(
             let year = in_year("r", &mut params);
             format!(
                 "SELECT CAST(u.value->>0 AS TEXT) AS unit, CAST(u.value->>1 AS TEXT) AS kind, t.*
-                   FROM json_array_elements(CAST($1 AS json)) u
+                   FROM {elements} u
                   CROSS JOIN LATERAL (
                         SELECT {cols}
                           FROM evaluation_responses r
@@ -1104,7 +1096,7 @@ fn probe_sql(
             let year = in_year("r2", &mut params);
             format!(
                 "SELECT u.value->>0 AS unit, u.value->>1 AS kind, {cols}
-                   FROM json_each($1) u
+                   FROM {elements} u
                    JOIN evaluation_responses r ON r.id IN (
                         SELECT r2.id FROM evaluation_responses r2
                          WHERE {unit}r2.kind = u.value->>1{year} AND r2.counted
@@ -1133,10 +1125,20 @@ mod tests {
     #[test]
     fn a_pairs_newest_rows_are_read_and_the_rest_left() {
         let rows = |list: &[(char, usize, Option<i64>)]| {
-            newest_rows(
-                list.iter().map(|&(c, d, m)| (usize::from(c == 'b'), d, m)),
-                2,
-            )
+            let candidates: Vec<Candidate> = list
+                .iter()
+                .enumerate()
+                .map(|(row, &(c, d, newest))| Candidate {
+                    row,
+                    tail: usize::from(c == 'b'),
+                    d,
+                    newest,
+                })
+                .collect();
+            let kept: Vec<usize> = newest_rows(&candidates, 2).map(|c| c.row).collect();
+            (0..list.len())
+                .map(|r| kept.contains(&r))
+                .collect::<Vec<_>>()
         };
         // Two deep: the two newest rows, and a row as new as the second.
         assert_eq!(
