@@ -1030,20 +1030,9 @@ async fn sweep_year_end_and_spring(backend: Backend) {
 /// course summed as of the seed's own "now".
 async fn on_a_seeded_db(backend: Backend, check: impl FnOnce(&mut DbConn) + Send + 'static) {
     tokio::task::spawn_blocking(move || {
-        let Some((_db, mut conn)) = crate::helpers::migrated_db(backend) else {
+        let Some((_db, mut conn)) = seeded_db(backend) else {
             return;
         };
-        let seeded = cpd_hub_tools::national::default_as_of();
-        seed_national(
-            &mut conn,
-            &NationalOptions {
-                scale: 0.004,
-                as_of: seeded,
-                summed_at: seeded,
-                ..NationalOptions::default()
-            },
-        )
-        .expect("the national seed runs");
         // The seed sums every course; from here on the test decides when the cells move.
         assert_eq!(report_cells::marked(&mut conn).unwrap(), 0);
         assert!(count(&mut conn, "SELECT COUNT(*) AS n FROM report_courses") > 50);
@@ -1051,6 +1040,24 @@ async fn on_a_seeded_db(backend: Backend, check: impl FnOnce(&mut DbConn) + Send
     })
     .await
     .expect("the comparison finished");
+}
+
+/// A migrated database of `backend` holding a small national seed, every course summed and
+/// every school's tail kept as of the seed's own "now"; `None` when the backend is not here.
+fn seeded_db(backend: Backend) -> Option<(crate::helpers::TestDb, DbConn)> {
+    let (db, mut conn) = crate::helpers::migrated_db(backend)?;
+    let seeded = cpd_hub_tools::national::default_as_of();
+    seed_national(
+        &mut conn,
+        &NationalOptions {
+            scale: 0.004,
+            as_of: seeded,
+            summed_at: seeded,
+            ..NationalOptions::default()
+        },
+    )
+    .expect("the national seed runs");
+    Some((db, conn))
 }
 
 /// The state [`every_state_on`] ends in: every kind of change made, then everything summed
@@ -1400,44 +1407,12 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
 /// ("deadlock detected"). Every change succeeds and every school's year is marked.
 async fn changed_at_once(backend: Backend) {
     tokio::task::spawn_blocking(move || {
-        let Some((db, mut conn)) = crate::helpers::migrated_db(backend) else {
+        let Some((db, mut conn)) = seeded_db(backend) else {
             return;
         };
-        let seeded = cpd_hub_tools::national::default_as_of();
-        seed_national(
-            &mut conn,
-            &NationalOptions {
-                scale: 0.004,
-                as_of: seeded,
-                summed_at: seeded,
-                ..NationalOptions::default()
-            },
-        )
-        .expect("the national seed runs");
         assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), 0);
-        #[derive(QueryableByName)]
-        struct Id {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            id: String,
-        }
-        // The published courses with the most counted responses.
-        const AT_ONCE: usize = 16;
-        let ids: Vec<String> = diesel::sql_query(format!(
-            "SELECT r.course_id AS id FROM evaluation_responses r
-              WHERE r.counted AND r.course_year IS NOT NULL
-              GROUP BY r.course_id ORDER BY COUNT(*) DESC, r.course_id LIMIT {AT_ONCE}"
-        ))
-        .load::<Id>(&mut conn)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-        assert_eq!(ids.len(), AT_ONCE);
-        let id_list = ids
-            .iter()
-            .map(|id| format!("'{id}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = busiest_courses(&mut conn, &[]);
+        let id_list = sql_list(&ids);
         let shared = count(
             &mut conn,
             &format!(
@@ -1447,42 +1422,20 @@ async fn changed_at_once(backend: Backend) {
             ),
         );
         assert!(shared > 10, "the courses share schools: {shared}");
-        // Runs `change` on each course at once, each on its own connection; the failures.
-        let at_once = |change: fn(&mut DbConn, &str) -> Result<(), String>| -> Vec<String> {
-            let start = Arc::new(std::sync::Barrier::new(AT_ONCE));
-            let threads: Vec<_> = ids
-                .iter()
-                .map(|id| {
-                    let (url, id, start) = (db.url().to_string(), id.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
-                        start.wait();
-                        change(&mut c, &id)
-                    })
-                })
-                .collect();
-            threads
-                .into_iter()
-                .filter_map(|t| t.join().unwrap().err())
-                .collect()
-        };
-        let marks_of = |conn: &mut DbConn, years: &str| {
-            count(
-                conn,
-                &format!(
-                    "SELECT COUNT(*) AS n FROM (SELECT DISTINCT y.course_year, r.school_id
-                       FROM evaluation_responses r CROSS JOIN ({years}) y
-                      WHERE r.counted AND r.course_id IN ({id_list})) k"
-                ),
-            )
-        };
-        let before = marks_of(
+        // At most every year with responses for each of the courses' schools.
+        let before = count(
             &mut conn,
-            "SELECT DISTINCT course_year FROM evaluation_responses WHERE course_year IS NOT NULL",
+            &format!(
+                "SELECT COUNT(*) AS n FROM (SELECT DISTINCT y.course_year, r.school_id
+                   FROM evaluation_responses r
+                  CROSS JOIN (SELECT DISTINCT course_year FROM evaluation_responses
+                               WHERE course_year IS NOT NULL) y
+                  WHERE r.counted AND r.course_id IN ({id_list})) k"
+            ),
         );
         // Each course a year later, as moving its sessions moves its first session's start
         // (the column the courses' trigger watches).
-        let moved = at_once(|c, id| {
+        let moved = at_once(db.url(), ids.clone(), |c, id| {
             let later = match c.backend() {
                 cpd_hub::db::Backend::Postgres => "first_session_start + INTERVAL '1 year'",
                 cpd_hub::db::Backend::Sqlite => "datetime(first_session_start, '+1 year')",
@@ -1494,7 +1447,6 @@ async fn changed_at_once(backend: Backend) {
                 .bind::<diesel::sql_types::Text, _>(id)
                 .execute(c)
             })
-            .map(|_| ())
             .map_err(|e| e.to_string())
         });
         assert!(moved.is_empty(), "moves failed: {moved:?}");
@@ -1517,15 +1469,14 @@ async fn changed_at_once(backend: Backend) {
         report_cells::refresh_all(&mut conn, reading_time(), 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), 0);
 
-        let cancelled = at_once(|c, id| {
+        let cancelled = at_once(db.url(), ids.clone(), |c, id| {
             cpd_hub::store::courses::cancel_course(
                 c,
                 None,
                 "http://127.0.0.1",
-                id,
+                &id,
                 "The trainer is unwell.",
             )
-            .map(|_| ())
             .map_err(|e| format!("{e:?}"))
         });
         assert!(cancelled.is_empty(), "cancellations failed: {cancelled:?}");
@@ -1545,75 +1496,49 @@ async fn changed_at_once(backend: Backend) {
         // 16 more courses at once: each request stops counting the responses of bookings from
         // many schools.
         report_cells::refresh_all(&mut conn, reading_time(), 50, |_| {}).unwrap();
-        let more: Vec<String> = diesel::sql_query(format!(
-            "SELECT r.course_id AS id FROM evaluation_responses r
-              WHERE r.counted AND r.course_year IS NOT NULL AND r.course_id NOT IN ({id_list})
-              GROUP BY r.course_id ORDER BY COUNT(*) DESC, r.course_id LIMIT {AT_ONCE}"
-        ))
-        .load::<Id>(&mut conn)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-        assert_eq!(more.len(), AT_ONCE);
-        let more_list = more
-            .iter()
-            .map(|id| format!("'{id}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let more = busiest_courses(&mut conn, &ids);
         let declined_years = count(
             &mut conn,
             &format!(
                 "SELECT COUNT(*) AS n FROM (SELECT DISTINCT r.course_year, r.school_id
                    FROM evaluation_responses r JOIN bookings b ON b.id = r.booking_id
-                  WHERE r.counted AND r.course_year IS NOT NULL AND r.course_id IN ({more_list})
-                    AND b.status IN ('confirmed', 'waitlisted', 'pending_approval')) k"
+                  WHERE r.counted AND r.course_year IS NOT NULL
+                    AND r.course_id IN ({more})
+                    AND b.status IN ('confirmed', 'waitlisted', 'pending_approval')) k",
+                more = sql_list(&more),
             ),
         );
-        let start = Arc::new(std::sync::Barrier::new(AT_ONCE));
-        let threads: Vec<_> = more
+        assert!(declined_years > 10, "{declined_years}");
+        // Each course's answered bookings still active.
+        let bookings: Vec<Vec<String>> = more
             .iter()
             .map(|course| {
-                let (url, course, start) = (db.url().to_string(), course.clone(), start.clone());
-                std::thread::spawn(move || {
-                    let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
-                    let bookings: Vec<String> = diesel::sql_query(
-                        "SELECT DISTINCT r.booking_id AS id FROM evaluation_responses r
-                           JOIN bookings b ON b.id = r.booking_id
-                          WHERE r.counted AND r.course_id = $1
-                            AND b.status IN ('confirmed', 'waitlisted', 'pending_approval')",
-                    )
-                    .bind::<diesel::sql_types::Text, _>(&course)
-                    .load::<Id>(&mut c)
-                    .unwrap()
-                    .into_iter()
-                    .map(|r| r.id)
-                    .collect();
-                    start.wait();
-                    let ctx = cpd_hub::store::bookings::Ctx {
-                        actor_id: None,
-                        now: reading_time(),
-                        base_url: "http://127.0.0.1",
-                    };
-                    cpd_hub::store::bookings::decline(
-                        &mut c,
-                        ctx,
-                        &bookings,
-                        Some("Withdrawn."),
-                        None,
-                    )
-                    .map(|_| bookings.len())
-                    .map_err(|e| format!("{e:?}"))
-                })
+                diesel::sql_query(
+                    "SELECT DISTINCT r.booking_id AS id FROM evaluation_responses r
+                       JOIN bookings b ON b.id = r.booking_id
+                      WHERE r.counted AND r.course_id = $1
+                        AND b.status IN ('confirmed', 'waitlisted', 'pending_approval')",
+                )
+                .bind::<diesel::sql_types::Text, _>(course)
+                .load::<Id>(&mut conn)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
             })
             .collect();
-        let results: Vec<Result<usize, String>> =
-            threads.into_iter().map(|t| t.join().unwrap()).collect();
-        let failed: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-        assert!(failed.is_empty(), "declines failed: {failed:?}");
-        let declined: usize = results.iter().filter_map(|r| r.as_ref().ok()).sum();
+        let declined: usize = bookings.iter().map(Vec::len).sum();
         assert!(declined > 50, "{declined}");
-        assert!(declined_years > 10, "{declined_years}");
+        let failed = at_once(db.url(), bookings, |c, bookings| {
+            let ctx = cpd_hub::store::bookings::Ctx {
+                actor_id: None,
+                now: reading_time(),
+                base_url: "http://127.0.0.1",
+            };
+            cpd_hub::store::bookings::decline(c, ctx, &bookings, Some("Withdrawn."), None)
+                .map_err(|e| format!("{e:?}"))
+        });
+        assert!(failed.is_empty(), "declines failed: {failed:?}");
         assert_eq!(
             report_cells::marked_tails(&mut conn).unwrap(),
             declined_years
@@ -1621,6 +1546,69 @@ async fn changed_at_once(backend: Backend) {
     })
     .await
     .expect("the changes finished");
+}
+
+/// How many changes `changed_at_once` makes at once.
+const AT_ONCE: usize = 16;
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    id: String,
+}
+
+/// The `AT_ONCE` courses with the most counted responses, leaving out `except`.
+fn busiest_courses(conn: &mut DbConn, except: &[String]) -> Vec<String> {
+    let except = if except.is_empty() {
+        String::new()
+    } else {
+        format!("AND r.course_id NOT IN ({})", sql_list(except))
+    };
+    let ids: Vec<String> = diesel::sql_query(format!(
+        "SELECT r.course_id AS id FROM evaluation_responses r
+          WHERE r.counted AND r.course_year IS NOT NULL {except}
+          GROUP BY r.course_id ORDER BY COUNT(*) DESC, r.course_id LIMIT {AT_ONCE}"
+    ))
+    .load::<Id>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|r| r.id)
+    .collect();
+    assert_eq!(ids.len(), AT_ONCE);
+    ids
+}
+
+/// Ids the seed made (UUIDs), quoted for an SQL list.
+fn sql_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `change` on each of `items` at once, each on its own connection to `url`, all
+/// released together; the failures.
+fn at_once<I: Send + 'static, T: 'static>(
+    url: &str,
+    items: Vec<I>,
+    change: fn(&mut DbConn, I) -> Result<T, String>,
+) -> Vec<String> {
+    let start = Arc::new(std::sync::Barrier::new(items.len()));
+    let threads: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let (url, start) = (url.to_string(), start.clone());
+            std::thread::spawn(move || {
+                let mut c = cpd_hub::db::Manager::new(&url).unwrap().open().unwrap();
+                start.wait();
+                change(&mut c, item).err()
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .filter_map(|t| t.join().unwrap())
+        .collect()
 }
 
 crate::each_backend!(
