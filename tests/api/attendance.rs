@@ -807,8 +807,11 @@ both_backends! {
         let out = dir.path().join("out");
         let (f, p, o) = (file.clone(), profile.clone(), out.clone());
         tokio::task::spawn_blocking(move || {
-            run_cmd(std::process::Command::new("soffice").args(["--headless", &p, "--infilter=CSV:44,34,76,1,,1033,false,true", "--convert-to", "xlsx", "--outdir"]).arg(&o).arg(&f));
-            run_cmd(std::process::Command::new("soffice").args(["--headless", &p, "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1", "--outdir"]).arg(o.join("back")).arg(o.join("register.xlsx")));
+            let os = |s: &'static str| std::ffi::OsStr::new(s);
+            let back = o.join("back");
+            let xlsx = o.join("register.xlsx");
+            crate::tools::soffice(&[os("--headless"), p.as_ref(), os("--infilter=CSV:44,34,76,1,,1033,false,true"), os("--convert-to"), os("xlsx"), os("--outdir"), o.as_os_str(), f.as_os_str()], &xlsx);
+            crate::tools::soffice(&[os("--headless"), p.as_ref(), os("--convert-to"), os("csv:Text - txt - csv (StarCalc):44,34,76,1"), os("--outdir"), back.as_os_str(), xlsx.as_os_str()], &back.join("register.csv"));
         }).await.unwrap();
         assert!(out.join("register.xlsx").metadata().unwrap().len() > 1000);
         // The session start came through as a date and time, not as text.

@@ -98,6 +98,49 @@ pub fn libreoffice(what: &str) -> bool {
     has
 }
 
+/// Runs LibreOffice (`soffice`) with `args`, one run at a time across the test binary, and
+/// returns its output; panics with that output when it fails.
+///
+/// On a machine where LibreOffice has never run, two first starts at once (a test's SQLite and
+/// PostgreSQL halves sort side by side) have crashed in LibreOffice's own start-up
+/// ("Unspecified Application Error") before reading any file, although each had its own
+/// profile. So runs wait for each other, and a run that LibreOffice itself aborted (no
+/// output file, killed by a signal or "Unspecified Application Error") is tried once more:
+/// that says nothing about the file under test, and what the test then reads is unchanged.
+pub fn soffice(args: &[&std::ffi::OsStr], output: &std::path::Path) -> String {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let run = || {
+        let out = Command::new("soffice")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("soffice {args:?}: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status, text)
+    };
+    let (mut status, mut text) = run();
+    let aborted = |status: &std::process::ExitStatus, text: &str| {
+        !output.exists()
+            && (std::os::unix::process::ExitStatusExt::signal(status).is_some()
+                || text.contains("Unspecified Application Error"))
+    };
+    if !status.success() && aborted(&status, &text) {
+        eprintln!("LibreOffice aborted at start ({status}); running it once more: {text}");
+        (status, text) = run();
+    }
+    assert!(
+        status.success(),
+        "soffice {args:?} failed ({status}): {text}"
+    );
+    text
+}
+
 /// axe-core's script (`CPD_AXE`, else the copy `scripts/test` installs under
 /// `target/test-node`), if there is one; `None` (the skip recorded for `what`) if not.
 pub fn axe(what: &str) -> Option<String> {
