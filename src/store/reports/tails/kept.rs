@@ -1,0 +1,320 @@
+//! The schools' and their staff groups' kept tails (`report_cells::tails`) as a report reads
+//! them: the rows that can answer for a unit, and, for a cluster or a pair of a cluster and a
+//! staff group, only the rows whose newest times can hold its tail.
+
+use super::*;
+
+/// A kept row of a school's tail (`report_school_tails`).
+#[derive(QueryableByName)]
+struct KeptRow {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    responses: i64,
+    #[diesel(sql_type = Text)]
+    entries: String,
+}
+
+/// The tails of the schools of `units` in academic year `year` as far as the kept rows
+/// (`report_cells::tails`) answer for them, per school and kind, and the units left to look
+/// up in the responses' index: the schools marked since their rows were worked out, and
+/// those whose kept rows do not reach as deep as asked (a threshold above the smallest) or
+/// cannot be read. With `own` (the report is by school, and each unit asks for its own
+/// tail), only the rows of schools with a tail are read, and a school whose kept count of
+/// responses is not the cells' is looked up too.
+#[allow(clippy::type_complexity)]
+pub(super) fn kept_school_tails<'a, C: Figures>(
+    conn: &mut DbConn,
+    year: i32,
+    units: Vec<(&'a str, [usize; 2])>,
+    t: Threshold,
+    own: Option<&BTreeMap<String, C>>,
+    clusters: Option<&BTreeMap<String, ([usize; 2], Vec<String>)>>,
+) -> QueryResult<(
+    HashMap<&'a str, [Vec<TailRow>; 2]>,
+    Vec<(&'a str, [usize; 2])>,
+)> {
+    let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
+    let marked = marked_schools(conn, year)?;
+    let rows: Vec<KeptRow> = match clusters {
+        Some(groups) => newest_school_rows(conn, year, groups, &marked)?,
+        None => load(
+            conn,
+            &format!(
+                "SELECT school_key, kind, responses, entries FROM report_school_tails
+                  WHERE course_year = $1{}",
+                if own.is_some() {
+                    " AND responses % $2 > 0"
+                } else {
+                    ""
+                }
+            ),
+            if own.is_some() { &params } else { &params[..1] },
+        )?,
+    };
+    // The kept rows by school: the count and entries of each kind.
+    let mut kept: HashMap<String, [Option<(i64, String)>; 2]> = HashMap::with_capacity(units.len());
+    for r in rows {
+        let key = if r.school_key.is_empty() {
+            NONE_KEY.to_string()
+        } else {
+            r.school_key
+        };
+        let i = usize::from(r.kind != KINDS[0]);
+        kept.entry(key).or_default()[i] = Some((r.responses, r.entries));
+    }
+    let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
+    let mut left = Vec::new();
+    for (u, d) in units {
+        let key = if u == NONE_KEY { "" } else { u };
+        if marked.contains(key) {
+            left.push((u, d));
+            continue;
+        }
+        let rows = match kept.remove(u) {
+            Some(rows) => rows,
+            // By cluster, a school whose rows were not read cannot hold its cluster's tail.
+            None if clusters.is_some() => continue,
+            None => Default::default(),
+        };
+        // The kept count is the cells' for a school nothing has marked since; a difference
+        // would mean rows out of date, which the index answers for.
+        let cells = own.and_then(|o| o.get(u)).map(|c| c.responses());
+        match unit_tails(&rows, d, cells) {
+            Some(unit_lists) => {
+                lists.insert(u, unit_lists);
+            }
+            None => left.push((u, d)),
+        }
+    }
+    Ok((lists, left))
+}
+
+/// A kept tail's entries as tail rows.
+fn tail_rows(entries: Vec<KeptEntry>) -> Vec<TailRow> {
+    entries
+        .into_iter()
+        .map(|entry| TailRow {
+            unit: String::new(),
+            kind: String::new(),
+            entry,
+        })
+        .collect()
+}
+
+/// The kept school rows of academic year `year` that can hold their cluster's tail (`groups`:
+/// each cluster's tail lengths and schools, `NONE_KEY` for responses without a school), read
+/// as `pair_rows` reads a cluster's pairs: every row's newest time first (on PostgreSQL from
+/// the key's index alone), then in full only the schools with a row among their cluster's
+/// `d` newest of its kind, ties kept, or whose newest time is not known. A school left out
+/// holds nothing among its cluster's latest; marked schools are left out here and looked up.
+fn newest_school_rows(
+    conn: &mut DbConn,
+    year: i32,
+    groups: &BTreeMap<String, ([usize; 2], Vec<String>)>,
+    marked: &std::collections::HashSet<String>,
+) -> QueryResult<Vec<KeptRow>> {
+    let year_param = Param::Int(i64::from(year));
+    let heads: Vec<KeptSchoolHead> = load(
+        conn,
+        "SELECT school_key, CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, newest
+           FROM report_school_tails WHERE course_year = $1",
+        std::slice::from_ref(&year_param),
+    )?;
+    // Each school's cluster, by number, and the cluster's tail lengths (schools as kept: ''
+    // for none).
+    let mut cluster_of: FastMap<&str, (usize, [usize; 2])> = FastMap::default();
+    for (number, (lens, schools)) in groups.values().enumerate() {
+        for school in schools {
+            let key = if school == NONE_KEY {
+                ""
+            } else {
+                school.as_str()
+            };
+            cluster_of.insert(key, (number, *lens));
+        }
+    }
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (row, h) in heads.iter().enumerate() {
+        if marked.contains(&h.school_key) {
+            continue;
+        }
+        let Some(&(number, lens)) = cluster_of.get(h.school_key.as_str()) else {
+            continue;
+        };
+        let i = usize::from(h.kind != 0);
+        if lens[i] > 0 {
+            candidates.push(Candidate {
+                row,
+                tail: 2 * number + i,
+                d: lens[i],
+                newest: h.newest,
+            });
+        }
+    }
+    let mut wanted: Vec<&str> = newest_rows(&candidates, 2 * groups.len())
+        .map(|c| heads[c.row].school_key.as_str())
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each school as `[key]`, as `json_elements` lists them.
+    let wanted: Vec<[&str; 1]> = wanted.into_iter().map(|w| [w]).collect();
+    let json = Param::Text(serde_json::to_string(&wanted).unwrap_or_default());
+    // Both kinds of each school wanted, by primary key.
+    let sql = format!(
+        "SELECT t.school_key, t.kind, t.responses, t.entries
+           FROM {elements} u
+           JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value->>0",
+        elements = json_elements(conn.backend()),
+    );
+    load(conn, &sql, &[json, year_param])
+}
+
+/// The head of a kept row of one school: which it is, and its newest entry's time.
+#[derive(QueryableByName)]
+struct KeptSchoolHead {
+    #[diesel(sql_type = Text)]
+    school_key: String,
+    /// The index into `KINDS`.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    kind: i32,
+    /// In microseconds; `None` where it was not known when the row was kept.
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    newest: Option<i64>,
+}
+
+/// A kept row that may hold its tail: the row (its place in the heads read), its tail (a
+/// cluster's or a pair's number and kind, as `2 * number + kind`), the tail's length `d` and
+/// the row's newest time (`None`: not known).
+pub(super) struct Candidate {
+    pub(super) row: usize,
+    pub(super) tail: usize,
+    pub(super) d: usize,
+    pub(super) newest: Option<i64>,
+}
+
+/// The candidates that can hold their tail (each below `tails`): the rows whose newest time
+/// is among the `d` newest of their tail's rows, ties kept, and every row whose newest time
+/// is not known.
+pub(super) fn newest_rows(
+    candidates: &[Candidate],
+    tails: usize,
+) -> impl Iterator<Item = &Candidate> {
+    // Per tail, its `d` newest rows' newest times, newest first.
+    let mut tops: Vec<Vec<i64>> = vec![Vec::new(); tails];
+    for c in candidates {
+        let Some(m) = c.newest else { continue };
+        let top = &mut tops[c.tail];
+        if top.len() < c.d || top.last().is_some_and(|&last| m > last) {
+            let at = top.partition_point(|&t| t >= m);
+            top.insert(at, m);
+            top.truncate(c.d);
+        }
+    }
+    candidates.iter().filter(move |c| match c.newest {
+        None => true,
+        Some(m) => {
+            let top = &tops[c.tail];
+            top.len() < c.d || top.last().is_some_and(|&last| m >= last)
+        }
+    })
+}
+
+/// A unit's tail of each kind, as deep as `d` asks, from its kept rows (per kind, the count
+/// of counted responses and the packed entries; none kept: none counted); `None` where they
+/// cannot answer for it: unreadable, not as deep as asked while the unit has more responses,
+/// or a count that is not the cells' (`cells`, when known).
+fn unit_tails(
+    rows: &[Option<(i64, String)>; 2],
+    d: [usize; 2],
+    cells: Option<[i64; 2]>,
+) -> Option<[Vec<TailRow>; 2]> {
+    let mut lists: [Vec<TailRow>; 2] = Default::default();
+    for i in 0..2 {
+        if d[i] == 0 {
+            continue;
+        }
+        let (responses, entries) = match &rows[i] {
+            Some((n, e)) => (*n, e.as_str()),
+            None => (0, ""),
+        };
+        let entries = crate::store::report_cells::unpack(entries, d[i])?;
+        if !deep_enough(entries.len(), d[i], responses) || cells.is_some_and(|n| n[i] != responses)
+        {
+            return None;
+        }
+        lists[i] = tail_rows(entries);
+    }
+    Some(lists)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pairs_newest_rows_are_read_and_the_rest_left() {
+        let rows = |list: &[(char, usize, Option<i64>)]| {
+            let candidates: Vec<Candidate> = list
+                .iter()
+                .enumerate()
+                .map(|(row, &(c, d, newest))| Candidate {
+                    row,
+                    tail: usize::from(c == 'b'),
+                    d,
+                    newest,
+                })
+                .collect();
+            let kept: Vec<usize> = newest_rows(&candidates, 2).map(|c| c.row).collect();
+            (0..list.len())
+                .map(|r| kept.contains(&r))
+                .collect::<Vec<_>>()
+        };
+        // Two deep: the two newest rows, and a row as new as the second.
+        assert_eq!(
+            rows(&[
+                ('a', 2, Some(10)),
+                ('a', 2, Some(30)),
+                ('a', 2, Some(20)),
+                ('a', 2, Some(30))
+            ]),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            rows(&[
+                ('a', 2, Some(30)),
+                ('a', 2, Some(20)),
+                ('a', 2, Some(20)),
+                ('a', 2, Some(10))
+            ]),
+            [true, true, true, false]
+        );
+        // Fewer rows than the tail is long: all of them.
+        assert_eq!(rows(&[('a', 3, Some(5)), ('a', 3, Some(6))]), [true, true]);
+        // A row whose newest time is not known is read, and does not push another out.
+        assert_eq!(
+            rows(&[('a', 1, None), ('a', 1, Some(5)), ('a', 1, Some(7))]),
+            [true, false, true]
+        );
+        // Each tail on its own.
+        assert_eq!(
+            rows(&[
+                ('a', 1, Some(5)),
+                ('b', 1, Some(3)),
+                ('a', 1, Some(4)),
+                ('b', 1, Some(2))
+            ]),
+            [true, true, false, false]
+        );
+        // Negative times (before 1970) order as times.
+        assert_eq!(
+            rows(&[('a', 1, Some(-5)), ('a', 1, Some(-7))]),
+            [true, false]
+        );
+    }
+}

@@ -1,0 +1,501 @@
+//! The released evaluation sums of a report's groups from the kept sums and each group's tail,
+//! so that a report reads a few rows per group instead of every response of its window.
+//!
+//! A group's released responses of a kind are its earliest `n` rounded down to a whole
+//! multiple of the threshold `k` (`super::released`). Those are all its responses less the
+//! latest `n mod k`, its *tail* (fewer than `k`). The sums over all the responses and `n`
+//! itself are in the report cells (worked out live for the courses out of date), so the
+//! released sums are the cells' sums less the tail's. A tail is found through an index that
+//! lists responses in the order they arrived:
+//!
+//! - of one course (`evaluation_responses_course_order`), in any window;
+//! - of one school, one staff group or everyone in one academic year (the year of the
+//!   course's first session, kept on the response as `course_year`), listing only the
+//!   responses the reports count (kept on the response as `counted`).
+//!
+//! The schools' tails of an academic year are also kept ahead of time, per school, year and
+//! kind (`report_cells::tails`): a whole year's report by school or by cluster reads them in
+//! one range instead of one lookup per school (tens of thousands at national size), and looks
+//! up only the schools marked since their rows were worked out, or whose rows do not reach
+//! as deep as the threshold asks.
+//!
+//! A group made of several of those (a cluster of schools, a priority or term of courses, the
+//! totals of a window that is not one academic year) takes the latest of its parts' tails:
+//! a response among a group's latest `r` is among its own part's latest `r`; so does a pair
+//! of a school or cluster with a staff group over one academic year, from each school's
+//! staff groups' kept tails. Groupings with no such parts (other pairs of groupings; a
+//! person-level grouping over a window that is not one academic year) are worked out by the window query instead, as the reference is
+//! (`Method::Bookings`); [`from_tails`] says so by returning `None`.
+//!
+//! Here, each group's released sums by level ([`from_tails`]); in `kept`, the kept rows of
+//! schools a report reads, and which of a cluster's can hold its tail; in `pairs`, a school
+//! or cluster by staff group; in `probe`, the look-ups in the responses' indexes for what
+//! the kept rows cannot answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Datelike;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryResult;
+
+use crate::db::{Backend, DbConn};
+use crate::domain::suppression::Threshold;
+use crate::reports::metrics::{GroupBy, ReportQuery, NONE_KEY};
+use crate::store::report_cells::{load, unpack_into, EntryRef, KeptEntry, Param};
+
+use super::cells::{Method, Wanted};
+use super::reference::Courses;
+use super::released::{released, Released, ReleasedSums};
+use super::rollup::{level_keys, Figures, Rollup};
+
+mod kept;
+mod pairs;
+mod probe;
+
+use kept::kept_school_tails;
+use pairs::{pair_sums, Places};
+use probe::probe;
+
+/// The kinds of response, in the order of `responses` in the counts.
+const KINDS: [&str; 2] = ["post_course", "follow_up"];
+
+/// A map for the keys of a year's kept rows (hundreds of thousands per report): the keys come
+/// from the database, not from a request, and SipHash cost more than the rest of the work.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// What a probe looks a tail up by.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum By {
+    /// Every response of the academic year.
+    Year,
+    School,
+    StaffGroup,
+    Course,
+    /// One staff group of one school: the unit's key is `pair_key(school, staff group)`.
+    SchoolGroup,
+}
+
+/// The key of a pair of keys, as one string.
+fn pair_key(a: &str, b: &str) -> String {
+    format!("{a}\u{1f}{b}")
+}
+
+/// The two keys of a pair key.
+fn split_pair(k: &str) -> (&str, &str) {
+    k.split_once('\u{1f}').unwrap_or((k, ""))
+}
+
+impl By {
+    /// The response's column the unit's key matches (for a school's staff group, the school's;
+    /// the staff group is matched besides).
+    fn column(self) -> Option<&'static str> {
+        match self {
+            By::Year => None,
+            By::School | By::SchoolGroup => Some("school_id"),
+            By::StaffGroup => Some("staff_group_id"),
+            By::Course => Some("course_id"),
+        }
+    }
+}
+
+/// One response of a tail, with what it adds to each figure.
+#[derive(QueryableByName, Debug)]
+struct TailRow {
+    #[diesel(sql_type = Text)]
+    unit: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(embed)]
+    entry: KeptEntry,
+}
+
+impl TailRow {
+    /// Takes what this response (a post-course one when `post`, else a follow-up) adds to each
+    /// figure away from `s`.
+    fn take_from(&self, post: bool, s: &mut ReleasedSums) {
+        take_from(&self.entry.as_ref(), post, s);
+    }
+}
+
+/// Takes what response `e` (a post-course one when `post`, else a follow-up) adds to each
+/// figure away from `s`, as `super::released` adds it: satisfaction from post-course
+/// responses, the impact rate from follow-ups, the confidence shift and the Guskey answers
+/// from either.
+fn take_from(e: &EntryRef, post: bool, s: &mut ReleasedSums) {
+    if post {
+        if let Some(v) = e.satisfaction {
+            s.sum[0] -= i64::from(v);
+            s.counted[0] -= 1;
+        }
+    } else if let Some(v) = e.impact {
+        s.sum[1] -= i64::from(v >= 4);
+        s.counted[1] -= 1;
+    }
+    if e.pairs > 0 {
+        s.counted[2] -= 1;
+    }
+    s.sum[2] -= i64::from(e.shift);
+    s.pairs[2] -= i64::from(e.pairs);
+    for (i, g) in e.guskey.into_iter().enumerate() {
+        s.sum[3 + i] -= i64::from(g);
+        if g > 0 {
+            s.counted[3 + i] -= 1;
+        }
+    }
+}
+
+/// The academic year (starting 1 September) a window is exactly, if it is one.
+fn academic_year(q: &ReportQuery) -> Option<i32> {
+    let y = q.from.year();
+    let whole = q.from.month() == 9
+        && q.from.day() == 1
+        && q.to.year() == y + 1
+        && q.to.month() == 8
+        && q.to.day() == 31;
+    whole.then_some(y)
+}
+
+/// A group's tail lengths per kind: `n mod k`.
+fn tail_len(t: Threshold, responses: [i64; 2]) -> [usize; 2] {
+    let k = i64::from(t.get());
+    responses.map(|n| usize::try_from(n.rem_euclid(k)).unwrap_or(0))
+}
+
+/// The groups of one level (or the totals) to release: per group, its tail lengths and the
+/// units (probe keys) its responses are found by.
+struct Level {
+    by: By,
+    /// Group key -> (tail lengths, units).
+    groups: BTreeMap<String, ([usize; 2], Vec<String>)>,
+}
+
+/// The released sums of `period`'s groups of `rollup` (the report of window `q` by `levels`,
+/// only `school`'s responses if given): from the cells' sums and each group's tail when
+/// `method` read the cells and the grouping has tails, otherwise by the window query
+/// (`super::released`), which is also how the reference worked from the bookings gets them.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn released_sums<C: Figures + Default + Copy>(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    period: usize,
+    levels: &[GroupBy],
+    wanted: Wanted,
+    school: Option<&str>,
+    method: Method,
+    rollup: &Rollup<C>,
+    courses: &Courses,
+) -> QueryResult<Released> {
+    let tails = match method {
+        Method::Cells => from_tails(conn, q, period, levels, rollup, courses)?,
+        Method::Bookings => None,
+    };
+    match tails {
+        Some(r) => Ok(r),
+        None => released(conn, q, period, levels, wanted, school),
+    }
+}
+
+/// The released sums of `period`'s groups of `rollup` (the report of window `q` by
+/// `levels`, with the courses of `courses`), from the cells' sums and each group's tail; `None`
+/// where the grouping or window has no tails to read (see the module's note).
+fn from_tails<C: Figures + Default + Copy>(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    period: usize,
+    levels: &[GroupBy],
+    rollup: &Rollup<C>,
+    courses: &Courses,
+) -> QueryResult<Option<Released>> {
+    let t = Threshold::new(q.min_responses);
+    let year = academic_year(q);
+    // Pairs read tails when they are schools or clusters by staff group (either way round)
+    // over one academic year: their units are a school's staff groups, kept ahead of time.
+    let place = |l: &GroupBy| matches!(l, GroupBy::School | GroupBy::Cluster);
+    let pair = match levels {
+        [a, GroupBy::StaffGroup] if place(a) && year.is_some() => Some((true, *a)),
+        [GroupBy::StaffGroup, b] if place(b) && year.is_some() => Some((false, *b)),
+        _ => None,
+    };
+    if levels.len() > 1 && pair.is_none() {
+        return Ok(None);
+    }
+    let course_level = levels.iter().all(GroupBy::is_course_level);
+    if year.is_none() && !course_level {
+        return Ok(None);
+    }
+    let the_courses = &courses.by_period[period];
+    let totals_tail = tail_len(t, rollup.totals[period].responses());
+    // The totals: one probe of the academic year, or the latest of every course's tail.
+    let totals = match year {
+        Some(_) => Level {
+            by: By::Year,
+            groups: BTreeMap::from([(String::new(), (totals_tail, vec![String::new()]))]),
+        },
+        None => Level {
+            by: By::Course,
+            groups: BTreeMap::from([(String::new(), (totals_tail, the_courses.clone()))]),
+        },
+    };
+    // Every school with its cluster, read once for the levels that need it.
+    let clusters = if levels.contains(&GroupBy::Cluster) {
+        schools_by_cluster(conn)?
+    } else {
+        Vec::new()
+    };
+    let mut wanted = vec![totals];
+    if let Some(level) = levels.first() {
+        let first = &rollup.first[period];
+        let tails = |k: &String| -> Option<[usize; 2]> {
+            first
+                .get(k)
+                .map(|c| tail_len(t, c.responses()))
+                .filter(|l| l.iter().any(|&n| n > 0))
+        };
+        let mut groups: BTreeMap<String, ([usize; 2], Vec<String>)> = BTreeMap::new();
+        let by = match level {
+            GroupBy::School | GroupBy::StaffGroup | GroupBy::Course => {
+                for k in first.keys() {
+                    if let Some(l) = tails(k) {
+                        groups.insert(k.clone(), (l, vec![k.clone()]));
+                    }
+                }
+                match level {
+                    GroupBy::School => By::School,
+                    GroupBy::StaffGroup => By::StaffGroup,
+                    _ => By::Course,
+                }
+            }
+            GroupBy::Cluster => {
+                for (school, cluster) in &clusters {
+                    if let Some(l) = tails(cluster) {
+                        groups
+                            .entry(cluster.clone())
+                            .or_insert((l, Vec::new()))
+                            .1
+                            .push(school.clone());
+                    }
+                }
+                // Responses without a school are in the group of no cluster.
+                if let Some(l) = tails(&NONE_KEY.to_string()) {
+                    groups
+                        .entry(NONE_KEY.to_string())
+                        .or_insert((l, Vec::new()))
+                        .1
+                        .push(NONE_KEY.to_string());
+                }
+                By::School
+            }
+            GroupBy::Priority | GroupBy::Term => {
+                for id in the_courses {
+                    for k in level_keys(*level, period, Some(id), None, None, courses) {
+                        if let Some(l) = tails(&k) {
+                            groups
+                                .entry(k)
+                                .or_insert((l, Vec::new()))
+                                .1
+                                .push(id.clone());
+                        }
+                    }
+                }
+                By::Course
+            }
+        };
+        wanted.push(Level { by, groups });
+    }
+
+    // Each unit is probed once per kind, as deep as the deepest group it is in needs.
+    let mut depth: HashMap<(By, &str), [usize; 2]> = HashMap::new();
+    for w in &wanted {
+        for (lens, units) in w.groups.values() {
+            for u in units {
+                let d = depth.entry((w.by, u.as_str())).or_default();
+                for i in 0..2 {
+                    d[i] = d[i].max(lens[i]);
+                }
+            }
+        }
+    }
+    // Each unit's latest responses of each kind, per kind of unit.
+    let mut found: HashMap<By, HashMap<&str, [Vec<TailRow>; 2]>> = HashMap::new();
+    for by in [By::Year, By::School, By::StaffGroup, By::Course] {
+        let units: Vec<(&str, [usize; 2])> = depth
+            .iter()
+            .filter(|((b, _), _)| *b == by)
+            .map(|((_, u), d)| (*u, *d))
+            .collect();
+        if units.is_empty() {
+            continue;
+        }
+        // A year's school tails are kept ahead of time (`report_cells::tails`): only the
+        // schools the kept rows cannot answer for are looked up.
+        let (mut lists, units) = match (by, year) {
+            (By::School, Some(y)) => {
+                let own = match levels.first() {
+                    Some(GroupBy::School) => Some(&rollup.first[period]),
+                    _ => None,
+                };
+                // By cluster, the schools are the clusters' units.
+                let clusters = match levels.first() {
+                    Some(GroupBy::Cluster) => wanted.get(1).map(|w| &w.groups),
+                    _ => None,
+                };
+                kept_school_tails(conn, y, units, t, own, clusters)?
+            }
+            _ => (HashMap::new(), units),
+        };
+        // The probed rows under the units' own keys.
+        let probed: std::collections::HashSet<&str> = units.iter().map(|(u, _)| *u).collect();
+        for row in probe(conn, by, year, &units, t)? {
+            let i = usize::from(row.kind != KINDS[0]);
+            if let Some(u) = probed.get(row.unit.as_str()) {
+                lists.entry(*u).or_default()[i].push(row);
+            }
+        }
+        found.insert(by, lists);
+    }
+
+    let mut out = Released::default();
+    for (level, w) in wanted.iter().enumerate() {
+        for (key, (lens, units)) in &w.groups {
+            let counts = match level {
+                0 => rollup.totals[period],
+                _ => rollup.first[period].get(key).copied().unwrap_or_default(),
+            };
+            let mut sums = counts.all_sums();
+            for (i, len) in lens.iter().enumerate() {
+                // The group's latest `len` of this kind, from its units' latest.
+                let of_by = found.get(&w.by);
+                let mut tail: Vec<&TailRow> = units
+                    .iter()
+                    .filter_map(|u| of_by.and_then(|f| f.get(u.as_str())))
+                    .flat_map(|lists| lists[i].iter())
+                    .collect();
+                tail.sort_by(|a, b| {
+                    (b.entry.submitted_at, b.entry.id.as_bytes())
+                        .cmp(&(a.entry.submitted_at, a.entry.id.as_bytes()))
+                });
+                for r in tail.iter().take(*len) {
+                    r.take_from(i == 0, &mut sums);
+                }
+            }
+            match level {
+                0 => out.totals = sums,
+                _ => {
+                    out.first.insert(key.clone(), sums);
+                }
+            }
+        }
+        // Groups with no tail release all their responses.
+        if level == 1 {
+            for (key, c) in &rollup.first[period] {
+                out.first.entry(key.clone()).or_insert_with(|| c.all_sums());
+            }
+        }
+    }
+    // The pairs: each pair's tail straight from its schools' staff groups' kept rows.
+    if let (Some((place_first, place_level)), Some(y)) = (pair, year) {
+        let places = Places::new(place_level, &clusters);
+        out.second = pair_sums(conn, y, t, &rollup.second[period], place_first, &places)?;
+    }
+    Ok(Some(out))
+}
+
+/// The schools whose year `year` is marked for its kept tails to be worked out again: their
+/// kept rows may be out of date.
+fn marked_schools(conn: &mut DbConn, year: i32) -> QueryResult<std::collections::HashSet<String>> {
+    let rows: Vec<Unit> = load(
+        conn,
+        "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",
+        &[Param::Int(i64::from(year))],
+    )?;
+    Ok(rows.into_iter().map(|u| u.unit).collect())
+}
+
+/// Whether `read` entries of a kept row answer for a tail `asked` deep: as deep as asked, or
+/// every counted response the unit has (`responses`, the row's count).
+fn deep_enough(read: usize, asked: usize, responses: i64) -> bool {
+    read >= asked || read as i64 == responses
+}
+
+/// The rows of a JSON array bound as `$1`, each row's elements as `u.value->>0`, `->>1`, ...
+/// once the source is named `u`.
+fn json_elements(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "json_array_elements(CAST($1 AS json))",
+        Backend::Sqlite => "json_each($1)",
+    }
+}
+
+#[derive(QueryableByName)]
+struct Unit {
+    #[diesel(sql_type = Text)]
+    unit: String,
+}
+
+#[derive(QueryableByName)]
+struct SchoolCluster {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    cluster: String,
+}
+
+/// Every school with its cluster as it is now (the cells' cluster of a school's responses),
+/// `NONE_KEY` for none.
+fn schools_by_cluster(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    let rows: Vec<SchoolCluster> = load(
+        conn,
+        "SELECT id, COALESCE(cluster_id, '') AS cluster FROM schools",
+        &[],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let cluster = if r.cluster.is_empty() {
+                NONE_KEY.to_string()
+            } else {
+                r.cluster
+            };
+            (r.id, cluster)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn window(from: (i32, u32, u32), to: (i32, u32, u32)) -> ReportQuery {
+        let d = |(y, m, d): (i32, u32, u32)| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        ReportQuery {
+            from: d(from),
+            to: d(to),
+            group_by: GroupBy::School,
+            then_by: None,
+            now: d((2026, 12, 2)).and_hms_opt(9, 0, 0).unwrap(),
+            min_responses: 5,
+        }
+    }
+
+    #[test]
+    fn only_a_whole_academic_year_reads_the_year_tails() {
+        assert_eq!(
+            academic_year(&window((2025, 9, 1), (2026, 8, 31))),
+            Some(2025)
+        );
+        assert_eq!(academic_year(&window((2025, 9, 1), (2026, 8, 30))), None);
+        assert_eq!(academic_year(&window((2025, 9, 2), (2026, 8, 31))), None);
+        assert_eq!(academic_year(&window((2024, 9, 1), (2026, 8, 31))), None);
+        assert_eq!(academic_year(&window((2025, 1, 1), (2025, 12, 31))), None);
+    }
+
+    #[test]
+    fn a_tail_is_what_is_left_after_the_whole_steps() {
+        let t = Threshold::new(5);
+        assert_eq!(tail_len(t, [0, 4]), [0, 4]);
+        assert_eq!(tail_len(t, [5, 13]), [0, 3]);
+        assert_eq!(tail_len(Threshold::new(7), [20, 21]), [6, 0]);
+    }
+}
