@@ -1433,22 +1433,30 @@ async fn changed_at_once(backend: Backend) {
                   WHERE r.counted AND r.course_id IN ({id_list})) k"
             ),
         );
-        // Each course a year later, as moving its sessions moves its first session's start
-        // (the column the courses' trigger watches).
-        let moved = at_once(db.url(), ids.clone(), |c, id| {
-            let later = match c.backend() {
-                cpd_hub::db::Backend::Postgres => "first_session_start + INTERVAL '1 year'",
-                cpd_hub::db::Backend::Sqlite => "datetime(first_session_start, '+1 year')",
-            };
-            cpd_hub::db::write_tx(c, |c| {
-                diesel::sql_query(format!(
-                    "UPDATE courses SET first_session_start = {later} WHERE id = $1"
-                ))
-                .bind::<diesel::sql_types::Text, _>(id)
-                .execute(c)
-            })
-            .map_err(|e| e.to_string())
-        });
+        // Each course a year later, through the store's change to a session (which the API's
+        // `PATCH /api/v1/sessions/{id}` makes): first every session but the first, one by
+        // one, which leaves the course in its academic year; then, all courses at once, the
+        // first session, which moves the course and all its responses to the next year.
+        let mut firsts = Vec::new();
+        for id in &ids {
+            let mut sessions = course_sessions::table
+                .filter(course_sessions::course_id.eq(id))
+                .order(course_sessions::start_at.desc())
+                .select((course_sessions::id, course_sessions::start_at))
+                .load::<(String, NaiveDateTime)>(&mut conn)
+                .unwrap();
+            let first = sessions.pop().expect("a course with sessions").0;
+            for (session, _) in sessions {
+                move_a_year(&mut conn, session).unwrap();
+            }
+            firsts.push(first);
+        }
+        assert_eq!(
+            report_cells::marked_tails(&mut conn).unwrap(),
+            0,
+            "no response changed year yet"
+        );
+        let moved = at_once(db.url(), firsts, move_a_year);
         assert!(moved.is_empty(), "moves failed: {moved:?}");
         // Each school is marked for the years its responses left and joined.
         let years = count(
@@ -1576,6 +1584,30 @@ fn busiest_courses(conn: &mut DbConn, except: &[String]) -> Vec<String> {
     .collect();
     assert_eq!(ids.len(), AT_ONCE);
     ids
+}
+
+/// Moves a session a year later through `store::courses::update_session`, as a change to it
+/// through the API does (by no one: `None`).
+fn move_a_year(conn: &mut DbConn, session: String) -> Result<(), String> {
+    let (start, end) = course_sessions::table
+        .find(&session)
+        .select((course_sessions::start_at, course_sessions::end_at))
+        .get_result::<(NaiveDateTime, NaiveDateTime)>(conn)
+        .map_err(|e| e.to_string())?;
+    let year = chrono::Months::new(12);
+    cpd_hub::store::courses::update_session(
+        conn,
+        None,
+        "http://127.0.0.1",
+        &session,
+        cpd_hub::store::courses::SessionPatch {
+            start: Some(start + year),
+            end: Some(end + year),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
+    .map_err(|e| format!("{e:?}"))
 }
 
 /// Ids the seed made (UUIDs), quoted for an SQL list.
