@@ -1442,11 +1442,11 @@ async fn changed_at_once(backend: Backend) {
             let mut sessions = course_sessions::table
                 .filter(course_sessions::course_id.eq(id))
                 .order(course_sessions::start_at.desc())
-                .select((course_sessions::id, course_sessions::start_at))
-                .load::<(String, NaiveDateTime)>(&mut conn)
+                .select(course_sessions::id)
+                .load::<String>(&mut conn)
                 .unwrap();
-            let first = sessions.pop().expect("a course with sessions").0;
-            for (session, _) in sessions {
+            let first = sessions.pop().expect("a course with sessions");
+            for session in sessions {
                 move_a_year(&mut conn, session).unwrap();
             }
             firsts.push(first);
