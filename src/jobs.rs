@@ -221,24 +221,22 @@ impl ReportRefresher {
         );
     }
 
-    /// Sums every course marked now, a batch at a time. Returns how many it summed.
+    /// Sums every course marked now, a batch at a time, in one pass
+    /// ([`crate::store::report_cells::Pass`]): a course marked again during the pass waits
+    /// for the next run, so under a stream of bookings the refresher sums each changed course
+    /// about once a run instead of summing the busiest ones over and over. Returns how many
+    /// it summed.
     pub async fn run_once(state: &AppState) -> AppResult<usize> {
-        let mut done = 0;
+        let mut pass = crate::store::report_cells::Pass::new();
         loop {
-            let n = state
-                .db(|c| {
-                    Ok(crate::store::report_cells::refresh(
-                        c,
-                        time::now(),
-                        Self::BATCH,
-                    )?)
+            pass = state
+                .db(move |c| {
+                    pass.next(c, time::now(), Self::BATCH)?;
+                    Ok(pass)
                 })
                 .await?;
-            match n {
-                Some(n) if n == Self::BATCH => done += n,
-                Some(n) => return Ok(done + n),
-                // Another copy of the service is at it.
-                None => return Ok(done),
+            if pass.ended() {
+                return Ok(pass.summed);
             }
         }
     }

@@ -128,6 +128,54 @@ pub fn refresh(conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResu
     Ok(refresh_batch(conn, now, limit)?.map(|r| r.summed))
 }
 
+/// One pass of the refresher over the courses marked when it starts, in course id order, a
+/// batch at a time: each batch takes up to `limit` marked courses after the last one the
+/// batch before it read. A course marked again meanwhile (bookings keep coming) waits for the
+/// next pass instead of being summed again at once, so a pass ends however busy the service
+/// is, and no course waits behind others that keep changing.
+#[derive(Debug, Default)]
+pub struct Pass {
+    after: Option<String>,
+    ended: bool,
+    /// Courses summed so far in the pass.
+    pub summed: usize,
+}
+
+impl Pass {
+    /// A pass from the first marked course.
+    pub fn new() -> Pass {
+        Pass::default()
+    }
+
+    /// Whether the last batch reached the end of the marked courses (or found another
+    /// refresher at work).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Sums the next batch of up to `limit` marked courses. See [`refresh_batch`].
+    pub fn next(&mut self, conn: &mut DbConn, now: NaiveDateTime, limit: usize) -> QueryResult<()> {
+        let mut last = None;
+        let result = run_batch(
+            conn,
+            now,
+            limit,
+            ROWS_PER_WRITE,
+            usize::MAX,
+            Some((self.after.as_deref(), &mut last)),
+        )?;
+        match result {
+            Some(done) => {
+                self.summed += done.summed;
+                self.ended = last.is_none();
+                self.after = last;
+            }
+            None => self.ended = true,
+        }
+        Ok(())
+    }
+}
+
 /// The refresher's scratch tables, private to the connection: on SQLite writing them needs no
 /// lock on the database itself, so the expensive sums are worked out while bookings write.
 fn scratch_tables(conn: &mut DbConn) -> QueryResult<()> {
@@ -214,9 +262,22 @@ pub fn refresh_batch_within(
     rows_per_write: usize,
     max_writes: usize,
 ) -> QueryResult<Option<Refreshed>> {
+    run_batch(conn, now, limit, rows_per_write, max_writes, None)
+}
+
+/// [`refresh_batch_within`], as a batch of a [`Pass`] when `pass` holds where the batch before
+/// ended and where to say this one does.
+fn run_batch(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    limit: usize,
+    rows_per_write: usize,
+    max_writes: usize,
+    pass: Option<(Option<&str>, &mut Option<String>)>,
+) -> QueryResult<Option<Refreshed>> {
     let mut cp = Checkpoints::default();
-    let result =
-        refresh_run(conn, now, limit, rows_per_write, max_writes, &mut cp).and_then(|courses| {
+    let result = refresh_run(conn, now, limit, rows_per_write, max_writes, pass, &mut cp).and_then(
+        |courses| {
             match courses {
                 // Then the schools' tails, unless another copy of the service is refreshing.
                 Some(mut done) => {
@@ -226,7 +287,8 @@ pub fn refresh_batch_within(
                 }
                 None => Ok(None),
             }
-        });
+        },
+    );
     // Whatever happened, the connection goes back to the pool checkpointing as usual.
     let finished = cp.finish(conn);
     let mut result = result?;
@@ -243,6 +305,7 @@ fn refresh_run(
     limit: usize,
     rows_per_write: usize,
     max_writes: usize,
+    pass: Option<(Option<&str>, &mut Option<String>)>,
     cp: &mut Checkpoints,
 ) -> QueryResult<Option<Refreshed>> {
     let mut done = Refreshed::default();
@@ -270,14 +333,25 @@ fn refresh_run(
             )
         })?;
     }
+    // In a pass, only the courses after the last one its batch before read.
+    let (after, params) = match pass.as_ref().and_then(|(after, _)| *after) {
+        Some(id) => ("AND course_id > $1", vec![Param::Text(id.to_string())]),
+        None => ("", Vec::new()),
+    };
     let marked: Vec<Marked> = load(
         conn,
         &format!(
-            "SELECT course_id, version FROM report_dirty WHERE {MARKED}
+            "SELECT course_id, version FROM report_dirty WHERE {MARKED} {after}
               ORDER BY course_id LIMIT {limit}"
         ),
-        &[],
+        &params,
     )?;
+    if let Some((_, last)) = pass {
+        // A full batch: more may be marked after its last course.
+        *last = (marked.len() == limit)
+            .then(|| marked.last().map(|m| m.course_id.clone()))
+            .flatten();
+    }
     if marked.is_empty() {
         return Ok(Some(done));
     }
