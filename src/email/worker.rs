@@ -6,9 +6,10 @@
 //! `Message-ID` lets a receiver recognise the rare email sent twice that way.
 //!
 //! Two things keep those duplicates few. A send is recorded the moment the server accepts
-//! it, in a statement of its own on connections of the worker's own (so it never queues
-//! behind the requests waiting for the shared pool): only a message accepted in the few
-//! milliseconds before a crash can go twice. And no SMTP exchange starts that could still be
+//! it, on connections of the worker's own (so it never queues behind the requests waiting for
+//! the shared pool), in one transaction with the other sends that finished while the last
+//! record was being written: only a message accepted in the few milliseconds before a crash
+//! can go twice. And no SMTP exchange starts that could still be
 //! running when its claim expires, so a worker that takes an expired claim over never sends
 //! a message that a live worker is sending too.
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::Mailer;
@@ -26,10 +27,15 @@ use crate::db::{DbConn, Pool};
 use crate::domain::notification::{redact_addresses, retry_delay_ms, DeliveryStatus, Kind};
 use crate::domain::time;
 use crate::metrics::Metrics;
-use crate::store::outbox::{self as store, Claimed, Holds};
+use crate::store::outbox::{self as store, Claimed, Holds, Outcome};
 
 /// How often the course reminder scheduler looks for reminders that have come due.
 const REMINDER_EVERY: Duration = Duration::from_secs(600);
+/// How long the worker waits after a change wakes it before claiming, so the messages of
+/// other changes made in the meantime come in the same claim: while bookings arrive by the
+/// hundred a second, one claim and one commit serve many emails instead of one or two each.
+/// Too short for anyone waiting for an email to notice.
+const GATHER: Duration = Duration::from_millis(20);
 /// How often an idle worker refreshes the queue depth and age on `/metrics`.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -120,17 +126,25 @@ impl Worker {
                 }
             }
             match outcome {
-                // More may be due: go straight on.
-                Ok(n) if n > 0 => continue,
+                // A full batch: more are likely due, so go straight on.
+                Ok(n) if n as i64 >= self.settings.batch => continue,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "the email worker could not reach the outbox")
                 }
             }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll) => {}
-                _ = stopped.changed() => {}
+            // A wake-up stored while the batch was sent (`notify_one` keeps one) returns at
+            // once; otherwise this waits for the next change or the poll.
+            let woken = tokio::select! {
+                _ = self.wake.notified() => true,
+                _ = tokio::time::sleep(self.settings.poll) => false,
+                _ = stopped.changed() => false,
+            };
+            if woken {
+                tokio::select! {
+                    _ = tokio::time::sleep(GATHER) => {}
+                    _ = stopped.changed() => {}
+                }
             }
         }
         tracing::info!("email worker stopped");
@@ -189,16 +203,16 @@ impl Worker {
             .db(move |c| {
                 let mut to_send = Vec::new();
                 let (mut failed, mut skipped) = (0, 0);
-                let now = time::now();
-                for m in claimed {
-                    if m.attempts > max {
-                        let why =
-                            format!("gave up after {max} tries (the last one did not finish)");
-                        store::mark_done(c, &m, &token, DeliveryStatus::Failed, &why)?;
-                        failed += 1;
-                        continue;
-                    }
-                    match store::still_holds(c, &m, now)? {
+                let (overdone, to_check): (Vec<Claimed>, Vec<Claimed>) =
+                    claimed.into_iter().partition(|m| m.attempts > max);
+                for m in overdone {
+                    let why = format!("gave up after {max} tries (the last one did not finish)");
+                    store::mark_done(c, &m, &token, DeliveryStatus::Failed, &why)?;
+                    failed += 1;
+                }
+                let holds = store::still_holds_all(c, &to_check, time::now())?;
+                for (m, holds) in to_check.into_iter().zip(holds) {
+                    match holds {
                         Holds::Yes => to_send.push(m),
                         Holds::No(why) => {
                             store::mark_done(c, &m, &token, DeliveryStatus::Skipped, &why)?;
@@ -211,20 +225,71 @@ impl Worker {
             .await?;
         self.count("failed", failed);
         self.count("skipped", skipped);
-        futures_util::stream::iter(to_send)
-            .map(|m| {
-                let me = self.clone();
-                async move { me.deliver(m, until).await }
-            })
-            .buffer_unordered(self.settings.concurrency)
-            .collect::<Vec<()>>()
-            .await;
+        // Each finished try goes to the recorder at once; it writes whatever has finished
+        // by the time it gets to the database in one transaction (see `record_finished`).
+        let (finished, to_record) = mpsc::unbounded_channel();
+        let sends = async move {
+            futures_util::stream::iter(to_send)
+                .map(move |m| {
+                    let (me, finished) = (self.clone(), finished.clone());
+                    async move {
+                        if let Some(done) = me.deliver(m, until).await {
+                            let _ = finished.send(done);
+                        }
+                    }
+                })
+                .buffer_unordered(self.settings.concurrency)
+                .collect::<Vec<()>>()
+                .await;
+            // The stream, and with it the last sender, is gone: the recorder then stops.
+        };
+        tokio::join!(sends, self.record_finished(to_record));
         Ok(count)
     }
 
-    /// Renders, sends and records one message claimed until `until`. Errors recording the
-    /// outcome are logged: the claim then expires and the message is tried again, never lost.
-    async fn deliver(&self, m: Claimed, until: chrono::NaiveDateTime) {
+    /// Records tries as they finish: the first waiting outcome and every other one that has
+    /// finished meanwhile, in one transaction on the worker's own connections. An idle queue
+    /// records each message alone the moment its send is accepted, as before; a busy one
+    /// shares a commit among the sends that finished during the last write, so a crash can
+    /// make no more messages go twice than were accepted in those few milliseconds.
+    async fn record_finished(&self, mut finished: mpsc::UnboundedReceiver<(Claimed, Outcome)>) {
+        while let Some(first) = finished.recv().await {
+            let mut done = vec![first];
+            while let Ok(more) = finished.try_recv() {
+                done.push(more);
+            }
+            let token = self.token.clone();
+            let recorded = self
+                .record_db(move |c| {
+                    let held = store::record(c, &token, time::now(), &done)?;
+                    Ok((done, held))
+                })
+                .await;
+            match recorded {
+                Ok((done, held)) => {
+                    for ((m, outcome), held) in done.iter().zip(held) {
+                        let label = label(outcome);
+                        if held {
+                            self.count(label, 1);
+                        } else {
+                            tracing::warn!(id = %m.id, outcome = label, "the claim on this email had expired; another worker records it");
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the outcome of emails could not be recorded; their claims will expire and they will be tried again")
+                }
+            }
+        }
+    }
+
+    /// Renders and sends one message claimed until `until`, and says what became of it for
+    /// the recorder; `None` when it was given back unsent.
+    async fn deliver(
+        &self,
+        m: Claimed,
+        until: chrono::NaiveDateTime,
+    ) -> Option<(Claimed, Outcome)> {
         // An exchange started now could outlast the claim (the batch before it was slow):
         // give the message back rather than risk another worker sending it at the same time.
         let timeout = chrono::Duration::from_std(self.settings.smtp_timeout)
@@ -237,7 +302,7 @@ impl Worker {
             {
                 tracing::error!(id = %m.id, error = %e, "an email could not be given back; its claim will expire");
             }
-            return;
+            return None;
         }
         let outcome = match self.prepare(&m) {
             Err(why) => Outcome::Failed(why),
@@ -252,57 +317,27 @@ impl Worker {
                 Err(e) if m.attempts >= self.settings.max_attempts => {
                     Outcome::Failed(format!("gave up after {} tries: {}", m.attempts, e.message))
                 }
-                Err(e) => Outcome::Retry(e.message),
+                Err(e) => {
+                    let jitter = rand::thread_rng().gen_range(0.75..1.25);
+                    let delay = retry_delay_ms(
+                        m.attempts,
+                        self.settings.retry_base.as_millis() as u64,
+                        self.settings.retry_max.as_millis() as u64,
+                        jitter,
+                    );
+                    let next = time::now() + chrono::Duration::milliseconds(delay as i64);
+                    tracing::info!(kind = %m.kind, id = %m.id, attempts = m.attempts, retry_in_ms = delay, error = %redact_addresses(&e.message), "email will be retried");
+                    Outcome::Retry {
+                        next,
+                        why: e.message,
+                    }
+                }
             },
         };
-        let token = self.token.clone();
-        let id = m.id.clone();
-        let settled = m.clone();
-        let (label, recorded) = match outcome {
-            Outcome::Sent => {
-                let now = time::now();
-                (
-                    "sent",
-                    self.record_db(move |c| store::mark_sent(c, &settled, &token, now))
-                        .await,
-                )
-            }
-            Outcome::Failed(why) => {
-                tracing::warn!(kind = %m.kind, id = %m.id, attempts = m.attempts, error = %redact_addresses(&why), "email failed");
-                (
-                    "failed",
-                    self.record_db(move |c| {
-                        store::mark_done(c, &settled, &token, DeliveryStatus::Failed, &why)
-                    })
-                    .await,
-                )
-            }
-            Outcome::Retry(why) => {
-                let jitter = rand::thread_rng().gen_range(0.75..1.25);
-                let delay = retry_delay_ms(
-                    m.attempts,
-                    self.settings.retry_base.as_millis() as u64,
-                    self.settings.retry_max.as_millis() as u64,
-                    jitter,
-                );
-                let next = time::now() + chrono::Duration::milliseconds(delay as i64);
-                tracing::info!(kind = %m.kind, id = %m.id, attempts = m.attempts, retry_in_ms = delay, error = %redact_addresses(&why), "email will be retried");
-                (
-                    "retried",
-                    self.record_db(move |c| store::mark_retry(c, &id, &token, next, &why))
-                        .await,
-                )
-            }
-        };
-        match recorded {
-            Ok(true) => self.count(label, 1),
-            Ok(false) => {
-                tracing::warn!(id = %m.id, outcome = label, "the claim on this email had expired; another worker records it")
-            }
-            Err(e) => {
-                tracing::error!(id = %m.id, outcome = label, error = %e, "the outcome of an email could not be recorded")
-            }
+        if let Outcome::Failed(why) = &outcome {
+            tracing::warn!(kind = %m.kind, id = %m.id, attempts = m.attempts, error = %redact_addresses(why), "email failed");
         }
+        Some((m, outcome))
     }
 
     /// The message to send, or why it can never be sent.
@@ -359,8 +394,11 @@ impl Worker {
     }
 }
 
-enum Outcome {
-    Sent,
-    Failed(String),
-    Retry(String),
+/// The metrics label of an outcome.
+fn label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Sent => "sent",
+        Outcome::Failed(_) => "failed",
+        Outcome::Retry { .. } => "retried",
+    }
 }

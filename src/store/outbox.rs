@@ -152,7 +152,7 @@ pub struct Claimed {
 
 /// Claims up to `limit` due messages for the worker holding `token`, until `claim_until`:
 /// those pending whose next try has come, and those whose earlier claim expired (a worker
-/// died mid-send). Each claim counts as a try. Safe with several workers on one database:
+/// died mid-send), those first. Each claim counts as a try. Safe with several workers on one database:
 /// PostgreSQL skips rows another worker has locked (`FOR UPDATE SKIP LOCKED`); SQLite has one
 /// writer at a time (`BEGIN IMMEDIATE`).
 pub fn claim(
@@ -165,28 +165,51 @@ pub fn claim(
     let pending = DeliveryStatus::Pending.as_str();
     let sending = DeliveryStatus::Sending.as_str();
     crate::db::write_tx(conn, |conn| {
-        let due = outbox::status
+        // Two index ranges, not one query with an OR: a claim taken over (rare) and then the
+        // pending messages in the order they fall due. Each walks its own index in order and
+        // stops at the limit; one query with an OR reads both ranges whole into a bitmap,
+        // every entry a message claimed or sent since the table was last vacuumed included.
+        let expired = outbox::status
+            .eq(sending)
+            .and(outbox::claimed_until.lt(now));
+        let pending_due = outbox::status
             .eq(pending)
-            .and(outbox::next_attempt_at.le(now))
-            .or(outbox::status
-                .eq(sending)
-                .and(outbox::claimed_until.lt(now)));
-        let ids: Vec<String> = match conn {
+            .and(outbox::next_attempt_at.le(now));
+        let mut ids: Vec<String> = match conn {
             DbConn::Pg(c) => outbox::table
                 .select(outbox::id)
-                .filter(due)
-                .order(outbox::next_attempt_at)
+                .filter(expired)
+                .order(outbox::claimed_until)
                 .limit(limit)
                 .for_update()
                 .skip_locked()
                 .load(c)?,
             DbConn::Sqlite(c) => outbox::table
                 .select(outbox::id)
-                .filter(due)
-                .order(outbox::next_attempt_at)
+                .filter(expired)
+                .order(outbox::claimed_until)
                 .limit(limit)
                 .load(c)?,
         };
+        let room = limit - ids.len() as i64;
+        if room > 0 {
+            ids.extend(match conn {
+                DbConn::Pg(c) => outbox::table
+                    .select(outbox::id)
+                    .filter(pending_due)
+                    .order(outbox::next_attempt_at)
+                    .limit(room)
+                    .for_update()
+                    .skip_locked()
+                    .load::<String>(c)?,
+                DbConn::Sqlite(c) => outbox::table
+                    .select(outbox::id)
+                    .filter(pending_due)
+                    .order(outbox::next_attempt_at)
+                    .limit(room)
+                    .load::<String>(c)?,
+            });
+        }
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -248,6 +271,45 @@ pub fn mark_sent(
         ))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// What became of a claimed message's try, to be recorded by [`record`].
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The server accepted it.
+    Sent,
+    /// It can never be sent, for this reason.
+    Failed(String),
+    /// Try again at `next`; `why` the try failed.
+    Retry {
+        /// When the next try is due.
+        next: NaiveDateTime,
+        /// Why this try failed.
+        why: String,
+    },
+}
+
+/// Records the outcomes of several tries (sent at `now`) in one write transaction: the worker
+/// gathers those that finish at about the same moment, so a busy queue pays one commit for
+/// many messages instead of one each. Each row's update is the one [`mark_sent`],
+/// [`mark_done`] or [`mark_retry`] makes alone; the answer says, in order, whether each claim
+/// was still held (`false`: another worker took it over and records it).
+pub fn record(
+    conn: &mut DbConn,
+    token: &str,
+    now: NaiveDateTime,
+    outcomes: &[(Claimed, Outcome)],
+) -> QueryResult<Vec<bool>> {
+    crate::db::write_tx(conn, |c| {
+        outcomes
+            .iter()
+            .map(|(msg, outcome)| match outcome {
+                Outcome::Sent => mark_sent(c, msg, token, now),
+                Outcome::Failed(why) => mark_done(c, msg, token, DeliveryStatus::Failed, why),
+                Outcome::Retry { next, why } => mark_retry(c, &msg.id, token, *next, why),
+            })
+            .collect()
+    })
 }
 
 /// `CASE WHEN payload = <claimed> THEN <settled> ELSE payload END`.
@@ -346,8 +408,28 @@ pub type HoldsCheck =
 /// is still in the status the message reports; the course reminder also needs the course not
 /// to be cancelled; a sign-in link must not have expired.
 pub fn check_for(kind: Kind) -> HoldsCheck {
+    match check_of(kind) {
+        Check::LinkNotExpired => link_not_expired,
+        Check::BookingStatus => booking_in_reported_status,
+        Check::ReminderDue => reminder_still_due,
+        Check::EvaluationOpen => evaluation_still_open,
+        Check::Always => always_holds,
+    }
+}
+
+/// Which check a kind's messages get (see [`check_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    LinkNotExpired,
+    BookingStatus,
+    ReminderDue,
+    EvaluationOpen,
+    Always,
+}
+
+fn check_of(kind: Kind) -> Check {
     match kind {
-        Kind::SignInLink => link_not_expired,
+        Kind::SignInLink => Check::LinkNotExpired,
         Kind::BookingConfirmed
         | Kind::BookingPromoted
         | Kind::BookingApproved
@@ -355,13 +437,13 @@ pub fn check_for(kind: Kind) -> HoldsCheck {
         | Kind::ApprovalRequested
         | Kind::BookingDeclined
         | Kind::BookingCancelled
-        | Kind::CourseChanged => booking_in_reported_status,
-        Kind::CourseReminder => reminder_still_due,
+        | Kind::CourseChanged => Check::BookingStatus,
+        Kind::CourseReminder => Check::ReminderDue,
         // A course cancellation stays true once made: courses are not un-cancelled.
-        Kind::CourseCancelled => always_holds,
-        Kind::EvaluationInvitation | Kind::EvaluationReminder => evaluation_still_open,
+        Kind::CourseCancelled => Check::Always,
+        Kind::EvaluationInvitation | Kind::EvaluationReminder => Check::EvaluationOpen,
         // A digest reports a term that has ended: its figures stay worth sending.
-        Kind::TermlyDigest => always_holds,
+        Kind::TermlyDigest => Check::Always,
     }
 }
 
@@ -450,12 +532,50 @@ fn booking_in_reported_status(
     let (Ok(kind), Some(booking_id)) = (msg.kind.parse::<Kind>(), msg.subject_id.as_deref()) else {
         return Ok(Holds::Yes);
     };
-    Ok(match booking_status(conn, booking_id)? {
-        Some(status) if !reported_statuses(kind).contains(&status.as_str()) => {
+    Ok(holds_in_status(
+        kind,
+        booking_status(conn, booking_id)?.as_deref(),
+    ))
+}
+
+/// Whether a message of `kind` about a booking now in `status` still holds (an unknown
+/// booking's messages hold).
+fn holds_in_status(kind: Kind, status: Option<&str>) -> Holds {
+    match status {
+        Some(status) if !reported_statuses(kind).contains(&status) => {
             Holds::No(format!("the booking is now {status}"))
         }
         _ => Holds::Yes,
-    })
+    }
+}
+
+/// [`still_holds`] for each of `msgs`, in order, with the bookings of the messages that only
+/// ask after their booking's status (confirmations and the like, most of a busy queue) read
+/// in one query instead of one each.
+pub fn still_holds_all(
+    conn: &mut DbConn,
+    msgs: &[Claimed],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Holds>> {
+    fn by_status(m: &Claimed) -> Option<(Kind, &str)> {
+        let kind = m.kind.parse::<Kind>().ok()?;
+        (check_of(kind) == Check::BookingStatus).then_some(())?;
+        Some((kind, m.subject_id.as_deref()?))
+    }
+    let ids: Vec<&str> = msgs
+        .iter()
+        .filter_map(|m| by_status(m).map(|(_, id)| id))
+        .collect();
+    let statuses: std::collections::HashMap<String, String> =
+        super::bookings::statuses_of(conn, &ids)?
+            .into_iter()
+            .collect();
+    msgs.iter()
+        .map(|m| match by_status(m) {
+            Some((kind, id)) => Ok(holds_in_status(kind, statuses.get(id).map(String::as_str))),
+            None => still_holds(conn, m, now),
+        })
+        .collect()
 }
 
 fn reminder_still_due(

@@ -250,6 +250,10 @@ async fn superseded_confirmation_is_skipped(backend: Backend) {
     let b = bk_book_ok(&app, &course_id, &jo).await;
     let booking_id = b["id"].as_str().unwrap().to_string();
     cancel(&app, &booking_id, &jo).await;
+    // A confirmation that still holds, checked in the same claim as the one that does not.
+    let (sam, sam_email) = staff(&app, &w, "Sam Stays").await;
+    let kept = bk_book_ok(&app, &course_id, &sam).await;
+    let kept_id = kept["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(sink.count(), 0, "nothing is sent while the worker is off");
 
@@ -264,18 +268,30 @@ async fn superseded_confirmation_is_skipped(backend: Backend) {
     .unwrap();
     tokio::spawn(worker.run_until_stopped());
 
-    sink.wait_for(1, WAIT).await;
+    sink.wait_for(2, WAIT).await;
     wait_until_idle(&app).await;
     let got = sink
-        .expect_no_more_than(1, Duration::from_millis(500))
+        .expect_no_more_than(2, Duration::from_millis(500))
         .await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].rcpt_to, vec![jo_email.clone()]);
+    assert_eq!(got.len(), 2);
+    let to_jo: Vec<_> = got
+        .iter()
+        .filter(|m| m.rcpt_to == [jo_email.clone()])
+        .collect();
+    assert_eq!(to_jo.len(), 1);
     assert_eq!(
-        parse(&got[0]).subject().map(str::to_string),
+        parse(to_jo[0]).subject().map(str::to_string),
         Some(format!("Your booking is cancelled: {TITLE}"))
     );
     assert!(arrived(&got, &jo_email, "Your place is confirmed: ").is_empty());
+    assert_eq!(
+        arrived(&got, &sam_email, "Your place is confirmed: ").len(),
+        1
+    );
+    assert_eq!(
+        rows_of(&app, "booking_confirmed", &kept_id).await,
+        vec![("sent".to_string(), None)]
+    );
 
     let confirmed = rows_of(&app, "booking_confirmed", &booking_id).await;
     assert_eq!(confirmed.len(), 1);

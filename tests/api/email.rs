@@ -636,6 +636,97 @@ async fn expired_claims_are_reclaimed(backend: Backend) {
 }
 crate::each_backend!(expired_claims_are_taken_over, expired_claims_are_reclaimed);
 
+/// A claim takes the messages whose earlier claim expired first, then the pending ones in the
+/// order they fall due, up to its limit across both; what is left waits for the next claim.
+async fn claims_in_order(backend: Backend) {
+    tokio::task::spawn_blocking(move || {
+        use cpd_hub::db::schema::outbox::dsl as o;
+        let Some((_db, mut c)) = helpers::migrated_db(backend) else {
+            eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+            return;
+        };
+        let c = &mut c;
+        let now = chrono::NaiveDate::from_ymd_opt(2027, 3, 31)
+            .and_then(|d| d.and_hms_opt(23, 30, 0))
+            .unwrap();
+        let queue = |c: &mut DbConn, to: &str, due_minutes_ago: i64| -> String {
+            let id = db::write_tx(c, |c| {
+                outbox::enqueue_stored(
+                    c,
+                    StoredMessage {
+                        kind: "booking_confirmed",
+                        recipient_email: to,
+                        recipient_person_id: None,
+                        subject_id: None,
+                        payload: sample(Kind::BookingConfirmed),
+                    },
+                )
+            })
+            .unwrap();
+            diesel::update(o::outbox.filter(o::id.eq(&id)))
+                .set(o::next_attempt_at.eq(now - chrono::Duration::minutes(due_minutes_ago)))
+                .execute(c)
+                .unwrap();
+            id
+        };
+        let later = queue(c, "later@school.test", 1);
+        let earlier = queue(c, "earlier@school.test", 3);
+        let earliest = queue(c, "earliest@school.test", 5);
+        let not_yet = queue(c, "not.yet@school.test", -10);
+        // Fell due after the pending ones, but its claim expired: it goes first all the same.
+        let taken_over = queue(c, "dead.worker@school.test", 0);
+        let still_held = queue(c, "live.worker@school.test", 60);
+        for (id, until) in [
+            (&taken_over, now - chrono::Duration::seconds(1)),
+            (&still_held, now + chrono::Duration::minutes(5)),
+        ] {
+            diesel::update(o::outbox.filter(o::id.eq(id)))
+                .set((
+                    o::status.eq("sending"),
+                    o::claimed_until.eq(Some(until)),
+                    o::claim_token.eq(Some("another-worker")),
+                ))
+                .execute(c)
+                .unwrap();
+        }
+        let until = now + chrono::Duration::minutes(5);
+        let ids = |claimed: Vec<outbox::Claimed>| -> HashSet<String> {
+            claimed.into_iter().map(|m| m.id).collect()
+        };
+        let first = ids(outbox::claim(c, now, until, "me", 3).unwrap());
+        assert_eq!(
+            first,
+            HashSet::from([taken_over.clone(), earliest.clone(), earlier.clone()]),
+            "the expired claim, then the two pending that fell due first"
+        );
+        let second = ids(outbox::claim(c, now, until, "me", 3).unwrap());
+        assert_eq!(second, HashSet::from([later.clone()]));
+        assert!(outbox::claim(c, now, until, "me", 3).unwrap().is_empty());
+        let status = |c: &mut DbConn, id: &str| -> (String, Option<String>) {
+            o::outbox
+                .find(id)
+                .select((o::status, o::claim_token))
+                .first(c)
+                .unwrap()
+        };
+        assert_eq!(status(c, &not_yet), ("pending".into(), None));
+        assert_eq!(
+            status(c, &still_held),
+            ("sending".into(), Some("another-worker".into()))
+        );
+        assert_eq!(
+            status(c, &taken_over),
+            ("sending".into(), Some("me".into()))
+        );
+    })
+    .await
+    .unwrap();
+}
+crate::each_backend!(
+    a_claim_takes_expired_claims_first_then_pending_in_due_order,
+    claims_in_order
+);
+
 async fn failed_then_retried(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = spawn_with_sink(backend, &sink, |s| s.outbox.max_attempts = 2).await;

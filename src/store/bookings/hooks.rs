@@ -279,3 +279,14 @@ pub fn status_of(conn: &mut DbConn, booking_id: &str) -> QueryResult<Option<Stri
         .first(conn)
         .optional()
 }
+
+/// The current statuses of the bookings `ids` (those that exist), in one query.
+pub fn statuses_of(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    bookings::table
+        .filter(bookings::id.eq_any(ids))
+        .select((bookings::id, bookings::status))
+        .load(conn)
+}

@@ -30,7 +30,7 @@ pub use book::{book, book_batch, book_in_tx, target, Request, Target};
 pub use course_list::{course_bookings, course_status_counts, CourseBooking};
 pub use hooks::{
     cancel_all_on_course, confirmed_course_ids, course_cancelled_for, due_reminders, holders,
-    notify_course_cancelled, notify_course_changed, queued_reminders, status_of,
+    notify_course_cancelled, notify_course_changed, queued_reminders, status_of, statuses_of,
 };
 pub use lifecycle::{approve, cancel, decline};
 pub use locking::{lock_course, max_school_confirmed};
