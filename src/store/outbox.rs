@@ -124,7 +124,8 @@ use diesel::dsl::case_when;
 use diesel::sql_types::Text;
 
 use crate::domain::notification::{
-    secret_removed, settled_payload, DeliveryStatus, Kind, Notification, Reminder,
+    carries_secret_link, secret_removed, settled_payload, DeliveryStatus, Kind, Notification,
+    Reminder,
 };
 use crate::domain::paging::{Page, Paging};
 use crate::error::{AppError, AppResult};
@@ -300,10 +301,44 @@ pub fn record(
     now: NaiveDateTime,
     outcomes: &[(Claimed, Outcome)],
 ) -> QueryResult<Vec<bool>> {
+    // Sends with no secret to drop from their payload (all but sign-in links) are recorded by
+    // one update for the lot: the same columns as `mark_sent` sets.
+    let plain: Vec<&str> = outcomes
+        .iter()
+        .filter(|(msg, outcome)| {
+            matches!(outcome, Outcome::Sent) && !carries_secret_link(&msg.kind)
+        })
+        .map(|(msg, _)| msg.id.as_str())
+        .collect();
     crate::db::write_tx(conn, |c| {
+        let held: std::collections::HashSet<String> = if plain.is_empty() {
+            Default::default()
+        } else {
+            let still_held = outbox::table.select(outbox::id).filter(
+                outbox::id
+                    .eq_any(&plain)
+                    .and(outbox::claim_token.eq(token))
+                    .and(outbox::status.eq(DeliveryStatus::Sending.as_str())),
+            );
+            // Locked until the update below, so no other worker takes a claim over between.
+            let held: Vec<String> = match c {
+                DbConn::Pg(c) => still_held.for_update().load(c)?,
+                DbConn::Sqlite(c) => still_held.load(c)?,
+            };
+            diesel::update(outbox::table.filter(outbox::id.eq_any(&held)))
+                .set((
+                    outbox::status.eq(DeliveryStatus::Sent.as_str()),
+                    outbox::sent_at.eq(Some(now)),
+                    outbox::claimed_until.eq(None::<NaiveDateTime>),
+                    outbox::claim_token.eq(None::<String>),
+                ))
+                .execute(c)?;
+            held.into_iter().collect()
+        };
         outcomes
             .iter()
             .map(|(msg, outcome)| match outcome {
+                Outcome::Sent if !carries_secret_link(&msg.kind) => Ok(held.contains(&msg.id)),
                 Outcome::Sent => mark_sent(c, msg, token, now),
                 Outcome::Failed(why) => mark_done(c, msg, token, DeliveryStatus::Failed, why),
                 Outcome::Retry { next, why } => mark_retry(c, &msg.id, token, *next, why),

@@ -374,6 +374,63 @@ async fn settle_sign_in_emails(backend: Backend) {
     let m = queue_and_claim(c, "booking_waitlisted", booking.clone(), w);
     assert!(store::mark_sent(c, &m, w, now).unwrap());
     assert_eq!(stored_payload(c, &m.id), booking);
+
+    // Outcomes recorded together, as a busy worker records those that finish at once: each
+    // row ends as its own update would leave it.
+    use store::Outcome;
+    let sent = queue_and_claim(c, "booking_waitlisted", booking.clone(), w);
+    let lost = queue_and_claim(c, "booking_waitlisted", booking.clone(), w);
+    diesel::update(outbox::table.find(&lost.id))
+        .set(outbox::claim_token.eq("another-worker"))
+        .execute(c)
+        .unwrap();
+    let link = queue_and_claim(c, "sign_in_link", sign_in_payload(), w);
+    let refused = queue_and_claim(c, "booking_waitlisted", booking.clone(), w);
+    let deferred = queue_and_claim(c, "booking_waitlisted", booking.clone(), w);
+    let held = store::record(
+        c,
+        w,
+        now,
+        &[
+            (sent.clone(), Outcome::Sent),
+            (lost.clone(), Outcome::Sent),
+            (link.clone(), Outcome::Sent),
+            (refused.clone(), Outcome::Failed("550 no such user".into())),
+            (
+                deferred.clone(),
+                Outcome::Retry {
+                    next: later,
+                    why: "SMTP: timed out".into(),
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(held, vec![true, false, true, true, true]);
+    let row = |c: &mut DbConn, id: &str| -> (String, Option<String>, bool) {
+        let (status, token, sent_at): (String, Option<String>, Option<chrono::NaiveDateTime>) =
+            outbox::table
+                .find(id)
+                .select((outbox::status, outbox::claim_token, outbox::sent_at))
+                .first(c)
+                .unwrap();
+        (status, token, sent_at.is_some())
+    };
+    assert_eq!(row(c, &sent.id), ("sent".into(), None, true));
+    assert_eq!(stored_payload(c, &sent.id), booking);
+    assert_eq!(
+        row(c, &lost.id),
+        ("sending".into(), Some("another-worker".into()), false),
+        "a lost claim is left to its new holder"
+    );
+    assert_eq!(row(c, &link.id), ("sent".into(), None, true));
+    assert_eq!(stored_payload(c, &link.id), without_link);
+    assert_eq!(row(c, &refused.id), ("failed".into(), None, false));
+    assert_eq!(
+        store::get(c, &refused.id).unwrap().last_error.as_deref(),
+        Some("550 no such user")
+    );
+    assert_eq!(row(c, &deferred.id), ("pending".into(), None, false));
 }
 
 mod settled_sign_in_emails_keep_no_link {
