@@ -314,25 +314,34 @@ pub fn record(
         let held: std::collections::HashSet<String> = if plain.is_empty() {
             Default::default()
         } else {
-            let still_held = outbox::table.select(outbox::id).filter(
-                outbox::id
-                    .eq_any(&plain)
-                    .and(outbox::claim_token.eq(token))
-                    .and(outbox::status.eq(DeliveryStatus::Sending.as_str())),
+            let still_held = outbox::id
+                .eq_any(&plain)
+                .and(outbox::claim_token.eq(token))
+                .and(outbox::status.eq(DeliveryStatus::Sending.as_str()));
+            let sent = (
+                outbox::status.eq(DeliveryStatus::Sent.as_str()),
+                outbox::sent_at.eq(Some(now)),
+                outbox::claimed_until.eq(None::<NaiveDateTime>),
+                outbox::claim_token.eq(None::<String>),
             );
-            // Locked until the update below, so no other worker takes a claim over between.
             let held: Vec<String> = match c {
-                DbConn::Pg(c) => still_held.for_update().load(c)?,
-                DbConn::Sqlite(c) => still_held.load(c)?,
+                // The update says which rows it changed.
+                DbConn::Pg(c) => diesel::update(outbox::table.filter(still_held))
+                    .set(sent)
+                    .returning(outbox::id)
+                    .get_results(c)?,
+                // One writer at a time: nothing changes between the read and the update.
+                DbConn::Sqlite(c) => {
+                    let held: Vec<String> = outbox::table
+                        .select(outbox::id)
+                        .filter(still_held)
+                        .load(c)?;
+                    diesel::update(outbox::table.filter(outbox::id.eq_any(&held)))
+                        .set(sent)
+                        .execute(c)?;
+                    held
+                }
             };
-            diesel::update(outbox::table.filter(outbox::id.eq_any(&held)))
-                .set((
-                    outbox::status.eq(DeliveryStatus::Sent.as_str()),
-                    outbox::sent_at.eq(Some(now)),
-                    outbox::claimed_until.eq(None::<NaiveDateTime>),
-                    outbox::claim_token.eq(None::<String>),
-                ))
-                .execute(c)?;
             held.into_iter().collect()
         };
         outcomes
