@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::Rng;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use super::Mailer;
@@ -227,14 +227,19 @@ impl Worker {
         self.count("skipped", skipped);
         // Each finished try goes to the recorder at once; it writes whatever has finished
         // by the time it gets to the database in one transaction (see `record_finished`).
+        // A send's slot is free only once its outcome is written, so no more than
+        // `OUTBOX_CONCURRENCY` messages are ever sent and not yet recorded.
         let (finished, to_record) = mpsc::unbounded_channel();
         let sends = async move {
             futures_util::stream::iter(to_send)
                 .map(move |m| {
                     let (me, finished) = (self.clone(), finished.clone());
                     async move {
-                        if let Some(done) = me.deliver(m, until).await {
-                            let _ = finished.send(done);
+                        if let Some((m, outcome)) = me.deliver(m, until).await {
+                            let (written, recorded) = oneshot::channel();
+                            if finished.send((m, outcome, written)).is_ok() {
+                                let _ = recorded.await;
+                            }
                         }
                     }
                 })
@@ -252,12 +257,16 @@ impl Worker {
     /// records each message alone the moment its send is accepted, as before; a busy one
     /// shares a commit among the sends that finished during the last write, so a crash can
     /// make no more messages go twice than were accepted in those few milliseconds.
-    async fn record_finished(&self, mut finished: mpsc::UnboundedReceiver<(Claimed, Outcome)>) {
+    async fn record_finished(&self, mut finished: mpsc::UnboundedReceiver<Finished>) {
         while let Some(first) = finished.recv().await {
-            let mut done = vec![first];
+            let mut waiting = vec![first];
             while let Ok(more) = finished.try_recv() {
-                done.push(more);
+                waiting.push(more);
             }
+            let (done, written): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .map(|(m, outcome, written)| ((m, outcome), written))
+                .unzip();
             let token = self.token.clone();
             let recorded = self
                 .record_db(move |c| {
@@ -279,6 +288,9 @@ impl Worker {
                 Err(e) => {
                     tracing::error!(error = %e, "the outcome of emails could not be recorded; their claims will expire and they will be tried again")
                 }
+            }
+            for w in written {
+                let _ = w.send(());
             }
         }
     }
@@ -393,6 +405,9 @@ impl Worker {
         Ok(())
     }
 }
+
+/// A finished try on its way to the recorder, with the way to tell its send it is written.
+type Finished = (Claimed, Outcome, oneshot::Sender<()>);
 
 /// The metrics label of an outcome.
 fn label(outcome: &Outcome) -> &'static str {
