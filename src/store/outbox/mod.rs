@@ -9,6 +9,12 @@ use crate::db::schema::outbox;
 use crate::db::DbConn;
 use crate::domain::time;
 
+mod holds;
+pub use holds::{
+    booking_course_cancelled, booking_status, check_for, reported_statuses, still_holds,
+    still_holds_all, Holds, HoldsCheck,
+};
+
 /// One notification to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage<'a> {
@@ -176,40 +182,25 @@ pub fn claim(
         let pending_due = outbox::status
             .eq(pending)
             .and(outbox::next_attempt_at.le(now));
-        let mut ids: Vec<String> = match conn {
-            DbConn::Pg(c) => outbox::table
-                .select(outbox::id)
-                .filter(expired)
-                .order(outbox::claimed_until)
-                .limit(limit)
-                .for_update()
-                .skip_locked()
-                .load(c)?,
-            DbConn::Sqlite(c) => outbox::table
-                .select(outbox::id)
-                .filter(expired)
-                .order(outbox::claimed_until)
-                .limit(limit)
-                .load(c)?,
-        };
+        // The ids of up to `$n` rows matching `$due`, in `$order`; on PostgreSQL locked, and
+        // those another worker has locked skipped.
+        macro_rules! due_ids {
+            ($due:expr, $order:expr, $n:expr) => {{
+                let q = outbox::table
+                    .select(outbox::id)
+                    .filter($due)
+                    .order($order)
+                    .limit($n);
+                match &mut *conn {
+                    DbConn::Pg(c) => q.for_update().skip_locked().load::<String>(c)?,
+                    DbConn::Sqlite(c) => q.load::<String>(c)?,
+                }
+            }};
+        }
+        let mut ids = due_ids!(expired, outbox::claimed_until, limit);
         let room = limit - ids.len() as i64;
         if room > 0 {
-            ids.extend(match conn {
-                DbConn::Pg(c) => outbox::table
-                    .select(outbox::id)
-                    .filter(pending_due)
-                    .order(outbox::next_attempt_at)
-                    .limit(room)
-                    .for_update()
-                    .skip_locked()
-                    .load::<String>(c)?,
-                DbConn::Sqlite(c) => outbox::table
-                    .select(outbox::id)
-                    .filter(pending_due)
-                    .order(outbox::next_attempt_at)
-                    .limit(room)
-                    .load::<String>(c)?,
-            });
+            ids.extend(due_ids!(pending_due, outbox::next_attempt_at, room));
         }
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -239,14 +230,30 @@ pub fn claim(
     })
 }
 
+/// The condition that the worker holding `token` still holds a row's claim.
+macro_rules! held_by {
+    ($token:expr) => {
+        outbox::claim_token
+            .eq($token)
+            .and(outbox::status.eq(DeliveryStatus::Sending.as_str()))
+    };
+}
+
 /// The row, if the worker holding `token` still holds its claim.
 macro_rules! held {
     ($id:expr, $token:expr) => {
-        outbox::table.filter(
-            outbox::id
-                .eq($id)
-                .and(outbox::claim_token.eq($token))
-                .and(outbox::status.eq(DeliveryStatus::Sending.as_str())),
+        outbox::table.filter(outbox::id.eq($id).and(held_by!($token)))
+    };
+}
+
+/// The columns a recorded send sets, sent at `now` (its payload settled apart).
+macro_rules! sent_columns {
+    ($now:expr) => {
+        (
+            outbox::status.eq(DeliveryStatus::Sent.as_str()),
+            outbox::sent_at.eq(Some($now)),
+            outbox::claimed_until.eq(None::<NaiveDateTime>),
+            outbox::claim_token.eq(None::<String>),
         )
     };
 }
@@ -263,13 +270,7 @@ pub fn mark_sent(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let n = diesel::update(held!(&msg.id, token))
-        .set((
-            outbox::status.eq(DeliveryStatus::Sent.as_str()),
-            outbox::sent_at.eq(Some(now)),
-            outbox::claimed_until.eq(None::<NaiveDateTime>),
-            outbox::claim_token.eq(None::<String>),
-            settle_payload(msg),
-        ))
+        .set((sent_columns!(now), settle_payload(msg)))
         .execute(conn)?;
     Ok(n == 1)
 }
@@ -302,7 +303,7 @@ pub fn record(
     outcomes: &[(Claimed, Outcome)],
 ) -> QueryResult<Vec<bool>> {
     // Sends with no secret to drop from their payload (all but sign-in links) are recorded by
-    // one update for the lot: the same columns as `mark_sent` sets.
+    // one update for the lot: the columns `mark_sent` sets (`sent_columns!`).
     let plain: Vec<&str> = outcomes
         .iter()
         .filter(|(msg, outcome)| {
@@ -314,16 +315,8 @@ pub fn record(
         let held: std::collections::HashSet<String> = if plain.is_empty() {
             Default::default()
         } else {
-            let still_held = outbox::id
-                .eq_any(&plain)
-                .and(outbox::claim_token.eq(token))
-                .and(outbox::status.eq(DeliveryStatus::Sending.as_str()));
-            let sent = (
-                outbox::status.eq(DeliveryStatus::Sent.as_str()),
-                outbox::sent_at.eq(Some(now)),
-                outbox::claimed_until.eq(None::<NaiveDateTime>),
-                outbox::claim_token.eq(None::<String>),
-            );
+            let still_held = outbox::id.eq_any(&plain).and(held_by!(token));
+            let sent = sent_columns!(now);
             let held: Vec<String> = match c {
                 // The update says which rows it changed.
                 DbConn::Pg(c) => diesel::update(outbox::table.filter(still_held))
@@ -433,229 +426,6 @@ pub fn mark_done(
         ))
         .execute(conn)?;
     Ok(n == 1)
-}
-
-/// Whether a message still says something true when it comes due.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holds {
-    /// Send it.
-    Yes,
-    /// Skip it, for this reason (stored on the row for admins).
-    No(String),
-}
-
-/// A check that a due message still holds. One per kind, chosen by [`check_for`].
-pub type HoldsCheck =
-    fn(&mut DbConn, &Claimed, &serde_json::Value, NaiveDateTime) -> QueryResult<Holds>;
-
-/// The check for a kind. Booking kinds ask whether their booking (the message's `subject_id`)
-/// is still in the status the message reports; the course reminder also needs the course not
-/// to be cancelled; a sign-in link must not have expired.
-pub fn check_for(kind: Kind) -> HoldsCheck {
-    match check_of(kind) {
-        Check::LinkNotExpired => link_not_expired,
-        Check::BookingStatus => booking_in_reported_status,
-        Check::ReminderDue => reminder_still_due,
-        Check::EvaluationOpen => evaluation_still_open,
-        Check::Always => always_holds,
-    }
-}
-
-/// Which check a kind's messages get (see [`check_for`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Check {
-    LinkNotExpired,
-    BookingStatus,
-    ReminderDue,
-    EvaluationOpen,
-    Always,
-}
-
-fn check_of(kind: Kind) -> Check {
-    match kind {
-        Kind::SignInLink => Check::LinkNotExpired,
-        Kind::BookingConfirmed
-        | Kind::BookingPromoted
-        | Kind::BookingApproved
-        | Kind::BookingWaitlisted
-        | Kind::ApprovalRequested
-        | Kind::BookingDeclined
-        | Kind::BookingCancelled
-        | Kind::CourseChanged => Check::BookingStatus,
-        Kind::CourseReminder => Check::ReminderDue,
-        // A course cancellation stays true once made: courses are not un-cancelled.
-        Kind::CourseCancelled => Check::Always,
-        Kind::EvaluationInvitation | Kind::EvaluationReminder => Check::EvaluationOpen,
-        // A digest reports a term that has ended: its figures stay worth sending.
-        Kind::TermlyDigest => Check::Always,
-    }
-}
-
-/// Whether a due message still holds (unknown kinds hold: rendering will fail them anyway).
-pub fn still_holds(conn: &mut DbConn, msg: &Claimed, now: NaiveDateTime) -> QueryResult<Holds> {
-    let Ok(kind) = msg.kind.parse::<Kind>() else {
-        return Ok(Holds::Yes);
-    };
-    let payload: serde_json::Value = serde_json::from_str(&msg.payload).unwrap_or_default();
-    check_for(kind)(conn, msg, &payload, now)
-}
-
-fn always_holds(
-    _: &mut DbConn,
-    _: &Claimed,
-    _: &serde_json::Value,
-    _: NaiveDateTime,
-) -> QueryResult<Holds> {
-    Ok(Holds::Yes)
-}
-
-fn link_not_expired(
-    _: &mut DbConn,
-    _: &Claimed,
-    payload: &serde_json::Value,
-    now: NaiveDateTime,
-) -> QueryResult<Holds> {
-    let expires = payload
-        .get("expires_at")
-        .and_then(|v| v.as_str())
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.naive_utc());
-    Ok(match expires {
-        Some(t) if t <= now => Holds::No("the sign-in link expired before it could be sent".into()),
-        _ => Holds::Yes,
-    })
-}
-
-/// The booking statuses in which a message of `kind` about that booking is still true.
-pub fn reported_statuses(kind: Kind) -> &'static [&'static str] {
-    match kind {
-        Kind::BookingConfirmed
-        | Kind::BookingPromoted
-        | Kind::BookingApproved
-        | Kind::CourseChanged
-        | Kind::CourseReminder => &["confirmed"],
-        Kind::BookingWaitlisted => &["waitlisted"],
-        Kind::ApprovalRequested => &["pending_approval"],
-        Kind::BookingDeclined => &["declined"],
-        Kind::BookingCancelled => &["cancelled"],
-        Kind::CourseCancelled
-        | Kind::SignInLink
-        | Kind::EvaluationInvitation
-        | Kind::EvaluationReminder
-        | Kind::TermlyDigest => &[],
-    }
-}
-
-/// An evaluation invitation or reminder (subject: the invitation) holds while the invitation
-/// is unanswered and its link has not expired.
-fn evaluation_still_open(
-    conn: &mut DbConn,
-    msg: &Claimed,
-    payload: &serde_json::Value,
-    now: NaiveDateTime,
-) -> QueryResult<Holds> {
-    if let Some(id) = msg.subject_id.as_deref() {
-        if !super::evaluation::invitation_open(conn, id)? {
-            return Ok(Holds::No("the evaluation has been answered".into()));
-        }
-    }
-    match link_not_expired(conn, msg, payload, now)? {
-        Holds::Yes => Ok(Holds::Yes),
-        Holds::No(_) => Ok(Holds::No(
-            "the evaluation link expired before it could be sent".into(),
-        )),
-    }
-}
-
-fn booking_in_reported_status(
-    conn: &mut DbConn,
-    msg: &Claimed,
-    _: &serde_json::Value,
-    _: NaiveDateTime,
-) -> QueryResult<Holds> {
-    let (Ok(kind), Some(booking_id)) = (msg.kind.parse::<Kind>(), msg.subject_id.as_deref()) else {
-        return Ok(Holds::Yes);
-    };
-    Ok(holds_in_status(
-        kind,
-        booking_status(conn, booking_id)?.as_deref(),
-    ))
-}
-
-/// Whether a message of `kind` about a booking now in `status` still holds (an unknown
-/// booking's messages hold).
-fn holds_in_status(kind: Kind, status: Option<&str>) -> Holds {
-    match status {
-        Some(status) if !reported_statuses(kind).contains(&status) => {
-            Holds::No(format!("the booking is now {status}"))
-        }
-        _ => Holds::Yes,
-    }
-}
-
-/// [`still_holds`] for each of `msgs`, in order, with the bookings of the messages that only
-/// ask after their booking's status (confirmations and the like, most of a busy queue) read
-/// in one query instead of one each.
-pub fn still_holds_all(
-    conn: &mut DbConn,
-    msgs: &[Claimed],
-    now: NaiveDateTime,
-) -> QueryResult<Vec<Holds>> {
-    fn by_status(m: &Claimed) -> Option<(Kind, &str)> {
-        let kind = m.kind.parse::<Kind>().ok()?;
-        (check_of(kind) == Check::BookingStatus).then_some(())?;
-        Some((kind, m.subject_id.as_deref()?))
-    }
-    let ids: Vec<&str> = msgs
-        .iter()
-        .filter_map(|m| by_status(m).map(|(_, id)| id))
-        .collect();
-    let statuses: std::collections::HashMap<String, String> =
-        super::bookings::statuses_of(conn, &ids)?
-            .into_iter()
-            .collect();
-    msgs.iter()
-        .map(|m| match by_status(m) {
-            Some((kind, id)) => Ok(holds_in_status(kind, statuses.get(id).map(String::as_str))),
-            None => still_holds(conn, m, now),
-        })
-        .collect()
-}
-
-fn reminder_still_due(
-    conn: &mut DbConn,
-    msg: &Claimed,
-    payload: &serde_json::Value,
-    now: NaiveDateTime,
-) -> QueryResult<Holds> {
-    if let Some(booking_id) = msg.subject_id.as_deref() {
-        if booking_course_cancelled(conn, booking_id)? {
-            return Ok(Holds::No("the course is cancelled".into()));
-        }
-    }
-    // A reminder held back past the course's start (SMTP down for days) says nothing useful.
-    let first_start = payload
-        .get("sessions")
-        .and_then(|s| s.get(0))
-        .and_then(|s| s.get("start"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.naive_utc());
-    if first_start.is_some_and(|t| t <= now) {
-        return Ok(Holds::No("the course has already started".into()));
-    }
-    booking_in_reported_status(conn, msg, payload, now)
-}
-
-/// The current status of a booking, or `None` when there is no such booking (an unknown
-/// booking's messages hold: they are sent).
-pub fn booking_status(conn: &mut DbConn, booking_id: &str) -> QueryResult<Option<String>> {
-    super::bookings::status_of(conn, booking_id)
-}
-
-/// Whether the course of a booking is cancelled.
-pub fn booking_course_cancelled(conn: &mut DbConn, booking_id: &str) -> QueryResult<bool> {
-    super::bookings::course_cancelled_for(conn, booking_id)
 }
 
 /// How many messages wait to be sent, and when the oldest of them was queued.
