@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::prepared::{Bind, Prepared};
 use crate::db::schema::{booking_history, bookings, courses, people, schools};
 use crate::db::DbConn;
 use crate::domain::booking::BookingStatus;
@@ -36,38 +35,6 @@ pub(super) fn load_course(conn: &mut DbConn, course_id: &str) -> AppResult<Cours
         .find(course_id)
         .select(CourseRow::as_select())
         .first(conn)?)
-}
-
-/// The staff groups and phases a course is for, in one query.
-pub(super) fn load_targets(
-    conn: &mut DbConn,
-    course_id: &str,
-) -> QueryResult<(Vec<String>, Vec<String>)> {
-    use diesel::sql_types::Text;
-    #[derive(QueryableByName)]
-    struct Target {
-        #[diesel(sql_type = Text)]
-        k: String,
-        #[diesel(sql_type = Text)]
-        v: String,
-    }
-    // Kept prepared: it runs for every booking.
-    let rows: Vec<Target> = Prepared::new(
-        "SELECT 'g' AS k, staff_group_id AS v FROM course_staff_groups WHERE course_id = $1 \
-         UNION ALL SELECT 'p' AS k, phase AS v FROM course_phases WHERE course_id = $1",
-    )
-    .bind(Bind::Text(course_id))
-    .load(conn)?;
-    let mut groups = Vec::new();
-    let mut phases = Vec::new();
-    for r in rows {
-        if r.k == "g" {
-            groups.push(r.v);
-        } else {
-            phases.push(r.v);
-        }
-    }
-    Ok((groups, phases))
 }
 
 /// Moves the course's counters (and capacity, for an override on a full course) by the
