@@ -374,6 +374,7 @@ async fn upgraded(backend: Backend) {
         assert_eq!(
             redone,
             [
+                "20261211000010",
                 "20261210000020",
                 "20261210000010",
                 "20261209000010",
@@ -1751,4 +1752,88 @@ async fn one_pass_each(backend: Backend) {
 crate::each_backend!(
     a_pass_sums_each_marked_course_once_while_bookings_mark_them_again,
     one_pass_each
+);
+
+/// A course is marked while its version is above the version summed, and raising the version
+/// of a course already marked changes no indexed column: on PostgreSQL each such raise (one per
+/// booking) is written in place, a heap-only update with no new index entry. Summing it clears
+/// the mark, and the refresher finds the marked courses through the partial index.
+async fn marks_in_place(backend: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let Some((_db, mut conn)) = crate::helpers::migrated_db(backend) else {
+            return;
+        };
+        let conn = &mut conn;
+        let marked = |conn: &mut DbConn| {
+            count(
+                conn,
+                "SELECT COUNT(*) AS n FROM report_dirty WHERE marked AND course_id = 'c-in-place'",
+            )
+        };
+        mark_as_booked(conn, "c-in-place");
+        assert_eq!(marked(conn), 1, "a new mark is marked");
+
+        let pg = matches!(conn, DbConn::Pg(_));
+        let (updated, in_place) = cpd_hub::db::write_tx(conn, |conn| {
+            for _ in 0..3 {
+                mark_as_booked(conn, "c-in-place");
+            }
+            if !pg {
+                return Ok::<_, diesel::result::Error>((3, 3));
+            }
+            // This transaction's own counts, read before it ends.
+            Ok((
+                count(
+                    conn,
+                    "SELECT pg_stat_get_xact_tuples_updated('report_dirty'::regclass) AS n",
+                ),
+                count(
+                    conn,
+                    "SELECT pg_stat_get_xact_tuples_hot_updated('report_dirty'::regclass) AS n",
+                ),
+            ))
+        })
+        .unwrap();
+        assert_eq!(
+            (updated, in_place),
+            (3, 3),
+            "each raise of a marked course is written in place"
+        );
+        assert_eq!(marked(conn), 1);
+
+        diesel::sql_query(
+            "UPDATE report_dirty SET summed_version = version WHERE course_id = 'c-in-place'",
+        )
+        .execute(conn)
+        .unwrap();
+        assert_eq!(marked(conn), 0, "summed, it is no longer marked");
+        mark_as_booked(conn, "c-in-place");
+        assert_eq!(marked(conn), 1, "booked again, it is marked again");
+
+        if !pg {
+            #[derive(QueryableByName)]
+            struct Plan {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                detail: String,
+            }
+            let plan: Vec<Plan> = diesel::sql_query(
+                "EXPLAIN QUERY PLAN SELECT course_id FROM report_dirty WHERE marked \
+                 ORDER BY course_id",
+            )
+            .load(conn)
+            .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|p| p.detail.contains("USING INDEX report_dirty_marked")),
+                "{:?}",
+                plan.iter().map(|p| &p.detail).collect::<Vec<_>>()
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+crate::each_backend!(
+    a_raise_of_a_marked_course_is_written_in_place,
+    marks_in_place
 );

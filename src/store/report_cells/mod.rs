@@ -42,11 +42,13 @@ pub(crate) use tails::{mark_tails_of_bookings, unpack, unpack_into, EntryRef, Ke
 
 type Backend = <DbConn as diesel::Connection>::Backend;
 
-/// The condition on a `report_dirty` row that the course is marked for summing again: a
-/// version above the one last summed (a summed mark is kept with the version summed, so
-/// versions only rise). Written exactly as the predicate of the partial index
-/// `report_dirty_marked`, so either backend can find the marked courses through it.
-pub(crate) const MARKED: &str = "version > summed_version";
+/// The condition on a `report_dirty` row that the course is marked for summing again: its
+/// generated column `marked`, a version above the one last summed (a summed mark is kept with
+/// the version summed, so versions only rise). Written exactly as the predicate of the
+/// partial index `report_dirty_marked`, so either backend can find the marked courses through
+/// it. A column of its own so that raising the version of a course already marked changes no
+/// indexed column: PostgreSQL then writes it in place, with no new index entry.
+pub(crate) const MARKED: &str = "marked";
 
 /// The additive sums every cell holds, in the migration's column order: the engagement
 /// report's first (the first 17), then the impact report's.

@@ -1,0 +1,3 @@
+DROP INDEX report_dirty_marked;
+ALTER TABLE report_dirty DROP COLUMN marked;
+CREATE INDEX report_dirty_marked ON report_dirty (course_id) WHERE version > summed_version;
