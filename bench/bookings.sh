@@ -39,12 +39,17 @@ for backend in $BACKENDS; do
     for c in 16 64; do
         printf '[%s] spread over courses, %2d at once: ' "$backend" "$c"
         server0=$(cpu_ms "$SERVER_PID"); pg0=$(cpu_ms $(pgrep -x postgres))
+        times >"$OUT/times.before"
         "$LOAD" run "$BASE" "$OUT/throughput" "$c" "$REQUESTS" spread "$first"
+        times >"$OUT/times.after"
         server1=$(cpu_ms "$SERVER_PID"); pg1=$(cpu_ms $(pgrep -x postgres))
-        # CPU per booking: the service's own, and (PostgreSQL only) all of PostgreSQL's
-        # processes (its backends, WAL writer and checkpointer), in microseconds.
+        load=$(( $(children_ms "$OUT/times.after") - $(children_ms "$OUT/times.before") ))
+        # CPU per booking: the service's own, (PostgreSQL only) all of PostgreSQL's processes
+        # (its backends, WAL writer and checkpointer), and the load generator's, in
+        # microseconds. Two cores give 2,000,000 us a second for all three together.
         printf '[%s]   CPU per booking: service %d us' "$backend" $(((server1 - server0) * 1000 / REQUESTS))
         [ "$backend" = postgres ] && printf ', PostgreSQL %d us' $(((pg1 - pg0) * 1000 / REQUESTS))
+        printf ', load generator %d us' $((load * 1000 / REQUESTS))
         echo
         first=$((first + REQUESTS))
     done

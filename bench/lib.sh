@@ -89,6 +89,17 @@ cpu_ms() {
     echo $((ticks * 1000 / hz))
 }
 
+# children_ms FILE -> the CPU time (user + system) of this shell's finished children, in ms,
+# from what `times > FILE` wrote (its second line). Written before and after a command run
+# in the foreground, the difference is that command's own CPU time: the load generator's,
+# which shares the machine's cores with the service and the database.
+children_ms() {
+    awk 'NR == 2 {
+        n = split($0, t, " "); ms = 0
+        for (i = 1; i <= n; i++) { split(t[i], p, "m"); sub("s", "", p[2]); ms += (p[1] * 60 + p[2]) * 1000 }
+        printf "%d", ms }' "$1"
+}
+
 rss_mb() {
     awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"
 }
