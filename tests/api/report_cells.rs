@@ -374,7 +374,6 @@ async fn upgraded(backend: Backend) {
         assert_eq!(
             redone,
             [
-                "20261211000020",
                 "20261211000010",
                 "20261210000020",
                 "20261210000010",

@@ -169,18 +169,18 @@ pub fn claim(
     token: &str,
     limit: i64,
 ) -> QueryResult<Vec<Claimed>> {
+    let pending = DeliveryStatus::Pending.as_str();
     let sending = DeliveryStatus::Sending.as_str();
     crate::db::write_tx(conn, |conn| {
         // Two index ranges, not one query with an OR: a claim taken over (rare) and then the
         // pending messages in the order they fall due. Each walks its own index in order and
         // stops at the limit; one query with an OR reads both ranges whole into a bitmap,
         // every entry a message claimed or sent since the table was last vacuumed included.
-        // Each status written into the SQL, not bound: it is the predicate of the partial
-        // index the range walks (`outbox_claimed`, `outbox_due`), and a planner can only use
-        // such an index when it sees the value itself.
-        let expired = diesel::dsl::sql::<diesel::sql_types::Bool>("status = 'sending'")
+        let expired = outbox::status
+            .eq(sending)
             .and(outbox::claimed_until.lt(now));
-        let pending_due = diesel::dsl::sql::<diesel::sql_types::Bool>("status = 'pending'")
+        let pending_due = outbox::status
+            .eq(pending)
             .and(outbox::next_attempt_at.le(now));
         // The ids of up to `$n` rows matching `$due`, in `$order`; on PostgreSQL locked, and
         // those another worker has locked skipped.
