@@ -222,13 +222,12 @@ struct Locked {
     target_phases: Option<String>,
 }
 
-/// The lock-and-read statement, with `$agg` the backend's string aggregate and `$sep` its
-/// spelling of the unit separator.
+/// The lock-and-read statement, with `$agg` the backend's string aggregate, `$sep` its
+/// spelling of the unit separator and `$lock` its row lock.
 macro_rules! lock_and_read {
-    ($agg:literal, $sep:literal) => {
+    ($agg:literal, $sep:literal, $lock:literal) => {
         concat!(
-            "UPDATE courses SET version = version + 1 WHERE id = $1 \
-             RETURNING id, title, status, capacity, confirmed_count, waitlist_count, \
+            "SELECT id, title, status, capacity, confirmed_count, waitlist_count, \
              per_school_cap, per_school_cap_until, booking_opens, booking_closes, \
              cancellation_deadline, requires_approval, first_session_start, price_pence, \
              revision, \
@@ -243,19 +242,24 @@ macro_rules! lock_and_read {
             "(phase, ",
             $sep,
             ") FROM course_phases \
-               WHERE course_id = courses.id) AS target_phases"
+               WHERE course_id = courses.id) AS target_phases \
+             FROM courses WHERE id = $1",
+            $lock
         )
     };
 }
 
 /// Takes the course lock (the transaction's first statement) and reads the course and the
-/// staff groups and phases it is for in the same statement (`UPDATE ... RETURNING`, on both
-/// backends): one round trip where the targets used to take a second. Kept prepared (diesel
-/// never keeps its own `UPDATE`s): it runs for every booking.
+/// staff groups and phases it is for in the same statement: one round trip. On PostgreSQL the
+/// row is locked with `FOR UPDATE`, which waits for and then blocks every other writer of the
+/// course (a booking here, or [`lock_course`](super::locking::lock_course)'s update) until
+/// commit, without writing a new version of the row: the counters' update at the end is then
+/// the transaction's only one. SQLite's `BEGIN IMMEDIATE` already holds its one write lock.
+/// Kept prepared: it runs for every booking.
 fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<Locked> {
     let sql = match conn {
-        DbConn::Pg(_) => lock_and_read!("string_agg", "chr(31)"),
-        DbConn::Sqlite(_) => lock_and_read!("group_concat", "char(31)"),
+        DbConn::Pg(_) => lock_and_read!("string_agg", "chr(31)", " FOR UPDATE OF courses"),
+        DbConn::Sqlite(_) => lock_and_read!("group_concat", "char(31)", ""),
     };
     let row = Prepared::new(sql)
         .bind(Bind::Text(course_id))
