@@ -1777,31 +1777,33 @@ async fn marks_in_place(backend: Backend) {
         assert_eq!(marked(conn), 1, "a new mark is marked");
 
         let pg = matches!(conn, DbConn::Pg(_));
-        let (updated, in_place) = cpd_hub::db::write_tx(conn, |conn| {
+        // PostgreSQL: this transaction's own update counts, read before it ends (SQLite has no
+        // such thing, and no heap-only updates to count).
+        let counts = cpd_hub::db::write_tx(conn, |conn| {
             for _ in 0..3 {
                 mark_as_booked(conn, "c-in-place");
             }
-            if !pg {
-                return Ok::<_, diesel::result::Error>((3, 3));
-            }
-            // This transaction's own counts, read before it ends.
-            Ok((
-                count(
-                    conn,
-                    "SELECT pg_stat_get_xact_tuples_updated('report_dirty'::regclass) AS n",
-                ),
-                count(
-                    conn,
-                    "SELECT pg_stat_get_xact_tuples_hot_updated('report_dirty'::regclass) AS n",
-                ),
-            ))
+            Ok::<_, diesel::result::Error>(pg.then(|| {
+                (
+                    count(
+                        conn,
+                        "SELECT pg_stat_get_xact_tuples_updated('report_dirty'::regclass) AS n",
+                    ),
+                    count(
+                        conn,
+                        "SELECT pg_stat_get_xact_tuples_hot_updated('report_dirty'::regclass) AS n",
+                    ),
+                )
+            }))
         })
         .unwrap();
-        assert_eq!(
-            (updated, in_place),
-            (3, 3),
-            "each raise of a marked course is written in place"
-        );
+        if let Some((updated, in_place)) = counts {
+            assert_eq!(
+                (updated, in_place),
+                (3, 3),
+                "each raise of a marked course is written in place"
+            );
+        }
         assert_eq!(marked(conn), 1);
 
         diesel::sql_query(
