@@ -446,7 +446,8 @@ pub fn backlog(conn: &mut DbConn) -> QueryResult<(i64, Option<NaiveDateTime>)> {
 }
 
 /// A message as an admin sees it. The payload is left out: it may hold a sign-in link.
-#[derive(Debug, Clone, Serialize, Queryable)]
+#[derive(Debug, Clone, Serialize, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
 pub struct OutboxEntry {
     /// The message's id.
     pub id: String,
@@ -477,36 +478,6 @@ pub struct OutboxEntry {
     pub sent_at: Option<NaiveDateTime>,
 }
 
-type EntryColumns = (
-    outbox::id,
-    outbox::kind,
-    outbox::recipient_email,
-    outbox::recipient_person_id,
-    outbox::subject_id,
-    outbox::status,
-    outbox::attempts,
-    outbox::next_attempt_at,
-    outbox::last_error,
-    outbox::message_id,
-    outbox::created_at,
-    outbox::sent_at,
-);
-
-const ENTRY_COLUMNS: EntryColumns = (
-    outbox::id,
-    outbox::kind,
-    outbox::recipient_email,
-    outbox::recipient_person_id,
-    outbox::subject_id,
-    outbox::status,
-    outbox::attempts,
-    outbox::next_attempt_at,
-    outbox::last_error,
-    outbox::message_id,
-    outbox::created_at,
-    outbox::sent_at,
-);
-
 /// Which messages to list; empty or `None` matches any.
 #[derive(Debug, Clone, Default)]
 pub struct OutboxFilter {
@@ -536,7 +507,7 @@ pub fn list(
     crate::db::read_tx(conn, |conn| {
         let total = query().count().get_result(conn)?;
         let items = query()
-            .select(ENTRY_COLUMNS)
+            .select(OutboxEntry::as_select())
             .order((outbox::created_at.desc(), outbox::id.desc()))
             .limit(paging.limit)
             .offset(paging.offset)
@@ -549,7 +520,7 @@ pub fn list(
 pub fn get(conn: &mut DbConn, id: &str) -> AppResult<OutboxEntry> {
     outbox::table
         .filter(outbox::id.eq(id))
-        .select(ENTRY_COLUMNS)
+        .select(OutboxEntry::as_select())
         .first(conn)
         .optional()?
         .ok_or(AppError::NotFound)
