@@ -38,7 +38,7 @@ pub use refresh::{
     Refreshed, ROWS_PER_WRITE, WRITE_BOUND,
 };
 pub use tails::{fill_school_tails, marked_tails, KEPT_TAIL};
-pub(crate) use tails::{mark_tails_of_bookings, unpack, unpack_into, EntryRef, KeptEntry};
+pub(crate) use tails::{mark_tails_of_bookings, unpack_into, EntryRef, KeptEntry};
 
 type Backend = <DbConn as diesel::Connection>::Backend;
 

@@ -143,24 +143,6 @@ impl KeptEntry {
         );
     }
 
-    fn read(s: &str) -> Option<KeptEntry> {
-        let e = EntryRef::read(s)?;
-        let [g1, g2, g3, g4, g5] = e.guskey;
-        Some(KeptEntry {
-            submitted_at: chrono::DateTime::from_timestamp_micros(e.micros)?.naive_utc(),
-            id: e.id.to_string(),
-            satisfaction: e.satisfaction,
-            impact: e.impact,
-            shift: e.shift,
-            pairs: e.pairs,
-            g1,
-            g2,
-            g3,
-            g4,
-            g5,
-        })
-    }
-
     /// The entry read in place.
     pub(crate) fn as_ref(&self) -> EntryRef<'_> {
         EntryRef {
@@ -262,17 +244,6 @@ fn pack(entries: &[KeptEntry]) -> String {
         e.write(&mut out);
     }
     out
-}
-
-/// The first `at_most` entries of a kept row, newest first; `None` if the row cannot be read
-/// (then the school's tail is looked up in the responses instead).
-pub(crate) fn unpack(entries: &str, at_most: usize) -> Option<Vec<KeptEntry>> {
-    entries
-        .split(';')
-        .filter(|e| !e.is_empty())
-        .take(at_most)
-        .map(KeptEntry::read)
-        .collect()
 }
 
 /// One row to keep.
@@ -530,18 +501,15 @@ mod tests {
             entry(1, "a", Some(1), 7),
         ];
         let packed = pack(&entries);
-        assert_eq!(unpack(&packed, 10), Some(entries.clone()));
-        assert_eq!(unpack(&packed, 2), Some(entries[..2].to_vec()));
-        assert_eq!(unpack("", 4), Some(Vec::new()));
-        // A row that cannot be read is answered for by the index instead.
-        assert_eq!(unpack("12,abc", 4), None);
-        assert_eq!(unpack(&packed.replace(",-3,", ",x,"), 4), None);
         // Read in place, the same entries.
-        let in_place = unpack_in_place(&packed, 10).unwrap();
         let owned: Vec<EntryRef> = entries.iter().map(KeptEntry::as_ref).collect();
-        assert_eq!(in_place, owned);
-        assert_eq!(unpack_in_place(&packed, 1).unwrap(), owned[..1].to_vec());
+        assert_eq!(unpack_in_place(&packed, 10), Some(owned.clone()));
+        assert_eq!(unpack_in_place(&packed, 2), Some(owned[..2].to_vec()));
+        assert_eq!(unpack_in_place(&packed, 1), Some(owned[..1].to_vec()));
+        assert_eq!(unpack_in_place("", 4), Some(Vec::new()));
+        // A row that cannot be read is answered for by the index instead.
         assert_eq!(unpack_in_place("12,abc", 4), None);
+        assert_eq!(unpack_in_place(&packed.replace(",-3,", ",x,"), 4), None);
         // A row read into a list that cannot be read leaves the list as it was.
         let mut list = vec![owned[0]];
         let bad = packed.replace(",-3,", ",x,");

@@ -261,16 +261,15 @@ fn grouped(
             None => select.push(format!("CAST(NULL AS TEXT) AS p{}", i + 1)),
         }
     }
-    // Only the report's own columns are summed; the others read 0.
+    // Only the report's own columns are summed and sent; the others read 0 (`CellRow`).
     let sums = COLUMNS
         .iter()
+        .filter(|c| wanted.needs(c))
         .map(|c| {
-            if wanted.needs(c) && one_row_each {
+            if one_row_each {
                 format!("x.{c} AS {c}")
-            } else if wanted.needs(c) {
-                format!("{} AS {c}", sum(&format!("x.{c}")))
             } else {
-                format!("CAST(0 AS BIGINT) AS {c}")
+                format!("{} AS {c}", sum(&format!("x.{c}")))
             }
         })
         .collect::<Vec<_>>()

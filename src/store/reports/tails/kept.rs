@@ -17,91 +17,94 @@ struct KeptRow {
     entries: String,
 }
 
-/// The tails of the schools of `units` in academic year `year` as far as the kept rows
-/// (`report_cells::tails`) answer for them, per school and kind, and the units left to look
-/// up in the responses' index: the schools marked since their rows were worked out, and
-/// those whose kept rows do not reach as deep as asked (a threshold above the smallest) or
-/// cannot be read. With `own` (the report is by school, and each unit asks for its own
-/// tail), only the rows of schools with a tail are read, and a school whose kept count of
-/// responses is not the cells' is looked up too.
-#[allow(clippy::type_complexity)]
-pub(super) fn kept_school_tails<'a, C: Figures>(
+/// The kept rows of a year's schools that a report reads (`report_cells::tails`): per
+/// school, per kind, the count of counted responses and the packed entries, newest first;
+/// and the schools marked since their rows were worked out, whose rows may be out of date.
+pub(super) struct KeptSchools {
+    marked: std::collections::HashSet<String>,
+    rows: FastMap<String, [Option<(i64, String)>; 2]>,
+}
+
+/// Reads the kept rows of academic year `year` for a report: with `own` (the report is by
+/// school, and each school asks for its own tail), only the rows of schools with a tail; with
+/// `clusters` (by cluster: each cluster's tail lengths and schools), only the rows that can
+/// hold their cluster's tail; otherwise every row of the year.
+pub(super) fn load_kept_schools(
     conn: &mut DbConn,
     year: i32,
-    units: Vec<(&'a str, [usize; 2])>,
     t: Threshold,
-    own: Option<&BTreeMap<String, C>>,
-    clusters: Option<&BTreeMap<String, ([usize; 2], Vec<String>)>>,
-) -> QueryResult<(
-    HashMap<&'a str, [Vec<TailRow>; 2]>,
-    Vec<(&'a str, [usize; 2])>,
-)> {
+    own: bool,
+    clusters: Option<&Groups>,
+) -> QueryResult<KeptSchools> {
     let params = [Param::Int(i64::from(year)), Param::Int(i64::from(t.get()))];
     let marked = marked_schools(conn, year)?;
-    let rows: Vec<KeptRow> = match clusters {
+    let loaded: Vec<KeptRow> = match clusters {
         Some(groups) => newest_school_rows(conn, year, groups, &marked)?,
         None => load(
             conn,
             &format!(
                 "SELECT school_key, kind, responses, entries FROM report_school_tails
                   WHERE course_year = $1{}",
-                if own.is_some() {
-                    " AND responses % $2 > 0"
-                } else {
-                    ""
-                }
+                if own { " AND responses % $2 > 0" } else { "" }
             ),
-            if own.is_some() { &params } else { &params[..1] },
+            if own { &params } else { &params[..1] },
         )?,
     };
-    // The kept rows by school: the count and entries of each kind.
-    let mut kept: HashMap<String, [Option<(i64, String)>; 2]> = HashMap::with_capacity(units.len());
-    for r in rows {
+    let mut rows: FastMap<String, [Option<(i64, String)>; 2]> = FastMap::default();
+    rows.reserve(loaded.len());
+    for r in loaded {
         let key = if r.school_key.is_empty() {
             NONE_KEY.to_string()
         } else {
             r.school_key
         };
         let i = usize::from(r.kind != KINDS[0]);
-        kept.entry(key).or_default()[i] = Some((r.responses, r.entries));
+        rows.entry(key).or_default()[i] = Some((r.responses, r.entries));
     }
-    let mut lists: HashMap<&str, [Vec<TailRow>; 2]> = HashMap::with_capacity(units.len());
+    Ok(KeptSchools { marked, rows })
+}
+
+/// The tails of the schools of `units` as far as the kept rows answer for them, per school
+/// and kind (entries borrowed from `kept`, newest first), and the units left to look up in
+/// the responses' index: the schools marked since their rows were worked out, and those
+/// whose kept rows do not reach as deep as asked (a threshold above the smallest) or cannot
+/// be read. With `own` (the report is by school), a school whose kept count of responses is
+/// not the cells' is looked up too. With `by_cluster`, a school whose rows were not read
+/// holds nothing of its cluster's tail.
+#[allow(clippy::type_complexity)]
+pub(super) fn kept_school_tails<'a, 'k, C: Figures>(
+    kept: &'k KeptSchools,
+    units: Units<'a>,
+    own: Option<&BTreeMap<String, C>>,
+    by_cluster: bool,
+) -> (FastMap<&'a str, [Vec<EntryRef<'k>>; 2]>, Units<'a>) {
+    const NONE: [Option<(i64, String)>; 2] = [None, None];
+    let mut lists: FastMap<&str, [Vec<EntryRef<'k>>; 2]> = FastMap::default();
+    lists.reserve(units.len());
     let mut left = Vec::new();
     for (u, d) in units {
         let key = if u == NONE_KEY { "" } else { u };
-        if marked.contains(key) {
+        if kept.marked.contains(key) {
             left.push((u, d));
             continue;
         }
-        let rows = match kept.remove(u) {
+        let rows = match kept.rows.get(u) {
             Some(rows) => rows,
             // By cluster, a school whose rows were not read cannot hold its cluster's tail.
-            None if clusters.is_some() => continue,
-            None => Default::default(),
+            None if by_cluster => continue,
+            None => &NONE,
         };
         // The kept count is the cells' for a school nothing has marked since; a difference
         // would mean rows out of date, which the index answers for.
         let cells = own.and_then(|o| o.get(u)).map(|c| c.responses());
-        match unit_tails(&rows, d, cells) {
+        match unit_tails(rows, d, cells) {
             Some(unit_lists) => {
                 lists.insert(u, unit_lists);
             }
             None => left.push((u, d)),
         }
     }
-    Ok((lists, left))
-}
-
-/// A kept tail's entries as tail rows.
-fn tail_rows(entries: Vec<KeptEntry>) -> Vec<TailRow> {
-    entries
-        .into_iter()
-        .map(|entry| TailRow {
-            unit: String::new(),
-            kind: String::new(),
-            entry,
-        })
-        .collect()
+    (lists, left)
 }
 
 /// The kept school rows of academic year `year` that can hold their cluster's tail (`groups`:
@@ -113,7 +116,7 @@ fn tail_rows(entries: Vec<KeptEntry>) -> Vec<TailRow> {
 fn newest_school_rows(
     conn: &mut DbConn,
     year: i32,
-    groups: &BTreeMap<String, ([usize; 2], Vec<String>)>,
+    groups: &Groups,
     marked: &std::collections::HashSet<String>,
 ) -> QueryResult<Vec<KeptRow>> {
     let year_param = Param::Int(i64::from(year));
@@ -226,15 +229,15 @@ pub(super) fn newest_rows(
 }
 
 /// A unit's tail of each kind, as deep as `d` asks, from its kept rows (per kind, the count
-/// of counted responses and the packed entries; none kept: none counted); `None` where they
-/// cannot answer for it: unreadable, not as deep as asked while the unit has more responses,
-/// or a count that is not the cells' (`cells`, when known).
-fn unit_tails(
-    rows: &[Option<(i64, String)>; 2],
+/// of counted responses and the packed entries; none kept: none counted), borrowed from them;
+/// `None` where they cannot answer for it: unreadable, not as deep as asked while the unit
+/// has more responses, or a count that is not the cells' (`cells`, when known).
+fn unit_tails<'k>(
+    rows: &'k [Option<(i64, String)>; 2],
     d: [usize; 2],
     cells: Option<[i64; 2]>,
-) -> Option<[Vec<TailRow>; 2]> {
-    let mut lists: [Vec<TailRow>; 2] = Default::default();
+) -> Option<[Vec<EntryRef<'k>>; 2]> {
+    let mut lists: [Vec<EntryRef<'k>>; 2] = Default::default();
     for i in 0..2 {
         if d[i] == 0 {
             continue;
@@ -243,12 +246,10 @@ fn unit_tails(
             Some((n, e)) => (*n, e.as_str()),
             None => (0, ""),
         };
-        let entries = crate::store::report_cells::unpack(entries, d[i])?;
-        if !deep_enough(entries.len(), d[i], responses) || cells.is_some_and(|n| n[i] != responses)
-        {
+        let read = unpack_into(entries, d[i], &mut lists[i])?;
+        if !deep_enough(read, d[i], responses) || cells.is_some_and(|n| n[i] != responses) {
             return None;
         }
-        lists[i] = tail_rows(entries);
     }
     Some(lists)
 }

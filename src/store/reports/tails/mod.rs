@@ -53,7 +53,7 @@ mod kept;
 mod pairs;
 mod probe;
 
-use kept::kept_school_tails;
+use kept::{kept_school_tails, load_kept_schools};
 use pairs::{pair_sums, Places};
 use probe::probe;
 
@@ -110,14 +110,6 @@ struct TailRow {
     entry: KeptEntry,
 }
 
-impl TailRow {
-    /// Takes what this response (a post-course one when `post`, else a follow-up) adds to each
-    /// figure away from `s`.
-    fn take_from(&self, post: bool, s: &mut ReleasedSums) {
-        take_from(&self.entry.as_ref(), post, s);
-    }
-}
-
 /// Takes what response `e` (a post-course one when `post`, else a follow-up) adds to each
 /// figure away from `s`, as `super::released` adds it: satisfaction from post-course
 /// responses, the impact rate from follow-ups, the confidence shift and the Guskey answers
@@ -162,12 +154,16 @@ fn tail_len(t: Threshold, responses: [i64; 2]) -> [usize; 2] {
     responses.map(|n| usize::try_from(n.rem_euclid(k)).unwrap_or(0))
 }
 
-/// The groups of one level (or the totals) to release: per group, its tail lengths and the
-/// units (probe keys) its responses are found by.
+/// Group key -> (tail lengths, units (probe keys) its responses are found by).
+type Groups = BTreeMap<String, ([usize; 2], Vec<String>)>;
+
+/// Units (probe keys), each with how deep its tail of each kind is wanted.
+type Units<'a> = Vec<(&'a str, [usize; 2])>;
+
+/// The groups of one level (or the totals) to release.
 struct Level {
     by: By,
-    /// Group key -> (tail lengths, units).
-    groups: BTreeMap<String, ([usize; 2], Vec<String>)>,
+    groups: Groups,
 }
 
 /// The released sums of `period`'s groups of `rollup` (the report of window `q` by `levels`,
@@ -316,8 +312,31 @@ fn from_tails<C: Figures + Default + Copy>(
             }
         }
     }
-    // Each unit's latest responses of each kind, per kind of unit.
-    let mut found: HashMap<By, HashMap<&str, [Vec<TailRow>; 2]>> = HashMap::new();
+    // A year's school tails are kept ahead of time (`report_cells::tails`): read once, then
+    // only the schools the kept rows cannot answer for are looked up.
+    let own = match levels.first() {
+        Some(GroupBy::School) => Some(&rollup.first[period]),
+        _ => None,
+    };
+    // By cluster, the schools are the clusters' units.
+    let cluster_groups = match levels.first() {
+        Some(GroupBy::Cluster) => wanted.get(1).map(|w| &w.groups),
+        _ => None,
+    };
+    let kept = match year {
+        Some(y) if depth.keys().any(|(b, _)| *b == By::School) => Some(load_kept_schools(
+            conn,
+            y,
+            t,
+            own.is_some(),
+            cluster_groups,
+        )?),
+        _ => None,
+    };
+    // Each unit's latest responses of each kind, per kind of unit, newest first: borrowed
+    // from the kept rows, or from the rows the probes found.
+    let mut found: HashMap<By, FastMap<&str, [Vec<EntryRef>; 2]>> = HashMap::new();
+    let mut probed: Vec<(By, Units, Vec<TailRow>)> = Vec::new();
     for by in [By::Year, By::School, By::StaffGroup, By::Course] {
         let units: Vec<(&str, [usize; 2])> = depth
             .iter()
@@ -327,36 +346,32 @@ fn from_tails<C: Figures + Default + Copy>(
         if units.is_empty() {
             continue;
         }
-        // A year's school tails are kept ahead of time (`report_cells::tails`): only the
-        // schools the kept rows cannot answer for are looked up.
-        let (mut lists, units) = match (by, year) {
-            (By::School, Some(y)) => {
-                let own = match levels.first() {
-                    Some(GroupBy::School) => Some(&rollup.first[period]),
-                    _ => None,
-                };
-                // By cluster, the schools are the clusters' units.
-                let clusters = match levels.first() {
-                    Some(GroupBy::Cluster) => wanted.get(1).map(|w| &w.groups),
-                    _ => None,
-                };
-                kept_school_tails(conn, y, units, t, own, clusters)?
+        let (lists, units) = match (by, &kept) {
+            (By::School, Some(kept)) => {
+                kept_school_tails(kept, units, own, cluster_groups.is_some())
             }
-            _ => (HashMap::new(), units),
+            _ => (FastMap::default(), units),
         };
-        // The probed rows under the units' own keys.
-        let probed: std::collections::HashSet<&str> = units.iter().map(|(u, _)| *u).collect();
-        for row in probe(conn, by, year, &units, t)? {
+        let rows = probe(conn, by, year, &units, t)?;
+        probed.push((by, units, rows));
+        found.insert(by, lists);
+    }
+    // The probed rows under the units' own keys.
+    for (by, units, rows) in &probed {
+        let units: FastMap<&str, &str> = units.iter().map(|(u, _)| (*u, *u)).collect();
+        let lists = found.entry(*by).or_default();
+        for row in rows {
             let i = usize::from(row.kind != KINDS[0]);
-            if let Some(u) = probed.get(row.unit.as_str()) {
-                lists.entry(*u).or_default()[i].push(row);
+            if let Some(u) = units.get(row.unit.as_str()) {
+                lists.entry(*u).or_default()[i].push(row.entry.as_ref());
             }
         }
-        found.insert(by, lists);
     }
 
     let mut out = Released::default();
+    let mut tail: Vec<&EntryRef> = Vec::new();
     for (level, w) in wanted.iter().enumerate() {
+        let of_by = found.get(&w.by);
         for (key, (lens, units)) in &w.groups {
             let counts = match level {
                 0 => rollup.totals[period],
@@ -365,18 +380,16 @@ fn from_tails<C: Figures + Default + Copy>(
             let mut sums = counts.all_sums();
             for (i, len) in lens.iter().enumerate() {
                 // The group's latest `len` of this kind, from its units' latest.
-                let of_by = found.get(&w.by);
-                let mut tail: Vec<&TailRow> = units
-                    .iter()
-                    .filter_map(|u| of_by.and_then(|f| f.get(u.as_str())))
-                    .flat_map(|lists| lists[i].iter())
-                    .collect();
-                tail.sort_by(|a, b| {
-                    (b.entry.submitted_at, b.entry.id.as_bytes())
-                        .cmp(&(a.entry.submitted_at, a.entry.id.as_bytes()))
-                });
-                for r in tail.iter().take(*len) {
-                    r.take_from(i == 0, &mut sums);
+                tail.clear();
+                tail.extend(
+                    units
+                        .iter()
+                        .filter_map(|u| of_by.and_then(|f| f.get(u.as_str())))
+                        .flat_map(|lists| lists[i].iter()),
+                );
+                tail.sort_by(|a, b| EntryRef::newest_first(a, b));
+                for e in tail.iter().take(*len) {
+                    take_from(e, i == 0, &mut sums);
                 }
             }
             match level {
