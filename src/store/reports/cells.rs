@@ -5,9 +5,10 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 
 use crate::reports::metrics::{EngagementCounts, GroupBy, ImpactCounts};
 
+use crate::store::report_cells::{Param, COLUMNS};
+
 /// The backend of a pooled connection (either database).
 type Backend = <crate::db::DbConn as diesel::Connection>::Backend;
-use crate::store::report_cells::{Param, COLUMNS};
 
 // ---------------------------------------------------------------------------------------------
 // Reading the report cells
@@ -165,7 +166,20 @@ impl CellRow {
     }
 
     pub(super) fn impact(&self) -> ImpactCounts {
-        let g = |names: [&'static str; 5]| names.map(|n| self.s(place(n)));
+        const ANSWERS: [usize; 5] = [
+            place("g1"),
+            place("g2"),
+            place("g3"),
+            place("g4"),
+            place("g5"),
+        ];
+        const RESPONDENTS: [usize; 5] = [
+            place("g1_n"),
+            place("g2_n"),
+            place("g3_n"),
+            place("g4_n"),
+            place("g5_n"),
+        ];
         ImpactCounts {
             evaluated: self.s(const { place("evaluated") }),
             post_sent: self.s(const { place("post_sent") }),
@@ -179,8 +193,8 @@ impl CellRow {
             confidence_n: self.s(const { place("confidence_n") }),
             impact_positive: self.s(const { place("impact_positive") }),
             impact_n: self.s(const { place("impact_n") }),
-            guskey_answers: g(["g1", "g2", "g3", "g4", "g5"]),
-            guskey_respondents: g(["g1_n", "g2_n", "g3_n", "g4_n", "g5_n"]),
+            guskey_answers: ANSWERS.map(|c| self.s(c)),
+            guskey_respondents: RESPONDENTS.map(|c| self.s(c)),
             responses: [
                 self.s(const { place("post_responses") }),
                 self.s(const { place("follow_responses") }),
@@ -275,5 +289,49 @@ impl Binder {
     pub(super) fn bind(&mut self, p: Param) -> String {
         self.params.push(p);
         format!("${}", self.params.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(sql: &str) -> diesel::QueryResult<Vec<CellRow>> {
+        let mut conn = crate::db::Manager::new("sqlite::memory:")
+            .unwrap()
+            .open()
+            .unwrap();
+        crate::store::report_cells::load(&mut conn, sql, &[])
+    }
+
+    #[test]
+    fn a_row_of_sums_reads_its_columns_by_name_and_the_rest_as_zero() {
+        // The keys, then columns in the order of `COLUMNS` with gaps, then one out of order.
+        let rows = read(
+            "SELECT 'c1' AS course_id, 202611 AS month, 's1' AS p1, NULL AS p2,
+                    3 AS bookings, 2 AS confirmed, 11 AS g2, 4 AS g5_n,
+                    6 AS follow_responses, 9 AS waitlisted",
+        )
+        .unwrap();
+        let r = &rows[0];
+        assert_eq!(r.course_id.as_deref(), Some("c1"));
+        assert_eq!(r.month, Some(202611));
+        assert_eq!((r.p1.as_deref(), r.p2.as_deref()), (Some("s1"), None));
+        let e = r.engagement();
+        assert_eq!((e.bookings, e.confirmed, e.waitlisted), (3, 2, 9));
+        assert_eq!((e.cancelled, e.no_shows, e.responses), (0, 0, [0, 6]));
+        let i = r.impact();
+        assert_eq!(i.guskey_answers, [0, 11, 0, 0, 0]);
+        assert_eq!(i.guskey_respondents, [0, 0, 0, 0, 4]);
+        assert_eq!((i.evaluated, i.responses), (0, [0, 6]));
+    }
+
+    #[test]
+    fn a_column_that_is_not_a_sum_is_an_error() {
+        let err = read("SELECT 'c1' AS course_id, 1 AS bookings, 2 AS bookingz")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("bookingz"), "{err}");
     }
 }
