@@ -71,7 +71,6 @@ pub(super) fn load_kept_schools(
 /// be read. With `own` (the report is by school), a school whose kept count of responses is
 /// not the cells' is looked up too. With `by_cluster`, a school whose rows were not read
 /// holds nothing of its cluster's tail.
-#[allow(clippy::type_complexity)]
 pub(super) fn kept_school_tails<'a, 'k, C: Figures>(
     kept: &'k KeptSchools,
     units: Units<'a>,

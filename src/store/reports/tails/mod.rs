@@ -358,7 +358,7 @@ fn from_tails<C: Figures + Default + Copy>(
     }
     // The probed rows under the units' own keys.
     for (by, units, rows) in &probed {
-        let units: FastMap<&str, &str> = units.iter().map(|(u, _)| (*u, *u)).collect();
+        let units: std::collections::HashSet<&str> = units.iter().map(|(u, _)| *u).collect();
         let lists = found.entry(*by).or_default();
         for row in rows {
             let i = usize::from(row.kind != KINDS[0]);
