@@ -143,26 +143,33 @@ pub fn soffice(args: &[&std::ffi::OsStr], output: &std::path::Path) -> String {
 
 /// axe-core's script (`CPD_AXE`, else the copy `scripts/test` installs under
 /// `target/test-node`), if there is one; `None` (the skip recorded for `what`) if not.
-pub fn axe(what: &str) -> Option<String> {
-    static SOURCE: OnceLock<Option<String>> = OnceLock::new();
-    let source = SOURCE.get_or_init(|| {
-        let path = std::env::var("CPD_AXE")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("target/test-node/node_modules/axe-core/axe.min.js")
-            });
-        std::fs::read_to_string(path).ok()
-    });
+pub fn axe(what: &str) -> Option<&'static str> {
+    let source = axe_source();
     if source.is_none() {
         skip(
             what,
             "axe-core (scripts/test installs it with npm; Debian: apt-get install npm)",
         );
     }
-    source.clone()
+    source
+}
+
+/// axe-core's script as [`axe`] finds it, without recording a skip when it is missing.
+pub fn axe_source() -> Option<&'static str> {
+    static SOURCE: OnceLock<Option<String>> = OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = std::env::var("CPD_AXE")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("target/test-node/node_modules/axe-core/axe.min.js")
+                });
+            std::fs::read_to_string(path).ok()
+        })
+        .as_deref()
 }
 
 /// Node.js and the `oidc-provider` package (`CPD_OIDC_PROVIDER` names its `lib/index.js`,
