@@ -141,6 +141,20 @@ pub fn soffice(args: &[&std::ffi::OsStr], output: &std::path::Path) -> String {
     text
 }
 
+/// The file the environment variable `var` names, else `package_file` in the npm packages
+/// `scripts/test` installs under `target/test-node`.
+fn test_node_file(var: &str, package_file: &str) -> std::path::PathBuf {
+    std::env::var(var)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/test-node/node_modules")
+                .join(package_file)
+        })
+}
+
 /// axe-core's script (`CPD_AXE`, else the copy `scripts/test` installs under
 /// `target/test-node`), if there is one; `None` (the skip recorded for `what`) if not.
 pub fn axe(what: &str) -> Option<&'static str> {
@@ -159,15 +173,7 @@ pub fn axe_source() -> Option<&'static str> {
     static SOURCE: OnceLock<Option<String>> = OnceLock::new();
     SOURCE
         .get_or_init(|| {
-            let path = std::env::var("CPD_AXE")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("target/test-node/node_modules/axe-core/axe.min.js")
-                });
-            std::fs::read_to_string(path).ok()
+            std::fs::read_to_string(test_node_file("CPD_AXE", "axe-core/axe.min.js")).ok()
         })
         .as_deref()
 }
@@ -185,14 +191,7 @@ pub fn oidc_provider(what: &str) -> Option<(String, String)> {
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-        let module = std::env::var("CPD_OIDC_PROVIDER")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("target/test-node/node_modules/oidc-provider/lib/index.js")
-            });
+        let module = test_node_file("CPD_OIDC_PROVIDER", "oidc-provider/lib/index.js");
         let (Some(node), true) = (node, module.is_file()) else {
             return Err(
                 "Node.js and the oidc-provider package (scripts/test installs it with \
