@@ -4,7 +4,9 @@
 //! session in headless Chromium with a phone-sized window (412×915, see
 //! [`Browser::start_sized`] for others). Everything else is plain HTTP to the driver with
 //! `reqwest`. Browsers are heavy on a small machine, so only `CPD_BROWSERS` (default: one
-//! per core) run at once across the whole test binary; the others wait their turn.
+//! per core) run at once across the whole test binary; the others wait their turn. A
+//! passing test's browser is kept, made as new, for the next test that starts one of the same
+//! size (see `Idle`): starting Chromium is most of a short browser test's CPU.
 //!
 //! `CPD_SKIP_BROWSER=1`, or a machine without Chromium or chromedriver, makes
 //! [`Browser::start`] return `None` (the test then skips its browser part, saying so; see
@@ -44,20 +46,57 @@ pub mod keys {
     pub const SHIFT: &str = "\u{E008}";
 }
 
-fn permits() -> Arc<Semaphore> {
-    static POOL: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let n = std::env::var("CPD_BROWSERS")
+/// How many browsers may be in use at once (`CPD_BROWSERS`, default one per core): a test's
+/// two halves (SQLite and PostgreSQL) sort side by side and so usually run at the same time;
+/// with one browser for both, one half waited for the other, and the browser tests took most
+/// of the suite's time.
+fn browsers_at_once() -> usize {
+    static N: OnceLock<usize> = OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("CPD_BROWSERS")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|n| *n > 0)
-            // One per core: a test's two halves (SQLite and PostgreSQL) sort side by side and
-            // so usually run at the same time; with one browser for both, one half waited
-            // for the other, and the browser tests took most of the suite's time.
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        Arc::new(Semaphore::new(n))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     })
-    .clone()
+}
+
+fn permits() -> Arc<Semaphore> {
+    static POOL: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    POOL.get_or_init(|| Arc::new(Semaphore::new(browsers_at_once())))
+        .clone()
+}
+
+/// A browser a finished test left behind for the next test that wants one of its size.
+///
+/// Starting Chromium under its driver and stopping it again costs about a CPU-second, and
+/// the browser tests start nearly a hundred (docs/performance.md, "CI time"). A browser is
+/// kept only when its test passed; the next test gets it back as a new one would be (see
+/// [`Browser::reset`]), or a new one when that fails.
+struct Idle {
+    size: (u32, u32),
+    driver: Child,
+    driver_port: u16,
+    session_id: String,
+}
+
+/// The idle browsers, oldest first. Each driver runs under a shell that stops its whole
+/// process group when its standard input closes, so the browsers left here when the test
+/// binary exits stop with it.
+fn idle() -> &'static std::sync::Mutex<Vec<Idle>> {
+    static IDLE: OnceLock<std::sync::Mutex<Vec<Idle>>> = OnceLock::new();
+    IDLE.get_or_init(Default::default)
+}
+
+/// Stops a driver's process group: the driver, its shell and any browser it started.
+fn stop_driver(driver: &mut Child) {
+    let pid = driver.id();
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
 
 /// Colour helpers for the scripts that measure contrast in the page: `rgb` reads a CSS colour,
@@ -126,7 +165,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A headless Chromium under a chromedriver of its own. Dropping it ends the session and
+/// A headless Chromium under a chromedriver of its own. Dropping it after a passing test
+/// keeps it for the next test (see [`Idle`]); after a failing one it ends the session and
 /// stops the driver (and so the browser).
 pub struct Browser {
     http: reqwest::Client,
@@ -134,7 +174,10 @@ pub struct Browser {
     session_url: String,
     driver_port: u16,
     session_id: String,
-    driver: Child,
+    /// The driver's shell (see [`idle`]); `None` once handed to the idle browsers.
+    driver: Option<Child>,
+    /// The window size it was started with, which only a browser of the same size reuses.
+    size: (u32, u32),
     /// The viewport set by [`Browser::set_window_size`], which Chromium forgets on each new
     /// page: set again after every navigation the tests make.
     viewport: std::sync::Mutex<Option<(u32, u32)>>,
@@ -142,8 +185,10 @@ pub struct Browser {
     /// long they took, printed when the browser is dropped (to see where a test's time goes).
     times: Option<std::sync::Mutex<std::collections::BTreeMap<String, (u32, Duration)>>>,
     started: Instant,
-    // Last: released only once the browser is gone.
-    _permit: OwnedSemaphorePermit,
+    /// Whether dropping it may keep it for another test (not after a failed reset).
+    keep: bool,
+    // Last: released only once the browser is gone or kept.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// An element on the current page.
@@ -176,37 +221,55 @@ impl Browser {
             );
             return None;
         };
-        let permit = permits().acquire_owned().await.expect("browser pool open");
+        let mut permit = permits().acquire_owned().await.expect("browser pool open");
+        let size = (width, height);
+
+        // A browser of this size that a passing test left, made as a new one is.
+        loop {
+            let kept = {
+                let mut idle = idle().lock().unwrap_or_else(|e| e.into_inner());
+                let found = idle.iter().position(|b| b.size == size);
+                found.map(|i| idle.remove(i))
+            };
+            let Some(kept) = kept else { break };
+            let mut browser = Browser::new(kept.driver, kept.driver_port, size, permit);
+            browser.session_url = format!(
+                "http://127.0.0.1:{}/session/{}",
+                kept.driver_port, kept.session_id
+            );
+            browser.session_id = kept.session_id;
+            match browser.reset().await {
+                Ok(()) => return Some(browser),
+                Err(e) => {
+                    eprintln!("a kept browser could not be reused ({e}); starting another");
+                    permit = browser.discard();
+                }
+            }
+        }
 
         let port = free_port();
-        let mut cmd = Command::new(&chromedriver);
-        cmd.arg(format!("--port={port}"))
-            .stdin(Stdio::null())
+        // The driver runs under a shell in a process group of its own, so the browsers it
+        // starts can be stopped with it. The shell stops the group when its standard input
+        // closes, as it does when the test binary exits with browsers still kept (see
+        // [`idle`]), and when the driver itself exits (so a driver that fails to start is
+        // seen at once).
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(
+                "(\"$0\" \"$1\" </dev/null >/dev/null 2>&1; kill -KILL 0) & \
+                 read -r _line; kill -KILL 0",
+            )
+            .arg(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // Its own process group, so the browsers it starts can be stopped with it.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let driver = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("{chromedriver} does not start: {e}"));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let mut browser = Browser {
-            http,
-            session_url: String::new(),
-            driver_port: port,
-            session_id: String::new(),
-            driver,
-            viewport: std::sync::Mutex::new(None),
-            times: std::env::var("CPD_BROWSER_TIMES")
-                .is_ok_and(|v| v == "1")
-                .then(Default::default),
-            started: Instant::now(),
-            _permit: permit,
-        };
+        let mut browser = Browser::new(driver, port, size, permit);
 
         // Wait for the driver to listen.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -221,7 +284,11 @@ impl Browser {
             if ready.is_some() {
                 break;
             }
-            if let Ok(Some(status)) = browser.driver.try_wait() {
+            let exited = browser
+                .driver
+                .as_mut()
+                .and_then(|d| d.try_wait().ok().flatten());
+            if let Some(status) = exited {
                 panic!("{chromedriver} exited at start: {status}");
             }
             assert!(
@@ -296,6 +363,77 @@ impl Browser {
                 .await;
         }
         Some(browser)
+    }
+
+    /// A browser on the driver `driver` listening on `port`, before its session is known.
+    fn new(driver: Child, port: u16, size: (u32, u32), permit: OwnedSemaphorePermit) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            session_url: String::new(),
+            driver_port: port,
+            session_id: String::new(),
+            driver: Some(driver),
+            size,
+            viewport: std::sync::Mutex::new(None),
+            times: std::env::var("CPD_BROWSER_TIMES")
+                .is_ok_and(|v| v == "1")
+                .then(Default::default),
+            started: Instant::now(),
+            keep: true,
+            permit: Some(permit),
+        }
+    }
+
+    /// Makes a kept browser what a new one of its size is: one window on a blank page, no
+    /// key held, no cookies and nothing cached (the service's ports come round again), the
+    /// screen's media type and the window size it started with, and no console messages
+    /// from the test before. Chromium's phone emulation, which [`Browser::set_window_size`]
+    /// may have overridden, is given back by its driver on the next page (the reason
+    /// [`Browser::goto`] sets a chosen viewport again); `kept_browsers_come_back_as_new`
+    /// checks it all.
+    async fn reset(&self) -> Result<(), String> {
+        use reqwest::Method;
+        let windows = self
+            .try_command(Method::GET, "/window/handles", None)
+            .await?;
+        if windows.as_array().map_or(0, Vec::len) != 1 {
+            return Err(format!("windows open: {windows}"));
+        }
+        self.try_command(Method::DELETE, "/actions", None).await?;
+        self.try_command(Method::POST, "/url", Some(json!({ "url": "about:blank" })))
+            .await?;
+        for (cmd, params) in [
+            ("Network.clearBrowserCookies", json!({})),
+            ("Network.clearBrowserCache", json!({})),
+            ("Emulation.setEmulatedMedia", json!({ "media": "" })),
+        ] {
+            self.try_command(
+                Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({ "cmd": cmd, "params": params })),
+            )
+            .await?;
+        }
+        let (width, height) = self.size;
+        self.try_command(
+            Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width.max(500), "height": height })),
+        )
+        .await?;
+        self.try_command(Method::POST, "/se/log", Some(json!({ "type": "browser" })))
+            .await?;
+        Ok(())
+    }
+
+    /// Stops this browser rather than keeping it, handing back its place among the browsers
+    /// in use.
+    fn discard(mut self) -> OwnedSemaphorePermit {
+        self.keep = false;
+        self.permit.take().expect("a browser in use holds a place")
     }
 
     /// Sends a command; panics with the driver's message when it fails.
@@ -775,26 +913,25 @@ impl Browser {
             panic!("{page} scrolls sideways: {scroll} > {client}: {wide}");
         }
     }
+}
 
-    /// Ends the WebDriver session with a plain blocking request (this runs in `Drop`).
-    fn end_session(&self) {
-        if self.session_id.is_empty() {
-            return;
-        }
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.driver_port)) else {
-            return;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = write!(
-            s,
-            "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            self.session_id, self.driver_port
-        );
-        // The driver answers once the browser has quit; the answer itself does not matter
-        // (and the driver may keep the connection open, so read only its start).
-        let mut answer = [0u8; 512];
-        let _ = s.read(&mut answer);
+/// Ends a WebDriver session with a plain blocking request (this runs in `Drop`).
+fn end_session(driver_port: u16, session_id: &str) {
+    if session_id.is_empty() {
+        return;
     }
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", driver_port)) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        s,
+        "DELETE /session/{session_id} HTTP/1.1\r\nHost: 127.0.0.1:{driver_port}\r\nConnection: close\r\n\r\n",
+    );
+    // The driver answers once the browser has quit; the answer itself does not matter
+    // (and the driver may keep the connection open, so read only its start).
+    let mut answer = [0u8; 512];
+    let _ = s.read(&mut answer);
 }
 
 impl Drop for Browser {
@@ -811,15 +948,32 @@ impl Drop for Browser {
                 eprintln!("  {:>8.2} s {n:>5}x {kind}", d.as_secs_f64());
             }
         }
-        self.end_session();
-        // Stop the driver's process group (the driver and any browser left behind).
-        let pid = self.driver.id();
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        let Some(mut driver) = self.driver.take() else {
+            return;
+        };
+        // A passing test's browser is kept for the next (see [`Idle`]); a failing test's is
+        // stopped, whatever state it is in.
+        if self.keep && !self.session_id.is_empty() && !std::thread::panicking() {
+            let evicted = {
+                let mut idle = idle().lock().unwrap_or_else(|e| e.into_inner());
+                idle.push(Idle {
+                    size: self.size,
+                    driver,
+                    driver_port: self.driver_port,
+                    session_id: std::mem::take(&mut self.session_id),
+                });
+                // A few of each size the tests use, without keeping a browser per test.
+                let over = idle.len().saturating_sub(3 * browsers_at_once());
+                idle.drain(..over).collect::<Vec<_>>()
+            };
+            for mut old in evicted {
+                end_session(old.driver_port, &old.session_id);
+                stop_driver(&mut old.driver);
+            }
+            return;
+        }
+        end_session(self.driver_port, &self.session_id);
+        stop_driver(&mut driver);
     }
 }
 
@@ -1034,6 +1188,62 @@ fn base64_decodes_padded_and_unpadded_text() {
     assert_eq!(base64_decode("aGVsbG8h"), b"hello!");
     assert_eq!(base64_decode("aGk="), b"hi");
     assert_eq!(base64_decode(""), b"");
+}
+
+/// How a page sees the browser: its viewport, screen, pixel ratio and media, the cookies it
+/// can read and the window around it.
+async fn looks(browser: &Browser) -> Value {
+    browser
+        .execute(
+            "return { inner: [innerWidth, innerHeight], outer: [outerWidth, outerHeight], \
+               screen: [screen.width, screen.height], ratio: devicePixelRatio, \
+               coarse: matchMedia('(pointer: coarse)').matches, \
+               print: matchMedia('print').matches, cookies: document.cookie, \
+               agent: navigator.userAgent };",
+            vec![],
+        )
+        .await
+}
+
+/// A browser a passing test leaves is kept for the next test that wants one of its size,
+/// and comes back as a new one would be: whatever the last test did to its size, media type,
+/// cookies and console, a page sees the same browser as the first time.
+#[tokio::test]
+async fn kept_browsers_come_back_as_new() {
+    let Some(app) = crate::helpers::spawn_app(crate::helpers::Backend::Sqlite).await else {
+        return;
+    };
+    // A size no other test starts, so the second start here finds the first's browser.
+    const SIZE: (u32, u32) = (333, 777);
+    let page = format!("{}/", app.address);
+    let Some(first) = Browser::start_sized(SIZE.0, SIZE.1).await else {
+        return;
+    };
+    first.goto(&page).await;
+    let new = looks(&first).await;
+    assert_eq!(new["inner"], json!([SIZE.0, SIZE.1]), "{new}");
+    assert_eq!(new["cookies"], "", "{new}");
+    let session = first.session_id.clone();
+
+    first.set_window_size(1280, 1000).await;
+    first.emulate_media("print").await;
+    first
+        .execute(
+            "document.cookie = 'left=behind; path=/'; console.error('left behind');",
+            vec![],
+        )
+        .await;
+    let changed = looks(&first).await;
+    assert_ne!(changed, new, "the first test changed the browser");
+    drop(first);
+
+    let second = Browser::start_sized(SIZE.0, SIZE.1)
+        .await
+        .expect("a browser");
+    assert_eq!(second.session_id, session, "the kept browser is reused");
+    assert_eq!(second.console_errors().await, Vec::<String>::new());
+    second.goto(&page).await;
+    assert_eq!(looks(&second).await, new);
 }
 
 crate::both_backends! {
