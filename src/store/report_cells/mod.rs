@@ -184,9 +184,10 @@ pub fn month_of(t: NaiveDateTime) -> i64 {
 ///
 /// The marks are read through their courses: `CROSS JOIN` keeps SQLite from starting at the
 /// sessions held before `now` (every session in the alliance's history, the course matched
-/// on each of their marks), which it chose from the `start_at` range; summing three courses
-/// took a third of the time at the tests' size, and the sessions' history grows without end.
-/// PostgreSQL orders the join itself either way.
+/// on each of their marks). It chose that from the `start_at` range at the first alliance's
+/// size (summing three courses took three times as long), though not on a national seed;
+/// the join's order now does not depend on the planner's guess. PostgreSQL orders the join
+/// itself either way.
 pub(crate) fn facts_sql(courses: &str, now: &str, school: Option<&str>) -> (String, String) {
     let narrow = |on: &str| match school {
         Some(s) => format!(" JOIN bookings bx ON bx.id = {on} AND bx.school_id = {s}"),
