@@ -106,39 +106,24 @@ pub fn fresh_db(backend: Backend) -> Option<TestDb> {
     }
 }
 
-/// A fresh database ready for the service: on PostgreSQL a copy of a template database that
-/// was migrated and given the default reference data once per run (migrating each test's
-/// database took seconds; copying one takes a fraction of that); on SQLite an empty file, which
-/// migrates in moments. The service's start-up still runs its migrations and seeds over it,
-/// finding nothing to do.
+/// A fresh database ready for the service: a copy of a database that was migrated and given
+/// the default reference data once per version of the source (migrating each test's database
+/// took seconds on PostgreSQL and about 40 ms of CPU on SQLite; copying one takes a fraction
+/// of that). On PostgreSQL the copy is of a template database; on SQLite, of a file
+/// ([`copied`]). The service's start-up still runs its migrations and seeds over it, finding
+/// nothing to do.
 pub fn prepared_db(backend: Backend) -> Option<TestDb> {
     match backend {
-        Backend::Sqlite => fresh_db(backend),
+        Backend::Sqlite => copied(backend, "migrated", &[], |_| {}),
         Backend::Postgres => {
             let admin_url = postgres_url()?;
-            let name = format!("cpd_test_{}", uuid::Uuid::new_v4().simple());
-            let mut c = PgConnection::establish(&admin_url)
-                .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
-            let mut template = pg_template(&admin_url, None);
-            let copy = |c: &mut PgConnection, template: &str| {
-                diesel::sql_query(format!(
-                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
-                ))
-                .execute(c)
-            };
-            if let Err(e) = copy(&mut c, &template) {
+            let template = pg_template(&admin_url, None);
+            Some(copy_of(&admin_url, &template).unwrap_or_else(|e| {
                 // Another test run may have dropped the template as stale: make it again.
-                template = pg_template(&admin_url, Some(&template));
-                copy(&mut c, &template)
-                    .unwrap_or_else(|e2| panic!("copy {template} failed: {e}; then {e2}"));
-            }
-            let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
-            url.set_path(&name);
-            Some(TestDb::Postgres {
-                admin_url,
-                name,
-                url: url.to_string(),
-            })
+                let template = pg_template(&admin_url, Some(&template));
+                copy_of(&admin_url, &template)
+                    .unwrap_or_else(|e2| panic!("copy {template} failed: {e}; then {e2}"))
+            }))
         }
     }
 }
@@ -216,6 +201,12 @@ fn pg_template(admin_url: &str, failed: Option<&str>) -> String {
 /// A fingerprint of what a migrated database depends on: the migrations and the code that
 /// runs them and seeds the defaults.
 fn source_fingerprint() -> u64 {
+    fingerprint(&["migrations", "src/db", "src/store"])
+}
+
+/// A fingerprint of every file under `dirs` (relative to the package's root): their paths and
+/// contents.
+fn fingerprint(dirs: &[&str]) -> u64 {
     use std::hash::{Hash, Hasher};
     fn walk(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -232,8 +223,13 @@ fn source_fingerprint() -> u64 {
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    for dir in ["migrations", "src/db", "src/store"] {
-        walk(&root.join(dir), &mut files);
+    for dir in dirs {
+        let path = root.join(dir);
+        if path.is_file() {
+            files.push(path);
+        } else {
+            walk(&path, &mut files);
+        }
     }
     files.sort();
     // The default hasher's keys are fixed, so every process of this build agrees.
@@ -256,6 +252,194 @@ pub fn migrated_db(backend: Backend) -> Option<(TestDb, cpd_hub::db::DbConn)> {
         .expect("the database opens");
     cpd_hub::store::prepare(&mut conn).expect("migrations run");
     Some((db, conn))
+}
+
+/// A copy of a database that `make` filled once, migrated and with no service running: for
+/// tests that each start from the same large state (a seeded alliance), which takes far
+/// longer to make than to copy. `name` names what `make` makes, and `sources` (files and
+/// folders under the package's root) are what it depends on besides the migrations and the
+/// service's code: a change to any of them makes the state again. Made states are kept between
+/// runs (a file under cargo's temporary directory for the tests on SQLite, a template
+/// database on PostgreSQL), and those of other sources are removed when a new one is made.
+///
+/// `make` must be deterministic: every test that asks for `name` gets the state one run of it
+/// made, perhaps in an earlier run of the tests.
+pub fn copied_db(
+    backend: Backend,
+    name: &str,
+    sources: &[&str],
+    make: impl FnOnce(&mut cpd_hub::db::DbConn),
+) -> Option<(TestDb, cpd_hub::db::DbConn)> {
+    let db = copied(backend, name, sources, make)?;
+    let mut conn = cpd_hub::db::Manager::new(db.url())
+        .expect("a database URL")
+        .open()
+        .expect("the database opens");
+    cpd_hub::store::prepare(&mut conn).expect("migrations run");
+    Some((db, conn))
+}
+
+/// A copy of the database `make` filled once ([`copied_db`]), with no connection open.
+fn copied(
+    backend: Backend,
+    name: &str,
+    sources: &[&str],
+    make: impl FnOnce(&mut cpd_hub::db::DbConn),
+) -> Option<TestDb> {
+    // One maker at a time in this process; others of the same state wait for it and copy it.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // Each state's fingerprint, worked out once per process: the sources do not change
+    // while the tests run.
+    static NAMES: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let made = {
+        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        match names.iter().find(|(n, _)| n == name) {
+            Some((_, made)) => made.clone(),
+            None => {
+                let mut dirs = vec!["migrations", "src", "tools/src"];
+                dirs.extend_from_slice(sources);
+                let made = format!("cpd_{name}_{:016x}", fingerprint(&dirs));
+                names.push((name.to_string(), made.clone()));
+                made
+            }
+        }
+    };
+    let db = match backend {
+        Backend::Sqlite => {
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+            let file = dir.join(format!("{made}.db"));
+            {
+                let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+                if !file.exists() {
+                    // Migrated here, not copied: the migrated state is one of these.
+                    let db = fresh_db(backend)?;
+                    let mut conn = cpd_hub::db::Manager::new(db.url())
+                        .expect("a database URL")
+                        .open()
+                        .expect("the database opens");
+                    cpd_hub::store::prepare(&mut conn).expect("migrations run");
+                    make(&mut conn);
+                    diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .execute(&mut conn)
+                        .expect("the made state written to its file");
+                    drop(conn);
+                    // Renamed only once whole, so another run never copies half a file.
+                    let building = dir.join(format!("{made}.{}.building", std::process::id()));
+                    std::fs::copy(sqlite_path(&db), &building).expect("the made state kept");
+                    std::fs::rename(&building, &file).expect("the made state named");
+                    remove_other_states(dir, name, &file);
+                }
+            }
+            let db = fresh_db(backend)?;
+            std::fs::copy(&file, sqlite_path(&db)).expect("the made state copied");
+            db
+        }
+        Backend::Postgres => {
+            let admin_url = postgres_url()?;
+            {
+                let _making = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+                let mut c = PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
+                // Test runs in other processes make the same state: one at a time.
+                diesel::sql_query("SELECT pg_advisory_lock(7270016)")
+                    .execute(&mut c)
+                    .expect("the made states' lock");
+                if !database_exists(&mut c, &made) {
+                    let (db, mut conn) = migrated_db(backend)?;
+                    make(&mut conn);
+                    drop(conn);
+                    let TestDb::Postgres { name: built, .. } = &db else {
+                        unreachable!("a PostgreSQL database")
+                    };
+                    // Renamed only once whole, so a state by this name is always complete;
+                    // the test database's drop then finds nothing to drop.
+                    diesel::sql_query(format!("ALTER DATABASE \"{built}\" RENAME TO \"{made}\""))
+                        .execute(&mut c)
+                        .expect("name the made state");
+                    #[derive(diesel::QueryableByName)]
+                    struct Db {
+                        #[diesel(sql_type = diesel::sql_types::Text)]
+                        datname: String,
+                    }
+                    let others: Vec<Db> = diesel::sql_query(format!(
+                        "SELECT datname FROM pg_database WHERE datname LIKE 'cpd\\_{}\\_%' AND datname <> '{made}'",
+                        name.replace('_', "\\_")
+                    ))
+                    .load(&mut c)
+                    .expect("list made states");
+                    for other in others {
+                        // In use by another run at this moment: left for later.
+                        let _ = diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS \"{}\"",
+                            other.datname
+                        ))
+                        .execute(&mut c);
+                    }
+                }
+                diesel::sql_query("SELECT pg_advisory_unlock(7270016)")
+                    .execute(&mut c)
+                    .expect("the made states' lock");
+            }
+            copy_of(&admin_url, &made).unwrap_or_else(|e| panic!("copy {made} failed: {e}"))
+        }
+    };
+    Some(db)
+}
+
+/// The file of a test database on SQLite.
+fn sqlite_path(db: &TestDb) -> std::path::PathBuf {
+    match db {
+        TestDb::Sqlite { url, .. } => std::path::PathBuf::from(
+            url.strip_prefix("sqlite://")
+                .expect("a SQLite test database's URL"),
+        ),
+        TestDb::Postgres { .. } => unreachable!("a SQLite database"),
+    }
+}
+
+/// Removes the kept files of the state `name` made from other sources than `keep`'s.
+fn remove_other_states(dir: &std::path::Path, name: &str, keep: &std::path::Path) {
+    let prefix = format!("cpd_{name}_");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if path != keep && file_name.starts_with(&prefix) && file_name.ends_with(".db") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Whether the PostgreSQL server has a database of this name.
+fn database_exists(c: &mut PgConnection, name: &str) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result::<N>(c)
+    .expect("list databases")
+    .n > 0
+}
+
+/// A new test database on PostgreSQL, a copy of `template`.
+fn copy_of(admin_url: &str, template: &str) -> Result<TestDb, diesel::result::Error> {
+    let name = format!("cpd_test_{}", uuid::Uuid::new_v4().simple());
+    let mut c = PgConnection::establish(admin_url)
+        .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
+    diesel::sql_query(format!(
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+    ))
+    .execute(&mut c)?;
+    let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    Ok(TestDb::Postgres {
+        admin_url: admin_url.to_string(),
+        name,
+        url: url.to_string(),
+    })
 }
 
 /// The running service and a client for it.

@@ -1048,20 +1048,23 @@ async fn on_a_seeded_db(backend: Backend, check: impl FnOnce(&mut DbConn) + Send
 
 /// A migrated database of `backend` holding a small national seed, every course summed and
 /// every school's tail kept as of the seed's own "now"; `None` when the backend is not here.
+///
+/// The seed is made once (it is deterministic) and copied for each test: seeding took longer
+/// than most of the tests that start from it.
 fn seeded_db(backend: Backend) -> Option<(crate::helpers::TestDb, DbConn)> {
-    let (db, mut conn) = crate::helpers::migrated_db(backend)?;
-    let seeded = cpd_hub_tools::national::default_as_of();
-    seed_national(
-        &mut conn,
-        &NationalOptions {
-            scale: 0.004,
-            as_of: seeded,
-            summed_at: seeded,
-            ..NationalOptions::default()
-        },
-    )
-    .expect("the national seed runs");
-    Some((db, conn))
+    crate::helpers::copied_db(backend, "seeded", &[], |conn| {
+        let seeded = cpd_hub_tools::national::default_as_of();
+        seed_national(
+            conn,
+            &NationalOptions {
+                scale: 0.004,
+                as_of: seeded,
+                summed_at: seeded,
+                ..NationalOptions::default()
+            },
+        )
+        .expect("the national seed runs");
+    })
 }
 
 /// The state [`every_state_on`] ends in: every kind of change made, then everything summed
