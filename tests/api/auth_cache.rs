@@ -32,18 +32,22 @@ macro_rules! kept_a_minute {
                 .await
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
+            #[test]
+            fn sqlite() {
+ crate::helpers::run_test(async {
                 run(spawn(Backend::Sqlite).await.expect("sqlite")).await
-            }
+            })
+}
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
+            #[test]
+            fn postgres() {
+ crate::helpers::run_test(async {
                 match spawn(Backend::Postgres).await {
                     Some(app) => run(app).await,
                     None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
                 }
-            }
+            })
+}
         }
     };
 }

@@ -593,18 +593,20 @@ async fn nothing_stored(app: &TestApp) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_is_refused_alike_on_both_backends() {
-    let sqlite = spawn_app(Backend::Sqlite).await.expect("sqlite");
-    let on_sqlite = run_cases(&sqlite).await;
-    nothing_stored(&sqlite).await;
-    let Some(postgres) = spawn_app(Backend::Postgres).await else {
-        eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-        return;
-    };
-    let on_postgres = run_cases(&postgres).await;
-    nothing_stored(&postgres).await;
-    assert_eq!(on_sqlite, on_postgres, "the backends answer differently");
+#[test]
+fn bad_input_is_refused_alike_on_both_backends() {
+    crate::helpers::run_test(async {
+        let sqlite = spawn_app(Backend::Sqlite).await.expect("sqlite");
+        let on_sqlite = run_cases(&sqlite).await;
+        nothing_stored(&sqlite).await;
+        let Some(postgres) = spawn_app(Backend::Postgres).await else {
+            eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+            return;
+        };
+        let on_postgres = run_cases(&postgres).await;
+        nothing_stored(&postgres).await;
+        assert_eq!(on_sqlite, on_postgres, "the backends answer differently");
+    })
 }
 
 /// A connection whose thread panicked inside a transaction is dropped, not handed to the next

@@ -444,17 +444,19 @@ mod cap_lifts_by_date {
         .await
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(app(Backend::Sqlite).await.expect("sqlite")).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async { run(app(Backend::Sqlite).await.expect("sqlite")).await })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        match app(Backend::Postgres).await {
-            Some(app) => run(app).await,
-            None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-        }
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async {
+            match app(Backend::Postgres).await {
+                Some(app) => run(app).await,
+                None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
+            }
+        })
     }
 }
 
@@ -749,17 +751,19 @@ mod keys_are_purged_after_24_hours {
         .await
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(app(Backend::Sqlite).await.expect("sqlite")).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async { run(app(Backend::Sqlite).await.expect("sqlite")).await })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        match app(Backend::Postgres).await {
-            Some(app) => run(app).await,
-            None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-        }
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async {
+            match app(Backend::Postgres).await {
+                Some(app) => run(app).await,
+                None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
+            }
+        })
     }
 }
 

@@ -1708,24 +1708,26 @@ fn normalise(text: &str, w: &Alliance) -> String {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_and_postgres_reports_are_identical() {
-    let Some(pg) = helpers::spawn_app(helpers::Backend::Postgres).await else {
-        eprintln!("TEST_POSTGRES_URL is not set: nothing to compare");
-        return;
-    };
-    let lite = helpers::spawn_app(helpers::Backend::Sqlite).await.unwrap();
-    let (wl, wp) = (build(&lite).await, build(&pg).await);
-    let (rl, rp) = (every_report(&lite, &wl).await, every_report(&pg, &wp).await);
-    assert_eq!(rl.len(), rp.len());
-    for ((path, l), (_, p)) in rl.iter().zip(&rp) {
-        let (l, p) = (normalise(l, &wl), normalise(p, &wp));
-        let path = normalise(path, &wl);
-        assert_eq!(l, p, "{path} differs between SQLite and PostgreSQL");
-    }
-    // The bookings were really there.
-    assert!(rl[0].1.contains("\"bookings\":14"));
-    let _ = (&wl.bookings, &wp.bookings);
+#[test]
+fn sqlite_and_postgres_reports_are_identical() {
+    crate::helpers::run_test(async {
+        let Some(pg) = helpers::spawn_app(helpers::Backend::Postgres).await else {
+            eprintln!("TEST_POSTGRES_URL is not set: nothing to compare");
+            return;
+        };
+        let lite = helpers::spawn_app(helpers::Backend::Sqlite).await.unwrap();
+        let (wl, wp) = (build(&lite).await, build(&pg).await);
+        let (rl, rp) = (every_report(&lite, &wl).await, every_report(&pg, &wp).await);
+        assert_eq!(rl.len(), rp.len());
+        for ((path, l), (_, p)) in rl.iter().zip(&rp) {
+            let (l, p) = (normalise(l, &wl), normalise(p, &wp));
+            let path = normalise(path, &wl);
+            assert_eq!(l, p, "{path} differs between SQLite and PostgreSQL");
+        }
+        // The bookings were really there.
+        assert!(rl[0].1.contains("\"bookings\":14"));
+        let _ = (&wl.bookings, &wp.bookings);
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -247,18 +247,22 @@ async fn sign_in_through_a_real_mail_server(backend: Backend) {
 }
 
 mod a_person_signs_in_from_the_email_they_receive {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::sign_in_through_a_real_mail_server(crate::helpers::Backend::Sqlite).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async {
+            super::sign_in_through_a_real_mail_server(crate::helpers::Backend::Sqlite).await
+        })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        if crate::helpers::postgres_url().is_some() {
-            super::sign_in_through_a_real_mail_server(crate::helpers::Backend::Postgres).await
-        } else {
-            eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-        }
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async {
+            if crate::helpers::postgres_url().is_some() {
+                super::sign_in_through_a_real_mail_server(crate::helpers::Backend::Postgres).await
+            } else {
+                eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+            }
+        })
     }
 }
 
@@ -434,13 +438,17 @@ async fn settle_sign_in_emails(backend: Backend) {
 }
 
 mod settled_sign_in_emails_keep_no_link {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        super::settle_sign_in_emails(crate::helpers::Backend::Sqlite).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async {
+            super::settle_sign_in_emails(crate::helpers::Backend::Sqlite).await
+        })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        super::settle_sign_in_emails(crate::helpers::Backend::Postgres).await
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async {
+            super::settle_sign_in_emails(crate::helpers::Backend::Postgres).await
+        })
     }
 }

@@ -39,18 +39,22 @@ macro_rules! worker_off {
                 .await
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
+            #[test]
+            fn sqlite() {
+ crate::helpers::run_test(async {
                 run(spawn(Backend::Sqlite).await.expect("sqlite")).await
-            }
+            })
+}
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
+            #[test]
+            fn postgres() {
+ crate::helpers::run_test(async {
                 match spawn(Backend::Postgres).await {
                     Some(app) => run(app).await,
                     None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
                 }
-            }
+            })
+}
         }
     };
 }
@@ -367,14 +371,14 @@ mod rate_limit_per_client {
         expect_problem(r, 429, None).await;
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async { run(Backend::Sqlite).await })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(Backend::Postgres).await
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async { run(Backend::Postgres).await })
     }
 }
 
@@ -409,14 +413,14 @@ mod secure_cookie_over_https {
         assert!(set_cookie.contains("HttpOnly"));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async { run(Backend::Sqlite).await })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(Backend::Postgres).await
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async { run(Backend::Postgres).await })
     }
 }
 
@@ -935,14 +939,14 @@ mod no_personal_data_in_the_log {
         out
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        run(Backend::Sqlite).await
+    #[test]
+    fn sqlite() {
+        crate::helpers::run_test(async { run(Backend::Sqlite).await })
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        run(Backend::Postgres).await
+    #[test]
+    fn postgres() {
+        crate::helpers::run_test(async { run(Backend::Postgres).await })
     }
 }
 
