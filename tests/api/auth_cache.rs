@@ -34,20 +34,13 @@ macro_rules! kept_a_minute {
 
             #[test]
             fn sqlite() {
- crate::helpers::run_test(async {
-                run(spawn(Backend::Sqlite).await.expect("sqlite")).await
-            })
-}
+                $crate::helpers::run_on(Backend::Sqlite, spawn, run)
+            }
 
             #[test]
             fn postgres() {
- crate::helpers::run_test(async {
-                match spawn(Backend::Postgres).await {
-                    Some(app) => run(app).await,
-                    None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-                }
-            })
-}
+                $crate::helpers::run_on(Backend::Postgres, spawn, run)
+            }
         }
     };
 }

@@ -446,17 +446,12 @@ mod cap_lifts_by_date {
 
     #[test]
     fn sqlite() {
-        crate::helpers::run_test(async { run(app(Backend::Sqlite).await.expect("sqlite")).await })
+        crate::helpers::run_on(Backend::Sqlite, app, run)
     }
 
     #[test]
     fn postgres() {
-        crate::helpers::run_test(async {
-            match app(Backend::Postgres).await {
-                Some(app) => run(app).await,
-                None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-            }
-        })
+        crate::helpers::run_on(Backend::Postgres, app, run)
     }
 }
 
@@ -753,17 +748,12 @@ mod keys_are_purged_after_24_hours {
 
     #[test]
     fn sqlite() {
-        crate::helpers::run_test(async { run(app(Backend::Sqlite).await.expect("sqlite")).await })
+        crate::helpers::run_on(Backend::Sqlite, app, run)
     }
 
     #[test]
     fn postgres() {
-        crate::helpers::run_test(async {
-            match app(Backend::Postgres).await {
-                Some(app) => run(app).await,
-                None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-            }
-        })
+        crate::helpers::run_on(Backend::Postgres, app, run)
     }
 }
 

@@ -114,6 +114,27 @@ pub fn run_test(body: impl std::future::Future<Output = ()>) {
     runtime.block_on(body);
 }
 
+/// Runs `run` on the service `spawn` starts on `backend`, through [`run_test`]; the
+/// PostgreSQL half is skipped, saying so, when no test server is configured.
+pub fn run_on<S, R>(
+    backend: Backend,
+    spawn: impl FnOnce(Backend) -> S,
+    run: impl FnOnce(TestApp) -> R,
+) where
+    S: std::future::Future<Output = Option<TestApp>>,
+    R: std::future::Future<Output = ()>,
+{
+    run_test(async move {
+        match spawn(backend).await {
+            Some(app) => run(app).await,
+            None if backend == Backend::Postgres => {
+                eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped")
+            }
+            None => panic!("the service did not start on {backend:?}"),
+        }
+    })
+}
+
 /// The PostgreSQL server URL for tests, if any. CI sets `CPD_REQUIRE_POSTGRES=1` so a missing
 /// URL fails the run instead of silently testing one backend.
 pub fn postgres_url() -> Option<String> {
@@ -213,16 +234,7 @@ fn pg_template(admin_url: &str, failed: Option<&str>) -> String {
     diesel::sql_query("SELECT pg_advisory_lock(7270015)")
         .execute(&mut c)
         .expect("the template lock");
-    #[derive(diesel::QueryableByName)]
-    struct Db {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        datname: String,
-    }
-    let existing: Vec<Db> =
-        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'cpd\\_tmpl\\_%'")
-            .load(&mut c)
-            .expect("list templates");
-    if !existing.iter().any(|d| d.datname == name) {
+    if !database_exists(&mut c, &name) {
         let building = format!("{name}_building");
         diesel::sql_query(format!(
             "DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"
@@ -234,27 +246,14 @@ fn pg_template(admin_url: &str, failed: Option<&str>) -> String {
             .expect("create the template");
         let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
         url.set_path(&building);
-        {
-            let mut conn = cpd_hub::db::Manager::new(url.as_str())
-                .expect("a database URL")
-                .open()
-                .expect("the template opens");
-            cpd_hub::store::prepare(&mut conn).expect("migrations run on the template");
-        }
+        drop(opened(url.as_str()));
         // Renamed only once complete, so a template by this name is always whole.
         diesel::sql_query(format!(
             "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
         ))
         .execute(&mut c)
         .expect("name the template");
-        for old in existing
-            .iter()
-            .filter(|d| !d.datname.ends_with("_building"))
-        {
-            // In use by another run at this moment: left for later.
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\"", old.datname))
-                .execute(&mut c);
-        }
+        drop_other_databases(&mut c, "cpd_tmpl_", &name);
     }
     diesel::sql_query("SELECT pg_advisory_unlock(7270015)")
         .execute(&mut c)
@@ -311,12 +310,18 @@ fn fingerprint(dirs: &[&str]) -> u64 {
 /// real time beside them).
 pub fn migrated_db(backend: Backend) -> Option<(TestDb, cpd_hub::db::DbConn)> {
     let db = prepared_db(backend)?;
-    let mut conn = cpd_hub::db::Manager::new(db.url())
+    let conn = opened(db.url());
+    Some((db, conn))
+}
+
+/// A connection to the database at `url`, migrated and given the default reference data.
+fn opened(url: &str) -> cpd_hub::db::DbConn {
+    let mut conn = cpd_hub::db::Manager::new(url)
         .expect("a database URL")
         .open()
         .expect("the database opens");
     cpd_hub::store::prepare(&mut conn).expect("migrations run");
-    Some((db, conn))
+    conn
 }
 
 /// A copy of a database that `make` filled once, migrated and with no service running: for
@@ -336,11 +341,7 @@ pub fn copied_db(
     make: impl FnOnce(&mut cpd_hub::db::DbConn),
 ) -> Option<(TestDb, cpd_hub::db::DbConn)> {
     let db = copied(backend, name, sources, make)?;
-    let mut conn = cpd_hub::db::Manager::new(db.url())
-        .expect("a database URL")
-        .open()
-        .expect("the database opens");
-    cpd_hub::store::prepare(&mut conn).expect("migrations run");
+    let conn = opened(db.url());
     Some((db, conn))
 }
 
@@ -378,11 +379,7 @@ fn copied(
                 if !file.exists() {
                     // Migrated here, not copied: the migrated state is one of these.
                     let db = fresh_db(backend)?;
-                    let mut conn = cpd_hub::db::Manager::new(db.url())
-                        .expect("a database URL")
-                        .open()
-                        .expect("the database opens");
-                    cpd_hub::store::prepare(&mut conn).expect("migrations run");
+                    let mut conn = opened(db.url());
                     make(&mut conn);
                     diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
                         .execute(&mut conn)
@@ -421,25 +418,7 @@ fn copied(
                     diesel::sql_query(format!("ALTER DATABASE \"{built}\" RENAME TO \"{made}\""))
                         .execute(&mut c)
                         .expect("name the made state");
-                    #[derive(diesel::QueryableByName)]
-                    struct Db {
-                        #[diesel(sql_type = diesel::sql_types::Text)]
-                        datname: String,
-                    }
-                    let others: Vec<Db> = diesel::sql_query(format!(
-                        "SELECT datname FROM pg_database WHERE datname LIKE 'cpd\\_{}\\_%' AND datname <> '{made}'",
-                        name.replace('_', "\\_")
-                    ))
-                    .load(&mut c)
-                    .expect("list made states");
-                    for other in others {
-                        // In use by another run at this moment: left for later.
-                        let _ = diesel::sql_query(format!(
-                            "DROP DATABASE IF EXISTS \"{}\"",
-                            other.datname
-                        ))
-                        .execute(&mut c);
-                    }
+                    drop_other_databases(&mut c, &format!("cpd_{name}_"), &made);
                 }
                 diesel::sql_query("SELECT pg_advisory_unlock(7270016)")
                     .execute(&mut c)
@@ -487,6 +466,27 @@ fn database_exists(c: &mut PgConnection, name: &str) -> bool {
     .get_result::<N>(c)
     .expect("list databases")
     .n > 0
+}
+
+/// Drops the databases whose names start with `prefix`, except `keep` and those another test
+/// run is still building (`…_building`); one in use by another run at this moment is left for
+/// later.
+fn drop_other_databases(c: &mut PgConnection, prefix: &str, keep: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Db {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let others: Vec<Db> = diesel::sql_query(format!(
+        "SELECT datname FROM pg_database WHERE datname LIKE '{}%' AND datname <> '{keep}'",
+        prefix.replace('_', "\\_")
+    ))
+    .load(c)
+    .expect("list databases");
+    for other in others.iter().filter(|d| !d.datname.ends_with("_building")) {
+        let _ =
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\"", other.datname)).execute(c);
+    }
 }
 
 /// A new test database on PostgreSQL, a copy of `template`.
@@ -677,17 +677,12 @@ macro_rules! both_backends {
 
             #[test]
             fn sqlite() {
-                run_test(async { run(spawn_app(Backend::Sqlite).await.expect("sqlite")).await })
+                run_on(Backend::Sqlite, spawn_app, run)
             }
 
             #[test]
             fn postgres() {
-                run_test(async {
-                    match spawn_app(Backend::Postgres).await {
-                        Some(app) => run(app).await,
-                        None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-                    }
-                })
+                run_on(Backend::Postgres, spawn_app, run)
             }
         }
     };
@@ -696,23 +691,26 @@ macro_rules! both_backends {
 /// Runs `$body(Backend)`, an async function that starts its own service, as two tests:
 /// `$name::sqlite` and `$name::postgres` (skipped, saying so, when PostgreSQL is not
 /// configured). For tests that need the service built in their own way; the others use
-/// [`both_backends!`].
+/// [`both_backends!`]. Given only `$body`, the two tests are made in the module it is used in.
 #[macro_export]
 macro_rules! each_backend {
     ($name:ident, $body:ident) => {
         mod $name {
-            #[test]
-            fn sqlite() {
-                $crate::helpers::run_test(super::$body($crate::helpers::Backend::Sqlite))
-            }
+            $crate::each_backend!(super::$body);
+        }
+    };
+    ($body:path) => {
+        #[test]
+        fn sqlite() {
+            $crate::helpers::run_test($body($crate::helpers::Backend::Sqlite))
+        }
 
-            #[test]
-            fn postgres() {
-                if $crate::helpers::postgres_url().is_some() {
-                    $crate::helpers::run_test(super::$body($crate::helpers::Backend::Postgres))
-                } else {
-                    eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-                }
+        #[test]
+        fn postgres() {
+            if $crate::helpers::postgres_url().is_some() {
+                $crate::helpers::run_test($body($crate::helpers::Backend::Postgres))
+            } else {
+                eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
             }
         }
     };

@@ -246,25 +246,10 @@ async fn sign_in_through_a_real_mail_server(backend: Backend) {
     );
 }
 
-mod a_person_signs_in_from_the_email_they_receive {
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_test(async {
-            super::sign_in_through_a_real_mail_server(crate::helpers::Backend::Sqlite).await
-        })
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_test(async {
-            if crate::helpers::postgres_url().is_some() {
-                super::sign_in_through_a_real_mail_server(crate::helpers::Backend::Postgres).await
-            } else {
-                eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-            }
-        })
-    }
-}
+crate::each_backend!(
+    a_person_signs_in_from_the_email_they_receive,
+    sign_in_through_a_real_mail_server
+);
 
 /// Queues a message and claims it for `token`, as the worker does.
 fn queue_and_claim(c: &mut DbConn, kind: &str, payload: Value, token: &str) -> Claimed {
@@ -437,18 +422,4 @@ async fn settle_sign_in_emails(backend: Backend) {
     assert_eq!(row(c, &deferred.id), ("pending".into(), None, false));
 }
 
-mod settled_sign_in_emails_keep_no_link {
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_test(async {
-            super::settle_sign_in_emails(crate::helpers::Backend::Sqlite).await
-        })
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_test(async {
-            super::settle_sign_in_emails(crate::helpers::Backend::Postgres).await
-        })
-    }
-}
+crate::each_backend!(settled_sign_in_emails_keep_no_link, settle_sign_in_emails);

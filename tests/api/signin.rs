@@ -41,20 +41,13 @@ macro_rules! worker_off {
 
             #[test]
             fn sqlite() {
- crate::helpers::run_test(async {
-                run(spawn(Backend::Sqlite).await.expect("sqlite")).await
-            })
-}
+                $crate::helpers::run_on(Backend::Sqlite, spawn, run)
+            }
 
             #[test]
             fn postgres() {
- crate::helpers::run_test(async {
-                match spawn(Backend::Postgres).await {
-                    Some(app) => run(app).await,
-                    None => eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped"),
-                }
-            })
-}
+                $crate::helpers::run_on(Backend::Postgres, spawn, run)
+            }
         }
     };
 }
@@ -371,15 +364,7 @@ mod rate_limit_per_client {
         expect_problem(r, 429, None).await;
     }
 
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_test(async { run(Backend::Sqlite).await })
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_test(async { run(Backend::Postgres).await })
-    }
+    crate::each_backend!(run);
 }
 
 mod secure_cookie_over_https {
@@ -413,15 +398,7 @@ mod secure_cookie_over_https {
         assert!(set_cookie.contains("HttpOnly"));
     }
 
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_test(async { run(Backend::Sqlite).await })
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_test(async { run(Backend::Postgres).await })
-    }
+    crate::each_backend!(run);
 }
 
 worker_off! {
@@ -939,15 +916,7 @@ mod no_personal_data_in_the_log {
         out
     }
 
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_test(async { run(Backend::Sqlite).await })
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_test(async { run(Backend::Postgres).await })
-    }
+    crate::each_backend!(run);
 }
 
 worker_off! {
