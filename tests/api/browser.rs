@@ -12,8 +12,9 @@
 //! [`Browser::start`] return `None` (the test then skips its browser part, saying so; see
 //! `tools`); with `CPD_REQUIRE_TOOLS=1`, as CI sets, a missing browser fails the test instead.
 //! The browser is Chromium's headless shell (`/usr/bin/chromium-headless-shell`) where it is
-//! installed, else Chromium; `CPD_CHROMIUM` and `CPD_CHROMEDRIVER` point at other binaries. `CPD_BROWSER_TIMES=1` prints,
-//! as each browser closes, the time its WebDriver commands took by kind.
+//! installed, else Chromium; `CPD_CHROMIUM` and `CPD_CHROMEDRIVER` point at other binaries.
+//! `CPD_BROWSER_TIMES=1` prints, as each browser closes, the time its WebDriver commands took
+//! by kind.
 //!
 //! ```ignore
 //! let Some(browser) = Browser::start().await else { return };

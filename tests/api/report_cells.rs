@@ -1050,9 +1050,10 @@ async fn on_a_seeded_db(backend: Backend, check: impl FnOnce(&mut DbConn) + Send
 /// every school's tail kept as of the seed's own "now"; `None` when the backend is not here.
 ///
 /// The seed is made once (it is deterministic) and copied for each test: seeding took longer
-/// than most of the tests that start from it.
+/// than most of the tests that start from it. Its options are written here, so a change to
+/// this file makes it again.
 fn seeded_db(backend: Backend) -> Option<(crate::helpers::TestDb, DbConn)> {
-    crate::helpers::copied_db(backend, "seeded", &[], |conn| {
+    crate::helpers::copied_db(backend, "seeded", &["tests/api/report_cells.rs"], |conn| {
         let seeded = cpd_hub_tools::national::default_as_of();
         seed_national(
             conn,
