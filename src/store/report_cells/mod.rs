@@ -112,22 +112,32 @@ pub(crate) enum Param {
     OptInt(Option<i64>),
 }
 
+/// Binds `params`, in order, to a boxed SQL query of any backend.
+macro_rules! bind_params {
+    ($query:expr, $params:expr) => {{
+        let mut query = $query;
+        for p in $params {
+            query = match p {
+                Param::Ts(t) => query.bind::<Timestamp, _>(*t),
+                Param::OptTs(t) => query.bind::<diesel::sql_types::Nullable<Timestamp>, _>(*t),
+                Param::Text(s) => query.bind::<Text, _>(s.clone()),
+                Param::Int(n) => query.bind::<BigInt, _>(*n),
+                Param::OptInt(n) => query.bind::<diesel::sql_types::Nullable<BigInt>, _>(*n),
+            };
+        }
+        query
+    }};
+}
+
 fn bound<'a>(
     conn: &DbConn,
     sql: &str,
     params: &[Param],
 ) -> diesel::query_builder::BoxedSqlQuery<'a, Backend, diesel::query_builder::SqlQuery> {
-    let mut query = diesel::sql_query(crate::db::numbered(conn, sql)).into_boxed::<Backend>();
-    for p in params {
-        query = match p {
-            Param::Ts(t) => query.bind::<Timestamp, _>(*t),
-            Param::OptTs(t) => query.bind::<diesel::sql_types::Nullable<Timestamp>, _>(*t),
-            Param::Text(s) => query.bind::<Text, _>(s.clone()),
-            Param::Int(n) => query.bind::<BigInt, _>(*n),
-            Param::OptInt(n) => query.bind::<diesel::sql_types::Nullable<BigInt>, _>(*n),
-        };
-    }
-    query
+    bind_params!(
+        diesel::sql_query(crate::db::numbered(conn, sql)).into_boxed::<Backend>(),
+        params
+    )
 }
 
 /// Runs a query written with `$n` placeholders and loads its rows.
@@ -136,6 +146,45 @@ where
     R: diesel::QueryableByName<Backend> + 'static,
 {
     bound(conn, sql, params).load(conn)
+}
+
+/// Runs a query written with `$n` placeholders and hands its rows to `f` one at a time, as
+/// they are read, so a query of many rows is never held whole in memory: SQLite steps
+/// through it, and PostgreSQL sends it a row at a time (libpq's single-row mode) instead of
+/// the client keeping the whole result.
+pub(crate) fn for_each<R>(
+    conn: &mut DbConn,
+    sql: &str,
+    params: &[Param],
+    mut f: impl FnMut(R),
+) -> QueryResult<()>
+where
+    R: diesel::QueryableByName<diesel::pg::Pg>
+        + diesel::QueryableByName<diesel::sqlite::Sqlite>
+        + 'static,
+{
+    let sql = crate::db::numbered(conn, sql);
+    match conn {
+        DbConn::Pg(c) => {
+            let query = bind_params!(
+                diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>(),
+                params
+            );
+            for row in query.load_iter::<R, diesel::pg::PgRowByRowLoadingMode>(c)? {
+                f(row?);
+            }
+        }
+        DbConn::Sqlite(c) => {
+            let query = bind_params!(
+                diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>(),
+                params
+            );
+            for row in query.load_iter::<R, diesel::connection::DefaultLoadingMode>(c)? {
+                f(row?);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs a statement written with `$n` placeholders; returns the rows it changed.

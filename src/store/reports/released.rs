@@ -6,26 +6,29 @@
 //! side of one more response would give it away. Here each group (the totals, each first-level
 //! group, each pair of groups) takes its responses of each kind (post-course, follow-up) in the
 //! order they arrived, by (submitted_at, id), and releases the first `n` rounded down to a whole
-//! multiple of the threshold, `n` being all of them: one window per group and kind,
-//! `row_number() over (partition by the group's keys and the kind)`. Each figure sums over the
-//! released responses that answered it. One row per response (not one per figure answered)
-//! keeps the sort to the window's responses, and what a response's answers add (confidence
+//! multiple of the threshold `k`, `n` being all of them: all its responses less the latest
+//! `n mod k`. The window's responses are read once, in that order, each with its groups' keys
+//! (one query, sorted once); each group keeps the sums over all its responses and its latest
+//! `k - 1`, which hold whatever tail it ends with. What a response's answers add (confidence
 //! shift and pairs, answers per Guskey level) is kept on the response, so the answers
-//! themselves are not read. The counts of respondents, bookings and
-//! invitations still come from the report cells; only the sums the figures are made of come
-//! from here.
+//! themselves are not read. The counts of respondents, bookings and invitations still come
+//! from the report cells; only the sums the figures are made of come from here.
+//!
+//! Sorting once and counting in the process replaced a window per level and kind in SQL
+//! (`row_number() over (partition by the group's keys and the kind)`), which sorted the
+//! window's responses again for each level.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::QueryResult;
 
 use crate::db::{Backend, DbConn};
 use crate::domain::suppression::Threshold;
 use crate::domain::term::Term;
 use crate::reports::metrics::{london_midnight_utc, GroupBy, ReportQuery, NONE_KEY};
-use crate::store::report_cells::{load, sum, Param};
+use crate::store::report_cells::{for_each, Param};
 
 use super::cells::{Binder, Wanted};
 
@@ -56,50 +59,37 @@ pub(super) struct Released {
     pub(super) second: HashMap<(String, String), ReleasedSums>,
 }
 
-/// One group's released sums: `vN` is figure N's sum, `nN` how many released responses
-/// answered it, `pairs` the confidence shift's pairs.
+/// One response of the window with its groups' keys (one row per priority of its course when
+/// a level is the priority). `kind` is 0 for post-course, 1 for follow-up; `id` is read only
+/// when a response can have several rows.
 #[derive(QueryableByName)]
 struct Row {
+    #[diesel(sql_type = Text)]
+    id: String,
     #[diesel(sql_type = Integer)]
-    lvl: i32,
+    kind: i32,
+    #[diesel(sql_type = Nullable<Integer>)]
+    satisfaction: Option<i32>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    impact: Option<i32>,
+    #[diesel(sql_type = Integer)]
+    shift: i32,
+    #[diesel(sql_type = Integer)]
+    pairs: i32,
+    #[diesel(sql_type = Integer)]
+    g1: i32,
+    #[diesel(sql_type = Integer)]
+    g2: i32,
+    #[diesel(sql_type = Integer)]
+    g3: i32,
+    #[diesel(sql_type = Integer)]
+    g4: i32,
+    #[diesel(sql_type = Integer)]
+    g5: i32,
     #[diesel(sql_type = Text)]
     k1: String,
     #[diesel(sql_type = Text)]
     k2: String,
-    #[diesel(sql_type = BigInt)]
-    v0: i64,
-    #[diesel(sql_type = BigInt)]
-    n0: i64,
-    #[diesel(sql_type = BigInt)]
-    v1: i64,
-    #[diesel(sql_type = BigInt)]
-    n1: i64,
-    #[diesel(sql_type = BigInt)]
-    v2: i64,
-    #[diesel(sql_type = BigInt)]
-    n2: i64,
-    #[diesel(sql_type = BigInt)]
-    v3: i64,
-    #[diesel(sql_type = BigInt)]
-    n3: i64,
-    #[diesel(sql_type = BigInt)]
-    v4: i64,
-    #[diesel(sql_type = BigInt)]
-    n4: i64,
-    #[diesel(sql_type = BigInt)]
-    v5: i64,
-    #[diesel(sql_type = BigInt)]
-    n5: i64,
-    #[diesel(sql_type = BigInt)]
-    v6: i64,
-    #[diesel(sql_type = BigInt)]
-    n6: i64,
-    #[diesel(sql_type = BigInt)]
-    v7: i64,
-    #[diesel(sql_type = BigInt)]
-    n7: i64,
-    #[diesel(sql_type = BigInt)]
-    pairs: i64,
 }
 
 /// The SQL key of `level` for a response `r` joined to its course `c`, its school `sc` and
@@ -168,7 +158,6 @@ pub(super) fn released(
         .iter()
         .map(|l| key_sql(*l, q, period, &mut b))
         .collect();
-    let k = b.bind(Param::Int(i64::from(t.get())));
     let key = |i: usize| keys.get(i).cloned().unwrap_or_else(|| "''".to_string());
     let with_priorities = levels.contains(&GroupBy::Priority);
     let priorities = if with_priorities {
@@ -176,109 +165,27 @@ pub(super) fn released(
     } else {
         ""
     };
-    let impact = wanted == Wanted::Impact;
     // Per response: the confidence shift and pairs, and the answers at each Guskey level, as
-    // kept on the response from its answers (migration `response_answer_sums`).
-    let answer_cols = if impact {
-        ", r.confidence_shift AS shift, r.confidence_pairs AS pairs, \
-         r.guskey1_answers AS g1, r.guskey2_answers AS g2, r.guskey3_answers AS g3, \
-         r.guskey4_answers AS g4, r.guskey5_answers AS g5"
+    // kept on the response from its answers (migration `response_answer_sums`); an
+    // engagement report's figures need none of them.
+    let answer_cols = if wanted == Wanted::Impact {
+        "r.confidence_shift AS shift, r.confidence_pairs AS pairs, r.guskey1_answers AS g1, \
+         r.guskey2_answers AS g2, r.guskey3_answers AS g3, r.guskey4_answers AS g4, \
+         r.guskey5_answers AS g5"
     } else {
-        ""
+        "0 AS shift, 0 AS pairs, 0 AS g1, 0 AS g2, 0 AS g3, 0 AS g4, 0 AS g5"
     };
-    // Per released response: each figure's value and whether the response answered it.
-    let mut figures = vec![
-        (
-            "CASE WHEN kind = 'post_course' THEN COALESCE(satisfaction, 0) ELSE 0 END",
-            "kind = 'post_course' AND satisfaction IS NOT NULL",
-        ),
-        (
-            "CASE WHEN kind = 'follow_up' AND impact >= 4 THEN 1 ELSE 0 END",
-            "kind = 'follow_up' AND impact IS NOT NULL",
-        ),
-    ];
-    let guskey = ["g1", "g2", "g3", "g4", "g5"];
-    let guskey_answered = ["g1 > 0", "g2 > 0", "g3 > 0", "g4 > 0", "g5 > 0"];
-    if impact {
-        figures.push(("shift", "pairs > 0"));
-        figures.extend(guskey.iter().copied().zip(guskey_answered.iter().copied()));
-    }
-    let mut cols = Vec::new();
-    for i in 0..FIGURES {
-        let (v, answered) = figures.get(i).copied().unwrap_or(("0", "1 = 0"));
-        cols.push(format!(
-            "{} AS v{i}, {} AS n{i}",
-            sum(&format!("({v}) * sign")),
-            sum(&format!("CASE WHEN {answered} THEN sign ELSE 0 END")),
-        ));
-    }
-    let pairs = if impact {
-        sum("pairs * sign")
-    } else {
-        sum("0")
-    };
-    let value_cols = if impact {
-        ", shift, pairs, g1, g2, g3, g4, g5"
-    } else {
-        ""
-    };
-    // The windows sort every response of the window by its group's keys, kind and id. On
-    // PostgreSQL text sorts by the database's collation (through `strcoll` for `C.UTF-8`
-    // before version 17), several times slower than comparing bytes; these are ids and fixed
-    // words, wanted only grouped and in a stable order, so they compare as bytes, as on SQLite.
+    // The responses in the order they arrived, by (submitted_at, id). On PostgreSQL text
+    // sorts by the database's collation (through `strcoll` for `C.UTF-8` before version 17),
+    // several times slower than comparing bytes; ids are wanted only in a stable order, so
+    // they compare as bytes, as on SQLite.
     let bytes = match conn.backend() {
         Backend::Postgres => " COLLATE \"C\"",
         Backend::Sqlite => "",
     };
-    let empty = format!("CAST('' AS TEXT){bytes}");
-    // Each level's groups: the totals, the first level's, the pairs'. A course under two
-    // priorities gives its responses to both, but once to a level above the priority. A
-    // group's released responses of a kind are its earliest `threshold.released(n)` of that
-    // kind, n being all of them: one window per group and kind, except for the totals.
-    //
-    // The totals are one group of every response, so their window would sort the whole
-    // window's responses once more. Instead they are all the responses (`sign` 1) less the
-    // latest `n mod k` of each kind (`sign` -1), which are among the latest `k` and are found
-    // without sorting the rest.
-    let distinct = if with_priorities { "DISTINCT " } else { "" };
-    // Each response once, for the totals: a course under two priorities is in `rr` twice.
-    let r0 = if with_priorities { "r0" } else { "rr" };
-    let each = format!("kind, submitted_at, id, satisfaction, impact{value_cols}");
-    let latest = |kind: &str| {
-        format!(
-            "SELECT * FROM (SELECT {each} FROM {r0} WHERE kind = '{kind}'
-                              ORDER BY submitted_at DESC, id DESC LIMIT {k}) l_{kind}"
-        )
-    };
-    let mut parts = vec![format!(
-        "SELECT 0 AS lvl, {empty} AS k1, {empty} AS k2, kind, satisfaction,
-                impact{value_cols}, 0 AS rn, 0 AS total, 1 AS sign
-           FROM {r0}
-         UNION ALL
-         SELECT 0, {empty}, {empty}, kind, satisfaction, impact{value_cols}, 0, 0, -1
-           FROM (SELECT t.*,
-                        ROW_NUMBER() OVER (PARTITION BY kind ORDER BY submitted_at DESC, id DESC) AS rd
-                   FROM ({post} UNION ALL {follow}) t) tl
-           JOIN (SELECT kind AS n_kind, COUNT(*) AS n FROM {r0} GROUP BY kind) n0
-             ON n0.n_kind = tl.kind
-          WHERE tl.rd <= n0.n % {k}",
-        post = latest("post_course"),
-        follow = latest("follow_up"),
-    )];
-    for lvl in 1..=levels.len() {
-        let (k2, partition) = match lvl {
-            1 => (empty.as_str(), "k1, kind"),
-            _ => ("k2", "k1, k2, kind"),
-        };
-        parts.push(format!(
-            "SELECT {lvl} AS lvl, k1, k2, kind, satisfaction, impact{value_cols},
-                    ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY submitted_at, id) AS rn,
-                    COUNT(*) OVER (PARTITION BY {partition}) AS total, 1 AS sign
-               FROM (SELECT {distinct}k1, {k2} AS k2, kind, submitted_at, id,
-                            satisfaction, impact{value_cols}
-                       FROM rr) f{lvl}"
-        ));
-    }
+    // A course under two priorities lists its responses once for each: its rows are next to
+    // each other in this order, told apart by the id (only read then).
+    let id = if with_priorities { "r.id" } else { "''" };
     // Responses of declined bookings are left out. On PostgreSQL the window's declined
     // bookings are found first through the courses' index (a few per course), then left out
     // by a hashed anti-join; looking each response's booking up, or hashing every booking,
@@ -286,12 +193,12 @@ pub(super) fn released(
     let (declined_cte, not_declined) = match conn.backend() {
         Backend::Postgres => (
             format!(
-                "wd AS (
+                "WITH wd AS (
     SELECT b.id FROM courses c
       JOIN bookings b ON b.course_id = c.id AND b.status = 'declined'
      WHERE c.status = 'published' AND c.first_session_start >= {lo}
        AND c.first_session_start < {hi}
-),
+)
 "
             ),
             "NOT EXISTS (SELECT 1 FROM wd WHERE wd.id = r.booking_id)",
@@ -302,34 +209,72 @@ pub(super) fn released(
              WHERE b.id = r.booking_id AND b.status = 'declined')",
         ),
     };
-    // `rr` is read five times (the totals, their two tails and count, the groups): kept once
-    // (`MATERIALIZED`), where SQLite would otherwise work the join out again for each.
     let sql = format!(
-        "WITH {declined_cte}rr AS MATERIALIZED (
-    SELECT r.id{bytes} AS id, r.submitted_at, r.kind{bytes} AS kind, r.satisfaction,
-           r.impact{answer_cols},
-           CAST({k1} AS TEXT){bytes} AS k1, CAST({k2} AS TEXT){bytes} AS k2
-      FROM evaluation_responses r
-      JOIN courses c ON c.id = r.course_id
-      LEFT JOIN schools sc ON sc.id = r.school_id{priorities}
-     WHERE c.status = 'published' AND c.first_session_start >= {lo}
-       AND c.first_session_start < {hi} AND {not_declined}{only_school}
-){also}
-SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, {cols}, {pairs} AS pairs
-  FROM ({parts}) x
- WHERE rn <= (total / {k}) * {k}
- GROUP BY lvl, k1, k2",
+        "{declined_cte}SELECT CAST({id} AS TEXT) AS id,
+       CASE r.kind WHEN 'post_course' THEN 0 WHEN 'follow_up' THEN 1 ELSE 2 END AS kind,
+       r.satisfaction, r.impact, {answer_cols},
+       CAST({k1} AS TEXT) AS k1, CAST({k2} AS TEXT) AS k2
+  FROM evaluation_responses r
+  JOIN courses c ON c.id = r.course_id
+  LEFT JOIN schools sc ON sc.id = r.school_id{priorities}
+ WHERE c.status = 'published' AND c.first_session_start >= {lo}
+   AND c.first_session_start < {hi} AND {not_declined}{only_school}
+ ORDER BY r.submitted_at, r.id{bytes}",
         k1 = key(0),
         k2 = key(1),
-        also = if with_priorities {
-            format!(",\nr0 AS MATERIALIZED (SELECT DISTINCT {each} FROM rr)")
-        } else {
-            String::new()
-        },
-        cols = cols.join(",\n       "),
-        parts = parts.join("\n UNION ALL\n"),
     );
-    let rows: Vec<Row> = load(conn, &sql, &b.params)?;
+    // Each group (the totals, each first-level group, each pair) and kind releases its
+    // earliest responses in whole steps of the threshold: all of them less the latest
+    // `n mod k`. The responses are read once, in order; each group keeps the sums over all
+    // of its responses and its latest `k - 1`, which hold any tail.
+    let k = t.get() as usize;
+    let mut totals = Group::new(k);
+    let mut first: HashMap<String, Group> = HashMap::new();
+    let mut second: HashMap<(String, String), Group> = HashMap::new();
+    // The rows of the response being read (one per priority of its course).
+    let mut current: Vec<Row> = Vec::new();
+    let mut add = |rows: &mut Vec<Row>| {
+        let Some(r) = rows.first() else {
+            return;
+        };
+        let Some(kind) = usize::try_from(r.kind).ok().filter(|k| *k < 2) else {
+            // No figure comes from another kind of response.
+            rows.clear();
+            return;
+        };
+        let answer = Answer::of(r);
+        totals.add(kind, answer);
+        if levels.is_empty() {
+            rows.clear();
+            return;
+        }
+        // Each group once, however many of the course's priorities it is reached through.
+        rows.sort_by(|a, b| (&a.k1, &a.k2).cmp(&(&b.k1, &b.k2)));
+        for (i, r) in rows.iter().enumerate() {
+            let previous = i.checked_sub(1).map(|j| &rows[j]);
+            if previous.is_none_or(|p| p.k1 != r.k1) {
+                group_of(&mut first, &r.k1, k).add(kind, answer);
+            }
+            if levels.len() > 1 && previous.is_none_or(|p| p.k1 != r.k1 || p.k2 != r.k2) {
+                let key = (r.k1.clone(), r.k2.clone());
+                second
+                    .entry(key)
+                    .or_insert_with(|| Group::new(k))
+                    .add(kind, answer);
+            }
+        }
+        rows.clear();
+    };
+    for_each::<Row>(conn, &sql, &b.params, |row| {
+        if current
+            .first()
+            .is_some_and(|c| c.id != row.id || row.id.is_empty())
+        {
+            add(&mut current);
+        }
+        current.push(row);
+    })?;
+    add(&mut current);
     let none = |k: String| {
         if k.is_empty() {
             NONE_KEY.to_string()
@@ -337,18 +282,128 @@ SELECT CAST(lvl AS INTEGER) AS lvl, k1, k2, {cols}, {pairs} AS pairs
             k
         }
     };
-    let mut out = Released::default();
-    for r in rows {
-        let sums = match r.lvl {
-            0 => &mut out.totals,
-            1 => out.first.entry(none(r.k1)).or_default(),
-            _ => out.second.entry((none(r.k1), none(r.k2))).or_default(),
-        };
-        let v = [r.v0, r.v1, r.v2, r.v3, r.v4, r.v5, r.v6, r.v7];
-        let n = [r.n0, r.n1, r.n2, r.n3, r.n4, r.n5, r.n6, r.n7];
-        sums.sum = v;
-        sums.counted = n;
-        sums.pairs = [0, 0, r.pairs, 0, 0, 0, 0, 0];
+    Ok(Released {
+        totals: totals.released(),
+        first: first
+            .into_iter()
+            .map(|(k1, g)| (none(k1), g.released()))
+            .collect(),
+        second: second
+            .into_iter()
+            .map(|((k1, k2), g)| ((none(k1), none(k2)), g.released()))
+            .collect(),
+    })
+}
+
+/// The group of `key` in `groups`, made empty if it is not there yet.
+fn group_of<'a>(groups: &'a mut HashMap<String, Group>, key: &str, k: usize) -> &'a mut Group {
+    if !groups.contains_key(key) {
+        groups.insert(key.to_string(), Group::new(k));
     }
-    Ok(out)
+    groups.get_mut(key).expect("just inserted")
+}
+
+/// What one response gives the figures: its rating, impact answer, confidence shift and
+/// pairs, and its answers at each Guskey level (those of an engagement report read 0).
+#[derive(Clone, Copy, Debug, Default)]
+struct Answer {
+    post: bool,
+    satisfaction: Option<i32>,
+    impact: Option<i32>,
+    shift: i64,
+    pairs: i64,
+    guskey: [i64; 5],
+}
+
+impl Answer {
+    fn of(r: &Row) -> Answer {
+        Answer {
+            post: r.kind == 0,
+            satisfaction: r.satisfaction,
+            impact: r.impact,
+            shift: i64::from(r.shift),
+            pairs: i64::from(r.pairs),
+            guskey: [r.g1, r.g2, r.g3, r.g4, r.g5].map(i64::from),
+        }
+    }
+
+    /// Adds the response's values to `sums`, `sign` 1 or -1: each figure's value, and 1 to
+    /// the figure's count where the response answered it.
+    fn add_to(&self, sums: &mut ReleasedSums, sign: i64) {
+        let mut figure = |i: usize, value: i64, answered: bool| {
+            sums.sum[i] += sign * value;
+            sums.counted[i] += sign * i64::from(answered);
+        };
+        if self.post {
+            figure(
+                0,
+                i64::from(self.satisfaction.unwrap_or(0)),
+                self.satisfaction.is_some(),
+            );
+        } else {
+            figure(
+                1,
+                i64::from(self.impact.is_some_and(|i| i >= 4)),
+                self.impact.is_some(),
+            );
+        }
+        figure(2, self.shift, self.pairs > 0);
+        for (level, answers) in self.guskey.iter().enumerate() {
+            figure(3 + level, *answers, *answers > 0);
+        }
+        sums.pairs[2] += sign * self.pairs;
+    }
+}
+
+/// One group's responses of each kind as they are read: the sums over all of them, how many,
+/// and the latest `k - 1` (the longest a tail can be).
+struct Group {
+    k: usize,
+    kinds: [Kind; 2],
+}
+
+#[derive(Default)]
+struct Kind {
+    all: ReleasedSums,
+    n: usize,
+    latest: std::collections::VecDeque<Answer>,
+}
+
+impl Group {
+    fn new(k: usize) -> Group {
+        Group {
+            k: k.max(1),
+            kinds: [Kind::default(), Kind::default()],
+        }
+    }
+
+    fn add(&mut self, kind: usize, answer: Answer) {
+        let keep = self.k - 1;
+        let kind = &mut self.kinds[kind];
+        answer.add_to(&mut kind.all, 1);
+        kind.n += 1;
+        if keep > 0 {
+            if kind.latest.len() == keep {
+                kind.latest.pop_front();
+            }
+            kind.latest.push_back(answer);
+        }
+    }
+
+    /// The sums over the released responses: of each kind, all but the latest `n mod k`.
+    fn released(&self) -> ReleasedSums {
+        let mut out = ReleasedSums::default();
+        for kind in &self.kinds {
+            for i in 0..FIGURES {
+                out.sum[i] += kind.all.sum[i];
+                out.counted[i] += kind.all.counted[i];
+                out.pairs[i] += kind.all.pairs[i];
+            }
+            let tail = kind.n % self.k;
+            for answer in kind.latest.iter().rev().take(tail) {
+                answer.add_to(&mut out, -1);
+            }
+        }
+        out
+    }
 }
