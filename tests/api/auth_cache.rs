@@ -32,15 +32,7 @@ macro_rules! kept_a_minute {
                 .await
             }
 
-            #[test]
-            fn sqlite() {
-                $crate::helpers::run_on(Backend::Sqlite, spawn, run)
-            }
-
-            #[test]
-            fn postgres() {
-                $crate::helpers::run_on(Backend::Postgres, spawn, run)
-            }
+            $crate::both_backends!(spawn, run);
         }
     };
 }

@@ -444,15 +444,7 @@ mod cap_lifts_by_date {
         .await
     }
 
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_on(Backend::Sqlite, app, run)
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_on(Backend::Postgres, app, run)
-    }
+    crate::both_backends!(app, run);
 }
 
 both_backends! {
@@ -746,15 +738,7 @@ mod keys_are_purged_after_24_hours {
         .await
     }
 
-    #[test]
-    fn sqlite() {
-        crate::helpers::run_on(Backend::Sqlite, app, run)
-    }
-
-    #[test]
-    fn postgres() {
-        crate::helpers::run_on(Backend::Postgres, app, run)
-    }
+    crate::both_backends!(app, run);
 }
 
 both_backends! {

@@ -662,7 +662,9 @@ pub async fn expect_problem(r: Response, status: u16, field: Option<&str>) -> Va
 }
 
 /// Runs a test body against SQLite and against PostgreSQL (when configured) as two tests:
-/// `name::sqlite` and `name::postgres`.
+/// `name::sqlite` and `name::postgres`. `both_backends!(spawn, run)` makes the two tests in
+/// the module it is used in, running `run` on the service `spawn` starts (for tests that need
+/// the service built in their own way).
 #[macro_export]
 macro_rules! both_backends {
     ($(#[$meta:meta])* async fn $name:ident($app:ident : TestApp) $body:block) => {
@@ -675,15 +677,18 @@ macro_rules! both_backends {
 
             async fn run($app: TestApp) $body
 
-            #[test]
-            fn sqlite() {
-                run_on(Backend::Sqlite, spawn_app, run)
-            }
+            $crate::both_backends!(spawn_app, run);
+        }
+    };
+    ($spawn:path, $run:path) => {
+        #[test]
+        fn sqlite() {
+            $crate::helpers::run_on($crate::helpers::Backend::Sqlite, $spawn, $run)
+        }
 
-            #[test]
-            fn postgres() {
-                run_on(Backend::Postgres, spawn_app, run)
-            }
+        #[test]
+        fn postgres() {
+            $crate::helpers::run_on($crate::helpers::Backend::Postgres, $spawn, $run)
         }
     };
 }

@@ -39,15 +39,7 @@ macro_rules! worker_off {
                 .await
             }
 
-            #[test]
-            fn sqlite() {
-                $crate::helpers::run_on(Backend::Sqlite, spawn, run)
-            }
-
-            #[test]
-            fn postgres() {
-                $crate::helpers::run_on(Backend::Postgres, spawn, run)
-            }
+            $crate::both_backends!(spawn, run);
         }
     };
 }
