@@ -233,19 +233,18 @@ pub(super) fn released(
     let mut second: HashMap<(String, String), Group> = HashMap::new();
     // The rows of the response being read (one per priority of its course).
     let mut current: Vec<Row> = Vec::new();
-    let mut add = |rows: &mut Vec<Row>| {
+    // Adds one response (its rows) to its groups.
+    let mut add = |rows: &mut [Row]| {
         let Some(r) = rows.first() else {
             return;
         };
+        // Responses are of two kinds (`FormKind`); no figure comes from another.
         let Some(kind) = usize::try_from(r.kind).ok().filter(|k| *k < 2) else {
-            // No figure comes from another kind of response.
-            rows.clear();
             return;
         };
         let answer = Answer::of(r);
         totals.add(kind, answer);
         if levels.is_empty() {
-            rows.clear();
             return;
         }
         // Each group once, however many of the course's priorities it is reached through.
@@ -263,7 +262,6 @@ pub(super) fn released(
                     .add(kind, answer);
             }
         }
-        rows.clear();
     };
     for_each::<Row>(conn, &sql, &b.params, |row| {
         if current
@@ -271,6 +269,7 @@ pub(super) fn released(
             .is_some_and(|c| c.id != row.id || row.id.is_empty())
         {
             add(&mut current);
+            current.clear();
         }
         current.push(row);
     })?;
