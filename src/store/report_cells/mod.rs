@@ -223,13 +223,30 @@ pub fn month_of(t: NaiveDateTime) -> i64 {
     i64::from(d.year()) * 100 + i64::from(d.month())
 }
 
+/// How [`facts_sql`] gives its rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FactsForm {
+    /// One row per course, school, staff group and cluster, with their sums: the kept facts.
+    Summed,
+    /// One row per booking, with its own figures, for a caller that sums them by its own keys
+    /// (a report's groups) at once: a second `GROUP BY` over the bookings cost about as much
+    /// as working out their figures.
+    PerBooking,
+}
+
 /// The common table expressions and the final `SELECT` that sum the bookings of the
 /// published courses matching `courses` (a condition on `courses c`) by course, school, staff
-/// group and the school's current cluster, with every column of [`COLUMNS`]. Sessions count
-/// as held when they started before the placeholder `now`. With `school` (a placeholder),
-/// only that school's bookings, and the marks, invitations and responses are read through the
-/// school's bookings rather than the whole alliance's. The CTE names start with `f_`, so the
-/// caller can put its own next to them.
+/// group and the school's current cluster, with every column of [`COLUMNS`] (in `form`, or
+/// one row per booking). Sessions count as held when they started before the placeholder
+/// `now` gives (asked for only when the registers are read: SQLite refuses a bound parameter
+/// the statement does not use). With `school` (a placeholder), only that school's bookings,
+/// and the marks, invitations and responses are read through the school's bookings rather
+/// than the whole alliance's. The CTE names start with `f_`, so the caller can put its own
+/// next to them.
+///
+/// Columns `wanted` rejects read 0, and the marks, invitations or answers no wanted column
+/// reads are not read at all: an impact report reads no register, an engagement report no
+/// answer's Guskey levels (about a quarter of the statement's time each).
 ///
 /// The marks are read through their courses: `CROSS JOIN` keeps SQLite from starting at the
 /// sessions held before `now` (every session in the alliance's history, the course matched
@@ -237,7 +254,13 @@ pub fn month_of(t: NaiveDateTime) -> i64 {
 /// size (summing three courses took three times as long), though not on a national seed;
 /// the join's order now does not depend on the planner's guess. PostgreSQL orders the join
 /// itself either way.
-pub(crate) fn facts_sql(courses: &str, now: &str, school: Option<&str>) -> (String, String) {
+pub(crate) fn facts_sql(
+    courses: &str,
+    now: &mut dyn FnMut() -> String,
+    school: Option<&str>,
+    wanted: &dyn Fn(&str) -> bool,
+    form: FactsForm,
+) -> (String, String) {
     let narrow = |on: &str| match school {
         Some(s) => format!(" JOIN bookings bx ON bx.id = {on} AND bx.school_id = {s}"),
         None => String::new(),
@@ -247,25 +270,167 @@ pub(crate) fn facts_sql(courses: &str, now: &str, school: Option<&str>) -> (Stri
     let held = "COALESCE(h.n, 0)";
     let no_show = format!("{confirmed} AND {held} > 0 AND COALESCE(a.absent, 0) = {held}");
     let late = "b.status = 'cancelled' AND b.late_cancellation";
-    let per_booking: Vec<String> = (1..=5)
-        .map(|n| {
-            format!(
-                "SUM(r.guskey{n}_answers) AS g{n}, \
-                 SUM(CASE WHEN r.guskey{n}_answers > 0 THEN 1 ELSE 0 END) AS g{n}_n"
-            )
-        })
+    // Each column's figure for one booking, in the order of COLUMNS, reading the booking
+    // (`b`), its course's held sessions (`h`), its marks (`a`), invitations (`i`) and
+    // answers (`r`).
+    let mut figures = vec![
+        "1".to_string(),
+        format!("CASE WHEN {confirmed} THEN 1 ELSE 0 END"),
+        "CASE WHEN b.status = 'waitlisted' THEN 1 ELSE 0 END".to_string(),
+        "CASE WHEN b.status = 'cancelled' THEN 1 ELSE 0 END".to_string(),
+        format!("CASE WHEN {late} THEN 1 ELSE 0 END"),
+        format!("CASE WHEN {confirmed} THEN {held} ELSE 0 END"),
+        format!("CASE WHEN {confirmed} THEN COALESCE(a.attended, 0) ELSE 0 END"),
+        format!(
+            "CASE WHEN {confirmed} AND {held} > 0 AND COALESCE(a.attended, 0) = {held} \
+             THEN 1 ELSE 0 END"
+        ),
+        format!("CASE WHEN {no_show} THEN 1 ELSE 0 END"),
+        "i.sent".to_string(),
+        "i.answered".to_string(),
+        "r.sat_sum".to_string(),
+        "r.sat_n".to_string(),
+        "r.imp_pos".to_string(),
+        "r.imp_n".to_string(),
+        format!("CASE WHEN {no_show} THEN b.price_pence ELSE 0 END"),
+        format!("CASE WHEN {late} THEN b.price_pence ELSE 0 END"),
+        "CASE WHEN i.booking_id IS NOT NULL OR r.booking_id IS NOT NULL THEN 1 ELSE 0 END"
+            .to_string(),
+        "i.post_sent".to_string(),
+        "i.post_done".to_string(),
+        "i.follow_sent".to_string(),
+        "i.follow_done".to_string(),
+        "r.shift".to_string(),
+        "r.pairs".to_string(),
+        "r.conf_n".to_string(),
+    ];
+    figures.extend((1..=5).map(|n| format!("r.g{n}")));
+    figures.extend((1..=5).map(|n| format!("r.g{n}_n")));
+    figures.push("r.post_n".to_string());
+    figures.push("r.follow_n".to_string());
+    let read: Vec<&str> = figures
+        .iter()
+        .zip(COLUMNS)
+        .filter(|(_, c)| wanted(c))
+        .map(|(f, _)| f.as_str())
         .collect();
-    let ctes = format!(
+    // Whether a wanted figure reads `alias.name` (`name` alone, not as the start of a longer
+    // name: `r.g1` is not read by `r.g1_n`).
+    let reads = |alias: &str, name: &str| {
+        let needle = format!("{alias}.{name}");
+        read.iter().any(|f| {
+            f.match_indices(&needle).any(|(at, _)| {
+                let before = f[..at].chars().next_back();
+                let after = f[at + needle.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+    };
+    let reads_any = |alias: &str, names: &[&str]| names.iter().any(|n| reads(alias, n));
+    // A table's sums per booking, keeping those a wanted figure reads.
+    let per_booking = |alias: &str, sums: &[(String, String)]| -> Vec<String> {
+        sums.iter()
+            .filter(|(name, _)| reads(alias, name))
+            .map(|(name, expr)| format!("{expr} AS {name}"))
+            .collect()
+    };
+    let inv_sums: Vec<(String, String)> = [
+        ("sent", "i.sent_at IS NOT NULL"),
+        (
+            "answered",
+            "i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL",
+        ),
+        (
+            "post_sent",
+            "i.kind = 'post_course' AND i.sent_at IS NOT NULL",
+        ),
+        (
+            "post_done",
+            "i.kind = 'post_course' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL",
+        ),
+        (
+            "follow_sent",
+            "i.kind = 'follow_up' AND i.sent_at IS NOT NULL",
+        ),
+        (
+            "follow_done",
+            "i.kind = 'follow_up' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL",
+        ),
+    ]
+    .iter()
+    .map(|(n, when)| {
+        (
+            n.to_string(),
+            format!("SUM(CASE WHEN {when} THEN 1 ELSE 0 END)"),
+        )
+    })
+    .collect();
+    let mut resp_sums: Vec<(String, String)> = [
+        (
+            "sat_sum",
+            "SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END)",
+        ),
+        (
+            "sat_n",
+            "SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END)",
+        ),
+        (
+            "imp_pos",
+            "SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END)",
+        ),
+        (
+            "imp_n",
+            "SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END)",
+        ),
+        ("shift", "SUM(r.confidence_shift)"),
+        ("pairs", "SUM(r.confidence_pairs)"),
+        (
+            "conf_n",
+            "SUM(CASE WHEN r.confidence_pairs > 0 THEN 1 ELSE 0 END)",
+        ),
+        ("post_n", "SUM(CASE WHEN r.kind = 'post_course' THEN 1 ELSE 0 END)"),
+        ("follow_n", "SUM(CASE WHEN r.kind = 'follow_up' THEN 1 ELSE 0 END)"),
+    ]
+    .iter()
+    .map(|(n, e)| (n.to_string(), e.to_string()))
+    .collect();
+    for n in 1..=5 {
+        resp_sums.push((format!("g{n}"), format!("SUM(r.guskey{n}_answers)")));
+        resp_sums.push((
+            format!("g{n}_n"),
+            format!("SUM(CASE WHEN r.guskey{n}_answers > 0 THEN 1 ELSE 0 END)"),
+        ));
+    }
+    let with_held = reads("h", "n");
+    let with_att = reads_any("a", &["attended", "absent"]);
+    let with_inv = reads("i", "booking_id") || inv_sums.iter().any(|(n, _)| reads("i", n));
+    let with_resp = reads("r", "booking_id") || resp_sums.iter().any(|(n, _)| reads("r", n));
+    let mut ctes = vec![format!(
         "f_courses AS (
     SELECT c.id FROM courses c
      WHERE c.status = 'published' AND c.first_session_start IS NOT NULL AND ({courses})
-),
-f_held AS (
+)"
+    )];
+    let mut joins = String::new();
+    let now = if with_held || with_att {
+        now()
+    } else {
+        String::new()
+    };
+    if with_held {
+        ctes.push(format!(
+            "f_held AS (
     SELECT s.course_id, COUNT(*) AS n FROM course_sessions s
      WHERE s.course_id IN (SELECT id FROM f_courses) AND s.start_at < {now}
      GROUP BY s.course_id
-),
-f_att AS (
+)"
+        ));
+        joins.push_str("\n  LEFT JOIN f_held h ON h.course_id = b.course_id");
+    }
+    if with_att {
+        ctes.push(format!(
+            "f_att AS (
     SELECT x.booking_id,
            SUM(CASE WHEN x.status IN ('present', 'late', 'left_early') THEN 1 ELSE 0 END) AS attended,
            SUM(CASE WHEN x.status = 'absent' THEN 1 ELSE 0 END) AS absent
@@ -273,100 +438,64 @@ f_att AS (
      CROSS JOIN course_sessions s{att_narrow}
      WHERE s.id = x.session_id AND s.start_at < {now} AND x.course_id IN (SELECT id FROM f_courses)
      GROUP BY x.booking_id
-),
-f_inv AS (
-    SELECT i.booking_id,
-           SUM(CASE WHEN i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent,
-           SUM(CASE WHEN i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS answered,
-           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS post_sent,
-           SUM(CASE WHEN i.kind = 'post_course' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS post_done,
-           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_sent,
-           SUM(CASE WHEN i.kind = 'follow_up' AND i.sent_at IS NOT NULL AND i.answered_at IS NOT NULL THEN 1 ELSE 0 END) AS follow_done
-      FROM evaluation_invitations i{inv_narrow}
-     WHERE i.course_id IN (SELECT id FROM f_courses)
-     GROUP BY i.booking_id
-),
-f_resp AS (
-    SELECT r.booking_id,
-           SUM(CASE WHEN r.kind = 'post_course' THEN r.satisfaction ELSE 0 END) AS sat_sum,
-           SUM(CASE WHEN r.kind = 'post_course' AND r.satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS sat_n,
-           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact >= 4 THEN 1 ELSE 0 END) AS imp_pos,
-           SUM(CASE WHEN r.kind = 'follow_up' AND r.impact IS NOT NULL THEN 1 ELSE 0 END) AS imp_n,
-           SUM(r.confidence_shift) AS shift,
-           SUM(r.confidence_pairs) AS pairs,
-           SUM(CASE WHEN r.confidence_pairs > 0 THEN 1 ELSE 0 END) AS conf_n,
-           SUM(CASE WHEN r.kind = 'post_course' THEN 1 ELSE 0 END) AS post_n,
-           SUM(CASE WHEN r.kind = 'follow_up' THEN 1 ELSE 0 END) AS follow_n,
-           {per_booking}
-      FROM evaluation_responses r{resp_narrow}
-     WHERE r.course_id IN (SELECT id FROM f_courses)
-     GROUP BY r.booking_id
 )",
-        per_booking = per_booking.join(",\n           "),
-        att_narrow = narrow("x.booking_id"),
-        inv_narrow = narrow("i.booking_id"),
-        resp_narrow = narrow("r.booking_id"),
-    );
-    let mut sums = vec![
-        "COUNT(*)".to_string(),
-        sum(&format!("CASE WHEN {confirmed} THEN 1 ELSE 0 END")),
-        sum("CASE WHEN b.status = 'waitlisted' THEN 1 ELSE 0 END"),
-        sum("CASE WHEN b.status = 'cancelled' THEN 1 ELSE 0 END"),
-        sum(&format!("CASE WHEN {late} THEN 1 ELSE 0 END")),
-        sum(&format!("CASE WHEN {confirmed} THEN {held} ELSE 0 END")),
-        sum(&format!(
-            "CASE WHEN {confirmed} THEN COALESCE(a.attended, 0) ELSE 0 END"
-        )),
-        sum(&format!(
-            "CASE WHEN {confirmed} AND {held} > 0 AND COALESCE(a.attended, 0) = {held} \
-             THEN 1 ELSE 0 END"
-        )),
-        sum(&format!("CASE WHEN {no_show} THEN 1 ELSE 0 END")),
-        sum("i.sent"),
-        sum("i.answered"),
-        sum("r.sat_sum"),
-        sum("r.sat_n"),
-        sum("r.imp_pos"),
-        sum("r.imp_n"),
-        sum(&format!(
-            "CASE WHEN {no_show} THEN b.price_pence ELSE 0 END"
-        )),
-        sum(&format!("CASE WHEN {late} THEN b.price_pence ELSE 0 END")),
-        sum("CASE WHEN i.booking_id IS NOT NULL OR r.booking_id IS NOT NULL THEN 1 ELSE 0 END"),
-        sum("i.post_sent"),
-        sum("i.post_done"),
-        sum("i.follow_sent"),
-        sum("i.follow_done"),
-        sum("r.shift"),
-        sum("r.pairs"),
-        sum("r.conf_n"),
-    ];
-    sums.extend((1..=5).map(|n| sum(&format!("r.g{n}"))));
-    sums.extend((1..=5).map(|n| sum(&format!("r.g{n}_n"))));
-    sums.push(sum("r.post_n"));
-    sums.push(sum("r.follow_n"));
-    let select_sums = sums
+            att_narrow = narrow("x.booking_id"),
+        ));
+        joins.push_str("\n  LEFT JOIN f_att a ON a.booking_id = b.id");
+    }
+    let mut table = |name: &str, alias: &str, table: &str, sums: &[(String, String)]| {
+        let cols: Vec<String> = std::iter::once(format!("{alias}.booking_id"))
+            .chain(per_booking(alias, sums))
+            .collect();
+        ctes.push(format!(
+            "{name} AS (
+    SELECT {cols}
+      FROM {table} {alias}{narrow}
+     WHERE {alias}.course_id IN (SELECT id FROM f_courses)
+     GROUP BY {alias}.booking_id
+)",
+            cols = cols.join(",\n           "),
+            narrow = narrow(&format!("{alias}.booking_id")),
+        ));
+        joins.push_str(&format!(
+            "\n  LEFT JOIN {name} {alias} ON {alias}.booking_id = b.id"
+        ));
+    };
+    if with_inv {
+        table("f_inv", "i", "evaluation_invitations", &inv_sums);
+    }
+    if with_resp {
+        table("f_resp", "r", "evaluation_responses", &resp_sums);
+    }
+    let select_figures = figures
         .iter()
         .zip(COLUMNS)
-        .map(|(s, c)| format!("{s} AS {c}"))
+        .map(|(f, c)| match form {
+            _ if !wanted(c) => format!("CAST(0 AS BIGINT) AS {c}"),
+            FactsForm::Summed if f == "1" => format!("COUNT(*) AS {c}"),
+            FactsForm::Summed => format!("{} AS {c}", sum(f)),
+            FactsForm::PerBooking => format!("{f} AS {c}"),
+        })
         .collect::<Vec<_>>()
         .join(",\n       ");
+    let group_by = match form {
+        FactsForm::Summed => {
+            "\n GROUP BY b.course_id, COALESCE(b.school_id, ''), \
+             COALESCE(b.staff_group_id, ''), COALESCE(sc.cluster_id, '')"
+        }
+        FactsForm::PerBooking => "",
+    };
     // The bookings are found through their courses (`IN`): SQLite then searches each
     // course's bookings by index, where a join with `f_courses` scanned every booking.
     let select = format!(
         "SELECT b.course_id AS course_id, COALESCE(b.school_id, '') AS school_key,
        COALESCE(b.staff_group_id, '') AS staff_group_key, COALESCE(sc.cluster_id, '') AS cluster_key,
-       {select_sums}
+       {select_figures}
   FROM bookings b
-  LEFT JOIN schools sc ON sc.id = b.school_id
-  LEFT JOIN f_held h ON h.course_id = b.course_id
-  LEFT JOIN f_att a ON a.booking_id = b.id
-  LEFT JOIN f_inv i ON i.booking_id = b.id
-  LEFT JOIN f_resp r ON r.booking_id = b.id
- WHERE b.course_id IN (SELECT id FROM f_courses) AND b.status <> 'declined'{only_school}
- GROUP BY b.course_id, COALESCE(b.school_id, ''), COALESCE(b.staff_group_id, ''), COALESCE(sc.cluster_id, '')"
+  LEFT JOIN schools sc ON sc.id = b.school_id{joins}
+ WHERE b.course_id IN (SELECT id FROM f_courses) AND b.status <> 'declined'{only_school}{group_by}"
     );
-    (ctes, select)
+    (ctes.join(",\n"), select)
 }
 
 /// Gives every response without one the academic year of its course's first session

@@ -183,13 +183,14 @@ pub(super) fn cell_rows(
     let mut ctes = String::new();
     if !live.is_empty() {
         let courses = live.condition("c.id", &mut b);
-        ctes = live_part(&mut b, &mut parts, &courses, q.now, None);
+        ctes = live_part(&mut b, &mut parts, &courses, q.now, None, wanted);
     }
     grouped(conn, b, &ctes, &parts, levels, wanted, one_row_each)
 }
 
-/// Adds to `parts` the sums of the bookings of the published courses matching `courses`,
-/// worked out live as of `now` (only `school`'s bookings, if given); returns the `WITH`
+/// Adds to `parts` the figures of the bookings of the published courses matching `courses`,
+/// worked out live as of `now` (only `school`'s bookings, if given), a row per booking with
+/// the columns `wanted` needs (the others 0) for [`grouped`] to sum; returns the `WITH`
 /// clause they need.
 fn live_part(
     b: &mut Binder,
@@ -197,11 +198,17 @@ fn live_part(
     courses: &str,
     now: NaiveDateTime,
     school: Option<&str>,
+    wanted: Wanted,
 ) -> String {
-    use crate::store::report_cells::{column_list, facts_sql};
-    let now = b.bind(Param::Ts(now));
+    use crate::store::report_cells::{column_list, facts_sql, FactsForm};
     let school = school.map(|id| b.bind(Param::Text(id.to_string())));
-    let (ctes, select) = facts_sql(courses, &now, school.as_deref());
+    let (ctes, select) = facts_sql(
+        courses,
+        &mut || b.bind(Param::Ts(now)),
+        school.as_deref(),
+        &|c| wanted.needs(c),
+        FactsForm::PerBooking,
+    );
     parts.push(format!(
         "SELECT l.course_id AS course_id, CAST(NULL AS INTEGER) AS month,
                 l.school_key AS school_key, l.cluster_key AS cluster_key,
@@ -316,7 +323,7 @@ pub(super) fn booking_rows(
         ReportScope::School(id) => Some(id.as_str()),
     };
     let mut parts = Vec::new();
-    let ctes = live_part(&mut b, &mut parts, &courses, q.now, school);
+    let ctes = live_part(&mut b, &mut parts, &courses, q.now, school, wanted);
     grouped(conn, b, &ctes, &parts, levels, wanted, false)
 }
 

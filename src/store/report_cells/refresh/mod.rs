@@ -372,7 +372,13 @@ fn refresh_run(
         scratch_tables(c)?;
         exec(c, "DELETE FROM report_refresh_facts", &[])?;
         exec(c, "DELETE FROM report_refresh_spans", &[])?;
-        let (ctes, select) = facts_sql(&format!("c.id IN ({list})"), &now_p, None);
+        let (ctes, select) = facts_sql(
+            &format!("c.id IN ({list})"),
+            &mut || now_p.clone(),
+            None,
+            &|_| true,
+            FactsForm::Summed,
+        );
         exec(
             c,
             &format!(
