@@ -178,8 +178,6 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests and
-    /// lets the email worker finish the batch it is sending.
     /// The booking jobs (promotion where a per-school cap lifted by date, key purging); `wake`
     /// runs them now.
     pub fn booking_jobs(&self) -> &crate::jobs::BookingJobs {
@@ -192,7 +190,8 @@ impl Application {
         &self.evaluation_jobs
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests and
+    /// lets the email worker finish the batch it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         if let Some(worker) = self.worker {
