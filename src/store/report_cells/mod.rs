@@ -635,3 +635,64 @@ fn move_cells(conn: &mut DbConn, facts: &str, params: &[Param], sign: &str) -> Q
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `facts_sql` for the courses `c.id = $1` and the columns `wanted`, in `form`, as one
+    /// statement; and whether it asked for `now`.
+    fn statement(wanted: &dyn Fn(&str) -> bool, form: FactsForm) -> (String, bool) {
+        let mut asked = false;
+        let (ctes, select) = facts_sql(
+            "c.id = $1",
+            &mut || {
+                asked = true;
+                "$2".to_string()
+            },
+            None,
+            wanted,
+            form,
+        );
+        (format!("WITH {ctes}\n{select}"), asked)
+    }
+
+    #[test]
+    fn a_report_reads_only_the_tables_its_columns_need() {
+        // The refresher: every table, summed by its keys, as of `now`.
+        let (all, asked) = statement(&|_| true, FactsForm::Summed);
+        for part in ["f_held", "f_att", "f_inv", "f_resp", "GROUP BY b.course_id"] {
+            assert!(all.contains(part), "the refresher's sums have {part}");
+        }
+        assert!(asked);
+
+        // Answers alone: no register or held session (so no `now` to bind), no invitation.
+        let (answers, asked) = statement(
+            &|c| c.starts_with("satisfaction") || c == "g1_n",
+            FactsForm::PerBooking,
+        );
+        assert!(answers.contains("f_resp"));
+        for part in ["f_held", "f_att", "f_inv", "GROUP BY b.course_id"] {
+            assert!(!answers.contains(part), "answers alone read {part}");
+        }
+        assert!(!asked, "`now` asked for without a register to read");
+        // `r.g1_n` is its own figure: reading it does not read `r.g1`.
+        assert!(answers.contains("THEN 1 ELSE 0 END) AS g1_n"));
+        assert!(!answers.contains("SUM(r.guskey1_answers) AS g1"));
+        // Every column is still there, those not wanted as 0.
+        for c in COLUMNS {
+            assert!(answers.contains(&format!(" AS {c}")), "{c} is in the row");
+        }
+        assert!(answers.contains("CAST(0 AS BIGINT) AS no_shows"));
+
+        // A no-show is read from the registers and the sessions held by `now`.
+        let (no_shows, asked) = statement(&|c| c == "no_shows", FactsForm::PerBooking);
+        assert!(no_shows.contains("f_att") && no_shows.contains("f_held") && asked);
+        assert!(!no_shows.contains("f_inv") && !no_shows.contains("f_resp"));
+
+        // Who was sent an evaluation or answered one reads both, for their booking ids only.
+        let (evaluated, _) = statement(&|c| c == "evaluated", FactsForm::PerBooking);
+        assert!(evaluated.contains("f_inv") && evaluated.contains("f_resp"));
+        assert!(!evaluated.contains("AS sent") && !evaluated.contains("AS sat_sum"));
+    }
+}
