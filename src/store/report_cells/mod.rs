@@ -236,8 +236,8 @@ pub(crate) enum FactsForm {
 
 /// The common table expressions and the final `SELECT` that sum the bookings of the
 /// published courses matching `courses` (a condition on `courses c`) by course, school, staff
-/// group and the school's current cluster, with every column of [`COLUMNS`] (in `form`, or
-/// one row per booking). Sessions count as held when they started before the placeholder
+/// group and the school's current cluster, with every column of [`COLUMNS`] (or one row per
+/// booking, as `form` says). Sessions count as held when they started before the placeholder
 /// `now` gives (asked for only when the registers are read: SQLite refuses a bound parameter
 /// the statement does not use). With `school` (a placeholder), only that school's bookings,
 /// and the marks, invitations and responses are read through the school's bookings rather
@@ -246,7 +246,7 @@ pub(crate) enum FactsForm {
 ///
 /// Columns `wanted` rejects read 0, and the marks, invitations or answers no wanted column
 /// reads are not read at all: an impact report reads no register, an engagement report no
-/// answer's Guskey levels (about a quarter of the statement's time each).
+/// answer's Guskey levels or confidence (a fifth to a quarter of the statement's time).
 ///
 /// The marks are read through their courses: `CROSS JOIN` keeps SQLite from starting at the
 /// sessions held before `now` (every session in the alliance's history, the course matched
