@@ -89,7 +89,8 @@ seed() {
 # marks_left BACKEND URL -> how many courses and school-years are marked for the report
 # refresher to sum again. A database of a build from before the marks were kept in place
 # (no `marked` column, no school-year marks: a saved "before" build timed beside this one)
-# has a row in report_dirty for each course marked.
+# has a row in report_dirty for each course marked. (`marked` is a generated column, which
+# SQLite lists in `table_xinfo` only.)
 marks_left() {
     local sql="SELECT (SELECT count(*) FROM report_dirty WHERE marked)
                       + (SELECT count(*) FROM report_school_tail_marks)"
@@ -97,7 +98,7 @@ marks_left() {
     case "$1" in
         sqlite) python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-kept = db.execute("SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", ("report_dirty", "marked")).fetchone()[0]
+kept = db.execute("SELECT count(*) FROM pragma_table_xinfo(?) WHERE name = ?", ("report_dirty", "marked")).fetchone()[0]
 print(db.execute(sys.argv[2] if kept else sys.argv[3]).fetchone()[0])' "${2#sqlite://}" "$sql" "$old" ;;
         postgres)
             if [ "$(psql "$2" -Atc "SELECT count(*) FROM information_schema.columns
