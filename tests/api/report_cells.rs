@@ -374,6 +374,7 @@ async fn upgraded(backend: Backend) {
         assert_eq!(
             redone,
             [
+                "20261212000010",
                 "20261211000010",
                 "20261210000020",
                 "20261210000010",
@@ -657,7 +658,12 @@ async fn kept_tails(backend: Backend) {
         let redone = cpd_hub::db::redo_migrations_since(conn, "20261210000010").unwrap();
         assert_eq!(
             redone,
-            ["20261211000010", "20261210000020", "20261210000010"]
+            [
+                "20261212000010",
+                "20261211000010",
+                "20261210000020",
+                "20261210000010"
+            ]
         );
         newest_as_kept(conn);
         let by_cluster = |conn: &mut DbConn, method: Method| {
