@@ -115,17 +115,37 @@ impl Money {
 
 /// `123450` -> `£1,234.50`; negative amounts get a leading minus.
 pub fn format_pence(pence: i64) -> String {
-    let sign = if pence < 0 { "-" } else { "" };
+    // Written digit by digit into one string: a report by school formats three amounts for
+    // each of tens of thousands of groups, and the three strings of the obvious way were a
+    // twentieth of its time.
     let p = pence.unsigned_abs();
-    let pounds = (p / 100).to_string();
-    let mut grouped = String::new();
-    for (i, c) in pounds.chars().enumerate() {
-        if i > 0 && (pounds.len() - i).is_multiple_of(3) {
-            grouped.push(',');
+    let mut digits = [0u8; 20];
+    let mut n = p / 100;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
         }
-        grouped.push(c);
     }
-    format!("{sign}£{grouped}.{:02}", p % 100)
+    let mut out = String::with_capacity(len + len / 3 + 6);
+    if pence < 0 {
+        out.push('-');
+    }
+    out.push('£');
+    for i in (0..len).rev() {
+        out.push(char::from(digits[i]));
+        if i > 0 && i % 3 == 0 {
+            out.push(',');
+        }
+    }
+    let rest = (p % 100) as u8;
+    out.push('.');
+    out.push(char::from(b'0' + rest / 10));
+    out.push(char::from(b'0' + rest % 10));
+    out
 }
 
 /// The cost of places booked and not used: the snapshotted price of each booking that was a
@@ -488,6 +508,11 @@ mod tests {
         assert_eq!(format_pence(12_500), "£125.00");
         assert_eq!(format_pence(123_456_789), "£1,234,567.89");
         assert_eq!(format_pence(-150), "-£1.50");
+        assert_eq!(format_pence(99_999), "£999.99");
+        assert_eq!(format_pence(100_000), "£1,000.00");
+        assert_eq!(format_pence(10_000_000), "£100,000.00");
+        assert_eq!(format_pence(-123_456_700), "-£1,234,567.00");
+        assert_eq!(format_pence(i64::MIN), "-£92,233,720,368,547,758.08");
     }
 
     #[test]

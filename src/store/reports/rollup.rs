@@ -265,20 +265,24 @@ fn siblings<'a, K: Ord + Clone + 'a, C: Figures + 'a>(
     entries: impl Iterator<Item = (&'a K, &'a C)>,
 ) -> BTreeMap<K, Vec<Shown>> {
     let entries: Vec<(&K, &C)> = entries.collect();
-    let mut out: BTreeMap<K, Vec<Shown>> = entries
-        .iter()
-        .map(|(k, _)| ((*k).clone(), Vec::new()))
-        .collect();
+    // Each entry's respondents once, and what it shows in the entries' order: tens of
+    // thousands of schools in a report by school, so no lookup by key per figure.
+    let respondents: Vec<Vec<i64>> = entries.iter().map(|(_, c)| c.respondents()).collect();
+    let mut shown: Vec<Vec<Shown>> = vec![Vec::with_capacity(parent.len()); entries.len()];
     for (j, parent_shown) in parent.iter().enumerate() {
-        let counts: Vec<i64> = entries.iter().map(|(_, c)| c.respondents()[j]).collect();
-        for ((k, _), shown) in entries
-            .iter()
+        let counts: Vec<i64> = respondents.iter().map(|r| r[j]).collect();
+        for (s, v) in shown
+            .iter_mut()
             .zip(visibility(t, parent_shown.is_shown(), &counts))
         {
-            out.get_mut(*k).expect("every key listed").push(shown);
+            s.push(v);
         }
     }
-    out
+    entries
+        .into_iter()
+        .map(|(k, _)| k.clone())
+        .zip(shown)
+        .collect()
 }
 
 /// What the totals of `c` show on their own.

@@ -9,13 +9,18 @@ use super::*;
 struct KeptRow {
     #[diesel(sql_type = Text)]
     school_key: String,
-    #[diesel(sql_type = Text)]
-    kind: String,
+    /// The index into `KINDS` (a number, not the kind's name: one string fewer to receive
+    /// for each of tens of thousands of rows).
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    kind: i32,
     #[diesel(sql_type = BigInt)]
     responses: i64,
     #[diesel(sql_type = Text)]
     entries: String,
 }
+
+/// `KeptRow::kind` from the kind's name in `report_school_tails` as `t`.
+const KIND_INDEX: &str = "CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind";
 
 /// The kept rows of a year's schools that a report reads (`report_cells::tails`): per
 /// school, per kind, the count of counted responses and the packed entries, newest first;
@@ -43,9 +48,10 @@ pub(super) fn load_kept_schools(
         None => load(
             conn,
             &format!(
-                "SELECT school_key, kind, responses, entries FROM report_school_tails
-                  WHERE course_year = $1{}",
-                if own { " AND responses % $2 > 0" } else { "" }
+                "SELECT t.school_key, {KIND_INDEX}, t.responses, t.entries
+                   FROM report_school_tails t
+                  WHERE t.course_year = $1{}",
+                if own { " AND t.responses % $2 > 0" } else { "" }
             ),
             if own { &params } else { &params[..1] },
         )?,
@@ -58,7 +64,7 @@ pub(super) fn load_kept_schools(
         } else {
             r.school_key
         };
-        let i = usize::from(r.kind != KINDS[0]);
+        let i = usize::from(r.kind != 0);
         rows.entry(key).or_default()[i] = Some((r.responses, r.entries));
     }
     Ok(KeptSchools { marked, rows })
@@ -169,7 +175,7 @@ fn newest_school_rows(
     let json = Param::Text(serde_json::to_string(&wanted).unwrap_or_default());
     // Both kinds of each school wanted, by primary key.
     let sql = format!(
-        "SELECT t.school_key, t.kind, t.responses, t.entries
+        "SELECT t.school_key, {KIND_INDEX}, t.responses, t.entries
            FROM {elements} u
            JOIN report_school_tails t ON t.course_year = $2 AND t.school_key = u.value->>0",
         elements = json_elements(conn.backend()),

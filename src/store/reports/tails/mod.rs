@@ -301,7 +301,7 @@ fn from_tails<C: Figures + Default + Copy>(
     }
 
     // Each unit is probed once per kind, as deep as the deepest group it is in needs.
-    let mut depth: HashMap<(By, &str), [usize; 2]> = HashMap::new();
+    let mut depth: FastMap<(By, &str), [usize; 2]> = FastMap::default();
     for w in &wanted {
         for (lens, units) in w.groups.values() {
             for u in units {
@@ -402,7 +402,11 @@ fn from_tails<C: Figures + Default + Copy>(
         // Groups with no tail release all their responses.
         if level == 1 {
             for (key, c) in &rollup.first[period] {
-                out.first.entry(key.clone()).or_insert_with(|| c.all_sums());
+                // Looked up before the key is copied: most groups of a report by school
+                // are already there.
+                if !out.first.contains_key(key) {
+                    out.first.insert(key.clone(), c.all_sums());
+                }
             }
         }
     }
