@@ -9,8 +9,7 @@ use super::*;
 struct KeptRow {
     #[diesel(sql_type = Text)]
     school_key: String,
-    /// The index into `KINDS` (a number, not the kind's name: one string fewer to receive
-    /// for each of tens of thousands of rows).
+    /// The index into `KINDS` (`KIND_INDEX`).
     #[diesel(sql_type = diesel::sql_types::Integer)]
     kind: i32,
     #[diesel(sql_type = BigInt)]
@@ -18,9 +17,6 @@ struct KeptRow {
     #[diesel(sql_type = Text)]
     entries: String,
 }
-
-/// `KeptRow::kind` from the kind's name in `report_school_tails` as `t`.
-const KIND_INDEX: &str = "CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind";
 
 /// The kept rows of a year's schools that a report reads (`report_cells::tails`): per
 /// school, per kind, the count of counted responses and the packed entries, newest first;
@@ -127,8 +123,10 @@ fn newest_school_rows(
     let year_param = Param::Int(i64::from(year));
     let heads: Vec<KeptSchoolHead> = load(
         conn,
-        "SELECT school_key, CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, newest
-           FROM report_school_tails WHERE course_year = $1",
+        &format!(
+            "SELECT school_key, {KIND_INDEX}, newest
+               FROM report_school_tails WHERE course_year = $1"
+        ),
         std::slice::from_ref(&year_param),
     )?;
     // Each school's cluster, by number, and the cluster's tail lengths (schools as kept: ''

@@ -205,18 +205,20 @@ fn pair_rows(
     if places.cluster_of.is_none() {
         return load(
             conn,
-            "SELECT school_key, staff_group_key,
-                    CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, responses, entries
-               FROM report_school_group_tails WHERE course_year = $1",
+            &format!(
+                "SELECT school_key, staff_group_key, {KIND_INDEX}, responses, entries
+                   FROM report_school_group_tails WHERE course_year = $1"
+            ),
             &[year_param],
         );
     }
     // On PostgreSQL from the key's index alone (it includes `newest`).
     let heads: Vec<KeptGroupHead> = load(
         conn,
-        "SELECT school_key, staff_group_key,
-                CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS kind, newest
-           FROM report_school_group_tails WHERE course_year = $1",
+        &format!(
+            "SELECT school_key, staff_group_key, {KIND_INDEX}, newest
+               FROM report_school_group_tails WHERE course_year = $1"
+        ),
         std::slice::from_ref(&year_param),
     )?;
     let mut candidates: Vec<Candidate> = Vec::new();
@@ -252,8 +254,7 @@ fn pair_rows(
     let json = Param::Text(serde_json::Value::Array(wanted).to_string());
     // One look-up by primary key per row wanted.
     let sql = format!(
-        "SELECT t.school_key, t.staff_group_key,
-                CASE WHEN t.kind = 'post_course' THEN 0 ELSE 1 END AS kind, t.responses, t.entries
+        "SELECT t.school_key, t.staff_group_key, {KIND_INDEX}, t.responses, t.entries
            FROM {elements} u
            JOIN report_school_group_tails t
              ON t.course_year = $2 AND t.school_key = u.value->>0

@@ -27,53 +27,46 @@ pub(super) fn probe(
         }
         // Per unit and kind with a tail: its key, the kind, how many, and for a school's
         // staff group the school and the staff group ('' for none) apart.
-        let mut columns = UnitColumns::default();
+        let mut rows: Vec<UnitRow> = Vec::new();
         for (u, d) in &list {
             for (i, kind) in KINDS.iter().enumerate() {
                 if d[i] > 0 {
                     let (school, group) = split_pair(u);
                     let group = if group == NONE_KEY { "" } else { group };
-                    columns.push([u, kind, &d[i].to_string(), school, group]);
+                    rows.push((u, kind, d[i], school, group));
                 }
             }
         }
-        if columns.is_empty() {
+        if rows.is_empty() {
             continue;
         }
-        out.extend(probe_sql(conn, by, year, is_none, &columns, t)?);
+        out.extend(probe_sql(conn, by, year, is_none, &rows, t)?);
     }
     Ok(out)
 }
 
-/// The units a probe looks up, a column each: key, kind, depth, school, staff group.
-#[derive(Default)]
-struct UnitColumns {
-    rows: usize,
-    /// PostgreSQL's: each column's values joined by `SEP`, read back with `string_to_array`.
-    joined: [String; 5],
-    /// SQLite's: `[key, kind, depth, school, staff group]` per unit, as a JSON array.
-    json: Vec<[String; 5]>,
-}
+/// A unit a probe looks up, for one kind: its key, the kind, how many, the school and the
+/// staff group.
+type UnitRow<'a> = (&'a str, &'a str, usize, &'a str, &'a str);
 
 /// What joins a column's values for PostgreSQL: a control character no key holds (not the
 /// one that joins a pair of keys, `pair_key`, as a unit may be a pair).
-const SEP: char = '\u{1e}';
+const SEP: &str = "\u{1e}";
 
-impl UnitColumns {
-    fn push(&mut self, values: [&str; 5]) {
-        for (column, v) in self.joined.iter_mut().zip(values) {
-            if self.rows > 0 {
-                column.push(SEP);
-            }
-            column.push_str(v);
+/// The units' values of one column, joined by `SEP`, for `string_to_array`.
+fn joined<'a, T: std::fmt::Display>(
+    units: &[UnitRow<'a>],
+    column: impl Fn(&UnitRow<'a>) -> T,
+) -> Param {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (i, u) in units.iter().enumerate() {
+        if i > 0 {
+            out.push_str(SEP);
         }
-        self.json.push(values.map(str::to_string));
-        self.rows += 1;
+        let _ = write!(out, "{}", column(u));
     }
-
-    fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
+    Param::Text(out)
 }
 
 fn probe_sql(
@@ -81,13 +74,13 @@ fn probe_sql(
     by: By,
     year: Option<i32>,
     is_none: bool,
-    columns: &UnitColumns,
+    units: &[UnitRow],
     t: Threshold,
 ) -> QueryResult<Vec<TailRow>> {
     // The units as a relation `u(unit, kind, depth, school, grp)`. On PostgreSQL from five
     // arrays: reading them costs about two thirds of taking each value out of a JSON array
     // (`->>` parses the element again at each use), over thousands of look-ups.
-    let (units, mut params) = match conn.backend() {
+    let (relation, mut params) = match conn.backend() {
         Backend::Postgres => (
             // An empty string is an empty array, so a lone unit's '' (the year's unit, no
             // school or staff group) reads NULL: read back.
@@ -96,20 +89,21 @@ fn probe_sql(
                 FROM unnest(string_to_array($1, chr(30)), string_to_array($2, chr(30)),
                             CAST(string_to_array($3, chr(30)) AS integer[]),
                             string_to_array($4, chr(30)), string_to_array($5, chr(30)))
-                     AS v(unit, kind, depth, school, grp)) u"
-                .to_string(),
-            columns
-                .joined
-                .iter()
-                .map(|c| Param::Text(c.clone()))
-                .collect::<Vec<_>>(),
+                     AS v(unit, kind, depth, school, grp)) u",
+            vec![
+                joined(units, |u| u.0),
+                joined(units, |u| u.1),
+                joined(units, |u| u.2),
+                joined(units, |u| u.3),
+                joined(units, |u| u.4),
+            ],
         ),
         Backend::Sqlite => (
             "(SELECT value->>0 AS unit, value->>1 AS kind, CAST(value->>2 AS INTEGER) AS depth,
-                     value->>3 AS school, value->>4 AS grp FROM json_each($1)) u"
-                .to_string(),
+                     value->>3 AS school, value->>4 AS grp FROM json_each($1)) u",
+            // Each unit as `[key, kind, how many, school, staff group]`.
             vec![Param::Text(
-                serde_json::to_string(&columns.json).unwrap_or_default(),
+                serde_json::to_string(units).unwrap_or_default(),
             )],
         ),
     };
@@ -152,7 +146,7 @@ fn probe_sql(
             let year = in_year("r", &mut params);
             format!(
                 "SELECT u.unit AS unit, u.kind AS kind, t.*
-                   FROM {units}
+                   FROM {relation}
                   CROSS JOIN LATERAL (
                         SELECT {cols}
                           FROM evaluation_responses r
@@ -169,7 +163,7 @@ fn probe_sql(
             let year = in_year("r2", &mut params);
             format!(
                 "SELECT u.unit AS unit, u.kind AS kind, {cols}
-                   FROM {units}
+                   FROM {relation}
                    JOIN evaluation_responses r ON r.id IN (
                         SELECT r2.id FROM evaluation_responses r2
                          WHERE {unit}r2.kind = u.kind{year} AND r2.counted
