@@ -157,7 +157,9 @@ pub async fn engagement(
     let csv = params.wants_csv(&req)?;
     let query = q.clone();
     let report = state
-        .db(move |c| Ok(store::engagement(c, &query, scope)?))
+        .db_with_helper(move |c, helper| {
+            Ok(store::engagement_with_helper(c, helper, &query, scope)?)
+        })
         .await?;
     if csv {
         let records = Records {

@@ -51,4 +51,26 @@ impl AppState {
         })
         .await?
     }
+
+    /// [`AppState::db`] for work that can use a second connection (a report's two periods,
+    /// `store::reports::engagement_with_helper`): gives `f` one besides, on PostgreSQL, when
+    /// the pool has one idle that no other request is waiting for. It never waits for one:
+    /// under load the pool's connections serve other requests, and `f` works on one alone.
+    pub async fn db_with_helper<T, F>(&self, f: F) -> AppResult<T>
+    where
+        F: FnOnce(&mut DbConn, Option<&mut DbConn>) -> AppResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(AppError::from)?;
+            // One idle connection is left for whichever request comes next.
+            let mut helper = match &*conn {
+                DbConn::Pg(_) if pool.state().idle_connections > 1 => pool.try_get(),
+                _ => None,
+            };
+            f(&mut conn, helper.as_deref_mut())
+        })
+        .await?
+    }
 }

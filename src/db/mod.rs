@@ -342,6 +342,51 @@ where
     }
 }
 
+/// Inside `conn`'s open [`snapshot_tx`] on PostgreSQL: runs `f` with `helper` in a read-only
+/// transaction that sees the very same snapshot (`pg_export_snapshot`, `SET TRANSACTION
+/// SNAPSHOT`), so work split over the two connections reads one state of the database. The
+/// helper's transaction ends before this returns. `None` on SQLite, which cannot share a
+/// snapshot between connections: the caller does the work on `conn` alone.
+pub fn with_shared_snapshot<T, F>(
+    conn: &mut DbConn,
+    helper: &mut DbConn,
+    f: F,
+) -> QueryResult<Option<T>>
+where
+    F: FnOnce(&mut DbConn, &mut DbConn) -> QueryResult<T>,
+{
+    #[derive(QueryableByName)]
+    struct Exported {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    if !matches!((&*conn, &*helper), (DbConn::Pg(_), DbConn::Pg(_))) {
+        return Ok(None);
+    }
+    let snapshot = diesel::sql_query("SELECT pg_export_snapshot() AS id")
+        .get_result::<Exported>(conn)?
+        .id;
+    // The id is PostgreSQL's own (hex digits and dashes), not from a request; checked all
+    // the same, as it is written into the statement (SET takes no parameters).
+    if !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(diesel::result::Error::QueryBuilderError(
+            format!("unexpected snapshot id {snapshot:?}").into(),
+        ));
+    }
+    if let DbConn::Pg(h) = helper {
+        AnsiTransactionManager::begin_transaction_sql(
+            h,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?;
+    }
+    let outcome = helper
+        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .and_then(|()| f(conn, helper));
+    // Read-only: ending it either way loses nothing; rolling back also clears a failed one.
+    <DbConn as Connection>::TransactionManager::rollback_transaction(helper)?;
+    outcome.map(Some)
+}
+
 /// Checks that the database answers; `/readyz` uses it.
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")

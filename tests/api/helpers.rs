@@ -314,6 +314,31 @@ pub fn migrated_db(backend: Backend) -> Option<(TestDb, cpd_hub::db::DbConn)> {
     Some((db, conn))
 }
 
+/// A second connection to the PostgreSQL database `conn` is on (`None` on SQLite), as a
+/// report's helper (`store::reports::engagement_with_helper`) or a concurrent writer.
+pub fn second_connection(conn: &mut cpd_hub::db::DbConn) -> Option<cpd_hub::db::DbConn> {
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    if !matches!(conn, cpd_hub::db::DbConn::Pg(_)) {
+        return None;
+    }
+    let name = diesel::sql_query("SELECT current_database() AS name")
+        .get_result::<Name>(conn)
+        .expect("the database's name")
+        .name;
+    let mut url = url::Url::parse(&postgres_url()?).expect("TEST_POSTGRES_URL is a URL");
+    url.set_path(&name);
+    Some(
+        cpd_hub::db::Manager::new(url.as_str())
+            .expect("a database URL")
+            .open()
+            .expect("the database opens"),
+    )
+}
+
 /// A connection to the database at `url`, migrated and given the default reference data.
 fn opened(url: &str) -> cpd_hub::db::DbConn {
     let mut conn = cpd_hub::db::Manager::new(url)

@@ -148,6 +148,10 @@ fn compare_over(
     windows: Vec<(NaiveDate, NaiveDate, NaiveDateTime)>,
 ) -> usize {
     let mut n = 0;
+    // On PostgreSQL the reports read through the cells work the year earlier out on a second
+    // connection, in the same snapshot, as the service does when it has one to spare.
+    let mut helper = crate::helpers::second_connection(conn);
+    assert_eq!(helper.is_some(), matches!(conn, DbConn::Pg(_)));
     for (from, to, now) in windows {
         for (group_by, then_by) in groupings {
             let q = ReportQuery {
@@ -161,14 +165,15 @@ fn compare_over(
             let label = format!("{state}: {from}..{to} at {now} by {}", q.group_by_label());
             let key = format!("{from} {to} {now} {}", q.group_by_label());
             let (engagement, impact) = reference.0.entry(key).or_insert_with(|| {
-                let e = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+                let e = engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap();
                 let i = impact_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
                 (
                     serde_json::to_value(&e).unwrap(),
                     serde_json::to_value(&i).unwrap(),
                 )
             });
-            let by_cells = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
+            let by_cells =
+                engagement_by(conn, helper.as_mut(), &q, ReportScope::All, Method::Cells).unwrap();
             same(
                 &serde_json::to_value(&by_cells).unwrap(),
                 engagement,
@@ -439,7 +444,7 @@ async fn kept_tails(backend: Backend) {
             min_responses: 5,
         };
         let report = |conn: &mut DbConn, method: Method| {
-            serde_json::to_value(engagement_by(conn, &q, ReportScope::All, method).unwrap())
+            serde_json::to_value(engagement_by(conn, None, &q, ReportScope::All, method).unwrap())
                 .unwrap()
         };
         let reference = report(conn, Method::Bookings);
@@ -525,7 +530,7 @@ async fn kept_tails(backend: Backend) {
             ..q
         };
         let mut e = |m| {
-            serde_json::to_value(engagement_by(conn, &cluster, ReportScope::All, m).unwrap())
+            serde_json::to_value(engagement_by(conn, None, &cluster, ReportScope::All, m).unwrap())
                 .unwrap()
         };
         let (by_bookings, by_cells) = (e(Method::Bookings), e(Method::Cells));
@@ -549,7 +554,7 @@ async fn kept_tails(backend: Backend) {
                         min_responses,
                         ..q.clone()
                     };
-                    let e = engagement_by(conn, &pq, ReportScope::All, method).unwrap();
+                    let e = engagement_by(conn, None, &pq, ReportScope::All, method).unwrap();
                     let i = impact_by(conn, &pq, ReportScope::All, method).unwrap();
                     json!([e, i])
                 })
@@ -668,7 +673,7 @@ async fn kept_tails(backend: Backend) {
         newest_as_kept(conn);
         let by_cluster = |conn: &mut DbConn, method: Method| {
             json!([
-                engagement_by(conn, &cluster, ReportScope::All, method).unwrap(),
+                engagement_by(conn, None, &cluster, ReportScope::All, method).unwrap(),
                 impact_by(conn, &cluster, ReportScope::All, method).unwrap()
             ])
         };
@@ -1143,8 +1148,8 @@ fn every_state_on(conn: &mut DbConn) {
                 .unwrap();
         };
         spoil(conn, 1000);
-        let spoiled = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
-        let right = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+        let spoiled = engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap();
+        let right = engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap();
         assert_ne!(
             spoiled.totals.bookings,
             right.totals.bookings,
@@ -1372,8 +1377,8 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
             now: cpd_hub::domain::time::now(),
             min_responses: 5,
         };
-        let cells = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
-        let bookings = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+        let cells = engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap();
+        let bookings = engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap();
         same(
             &serde_json::to_value(&cells).unwrap(),
             &serde_json::to_value(&bookings).unwrap(),
@@ -1401,8 +1406,9 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
                 group_by: grouping,
                 ..q.clone()
             };
-            let cells = engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap();
-            let bookings = engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap();
+            let cells = engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap();
+            let bookings =
+                engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap();
             same(
                 &serde_json::to_value(&cells).unwrap(),
                 &serde_json::to_value(&bookings).unwrap(),
@@ -1749,11 +1755,11 @@ async fn one_pass_each(backend: Backend) {
         };
         same(
             &serde_json::to_value(
-                engagement_by(conn, &q, ReportScope::All, Method::Cells).unwrap(),
+                engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap(),
             )
             .unwrap(),
             &serde_json::to_value(
-                engagement_by(conn, &q, ReportScope::All, Method::Bookings).unwrap(),
+                engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap(),
             )
             .unwrap(),
             "after two passes",
@@ -1851,4 +1857,60 @@ async fn marks_in_place(backend: Backend) {
 crate::each_backend!(
     a_raise_of_a_marked_course_is_written_in_place,
     marks_in_place
+);
+
+/// A report split over two connections (`engagement_with_helper`) reads one state of the
+/// database on both: a change committed after the report's snapshot was taken is seen by
+/// neither, and the helper's transaction is over when the work is.
+async fn one_snapshot_on_two_connections(backend: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let Some((db, mut conn)) = crate::helpers::migrated_db(backend) else {
+            return;
+        };
+        let clusters = |c: &mut DbConn| count(c, "SELECT COUNT(*) AS n FROM clusters");
+        let Some(mut helper) = crate::helpers::second_connection(&mut conn) else {
+            // SQLite cannot share a snapshot between connections: the work stays on one.
+            let mut other = cpd_hub::db::Manager::new(db.url()).unwrap().open().unwrap();
+            let shared = cpd_hub::db::snapshot_tx(&mut conn, |conn| {
+                cpd_hub::db::with_shared_snapshot(conn, &mut other, |_, _| Ok(()))
+            });
+            assert!(matches!(shared, Ok(None)), "{shared:?}");
+            return;
+        };
+        let mut writer = crate::helpers::second_connection(&mut conn).unwrap();
+        let before = clusters(&mut conn);
+        let seen = cpd_hub::db::snapshot_tx(&mut conn, |conn| {
+            // The snapshot is taken at the transaction's first read.
+            assert_eq!(clusters(conn), before);
+            diesel::sql_query(
+                "INSERT INTO clusters (id, name, description, created_at, updated_at)
+                 VALUES ('c-later', 'Later', '', now(), now())",
+            )
+            .execute(&mut writer)
+            .unwrap();
+            assert_eq!(clusters(&mut writer), before + 1);
+            cpd_hub::db::with_shared_snapshot(conn, &mut helper, |conn, helper| {
+                Ok((clusters(conn), clusters(helper)))
+            })
+        })
+        .unwrap();
+        assert_eq!(seen, Some((before, before)));
+        // Out of the shared snapshot, the helper sees what has been committed.
+        assert_eq!(clusters(&mut helper), before + 1);
+        // A failure on the helper ends its transaction too, and is the caller's error.
+        let failed = cpd_hub::db::snapshot_tx(&mut conn, |conn| {
+            cpd_hub::db::with_shared_snapshot(conn, &mut helper, |_, helper| {
+                diesel::sql_query("SELECT no_such_column FROM clusters").execute(helper)
+            })
+        });
+        assert!(failed.is_err());
+        assert_eq!(clusters(&mut helper), before + 1);
+    })
+    .await
+    .expect("the snapshot check finished");
+}
+
+crate::each_backend!(
+    a_report_on_two_connections_reads_one_snapshot,
+    one_snapshot_on_two_connections
 );

@@ -49,13 +49,27 @@ pub fn engagement(
     q: &ReportQuery,
     scope: ReportScope,
 ) -> QueryResult<EngagementReport> {
-    engagement_by(conn, q, scope, Method::Cells)
+    engagement_by(conn, None, q, scope, Method::Cells)
+}
+
+/// [`engagement`] with a second connection (`helper`), where there is one to spare: on
+/// PostgreSQL the year earlier is then worked out on it, in the same snapshot, while this
+/// window is worked out on `conn`, so a report takes both of a machine's cores.
+#[tracing::instrument(skip_all, fields(group_by = %q.group_by_label()))]
+pub fn engagement_with_helper(
+    conn: &mut DbConn,
+    helper: Option<&mut DbConn>,
+    q: &ReportQuery,
+    scope: ReportScope,
+) -> QueryResult<EngagementReport> {
+    engagement_by(conn, helper, q, scope, Method::Cells)
 }
 
 /// The engagement report worked out by `method` (a school's own view is always worked out
-/// from its bookings).
+/// from its bookings), with `helper` as in [`engagement_with_helper`].
 pub fn engagement_by(
     conn: &mut DbConn,
+    helper: Option<&mut DbConn>,
     q: &ReportQuery,
     scope: ReportScope,
     method: Method,
@@ -67,12 +81,43 @@ pub fn engagement_by(
     };
     crate::db::snapshot_tx(conn, |conn| {
         tune(conn)?;
-        engagement_in(conn, q, &scope, method)
+        engagement_in(conn, helper, q, &scope, method)
     })
+}
+
+/// Runs `f` for both periods of a report (0, the window; 1, a year earlier) and gives back
+/// both results: at once on `conn` and `helper`, in one snapshot, where a helper is given
+/// and the backend can share a snapshot (`db::with_shared_snapshot`); otherwise one after the
+/// other on `conn`. Either way `f` sees the same state of the database for both.
+pub(super) fn both_periods<T: Send>(
+    conn: &mut DbConn,
+    helper: Option<&mut DbConn>,
+    f: impl Fn(&mut DbConn, usize) -> QueryResult<T> + Sync,
+) -> QueryResult<[T; 2]> {
+    if let Some(helper) = helper {
+        let shared = crate::db::with_shared_snapshot(conn, helper, |conn, helper| {
+            tune(helper)?;
+            std::thread::scope(|s| {
+                let earlier = s.spawn(|| f(helper, 1));
+                let now = f(conn, 0);
+                // A panic on the helper's thread is the caller's panic, as it would have been
+                // on this one.
+                let earlier = earlier
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                Ok([now?, earlier?])
+            })
+        })?;
+        if let Some(both) = shared {
+            return Ok(both);
+        }
+    }
+    Ok([f(conn, 0)?, f(conn, 1)?])
 }
 
 fn engagement_in(
     conn: &mut DbConn,
+    helper: Option<&mut DbConn>,
     q: &ReportQuery,
     scope: &ReportScope,
     method: Method,
@@ -83,11 +128,20 @@ fn engagement_in(
     let cold = all && q.group_by == GroupBy::School;
     let courses = load_courses(conn, q, levels.contains(&GroupBy::Priority))?;
     let labels = load_labels(conn, &levels, cold || !all)?;
-    let mut rollup = Rollup::<EngagementCounts>::new();
-    for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
+    let school = match scope {
+        ReportScope::All => None,
+        ReportScope::School(id) => Some(id.as_str()),
+    };
+    // Each period's sums, rolled up and released, on its own.
+    let one_period = |conn: &mut DbConn, period: usize| {
+        let window = match period {
+            0 => q.clone(),
+            _ => q.year_earlier(),
+        };
+        let mut rollup = Rollup::<EngagementCounts>::new();
         let rows = match method {
-            Method::Cells => cell_rows(conn, window, &levels, Wanted::Engagement)?,
-            Method::Bookings => booking_rows(conn, window, &levels, Wanted::Engagement, scope)?,
+            Method::Cells => cell_rows(conn, &window, &levels, Wanted::Engagement)?,
+            Method::Bookings => booking_rows(conn, &window, &levels, Wanted::Engagement, scope)?,
         };
         for r in rows {
             rollup.add(
@@ -99,17 +153,11 @@ fn engagement_in(
                 r.engagement(),
             );
         }
-    }
-    // Kept sums less a course's old figures can leave a group with nothing in it.
-    rollup.prune(|c| c.bookings != 0);
-    let school = match scope {
-        ReportScope::All => None,
-        ReportScope::School(id) => Some(id.as_str()),
-    };
-    for (period, window) in [q.clone(), q.year_earlier()].iter().enumerate() {
+        // Kept sums less a course's old figures can leave a group with nothing in it.
+        rollup.prune(|c| c.bookings != 0);
         let r = released_sums(
             conn,
-            window,
+            &window,
             period,
             &levels,
             Wanted::Engagement,
@@ -119,7 +167,10 @@ fn engagement_in(
             &courses,
         )?;
         rollup.release(period, &r);
-    }
+        Ok(rollup)
+    };
+    let [mut rollup, earlier] = both_periods(conn, helper, one_period)?;
+    rollup.adopt(1, earlier);
     let places = places(&levels, &courses);
 
     // In a school's own view the alliance is the parent and the rest of the alliance the

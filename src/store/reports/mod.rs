@@ -26,5 +26,5 @@ mod tails;
 mod window;
 
 pub use cells::Method;
-pub use engagement::{engagement, engagement_by};
+pub use engagement::{engagement, engagement_by, engagement_with_helper};
 pub use impact::{impact, impact_by};

@@ -74,6 +74,14 @@ impl<C: Default + Copy + std::ops::AddAssign> Rollup<C> {
         }
     }
 
+    /// Takes `period`'s sums from `other` (a rollup of that period alone, worked out apart),
+    /// in place of this one's.
+    pub(super) fn adopt(&mut self, period: usize, mut other: Rollup<C>) {
+        self.totals[period] = other.totals[period];
+        self.first[period] = std::mem::take(&mut other.first[period]);
+        self.second[period] = std::mem::take(&mut other.second[period]);
+    }
+
     /// Drops the groups whose sums `keep` refuses.
     pub(super) fn prune(&mut self, keep: impl Fn(&C) -> bool) {
         for period in 0..2 {

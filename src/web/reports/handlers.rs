@@ -169,17 +169,25 @@ struct Dashboard {
     by_course: ImpactReport,
 }
 
-fn load_dashboard(conn: &mut crate::db::DbConn, q: &ReportQuery) -> AppResult<Dashboard> {
+fn load_dashboard(
+    conn: &mut crate::db::DbConn,
+    mut helper: Option<&mut crate::db::DbConn>,
+    q: &ReportQuery,
+) -> AppResult<Dashboard> {
     let with = |g: GroupBy| ReportQuery {
         group_by: g,
         then_by: None,
         ..q.clone()
     };
     let single = q.then_by.is_none();
-    let engagement = |g: GroupBy, conn: &mut crate::db::DbConn| -> AppResult<EngagementReport> {
-        Ok(store::engagement(conn, &with(g), ReportScope::All)?)
+    // Each report on its own snapshot, as before, with the helper lent to each in turn.
+    let mut report = |q: &ReportQuery, conn: &mut crate::db::DbConn| {
+        store::engagement_with_helper(conn, helper.as_deref_mut(), q, ReportScope::All)
     };
-    let selected = store::engagement(conn, q, ReportScope::All)?;
+    let selected = report(q, conn)?;
+    let mut engagement = |g: GroupBy,
+                          conn: &mut crate::db::DbConn|
+     -> AppResult<EngagementReport> { Ok(report(&with(g), conn)?) };
     let reuse = |g: GroupBy| single && q.group_by == g;
     let by_cluster = if reuse(GroupBy::Cluster) {
         selected.clone()
@@ -331,7 +339,9 @@ async fn dashboard_for(
     };
     let trend = Trend::parse(p.trend.as_deref());
     let query = q.clone();
-    let d = state.db(move |c| load_dashboard(c, &query)).await?;
+    let d = state
+        .db_with_helper(move |c, helper| load_dashboard(c, helper, &query))
+        .await?;
 
     let window = window_label(&q);
     let school_href = |g: &EngagementGroup| {
@@ -701,9 +711,10 @@ async fn school_view_for(
     let trend = Trend::parse(p.trend.as_deref());
     let (query, id) = (q.clone(), school_id.clone());
     let (selected, by_term) = state
-        .db(move |c| {
+        .db_with_helper(move |c, mut helper| {
             let scope = ReportScope::School(id);
-            let selected = store::engagement(c, &query, scope.clone())?;
+            let selected =
+                store::engagement_with_helper(c, helper.as_deref_mut(), &query, scope.clone())?;
             let by_term = if query.group_by == GroupBy::Term && query.then_by.is_none() {
                 selected.clone()
             } else {
@@ -712,7 +723,7 @@ async fn school_view_for(
                     then_by: None,
                     ..query.clone()
                 };
-                store::engagement(c, &q, scope)?
+                store::engagement_with_helper(c, helper, &q, scope)?
             };
             Ok((selected, by_term))
         })
