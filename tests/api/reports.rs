@@ -1521,6 +1521,41 @@ both_backends! {
     }
 }
 
+both_backends! {
+    async fn reports_asked_at_once_are_the_reports_asked_one_at_a_time(app: TestApp) {
+        // Each report may take a second connection from the pool (on PostgreSQL, for the
+        // year earlier) but never waits for one: many asked at once, more than the pool
+        // holds, all answer, each as it does alone.
+        let w = build(&app).await;
+        let mut alone = Vec::new();
+        for g in ["school", "cluster", "priority", "term", "cluster,staff_group"] {
+            for (kind, token) in [
+                ("engagement", app.admin_token.as_str()),
+                ("impact", app.admin_token.as_str()),
+                ("engagement", w.lead_a.token.as_str()),
+            ] {
+                let path = format!("/api/v1/reports/{kind}?{}&group_by={g}", w.window());
+                let body = report(&app, token, &path).await;
+                alone.push((path, token, body));
+            }
+        }
+        let asked = alone.iter().cycle().take(alone.len() * 4).map(|(path, token, body)| {
+            let app = &app;
+            async move {
+                let r = app.get(path, Some(token)).await;
+                (path, body, r.status().as_u16(), r.text().await.unwrap_or_default())
+            }
+        });
+        let answers = futures_util::future::join_all(asked).await;
+        assert_eq!(answers.len(), 60);
+        for (path, body, status, text) in answers {
+            assert_eq!(status, 200, "{path}: {text}");
+            let got: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(&got, body, "{path} asked at once");
+        }
+    }
+}
+
 /// Parses CSV with Python's csv module, checking the byte-order mark and CRLF line ends.
 fn python_csv(bytes: &[u8]) -> Vec<Vec<String>> {
     let script = "import csv, io, json, sys\n\
