@@ -345,8 +345,10 @@ where
 /// Inside `conn`'s open [`snapshot_tx`] on PostgreSQL: runs `f` with `helper` in a read-only
 /// transaction that sees the very same snapshot (`pg_export_snapshot`, `SET TRANSACTION
 /// SNAPSHOT`), so work split over the two connections reads one state of the database. The
-/// helper's transaction ends before this returns. `None` on SQLite, which cannot share a
-/// snapshot between connections: the caller does the work on `conn` alone.
+/// helper's transaction ends before this returns. `Ok(None)` where `helper` cannot share the
+/// snapshot: on SQLite, which cannot share one between connections, or when the helper fails
+/// to take it (its connection lost, say); the caller then does the work on `conn` alone. An
+/// error is `conn`'s own, or `f`'s.
 pub fn with_shared_snapshot<T, F>(
     conn: &mut DbConn,
     helper: &mut DbConn,
@@ -373,18 +375,34 @@ where
             format!("unexpected snapshot id {snapshot:?}").into(),
         ));
     }
-    if let DbConn::Pg(h) = helper {
-        AnsiTransactionManager::begin_transaction_sql(
+    let began = match helper {
+        DbConn::Pg(h) => AnsiTransactionManager::begin_transaction_sql(
             h,
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )?;
+        ),
+        DbConn::Sqlite(_) => return Ok(None),
+    };
+    let taken = began
+        .and_then(|()| helper.batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'")));
+    let outcome = match taken {
+        Ok(()) => Some(f(conn, helper)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a second connection could not share a report's snapshot");
+            None
+        }
+    };
+    // Read-only: ending it either way loses nothing, and rolling back also clears a failed
+    // one. A helper that cannot even do that is broken, and the pool drops it when it is
+    // given back; what it read before is still good.
+    if <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(helper)
+        .transaction_depth()
+        .is_ok_and(|d| d.is_some())
+    {
+        if let Err(e) = <DbConn as Connection>::TransactionManager::rollback_transaction(helper) {
+            tracing::warn!(error = %e, "a second connection's read-only transaction did not end");
+        }
     }
-    let outcome = helper
-        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        .and_then(|()| f(conn, helper));
-    // Read-only: ending it either way loses nothing; rolling back also clears a failed one.
-    <DbConn as Connection>::TransactionManager::rollback_transaction(helper)?;
-    outcome.map(Some)
+    outcome.transpose()
 }
 
 /// Checks that the database answers; `/readyz` uses it.

@@ -1914,3 +1914,58 @@ crate::each_backend!(
     a_report_on_two_connections_reads_one_snapshot,
     one_snapshot_on_two_connections
 );
+
+/// The second connection only lends a hand: one that fails in its work, or whose server
+/// process has ended so that it cannot take the snapshot, leaves the report as it is on one
+/// connection (the year earlier is then worked out on the first).
+async fn a_failing_helper(backend: Backend) {
+    on_a_seeded_db(backend, |conn| {
+        let Some(mut helper) = crate::helpers::second_connection(conn) else {
+            return;
+        };
+        let q = ReportQuery {
+            from: date(2025, 9, 1),
+            to: date(2026, 8, 31),
+            group_by: GroupBy::Cluster,
+            then_by: Some(GroupBy::StaffGroup),
+            now: reading_time(),
+            min_responses: 5,
+        };
+        let report = |conn: &mut DbConn, helper: Option<&mut DbConn>| {
+            let r = engagement_by(conn, helper, &q, ReportScope::All, Method::Cells).unwrap();
+            serde_json::to_value(r).unwrap()
+        };
+        let alone = report(conn, None);
+        assert_ne!(alone["previous"]["totals"]["bookings"], 0);
+        // Work that fails on the helper: it finds none of the tables.
+        diesel::sql_query("SET search_path = nowhere")
+            .execute(&mut helper)
+            .unwrap();
+        same(&report(conn, Some(&mut helper)), &alone, "helper failing");
+        // A helper whose server process has ended.
+        let pid = count(&mut helper, "SELECT CAST(pg_backend_pid() AS BIGINT) AS n");
+        count(
+            conn,
+            &format!("SELECT COUNT(*) AS n FROM (SELECT pg_terminate_backend({pid})) t"),
+        );
+        let gone = format!("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE pid = {pid}");
+        for _ in 0..100 {
+            if count(conn, &gone) == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(count(conn, &gone), 0);
+        same(
+            &report(conn, Some(&mut helper)),
+            &alone,
+            "helper's connection lost",
+        );
+    })
+    .await
+}
+
+crate::each_backend!(
+    a_report_goes_on_when_its_second_connection_fails,
+    a_failing_helper
+);

@@ -88,7 +88,9 @@ pub fn engagement_by(
 /// Runs `f` for both periods of a report (0, the window; 1, a year earlier) and gives back
 /// both results: at once on `conn` and `helper`, in one snapshot, where a helper is given
 /// and the backend can share a snapshot (`db::with_shared_snapshot`); otherwise one after the
-/// other on `conn`. Either way `f` sees the same state of the database for both.
+/// other on `conn`. Either way `f` sees the same state of the database for both. The helper
+/// only lends a hand: if it fails (its connection lost, say), the year earlier is worked out
+/// on `conn`, in the same snapshot, and the report goes on.
 pub(super) fn both_periods<T: Send>(
     conn: &mut DbConn,
     helper: Option<&mut DbConn>,
@@ -96,20 +98,27 @@ pub(super) fn both_periods<T: Send>(
 ) -> QueryResult<[T; 2]> {
     if let Some(helper) = helper {
         let shared = crate::db::with_shared_snapshot(conn, helper, |conn, helper| {
-            tune(helper)?;
             std::thread::scope(|s| {
-                let earlier = s.spawn(|| f(helper, 1));
+                let earlier = s.spawn(|| {
+                    tune(helper)?;
+                    f(helper, 1)
+                });
                 let now = f(conn, 0);
                 // A panic on the helper's thread is the caller's panic, as it would have been
                 // on this one.
                 let earlier = earlier
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                Ok([now?, earlier?])
+                Ok((now?, earlier))
             })
         })?;
-        if let Some(both) = shared {
-            return Ok(both);
+        match shared {
+            Some((now, Ok(earlier))) => return Ok([now, earlier]),
+            Some((now, Err(e))) => {
+                tracing::warn!(error = %e, "a report's second connection failed; the year earlier is worked out on the first");
+                return Ok([now, f(conn, 1)?]);
+            }
+            None => {}
         }
     }
     Ok([f(conn, 0)?, f(conn, 1)?])
