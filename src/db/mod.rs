@@ -405,6 +405,43 @@ where
     outcome.transpose()
 }
 
+/// Runs `first` on `conn` and, at the same time on its own thread, `second` on `helper`
+/// where one is given (otherwise after `first`, on `conn`). Each runs in whatever
+/// transactions it opens itself: two reads side by side, not one snapshot (for that, see
+/// [`with_shared_snapshot`]). The helper only lends a hand: if `second` fails on it (its
+/// connection lost, say), `second` runs again on `conn`.
+pub fn side_by_side<A, B>(
+    conn: &mut DbConn,
+    helper: Option<&mut DbConn>,
+    first: impl FnOnce(&mut DbConn) -> QueryResult<A> + Send,
+    second: impl Fn(&mut DbConn) -> QueryResult<B> + Sync,
+) -> QueryResult<(A, B)>
+where
+    A: Send,
+    B: Send,
+{
+    let Some(helper) = helper else {
+        let a = first(conn)?;
+        return Ok((a, second(conn)?));
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let b = s.spawn(|| second(helper));
+        let a = first(conn);
+        // A panic on the helper's thread is the caller's panic, as it would have been on
+        // this one.
+        let b = b.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (a, b)
+    });
+    let a = a?;
+    match b {
+        Ok(b) => Ok((a, b)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a second connection failed; its work is done on the first");
+            Ok((a, second(conn)?))
+        }
+    }
+}
+
 /// Checks that the database answers; `/readyz` uses it.
 pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
     conn.batch_execute("SELECT 1")

@@ -1969,3 +1969,52 @@ crate::each_backend!(
     a_report_goes_on_when_its_second_connection_fails,
     a_failing_helper
 );
+
+/// Two reads side by side (`db::side_by_side`, the dashboard's two impact reports): each
+/// answers as it would alone, and the second is made again on the first connection when the
+/// helper fails.
+async fn reads_side_by_side(backend: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let Some((_db, mut conn)) = crate::helpers::migrated_db(backend) else {
+            return;
+        };
+        let read = |c: &mut DbConn| -> diesel::QueryResult<i64> {
+            #[derive(QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query("SELECT COUNT(*) AS n FROM priorities")
+                .get_result::<N>(c)
+                .map(|r| r.n)
+        };
+        let alone = read(&mut conn).unwrap();
+        assert!(alone > 0, "the default priorities are there");
+        let both = cpd_hub::db::side_by_side(&mut conn, None, read, read).unwrap();
+        assert_eq!(both, (alone, alone));
+        let Some(mut helper) = crate::helpers::second_connection(&mut conn) else {
+            return;
+        };
+        let both = cpd_hub::db::side_by_side(&mut conn, Some(&mut helper), read, read).unwrap();
+        assert_eq!(both, (alone, alone));
+        // A helper that finds no tables: the second read is made on the first connection.
+        diesel::sql_query("SET search_path = nowhere")
+            .execute(&mut helper)
+            .unwrap();
+        assert!(read(&mut helper).is_err());
+        let both = cpd_hub::db::side_by_side(&mut conn, Some(&mut helper), read, read).unwrap();
+        assert_eq!(both, (alone, alone));
+        // The first connection's own failure is the caller's error.
+        let failed = cpd_hub::db::side_by_side(
+            &mut conn,
+            None,
+            |c| diesel::sql_query("SELECT no_such_column FROM priorities").execute(c),
+            read,
+        );
+        assert!(failed.is_err());
+    })
+    .await
+    .expect("the side-by-side check finished");
+}
+
+crate::each_backend!(two_reads_side_by_side_answer_as_alone, reads_side_by_side);

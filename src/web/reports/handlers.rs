@@ -204,11 +204,19 @@ fn load_dashboard(
     } else {
         engagement(GroupBy::School, conn)?
     };
-    let selected_impact = store::impact(conn, q, ReportScope::All)?;
-    let by_course = if single && q.group_by == GroupBy::Course {
-        selected_impact.clone()
+    let course_q = with(GroupBy::Course);
+    let (selected_impact, by_course) = if single && q.group_by == GroupBy::Course {
+        let selected = store::impact(conn, q, ReportScope::All)?;
+        (selected.clone(), selected)
     } else {
-        store::impact(conn, &with(GroupBy::Course), ReportScope::All)?
+        // Each impact report is one window on one connection: the two side by side, each in
+        // its own snapshot as before, where the pool lent a second connection.
+        crate::db::side_by_side(
+            conn,
+            helper,
+            |conn| store::impact(conn, q, ReportScope::All),
+            |conn| store::impact(conn, &course_q, ReportScope::All),
+        )?
     };
     Ok(Dashboard {
         selected,
