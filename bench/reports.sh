@@ -3,7 +3,8 @@
 # --national` (24,000 schools, 500,000 staff, 20,000 courses, 5,000,000 bookings with
 # registers and evaluations at SCALE=1), then times every engagement and impact grouping over
 # one academic year as a cpd_group member: first (cold) run, then min/median/max of RUNS more,
-# on SQLite and PostgreSQL. Also the server's peak RSS (VmHWM) over the CSV runs.
+# on SQLite and PostgreSQL, and the dashboard page. Also the server's peak RSS (VmHWM) over
+# the CSV runs.
 #   bench/reports.sh [runs]                         (default 5)
 # Environment:
 #   SCALE=1                 national size multiplier (0.01 for a quick look)
@@ -176,6 +177,10 @@ for backend in $BACKENDS; do
     for g in ${IMPACT_GROUPS:-school cluster staff_group priority course term}; do
         time_report "impact by $g" "/api/v1/reports/impact?$W&group_by=$g"
     done
+    # The dashboard page (`/reports`): four engagement and two impact reports and their
+    # tables, as HTML; by school, then by cluster and staff group.
+    time_report "dashboard page" "/reports?$W"
+    time_report "dashboard page, cluster then staff group" "/reports?$W&group_by=cluster&then_by=staff_group"
     # This academic year: courses in progress and to come, read by month.
     time_report "engagement by school, $THIS_YEAR" "/api/v1/reports/engagement?$THIS_YEAR&group_by=school"
     time_report "engagement by term, $THIS_YEAR" "/api/v1/reports/engagement?$THIS_YEAR&group_by=term"
