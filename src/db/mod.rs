@@ -407,9 +407,10 @@ where
 
 /// Runs `first` on `conn` and, at the same time on its own thread, `second` on `helper`
 /// where one is given (otherwise after `first`, on `conn`). Each runs in whatever
-/// transactions it opens itself: two reads side by side, not one snapshot (for that, see
-/// [`with_shared_snapshot`]). The helper only lends a hand: if `second` fails on it (its
-/// connection lost, say), `second` runs again on `conn`.
+/// transactions it opens itself, or in those it is called in: alone, two reads side by side
+/// that need not see one snapshot; inside [`with_shared_snapshot`], both in its snapshot.
+/// The helper only lends a hand: if `second` fails on it (its connection lost, say),
+/// `second` runs again on `conn`.
 pub fn side_by_side<A, B>(
     conn: &mut DbConn,
     helper: Option<&mut DbConn>,

@@ -97,28 +97,21 @@ pub(super) fn both_periods<T: Send>(
     f: impl Fn(&mut DbConn, usize) -> QueryResult<T> + Sync,
 ) -> QueryResult<[T; 2]> {
     if let Some(helper) = helper {
+        // In the shared snapshot, the first connection sees what the helper saw: if the helper
+        // fails, `side_by_side` works the year earlier out again on the first.
         let shared = crate::db::with_shared_snapshot(conn, helper, |conn, helper| {
-            std::thread::scope(|s| {
-                let earlier = s.spawn(|| {
-                    tune(helper)?;
-                    f(helper, 1)
-                });
-                let now = f(conn, 0);
-                // A panic on the helper's thread is the caller's panic, as it would have been
-                // on this one.
-                let earlier = earlier
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                Ok((now?, earlier))
-            })
+            crate::db::side_by_side(
+                conn,
+                Some(helper),
+                |conn| f(conn, 0),
+                |c| {
+                    tune(c)?;
+                    f(c, 1)
+                },
+            )
         })?;
-        match shared {
-            Some((now, Ok(earlier))) => return Ok([now, earlier]),
-            Some((now, Err(e))) => {
-                tracing::warn!(error = %e, "a report's second connection failed; the year earlier is worked out on the first");
-                return Ok([now, f(conn, 1)?]);
-            }
-            None => {}
+        if let Some((now, earlier)) = shared {
+            return Ok([now, earlier]);
         }
     }
     Ok([f(conn, 0)?, f(conn, 1)?])
