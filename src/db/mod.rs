@@ -362,7 +362,7 @@ where
         #[diesel(sql_type = diesel::sql_types::Text)]
         id: String,
     }
-    if !matches!((&*conn, &*helper), (DbConn::Pg(_), DbConn::Pg(_))) {
+    if !matches!(conn, DbConn::Pg(_)) {
         return Ok(None);
     }
     let snapshot = diesel::sql_query("SELECT pg_export_snapshot() AS id")

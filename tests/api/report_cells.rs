@@ -228,12 +228,17 @@ fn same(cells: &Value, bookings: &Value, label: &str) {
 }
 
 fn count(conn: &mut DbConn, sql: &str) -> i64 {
+    try_count(conn, sql).unwrap()
+}
+
+/// The `n` that `sql` selects, or the query's error.
+fn try_count(conn: &mut DbConn, sql: &str) -> diesel::QueryResult<i64> {
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    diesel::sql_query(sql).get_result::<N>(conn).unwrap().n
+    diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
 }
 
 /// Changes of every kind the cells are summed from, made the way any writer would (the
@@ -1978,16 +1983,7 @@ async fn reads_side_by_side(backend: Backend) {
         let Some((_db, mut conn)) = crate::helpers::migrated_db(backend) else {
             return;
         };
-        let read = |c: &mut DbConn| -> diesel::QueryResult<i64> {
-            #[derive(QueryableByName)]
-            struct N {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                n: i64,
-            }
-            diesel::sql_query("SELECT COUNT(*) AS n FROM priorities")
-                .get_result::<N>(c)
-                .map(|r| r.n)
-        };
+        let read = |c: &mut DbConn| try_count(c, "SELECT COUNT(*) AS n FROM priorities");
         let alone = read(&mut conn).unwrap();
         assert!(alone > 0, "the default priorities are there");
         let both = cpd_hub::db::side_by_side(&mut conn, None, read, read).unwrap();

@@ -181,28 +181,25 @@ fn load_dashboard(
     };
     let single = q.then_by.is_none();
     // Each report on its own snapshot, as before, with the helper lent to each in turn.
-    let mut report = |q: &ReportQuery, conn: &mut crate::db::DbConn| {
+    let mut engagement = |q: &ReportQuery, conn: &mut crate::db::DbConn| {
         store::engagement_with_helper(conn, helper.as_deref_mut(), q, ReportScope::All)
     };
-    let selected = report(q, conn)?;
-    let mut engagement = |g: GroupBy,
-                          conn: &mut crate::db::DbConn|
-     -> AppResult<EngagementReport> { Ok(report(&with(g), conn)?) };
+    let selected = engagement(q, conn)?;
     let reuse = |g: GroupBy| single && q.group_by == g;
     let by_cluster = if reuse(GroupBy::Cluster) {
         selected.clone()
     } else {
-        engagement(GroupBy::Cluster, conn)?
+        engagement(&with(GroupBy::Cluster), conn)?
     };
     let by_term = if reuse(GroupBy::Term) {
         selected.clone()
     } else {
-        engagement(GroupBy::Term, conn)?
+        engagement(&with(GroupBy::Term), conn)?
     };
     let by_school = if reuse(GroupBy::School) {
         selected.clone()
     } else {
-        engagement(GroupBy::School, conn)?
+        engagement(&with(GroupBy::School), conn)?
     };
     let course_q = with(GroupBy::Course);
     let (selected_impact, by_course) = if single && q.group_by == GroupBy::Course {
