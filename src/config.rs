@@ -118,6 +118,10 @@ pub struct ReportSettings {
     /// copy, or `cpd-hub reports-refresh`, does it). Reports are exact either way; the cells
     /// only make them fast.
     pub refresh_every: Option<Duration>,
+    /// `REPORT_TABLE_ROWS`: how many rows a table of the report pages shows at a time, 10 to
+    /// 1000 (default 100); a longer table is split into pages, and its CSV has every row. A
+    /// national copy's table by school would otherwise be tens of thousands of rows.
+    pub table_rows: usize,
 }
 
 /// How the email delivery worker runs. The defaults suit one or a few service copies sending a
@@ -327,6 +331,8 @@ struct Vars {
     digest_recipients: List<String>,
     #[arg(long = "REPORT_REFRESH_SECONDS", env = "REPORT_REFRESH_SECONDS", value_parser = whole::<u64>(0, 86_400), default_value = "5")]
     report_refresh_seconds: u64,
+    #[arg(long = "REPORT_TABLE_ROWS", env = "REPORT_TABLE_ROWS", value_parser = whole::<usize>(10, 1000), default_value = "100")]
+    report_table_rows: usize,
 }
 
 /// A comma-separated list, as one value (a `Vec` field would make clap expect many).
@@ -576,6 +582,7 @@ impl Settings {
                 digest_recipients: v.digest_recipients.0,
                 refresh_every: (v.report_refresh_seconds > 0)
                     .then(|| Duration::from_secs(v.report_refresh_seconds)),
+                table_rows: v.report_table_rows,
             },
             oidc,
         })
@@ -740,6 +747,8 @@ mod tests {
             ("EVALUATION_JOBS_SECONDS", "0"),
             ("REPORT_REFRESH_SECONDS", "-1"),
             ("REPORT_REFRESH_SECONDS", "86401"),
+            ("REPORT_TABLE_ROWS", "9"),
+            ("REPORT_TABLE_ROWS", "1001"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

@@ -603,3 +603,303 @@ crate::both_backends! {
         assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("style-src 'self'"));
     }
 }
+
+/// The row keys of a table's body in a page's HTML, in order.
+fn table_keys(body: &str, id: &str) -> Vec<String> {
+    let start = body
+        .find(&format!("<table id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let table = &body[start..start + body[start..].find("</tbody>").unwrap()];
+    table
+        .split("<tr data-key=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].replace("&#x2f;", "/"))
+        .collect()
+}
+
+/// A table's caption in a page's HTML.
+fn caption(body: &str, id: &str) -> String {
+    let start = body.find(&format!("id=\"{id}-caption\"")).unwrap();
+    let text = &body[start..];
+    let text = &text[text.find("caption-text\">").unwrap() + 14..];
+    text[..text.find("</span>").unwrap()].to_string()
+}
+
+/// The pager named `label` in a page's HTML: what it says it shows, and its previous and
+/// next links (unescaped), or `None` when there is no such pager.
+fn pager(body: &str, label: &str) -> Option<(String, Option<String>, Option<String>)> {
+    let start = body.find(&format!("aria-label=\"{label}\""))?;
+    let nav = &body[start..start + body[start..].find("</nav>").unwrap()];
+    let shown = &nav[nav.find("table-pager__shown\">").unwrap() + 20..];
+    let shown = shown[..shown.find("</p>").unwrap()].to_string();
+    let link = |rel: &str| {
+        let at = nav.find(&format!("rel=\"{rel}\" href=\""))? + rel.len() + 13;
+        Some(
+            nav[at..at + nav[at..].find('"').unwrap()]
+                .replace("&amp;", "&")
+                .replace("&#x2f;", "/"),
+        )
+    };
+    Some((shown, link("prev"), link("next")))
+}
+
+mod long_tables {
+    use super::*;
+
+    async fn spawn(backend: crate::helpers::Backend) -> Option<TestApp> {
+        crate::helpers::spawn_app_with(backend, |s| s.reports.table_rows = 1).await
+    }
+
+    /// With a page of one row (`REPORT_TABLE_ROWS`; a national copy's tables by school run to
+    /// tens of thousands), every long table is shown a page at a time: walking its pages by
+    /// their links shows every group of the API's report once, in the API's order; a
+    /// cross-table keeps each group with its subgroups; a page past the end is the last; the
+    /// pages keep the filters and each other's place; and the pages pass axe-core at 320 px
+    /// with the keyboard reaching the pager.
+    async fn run(app: TestApp) {
+        let w = build(&app, -40).await;
+        let member = &w.group[0].0;
+        let cookie = web_session_cookie(&app, &member.id).await;
+        let (from, to) = window();
+        let q = format!("from={from}&to={to}");
+        let by_school = json_as(
+            &app,
+            &member.token,
+            &format!("/api/v1/reports/engagement?{q}&group_by=school"),
+        )
+        .await;
+        let keys_of = |report: &Value| -> Vec<String> {
+            report["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["key"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // The schools that booked (the two that did not are the cold spots).
+        let schools = keys_of(&by_school);
+        assert_eq!(schools.len(), 4);
+
+        let impact = json_as(
+            &app,
+            &member.token,
+            &format!("/api/v1/reports/impact?{q}&group_by=school"),
+        )
+        .await;
+
+        // The engagement table, page by page, by its Next links.
+        let mut path = format!("/reports?{q}");
+        let (mut seen, mut pages) = (Vec::new(), 0);
+        loop {
+            let (status, _, body) = page_as(&app, Some(&cookie), &path).await;
+            assert_eq!(status, 200, "{path}");
+            pages += 1;
+            let keys = table_keys(&body, "table-engagement");
+            assert_eq!(keys.len(), 1, "{path}: {keys:?}");
+            seen.extend(keys);
+            let (shown, prev, next) =
+                pager(&body, "Pages of the engagement table").expect("a pager");
+            assert_eq!(shown, format!("School {pages} of 4"));
+            assert_eq!(
+                caption(&body, "table-engagement"),
+                format!(
+                    "Engagement by school, {} (school {pages} of 4, page {pages} of 4)",
+                    window_text(&from, &to)
+                )
+            );
+            assert_eq!(prev.is_some(), pages > 1);
+            if pages == 2 {
+                // Back to the first page: the address without a page.
+                assert_eq!(
+                    prev.as_deref(),
+                    Some(format!("/reports?{q}#table-engagement").as_str())
+                );
+            }
+            // The other tables stay on their first page, the costs' and cold spots' too.
+            assert_eq!(
+                pager(&body, "Pages of the impact table").unwrap().0,
+                format!("School 1 of {}", keys_of(&impact).len())
+            );
+            assert_eq!(
+                pager(&body, "Pages of the cold spots").unwrap().0,
+                "School 1 of 2"
+            );
+            assert_eq!(
+                pager(&body, "Pages of the costs by school").unwrap().0,
+                "School 1 of 2"
+            );
+            assert!(body.contains("Headline figures"));
+            match next {
+                Some(n) => {
+                    assert!(
+                        n.starts_with(&format!("/reports?{q}&engagement_page={}", pages + 1)),
+                        "{n}"
+                    );
+                    assert!(n.ends_with("#table-engagement"), "{n}");
+                    path = n[..n.find('#').unwrap()].to_string();
+                }
+                None => break,
+            }
+        }
+        assert_eq!(
+            (pages, &seen),
+            (4, &schools),
+            "every school once, in the report's order"
+        );
+
+        // Each table keeps its own page, and a page link keeps the others'.
+        let (_, _, body) = page_as(
+            &app,
+            Some(&cookie),
+            &format!("/reports?{q}&engagement_page=3&impact_page=2&cold_page=2&costs_page=2"),
+        )
+        .await;
+        assert_eq!(table_keys(&body, "table-engagement"), [schools[2].clone()]);
+        assert_eq!(
+            table_keys(&body, "table-impact"),
+            [keys_of(&impact)[1].clone()]
+        );
+        let spots = by_school["cold_spots"].as_array().unwrap();
+        let cold = table_keys(&body, "table-cold-spots");
+        assert_eq!(cold.len(), 1);
+        assert!(spots.iter().any(|s| s["school"]["id"] == cold[0].as_str()));
+        let (_, prev, next) = pager(&body, "Pages of the impact table").unwrap();
+        assert_eq!(
+            prev.unwrap(),
+            format!("/reports?{q}&engagement_page=3&cold_page=2&costs_page=2#table-impact")
+        );
+        assert_eq!(next.unwrap(), format!("/reports?{q}&engagement_page=3&impact_page=3&cold_page=2&costs_page=2#table-impact"));
+
+        // Past the end is the last page; an unreadable page is the first.
+        let (status, _, body) = page_as(
+            &app,
+            Some(&cookie),
+            &format!("/reports?{q}&engagement_page=99"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(table_keys(&body, "table-engagement"), [schools[3].clone()]);
+        assert_eq!(
+            pager(&body, "Pages of the engagement table").unwrap().2,
+            None
+        );
+        let (status, _, body) = page_as(
+            &app,
+            Some(&cookie),
+            &format!("/reports?{q}&engagement_page=second"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(table_keys(&body, "table-engagement"), [schools[0].clone()]);
+
+        // A cross-table: each cluster on a page with its staff groups, never cut from them.
+        let pairs = json_as(
+            &app,
+            &member.token,
+            &format!("/api/v1/reports/engagement?{q}&group_by=cluster,staff_group"),
+        )
+        .await;
+        for (i, g) in pairs["groups"].as_array().unwrap().iter().enumerate() {
+            let (_, _, body) = page_as(
+                &app,
+                Some(&cookie),
+                &format!(
+                    "/reports?{q}&group_by=cluster&then_by=staff_group&engagement_page={}",
+                    i + 1
+                ),
+            )
+            .await;
+            let key = g["key"].as_str().unwrap();
+            let mut expected = vec![key.to_string()];
+            expected.extend(
+                g["subgroups"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| format!("{key}/{}", s["key"].as_str().unwrap())),
+            );
+            assert!(expected.len() > 1, "the cluster has staff groups");
+            assert_eq!(table_keys(&body, "table-engagement"), expected);
+            assert_eq!(
+                pager(&body, "Pages of the engagement table").unwrap().0,
+                format!("Cluster {} of 3", i + 1)
+            );
+        }
+
+        // A school's own view pages its table too, and its links stay on the school's view.
+        let (_, _, body) = page_as(
+            &app,
+            Some(&cookie),
+            &format!(
+                "/reports/school?school={}&{q}&group_by=course",
+                w.schools["A"]
+            ),
+        )
+        .await;
+        let (shown, _, next) =
+            pager(&body, "Pages of the engagement table").expect("the school's courses in pages");
+        assert!(shown.starts_with("Course 1 of "), "{shown}");
+        let next = next.unwrap();
+        assert!(
+            next.starts_with("/reports/school?")
+                && next.contains(&format!("school={}", w.schools["A"]))
+                && next.contains("engagement_page=2"),
+            "{next}"
+        );
+
+        // In a browser at 320 px: the pages fit, pass axe-core, and the keyboard reaches Next.
+        let Some(browser) = Browser::start_sized(320, 900).await else {
+            return;
+        };
+        sign_in_browser(&app, &browser, &member.id).await;
+        browser
+            .goto(&format!("{}/reports?{q}&engagement_page=2", app.address))
+            .await;
+        browser.assert_fits("a page of the reports at 320 px").await;
+        browser.assert_accessible("a page of the reports").await;
+        // Tabbing through the page reaches every link, the pagers' too, each visibly focused.
+        browser
+            .assert_focus_visible("a page of the reports at 320 px")
+            .await;
+        let next = browser
+            .find("nav[aria-label='Pages of the engagement table'] a[rel=next]")
+            .await;
+        browser
+            .execute("arguments[0].focus();", vec![next.to_arg()])
+            .await;
+        let old = browser.find("html").await;
+        browser.press(crate::browser::keys::ENTER).await;
+        browser
+            .wait_until_stale(&old, std::time::Duration::from_secs(15))
+            .await;
+        let url = browser.current_url().await;
+        assert!(
+            url.contains("engagement_page=3") && url.ends_with("#table-engagement"),
+            "{url}"
+        );
+        assert_eq!(
+            read_table(&browser, "table-engagement")
+                .await
+                .keys()
+                .filter(|k| *k != "total")
+                .cloned()
+                .collect::<Vec<_>>(),
+            [schools[2].clone()]
+        );
+        browser
+            .assert_accessible("the next page of the reports")
+            .await;
+    }
+
+    crate::both_backends!(spawn, run);
+}
+
+/// The window as the pages write it ("1 September 2025 to 31 August 2026").
+fn window_text(from: &str, to: &str) -> String {
+    let d = |s: &str| {
+        cpd_hub::reports::summary::long_date(
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap(),
+        )
+    };
+    format!("{} to {}", d(from), d(to))
+}

@@ -34,6 +34,7 @@ pub(super) fn attendance_by_cluster(report: &EngagementReport) -> ChartView {
             id: "table-attendance-by-cluster".into(),
             caption: "Attendance by cluster (the figures of the chart)".into(),
             row_heading: "Cluster".into(),
+            pager: None,
             columns: vec![
                 col("bookings", "Bookings", true),
                 col("confirmed", "Confirmed", true),
@@ -90,6 +91,7 @@ pub(super) fn fill_and_attendance_by_term(report: &EngagementReport) -> ChartVie
             id: "table-rates-by-term".into(),
             caption: "Fill and attendance by term (the figures of the chart)".into(),
             row_heading: "Term".into(),
+            pager: None,
             columns: vec![
                 col("places", "Places", true),
                 col("confirmed", "Confirmed", true),
@@ -184,6 +186,7 @@ pub(super) fn term_trend(groups: &[EngagementGroup], trend: Trend, whose: &str) 
             id: "table-term-trend".into(),
             caption: format!("{heading} (the figures of the chart)"),
             row_heading: "Term".into(),
+            pager: None,
             columns: vec![
                 col(trend.key(), trend.label(), true),
                 col(

@@ -24,8 +24,8 @@ use crate::web::{page, see_other, sign_in_first};
 use super::graphs::{attendance_by_cluster, fill_and_attendance_by_term, term_trend, Trend};
 use super::tables::{engagement_table, impact_table};
 use super::view::{
-    col, figures, grouping_label, num, per_school, query_string, rate, ChartView, DashboardParams,
-    Filters, Link, Row, Table, GROUPINGS, SCHOOL_GROUPINGS, TOP_COURSES,
+    col, figures, grouping_label, grouping_noun, num, per_school, query_string, rate, ChartView,
+    DashboardParams, Filters, Link, Paging, Row, Table, GROUPINGS, SCHOOL_GROUPINGS, TOP_COURSES,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -369,19 +369,41 @@ async fn dashboard_for(
         ),
         None => grouping_label(q.group_by).to_lowercase(),
     };
+    // Long tables (a national copy has tens of thousands of schools) are shown a page at a
+    // time; the CSV downloads have every row.
+    let rows = state.settings.reports.table_rows;
+    let noun = grouping_noun(q.group_by);
+    let link = |param: &'static str, anchor: &'static str| {
+        let p = &p;
+        move |n: usize| p.with_page("/reports", param, n, anchor)
+    };
     let engagement = engagement_table(
         "table-engagement",
         format!("Engagement by {grouping}, {window}"),
         &d.selected,
         &q,
         &school_href,
-    );
+    )
+    .paged(&Paging {
+        asked: p.engagement_page.as_deref(),
+        rows,
+        noun,
+        name: "the engagement table",
+        link: &link("engagement_page", "table-engagement"),
+    });
     let impact = impact_table(
         "table-impact",
         format!("Impact by {grouping}, {window}"),
         &d.selected_impact,
         &q,
-    );
+    )
+    .paged(&Paging {
+        asked: p.impact_page.as_deref(),
+        rows,
+        noun,
+        name: "the impact table",
+        link: &link("impact_page", "table-impact"),
+    });
     let charts = [
         attendance_by_cluster(&d.by_cluster),
         fill_and_attendance_by_term(&d.by_term),
@@ -394,6 +416,7 @@ async fn dashboard_for(
         id: "table-cold-spots".into(),
         caption: format!("Schools with no bookings, {window}"),
         row_heading: "School".into(),
+        pager: None,
         columns: vec![
             col("cluster", "Cluster", false),
             col("last_booked_at", "Last booked", false),
@@ -414,12 +437,20 @@ async fn dashboard_for(
             })
             .collect(),
         totals: None,
-    };
+    }
+    .paged(&Paging {
+        asked: p.cold_page.as_deref(),
+        rows,
+        noun: ("school", "schools"),
+        name: "the cold spots",
+        link: &link("cold_page", "table-cold-spots"),
+    });
     let costs = summary::costs_by_school(&d.by_school.groups);
     let cost_table = Table {
         id: "table-costs".into(),
         caption: format!("Cost of no-shows and late cancellations by school, {window}"),
         row_heading: "School".into(),
+        pager: None,
         columns: vec![
             col("no_shows", "No-shows", true),
             col("cost.no_shows", "Their cost", true),
@@ -454,12 +485,20 @@ async fn dashboard_for(
                 d.by_school.totals.cost.total.formatted.clone(),
             ],
         )),
-    };
+    }
+    .paged(&Paging {
+        asked: p.costs_page.as_deref(),
+        rows,
+        noun: ("school", "schools"),
+        name: "the costs by school",
+        link: &link("costs_page", "table-costs"),
+    });
     let best = summary::best_rated(&d.by_course.groups, TOP_COURSES);
     let best_table = Table {
         id: "table-best-rated".into(),
         caption: "Best-rated courses (mean post-course rating)".into(),
         row_heading: "Course".into(),
+        pager: None,
         columns: vec![
             col("satisfaction", "Satisfaction", true),
             col("satisfaction_respondents", "Responses", true),
@@ -481,6 +520,7 @@ async fn dashboard_for(
         id: "table-largest-impact".into(),
         caption: "Largest impact (follow-up answers and confidence)".into(),
         row_heading: "Course".into(),
+        pager: None,
         columns: vec![
             col("impact_rate", "Impact rate", true),
             col("impact_respondents", "Responses", true),
@@ -781,7 +821,14 @@ async fn school_view_for(
         &selected,
         &q,
         &|_| None,
-    );
+    )
+    .paged(&Paging {
+        asked: p.engagement_page.as_deref(),
+        rows: state.settings.reports.table_rows,
+        noun: grouping_noun(q.group_by),
+        name: "the engagement table",
+        link: &|n| p.with_page("/reports/school", "engagement_page", n, "table-engagement"),
+    });
     let trend_chart = term_trend(&by_term.groups, trend, &format!(" at {school_name}"));
     page(
         StatusCode::OK,

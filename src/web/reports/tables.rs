@@ -106,6 +106,7 @@ pub(super) fn engagement_table(
         id: id.into(),
         caption,
         row_heading,
+        pager: None,
         columns: engagement_columns(),
         rows: engagement_rows(&report.groups, href),
         totals: Some(Row::plain(
@@ -190,6 +191,7 @@ pub(super) fn impact_table(
         id: id.into(),
         caption,
         row_heading: grouping_label(q.group_by).to_string(),
+        pager: None,
         columns,
         rows,
         totals: Some(Row::plain(

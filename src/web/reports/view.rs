@@ -25,6 +25,48 @@ pub struct DashboardParams {
     pub trend: Option<String>,
     /// School view only, for the CPD group and admins: which school.
     pub school: Option<String>,
+    /// The page of the engagement table, from 1, when it has more rows than a page shows
+    /// (`REPORT_TABLE_ROWS`). Absent or unreadable: the first; past the end: the last.
+    pub engagement_page: Option<String>,
+    /// The page of the impact table, as `engagement_page`.
+    pub impact_page: Option<String>,
+    /// The page of the cold spots' table, as `engagement_page`.
+    pub cold_page: Option<String>,
+    /// The page of the costs' table, as `engagement_page`.
+    pub costs_page: Option<String>,
+}
+
+impl DashboardParams {
+    /// The address of this view with `param` (one of the pages) set to `page`, every other
+    /// filter and page kept as asked, ending at `anchor` (the table's id) so the page opens
+    /// at the table.
+    pub(super) fn with_page(&self, path: &str, param: &str, page: usize, anchor: &str) -> String {
+        let page = page.to_string();
+        let pairs: Vec<(&str, &str)> = [
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+            ("group_by", self.group_by.as_deref()),
+            ("then_by", self.then_by.as_deref()),
+            ("trend", self.trend.as_deref()),
+            ("school", self.school.as_deref()),
+            ("engagement_page", self.engagement_page.as_deref()),
+            ("impact_page", self.impact_page.as_deref()),
+            ("cold_page", self.cold_page.as_deref()),
+            ("costs_page", self.costs_page.as_deref()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, if k == param { Some(page.as_str()) } else { v }))
+        .filter_map(|(k, v)| Some((k, v?.trim())))
+        // The first page is the page without the parameter: one address for it.
+        .filter(|(k, v)| !(v.is_empty() || (*k == param && page == "1")))
+        .collect();
+        let qs = query_string(&pairs);
+        if qs.is_empty() {
+            format!("{path}#{anchor}")
+        } else {
+            format!("{path}?{qs}#{anchor}")
+        }
+    }
 }
 
 /// The groupings as the filter offers them.
@@ -58,6 +100,114 @@ pub(super) struct Table {
     pub(super) rows: Vec<Row>,
     /// A totals row, in `<tfoot>`.
     pub(super) totals: Option<Row>,
+    /// The links to the table's other pages, when it has more rows than one page shows.
+    pub(super) pager: Option<Pager>,
+}
+
+/// Which page of a long table is shown, and the links to the pages beside it.
+#[derive(Debug, Serialize)]
+pub(super) struct Pager {
+    /// The navigation's name for screen readers ("Pages of the engagement table").
+    pub(super) label: String,
+    /// What this page holds, e.g. "Schools 101 to 200 of 24,000".
+    pub(super) shown: String,
+    pub(super) page_no: usize,
+    pub(super) pages: usize,
+    pub(super) previous: Option<String>,
+    pub(super) next: Option<String>,
+}
+
+/// How a long table is cut into pages.
+pub(super) struct Paging<'a> {
+    /// The page asked for, as the address gave it.
+    pub(super) asked: Option<&'a str>,
+    /// The most rows a page shows (`REPORT_TABLE_ROWS`).
+    pub(super) rows: usize,
+    /// What the table's groups are, one and several ("school", "schools").
+    pub(super) noun: (&'a str, &'a str),
+    /// The table's name in the pager's label ("the engagement table").
+    pub(super) name: &'a str,
+    /// The address of page n.
+    pub(super) link: &'a dyn Fn(usize) -> String,
+}
+
+impl Table {
+    /// The table cut to the page asked for: whole groups only (a group's subgroups stay on
+    /// its page), as many as fit in `rows` rows, and a group longer than that on a page of its
+    /// own. A table that fits on one page is left as it is, with no pager. The caption says
+    /// which groups the page holds, so it is read out with the table.
+    pub(super) fn paged(mut self, paging: &Paging) -> Table {
+        // Each page's first row and its groups, walked once: (first row, first group).
+        let mut starts: Vec<(usize, usize)> = Vec::new();
+        let (mut on_page, mut groups) = (0usize, 0usize);
+        let mut i = 0;
+        while i < self.rows.len() {
+            let end = i + 1 + self.rows[i + 1..].iter().take_while(|r| r.sub).count();
+            let len = end - i;
+            if starts.is_empty() || (on_page > 0 && on_page + len > paging.rows) {
+                starts.push((i, groups));
+                on_page = 0;
+            }
+            on_page += len;
+            groups += 1;
+            i = end;
+        }
+        if starts.len() <= 1 {
+            return self;
+        }
+        let pages = starts.len();
+        let page_no = super::super::page_number(paging.asked).clamp(1, pages as i64) as usize;
+        let (first_row, first_group) = starts[page_no - 1];
+        let (end_row, end_group) = starts
+            .get(page_no)
+            .copied()
+            .unwrap_or((self.rows.len(), groups));
+        self.rows.truncate(end_row);
+        self.rows.drain(..first_row);
+        let of = summary::count(groups as f64);
+        let shown = if end_group == first_group + 1 {
+            let n = summary::count(end_group as f64);
+            format!("{} {n} of {of}", capitalised(paging.noun.0))
+        } else {
+            let (a, b) = (first_group + 1, end_group);
+            let (a, b) = (summary::count(a as f64), summary::count(b as f64));
+            format!("{} {a} to {b} of {of}", capitalised(paging.noun.1))
+        };
+        self.caption = format!(
+            "{} ({}, page {page_no} of {pages})",
+            self.caption,
+            shown.to_lowercase()
+        );
+        self.pager = Some(Pager {
+            label: format!("Pages of {}", paging.name),
+            shown,
+            page_no,
+            pages,
+            previous: (page_no > 1).then(|| (paging.link)(page_no - 1)),
+            next: (page_no < pages).then(|| (paging.link)(page_no + 1)),
+        });
+        self
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// What a table's rows are, one and several, for the pager ("Schools 1 to 100 of 24,000").
+pub(super) fn grouping_noun(g: GroupBy) -> (&'static str, &'static str) {
+    match g {
+        GroupBy::School => ("school", "schools"),
+        GroupBy::Cluster => ("cluster", "clusters"),
+        GroupBy::StaffGroup => ("staff group", "staff groups"),
+        GroupBy::Priority => ("priority", "priorities"),
+        GroupBy::Course => ("course", "courses"),
+        GroupBy::Term => ("term", "terms"),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -232,6 +382,142 @@ pub(super) fn grouping_label(g: GroupBy) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn table(groups: &[usize]) -> Table {
+        let mut rows = Vec::new();
+        for (g, subs) in groups.iter().enumerate() {
+            rows.push(Row::plain(format!("g{g}"), format!("Group {g}"), vec![]));
+            for s in 0..*subs {
+                rows.push(Row {
+                    key: format!("g{g}/{s}"),
+                    label: format!("Sub {s}"),
+                    href: None,
+                    sub: true,
+                    parent: Some(format!("Group {g}")),
+                    cells: vec![],
+                });
+            }
+        }
+        Table {
+            id: "t".into(),
+            caption: "Engagement by school".into(),
+            row_heading: "School".into(),
+            columns: vec![],
+            rows,
+            totals: None,
+            pager: None,
+        }
+    }
+
+    fn page_of(t: Table, asked: Option<&str>, rows: usize) -> Table {
+        t.paged(&Paging {
+            asked,
+            rows,
+            noun: ("school", "schools"),
+            name: "the engagement table",
+            link: &|n| format!("/reports?page={n}"),
+        })
+    }
+
+    fn keys(t: &Table) -> Vec<&str> {
+        t.rows.iter().map(|r| r.key.as_str()).collect()
+    }
+
+    #[test]
+    fn a_long_table_shows_one_page_of_its_rows() {
+        let t = page_of(table(&[0; 250]), Some("2"), 100);
+        assert_eq!(t.rows.len(), 100);
+        assert_eq!(
+            (t.rows[0].key.as_str(), t.rows[99].key.as_str()),
+            ("g100", "g199")
+        );
+        let p = t.pager.as_ref().unwrap();
+        assert_eq!((p.page_no, p.pages), (2, 3));
+        assert_eq!(p.shown, "Schools 101 to 200 of 250");
+        assert_eq!(p.label, "Pages of the engagement table");
+        assert_eq!(p.previous.as_deref(), Some("/reports?page=1"));
+        assert_eq!(p.next.as_deref(), Some("/reports?page=3"));
+        assert_eq!(
+            t.caption,
+            "Engagement by school (schools 101 to 200 of 250, page 2 of 3)"
+        );
+
+        // Unreadable is the first page, past the end the last.
+        let first = page_of(table(&[0; 250]), Some("x"), 100);
+        assert_eq!(keys(&first)[0], "g0");
+        assert!(first.pager.as_ref().unwrap().previous.is_none());
+        let last = page_of(table(&[0; 250]), Some("40"), 100);
+        assert_eq!(last.rows.len(), 50);
+        let p = last.pager.unwrap();
+        assert_eq!((p.page_no, p.next.is_none()), (3, true));
+        assert_eq!(p.shown, "Schools 201 to 250 of 250");
+
+        // A table that fits is left alone.
+        let fits = page_of(table(&[0; 100]), Some("2"), 100);
+        assert_eq!(fits.rows.len(), 100);
+        assert!(fits.pager.is_none());
+        assert_eq!(fits.caption, "Engagement by school");
+    }
+
+    #[test]
+    fn a_group_and_its_subgroups_stay_on_one_page() {
+        // Groups of 5 rows in pages of 12: two groups a page, never a subgroup cut from its
+        // group; a group longer than a page has one of its own.
+        let mut sizes = vec![4; 5];
+        sizes.insert(2, 20);
+        let all = table(&sizes);
+        let total = all.rows.len();
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        for n in 1..=10 {
+            let t = page_of(table(&sizes), Some(&n.to_string()), 12);
+            pages = t.pager.as_ref().unwrap().pages;
+            if n > pages {
+                break;
+            }
+            assert!(!t.rows[0].sub, "page {n} starts with a subgroup");
+            assert!(
+                t.rows.len() <= 12 || t.rows.len() == 21,
+                "page {n}: {}",
+                t.rows.len()
+            );
+            seen.extend(t.rows.into_iter().map(|r| r.key));
+        }
+        assert_eq!(pages, 4);
+        assert_eq!(seen.len(), total, "every row on exactly one page");
+        assert_eq!(
+            seen,
+            all.rows.iter().map(|r| r.key.clone()).collect::<Vec<_>>()
+        );
+        let third = page_of(table(&sizes), Some("3"), 12);
+        assert_eq!(third.pager.unwrap().shown, "Schools 4 to 5 of 6");
+        let second = page_of(table(&sizes), Some("2"), 12);
+        assert_eq!(second.pager.unwrap().shown, "School 3 of 6");
+    }
+
+    #[test]
+    fn page_links_keep_the_filters_and_the_other_tables_pages() {
+        let p = DashboardParams {
+            from: Some("2025-09-01".into()),
+            group_by: Some("school".into()),
+            then_by: Some("".into()),
+            impact_page: Some("3".into()),
+            engagement_page: Some("2".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.with_page("/reports", "engagement_page", 4, "table-engagement"),
+            "/reports?from=2025-09-01&group_by=school&engagement_page=4&impact_page=3#table-engagement"
+        );
+        assert_eq!(
+            p.with_page("/reports", "engagement_page", 1, "table-engagement"),
+            "/reports?from=2025-09-01&group_by=school&impact_page=3#table-engagement"
+        );
+        assert_eq!(
+            DashboardParams::default().with_page("/reports", "cold_page", 1, "table-cold-spots"),
+            "/reports#table-cold-spots"
+        );
+    }
 
     #[test]
     fn averages_per_school_read_with_one_decimal() {
