@@ -181,6 +181,8 @@ for backend in $BACKENDS; do
     # tables, as HTML; by school, then by cluster and staff group.
     time_report "dashboard page" "/reports?$W"
     time_report "dashboard page, cluster then staff group" "/reports?$W&group_by=cluster&then_by=staff_group"
+    # A page deep into the long tables (REPORT_TABLE_ROWS a page): the same reports, other rows.
+    time_report "dashboard page, page 120 of each table" "/reports?$W&engagement_page=120&impact_page=120&cold_page=120&costs_page=120"
     # This academic year: courses in progress and to come, read by month.
     time_report "engagement by school, $THIS_YEAR" "/api/v1/reports/engagement?$THIS_YEAR&group_by=school"
     time_report "engagement by term, $THIS_YEAR" "/api/v1/reports/engagement?$THIS_YEAR&group_by=term"
