@@ -3,8 +3,8 @@
 # --national` (24,000 schools, 500,000 staff, 20,000 courses, 5,000,000 bookings with
 # registers and evaluations at SCALE=1), then times every engagement and impact grouping over
 # one academic year as a cpd_group member: first (cold) run, then min/median/max of RUNS more,
-# on SQLite and PostgreSQL, and the dashboard page. Also the server's peak RSS (VmHWM) over
-# the CSV runs.
+# on SQLite and PostgreSQL, and the dashboard page (with curl, and loaded in Chromium where it is
+# installed). Also the server's peak RSS (VmHWM) over the CSV runs.
 #   bench/reports.sh [runs]                         (default 5)
 # Environment:
 #   SCALE=1                 national size multiplier (0.01 for a quick look)
@@ -17,6 +17,8 @@
 #   IMPACT_GROUPS="school cluster staff_group priority course term"   the groupings timed
 #   THIS_YEAR="from=2026-09-01&to=2027-08-31"   a second window, with courses still to come
 #   SETTLE=15                seconds to wait after start-up before timing
+#   PAGE_LOADS=3             loads of the dashboard in Chromium (bench/page_load.py), where
+#                            chromedriver is installed
 #   REFRESH_WAIT=900         then at most this long for the report refresher to sum what
 #                            start-up marked
 # A seeded database is reused: seeding the full size takes minutes and gigabytes.
@@ -183,6 +185,11 @@ for backend in $BACKENDS; do
     time_report "dashboard page, cluster then staff group" "/reports?$W&group_by=cluster&then_by=staff_group"
     # A page deep into the long tables (REPORT_TABLE_ROWS a page): the same reports, other rows.
     time_report "dashboard page, page 120 of each table" "/reports?$W&engagement_page=120&impact_page=120&cold_page=120&costs_page=120"
+    # The dashboard as a person's browser loads it, where Chromium and chromedriver are here.
+    if command -v chromedriver >/dev/null 2>&1; then
+        echo "dashboard page in Chromium (navigation timing from the request):"
+        python3 "$(dirname "$0")/page_load.py" "$TOKEN" "$BASE/reports?$W" "${PAGE_LOADS:-3}"
+    fi
     # This academic year: courses in progress and to come, read by month.
     time_report "engagement by school, $THIS_YEAR" "/api/v1/reports/engagement?$THIS_YEAR&group_by=school"
     time_report "engagement by term, $THIS_YEAR" "/api/v1/reports/engagement?$THIS_YEAR&group_by=term"
