@@ -847,6 +847,60 @@ mod long_tables {
             "{next}"
         );
 
+        // Only names containing: any case, the pages counting what was found, the links
+        // keeping it; the lists of schools too; nothing found says so; too long is refused.
+        let named = |word: &str| -> Vec<String> {
+            by_school["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| g["label"].as_str().unwrap().to_lowercase().contains(word))
+                .map(|g| g["key"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let primary = named("primary");
+        assert_eq!(primary.len(), 2, "Ash Primary and Elm Primary booked");
+        let (status, _, body) =
+            page_as(&app, Some(&cookie), &format!("/reports?{q}&find=PRIMARY")).await;
+        assert_eq!(status, 200);
+        assert_eq!(table_keys(&body, "table-engagement"), [primary[0].clone()]);
+        let (shown, _, next) = pager(&body, "Pages of the engagement table").unwrap();
+        assert_eq!(shown, "School 1 of 2");
+        assert!(next.unwrap().contains("find=PRIMARY&engagement_page=2"));
+        assert!(caption(&body, "table-engagement")
+            .contains("names containing \u{201c}PRIMARY\u{201d} (school 1 of 2"));
+        assert!(
+            body.contains("value=\"PRIMARY\""),
+            "the form shows what was asked"
+        );
+        assert!(
+            body.contains("<th scope=\"row\">All, not only those listed</th>"),
+            "the totals say they count every school"
+        );
+        let (_, _, body) = page_as(&app, Some(&cookie), &format!("/reports?{q}&find=damson")).await;
+        assert_eq!(
+            table_keys(&body, "table-cold-spots"),
+            [w.schools["D"].clone()]
+        );
+        assert!(pager(&body, "Pages of the cold spots").is_none());
+        assert!(table_keys(&body, "table-engagement").is_empty());
+        assert!(body.contains("No name contains \u{201c}damson\u{201d}."));
+        let (_, _, body) = page_as(&app, Some(&cookie), &format!("/reports?{q}&find=birch")).await;
+        assert_eq!(table_keys(&body, "table-costs"), ["Birch Academy"]);
+        assert_eq!(table_keys(&body, "table-engagement"), named("birch"));
+        let (status, _, body) = page_as(
+            &app,
+            Some(&cookie),
+            &format!("/reports?{q}&find={}", "x".repeat(101)),
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert!(
+            body.contains("href=\"#find\"") && body.contains("100 characters or fewer"),
+            "{body}"
+        );
+        assert!(!body.contains("Headline figures"));
+
         // In a browser at 320 px: the pages fit, pass axe-core, and the keyboard reaches Next.
         let Some(browser) = Browser::start_sized(320, 900).await else {
             return;

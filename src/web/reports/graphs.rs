@@ -35,6 +35,7 @@ pub(super) fn attendance_by_cluster(report: &EngagementReport) -> ChartView {
             caption: "Attendance by cluster (the figures of the chart)".into(),
             row_heading: "Cluster".into(),
             pager: None,
+            empty: None,
             columns: vec![
                 col("bookings", "Bookings", true),
                 col("confirmed", "Confirmed", true),
@@ -92,6 +93,7 @@ pub(super) fn fill_and_attendance_by_term(report: &EngagementReport) -> ChartVie
             caption: "Fill and attendance by term (the figures of the chart)".into(),
             row_heading: "Term".into(),
             pager: None,
+            empty: None,
             columns: vec![
                 col("places", "Places", true),
                 col("confirmed", "Confirmed", true),
@@ -187,6 +189,7 @@ pub(super) fn term_trend(groups: &[EngagementGroup], trend: Trend, whose: &str) 
             caption: format!("{heading} (the figures of the chart)"),
             row_heading: "Term".into(),
             pager: None,
+            empty: None,
             columns: vec![
                 col(trend.key(), trend.label(), true),
                 col(

@@ -25,7 +25,8 @@ use super::graphs::{attendance_by_cluster, fill_and_attendance_by_term, term_tre
 use super::tables::{engagement_table, impact_table};
 use super::view::{
     col, figures, grouping_label, grouping_noun, num, per_school, query_string, rate, ChartView,
-    DashboardParams, Filters, Link, Paging, Row, Table, GROUPINGS, SCHOOL_GROUPINGS, TOP_COURSES,
+    DashboardParams, Filters, Link, Paging, Row, Table, FIND_MAX, GROUPINGS, SCHOOL_GROUPINGS,
+    TOP_COURSES,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -82,6 +83,12 @@ fn parse_query(
             .or_default()
             .push("Choose a second grouping different from the first, or none".into());
     }
+    if p.find.as_deref().unwrap_or("").trim().chars().count() > FIND_MAX {
+        errors
+            .entry("find".into())
+            .or_default()
+            .push(format!("Use {FIND_MAX} characters or fewer"));
+    }
     // A grouping already refused is not refused twice over.
     let combined = match then {
         _ if !errors.is_empty() => default_group.to_string(),
@@ -118,6 +125,7 @@ fn error_list(errors: &FieldErrors) -> Vec<(String, String)> {
                     "to" => "To",
                     "group_by" => "Group by",
                     "then_by" => "Then by",
+                    "find" => "Only names containing",
                     _ => "",
                 };
                 (field.clone(), format!("{label}: {m}"))
@@ -156,6 +164,7 @@ fn filters(
             .map(|(k, l)| (k.to_string(), l.to_string()))
             .collect(),
         school: p.school.clone(),
+        find: p.find.clone().unwrap_or_default(),
     }
 }
 
@@ -373,6 +382,7 @@ async fn dashboard_for(
     // time; the CSV downloads have every row.
     let rows = state.settings.reports.table_rows;
     let noun = grouping_noun(q.group_by);
+    let find = p.find.as_deref().unwrap_or("");
     let link = |param: &'static str, anchor: &'static str| {
         let p = &p;
         move |n: usize| p.with_page("/reports", param, n, anchor)
@@ -384,6 +394,7 @@ async fn dashboard_for(
         &q,
         &school_href,
     )
+    .named(find)
     .paged(&Paging {
         asked: p.engagement_page.as_deref(),
         rows,
@@ -397,6 +408,7 @@ async fn dashboard_for(
         &d.selected_impact,
         &q,
     )
+    .named(find)
     .paged(&Paging {
         asked: p.impact_page.as_deref(),
         rows,
@@ -417,6 +429,7 @@ async fn dashboard_for(
         caption: format!("Schools with no bookings, {window}"),
         row_heading: "School".into(),
         pager: None,
+        empty: None,
         columns: vec![
             col("cluster", "Cluster", false),
             col("last_booked_at", "Last booked", false),
@@ -438,6 +451,7 @@ async fn dashboard_for(
             .collect(),
         totals: None,
     }
+    .named(find)
     .paged(&Paging {
         asked: p.cold_page.as_deref(),
         rows,
@@ -451,6 +465,7 @@ async fn dashboard_for(
         caption: format!("Cost of no-shows and late cancellations by school, {window}"),
         row_heading: "School".into(),
         pager: None,
+        empty: None,
         columns: vec![
             col("no_shows", "No-shows", true),
             col("cost.no_shows", "Their cost", true),
@@ -486,6 +501,7 @@ async fn dashboard_for(
             ],
         )),
     }
+    .named(find)
     .paged(&Paging {
         asked: p.costs_page.as_deref(),
         rows,
@@ -499,6 +515,7 @@ async fn dashboard_for(
         caption: "Best-rated courses (mean post-course rating)".into(),
         row_heading: "Course".into(),
         pager: None,
+        empty: None,
         columns: vec![
             col("satisfaction", "Satisfaction", true),
             col("satisfaction_respondents", "Responses", true),
@@ -521,6 +538,7 @@ async fn dashboard_for(
         caption: "Largest impact (follow-up answers and confidence)".into(),
         row_heading: "Course".into(),
         pager: None,
+        empty: None,
         columns: vec![
             col("impact_rate", "Impact rate", true),
             col("impact_respondents", "Responses", true),
@@ -822,6 +840,7 @@ async fn school_view_for(
         &q,
         &|_| None,
     )
+    .named(p.find.as_deref().unwrap_or(""))
     .paged(&Paging {
         asked: p.engagement_page.as_deref(),
         rows: state.settings.reports.table_rows,

@@ -107,6 +107,7 @@ pub(super) fn engagement_table(
         caption,
         row_heading,
         pager: None,
+        empty: None,
         columns: engagement_columns(),
         rows: engagement_rows(&report.groups, href),
         totals: Some(Row::plain(
@@ -192,6 +193,7 @@ pub(super) fn impact_table(
         caption,
         row_heading: grouping_label(q.group_by).to_string(),
         pager: None,
+        empty: None,
         columns,
         rows,
         totals: Some(Row::plain(

@@ -25,6 +25,10 @@ pub struct DashboardParams {
     pub trend: Option<String>,
     /// School view only, for the CPD group and admins: which school.
     pub school: Option<String>,
+    /// Only the rows whose name contains this (any case), in the tables by the grouping and
+    /// the lists of schools: a school, cluster or course found among thousands. The totals
+    /// still count every row. At most 100 characters.
+    pub find: Option<String>,
     /// The page of the engagement table, from 1, when it has more rows than a page shows
     /// (`REPORT_TABLE_ROWS`). Absent or unreadable: the first; past the end: the last.
     pub engagement_page: Option<String>,
@@ -49,6 +53,7 @@ impl DashboardParams {
             ("then_by", self.then_by.as_deref()),
             ("trend", self.trend.as_deref()),
             ("school", self.school.as_deref()),
+            ("find", self.find.as_deref()),
             ("engagement_page", self.engagement_page.as_deref()),
             ("impact_page", self.impact_page.as_deref()),
             ("cold_page", self.cold_page.as_deref()),
@@ -82,6 +87,9 @@ pub(super) const GROUPINGS: [(&str, &str); 6] = [
 /// A school sees its own bookings, so groupings by school or cluster say nothing more.
 pub(super) const SCHOOL_GROUPINGS: [&str; 4] = ["term", "staff_group", "priority", "course"];
 
+/// The most characters `find` may have.
+pub(super) const FIND_MAX: usize = 100;
+
 /// How many courses the dashboard's best-rated and largest-impact tables list.
 pub(super) const TOP_COURSES: usize = 5;
 
@@ -102,6 +110,8 @@ pub(super) struct Table {
     pub(super) totals: Option<Row>,
     /// The links to the table's other pages, when it has more rows than one page shows.
     pub(super) pager: Option<Pager>,
+    /// What an empty table says, when not "No figures for this window."
+    pub(super) empty: Option<String>,
 }
 
 /// Which page of a long table is shown, and the links to the pages beside it.
@@ -132,6 +142,30 @@ pub(super) struct Paging<'a> {
 }
 
 impl Table {
+    /// Only the groups whose name contains `find` (ignoring case; nothing to find keeps them
+    /// all), each with its subgroups; the caption says so. The totals row still counts every
+    /// group, as on every page, and says so.
+    pub(super) fn named(mut self, find: &str) -> Table {
+        let find = find.trim();
+        if find.is_empty() {
+            return self;
+        }
+        let needle = find.to_lowercase();
+        let mut keep = false;
+        self.rows.retain(|r| {
+            if !r.sub {
+                keep = r.label.to_lowercase().contains(&needle);
+            }
+            keep
+        });
+        self.caption = format!("{}, names containing \u{201c}{find}\u{201d}", self.caption);
+        self.empty = Some(format!("No name contains \u{201c}{find}\u{201d}."));
+        if let Some(t) = &mut self.totals {
+            t.label = format!("{}, not only those listed", t.label);
+        }
+        self
+    }
+
     /// The table cut to the page asked for: whole groups only (a group's subgroups stay on
     /// its page), as many as fit in `rows` rows, and a group longer than that on a page of its
     /// own. A table that fits on one page is left as it is, with no pager. The caption says
@@ -317,6 +351,7 @@ pub(super) struct Filters {
     pub(super) trend: String,
     pub(super) groupings: Vec<(String, String)>,
     pub(super) school: Option<String>,
+    pub(super) find: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -406,6 +441,7 @@ mod tests {
             rows,
             totals: None,
             pager: None,
+            empty: None,
         }
     }
 
@@ -496,6 +532,35 @@ mod tests {
     }
 
     #[test]
+    fn only_the_names_asked_for_with_their_subgroups() {
+        let t = table(&[1, 2, 0]).named("  GROUP 1 ");
+        assert_eq!(keys(&t), ["g1", "g1/0", "g1/1"]);
+        assert_eq!(
+            t.caption,
+            "Engagement by school, names containing \u{201c}GROUP 1\u{201d}"
+        );
+        let mut totalled = table(&[1]);
+        totalled.totals = Some(Row::plain("total".into(), "All".into(), vec![]));
+        let totalled = totalled.named("1");
+        assert_eq!(totalled.totals.unwrap().label, "All, not only those listed");
+        let none = table(&[1, 2, 0]).named("Oak");
+        assert!(none.rows.is_empty());
+        assert_eq!(
+            none.empty.as_deref(),
+            Some("No name contains \u{201c}Oak\u{201d}.")
+        );
+        // A subgroup's name alone does not keep it, and nothing to find keeps every row.
+        assert!(table(&[1]).named("Sub 0").rows.is_empty());
+        let all = table(&[1, 2, 0]).named(" ");
+        assert_eq!(all.rows.len(), 6);
+        assert!(all.empty.is_none());
+        // Found, then paged: the pages count what was found.
+        let found = page_of(table(&[0; 30]).named("group 1"), Some("2"), 5);
+        assert_eq!(keys(&found), ["g14", "g15", "g16", "g17", "g18"]);
+        assert_eq!(found.pager.unwrap().shown, "Schools 6 to 10 of 11");
+    }
+
+    #[test]
     fn page_links_keep_the_filters_and_the_other_tables_pages() {
         let p = DashboardParams {
             from: Some("2025-09-01".into()),
@@ -503,15 +568,16 @@ mod tests {
             then_by: Some("".into()),
             impact_page: Some("3".into()),
             engagement_page: Some("2".into()),
+            find: Some("Oak & Ash".into()),
             ..Default::default()
         };
         assert_eq!(
             p.with_page("/reports", "engagement_page", 4, "table-engagement"),
-            "/reports?from=2025-09-01&group_by=school&engagement_page=4&impact_page=3#table-engagement"
+            "/reports?from=2025-09-01&group_by=school&find=Oak+%26+Ash&engagement_page=4&impact_page=3#table-engagement"
         );
         assert_eq!(
             p.with_page("/reports", "engagement_page", 1, "table-engagement"),
-            "/reports?from=2025-09-01&group_by=school&impact_page=3#table-engagement"
+            "/reports?from=2025-09-01&group_by=school&find=Oak+%26+Ash&impact_page=3#table-engagement"
         );
         assert_eq!(
             DashboardParams::default().with_page("/reports", "cold_page", 1, "table-cold-spots"),
