@@ -966,3 +966,54 @@ both_backends! {
         assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await, report.bookings as i64);
     }
 }
+
+both_backends! {
+    /// Someone booking themselves is read in the booking's own transaction, not before it: in
+    /// requests that arrive at once for one course (and are decided in batches), one for a
+    /// person who is not there answers 404 and books nothing, and every other is booked with
+    /// the school its person has.
+    async fn a_self_booking_reads_its_person_in_the_booking(app: TestApp) {
+        use cpd_hub::store::bookings::{Request, Target};
+        let w = bk_world(&app).await;
+        let course = bk_course(&app, &w, "Metacognition in practice", 20, |_| {}).await;
+        let people = bk_people(&app, 8, "Staff", &[&w.school_a, &w.school_b]).await;
+        let mut asks: Vec<String> = people.iter().map(|p| p.id.clone()).collect();
+        asks.insert(4, "no-such-person".into());
+        let handles: Vec<_> = asks
+            .iter()
+            .map(|person| {
+                let (state, course, person) = (app.state.clone(), course.clone(), person.clone());
+                tokio::spawn(async move {
+                    let request = Request {
+                        target: Target::caller(&person),
+                        actor_id: Some(person.clone()),
+                        staff_group_id: None,
+                        override_rules: false,
+                        walk_in: false,
+                        answer: None,
+                    };
+                    state.bookings.book(&course, request).await
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for h in handles {
+            answers.push(h.await.unwrap());
+        }
+        for (i, (person, answer)) in asks.iter().zip(&answers).enumerate() {
+            if i == 4 {
+                assert!(matches!(answer, Err(cpd_hub::error::AppError::NotFound)), "{answer:?}");
+                continue;
+            }
+            let booking = answer.as_ref().unwrap_or_else(|e| panic!("{person}: {e:?}"));
+            let got = bk_get(&app, &booking.id).await;
+            let school = if i < 4 { i % 2 } else { (i - 1) % 2 };
+            let school = [&w.school_a, &w.school_b][school];
+            assert_eq!((got["person_id"].as_str(), got["school_id"].as_str(), got["status"].as_str()),
+                (Some(person.as_str()), Some(school.as_str()), Some("confirmed")));
+        }
+        let c = bk_course_get(&app, &course).await;
+        assert_eq!(c["places_left"], 12, "eight booked: {c}");
+        bk_check_invariants(&app, &[]).await;
+    }
+}

@@ -122,14 +122,21 @@ pub async fn book_keyed(
     if input.override_rules || input.walk_in {
         require(caller, Action::OverrideBooking)?;
     }
-    let target = state.db(move |c| store::target(c, &person_id)).await?;
-    require_visible(
-        caller,
-        Action::Book {
-            person_id: &target.person_id,
-            school_id: target.school_id.as_deref(),
-        },
-    )?;
+    // Someone booking themselves may always: they are read in the booking's transaction.
+    // Anyone else is read first, for the check of who may book for them.
+    let target = if person_id == caller.person_id && !input.override_rules && !input.walk_in {
+        store::Target::caller(&person_id)
+    } else {
+        let target = state.db(move |c| store::target(c, &person_id)).await?;
+        require_visible(
+            caller,
+            Action::Book {
+                person_id: &target.person_id,
+                school_id: target.school_id.as_deref(),
+            },
+        )?;
+        target
+    };
     let request = store::Request {
         target,
         actor_id: Some(caller.person_id.clone()),
