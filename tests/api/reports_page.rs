@@ -587,9 +587,14 @@ crate::both_backends! {
         let (status, _, body) = page_as(&app, Some(&group), "/reports?from=2026-13-45&to=2026-01-01&group_by=galaxy").await;
         assert_eq!(status, 422);
         assert!(body.contains("There is a problem"));
-        for field in ["from", "group_by"] {
+        for field in ["from", "to", "group_by"] {
             assert!(body.contains(&format!("href=\"#{field}\"")), "{field} named: {body}");
+            // Each wrong field is marked, and read out with its message (given once).
+            assert!(body.contains(&format!("aria-describedby=\"{field}-error\"")), "{field} described: {body}");
+            assert_eq!(body.matches(&format!("id=\"{field}-error\"")).count(), 1, "{field}: {body}");
         }
+        assert_eq!(body.matches("field field--error").count(), 3, "from, to and group_by marked: {body}");
+        assert!(!body.contains("aria-describedby=\"then_by-error\"") && !body.contains("find-hint find-error"), "a right field points at no message: {body}");
         assert!(!body.contains("Headline figures"));
         // The pages print on A4 without the header and the forms.
         let css = app.client.get(format!("{}/static/app.css", app.address)).send().await.unwrap().text().await.unwrap();
