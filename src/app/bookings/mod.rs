@@ -124,7 +124,7 @@ pub async fn book_keyed(
     }
     // Someone booking themselves may always: they are read in the booking's transaction.
     // Anyone else is read first, for the check of who may book for them.
-    let target = if person_id == caller.person_id && !input.override_rules && !input.walk_in {
+    let target = if person_id == caller.person_id {
         store::Target::caller(&person_id)
     } else {
         let target = state.db(move |c| store::target(c, &person_id)).await?;

@@ -56,14 +56,19 @@ impl Target {
 
 /// Looks up the person to be booked; `NotFound` for an unknown or erased person.
 pub fn target(conn: &mut DbConn, person_id: &str) -> AppResult<Target> {
-    match load_person(conn, person_id)? {
-        Some(p) if !p.erased => Ok(Target {
+    match bookable(conn, person_id)? {
+        Some(p) => Ok(Target {
             person_id: p.id.clone(),
             school_id: p.school_id.clone(),
             row: Some(p),
         }),
-        _ => Err(AppError::NotFound),
+        None => Err(AppError::NotFound),
     }
+}
+
+/// The person's row, if there is such a person and they have not been erased.
+fn bookable(conn: &mut DbConn, person_id: &str) -> QueryResult<Option<PersonRow>> {
+    Ok(load_person(conn, person_id)?.filter(|p| !p.erased))
 }
 
 /// One booking request, its person looked up and the caller's permission checked already.
@@ -310,10 +315,8 @@ fn book_in_batch(
     let person = match &req.target.row {
         Some(row) => row,
         None => {
-            read = match load_person(conn, &req.target.person_id)? {
-                Some(p) if !p.erased => p,
-                _ => return Err(Failed::Refused(AppError::NotFound)),
-            };
+            read = bookable(conn, &req.target.person_id)?
+                .ok_or(Failed::Refused(AppError::NotFound))?;
             &read
         }
     };
