@@ -10,8 +10,10 @@
 
 mod graphs;
 mod handlers;
+mod school;
 mod tables;
 mod view;
 
-pub use handlers::{configure, dashboard, school_view};
+pub use handlers::{configure, dashboard};
+pub use school::school_view;
 pub use view::DashboardParams;

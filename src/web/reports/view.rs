@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::suppression::Cell;
 use crate::reports::metrics::{EngagementMetrics, GroupBy};
 use crate::reports::summary::{self as summary, count, percent, Figure, NO_DATA};
+use crate::web::filter_query;
 
 /// The dashboard's filters (a GET form, so a filtered view can be bookmarked and shared).
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::IntoParams)]
@@ -41,12 +42,9 @@ pub struct DashboardParams {
 }
 
 impl DashboardParams {
-    /// The address of this view with `param` (one of the pages) set to `page`, every other
-    /// filter and page kept as asked, ending at `anchor` (the table's id) so the page opens
-    /// at the table.
-    pub(super) fn with_page(&self, path: &str, param: &str, page: usize, anchor: &str) -> String {
-        let page = page.to_string();
-        let pairs: Vec<(&str, &str)> = [
+    /// Every parameter by its name in the address, in the order the links give them.
+    fn pairs(&self) -> [(&'static str, Option<&str>); 11] {
+        [
             ("from", self.from.as_deref()),
             ("to", self.to.as_deref()),
             ("group_by", self.group_by.as_deref()),
@@ -59,17 +57,32 @@ impl DashboardParams {
             ("cold_page", self.cold_page.as_deref()),
             ("costs_page", self.costs_page.as_deref()),
         ]
-        .into_iter()
-        .map(|(k, v)| (k, if k == param { Some(page.as_str()) } else { v }))
-        .filter_map(|(k, v)| Some((k, v?.trim())))
-        // The first page is the page without the parameter: one address for it.
-        .filter(|(k, v)| !(v.is_empty() || (*k == param && page == "1")))
-        .collect();
-        let qs = query_string(&pairs);
-        if qs.is_empty() {
-            format!("{path}#{anchor}")
-        } else {
-            format!("{path}?{qs}#{anchor}")
+    }
+
+    /// The page asked for with `param` (one of the pages), as the address gave it.
+    pub(super) fn page(&self, param: &str) -> Option<&str> {
+        self.pairs()
+            .into_iter()
+            .find(|(k, _)| *k == param)
+            .and_then(|(_, v)| v)
+    }
+
+    /// The address of this view with `param` (one of the pages) set to `page`, every other
+    /// filter and page kept as asked. The first page is the address without `param`: one
+    /// address for it.
+    pub(super) fn with_page(&self, path: &str, param: &str, page: usize) -> String {
+        let page = (page > 1).then(|| page.to_string());
+        let pairs: Vec<(&str, &str)> = self
+            .pairs()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if k == param { page.as_deref() } else { v };
+                (k, v.map(str::trim).unwrap_or_default())
+            })
+            .collect();
+        match filter_query(&pairs) {
+            qs if qs.is_empty() => path.to_string(),
+            qs => format!("{path}?{qs}"),
         }
     }
 }
@@ -137,7 +150,7 @@ pub(super) struct Paging<'a> {
     pub(super) noun: (&'a str, &'a str),
     /// The table's name in the pager's label ("the engagement table").
     pub(super) name: &'a str,
-    /// The address of page n.
+    /// The address of page n (the table's id is added, so the page opens at the table).
     pub(super) link: &'a dyn Fn(usize) -> String,
 }
 
@@ -201,24 +214,24 @@ impl Table {
         let of = summary::count(groups as f64);
         let shown = if end_group == first_group + 1 {
             let n = summary::count(end_group as f64);
-            format!("{} {n} of {of}", capitalised(paging.noun.0))
+            format!("{} {n} of {of}", paging.noun.0)
         } else {
             let (a, b) = (first_group + 1, end_group);
             let (a, b) = (summary::count(a as f64), summary::count(b as f64));
-            format!("{} {a} to {b} of {of}", capitalised(paging.noun.1))
+            format!("{} {a} to {b} of {of}", paging.noun.1)
         };
-        self.caption = format!(
-            "{} ({}, page {page_no} of {pages})",
-            self.caption,
-            shown.to_lowercase()
-        );
+        self.caption = format!("{} ({shown}, page {page_no} of {pages})", self.caption);
+        let shown = capitalised(&shown);
+        let link = |n: usize| format!("{}#{}", (paging.link)(n), self.id);
+        let previous = (page_no > 1).then(|| link(page_no - 1));
+        let next = (page_no < pages).then(|| link(page_no + 1));
         self.pager = Some(Pager {
             label: format!("Pages of {}", paging.name),
             shown,
             page_no,
             pages,
-            previous: (page_no > 1).then(|| (paging.link)(page_no - 1)),
-            next: (page_no < pages).then(|| (paging.link)(page_no + 1)),
+            previous,
+            next,
         });
         self
     }
@@ -396,16 +409,6 @@ pub(super) fn cell_count(c: &Cell<i64>) -> String {
     }
 }
 
-pub(super) fn query_string(pairs: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(
-        pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or_default()
-}
-
 pub(super) fn grouping_label(g: GroupBy) -> &'static str {
     GROUPINGS
         .iter()
@@ -471,8 +474,8 @@ mod tests {
         assert_eq!((p.page_no, p.pages), (2, 3));
         assert_eq!(p.shown, "Schools 101 to 200 of 250");
         assert_eq!(p.label, "Pages of the engagement table");
-        assert_eq!(p.previous.as_deref(), Some("/reports?page=1"));
-        assert_eq!(p.next.as_deref(), Some("/reports?page=3"));
+        assert_eq!(p.previous.as_deref(), Some("/reports?page=1#t"));
+        assert_eq!(p.next.as_deref(), Some("/reports?page=3#t"));
         assert_eq!(
             t.caption,
             "Engagement by school (schools 101 to 200 of 250, page 2 of 3)"
@@ -572,16 +575,25 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            p.with_page("/reports", "engagement_page", 4, "table-engagement"),
-            "/reports?from=2025-09-01&group_by=school&find=Oak+%26+Ash&engagement_page=4&impact_page=3#table-engagement"
+            p.with_page("/reports", "engagement_page", 4),
+            "/reports?from=2025-09-01&group_by=school&find=Oak+%26+Ash&engagement_page=4&impact_page=3"
         );
         assert_eq!(
-            p.with_page("/reports", "engagement_page", 1, "table-engagement"),
-            "/reports?from=2025-09-01&group_by=school&find=Oak+%26+Ash&impact_page=3#table-engagement"
+            p.with_page("/reports", "engagement_page", 1),
+            "/reports?from=2025-09-01&group_by=school&find=Oak+%26+Ash&impact_page=3"
         );
         assert_eq!(
-            DashboardParams::default().with_page("/reports", "cold_page", 1, "table-cold-spots"),
-            "/reports#table-cold-spots"
+            DashboardParams::default().with_page("/reports", "cold_page", 1),
+            "/reports"
+        );
+        // The page each table was asked for, by its parameter.
+        assert_eq!(
+            (
+                p.page("engagement_page"),
+                p.page("impact_page"),
+                p.page("cold_page")
+            ),
+            (Some("2"), Some("3"), None)
         );
     }
 
