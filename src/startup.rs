@@ -40,6 +40,8 @@ impl Application {
             settings.database_pool_size,
             settings.pool_timeout(),
         )?;
+        // The URL named a backend, or the pool above would have said it did not.
+        let backend = db::Backend::from_url(&settings.database_url).map_err(anyhow::Error::msg)?;
         let migrate_pool = pool.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = migrate_pool
@@ -70,6 +72,7 @@ impl Application {
             settings: settings.clone(),
             bookings: crate::app::bookings::queue::BookingQueue::new(
                 pool.clone(),
+                backend,
                 &settings.public_base_url,
             ),
             pool,

@@ -1017,3 +1017,160 @@ both_backends! {
         bk_check_invariants(&app, &[]).await;
     }
 }
+
+/// A self-booking request for `person`, as the queue and the store take it.
+fn self_request(person: &str) -> cpd_hub::store::bookings::Request {
+    cpd_hub::store::bookings::Request {
+        target: cpd_hub::store::bookings::Target::caller(person),
+        actor_id: Some(person.to_string()),
+        staff_group_id: None,
+        override_rules: false,
+        walk_in: false,
+        answer: None,
+    }
+}
+
+both_backends! {
+    /// Bookings for several courses in one transaction: each course's requests are decided
+    /// by the same rules as alone (places, then the waiting list), the answers come back in
+    /// the order asked, on PostgreSQL every booking carries the one transaction's id, and one
+    /// failure (a course that is not there, a lone request for a place already held) books
+    /// nothing of any course.
+    async fn bookings_for_several_courses_share_one_transaction(app: TestApp) {
+        use cpd_hub::store::bookings::book_courses;
+        let w = bk_world(&app).await;
+        let a = bk_course(&app, &w, "Adaptive teaching", 10, |_| {}).await;
+        let b = bk_course(&app, &w, "Behaviour for learning", 2, |_| {}).await;
+        let c = bk_course(&app, &w, "Curriculum sequencing", 10, |_| {}).await;
+        let d = bk_course(&app, &w, "Disciplinary literacy", 10, |_| {}).await;
+        let p = bk_people(&app, 4, "Staff", &[&w.school_a, &w.school_b]).await;
+        let ids: Vec<String> = p.iter().map(|w| w.id.clone()).collect();
+        let base = app.state.settings.public_base_url.clone();
+
+        let (ask, url) = (ids.clone(), base.clone());
+        let (a2, b2, c2) = (a.clone(), b.clone(), c.clone());
+        let answers = app
+            .with_db(move |conn| {
+                book_courses(conn, &url, None, vec![
+                    (c2, vec![self_request(&ask[0])]),
+                    (a2, vec![self_request(&ask[1]), self_request(&ask[2])]),
+                    (b2, vec![self_request(&ask[0]), self_request(&ask[1]), self_request(&ask[2])]),
+                ])
+            })
+            .await
+            .expect("one transaction for three courses");
+        let got: Vec<Vec<(String, String, String)>> = answers
+            .iter()
+            .map(|course| {
+                course
+                    .iter()
+                    .map(|b| {
+                        let b = b.as_ref().expect("booked");
+                        (b.course_id.clone(), b.person_id.clone(), b.status.as_str().to_string())
+                    })
+                    .collect()
+            })
+            .collect();
+        let row = |course: &str, person: &str, status: &str| {
+            (course.to_string(), person.to_string(), status.to_string())
+        };
+        assert_eq!(got, vec![
+            vec![row(&c, &ids[0], "confirmed")],
+            vec![row(&a, &ids[1], "confirmed"), row(&a, &ids[2], "confirmed")],
+            vec![row(&b, &ids[0], "confirmed"), row(&b, &ids[1], "confirmed"),
+                 row(&b, &ids[2], "waitlisted")],
+        ]);
+        assert_eq!(bk_course_get(&app, &b).await["places_left"], 0);
+        assert_eq!(bk_course_get(&app, &a).await["places_left"], 8);
+        if app.backend == crate::helpers::Backend::Postgres {
+            let transactions =
+                bk_count(&app, "SELECT COUNT(DISTINCT xmin::text) AS n FROM bookings").await;
+            assert_eq!(transactions, 1, "six bookings, one transaction");
+        }
+
+        // A lone request for a place already held fails the transaction: the other course's
+        // booking is not made either.
+        let (ask, url, a2, d2) = (ids.clone(), base.clone(), a.clone(), d.clone());
+        let failed = app
+            .with_db(move |conn| {
+                book_courses(conn, &url, None, vec![
+                    (d2, vec![self_request(&ask[3])]),
+                    (a2, vec![self_request(&ask[1])]),
+                ])
+            })
+            .await;
+        assert!(failed.is_err(), "{failed:?}");
+        let (ask, url, d2) = (ids.clone(), base.clone(), d.clone());
+        let failed = app
+            .with_db(move |conn| {
+                book_courses(conn, &url, None, vec![
+                    (d2, vec![self_request(&ask[3])]),
+                    ("no-such-course".into(), vec![self_request(&ask[3])]),
+                ])
+            })
+            .await;
+        assert!(matches!(failed, Err(cpd_hub::error::AppError::NotFound)), "{failed:?}");
+        assert_eq!(bk_course_get(&app, &d).await["places_left"], 10, "nothing booked on D");
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await, 6);
+        bk_check_invariants(&app, &[]).await;
+    }
+}
+
+both_backends! {
+    /// Requests for many courses arriving at once go through the queue's shared transactions
+    /// and each still gets its own answer: a place, a place on the waiting list, 409 for a
+    /// second booking of the same course (whether it meets the first in one transaction or
+    /// after it) and 404 for a course that is not there, without failing any other request.
+    async fn requests_for_many_courses_at_once_each_get_their_answer(app: TestApp) {
+        let w = bk_world(&app).await;
+        let mut courses = Vec::new();
+        for i in 0..6 {
+            courses.push(bk_course(&app, &w, &format!("Course {i}"), 3, |_| {}).await);
+        }
+        let people = bk_people(&app, 5, "Staff", &[&w.school_a, &w.school_b]).await;
+        // Everyone asks for every course, the first person twice, and once for a course that
+        // is not there.
+        let mut asks: Vec<(String, String)> = Vec::new();
+        for course in &courses {
+            for who in &people {
+                asks.push((course.clone(), who.id.clone()));
+            }
+            asks.push((course.clone(), people[0].id.clone()));
+        }
+        asks.push(("no-such-course".into(), people[1].id.clone()));
+        let handles: Vec<_> = asks
+            .iter()
+            .map(|(course, person)| {
+                let (state, course, person) = (app.state.clone(), course.clone(), person.clone());
+                tokio::spawn(async move { state.bookings.book(&course, self_request(&person)).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for h in handles {
+            answers.push(h.await.unwrap());
+        }
+        let unknown = answers.pop().expect("the unknown course's answer");
+        assert!(matches!(unknown, Err(cpd_hub::error::AppError::NotFound)), "{unknown:?}");
+        for (course, chunk) in courses.iter().zip(answers.chunks(people.len() + 1)) {
+            let mut confirmed = 0;
+            let mut waitlisted = 0;
+            let mut refused = 0;
+            for answer in chunk {
+                match answer {
+                    Ok(b) if b.status.as_str() == "confirmed" => confirmed += 1,
+                    Ok(b) if b.status.as_str() == "waitlisted" => waitlisted += 1,
+                    Err(e) => {
+                        let problem = format!("{e:?}");
+                        assert!(problem.contains("already_booked"), "{problem}");
+                        refused += 1;
+                    }
+                    Ok(b) => panic!("unexpected {b:?}"),
+                }
+            }
+            assert_eq!((confirmed, waitlisted, refused), (3, 2, 1), "{course}");
+            assert_eq!(bk_course_get(&app, course).await["places_left"], 0);
+        }
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await, 30);
+        bk_check_invariants(&app, &courses).await;
+    }
+}

@@ -17,7 +17,7 @@ use crate::store::idempotency::Answer;
 use crate::store::new_id;
 use crate::store::outbox::PreparedMessage;
 
-use super::locking::{append_history, confirmed_by_school, load_person};
+use super::locking::{append_history, confirmed_by_school, load_people, load_person};
 use super::notify::{approvers, Mailer, SessionsCache};
 use super::rows::{refusal, CourseRow, PersonRow, Row};
 use super::types::{Booking, Ctx, NewBooking};
@@ -155,6 +155,63 @@ pub fn book_batch(
     })
 }
 
+/// Books the requests of several courses in ONE transaction: each course's requests as
+/// [`book_batch`] decides them (the decisions in the order given), with three statements
+/// shared by the whole batch: one that reads every person booking themselves, one that locks
+/// and reads every course, in the order of their ids (so that two such transactions over
+/// some of the same courses wait for each other rather than deadlock), and the commit with
+/// its flush to disk. Bookings for different courses arriving together then also share one
+/// pooled connection and one hand-over to a blocking thread. The answers come back in the
+/// order of `courses`. Any `Err` (a database failure, a course that is not there, a lone
+/// request that met the unique index, an idempotency key taken over) rolls back every
+/// course's bookings: the caller then books each course on its own, which gives every
+/// request its own answer.
+pub fn book_courses(
+    conn: &mut DbConn,
+    base_url: &str,
+    cache: Option<&SessionsCache>,
+    mut courses: Vec<(String, Vec<Request>)>,
+) -> AppResult<Vec<Vec<AppResult<Booking>>>> {
+    write_tx(conn, |conn| {
+        // The people booking themselves, read in one statement for the whole batch (one
+        // each otherwise). One not found, or erased, is read again where its request is
+        // decided, and refused there.
+        let callers: Vec<&str> = courses
+            .iter()
+            .flat_map(|(_, requests)| requests)
+            .filter(|r| r.target.row.is_none())
+            .map(|r| r.target.person_id.as_str())
+            .collect();
+        if !callers.is_empty() {
+            let people: HashMap<String, PersonRow> = load_people(conn, &callers)?
+                .into_iter()
+                .filter(|p| !p.erased)
+                .map(|p| (p.id.clone(), p))
+                .collect();
+            for request in courses.iter_mut().flat_map(|(_, requests)| requests) {
+                if request.target.row.is_none() {
+                    if let Some(p) = people.get(&request.target.person_id) {
+                        request.target.school_id = p.school_id.clone();
+                        request.target.row = Some(p.clone());
+                    }
+                }
+            }
+        }
+        // Every course locked and read in one statement, in the order of their ids.
+        let ids: Vec<&str> = courses.iter().map(|(id, _)| id.as_str()).collect();
+        let mut locked: HashMap<String, Locked> = lock_and_load_many(conn, &ids)?
+            .into_iter()
+            .map(|l| (l.course.id.clone(), l))
+            .collect();
+        let mut answers = Vec::with_capacity(courses.len());
+        for (course_id, requests) in courses {
+            let course = locked.remove(&course_id).ok_or(AppError::NotFound)?;
+            answers.push(book_locked(conn, base_url, cache, course, requests)?);
+        }
+        Ok(answers)
+    })
+}
+
 /// Books one request inside a write transaction the caller already holds (e.g. a walk-in
 /// that is marked present at a session in the same transaction); otherwise as [`book`]. The
 /// course lock is taken here if the caller has not taken it yet (taking it twice is
@@ -178,12 +235,27 @@ fn book_batch_in_tx(
     course_id: &str,
     requests: Vec<Request>,
 ) -> AppResult<Vec<AppResult<Booking>>> {
+    let locked = lock_and_load(conn, course_id)?;
+    book_locked(conn, base_url, cache, locked, requests)
+}
+
+/// Decides a batch's requests for one course whose lock this transaction holds, `locked`
+/// being the course as the lock read it.
+fn book_locked(
+    conn: &mut DbConn,
+    base_url: &str,
+    cache: Option<&SessionsCache>,
+    locked: Locked,
+    requests: Vec<Request>,
+) -> AppResult<Vec<AppResult<Booking>>> {
     {
         let Locked {
             course,
             target_groups,
             target_phases,
-        } = lock_and_load(conn, course_id)?;
+        } = locked;
+        let course_id = course.id.clone();
+        let course_id = course_id.as_str();
         let facts = course.facts(split_targets(target_groups), split_targets(target_phases));
         let capacity_before = facts.capacity;
         let now = crate::domain::time::now();
@@ -245,10 +317,10 @@ struct Locked {
     target_phases: Option<String>,
 }
 
-/// The lock-and-read statement, with `$agg` the backend's string aggregate, `$sep` its
-/// spelling of the unit separator and `$lock` its row lock.
+/// The lock-and-read statement up to its `WHERE`, with `$agg` the backend's string
+/// aggregate and `$sep` its spelling of the unit separator.
 macro_rules! lock_and_read {
-    ($agg:literal, $sep:literal, $lock:literal) => {
+    ($agg:literal, $sep:literal) => {
         concat!(
             "SELECT id, title, status, capacity, confirmed_count, waitlist_count, \
              per_school_cap, per_school_cap_until, booking_opens, booking_closes, \
@@ -266,11 +338,15 @@ macro_rules! lock_and_read {
             $sep,
             ") FROM course_phases \
                WHERE course_id = courses.id) AS target_phases \
-             FROM courses WHERE id = $1",
-            $lock
+             FROM courses "
         )
     };
 }
+
+/// PostgreSQL's lock-and-read up to its `WHERE`.
+const PG_LOCK_AND_READ: &str = lock_and_read!("string_agg", "chr(31)");
+/// SQLite's.
+const SQLITE_LOCK_AND_READ: &str = lock_and_read!("group_concat", "char(31)");
 
 /// Takes the course lock (the transaction's first statement) and reads the course and the
 /// staff groups and phases it is for in the same statement: one round trip. On PostgreSQL the
@@ -280,15 +356,32 @@ macro_rules! lock_and_read {
 /// the transaction's only one. SQLite's `BEGIN IMMEDIATE` already holds its one write lock.
 /// Kept prepared: it runs for every booking.
 fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<Locked> {
+    lock_and_load_many(conn, &[course_id])?
+        .pop()
+        .ok_or(AppError::NotFound)
+}
+
+/// [`lock_and_load`] for several courses in one statement: those of `ids` that exist, locked
+/// in the order of their ids (PostgreSQL locks the rows as the sorted scan returns them), so
+/// that two transactions locking some of the same courses take them in the same order.
+/// Kept prepared per number of courses.
+fn lock_and_load_many(conn: &mut DbConn, ids: &[&str]) -> AppResult<Vec<Locked>> {
+    let placeholders = (1..=ids.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = match conn {
-        DbConn::Pg(_) => lock_and_read!("string_agg", "chr(31)", " FOR UPDATE OF courses"),
-        DbConn::Sqlite(_) => lock_and_read!("group_concat", "char(31)", ""),
+        DbConn::Pg(_) => format!(
+            "{PG_LOCK_AND_READ}WHERE id IN ({placeholders}) ORDER BY id FOR UPDATE OF courses"
+        ),
+        DbConn::Sqlite(_) => {
+            format!("{SQLITE_LOCK_AND_READ}WHERE id IN ({placeholders}) ORDER BY id")
+        }
     };
-    let row = Prepared::new(sql)
-        .bind(Bind::Text(course_id))
-        .get_result::<Locked>(conn)
-        .optional()?;
-    row.ok_or(AppError::NotFound)
+    let q = ids
+        .iter()
+        .fold(Prepared::new(&sql), |q, id| q.bind(Bind::Text(id)));
+    Ok(q.load::<Locked>(conn)?)
 }
 
 /// The ids of a list [`lock_and_load`] joined.

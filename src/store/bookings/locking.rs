@@ -134,20 +134,35 @@ pub(super) fn load_row(conn: &mut DbConn, id: &str) -> AppResult<Row> {
         .first(conn)?)
 }
 
-pub(super) fn load_person(conn: &mut DbConn, id: &str) -> QueryResult<Option<PersonRow>> {
-    #[allow(clippy::type_complexity)]
-    let row: Option<(
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<NaiveDateTime>,
-    )> = people::table
-        .left_join(schools::table)
-        .filter(people::id.eq(id))
-        .select((
+/// A person's columns as the booking reads them: id, name, email, school, staff group, the
+/// school's phase and when they were erased.
+type PersonColumns = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<NaiveDateTime>,
+);
+
+fn person_row(
+    (id, name, email, school_id, staff_group_id, phase, erased_at): PersonColumns,
+) -> PersonRow {
+    PersonRow {
+        id,
+        name,
+        email,
+        school_id,
+        staff_group_id,
+        phase,
+        erased: erased_at.is_some(),
+    }
+}
+
+macro_rules! person_query {
+    () => {
+        people::table.left_join(schools::table).select((
             people::id,
             people::name,
             people::email,
@@ -156,19 +171,22 @@ pub(super) fn load_person(conn: &mut DbConn, id: &str) -> QueryResult<Option<Per
             schools::phase.nullable(),
             people::erased_at,
         ))
+    };
+}
+
+pub(super) fn load_person(conn: &mut DbConn, id: &str) -> QueryResult<Option<PersonRow>> {
+    let row: Option<PersonColumns> = person_query!()
+        .filter(people::id.eq(id))
         .first(conn)
         .optional()?;
-    Ok(row.map(
-        |(id, name, email, school_id, staff_group_id, phase, erased_at)| PersonRow {
-            id,
-            name,
-            email,
-            school_id,
-            staff_group_id,
-            phase,
-            erased: erased_at.is_some(),
-        },
-    ))
+    Ok(row.map(person_row))
+}
+
+/// The people of `ids` that exist (erased ones too, marked so), in no particular order: one
+/// statement for a batch's people.
+pub(super) fn load_people(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<PersonRow>> {
+    let rows: Vec<PersonColumns> = person_query!().filter(people::id.eq_any(ids)).load(conn)?;
+    Ok(rows.into_iter().map(person_row).collect())
 }
 
 /// Appends one history row (invariant 9). The only write this module makes to the table:

@@ -26,7 +26,7 @@ mod read;
 mod rows;
 mod types;
 
-pub use book::{book, book_batch, book_in_tx, target, Request, Target};
+pub use book::{book, book_batch, book_courses, book_in_tx, target, Request, Target};
 pub use course_list::{course_bookings, course_status_counts, CourseBooking};
 pub use hooks::{
     cancel_all_on_course, confirmed_course_ids, course_cancelled_for, due_reminders, holders,
