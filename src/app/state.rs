@@ -19,7 +19,7 @@ pub struct AppState {
     /// Wakes this copy's email worker. Call `notify_one()` after committing a change that
     /// queued email, so it goes out at once rather than at the next poll.
     pub outbox_wake: Arc<tokio::sync::Notify>,
-    /// Booking requests, batched per course.
+    /// Booking requests, batched per course and across courses in lanes.
     pub bookings: crate::app::bookings::queue::BookingQueue,
     /// Wakes this copy's evaluation job. Call `notify_one()` after committing a register
     /// that may have created evaluation invitations, so they are emailed at once.

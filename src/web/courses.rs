@@ -2,7 +2,7 @@
 //! to action (`/courses/{id}`), booking from that page, and one's own bookings
 //! (`/my/bookings`) with cancelling. Every change goes through the same use cases as the JSON
 //! API (`app::bookings`), so a booking made here takes the API's path: its policy, the
-//! per-course queue, the outbox and the history.
+//! booking queue, the outbox and the history.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};

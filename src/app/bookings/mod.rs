@@ -1,7 +1,7 @@
 //! Bookings: book a place, cancel it, and a school lead's or admin's approve and decline.
 //!
-//! Every booking for a course goes through the per-course [`queue`], which batches requests
-//! that arrive while one transaction for the course is running; the rules themselves are
+//! Every booking goes through the [`queue`], which batches requests that arrive while a
+//! transaction for their course's lane is running; the rules themselves are
 //! `store::bookings` (under the course's lock) and `domain::booking`.
 
 pub mod course;
