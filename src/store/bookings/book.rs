@@ -129,8 +129,28 @@ struct Batch<'a> {
     base_url: &'a str,
     last_now: NaiveDateTime,
     single: bool,
-    /// The counters were written already, with a lone request's booking (PostgreSQL).
-    counters_written: bool,
+    /// The people given a booking on this course in this batch so far (their rows may not be
+    /// written yet: see [`Writes`]).
+    decided: std::collections::HashSet<String>,
+}
+
+/// A new booking whose rows (the booking, its first history row and its email) are written at
+/// the end of its transaction, with the others of the transaction, in one statement.
+struct Deferred {
+    row: Row,
+    reason: &'static str,
+    mail: Option<PreparedMessage>,
+}
+
+/// What a booking transaction on PostgreSQL writes at its end, in one statement
+/// ([`write_all`]): the common bookings (confirmed or waitlisted, not overrides) and the
+/// courses' place counters. One statement for a whole batch rather than one per booking: a
+/// round trip each saved while the batch holds its courses' locks.
+#[derive(Default)]
+struct Writes {
+    bookings: Vec<Deferred>,
+    /// (course, confirmed, waitlisted).
+    counters: Vec<(String, i32, i32)>,
 }
 
 /// Books several requests for ONE course in one transaction that takes the course lock once:
@@ -204,10 +224,19 @@ pub fn book_courses(
             .map(|l| (l.course.id.clone(), l))
             .collect();
         let mut answers = Vec::with_capacity(courses.len());
+        let mut writes = Writes::default();
         for (course_id, requests) in courses {
             let course = locked.remove(&course_id).ok_or(AppError::NotFound)?;
-            answers.push(book_locked(conn, base_url, cache, course, requests)?);
+            answers.push(book_locked(
+                conn,
+                base_url,
+                cache,
+                course,
+                requests,
+                &mut writes,
+            )?);
         }
+        write_all(conn, writes)?;
         Ok(answers)
     })
 }
@@ -236,17 +265,22 @@ fn book_batch_in_tx(
     requests: Vec<Request>,
 ) -> AppResult<Vec<AppResult<Booking>>> {
     let locked = lock_and_load(conn, course_id)?;
-    book_locked(conn, base_url, cache, locked, requests)
+    let mut writes = Writes::default();
+    let answers = book_locked(conn, base_url, cache, locked, requests, &mut writes)?;
+    write_all(conn, writes)?;
+    Ok(answers)
 }
 
 /// Decides a batch's requests for one course whose lock this transaction holds, `locked`
-/// being the course as the lock read it.
+/// being the course as the lock read it. On PostgreSQL the common bookings and the counters
+/// are left in `writes`, for the caller to write ([`write_all`]) before it commits.
 fn book_locked(
     conn: &mut DbConn,
     base_url: &str,
     cache: Option<&SessionsCache>,
     locked: Locked,
     requests: Vec<Request>,
+    writes: &mut Writes,
 ) -> AppResult<Vec<AppResult<Booking>>> {
     {
         let Locked {
@@ -268,12 +302,12 @@ fn book_locked(
             base_url,
             last_now: now - chrono::Duration::microseconds(1),
             single: requests.len() == 1,
-            counters_written: false,
+            decided: Default::default(),
             course,
         };
         let mut out = Vec::with_capacity(requests.len());
         for req in &requests {
-            match book_in_batch(conn, &mut batch, req) {
+            match book_in_batch(conn, &mut batch, req, writes) {
                 Ok(b) => {
                     if let Some(answer) = &req.answer {
                         answer.record(conn, &b)?;
@@ -287,17 +321,20 @@ fn book_locked(
         // The counters move once for the whole batch. The capacity is written only when an
         // override raised it: naming it in the update raises the calendar's generation (a
         // trigger on the columns a list shows), which the place counters alone do not.
+        let (confirmed, waitlisted) = (batch.facts.confirmed, batch.course.waitlist_count);
         let counters = (
-            courses::confirmed_count.eq(batch.facts.confirmed),
-            courses::waitlist_count.eq(batch.course.waitlist_count),
+            courses::confirmed_count.eq(confirmed),
+            courses::waitlist_count.eq(waitlisted),
         );
         let target = diesel::update(courses::table.find(course_id));
-        if batch.counters_written {
-            // A lone request's statement wrote them with its booking.
-        } else if batch.facts.capacity != capacity_before {
+        if batch.facts.capacity != capacity_before {
             target
                 .set((counters, courses::capacity.eq(batch.facts.capacity)))
                 .execute(conn)?;
+        } else if matches!(conn, DbConn::Pg(_)) {
+            writes
+                .counters
+                .push((course_id.to_string(), confirmed, waitlisted));
         } else {
             target.set(counters).execute(conn)?;
         }
@@ -395,6 +432,7 @@ fn book_in_batch(
     conn: &mut DbConn,
     batch: &mut Batch<'_>,
     req: &Request,
+    writes: &mut Writes,
 ) -> Result<Booking, Failed> {
     // Each decision gets its own, later time: the waiting list is served in this order.
     let now = crate::domain::time::now().max(batch.last_now + chrono::Duration::microseconds(1));
@@ -437,7 +475,11 @@ fn book_in_batch(
     )
     .map_err(|r| Failed::Refused(refusal(r)))?;
     // Invariant 2. A lone request leaves this to the unique index (one statement fewer); in
-    // a batch a failed insert would abort the others, so it is checked first.
+    // a batch a failed insert would abort the others, so it is checked first: against this
+    // batch's own decisions (whose rows may not be written yet), then the table.
+    if batch.decided.contains(&person.id) {
+        return Err(Failed::Refused(already_booked()));
+    }
     if !batch.single {
         let held: i64 = bookings::table
             .filter(bookings::course_id.eq(&course_id))
@@ -459,7 +501,17 @@ fn book_in_batch(
         let school_held = match (&person.school_id, batch.facts.cap_at(now)) {
             (Some(s), Some(_)) => {
                 if batch.held.is_none() {
-                    batch.held = Some(confirmed_by_school(conn, &course_id)?);
+                    let mut held = confirmed_by_school(conn, &course_id)?;
+                    // This batch's confirmed bookings not written yet count too.
+                    for d in writes.bookings.iter().filter(|d| {
+                        d.row.course_id == course_id
+                            && d.row.status == BookingStatus::Confirmed.as_str()
+                    }) {
+                        if let Some(s) = &d.row.school_id {
+                            *held.entry(s.clone()).or_insert(0) += 1;
+                        }
+                    }
+                    batch.held = Some(held);
                 }
                 batch
                     .held
@@ -544,9 +596,10 @@ fn book_in_batch(
             _ => "booked",
         }
     };
-    // On PostgreSQL the common case (a confirmed or waitlisted booking, not an override)
-    // writes the booking, its history, its email and, for a lone request, the counters in one
-    // statement: a round trip and a statement each saved three times over, and PostgreSQL's
+    batch.decided.insert(person.id.clone());
+    // On PostgreSQL the common case (a confirmed or waitlisted booking, not an override) is
+    // written at the end of the transaction with the rest of the batch ([`write_all`]): the
+    // booking, its history and its email in one statement for all of them, and PostgreSQL's
     // CPU per statement is what bounds booking throughput there.
     if matches!(conn, DbConn::Pg(_)) && !overriding && status != BookingStatus::PendingApproval {
         let mail = if status == BookingStatus::Waitlisted {
@@ -559,21 +612,12 @@ fn book_in_batch(
                 .mailer
                 .prepare(conn, &id, person, Notification::BookingConfirmed)?
         };
-        let counters = batch
-            .single
-            .then_some((batch.facts.confirmed, batch.course.waitlist_count));
-        write_in_one(conn, &row, reason, mail.as_ref(), counters).map_err(|e| match e {
-            // Only a lone request gets here (see above): its transaction is over anyway.
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => Failed::Broken(already_booked()),
-            other => Failed::from(other),
-        })?;
-        batch.counters_written = counters.is_some();
-        return row
+        let booking = row
+            .clone()
             .into_booking(person.name.clone(), batch.course.title.clone(), position)
-            .map_err(Failed::Broken);
+            .map_err(Failed::Broken)?;
+        writes.bookings.push(Deferred { row, reason, mail });
+        return Ok(booking);
     }
 
     diesel::insert_into(bookings::table)
@@ -658,75 +702,95 @@ fn book_in_batch(
         .map_err(Failed::Broken)
 }
 
-/// Writes a new booking that is not an override, its first history row (`reason`, no note),
-/// its email (if any) and, when given, the course's counters (confirmed, waitlisted), in one
-/// PostgreSQL statement of data-modifying CTEs. The booking's own triggers (report cells,
-/// reminders) run as for a plain insert; the history and outbox rows reference the booking,
-/// whose foreign keys are checked at the end of the statement.
-fn write_in_one(
-    conn: &mut DbConn,
-    row: &Row,
-    reason: &str,
-    mail: Option<&PreparedMessage>,
-    counters: Option<(i32, i32)>,
-) -> QueryResult<()> {
+/// Writes what a booking transaction left in `writes` (PostgreSQL), in one statement of
+/// data-modifying CTEs over two JSON parameters: every new booking, its first history row
+/// (its reason, no note), its email if it has one, and the courses' place counters. The
+/// bookings' own triggers (report cells, reminders) run as for plain inserts, and the history
+/// and outbox rows' foreign keys are checked at the end of the statement, when the bookings
+/// are there. A booking that meets the unique index (a second active booking of a person on a
+/// course) fails it as a whole, with `already_booked`.
+fn write_all(conn: &mut DbConn, writes: Writes) -> AppResult<()> {
+    if writes.bookings.is_empty() && writes.counters.is_empty() {
+        return Ok(());
+    }
     let DbConn::Pg(pg) = conn else {
-        unreachable!("the one-statement booking write is PostgreSQL's");
+        unreachable!("only PostgreSQL's bookings are written at the end");
     };
-    let mut sql = String::from(
-        "WITH b AS (INSERT INTO bookings (id, course_id, person_id, school_id, staff_group_id, \
-         status, requested_at, confirmed_at, late_cancellation, admin_override, walk_in, \
-         price_pence, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, FALSE, FALSE, $9, $10, $7, $7) \
-         RETURNING id), \
-         h AS (INSERT INTO booking_history (id, booking_id, at, actor_id, from_status, \
-         to_status, reason, note) SELECT $11, id, $7, $10, NULL, $6, $12, NULL FROM b)",
-    );
-    if mail.is_some() {
-        sql.push_str(
-            ", o AS (INSERT INTO outbox (id, kind, recipient_email, recipient_person_id, \
-             subject_id, payload, status, attempts, next_attempt_at, message_id, created_at) \
-             SELECT $13, $14, $15, $16, id, $17, 'pending', 0, $18, $19, $18 FROM b)",
-        );
-    }
-    if counters.is_some() {
-        let (c, w) = if mail.is_some() { (20, 21) } else { (13, 14) };
-        sql.push_str(&format!(
-            ", c AS (UPDATE courses SET confirmed_count = ${c}, waitlist_count = ${w} \
-             WHERE id = $2)"
-        ));
-    }
-    sql.push_str(" SELECT id FROM b");
-    let history_id = new_id();
-    let mut q = Prepared::new(&sql)
-        .bind(Bind::Text(&row.id))
-        .bind(Bind::Text(&row.course_id))
-        .bind(Bind::Text(&row.person_id))
-        .bind(Bind::OptText(row.school_id.as_deref()))
-        .bind(Bind::OptText(row.staff_group_id.as_deref()))
-        .bind(Bind::Text(&row.status))
-        .bind(Bind::Ts(row.requested_at))
-        .bind(Bind::OptTs(row.confirmed_at))
-        .bind(Bind::Int(row.price_pence))
-        .bind(Bind::OptText(row.created_by.as_deref()))
-        .bind(Bind::Text(&history_id))
-        .bind(Bind::Text(reason));
-    if let Some(m) = mail {
-        q = q
-            .bind(Bind::Text(&m.id))
-            .bind(Bind::Text(&m.kind))
-            .bind(Bind::Text(&m.recipient_email))
-            .bind(Bind::OptText(m.recipient_person_id.as_deref()))
-            .bind(Bind::Text(&m.payload))
-            .bind(Bind::Ts(m.now))
-            .bind(Bind::Text(&m.message_id));
-    }
-    if let Some((confirmed, waitlisted)) = counters {
-        q = q.bind(Bind::Int(confirmed)).bind(Bind::Int(waitlisted));
-    }
-    q.execute(pg)?;
+    let ts = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    let bookings: Vec<serde_json::Value> = writes
+        .bookings
+        .iter()
+        .map(|d| {
+            let r = &d.row;
+            let m = d.mail.as_ref();
+            json!({
+                "id": r.id,
+                "course_id": r.course_id,
+                "person_id": r.person_id,
+                "school_id": r.school_id,
+                "staff_group_id": r.staff_group_id,
+                "status": r.status,
+                "at": ts(r.requested_at),
+                "confirmed_at": r.confirmed_at.map(ts),
+                "price_pence": r.price_pence,
+                "created_by": r.created_by,
+                "history_id": new_id(),
+                "reason": d.reason,
+                "mail_id": m.map(|m| &m.id),
+                "kind": m.map(|m| &m.kind),
+                "email": m.map(|m| &m.recipient_email),
+                "recipient": m.and_then(|m| m.recipient_person_id.as_ref()),
+                "payload": m.map(|m| &m.payload),
+                "mail_at": m.map(|m| ts(m.now)),
+                "message_id": m.map(|m| &m.message_id),
+            })
+        })
+        .collect();
+    let counters: Vec<serde_json::Value> = writes
+        .counters
+        .iter()
+        .map(|(id, confirmed, waitlisted)| {
+            json!({"id": id, "confirmed": confirmed, "waitlisted": waitlisted})
+        })
+        .collect();
+    let bookings = serde_json::Value::Array(bookings).to_string();
+    let counters = serde_json::Value::Array(counters).to_string();
+    Prepared::new(WRITE_ALL)
+        .bind(Bind::Text(&bookings))
+        .bind(Bind::Text(&counters))
+        .execute(pg)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => already_booked(),
+            other => other.into(),
+        })?;
     Ok(())
 }
+
+/// [`write_all`]'s statement: `$1` the bookings, `$2` the counters, each a JSON array.
+const WRITE_ALL: &str = "WITH r AS (SELECT * FROM json_to_recordset($1::json) AS r(\
+     id text, course_id text, person_id text, school_id text, staff_group_id text, \
+     status text, at timestamp, confirmed_at timestamp, price_pence integer, created_by text, \
+     history_id text, reason text, mail_id text, kind text, email text, recipient text, \
+     payload text, mail_at timestamp, message_id text)), \
+     b AS (INSERT INTO bookings (id, course_id, person_id, school_id, staff_group_id, \
+     status, requested_at, confirmed_at, late_cancellation, admin_override, walk_in, \
+     price_pence, created_by, created_at, updated_at) \
+     SELECT id, course_id, person_id, school_id, staff_group_id, status, at, confirmed_at, \
+     FALSE, FALSE, FALSE, price_pence, created_by, at, at FROM r RETURNING id), \
+     h AS (INSERT INTO booking_history (id, booking_id, at, actor_id, from_status, \
+     to_status, reason, note) \
+     SELECT history_id, id, at, created_by, NULL, status, reason, NULL FROM r), \
+     o AS (INSERT INTO outbox (id, kind, recipient_email, recipient_person_id, subject_id, \
+     payload, status, attempts, next_attempt_at, message_id, created_at) \
+     SELECT mail_id, kind, email, recipient, id, payload, 'pending', 0, mail_at, message_id, \
+     mail_at FROM r WHERE mail_id IS NOT NULL), \
+     c AS (UPDATE courses SET confirmed_count = x.confirmed, waitlist_count = x.waitlisted \
+     FROM json_to_recordset($2::json) AS x(id text, confirmed integer, waitlisted integer) \
+     WHERE courses.id = x.id) \
+     SELECT count(*) FROM b";
 
 fn already_booked() -> AppError {
     AppError::conflict(
