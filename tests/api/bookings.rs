@@ -1174,3 +1174,46 @@ both_backends! {
         bk_check_invariants(&app, &courses).await;
     }
 }
+
+both_backends! {
+    /// In one transaction a batch's bookings may not be written until its end (PostgreSQL):
+    /// its own decisions still count. On a course capped at one place per school, the second
+    /// person of a school in the batch is waitlisted although places are left, and a person
+    /// asking twice in the batch is refused the second time, while the rest is booked.
+    async fn a_batch_counts_its_own_bookings_before_they_are_written(app: TestApp) {
+        use cpd_hub::store::bookings::book_courses;
+        let w = bk_world(&app).await;
+        let capped = bk_course(&app, &w, "Fair share", 4, |b| b["per_school_cap"] = json!(1)).await;
+        let other = bk_course(&app, &w, "Reading fluency", 4, |_| {}).await;
+        let a = bk_people(&app, 2, "Staff A", &[&w.school_a]).await;
+        let b = bk_people(&app, 1, "Staff B", &[&w.school_b]).await;
+        let (a0, a1, b0) = (a[0].id.clone(), a[1].id.clone(), b[0].id.clone());
+        let url = app.state.settings.public_base_url.clone();
+        let (c2, o2) = (capped.clone(), other.clone());
+        let answers = app
+            .with_db(move |conn| {
+                book_courses(conn, &url, None, vec![
+                    (o2, vec![self_request(&a1)]),
+                    (c2, vec![self_request(&a0), self_request(&a1), self_request(&b0),
+                              self_request(&a0)]),
+                ])
+            })
+            .await
+            .expect("one transaction");
+        let status = |r: &cpd_hub::error::AppResult<cpd_hub::store::bookings::Booking>| match r {
+            Ok(b) => b.status.as_str().to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        assert_eq!(status(&answers[0][0]), "confirmed");
+        let capped_answers: Vec<String> = answers[1].iter().map(status).collect();
+        assert_eq!(&capped_answers[..3], &["confirmed", "waitlisted", "confirmed"]);
+        assert!(capped_answers[3].contains("already_booked"), "{capped_answers:?}");
+        let c = bk_course_get(&app, &capped).await;
+        assert_eq!((c["places_left"].as_i64(), c["waitlist_length"].as_i64()), (Some(2), Some(1)), "{c}");
+        assert_eq!(bk_course_get(&app, &other).await["places_left"], 3);
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM bookings").await, 4);
+        assert_eq!(bk_count(&app, "SELECT COUNT(*) AS n FROM booking_history").await, 4);
+        // Not first come, first served: the cap passes over school A.
+        bk_check_invariants(&app, &[]).await;
+    }
+}
