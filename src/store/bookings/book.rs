@@ -399,9 +399,11 @@ fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<Locked> {
 }
 
 /// [`lock_and_load`] for several courses in one statement: those of `ids` that exist, locked
-/// in the order of their ids (PostgreSQL locks the rows as the sorted scan returns them), so
-/// that two transactions locking some of the same courses take them in the same order.
-/// Kept prepared per number of courses.
+/// in the byte order of their ids (PostgreSQL locks the rows as the sorted scan returns them;
+/// `COLLATE "C"`, whatever the database's collation), the order in which a bulk approval or
+/// decline takes its courses' locks too (`lifecycle::courses_of`), so that two transactions
+/// locking some of the same courses take them in the same order. Kept prepared per number of
+/// courses.
 fn lock_and_load_many(conn: &mut DbConn, ids: &[&str]) -> AppResult<Vec<Locked>> {
     let placeholders = (1..=ids.len())
         .map(|i| format!("${i}"))
@@ -409,7 +411,8 @@ fn lock_and_load_many(conn: &mut DbConn, ids: &[&str]) -> AppResult<Vec<Locked>>
         .join(", ");
     let sql = match conn {
         DbConn::Pg(_) => format!(
-            "{PG_LOCK_AND_READ}WHERE id IN ({placeholders}) ORDER BY id FOR UPDATE OF courses"
+            "{PG_LOCK_AND_READ}WHERE id IN ({placeholders}) ORDER BY id COLLATE \"C\" \
+             FOR UPDATE OF courses"
         ),
         DbConn::Sqlite(_) => {
             format!("{SQLITE_LOCK_AND_READ}WHERE id IN ({placeholders}) ORDER BY id")
