@@ -176,10 +176,11 @@ pub fn book_batch(
 }
 
 /// Books the requests of several courses in ONE transaction: each course's requests as
-/// [`book_batch`] decides them (the decisions in the order given), with three statements
+/// [`book_batch`] decides them (the decisions in the order given), with the statements
 /// shared by the whole batch: one that reads every person booking themselves, one that locks
 /// and reads every course, in the order of their ids (so that two such transactions over
-/// some of the same courses wait for each other rather than deadlock), and the commit with
+/// some of the same courses wait for each other rather than deadlock), on PostgreSQL one that
+/// writes every common booking and the courses' counters ([`write_all`]), and the commit with
 /// its flush to disk. Bookings for different courses arriving together then also share one
 /// pooled connection and one hand-over to a blocking thread. The answers come back in the
 /// order of `courses`. Any `Err` (a database failure, a course that is not there, a lone
