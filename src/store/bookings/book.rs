@@ -129,9 +129,6 @@ struct Batch<'a> {
     base_url: &'a str,
     last_now: NaiveDateTime,
     single: bool,
-    /// The people given a booking on this course in this batch so far (their rows may not be
-    /// written yet: see [`Writes`]).
-    decided: std::collections::HashSet<String>,
 }
 
 /// A new booking whose rows (the booking, its first history row and its email) are written at
@@ -151,6 +148,17 @@ struct Writes {
     bookings: Vec<Deferred>,
     /// (course, confirmed, waitlisted).
     counters: Vec<(String, i32, i32)>,
+}
+
+impl Writes {
+    /// The bookings of `course_id` this transaction has made but not written yet: what a
+    /// read of the bookings table cannot see, and the batch's rules must still count.
+    fn unwritten<'w>(&'w self, course_id: &'w str) -> impl Iterator<Item = &'w Row> + 'w {
+        self.bookings
+            .iter()
+            .map(|d| &d.row)
+            .filter(move |r| r.course_id == course_id)
+    }
 }
 
 /// Books several requests for ONE course in one transaction that takes the course lock once:
@@ -191,55 +199,66 @@ pub fn book_courses(
     conn: &mut DbConn,
     base_url: &str,
     cache: Option<&SessionsCache>,
-    mut courses: Vec<(String, Vec<Request>)>,
+    courses: Vec<(String, Vec<Request>)>,
 ) -> AppResult<Vec<Vec<AppResult<Booking>>>> {
     write_tx(conn, |conn| {
-        // The people booking themselves, read in one statement for the whole batch (one
-        // each otherwise). One not found, or erased, is read again where its request is
-        // decided, and refused there.
-        let callers: Vec<&str> = courses
-            .iter()
-            .flat_map(|(_, requests)| requests)
-            .filter(|r| r.target.row.is_none())
-            .map(|r| r.target.person_id.as_str())
+        book_courses_in_tx(conn, base_url, cache, courses)
+    })
+}
+
+/// The body of [`book_courses`] (and of [`book_batch`], for one course), inside an open
+/// write transaction.
+fn book_courses_in_tx(
+    conn: &mut DbConn,
+    base_url: &str,
+    cache: Option<&SessionsCache>,
+    mut courses: Vec<(String, Vec<Request>)>,
+) -> AppResult<Vec<Vec<AppResult<Booking>>>> {
+    // The people booking themselves, read in one statement for the whole batch (one each
+    // otherwise). One not found, or erased, is read again where its request is decided, and
+    // refused there.
+    let callers: Vec<&str> = courses
+        .iter()
+        .flat_map(|(_, requests)| requests)
+        .filter(|r| r.target.row.is_none())
+        .map(|r| r.target.person_id.as_str())
+        .collect();
+    if !callers.is_empty() {
+        let people: HashMap<String, PersonRow> = load_people(conn, &callers)?
+            .into_iter()
+            .filter(|p| !p.erased)
+            .map(|p| (p.id.clone(), p))
             .collect();
-        if !callers.is_empty() {
-            let people: HashMap<String, PersonRow> = load_people(conn, &callers)?
-                .into_iter()
-                .filter(|p| !p.erased)
-                .map(|p| (p.id.clone(), p))
-                .collect();
-            for request in courses.iter_mut().flat_map(|(_, requests)| requests) {
-                if request.target.row.is_none() {
-                    if let Some(p) = people.get(&request.target.person_id) {
-                        request.target.school_id = p.school_id.clone();
-                        request.target.row = Some(p.clone());
-                    }
+        for request in courses.iter_mut().flat_map(|(_, requests)| requests) {
+            if request.target.row.is_none() {
+                if let Some(p) = people.get(&request.target.person_id) {
+                    request.target.school_id = p.school_id.clone();
+                    request.target.row = Some(p.clone());
                 }
             }
         }
-        // Every course locked and read in one statement, in the order of their ids.
-        let ids: Vec<&str> = courses.iter().map(|(id, _)| id.as_str()).collect();
-        let mut locked: HashMap<String, Locked> = lock_and_load_many(conn, &ids)?
-            .into_iter()
-            .map(|l| (l.course.id.clone(), l))
-            .collect();
-        let mut answers = Vec::with_capacity(courses.len());
-        let mut writes = Writes::default();
-        for (course_id, requests) in courses {
-            let course = locked.remove(&course_id).ok_or(AppError::NotFound)?;
-            answers.push(book_locked(
-                conn,
-                base_url,
-                cache,
-                course,
-                requests,
-                &mut writes,
-            )?);
-        }
-        write_all(conn, writes)?;
-        Ok(answers)
-    })
+    }
+    // Every course locked and read in one statement, in the order of their ids.
+    let ids: Vec<&str> = courses.iter().map(|(id, _)| id.as_str()).collect();
+    let mut locked: HashMap<String, Locked> = lock_and_load_many(conn, &ids)?
+        .into_iter()
+        .map(|l| (l.course.id.clone(), l))
+        .collect();
+    let mut answers = Vec::with_capacity(courses.len());
+    let mut writes = Writes::default();
+    for (course_id, requests) in courses {
+        let course = locked.remove(&course_id).ok_or(AppError::NotFound)?;
+        answers.push(book_locked(
+            conn,
+            base_url,
+            cache,
+            course,
+            requests,
+            &mut writes,
+        )?);
+    }
+    write_all(conn, writes)?;
+    Ok(answers)
 }
 
 /// Books one request inside a write transaction the caller already holds (e.g. a walk-in
@@ -265,11 +284,14 @@ fn book_batch_in_tx(
     course_id: &str,
     requests: Vec<Request>,
 ) -> AppResult<Vec<AppResult<Booking>>> {
-    let locked = lock_and_load(conn, course_id)?;
-    let mut writes = Writes::default();
-    let answers = book_locked(conn, base_url, cache, locked, requests, &mut writes)?;
-    write_all(conn, writes)?;
-    Ok(answers)
+    Ok(book_courses_in_tx(
+        conn,
+        base_url,
+        cache,
+        vec![(course_id.to_string(), requests)],
+    )?
+    .pop()
+    .expect("one course's answers"))
 }
 
 /// Decides a batch's requests for one course whose lock this transaction holds, `locked`
@@ -303,7 +325,6 @@ fn book_locked(
             base_url,
             last_now: now - chrono::Duration::microseconds(1),
             single: requests.len() == 1,
-            decided: Default::default(),
             course,
         };
         let mut out = Vec::with_capacity(requests.len());
@@ -386,25 +407,18 @@ const PG_LOCK_AND_READ: &str = lock_and_read!("string_agg", "chr(31)");
 /// SQLite's.
 const SQLITE_LOCK_AND_READ: &str = lock_and_read!("group_concat", "char(31)");
 
-/// Takes the course lock (the transaction's first statement) and reads the course and the
-/// staff groups and phases it is for in the same statement: one round trip. On PostgreSQL the
-/// row is locked with `FOR UPDATE`, which waits for and then blocks every other writer of the
-/// course (a booking here, or [`lock_course`](super::locking::lock_course)'s update) until
-/// commit, without writing a new version of the row: the counters' update at the end is then
-/// the transaction's only one. SQLite's `BEGIN IMMEDIATE` already holds its one write lock.
-/// Kept prepared: it runs for every booking.
-fn lock_and_load(conn: &mut DbConn, course_id: &str) -> AppResult<Locked> {
-    lock_and_load_many(conn, &[course_id])?
-        .pop()
-        .ok_or(AppError::NotFound)
-}
-
-/// [`lock_and_load`] for several courses in one statement: those of `ids` that exist, locked
-/// in the byte order of their ids (PostgreSQL locks the rows as the sorted scan returns them;
-/// `COLLATE "C"`, whatever the database's collation), the order in which a bulk approval or
-/// decline takes its courses' locks too (`lifecycle::courses_of`), so that two transactions
-/// locking some of the same courses take them in the same order. Kept prepared per number of
-/// courses.
+/// Takes the locks of the courses of `ids` (the transaction's first write) and reads those
+/// that exist, with the staff groups and phases each is for, in one statement: one round trip
+/// however many courses. On PostgreSQL the rows are locked with `FOR UPDATE`, which waits for
+/// and then blocks every other writer of a course (a booking here, or
+/// [`lock_course`](super::locking::lock_course)'s update) until commit, without writing a new
+/// version of the row: the counters' update at the end is then the transaction's only one.
+/// They are locked in the byte order of their ids (PostgreSQL locks the rows as the sorted
+/// scan returns them; `COLLATE "C"`, whatever the database's collation), the order in which
+/// a bulk approval or decline takes its courses' locks too (`lifecycle::courses_of`), so that
+/// two transactions locking some of the same courses take them in the same order. SQLite's
+/// `BEGIN IMMEDIATE` already holds its one write lock. Kept prepared per number of courses:
+/// it runs for every booking.
 fn lock_and_load_many(conn: &mut DbConn, ids: &[&str]) -> AppResult<Vec<Locked>> {
     let placeholders = (1..=ids.len())
         .map(|i| format!("${i}"))
@@ -425,7 +439,7 @@ fn lock_and_load_many(conn: &mut DbConn, ids: &[&str]) -> AppResult<Vec<Locked>>
     Ok(q.load::<Locked>(conn)?)
 }
 
-/// The ids of a list [`lock_and_load`] joined.
+/// The ids of a list [`lock_and_load_many`] joined.
 fn split_targets(joined: Option<String>) -> Vec<String> {
     joined
         .map(|j| j.split('\u{1f}').map(str::to_string).collect())
@@ -480,8 +494,11 @@ fn book_in_batch(
     .map_err(|r| Failed::Refused(refusal(r)))?;
     // Invariant 2. A lone request leaves this to the unique index (one statement fewer); in
     // a batch a failed insert would abort the others, so it is checked first: against this
-    // batch's own decisions (whose rows may not be written yet), then the table.
-    if batch.decided.contains(&person.id) {
+    // batch's bookings not written yet, then the table.
+    if writes
+        .unwritten(&course_id)
+        .any(|r| r.person_id == person.id)
+    {
         return Err(Failed::Refused(already_booked()));
     }
     if !batch.single {
@@ -507,11 +524,12 @@ fn book_in_batch(
                 if batch.held.is_none() {
                     let mut held = confirmed_by_school(conn, &course_id)?;
                     // This batch's confirmed bookings not written yet count too.
-                    for d in writes.bookings.iter().filter(|d| {
-                        d.row.course_id == course_id
-                            && d.row.status == BookingStatus::Confirmed.as_str()
-                    }) {
-                        if let Some(s) = &d.row.school_id {
+                    let confirmed = BookingStatus::Confirmed.as_str();
+                    for r in writes
+                        .unwritten(&course_id)
+                        .filter(|r| r.status == confirmed)
+                    {
+                        if let Some(s) = &r.school_id {
                             *held.entry(s.clone()).or_insert(0) += 1;
                         }
                     }
@@ -600,7 +618,6 @@ fn book_in_batch(
             _ => "booked",
         }
     };
-    batch.decided.insert(person.id.clone());
     // On PostgreSQL the common case (a confirmed or waitlisted booking, not an override) is
     // written at the end of the transaction with the rest of the batch ([`write_all`]): the
     // booking, its history and its email in one statement for all of them, and PostgreSQL's

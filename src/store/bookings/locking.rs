@@ -20,9 +20,9 @@ use super::types::Ctx;
 
 /// Takes the course row's write lock by bumping its version, as the first statement of a
 /// transaction that changes bookings on the course (a cancellation, a register, a walk-in).
-/// A new booking's decision takes the same lock as it reads the course (`book::lock_and_load`:
-/// `SELECT ... FOR UPDATE` on PostgreSQL); either waits for the other. `NotFound` when there
-/// is no such course.
+/// A new booking's decision takes the same lock as it reads the course
+/// (`book::lock_and_load_many`: `SELECT ... FOR UPDATE` on PostgreSQL); either waits for the
+/// other. `NotFound` when there is no such course.
 pub fn lock_course(conn: &mut DbConn, course_id: &str) -> AppResult<()> {
     let n = diesel::update(courses::table.find(course_id))
         .set(courses::version.eq(courses::version + 1))
