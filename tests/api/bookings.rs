@@ -973,7 +973,6 @@ both_backends! {
     /// person who is not there answers 404 and books nothing, and every other is booked with
     /// the school its person has.
     async fn a_self_booking_reads_its_person_in_the_booking(app: TestApp) {
-        use cpd_hub::store::bookings::{Request, Target};
         let w = bk_world(&app).await;
         let course = bk_course(&app, &w, "Metacognition in practice", 20, |_| {}).await;
         let people = bk_people(&app, 8, "Staff", &[&w.school_a, &w.school_b]).await;
@@ -983,17 +982,7 @@ both_backends! {
             .iter()
             .map(|person| {
                 let (state, course, person) = (app.state.clone(), course.clone(), person.clone());
-                tokio::spawn(async move {
-                    let request = Request {
-                        target: Target::caller(&person),
-                        actor_id: Some(person.clone()),
-                        staff_group_id: None,
-                        override_rules: false,
-                        walk_in: false,
-                        answer: None,
-                    };
-                    state.bookings.book(&course, request).await
-                })
+                tokio::spawn(async move { state.bookings.book(&course, self_request(&person)).await })
             })
             .collect();
         let mut answers = Vec::new();
