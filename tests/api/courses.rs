@@ -696,7 +696,7 @@ both_backends! {
         assert!(items.iter().any(|i| i["per_school_cap"].is_number()));
 
         let n = cal_db(&app, |conn| {
-            cpd_hub_tools::bulk_courses::seed_bulk(conn, 30, 3).unwrap();
+            crate::bulk_courses::seed_bulk(conn, 30, 3).unwrap();
             use cpd_hub::db::schema::{course_sessions, courses};
             use diesel::prelude::*;
             let c: i64 = courses::table.count().get_result(conn).unwrap();

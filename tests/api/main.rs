@@ -58,5 +58,18 @@ mod reports_page;
 mod school_pages;
 
 mod bad_input;
+
+// The national seed and the bulk courses of `cpd-hub-tools` (`tools/src`), compiled into the
+// tests from that one source rather than depended on. cpd-hub-tools depends on the library,
+// so as a dev-dependency it made the library's own unit tests wait for the library to be
+// built before their compile could start, where the two compile side by side without it.
+// The tests use part of each.
+#[allow(dead_code)]
+#[path = "../../tools/src/bulk_courses.rs"]
+mod bulk_courses;
+#[allow(dead_code)]
+#[path = "../../tools/src/national/mod.rs"]
+mod national;
+
 mod register_window;
 mod schemathesis;

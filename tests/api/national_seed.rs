@@ -2,7 +2,7 @@
 //! both backends, makes the same alliance on each, and what it makes holds together the way the
 //! service keeps its own data (counters, snapshots, registers, evaluations).
 
-use cpd_hub_tools::national::{seed_national, NationalOptions, NationalReport};
+use crate::national::{seed_national, NationalOptions, NationalReport};
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 

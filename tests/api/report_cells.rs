@@ -8,13 +8,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::national::{seed_national, NationalOptions};
 use chrono::{NaiveDate, NaiveDateTime};
 use cpd_hub::db::schema::{course_sessions, courses};
 use cpd_hub::db::DbConn;
 use cpd_hub::reports::metrics::{GroupBy, ReportQuery, ReportScope};
 use cpd_hub::store::report_cells;
 use cpd_hub::store::reports::{engagement_by, impact_by, Method};
-use cpd_hub_tools::national::{seed_national, NationalOptions};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
@@ -1070,7 +1070,7 @@ async fn on_a_seeded_db(backend: Backend, check: impl FnOnce(&mut DbConn) + Send
 /// this file makes it again.
 fn seeded_db(backend: Backend) -> Option<(crate::helpers::TestDb, DbConn)> {
     crate::helpers::copied_db(backend, "seeded", &["tests/api/report_cells.rs"], |conn| {
-        let seeded = cpd_hub_tools::national::default_as_of();
+        let seeded = crate::national::default_as_of();
         seed_national(
             conn,
             &NationalOptions {
@@ -1694,7 +1694,7 @@ async fn one_pass_each(backend: Backend) {
             return;
         };
         let conn = &mut conn;
-        let now = cpd_hub_tools::national::default_as_of();
+        let now = crate::national::default_as_of();
         assert_eq!(
             report_cells::marked(conn).unwrap(),
             0,

@@ -7,8 +7,9 @@
 //! benchmark its bench (`tools/benches/`). They use the `cpd-hub` library like any client,
 //! through its public modules.
 //!
-//! The service's integration tests run the national seed at a tiny scale (`tests/api`), so
-//! the benchmark data is checked against the reports on every test run.
+//! The service's integration tests run the national seed at a tiny scale (`tests/api`, which
+//! compiles [`national`] and [`bulk_courses`] from their source here), so the benchmark data
+//! is checked against the reports on every test run.
 
 pub mod bulk_courses;
 pub mod national;
