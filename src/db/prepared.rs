@@ -26,6 +26,8 @@ pub enum Bind<'a> {
     Int(i32),
     /// `BIGINT`.
     BigInt(i64),
+    /// `BIGINT`, possibly `NULL`.
+    OptBigInt(Option<i64>),
     /// `BOOLEAN`.
     Bool(bool),
     /// `TIMESTAMP` (naive UTC).
@@ -114,6 +116,9 @@ where
                     Bind::OptText(v) => out.push_bind_param::<Nullable<Text>, Option<&str>>(v)?,
                     Bind::Int(v) => out.push_bind_param::<Integer, i32>(v)?,
                     Bind::BigInt(v) => out.push_bind_param::<BigInt, i64>(v)?,
+                    Bind::OptBigInt(v) => {
+                        out.push_bind_param::<Nullable<BigInt>, Option<i64>>(v)?
+                    }
                     Bind::Bool(v) => out.push_bind_param::<Bool, bool>(v)?,
                     Bind::Ts(v) => out.push_bind_param::<Timestamp, NaiveDateTime>(v)?,
                     Bind::OptTs(v) => {

@@ -192,6 +192,28 @@ pub(crate) fn exec(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResul
     bound(conn, sql, params).execute(conn)
 }
 
+/// As [`exec`], for a statement whose text is one of a fixed few (never one carrying a list
+/// of placeholders as long as its values, which [`exec`] is for): the connection keeps it
+/// prepared ([`Prepared`](crate::db::prepared::Prepared)), so it is parsed once per
+/// connection rather than at every run. The refresher's writes are such statements, and on
+/// SQLite parsing them (the cells' upserts name every column three times) took longer than
+/// running them, inside the write lock.
+pub(crate) fn exec_kept(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResult<usize> {
+    use crate::db::prepared::{Bind, Prepared};
+    params
+        .iter()
+        .fold(Prepared::new(sql), |q, p| {
+            q.bind(match p {
+                Param::Ts(t) => Bind::Ts(*t),
+                Param::OptTs(t) => Bind::OptTs(*t),
+                Param::Text(s) => Bind::Text(s),
+                Param::Int(n) => Bind::BigInt(*n),
+                Param::OptInt(n) => Bind::OptBigInt(*n),
+            })
+        })
+        .execute(conn)
+}
+
 /// Runs a query whose one row is a count, `n`.
 pub(crate) fn count(conn: &mut DbConn, sql: &str) -> QueryResult<i64> {
     #[derive(QueryableByName)]
@@ -201,6 +223,25 @@ pub(crate) fn count(conn: &mut DbConn, sql: &str) -> QueryResult<i64> {
     }
     let rows: Vec<N> = load(conn, sql, &[])?;
     Ok(rows.first().map_or(0, |r| r.n))
+}
+
+/// The longest list of values a statement kept prepared carries (see [`kept_list`]).
+const KEPT_LIST: usize = 64;
+
+/// `values` as a list of placeholders from `$1`, with the values to bind, for a statement
+/// kept prepared when the third item is true. Up to [`KEPT_LIST`] values, the list is padded
+/// to the next power of two by repeating the last value, so the statements that carry it
+/// have one of seven texts and are kept ([`exec_kept`]); `IN` and `=` against the list mean
+/// the same with the repeats. A longer list is as long as `values`, and its statements are
+/// parsed each time ([`exec`]), so no connection keeps a statement per length.
+pub(crate) fn kept_list(values: &[Param]) -> (String, Vec<Param>, bool) {
+    let n = values.len();
+    if n == 0 || n > KEPT_LIST {
+        return (placeholders(1, n), values.to_vec(), false);
+    }
+    let mut padded = values.to_vec();
+    padded.resize(n.next_power_of_two(), values[n - 1].clone());
+    (placeholders(1, padded.len()), padded, true)
 }
 
 /// `$from, $from+1, ...` for `n` parameters.
@@ -588,8 +629,16 @@ fn academic_year_of_month(month: &str, rest: &str) -> String {
 
 /// Adds (`sign` "") or takes out (`sign` "-") the facts rows matching `facts` (a condition on
 /// `report_facts f`, its placeholders bound to `params`) to or from every kind of cell, by the
-/// month their course row holds.
-fn move_cells(conn: &mut DbConn, facts: &str, params: &[Param], sign: &str) -> QueryResult<()> {
+/// month their course row holds. `kept`: `facts` is one of a fixed few conditions, so the
+/// statements are kept prepared ([`exec_kept`]); not when it lists a placeholder per course.
+fn move_cells(
+    conn: &mut DbConn,
+    facts: &str,
+    params: &[Param],
+    sign: &str,
+    kept: bool,
+) -> QueryResult<()> {
+    let run = if kept { exec_kept } else { exec };
     let year_keys = academic_year_of_month("rc.month", "f.school_key");
     for (table, keys, key_exprs) in [
         (
@@ -619,7 +668,7 @@ fn move_cells(conn: &mut DbConn, facts: &str, params: &[Param], sign: &str) -> Q
             .collect::<Vec<_>>()
             .join(", ");
         // The WHERE clause is what lets SQLite tell the upsert's ON from a join's.
-        exec(
+        run(
             conn,
             &format!(
                 "INSERT INTO {table} ({keys}, {cols})
@@ -639,6 +688,44 @@ fn move_cells(conn: &mut DbConn, facts: &str, params: &[Param], sign: &str) -> Q
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_list_has_one_of_seven_lengths_and_a_longer_one_is_not_kept() {
+        let ids =
+            |n: usize| -> Vec<Param> { (0..n).map(|i| Param::Text(format!("c{i}"))).collect() };
+        let texts = |p: &[Param]| -> Vec<String> {
+            p.iter()
+                .map(|p| match p {
+                    Param::Text(t) => t.clone(),
+                    other => panic!("text expected, got {other:?}"),
+                })
+                .collect()
+        };
+        let (list, values, kept) = kept_list(&ids(3));
+        assert!(kept);
+        assert_eq!(list, "$1, $2, $3, $4");
+        assert_eq!(texts(&values), ["c0", "c1", "c2", "c2"]);
+        let lengths: std::collections::BTreeSet<usize> = (1..=KEPT_LIST)
+            .map(|n| {
+                let (list, values, kept) = kept_list(&ids(n));
+                assert!(kept && values.len() >= n && list.matches('$').count() == values.len());
+                assert_eq!(
+                    texts(&values[..n]),
+                    texts(&ids(n)),
+                    "the values first, in order"
+                );
+                values.len()
+            })
+            .collect();
+        assert_eq!(
+            lengths.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32, 64]
+        );
+        let (list, values, kept) = kept_list(&ids(KEPT_LIST + 1));
+        assert!(!kept);
+        assert_eq!(values.len(), KEPT_LIST + 1);
+        assert_eq!(list.matches('$').count(), KEPT_LIST + 1);
+    }
 
     /// `facts_sql` for the courses `c.id = $1` and the columns `wanted`, in `form`, as one
     /// statement; and whether it asked for `now`.

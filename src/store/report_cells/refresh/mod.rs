@@ -547,7 +547,7 @@ fn still_marked<'a>(c: &mut DbConn, read: &[&'a Marked]) -> QueryResult<Vec<&'a 
 /// Unmarks the course of `m` as summed at the version read, keeping the row so its version
 /// only rises; a course changed since (a higher version) keeps its mark.
 fn unmark(c: &mut DbConn, m: &Marked) -> QueryResult<()> {
-    exec(
+    exec_kept(
         c,
         "UPDATE report_dirty SET summed_version = version WHERE course_id = $1 AND version = $2",
         &[Param::Text(m.course_id.clone()), Param::Int(m.version)],
@@ -558,8 +558,8 @@ fn unmark(c: &mut DbConn, m: &Marked) -> QueryResult<()> {
 /// Takes every facts row of the course `id` out of the cells and out of `report_facts`.
 fn take_out_course(c: &mut DbConn, id: &Param) -> QueryResult<()> {
     let params = std::slice::from_ref(id);
-    move_cells(c, "f.course_id = $1", params, "-")?;
-    exec(c, "DELETE FROM report_facts WHERE course_id = $1", params).map(|_| ())
+    move_cells(c, "f.course_id = $1", params, "-", true)?;
+    exec_kept(c, "DELETE FROM report_facts WHERE course_id = $1", params).map(|_| ())
 }
 
 /// Replaces the facts of the courses of `chunk` with those in the scratch tables and moves the
@@ -577,7 +577,10 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
         .iter()
         .map(|m| Param::Text(m.course_id.clone()))
         .collect();
-    let list = placeholders(1, ids.len());
+    // The chunk's list padded to one of a few lengths, so the write's statements are kept
+    // prepared: parsing them again took about as long as running them, with the lock held.
+    let (list, ids, kept) = kept_list(&ids);
+    let run = if kept { exec_kept } else { exec };
 
     // Months whose cells may be left empty, for tidying up at the end.
     let mut months: Vec<Month> = load(
@@ -587,18 +590,18 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     )?;
 
     let in_chunk = format!("f.course_id IN ({list})");
-    move_cells(c, &in_chunk, &ids, "-")?;
-    exec(
+    move_cells(c, &in_chunk, &ids, "-", kept)?;
+    run(
         c,
         &format!("DELETE FROM report_facts WHERE course_id IN ({list})"),
         &ids,
     )?;
-    exec(
+    run(
         c,
         &format!("DELETE FROM report_courses WHERE course_id IN ({list})"),
         &ids,
     )?;
-    exec(
+    run(
         c,
         &format!(
             "INSERT INTO report_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
@@ -621,7 +624,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
             month: put_course_row(c, s, now)? as i32,
         });
     }
-    move_cells(c, &in_chunk, &ids, "")?;
+    move_cells(c, &in_chunk, &ids, "", kept)?;
 
     let months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
     tidy(c, months)?;
@@ -666,7 +669,7 @@ fn put_course_row(c: &mut DbConn, span: &Span, now: NaiveDateTime) -> QueryResul
             .join(", "),
     );
     let month = month_of(span.first_start);
-    exec(
+    exec_kept(
         c,
         &course_sql,
         &[

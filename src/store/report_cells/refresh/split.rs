@@ -149,14 +149,16 @@ pub(super) fn split_course(
             "f.course_id = $1{}",
             cond.replace("school_key", "f.school_key")
         );
-        move_cells(c, &facts, &params, "-")?;
-        exec(
+        // A range's condition is one of four forms (open at either end or neither): its
+        // statements are kept prepared.
+        move_cells(c, &facts, &params, "-", true)?;
+        exec_kept(
             c,
             &format!("DELETE FROM report_facts WHERE course_id = $1{cond}"),
             &params,
         )?;
         if put_in {
-            exec(
+            exec_kept(
                 c,
                 &format!(
                     "INSERT INTO report_facts (course_id, school_key, staff_group_key, cluster_key, {cols})
@@ -166,7 +168,7 @@ pub(super) fn split_course(
                 ),
                 &params,
             )?;
-            move_cells(c, &facts, &params, "")?;
+            move_cells(c, &facts, &params, "", true)?;
         }
         Ok(())
     };
@@ -185,7 +187,7 @@ pub(super) fn split_course(
         // taken out first, so the cells still match).
         let step = write(conn, &|c| {
             take_out_course(c, &id)?;
-            exec(
+            exec_kept(
                 c,
                 "DELETE FROM report_courses WHERE course_id = $1",
                 std::slice::from_ref(&id),
@@ -211,7 +213,7 @@ pub(super) fn split_course(
             // No longer summed: anything left goes out with the course row.
             take_out_course(c, &id)?;
         }
-        exec(
+        exec_kept(
             c,
             "DELETE FROM report_courses WHERE course_id = $1",
             std::slice::from_ref(&id),
