@@ -95,8 +95,12 @@ where
         let bytes = sql.as_bytes();
         let mut start = 0;
         let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'$' && i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
+        // diesel walks the text several times a run (to see it may be kept, for its cache
+        // key, for the binds), and the report cells' statements are kilobytes long: `find`
+        // jumps from one `$` to the next rather than looking at every byte.
+        while let Some(at) = sql[i..].find('$') {
+            i += at;
+            if i + 1 < bytes.len() && bytes[i + 1].is_ascii_digit() {
                 let mut end = i + 1;
                 while end < bytes.len() && bytes[end].is_ascii_digit() {
                     end += 1;
