@@ -230,17 +230,23 @@ const KEPT_LIST: usize = 64;
 
 /// `values` as a list of placeholders from `$1`, with the values to bind, for a statement
 /// kept prepared when the third item is true. Up to [`KEPT_LIST`] values, the list is padded
-/// to the next power of two by repeating the last value, so the statements that carry it
-/// have one of seven texts and are kept ([`exec_kept`]); `IN` and `=` against the list mean
-/// the same with the repeats. A longer list is as long as `values`, and its statements are
-/// parsed each time ([`exec`]), so no connection keeps a statement per length.
+/// to 1, 8 or 64 values by repeating the last one, so the statements that carry it have one
+/// of three texts and are kept ([`exec_kept`]); `IN` against the list means the same with the
+/// repeats. A longer list is as long as `values`, and its statements are parsed each time
+/// ([`exec`]), so no connection keeps a statement per length. Three lengths, not one per
+/// power of two, because each kept upsert of the cells costs SQLite about 50 KB per
+/// connection (docs/performance.md).
 pub(crate) fn kept_list(values: &[Param]) -> (String, Vec<Param>, bool) {
     let n = values.len();
     if n == 0 || n > KEPT_LIST {
         return (placeholders(1, n), values.to_vec(), false);
     }
+    let length = [1, 8, KEPT_LIST]
+        .into_iter()
+        .find(|&l| l >= n)
+        .unwrap_or(KEPT_LIST);
     let mut padded = values.to_vec();
-    padded.resize(n.next_power_of_two(), values[n - 1].clone());
+    padded.resize(length, values[n - 1].clone());
     (placeholders(1, padded.len()), padded, true)
 }
 
@@ -690,7 +696,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kept_list_has_one_of_seven_lengths_and_a_longer_one_is_not_kept() {
+    fn a_kept_list_has_one_of_three_lengths_and_a_longer_one_is_not_kept() {
         let ids =
             |n: usize| -> Vec<Param> { (0..n).map(|i| Param::Text(format!("c{i}"))).collect() };
         let texts = |p: &[Param]| -> Vec<String> {
@@ -703,8 +709,11 @@ mod tests {
         };
         let (list, values, kept) = kept_list(&ids(3));
         assert!(kept);
-        assert_eq!(list, "$1, $2, $3, $4");
-        assert_eq!(texts(&values), ["c0", "c1", "c2", "c2"]);
+        assert_eq!(list, "$1, $2, $3, $4, $5, $6, $7, $8");
+        assert_eq!(
+            texts(&values),
+            ["c0", "c1", "c2", "c2", "c2", "c2", "c2", "c2"]
+        );
         let lengths: std::collections::BTreeSet<usize> = (1..=KEPT_LIST)
             .map(|n| {
                 let (list, values, kept) = kept_list(&ids(n));
@@ -717,10 +726,7 @@ mod tests {
                 values.len()
             })
             .collect();
-        assert_eq!(
-            lengths.into_iter().collect::<Vec<_>>(),
-            [1, 2, 4, 8, 16, 32, 64]
-        );
+        assert_eq!(lengths.into_iter().collect::<Vec<_>>(), [1, 8, 64]);
         let (list, values, kept) = kept_list(&ids(KEPT_LIST + 1));
         assert!(!kept);
         assert_eq!(values.len(), KEPT_LIST + 1);
