@@ -192,6 +192,9 @@ pub(crate) fn exec(conn: &mut DbConn, sql: &str, params: &[Param]) -> QueryResul
     bound(conn, sql, params).execute(conn)
 }
 
+/// [`exec`] or [`exec_kept`].
+pub(crate) type Exec = fn(&mut DbConn, &str, &[Param]) -> QueryResult<usize>;
+
 /// As [`exec`], for a statement whose text is one of a fixed few (never one carrying a list
 /// of placeholders as long as its values, which [`exec`] is for): the connection keeps it
 /// prepared ([`Prepared`](crate::db::prepared::Prepared)), so it is parsed once per
@@ -635,16 +638,15 @@ fn academic_year_of_month(month: &str, rest: &str) -> String {
 
 /// Adds (`sign` "") or takes out (`sign` "-") the facts rows matching `facts` (a condition on
 /// `report_facts f`, its placeholders bound to `params`) to or from every kind of cell, by the
-/// month their course row holds. `kept`: `facts` is one of a fixed few conditions, so the
-/// statements are kept prepared ([`exec_kept`]); not when it lists a placeholder per course.
+/// month their course row holds. `run` is [`exec_kept`] when `facts` is one of a fixed few
+/// conditions, [`exec`] when it lists a placeholder per course.
 fn move_cells(
     conn: &mut DbConn,
     facts: &str,
     params: &[Param],
     sign: &str,
-    kept: bool,
+    run: Exec,
 ) -> QueryResult<()> {
-    let run = if kept { exec_kept } else { exec };
     let year_keys = academic_year_of_month("rc.month", "f.school_key");
     for (table, keys, key_exprs) in [
         (

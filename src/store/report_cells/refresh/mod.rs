@@ -558,7 +558,7 @@ fn unmark(c: &mut DbConn, m: &Marked) -> QueryResult<()> {
 /// Takes every facts row of the course `id` out of the cells and out of `report_facts`.
 fn take_out_course(c: &mut DbConn, id: &Param) -> QueryResult<()> {
     let params = std::slice::from_ref(id);
-    move_cells(c, "f.course_id = $1", params, "-", true)?;
+    move_cells(c, "f.course_id = $1", params, "-", exec_kept)?;
     exec_kept(c, "DELETE FROM report_facts WHERE course_id = $1", params).map(|_| ())
 }
 
@@ -580,7 +580,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     // The chunk's list padded to one of a few lengths, so the write's statements are kept
     // prepared: parsing them again took about as long as running them, with the lock held.
     let (list, ids, kept) = kept_list(&ids);
-    let run = if kept { exec_kept } else { exec };
+    let run: Exec = if kept { exec_kept } else { exec };
 
     // Months whose cells may be left empty, for tidying up at the end.
     let mut months: Vec<Month> = load(
@@ -590,7 +590,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
     )?;
 
     let in_chunk = format!("f.course_id IN ({list})");
-    move_cells(c, &in_chunk, &ids, "-", kept)?;
+    move_cells(c, &in_chunk, &ids, "-", run)?;
     run(
         c,
         &format!("DELETE FROM report_facts WHERE course_id IN ({list})"),
@@ -624,7 +624,7 @@ fn move_chunk(c: &mut DbConn, chunk: &[&Marked], now: NaiveDateTime) -> QueryRes
             month: put_course_row(c, s, now)? as i32,
         });
     }
-    move_cells(c, &in_chunk, &ids, "", kept)?;
+    move_cells(c, &in_chunk, &ids, "", run)?;
 
     let months: Vec<i64> = months.into_iter().map(|m| i64::from(m.month)).collect();
     tidy(c, months)?;

@@ -151,7 +151,7 @@ pub(super) fn split_course(
         );
         // A range's condition is one of four forms (open at either end or neither): its
         // statements are kept prepared.
-        move_cells(c, &facts, &params, "-", true)?;
+        move_cells(c, &facts, &params, "-", exec_kept)?;
         exec_kept(
             c,
             &format!("DELETE FROM report_facts WHERE course_id = $1{cond}"),
@@ -168,7 +168,7 @@ pub(super) fn split_course(
                 ),
                 &params,
             )?;
-            move_cells(c, &facts, &params, "", true)?;
+            move_cells(c, &facts, &params, "", exec_kept)?;
         }
         Ok(())
     };
