@@ -182,6 +182,15 @@ pub fn numbered(conn: &DbConn, sql: &str) -> String {
     }
 }
 
+/// `$from, $from+1, ...` for a list of `n` parameters, numbered as [`numbered`] reads them:
+/// the list of an `IN (...)` whose length is known only when the statement runs.
+pub fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The shared connection pool.
 pub type Pool = r2d2::Pool<Manager>;
 /// A connection checked out of the pool.
@@ -451,6 +460,14 @@ pub fn ping(conn: &mut DbConn) -> QueryResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_number_a_list_from_where_it_starts() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(placeholders(4, 2), "$4, $5");
+        assert_eq!(placeholders(7, 1), "$7");
+        assert_eq!(placeholders(1, 0), "");
+    }
 
     #[derive(QueryableByName)]
     struct Mode {

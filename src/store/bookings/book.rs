@@ -420,10 +420,7 @@ const SQLITE_LOCK_AND_READ: &str = lock_and_read!("group_concat", "char(31)");
 /// `BEGIN IMMEDIATE` already holds its one write lock. Kept prepared per number of courses:
 /// it runs for every booking.
 fn lock_and_load_many(conn: &mut DbConn, ids: &[&str]) -> AppResult<Vec<Locked>> {
-    let placeholders = (1..=ids.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let placeholders = crate::db::placeholders(1, ids.len());
     let sql = match conn {
         DbConn::Pg(_) => format!(
             "{PG_LOCK_AND_READ}WHERE id IN ({placeholders}) ORDER BY id COLLATE \"C\" \

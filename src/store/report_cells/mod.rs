@@ -28,7 +28,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text, Timestamp};
 use diesel::QueryResult;
 
-use crate::db::DbConn;
+use crate::db::{placeholders, DbConn};
 
 mod refresh;
 mod tails;
@@ -251,14 +251,6 @@ pub(crate) fn kept_list(values: &[Param]) -> (String, Vec<Param>, bool) {
     let mut padded = values.to_vec();
     padded.resize(length, values[n - 1].clone());
     (placeholders(1, padded.len()), padded, true)
-}
-
-/// `$from, $from+1, ...` for `n` parameters.
-pub(crate) fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `CAST(COALESCE(SUM(expr), 0) AS BIGINT)`: PostgreSQL sums bigints into numerics and both
