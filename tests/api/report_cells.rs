@@ -1395,11 +1395,7 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
         };
         let cells = engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap();
         let bookings = engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap();
-        same(
-            &serde_json::to_value(&cells).unwrap(),
-            &serde_json::to_value(&bookings).unwrap(),
-            "after the rush",
-        );
+        same_report(&cells, &bookings, || "after the rush".to_string());
         // 12 bookings on each course, 6 of them cancelled: the other 6 all have one of the
         // 8 places, whoever was waiting at first.
         assert_eq!(
@@ -1425,11 +1421,9 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
             let cells = engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap();
             let bookings =
                 engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap();
-            same(
-                &serde_json::to_value(&cells).unwrap(),
-                &serde_json::to_value(&bookings).unwrap(),
-                &format!("after the rush, by {}", q.group_by_label()),
-            );
+            same_report(&cells, &bookings, || {
+                format!("after the rush, by {}", q.group_by_label())
+            });
         }
     })
     .await;
@@ -1769,16 +1763,10 @@ async fn one_pass_each(backend: Backend) {
             now,
             min_responses: 5,
         };
-        same(
-            &serde_json::to_value(
-                engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap(),
-            )
-            .unwrap(),
-            &serde_json::to_value(
-                engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap(),
-            )
-            .unwrap(),
-            "after two passes",
+        same_report(
+            &engagement_by(conn, None, &q, ReportScope::All, Method::Cells).unwrap(),
+            &engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap(),
+            || "after two passes".to_string(),
         );
     })
     .await
