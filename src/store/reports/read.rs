@@ -9,7 +9,7 @@ use diesel::QueryResult;
 use crate::db::DbConn;
 use crate::reports::metrics::{GroupBy, ReportQuery, ReportScope};
 
-use crate::store::report_cells::{load, sum, Param, MARKED};
+use crate::store::report_cells::{load, sum, Courses, Param, MARKED};
 
 use super::cells::{Binder, CellRow, Source, Wanted};
 use super::window::split_window;
@@ -182,8 +182,27 @@ pub(super) fn cell_rows(
         };
     let mut ctes = String::new();
     if !live.is_empty() {
-        let courses = live.condition("c.id", &mut b);
-        ctes = live_part(&mut b, &mut parts, &courses, q.now, None, wanted);
+        ctes = match live.listed(&mut b) {
+            Some(list) => live_part(
+                &mut b,
+                &mut parts,
+                Courses::Among(&list),
+                q.now,
+                None,
+                wanted,
+            ),
+            None => {
+                let courses = live.condition("c.id", &mut b);
+                live_part(
+                    &mut b,
+                    &mut parts,
+                    Courses::Where(&courses),
+                    q.now,
+                    None,
+                    wanted,
+                )
+            }
+        };
     }
     grouped(conn, b, &ctes, &parts, levels, wanted, one_row_each)
 }
@@ -195,7 +214,7 @@ pub(super) fn cell_rows(
 fn live_part(
     b: &mut Binder,
     parts: &mut Vec<String>,
-    courses: &str,
+    courses: Courses<'_>,
     now: NaiveDateTime,
     school: Option<&str>,
     wanted: Wanted,
@@ -323,7 +342,14 @@ pub(super) fn booking_rows(
         ReportScope::School(id) => Some(id.as_str()),
     };
     let mut parts = Vec::new();
-    let ctes = live_part(&mut b, &mut parts, &courses, q.now, school, wanted);
+    let ctes = live_part(
+        &mut b,
+        &mut parts,
+        Courses::Where(&courses),
+        q.now,
+        school,
+        wanted,
+    );
     grouped(conn, b, &ctes, &parts, levels, wanted, false)
 }
 
@@ -358,6 +384,23 @@ impl<F: Fn(&mut Binder) -> String> CourseSet<F> {
 
     fn is_empty(&self) -> bool {
         matches!(self, CourseSet::Ids(ids) if ids.is_empty())
+    }
+
+    /// Most ids a set lists for [`Courses::Among`], which repeats the list for each table it
+    /// reads: beyond it the planner's work on the lists could cost more than it saves.
+    const MAX_AMONG: usize = 500;
+
+    /// The set's ids bound as a list of placeholders, if it is a short list.
+    fn listed(&self, b: &mut Binder) -> Option<String> {
+        match self {
+            CourseSet::Ids(ids) if !ids.is_empty() && ids.len() <= Self::MAX_AMONG => Some(
+                ids.iter()
+                    .map(|id| b.bind(Param::Text(id.clone())))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            _ => None,
+        }
     }
 
     /// `column IN (the set)`, as SQL.

@@ -373,7 +373,7 @@ fn refresh_run(
         exec(c, "DELETE FROM report_refresh_facts", &[])?;
         exec(c, "DELETE FROM report_refresh_spans", &[])?;
         let (ctes, select) = facts_sql(
-            &format!("c.id IN ({list})"),
+            Courses::Among(&list),
             &mut || now_p.clone(),
             None,
             &|_| true,
