@@ -162,6 +162,24 @@ fn without_tls(url: &str) -> String {
     }
 }
 
+/// ` TABLESPACE "…"` for the test databases' `CREATE DATABASE` when `CPD_TEST_PG_TABLESPACE`
+/// names one (`.ci/run` makes one on a RAM disk), else nothing. A copy of the migrated
+/// template is some 600 files; on ext4, making a quarter of a million of them (and removing
+/// as many) in a run cost PostgreSQL's processes about 80 CPU-seconds in the kernel's search
+/// for free inodes past the ones just freed (docs/performance.md, "CI time").
+fn tablespace() -> String {
+    match std::env::var("CPD_TEST_PG_TABLESPACE") {
+        Ok(name) if !name.is_empty() => {
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "CPD_TEST_PG_TABLESPACE names a tablespace: letters, digits and _ ({name:?})"
+            );
+            format!(" TABLESPACE \"{name}\"")
+        }
+        _ => String::new(),
+    }
+}
+
 /// Makes a fresh, empty database on the given backend (`None`: PostgreSQL is not configured).
 pub fn fresh_db(backend: Backend) -> Option<TestDb> {
     match backend {
@@ -178,7 +196,7 @@ pub fn fresh_db(backend: Backend) -> Option<TestDb> {
             let name = format!("cpd_test_{}", uuid::Uuid::new_v4().simple());
             let mut c = PgConnection::establish(&admin_url)
                 .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
-            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\"{}", tablespace()))
                 .execute(&mut c)
                 .expect("create test database");
             let mut url = url::Url::parse(&admin_url).expect("TEST_POSTGRES_URL is a URL");
@@ -241,9 +259,12 @@ fn pg_template(admin_url: &str, failed: Option<&str>) -> String {
         ))
         .execute(&mut c)
         .expect("drop a half-made template");
-        diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
-            .execute(&mut c)
-            .expect("create the template");
+        diesel::sql_query(format!(
+            "CREATE DATABASE \"{building}\"{}",
+            tablespace()
+        ))
+        .execute(&mut c)
+        .expect("create the template");
         let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
         url.set_path(&building);
         drop(opened(url.as_str()));
@@ -520,7 +541,8 @@ fn copy_of(admin_url: &str, template: &str) -> Result<TestDb, diesel::result::Er
     let mut c = PgConnection::establish(admin_url)
         .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL cannot be reached: {e}"));
     diesel::sql_query(format!(
-        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"{}",
+        tablespace()
     ))
     .execute(&mut c)?;
     let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
