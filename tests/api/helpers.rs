@@ -259,12 +259,9 @@ fn pg_template(admin_url: &str, failed: Option<&str>) -> String {
         ))
         .execute(&mut c)
         .expect("drop a half-made template");
-        diesel::sql_query(format!(
-            "CREATE DATABASE \"{building}\"{}",
-            tablespace()
-        ))
-        .execute(&mut c)
-        .expect("create the template");
+        diesel::sql_query(format!("CREATE DATABASE \"{building}\"{}", tablespace()))
+            .execute(&mut c)
+            .expect("create the template");
         let mut url = url::Url::parse(admin_url).expect("TEST_POSTGRES_URL is a URL");
         url.set_path(&building);
         drop(opened(url.as_str()));
