@@ -182,27 +182,15 @@ pub(super) fn cell_rows(
         };
     let mut ctes = String::new();
     if !live.is_empty() {
-        ctes = match live.listed(&mut b) {
-            Some(list) => live_part(
-                &mut b,
-                &mut parts,
-                Courses::Among(&list),
-                q.now,
-                None,
-                wanted,
-            ),
-            None => {
-                let courses = live.condition("c.id", &mut b);
-                live_part(
-                    &mut b,
-                    &mut parts,
-                    Courses::Where(&courses),
-                    q.now,
-                    None,
-                    wanted,
-                )
-            }
-        };
+        let courses = live.condition("c.id", &mut b);
+        ctes = live_part(
+            &mut b,
+            &mut parts,
+            Courses::Where(&courses),
+            q.now,
+            None,
+            wanted,
+        );
     }
     grouped(conn, b, &ctes, &parts, levels, wanted, one_row_each)
 }
@@ -384,23 +372,6 @@ impl<F: Fn(&mut Binder) -> String> CourseSet<F> {
 
     fn is_empty(&self) -> bool {
         matches!(self, CourseSet::Ids(ids) if ids.is_empty())
-    }
-
-    /// Most ids a set lists for [`Courses::Among`], which repeats the list for each table it
-    /// reads: beyond it the planner's work on the lists could cost more than it saves.
-    const MAX_AMONG: usize = 500;
-
-    /// The set's ids bound as a list of placeholders, if it is a short list.
-    fn listed(&self, b: &mut Binder) -> Option<String> {
-        match self {
-            CourseSet::Ids(ids) if !ids.is_empty() && ids.len() <= Self::MAX_AMONG => Some(
-                ids.iter()
-                    .map(|id| b.bind(Param::Text(id.clone())))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            _ => None,
-        }
     }
 
     /// `column IN (the set)`, as SQL.
