@@ -164,9 +164,10 @@ fn without_tls(url: &str) -> String {
 
 /// ` TABLESPACE "…"` for the test databases' `CREATE DATABASE` when `CPD_TEST_PG_TABLESPACE`
 /// names one (`.ci/run` makes one on a RAM disk), else nothing. A copy of the migrated
-/// template is some 600 files; on ext4, making a quarter of a million of them (and removing
+/// template is some 600 files; on ext4, making some 150,000 of them (and removing
 /// as many) in a run cost PostgreSQL's processes about 80 CPU-seconds in the kernel's search
-/// for free inodes past the ones just freed (docs/performance.md, "CI time").
+/// for free inodes past the ones just freed (docs/performance.md, "The test databases on a RAM
+/// disk").
 fn tablespace() -> String {
     match std::env::var("CPD_TEST_PG_TABLESPACE") {
         Ok(name) if !name.is_empty() => {
