@@ -160,13 +160,6 @@ fn binary(var: &str, default: &str) -> Option<String> {
     std::path::Path::new(&path).exists().then_some(path)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A headless Chromium under a chromedriver of its own. Dropping it after a passing test
 /// keeps it for the next test (see [`Idle`]); after a failing one it ends the session and
 /// stops the driver (and so the browser).
@@ -255,7 +248,7 @@ impl Browser {
             }
         }
 
-        let port = free_port();
+        let port = crate::helpers::reserved_port();
         // The driver runs under a shell in a process group of its own, so the browsers it
         // starts can be stopped with it. The shell stops the group when its standard input
         // closes, as it does when the test binary exits with browsers still kept (see

@@ -42,15 +42,6 @@ struct Answer {
 /// One request a client made: the course, the key and the first answer.
 type Asked = (String, String, Answer);
 
-/// A free port for the service, so it can come back on the same one after the kill.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The real binary serving `url` on `port`, sending email to `sink`.
 fn serve(url: &str, port: u16, sink: &SmtpSink) -> Child {
     Command::new(env!("CARGO_BIN_EXE_cpd-hub"))
@@ -161,7 +152,8 @@ async fn crash_mid_rush(backend: Backend) {
     }
     let people = bk_people(&app, CLIENTS, "Rusher", &[&w.school_a, &w.school_b]).await;
 
-    let port = free_port();
+    // A port of its own, so the service comes back on the same one after the kill.
+    let port = crate::helpers::reserved_port();
     let base = format!("http://127.0.0.1:{port}");
     let url = app.db.url().to_string();
     let client = reqwest::Client::builder()

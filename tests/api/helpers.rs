@@ -90,6 +90,42 @@ thread_local! {
     static PARKED: std::cell::RefCell<Option<Vec<Gone>>> = const { std::cell::RefCell::new(None) };
 }
 
+/// A free port on 127.0.0.1 for a server a test must name before it starts: a callback
+/// address the identity provider is told, chromedriver's `--port`, the real binary's `BIND`
+/// (kept when it is started again after a crash).
+///
+/// A port found by binding port 0 and letting it go can be handed to another test's server,
+/// also binding port 0, before this test's server takes it ("Address already in use" at
+/// start-up, seen in the single sign-on tests). These ports come from just below the kernel's
+/// ephemeral range, which binding port 0 never hands out, each at most once per test process
+/// (the start differs by process, so two test runs at once rarely meet), and each is checked
+/// free before it is given.
+pub fn reserved_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    // The ephemeral range's first port, 32768 unless the machine says otherwise.
+    let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let span = low.saturating_sub(1_024).min(10_000);
+    if span < 1_000 {
+        // A machine whose ephemeral range starts among the well-known ports: fall back.
+        return std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+    }
+    let next = NEXT.get_or_init(|| AtomicU32::new(std::process::id() % span));
+    for _ in 0..span {
+        let port = (low - span + next.fetch_add(1, Ordering::Relaxed) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range (from {low})");
+}
+
 /// Runs a test's body as `#[tokio::test(flavor = "multi_thread", worker_threads = 2)]` does,
 /// and removes the databases the test dropped on this thread only once its runtime has
 /// stopped. A service's background jobs run to the runtime's end; with their database

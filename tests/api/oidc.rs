@@ -103,11 +103,7 @@ async fn app_with_provider(backend: Backend, what: &str) -> Option<(TestApp, Idp
     }
     // The provider must know cpd-hub's callback address before cpd-hub starts, so the port
     // is chosen first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = reserved_port();
     let base = format!("http://127.0.0.1:{port}");
     let idp = start_provider(what, &base)?;
     let issuer = idp.issuer.clone();
