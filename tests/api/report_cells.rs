@@ -116,18 +116,76 @@ fn around(now: NaiveDateTime) -> Vec<(NaiveDate, NaiveDate, NaiveDateTime)> {
     ]
 }
 
-/// The reports worked out from the bookings themselves, by window, moment and grouping. They
-/// depend on the bookings, registers and answers alone: while only the kept sums move
-/// (summed again, marked, spoiled) they stay the same, so each is worked out once per state
-/// of the data, and forgotten when the data changes.
-#[derive(Default)]
-struct Reference(std::collections::HashMap<String, (EngagementReport, ImpactReport)>);
+/// Both reports worked out from the bookings for one query.
+type Worked = Arc<(EngagementReport, ImpactReport)>;
+
+/// The reports worked out from the bookings themselves, by state of the data, window, moment
+/// and grouping. They depend on the bookings, registers and answers alone: while only the kept
+/// sums move (summed again, marked, spoiled) they stay the same, so each is worked out once
+/// per state of the data, and a change to the data names the new state.
+///
+/// They are kept for the whole run and shared ([`worked_out`]): both backends start from the
+/// same seed (the same rows, with the same ids) and change it in the same ways, so a state
+/// reached on SQLite and on PostgreSQL, or by two tests, holds the same bookings and gives the
+/// same reports. Each backend's cells are held to the one reference, which also checks that
+/// the two backends agree. Were a backend's data ever to differ, its cells would differ from
+/// that reference and the comparison would fail, naming the report.
+struct Reference {
+    /// The state of the data: where it started and each change made since, in order.
+    data: String,
+    /// This test's own look-ups, so a reused report costs no lock.
+    seen: std::collections::HashMap<String, Worked>,
+}
 
 impl Reference {
-    /// The bookings, registers or answers changed: work everything out again.
-    fn data_changed(&mut self) {
-        self.0.clear();
+    /// The reports of a database in the state `data` names (e.g. "the seed").
+    fn new(data: &str) -> Reference {
+        Reference {
+            data: data.to_string(),
+            seen: Default::default(),
+        }
     }
+
+    /// The bookings, registers or answers changed, as `how` says: every report is worked out
+    /// again.
+    fn data_changed(&mut self, how: &str) {
+        self.data.push_str(" / ");
+        self.data.push_str(how);
+        self.seen.clear();
+    }
+
+    /// The reports from the bookings for `key` (the query) in this state of the data, worked
+    /// out by `work` unless this test or another already has them.
+    fn get(
+        &mut self,
+        key: String,
+        work: impl FnOnce() -> (EngagementReport, ImpactReport),
+    ) -> Worked {
+        if let Some(worked) = self.seen.get(&key) {
+            return worked.clone();
+        }
+        let cell = {
+            let mut all = worked_out().lock().unwrap_or_else(|e| e.into_inner());
+            all.entry(format!("{} | {key}", self.data))
+                .or_default()
+                .clone()
+        };
+        // A test on the other backend working out the same report is waited for, not
+        // repeated; if it fails part-way, the cell stays empty and this one works it out.
+        let worked = cell.get_or_init(|| Arc::new(work())).clone();
+        self.seen.insert(key, worked.clone());
+        worked
+    }
+}
+
+/// Every reference report worked out in this run, by state of the data and query.
+fn worked_out(
+) -> &'static std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::OnceLock<Worked>>>>
+{
+    static ALL: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::OnceLock<Worked>>>>,
+    > = std::sync::OnceLock::new();
+    ALL.get_or_init(Default::default)
 }
 
 /// Works out every report both ways, read at `now`, over `windows(now)` (or the swept
@@ -166,12 +224,13 @@ fn compare_over(
             };
             let label = || format!("{state}: {from}..{to} at {now} by {}", q.group_by_label());
             let key = format!("{from} {to} {now} {}", q.group_by_label());
-            let (engagement, impact) = reference.0.entry(key).or_insert_with(|| {
+            let worked = reference.get(key, || {
                 (
                     engagement_by(conn, None, &q, ReportScope::All, Method::Bookings).unwrap(),
                     impact_by(conn, &q, ReportScope::All, Method::Bookings).unwrap(),
                 )
             });
+            let (engagement, impact) = (&worked.0, &worked.1);
             let by_cells =
                 engagement_by(conn, helper.as_mut(), &q, ReportScope::All, Method::Cells).unwrap();
             same_report(&by_cells, engagement, || format!("engagement {}", label()));
@@ -251,6 +310,12 @@ fn try_count(conn: &mut DbConn, sql: &str) -> diesel::QueryResult<i64> {
     }
     diesel::sql_query(sql).get_result::<N>(conn).map(|r| r.n)
 }
+
+/// The seeded database's data as [`seeded_db`] makes it, as a [`Reference`] names it.
+const SEED: &str = "the seed";
+
+/// What [`change_everything`] does to the data, as a [`Reference`] names it.
+const EVERY_CHANGE: &str = "every kind of change";
 
 /// Changes of every kind the cells are summed from, made the way any writer would (the
 /// triggers must notice them).
@@ -427,7 +492,9 @@ async fn upgraded(backend: Backend) {
             "SELECT COUNT(*) AS n FROM report_school_years WHERE post_responses + follow_responses > 0",
         );
         assert!(counted > 10, "the school years count their responses: {counted}");
-        let mut reference = Reference::default();
+        let mut reference = Reference::new(SEED);
+        reference.data_changed(EVERY_CHANGE);
+        reference.data_changed("the migrations since 20261207000010 run again");
         let year = vec![(date(2025, 9, 1), date(2026, 8, 31), reading_time())];
         let n = compare_over(conn, &mut reference, "upgraded", GROUPINGS, year.clone());
         assert!(n > 0);
@@ -911,7 +978,7 @@ fn split_moves(conn: &mut DbConn, reference: &mut Reference, now: NaiveDateTime)
     .bind::<diesel::sql_types::Text, _>(course.clone())
     .execute(conn)
     .unwrap();
-    reference.data_changed();
+    reference.data_changed("the largest course's first and last schools cancelled");
     assert_eq!(report_cells::marked(conn).unwrap(), 1);
     let part = report_cells::refresh_batch_within(conn, now, 500, 4, 2)
         .unwrap()
@@ -961,7 +1028,7 @@ fn split_moves(conn: &mut DbConn, reference: &mut Reference, now: NaiveDateTime)
             .execute(conn)
             .unwrap();
     }
-    reference.data_changed();
+    reference.data_changed("the largest course's sessions five weeks later");
     assert!(report_cells::marked(conn).unwrap() > 0);
     while report_cells::marked(conn).unwrap() > 0 {
         report_cells::refresh_batch_with(conn, now, 500, 4)
@@ -1081,6 +1148,7 @@ async fn on_a_seeded_db(backend: Backend, check: impl FnOnce(&mut DbConn) + Send
 /// this file makes it again.
 fn seeded_db(backend: Backend) -> Option<(crate::helpers::TestDb, DbConn)> {
     crate::helpers::copied_db(backend, "seeded", &["tests/api/report_cells.rs"], |conn| {
+        same_ids_on_every_backend(conn);
         let seeded = crate::national::default_as_of();
         seed_national(
             conn,
@@ -1095,6 +1163,34 @@ fn seeded_db(backend: Backend) -> Option<(crate::helpers::TestDb, DbConn)> {
     })
 }
 
+/// Gives the default staff groups and priorities, which a migrated database makes with new
+/// ids, ids that follow from their keys, before anything refers to them: with the national
+/// seed's own ids (which follow from its random seed), the seeded data are then the same on
+/// both backends, row for row, and so are the reports from them (see [`Reference`]).
+fn same_ids_on_every_backend(conn: &mut DbConn) {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        key: String,
+    }
+    for (table, kind) in [("staff_groups", 1), ("priorities", 2)] {
+        let keys: Vec<Key> = diesel::sql_query(format!("SELECT key FROM {table} ORDER BY key"))
+            .load(conn)
+            .unwrap();
+        assert!(!keys.is_empty(), "the migrations made the default {table}");
+        for (n, Key { key }) in keys.into_iter().enumerate() {
+            diesel::sql_query(cpd_hub::db::numbered(
+                conn,
+                &format!("UPDATE {table} SET id = $1 WHERE key = $2"),
+            ))
+            .bind::<diesel::sql_types::Text, _>(format!("00000000-0000-7000-8000-{kind:06}{n:06}"))
+            .bind::<diesel::sql_types::Text, _>(key)
+            .execute(conn)
+            .unwrap();
+        }
+    }
+}
+
 /// The state [`every_state_on`] ends in: every kind of change made, then everything summed
 /// again at the reading time.
 fn changed_and_summed_again(conn: &mut DbConn) -> Reference {
@@ -1102,12 +1198,14 @@ fn changed_and_summed_again(conn: &mut DbConn) -> Reference {
     assert!(report_cells::marked(conn).unwrap() >= 5);
     report_cells::refresh_all(conn, reading_time(), 7, |_| {}).unwrap();
     assert_eq!(report_cells::marked(conn).unwrap(), 0);
-    Reference::default()
+    let mut reference = Reference::new(SEED);
+    reference.data_changed(EVERY_CHANGE);
+    reference
 }
 
 fn every_state_on(conn: &mut DbConn) {
     let now = reading_time();
-    let mut reference = Reference::default();
+    let mut reference = Reference::new(SEED);
     // Summed as of the seed's "now" and read twelve days later.
     let n = compare(conn, &mut reference, "all summed", GROUPINGS, now);
     assert_eq!(n, windows(now).len() * GROUPINGS.len() * 2);
@@ -1183,7 +1281,7 @@ fn every_state_on(conn: &mut DbConn) {
     );
 
     change_everything(conn);
-    reference.data_changed();
+    reference.data_changed(EVERY_CHANGE);
     let marked = report_cells::marked(conn).unwrap();
     assert!(
         marked >= 5,
