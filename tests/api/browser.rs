@@ -668,6 +668,26 @@ impl Browser {
         let Some(source) = crate::tools::axe(what) else {
             return Vec::new();
         };
+        // A page exactly like one already checked (the same markup but for ids and tokens,
+        // in a window of the same size, scrolled alike, for the same media), as the SQLite and
+        // PostgreSQL halves of a test often show, gets the same answer without running the
+        // checks again: they are about a fifth of the browser tests' CPU (docs/performance.md,
+        // "Shared work").
+        let looks = self
+            .execute(
+                "return [document.documentElement.outerHTML, innerWidth, innerHeight, scrollX,
+                         scrollY, matchMedia('print').matches, document.URL];",
+                vec![],
+            )
+            .await;
+        let key = page_key(&looks);
+        if let Some(found) = checked_pages()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return found.clone();
+        }
         // The source is half a megabyte. Sent with each check, it took 80-120 ms a page to
         // arrive and be parsed; the browser now puts it into every new page itself
         // (`Page.addScriptToEvaluateOnNewDocument` at start), about 5 % less CPU over the
@@ -694,12 +714,17 @@ impl Browser {
                 }),
             )
             .await;
-        result
+        let violations: Vec<String> = result
             .as_array()
             .expect("axe answers a list")
             .iter()
             .map(|v| v.as_str().unwrap_or_default().to_string())
-            .collect()
+            .collect();
+        checked_pages()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, violations.clone());
+        violations
     }
 
     /// Presses and releases keys in turn on whatever has the focus (see [`keys`]).
@@ -1100,6 +1125,63 @@ impl<'b> Element<'b> {
             .as_bool()
             .unwrap_or(false)
     }
+}
+
+/// What axe-core found on each page checked in this run, by [`page_key`].
+fn checked_pages() -> &'static std::sync::Mutex<std::collections::HashMap<String, Vec<String>>> {
+    static CHECKED: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>> =
+        OnceLock::new();
+    CHECKED.get_or_init(Default::default)
+}
+
+/// A digest of what axe-core's checks depend on, from `[markup, width, height, scroll x,
+/// scroll y, print media, URL]` as [`Browser::axe`] reads them: the page's markup with each
+/// id or token (a run of 12 or more letters, digits, `-` and `_` with at least three digits
+/// and either two letters or hex digits alone, as no class name or word of a page is: a
+/// UUID, a token, the tail of a UUID in an email address) numbered in the order it
+/// first appears, so pages that differ only in those (each test's own rows, CSRF tokens) are
+/// alike, while any other difference (a word, a class, an attribute, one id used in two
+/// places rather than two) tells them apart. The URL counts only by its path, whatever the
+/// port of the service that served it.
+fn page_key(looks: &Value) -> String {
+    use sha2::Digest;
+    // The URL's path and the page's markup, then the window's size, scroll and media.
+    let url = looks[6].as_str().unwrap_or_default();
+    let path = url
+        .split_once("//")
+        .and_then(|(_, after)| after.find('/').map(|i| &after[i..]))
+        .unwrap_or(url);
+    let html = looks[0].as_str().expect("the page's markup");
+    let mut normal = String::with_capacity(html.len() + path.len());
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    let is_part = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    for text in [path, html] {
+        let mut rest = text;
+        while !rest.is_empty() {
+            let start = rest.find(is_part).unwrap_or(rest.len());
+            normal.push_str(&rest[..start]);
+            rest = &rest[start..];
+            let end = rest.find(|c: char| !is_part(c)).unwrap_or(rest.len());
+            let run = &rest[..end];
+            let digits = run.bytes().filter(u8::is_ascii_digit).count();
+            let letters = run.bytes().filter(u8::is_ascii_alphabetic).count();
+            let hex = run.bytes().all(|b| b.is_ascii_hexdigit());
+            if run.len() >= 12 && digits >= 3 && (letters >= 2 || hex) {
+                let n = seen.len();
+                let n = *seen.entry(run).or_insert(n);
+                normal.push_str(&format!("\u{1}{n}\u{1}"));
+            } else {
+                normal.push_str(run);
+            }
+            rest = &rest[end..];
+        }
+        normal.push('\u{1}');
+    }
+    for i in 1..6 {
+        normal.push_str(&looks[i].to_string());
+        normal.push('\u{1}');
+    }
+    format!("{:x}", sha2::Sha256::digest(normal.as_bytes()))
 }
 
 /// Standard base64 (with padding), as WebDriver sends screenshots.
