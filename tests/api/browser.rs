@@ -1273,6 +1273,43 @@ fn base64_decodes_padded_and_unpadded_text() {
     assert_eq!(base64_decode(""), b"");
 }
 
+#[test]
+fn pages_alike_but_for_ids_and_tokens_share_a_key_and_no_others_do() {
+    let page = |url: &str, html: &str| json!([html, 412, 915, 0, 0, false, url]);
+    let key = |url: &str, html: &str| page_key(&page(url, html));
+    let a = r#"<html><body><a href="/admin/people/01a24fc9-a040-7720-9e9b-fe586fdd4d3e">Priya</a>
+        <input type="hidden" name="csrf" value="Zk3x9QmP0aL7vR2sT8uW4yB6nC1dE5fG">
+        <td>priya.patel.fe586fdd4d3e@school.test</td></body></html>"#;
+    let b = a
+        .replace(
+            "01a24fc9-a040-7720-9e9b-fe586fdd4d3e",
+            "01a24fc9-9faf-750e-9be2-557ae1b4097f",
+        )
+        .replace("fe586fdd4d3e", "557ae1b4097f")
+        .replace(
+            "Zk3x9QmP0aL7vR2sT8uW4yB6nC1dE5fG",
+            "q8Wc2Lr5Tn0Yb7Vd4Hs1Jk9Mf3Gx6Pz0",
+        );
+    let here = "http://127.0.0.1:40655/admin/people/01a24fc9-a040-7720-9e9b-fe586fdd4d3e";
+    let there = "http://127.0.0.1:39277/admin/people/01a24fc9-9faf-750e-9be2-557ae1b4097f";
+    // Other ids and tokens, another port: the same page.
+    assert_eq!(key(here, a), key(there, &b));
+    // Any other difference is another page: a word, a class, another path, another size.
+    assert_ne!(key(here, a), key(here, &a.replace("Priya", "Priyanka")));
+    assert_ne!(
+        key(here, a),
+        key(here, &a.replace("<a href", "<a class=\"button\" href"))
+    );
+    assert_ne!(key(here, a), key("http://127.0.0.1:40655/admin/people", a));
+    let mut wider = page(here, a);
+    wider[1] = json!(320);
+    assert_ne!(key(here, a), page_key(&wider));
+    // One id used in two places is not two ids each used once.
+    let twice = a.replace("fe586fdd4d3e@", "01a24fc9-a040-7720-9e9b-fe586fdd4d3e@");
+    let two = a.replace("fe586fdd4d3e@", "01a24fc9-9faf-750e-9be2-557ae1b4097f@");
+    assert_ne!(key(here, &twice), key(here, &two));
+}
+
 /// How a page sees the browser: its viewport, screen, pixel ratio and media, the cookies it
 /// can read and the window around it.
 async fn looks(browser: &Browser) -> Value {
