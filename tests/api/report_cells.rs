@@ -178,13 +178,14 @@ impl Reference {
     }
 }
 
-/// Every reference report worked out in this run, by state of the data and query.
-fn worked_out(
-) -> &'static std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::OnceLock<Worked>>>>
-{
-    static ALL: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::OnceLock<Worked>>>>,
-    > = std::sync::OnceLock::new();
+/// Every reference report worked out in this run, by state of the data and query: each in a
+/// cell of its own, so one test waits only for the report it needs.
+type AllWorked =
+    std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::OnceLock<Worked>>>>;
+
+/// The references of the whole run ([`AllWorked`]).
+fn worked_out() -> &'static AllWorked {
+    static ALL: std::sync::OnceLock<AllWorked> = std::sync::OnceLock::new();
     ALL.get_or_init(Default::default)
 }
 
