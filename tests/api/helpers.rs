@@ -102,22 +102,36 @@ thread_local! {
 /// free before it is given.
 pub fn reserved_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
-    // The ephemeral range's first port, 32768 unless the machine says otherwise.
-    let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32_768);
-    let span = low.saturating_sub(1_024).min(10_000);
-    if span < 1_000 {
-        // A machine whose ephemeral range starts among the well-known ports: fall back.
+    /// Where the ports come from, read once: the ephemeral range's first port, how many
+    /// ports below it are used, and the next to try.
+    struct Range {
+        low: u32,
+        span: u32,
+        next: AtomicU32,
+    }
+    static RANGE: OnceLock<Option<Range>> = OnceLock::new();
+    let range = RANGE.get_or_init(|| {
+        // 32768 unless the machine says otherwise.
+        let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32_768);
+        let span = low.saturating_sub(1_024).min(10_000);
+        // A machine whose ephemeral range starts among the well-known ports has none to
+        // spare below it.
+        (span >= 1_000).then(|| Range {
+            low,
+            span,
+            next: AtomicU32::new(std::process::id() % span),
+        })
+    });
+    let Some(Range { low, span, next }) = range else {
         return std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-    }
-    let next = NEXT.get_or_init(|| AtomicU32::new(std::process::id() % span));
-    for _ in 0..span {
+    };
+    for _ in 0..*span {
         let port = (low - span + next.fetch_add(1, Ordering::Relaxed) % span) as u16;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
