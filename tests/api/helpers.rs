@@ -613,6 +613,12 @@ pub struct TestApp {
     pub settings: Settings,
     /// The running service's shared state, for calling the library with a fixed time.
     pub state: cpd_hub::app::state::AppState,
+    /// The test's own connections to its database ([`TestApp::with_db`]), opened when first
+    /// needed and kept for the test. A pool made for each call opened a connection each time
+    /// (on PostgreSQL a server process of its own), the most of a run's connections (see
+    /// docs/performance.md, "The tests' own connections kept"). Declared before `db`, so they
+    /// close before the database is dropped.
+    own_pool: OnceLock<cpd_hub::db::Pool>,
     pub db: TestDb,
 }
 
@@ -667,6 +673,7 @@ pub async fn spawn_app_with(
         admin_token,
         settings,
         state,
+        own_pool: OnceLock::new(),
         db,
     })
 }
@@ -871,10 +878,16 @@ impl TestApp {
         &self,
         f: impl FnOnce(&mut cpd_hub::db::DbConn) -> T + Send + 'static,
     ) -> T {
-        let url = self.db.url().to_string();
+        // Up to four at once, for the tests that read and write from several tasks; the
+        // pool connects only when asked.
+        let pool = self
+            .own_pool
+            .get_or_init(|| {
+                cpd_hub::db::build_pool(self.db.url(), Some(4), std::time::Duration::from_secs(10))
+                    .expect("pool")
+            })
+            .clone();
         tokio::task::spawn_blocking(move || {
-            let pool = cpd_hub::db::build_pool(&url, Some(1), std::time::Duration::from_secs(10))
-                .expect("pool");
             let mut conn = pool.get().expect("database connection");
             f(&mut conn)
         })
