@@ -54,12 +54,10 @@ pub(crate) async fn enqueue(
     subject_id: Option<&str>,
     payload: Value,
 ) -> String {
-    let url = app.db.url().to_string();
     let to = to.to_string();
     let subject_id = subject_id.map(str::to_string);
-    tokio::task::spawn_blocking(move || {
-        let mut c = open(&url);
-        db::write_tx(&mut c, |c| {
+    app.with_db(move |c| {
+        db::write_tx(c, |c| {
             outbox::enqueue_stored(
                 c,
                 StoredMessage {
@@ -74,23 +72,20 @@ pub(crate) async fn enqueue(
         .unwrap()
     })
     .await
-    .unwrap()
 }
 
 /// (status, attempts, message_id, last_error) of an outbox row.
 async fn row(app: &TestApp, id: &str) -> (String, i32, String, Option<String>) {
     use cpd_hub::db::schema::outbox::dsl as o;
-    let url = app.db.url().to_string();
     let id = id.to_string();
-    tokio::task::spawn_blocking(move || {
+    app.with_db(move |c| {
         o::outbox
             .filter(o::id.eq(&id))
             .select((o::status, o::attempts, o::message_id, o::last_error))
-            .first(&mut open(&url))
+            .first(c)
             .unwrap()
     })
     .await
-    .unwrap()
 }
 
 /// Waits until the outbox row reaches `status`.

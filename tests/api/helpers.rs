@@ -873,20 +873,27 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// The test's own pool (the `own_pool` field), made on first use: up to four
+    /// connections at once, for the tests that read and write from several tasks, each
+    /// opened only when asked for.
+    fn own_pool(&self) -> &cpd_hub::db::Pool {
+        self.own_pool.get_or_init(|| {
+            cpd_hub::db::build_pool(self.db.url(), Some(4), std::time::Duration::from_secs(10))
+                .expect("pool")
+        })
+    }
+
+    /// A connection from the test's own pool, for the quick set-up helpers below.
+    fn own_conn(&self) -> cpd_hub::db::PooledConn {
+        self.own_pool().get().expect("database connection")
+    }
+
     /// Runs `f` on a connection to the test's database, off the async workers.
     pub async fn with_db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut cpd_hub::db::DbConn) -> T + Send + 'static,
     ) -> T {
-        // Up to four at once, for the tests that read and write from several tasks; the
-        // pool connects only when asked.
-        let pool = self
-            .own_pool
-            .get_or_init(|| {
-                cpd_hub::db::build_pool(self.db.url(), Some(4), std::time::Duration::from_secs(10))
-                    .expect("pool")
-            })
-            .clone();
+        let pool = self.own_pool().clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().expect("database connection");
             f(&mut conn)
@@ -923,7 +930,7 @@ impl TestApp {
             staff_group_id: None,
             roles: roles.to_vec(),
         };
-        cpd_hub::db::write_tx(&mut self.db_conn(), |c| {
+        cpd_hub::db::write_tx(&mut self.own_conn(), |c| {
             cpd_hub::store::people::insert(c, &new)
         })
         .expect("person created")
@@ -931,14 +938,14 @@ impl TestApp {
 
     /// A new API token for a person.
     pub fn token_for(&self, person_id: &str) -> String {
-        cpd_hub::store::tokens::create(&mut self.db_conn(), person_id, "test", None)
+        cpd_hub::store::tokens::create(&mut self.own_conn(), person_id, "test", None)
             .expect("token created")
             .1
     }
 
     /// The admin's person id.
     pub fn admin_id(&self) -> String {
-        cpd_hub::store::people::find_id_by_email(&mut self.db_conn(), "admin@alliance.test")
+        cpd_hub::store::people::find_id_by_email(&mut self.own_conn(), "admin@alliance.test")
             .unwrap()
             .expect("the admin exists")
     }
