@@ -613,11 +613,11 @@ pub struct TestApp {
     pub settings: Settings,
     /// The running service's shared state, for calling the library with a fixed time.
     pub state: cpd_hub::app::state::AppState,
-    /// The test's own connections to its database ([`TestApp::with_db`]), opened when first
-    /// needed and kept for the test. A pool made for each call opened a connection each time
-    /// (on PostgreSQL a server process of its own), the most of a run's connections (see
-    /// docs/performance.md, "The tests' own connections kept"). Declared before `db`, so they
-    /// close before the database is dropped.
+    /// The test's own connections to its database ([`TestApp::with_db`] and the set-up
+    /// helpers), opened when first needed and kept for the test. A pool made for each call
+    /// opened a connection each time (on PostgreSQL a server process of its own): more than
+    /// half of a run's connections (docs/performance.md, "The tests' own connections kept").
+    /// Declared before `db`, so they close before the database is dropped.
     own_pool: OnceLock<cpd_hub::db::Pool>,
     pub db: TestDb,
 }
