@@ -519,10 +519,8 @@ crate::each_backend!(
 async fn rolled_back_sends_nothing(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = spawn_with_sink(backend, &sink, |_| {}).await;
-    let url = app.db.url().to_string();
-    tokio::task::spawn_blocking(move || {
-        let mut c = open(&url);
-        let result: Result<(), diesel::result::Error> = db::write_tx(&mut c, |c| {
+    app.with_db(|c| {
+        let result: Result<(), diesel::result::Error> = db::write_tx(c, |c| {
             outbox::enqueue_stored(
                 c,
                 StoredMessage {
@@ -538,8 +536,7 @@ async fn rolled_back_sends_nothing(backend: Backend) {
         });
         assert!(result.is_err());
     })
-    .await
-    .unwrap();
+    .await;
     let marker = enqueue(
         &app,
         Kind::BookingConfirmed,
@@ -584,10 +581,8 @@ async fn expired_claims_are_reclaimed(backend: Backend) {
     .await;
     {
         use cpd_hub::db::schema::outbox::dsl as o;
-        let url = app.db.url().to_string();
         let (dead, live) = (dead.clone(), live.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut c = open(&url);
+        app.with_db(move |c| {
             let now = cpd_hub::domain::time::now();
             // A worker that died mid-send a while ago, and one that is still sending.
             for (id, until) in [
@@ -601,12 +596,11 @@ async fn expired_claims_are_reclaimed(backend: Backend) {
                         o::claim_token.eq(Some("another-worker")),
                         o::attempts.eq(1),
                     ))
-                    .execute(&mut c)
+                    .execute(c)
                     .unwrap();
             }
         })
-        .await
-        .unwrap();
+        .await;
     }
     let second = cpd_hub::startup::Application::build({
         let mut s = app.settings.clone();
