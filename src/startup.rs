@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
@@ -16,6 +17,13 @@ use crate::db;
 use crate::email::worker::{Worker, WorkerHandle};
 use crate::email::Mailer;
 use crate::metrics::Metrics;
+
+/// How long an idle HTTP/1.1 connection stays open after its last response (actix-web's own
+/// default, made explicit). Short, because a graceful stop waits for open connections, idle
+/// ones included. A client (or a proxy in front) that keeps idle connections must drop them
+/// sooner than this: a request sent on a connection just as the service closes it gets no
+/// answer at all, and a client cannot safely send a POST again.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// A service that is built (migrated, bound) and ready to run.
 pub struct Application {
@@ -149,6 +157,7 @@ impl Application {
                 .default_service(web::to(crate::api::routes::unrouted))
         })
         .listen(listener)?
+        .keep_alive(KEEP_ALIVE)
         .shutdown_timeout(10);
         if let Some(n) = settings.workers {
             server = server.workers(n);

@@ -156,7 +156,7 @@ async fn crash_mid_rush(backend: Backend) {
     let port = crate::helpers::reserved_port();
     let base = format!("http://127.0.0.1:{port}");
     let url = app.db.url().to_string();
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::http_client()
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .unwrap();

@@ -624,6 +624,15 @@ pub struct TestApp {
 
 static TRACING: OnceLock<()> = OnceLock::new();
 
+/// A client for the service under test, to build on. It drops an idle connection well before
+/// the service closes it ([`cpd_hub::startup::KEEP_ALIVE`]); reqwest's own default keeps one
+/// for 90 s. A request sent on a connection just as the service closes it gets no answer
+/// (hyper's `IncompleteMessage`): a test that spent about five seconds in the browser between
+/// two API calls failed that way.
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(cpd_hub::startup::KEEP_ALIVE / 2)
+}
+
 /// Starts the service on a fresh database, with an admin ready. `None` when the backend is
 /// PostgreSQL and no test server is configured.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
@@ -666,7 +675,7 @@ pub async fn spawn_app_with(
         address: format!("http://127.0.0.1:{port}"),
         port,
         backend,
-        client: reqwest::Client::builder()
+        client: http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),

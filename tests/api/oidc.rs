@@ -136,7 +136,7 @@ async fn app_with_provider(backend: Backend, what: &str) -> Option<(TestApp, Idp
 
 /// A client like a browser: keeps cookies, does not follow redirects (the test does).
 fn browser_client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::helpers::http_client()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()

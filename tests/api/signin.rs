@@ -741,7 +741,7 @@ mod no_personal_data_in_the_log {
             .recv_timeout(std::time::Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("the service did not start: {:?}", log.lock().unwrap()));
 
-        let client = reqwest::Client::builder()
+        let client = crate::helpers::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
