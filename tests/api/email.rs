@@ -1044,10 +1044,9 @@ async fn killed_service_loses_nothing(backend: Backend) {
     };
     // Wait for the outcomes to be recorded, then stop the service. One connection for the
     // whole wait: on PostgreSQL each new one is a server process of its own.
-    let url_for_wait = url.clone();
     let left: i64 = tokio::task::spawn_blocking(move || {
         use cpd_hub::db::schema::outbox::dsl as o;
-        let mut conn = open(&url_for_wait);
+        let mut conn = open(&url);
         loop {
             let left: i64 = o::outbox
                 .filter(o::status.ne("sent"))
