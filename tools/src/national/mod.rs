@@ -408,7 +408,11 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
         "DELETE FROM report_dirty; INSERT INTO report_dirty (course_id, version) SELECT id, 1 FROM courses",
     )?;
     let n_courses = plan.courses.len();
-    cpd_hub::store::report_cells::refresh_all(conn, opts.summed_at, 1000, |done| {
+    // Nothing else writes during the load: each batch of courses moves in one write, so a
+    // cell several of its courses touch is written once. The service's short writes, which
+    // keep bookings from waiting behind the refresher, split a large course into a write per
+    // range of its schools, and write a shared cell once per course.
+    cpd_hub::store::report_cells::refresh_all(conn, opts.summed_at, 1000, usize::MAX, |done| {
         note(format!(
             "  report cells: {done} of {n_courses} courses summed"
         ));

@@ -724,16 +724,23 @@ pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// Sums every marked course, `batch` at a time, calling `progress` with the number done so
-/// far after each batch, and works out every marked school's kept tail. Waits its turn when another refresher is at work.
+/// far after each batch, and works out every marked school's kept tail. Waits its turn when
+/// another refresher is at work.
+///
+/// `rows_per_write` bounds each write transaction as in [`refresh_batch_with`]: a service
+/// taking bookings meanwhile wants [`ROWS_PER_WRITE`]; a load with nothing else writing (the
+/// national seed) can pass `usize::MAX`, so each batch moves in one write and a cell touched
+/// by several of its courses is written once, not once per course.
 pub fn refresh_all(
     conn: &mut DbConn,
     now: NaiveDateTime,
     batch: usize,
+    rows_per_write: usize,
     mut progress: impl FnMut(usize),
 ) -> QueryResult<usize> {
     let mut done = 0;
     loop {
-        match refresh_batch(conn, now, batch)? {
+        match refresh_batch_with(conn, now, batch, rows_per_write)? {
             Some(r) if r.summed == 0 && r.tails == 0 => return Ok(done),
             Some(r) => {
                 done += r.summed;
