@@ -461,6 +461,7 @@ async fn upgraded(backend: Backend) {
         assert_eq!(
             redone,
             [
+                "20261213000010",
                 "20261212000010",
                 "20261211000010",
                 "20261210000020",
@@ -769,6 +770,7 @@ async fn kept_tails(backend: Backend) {
         assert_eq!(
             redone,
             [
+                "20261213000010",
                 "20261212000010",
                 "20261211000010",
                 "20261210000020",

@@ -1,0 +1,1 @@
+DROP INDEX evaluation_invitations_unsent;
