@@ -12,8 +12,10 @@ use split::{split_course, Step};
 /// write moves the cells by that many rows, which keeps it within [`WRITE_BOUND`] on SQLite,
 /// so bookings never wait long behind the refresher: at a tenth of national size 400 rows
 /// took up to 20-53 ms a write, 200 up to 13-26 ms (docs/performance.md, "The refresher's
-/// hold on SQLite's lock").
-pub const ROWS_PER_WRITE: usize = 200;
+/// hold on SQLite's lock"); at national size, with the 100 largest courses marked, 200 took
+/// up to 16-25 ms (over 20 ms in two runs of five) and 100 up to 11-15 ms, for 5-10 % more
+/// time in all (docs/performance.md, "National size").
+pub const ROWS_PER_WRITE: usize = 100;
 
 /// How long one write transaction of the refresher should hold the lock at most, so bookings
 /// never wait long behind it; [`Refreshed::slow_writes`] counts those that took longer.
