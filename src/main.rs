@@ -200,8 +200,6 @@ fn main() -> ExitCode {
                 &mut c,
                 cpd_hub::domain::time::now(),
                 500,
-                // Short writes: the service may be taking bookings meanwhile.
-                cpd_hub::store::report_cells::ROWS_PER_WRITE,
                 |n| eprintln!("{n} of {waiting} courses summed"),
             )?;
             let left = cpd_hub::store::report_cells::marked_tails(&mut c)?;

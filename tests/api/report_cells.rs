@@ -500,7 +500,7 @@ async fn upgraded(backend: Backend) {
         let year = vec![(date(2025, 9, 1), date(2026, 8, 31), reading_time())];
         let n = compare_over(conn, &mut reference, "upgraded", GROUPINGS, year.clone());
         assert!(n > 0);
-        report_cells::refresh_all(conn, reading_time(), 7, report_cells::ROWS_PER_WRITE, |_| {}).unwrap();
+        report_cells::refresh_all(conn, reading_time(), 7, |_| {}).unwrap();
         assert_eq!(report_cells::marked(conn).unwrap(), 0);
         assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
         let kept = count(conn, "SELECT COUNT(*) AS n FROM report_school_tails");
@@ -518,14 +518,7 @@ crate::each_backend!(reports_match_the_bookings_after_the_upgrade, upgraded);
 /// tail is looked up in the responses again, until the refresher works its rows out anew.
 async fn kept_tails(backend: Backend) {
     on_a_seeded_db(backend, |conn| {
-        report_cells::refresh_all(
-            conn,
-            reading_time(),
-            50,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
         let q = ReportQuery {
             from: date(2025, 9, 1),
@@ -610,14 +603,7 @@ async fn kept_tails(backend: Backend) {
             &reference,
             "a marked school looked up",
         );
-        report_cells::refresh_all(
-            conn,
-            reading_time(),
-            50,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
         same(
             &report(conn, Method::Cells),
@@ -733,14 +719,7 @@ async fn kept_tails(backend: Backend) {
             &pair_reference,
             "pairs of marked schools looked up",
         );
-        report_cells::refresh_all(
-            conn,
-            reading_time(),
-            50,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked_tails(conn).unwrap(), 0);
         same_pairs(conn, 5, &pair_reference, "pairs worked out again");
         // Each kept staff-group row keeps its newest entry's time beside its entries.
@@ -830,14 +809,7 @@ async fn kept_tails(backend: Backend) {
         )
         .execute(conn)
         .unwrap();
-        report_cells::refresh_all(
-            conn,
-            reading_time(),
-            50,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(conn, reading_time(), 50, |_| {}).unwrap();
         newest_as_kept(conn);
         same_pairs(conn, 5, &pair_reference, "newest times worked out again");
         same(
@@ -1023,7 +995,7 @@ fn split_moves(conn: &mut DbConn, reference: &mut Reference, now: NaiveDateTime)
     let half = kept_sums(conn);
     assert_ne!(half, whole);
     compare(conn, reference, "a course half moved", &every_other(), now);
-    report_cells::refresh_all(conn, now, 500, report_cells::ROWS_PER_WRITE, |_| {}).unwrap();
+    report_cells::refresh_all(conn, now, 500, |_| {}).unwrap();
     assert_ne!(kept_sums(conn), half);
     compare(
         conn,
@@ -1087,7 +1059,7 @@ fn split_moves(conn: &mut DbConn, reference: &mut Reference, now: NaiveDateTime)
     }
     // From nothing in one write per batch (as the national seed sums), the same sums.
     mark_all(conn);
-    report_cells::refresh_all(conn, now, 500, usize::MAX, |_| {}).unwrap();
+    report_cells::refresh_all_with(conn, now, 500, usize::MAX, |_| {}).unwrap();
     assert_eq!(kept_sums(conn), split);
 }
 
@@ -1228,14 +1200,7 @@ fn same_ids_on_every_backend(conn: &mut DbConn) {
 fn changed_and_summed_again(conn: &mut DbConn) -> Reference {
     change_everything(conn);
     assert!(report_cells::marked(conn).unwrap() >= 5);
-    report_cells::refresh_all(
-        conn,
-        reading_time(),
-        7,
-        report_cells::ROWS_PER_WRITE,
-        |_| {},
-    )
-    .unwrap();
+    report_cells::refresh_all(conn, reading_time(), 7, |_| {}).unwrap();
     assert_eq!(report_cells::marked(conn).unwrap(), 0);
     let mut reference = Reference::new(SEED);
     reference.data_changed(EVERY_CHANGE);
@@ -1339,7 +1304,7 @@ fn every_state_on(conn: &mut DbConn) {
     );
     compare(conn, &mut reference, "part summed", &every_other(), now);
 
-    report_cells::refresh_all(conn, now, 7, report_cells::ROWS_PER_WRITE, |_| {}).unwrap();
+    report_cells::refresh_all(conn, now, 7, |_| {}).unwrap();
     assert_eq!(report_cells::marked(conn).unwrap(), 0);
     compare(conn, &mut reference, "summed again", &every_other(), now);
 
@@ -1395,20 +1360,12 @@ fn later_states_on(conn: &mut DbConn, reference: &mut Reference) {
     // Summed as of a moment when courses were still running: the held sessions have changed
     // since, and the reports must notice.
     mark_all(conn);
-    report_cells::refresh_all(
-        conn,
-        at(2026, 2, 4),
-        50,
-        report_cells::ROWS_PER_WRITE,
-        |_| {},
-    )
-    .unwrap();
+    report_cells::refresh_all(conn, at(2026, 2, 4), 50, |_| {}).unwrap();
     compare(conn, reference, "summed in February", GROUPINGS, now);
 
     // The refresher sums again the courses whose next session has started since.
     assert!(courses_started_by(conn, now) > 0);
-    let summed =
-        report_cells::refresh_all(conn, now, 50, report_cells::ROWS_PER_WRITE, |_| {}).unwrap();
+    let summed = report_cells::refresh_all(conn, now, 50, |_| {}).unwrap();
     assert!(summed > 0);
     assert_eq!(courses_started_by(conn, now), 0);
     compare(conn, reference, "summed again now", &every_other(), now);
@@ -1429,7 +1386,7 @@ fn sweep(conn: &mut DbConn, reference: &mut Reference, moments: &[NaiveDateTime]
             around(moment),
         );
         mark_all(conn);
-        report_cells::refresh_all(conn, moment, 50, report_cells::ROWS_PER_WRITE, |_| {}).unwrap();
+        report_cells::refresh_all(conn, moment, 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked(conn).unwrap(), 0);
         compare(
             conn,
@@ -1528,14 +1485,7 @@ async fn concurrent_bookings_and_refreshes(backend: Backend) {
 
     let first_start = cpd_hub::domain::time::now().date() + chrono::Duration::days(30);
     app.with_db(move |conn| {
-        report_cells::refresh_all(
-            conn,
-            cpd_hub::domain::time::now(),
-            10,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(conn, cpd_hub::domain::time::now(), 10, |_| {}).unwrap();
         assert_eq!(report_cells::marked(conn).unwrap(), 0);
         let q = ReportQuery {
             from: first_start - chrono::Duration::days(3),
@@ -1656,14 +1606,7 @@ async fn changed_at_once(backend: Backend) {
             "the years left and joined: {marked} of {years} joined"
         );
         assert!(marked <= before, "{marked} of at most {before}");
-        report_cells::refresh_all(
-            &mut conn,
-            reading_time(),
-            50,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(&mut conn, reading_time(), 50, |_| {}).unwrap();
         assert_eq!(report_cells::marked_tails(&mut conn).unwrap(), 0);
 
         let cancelled = at_once(db.url(), ids.clone(), |c, id| {
@@ -1692,14 +1635,7 @@ async fn changed_at_once(backend: Backend) {
         // Bookings declined in bulk after their people answered, one request per course, for
         // 16 more courses at once: each request stops counting the responses of bookings from
         // many schools.
-        report_cells::refresh_all(
-            &mut conn,
-            reading_time(),
-            50,
-            report_cells::ROWS_PER_WRITE,
-            |_| {},
-        )
-        .unwrap();
+        report_cells::refresh_all(&mut conn, reading_time(), 50, |_| {}).unwrap();
         let more = busiest_courses(&mut conn, &ids);
         let declined_years = count(
             &mut conn,

@@ -34,8 +34,8 @@ mod refresh;
 mod tails;
 
 pub use refresh::{
-    marked, refresh, refresh_all, refresh_batch, refresh_batch_with, refresh_batch_within, Pass,
-    Refreshed, ROWS_PER_WRITE, WRITE_BOUND,
+    marked, refresh, refresh_all, refresh_all_with, refresh_batch, refresh_batch_with,
+    refresh_batch_within, Pass, Refreshed, ROWS_PER_WRITE, WRITE_BOUND,
 };
 pub use tails::{fill_school_tails, marked_tails, KEPT_TAIL};
 pub(crate) use tails::{mark_tails_of_bookings, unpack_into, EntryRef, KeptEntry};

@@ -412,11 +412,17 @@ pub fn seed_national(conn: &mut DbConn, opts: &NationalOptions) -> anyhow::Resul
     // cell several of its courses touch is written once. The service's short writes, which
     // keep bookings from waiting behind the refresher, split a large course into a write per
     // range of its schools, and write a shared cell once per course.
-    cpd_hub::store::report_cells::refresh_all(conn, opts.summed_at, 1000, usize::MAX, |done| {
-        note(format!(
-            "  report cells: {done} of {n_courses} courses summed"
-        ));
-    })?;
+    cpd_hub::store::report_cells::refresh_all_with(
+        conn,
+        opts.summed_at,
+        1000,
+        usize::MAX,
+        |done| {
+            note(format!(
+                "  report cells: {done} of {n_courses} courses summed"
+            ));
+        },
+    )?;
     if backend == cpd_hub::db::Backend::Postgres {
         // Summing every course in one go rewrites the cells' rows once per course that
         // touches them, which leaves the cell tables many times their size in dead rows (the

@@ -726,14 +726,23 @@ pub fn marked(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// Sums every marked course, `batch` at a time, calling `progress` with the number done so
-/// far after each batch, and works out every marked school's kept tail. Waits its turn when
-/// another refresher is at work.
-///
-/// `rows_per_write` bounds each write transaction as in [`refresh_batch_with`]: a service
-/// taking bookings meanwhile wants [`ROWS_PER_WRITE`]; a load with nothing else writing (the
-/// national seed) can pass `usize::MAX`, so each batch moves in one write and a cell touched
-/// by several of its courses is written once, not once per course.
+/// far after each batch, and works out every marked school's kept tail, in the service's
+/// short writes ([`ROWS_PER_WRITE`]: bookings may be coming in meanwhile). Waits its turn
+/// when another refresher is at work.
 pub fn refresh_all(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    batch: usize,
+    progress: impl FnMut(usize),
+) -> QueryResult<usize> {
+    refresh_all_with(conn, now, batch, ROWS_PER_WRITE, progress)
+}
+
+/// [`refresh_all`] with at most `rows_per_write` facts rows per write transaction, as in
+/// [`refresh_batch_with`]: a load with nothing else writing (the national seed) can pass
+/// `usize::MAX`, so each batch moves in one write and a cell touched by several of its
+/// courses is written once, not once per course.
+pub fn refresh_all_with(
     conn: &mut DbConn,
     now: NaiveDateTime,
     batch: usize,
