@@ -55,8 +55,25 @@ pub(super) struct ReleasedSums {
 #[derive(Debug, Default)]
 pub(super) struct Released {
     pub(super) totals: ReleasedSums,
-    pub(super) first: HashMap<String, ReleasedSums>,
+    pub(super) first: FirstSums,
     pub(super) second: HashMap<(String, String), ReleasedSums>,
+}
+
+/// The released sums of a report's first-level groups.
+#[derive(Debug)]
+pub(super) enum FirstSums {
+    /// By group key; a group not listed has nothing released.
+    Keyed(HashMap<String, ReleasedSums>),
+    /// One for each first-level group of the report's rollup, in the rollup's order (by
+    /// key): a report by school has tens of thousands of groups, and this way their keys are
+    /// neither copied nor looked up again.
+    InOrder(Vec<ReleasedSums>),
+}
+
+impl Default for FirstSums {
+    fn default() -> Self {
+        FirstSums::Keyed(HashMap::new())
+    }
 }
 
 /// One response of the window with its groups' keys (one row per priority of its course when
@@ -283,10 +300,12 @@ pub(super) fn released(
     };
     Ok(Released {
         totals: totals.released(),
-        first: first
-            .into_iter()
-            .map(|(k1, g)| (none(k1), g.released()))
-            .collect(),
+        first: FirstSums::Keyed(
+            first
+                .into_iter()
+                .map(|(k1, g)| (none(k1), g.released()))
+                .collect(),
+        ),
         second: second
             .into_iter()
             .map(|((k1, k2), g)| ((none(k1), none(k2)), g.released()))

@@ -11,7 +11,7 @@ use crate::reports::metrics::{
 };
 
 use super::reference::Courses;
-use super::released::{Released, ReleasedSums};
+use super::released::{FirstSums, Released, ReleasedSums};
 
 // ---------------------------------------------------------------------------------------------
 // Rolling up
@@ -134,8 +134,18 @@ impl<C: Figures> Rollup<C> {
     /// the threshold. A group with nothing released gets zeros (its figures are suppressed).
     pub(super) fn release(&mut self, period: usize, released: &Released) {
         self.totals[period].release(&released.totals);
-        for (k, c) in self.first[period].iter_mut() {
-            c.release(&released.first.get(k).copied().unwrap_or_default());
+        match &released.first {
+            FirstSums::Keyed(by_key) => {
+                for (k, c) in self.first[period].iter_mut() {
+                    c.release(&by_key.get(k).copied().unwrap_or_default());
+                }
+            }
+            FirstSums::InOrder(sums) => {
+                debug_assert_eq!(sums.len(), self.first[period].len());
+                for (c, s) in self.first[period].values_mut().zip(sums) {
+                    c.release(s);
+                }
+            }
         }
         for (k, c) in self.second[period].iter_mut() {
             c.release(&released.second.get(k).copied().unwrap_or_default());

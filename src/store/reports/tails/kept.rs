@@ -22,7 +22,7 @@ struct KeptRow {
 /// school, per kind, the count of counted responses and the packed entries, newest first;
 /// and the schools marked since their rows were worked out, whose rows may be out of date.
 pub(super) struct KeptSchools {
-    marked: std::collections::HashSet<String>,
+    marked: FastSet<String>,
     rows: FastMap<String, [Option<(i64, String)>; 2]>,
 }
 
@@ -98,14 +98,37 @@ pub(super) fn kept_school_tails<'a, 'k, C: Figures>(
         // The kept count is the cells' for a school nothing has marked since; a difference
         // would mean rows out of date, which the index answers for.
         let cells = own.and_then(|o| o.get(u)).map(|c| c.responses());
-        match unit_tails(rows, d, cells) {
-            Some(unit_lists) => {
-                lists.insert(u, unit_lists);
-            }
-            None => left.push((u, d)),
+        let mut unit_lists = Default::default();
+        if unit_tails(rows, d, cells, &mut unit_lists) {
+            lists.insert(u, unit_lists);
+        } else {
+            left.push((u, d));
         }
     }
     (lists, left)
+}
+
+impl KeptSchools {
+    /// One school's tail of each kind, `d` deep, into `lists` (emptied first, entries newest
+    /// first, borrowed from the kept rows), as [`kept_school_tails`] reads it for a report by
+    /// school whose cells count `cells` responses of each kind for the school; `false` where
+    /// the kept rows cannot answer for it (marked, out of date or not deep enough) and the
+    /// responses' index must.
+    pub(super) fn school_tail<'k>(
+        &'k self,
+        school: &str,
+        d: [usize; 2],
+        cells: [i64; 2],
+        lists: &mut [Vec<EntryRef<'k>>; 2],
+    ) -> bool {
+        const NONE: [Option<(i64, String)>; 2] = [None, None];
+        let key = if school == NONE_KEY { "" } else { school };
+        if self.marked.contains(key) {
+            return false;
+        }
+        let rows = self.rows.get(school).unwrap_or(&NONE);
+        unit_tails(rows, d, Some(cells), lists)
+    }
 }
 
 /// The kept school rows of academic year `year` that can hold their cluster's tail (`groups`:
@@ -118,7 +141,7 @@ fn newest_school_rows(
     conn: &mut DbConn,
     year: i32,
     groups: &Groups,
-    marked: &std::collections::HashSet<String>,
+    marked: &FastSet<String>,
 ) -> QueryResult<Vec<KeptRow>> {
     let year_param = Param::Int(i64::from(year));
     let heads: Vec<KeptSchoolHead> = load(
@@ -232,15 +255,19 @@ pub(super) fn newest_rows(
 }
 
 /// A unit's tail of each kind, as deep as `d` asks, from its kept rows (per kind, the count
-/// of counted responses and the packed entries; none kept: none counted), borrowed from them;
-/// `None` where they cannot answer for it: unreadable, not as deep as asked while the unit
-/// has more responses, or a count that is not the cells' (`cells`, when known).
+/// of counted responses and the packed entries; none kept: none counted), borrowed from them
+/// into `lists` (emptied first); `false` where they cannot answer for it: unreadable, not as
+/// deep as asked while the unit has more responses, or a count that is not the cells'
+/// (`cells`, when known).
 fn unit_tails<'k>(
     rows: &'k [Option<(i64, String)>; 2],
     d: [usize; 2],
     cells: Option<[i64; 2]>,
-) -> Option<[Vec<EntryRef<'k>>; 2]> {
-    let mut lists: [Vec<EntryRef<'k>>; 2] = Default::default();
+    lists: &mut [Vec<EntryRef<'k>>; 2],
+) -> bool {
+    for list in lists.iter_mut() {
+        list.clear();
+    }
     for i in 0..2 {
         if d[i] == 0 {
             continue;
@@ -249,12 +276,14 @@ fn unit_tails<'k>(
             Some((n, e)) => (*n, e.as_str()),
             None => (0, ""),
         };
-        let read = unpack_into(entries, d[i], &mut lists[i])?;
+        let Some(read) = unpack_into(entries, d[i], &mut lists[i]) else {
+            return false;
+        };
         if !deep_enough(read, d[i], responses) || cells.is_some_and(|n| n[i] != responses) {
-            return None;
+            return false;
         }
     }
-    Some(lists)
+    true
 }
 
 #[cfg(test)]

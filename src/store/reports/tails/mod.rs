@@ -46,7 +46,7 @@ use crate::store::report_cells::{load, unpack_into, EntryRef, KeptEntry, Param};
 
 use super::cells::{Method, Wanted};
 use super::reference::Courses;
-use super::released::{released, Released, ReleasedSums};
+use super::released::{released, FirstSums, Released, ReleasedSums};
 use super::rollup::{level_keys, Figures, Rollup};
 
 mod kept;
@@ -68,6 +68,9 @@ const KIND_INDEX: &str = "CASE WHEN kind = 'post_course' THEN 0 ELSE 1 END AS ki
 /// A map for the keys of a year's kept rows (hundreds of thousands per report): the keys come
 /// from the database, not from a request, and SipHash cost more than the rest of the work.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A set of such keys.
+type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// What a probe looks a tail up by.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -210,6 +213,9 @@ fn from_tails<C: Figures + Default + Copy>(
 ) -> QueryResult<Option<Released>> {
     let t = Threshold::new(q.min_responses);
     let year = academic_year(q);
+    if let (Some(y), [GroupBy::School]) = (year, levels) {
+        return by_school(conn, q, period, y, rollup, courses).map(Some);
+    }
     // Pairs read tails when they are schools or clusters by staff group (either way round)
     // over one academic year: their units are a school's staff groups, kept ahead of time.
     let place = |l: &GroupBy| matches!(l, GroupBy::School | GroupBy::Cluster);
@@ -377,6 +383,8 @@ fn from_tails<C: Figures + Default + Copy>(
     let mut tail: Vec<&EntryRef> = Vec::new();
     for (level, w) in wanted.iter().enumerate() {
         let of_by = found.get(&w.by);
+        // The first level's groups with a tail, in key order, as the rollup lists them.
+        let mut with_tail: Vec<(&String, ReleasedSums)> = Vec::new();
         for (key, (lens, units)) in &w.groups {
             let counts = match level {
                 0 => rollup.totals[period],
@@ -399,20 +407,21 @@ fn from_tails<C: Figures + Default + Copy>(
             }
             match level {
                 0 => out.totals = sums,
-                _ => {
-                    out.first.insert(key.clone(), sums);
-                }
+                _ => with_tail.push((key, sums)),
             }
         }
-        // Groups with no tail release all their responses.
+        // Every first-level group in the rollup's order: those with no tail release all
+        // their responses. (A group with a tail is one of the rollup's.)
         if level == 1 {
-            for (key, c) in &rollup.first[period] {
-                // Looked up before the key is copied: most groups of a report by school
-                // are already there.
-                if !out.first.contains_key(key) {
-                    out.first.insert(key.clone(), c.all_sums());
-                }
-            }
+            let mut with_tail = with_tail.into_iter().peekable();
+            let in_order = rollup.first[period]
+                .iter()
+                .map(|(key, c)| match with_tail.next_if(|(k, _)| *k == key) {
+                    Some((_, sums)) => sums,
+                    None => c.all_sums(),
+                })
+                .collect();
+            out.first = FirstSums::InOrder(in_order);
         }
     }
     // The pairs: each pair's tail straight from its schools' staff groups' kept rows.
@@ -423,9 +432,71 @@ fn from_tails<C: Figures + Default + Copy>(
     Ok(Some(out))
 }
 
+/// The released sums of a report by school over academic year `year` (`from_tails` for that
+/// grouping): each school is its own group and its own unit, so its tail is read straight
+/// from its kept rows, newest first, school after school in the rollup's order, without the
+/// maps of groups and units the other groupings need (tens of thousands of schools at
+/// national size). The schools the kept rows cannot answer for are looked up in the
+/// responses' index; the totals are the year's, as for any grouping.
+fn by_school<C: Figures + Default + Copy>(
+    conn: &mut DbConn,
+    q: &ReportQuery,
+    period: usize,
+    year: i32,
+    rollup: &Rollup<C>,
+    courses: &Courses,
+) -> QueryResult<Released> {
+    let t = Threshold::new(q.min_responses);
+    let mut out = from_tails(conn, q, period, &[], rollup, courses)?.unwrap_or_default();
+    let first = &rollup.first[period];
+    let kept = load_kept_schools(conn, year, t, true, None)?;
+    let mut sums: Vec<ReleasedSums> = Vec::with_capacity(first.len());
+    // The schools left for the index: their place in `sums`, key and tail lengths.
+    let mut left: Vec<(usize, &str, [usize; 2])> = Vec::new();
+    let mut lists: [Vec<EntryRef>; 2] = Default::default();
+    for (place, (school, c)) in first.iter().enumerate() {
+        let mut s = c.all_sums();
+        let lens = tail_len(t, c.responses());
+        if lens.iter().any(|&n| n > 0) {
+            if kept.school_tail(school, lens, c.responses(), &mut lists) {
+                for (i, list) in lists.iter().enumerate() {
+                    for e in list.iter().take(lens[i]) {
+                        take_from(e, i == 0, &mut s);
+                    }
+                }
+            } else {
+                left.push((place, school.as_str(), lens));
+            }
+        }
+        sums.push(s);
+    }
+    if !left.is_empty() {
+        let units: Units = left.iter().map(|&(_, u, d)| (u, d)).collect();
+        let rows = probe(conn, By::School, Some(year), &units, t)?;
+        let mut of_unit: FastMap<&str, [Vec<EntryRef>; 2]> = FastMap::default();
+        for row in &rows {
+            let i = usize::from(row.kind != KINDS[0]);
+            of_unit.entry(row.unit.as_str()).or_default()[i].push(row.entry.as_ref());
+        }
+        for (place, school, lens) in left {
+            let Some(found) = of_unit.get_mut(school) else {
+                continue;
+            };
+            for (i, list) in found.iter_mut().enumerate() {
+                list.sort_by(EntryRef::newest_first);
+                for e in list.iter().take(lens[i]) {
+                    take_from(e, i == 0, &mut sums[place]);
+                }
+            }
+        }
+    }
+    out.first = FirstSums::InOrder(sums);
+    Ok(out)
+}
+
 /// The schools whose year `year` is marked for its kept tails to be worked out again: their
 /// kept rows may be out of date.
-fn marked_schools(conn: &mut DbConn, year: i32) -> QueryResult<std::collections::HashSet<String>> {
+fn marked_schools(conn: &mut DbConn, year: i32) -> QueryResult<FastSet<String>> {
     let rows: Vec<Unit> = load(
         conn,
         "SELECT school_key AS unit FROM report_school_tail_marks WHERE course_year = $1",

@@ -197,7 +197,7 @@ fn pair_rows(
     conn: &mut DbConn,
     year: i32,
     places: &Places,
-    marked: &std::collections::HashSet<String>,
+    marked: &FastSet<String>,
     n_pairs: usize,
     lens: impl Fn(&str, &str) -> Option<(usize, [usize; 2])>,
 ) -> QueryResult<Vec<KeptGroupRow>> {
