@@ -214,12 +214,13 @@ fn engagement_in(
     };
 
     // Course-level groups list every course of the window, booked or not.
-    let mut first_keys: BTreeSet<String> = rollup.first[0].keys().cloned().collect();
+    // Borrowed, not copied: tens of thousands of schools in a report by school.
+    let mut first_keys: BTreeSet<&String> = rollup.first[0].keys().collect();
     if first_places(0, "").is_some() {
-        first_keys.extend(places.first[0].keys().cloned());
+        first_keys.extend(places.first[0].keys());
     }
     let mut groups = Vec::new();
-    for k1 in &first_keys {
+    for &k1 in &first_keys {
         let counts = rollup.first[0].get(k1).copied().unwrap_or_default();
         let previous = rollup.first[1].get(k1).map(|c| {
             Box::new(c.metrics(first_places(1, k1), t, engagement_shown(vis.first(1, k1))))
