@@ -122,6 +122,11 @@ pub struct ReportSettings {
     /// 1000 (default 100); a longer table is split into pages, and its CSV has every row. A
     /// national copy's table by school would otherwise be tens of thousands of rows.
     pub table_rows: usize,
+    /// `REPORT_WARMUP`: `on` (default) or `off`. With `on`, the dashboard's first report
+    /// (this academic year by school) is worked out once in the background at start-up and
+    /// thrown away, so the first person to open the reports after a restart waits no longer
+    /// than the next (`jobs::ReportWarmup`).
+    pub warmup: bool,
 }
 
 /// How the email delivery worker runs. The defaults suit one or a few service copies sending a
@@ -333,6 +338,8 @@ struct Vars {
     report_refresh_seconds: u64,
     #[arg(long = "REPORT_TABLE_ROWS", env = "REPORT_TABLE_ROWS", value_parser = whole::<usize>(10, 1000), default_value = "100")]
     report_table_rows: usize,
+    #[arg(long = "REPORT_WARMUP", env = "REPORT_WARMUP", value_parser = on_off, default_value = "on", action = ArgAction::Set)]
+    report_warmup: bool,
 }
 
 /// A comma-separated list, as one value (a `Vec` field would make clap expect many).
@@ -583,6 +590,7 @@ impl Settings {
                 refresh_every: (v.report_refresh_seconds > 0)
                     .then(|| Duration::from_secs(v.report_refresh_seconds)),
                 table_rows: v.report_table_rows,
+                warmup: v.report_warmup,
             },
             oidc,
         })
@@ -593,6 +601,8 @@ impl Settings {
         let mut vars = HashMap::new();
         vars.insert("DATABASE_URL".to_string(), database_url.to_string());
         vars.insert("BIND".to_string(), "127.0.0.1:0".to_string());
+        // A test's service works out only the reports the test asks for.
+        vars.insert("REPORT_WARMUP".to_string(), "off".to_string());
         Self::from_map(&vars).expect("test settings are valid")
     }
 
@@ -749,6 +759,7 @@ mod tests {
             ("REPORT_REFRESH_SECONDS", "86401"),
             ("REPORT_TABLE_ROWS", "9"),
             ("REPORT_TABLE_ROWS", "1001"),
+            ("REPORT_WARMUP", "sometimes"),
         ] {
             let e = with(&[(k, v)]).unwrap_err();
             assert_eq!(e.variable, k, "{k}={v} should be refused");

@@ -199,6 +199,65 @@ impl DigestSchedule {
     }
 }
 
+/// The reports' warm-up (`REPORT_WARMUP`, on by default): soon after start-up, the
+/// dashboard's first report (this academic year by school, the whole alliance) is worked out
+/// once in the background and thrown away. Without it the first report after a restart pays
+/// for what every later one finds ready: the service's memory growing to a report's size
+/// (at national size, about a third of that request's time went on the kernel handing out
+/// fresh pages), and PostgreSQL's connections and caches. It reads in one snapshot like any
+/// report and changes nothing; if it fails, the first report does that work instead.
+pub struct ReportWarmup;
+
+impl ReportWarmup {
+    /// Starts the warm-up on the current runtime; it runs once.
+    pub fn spawn(state: AppState) {
+        tokio::spawn(async move {
+            let outcome = match warm_reports(&state).await {
+                Ok(took) => {
+                    tracing::info!(ms = took.as_millis() as u64, "reports warmed");
+                    "done"
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, "report warm-up failed; the first report does its work");
+                    "failed"
+                }
+            };
+            state
+                .metrics
+                .report_warmups
+                .with_label_values(&[outcome])
+                .inc();
+        });
+    }
+}
+
+/// Works out the dashboard's first report (this academic year by school) as of now and
+/// throws it away; returns how long it took.
+pub async fn warm_reports(state: &AppState) -> AppResult<Duration> {
+    let min_responses = state.settings.evaluation.min_responses;
+    let started = std::time::Instant::now();
+    state
+        .db_with_helper(move |c, helper| {
+            let q = crate::reports::metrics::ReportQuery::parse(
+                None,
+                None,
+                None,
+                time::now(),
+                min_responses,
+            )
+            .map_err(crate::error::AppError::Validation)?;
+            crate::store::reports::engagement_with_helper(
+                c,
+                helper,
+                &q,
+                crate::reports::metrics::ReportScope::All,
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(started.elapsed())
+}
+
 /// Brings the report cells up to date with the courses changed since (every
 /// `REPORT_REFRESH_SECONDS`): the sums are worked out without the write lock and moved into
 /// the cells a few courses per short write transaction, so bookings never wait long behind it

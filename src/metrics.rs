@@ -31,6 +31,8 @@ pub struct Metrics {
     pub outbox_depth: IntGauge,
     /// Age in seconds of the oldest email waiting to be sent.
     pub outbox_oldest_age: IntGauge,
+    /// The reports' warm-up at start-up by outcome (`done`, `failed`).
+    pub report_warmups: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,6 +73,14 @@ impl Metrics {
             "Age of the oldest email waiting to be sent",
         )
         .expect("valid metric");
+        let report_warmups = IntCounterVec::new(
+            Opts::new(
+                "report_warmups_total",
+                "The reports' warm-up at start-up by outcome",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -79,6 +89,7 @@ impl Metrics {
             Box::new(emails.clone()),
             Box::new(outbox_depth.clone()),
             Box::new(outbox_oldest_age.clone()),
+            Box::new(report_warmups.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -91,6 +102,7 @@ impl Metrics {
             emails,
             outbox_depth,
             outbox_oldest_age,
+            report_warmups,
         }
     }
 

@@ -170,6 +170,9 @@ impl Application {
         if settings.reports.digest_termly {
             crate::jobs::DigestSchedule::spawn(state.clone());
         }
+        if settings.reports.warmup {
+            crate::jobs::ReportWarmup::spawn(state.clone());
+        }
         Ok(Application {
             port,
             server: server.run(),

@@ -234,3 +234,58 @@ mod metrics_are_for_operators {
         super::metrics_for_operators(crate::helpers::Backend::Postgres).await;
     }
 }
+
+/// With `REPORT_WARMUP=on` the service works out the dashboard's first report once at
+/// start-up, in the background, and counts it in its metrics; with it off (as the tests' own
+/// services run) it does not.
+async fn reports_warm_up_at_start(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(backend, |s| s.reports.warmup = true).await
+    else {
+        eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
+        return;
+    };
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = metrics(&app).await;
+        if text.contains("cpd_hub_report_warmups_total{") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        text.contains("cpd_hub_report_warmups_total{outcome=\"done\"} 1"),
+        "{text}"
+    );
+    assert!(!text.contains("outcome=\"failed\""), "{text}");
+
+    let off = crate::helpers::spawn_app(backend)
+        .await
+        .expect("the backend answered once");
+    // The report pages still work with no warm-up; and none ran.
+    assert_eq!(
+        off.get("/api/v1/reports/engagement", Some(&off.admin_token))
+            .await
+            .status(),
+        200
+    );
+    assert!(!metrics(&off)
+        .await
+        .contains("cpd_hub_report_warmups_total{"));
+}
+
+async fn metrics(app: &crate::helpers::TestApp) -> String {
+    let r = app.get("/metrics", Some(&app.admin_token)).await;
+    r.text().await.unwrap()
+}
+
+mod reports_warm_up_at_start {
+    #[tokio::test]
+    async fn sqlite() {
+        super::reports_warm_up_at_start(crate::helpers::Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        super::reports_warm_up_at_start(crate::helpers::Backend::Postgres).await;
+    }
+}
