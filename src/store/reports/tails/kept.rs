@@ -18,12 +18,15 @@ struct KeptRow {
     entries: String,
 }
 
+/// A school's kept rows, per kind: the count of counted responses and the packed entries.
+type SchoolRows = [Option<(i64, String)>; 2];
+
 /// The kept rows of a year's schools that a report reads (`report_cells::tails`): per
 /// school, per kind, the count of counted responses and the packed entries, newest first;
 /// and the schools marked since their rows were worked out, whose rows may be out of date.
 pub(super) struct KeptSchools {
     marked: FastSet<String>,
-    rows: FastMap<String, [Option<(i64, String)>; 2]>,
+    rows: FastMap<String, SchoolRows>,
 }
 
 /// Reads the kept rows of academic year `year` for a report: with `own` (the report is by
@@ -52,7 +55,7 @@ pub(super) fn load_kept_schools(
             if own { &params } else { &params[..1] },
         )?,
     };
-    let mut rows: FastMap<String, [Option<(i64, String)>; 2]> = FastMap::default();
+    let mut rows: FastMap<String, SchoolRows> = FastMap::default();
     rows.reserve(loaded.len());
     for r in loaded {
         let key = if r.school_key.is_empty() {
@@ -79,21 +82,19 @@ pub(super) fn kept_school_tails<'a, 'k, C: Figures>(
     own: Option<&BTreeMap<String, C>>,
     by_cluster: bool,
 ) -> (FastMap<&'a str, [Vec<EntryRef<'k>>; 2]>, Units<'a>) {
-    const NONE: [Option<(i64, String)>; 2] = [None, None];
     let mut lists: FastMap<&str, [Vec<EntryRef<'k>>; 2]> = FastMap::default();
     lists.reserve(units.len());
     let mut left = Vec::new();
     for (u, d) in units {
-        let key = if u == NONE_KEY { "" } else { u };
-        if kept.marked.contains(key) {
+        let Some(rows) = kept.unmarked_rows(u) else {
             left.push((u, d));
             continue;
-        }
-        let rows = match kept.rows.get(u) {
+        };
+        let rows = match rows {
             Some(rows) => rows,
             // By cluster, a school whose rows were not read cannot hold its cluster's tail.
             None if by_cluster => continue,
-            None => &NONE,
+            None => &NO_ROWS,
         };
         // The kept count is the cells' for a school nothing has marked since; a difference
         // would mean rows out of date, which the index answers for.
@@ -108,7 +109,18 @@ pub(super) fn kept_school_tails<'a, 'k, C: Figures>(
     (lists, left)
 }
 
+/// A school's kept rows when none were read: none counted.
+const NO_ROWS: SchoolRows = [None, None];
+
 impl KeptSchools {
+    /// The kept rows of `school` (`NONE_KEY` for responses without a school), if nothing has
+    /// marked it since they were worked out: `Some(None)` where none were read, `None` where
+    /// it is marked and only the responses' index can answer for it.
+    fn unmarked_rows(&self, school: &str) -> Option<Option<&SchoolRows>> {
+        let key = if school == NONE_KEY { "" } else { school };
+        (!self.marked.contains(key)).then(|| self.rows.get(school))
+    }
+
     /// One school's tail of each kind, `d` deep, into `lists` (emptied first, entries newest
     /// first, borrowed from the kept rows), as [`kept_school_tails`] reads it for a report by
     /// school whose cells count `cells` responses of each kind for the school; `false` where
@@ -121,13 +133,10 @@ impl KeptSchools {
         cells: [i64; 2],
         lists: &mut [Vec<EntryRef<'k>>; 2],
     ) -> bool {
-        const NONE: [Option<(i64, String)>; 2] = [None, None];
-        let key = if school == NONE_KEY { "" } else { school };
-        if self.marked.contains(key) {
-            return false;
+        match self.unmarked_rows(school) {
+            Some(rows) => unit_tails(rows.unwrap_or(&NO_ROWS), d, Some(cells), lists),
+            None => false,
         }
-        let rows = self.rows.get(school).unwrap_or(&NONE);
-        unit_tails(rows, d, Some(cells), lists)
     }
 }
 
@@ -260,7 +269,7 @@ pub(super) fn newest_rows(
 /// deep as asked while the unit has more responses, or a count that is not the cells'
 /// (`cells`, when known).
 fn unit_tails<'k>(
-    rows: &'k [Option<(i64, String)>; 2],
+    rows: &'k SchoolRows,
     d: [usize; 2],
     cells: Option<[i64; 2]>,
     lists: &mut [Vec<EntryRef<'k>>; 2],

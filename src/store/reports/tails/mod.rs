@@ -145,6 +145,16 @@ fn take_from(e: &EntryRef, post: bool, s: &mut ReleasedSums) {
     }
 }
 
+/// Takes a unit's latest `lens` responses of each kind (`lists`: post-course, follow-up,
+/// each newest first) away from `s`.
+fn take_latest(lists: &[Vec<EntryRef>; 2], lens: [usize; 2], s: &mut ReleasedSums) {
+    for (i, list) in lists.iter().enumerate() {
+        for e in list.iter().take(lens[i]) {
+            take_from(e, i == 0, s);
+        }
+    }
+}
+
 /// The academic year (starting 1 September) a window is exactly, if it is one.
 fn academic_year(q: &ReportQuery) -> Option<i32> {
     let y = q.from.year();
@@ -459,11 +469,7 @@ fn by_school<C: Figures + Default + Copy>(
         let lens = tail_len(t, c.responses());
         if lens.iter().any(|&n| n > 0) {
             if kept.school_tail(school, lens, c.responses(), &mut lists) {
-                for (i, list) in lists.iter().enumerate() {
-                    for e in list.iter().take(lens[i]) {
-                        take_from(e, i == 0, &mut s);
-                    }
-                }
+                take_latest(&lists, lens, &mut s);
             } else {
                 left.push((place, school.as_str(), lens));
             }
@@ -482,12 +488,10 @@ fn by_school<C: Figures + Default + Copy>(
             let Some(found) = of_unit.get_mut(school) else {
                 continue;
             };
-            for (i, list) in found.iter_mut().enumerate() {
+            for list in found.iter_mut() {
                 list.sort_by(EntryRef::newest_first);
-                for e in list.iter().take(lens[i]) {
-                    take_from(e, i == 0, &mut sums[place]);
-                }
             }
+            take_latest(found, lens, &mut sums[place]);
         }
     }
     out.first = FirstSums::InOrder(sums);
