@@ -223,27 +223,15 @@ async fn metrics_for_operators(backend: crate::helpers::Backend) {
     }
 }
 
-mod metrics_are_for_operators {
-    #[tokio::test]
-    async fn sqlite() {
-        super::metrics_for_operators(crate::helpers::Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        super::metrics_for_operators(crate::helpers::Backend::Postgres).await;
-    }
-}
+crate::each_backend!(metrics_are_for_operators, metrics_for_operators);
 
 /// With `REPORT_WARMUP=on` the service works out the dashboard's first report once at
 /// start-up, in the background, and counts it in its metrics; with it off (as the tests' own
 /// services run) it does not.
-async fn reports_warm_up_at_start(backend: crate::helpers::Backend) {
-    let Some(app) = crate::helpers::spawn_app_with(backend, |s| s.reports.warmup = true).await
-    else {
-        eprintln!("TEST_POSTGRES_URL is not set: PostgreSQL half skipped");
-        return;
-    };
+async fn reports_warm_up(backend: crate::helpers::Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |s| s.reports.warmup = true)
+        .await
+        .expect("each_backend! runs only on a configured backend");
     let mut text = String::new();
     for _ in 0..200 {
         text = metrics(&app).await;
@@ -260,7 +248,7 @@ async fn reports_warm_up_at_start(backend: crate::helpers::Backend) {
 
     let off = crate::helpers::spawn_app(backend)
         .await
-        .expect("the backend answered once");
+        .expect("each_backend! runs only on a configured backend");
     // The report pages still work with no warm-up; and none ran.
     assert_eq!(
         off.get("/api/v1/reports/engagement", Some(&off.admin_token))
@@ -278,14 +266,4 @@ async fn metrics(app: &crate::helpers::TestApp) -> String {
     r.text().await.unwrap()
 }
 
-mod reports_warm_up_at_start {
-    #[tokio::test]
-    async fn sqlite() {
-        super::reports_warm_up_at_start(crate::helpers::Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
-    async fn postgres() {
-        super::reports_warm_up_at_start(crate::helpers::Backend::Postgres).await;
-    }
-}
+crate::each_backend!(reports_warm_up_at_start, reports_warm_up);
