@@ -118,6 +118,27 @@ struct TailRow {
     entry: KeptEntry,
 }
 
+impl TailRow {
+    /// Where the row's kind goes in a unit's lists: post-course first, then follow-up.
+    fn kind_index(&self) -> usize {
+        usize::from(self.kind != KINDS[0])
+    }
+}
+
+/// Each probed row's entry in its unit's lists, in the order found, under the key `key`
+/// gives for the row's unit (none: the row is left out).
+fn add_probed<'r, K: Eq + std::hash::Hash>(
+    lists: &mut FastMap<K, [Vec<EntryRef<'r>>; 2]>,
+    rows: &'r [TailRow],
+    key: impl Fn(&'r str) -> Option<K>,
+) {
+    for row in rows {
+        if let Some(k) = key(&row.unit) {
+            lists.entry(k).or_default()[row.kind_index()].push(row.entry.as_ref());
+        }
+    }
+}
+
 /// Takes what response `e` (a post-course one when `post`, else a follow-up) adds to each
 /// figure away from `s`, as `super::released` adds it: satisfaction from post-course
 /// responses, the impact rate from follow-ups, the confidence shift and the Guskey answers
@@ -153,6 +174,15 @@ fn take_latest(lists: &[Vec<EntryRef>; 2], lens: [usize; 2], s: &mut ReleasedSum
             take_from(e, i == 0, s);
         }
     }
+}
+
+/// [`take_latest`] for lists in the order found (a probe's rows): sorted newest first, then
+/// taken.
+fn take_newest(lists: &mut [Vec<EntryRef>; 2], lens: [usize; 2], s: &mut ReleasedSums) {
+    for list in lists.iter_mut() {
+        list.sort_unstable_by(EntryRef::newest_first);
+    }
+    take_latest(lists, lens, s);
 }
 
 /// The academic year (starting 1 September) a window is exactly, if it is one.
@@ -380,13 +410,9 @@ fn from_tails<C: Figures + Default + Copy>(
     // The probed rows under the units' own keys.
     for (by, units, rows) in &probed {
         let units: std::collections::HashSet<&str> = units.iter().map(|(u, _)| *u).collect();
-        let lists = found.entry(*by).or_default();
-        for row in rows {
-            let i = usize::from(row.kind != KINDS[0]);
-            if let Some(u) = units.get(row.unit.as_str()) {
-                lists.entry(*u).or_default()[i].push(row.entry.as_ref());
-            }
-        }
+        add_probed(found.entry(*by).or_default(), rows, |u| {
+            units.get(u).copied()
+        });
     }
 
     let mut out = Released::default();
@@ -480,18 +506,11 @@ fn by_school<C: Figures + Default + Copy>(
         let units: Units = left.iter().map(|&(_, u, d)| (u, d)).collect();
         let rows = probe(conn, By::School, Some(year), &units, t)?;
         let mut of_unit: FastMap<&str, [Vec<EntryRef>; 2]> = FastMap::default();
-        for row in &rows {
-            let i = usize::from(row.kind != KINDS[0]);
-            of_unit.entry(row.unit.as_str()).or_default()[i].push(row.entry.as_ref());
-        }
+        add_probed(&mut of_unit, &rows, Some);
         for (place, school, lens) in left {
-            let Some(found) = of_unit.get_mut(school) else {
-                continue;
-            };
-            for list in found.iter_mut() {
-                list.sort_by(EntryRef::newest_first);
+            if let Some(found) = of_unit.get_mut(school) {
+                take_newest(found, lens, &mut sums[place]);
             }
-            take_latest(found, lens, &mut sums[place]);
         }
     }
     out.first = FirstSums::InOrder(sums);

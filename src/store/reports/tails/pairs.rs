@@ -162,7 +162,7 @@ pub(super) fn pair_sums<C: Figures>(
             continue;
         };
         if let Some((_, _, latest, _)) = pairs.get_mut(&(place, group)) {
-            latest[usize::from(row.kind != KINDS[0])].push(row.entry.as_ref());
+            latest[row.kind_index()].push(row.entry.as_ref());
         }
     }
     // Each pair's sums less its latest, as many as its tail.
@@ -170,12 +170,7 @@ pub(super) fn pair_sums<C: Figures>(
         let Some(sums) = out.get_mut(key) else {
             continue;
         };
-        for (i, list) in latest.iter_mut().enumerate() {
-            list.sort_unstable_by(EntryRef::newest_first);
-            for e in list.iter().take(lens[i]) {
-                take_from(e, i == 0, sums);
-            }
-        }
+        take_newest(&mut latest, lens, sums);
     }
     Ok(out)
 }
